@@ -1,0 +1,69 @@
+"""Adapting user functions (lambdas or function classes) to plain callables, and locating failures."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from rayflink.runtime.operator import OperatorContext
+
+
+def resolve(function: Any, method: str) -> Callable:
+    """``function.method`` for a function class, else the callable itself."""
+    bound = getattr(function, method, None)
+    if callable(bound) and not inspect.isfunction(function):
+        return bound
+    return function
+
+
+def open_function(function: Any, ctx: OperatorContext, runtime_context: Any) -> None:
+    """Call ``open(runtime_context)`` on a rich function, naming the operator if it fails."""
+    opener = getattr(function, "open", None)
+    if callable(opener) and not inspect.isfunction(function):
+        try:
+            opener(runtime_context)
+        except Exception as exc:
+            raise ctx.failure(exc, what="open()") from exc
+
+
+def close_function(function: Any) -> None:
+    closer = getattr(function, "close", None)
+    if callable(closer) and not inspect.isfunction(function):
+        closer()
+
+
+def positional_arity(fn: Callable) -> int:
+    """How many positional arguments ``fn`` takes (bound ``self`` excluded); -1 for *args."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return 1
+    count = 0
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            return -1
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def locate_failure(ctx: OperatorContext, fn: Callable, values: list, exc: Exception) -> Exception:
+    """Find the record of ``values`` on which a pure per-record ``fn`` raised, for the error message."""
+    for value in values:
+        try:
+            fn(value)
+        except Exception as again:
+            return ctx.failure(again, value)
+    return ctx.failure(exc, values[0] if values else None)
+
+
+class ListCollector:
+    """The ``out`` of a function that collects: ``out.collect(value)``."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: list = []
+
+    def collect(self, value: Any) -> None:
+        self.values.append(value)

@@ -1,0 +1,41 @@
+"""The RuntimeContext and keyed state backend an operator hands to its user function."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rayflink.datastream.functions import RuntimeContext
+from rayflink.runtime.operator import StreamOperator
+
+
+def keyed_backend_for(op: StreamOperator) -> Any:
+    """Create the operator's keyed state backend, or None when it is not on a keyed stream."""
+    ctx = op.ctx
+    if ctx.state_key_selectors is None:
+        return None
+    existing = getattr(op, "keyed_backend", None)
+    if existing is not None:
+        return existing
+    factory = ctx.state_backend
+    if factory is None:
+        from rayflink.datastream.state_backend import state_backend_from_config
+
+        factory = state_backend_from_config(ctx.config)
+    working_dir = os.path.join(ctx.working_dir, f"{ctx.uid}-{ctx.subtask_index}")
+    os.makedirs(working_dir, exist_ok=True)
+    op.keyed_backend = factory.create_keyed_state_backend(
+        operator_uid=ctx.uid, max_parallelism=ctx.max_parallelism, key_groups=ctx.key_groups(),
+        working_dir=working_dir,
+    )
+    return op.keyed_backend
+
+
+def runtime_context_for(op: StreamOperator) -> RuntimeContext:
+    """A RuntimeContext for ``op``'s user function (with keyed state on keyed streams)."""
+    ctx = op.ctx
+    return RuntimeContext(
+        task_name=ctx.name, uid=ctx.uid, subtask_index=ctx.subtask_index, parallelism=ctx.parallelism,
+        max_parallelism=ctx.max_parallelism, attempt=ctx.attempt, state_backend=keyed_backend_for(op),
+        job_parameters=ctx.job_parameters,
+    )

@@ -1,0 +1,5 @@
+"""Connectors at PyFlink's path ``pyflink.datastream.connectors`` (the code lives in ``connectors``)."""
+
+from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+
+__all__ = ["Sink", "SinkWriter", "Source", "SourceReader", "SourceSplit", "SplitBatch"]

@@ -1,0 +1,86 @@
+"""The source and sink contracts every connector implements (Flink's FLIP-27/FLIP-143 shape)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """A unit of source work (a Kafka partition, a file, a number range) and its position."""
+
+    split_id: str
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class SplitBatch:
+    """Records read from one split; ``timestamps`` are the source's own (e.g. Kafka's), or None."""
+
+    split_id: str
+    records: list
+    timestamps: list | None = None
+
+
+class SourceReader(ABC):
+    """Reads the splits assigned to one source subtask."""
+
+    @abstractmethod
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        """Up to ``max_records`` records; ``[]`` when none are ready now, ``None`` at end of input."""
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        """The assigned splits with their current positions (checkpointed as source state)."""
+        return []
+
+    def wait_time(self) -> float:
+        """Seconds until data may be ready after an empty poll (rate limits, idle topics)."""
+        return 0.001
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+class Source(ABC):
+    """A source: splits its work, and creates one reader per source subtask."""
+
+    @abstractmethod
+    def is_bounded(self) -> bool:
+        """True when every reader reaches the end of input (``execute()`` then returns)."""
+
+    @abstractmethod
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        """The initial splits; split ``i`` goes to subtask ``i % parallelism``."""
+
+    @abstractmethod
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int,
+                      parallelism: int) -> SourceReader:
+        """A reader for ``splits`` (restored splits carry their saved positions)."""
+
+    def output_type(self) -> Any:
+        """The type of the records, when the source knows it."""
+        return None
+
+
+class SinkWriter(ABC):
+    """Writes the records of one sink subtask."""
+
+    @abstractmethod
+    def write(self, records: list, timestamps: list | None) -> None:
+        """Write a batch of records."""
+
+    def flush(self, end_of_input: bool) -> None:
+        """Make buffered records durable (at a checkpoint barrier or at end of input)."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+class Sink(ABC):
+    """A sink: creates one writer per sink subtask."""
+
+    @abstractmethod
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        """A writer for one subtask."""

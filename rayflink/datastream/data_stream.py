@@ -1,0 +1,388 @@
+"""``DataStream``, ``KeyedStream``, ``ConnectedStreams``: record what the user asks for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from rayflink.errors import GraphBuildError
+from rayflink.graph.transformations import (
+    BROADCAST,
+    CHAIN_HEAD,
+    CHAIN_NEVER,
+    FORWARD,
+    GLOBAL,
+    HASH,
+    REBALANCE,
+    RESCALE,
+    SHUFFLE,
+    OperatorSpec,
+    Transformation,
+)
+
+if TYPE_CHECKING:
+    from rayflink.datastream.output_tag import OutputTag
+    from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
+
+
+class DataStream:
+    """A stream of records; every method adds an operator and returns the new stream.
+
+    >>> env.from_collection([1, 2, 3]).map(lambda x: x * 2).filter(lambda x: x > 2).print()
+    """
+
+    def __init__(self, env: "StreamExecutionEnvironment", transformation: Transformation) -> None:
+        self._env = env
+        self._t = transformation
+
+    # ---- operator properties -------------------------------------------------------------
+
+    def get_name(self) -> str:
+        return self._t.name
+
+    def name(self, name: str) -> "DataStream":
+        """Set the operator's name (shown in the plan, metrics and errors)."""
+        self._t.name = name
+        return self
+
+    def uid(self, uid: str) -> "DataStream":
+        """Set the operator's uid: the stable id its state is saved under in savepoints."""
+        if not isinstance(uid, str) or not uid:
+            raise GraphBuildError(f"operator {self._t.name!r}: uid must be a non-empty string, got {uid!r}")
+        self._t.uid = uid
+        return self
+
+    def set_parallelism(self, parallelism: int) -> "DataStream":
+        """Run this operator with ``parallelism`` subtasks (1 .. max parallelism)."""
+        self._env._check_parallelism(parallelism, f"operator {self._t.name!r}")
+        if self._t.kind in ("partition", "union", "side_output"):
+            raise GraphBuildError(
+                f"{self._t.name!r} is not an operator: set the parallelism of the operator after it"
+            )
+        self._t.parallelism = parallelism
+        return self
+
+    def set_max_parallelism(self, max_parallelism: int) -> "DataStream":
+        """The number of key groups this operator's keyed state is split into."""
+        if max_parallelism < 1 or max_parallelism > 32768:
+            raise GraphBuildError(
+                f"operator {self._t.name!r}: max parallelism must be in 1..32768, got {max_parallelism}"
+            )
+        self._t.max_parallelism = max_parallelism
+        return self
+
+    def disable_chaining(self) -> "DataStream":
+        """Never chain this operator with its neighbours."""
+        self._t.chaining = CHAIN_NEVER
+        return self
+
+    def start_new_chain(self) -> "DataStream":
+        """Begin a new chain at this operator (do not chain it to its predecessor)."""
+        self._t.chaining = CHAIN_HEAD
+        return self
+
+    def slot_sharing_group(self, name: str) -> "DataStream":
+        """Operators in different slot sharing groups are never chained together."""
+        self._t.slot_sharing_group = name
+        return self
+
+    def get_type(self) -> Any:
+        return self._t.output_type
+
+    def get_execution_environment(self) -> "StreamExecutionEnvironment":
+        return self._env
+
+    # ---- transformations ----------------------------------------------------------------
+
+    def map(self, func: Any, output_type: Any = None) -> "DataStream":
+        """Apply ``func`` (a callable or a ``MapFunction``) to every record."""
+        _check_callable(func, "map", "map")
+        return self._one_input("Map", OperatorSpec("map", {"function": func}), output_type)
+
+    def flat_map(self, func: Any, output_type: Any = None) -> "DataStream":
+        """Apply ``func`` to every record and emit each element of what it returns or yields.
+
+        A two-argument function receives a collector: ``lambda value, out: out.collect(...)``.
+        """
+        _check_callable(func, "flat_map", "flat_map")
+        return self._one_input("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+
+    def filter(self, func: Any) -> "DataStream":
+        """Keep the records for which ``func`` (a callable or a ``FilterFunction``) is true."""
+        _check_callable(func, "filter", "filter")
+        return self._one_input("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+
+    def process(self, func: Any, output_type: Any = None) -> "DataStream":
+        """Run a ``ProcessFunction`` on every record (side outputs, timestamps)."""
+        _check_function(func, ("process_element",), "process")
+        return self._one_input("Process", OperatorSpec("process", {"function": func}), output_type)
+
+    def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
+        """Partition by key: records with the same key go to the same subtask (and state)."""
+        selector = _key_selector(key_selector)
+        t = self._env._new_transformation(
+            "partition", "KeyBy", inputs=[self._t], partitioner=HASH, key_selector=selector,
+            output_type=self._t.output_type,
+        )
+        return KeyedStream(self._env, t, selector, key_type)
+
+    def union(self, *streams: "DataStream") -> "DataStream":
+        """Merge streams of the same type into one."""
+        for s in streams:
+            a, b = self._t.output_type, s._t.output_type
+            if a is not None and b is not None and a != b:
+                raise GraphBuildError(
+                    f"union of {self._t.name!r} ({a}) with {s._t.name!r} ({b}): streams of different "
+                    "types cannot be united; map them to one type first or use connect()"
+                )
+        t = self._env._new_transformation("union", "Union", inputs=[self._t] + [s._t for s in streams],
+                                          output_type=self._t.output_type)
+        return DataStream(self._env, t)
+
+    def connect(self, stream: "DataStream") -> "ConnectedStreams":
+        """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function."""
+        return ConnectedStreams(self, stream)
+
+    def forward(self) -> "DataStream":
+        return self._partition(FORWARD, "Forward")
+
+    def rebalance(self) -> "DataStream":
+        return self._partition(REBALANCE, "Rebalance")
+
+    def rescale(self) -> "DataStream":
+        return self._partition(RESCALE, "Rescale")
+
+    def shuffle(self) -> "DataStream":
+        return self._partition(SHUFFLE, "Shuffle")
+
+    def broadcast(self) -> "DataStream":
+        return self._partition(BROADCAST, "Broadcast")
+
+    def global_(self) -> "DataStream":
+        return self._partition(GLOBAL, "Global")
+
+    def get_side_output(self, output_tag: "OutputTag") -> "DataStream":
+        """The stream of records the operator emitted to ``output_tag``."""
+        if self._t.kind != "operator":
+            raise GraphBuildError(
+                f"get_side_output({output_tag!r}) on {self._t.name!r}: side outputs come from "
+                "process functions; call it on the stream that process(...) returned"
+            )
+        t = self._env._new_transformation("side_output", f"SideOutput({output_tag.tag_id})",
+                                          inputs=[self._t], side_tag=output_tag,
+                                          output_type=output_tag.type_info)
+        return DataStream(self._env, t)
+
+    def reduce(self, func: Any) -> "DataStream":
+        raise GraphBuildError(
+            f"reduce() after {self._t.name!r}: reduce needs a keyed stream; call key_by(...) first"
+        )
+
+    # ---- sinks --------------------------------------------------------------------------
+
+    def print(self, sink_identifier: str | None = None) -> "DataStreamSink":
+        """Print every record to standard output (of the task's worker)."""
+        spec = OperatorSpec("print", {"identifier": sink_identifier})
+        return self._sink("Print to Std. Out", spec)
+
+    def add_sink(self, sink_func: Any) -> "DataStreamSink":
+        """Write with a ``SinkFunction`` (``invoke(value, context)``) or a ``Sink``."""
+        from rayflink.datastream.connectors.base import Sink
+
+        if isinstance(sink_func, Sink):
+            return self.sink_to(sink_func)
+        _check_function(sink_func, ("invoke",), "add_sink")
+        return self._sink("Sink", OperatorSpec("sink_function", {"function": sink_func}))
+
+    def sink_to(self, sink: Any) -> "DataStreamSink":
+        """Write with a ``Sink`` (a connector's sink)."""
+        from rayflink.datastream.connectors.base import Sink
+
+        if not isinstance(sink, Sink):
+            raise GraphBuildError(f"sink_to() needs a Sink, got {type(sink).__name__}; "
+                                  "use add_sink() for a SinkFunction")
+        return self._sink(type(sink).__name__, OperatorSpec("sink", {"sink": sink}))
+
+    def execute_and_collect(self, job_execution_name: str | None = None,
+                            limit: int | None = None) -> Any:
+        """Run the job and iterate over this stream's records (a list when ``limit`` is given).
+
+        >>> with env.from_collection([1, 2]).execute_and_collect() as results:
+        ...     print(list(results))
+        """
+        return self._env._execute_and_collect(self, job_execution_name, limit)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _one_input(self, name: str, spec: OperatorSpec, output_type: Any,
+                   state_key_selectors: tuple | None = None) -> "DataStream":
+        t = self._env._new_transformation("operator", name, inputs=[self._t], operator=spec,
+                                          output_type=output_type,
+                                          state_key_selectors=state_key_selectors)
+        return DataStream(self._env, t)
+
+    def _partition(self, partitioner: str, name: str) -> "DataStream":
+        t = self._env._new_transformation("partition", name, inputs=[self._t], partitioner=partitioner,
+                                          output_type=self._t.output_type)
+        return DataStream(self._env, t)
+
+    def _sink(self, name: str, spec: OperatorSpec) -> "DataStreamSink":
+        t = self._env._new_transformation("sink", name, inputs=[self._t], operator=spec)
+        self._env._add_sink(t)
+        return DataStreamSink(self._env, t)
+
+
+class DataStreamSink(DataStream):
+    """The end of a stream: a sink, with the same operator properties."""
+
+
+class KeyedStream(DataStream):
+    """A stream partitioned by key; state and timers of the next operator are per key."""
+
+    def __init__(self, env: "StreamExecutionEnvironment", transformation: Transformation,
+                 key_selector: Callable[[Any], Any], key_type: Any = None) -> None:
+        super().__init__(env, transformation)
+        self._key_selector = key_selector
+        self._key_type = key_type
+
+    def get_key_selector(self) -> Callable[[Any], Any]:
+        return self._key_selector
+
+    def _keyed(self, name: str, spec: OperatorSpec, output_type: Any) -> DataStream:
+        return self._one_input(name, spec, output_type, state_key_selectors=(self._key_selector,))
+
+    def map(self, func: Any, output_type: Any = None) -> DataStream:
+        _check_callable(func, "map", "map")
+        return self._keyed("Map", OperatorSpec("map", {"function": func}), output_type)
+
+    def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
+        _check_callable(func, "flat_map", "flat_map")
+        return self._keyed("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+
+    def filter(self, func: Any) -> DataStream:
+        _check_callable(func, "filter", "filter")
+        return self._keyed("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """Run a ``KeyedProcessFunction`` (or ``ProcessFunction``) with keyed state and timers."""
+        _check_function(func, ("process_element",), "process")
+        return self._keyed("KeyedProcess", OperatorSpec("keyed_process", {"function": func}), output_type)
+
+    def reduce(self, func: Any) -> DataStream:
+        """Rolling reduce per key: emits the reduced value after every record."""
+        _check_callable(func, "reduce", "reduce")
+        return self._keyed("Keyed Reduce", OperatorSpec("reduce", {"function": func}), self._t.output_type)
+
+    def sum(self, position_to_sum: int | str = 0) -> DataStream:
+        """Rolling sum of a field (tuple/list index, dict key or attribute) per key."""
+        return self._aggregation("sum", position_to_sum)
+
+    def min(self, position_to_min: int | str = 0) -> DataStream:
+        """Rolling minimum of a field per key (other fields from the first record)."""
+        return self._aggregation("min", position_to_min)
+
+    def max(self, position_to_max: int | str = 0) -> DataStream:
+        """Rolling maximum of a field per key (other fields from the first record)."""
+        return self._aggregation("max", position_to_max)
+
+    def min_by(self, position_to_min_by: int | str = 0) -> DataStream:
+        """The record with the minimum field per key."""
+        return self._aggregation("min_by", position_to_min_by)
+
+    def max_by(self, position_to_max_by: int | str = 0) -> DataStream:
+        """The record with the maximum field per key."""
+        return self._aggregation("max_by", position_to_max_by)
+
+    def _aggregation(self, kind: str, field: int | str) -> DataStream:
+        if not isinstance(field, (int, str)):
+            raise GraphBuildError(f"{kind}({field!r}): the field must be an index or a name")
+        spec = OperatorSpec("aggregation", {"kind": kind, "field": field})
+        return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
+
+    def connect(self, stream: DataStream) -> "ConnectedStreams":
+        return ConnectedStreams(self, stream)
+
+    def set_parallelism(self, parallelism: int) -> "DataStream":
+        raise GraphBuildError("key_by() is not an operator: set the parallelism of the operator after it")
+
+
+class ConnectedStreams:
+    """Two streams processed together by a CoMap/CoFlatMap/CoProcess function."""
+
+    def __init__(self, stream1: DataStream, stream2: DataStream) -> None:
+        self.stream1 = stream1
+        self.stream2 = stream2
+        self._env = stream1._env
+
+    def _keyed_selectors(self) -> tuple | None:
+        k1 = isinstance(self.stream1, KeyedStream)
+        k2 = isinstance(self.stream2, KeyedStream)
+        if k1 != k2:
+            raise GraphBuildError(
+                "connect(): either both streams are keyed or neither is; key_by(...) the other one too"
+            )
+        if k1:
+            return (self.stream1._key_selector, self.stream2._key_selector)
+        return None
+
+    def key_by(self, key_selector1: Any, key_selector2: Any) -> "ConnectedStreams":
+        """Key both inputs, so a KeyedCoProcessFunction sees one key's records from both."""
+        return ConnectedStreams(self.stream1.key_by(key_selector1), self.stream2.key_by(key_selector2))
+
+    def _two_input(self, name: str, spec: OperatorSpec, output_type: Any,
+                   keyed_required: bool = False) -> DataStream:
+        selectors = self._keyed_selectors()
+        if keyed_required and selectors is None:
+            raise GraphBuildError(f"{name}: a KeyedCoProcessFunction needs two keyed streams; "
+                                  "call connect(...).key_by(key1, key2)")
+        t = self._env._new_transformation("operator", name, inputs=[self.stream1._t, self.stream2._t],
+                                          operator=spec, output_type=output_type,
+                                          state_key_selectors=selectors)
+        return DataStream(self._env, t)
+
+    def map(self, func: Any, output_type: Any = None) -> DataStream:
+        """Apply a ``CoMapFunction``: ``map1`` to the first stream, ``map2`` to the second."""
+        _check_function(func, ("map1", "map2"), "map")
+        return self._two_input("Co-Map", OperatorSpec("co_map", {"function": func}), output_type)
+
+    def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
+        """Apply a ``CoFlatMapFunction``: ``flat_map1`` and ``flat_map2``."""
+        _check_function(func, ("flat_map1", "flat_map2"), "flat_map")
+        return self._two_input("Co-Flat Map", OperatorSpec("co_flat_map", {"function": func}), output_type)
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """Apply a ``CoProcessFunction`` or ``KeyedCoProcessFunction``."""
+        from rayflink.datastream.functions import KeyedCoProcessFunction
+
+        _check_function(func, ("process_element1", "process_element2"), "process")
+        keyed = isinstance(func, KeyedCoProcessFunction)
+        return self._two_input("Co-Process", OperatorSpec("co_process", {"function": func}), output_type,
+                               keyed_required=keyed)
+
+
+def _check_callable(func: Any, method: str, where: str) -> None:
+    if callable(func) or callable(getattr(func, method, None)):
+        return
+    raise GraphBuildError(f"{where}(): expected a function or an object with a {method}() method, "
+                          f"got {type(func).__name__}")
+
+
+def _check_function(func: Any, methods: tuple, where: str) -> None:
+    if all(callable(getattr(func, m, None)) for m in methods):
+        return
+    if len(methods) == 1 and callable(func) and not isinstance(func, type):
+        return
+    raise GraphBuildError(f"{where}(): expected an object with {', '.join(m + '()' for m in methods)}, "
+                          f"got {type(func).__name__}")
+
+
+def _key_selector(key_selector: Any) -> Callable[[Any], Any]:
+    get_key = getattr(key_selector, "get_key", None)
+    if callable(get_key):
+        return get_key
+    if callable(key_selector):
+        return key_selector
+    if isinstance(key_selector, (int, str)):
+        from rayflink.runtime.fields import field_getter
+
+        return field_getter(key_selector)
+    raise GraphBuildError(f"key_by(): expected a key selector function, got {type(key_selector).__name__}")

@@ -1,0 +1,219 @@
+"""User function classes at PyFlink's path ``pyflink.datastream.functions``."""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import Any, Iterable
+
+
+class RuntimeContext:
+    """What a rich function sees in ``open``: subtask info and keyed state."""
+
+    def __init__(self, *, task_name: str, uid: str, subtask_index: int, parallelism: int,
+                 max_parallelism: int, attempt: int, state_backend: Any = None,
+                 metric_group: Any = None, job_parameters: dict | None = None) -> None:
+        self._task_name = task_name
+        self._uid = uid
+        self._subtask_index = subtask_index
+        self._parallelism = parallelism
+        self._max_parallelism = max_parallelism
+        self._attempt = attempt
+        self._backend = state_backend
+        self._metric_group = metric_group
+        self._job_parameters = job_parameters or {}
+
+    def get_task_name(self) -> str:
+        return self._task_name
+
+    def get_number_of_parallel_subtasks(self) -> int:
+        return self._parallelism
+
+    def get_max_number_of_parallel_subtasks(self) -> int:
+        return self._max_parallelism
+
+    def get_index_of_this_subtask(self) -> int:
+        return self._subtask_index
+
+    def get_attempt_number(self) -> int:
+        return self._attempt
+
+    def get_task_name_with_subtasks(self) -> str:
+        return f"{self._task_name} ({self._subtask_index + 1}/{self._parallelism})"
+
+    def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
+        return self._job_parameters.get(key, default_value)
+
+    def get_metrics_group(self) -> Any:
+        return self._metric_group
+
+    def _keyed_backend(self, what: str) -> Any:
+        if self._backend is None:
+            from rayflink.state.backend import StateError
+
+            raise StateError(
+                f"operator {self._task_name!r} (uid {self._uid!r}): {what} needs keyed state, "
+                "but this operator does not run on a keyed stream; call key_by(...) before it"
+            )
+        return self._backend
+
+    def get_state(self, state_descriptor: Any) -> Any:
+        return self._keyed_backend("get_state").get_partitioned_state(state_descriptor)
+
+    def get_list_state(self, state_descriptor: Any) -> Any:
+        return self._keyed_backend("get_list_state").get_partitioned_state(state_descriptor)
+
+    def get_map_state(self, state_descriptor: Any) -> Any:
+        return self._keyed_backend("get_map_state").get_partitioned_state(state_descriptor)
+
+    def get_reducing_state(self, state_descriptor: Any) -> Any:
+        return self._keyed_backend("get_reducing_state").get_partitioned_state(state_descriptor)
+
+    def get_aggregating_state(self, state_descriptor: Any) -> Any:
+        return self._keyed_backend("get_aggregating_state").get_partitioned_state(state_descriptor)
+
+
+class Function(ABC):  # noqa: B024 - a marker base, as in PyFlink
+    """Base of every user function."""
+
+
+class RichFunction(Function):
+    """A function with a lifecycle: ``open(runtime_context)`` before data, ``close()`` after."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class MapFunction(RichFunction):
+    """One record in, one record out: ``def map(self, value)``."""
+
+    def map(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class FlatMapFunction(RichFunction):
+    """One record in, any number out: ``def flat_map(self, value)`` yields or returns an iterable."""
+
+    def flat_map(self, value: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+
+class FilterFunction(RichFunction):
+    """Keep the records for which ``def filter(self, value)`` is true."""
+
+    def filter(self, value: Any) -> bool:
+        raise NotImplementedError
+
+
+class ReduceFunction(RichFunction):
+    """Combine two values of one key: ``def reduce(self, value1, value2)``."""
+
+    def reduce(self, value1: Any, value2: Any) -> Any:
+        raise NotImplementedError
+
+
+class AggregateFunction(RichFunction):
+    """Incremental aggregation through an accumulator (Flink's AggregateFunction)."""
+
+    def create_accumulator(self) -> Any:
+        raise NotImplementedError
+
+    def add(self, value: Any, accumulator: Any) -> Any:
+        raise NotImplementedError
+
+    def get_result(self, accumulator: Any) -> Any:
+        raise NotImplementedError
+
+    def merge(self, acc_a: Any, acc_b: Any) -> Any:
+        raise NotImplementedError
+
+
+class KeySelector(Function):
+    """Extract the key of a record: ``def get_key(self, value)``."""
+
+    def get_key(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class SinkFunction(RichFunction):
+    """A sink written in Python: ``def invoke(self, value, context)`` per record."""
+
+    def invoke(self, value: Any, context: Any) -> None:
+        raise NotImplementedError
+
+
+class _ProcessContextBase:
+    """Declares the context methods a process function may call (see runtime)."""
+
+    def timestamp(self) -> int | None:
+        raise NotImplementedError
+
+    def timer_service(self) -> Any:
+        raise NotImplementedError
+
+    def output(self, output_tag: Any, value: Any) -> None:
+        raise NotImplementedError
+
+
+class ProcessFunction(RichFunction):
+    """Full control per record: state, timers, side outputs.
+
+    ``process_element(value, ctx)`` may yield outputs (``yield value`` or
+    ``yield tag, value`` for a side output), or take a third ``out`` argument and
+    call ``out.collect(value)`` / ``ctx.output(tag, value)``.
+    """
+
+    Context = _ProcessContextBase
+    OnTimerContext = _ProcessContextBase
+
+    def process_element(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+    def on_timer(self, timestamp: int, ctx: Any, *out: Any) -> Any:
+        return None
+
+
+class KeyedProcessFunction(ProcessFunction):
+    """A ProcessFunction on a keyed stream; ``ctx.get_current_key()`` names the key."""
+
+
+class CoMapFunction(RichFunction):
+    """Map two connected streams: ``map1`` for the first, ``map2`` for the second."""
+
+    def map1(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def map2(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class CoFlatMapFunction(RichFunction):
+    """Flat-map two connected streams: ``flat_map1`` and ``flat_map2``."""
+
+    def flat_map1(self, value: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+    def flat_map2(self, value: Any) -> Iterable[Any] | None:
+        raise NotImplementedError
+
+
+class CoProcessFunction(RichFunction):
+    """Process two connected streams: ``process_element1`` and ``process_element2``."""
+
+    Context = _ProcessContextBase
+    OnTimerContext = _ProcessContextBase
+
+    def process_element1(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+    def process_element2(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+    def on_timer(self, timestamp: int, ctx: Any, *out: Any) -> Any:
+        return None
+
+
+class KeyedCoProcessFunction(CoProcessFunction):
+    """A CoProcessFunction on two keyed streams."""

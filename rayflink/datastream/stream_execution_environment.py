@@ -1,0 +1,208 @@
+"""``StreamExecutionEnvironment``: where a job is defined, configured and executed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rayflink.common.configuration import Configuration
+from rayflink.datastream.data_stream import DataStream
+from rayflink.datastream.execution_mode import RuntimeExecutionMode
+from rayflink.errors import GraphBuildError
+from rayflink.graph.job_graph import JobGraph, build_job_graph, execution_plan_json
+from rayflink.graph.transformations import Transformation, TransformationIds
+
+
+class StreamExecutionEnvironment:
+    """Builds a job graph lazily; ``execute()`` runs it on Ray (a local Ray by default).
+
+    >>> env = StreamExecutionEnvironment.get_execution_environment()
+    >>> env.set_parallelism(2)
+    >>> env.from_collection([1, 2, 3]).map(lambda x: x + 1).print()
+    >>> env.execute("my-job")
+    """
+
+    def __init__(self, configuration: Configuration | None = None) -> None:
+        self._config = Configuration(configuration)
+        self._ids = TransformationIds()
+        self._sinks: list[Transformation] = []
+        self._state_backend: Any = None
+
+    @staticmethod
+    def get_execution_environment(configuration: Configuration | None = None) -> "StreamExecutionEnvironment":
+        """A new environment (local Ray unless ``RAY_ADDRESS`` or ``ray.init`` says otherwise)."""
+        return StreamExecutionEnvironment(configuration)
+
+    # ---- configuration -----------------------------------------------------------------
+
+    def get_config(self) -> Configuration:
+        return self._config
+
+    def configure(self, configuration: Configuration) -> "StreamExecutionEnvironment":
+        self._config.add_all(configuration)
+        return self
+
+    def set_parallelism(self, parallelism: int) -> "StreamExecutionEnvironment":
+        """Default number of subtasks per operator (``parallelism.default``)."""
+        self._check_parallelism(parallelism, "the environment")
+        self._config.set_integer("parallelism.default", parallelism)
+        return self
+
+    def get_parallelism(self) -> int:
+        return self._config.get_integer("parallelism.default")
+
+    def set_max_parallelism(self, max_parallelism: int) -> "StreamExecutionEnvironment":
+        """Number of key groups (``pipeline.max-parallelism``): the upper bound for rescaling."""
+        if not 1 <= max_parallelism <= 32768:
+            raise GraphBuildError(f"max parallelism must be in 1..32768, got {max_parallelism}")
+        if max_parallelism < self.get_parallelism():
+            raise GraphBuildError(f"max parallelism {max_parallelism} is below the parallelism "
+                                  f"{self.get_parallelism()}")
+        self._config.set_integer("pipeline.max-parallelism", max_parallelism)
+        return self
+
+    def get_max_parallelism(self) -> int:
+        return self._config.get_integer("pipeline.max-parallelism")
+
+    def set_buffer_timeout(self, timeout_millis: int) -> "StreamExecutionEnvironment":
+        """Flush a channel's batch at the latest after this many ms (0: after every record batch)."""
+        if timeout_millis < -1:
+            raise GraphBuildError(f"buffer timeout must be >= -1 ms, got {timeout_millis}")
+        self._config.set_integer("execution.buffer-timeout", timeout_millis)
+        return self
+
+    def get_buffer_timeout(self) -> int:
+        return self._config.get_integer("execution.buffer-timeout")
+
+    def set_runtime_mode(self, execution_mode: RuntimeExecutionMode) -> "StreamExecutionEnvironment":
+        """STREAMING (default) or BATCH (bounded sources only; keyed aggregates emit final results)."""
+        self._config.set_string("execution.runtime-mode", RuntimeExecutionMode(execution_mode).value)
+        return self
+
+    def disable_operator_chaining(self) -> "StreamExecutionEnvironment":
+        self._config.set_boolean("pipeline.operator-chaining", False)
+        return self
+
+    def is_chaining_enabled(self) -> bool:
+        return self._config.get_boolean("pipeline.operator-chaining")
+
+    def set_state_backend(self, state_backend: Any) -> "StreamExecutionEnvironment":
+        """``HashMapStateBackend()`` (default) or ``EmbeddedRocksDBStateBackend()``."""
+        if not callable(getattr(state_backend, "create_keyed_state_backend", None)):
+            raise GraphBuildError(f"set_state_backend(): {type(state_backend).__name__} is not a state "
+                                  "backend; use HashMapStateBackend() or EmbeddedRocksDBStateBackend()")
+        self._state_backend = state_backend
+        return self
+
+    def get_state_backend(self) -> Any:
+        return self._state_backend
+
+    def _check_parallelism(self, parallelism: Any, where: str) -> None:
+        if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
+            raise GraphBuildError(f"{where}: parallelism must be an integer >= 1, got {parallelism!r}")
+        max_par = self._config.get_integer("pipeline.max-parallelism")
+        if parallelism > max_par:
+            raise GraphBuildError(f"{where}: parallelism {parallelism} exceeds max parallelism {max_par}; "
+                                  "call set_max_parallelism(...) first")
+
+    # ---- sources -----------------------------------------------------------------------
+
+    def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
+        """A bounded stream of the elements of ``collection``."""
+        from connectors.collection import CollectionSource
+
+        if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
+            raise GraphBuildError(f"from_collection(): expected a list of records, got {type(collection).__name__}")
+        elements = list(collection)
+        if type_info is not None:
+            for e in elements:
+                if not type_info.accepts(e):
+                    raise GraphBuildError(f"from_collection(): element {e!r} is not of the declared type {type_info}")
+        return self._from(CollectionSource(elements, type_info), None, "Collection Source")
+
+    def from_sequence(self, start: int, end: int) -> DataStream:
+        """The integers ``start..end`` inclusive, split across the source subtasks."""
+        from connectors.number_seq import NumberSequenceSource
+
+        return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
+
+    def from_source(self, source: Any, watermark_strategy: Any, source_name: str,
+                    type_info: Any = None) -> DataStream:
+        """A stream read by a connector ``Source`` (Kafka, files, number sequence, ...)."""
+        from rayflink.datastream.connectors.base import Source
+
+        if not isinstance(source, Source):
+            raise GraphBuildError(f"from_source({source_name!r}): {type(source).__name__} is not a Source")
+        return self._from(source, watermark_strategy, source_name, type_info)
+
+    def _from(self, source: Any, watermark_strategy: Any, name: str, type_info: Any = None) -> DataStream:
+        t = self._new_transformation("source", name, source=source, watermark_strategy=watermark_strategy,
+                                     output_type=type_info or source.output_type())
+        return DataStream(self, t)
+
+    # ---- graph ------------------------------------------------------------------------
+
+    def _new_transformation(self, kind: str, name: str, **fields: Any) -> Transformation:
+        return Transformation(id=self._ids.next(), kind=kind, name=name, **fields)
+
+    def _add_sink(self, t: Transformation) -> None:
+        self._sinks.append(t)
+
+    def _job_graph(self, job_name: str, sinks: list[Transformation]) -> JobGraph:
+        if not sinks:
+            raise GraphBuildError("no sinks in the job: add print(), add_sink(...) or sink_to(...) "
+                                  "before execute()")
+        graph = build_job_graph(
+            sinks,
+            name=job_name,
+            default_parallelism=self.get_parallelism(),
+            default_max_parallelism=self.get_max_parallelism(),
+            config=self._config.to_dict(),
+            chaining_enabled=self.is_chaining_enabled(),
+        )
+        if self._config.get_string("execution.runtime-mode") == "BATCH":
+            for v in graph.vertices:
+                if v.is_source() and not v.head.transformation.source.is_bounded():
+                    raise GraphBuildError(f"source {v.head.name!r} is unbounded: BATCH mode needs bounded "
+                                          "sources; use STREAMING mode")
+        graph.config["state_backend"] = self._state_backend
+        return graph
+
+    def get_execution_plan(self) -> str:
+        """The job graph (operators, chains, ship strategies) as JSON."""
+        return execution_plan_json(self._job_graph("plan", list(self._sinks)))
+
+    def get_stream_graph(self, job_name: str = "rayflink job") -> JobGraph:
+        return self._job_graph(job_name, list(self._sinks))
+
+    # ---- execution ----------------------------------------------------------------------
+
+    def execute_async(self, job_name: str = "rayflink job") -> Any:
+        """Submit the job and return a ``JobClient`` at once."""
+        from rayflink.runtime.client import submit_job
+
+        graph = self._job_graph(job_name, list(self._sinks))
+        self._sinks.clear()
+        return submit_job(graph)
+
+    def execute(self, job_name: str = "rayflink job") -> Any:
+        """Run the job; blocks until a bounded job finishes (or the job fails)."""
+        return self.execute_async(job_name).get_job_execution_result()
+
+    def _execute_and_collect(self, stream: DataStream, job_name: str | None, limit: int | None) -> Any:
+        from rayflink.graph.transformations import OperatorSpec
+        from rayflink.runtime.client import CollectIterator, submit_job
+
+        collect = self._new_transformation("sink", "Collect Sink", inputs=[stream._t],
+                                           operator=OperatorSpec("collect", {}), collect_id="collect")
+        graph = self._job_graph(job_name or "collect", list(self._sinks) + [collect])
+        self._sinks.clear()
+        iterator = CollectIterator(submit_job(graph))
+        if limit is None:
+            return iterator
+        with iterator:
+            out = []
+            for record in iterator:
+                out.append(record)
+                if len(out) >= limit:
+                    break
+            return out

@@ -1,0 +1,38 @@
+"""The rayflink exception hierarchy: every error a user sees names what, where and what to do."""
+
+from __future__ import annotations
+
+
+class RayflinkError(Exception):
+    """Base of every error rayflink raises on purpose."""
+
+
+class GraphBuildError(RayflinkError, ValueError):
+    """The job graph is wrong: raised while the user builds it, naming the operator."""
+
+
+class JobExecutionError(RayflinkError):
+    """The job failed; the message names the operator, its uid, the subtask and the record."""
+
+    def __init__(self, message: str, *, operator: str | None = None, uid: str | None = None,
+                 subtask: int | None = None, record: str | None = None,
+                 cause: str | None = None) -> None:
+        super().__init__(message)
+        self.operator = operator
+        self.uid = uid
+        self.subtask = subtask
+        self.record = record
+        self.cause = cause
+
+
+class JobCancelledError(RayflinkError):
+    """The job was cancelled before it finished."""
+
+
+def truncate(value: object, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the real error
+        text = f"<unprintable {type(value).__name__}: {exc}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

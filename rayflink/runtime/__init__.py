@@ -1,0 +1,1 @@
+"""The runtime: job master actor, task actors, channels, flow control, metrics."""

@@ -1,0 +1,237 @@
+"""Channels between subtasks: batching, partitioning, credit-based flow control, ordered delivery."""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+import ray
+
+from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
+
+
+class OutputChannel:
+    """The sending end of one (sender subtask, receiver subtask) channel.
+
+    At most ``credits`` batches may be unacknowledged; when they are used up, ``send``
+    waits, and that wait is counted as backpressure.
+    """
+
+    __slots__ = ("handle", "channel_id", "credits", "_in_flight", "_seq", "backpressure_ns")
+
+    def __init__(self, handle: Any, channel_id: int, credits: int) -> None:
+        self.handle = handle
+        self.channel_id = channel_id
+        self.credits = credits
+        self._in_flight: deque = deque()
+        self._seq = 0
+        self.backpressure_ns = 0
+
+    def send(self, message: Any) -> None:
+        in_flight = self._in_flight
+        if len(in_flight) >= self.credits:
+            start = time.perf_counter_ns()
+            ray.get(in_flight.popleft())  # raises if the receiver died
+            while in_flight and _done(in_flight[0]):
+                ray.get(in_flight.popleft())
+            self.backpressure_ns += time.perf_counter_ns() - start
+        in_flight.append(self.handle.push.remote(self.channel_id, self._seq, message))
+        self._seq += 1
+
+    def drain(self) -> None:
+        """Wait until every sent batch has been accepted by the receiver."""
+        while self._in_flight:
+            ray.get(self._in_flight.popleft())
+
+
+def _done(ref: Any) -> bool:
+    ready, _ = ray.wait([ref], timeout=0, fetch_local=False)
+    return bool(ready)
+
+
+class RecordWriter:
+    """Partitions an operator's output over the channels of one network edge, in batches."""
+
+    def __init__(self, channels: list[OutputChannel], partitioner: str, subtask_index: int,
+                 key_selector: Callable[[Any], Any] | None, max_parallelism: int,
+                 batch_size: int, describe: Callable[[], str]) -> None:
+        self.channels = channels
+        self.partitioner = partitioner
+        self.batch_size = batch_size
+        self.key_selector = key_selector
+        self.max_parallelism = max_parallelism
+        self.records_out = 0
+        self._describe = describe
+        n = len(channels)
+        self._values: list[list] = [[] for _ in range(n)]
+        self._stamps: list[list | None] = [None] * n
+        self._round_robin = subtask_index % max(n, 1)
+        self._key_cache: dict = {}
+        self.oldest_buffered_ns: int | None = None
+        self._route = {
+            FORWARD: self._route_forward,
+            GLOBAL: self._route_forward,
+            REBALANCE: self._route_round_robin,
+            RESCALE: self._route_round_robin,
+            SHUFFLE: self._route_shuffle,
+            BROADCAST: self._route_broadcast,
+            HASH: self._route_hash,
+        }[partitioner]
+
+    # ---- records -----------------------------------------------------------------------
+
+    def emit(self, values: list, timestamps: list | None) -> None:
+        if not values:
+            return
+        self.records_out += len(values)
+        if self.oldest_buffered_ns is None:
+            self.oldest_buffered_ns = time.monotonic_ns()
+        self._route(values, timestamps)
+
+    def _append(self, index: int, values: list, timestamps: list | None) -> None:
+        buf = self._values[index]
+        buf.extend(values)
+        if timestamps is not None:
+            stamps = self._stamps[index]
+            if stamps is None:
+                stamps = self._stamps[index] = [None] * (len(buf) - len(values))
+            stamps.extend(timestamps)
+        elif self._stamps[index] is not None:
+            self._stamps[index].extend([None] * len(values))
+        if len(buf) >= self.batch_size:
+            self._flush_channel(index)
+
+    def _route_forward(self, values: list, timestamps: list | None) -> None:
+        self._append(0, values, timestamps)
+
+    def _route_round_robin(self, values: list, timestamps: list | None) -> None:
+        n = len(self.channels)
+        if n == 1:
+            self._append(0, values, timestamps)
+            return
+        start = self._round_robin
+        for j in range(n):
+            part = values[j::n]
+            if part:
+                self._append((start + j) % n, part, None if timestamps is None else timestamps[j::n])
+        self._round_robin = (start + len(values)) % n
+
+    def _route_shuffle(self, values: list, timestamps: list | None) -> None:
+        n = len(self.channels)
+        targets = [random.randrange(n) for _ in values]
+        self._scatter(values, timestamps, targets)
+
+    def _route_broadcast(self, values: list, timestamps: list | None) -> None:
+        for index in range(len(self.channels)):
+            self._append(index, values, timestamps)
+
+    def _route_hash(self, values: list, timestamps: list | None) -> None:
+        n = len(self.channels)
+        selector = self.key_selector
+        cache = self._key_cache
+        max_par = self.max_parallelism
+        targets = []
+        append = targets.append
+        for v in values:
+            key = selector(v)
+            try:
+                t = cache.get(key)
+            except TypeError:
+                from rayflink.state.key_groups import UnhashableKeyError
+
+                raise UnhashableKeyError(
+                    f"key_by on edge {self._describe()}: the key selector returned {key!r:.100} "
+                    f"of type {type(key).__name__}, which is not hashable, for record {v!r:.200}; "
+                    "return a str, int, float, bytes or tuple"
+                ) from None
+            if t is None:
+                t = operator_index_for_key_group(assign_key_group(key, max_par), n, max_par)
+                if len(cache) > 100_000:
+                    cache.clear()
+                cache[key] = t
+            append(t)
+        self._scatter(values, timestamps, targets)
+
+    def _scatter(self, values: list, timestamps: list | None, targets: list[int]) -> None:
+        n = len(self.channels)
+        if n == 1:
+            self._append(0, values, timestamps)
+            return
+        parts: list[list] = [[] for _ in range(n)]
+        if timestamps is None:
+            for v, t in zip(values, targets):
+                parts[t].append(v)
+            for index, part in enumerate(parts):
+                if part:
+                    self._append(index, part, None)
+        else:
+            stamp_parts: list[list] = [[] for _ in range(n)]
+            for v, ts, t in zip(values, timestamps, targets):
+                parts[t].append(v)
+                stamp_parts[t].append(ts)
+            for index, part in enumerate(parts):
+                if part:
+                    self._append(index, part, stamp_parts[index])
+
+    # ---- flushing and control events ---------------------------------------------------
+
+    def _flush_channel(self, index: int) -> None:
+        values = self._values[index]
+        if values:
+            stamps = self._stamps[index]
+            self._values[index] = []
+            self._stamps[index] = None
+            self.channels[index].send((values, stamps))
+
+    def flush(self) -> None:
+        for index in range(len(self.channels)):
+            self._flush_channel(index)
+        self.oldest_buffered_ns = None
+
+    def broadcast_event(self, event: Any) -> None:
+        """Send a control event on every channel, after the records buffered before it."""
+        self.flush()
+        for channel in self.channels:
+            channel.send(event)
+
+    def drain(self) -> None:
+        for channel in self.channels:
+            channel.drain()
+
+    def backpressure_ns(self) -> int:
+        return sum(c.backpressure_ns for c in self.channels)
+
+
+class InputGate:
+    """The receiving end of all of a subtask's input channels: one bounded, ordered queue.
+
+    Ray may run two pushes of one channel on different threads; sequence numbers put
+    them back in order before they reach the task.
+    """
+
+    def __init__(self, num_channels: int, credits: int) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, credits * max(num_channels, 1)))
+        self._expected = [0] * num_channels
+        self._pending: list[dict] = [{} for _ in range(num_channels)]
+        self._locks = [threading.Lock() for _ in range(num_channels)]
+
+    def push(self, channel_id: int, seq: int, message: Any) -> None:
+        with self._locks[channel_id]:
+            pending = self._pending[channel_id]
+            pending[seq] = message
+            expected = self._expected[channel_id]
+            while expected in pending:
+                self.queue.put((channel_id, pending.pop(expected)))
+                expected += 1
+            self._expected[channel_id] = expected
+
+    def get(self, timeout: float | None) -> tuple[int, Any] | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None

@@ -1,0 +1,1 @@
+"""State: key groups, keyed state backends (hashmap, rocksdb), TTL and timers."""

@@ -1,0 +1,70 @@
+"""Key-group routing: the one place that maps a key to its key group and subtask."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+
+import mmh3
+
+DEFAULT_MAX_PARALLELISM = 128
+
+
+class UnhashableKeyError(TypeError):
+    """A key selector returned a value that cannot be hashed stably."""
+
+
+def key_hash(key: object) -> int:
+    """Return a hash of ``key`` that is the same in every process (unlike ``hash``).
+
+    >>> key_hash("alice") == key_hash("alice")
+    True
+    """
+    t = type(key)
+    if t is str:
+        return mmh3.hash(key)
+    if t is int or t is bool:
+        return mmh3.hash(int(key).to_bytes(16, "little", signed=True))
+    if t is bytes:
+        return mmh3.hash(key)
+    if t is float:
+        if key.is_integer():
+            return key_hash(int(key))
+        return mmh3.hash(struct.pack("<d", key))
+    if t is tuple:
+        h = 17
+        for part in key:
+            h = (h * 31 + key_hash(part)) & 0xFFFFFFFF
+        return h
+    if key is None:
+        return 0
+    try:
+        hash(key)
+    except TypeError:
+        raise UnhashableKeyError(
+            f"key {_short(key)} of type {t.__name__} is not hashable; "
+            "return a str, int, float, bytes or tuple of those from the key selector"
+        ) from None
+    return mmh3.hash(pickle.dumps(key, protocol=5))
+
+
+def assign_key_group(key: object, max_parallelism: int) -> int:
+    """Key group of ``key``: ``murmur3(key) % max_parallelism`` (Flink's rule)."""
+    return (key_hash(key) & 0x7FFFFFFF) % max_parallelism
+
+
+def operator_index_for_key_group(key_group: int, parallelism: int, max_parallelism: int) -> int:
+    """Subtask that owns ``key_group``: ``key_group * parallelism // max_parallelism``."""
+    return key_group * parallelism // max_parallelism
+
+
+def key_group_range(subtask: int, parallelism: int, max_parallelism: int) -> range:
+    """The contiguous key groups owned by ``subtask`` (inverse of the formula above)."""
+    start = (subtask * max_parallelism + parallelism - 1) // parallelism
+    end = ((subtask + 1) * max_parallelism + parallelism - 1) // parallelism
+    return range(start, end)
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
