@@ -1,0 +1,73 @@
+"""PyFlink's ``Time`` and ``Duration``: spans of time, in milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Time:
+    """A span of time, as in PyFlink's ``pyflink.common.time.Time``.
+
+    >>> Time.hours(24).to_milliseconds()
+    86400000
+    """
+
+    millis: int
+
+    @staticmethod
+    def milliseconds(n: int) -> "Time":
+        return Time(int(n))
+
+    @staticmethod
+    def seconds(n: int) -> "Time":
+        return Time(int(n * 1000))
+
+    @staticmethod
+    def minutes(n: int) -> "Time":
+        return Time(int(n * 60_000))
+
+    @staticmethod
+    def hours(n: int) -> "Time":
+        return Time(int(n * 3_600_000))
+
+    @staticmethod
+    def days(n: int) -> "Time":
+        return Time(int(n * 86_400_000))
+
+    def to_milliseconds(self) -> int:
+        return self.millis
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A span of time, as in PyFlink's ``pyflink.common.Duration``.
+
+    >>> Duration.of_seconds(5).to_milliseconds()
+    5000
+    """
+
+    millis: int
+
+    @staticmethod
+    def of_millis(n: int) -> "Duration":
+        return Duration(int(n))
+
+    @staticmethod
+    def of_seconds(n: int) -> "Duration":
+        return Duration(int(n * 1000))
+
+    @staticmethod
+    def of_minutes(n: int) -> "Duration":
+        return Duration(int(n * 60_000))
+
+    @staticmethod
+    def of_hours(n: int) -> "Duration":
+        return Duration(int(n * 3_600_000))
+
+    @staticmethod
+    def of_days(n: int) -> "Duration":
+        return Duration(int(n * 86_400_000))
+
+    def to_milliseconds(self) -> int:
+        return self.millis

@@ -1,0 +1,438 @@
+"""PyFlink's ``pyflink.datastream.state``: keyed state descriptors, state interfaces, TTL config.
+
+Declarative only: a descriptor records what the user asked for; the keyed state
+backends in ``rayflink.state`` create the state objects.
+
+>>> desc = ValueStateDescriptor("total", Types.DOUBLE())
+>>> desc.enable_time_to_live(StateTtlConfig.new_builder(Time.hours(24)).build())
+>>> desc.get_name()
+'total'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from rayflink.common.time import Duration, Time
+from rayflink.common.typeinfo import TypeInformation, Types
+
+__all__ = [
+    "AggregateFunction", "AggregatingState", "AggregatingStateDescriptor", "AppendingState",
+    "ListState", "ListStateDescriptor", "MapState", "MapStateDescriptor", "MergingState",
+    "ReduceFunction", "ReducingState", "ReducingStateDescriptor", "State", "StateDescriptor",
+    "StateTtlConfig", "ValueState", "ValueStateDescriptor", "Time", "Duration", "Types",
+]
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
+
+
+# ---------------------------------------------------------------------------- functions
+
+class ReduceFunction(ABC, Generic[T]):
+    """PyFlink's ReduceFunction: combines two values of the same type into one."""
+
+    @abstractmethod
+    def reduce(self, value1: T, value2: T) -> T: ...
+
+
+class AggregateFunction(ABC):
+    """PyFlink's AggregateFunction: accumulator-based incremental aggregation."""
+
+    @abstractmethod
+    def create_accumulator(self) -> Any: ...
+
+    @abstractmethod
+    def add(self, value: Any, accumulator: Any) -> Any: ...
+
+    @abstractmethod
+    def get_result(self, accumulator: Any) -> Any: ...
+
+    def merge(self, acc_a: Any, acc_b: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.merge is not implemented")
+
+
+def as_reduce_callable(reduce_function: Any) -> Callable[[Any, Any], Any]:
+    """A plain ``(a, b) -> c`` callable from a callable or an object with ``.reduce``."""
+    if hasattr(reduce_function, "reduce"):
+        return reduce_function.reduce
+    if callable(reduce_function):
+        return reduce_function
+    raise TypeError(f"reduce function must be callable or have .reduce(a, b); got "
+                    f"{type(reduce_function).__name__}")
+
+
+# ---------------------------------------------------------------------------- TTL
+
+class TtlTimeCharacteristic(Enum):
+    """Which clock TTL uses; Flink supports processing time only."""
+
+    ProcessingTime = 0
+
+
+class _UpdateType(Enum):
+    Disabled = 0
+    OnCreateAndWrite = 1
+    OnReadAndWrite = 2
+
+
+class _StateVisibility(Enum):
+    ReturnExpiredIfNotCleanedUp = 0
+    NeverReturnExpired = 1
+
+
+@dataclass(frozen=True)
+class IncrementalCleanupStrategy:
+    """Check ``cleanup_size`` entries per state access (and per record if asked)."""
+
+    cleanup_size: int = 5
+    run_cleanup_for_every_record: bool = False
+
+
+@dataclass(frozen=True)
+class RocksdbCompactFilterCleanupStrategy:
+    """RocksDB: drop expired entries in the background, checking time every N entries."""
+
+    query_time_after_num_entries: int = 1000
+
+
+@dataclass(frozen=True)
+class CleanupStrategies:
+    """The cleanup strategies of a ``StateTtlConfig``."""
+
+    cleanup_full_snapshot: bool = False
+    incremental: IncrementalCleanupStrategy | None = None
+    rocksdb_compact_filter: RocksdbCompactFilterCleanupStrategy | None = None
+    cleanup_in_background: bool = True
+
+    def is_cleanup_in_background(self) -> bool:
+        return self.cleanup_in_background
+
+    def in_full_snapshot(self) -> bool:
+        return self.cleanup_full_snapshot
+
+    def get_incremental_cleanup_strategy(self) -> IncrementalCleanupStrategy | None:
+        if self.incremental is None and self.cleanup_in_background:
+            return IncrementalCleanupStrategy()
+        return self.incremental
+
+    def get_rocksdb_compact_filter_cleanup_strategy(self) -> RocksdbCompactFilterCleanupStrategy | None:
+        if self.rocksdb_compact_filter is None and self.cleanup_in_background:
+            return RocksdbCompactFilterCleanupStrategy()
+        return self.rocksdb_compact_filter
+
+
+@dataclass(frozen=True)
+class StateTtlConfig:
+    """Time-to-live of keyed state entries (Flink's ``StateTtlConfig``).
+
+    >>> ttl = (StateTtlConfig.new_builder(Time.hours(24))
+    ...        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+    ...        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+    ...        .cleanup_full_snapshot()
+    ...        .build())
+    >>> ttl.get_ttl().to_milliseconds()
+    86400000
+    """
+
+    UpdateType = _UpdateType
+    StateVisibility = _StateVisibility
+    TtlTimeCharacteristic = TtlTimeCharacteristic
+
+    update_type: _UpdateType
+    state_visibility: _StateVisibility
+    ttl_time_characteristic: TtlTimeCharacteristic
+    ttl: Any  # anything with to_milliseconds()
+    cleanup_strategies: CleanupStrategies
+
+    @staticmethod
+    def new_builder(ttl: Any) -> "StateTtlConfig.Builder":
+        return StateTtlConfig.Builder(ttl)
+
+    def get_update_type(self) -> _UpdateType:
+        return self.update_type
+
+    def get_state_visibility(self) -> _StateVisibility:
+        return self.state_visibility
+
+    def get_ttl(self) -> Any:
+        return self.ttl
+
+    def get_ttl_ms(self) -> int:
+        return int(self.ttl.to_milliseconds())
+
+    def get_ttl_time_characteristic(self) -> TtlTimeCharacteristic:
+        return self.ttl_time_characteristic
+
+    def is_enabled(self) -> bool:
+        return self.update_type is not _UpdateType.Disabled
+
+    def get_cleanup_strategies(self) -> CleanupStrategies:
+        return self.cleanup_strategies
+
+    class Builder:
+        """Builder of ``StateTtlConfig``; every setter returns the builder."""
+
+        def __init__(self, ttl: Any) -> None:
+            _check_ttl(ttl)
+            self._ttl = ttl
+            self._update_type = _UpdateType.OnCreateAndWrite
+            self._visibility = _StateVisibility.NeverReturnExpired
+            self._characteristic = TtlTimeCharacteristic.ProcessingTime
+            self._full_snapshot = False
+            self._incremental: IncrementalCleanupStrategy | None = None
+            self._compact_filter: RocksdbCompactFilterCleanupStrategy | None = None
+            self._in_background = True
+
+        def set_update_type(self, update_type: _UpdateType) -> "StateTtlConfig.Builder":
+            self._update_type = update_type
+            return self
+
+        def update_ttl_on_create_and_write(self) -> "StateTtlConfig.Builder":
+            return self.set_update_type(_UpdateType.OnCreateAndWrite)
+
+        def update_ttl_on_read_and_write(self) -> "StateTtlConfig.Builder":
+            return self.set_update_type(_UpdateType.OnReadAndWrite)
+
+        def set_state_visibility(self, visibility: _StateVisibility) -> "StateTtlConfig.Builder":
+            self._visibility = visibility
+            return self
+
+        def return_expired_if_not_cleaned_up(self) -> "StateTtlConfig.Builder":
+            return self.set_state_visibility(_StateVisibility.ReturnExpiredIfNotCleanedUp)
+
+        def never_return_expired(self) -> "StateTtlConfig.Builder":
+            return self.set_state_visibility(_StateVisibility.NeverReturnExpired)
+
+        def set_ttl_time_characteristic(
+                self, characteristic: TtlTimeCharacteristic) -> "StateTtlConfig.Builder":
+            self._characteristic = characteristic
+            return self
+
+        def use_processing_time(self) -> "StateTtlConfig.Builder":
+            return self.set_ttl_time_characteristic(TtlTimeCharacteristic.ProcessingTime)
+
+        def set_ttl(self, ttl: Any) -> "StateTtlConfig.Builder":
+            _check_ttl(ttl)
+            self._ttl = ttl
+            return self
+
+        def cleanup_full_snapshot(self) -> "StateTtlConfig.Builder":
+            self._full_snapshot = True
+            return self
+
+        def cleanup_incrementally(self, cleanup_size: int,
+                                  run_cleanup_for_every_record: bool) -> "StateTtlConfig.Builder":
+            if cleanup_size <= 0:
+                raise ValueError(f"cleanup_incrementally: cleanup_size must be > 0, got {cleanup_size}")
+            self._incremental = IncrementalCleanupStrategy(cleanup_size, run_cleanup_for_every_record)
+            return self
+
+        def cleanup_in_rocksdb_compact_filter(
+                self, query_time_after_num_entries: int,
+                periodic_compaction_time: Any = None) -> "StateTtlConfig.Builder":
+            self._compact_filter = RocksdbCompactFilterCleanupStrategy(query_time_after_num_entries)
+            return self
+
+        def disable_cleanup_in_background(self) -> "StateTtlConfig.Builder":
+            self._in_background = False
+            return self
+
+        def build(self) -> "StateTtlConfig":
+            return StateTtlConfig(
+                self._update_type, self._visibility, self._characteristic, self._ttl,
+                CleanupStrategies(self._full_snapshot, self._incremental,
+                                  self._compact_filter, self._in_background))
+
+
+def _check_ttl(ttl: Any) -> None:
+    if not hasattr(ttl, "to_milliseconds"):
+        raise TypeError(f"TTL must be a Time or Duration (anything with to_milliseconds()); "
+                        f"got {type(ttl).__name__}")
+    if ttl.to_milliseconds() <= 0:
+        raise ValueError(f"TTL must be positive, got {ttl.to_milliseconds()} ms")
+
+
+# ---------------------------------------------------------------------------- descriptors
+
+class StateDescriptor:
+    """Name, kind and types of one keyed state; the backend creates the state from it."""
+
+    kind: str = ""
+
+    def __init__(self, name: str, type_infos: tuple) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"state name must be a non-empty str, got {name!r}")
+        for t in type_infos:
+            if t is not None and not isinstance(t, TypeInformation):
+                raise TypeError(f"state {name!r}: expected a TypeInformation (Types.*), "
+                                f"got {type(t).__name__}")
+        self.name = name
+        self.type_infos = type_infos
+        self.ttl_config: StateTtlConfig | None = None
+
+    def get_name(self) -> str:
+        return self.name
+
+    def enable_time_to_live(self, ttl_config: StateTtlConfig) -> None:
+        """Expire entries ``ttl`` after their last write (or access) — see StateTtlConfig."""
+        self.ttl_config = ttl_config if ttl_config.is_enabled() else None
+
+    def __repr__(self) -> str:
+        types = ", ".join(map(repr, self.type_infos))
+        return f"{type(self).__name__}({self.name!r}, {types})"
+
+
+class ValueStateDescriptor(StateDescriptor):
+    """Descriptor of a ``ValueState``: ``ValueStateDescriptor("count", Types.LONG())``."""
+
+    kind = "value"
+
+    def __init__(self, name: str, value_type_info: TypeInformation) -> None:
+        super().__init__(name, (value_type_info,))
+
+
+class ListStateDescriptor(StateDescriptor):
+    """Descriptor of a ``ListState``: ``ListStateDescriptor("seen", Types.STRING())``."""
+
+    kind = "list"
+
+    def __init__(self, name: str, elem_type_info: TypeInformation) -> None:
+        super().__init__(name, (elem_type_info,))
+
+
+class MapStateDescriptor(StateDescriptor):
+    """Descriptor of a ``MapState``: ``MapStateDescriptor("m", Types.STRING(), Types.LONG())``."""
+
+    kind = "map"
+
+    def __init__(self, name: str, key_type_info: TypeInformation,
+                 value_type_info: TypeInformation) -> None:
+        super().__init__(name, (key_type_info, value_type_info))
+
+
+class ReducingStateDescriptor(StateDescriptor):
+    """Descriptor of a ``ReducingState``: ``ReducingStateDescriptor("sum", lambda a, b: a + b, Types.LONG())``."""
+
+    kind = "reducing"
+
+    def __init__(self, name: str, reduce_function: Any, type_info: TypeInformation) -> None:
+        super().__init__(name, (type_info,))
+        self.reduce_function = reduce_function
+        as_reduce_callable(reduce_function)  # fail at declaration, not at first record
+
+
+class AggregatingStateDescriptor(StateDescriptor):
+    """Descriptor of an ``AggregatingState`` with an ``AggregateFunction``."""
+
+    kind = "aggregating"
+
+    def __init__(self, name: str, agg_function: Any, state_type_info: TypeInformation) -> None:
+        super().__init__(name, (state_type_info,))
+        for method in ("create_accumulator", "add", "get_result"):
+            if not callable(getattr(agg_function, method, None)):
+                raise TypeError(f"state {name!r}: aggregate function {type(agg_function).__name__} "
+                                f"has no {method}() (see AggregateFunction)")
+        self.agg_function = agg_function
+
+
+# ---------------------------------------------------------------------------- state interfaces
+
+class State(ABC):
+    """A keyed state, scoped to the current key (and namespace) of its operator."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove the entry of the current key."""
+
+
+class ValueState(State, Generic[T]):
+    """One value per key."""
+
+    @abstractmethod
+    def value(self) -> T | None: ...
+
+    @abstractmethod
+    def update(self, value: T | None) -> None: ...
+
+
+class AppendingState(State, Generic[IN, OUT]):
+    @abstractmethod
+    def get(self) -> OUT: ...
+
+    @abstractmethod
+    def add(self, value: IN) -> None: ...
+
+
+class MergingState(AppendingState[IN, OUT]):
+    pass
+
+
+class ListState(MergingState[T, Iterable[T]]):
+    """A list of values per key."""
+
+    @abstractmethod
+    def update(self, values: list[T]) -> None: ...
+
+    @abstractmethod
+    def add_all(self, values: list[T]) -> None: ...
+
+
+class ReducingState(MergingState[T, T]):
+    """One value per key, combined with a reduce function on ``add``."""
+
+
+class AggregatingState(MergingState[IN, OUT]):
+    """One accumulator per key, updated with an AggregateFunction on ``add``."""
+
+
+class MapState(State, Generic[K, V]):
+    """A map per key."""
+
+    @abstractmethod
+    def get(self, key: K) -> V | None: ...
+
+    @abstractmethod
+    def put(self, key: K, value: V) -> None: ...
+
+    @abstractmethod
+    def put_all(self, dict_value: dict[K, V]) -> None: ...
+
+    @abstractmethod
+    def remove(self, key: K) -> None: ...
+
+    @abstractmethod
+    def contains(self, key: K) -> bool: ...
+
+    @abstractmethod
+    def items(self) -> Iterable[tuple[K, V]]: ...
+
+    @abstractmethod
+    def keys(self) -> Iterable[K]: ...
+
+    @abstractmethod
+    def values(self) -> Iterable[V]: ...
+
+    @abstractmethod
+    def is_empty(self) -> bool: ...
+
+    def __getitem__(self, key: K) -> V | None:
+        return self.get(key)
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: K) -> None:
+        self.remove(key)
+
+    def __contains__(self, key: K) -> bool:
+        return self.contains(key)
+
+    def __iter__(self):
+        return iter(self.keys())

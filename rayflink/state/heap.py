@@ -1,0 +1,554 @@
+"""The HashMap keyed state backend (Python dicts), and the state objects both backends share.
+
+Every state lives in a *state table*: a mapping ``make_ck(key, namespace) -> stored value``
+with ``get``, ``__setitem__`` and ``pop``. For the heap backend the table is a plain
+dict, so ``ValueState.value()`` is one ``dict.get``; the RocksDB backend passes its
+write-back cache instead (``rayflink.state.rocksdb``).
+
+>>> from rayflink.datastream.state import ValueStateDescriptor
+>>> from rayflink.common.typeinfo import Types
+>>> backend = HeapKeyedStateBackend(operator_uid="count", max_parallelism=128, key_groups=range(128))
+>>> count = backend.get_partitioned_state(ValueStateDescriptor("count", Types.LONG()))
+>>> backend.set_current_key("alice"); count.update((count.value() or 0) + 1); count.value()
+1
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from typing import Any, Callable, Iterable
+
+from rayflink.datastream.state import (
+    AggregatingState, ListState, MapState, ReducingState, StateDescriptor, ValueState,
+    as_reduce_callable,
+)
+from rayflink.state.backend import KeyedStateBackend, KeyedStateSnapshot, StateError, VOID_NAMESPACE
+from rayflink.state.key_groups import assign_key_group
+
+KINDS = ("value", "list", "map", "reducing", "aggregating")
+
+
+def wall_clock_ms() -> int:
+    """Processing time in epoch milliseconds: the default TTL time provider."""
+    return time.time_ns() // 1_000_000
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class NoCurrentKey:
+    """Stands in for ``(key, namespace)`` until a key is set: hashing it raises StateError.
+
+    This makes the no-key check free on the hot path: the first ``dict.get`` raises.
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, operator_uid: str) -> None:
+        self.message = (f"operator {operator_uid!r}: keyed state used outside a keyed context; "
+                        "use state only after key_by(...) inside process_element/on_timer")
+
+    def __hash__(self) -> int:
+        raise StateError(self.message)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+class _NamespaceMark:
+    """Private third element of namespaced table keys: no user key can contain it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<namespace>"
+
+
+NS_MARK = _NamespaceMark()
+
+
+def make_ck(key: Any, namespace: Any) -> Any:
+    """The table key of ``(key, namespace)``: the key itself in the void namespace (the
+    common case, one hash of a str or int), else ``(key, namespace, NS_MARK)``."""
+    return key if namespace is None else (key, namespace, NS_MARK)
+
+
+def split_ck(ck: Any) -> tuple[Any, Any]:
+    """``(key, namespace)`` of a table key made by ``make_ck``."""
+    if type(ck) is tuple and len(ck) == 3 and ck[2] is NS_MARK:
+        return ck[0], ck[1]
+    return ck, None
+
+
+class ValueChecker:
+    """Checks a value against the declared type and that it pickles, once per Python type."""
+
+    __slots__ = ("seen", "type_info", "state_name", "operator_uid", "what")
+
+    def __init__(self, type_info: Any, state_name: str, operator_uid: str, what: str = "value") -> None:
+        self.seen: set[type] = set()
+        self.type_info = type_info
+        self.state_name = state_name
+        self.operator_uid = operator_uid
+        self.what = what
+
+    def check(self, value: Any) -> None:
+        t = self.type_info
+        if t is not None and not t.accepts(value):
+            raise StateError(
+                f"state {self.state_name!r} of operator {self.operator_uid!r}: {self.what} "
+                f"{short_repr(value)} of type {type(value).__name__} does not match declared type "
+                f"{t!r}; change the descriptor's type or the value")
+        try:
+            pickle.dumps(value, protocol=5)
+        except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
+            raise StateError(
+                f"state {self.state_name!r} of operator {self.operator_uid!r}: {self.what} "
+                f"{short_repr(value)} of type {type(value).__name__} cannot be pickled ({e}); "
+                "store plain data (numbers, str, tuples, lists, dicts, dataclasses)") from e
+        if value is not None:
+            self.seen.add(type(value))
+
+
+def state_error(backend: KeyedStateBackend, name: str, message: str) -> StateError:
+    return StateError(f"state {name!r} of operator {backend.operator_uid!r}: {message}")
+
+
+# ---------------------------------------------------------------------------- state objects
+
+class TableState:
+    """Common fields of the state objects: the backend (for the current key) and the table."""
+
+    def __init__(self, backend: "TableKeyedStateBackend", descriptor: StateDescriptor, table: Any) -> None:
+        self._backend = backend
+        self.descriptor = descriptor
+        self.name = descriptor.name
+        self._table = table
+        self._get = table.get
+        self._put = table.__setitem__
+        self._pop = table.pop
+        uid = backend.operator_uid
+        infos = descriptor.type_infos
+        if descriptor.kind == "map":
+            self._kcheck = ValueChecker(infos[0], self.name, uid, "map key")
+            self._checker = ValueChecker(infos[1], self.name, uid, "map value")
+        else:
+            what = {"list": "list element", "aggregating": "accumulator"}.get(descriptor.kind, "value")
+            self._checker = ValueChecker(infos[0], self.name, uid, what)
+        self._seen = self._checker.seen
+        self._check = self._checker.check
+
+    def clear(self) -> None:
+        self._pop(self._backend._ck, None)
+
+    def _merge_sources(self, target: Any, sources: Iterable[Any]) -> list[Any]:
+        key = self._backend.get_current_key()
+        found = []
+        for ns in sources:
+            if ns == target:
+                continue
+            stored = self._pop(make_ck(key, ns), None)
+            if stored is not None:
+                found.append(stored)
+        return found
+
+
+class HeapValueState(TableState, ValueState):
+    """``ValueState`` over a state table."""
+
+    def value(self) -> Any:
+        return self._get(self._backend._ck)
+
+    def update(self, value: Any) -> None:
+        if value is None:
+            self._pop(self._backend._ck, None)
+            return
+        if type(value) not in self._seen:
+            self._check(value)
+        self._put(self._backend._ck, value)
+
+
+class HeapListState(TableState, ListState):
+    """``ListState`` over a state table; the stored value is a non-empty list."""
+
+    def get(self) -> list[Any]:
+        stored = self._get(self._backend._ck)
+        return [] if stored is None else list(stored)
+
+    def add(self, value: Any) -> None:
+        if value is None:
+            raise state_error(self._backend, self.name, "cannot add None to a ListState")
+        if type(value) not in self._seen:
+            self._check(value)
+        ck = self._backend._ck
+        stored = self._get(ck)
+        if stored is None:
+            self._put(ck, [value])
+        else:
+            stored.append(value)
+            self._put(ck, stored)
+
+    def add_all(self, values: list[Any]) -> None:
+        values = self._checked(values)
+        if not values:
+            return
+        ck = self._backend._ck
+        stored = self._get(ck)
+        self._put(ck, values if stored is None else stored + values)
+
+    def update(self, values: list[Any]) -> None:
+        values = self._checked(values)
+        if values:
+            self._put(self._backend._ck, values)
+        else:
+            self._pop(self._backend._ck, None)
+
+    def _checked(self, values: Iterable[Any] | None) -> list[Any]:
+        values = list(values) if values is not None else []
+        for v in values:
+            if v is None:
+                raise state_error(self._backend, self.name, "cannot add None to a ListState")
+            if type(v) not in self._seen:
+                self._check(v)
+        return values
+
+    def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
+        """Append the lists of ``sources`` to the list of ``target`` (merging windows)."""
+        merged: list[Any] = []
+        for stored in self._merge_sources(target, sources):
+            merged.extend(stored)
+        if merged:
+            ck = make_ck(self._backend.get_current_key(), target)
+            stored = self._get(ck)
+            self._put(ck, merged if stored is None else stored + merged)
+
+
+class HeapMapState(TableState, MapState):
+    """``MapState`` over a state table; the stored value is a non-empty dict."""
+
+    def get(self, key: Any) -> Any:
+        stored = self._get(self._backend._ck)
+        return None if stored is None else stored.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        if type(key) not in self._kcheck.seen:
+            self._kcheck.check(key)
+        if type(value) not in self._seen:
+            self._check(value)
+        ck = self._backend._ck
+        stored = self._get(ck)
+        if stored is None:
+            self._put(ck, {key: value})
+        else:
+            stored[key] = value
+            self._put(ck, stored)
+
+    def put_all(self, dict_value: dict[Any, Any]) -> None:
+        for k, v in dict_value.items():
+            self.put(k, v)
+
+    def remove(self, key: Any) -> None:
+        ck = self._backend._ck
+        stored = self._get(ck)
+        if stored is not None and key in stored:
+            del stored[key]
+            if stored:
+                self._put(ck, stored)
+            else:
+                self._pop(ck, None)
+
+    def contains(self, key: Any) -> bool:
+        stored = self._get(self._backend._ck)
+        return stored is not None and key in stored
+
+    def items(self) -> list[tuple[Any, Any]]:
+        stored = self._get(self._backend._ck)
+        return [] if stored is None else list(stored.items())
+
+    def keys(self) -> list[Any]:
+        stored = self._get(self._backend._ck)
+        return [] if stored is None else list(stored)
+
+    def values(self) -> list[Any]:
+        stored = self._get(self._backend._ck)
+        return [] if stored is None else list(stored.values())
+
+    def is_empty(self) -> bool:
+        return self._get(self._backend._ck) is None
+
+
+class HeapReducingState(TableState, ReducingState):
+    """``ReducingState`` over a state table."""
+
+    def __init__(self, backend: "TableKeyedStateBackend", descriptor: Any, table: Any) -> None:
+        super().__init__(backend, descriptor, table)
+        self._reduce = as_reduce_callable(descriptor.reduce_function)
+
+    def get(self) -> Any:
+        return self._get(self._backend._ck)
+
+    def add(self, value: Any) -> None:
+        if value is None:
+            return
+        ck = self._backend._ck
+        stored = self._get(ck)
+        new = value if stored is None else self._reduce(stored, value)
+        if type(new) not in self._seen:
+            self._check(new)
+        self._put(ck, new)
+
+    def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
+        """Reduce the values of ``sources`` into ``target`` (merging windows)."""
+        found = self._merge_sources(target, sources)
+        if not found:
+            return
+        ck = make_ck(self._backend.get_current_key(), target)
+        acc = self._get(ck)
+        for v in found:
+            acc = v if acc is None else self._reduce(acc, v)
+        self._put(ck, acc)
+
+
+class HeapAggregatingState(TableState, AggregatingState):
+    """``AggregatingState`` over a state table; the stored value is the accumulator."""
+
+    def __init__(self, backend: "TableKeyedStateBackend", descriptor: Any, table: Any) -> None:
+        super().__init__(backend, descriptor, table)
+        self._agg = descriptor.agg_function
+
+    def get(self) -> Any:
+        acc = self._get(self._backend._ck)
+        return None if acc is None else self._agg.get_result(acc)
+
+    def add(self, value: Any) -> None:
+        ck = self._backend._ck
+        acc = self._get(ck)
+        if acc is None:
+            acc = self._agg.create_accumulator()
+        acc = self._agg.add(value, acc)
+        if type(acc) not in self._seen:
+            self._check(acc)
+        self._put(ck, acc)
+
+    def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
+        """Merge the accumulators of ``sources`` into ``target`` (merging windows)."""
+        found = self._merge_sources(target, sources)
+        if not found:
+            return
+        ck = make_ck(self._backend.get_current_key(), target)
+        acc = self._get(ck)
+        for v in found:
+            acc = v if acc is None else self._agg.merge(acc, v)
+        self._put(ck, acc)
+
+
+PLAIN_STATES: dict[str, type] = {
+    "value": HeapValueState, "list": HeapListState, "map": HeapMapState,
+    "reducing": HeapReducingState, "aggregating": HeapAggregatingState,
+}
+
+
+# ---------------------------------------------------------------------------- backends
+
+class TableKeyedStateBackend(KeyedStateBackend):
+    """Registration, current key and TTL wiring shared by the heap and RocksDB backends.
+
+    Subclasses provide the tables: ``_open_table(name, kind, ttl)`` returns a
+    mapping with ``get``/``__setitem__``/``pop`` over ``make_ck(key, namespace)``.
+    """
+
+    def __init__(self, *, operator_uid: str, max_parallelism: int, key_groups: range,
+                 ttl_time_provider: Callable[[], int] | None = None) -> None:
+        super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
+                         key_groups=key_groups)
+        self._ck: Any = NoCurrentKey(operator_uid)
+        self.ttl_time_provider: Callable[[], int] = ttl_time_provider or wall_clock_ms
+        self._states: dict[str, Any] = {}
+        self._descriptors: dict[str, StateDescriptor] = {}
+        # name -> (kind, ttl wrapped?) for every table, registered or only restored
+        self._table_meta: dict[str, tuple[str, bool]] = {}
+        self._per_record_cleanup: list[Callable[[], None]] = []
+
+    # -- current key
+
+    def set_current_key(self, key: Any) -> None:
+        self.current_key = key
+        self._has_key = True
+        ns = self.current_namespace
+        self._ck = key if ns is None else (key, ns, NS_MARK)
+        if self._per_record_cleanup:
+            for run in self._per_record_cleanup:
+                run()
+
+    def set_current_namespace(self, namespace: Any) -> None:
+        self.current_namespace = namespace
+        if self._has_key:
+            self._ck = make_ck(self.current_key, namespace)
+
+    # -- registration
+
+    def get_partitioned_state(self, descriptor: StateDescriptor) -> Any:
+        name = descriptor.name
+        existing = self._states.get(name)
+        if existing is not None:
+            old = self._descriptors[name]
+            if old.kind != descriptor.kind or old.type_infos != descriptor.type_infos:
+                raise state_error(
+                    self, name,
+                    f"already registered as {old.kind} state {old!r}, now requested as "
+                    f"{descriptor.kind} state {descriptor!r}; use another state name or the same "
+                    "kind and type")
+            return existing
+        if descriptor.kind not in KINDS:
+            raise state_error(self, name, f"unknown state kind {descriptor.kind!r}")
+        ttl = descriptor.ttl_config
+        meta = self._table_meta.get(name)
+        if meta is not None and meta[0] != descriptor.kind:
+            raise state_error(
+                self, name,
+                f"restored as {meta[0]} state but requested as {descriptor.kind} state "
+                f"{descriptor!r}; keep the state kind when changing the job")
+        table = self._open_table(name, descriptor.kind, ttl is not None)
+        if meta is not None and meta[1] != (ttl is not None):
+            self._convert_ttl(name, descriptor.kind, ttl is not None)
+        self._table_meta[name] = (descriptor.kind, ttl is not None)
+        if ttl is None:
+            state = PLAIN_STATES[descriptor.kind](self, descriptor, table)
+        else:
+            from rayflink.state import ttl as ttl_module
+            cleanup = self._incremental_cleanup(name, descriptor.kind, ttl, table)
+            state = ttl_module.TTL_STATES[descriptor.kind](
+                self, descriptor, table, ttl, self.ttl_time_provider, cleanup)
+        self._states[name] = state
+        self._descriptors[name] = descriptor
+        return state
+
+    def _incremental_cleanup(self, name: str, kind: str, ttl: Any, table: Any) -> Callable[[], None] | None:
+        """The cleanup to run on each access of a TTL state (heap: incremental cleanup)."""
+        return None
+
+    def _open_table(self, name: str, kind: str, ttl: bool) -> Any:
+        raise NotImplementedError
+
+    def _convert_ttl(self, name: str, kind: str, to_ttl: bool) -> None:
+        raise NotImplementedError
+
+    def registered_states(self) -> dict[str, StateDescriptor]:
+        """Descriptors of the states registered so far, by name."""
+        return dict(self._descriptors)
+
+    def _ttl_purge(self, name: str) -> int | None:
+        """The TTL in ms when snapshots of ``name`` drop expired entries, else None."""
+        desc = self._descriptors.get(name)
+        if desc is None or desc.ttl_config is None:
+            return None
+        if not desc.ttl_config.get_cleanup_strategies().in_full_snapshot():
+            return None
+        return desc.ttl_config.get_ttl_ms()
+
+    def _check_snapshot(self, snapshot: KeyedStateSnapshot) -> None:
+        if snapshot.max_parallelism != self.max_parallelism:
+            raise StateError(
+                f"operator {self.operator_uid!r}: snapshot of operator {snapshot.operator_uid!r} "
+                f"has max parallelism {snapshot.max_parallelism} but this job has "
+                f"{self.max_parallelism}; keep max parallelism (pipeline.max-parallelism) "
+                "unchanged across restores")
+
+
+class HeapKeyedStateBackend(TableKeyedStateBackend):
+    """Keyed state in Python dicts: one dict ``make_ck(key, namespace) -> value`` per state."""
+
+    def __init__(self, *, operator_uid: str, max_parallelism: int, key_groups: range,
+                 ttl_time_provider: Callable[[], int] | None = None) -> None:
+        super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
+                         key_groups=key_groups, ttl_time_provider=ttl_time_provider)
+        self._tables: dict[str, dict[tuple[Any, Any], Any]] = {}
+
+    def _open_table(self, name: str, kind: str, ttl: bool) -> dict:
+        return self._tables.setdefault(name, {})
+
+    def _convert_ttl(self, name: str, kind: str, to_ttl: bool) -> None:
+        from rayflink.state.ttl import convert_stored
+        now = self.ttl_time_provider()
+        table = self._tables[name]
+        for ck, stored in list(table.items()):
+            table[ck] = convert_stored(kind, stored, to_ttl, now)
+
+    def _incremental_cleanup(self, name: str, kind: str, ttl: Any, table: Any) -> Callable[[], None] | None:
+        from rayflink.state.ttl import IncrementalCleanup
+        strategy = ttl.get_cleanup_strategies().get_incremental_cleanup_strategy()
+        if strategy is None:
+            return None
+        cleanup = IncrementalCleanup(table, kind, ttl.get_ttl_ms(), self.ttl_time_provider,
+                                     strategy.cleanup_size)
+        if strategy.run_cleanup_for_every_record:
+            self._per_record_cleanup.append(cleanup.run)
+        return cleanup.run
+
+    def keys(self, state_name: str, namespace: Any = VOID_NAMESPACE) -> list[Any]:
+        table = self._tables.get(state_name)
+        if table is None:
+            return []
+        found = []
+        for ck in table:
+            k, ns = split_ck(ck)
+            if ns == namespace:
+                found.append(k)
+        return found
+
+    def snapshot(self) -> KeyedStateSnapshot:
+        from rayflink.state.ttl import copy_stored, purge_expired
+        now = self.ttl_time_provider()
+        max_p = self.max_parallelism
+        groups: dict[Any, int] = {}
+        states: dict[str, dict[str, Any]] = {}
+        for name, table in self._tables.items():
+            kind, ttl = self._table_meta[name]
+            purge_ttl = self._ttl_purge(name) if ttl else None
+            entries: dict[int, list] = {}
+            for ck, stored in table.items():
+                key, ns = split_ck(ck)
+                kg = groups.get(key)
+                if kg is None:
+                    kg = groups[key] = assign_key_group(key, max_p)
+                if purge_ttl is not None:
+                    stored = purge_expired(kind, stored, now, purge_ttl)
+                    if stored is None:
+                        continue
+                entries.setdefault(kg, []).append((key, ns, copy_stored(kind, stored)))
+            states[name] = {"kind": kind, "ttl": ttl, "entries": entries}
+        return KeyedStateSnapshot(self.operator_uid, max_p, states)
+
+    def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
+        from rayflink.state.ttl import convert_stored, copy_stored
+        owned = self.key_groups
+        now = self.ttl_time_provider()
+        for snap in snapshots:
+            self._check_snapshot(snap)
+            for name, st in snap.states.items():
+                kind, ttl = st["kind"], bool(st.get("ttl", False))
+                meta = self._table_meta.get(name)
+                if meta is None:
+                    meta = self._table_meta[name] = (kind, ttl)
+                elif meta[0] != kind:
+                    raise state_error(self, name, f"snapshot holds {kind} state but this "
+                                                  f"operator has {meta[0]} state of that name")
+                table = self._tables.setdefault(name, {})
+                for kg, entries in st["entries"].items():
+                    if kg not in owned:
+                        continue
+                    for key, ns, stored in entries:
+                        stored = copy_stored(kind, stored)
+                        if ttl != meta[1]:
+                            stored = convert_stored(kind, stored, meta[1], now)
+                        table[make_ck(key, ns)] = stored
+
+    def dispose(self) -> None:
+        self._tables.clear()
+        self._states.clear()
+        self._descriptors.clear()
+        self._table_meta.clear()
+        self._per_record_cleanup.clear()
