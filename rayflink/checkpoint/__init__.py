@@ -1,0 +1,1 @@
+"""Checkpoints: barriers, checkpoint storage (file://, s3://), savepoints, restore and rescale."""
