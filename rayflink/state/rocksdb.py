@@ -4,9 +4,10 @@ One RocksDB database per operator subtask under its working directory. Every Roc
 key starts with the 2-byte big-endian key group, so a key group is one contiguous
 range::
 
-    key group (2B) | state id (2B) | len (4B) | pickled key | len (4B) | pickled namespace [| pickled map key]
+    key group (2B) | state id (2B) | len (4B) | key | len (4B) | namespace [| map key]
 
-Values are pickled (protocol 5). Map state stores one RocksDB entry per map entry.
+Keys, namespaces and map keys are encoded by ``encode_obj`` (str and int directly,
+anything else pickled); values are pickled (protocol 5). Map state stores one RocksDB entry per map entry.
 A Python call per RocksDB get/put is the cost to design around, so each state keeps
 a bounded write-back cache of entries (``cache_max_entries`` per state): reads are
 served from it, writes stay in it until ``flush()`` or eviction writes them in one
@@ -38,12 +39,37 @@ DEFAULT_TTL_SWEEP_ENTRIES = 1000
 META_PREFIX = b"\xff\xffmeta:"  # key groups are < 0x8000, so metadata sorts after all state
 _HEAD = struct.Struct(">HHI")
 _LEN = struct.Struct(">I")
+_INT = struct.Struct(">q")
 _MISS = object()
 _RESTORE_BATCH = 10_000
 
 
 def _dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
+
+
+def encode_obj(obj: Any) -> bytes:
+    """Bytes of a key, namespace or map key: cheap for str, int and None, pickled otherwise."""
+    t = type(obj)
+    if t is str:
+        return b"s" + obj.encode("utf-8", "surrogatepass")
+    if t is int and -(1 << 63) <= obj < (1 << 63):
+        return b"i" + _INT.pack(obj)
+    if obj is None:
+        return b"n"
+    return b"p" + pickle.dumps(obj, protocol=5)
+
+
+def decode_obj(data: bytes) -> Any:
+    """Inverse of ``encode_obj``."""
+    tag = data[:1]
+    if tag == b"s":
+        return data[1:].decode("utf-8", "surrogatepass")
+    if tag == b"i":
+        return _INT.unpack(data[1:])[0]
+    if tag == b"n":
+        return None
+    return pickle.loads(data[1:])
 
 
 def prefix_successor(prefix: bytes) -> bytes:
@@ -66,6 +92,7 @@ class RocksDBStateTable:
         self.sid = sid
         self.kind = kind
         self.cache: dict[Any, Any] = {}
+        self.rkeys: dict[Any, bytes] = {}  # RocksDB key of cached entries, computed once
         self.dirty: set[Any] = set()
         self.capacity = backend.cache_max_entries
 
@@ -94,11 +121,12 @@ class RocksDBStateTable:
 
     def _load(self, ck: Any) -> Any:
         backend = self.backend
-        prefix = backend.entry_prefix(self.sid, ck)
+        prefix = self.rkeys[ck] = backend.entry_prefix(self.sid, ck)
         if self.kind == "map":
             found = {}
+            n = len(prefix)
             for rk, raw in backend.scan(prefix):
-                found[pickle.loads(rk[len(prefix):])] = pickle.loads(raw)
+                found[decode_obj(rk[n:])] = pickle.loads(raw)
             value = found or None
         else:
             raw = backend.db.get(prefix)
@@ -111,15 +139,17 @@ class RocksDBStateTable:
     def evict(self) -> None:
         """Write dirty entries down, then drop the older half of the cache."""
         self.backend.flush_table(self)
-        cache = self.cache
+        cache, rkeys = self.cache, self.rkeys
         for ck in list(islice(cache, len(cache) // 2 + 1)):
             del cache[ck]
+            rkeys.pop(ck, None)
 
     def invalidate(self) -> None:
         """Forget cached entries (after flush); the next read goes to RocksDB."""
         if self.dirty:
             self.backend.flush_table(self)
         self.cache.clear()
+        self.rkeys.clear()
 
 
 class RocksDBKeyedStateBackend(TableKeyedStateBackend):
@@ -149,7 +179,6 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         safe_uid = re.sub(r"[^A-Za-z0-9_.-]", "_", operator_uid) or "operator"
         self.path = os.path.join(working_dir, f"rocksdb-{safe_uid}-kg{key_groups.start}-{key_groups.stop}")
         self._memory = (block_cache_size, write_buffer_size, fixed_memory_per_slot)
-        self._ns_none = _dumps(None)
         self._tables: dict[str, RocksDBStateTable] = {}
         self._by_sid: dict[int, RocksDBStateTable] = {}
         self._sweep_from: bytes | None = None
@@ -204,8 +233,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
     def entry_prefix(self, sid: int, ck: Any) -> bytes:
         """The RocksDB key of ``ck`` in state ``sid`` (the prefix of its map entries)."""
         key, ns = split_ck(ck)
-        kb = _dumps(key)
-        nb = self._ns_none if ns is None else _dumps(ns)
+        kb = encode_obj(key)
+        nb = b"n" if ns is None else encode_obj(ns)
         kg = assign_key_group(key, self.max_parallelism)
         return _HEAD.pack(kg, sid, len(kb)) + kb + _LEN.pack(len(nb)) + nb
 
@@ -261,16 +290,18 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         if not table.dirty:
             return
         wb = WriteBatch(raw_mode=True)
-        cache, is_map, sid = table.cache, table.kind == "map", table.sid
+        cache, rkeys, is_map, sid = table.cache, table.rkeys, table.kind == "map", table.sid
         for ck in table.dirty:
             value = cache.get(ck)
-            prefix = self.entry_prefix(sid, ck)
+            prefix = rkeys.get(ck)
+            if prefix is None:
+                prefix = rkeys[ck] = self.entry_prefix(sid, ck)
             try:
                 if is_map:
                     wb.delete_range(prefix, prefix_successor(prefix))
                     if value:
                         for uk, uv in value.items():
-                            wb.put(prefix + _dumps(uk), _dumps(uv))
+                            wb.put(prefix + encode_obj(uk), _dumps(uv))
                 elif value is None:
                     wb.delete(prefix)
                 else:
@@ -340,9 +371,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     else:
                         wb.put(rk, _dumps(alive))
                     table = self._by_sid[sid]
-                    ck = make_ck(pickle.loads(kb), pickle.loads(nb))
+                    ck = make_ck(decode_obj(kb), decode_obj(nb))
                     if ck not in table.dirty:
                         table.cache.pop(ck, None)
+                        table.rkeys.pop(ck, None)
             it.next()
         else:
             self._sweep_from = it.key() if it.valid() else None
@@ -357,12 +389,12 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         if table is None:
             return []
         self.flush_table(table)
-        nb_wanted = _dumps(namespace)
+        nb_wanted = encode_obj(namespace)
         found: dict[bytes, Any] = {}
         for rk, _ in self._state_entries(table):
             _, _, kb, nb, _ = self.decode_key(rk)
-            if kb not in found and (nb == nb_wanted or pickle.loads(nb) == namespace):
-                found[kb] = pickle.loads(kb)
+            if kb not in found and (nb == nb_wanted or decode_obj(nb) == namespace):
+                found[kb] = decode_obj(kb)
         return list(found.values())
 
     def snapshot(self) -> KeyedStateSnapshot:
@@ -393,14 +425,14 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                 prefix = rk[: len(rk) - len(rest)]
                 if last_map is None or last_map[0] != prefix:
                     last_map = (prefix, {})
-                    entries.setdefault(kg, []).append((pickle.loads(kb), pickle.loads(nb), last_map[1]))
-                last_map[1][pickle.loads(rest)] = value
+                    entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), last_map[1]))
+                last_map[1][decode_obj(rest)] = value
                 continue
             if ttl_ms is not None:
                 value = purge_expired(table.kind, value, now, ttl_ms)
                 if value is None:
                     continue
-            entries.setdefault(kg, []).append((pickle.loads(kb), pickle.loads(nb), value))
+            entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), value))
         return KeyedStateSnapshot(self.operator_uid, self.max_parallelism, states)
 
     def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
@@ -432,7 +464,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                         if kind == "map":
                             wb.delete_range(prefix, prefix_successor(prefix))
                             for uk, uv in stored.items():
-                                wb.put(prefix + _dumps(uk), _dumps(uv))
+                                wb.put(prefix + encode_obj(uk), _dumps(uv))
                         else:
                             wb.put(prefix, _dumps(stored))
                         if len(wb) >= _RESTORE_BATCH:
@@ -455,6 +487,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         (same key groups; use ``restore`` with snapshots to rescale)."""
         for table in self._tables.values():
             table.cache.clear()
+            table.rkeys.clear()
             table.dirty.clear()
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)

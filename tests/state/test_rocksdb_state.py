@@ -18,7 +18,7 @@ from rayflink.datastream.state_backend import (
 from rayflink.state.backend import StateError
 from rayflink.state.heap import HeapKeyedStateBackend
 from rayflink.state.key_groups import assign_key_group, key_group_range
-from rayflink.state.rocksdb import RocksDBKeyedStateBackend
+from rayflink.state.rocksdb import RocksDBKeyedStateBackend, decode_obj, encode_obj
 
 MAX_P = 128
 
@@ -172,10 +172,17 @@ def test_rocksdb_keys_start_with_big_endian_key_group(tmp_path):
             continue
         kg, sid = struct.unpack(">HH", rk[:4])
         _, _, kb, _, _ = r.decode_key(rk)
-        assert kg == assign_key_group(pickle.loads(kb), MAX_P)
+        assert kg == assign_key_group(decode_obj(kb), MAX_P)
         groups.append(kg)
     assert groups == sorted(groups) and len(groups) == 3
     r.dispose()
+
+
+@pytest.mark.parametrize("obj", ["", "ключ", "\udc80", 0, -1, 1 << 63, -(1 << 63), None, 2.5,
+                                 ("t", 1), b"raw", True])
+def test_key_encoding_round_trips(obj):
+    back = decode_obj(encode_obj(obj))
+    assert back == obj and type(back) is type(obj)
 
 
 def test_native_checkpoint_and_restore(tmp_path):
