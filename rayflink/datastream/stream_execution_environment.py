@@ -142,15 +142,18 @@ class StreamExecutionEnvironment:
     # ---- graph ------------------------------------------------------------------------
 
     def _new_transformation(self, kind: str, name: str, **fields: Any) -> Transformation:
-        return Transformation(id=self._ids.next(), kind=kind, name=name, **fields)
+        t = Transformation(id=self._ids.next(), kind=kind, name=name, **fields)
+        if kind == "operator":  # like Flink, every operator runs, with or without a sink after it
+            self._sinks.append(t)
+        return t
 
     def _add_sink(self, t: Transformation) -> None:
         self._sinks.append(t)
 
     def _job_graph(self, job_name: str, sinks: list[Transformation]) -> JobGraph:
         if not sinks:
-            raise GraphBuildError("no sinks in the job: add print(), add_sink(...) or sink_to(...) "
-                                  "before execute()")
+            raise GraphBuildError("no operators defined in the job: add operators and a sink "
+                                  "(print(), add_sink(...), sink_to(...)) before execute()")
         graph = build_job_graph(
             sinks,
             name=job_name,

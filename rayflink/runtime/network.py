@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import ray
 
+from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
@@ -22,10 +23,12 @@ class OutputChannel:
     waits, and that wait is counted as backpressure.
     """
 
-    __slots__ = ("handle", "channel_id", "credits", "_in_flight", "_seq", "backpressure_ns")
+    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_seq", "backpressure_ns")
 
-    def __init__(self, handle: Any, channel_id: int, credits: int) -> None:
-        self.handle = handle
+    def __init__(self, handle: Any, channel_id: int, credits: int, method: str = "push",
+                 prefix: tuple = ()) -> None:
+        self.method = getattr(handle, method)
+        self.prefix = prefix
         self.channel_id = channel_id
         self.credits = credits
         self._in_flight: deque = deque()
@@ -40,13 +43,35 @@ class OutputChannel:
             while in_flight and _done(in_flight[0]):
                 ray.get(in_flight.popleft())
             self.backpressure_ns += time.perf_counter_ns() - start
-        in_flight.append(self.handle.push.remote(self.channel_id, self._seq, message))
+        in_flight.append(self.method.remote(*self.prefix, self.channel_id, self._seq, message))
         self._seq += 1
 
     def drain(self) -> None:
         """Wait until every sent batch has been accepted by the receiver."""
         while self._in_flight:
             ray.get(self._in_flight.popleft())
+
+
+class LocalChannel:
+    """A channel to a subtask in the same process: no serialization; a full input queue is the backpressure."""
+
+    __slots__ = ("gate", "channel_id", "_seq", "backpressure_ns")
+
+    def __init__(self, gate: "InputGate", channel_id: int) -> None:
+        self.gate = gate
+        self.channel_id = channel_id
+        self._seq = 0
+        self.backpressure_ns = 0
+
+    def send(self, message: Any) -> None:
+        if not self.gate.offer(self.channel_id, self._seq, message):
+            start = time.perf_counter_ns()
+            self.gate.push(self.channel_id, self._seq, message)
+            self.backpressure_ns += time.perf_counter_ns() - start
+        self._seq += 1
+
+    def drain(self) -> None:
+        """Nothing in flight: a local send returns once the message is queued."""
 
 
 def _done(ref: Any) -> bool:
@@ -73,6 +98,7 @@ class RecordWriter:
         self._round_robin = subtask_index % max(n, 1)
         self._key_cache: dict = {}
         self.oldest_buffered_ns: int | None = None
+        self.last_watermark = MIN_WATERMARK
         self._route = {
             FORWARD: self._route_forward,
             GLOBAL: self._route_forward,
@@ -193,6 +219,11 @@ class RecordWriter:
             self._flush_channel(index)
         self.oldest_buffered_ns = None
 
+    def emit_watermark(self, watermark: int) -> None:
+        if watermark > self.last_watermark:
+            self.last_watermark = watermark
+            self.broadcast_event(Watermark(watermark))
+
     def broadcast_event(self, event: Any) -> None:
         """Send a control event on every channel, after the records buffered before it."""
         self.flush()
@@ -207,28 +238,77 @@ class RecordWriter:
         return sum(c.backpressure_ns for c in self.channels)
 
 
-class InputGate:
-    """The receiving end of all of a subtask's input channels: one bounded, ordered queue.
+class OrderedReceiver:
+    """Delivers each channel's messages in sequence order.
 
-    Ray may run two pushes of one channel on different threads; sequence numbers put
-    them back in order before they reach the task.
+    Ray may run two calls of one sender on different threads of a threaded actor;
+    sequence numbers put them back in order before ``deliver`` sees them.
     """
+
+    def __init__(self, deliver: Callable[[int, Any], None]) -> None:
+        self._deliver = deliver
+        self._expected: dict[int, int] = {}
+        self._pending: dict[int, dict[int, Any]] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def receive(self, channel_id: int, seq: int, message: Any) -> None:
+        lock = self._locks.get(channel_id)
+        if lock is None:
+            with self._guard:
+                lock = self._locks.setdefault(channel_id, threading.Lock())
+        with lock:
+            pending = self._pending.setdefault(channel_id, {})
+            pending[seq] = message
+            expected = self._expected.get(channel_id, 0)
+            while expected in pending:
+                self._deliver(channel_id, pending.pop(expected))
+                expected += 1
+            self._expected[channel_id] = expected
+
+    def advance(self, channel_id: int, seq: int) -> None:
+        """Record that ``seq`` was delivered directly (local channels deliver in order)."""
+        self._expected[channel_id] = seq + 1
+
+
+class InputGate:
+    """The receiving end of all of a subtask's input channels: one bounded queue, in order per channel."""
 
     def __init__(self, num_channels: int, credits: int) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, credits * max(num_channels, 1)))
-        self._expected = [0] * num_channels
-        self._pending: list[dict] = [{} for _ in range(num_channels)]
-        self._locks = [threading.Lock() for _ in range(num_channels)]
+        self._receiver = OrderedReceiver(self._put)
+        self.closed = False
+
+    def _put(self, channel_id: int, message: Any) -> None:
+        while not self.closed:
+            try:
+                self.queue.put((channel_id, message), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """The task ended: drop what is queued and whatever still arrives, so no sender stays blocked."""
+        self.closed = True
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                return
 
     def push(self, channel_id: int, seq: int, message: Any) -> None:
-        with self._locks[channel_id]:
-            pending = self._pending[channel_id]
-            pending[seq] = message
-            expected = self._expected[channel_id]
-            while expected in pending:
-                self.queue.put((channel_id, pending.pop(expected)))
-                expected += 1
-            self._expected[channel_id] = expected
+        self._receiver.receive(channel_id, seq, message)
+
+    def offer(self, channel_id: int, seq: int, message: Any) -> bool:
+        """Queue an in-order message from a local channel without blocking; False when full."""
+        if self.closed:
+            return True
+        try:
+            self.queue.put_nowait((channel_id, message))
+        except queue.Full:
+            return False
+        self._receiver.advance(channel_id, seq)
+        return True
 
     def get(self, timeout: float | None) -> tuple[int, Any] | None:
         try:

@@ -23,6 +23,8 @@ class OperatorContext:
     working_dir: str
     state_backend: Any = None  # the user's HashMapStateBackend()/EmbeddedRocksDBStateBackend() or None
     batch_mode: bool = False
+    job_master: Any = None  # the job manager's actor handle (collect and print sinks, checkpoints)
+    job_id: str = ""
     job_parameters: dict = field(default_factory=dict)
 
     def key_groups(self) -> range:

@@ -1,0 +1,102 @@
+"""The source operator: event timestamps and per-split watermarks for what a SourceReader reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rayflink.errors import truncate
+from rayflink.runtime.messages import MIN_WATERMARK
+from rayflink.runtime.operator import StreamOperator
+
+
+class _SplitWatermarks:
+    __slots__ = ("generator", "output", "last_active_ms")
+
+    def __init__(self, generator: Any, now_ms: int) -> None:
+        from rayflink.common.watermark_strategy import WatermarkOutput
+
+        self.generator = generator
+        self.output = WatermarkOutput()
+        self.last_active_ms = now_ms
+
+
+class SourceOperator(StreamOperator):
+    """Assigns timestamps and tracks one watermark generator per split; the minimum over
+    active splits is the subtask's watermark, and a subtask whose splits are all idle is idle."""
+
+    def open(self) -> None:
+        strategy = self.params.get("watermark_strategy")
+        self.assigner = strategy.assigner_function() if strategy is not None else None
+        self.factory = strategy.generator_factory if strategy is not None else None
+        self.idleness_ms = strategy.idleness_ms if strategy is not None else None
+        self.splits: dict[str, _SplitWatermarks] = {}
+        self.emitted_watermark = MIN_WATERMARK
+        self.idle = False
+
+    def register_splits(self, split_ids: list[str], now_ms: int) -> None:
+        for split_id in split_ids:
+            if split_id not in self.splits:
+                self.splits[split_id] = _SplitWatermarks(self._new_generator(), now_ms)
+
+    def _new_generator(self) -> Any:
+        return self.factory() if self.factory is not None else None
+
+    def emit_split_batch(self, split_id: str, values: list, timestamps: list | None, now_ms: int) -> None:
+        if self.assigner is not None:
+            timestamps = self._assign(values, timestamps)
+        split = self.splits.get(split_id)
+        if split is None:
+            split = self.splits[split_id] = _SplitWatermarks(self._new_generator(), now_ms)
+        split.last_active_ms = now_ms
+        if split.generator is not None and timestamps is not None:
+            on_event, output = split.generator.on_event, split.output
+            output.idle = False
+            for value, ts in zip(values, timestamps):
+                on_event(value, ts, output)
+        self.output.emit(values, timestamps)
+
+    def _assign(self, values: list, record_timestamps: list | None) -> list:
+        assign = self.assigner
+        out = []
+        for i, value in enumerate(values):
+            try:
+                ts = assign(value, None if record_timestamps is None else record_timestamps[i])
+            except Exception as exc:
+                raise self.ctx.failure(exc, value, what="the timestamp assigner") from exc
+            if type(ts) is not int:
+                raise self.ctx.failure(
+                    TypeError(f"the timestamp assigner returned {truncate(ts, 60)} "
+                              f"({type(ts).__name__}); it must return epoch milliseconds as an int"),
+                    value, what="the timestamp assigner")
+            out.append(ts)
+        return out
+
+    def periodic_emit(self, now_ms: int) -> tuple[int | None, bool | None]:
+        """Run the generators' periodic step; return (new watermark or None, new idle flag or None)."""
+        if self.factory is None:
+            return None, None
+        active: list[int | None] = []
+        for split in self.splits.values():
+            if split.generator is None:
+                continue
+            split.generator.on_periodic_emit(split.output)
+            timed_out = self.idleness_ms is not None and now_ms - split.last_active_ms >= self.idleness_ms
+            if split.output.idle or timed_out:
+                continue
+            active.append(split.output.watermark)
+        idle = not active
+        idle_change = idle if idle != self.idle else None
+        self.idle = idle
+        if idle or any(w is None for w in active):
+            return None, idle_change
+        watermark = min(active)
+        if watermark > self.emitted_watermark:
+            self.emitted_watermark = watermark
+            return watermark, idle_change
+        return None, idle_change
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        raise RuntimeError("the source operator is fed by its SourceReader, not by a channel")
+
+    def snapshot_state(self) -> Any:
+        return None

@@ -1,0 +1,31 @@
+"""PyFlink's ``pyflink.datastream``: the DataStream API."""
+
+from rayflink.datastream.data_stream import ConnectedStreams, DataStream, DataStreamSink, KeyedStream
+from rayflink.datastream.execution_mode import RuntimeExecutionMode
+from rayflink.datastream.functions import (
+    AggregateFunction,
+    CoFlatMapFunction,
+    CoMapFunction,
+    CoProcessFunction,
+    FilterFunction,
+    FlatMapFunction,
+    KeyedCoProcessFunction,
+    KeyedProcessFunction,
+    KeySelector,
+    MapFunction,
+    ProcessFunction,
+    ReduceFunction,
+    RuntimeContext,
+    SinkFunction,
+)
+from rayflink.datastream.output_tag import OutputTag
+from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
+from rayflink.datastream.time_domain import TimeDomain
+
+__all__ = [
+    "AggregateFunction", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
+    "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "KeyedCoProcessFunction",
+    "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "OutputTag", "ProcessFunction",
+    "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode", "SinkFunction", "StreamExecutionEnvironment",
+    "TimeDomain",
+]

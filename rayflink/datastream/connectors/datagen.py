@@ -1,0 +1,3 @@
+"""PyFlink path for ``DataGeneratorSource`` and ``RateLimiterStrategy``."""
+
+from connectors.datagen import DataGeneratorSource, RateLimiterStrategy  # noqa: F401

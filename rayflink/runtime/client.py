@@ -1,0 +1,152 @@
+"""``JobClient``: submit a job graph to a job master actor, watch it, cancel it, read its metrics."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import ray
+
+from rayflink.errors import JobCancelledError, JobExecutionError
+from rayflink.graph.job_graph import JobGraph
+from rayflink.runtime.cluster import ensure_ray
+
+
+@dataclass(frozen=True)
+class JobExecutionResult:
+    """What ``execute()`` returns for a finished job."""
+
+    job_id: str
+    job_name: str
+    net_runtime_ms: int
+    metrics: dict
+
+    def get_job_id(self) -> str:
+        return self.job_id
+
+    def get_net_runtime(self) -> int:
+        return self.net_runtime_ms
+
+
+def submit_job(graph: JobGraph) -> "JobClient":
+    """Start a job master for ``graph`` and deploy the job; returns at once."""
+    ensure_ray()
+    from rayflink.runtime.job_master import job_manager
+
+    job_id = uuid.uuid4().hex[:16]
+    manager = job_manager()
+    ray.get(manager.submit.remote(job_id, graph))
+    return JobClient(job_id, graph.name, manager)
+
+
+class JobClient:
+    """Handle to a submitted job (``env.execute_async`` returns one)."""
+
+    def __init__(self, job_id: str, job_name: str, manager: Any) -> None:
+        self.job_id = job_id
+        self.job_name = job_name
+        self._manager = manager
+        self._final: dict | None = None
+        self._final_metrics: dict | None = None
+
+    def get_job_id(self) -> str:
+        return self.job_id
+
+    def get_job_status(self) -> str:
+        """CREATED, RUNNING, CANCELING, FINISHED, FAILED or CANCELED."""
+        if self._final is not None:
+            return self._final["status"]
+        return ray.get(self._manager.status.remote(self.job_id))["status"]
+
+    def cancel(self) -> None:
+        """Cancel the job; ``get_job_execution_result`` then raises JobCancelledError."""
+        if self._final is None:
+            ray.get(self._manager.cancel.remote(self.job_id))
+
+    def get_metrics(self) -> dict:
+        """Per vertex: records in/out, records/s, backpressure ratio, and per subtask its node and actor."""
+        if self._final_metrics is not None:
+            return self._final_metrics
+        return ray.get(self._manager.metrics.remote(self.job_id))
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status."""
+        if self._final is not None:
+            return self._final["status"]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            status, text = ray.get(self._manager.wait_output.remote(self.job_id, left))
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            if status in ("FINISHED", "FAILED", "CANCELED"):
+                self._finalize(ray.get(self._manager.status.remote(self.job_id)))
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                return status
+
+    def _finalize(self, status: dict) -> None:
+        self._final_metrics = ray.get(self._manager.metrics.remote(self.job_id))
+        self._final = status
+
+    def get_job_execution_result(self) -> JobExecutionResult:
+        """Wait for the end of the job; raise JobExecutionError naming the failing operator."""
+        self.wait()
+        status = self._final
+        if status["status"] == "FAILED":
+            err = status["error"] or {}
+            raise JobExecutionError(
+                f"job {self.job_name!r} ({self.job_id}) failed: {err.get('error')}",
+                operator=err.get("operator"), uid=err.get("uid"), subtask=err.get("subtask"),
+                record=err.get("record"), cause=err.get("traceback"),
+            )
+        if status["status"] == "CANCELED":
+            raise JobCancelledError(f"job {self.job_name!r} ({self.job_id}) was cancelled")
+        runtime = int(((status.get("end_time") or 0) - status["start_time"]) * 1000)
+        return JobExecutionResult(self.job_id, self.job_name, runtime, self._final_metrics or {})
+
+
+class CollectIterator:
+    """Iterates over the records of ``execute_and_collect``; close() cancels a job still running."""
+
+    def __init__(self, client: JobClient) -> None:
+        self.client = client
+        self._buffer: list = []
+        self._pos = 0
+        self._ended = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        while self._pos >= len(self._buffer):
+            if self._ended:
+                raise StopIteration
+            kind, values = ray.get(self.client._manager.collect_pull.remote(self.client.job_id, 1.0))
+            if kind == "DATA":
+                self._buffer, self._pos = values, 0
+            elif kind == "END":
+                self._ended = True
+                self.client.get_job_execution_result()  # raises if the job failed
+        value = self._buffer[self._pos]
+        self._pos += 1
+        return value
+
+    def close(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self.client.cancel()
+            try:
+                self.client.get_job_execution_result()
+            except JobCancelledError:
+                pass
+
+    def __enter__(self) -> "CollectIterator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

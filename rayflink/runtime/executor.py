@@ -1,0 +1,89 @@
+"""Task executors: long-lived actors (Flink's TaskManagers) whose slots run subtasks as threads."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from rayflink.runtime.deployment import OutputEdge, TaskDeployment
+from rayflink.runtime.task import StreamTask
+
+NAMESPACE = "rayflink"
+
+
+@ray.remote(concurrency_groups={"data": 16, "control": 4, "run": 64})
+class TaskExecutor:
+    """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.tasks: dict[str, StreamTask] = {}
+
+    @ray.method(concurrency_group="control")
+    def info(self) -> dict:
+        ctx = ray.get_runtime_context()
+        return {"index": self.index, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
+                "pid": os.getpid(), "tasks": len(self.tasks)}
+
+    @ray.method(concurrency_group="control")
+    def deploy(self, task_key: str, deployment: TaskDeployment, job_master: Any) -> dict:
+        self.tasks[task_key] = StreamTask(deployment, job_master)
+        return self.info()
+
+    @ray.method(concurrency_group="control")
+    def setup(self, task_key: str, outputs: list[OutputEdge]) -> None:
+        self.tasks[task_key].setup(outputs, self._local_gate)
+
+    def _local_gate(self, executor: Any, task_key: str) -> Any:
+        """The input gate of ``task_key`` when it runs in this process, else None."""
+        if executor._actor_id.hex() == ray.get_runtime_context().get_actor_id():
+            return self.tasks[task_key].gate
+        return None
+
+    @ray.method(concurrency_group="run")
+    def run(self, task_key: str) -> dict:
+        try:
+            return self.tasks[task_key].run()
+        finally:
+            self.tasks.pop(task_key, None)
+
+    @ray.method(concurrency_group="data")
+    def push(self, task_key: str, channel_id: int, seq: int, message: Any) -> None:
+        task = self.tasks.get(task_key)
+        if task is not None:  # a task that ended (its job failed or was cancelled) takes nothing more
+            task.gate.push(channel_id, seq, message)
+
+    @ray.method(concurrency_group="control")
+    def cancel(self, task_key: str) -> None:
+        task = self.tasks.get(task_key)
+        if task is not None:
+            task.cancelled.set()
+
+    @ray.method(concurrency_group="control")
+    def metrics(self, task_key: str) -> dict | None:
+        task = self.tasks.get(task_key)
+        return None if task is None else task.metrics()
+
+
+def task_executors(count: int) -> list[Any]:
+    """The first ``count`` task executors of the Ray cluster, started on first use."""
+    handles = []
+    for index in range(count):
+        handle = TaskExecutor.options(
+            name=f"task-executor-{index}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+            num_cpus=0, max_restarts=0,
+        ).remote(index)
+        handles.append(handle)
+    alive = []
+    for index, handle in enumerate(handles):
+        try:
+            ray.get(handle.info.remote(), timeout=60)
+        except ray.exceptions.RayActorError:  # it died: its name is free again, start a new one
+            handle = TaskExecutor.options(
+                name=f"task-executor-{index}", namespace=NAMESPACE, get_if_exists=True,
+                lifetime="detached", num_cpus=0, max_restarts=0,
+            ).remote(index)
+        alive.append(handle)
+    return alive

@@ -1,0 +1,331 @@
+"""The job manager actor and its job masters: deploy subtasks to task executors, wire them, watch them."""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import ray
+
+from rayflink.graph.job_graph import JobGraph, JobVertex
+from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
+from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
+from rayflink.runtime.executor import NAMESPACE, task_executors
+from rayflink.runtime.network import OrderedReceiver
+
+TERMINAL = ("FINISHED", "FAILED", "CANCELED")
+_STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
+_CANCEL_GRACE_S = 10.0  # after this, subtasks that ignore cancellation lose their executor
+
+
+def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
+    """Downstream subtasks that upstream subtask ``u`` sends to."""
+    if partitioner == FORWARD:
+        return [u]
+    if partitioner == RESCALE:
+        if down >= up:
+            return list(range(u * down // up, (u + 1) * down // up))
+        return [u * down // up]
+    return list(range(down))
+
+
+class JobMaster:
+    """Runs one job: deploy, start, watch task results, cancel, serve metrics and collected records."""
+
+    def __init__(self, job_id: str, graph: JobGraph, manager: Any) -> None:
+        self.job_id = job_id
+        self.graph = graph
+        self.manager = manager
+        self.status = "CREATED"
+        self.error: dict | None = None
+        self.done = threading.Event()
+        self.tasks: dict[tuple[int, int], tuple[Any, str]] = {}  # (vertex, subtask) -> (executor, task key)
+        self.task_info: dict[tuple[int, int], dict] = {}
+        self.final_metrics: dict[tuple[int, int], dict] = {}
+        self.start_time = time.time()
+        self.end_time: float | None = None
+        credits = int(graph.config.get("taskmanager.network.credits-per-channel", 4))
+        self.collected: queue.Queue = queue.Queue(maxsize=max(4, credits * 4))
+        self.collect_receiver = OrderedReceiver(self._collect)
+        self.stdout: list[str] = []
+        self.stdout_size = 0
+        self.stdout_cond = threading.Condition()
+        self.stdout_receiver = OrderedReceiver(self._print)
+        self.working_dir = os.path.join(graph.config.get("state.backend.local-dir") or tempfile.gettempdir(),
+                                        "rayflink", job_id)
+
+    # ---- deployment ------------------------------------------------------------------------
+
+    def deploy(self) -> None:
+        """Place subtask ``s`` of every vertex in slot ``s`` (task executor ``s``), wire, start."""
+        graph = self.graph
+        executors = task_executors(max(v.parallelism for v in graph.vertices))
+        inputs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for e_index, edge in enumerate(graph.edges):
+            up, down = edge.source_vertex.parallelism, edge.target_vertex.parallelism
+            for u in range(up):
+                for t in _targets(edge.stream_edge.partitioner, u, up, down):
+                    inputs.setdefault((edge.target_vertex.id, t), []).append(
+                        (e_index, u, edge.stream_edge.input_index))
+        channel_of = {(key, e, u): cid for key, chans in inputs.items() for cid, (e, u, _i) in enumerate(chans)}
+        deploys = []
+        for vertex in graph.vertices:
+            splits = (vertex.head.transformation.source.create_splits(vertex.parallelism)
+                      if vertex.is_source() else [])
+            for s in range(vertex.parallelism):
+                d = self._deployment(vertex, s, [i for _e, _u, i in inputs.get((vertex.id, s), [])],
+                                     [sp for k, sp in enumerate(splits) if k % vertex.parallelism == s])
+                executor = executors[s]
+                task_key = f"{self.job_id}/{vertex.id}/{s}"
+                self.tasks[(vertex.id, s)] = (executor, task_key)
+                deploys.append(((vertex.id, s), executor.deploy.remote(task_key, d, self.manager)))
+        for key, ref in deploys:
+            self.task_info[key] = ray.get(ref)
+        setups = []
+        for vertex in graph.vertices:
+            for s in range(vertex.parallelism):
+                outs = []
+                for e_index, edge in enumerate(graph.edges):
+                    if edge.source_vertex is not vertex:
+                        continue
+                    se, down = edge.stream_edge, edge.target_vertex
+                    ts = _targets(se.partitioner, s, vertex.parallelism, down.parallelism)
+                    outs.append(OutputEdge(
+                        source=se.source.id, side_tag=se.side_tag, partitioner=se.partitioner,
+                        key_selector=se.key_selector, max_parallelism=down.max_parallelism,
+                        target_name=se.target.name, targets=[self.tasks[(down.id, t)] for t in ts],
+                        channel_ids=[channel_of[((down.id, t), e_index, s)] for t in ts],
+                    ))
+                executor, task_key = self.tasks[(vertex.id, s)]
+                setups.append(executor.setup.remote(task_key, outs))
+        ray.get(setups)
+        self.status = "RUNNING"
+        runs = {executor.run.remote(task_key): key for key, (executor, task_key) in self.tasks.items()}
+        threading.Thread(target=self._watch, args=(runs,), daemon=True, name=f"watch-{self.job_id}").start()
+
+    def _deployment(self, vertex: JobVertex, subtask: int, input_channels: list[int],
+                    splits: list) -> TaskDeployment:
+        head = vertex.head
+        nodes = [NodeDeployment(n.id, n.name, n.uid,
+                                n.transformation.operator if n.kind != "source" else OperatorSpec("source"),
+                                n.transformation.state_key_selectors, n.transformation.output_type)
+                 for n in vertex.nodes]
+        ids = {n.id for n in vertex.nodes}
+        chained = [ChainedEdge(e.source.id, e.target.id, e.side_tag)
+                   for n in vertex.nodes for e in n.out_edges
+                   if e.target.id in ids and getattr(e, "_chained", False)]
+        is_source = head.kind == "source"
+        return TaskDeployment(
+            job_id=self.job_id, job_name=self.graph.name, vertex_id=vertex.id, vertex_name=vertex.name,
+            subtask_index=subtask, parallelism=vertex.parallelism, max_parallelism=vertex.max_parallelism,
+            nodes=nodes, chained_edges=chained, input_channels=input_channels,
+            config={k: v for k, v in self.graph.config.items() if k != "state_backend"},
+            working_dir=self.working_dir,
+            source=head.transformation.source if is_source else None,
+            source_splits=splits,
+            watermark_strategy=head.transformation.watermark_strategy if is_source else None,
+            state_backend=self.graph.config.get("state_backend"),
+        )
+
+    # ---- watching --------------------------------------------------------------------------
+
+    def _watch(self, runs: dict) -> None:
+        pending = list(runs)
+        cancel_deadline = None
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for ref in ready:
+                key = runs[ref]
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a lost executor is a task failure
+                    vertex = self._vertex(key[0])
+                    result = {"status": "FAILED", "subtask": key[1], "operator": vertex.name,
+                              "uid": vertex.head.uid, "record": None,
+                              "error": (f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
+                                        f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
+                if "metrics" in result:
+                    self.final_metrics[key] = result["metrics"]
+                if result["status"] == "FAILED" and self.error is None:
+                    self.error = result
+                    self._cancel_tasks()
+                elif result["status"] == "CANCELED" and self.status == "RUNNING":
+                    self.status = "CANCELING"
+            if self.status == "CANCELING" or self.error is not None:
+                cancel_deadline = cancel_deadline or time.monotonic() + _CANCEL_GRACE_S
+                if time.monotonic() > cancel_deadline:  # stuck in user code: only killing stops it
+                    for ref in pending:
+                        ray.kill(self.tasks[runs[ref]][0], no_restart=True)
+        self.end_time = time.time()
+        if self.error is not None:
+            self.status = "FAILED"
+        elif self.status in ("CANCELING", "CANCELED"):
+            self.status = "CANCELED"
+        else:
+            self.status = "FINISHED"
+        self.done.set()
+        with self.stdout_cond:
+            self.stdout_cond.notify_all()
+        self.collected.put(("END", None))
+
+    def _vertex(self, vertex_id: int) -> JobVertex:
+        return next(v for v in self.graph.vertices if v.id == vertex_id)
+
+    def _cancel_tasks(self) -> None:
+        for executor, task_key in self.tasks.values():
+            executor.cancel.remote(task_key)
+
+    def cancel(self) -> None:
+        if self.status in TERMINAL:
+            return
+        self.status = "CANCELING"
+        self._cancel_tasks()
+
+    def get_status(self) -> dict:
+        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "error": self.error,
+                "start_time": self.start_time, "end_time": self.end_time}
+
+    def metrics(self) -> dict:
+        """Per-vertex and per-subtask metrics: live from running tasks, final from finished ones."""
+        subtasks = dict(self.final_metrics)
+        live = {key: executor.metrics.remote(task_key)
+                for key, (executor, task_key) in self.tasks.items() if key not in subtasks}
+        for key, ref in live.items():
+            try:
+                m = ray.get(ref, timeout=5)
+            except Exception:  # noqa: BLE001 - a task that just ended has its final metrics next time
+                continue
+            if m is not None:
+                subtasks[key] = m
+        vertices = []
+        for vertex in self.graph.vertices:
+            subs = [subtasks[(vertex.id, s)] for s in range(vertex.parallelism) if (vertex.id, s) in subtasks]
+            vertices.append({
+                "id": vertex.id, "name": vertex.name, "parallelism": vertex.parallelism,
+                "records_in": sum(m["records_in"] for m in subs),
+                "records_out": sum(m["records_out"] for m in subs),
+                "records_in_per_s": sum(m["records_in_per_s"] for m in subs),
+                "records_out_per_s": sum(m["records_out_per_s"] for m in subs),
+                "backpressure_ratio": max((m["backpressure_ratio"] for m in subs), default=0.0),
+                "subtasks": subs,
+            })
+        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "vertices": vertices}
+
+    # ---- collect and print sinks ----------------------------------------------------------------
+
+    def _collect(self, _channel: Any, values: list) -> None:
+        while not self.done.is_set() or self.status != "CANCELED":
+            try:
+                self.collected.put(("DATA", values), timeout=0.5)
+                return
+            except queue.Full:
+                if self.status in ("CANCELING", "CANCELED"):
+                    return
+
+    def collect_pull(self, timeout: float) -> tuple[str, Any]:
+        try:
+            item = self.collected.get(timeout=timeout)
+        except queue.Empty:
+            return ("WAIT", None)
+        if item[0] == "END":
+            self.collected.put(item)  # every later pull sees the end too
+        return item
+
+    def _print(self, _channel: Any, text: str) -> None:
+        with self.stdout_cond:
+            if self.stdout_size > _STDOUT_LIMIT:  # nobody reads: write here (Ray forwards it) rather than grow
+                sys.stdout.write("".join(self.stdout))
+                sys.stdout.flush()
+                self.stdout.clear()
+                self.stdout_size = 0
+            self.stdout.append(text)
+            self.stdout_size += len(text)
+            self.stdout_cond.notify_all()
+
+    def wait_output(self, timeout: float) -> tuple[str, str]:
+        with self.stdout_cond:
+            if not self.stdout and not self.done.is_set():
+                self.stdout_cond.wait(timeout)
+            text = "".join(self.stdout)
+            self.stdout.clear()
+            self.stdout_size = 0
+        return self.status, text
+
+
+@ray.remote(concurrency_groups={"client": 8, "sinks": 32})
+class JobManager:
+    """One per Ray cluster (Flink's dispatcher): hosts a JobMaster per submitted job."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobMaster] = {}
+
+    @ray.method(concurrency_group="client")
+    def submit(self, job_id: str, graph: JobGraph) -> dict:
+        me = ray.get_runtime_context().current_actor
+        master = JobMaster(job_id, graph, me)
+        self.jobs[job_id] = master
+        self._forget_old_jobs()
+        try:
+            master.deploy()
+        except Exception:
+            master.cancel()
+            raise
+        return master.get_status()
+
+    def _forget_old_jobs(self, keep: int = 100) -> None:
+        ended = [j for j, m in self.jobs.items() if m.status in TERMINAL]
+        for job_id in ended[: max(0, len(ended) - keep)]:
+            del self.jobs[job_id]
+
+    @ray.method(concurrency_group="client")
+    def list_jobs(self) -> list[dict]:
+        return [m.get_status() for m in self.jobs.values()]
+
+    @ray.method(concurrency_group="client")
+    def status(self, job_id: str) -> dict:
+        return self._job(job_id).get_status()
+
+    @ray.method(concurrency_group="client")
+    def cancel(self, job_id: str) -> None:
+        self._job(job_id).cancel()
+
+    @ray.method(concurrency_group="client")
+    def metrics(self, job_id: str) -> dict:
+        return self._job(job_id).metrics()
+
+    @ray.method(concurrency_group="client")
+    def wait_output(self, job_id: str, timeout: float) -> tuple[str, str]:
+        return self._job(job_id).wait_output(timeout)
+
+    @ray.method(concurrency_group="client")
+    def collect_pull(self, job_id: str, timeout: float) -> tuple[str, Any]:
+        return self._job(job_id).collect_pull(timeout)
+
+    @ray.method(concurrency_group="sinks")
+    def collect_push(self, job_id: str, channel_id: Any, seq: int, values: list) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.collect_receiver.receive(channel_id, seq, values)
+
+    @ray.method(concurrency_group="sinks")
+    def print_push(self, job_id: str, channel_id: Any, seq: int, text: str) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.stdout_receiver.receive(channel_id, seq, text)
+
+    def _job(self, job_id: str) -> JobMaster:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise KeyError(f"no job {job_id!r} on this cluster (known: {', '.join(self.jobs) or 'none'})") from None
+
+
+def job_manager() -> Any:
+    """The cluster's job manager, started on first use."""
+    return JobManager.options(name="job-manager", namespace=NAMESPACE, get_if_exists=True,
+                              lifetime="detached", num_cpus=0, max_restarts=0).remote()

@@ -1,0 +1,280 @@
+"""The task actor: runs one subtask of a chain, reading its input gate or its source reader."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import ray
+
+from rayflink.errors import JobExecutionError
+from rayflink.graph.transformations import FORWARD, OperatorSpec
+from rayflink.runtime.deployment import OutputEdge, TaskDeployment
+from rayflink.runtime.messages import END_OF_INPUT, MAX_WATERMARK, MIN_WATERMARK, EndOfInput, IdleStatus, Watermark
+from rayflink.runtime.network import InputGate, LocalChannel, OutputChannel, RecordWriter
+from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
+
+
+class TaskCancelled(Exception):
+    """The job master cancelled the task."""
+
+
+class StreamTask:
+    """The processing loop of one subtask (runs inside a TaskActor)."""
+
+    def __init__(self, deployment: TaskDeployment, job_master: Any) -> None:
+        self.d = deployment
+        self.job_master = job_master
+        self.gate = InputGate(len(deployment.input_channels),
+                              int(deployment.config.get("taskmanager.network.credits-per-channel", 4)))
+        self.cancelled = threading.Event()
+        self.writers: list[RecordWriter] = []
+        self.operators: dict[int, StreamOperator] = {}
+        self.started_ns = time.monotonic_ns()
+        self.finished_ns: int | None = None
+        self.status = "CREATED"
+        self.input_watermark = MIN_WATERMARK
+        self.records_read = 0
+
+    # ---- wiring -------------------------------------------------------------------------
+
+    def setup(self, outputs: list[OutputEdge], local_gate: Callable[[Any, str], Any]) -> None:
+        d = self.d
+        batch_mode = d.config.get("execution.runtime-mode") == "BATCH"
+        for node in d.nodes:
+            ctx = OperatorContext(
+                name=node.name, uid=node.uid, subtask_index=d.subtask_index, parallelism=d.parallelism,
+                max_parallelism=d.max_parallelism, attempt=d.attempt, config=d.config,
+                state_key_selectors=node.state_key_selectors, working_dir=d.working_dir,
+                state_backend=d.state_backend, batch_mode=batch_mode, job_master=self.job_master, job_id=d.job_id,
+            )
+            from operators.registry import create_operator
+
+            spec = node.spec
+            if spec.kind == "source":
+                spec = OperatorSpec("source", {"watermark_strategy": d.watermark_strategy})
+            self.operators[node.node_id] = create_operator(spec, ctx)
+        for edge in d.chained_edges:
+            self.operators[edge.source].output.add(ChainedInput(self.operators[edge.target]), edge.side_tag)
+        credits = int(d.config.get("taskmanager.network.credits-per-channel", 4))
+        batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
+        for out in outputs:
+            channels = []
+            for (executor, task_key), cid in zip(out.targets, out.channel_ids):
+                gate = local_gate(executor, task_key)
+                channels.append(LocalChannel(gate, cid) if gate is not None else
+                                OutputChannel(executor, cid, credits, "push", prefix=(task_key,)))
+            source_name = self.operators[out.source].ctx.name
+            writer = RecordWriter(
+                channels, out.partitioner if len(channels) > 1 or out.partitioner != FORWARD else FORWARD,
+                d.subtask_index, out.key_selector, out.max_parallelism, batch_size,
+                describe=lambda s=source_name, t=out.target_name: f"{s!r} -> {t!r}",
+            )
+            self.writers.append(writer)
+            self.operators[out.source].output.add(writer, out.side_tag)
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run(self) -> dict:
+        self.status = "RUNNING"
+        try:
+            for op in reversed(list(self.operators.values())):
+                op.open()
+            if self.d.source is not None:
+                self._run_source()
+            else:
+                self._run_inputs()
+            self.status = "FINISHED"
+            return {"status": "FINISHED", "metrics": self.metrics()}
+        except TaskCancelled:
+            self.status = "CANCELED"
+            return {"status": "CANCELED", "metrics": self.metrics()}
+        except JobExecutionError as exc:
+            self.status = "FAILED"
+            return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
+                    "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
+                    "metrics": self.metrics()}
+        except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
+            self.status = "FAILED"
+            head = self.d.nodes[0]
+            message = (f"task {self.d.vertex_name!r} (uid {head.uid!r}, subtask {self.d.subtask_index + 1}/"
+                       f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
+            return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
+                    "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
+                    "metrics": self.metrics()}
+        finally:
+            self.finished_ns = time.monotonic_ns()
+            self.gate.close()
+            for op in self.operators.values():
+                try:
+                    op.close()
+                except Exception:  # noqa: BLE001 - a failing close must not hide the job's outcome
+                    traceback.print_exc()
+
+    def _timers_and_flush(self, now_ns: int) -> float:
+        """Fire due processing-time timers and flush aged batches; return seconds until the next deadline."""
+        next_deadline = None
+        now_ms = time.time_ns() // 1_000_000
+        for op in self.timer_ops:
+            due = op.next_processing_time_timer()
+            if due is not None:
+                if due <= now_ms:
+                    op.on_processing_time(now_ms)
+                    due = op.next_processing_time_timer()
+                if due is not None:
+                    wait = (due - now_ms) / 1000.0
+                    next_deadline = wait if next_deadline is None else min(next_deadline, wait)
+        timeout_ns = self.buffer_timeout_ns
+        if timeout_ns >= 0:
+            for writer in self.writers:
+                oldest = writer.oldest_buffered_ns
+                if oldest is not None:
+                    age = now_ns - oldest
+                    if age >= timeout_ns:
+                        writer.flush()
+                    else:
+                        wait = (timeout_ns - age) / 1e9
+                        next_deadline = wait if next_deadline is None else min(next_deadline, wait)
+        return 0.1 if next_deadline is None else max(0.0, min(next_deadline, 0.1))
+
+    def _prepare_loop(self) -> None:
+        timeout_ms = int(self.d.config.get("execution.buffer-timeout", 100))
+        self.buffer_timeout_ns = timeout_ms * 1_000_000 if timeout_ms >= 0 else -1
+        self.timer_ops = [op for op in self.operators.values()
+                          if type(op).next_processing_time_timer is not StreamOperator.next_processing_time_timer]
+        self.head = self.operators[self.d.nodes[0].node_id]
+
+    def _run_source(self) -> None:
+        self._prepare_loop()
+        d = self.d
+        reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
+        self.reader = reader
+        head = self.head
+        batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
+        interval_ns = int(d.config.get("pipeline.auto-watermark-interval", 200)) * 1_000_000
+        streaming = d.config.get("execution.runtime-mode") != "BATCH"
+        head.register_splits([s.split_id for s in reader.snapshot_state()], time.time_ns() // 1_000_000)
+        next_periodic = time.monotonic_ns() + interval_ns
+        flush_each = self.buffer_timeout_ns == 0
+        try:
+            while True:
+                if self.cancelled.is_set():
+                    raise TaskCancelled()
+                batches = reader.poll(batch_size)
+                if batches is None:
+                    break
+                now_ns = time.monotonic_ns()
+                now_ms = time.time_ns() // 1_000_000
+                for b in batches:
+                    self.records_read += len(b.records)
+                    head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms)
+                if flush_each and batches:
+                    self._flush_all()
+                if streaming and now_ns >= next_periodic:
+                    next_periodic = now_ns + interval_ns
+                    watermark, idle = head.periodic_emit(now_ms)
+                    if idle is not None:
+                        self._broadcast(IdleStatus(idle))
+                    if watermark is not None:
+                        head.process_watermark(watermark)
+                wait = self._timers_and_flush(now_ns)
+                if not batches:
+                    time.sleep(min(wait, reader.wait_time()))
+        finally:
+            reader.close()
+        if streaming:
+            head.process_watermark(MAX_WATERMARK)
+        self._end_of_input()
+
+    def _run_inputs(self) -> None:
+        self._prepare_loop()
+        d = self.d
+        n = len(d.input_channels)
+        channel_input = d.input_channels
+        watermarks = [MIN_WATERMARK] * n
+        idle = [False] * n
+        ended = [False] * n
+        remaining = n
+        head = self.head
+        gate = self.gate
+        flush_each = self.buffer_timeout_ns == 0
+        wait = 0.1
+        idle_out = False
+        while remaining:
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            item = gate.get(wait)
+            now_ns = time.monotonic_ns()
+            if item is not None:
+                channel, message = item
+                if type(message) is tuple:
+                    values, stamps = message
+                    self.records_read += len(values)
+                    head.records_in += len(values)
+                    head.process_batch(values, stamps, channel_input[channel])
+                    if flush_each:
+                        self._flush_all()
+                else:
+                    if type(message) is Watermark:
+                        watermarks[channel] = message.timestamp
+                        idle[channel] = False
+                    elif type(message) is IdleStatus:
+                        idle[channel] = message.idle
+                    elif type(message) is EndOfInput:
+                        ended[channel] = True
+                        remaining -= 1
+                    active = [w for w, i, e in zip(watermarks, idle, ended) if not i and not e]
+                    if active:
+                        combined = min(active)
+                        if combined > self.input_watermark:
+                            self.input_watermark = combined
+                            head.process_watermark(combined)
+                    all_idle = not active and remaining > 0
+                    if all_idle != idle_out:
+                        idle_out = all_idle
+                        self._broadcast(IdleStatus(all_idle))
+            wait = self._timers_and_flush(now_ns)
+        self._end_of_input()
+
+    def _end_of_input(self) -> None:
+        for op in self.operators.values():  # topological order: upstream results reach downstream first
+            op.end_input()
+        self._broadcast(END_OF_INPUT)
+        for writer in self.writers:
+            writer.drain()
+
+    def _flush_all(self) -> None:
+        for writer in self.writers:
+            writer.flush()
+
+    def _broadcast(self, event: Any) -> None:
+        for writer in self.writers:
+            writer.broadcast_event(event)
+
+    # ---- metrics -------------------------------------------------------------------------
+
+    def metrics(self) -> dict:
+        end = self.finished_ns or time.monotonic_ns()
+        elapsed_s = max((end - self.started_ns) / 1e9, 1e-9)
+        backpressure_ns = sum(w.backpressure_ns() for w in self.writers)
+        ops = {}
+        for node in self.d.nodes:
+            op = self.operators.get(node.node_id)
+            if op is None:
+                continue
+            ops[node.uid] = {"name": node.name, "records_in": op.records_in,
+                             "records_out": op.output.records_out,
+                             "watermark": op.current_watermark}
+        records_out = sum(w.records_out for w in self.writers)
+        ctx = ray.get_runtime_context()
+        return {
+            "vertex_id": self.d.vertex_id, "vertex": self.d.vertex_name, "subtask": self.d.subtask_index,
+            "status": self.status, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
+            "pid": os.getpid(), "records_in": self.records_read, "records_out": records_out,
+            "records_in_per_s": self.records_read / elapsed_s, "records_out_per_s": records_out / elapsed_s,
+            "backpressure_ratio": min(1.0, backpressure_ns / 1e9 / elapsed_s),
+            "input_watermark": self.input_watermark, "elapsed_s": elapsed_s, "operators": ops,
+        }

@@ -1,0 +1,25 @@
+"""Shared fixtures: one local Ray for the whole session (started by the first job), real services."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_shutdown_at_end():
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def collect(stream) -> list:
+    """Run the job of ``stream`` and return every record it produced."""
+    with stream.execute_and_collect() as results:
+        return list(results)
