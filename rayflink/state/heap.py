@@ -360,6 +360,8 @@ class TableKeyedStateBackend(KeyedStateBackend):
     mapping with ``get``/``__setitem__``/``pop`` over ``make_ck(key, namespace)``.
     """
 
+    plain_states: dict[str, type] = PLAIN_STATES
+
     def __init__(self, *, operator_uid: str, max_parallelism: int, key_groups: range,
                  ttl_time_provider: Callable[[], int] | None = None) -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
@@ -416,7 +418,7 @@ class TableKeyedStateBackend(KeyedStateBackend):
             self._convert_ttl(name, descriptor.kind, ttl is not None)
         self._table_meta[name] = (descriptor.kind, ttl is not None)
         if ttl is None:
-            state = PLAIN_STATES[descriptor.kind](self, descriptor, table)
+            state = self.plain_states[descriptor.kind](self, descriptor, table)
         else:
             from rayflink.state import ttl as ttl_module
             cleanup = self._incremental_cleanup(name, descriptor.kind, ttl, table)

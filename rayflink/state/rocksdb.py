@@ -31,7 +31,9 @@ from rocksdict import (
 )
 
 from rayflink.state.backend import KeyedStateSnapshot, StateError, VOID_NAMESPACE
-from rayflink.state.heap import TableKeyedStateBackend, make_ck, short_repr, split_ck, state_error
+from rayflink.state.heap import (
+    PLAIN_STATES, HeapValueState, TableKeyedStateBackend, make_ck, short_repr, split_ck, state_error,
+)
 from rayflink.state.key_groups import assign_key_group
 
 DEFAULT_CACHE_MAX_ENTRIES = 100_000
@@ -137,8 +139,10 @@ class RocksDBStateTable:
         return value
 
     def evict(self) -> None:
-        """Write dirty entries down, then drop the older half of the cache."""
+        """Write dirty entries down, then drop the older half of the cache (and sweep a few
+        TTL'd entries, so expired state also goes away between checkpoints)."""
         self.backend.flush_table(self)
+        self.backend.ttl_sweep()
         cache, rkeys = self.cache, self.rkeys
         for ck in list(islice(cache, len(cache) // 2 + 1)):
             del cache[ck]
@@ -150,6 +154,37 @@ class RocksDBStateTable:
             self.backend.flush_table(self)
         self.cache.clear()
         self.rkeys.clear()
+
+
+class RocksDBValueState(HeapValueState):
+    """``ValueState`` reading the write-back cache inline: no extra call on a cache hit."""
+
+    def __init__(self, backend: "RocksDBKeyedStateBackend", descriptor: Any,
+                 table: RocksDBStateTable) -> None:
+        super().__init__(backend, descriptor, table)
+        self._cache = table.cache
+        self._dirty = table.dirty
+        self._capacity = table.capacity
+
+    def value(self) -> Any:
+        ck = self._backend._ck
+        v = self._cache.get(ck, _MISS)
+        if v is _MISS:
+            v = self._table._load(ck)
+        return v
+
+    def update(self, value: Any) -> None:
+        if value is None:
+            self._pop(self._backend._ck, None)
+            return
+        if type(value) not in self._seen:
+            self._check(value)
+        ck = self._backend._ck
+        cache = self._cache
+        cache[ck] = value
+        self._dirty.add(ck)
+        if len(cache) > self._capacity:
+            self._table.evict()
 
 
 class RocksDBKeyedStateBackend(TableKeyedStateBackend):
@@ -165,6 +200,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
     5
     >>> b.dispose()
     """
+
+    plain_states = {**PLAIN_STATES, "value": RocksDBValueState}
 
     def __init__(self, *, operator_uid: str, max_parallelism: int, key_groups: range,
                  working_dir: str, ttl_time_provider: Callable[[], int] | None = None,
@@ -263,9 +300,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self.db.put(META_PREFIX + name.encode(), _dumps({"sid": table.sid, "kind": kind, "ttl": ttl}))
 
     def get_partitioned_state(self, descriptor: Any) -> Any:
+        known = descriptor.name in self._states
         state = super().get_partitioned_state(descriptor)
-        name = descriptor.name
-        self._set_meta(name, *self._table_meta[name])
+        if not known:
+            self._set_meta(descriptor.name, *self._table_meta[descriptor.name])
         return state
 
     def _state_entries(self, table: RocksDBStateTable) -> Iterator[tuple[bytes, bytes]]:
