@@ -107,7 +107,7 @@ class StreamExecutionEnvironment:
     # ---- sources -----------------------------------------------------------------------
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
-        """A bounded stream of the elements of ``collection``."""
+        """A bounded stream of the elements of ``collection``, read in order by one subtask."""
         from connectors.collection import CollectionSource
 
         if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
@@ -117,7 +117,9 @@ class StreamExecutionEnvironment:
             for e in elements:
                 if not type_info.accepts(e):
                     raise GraphBuildError(f"from_collection(): element {e!r} is not of the declared type {type_info}")
-        return self._from(CollectionSource(elements, type_info), None, "Collection Source")
+        stream = self._from(CollectionSource(elements, type_info), None, "Collection Source")
+        stream._t.parallelism = 1  # as in Flink, a collection is read by one subtask, in order
+        return stream
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers ``start..end`` inclusive, split across the source subtasks."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -36,10 +37,54 @@ def submit_job(graph: JobGraph) -> "JobClient":
     ensure_ray()
     from rayflink.runtime.job_master import job_manager
 
+    _ship_user_modules(graph)
     job_id = uuid.uuid4().hex[:16]
     manager = job_manager()
     ray.get(manager.submit.remote(job_id, graph))
     return JobClient(job_id, graph.name, manager)
+
+
+_OWN_PACKAGES = ("rayflink", "operators", "connectors", "apps")
+
+
+def _ship_user_modules(graph: JobGraph) -> None:
+    """Pickle the user's own modules by value, so workers need not import them (tests, notebooks, scripts)."""
+    import ray.cloudpickle as cloudpickle
+
+    stdlib_roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    seen: set[str] = set()
+
+    def visit(obj: Any, depth: int = 0) -> None:
+        if obj is None or depth > 3:
+            return
+        module_name = getattr(obj, "__module__", None) or type(obj).__module__
+        if isinstance(module_name, str) and module_name not in seen:
+            seen.add(module_name)
+            module = sys.modules.get(module_name)
+            path = getattr(module, "__file__", None)
+            if (module is not None and path and module_name != "__main__"
+                    and module_name.split(".")[0] not in _OWN_PACKAGES
+                    and not any(os.path.realpath(path).startswith(root) for root in stdlib_roots)):
+                cloudpickle.register_pickle_by_value(module)
+        if isinstance(obj, dict):
+            for value in obj.values():
+                visit(value, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                visit(value, depth + 1)
+
+    for vertex in graph.vertices:
+        for node in vertex.nodes:
+            t = node.transformation
+            visit(t.operator.params if t.operator else None)
+            visit(t.state_key_selectors)
+            visit(t.source)
+            visit(t.watermark_strategy)
+            visit(getattr(t.watermark_strategy, "timestamp_assigner", None))
+            visit(t.output_type)
+            for edge in node.out_edges:
+                visit(edge.key_selector)
+                visit(edge.side_tag)
 
 
 class JobClient:

@@ -50,10 +50,11 @@ def test_function_classes_get_open_with_runtime_context():
         def filter(self, value):
             return value[0] % 2 == 0
 
+    out = collect(env().from_collection(list(range(10))).map(Tag()))
+    assert {n for _, _, n in out} == {2}
+    assert {s for _, s, _ in out} == {0, 1}  # the collection source (parallelism 1) rebalances to both
     out = collect(env().from_collection(list(range(10))).map(Tag()).filter(Even()))
     assert sorted(v for v, _, _ in out) == [0, 2, 4, 6, 8]
-    assert {n for _, _, n in out} == {2}
-    assert {s for _, s, _ in out} == {0, 1}
 
 
 def test_seed_12_2_1_flat_map_with_collector_lambda_and_key_by():
