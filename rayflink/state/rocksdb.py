@@ -26,7 +26,7 @@ from itertools import islice
 from typing import Any, Callable, Iterator
 
 from rocksdict import (
-    BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager,
+    BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager,
     WriteOptions,
 )
 
@@ -237,7 +237,13 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             # Flink's fixed-per-slot: one cache bounds block cache and memtables together.
             cache = Cache(int(fixed))
             table.set_block_cache(cache)
+            # index and filter blocks count against the budget too; partition them and pin
+            # the top level so a point lookup does not reload a whole index block
             table.set_cache_index_and_filter_blocks(True)
+            table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+            table.set_index_type(BlockBasedIndexType.two_level_index_search())
+            table.set_partition_filters(True)
+            table.set_pin_top_level_index_and_filter(True)
             opts.set_write_buffer_manager(
                 WriteBufferManager.new_write_buffer_manager_with_cache(int(fixed) // 2, False, cache))
             opts.set_write_buffer_size(min(write_buffer_size or 64 << 20, max(int(fixed) // 4, 1 << 20)))
