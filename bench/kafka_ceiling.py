@@ -4,7 +4,8 @@ Run:  python bench/kafka_ceiling.py [--messages 200000] [--storage-engine memory
 
 Starts tansu (via ``tests/services.py``), produces N small JSON messages to a
 4-partition topic, then reads them all back with fresh ``assign``-ed consumers
-under several settings and prints the best of ``--repeat`` runs in messages/s. Results: bench/KAFKA.md.
+under several settings and prints the best of ``--repeat`` runs in messages/s, each
+run's rate and its longest gap between two ``consume`` calls (a fetch stall). Results: bench/KAFKA.md.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ CONSUMER_SETTINGS: dict[str, tuple[dict[str, Any], int]] = {
     "queued.min.messages=1M + 8MB partition fetch, consume(10000)": (
         {"queued.min.messages": 1_000_000, "max.partition.fetch.bytes": 8 << 20,
          "fetch.max.bytes": 64 << 20}, 10_000),
+    "fetch.queue.backoff.ms=10, consume(10000)": ({"fetch.queue.backoff.ms": 10}, 10_000),
+    "fetch.queue.backoff.ms=10 queued.min.messages=1M, consume(10000)": (
+        {"fetch.queue.backoff.ms": 10, "queued.min.messages": 1_000_000}, 10_000),
+    "fetch.queue.backoff.ms=10, consume(1000)": ({"fetch.queue.backoff.ms": 10}, 1000),
     "max.partition.fetch.bytes=64KB, consume(10000)": (
         {"max.partition.fetch.bytes": 64 << 10}, 10_000),
 }
@@ -68,18 +73,23 @@ def produce(bootstrap: str, topic: str, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def consume(bootstrap: str, topic: str, n: int, settings: dict[str, Any], batch: int) -> float:
-    """Read all ``n`` messages with a fresh assigned consumer; return msgs/s."""
+def consume(bootstrap: str, topic: str, n: int, settings: dict[str, Any], batch: int) -> tuple[float, float]:
+    """Read all ``n`` messages with a fresh assigned consumer; return (msgs/s, longest stall in s)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("bench"),
                          "enable.auto.commit": False, **settings})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     seen = 0
-    start = time.perf_counter()
+    start = last = time.perf_counter()
+    stall = 0.0
     deadline = start + 300
     while seen < n:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"consumed {seen}/{n} in 300 s with {settings}")
         msgs = [consumer.poll(1.0)] if batch == 1 else consumer.consume(batch, 1.0)
+        now = time.perf_counter()
+        if seen:  # the first fetch is connection set-up, not a stall
+            stall = max(stall, now - last)
+        last = now
         for m in msgs:
             if m is None:
                 continue
@@ -90,7 +100,7 @@ def consume(bootstrap: str, topic: str, n: int, settings: dict[str, Any], batch:
                 seen += 1
     rate = n / (time.perf_counter() - start)
     consumer.close()
-    return rate
+    return rate, stall
 
 
 def group_join_seconds(bootstrap: str, topic: str, settings: dict[str, Any]) -> float:
@@ -122,9 +132,11 @@ def main() -> None:
               f"{PARTITIONS} partitions", flush=True)
         print(f"{'produce (linger.ms=5, batch.num.messages=10000)':<72} {produce(broker.bootstrap_servers, topic, n):>12,.0f} msgs/s", flush=True)
         for name, (settings, batch) in CONSUMER_SETTINGS.items():
-            rates = [consume(broker.bootstrap_servers, topic, n, settings, batch) for _ in range(args.repeat)]
-            spread = "/".join(f"{r / 1000:.0f}k" for r in rates)
-            print(f"consume: {name:<63} {max(rates):>12,.0f} msgs/s  (runs {spread})", flush=True)
+            runs = [consume(broker.bootstrap_servers, topic, n, settings, batch) for _ in range(args.repeat)]
+            spread = "/".join(f"{r / 1000:.0f}k" for r, _ in runs)
+            stalls = "/".join(f"{s:.2f}" for _, s in runs)
+            print(f"consume: {name:<63} {max(r for r, _ in runs):>12,.0f} msgs/s  "
+                  f"(runs {spread}; longest stall s {stalls})", flush=True)
         if not args.skip_group_join:
             for settings in ({}, {"session.timeout.ms": 6000}, {"session.timeout.ms": 1000, "heartbeat.interval.ms": 300}):
                 secs = group_join_seconds(broker.bootstrap_servers, topic, settings)

@@ -278,6 +278,7 @@ class KafkaBroker:
             "isolation.level": isolation_level,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
+            "fetch.queue.backoff.ms": 10,  # librdkafka's 1000 ms default stalls big reads (bench/KAFKA.md)
         })
         try:
             consumer.assign([TopicPartition(topic, p, 0) for p in parts])
