@@ -2,13 +2,15 @@
 
     python bench/state_micro.py [--ops 2000000] [--keys 100000]
 
-Prints get+update ops/s for each backend (one op = ``set_current_key`` excluded,
-``value()`` + ``update()`` included) and the peak RSS of the process.
+Prints get+update ops/s for each backend (one op = ``value()`` + ``update()``;
+the cost of ``set_current_key`` is measured separately and subtracted) and the
+peak RSS of each run (each backend runs in its own process).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import random
 import resource
 import sys
@@ -23,6 +25,14 @@ from rayflink.datastream.state import ValueStateDescriptor  # noqa: E402
 from rayflink.datastream.state_backend import (  # noqa: E402
     EmbeddedRocksDBStateBackend, HashMapStateBackend,
 )
+
+
+CONFIGS = {
+    "hashmap": ("HashMapStateBackend", lambda: HashMapStateBackend()),
+    "rocksdb": ("EmbeddedRocksDBStateBackend (cache 100k)", lambda: EmbeddedRocksDBStateBackend()),
+    "rocksdb-10k": ("EmbeddedRocksDBStateBackend (cache 10k)",
+                    lambda: EmbeddedRocksDBStateBackend(cache_max_entries=10_000)),
+}
 
 
 def run(name: str, config, ops: int, keys: list[str], seq: list[str]) -> None:
@@ -45,9 +55,10 @@ def run(name: str, config, ops: int, keys: list[str], seq: list[str]) -> None:
         backend.set_current_key(keys[0])
         check = sum(1 for k in seq if k == keys[0])
         assert count.value() == check, (count.value(), check)
-        print(f"{name:<38} {ops / state_time:>12,.0f} get+update ops/s "
-              f"({state_time / ops * 1e9:6.0f} ns/op; with set_current_key "
-              f"{ops / total:>10,.0f} ops/s)")
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{name:<40} {ops / state_time:>11,.0f} get+update ops/s "
+              f"({state_time / ops * 1e9:5.0f} ns/op; incl. set_current_key "
+              f"{ops / total:>10,.0f} ops/s)  peak RSS {peak_mib:4.0f} MiB", flush=True)
         backend.dispose()
 
 
@@ -55,17 +66,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=2_000_000)
     parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--backend", choices=sorted(CONFIGS), help="run one backend in this process")
     args = parser.parse_args()
+    if args.backend is None:
+        print(f"{args.ops:,} get+update ops over {args.keys:,} keys (uniform random)", flush=True)
+        for backend in CONFIGS:
+            subprocess.run([sys.executable, __file__, "--ops", str(args.ops), "--keys", str(args.keys),
+                            "--backend", backend], check=True)
+        return
     rng = random.Random(42)
     keys = [f"user-{i}" for i in range(args.keys)]
     seq = [keys[rng.randrange(args.keys)] for _ in range(args.ops)]
-    print(f"{args.ops:,} get+update ops over {args.keys:,} keys (uniform random)")
-    run("HashMapStateBackend", HashMapStateBackend(), args.ops, keys, seq)
-    run("EmbeddedRocksDBStateBackend (default)", EmbeddedRocksDBStateBackend(), args.ops, keys, seq)
-    run("EmbeddedRocksDBStateBackend (cache 10k)",
-        EmbeddedRocksDBStateBackend(cache_max_entries=10_000), args.ops, keys, seq)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak RSS {peak_kb / 1024:.0f} MiB")
+    name, make = CONFIGS[args.backend]
+    run(name, make(), args.ops, keys, seq)
 
 
 if __name__ == "__main__":
