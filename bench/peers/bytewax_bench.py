@@ -79,7 +79,7 @@ def main() -> None:
             label, n = line.split()
             counts[label] = counts.get(label, 0) + int(n)
     os.unlink(count_file)
-    extra = {"workers": a.workers, "timing": "outside: python -m bytewax.run start to exit",
+    extra = {"workers": a.workers, "source_batch": a.batch, "timing": "outside: python -m bytewax.run start to exit",
              "rss_method": rss.method + " (bytewax.run process tree)",
              "sink_items": counts.get("out", 0)}
     if a.workload in ("B2", "B3"):
