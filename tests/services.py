@@ -322,8 +322,13 @@ def running_tansu(
     storage_engine: str = "memory://tansu/",
     log_dir: Path | None = None,
     startup_timeout: float = 15.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[KafkaBroker]:
     """Start a tansu broker on a free loopback port; stop it on exit.
+
+    ``env`` is added to the broker's environment, e.g. for ``s3://tansu/``
+    against moto: ``{**s3.env, "AWS_ENDPOINT": s3.endpoint_url, "AWS_ALLOW_HTTP": "true"}``
+    (this binary has no ``postgres://`` or ``sqlite://`` engine; bench/KAFKA.md).
 
     Polls a metadata request until the broker answers. Raises
     :class:`ServiceUnavailable` (with the log tail) if it exits or never answers.
@@ -343,6 +348,7 @@ def running_tansu(
                 [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                  "--storage-engine", storage_engine],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
             )
         broker = KafkaBroker(f"127.0.0.1:{port}", storage_engine, log_path)
         probe = _metadata_ready(broker.bootstrap_servers)
