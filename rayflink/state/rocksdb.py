@@ -26,8 +26,8 @@ from itertools import islice
 from typing import Any, Callable, Iterator
 
 from rocksdict import (
-    BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager,
-    WriteOptions,
+    AccessType, BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, Options, Rdict,
+    WriteBatch, WriteBufferManager, WriteOptions,
 )
 
 from rayflink.state.backend import KeyedStateSnapshot, StateError, VOID_NAMESPACE
@@ -558,6 +558,54 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             if old is not None and old[1] != meta["ttl"]:
                 self._convert_ttl(name, meta["kind"], old[1])
                 self._set_meta(name, meta["kind"], old[1])
+
+    def restore_native_checkpoints(self, checkpoint_dirs: list[str]) -> None:
+        """Load the key groups this subtask owns from ``native_checkpoint`` directories of any
+        subtasks (rescaling): each is opened read-only and range-scanned per key group."""
+        from rayflink.state.ttl import convert_stored
+        now = self.ttl_time_provider()
+        for directory in checkpoint_dirs:
+            opts = Options(raw_mode=True)
+            source = Rdict(directory, opts, access_type=AccessType.read_only(False))
+            try:
+                remap: dict[int, tuple[RocksDBStateTable, str, bool]] = {}
+                for rk, raw in source.items(from_key=META_PREFIX):
+                    if not rk.startswith(META_PREFIX):
+                        break
+                    meta = pickle.loads(raw)
+                    name = rk[len(META_PREFIX):].decode()
+                    have = self._table_meta.get(name)
+                    if have is None:
+                        have = (meta["kind"], meta["ttl"])
+                        self._open_table(name, *have)
+                        self._set_meta(name, *have)
+                    elif have[0] != meta["kind"]:
+                        raise state_error(self, name, f"checkpoint holds {meta['kind']} state but "
+                                                      f"this operator has {have[0]} state of that name")
+                    table = self._tables[name]
+                    table.invalidate()
+                    convert = meta["ttl"] != have[1]
+                    remap[meta["sid"]] = (table, "value" if have[0] == "map" else have[0],
+                                          have[1] if convert else None)
+                wb = WriteBatch(raw_mode=True)
+                it = source.iter()
+                for kg in self.key_groups:
+                    for src_sid, (table, entry_kind, to_ttl) in remap.items():
+                        prefix = struct.pack(">HH", kg, src_sid)
+                        it.seek(prefix)
+                        while it.valid() and it.key().startswith(prefix):
+                            rk, raw = it.key(), it.value()
+                            if to_ttl is not None:
+                                raw = _dumps(convert_stored(entry_kind, pickle.loads(raw), to_ttl, now))
+                            wb.put(rk[:2] + struct.pack(">H", table.sid) + rk[4:], raw)
+                            if len(wb) >= _RESTORE_BATCH:
+                                self.db.write(wb)
+                                wb = WriteBatch(raw_mode=True)
+                            it.next()
+                self.db.write(wb)
+                del it
+            finally:
+                source.close()
 
     def dispose(self) -> None:
         """Close the database and delete its files."""

@@ -199,6 +199,35 @@ def test_native_checkpoint_and_restore(tmp_path):
     fresh.dispose()
 
 
+def test_rescale_from_native_checkpoints(tmp_path):
+    checkpoints, expected = [], {}
+    for subtask in range(2):
+        kgr = key_group_range(subtask, 2, MAX_P)
+        b = rocks(tmp_path / f"old{subtask}", kgr)
+        if subtask == 1:  # register in another order: state ids differ between subtasks
+            b.get_partitioned_state(DESCRIPTORS[2])
+        mine = [k for k in KEYS if assign_key_group(k, MAX_P) in kgr]
+        fill(b, mine)
+        expected.update({k: v for k, v in visible(b, mine).items() if k != "ns"})
+        directory = str(tmp_path / f"chk-{subtask}")
+        b.native_checkpoint(directory)
+        checkpoints.append(directory)
+        b.dispose()
+    owners = {}
+    for subtask in range(3):
+        kgr = key_group_range(subtask, 3, MAX_P)
+        b = rocks(tmp_path / f"new{subtask}", kgr)
+        b.restore_native_checkpoints(checkpoints)
+        mine = b.keys("v")
+        assert all(assign_key_group(k, MAX_P) in kgr for k in mine)
+        owners.update({k: subtask for k in mine})
+        got = visible(b, mine)
+        for key in mine:
+            assert got[key] == expected[key]
+        b.dispose()
+    assert set(owners) == set(KEYS)
+
+
 def test_dispose_deletes_files(tmp_path):
     r = rocks(tmp_path)
     path = r.path
