@@ -95,6 +95,7 @@ class RocksDBStateTable:
         self.kind = kind
         self.cache: dict[Any, Any] = {}
         self.rkeys: dict[Any, bytes] = {}  # RocksDB key of cached entries, computed once
+        self.persisted: dict[Any, set] = {}  # map state: user keys in RocksDB, per cached entry
         self.dirty: set[Any] = set()
         self.capacity = backend.cache_max_entries
 
@@ -129,6 +130,7 @@ class RocksDBStateTable:
             n = len(prefix)
             for rk, raw in backend.scan(prefix):
                 found[decode_obj(rk[n:])] = pickle.loads(raw)
+            self.persisted[ck] = set(found)
             value = found or None
         else:
             raw = backend.db.get(prefix)
@@ -143,10 +145,11 @@ class RocksDBStateTable:
         TTL'd entries, so expired state also goes away between checkpoints)."""
         self.backend.flush_table(self)
         self.backend.ttl_sweep()
-        cache, rkeys = self.cache, self.rkeys
+        cache, rkeys, persisted = self.cache, self.rkeys, self.persisted
         for ck in list(islice(cache, len(cache) // 2 + 1)):
             del cache[ck]
             rkeys.pop(ck, None)
+            persisted.pop(ck, None)
 
     def invalidate(self) -> None:
         """Forget cached entries (after flush); the next read goes to RocksDB."""
@@ -154,6 +157,7 @@ class RocksDBStateTable:
             self.backend.flush_table(self)
         self.cache.clear()
         self.rkeys.clear()
+        self.persisted.clear()
 
 
 class RocksDBValueState(HeapValueState):
@@ -334,7 +338,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         if not table.dirty:
             return
         wb = WriteBatch(raw_mode=True)
-        cache, rkeys, is_map, sid = table.cache, table.rkeys, table.kind == "map", table.sid
+        cache, rkeys, persisted = table.cache, table.rkeys, table.persisted
+        is_map, sid = table.kind == "map", table.sid
         for ck in table.dirty:
             value = cache.get(ck)
             prefix = rkeys.get(ck)
@@ -342,10 +347,18 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                 prefix = rkeys[ck] = self.entry_prefix(sid, ck)
             try:
                 if is_map:
-                    wb.delete_range(prefix, prefix_successor(prefix))
-                    if value:
-                        for uk, uv in value.items():
-                            wb.put(prefix + encode_obj(uk), _dumps(uv))
+                    # point deletes of removed user keys where known: range tombstones
+                    # would pile up and slow reads down
+                    before = persisted.get(ck)
+                    if before is None:
+                        wb.delete_range(prefix, prefix_successor(prefix))
+                    current = value or {}
+                    for uk in (before or ()):
+                        if uk not in current:
+                            wb.delete(prefix + encode_obj(uk))
+                    for uk, uv in current.items():
+                        wb.put(prefix + encode_obj(uk), _dumps(uv))
+                    persisted[ck] = set(current)
                 elif value is None:
                     wb.delete(prefix)
                 else:
@@ -419,6 +432,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     if ck not in table.dirty:
                         table.cache.pop(ck, None)
                         table.rkeys.pop(ck, None)
+                        table.persisted.pop(ck, None)
             it.next()
         else:
             self._sweep_from = it.key() if it.valid() else None
@@ -532,6 +546,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         for table in self._tables.values():
             table.cache.clear()
             table.rkeys.clear()
+            table.persisted.clear()
             table.dirty.clear()
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)
