@@ -99,7 +99,8 @@ class _GeneratorReader(SourceReader):
     def wait_time(self) -> float:
         if self._rate is None:
             return 0.0
-        return max(0.0005, 1.0 / self._rate)
+        next_due = self._started + (self._emitted + 1) / self._rate
+        return max(0.0, next_due - time.monotonic())
 
     def snapshot_state(self) -> list[SourceSplit]:
         return [SourceSplit(sid, (pos, step)) for sid, pos, step in self._splits]

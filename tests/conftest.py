@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from services import *  # noqa: E402,F401,F403 - the kafka_broker and s3_endpoint fixtures
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _ray_shutdown_at_end():

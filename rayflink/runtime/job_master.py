@@ -228,13 +228,25 @@ class JobMaster:
                     return
 
     def collect_pull(self, timeout: float) -> tuple[str, Any]:
+        """Every collected record available now: ("DATA", records), ("END", None) or ("WAIT", None)."""
         try:
             item = self.collected.get(timeout=timeout)
         except queue.Empty:
             return ("WAIT", None)
         if item[0] == "END":
             self.collected.put(item)  # every later pull sees the end too
-        return item
+            return item
+        records = list(item[1])
+        while len(records) < 100_000:
+            try:
+                more = self.collected.get_nowait()
+            except queue.Empty:
+                break
+            if more[0] == "END":
+                self.collected.put(more)
+                break
+            records.extend(more[1])
+        return ("DATA", records)
 
     def _print(self, _channel: Any, text: str) -> None:
         with self.stdout_cond:

@@ -181,7 +181,7 @@ class StreamTask:
                     if watermark is not None:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
-                if not batches:
+                if sum(len(b.records) for b in batches) < batch_size:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
         finally:
             reader.close()

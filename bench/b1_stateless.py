@@ -1,0 +1,72 @@
+"""B1 stateless: integers -> map(x*2) -> filter(x%3!=0) -> discarding sink, parallelism 2.
+
+    python bench/b1_stateless.py --events 5000000 [--compare]
+
+Prints one JSON line per system (events/s, seconds, peak RSS of the whole process tree) and,
+with --compare, runs the PyFlink and Bytewax equivalents (bench/peers, after bench/peers/setup.sh)
+on the same machine in the same run. "seconds" is the whole run as a user sees it: Ray's start,
+the task executors' start (a 1,000-record first job) and the job; "job_s" is the job's execute()
+alone on running executors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from harness import emit, rss_sampler, run_peer, start_ray, table
+
+
+def run_rayflink(events: int, parallelism: int) -> dict:
+    t0 = time.perf_counter()
+    sampler = rss_sampler()
+    ray_s = start_ray()
+    from connectors.discarding import DiscardingSink
+    from rayflink.datastream import StreamExecutionEnvironment
+
+    def job(n: int):
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(parallelism)
+        env.from_sequence(1, n).map(lambda x: x * 2).filter(lambda x: x % 3 != 0).sink_to(DiscardingSink())
+        return env.execute("B1")
+
+    job(1000)  # the first job starts the task executors (Ray worker processes)
+    t1 = time.perf_counter()
+    result = job(events)
+    t2 = time.perf_counter()
+    sampler.stop()
+    sink = result.metrics["vertices"][-1]["subtasks"]
+    out = sum(s["operators"][list(s["operators"])[-1]]["records_in"] for s in sink)
+    expected = sum(1 for x in range(1, events + 1) if (2 * x) % 3 != 0) if events <= 10_000_000 else None
+    if expected is not None and out != expected:
+        raise SystemExit(f"B1 wrong: the sink saw {out} records, expected {expected}")
+    return {"system": "rayflink", "workload": "B1", "events": events, "parallelism": parallelism,
+            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
+            "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1)),
+            "sink_records": out, "peak_rss_mb": sampler.peak_mb, "latency": "n/a (throughput run; see L1)"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--compare", action="store_true", help="also run PyFlink and Bytewax (bench/peers)")
+    args = ap.parse_args()
+    rows = [run_rayflink(args.events, args.parallelism)]
+    emit(rows[0])
+    if args.compare:
+        import ray
+
+        ray.shutdown()  # the peers get the machine to themselves
+        for peer in (["peers/pyflink_bench.py", "--workload", "B1", "--events", str(args.events),
+                      "--parallelism", str(args.parallelism)],
+                     ["peers/bytewax_bench.py", "--workload", "B1", "--events", str(args.events)]):
+            r = run_peer(peer)
+            if r:
+                rows.append(r)
+                emit(r)
+    print(table(rows, ["system", "events", "seconds", "events_per_s", "peak_rss_mb"]))
+
+
+if __name__ == "__main__":
+    main()
