@@ -315,3 +315,122 @@ def test_rocksdb_sweep_on_flush(clock, tmp_path):
     assert b.keys("v") == ["late"] and b.keys("m") == ["late"]
     assert v.value() == 1 and m.get(1) == 1
     b.dispose()
+
+
+# ---------------------------------------------------------------------------- property
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+TTL_OPS = st.lists(st.one_of(
+    st.tuples(st.just("key"), st.sampled_from(["a", "b", 3])),
+    st.tuples(st.just("tick"), st.sampled_from([0, 1, 49, 50, 99, 100])),
+    st.tuples(st.just("value_update"), st.integers(0, 9)),
+    st.tuples(st.just("value_get")),
+    st.tuples(st.just("list_add"), st.integers(0, 9)),
+    st.tuples(st.just("list_get")),
+    st.tuples(st.just("map_put"), st.sampled_from("xy"), st.integers(0, 9)),
+    st.tuples(st.just("map_items")),
+    st.tuples(st.just("map_get"), st.sampled_from("xy")),
+    st.tuples(st.just("reducing_add"), st.integers(0, 9)),
+    st.tuples(st.just("reducing_get")),
+    st.tuples(st.just("flush")),
+    st.tuples(st.just("snapshot_restore")),
+), max_size=50)
+
+
+@pytest.mark.parametrize("update", [StateTtlConfig.UpdateType.OnCreateAndWrite,
+                                    StateTtlConfig.UpdateType.OnReadAndWrite])
+@pytest.mark.parametrize("visibility", [StateTtlConfig.StateVisibility.NeverReturnExpired,
+                                        StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp])
+def test_heap_and_rocksdb_agree_under_ttl(tmp_path_factory, update, visibility):
+    """Both backends, with the same clock and operations, return the same reads; and
+    ValueState matches a model of Flink's TTL rules."""
+
+    def descriptors():
+        builder = (StateTtlConfig.new_builder(Time.milliseconds(100)).set_update_type(update)
+                   .set_state_visibility(visibility).cleanup_full_snapshot())
+        if visibility is StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp:
+            # what is returned depends on what was cleaned up: clean up on read only,
+            # the one cleanup both backends do at the same moments
+            builder = builder.disable_cleanup_in_background()
+        config = builder.build()
+        ds = [ValueStateDescriptor("v", Types.LONG()), ListStateDescriptor("l", Types.LONG()),
+              MapStateDescriptor("m", Types.STRING(), Types.LONG()),
+              ReducingStateDescriptor("r", lambda a, b: a + b, Types.LONG())]
+        for d in ds:
+            d.enable_time_to_live(config)
+        return ds
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(TTL_OPS)
+    def check(operations):
+        clock = Clock()
+        directory = tmp_path_factory.mktemp("ttl")
+        heap = HashMapStateBackend().create_keyed_state_backend(
+            operator_uid="t", max_parallelism=16, key_groups=range(16), working_dir=str(directory),
+            ttl_time_provider=clock)
+        rocks = EmbeddedRocksDBStateBackend(cache_max_entries=2).create_keyed_state_backend(
+            operator_uid="t", max_parallelism=16, key_groups=range(16), working_dir=str(directory),
+            ttl_time_provider=clock)
+        backends = [heap, rocks]
+        states = [[b.get_partitioned_state(d) for d in descriptors()] for b in backends]
+        model: dict = {}  # key -> (value, last access) for the ValueState
+        key = "a"
+        for b in backends:
+            b.set_current_key(key)
+        try:
+            for op, *args in operations:
+                if op == "tick":
+                    clock.now += args[0]
+                    continue
+                if op == "key":
+                    key = args[0]
+                if op == "snapshot_restore":
+                    for b in backends:
+                        b.restore([b.snapshot()])  # restoring on top of itself changes nothing
+                    continue
+                results = []
+                for b, (v, lst, m, r) in zip(backends, states):
+                    if op == "key":
+                        b.set_current_key(key)
+                    elif op == "value_update":
+                        v.update(args[0])
+                    elif op == "value_get":
+                        results.append(v.value())
+                    elif op == "list_add":
+                        lst.add(args[0])
+                    elif op == "list_get":
+                        results.append(lst.get())
+                    elif op == "map_put":
+                        m.put(*args)
+                    elif op == "map_items":
+                        results.append(sorted(m.items()))
+                    elif op == "map_get":
+                        results.append(m.get(args[0]))
+                    elif op == "reducing_add":
+                        r.add(args[0])
+                    elif op == "reducing_get":
+                        results.append(r.get())
+                    elif op == "flush":
+                        b.flush()
+                assert all(x == results[0] for x in results), (op, results)
+                if op == "value_update":
+                    model[key] = (args[0], clock.now)
+                elif op == "value_get":
+                    entry = model.get(key)
+                    expected = None
+                    if entry is not None:
+                        if entry[1] + 100 <= clock.now:
+                            del model[key]
+                            if visibility is StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp:
+                                expected = entry[0]
+                        else:
+                            expected = entry[0]
+                            if update is StateTtlConfig.UpdateType.OnReadAndWrite:
+                                model[key] = (entry[0], clock.now)
+                    assert results[0] == expected
+        finally:
+            for b in backends:
+                b.dispose()
+
+    check()
