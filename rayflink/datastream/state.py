@@ -280,6 +280,21 @@ class StateDescriptor:
     def get_name(self) -> str:
         return self.name
 
+    @property
+    def type_info(self) -> TypeInformation | None:
+        """The state's type as PyFlink reports it (``LIST<..>`` for list, ``MAP<..>`` for map state)."""
+        infos = self.type_infos
+        if any(t is None for t in infos):
+            return None
+        if self.kind == "list":
+            return Types.LIST(infos[0])
+        if self.kind == "map":
+            return Types.MAP(infos[0], infos[1])
+        return infos[0]
+
+    def get_ttl_config(self) -> StateTtlConfig | None:
+        return self.ttl_config
+
     def enable_time_to_live(self, ttl_config: StateTtlConfig) -> None:
         """Expire entries ``ttl`` after their last write (or access) — see StateTtlConfig."""
         self.ttl_config = ttl_config if ttl_config.is_enabled() else None
@@ -327,6 +342,9 @@ class ReducingStateDescriptor(StateDescriptor):
         self.reduce_function = reduce_function
         as_reduce_callable(reduce_function)  # fail at declaration, not at first record
 
+    def get_reduce_function(self) -> Any:
+        return self.reduce_function
+
 
 class AggregatingStateDescriptor(StateDescriptor):
     """Descriptor of an ``AggregatingState`` with an ``AggregateFunction``."""
@@ -340,6 +358,9 @@ class AggregatingStateDescriptor(StateDescriptor):
                 raise TypeError(f"state {name!r}: aggregate function {type(agg_function).__name__} "
                                 f"has no {method}() (see AggregateFunction)")
         self.agg_function = agg_function
+
+    def get_agg_function(self) -> Any:
+        return self.agg_function
 
 
 # ---------------------------------------------------------------------------- state interfaces
