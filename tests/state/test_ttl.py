@@ -93,6 +93,15 @@ def test_builder_api_from_the_guide():
     assert Time.days(1) == Time.hours(24) and Duration.of_days(1).to_milliseconds() == Time.days(1).millis
 
 
+def test_builder_rejects_bad_ttl():
+    with pytest.raises(TypeError, match="to_milliseconds"):
+        StateTtlConfig.new_builder(5)
+    with pytest.raises(ValueError, match="positive"):
+        StateTtlConfig.new_builder(Time.seconds(0))
+    with pytest.raises(ValueError, match="cleanup_size"):
+        StateTtlConfig.new_builder(Time.seconds(1)).cleanup_incrementally(0, False)
+
+
 def test_disabled_update_type_means_no_ttl(make_backend, clock):
     b = make_backend()
     d = ValueStateDescriptor("v", Types.LONG())
