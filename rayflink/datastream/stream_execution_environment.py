@@ -12,6 +12,17 @@ from rayflink.graph.job_graph import JobGraph, build_job_graph, execution_plan_j
 from rayflink.graph.transformations import Transformation, TransformationIds
 
 
+def _cli_options() -> dict:
+    """Options that ``rayflink run`` passes to the job (``--conf``, ``-p``, ``-D key=value``)."""
+    import json
+    import os
+
+    from rayflink.cli import CONFIG_ENV
+
+    raw = os.environ.get(CONFIG_ENV)
+    return json.loads(raw) if raw else {}
+
+
 class StreamExecutionEnvironment:
     """Builds a job graph lazily; ``execute()`` runs it on Ray (a local Ray by default).
 
@@ -22,7 +33,8 @@ class StreamExecutionEnvironment:
     """
 
     def __init__(self, configuration: Configuration | None = None) -> None:
-        self._config = Configuration(configuration)
+        self._config = Configuration(_cli_options())
+        self._config.add_all(Configuration(configuration))
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []
         self._state_backend: Any = None

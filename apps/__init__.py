@@ -1,0 +1,1 @@
+"""The e-commerce applications users run first: revenue (and, later, fraud detection)."""

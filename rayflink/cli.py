@@ -1,0 +1,109 @@
+"""The ``rayflink`` command: run a job script, list, inspect and cancel jobs on a Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+from typing import Any
+
+CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options the CLI hands to the job's StreamExecutionEnvironment
+
+
+def _manager(address: str | None) -> Any:
+    import ray
+
+    from rayflink.runtime.job_master import job_manager
+
+    if address:
+        os.environ["RAY_ADDRESS"] = address
+    from rayflink.runtime.cluster import ensure_ray
+
+    ensure_ray()
+    return ray, job_manager()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {}
+    if args.conf:
+        from rayflink.common.configuration import Configuration
+
+        options.update(Configuration.from_yaml(args.conf).to_dict())
+    if args.parallelism:
+        options["parallelism.default"] = args.parallelism
+    for item in args.define or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"rayflink run: -D takes key=value, got {item!r}", file=sys.stderr)
+            return 2
+        options[key] = value
+    saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
+    os.environ[CONFIG_ENV] = json.dumps(options)
+    if args.address:
+        os.environ["RAY_ADDRESS"] = args.address
+    sys.argv = [args.script] + args.args
+    try:
+        runpy.run_path(args.script, run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+        if saved_env is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = saved_env
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    ray, manager = _manager(args.address)
+    jobs = ray.get(manager.list_jobs.remote())
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        print(f"{job['job_id']}  {job['status']:<10} {job['name']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ray, manager = _manager(args.address)
+    metrics = ray.get(manager.metrics.remote(args.job_id))
+    print(f"job {metrics['job_id']} {metrics['name']!r}: {metrics['status']}")
+    for v in metrics["vertices"]:
+        print(f"  [{v['id']}] {v['name']} x{v['parallelism']}: in {v['records_in']:,} out {v['records_out']:,} "
+              f"({v['records_in_per_s']:,.0f}/s) backpressure {v['backpressure_ratio']:.0%}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    ray, manager = _manager(args.address)
+    ray.get(manager.cancel.remote(args.job_id))
+    print(f"cancelling {args.job_id}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rayflink", description="Run and manage rayflink jobs.")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, or a local Ray)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a job script")
+    run.add_argument("--conf", help="YAML file of Flink options (parallelism.default: 4, ...)")
+    run.add_argument("-p", "--parallelism", type=int, help="parallelism.default")
+    run.add_argument("-D", dest="define", action="append", help="an option: -D key=value")
+    run.add_argument("script")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list the jobs of the cluster")
+    lst.set_defaults(func=cmd_list)
+    status = sub.add_parser("status", help="a job's vertices: records, rates, backpressure")
+    status.add_argument("job_id")
+    status.set_defaults(func=cmd_status)
+    cancel = sub.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(func=cmd_cancel)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
