@@ -3,6 +3,8 @@
 Declarative only: a descriptor records what the user asked for; the keyed state
 backends in ``rayflink.state`` create the state objects.
 
+>>> from rayflink.common.time import Time
+>>> from rayflink.common.typeinfo import Types
 >>> desc = ValueStateDescriptor("total", Types.DOUBLE())
 >>> desc.enable_time_to_live(StateTtlConfig.new_builder(Time.hours(24)).build())
 >>> desc.get_name()
@@ -16,14 +18,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
-from rayflink.common.time import Duration, Time
 from rayflink.common.typeinfo import TypeInformation, Types
 
 __all__ = [
     "AggregateFunction", "AggregatingState", "AggregatingStateDescriptor", "AppendingState",
     "ListState", "ListStateDescriptor", "MapState", "MapStateDescriptor", "MergingState",
     "ReduceFunction", "ReducingState", "ReducingStateDescriptor", "State", "StateDescriptor",
-    "StateTtlConfig", "ValueState", "ValueStateDescriptor", "Time", "Duration", "Types",
+    "StateTtlConfig", "ValueState", "ValueStateDescriptor",
 ]
 
 T = TypeVar("T")
@@ -132,6 +133,7 @@ class CleanupStrategies:
 class StateTtlConfig:
     """Time-to-live of keyed state entries (Flink's ``StateTtlConfig``).
 
+    >>> from rayflink.common.time import Time
     >>> ttl = (StateTtlConfig.new_builder(Time.hours(24))
     ...        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
     ...        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
