@@ -393,6 +393,10 @@ class TableKeyedStateBackend(KeyedStateBackend):
     # -- registration
 
     def get_partitioned_state(self, descriptor: StateDescriptor) -> Any:
+        if not isinstance(descriptor, StateDescriptor):
+            raise StateError(
+                f"operator {self.operator_uid!r}: expected a state descriptor (ValueStateDescriptor, "
+                f"ListStateDescriptor, ...), got {short_repr(descriptor)}")
         name = descriptor.name
         existing = self._states.get(name)
         if existing is not None:

@@ -632,3 +632,4 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             self._by_sid.clear()
             self._states.clear()
             self._descriptors.clear()
+            self._table_meta.clear()
