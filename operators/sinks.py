@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 
+from typing import Any
+
 from operators.functions import close_function, open_function
 from operators.runtime_context import runtime_context_for
 from rayflink.runtime.operator import StreamOperator
@@ -79,11 +81,46 @@ class SinkFunctionOperator(StreamOperator):
         close_function(self.function)
 
 
-class SinkWriterOperator(StreamOperator):
-    """Hands batches to a connector Sink's writer."""
+class _TwoPhaseCommitSink(StreamOperator):
+    """Shared two-phase commit: what arrives before barrier n is prepared at n and committed when
+    checkpoint n completes; a restore commits again what the checkpoint had prepared (commits are
+    idempotent). Without checkpointing everything commits at the end of input."""
 
     def open(self) -> None:
+        self.checkpointing = int(self.ctx.config.get("execution.checkpointing.interval", -1) or -1) > 0
+        self.pending: dict[int, Any] = {}  # checkpoint id -> what was prepared at its barrier
+
+    def prepare(self, checkpoint_id: int) -> Any:
+        raise NotImplementedError
+
+    def commit(self, checkpoint_id: int, prepared: Any) -> None:
+        raise NotImplementedError
+
+    def prepare_snapshot_pre_barrier(self, checkpoint_id: int) -> None:
+        if self.checkpointing:
+            self.pending[checkpoint_id] = self.prepare(checkpoint_id)
+
+    def snapshot_state(self) -> Any:
+        return {"pending": dict(self.pending)} if self.checkpointing else None
+
+    def restore_state(self, states: Any) -> None:
+        for state in states:
+            for checkpoint_id, prepared in sorted(state["pending"].items()):
+                self.commit(checkpoint_id, prepared)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        for cid in sorted(c for c in self.pending if c <= checkpoint_id):
+            self.commit(cid, self.pending.pop(cid))
+
+
+class SinkWriterOperator(_TwoPhaseCommitSink):
+    """Hands batches to a connector Sink's writer; writers with ``prepare_commit``/``commit``
+    (Kafka transactions, files moved from pending to finished) get exactly-once."""
+
+    def open(self) -> None:
+        super().open()
         self.writer = self.params["sink"].create_writer(self.ctx.subtask_index, self.ctx.parallelism)
+        self.two_phase = callable(getattr(self.writer, "prepare_commit", None))
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         try:
@@ -91,28 +128,59 @@ class SinkWriterOperator(StreamOperator):
         except Exception as exc:
             raise self.ctx.failure(exc, values[0] if values else None, what="the sink writer") from exc
 
+    def prepare(self, checkpoint_id: int) -> Any:
+        if self.two_phase:
+            return self.writer.prepare_commit(checkpoint_id)
+        self.writer.flush(False)  # at-least-once: durable before the checkpoint completes
+        return None
+
+    def commit(self, checkpoint_id: int, prepared: Any) -> None:
+        if self.two_phase and prepared is not None:
+            self.writer.commit([prepared])
+
     def end_input(self) -> None:
         self.writer.flush(True)
+        if self.two_phase and not self.checkpointing:
+            self.writer.commit([self.writer.prepare_commit(0)])
 
     def close(self) -> None:
         if hasattr(self, "writer"):
             self.writer.close()
 
 
-class CollectSinkOperator(StreamOperator):
-    """Sends records to the job master, where ``execute_and_collect``'s iterator pulls them."""
+class CollectSinkOperator(_TwoPhaseCommitSink):
+    """Sends records to the job master, where ``execute_and_collect``'s iterator pulls them.
+
+    With checkpointing, records are released when the checkpoint after them completes, so the
+    iterator sees each record exactly once even when the job restarts from a checkpoint.
+    """
 
     def open(self) -> None:
         from rayflink.runtime.network import OutputChannel
 
+        super().open()
         credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
-        self.channel = OutputChannel(self.ctx.job_master, self.ctx.subtask_index, credits, "collect_push",
+        channel_id = (self.ctx.subtask_index, self.ctx.attempt)
+        self.channel = OutputChannel(self.ctx.job_master, channel_id, credits, "collect_push",
                                      prefix=(self.ctx.job_id,))
+        self.buffer: list = []
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        self.channel.send(values)
+        if self.checkpointing:
+            self.buffer.extend(values)
+        else:
+            self.channel.send(values)
+
+    def prepare(self, checkpoint_id: int) -> Any:
+        prepared = (self.ctx.subtask_index, self.buffer)
+        self.buffer = []
+        return prepared
+
+    def commit(self, checkpoint_id: int, prepared: Any) -> None:
+        import ray
+
+        origin, values = prepared
+        ray.get(self.ctx.job_master.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
 
     def end_input(self) -> None:
         self.channel.drain()
-
-

@@ -41,7 +41,11 @@ class SourceOperator(StreamOperator):
     def _new_generator(self) -> Any:
         return self.factory() if self.factory is not None else None
 
-    def emit_split_batch(self, split_id: str, values: list, timestamps: list | None, now_ms: int) -> None:
+    def emit_split_batch(self, split_id: str, values: list, timestamps: list | None, now_ms: int,
+                         side_output: Any = None) -> None:
+        if side_output is not None:
+            self.output.emit_side(side_output, values, timestamps)
+            return
         if self.assigner is not None:
             timestamps = self._assign(values, timestamps)
         split = self.splits.get(split_id)

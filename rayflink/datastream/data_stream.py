@@ -162,10 +162,10 @@ class DataStream:
 
     def get_side_output(self, output_tag: "OutputTag") -> "DataStream":
         """The stream of records the operator emitted to ``output_tag``."""
-        if self._t.kind != "operator":
+        if self._t.kind not in ("operator", "source"):
             raise GraphBuildError(
                 f"get_side_output({output_tag!r}) on {self._t.name!r}: side outputs come from "
-                "process functions; call it on the stream that process(...) returned"
+                "process functions and sources; call it on the stream that process(...) returned"
             )
         t = self._env._new_transformation("side_output", f"SideOutput({output_tag.tag_id})",
                                           inputs=[self._t], side_tag=output_tag,

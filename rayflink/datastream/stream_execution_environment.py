@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rayflink.common.configuration import Configuration
@@ -107,6 +108,39 @@ class StreamExecutionEnvironment:
 
     def get_state_backend(self) -> Any:
         return self._state_backend
+
+    # ---- checkpoints and restarts ---------------------------------------------------------------
+
+    def enable_checkpointing(self, interval: int, mode: Any = None) -> "StreamExecutionEnvironment":
+        """Checkpoint every ``interval`` ms (``CheckpointingMode.EXACTLY_ONCE`` by default).
+
+        Checkpoints go to ``state.checkpoints.dir`` (``get_checkpoint_config().set_checkpoint_storage``),
+        by default a directory under the system's temp dir.
+        """
+        from rayflink.datastream.checkpointing_mode import CheckpointingMode
+
+        config = self.get_checkpoint_config()
+        config.set_checkpoint_interval(interval)
+        config.set_checkpointing_mode(mode or CheckpointingMode.EXACTLY_ONCE)
+        if config.get_checkpoint_storage_dir() is None:
+            import tempfile
+
+            config.set_checkpoint_storage_dir("file://" + os.path.join(tempfile.gettempdir(), "rayflink-checkpoints"))
+        return self
+
+    def get_checkpoint_config(self) -> Any:
+        from rayflink.datastream.checkpoint_config import CheckpointConfig
+
+        return CheckpointConfig(self._config)
+
+    def get_checkpoint_interval(self) -> int:
+        return self.get_checkpoint_config().get_checkpoint_interval()
+
+    def set_restart_strategy(self, restart_strategy_configuration: Any) -> "StreamExecutionEnvironment":
+        """``RestartStrategies.fixed_delay_restart(3, 1000)``, ``no_restart()``, ... (Flink's options)."""
+        for key, value in restart_strategy_configuration.to_options().items():
+            self._config._data[key] = value
+        return self
 
     def _check_parallelism(self, parallelism: Any, where: str) -> None:
         if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:

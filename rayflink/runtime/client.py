@@ -111,6 +111,35 @@ class JobClient:
         if self._final is None:
             ray.get(self._manager.cancel.remote(self.job_id))
 
+    def trigger_savepoint(self, savepoint_directory: str) -> str:
+        """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``."""
+        return ray.get(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
+
+    def stop_with_savepoint(self, savepoint_directory: str) -> str:
+        """Take a savepoint, then stop the job; it ends FINISHED."""
+        path = ray.get(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
+        self.wait()
+        return path
+
+    def rescale(self, new_parallelism: Any, savepoint_directory: str | None = None) -> str:
+        """Savepoint and redeploy at ``new_parallelism`` (an int, or operator uid -> int) in one call."""
+        if savepoint_directory is None:
+            import tempfile
+
+            savepoint_directory = "file://" + os.path.join(tempfile.gettempdir(), "rayflink-savepoints",
+                                                           f"{self.job_id}-rescale-{time.time_ns()}")
+        return ray.get(self._manager.rescale.remote(self.job_id, new_parallelism, savepoint_directory))
+
+    def get_checkpoint_history(self) -> list[dict]:
+        """Every checkpoint and savepoint: id, status, trigger time, duration, size, alignment, failure."""
+        return ray.get(self._manager.checkpoint_history.remote(self.job_id))
+
+    def get_status(self) -> dict:
+        """Status, restarts, the failures that caused them, and the final error if any."""
+        if self._final is not None:
+            return self._final
+        return ray.get(self._manager.status.remote(self.job_id))
+
     def get_metrics(self) -> dict:
         """Per vertex: records in/out, records/s, backpressure ratio, and per subtask its node and actor."""
         if self._final_metrics is not None:

@@ -64,3 +64,5 @@ class TaskDeployment:
     source_splits: list = field(default_factory=list)
     watermark_strategy: Any = None
     state_backend: Any = None
+    checkpoint_uri: str | None = None  # the job's checkpoint directory (storage URI)
+    restore: dict = field(default_factory=dict)  # operator uid -> [(storage uri, relpath)] to restore from

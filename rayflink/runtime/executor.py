@@ -66,6 +66,21 @@ class TaskExecutor:
             task.cancelled.set()
 
     @ray.method(concurrency_group="control")
+    def control(self, task_key: str, message: Any) -> None:
+        """A checkpoint trigger or notification for the task's loop."""
+        task = self.tasks.get(task_key)
+        if task is not None:
+            task.gate.put_control(message)
+
+    @ray.method(concurrency_group="control")
+    def fail(self, task_key: str, reason: str) -> None:
+        """Fail the task with ``reason`` (the job master decided, e.g. too many failed checkpoints)."""
+        task = self.tasks.get(task_key)
+        if task is not None:
+            task.failure_reason = reason
+            task.cancelled.set()
+
+    @ray.method(concurrency_group="control")
     def metrics(self, task_key: str) -> dict | None:
         task = self.tasks.get(task_key)
         return None if task is None else task.metrics()

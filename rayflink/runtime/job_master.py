@@ -12,11 +12,14 @@ from typing import Any
 
 import ray
 
+from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
+from rayflink.errors import RayflinkError
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, task_executors
 from rayflink.runtime.network import OrderedReceiver
+from rayflink.runtime.restart import RestartBackoff
 
 TERMINAL = ("FINISHED", "FAILED", "CANCELED")
 _STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
@@ -35,12 +38,14 @@ def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
 
 
 class JobMaster:
-    """Runs one job: deploy, start, watch task results, cancel, serve metrics and collected records."""
+    """Runs one job: deploys attempts, restarts them from the latest checkpoint, coordinates
+    checkpoints and savepoints, rescales, serves metrics and collected records."""
 
     def __init__(self, job_id: str, graph: JobGraph, manager: Any) -> None:
         self.job_id = job_id
         self.graph = graph
         self.manager = manager
+        self.config = {k: v for k, v in graph.config.items() if k != "state_backend"}
         self.status = "CREATED"
         self.error: dict | None = None
         self.done = threading.Event()
@@ -49,19 +54,88 @@ class JobMaster:
         self.final_metrics: dict[tuple[int, int], dict] = {}
         self.start_time = time.time()
         self.end_time: float | None = None
-        credits = int(graph.config.get("taskmanager.network.credits-per-channel", 4))
-        self.collected: queue.Queue = queue.Queue(maxsize=max(4, credits * 4))
+        self.attempt = 0
+        self.restarts = 0
+        self.failures: list[str] = []
+        self.stopping: str | None = None  # "cancel" or "stop" (stop-with-savepoint) once asked
+        self.rescale_to: Any = None
+        self.attempt_outcome = threading.Event()
+        self.collected: queue.Queue = queue.Queue(maxsize=64)
         self.collect_receiver = OrderedReceiver(self._collect)
+        self.committed: dict[Any, int] = {}  # collect sink subtask -> last committed checkpoint id
         self.stdout: list[str] = []
         self.stdout_size = 0
         self.stdout_cond = threading.Condition()
         self.stdout_receiver = OrderedReceiver(self._print)
         self.working_dir = os.path.join(graph.config.get("state.backend.local-dir") or tempfile.gettempdir(),
                                         "rayflink", job_id)
+        self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
+                                                 self._checkpoints_failing)
+        self.backoff = RestartBackoff(self.config)
+
+    # ---- the job's life ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the savepoint to start from (if any), deploy the first attempt, watch the job."""
+        restore = None
+        path = self.config.get("execution.savepoint.path")
+        if path:
+            restore = read_metadata(path)
+            self._check_restore(restore)
+        self._deploy(restore)
+        self.status = "RUNNING"
+        threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}").start()
+
+    def _run(self) -> None:
+        while True:
+            failure = self._watch_attempt()
+            self.coordinator.stop_attempt("the job attempt ended")
+            if self.rescale_to is not None and failure is None and self.stopping == "rescale":
+                restore, self.rescale_to = self._apply_rescale()
+                self.stopping = None
+            elif failure is not None and self.stopping is None:
+                self.failures.append(failure["error"])
+                delay = self.backoff.next_delay()
+                if delay is None:
+                    self.error = failure
+                    break
+                self.status = "RESTARTING"
+                time.sleep(delay)
+                restore = self.coordinator.latest_completed()
+                self.restarts += 1
+            else:
+                break
+            self.attempt += 1
+            try:
+                self._deploy(restore)
+                self.status = "RUNNING"
+            except Exception as exc:  # noqa: BLE001 - a redeploy that fails ends the job, named
+                self.error = {"status": "FAILED", "error": f"cannot redeploy the job: {type(exc).__name__}: {exc}",
+                              "operator": None, "uid": None, "subtask": None, "record": None}
+                break
+        self.end_time = time.time()
+        if self.error is not None:
+            self.status = "FAILED"
+        elif self.stopping == "cancel":
+            self.status = "CANCELED"
+        else:
+            self.status = "FINISHED"
+        cleanup = self.config.get("execution.checkpointing.externalized-checkpoint-retention",
+                                  "DELETE_ON_CANCELLATION")
+        if self.status == "FINISHED" or (self.status == "CANCELED" and cleanup != "RETAIN_ON_CANCELLATION"):
+            try:
+                self.coordinator.discard_all()
+            except Exception:  # noqa: BLE001 - leftover checkpoint files must not fail a finished job
+                pass
+        self.coordinator.shutdown()
+        self.done.set()
+        with self.stdout_cond:
+            self.stdout_cond.notify_all()
+        self.collected.put(("END", None))
 
     # ---- deployment ------------------------------------------------------------------------
 
-    def deploy(self) -> None:
+    def _deploy(self, restore: dict | None) -> None:
         """Place subtask ``s`` of every vertex in slot ``s`` (task executor ``s``), wire, start."""
         graph = self.graph
         executors = task_executors(max(v.parallelism for v in graph.vertices))
@@ -73,15 +147,15 @@ class JobMaster:
                     inputs.setdefault((edge.target_vertex.id, t), []).append(
                         (e_index, u, edge.stream_edge.input_index))
         channel_of = {(key, e, u): cid for key, chans in inputs.items() for cid, (e, u, _i) in enumerate(chans)}
+        self.tasks = {}
         deploys = []
         for vertex in graph.vertices:
-            splits = (vertex.head.transformation.source.create_splits(vertex.parallelism)
-                      if vertex.is_source() else [])
+            splits = self._source_splits(vertex, restore)
             for s in range(vertex.parallelism):
                 d = self._deployment(vertex, s, [i for _e, _u, i in inputs.get((vertex.id, s), [])],
-                                     [sp for k, sp in enumerate(splits) if k % vertex.parallelism == s])
+                                     [sp for k, sp in enumerate(splits) if k % vertex.parallelism == s], restore)
                 executor = executors[s]
-                task_key = f"{self.job_id}/{vertex.id}/{s}"
+                task_key = f"{self.job_id}/{self.attempt}/{vertex.id}/{s}"
                 self.tasks[(vertex.id, s)] = (executor, task_key)
                 deploys.append(((vertex.id, s), executor.deploy.remote(task_key, d, self.manager)))
         for key, ref in deploys:
@@ -104,12 +178,40 @@ class JobMaster:
                 executor, task_key = self.tasks[(vertex.id, s)]
                 setups.append(executor.setup.remote(task_key, outs))
         ray.get(setups)
-        self.status = "RUNNING"
-        runs = {executor.run.remote(task_key): key for key, (executor, task_key) in self.tasks.items()}
-        threading.Thread(target=self._watch, args=(runs,), daemon=True, name=f"watch-{self.job_id}").start()
+        self.runs = {executor.run.remote(task_key): key for key, (executor, task_key) in self.tasks.items()}
+        sources = [key for key in self.tasks if self._vertex(key[0]).is_source()]
+        self.coordinator.start_attempt(self.attempt, self.tasks, sources, self._graph_info())
+
+    def _graph_info(self) -> dict:
+        return {"parallelism": {n.uid: v.parallelism for v in self.graph.vertices for n in v.nodes},
+                "max_parallelism": {n.uid: v.max_parallelism for v in self.graph.vertices for n in v.nodes}}
+
+    def _source_splits(self, vertex: JobVertex, restore: dict | None) -> list:
+        if not vertex.is_source():
+            return []
+        if restore is not None and vertex.head.uid in restore["source_splits"]:
+            return sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
+        return vertex.head.transformation.source.create_splits(vertex.parallelism)
+
+    def _check_restore(self, restore: dict) -> None:
+        """Refuse a savepoint whose operators are missing (unless allowed) or whose key groups changed."""
+        uids = {n.uid: v for v in self.graph.vertices for n in v.nodes}
+        allow = str(self.config.get("execution.savepoint.ignore-unclaimed-state", False)).lower() == "true"
+        for uid in set(restore["operators"]) | set(restore["source_splits"]):
+            if uid not in uids and not allow:
+                raise RayflinkError(
+                    f"the savepoint has state for operator uid {uid!r}, which this job does not have; "
+                    "give the operator that uid again, or allow non-restored state "
+                    "(execution.savepoint.ignore-unclaimed-state: true / --allow-non-restored-state)")
+        for uid, old in restore.get("max_parallelism", {}).items():
+            if uid in uids and uid in restore["operators"] and uids[uid].max_parallelism != old:
+                raise RayflinkError(
+                    f"operator uid {uid!r}: max parallelism changed from {old} to {uids[uid].max_parallelism}; "
+                    "keyed state is split into max-parallelism key groups, which cannot change: "
+                    f"set_max_parallelism({old})")
 
     def _deployment(self, vertex: JobVertex, subtask: int, input_channels: list[int],
-                    splits: list) -> TaskDeployment:
+                    splits: list, restore: dict | None) -> TaskDeployment:
         head = vertex.head
         nodes = [NodeDeployment(n.id, n.name, n.uid,
                                 n.transformation.operator if n.kind != "source" else OperatorSpec("source"),
@@ -120,25 +222,31 @@ class JobMaster:
                    for n in vertex.nodes for e in n.out_edges
                    if e.target.id in ids and getattr(e, "_chained", False)]
         is_source = head.kind == "source"
+        restore_files = {}
+        if restore is not None:
+            restore_files = {n.uid: restore["operators"][n.uid] for n in vertex.nodes if n.uid in restore["operators"]}
         return TaskDeployment(
             job_id=self.job_id, job_name=self.graph.name, vertex_id=vertex.id, vertex_name=vertex.name,
             subtask_index=subtask, parallelism=vertex.parallelism, max_parallelism=vertex.max_parallelism,
-            nodes=nodes, chained_edges=chained, input_channels=input_channels,
-            config={k: v for k, v in self.graph.config.items() if k != "state_backend"},
-            working_dir=self.working_dir,
+            nodes=nodes, chained_edges=chained, input_channels=input_channels, config=self.config,
+            working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
             watermark_strategy=head.transformation.watermark_strategy if is_source else None,
             state_backend=self.graph.config.get("state_backend"),
+            checkpoint_uri=self.coordinator.uri, restore=restore_files,
         )
 
     # ---- watching --------------------------------------------------------------------------
 
-    def _watch(self, runs: dict) -> None:
+    def _watch_attempt(self) -> dict | None:
+        """Wait for every subtask of the attempt; return the first failure (None if none)."""
+        runs = self.runs
         pending = list(runs)
+        failure = None
         cancel_deadline = None
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.2)
             for ref in ready:
                 key = runs[ref]
                 try:
@@ -151,27 +259,25 @@ class JobMaster:
                                         f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
                 if "metrics" in result:
                     self.final_metrics[key] = result["metrics"]
-                if result["status"] == "FAILED" and self.error is None:
-                    self.error = result
+                self.coordinator.task_finished(key)
+                if result["status"] == "FAILED" and failure is None:
+                    failure = result
                     self._cancel_tasks()
-                elif result["status"] == "CANCELED" and self.status == "RUNNING":
-                    self.status = "CANCELING"
-            if self.status == "CANCELING" or self.error is not None:
+            if (failure is not None or self.stopping) and pending:
                 cancel_deadline = cancel_deadline or time.monotonic() + _CANCEL_GRACE_S
                 if time.monotonic() > cancel_deadline:  # stuck in user code: only killing stops it
                     for ref in pending:
                         ray.kill(self.tasks[runs[ref]][0], no_restart=True)
-        self.end_time = time.time()
-        if self.error is not None:
-            self.status = "FAILED"
-        elif self.status in ("CANCELING", "CANCELED"):
-            self.status = "CANCELED"
-        else:
-            self.status = "FINISHED"
-        self.done.set()
-        with self.stdout_cond:
-            self.stdout_cond.notify_all()
-        self.collected.put(("END", None))
+        return failure
+
+    def _checkpoints_failing(self, reason: str) -> None:
+        """More checkpoints failed in a row than tolerated: fail the attempt (the restart strategy decides)."""
+        for executor, task_key in self.tasks.values():
+            executor.fail.remote(task_key, reason)
+
+    def _send_control(self, key: Any, message: Any) -> None:
+        executor, task_key = self.tasks[key]
+        executor.control.remote(task_key, message)
 
     def _vertex(self, vertex_id: int) -> JobVertex:
         return next(v for v in self.graph.vertices if v.id == vertex_id)
@@ -180,21 +286,71 @@ class JobMaster:
         for executor, task_key in self.tasks.values():
             executor.cancel.remote(task_key)
 
+    # ---- client requests --------------------------------------------------------------------
+
     def cancel(self) -> None:
         if self.status in TERMINAL:
             return
+        self.stopping = "cancel"
         self.status = "CANCELING"
         self._cancel_tasks()
 
+    def trigger_savepoint(self, path: str, timeout: float = 600.0) -> str:
+        """Take a savepoint into ``path``; return the path of its metadata."""
+        p = self.coordinator.trigger(savepoint_uri=path)
+        if not p.done.wait(timeout):
+            raise CheckpointFailure(f"savepoint {p.checkpoint_id} to {path} did not complete in {timeout} s")
+        if p.failure:
+            raise CheckpointFailure(f"savepoint to {path} failed: {p.failure}")
+        return path
+
+    def stop_with_savepoint(self, path: str) -> str:
+        """Take a savepoint, then stop the job (it ends FINISHED)."""
+        result = self.trigger_savepoint(path)
+        self.stopping = "stop"
+        self._cancel_tasks()
+        return result
+
+    def rescale(self, parallelism: Any, path: str) -> str:
+        """Savepoint, then redeploy at ``parallelism`` (an int for every operator, or uid -> int)."""
+        new = self._rescaled_parallelism(parallelism)
+        result = self.trigger_savepoint(path)
+        self.rescale_to = (new, read_metadata(path))
+        self.stopping = "rescale"
+        self._cancel_tasks()
+        return result
+
+    def _rescaled_parallelism(self, parallelism: Any) -> dict[int, int]:
+        new = {}
+        for v in self.graph.vertices:
+            p = parallelism if isinstance(parallelism, int) else parallelism.get(v.head.uid, v.parallelism)
+            if not isinstance(p, int) or p < 1 or p > v.max_parallelism:
+                raise RayflinkError(f"rescale: parallelism {p!r} for {v.name!r} must be in 1..{v.max_parallelism} "
+                                    "(max parallelism)")
+            new[v.id] = p
+        return new
+
+    def _apply_rescale(self) -> tuple[dict, None]:
+        new, restore = self.rescale_to
+        for v in self.graph.vertices:
+            v.parallelism = new[v.id]
+            for n in v.nodes:
+                n.parallelism = new[v.id]
+        return restore, None
+
     def get_status(self) -> dict:
         return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "error": self.error,
-                "start_time": self.start_time, "end_time": self.end_time}
+                "start_time": self.start_time, "end_time": self.end_time, "restarts": self.restarts,
+                "attempt": self.attempt, "failures": list(self.failures)}
+
+    def checkpoint_history(self) -> list[dict]:
+        return list(self.coordinator.history)
 
     def metrics(self) -> dict:
         """Per-vertex and per-subtask metrics: live from running tasks, final from finished ones."""
-        subtasks = dict(self.final_metrics)
+        subtasks = {k: m for k, m in self.final_metrics.items()}
         live = {key: executor.metrics.remote(task_key)
-                for key, (executor, task_key) in self.tasks.items() if key not in subtasks}
+                for key, (executor, task_key) in self.tasks.items()}
         for key, ref in live.items():
             try:
                 m = ray.get(ref, timeout=5)
@@ -214,17 +370,25 @@ class JobMaster:
                 "backpressure_ratio": max((m["backpressure_ratio"] for m in subs), default=0.0),
                 "subtasks": subs,
             })
-        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "vertices": vertices}
+        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "restarts": self.restarts,
+                "vertices": vertices}
 
     # ---- collect and print sinks ----------------------------------------------------------------
 
+    def collect_commit(self, channel: Any, checkpoint_id: int, values: list) -> None:
+        """Records a collect sink releases at checkpoint ``checkpoint_id`` (once, even after a restore)."""
+        if checkpoint_id <= self.committed.get(channel, 0):
+            return
+        self.committed[channel] = checkpoint_id
+        self._collect(channel, values)
+
     def _collect(self, _channel: Any, values: list) -> None:
-        while not self.done.is_set() or self.status != "CANCELED":
+        while True:
             try:
                 self.collected.put(("DATA", values), timeout=0.5)
                 return
             except queue.Full:
-                if self.status in ("CANCELING", "CANCELED"):
+                if self.stopping == "cancel" or self.done.is_set():
                     return
 
     def collect_pull(self, timeout: float) -> tuple[str, Any]:
@@ -282,11 +446,7 @@ class JobManager:
         master = JobMaster(job_id, graph, me)
         self.jobs[job_id] = master
         self._forget_old_jobs()
-        try:
-            master.deploy()
-        except Exception:
-            master.cancel()
-            raise
+        master.start()
         return master.get_status()
 
     def _forget_old_jobs(self, keep: int = 100) -> None:
@@ -309,6 +469,46 @@ class JobManager:
     @ray.method(concurrency_group="client")
     def metrics(self, job_id: str) -> dict:
         return self._job(job_id).metrics()
+
+    @ray.method(concurrency_group="client")
+    def checkpoint_history(self, job_id: str) -> list[dict]:
+        return self._job(job_id).checkpoint_history()
+
+    @ray.method(concurrency_group="client")
+    def trigger_savepoint(self, job_id: str, path: str) -> str:
+        return self._job(job_id).trigger_savepoint(path)
+
+    @ray.method(concurrency_group="client")
+    def stop_with_savepoint(self, job_id: str, path: str) -> str:
+        return self._job(job_id).stop_with_savepoint(path)
+
+    @ray.method(concurrency_group="client")
+    def rescale(self, job_id: str, parallelism: Any, path: str) -> str:
+        return self._job(job_id).rescale(parallelism, path)
+
+    @ray.method(concurrency_group="sinks")
+    def checkpoint_ack(self, job_id: str, attempt: int, key: Any, checkpoint_id: int, info: dict) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.coordinator.ack(attempt, key, checkpoint_id, info)
+
+    @ray.method(concurrency_group="sinks")
+    def checkpoint_decline(self, job_id: str, attempt: int, key: Any, checkpoint_id: int, reason: str) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.coordinator.decline(attempt, key, checkpoint_id, reason)
+
+    @ray.method(concurrency_group="sinks")
+    def task_reached_end(self, job_id: str, attempt: int, key: Any) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.coordinator.task_reached_end(attempt, key)
+
+    @ray.method(concurrency_group="sinks")
+    def collect_commit(self, job_id: str, channel_id: Any, checkpoint_id: int, values: list) -> None:
+        master = self.jobs.get(job_id)
+        if master is not None:
+            master.collect_commit(channel_id, checkpoint_id, values)
 
     @ray.method(concurrency_group="client")
     def wait_output(self, job_id: str, timeout: float) -> tuple[str, str]:

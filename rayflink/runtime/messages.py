@@ -27,4 +27,34 @@ class IdleStatus:
     idle: bool
 
 
+@dataclass(frozen=True)
+class CheckpointBarrier:
+    """Everything before this barrier belongs to checkpoint ``checkpoint_id``; nothing after it does."""
+
+    checkpoint_id: int
+    timestamp: int
+    savepoint_uri: str | None = None  # where a savepoint goes; None for a checkpoint
+
+
+@dataclass(frozen=True)
+class TriggerCheckpoint:
+    """Control message to a source subtask: take a snapshot and inject ``barrier``."""
+
+    barrier: CheckpointBarrier
+
+
+@dataclass(frozen=True)
+class CheckpointCompleted:
+    """Control message: checkpoint ``checkpoint_id`` completed; two-phase-commit sinks commit now."""
+
+    checkpoint_id: int
+
+
+@dataclass(frozen=True)
+class CheckpointAborted:
+    """Control message: checkpoint ``checkpoint_id`` failed; stop aligning for it."""
+
+    checkpoint_id: int
+
+
 END_OF_INPUT = EndOfInput()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
@@ -272,46 +271,85 @@ class OrderedReceiver:
 
 
 class InputGate:
-    """The receiving end of all of a subtask's input channels: one bounded queue, in order per channel."""
+    """The receiving end of a subtask's input channels: one bounded queue per channel.
+
+    A channel can be *blocked* (barrier alignment): its queue then fills up and its sender
+    runs out of credit, while the other channels keep flowing. Control messages for the task
+    (checkpoint triggers and notifications) come through the same gate, ahead of records.
+    """
 
     def __init__(self, num_channels: int, credits: int) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, credits * max(num_channels, 1)))
+        self.capacity = max(1, credits)
+        self.queues: list[deque] = [deque() for _ in range(num_channels)]
+        self.blocked = [False] * num_channels
+        self.control: deque = deque()
+        self.cond = threading.Condition()
         self._receiver = OrderedReceiver(self._put)
+        self._next = 0
         self.closed = False
 
     def _put(self, channel_id: int, message: Any) -> None:
-        while not self.closed:
-            try:
-                self.queue.put((channel_id, message), timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def close(self) -> None:
-        """The task ended: drop what is queued and whatever still arrives, so no sender stays blocked."""
-        self.closed = True
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
+        q = self.queues[channel_id]
+        with self.cond:
+            while len(q) >= self.capacity and not self.closed:
+                self.cond.wait(0.1)
+            if not self.closed:
+                q.append(message)
+                self.cond.notify_all()
 
     def push(self, channel_id: int, seq: int, message: Any) -> None:
         self._receiver.receive(channel_id, seq, message)
 
     def offer(self, channel_id: int, seq: int, message: Any) -> bool:
         """Queue an in-order message from a local channel without blocking; False when full."""
-        if self.closed:
-            return True
-        try:
-            self.queue.put_nowait((channel_id, message))
-        except queue.Full:
-            return False
+        q = self.queues[channel_id]
+        with self.cond:
+            if self.closed:
+                return True
+            if len(q) >= self.capacity:
+                return False
+            q.append(message)
+            self.cond.notify_all()
         self._receiver.advance(channel_id, seq)
         return True
 
-    def get(self, timeout: float | None) -> tuple[int, Any] | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
+    def put_control(self, message: Any) -> None:
+        with self.cond:
+            self.control.append(message)
+            self.cond.notify_all()
+
+    def block(self, channel_id: int) -> None:
+        self.blocked[channel_id] = True
+
+    def unblock_all(self) -> None:
+        with self.cond:
+            self.blocked = [False] * len(self.queues)
+            self.cond.notify_all()
+
+    def get(self, timeout: float) -> tuple[int, Any] | None:
+        """The next control message (channel -1) or record batch/event of an unblocked channel."""
+        with self.cond:
+            for attempt in (0, 1):
+                if self.control:
+                    return -1, self.control.popleft()
+                n = len(self.queues)
+                start = self._next
+                for i in range(n):
+                    channel = (start + i) % n
+                    q = self.queues[channel]
+                    if q and not self.blocked[channel]:
+                        self._next = (channel + 1) % n
+                        message = q.popleft()
+                        self.cond.notify_all()
+                        return channel, message
+                if attempt == 0 and timeout > 0:
+                    self.cond.wait(timeout)
             return None
+
+    def close(self) -> None:
+        """The task ended: drop what is queued and whatever still arrives, so no sender stays blocked."""
+        with self.cond:
+            self.closed = True
+            for q in self.queues:
+                q.clear()
+            self.cond.notify_all()

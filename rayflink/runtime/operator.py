@@ -51,13 +51,14 @@ NO_RECORD = _NO_RECORD
 class Output:
     """Where an operator emits: chained operators and network writers, main and side outputs."""
 
-    __slots__ = ("main", "side", "all_targets", "records_out")
+    __slots__ = ("main", "side", "all_targets", "records_out", "side_records_out")
 
     def __init__(self) -> None:
         self.main: list[Any] = []
         self.side: dict[str, list[Any]] = {}
         self.all_targets: list[Any] = []
         self.records_out = 0
+        self.side_records_out = 0
 
     def add(self, target: Any, side_tag: Any = None) -> None:
         if side_tag is None:
@@ -74,6 +75,7 @@ class Output:
                 target.emit(values, timestamps)
 
     def emit_side(self, tag: Any, values: list, timestamps: list | None) -> None:
+        self.side_records_out += len(values)
         targets = self.side.get(tag.tag_id)
         if targets and values:
             for target in targets:
@@ -106,8 +108,9 @@ class ChainedInput:
 class StreamOperator:
     """Lifecycle of every physical operator, as Flink's ``StreamOperator``.
 
-    ``open`` -> ``process_batch`` / ``process_watermark`` / ``on_processing_time`` ...
-    -> ``end_input`` -> ``close``; ``snapshot_state`` / ``restore_state`` for checkpoints.
+    ``open`` -> ``restore_state`` -> ``process_batch`` / ``process_watermark`` / ``on_processing_time``
+    ... -> ``end_input`` -> ``close``; at a barrier ``prepare_snapshot_pre_barrier`` then
+    ``snapshot_state``; ``notify_checkpoint_complete`` / ``notify_checkpoint_aborted`` after.
     Records arrive in batches: ``values`` and, when the stream has event time,
     ``timestamps`` (a list of the same length) else None.
     """
@@ -141,9 +144,18 @@ class StreamOperator:
     def end_input(self) -> None:
         """All input ended: emit what waits for the end (BATCH results)."""
 
+    def prepare_snapshot_pre_barrier(self, checkpoint_id: int) -> None:
+        """Just before the barrier goes downstream: emit or set aside what belongs to this checkpoint."""
+
     def snapshot_state(self) -> Any:
         """The operator's state for a checkpoint (None when it has none)."""
         return None
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` is durable everywhere: two-phase-commit sinks commit now."""
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` failed."""
 
     def restore_state(self, state: Any) -> None:
         """Load what ``snapshot_state`` returned (possibly from several old subtasks)."""

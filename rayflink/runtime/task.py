@@ -13,7 +13,19 @@ import ray
 from rayflink.errors import JobExecutionError
 from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
-from rayflink.runtime.messages import END_OF_INPUT, MAX_WATERMARK, MIN_WATERMARK, EndOfInput, IdleStatus, Watermark
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.runtime.messages import (
+    END_OF_INPUT,
+    MAX_WATERMARK,
+    MIN_WATERMARK,
+    CheckpointAborted,
+    CheckpointBarrier,
+    CheckpointCompleted,
+    EndOfInput,
+    IdleStatus,
+    TriggerCheckpoint,
+    Watermark,
+)
 from rayflink.runtime.network import InputGate, LocalChannel, OutputChannel, RecordWriter
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
 
@@ -38,6 +50,14 @@ class StreamTask:
         self.status = "CREATED"
         self.input_watermark = MIN_WATERMARK
         self.records_read = 0
+        self.reader: Any = None
+        self.exactly_once = deployment.config.get("execution.checkpointing.mode", "EXACTLY_ONCE") == "EXACTLY_ONCE"
+        self.aligning: CheckpointBarrier | None = None  # the barrier this subtask is aligning on
+        self.barrier_channels: set[int] = set()
+        self.alignment_start = 0.0
+        self.snapshots: SnapshotWriter | None = None
+        self.ended = False
+        self.failure_reason: str | None = None
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -75,6 +95,14 @@ class StreamTask:
             )
             self.writers.append(writer)
             self.operators[out.source].output.add(writer, out.side_tag)
+        key = (d.vertex_id, d.subtask_index)
+        master, job_id, attempt = self.job_master, d.job_id, d.attempt
+        self.snapshots = SnapshotWriter(
+            f"task {d.vertex_name!r} subtask {d.subtask_index + 1}/{d.parallelism}",
+            f"task-{d.vertex_id}-{d.subtask_index}", d.checkpoint_uri,
+            ack=lambda cid, info: master.checkpoint_ack.remote(job_id, attempt, key, cid, info),
+            decline=lambda cid, reason: master.checkpoint_decline.remote(job_id, attempt, key, cid, reason),
+        )
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -83,6 +111,11 @@ class StreamTask:
         try:
             for op in reversed(list(self.operators.values())):
                 op.open()
+            if self.d.restore:
+                states = load_states(self.d.restore)
+                for node in self.d.nodes:
+                    if node.uid in states:
+                        self.operators[node.node_id].restore_state(states[node.uid])
             if self.d.source is not None:
                 self._run_source()
             else:
@@ -90,6 +123,11 @@ class StreamTask:
             self.status = "FINISHED"
             return {"status": "FINISHED", "metrics": self.metrics()}
         except TaskCancelled:
+            if self.failure_reason is not None:
+                self.status = "FAILED"
+                return {"status": "FAILED", "error": self.failure_reason, "operator": self.d.vertex_name,
+                        "uid": self.d.nodes[0].uid, "subtask": self.d.subtask_index, "record": None,
+                        "metrics": self.metrics()}
             self.status = "CANCELED"
             return {"status": "CANCELED", "metrics": self.metrics()}
         except JobExecutionError as exc:
@@ -108,6 +146,8 @@ class StreamTask:
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
+            if self.snapshots is not None:
+                self.snapshots.close()
             for op in self.operators.values():
                 try:
                     op.close()
@@ -163,6 +203,9 @@ class StreamTask:
             while True:
                 if self.cancelled.is_set():
                     raise TaskCancelled()
+                control = self.gate.get(0) if self.gate.control else None
+                if control is not None:
+                    self._on_control(control[1])
                 batches = reader.poll(batch_size)
                 if batches is None:
                     break
@@ -170,7 +213,7 @@ class StreamTask:
                 now_ms = time.time_ns() // 1_000_000
                 for b in batches:
                     self.records_read += len(b.records)
-                    head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms)
+                    head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms, b.side_output)
                 if flush_each and batches:
                     self._flush_all()
                 if streaming and now_ns >= next_periodic:
@@ -210,7 +253,11 @@ class StreamTask:
             now_ns = time.monotonic_ns()
             if item is not None:
                 channel, message = item
-                if type(message) is tuple:
+                if channel < 0:
+                    self._on_control(message)
+                elif type(message) is CheckpointBarrier:
+                    self._on_barrier(channel, message, ended)
+                elif type(message) is tuple:
                     values, stamps = message
                     self.records_read += len(values)
                     head.records_in += len(values)
@@ -226,6 +273,8 @@ class StreamTask:
                     elif type(message) is EndOfInput:
                         ended[channel] = True
                         remaining -= 1
+                        if self.aligning is not None:
+                            self._maybe_aligned(ended)
                     active = [w for w, i, e in zip(watermarks, idle, ended) if not i and not e]
                     if active:
                         combined = min(active)
@@ -239,12 +288,91 @@ class StreamTask:
             wait = self._timers_and_flush(now_ns)
         self._end_of_input()
 
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def _on_control(self, message: Any) -> None:
+        if type(message) is TriggerCheckpoint:
+            self._checkpoint(message.barrier, 0.0)
+        elif type(message) is CheckpointCompleted:
+            for op in self.operators.values():
+                op.notify_checkpoint_complete(message.checkpoint_id)
+            notify = getattr(self.reader, "notify_checkpoint_complete", None)
+            if notify is not None:
+                notify(message.checkpoint_id)
+        elif type(message) is CheckpointAborted:
+            if self.aligning is not None and self.aligning.checkpoint_id == message.checkpoint_id:
+                self.aligning = None
+                self.gate.unblock_all()
+            for op in self.operators.values():
+                op.notify_checkpoint_aborted(message.checkpoint_id)
+
+    def _on_barrier(self, channel: int, barrier: CheckpointBarrier, ended: list[bool]) -> None:
+        current = self.aligning
+        if current is None or barrier.checkpoint_id > current.checkpoint_id:
+            if current is not None:  # a newer barrier overtook an unfinished alignment: drop the old one
+                self.gate.unblock_all()
+            self.aligning = barrier
+            self.barrier_channels = set()
+            self.alignment_start = time.perf_counter()
+        elif barrier.checkpoint_id < current.checkpoint_id:
+            return  # a barrier of an aborted checkpoint
+        self.barrier_channels.add(channel)
+        if self.exactly_once:
+            self.gate.block(channel)  # records after the barrier wait until every channel has it
+        self._maybe_aligned(ended)
+
+    def _maybe_aligned(self, ended: list[bool]) -> None:
+        if all(ended[c] or c in self.barrier_channels for c in range(len(ended))):
+            barrier = self.aligning
+            self.aligning = None
+            alignment_ms = (time.perf_counter() - self.alignment_start) * 1000
+            self._checkpoint(barrier, alignment_ms)
+            self.gate.unblock_all()
+
+    def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float) -> None:
+        """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background."""
+        start = time.perf_counter()
+        for op in self.operators.values():
+            op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
+        if not self.ended:
+            self._broadcast(barrier)
+        states = {}
+        for node in self.d.nodes:
+            state = self.operators[node.node_id].snapshot_state()
+            if state is not None:
+                states[node.uid] = state
+        extra = {}
+        if self.reader is not None:
+            extra["source_splits"] = {self.d.nodes[0].uid: self.reader.snapshot_state()}
+        self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000)
+
     def _end_of_input(self) -> None:
         for op in self.operators.values():  # topological order: upstream results reach downstream first
             op.end_input()
         self._broadcast(END_OF_INPUT)
         for writer in self.writers:
             writer.drain()
+        self.ended = True
+        if int(self.d.config.get("execution.checkpointing.interval", -1) or -1) > 0:
+            self._await_final_checkpoint()
+
+    def _await_final_checkpoint(self) -> None:
+        """Wait for the checkpoint taken after every subtask ended; its completion commits our sinks."""
+        d = self.d
+        self.job_master.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
+        final_ids: set[int] = set()
+        while True:
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            item = self.gate.get(0.1)
+            if item is None or item[0] >= 0:
+                continue  # records cannot come any more; barriers of ended channels are moot
+            message = item[1]
+            if type(message) is TriggerCheckpoint:
+                final_ids.add(message.barrier.checkpoint_id)
+            self._on_control(message)
+            if type(message) is CheckpointCompleted and message.checkpoint_id in final_ids:
+                return
 
     def _flush_all(self) -> None:
         for writer in self.writers:
@@ -267,6 +395,7 @@ class StreamTask:
                 continue
             ops[node.uid] = {"name": node.name, "records_in": op.records_in,
                              "records_out": op.output.records_out,
+                             "side_records_out": op.output.side_records_out,
                              "watermark": op.current_watermark}
         records_out = sum(w.records_out for w in self.writers)
         ctx = ray.get_runtime_context()

@@ -17,11 +17,16 @@ class SourceSplit:
 
 @dataclass(frozen=True)
 class SplitBatch:
-    """Records read from one split; ``timestamps`` are the source's own (e.g. Kafka's), or None."""
+    """Records read from one split; ``timestamps`` are the source's own (e.g. Kafka's), or None.
+
+    With ``side_output`` (an ``OutputTag``) the records go to that side output of the source
+    (e.g. a dead-letter output) and do not move the split's watermark.
+    """
 
     split_id: str
     records: list
     timestamps: list | None = None
+    side_output: Any = None
 
 
 class SourceReader(ABC):

@@ -1,0 +1,275 @@
+"""The checkpoint coordinator of a job master: triggers barriers, collects acks, completes or fails."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rayflink.checkpoint.storage import CheckpointStorage
+from rayflink.runtime.messages import CheckpointBarrier
+
+METADATA = "_metadata"
+
+
+class CheckpointFailure(Exception):
+    """A checkpoint or savepoint did not complete (the reason names the task or the storage)."""
+
+
+@dataclass
+class PendingCheckpoint:
+    checkpoint_id: int
+    trigger_ms: int
+    started: float
+    expected: set
+    savepoint_uri: str | None = None
+    acks: dict = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+    failure: str | None = None
+    metadata_path: str | None = None
+    final: bool = False  # taken after every subtask reached the end of its input
+
+
+class CheckpointCoordinator:
+    """Periodic aligned checkpoints of one job attempt, savepoints on request, and their history.
+
+    ``send(task_key, message)`` delivers a control message to a subtask; ``on_too_many_failures``
+    is called when more checkpoints failed in a row than the job tolerates.
+    """
+
+    def __init__(self, job_id: str, config: dict, send: Callable[[Any, Any], None],
+                 on_too_many_failures: Callable[[str], None]) -> None:
+        self.job_id = job_id
+        self.config = config
+        self.send = send
+        self.on_too_many_failures = on_too_many_failures
+        self.interval_s = int(config.get("execution.checkpointing.interval", -1) or -1) / 1000
+        self.timeout_s = int(config.get("execution.checkpointing.timeout", 600_000)) / 1000
+        self.min_pause_s = int(config.get("execution.checkpointing.min-pause", 0)) / 1000
+        self.max_concurrent = int(config.get("execution.checkpointing.max-concurrent-checkpoints", 1))
+        self.tolerable = int(config.get("execution.checkpointing.tolerable-failed-checkpoints", 0))
+        self.retained = int(config.get("state.checkpoints.num-retained", 1))
+        base = config.get("state.checkpoints.dir")
+        self.uri = f"{base.rstrip('/')}/{job_id}" if base else None
+        self.storage = CheckpointStorage.from_uri(self.uri) if self.uri else None
+        self.next_id = 1
+        self.pending: dict[int, PendingCheckpoint] = {}
+        self.completed: list[dict] = []  # metadata of retained completed checkpoints, oldest first
+        self.history: list[dict] = []
+        self.consecutive_failures = 0
+        self.lock = threading.RLock()
+        self.tasks: dict = {}
+        self.finished: set = set()
+        self.ended: set = set()
+        self.source_tasks: list = []
+        self.graph_info: dict = {}
+        self.attempt = -1
+        self.last_completed_at = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- attempts ---------------------------------------------------------------------------
+
+    def start_attempt(self, attempt: int, tasks: dict, source_tasks: list, graph_info: dict) -> None:
+        """Begin checkpointing the running subtasks ``tasks`` (key -> handle) of ``attempt``."""
+        with self.lock:
+            self.attempt = attempt
+            self.tasks = dict(tasks)
+            self.source_tasks = list(source_tasks)
+            self.graph_info = graph_info
+            self.finished = set()
+            self.ended = set()
+        if self.interval_s > 0 and self.storage is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name=f"checkpoints-{self.job_id}")
+            self._thread.start()
+
+    def stop_attempt(self, reason: str) -> None:
+        """The attempt ended: pending checkpoints fail with ``reason``."""
+        with self.lock:
+            for p in list(self.pending.values()):
+                self._fail(p, reason, count=False)
+            self.attempt = -1
+
+    def task_finished(self, key: Any) -> None:
+        with self.lock:
+            self.finished.add(key)
+
+    def task_reached_end(self, attempt: int, key: Any) -> None:
+        """A subtask consumed all its input and waits for the final checkpoint (Flink's FLIP-147).
+
+        Once every subtask is there, one more checkpoint is taken at every subtask directly (no
+        barriers flow any more); its completion lets two-phase-commit sinks commit their last
+        records, and then the subtasks finish.
+        """
+        with self.lock:
+            if attempt != self.attempt:
+                return
+            self.ended.add(key)
+            if self.ended < set(self.tasks) or any(p.final for p in self.pending.values()):
+                return
+            self._trigger_final()
+
+    def _trigger_final(self) -> None:
+        from rayflink.runtime.messages import TriggerCheckpoint
+
+        cid = self.next_id
+        self.next_id += 1
+        p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), set(self.tasks), final=True)
+        self.pending[cid] = p
+        for key in self.tasks:
+            self.send(key, TriggerCheckpoint(CheckpointBarrier(cid, p.trigger_ms)))
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+    # ---- triggering -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.wait(min(0.05, self.interval_s / 4)):
+            now = time.monotonic()
+            with self.lock:
+                for p in list(self.pending.values()):
+                    if now - p.started > self.timeout_s:
+                        self._fail(p, f"checkpoint {p.checkpoint_id} expired before completing "
+                                      f"(execution.checkpointing.timeout {int(self.timeout_s * 1000)} ms); "
+                                      f"missing acks from {self._missing(p)}")
+                final_failed = (self.attempt >= 0 and self.ended and self.ended >= set(self.tasks)
+                                and not any(p.final for p in self.pending.values()))
+                if final_failed:  # the final checkpoint failed: take another one
+                    self._trigger_final()
+                due = (self.attempt >= 0 and not self.finished and not self.ended
+                       and len([p for p in self.pending.values() if p.savepoint_uri is None]) < self.max_concurrent
+                       and now - self.last_trigger_at() >= self.interval_s
+                       and now - self.last_completed_at >= self.min_pause_s)
+            if due:
+                self.trigger()
+
+    def last_trigger_at(self) -> float:
+        starts = [p.started for p in self.pending.values()] + [getattr(self, "_last_trigger", 0.0)]
+        return max(starts)
+
+    def trigger(self, savepoint_uri: str | None = None) -> PendingCheckpoint:
+        """Inject barrier n at every source subtask."""
+        with self.lock:
+            if self.attempt < 0 or self.finished or self.ended:
+                raise CheckpointFailure("the job is not running with all its subtasks; "
+                                        "a checkpoint needs every subtask")
+            cid = self.next_id
+            self.next_id += 1
+            self._last_trigger = time.monotonic()
+            p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), set(self.tasks), savepoint_uri)
+            self.pending[cid] = p
+            barrier = CheckpointBarrier(cid, p.trigger_ms, savepoint_uri)
+            from rayflink.runtime.messages import TriggerCheckpoint
+
+            for key in self.source_tasks:
+                self.send(key, TriggerCheckpoint(barrier))
+        return p
+
+    # ---- acks -------------------------------------------------------------------------------------
+
+    def ack(self, attempt: int, key: Any, cid: int, info: dict) -> None:
+        with self.lock:
+            p = self.pending.get(cid)
+            if p is None or attempt != self.attempt:
+                return
+            p.acks[key] = info
+            if set(p.acks) >= p.expected:
+                self._complete(p)
+
+    def decline(self, attempt: int, key: Any, cid: int, reason: str) -> None:
+        with self.lock:
+            p = self.pending.get(cid)
+            if p is not None and attempt == self.attempt:
+                self._fail(p, reason)
+
+    def _missing(self, p: PendingCheckpoint) -> str:
+        missing = sorted(p.expected - set(p.acks))
+        return ", ".join(f"task {v} subtask {s + 1}" for v, s in missing[:5]) or "none"
+
+    def _complete(self, p: PendingCheckpoint) -> None:
+        operators: dict[str, list] = {}
+        splits: dict[str, list] = {}
+        for key in sorted(p.acks):
+            info = p.acks[key]
+            for uid in info["uids"]:
+                operators.setdefault(uid, []).append((info["uri"], info["relpath"]))
+            for uid, s in info.get("source_splits", {}).items():
+                splits.setdefault(uid, []).extend(s)
+        metadata = {"job_id": self.job_id, "checkpoint_id": p.checkpoint_id, "timestamp": p.trigger_ms,
+                    "savepoint": p.savepoint_uri is not None, "operators": operators, "source_splits": splits,
+                    **self.graph_info}
+        size = sum(info["size"] for info in p.acks.values())
+        try:
+            storage = CheckpointStorage.from_uri(p.savepoint_uri) if p.savepoint_uri else self.storage
+            relpath = METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}"
+            storage.write_bytes(relpath, pickle.dumps(metadata, protocol=5))
+        except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
+            self._fail(p, f"cannot write the checkpoint metadata: {exc}")
+            return
+        p.metadata_path = storage.uri_of(relpath)
+        del self.pending[p.checkpoint_id]
+        self.consecutive_failures = 0
+        self.last_completed_at = time.monotonic()
+        self.history.append({
+            "id": p.checkpoint_id, "status": "COMPLETED", "savepoint": p.savepoint_uri is not None,
+            "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
+            "size_bytes": size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
+            "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
+            "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
+            "path": p.metadata_path, "failure": None,
+        })
+        if p.savepoint_uri is None:
+            self.completed.append(metadata)
+            while len(self.completed) > self.retained:
+                old = self.completed.pop(0)
+                self.storage.delete_prefix(f"chk-{old['checkpoint_id']}/")
+        from rayflink.runtime.messages import CheckpointCompleted
+
+        for key in self.tasks:
+            self.send(key, CheckpointCompleted(p.checkpoint_id))
+        p.done.set()
+
+    def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
+        self.pending.pop(p.checkpoint_id, None)
+        p.failure = reason
+        self.history.append({
+            "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
+            "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
+            "size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
+            "failure": reason,
+        })
+        from rayflink.runtime.messages import CheckpointAborted
+
+        for key in self.tasks:
+            self.send(key, CheckpointAborted(p.checkpoint_id))
+        p.done.set()
+        if count and p.savepoint_uri is None:
+            self.consecutive_failures += 1
+            if self.consecutive_failures > self.tolerable:
+                self.on_too_many_failures(
+                    f"{self.consecutive_failures} checkpoints failed in a row, more than "
+                    f"execution.checkpointing.tolerable-failed-checkpoints ({self.tolerable}); last: {reason}")
+
+    def latest_completed(self) -> dict | None:
+        with self.lock:
+            return self.completed[-1] if self.completed else None
+
+    def discard_all(self) -> None:
+        """Delete the job's checkpoints (DELETE_ON_CANCELLATION, or a finished job)."""
+        if self.storage is not None:
+            self.storage.delete_prefix("")
+
+
+def read_metadata(path: str) -> dict:
+    """Load a checkpoint's or savepoint's metadata from its directory (or its _metadata file)."""
+    uri = path[: -len(METADATA) - 1] if path.rstrip("/").endswith(METADATA) else path
+    storage = CheckpointStorage.from_uri(uri)
+    try:
+        return pickle.loads(storage.read_bytes(METADATA))
+    except Exception as exc:
+        from rayflink.errors import RayflinkError
+
+        raise RayflinkError(f"cannot read savepoint/checkpoint metadata at {storage.uri_of(METADATA)}: {exc}") from exc
