@@ -1,0 +1,915 @@
+"""Kafka connector: ``KafkaSource`` (partitions as splits, per-partition watermarks) and ``KafkaSink``."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from rayflink.common.serialization import DeserializationSchema, SerializationSchema
+from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.errors import RayflinkError, truncate
+
+__all__ = ["DeadLetter", "DeliveryGuarantee", "KafkaCommittable", "KafkaConnectorError", "KafkaConsumerRecord",
+           "KafkaOffsetResetStrategy", "KafkaOffsetsInitializer", "KafkaPartitionSplit",
+           "KafkaRecordDeserializationSchema", "KafkaRecordSerializationSchema", "KafkaSink", "KafkaSource",
+           "KafkaTopicPartition"]
+
+# Settings the bench found best against a Kafka broker (bench/KAFKA.md); user properties override them.
+_CONSUMER_DEFAULTS = {
+    "fetch.queue.backoff.ms": 10,
+    "fetch.wait.max.ms": 10,
+    "enable.auto.commit": False,
+    "enable.partition.eof": True,
+}
+# Flink's KafkaSource options: read by rayflink, never passed to the Kafka client.
+_SOURCE_OPTIONS = ("partition.discovery.interval.ms", "commit.offsets.on.checkpoint", "default.api.timeout.ms",
+                   "client.id.prefix")
+_CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
+
+
+class KafkaConnectorError(RayflinkError):
+    """Kafka cannot be reached, a topic is unknown, or a record cannot be read or written."""
+
+
+class DeliveryGuarantee(Enum):
+    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
+
+    EXACTLY_ONCE = "exactly-once"
+    AT_LEAST_ONCE = "at-least-once"
+    NONE = "none"
+
+
+class KafkaOffsetResetStrategy(Enum):
+    """Where to start when a committed or given offset is missing."""
+
+    EARLIEST = "earliest"
+    LATEST = "latest"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class KafkaTopicPartition:
+    """A topic partition, as a key of ``KafkaOffsetsInitializer.offsets({...})``."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class KafkaOffsetsInitializer:
+    """Where each partition starts (or, with ``set_bounded``, stops).
+
+    >>> KafkaOffsetsInitializer.earliest()
+    >>> KafkaOffsetsInitializer.timestamp(1_700_000_000_000)
+    >>> KafkaOffsetsInitializer.offsets({KafkaTopicPartition("orders", 0): 42})
+    """
+
+    kind: str
+    timestamp_ms: int | None = None
+    offsets_map: tuple = ()
+    reset: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.EARLIEST
+
+    @staticmethod
+    def earliest() -> "KafkaOffsetsInitializer":
+        return KafkaOffsetsInitializer("earliest")
+
+    @staticmethod
+    def latest() -> "KafkaOffsetsInitializer":
+        return KafkaOffsetsInitializer("latest")
+
+    @staticmethod
+    def committed_offsets(
+            offset_reset_strategy: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.NONE,
+    ) -> "KafkaOffsetsInitializer":
+        """The consumer group's committed offsets (needs ``set_group_id``)."""
+        return KafkaOffsetsInitializer("committed", reset=offset_reset_strategy)
+
+    @staticmethod
+    def timestamp(timestamp_ms: int) -> "KafkaOffsetsInitializer":
+        """The first record whose timestamp is >= ``timestamp_ms``."""
+        return KafkaOffsetsInitializer("timestamp", timestamp_ms=int(timestamp_ms))
+
+    @staticmethod
+    def offsets(offsets: dict, offset_reset_strategy: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.EARLIEST,
+                ) -> "KafkaOffsetsInitializer":
+        """Explicit offsets per ``KafkaTopicPartition``; other partitions use the reset strategy."""
+        pairs = tuple(sorted(((tp.topic, tp.partition), int(o)) for tp, o in offsets.items()))
+        return KafkaOffsetsInitializer("offsets", offsets_map=pairs, reset=offset_reset_strategy)
+
+
+@dataclass(frozen=True)
+class KafkaPartitionSplit:
+    """A partition's position: the next offset to read (None: not resolved yet) and where to stop."""
+
+    topic: str
+    partition: int
+    offset: int | None = None
+    stopping_offset: int | None = None
+
+
+@dataclass(frozen=True)
+class KafkaConsumerRecord:
+    """What a ``KafkaRecordDeserializationSchema`` sees."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that failed to deserialize, as emitted to the dead-letter side output."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+
+
+class KafkaRecordDeserializationSchema:
+    """Turns a whole consumer record (key, value, headers, offset) into a record.
+
+    >>> class WithKey(KafkaRecordDeserializationSchema):
+    ...     def deserialize(self, record): return (record.key, record.value)
+    """
+
+    def deserialize(self, record: KafkaConsumerRecord) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def value_only(schema: DeserializationSchema) -> "KafkaRecordDeserializationSchema":
+        return _ValueOnly(schema)
+
+
+class _ValueOnly(KafkaRecordDeserializationSchema):
+    def __init__(self, schema: DeserializationSchema) -> None:
+        self.schema = schema
+
+    def deserialize(self, record: KafkaConsumerRecord) -> Any:
+        return self.schema.deserialize(record.value)
+
+
+def split_id(topic: str, partition: int) -> str:
+    """The split id of a partition (Flink's ``topic-partition``): watermarks are tracked per id."""
+    return f"{topic}-{partition}"
+
+
+def split_owner(topic: str, partition: int, parallelism: int) -> int:
+    """The subtask that reads a partition discovered after the job started (stable across processes)."""
+    return (zlib.crc32(topic.encode()) + partition) % parallelism
+
+
+# ---- source ----------------------------------------------------------------------------------
+
+
+class KafkaSource(Source):
+    """Reads Kafka topics; every partition is a split with its own watermark.
+
+    >>> source = KafkaSource.builder().set_bootstrap_servers("localhost:9092") \\
+    ...     .set_topics("orders").set_starting_offsets(KafkaOffsetsInitializer.earliest()) \\
+    ...     .set_value_only_deserializer(SimpleStringSchema()).build()
+    >>> env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka")
+
+    The partitions found when the job starts are dealt to the source subtasks in
+    (topic, partition) order; partitions found later (every ``partition.discovery.interval.ms``,
+    5 minutes by default for unbounded sources, off for bounded ones) are read by subtask
+    :func:`split_owner`. Raises :class:`KafkaConnectorError` at job start when the brokers
+    do not answer within ``default.api.timeout.ms`` (60 s) or a topic does not exist.
+    """
+
+    def __init__(self, bootstrap_servers: str, topics: tuple[str, ...], topic_pattern: str | None,
+                 group_id: str | None, starting: KafkaOffsetsInitializer,
+                 stopping: KafkaOffsetsInitializer | None, deserializer: KafkaRecordDeserializationSchema,
+                 properties: dict, dead_letter_tag: Any) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.topic_pattern = topic_pattern
+        self.group_id = group_id
+        self.starting = starting
+        self.stopping = stopping
+        self.deserializer = deserializer
+        self.properties = properties
+        self.dead_letter_tag = dead_letter_tag
+        self.enumerated: frozenset | None = None  # set by create_splits; rides to the readers with the source
+
+    @staticmethod
+    def builder() -> "KafkaSourceBuilder":
+        return KafkaSourceBuilder()
+
+    def is_bounded(self) -> bool:
+        return self.stopping is not None
+
+    def output_type(self) -> Any:
+        schema = getattr(self.deserializer, "schema", None)
+        return schema.output_type() if schema is not None else None
+
+    def option(self, name: str, default: int) -> int:
+        return int(self.properties.get(name, default))
+
+    def client_config(self) -> dict:
+        """The Kafka client settings (without rayflink's own source options)."""
+        return {"bootstrap.servers": self.bootstrap_servers,
+                **{k: v for k, v in self.properties.items() if k not in _SOURCE_OPTIONS}}
+
+    def list_partitions(self, metadata: Any) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this source reads, from a cluster metadata answer."""
+        if self.topic_pattern is not None:
+            pattern = re.compile(self.topic_pattern)
+            names = [t for t in metadata.topics if pattern.fullmatch(t) and not t.startswith("__")]
+        else:
+            names = list(self.topics)
+        out = []
+        for name in names:
+            md = metadata.topics.get(name)
+            if md is None or md.error is not None:
+                known = sorted(t for t in metadata.topics if not t.startswith("__"))
+                raise KafkaConnectorError(
+                    f"KafkaSource: topic {name!r} does not exist on {self.bootstrap_servers} "
+                    f"(error {md.error if md else 'UNKNOWN_TOPIC_OR_PART'}; topics there: {truncate(known, 300)}); "
+                    "create it or fix set_topics(...)")
+            out.extend((name, p) for p in md.partitions)
+        return sorted(out)
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        timeout_ms = self.option("default.api.timeout.ms", 60_000)
+        admin = AdminClient({**self.client_config(), "socket.connection.setup.timeout.ms": timeout_ms})
+        try:
+            metadata = admin.list_topics(timeout=timeout_ms / 1000)
+        except KafkaException as exc:
+            raise KafkaConnectorError(
+                f"KafkaSource: no answer from the Kafka brokers at {self.bootstrap_servers!r} within "
+                f"{timeout_ms} ms ({exc.args[0]}); check set_bootstrap_servers(...) or raise "
+                "set_property('default.api.timeout.ms', ...)") from None
+        partitions = self.list_partitions(metadata)
+        self.enumerated = frozenset(partitions)
+        return [SourceSplit(split_id(t, p), KafkaPartitionSplit(t, p)) for t, p in partitions]
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return KafkaSourceReader(self, [s.payload for s in splits], subtask_index, parallelism)
+
+
+class KafkaSourceBuilder:
+    """Builder of :class:`KafkaSource` (PyFlink's ``KafkaSourceBuilder``)."""
+
+    def __init__(self) -> None:
+        self._bootstrap: str | None = None
+        self._topics: tuple[str, ...] = ()
+        self._pattern: str | None = None
+        self._group_id: str | None = None
+        self._starting = KafkaOffsetsInitializer.earliest()
+        self._stopping: KafkaOffsetsInitializer | None = None
+        self._deserializer: KafkaRecordDeserializationSchema | None = None
+        self._properties: dict = {}
+        self._dead_letter: Any = None
+
+    def set_bootstrap_servers(self, bootstrap_servers: str) -> "KafkaSourceBuilder":
+        self._bootstrap = bootstrap_servers
+        return self
+
+    def set_topics(self, *topics: str) -> "KafkaSourceBuilder":
+        self._topics = tuple(t for arg in topics for t in ([arg] if isinstance(arg, str) else arg))
+        return self
+
+    def set_topic_pattern(self, topic_pattern: str) -> "KafkaSourceBuilder":
+        """Read every topic whose whole name matches the regular expression (new ones are discovered)."""
+        self._pattern = topic_pattern
+        return self
+
+    def set_group_id(self, group_id: str) -> "KafkaSourceBuilder":
+        self._group_id = group_id
+        return self
+
+    def set_client_id_prefix(self, prefix: str) -> "KafkaSourceBuilder":
+        self._properties["client.id.prefix"] = prefix
+        return self
+
+    def set_starting_offsets(self, initializer: KafkaOffsetsInitializer) -> "KafkaSourceBuilder":
+        self._starting = initializer
+        return self
+
+    def set_bounded(self, stopping_offsets: KafkaOffsetsInitializer) -> "KafkaSourceBuilder":
+        """Stop every partition at these offsets; the job then finishes."""
+        self._stopping = stopping_offsets
+        return self
+
+    def set_unbounded(self, stopping_offsets: KafkaOffsetsInitializer | None = None) -> "KafkaSourceBuilder":
+        """Read forever (the default)."""
+        self._stopping = None
+        return self
+
+    def set_value_only_deserializer(self, schema: DeserializationSchema) -> "KafkaSourceBuilder":
+        self._deserializer = KafkaRecordDeserializationSchema.value_only(schema)
+        return self
+
+    def set_deserializer(self, deserializer: KafkaRecordDeserializationSchema | Callable) -> "KafkaSourceBuilder":
+        """A ``KafkaRecordDeserializationSchema`` or a function of a ``KafkaConsumerRecord``."""
+        if not isinstance(deserializer, KafkaRecordDeserializationSchema):
+            if not callable(deserializer):
+                raise TypeError(f"set_deserializer: expected a KafkaRecordDeserializationSchema or a function, "
+                                f"got {type(deserializer).__name__}")
+            fn = deserializer
+            deserializer = type("_FnDeserializer", (KafkaRecordDeserializationSchema,),
+                                {"deserialize": lambda self, record: fn(record)})()
+        self._deserializer = deserializer
+        return self
+
+    def set_dead_letter_output(self, output_tag: Any) -> "KafkaSourceBuilder":
+        """Send records that fail to deserialize to a side output instead of failing the job.
+
+        Each is a :class:`DeadLetter` (topic, partition, offset, key, value, error); the job's
+        metrics count them (``side_records_out``).
+
+        >>> DLQ = OutputTag("dead-letters")
+        >>> stream = env.from_source(KafkaSource.builder()...set_dead_letter_output(DLQ).build(), ...)
+        >>> stream.get_side_output(DLQ).sink_to(dlq_sink)
+        """
+        self._dead_letter = output_tag
+        return self
+
+    def set_property(self, key: str, value: Any) -> "KafkaSourceBuilder":
+        """A Kafka client setting, or one of Flink's source options (``partition.discovery.interval.ms``,
+        ``commit.offsets.on.checkpoint``, ``default.api.timeout.ms``, ``client.id.prefix``)."""
+        self._properties[key] = value
+        return self
+
+    def set_properties(self, properties: dict) -> "KafkaSourceBuilder":
+        self._properties.update(properties)
+        return self
+
+    def build(self) -> KafkaSource:
+        where = "KafkaSource.builder()"
+        if not self._bootstrap:
+            raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
+        if bool(self._topics) == bool(self._pattern):
+            raise ValueError(f"{where}: call exactly one of set_topics(...) or set_topic_pattern(...)")
+        if self._deserializer is None:
+            raise ValueError(f"{where}: call set_value_only_deserializer(...) or set_deserializer(...)")
+        group_id = self._group_id or self._properties.get("group.id")
+        if "committed" in (self._starting.kind, getattr(self._stopping, "kind", None)) and not group_id:
+            raise ValueError(f"{where}: committed_offsets() needs set_group_id(...)")
+        return KafkaSource(self._bootstrap, self._topics, self._pattern, group_id, self._starting, self._stopping,
+                           self._deserializer, dict(self._properties), self._dead_letter)
+
+
+class KafkaSourceReader(SourceReader):
+    """Reads the partitions of one source subtask with an ``assign``-ed consumer, in batches."""
+
+    def __init__(self, source: KafkaSource, splits: list[KafkaPartitionSplit], subtask_index: int,
+                 parallelism: int) -> None:
+        from confluent_kafka import Consumer
+
+        self.source = source
+        self.subtask_index = subtask_index
+        self.parallelism = parallelism
+        conf = {**_CONSUMER_DEFAULTS, **source.client_config(),
+                "group.id": source.group_id or f"rayflink-{uuid.uuid4().hex[:12]}"}
+        prefix = source.properties.get("client.id.prefix")
+        if prefix:
+            conf["client.id"] = f"{prefix}-{subtask_index}"
+        self.consumer = Consumer(conf)
+        self.timeout_s = source.option("default.api.timeout.ms", 60_000) / 1000
+        default_interval = -1 if source.is_bounded() else 300_000
+        self.discovery_ms = source.option("partition.discovery.interval.ms", default_interval)
+        self.next_discovery = time.monotonic() + self.discovery_ms / 1000
+        self.known: set = set(source.enumerated or ())
+        self.known.update((s.topic, s.partition) for s in splits)
+        self.positions: dict[tuple[str, int], int] = {}
+        self.stops: dict[tuple[str, int], int | None] = {}
+        self.finished: set = set()
+        self.not_before: dict[tuple[str, int], int] = {}  # timestamp-initialized partitions not yet started
+        self.ids: dict[tuple[str, int], str] = {}
+        self.dead_letters = 0
+        self._got_data = False
+        self._add_splits(splits, self.source.starting)
+
+    # ---- assignment ------------------------------------------------------------------------
+
+    def _add_splits(self, splits: list[KafkaPartitionSplit], starting: KafkaOffsetsInitializer) -> None:
+        from confluent_kafka import TopicPartition
+
+        if not splits:
+            return
+        tps = [(s.topic, s.partition) for s in splits]
+        unresolved = [tp for s, tp in zip(splits, tps) if s.offset is None]
+        starts = self._resolve(starting, unresolved, stopping=False) if unresolved else {}
+        unresolved_stops = [tp for s, tp in zip(splits, tps) if s.stopping_offset is None]
+        stops = (self._resolve(self.source.stopping, unresolved_stops, stopping=True)
+                 if self.source.stopping is not None and unresolved_stops else {})
+        assign = []
+        for s, tp in zip(splits, tps):
+            position = s.offset if s.offset is not None else starts[tp]
+            stop = s.stopping_offset if s.stopping_offset is not None else stops.get(tp)
+            self.positions[tp] = position
+            self.stops[tp] = stop
+            self.ids[tp] = split_id(*tp)
+            if stop is not None and position >= stop:
+                self.finished.add(tp)
+            else:
+                assign.append(TopicPartition(tp[0], tp[1], position))
+        if assign:
+            self.consumer.incremental_assign(assign)
+
+    def _resolve(self, init: KafkaOffsetsInitializer, tps: list, stopping: bool) -> dict:
+        """Concrete offsets for ``tps`` under ``init``."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        consumer, timeout = self.consumer, self.timeout_s
+        try:
+            if init.kind == "earliest":
+                return {tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=timeout)[0] for tp in tps}
+            if init.kind == "latest":
+                return self._end_offsets(tps)
+            if init.kind == "timestamp":
+                found = consumer.offsets_for_times([TopicPartition(t, p, init.timestamp_ms) for t, p in tps],
+                                                   timeout=timeout)
+                ends = self._end_offsets(tps)
+                out = {}
+                for tp, r in zip(tps, found):
+                    out[tp] = r.offset if r.offset >= 0 else ends[tp]
+                    if not stopping:  # refine client-side: some brokers answer with the batch's first offset
+                        self.not_before[tp] = init.timestamp_ms
+                return out
+            if init.kind == "committed":
+                found = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=timeout)
+                given = {(r.topic, r.partition): r.offset for r in found if r.offset >= 0}
+            else:
+                given = dict(init.offsets_map)
+        except KafkaException as exc:
+            raise KafkaConnectorError(f"KafkaSource subtask {self.subtask_index + 1}: cannot resolve "
+                                      f"{init.kind} offsets of {truncate(tps, 200)} on "
+                                      f"{self.source.bootstrap_servers!r}: {exc.args[0]}") from None
+        missing = [tp for tp in tps if tp not in given]
+        if missing and init.reset is KafkaOffsetResetStrategy.NONE:
+            raise KafkaConnectorError(
+                f"KafkaSource: no {init.kind} offset for {truncate(missing, 200)} (group {self.source.group_id!r}); "
+                "pass an offset_reset_strategy (KafkaOffsetResetStrategy.EARLIEST or LATEST)")
+        if missing:
+            kind = "earliest" if init.reset is KafkaOffsetResetStrategy.EARLIEST else "latest"
+            given.update(self._resolve(KafkaOffsetsInitializer(kind), missing, stopping))
+        return {tp: given[tp] for tp in tps}
+
+    def _end_offsets(self, tps: list) -> dict:
+        """Each partition's end (high watermark) as a fetch reports it.
+
+        The ListOffsets answer is only a lower bound on some brokers (tansu answers the last
+        batch's base offset + 1), so a fetch from there reads to the partition-EOF event,
+        whose offset is the exact end.
+        """
+        from confluent_kafka import KafkaError, TopicPartition
+
+        probe = {tp: self.consumer.get_watermark_offsets(TopicPartition(*tp), timeout=self.timeout_s)[1]
+                 for tp in tps}
+        self.consumer.incremental_assign([TopicPartition(t, p, probe[(t, p)]) for t, p in tps])
+        pending = set(tps)
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while pending:
+                if time.monotonic() > deadline:
+                    raise KafkaConnectorError(f"KafkaSource: no end of partitions {sorted(pending)} reported by "
+                                              f"{self.source.bootstrap_servers!r} within {self.timeout_s:.0f} s")
+                for m in self.consumer.consume(_CONSUME_BATCH, 0.1):
+                    err = m.error()
+                    if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                        tp = (m.topic(), m.partition())
+                        if tp in pending:
+                            probe[tp] = m.offset()
+                            pending.discard(tp)
+        finally:
+            self.consumer.incremental_unassign([TopicPartition(t, p) for t, p in tps])
+        return probe
+
+    def _discover(self) -> None:
+        from confluent_kafka import KafkaException
+
+        self.next_discovery = time.monotonic() + self.discovery_ms / 1000
+        try:
+            metadata = self.consumer.list_topics(timeout=min(self.timeout_s, 5.0))
+            current = self.source.list_partitions(metadata)
+        except (KafkaException, KafkaConnectorError):
+            return  # a topic of a pattern may vanish, a broker may be briefly away: retry next interval
+        new = [tp for tp in current if tp not in self.known]
+        self.known.update(new)
+        mine = [KafkaPartitionSplit(t, p) for t, p in new if split_owner(t, p, self.parallelism) == self.subtask_index]
+        # Flink reads a partition that appears while the job runs from its earliest offset
+        self._add_splits(mine, KafkaOffsetsInitializer.earliest())
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        from confluent_kafka import KafkaError
+
+        if self.discovery_ms >= 0 and time.monotonic() >= self.next_discovery:
+            self._discover()
+        if self.source.is_bounded() and len(self.finished) == len(self.positions):
+            return None
+        if len(self.finished) == len(self.positions):
+            self._got_data = False
+            return []
+        messages = self.consumer.consume(min(max_records, 10 * _CONSUME_BATCH), 0)
+        self._got_data = bool(messages)
+        by_split: dict[tuple[str, int], list] = {}
+        current_tp, current = None, None
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self._on_eof((m.topic(), m.partition()), m.offset())
+                    continue
+                if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+                    raise KafkaConnectorError(f"KafkaSource subtask {self.subtask_index + 1} on "
+                                              f"{self.source.bootstrap_servers!r}: {err.str()}")
+                continue  # transient (broker away): librdkafka retries
+            tp = (m.topic(), m.partition())
+            if tp != current_tp:
+                current_tp = tp
+                current = by_split.get(tp)
+                if current is None:
+                    current = by_split[tp] = []
+            current.append(m)
+        out = []
+        for tp, msgs in by_split.items():
+            stop = self.stops.get(tp)
+            if stop is not None and msgs[-1].offset() >= stop:
+                msgs = [m for m in msgs if m.offset() < stop]
+            floor = self.not_before.get(tp)
+            if floor is not None:
+                msgs = self._skip_before(tp, msgs, floor)
+            if msgs:
+                self.positions[tp] = msgs[-1].offset() + 1
+                out.extend(self._deserialize(tp, msgs))
+            if stop is not None and self.positions[tp] >= stop:
+                self._finish(tp)
+        return out
+
+    def _skip_before(self, tp: tuple[str, int], msgs: list, floor: int) -> list:
+        for i, m in enumerate(msgs):
+            if m.timestamp()[1] >= floor:
+                del self.not_before[tp]
+                return msgs[i:]
+        self.positions[tp] = msgs[-1].offset() + 1
+        return []
+
+    def _on_eof(self, tp: tuple[str, int], end: int) -> None:
+        if tp in self.not_before:  # nothing at or after the timestamp yet: start at the end
+            self.positions[tp] = max(self.positions[tp], end)
+        stop = self.stops.get(tp)
+        if stop is not None and end >= stop and tp not in self.finished:
+            self.positions[tp] = max(self.positions[tp], stop)  # the rest were control records
+            self._finish(tp)
+
+    def _finish(self, tp: tuple[str, int]) -> None:
+        from confluent_kafka import TopicPartition
+
+        if tp not in self.finished:
+            self.finished.add(tp)
+            self.consumer.incremental_unassign([TopicPartition(*tp)])
+
+    def _deserialize(self, tp: tuple[str, int], msgs: list) -> list[SplitBatch]:
+        deserializer = self.source.deserializer
+        stamps = [m.timestamp()[1] for m in msgs]
+        schema = getattr(deserializer, "schema", None)
+        try:
+            if schema is not None:
+                records = schema.deserialize_batch([m.value() for m in msgs])
+            else:
+                records = [deserializer.deserialize(_consumer_record(m)) for m in msgs]
+            return [SplitBatch(self.ids[tp], records, stamps)]
+        except Exception:  # noqa: BLE001 - find the failing record(s) one by one
+            pass
+        good, good_stamps, dead = [], [], []
+        for m, ts in zip(msgs, stamps):
+            try:
+                good.append(schema.deserialize(m.value()) if schema is not None
+                            else deserializer.deserialize(_consumer_record(m)))
+                good_stamps.append(ts)
+            except Exception as exc:  # noqa: BLE001 - user deserializers raise anything
+                error = f"{type(exc).__name__}: {exc}"
+                if self.source.dead_letter_tag is None:
+                    raise KafkaConnectorError(
+                        f"KafkaSource: cannot deserialize the record at topic {m.topic()!r} partition "
+                        f"{m.partition()} offset {m.offset()} (value {truncate(m.value(), 120)}): {error}; "
+                        "fix the data or the deserializer, or route such records to a side output with "
+                        "set_dead_letter_output(OutputTag(...))") from exc
+                dead.append(DeadLetter(m.topic(), m.partition(), m.offset(), ts, m.key(), m.value(), error))
+        self.dead_letters += len(dead)
+        out = [SplitBatch(self.ids[tp], good, good_stamps)] if good else []
+        if dead:
+            out.append(SplitBatch(self.ids[tp], dead, [d.timestamp for d in dead],
+                                  side_output=self.source.dead_letter_tag))
+        return out
+
+    def wait_time(self) -> float:
+        return 0.0 if self._got_data else 0.005
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return [SourceSplit(self.ids[tp], KafkaPartitionSplit(tp[0], tp[1], pos, self.stops[tp]))
+                for tp, pos in self.positions.items()]
+
+    def commit_offsets(self, splits: list[SourceSplit]) -> None:
+        """Commit a completed checkpoint's positions (its ``snapshot_state()``) to the consumer group,
+        for monitoring, as Flink does with ``commit.offsets.on.checkpoint`` (needs a group id)."""
+        from confluent_kafka import TopicPartition
+
+        if self.source.group_id is None or str(self.source.properties.get(
+                "commit.offsets.on.checkpoint", "true")).lower() != "true":
+            return
+        tps = [TopicPartition(s.payload.topic, s.payload.partition, s.payload.offset) for s in splits
+               if s.payload.offset is not None]
+        if tps:
+            self.consumer.commit(offsets=tps, asynchronous=False)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _consumer_record(m: Any) -> KafkaConsumerRecord:
+    return KafkaConsumerRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
+                               m.headers())
+
+
+# ---- sink ------------------------------------------------------------------------------------
+
+
+class KafkaRecordSerializationSchema:
+    """How a record becomes a Kafka record: topic, value bytes, optional key bytes.
+
+    >>> KafkaRecordSerializationSchema.builder().set_topic("out") \\
+    ...     .set_value_serialization_schema(SimpleStringSchema()).build()
+    """
+
+    def __init__(self, topic: str | None, topic_selector: Callable[[Any], str] | None,
+                 value_schema: SerializationSchema, key_schema: SerializationSchema | None,
+                 partitioner: Callable[[Any], int] | None) -> None:
+        self.topic = topic
+        self.topic_selector = topic_selector
+        self.value_schema = value_schema
+        self.key_schema = key_schema
+        self.partitioner = partitioner
+
+    @staticmethod
+    def builder() -> "KafkaRecordSerializationSchemaBuilder":
+        return KafkaRecordSerializationSchemaBuilder()
+
+
+class KafkaRecordSerializationSchemaBuilder:
+    """Builder of :class:`KafkaRecordSerializationSchema`."""
+
+    def __init__(self) -> None:
+        self._topic: str | None = None
+        self._selector: Callable[[Any], str] | None = None
+        self._value: SerializationSchema | None = None
+        self._key: SerializationSchema | None = None
+        self._partitioner: Callable[[Any], int] | None = None
+
+    def set_topic(self, topic: str) -> "KafkaRecordSerializationSchemaBuilder":
+        self._topic = topic
+        return self
+
+    def set_topic_selector(self, selector: Callable[[Any], str]) -> "KafkaRecordSerializationSchemaBuilder":
+        """The topic of each record, from the record."""
+        self._selector = selector
+        return self
+
+    def set_value_serialization_schema(self, schema: SerializationSchema) -> "KafkaRecordSerializationSchemaBuilder":
+        self._value = schema
+        return self
+
+    def set_key_serialization_schema(self, schema: SerializationSchema) -> "KafkaRecordSerializationSchemaBuilder":
+        """A schema given the whole record, returning the key bytes (as in Flink)."""
+        self._key = schema
+        return self
+
+    def set_partitioner(self, partitioner: Callable[[Any], int]) -> "KafkaRecordSerializationSchemaBuilder":
+        """The partition of each record (default: Kafka's, by key)."""
+        self._partitioner = partitioner
+        return self
+
+    def build(self) -> KafkaRecordSerializationSchema:
+        if bool(self._topic) == bool(self._selector):
+            raise ValueError("KafkaRecordSerializationSchema.builder(): call exactly one of set_topic(...) "
+                             "or set_topic_selector(...)")
+        if self._value is None:
+            raise ValueError("KafkaRecordSerializationSchema.builder(): call set_value_serialization_schema(...)")
+        return KafkaRecordSerializationSchema(self._topic, self._selector, self._value, self._key, self._partitioner)
+
+
+@dataclass(frozen=True)
+class KafkaCommittable:
+    """A prepared (flushed, still open) transaction of one sink subtask for one checkpoint."""
+
+    transactional_id: str
+    checkpoint_id: int
+
+
+class KafkaSink(Sink):
+    """Writes records to Kafka.
+
+    >>> sink = KafkaSink.builder().set_bootstrap_servers("localhost:9092") \\
+    ...     .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic("out")
+    ...         .set_value_serialization_schema(SimpleStringSchema()).build()) \\
+    ...     .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build()
+    >>> stream.sink_to(sink)
+
+    ``AT_LEAST_ONCE`` waits for every record's acknowledgement at each flush (checkpoint
+    barrier, end of input) and fails on a delivery error; ``NONE`` does not wait before the
+    end of input; ``EXACTLY_ONCE`` writes each checkpoint's records in one Kafka transaction
+    (``<prefix>-<subtask>-<checkpoint>``), committed when the checkpoint completes.
+    """
+
+    def __init__(self, bootstrap_servers: str, serializer: KafkaRecordSerializationSchema,
+                 guarantee: DeliveryGuarantee, transactional_id_prefix: str | None, properties: dict) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.serializer = serializer
+        self.guarantee = guarantee
+        self.transactional_id_prefix = transactional_id_prefix
+        self.properties = properties
+
+    @staticmethod
+    def builder() -> "KafkaSinkBuilder":
+        return KafkaSinkBuilder()
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        return KafkaSinkWriter(self, subtask_index)
+
+
+class KafkaSinkBuilder:
+    """Builder of :class:`KafkaSink` (PyFlink's ``KafkaSinkBuilder``)."""
+
+    def __init__(self) -> None:
+        self._bootstrap: str | None = None
+        self._serializer: KafkaRecordSerializationSchema | None = None
+        self._guarantee = DeliveryGuarantee.NONE
+        self._prefix: str | None = None
+        self._properties: dict = {}
+
+    def set_bootstrap_servers(self, bootstrap_servers: str) -> "KafkaSinkBuilder":
+        self._bootstrap = bootstrap_servers
+        return self
+
+    def set_record_serializer(self, serializer: KafkaRecordSerializationSchema) -> "KafkaSinkBuilder":
+        self._serializer = serializer
+        return self
+
+    def set_delivery_guarantee(self, guarantee: DeliveryGuarantee) -> "KafkaSinkBuilder":
+        self._guarantee = guarantee
+        return self
+
+    def set_transactional_id_prefix(self, prefix: str) -> "KafkaSinkBuilder":
+        self._prefix = prefix
+        return self
+
+    def set_property(self, key: str, value: Any) -> "KafkaSinkBuilder":
+        self._properties[key] = value
+        return self
+
+    def build(self) -> KafkaSink:
+        where = "KafkaSink.builder()"
+        if not self._bootstrap:
+            raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
+        if self._serializer is None:
+            raise ValueError(f"{where}: call set_record_serializer(KafkaRecordSerializationSchema.builder()...build())")
+        if self._guarantee is DeliveryGuarantee.EXACTLY_ONCE and not self._prefix:
+            raise ValueError(f"{where}: DeliveryGuarantee.EXACTLY_ONCE needs set_transactional_id_prefix(...), "
+                             "unique per job, so that a restarted job can fence and abort its old transactions")
+        return KafkaSink(self._bootstrap, self._serializer, self._guarantee, self._prefix, dict(self._properties))
+
+
+@dataclass
+class _Delivery:
+    errors: list = field(default_factory=list)
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        if err is not None and len(self.errors) < 10:
+            self.errors.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+
+
+class KafkaSinkWriter(SinkWriter):
+    """One sink subtask's producer; with EXACTLY_ONCE one transaction per checkpoint."""
+
+    def __init__(self, sink: KafkaSink, subtask_index: int) -> None:
+        self.sink = sink
+        self.subtask_index = subtask_index
+        self.delivery = _Delivery()
+        self.pending: dict[str, Any] = {}  # transactional id -> producer with a prepared transaction
+        self.committed: set[str] = set()
+        self.transactional_id: str | None = None
+        self.producer = self._new_producer(0)
+
+    def _new_producer(self, checkpoint_id: int) -> Any:
+        from confluent_kafka import Producer
+
+        sink = self.sink
+        conf = {"bootstrap.servers": sink.bootstrap_servers, "linger.ms": 5, **sink.properties}
+        if sink.guarantee is DeliveryGuarantee.NONE:
+            conf.setdefault("acks", 1)
+        else:
+            conf.setdefault("acks", "all")
+        if sink.guarantee is not DeliveryGuarantee.EXACTLY_ONCE:
+            return Producer(conf)
+        self.transactional_id = f"{sink.transactional_id_prefix}-{self.subtask_index}-{checkpoint_id}"
+        producer = Producer({**conf, "transactional.id": self.transactional_id})
+        producer.init_transactions(30)  # fences (and aborts) a zombie's open transaction with this id
+        producer.begin_transaction()
+        return producer
+
+    def write(self, records: list, timestamps: list | None) -> None:
+        s = self.sink.serializer
+        produce, on_delivery, producer = self.producer.produce, self.delivery, self.producer
+        value_ser = s.value_schema.serialize
+        key_ser = s.key_schema.serialize if s.key_schema is not None else None
+        for i, record in enumerate(records):
+            kwargs = {"value": value_ser(record), "on_delivery": on_delivery}
+            if key_ser is not None:
+                kwargs["key"] = key_ser(record)
+            if timestamps is not None and timestamps[i] is not None:
+                kwargs["timestamp"] = timestamps[i]
+            if s.partitioner is not None:
+                kwargs["partition"] = s.partitioner(record)
+            topic = s.topic or s.topic_selector(record)
+            while True:
+                try:
+                    produce(topic, **kwargs)
+                    break
+                except BufferError:  # the local queue is full: serve deliveries, then retry
+                    producer.poll(0.05)
+        producer.poll(0)
+        self._raise_delivery_errors()
+
+    def _raise_delivery_errors(self) -> None:
+        if self.delivery.errors and self.sink.guarantee is not DeliveryGuarantee.NONE:
+            raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1} on "
+                                      f"{self.sink.bootstrap_servers!r}: delivery failed: {self.delivery.errors}")
+
+    def _flush_producer(self, producer: Any) -> None:
+        timeout = float(self.sink.properties.get("transaction.timeout.ms", 60_000)) / 1000
+        left = producer.flush(timeout)
+        if left:
+            raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1}: {left} records not "
+                                      f"acknowledged by {self.sink.bootstrap_servers!r} within {timeout:.0f} s")
+        self._raise_delivery_errors()
+
+    def flush(self, end_of_input: bool) -> None:
+        """Wait for acknowledgements (AT_LEAST_ONCE at barriers; every guarantee at the end of input)."""
+        if self.sink.guarantee is DeliveryGuarantee.NONE and not end_of_input:
+            return
+        self._flush_producer(self.producer)
+
+    def prepare_commit(self, checkpoint_id: int) -> KafkaCommittable | None:
+        """At barrier ``checkpoint_id``: flush the open transaction, keep it open, begin the next one."""
+        if self.sink.guarantee is not DeliveryGuarantee.EXACTLY_ONCE:
+            self.flush(False)
+            return None
+        self._flush_producer(self.producer)
+        committable = KafkaCommittable(self.transactional_id, checkpoint_id)
+        self.pending[committable.transactional_id] = self.producer
+        self.producer = self._new_producer(checkpoint_id + 1)
+        return committable
+
+    def commit(self, committables: list[KafkaCommittable | None]) -> None:
+        """When the checkpoint completed: commit its transactions (again after a restore: idempotent)."""
+        for c in committables:
+            if c is None:
+                continue
+            producer = self.pending.pop(c.transactional_id, None)
+            if producer is not None:
+                producer.commit_transaction(30)
+            elif c.transactional_id not in self.committed:
+                # librdkafka cannot resume another process's transaction: a transaction prepared by a
+                # failed writer was committed before the failure, or is aborted by the fencing above.
+                warnings.warn(f"KafkaSink subtask {self.subtask_index + 1}: transaction {c.transactional_id!r} "
+                              "of a previous attempt cannot be resumed; it was committed before the failure "
+                              "or has been aborted", RuntimeWarning, stacklevel=2)
+            self.committed.add(c.transactional_id)
+
+    def abort(self, committables: list[KafkaCommittable | None]) -> None:
+        """When the checkpoint failed: abort its transactions."""
+        for c in committables:
+            producer = self.pending.pop(c.transactional_id, None) if c is not None else None
+            if producer is not None:
+                producer.abort_transaction(30)
+
+    def close(self) -> None:
+        if self.sink.guarantee is DeliveryGuarantee.EXACTLY_ONCE:
+            for producer in [p for p in (self.producer, *self.pending.values()) if p is not None]:
+                try:
+                    producer.abort_transaction(5)
+                except Exception:  # noqa: BLE001 - nothing open, or the broker is gone
+                    pass
+        else:
+            self.producer.flush(5)

@@ -1,0 +1,358 @@
+"""KafkaSource and KafkaSink against the real tansu broker (the ``kafka_broker`` fixture)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from conftest import collect
+from services import KafkaBroker, unique_name, wait_until
+
+from rayflink.common import Duration, Types, WatermarkStrategy
+from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
+from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+from rayflink.datastream.connectors.kafka import (
+    DeadLetter,
+    DeliveryGuarantee,
+    KafkaOffsetsInitializer,
+    KafkaRecordSerializationSchema,
+    KafkaSink,
+    KafkaSource,
+    KafkaTopicPartition,
+)
+from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
+
+
+def env(parallelism: int = 2) -> StreamExecutionEnvironment:
+    e = StreamExecutionEnvironment.get_execution_environment()
+    e.set_parallelism(parallelism)
+    return e
+
+
+def source(broker: KafkaBroker, topic: str, schema=None, **options) -> KafkaSource:
+    b = (KafkaSource.builder().set_bootstrap_servers(broker.bootstrap_servers).set_topics(topic)
+         .set_value_only_deserializer(schema or SimpleStringSchema())
+         .set_starting_offsets(options.pop("starting", KafkaOffsetsInitializer.earliest())))
+    stopping = options.pop("stopping", KafkaOffsetsInitializer.latest())
+    if stopping is not None:
+        b.set_bounded(stopping)
+    for k, v in options.items():
+        b.set_property(k, v)
+    return b.build()
+
+
+def four_partitions(broker: KafkaBroker, per_partition: int, prefix: str = "t") -> tuple[str, dict]:
+    topic = broker.create_topic(unique_name(prefix), partitions=4)
+    sent = {p: [json.dumps({"p": p, "i": i, "ts": 1_000 * i}) for i in range(per_partition)] for p in range(4)}
+    for p, values in sent.items():
+        broker.produce(topic, values, partition=p)
+    return topic, sent
+
+
+def test_bounded_read_of_four_partitions_delivers_every_record_once_in_partition_order(
+        kafka_broker: KafkaBroker) -> None:
+    # Given 4 partitions of 500 JSON records each,
+    topic, sent = four_partitions(kafka_broker, 500)
+    # when a parallelism-2 job reads the topic to its end with JSON rows,
+    schema = JsonRowDeserializationSchema.builder().type_info(
+        Types.ROW_NAMED(["p", "i", "ts"], [Types.INT(), Types.LONG(), Types.LONG()])).build()
+    e = env(2)
+    out = collect(e.from_source(source(kafka_broker, topic, schema), WatermarkStrategy.no_watermarks(), "kafka"))
+    # then every record arrives exactly once, and each partition in offset order.
+    assert len(out) == 2000
+    for p in range(4):
+        assert [r["i"] for r in out if r["p"] == p] == list(range(500))
+
+
+def test_starting_offsets_explicit_latest_and_timestamp(kafka_broker: KafkaBroker) -> None:
+    topic = kafka_broker.create_topic(unique_name("start"), partitions=2)
+    producer = kafka_broker.producer()
+    for i in range(10):  # one batch per record: timestamps 1000..1009 on both partitions
+        for p in (0, 1):
+            producer.produce(topic, f"{p}:{i}".encode(), partition=p, timestamp=1_000 + i)
+        producer.flush()
+    # explicit offsets for partition 0; partition 1 falls back to earliest
+    init = KafkaOffsetsInitializer.offsets({KafkaTopicPartition(topic, 0): 7})
+    got = collect(env(1).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(), "k"))
+    assert sorted(got) == sorted([f"0:{i}" for i in (7, 8, 9)] + [f"1:{i}" for i in range(10)])
+    # the first record with a timestamp >= 1006
+    init = KafkaOffsetsInitializer.timestamp(1_006)
+    got = collect(env(2).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(), "k"))
+    assert sorted(got) == sorted(f"{p}:{i}" for p in (0, 1) for i in range(6, 10))
+    # latest, bounded by latest: nothing
+    got = collect(env(2).from_source(source(kafka_broker, topic, starting=KafkaOffsetsInitializer.latest()),
+                                     WatermarkStrategy.no_watermarks(), "k"))
+    assert got == []
+
+
+def test_unbounded_latest_sees_only_new_records_and_discovers_new_topics_of_a_pattern(
+        kafka_broker: KafkaBroker) -> None:
+    # Given a topic with old records, read from latest by an unbounded pattern source that discovers
+    # partitions every 200 ms (tansu has no CreatePartitions, so the new partitions are a new topic's),
+    prefix = unique_name("live")
+    first = kafka_broker.create_topic(f"{prefix}-a", partitions=2)
+    kafka_broker.produce(first, [b"old"] * 5, partition=0)
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+           .set_topic_pattern(rf"{prefix}-.*").set_value_only_deserializer(SimpleStringSchema())
+           .set_starting_offsets(KafkaOffsetsInitializer.latest())
+           .set_property("partition.discovery.interval.ms", 200).build())
+    stream = env(2).from_source(src, WatermarkStrategy.no_watermarks(), "kafka")
+    phase = {"topic": first, "value": b"new-a"}
+    stop = threading.Event()
+
+    def feed() -> None:  # produce until the job has seen it: the readers resolve "latest" when they start
+        while not stop.wait(0.1):
+            kafka_broker.produce(phase["topic"], [phase["value"]], partition=0)
+
+    threading.Thread(target=feed, daemon=True).start()
+    got: list = []
+    try:
+        with stream.execute_and_collect() as results:
+            for record in results:
+                got.append(record)
+                if record == "new-a" and phase["value"] == b"new-a":
+                    # when a topic matching the pattern appears while the job runs,
+                    second = kafka_broker.create_topic(f"{prefix}-b", partitions=3)
+                    phase.update(topic=second, value=b"new-b")
+                if record == "new-b":
+                    break
+    finally:
+        stop.set()
+    # then the old records are never read, the new ones are, including the new topic's.
+    assert "old" not in got and got[-1] == "new-b" and set(got) == {"new-a", "new-b"}
+
+
+def test_malformed_json_fails_the_job_naming_topic_partition_and_offset(kafka_broker: KafkaBroker) -> None:
+    topic = kafka_broker.create_topic(unique_name("bad"), partitions=1)
+    kafka_broker.produce(topic, [b'{"a": 1}', b'{"a": 2}', b"{not json", b'{"a": 4}'], partition=0)
+    schema = JsonRowDeserializationSchema.builder().build()
+    with pytest.raises(JobExecutionError) as info:
+        collect(env(1).from_source(source(kafka_broker, topic, schema), WatermarkStrategy.no_watermarks(), "k"))
+    message = str(info.value)
+    assert f"topic {topic!r} partition 0 offset 2" in message and "{not json" in message
+    assert "set_dead_letter_output" in message
+
+
+def test_malformed_json_goes_to_the_dead_letter_output_and_is_counted(kafka_broker: KafkaBroker) -> None:
+    # Given 3 good and 2 malformed records,
+    topic = kafka_broker.create_topic(unique_name("dlq"), partitions=2)
+    kafka_broker.produce(topic, [b'{"a": 1}', b"oops", b'{"a": 3}'], partition=0)
+    kafka_broker.produce(topic, [b'{"a": "x"}', b'{"a": 5}'], partition=1)
+    dlq = OutputTag("dead-letters")
+    schema = JsonRowDeserializationSchema.builder().type_info(Types.ROW_NAMED(["a"], [Types.INT()])).build()
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+           .set_value_only_deserializer(schema).set_bounded(KafkaOffsetsInitializer.latest())
+           .set_dead_letter_output(dlq).build())
+    e = env(2)
+    stream = e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka")
+    dead: list[DeadLetter] = []
+    stream.get_side_output(dlq).map(lambda d: (d.partition, d.offset, d.value, d.error)) \
+        .add_sink(_ListSink.remote_list(dead))
+    good = collect(stream)
+    # then the good ones reach the main stream, the bad ones the side output with where and why,
+    assert sorted(r["a"] for r in good) == [1, 3, 5]
+    dead_records = _ListSink.drain()
+    assert sorted((p, o, v) for p, o, v, _ in dead_records) == [(0, 1, b"oops"), (1, 0, b'{"a": "x"}')]
+    assert any("field 'a': expected INT, got 'x'" in err for *_, err in dead_records)
+
+
+class _ListSink:
+    """Collects side-output records through a named Ray actor (sinks run in other processes)."""
+
+    @staticmethod
+    def remote_list(_unused: list):
+        import ray
+
+        from rayflink.datastream import SinkFunction
+        from rayflink.runtime.cluster import ensure_ray
+
+        ensure_ray()
+
+        @ray.remote
+        class Box:
+            def __init__(self) -> None:
+                self.items: list = []
+
+            def add(self, item) -> None:
+                self.items.append(item)
+
+            def take(self) -> list:
+                out, self.items = self.items, []
+                return out
+
+        box = Box.options(name=f"dlq-{unique_name('box')}", lifetime="detached").remote()
+        _ListSink.box = box
+
+        class ToBox(SinkFunction):
+            def invoke(self, value, context) -> None:
+                ray.get(box.add.remote(value))
+
+        return ToBox()
+
+    @staticmethod
+    def drain() -> list:
+        import ray
+
+        items = ray.get(_ListSink.box.take.remote())
+        ray.kill(_ListSink.box)
+        return items
+
+
+def test_unknown_topic_and_unreachable_brokers_fail_with_clear_errors(kafka_broker: KafkaBroker) -> None:
+    missing = unique_name("missing")
+    with pytest.raises(RayflinkError, match=rf"topic '{missing}' does not exist on {kafka_broker.bootstrap_servers}"):
+        collect(env(1).from_source(source(kafka_broker, missing), WatermarkStrategy.no_watermarks(), "k"))
+    dead = KafkaBroker("127.0.0.1:9", "none", kafka_broker.log_path)  # discard port: nobody listens
+    started = time.monotonic()
+    with pytest.raises(RayflinkError, match=r"no answer from the Kafka brokers at '127.0.0.1:9' within 1500 ms"):
+        collect(env(1).from_source(source(dead, "t", **{"default.api.timeout.ms": 1500}),
+                                   WatermarkStrategy.no_watermarks(), "k"))
+    assert time.monotonic() - started < 20
+
+
+class PartitionWatermarks(KeyedProcessFunction):
+    """Emits (partition, watermark) when an event-time timer at the record's timestamp fires."""
+
+    def process_element(self, value, ctx):
+        ctx.timer_service().register_event_time_timer(value["ts"])
+
+    def on_timer(self, timestamp, ctx):
+        yield (ctx.get_current_key(), timestamp)
+
+
+def test_a_silent_partition_holds_the_watermark_back_until_idleness_is_set(kafka_broker: KafkaBroker) -> None:
+    # Given 4 partitions where 0-2 keep receiving events (event time +1 s per event) and 3 is silent
+    # (seed 12.4.3, scaled down), read at parallelism 2 with per-partition watermarks,
+    topic = kafka_broker.create_topic(unique_name("wm"), partitions=4)
+    stop = threading.Event()
+
+    def feed() -> None:
+        i = 0
+        while not stop.wait(0.05):
+            for p in range(3):
+                kafka_broker.produce(topic, [json.dumps({"p": p, "ts": 1_000 * i})], partition=p)
+            i += 1
+
+    def timers(strategy: WatermarkStrategy):
+        src = source(kafka_broker, topic, JsonRowDeserializationSchema.builder().build(), stopping=None)
+        stream = env(2).from_source(src, strategy.with_timestamp_assigner(lambda e, ts: e["ts"]), "kafka")
+        return stream.key_by(lambda e: e["p"]).process(PartitionWatermarks()).execute_and_collect()
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        base = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(1))
+        # without idleness, no event-time timer fires: the silent partition has no watermark;
+        with timers(base) as results:
+            assert _records_within(results, 3.0) == []
+        # with idleness, the silent partition is skipped and the timers of the others fire.
+        wanted = {(p, 1_000 * i) for p in range(3) for i in range(5)}
+        with timers(base.with_idleness(Duration.of_millis(500))) as results:
+            got = _records_within(results, 30.0, until=lambda rs: wanted <= set(rs))
+        assert wanted <= set(got)
+    finally:
+        stop.set()
+
+
+def _records_within(results, seconds: float, until=None) -> list:
+    """Records an unbounded job produces within ``seconds`` (or until ``until(records)``); closing cancels it."""
+    got: list = []
+    timer = threading.Timer(seconds, results.close)
+    timer.start()
+    try:
+        for r in results:
+            got.append(r)
+            if until is not None and until(got):
+                break
+    except JobCancelledError:
+        pass  # the timer closed the iterator
+    finally:
+        timer.cancel()
+    return got
+
+
+def test_kafka_sink_round_trip_at_least_once_with_keys(kafka_broker: KafkaBroker) -> None:
+    # Given 1,000 records written through KafkaSink with JSON values and a key per user,
+    topic = kafka_broker.create_topic(unique_name("sink"), partitions=4)
+
+    class UserKey(SimpleStringSchema):
+        def serialize(self, element) -> bytes:
+            return element["user"].encode()
+
+    sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
+                                   .set_value_serialization_schema(JsonRowSerializationSchema.builder().build())
+                                   .set_key_serialization_schema(UserKey()).build())
+            .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build())
+    e = env(2)
+    e.from_collection([{"user": f"u{i % 7}", "i": i} for i in range(1000)]).sink_to(sink)
+    e.execute("sink")
+    # then each record is in the topic once, keyed by user, and one user's records share a partition.
+    records = kafka_broker.consume_all(topic)
+    assert sorted(json.loads(r.value)["i"] for r in records) == list(range(1000))
+    by_key: dict = {}
+    for r in records:
+        assert r.key.decode() == json.loads(r.value)["user"]
+        by_key.setdefault(r.key, set()).add(r.partition)
+    assert all(len(ps) == 1 for ps in by_key.values())
+
+
+def test_exactly_once_sink_needs_a_transactional_id_prefix(kafka_broker: KafkaBroker) -> None:
+    builder = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+               .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic("t")
+                                      .set_value_serialization_schema(SimpleStringSchema()).build())
+               .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE))
+    with pytest.raises(ValueError, match="set_transactional_id_prefix"):
+        builder.build()
+
+
+def test_exactly_once_writer_holds_records_back_until_the_checkpoint_commits(kafka_broker: KafkaBroker) -> None:
+    # Given an EXACTLY_ONCE writer (driven as the checkpoint hooks of issue 5 will drive it),
+    topic = kafka_broker.create_topic(unique_name("eos"), partitions=1)
+    sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build())
+            .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(unique_name("job")).build())
+    writer = sink.create_writer(0, 1)
+    try:
+        writer.write(["a", "b"], None)
+        prepared = writer.prepare_commit(1)  # the barrier of checkpoint 1
+        writer.write(["c"], None)  # after the barrier: the next transaction
+        # a read_committed reader sees nothing while checkpoint 1 is not complete,
+        assert kafka_broker.consume_all(topic, isolation_level="read_committed", timeout=10) == []
+        writer.commit([prepared])  # checkpoint 1 complete
+        writer.commit([prepared])  # committing again (after a restore) changes nothing
+        # (tansu's last stable offset stays behind the open second transaction: checked after it commits)
+        writer.flush(True)  # end of input without checkpoints: the sink operator commits the last one
+        writer.commit([writer.prepare_commit(2)])
+        seen = [r.value for r in kafka_broker.consume_all(topic, isolation_level="read_committed", timeout=10)]
+        assert seen == [b"a", b"b", b"c"]
+    finally:
+        writer.close()
+
+
+def test_source_reader_snapshot_holds_next_offsets_and_commits_them(kafka_broker: KafkaBroker) -> None:
+    topic, _ = four_partitions(kafka_broker, 5, "snap")
+    group = unique_name("group")
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+           .set_group_id(group).set_value_only_deserializer(SimpleStringSchema())
+           .set_bounded(KafkaOffsetsInitializer.latest()).build())
+    splits = src.create_splits(1)
+    reader = src.create_reader(splits, 0, 1)
+    try:
+        read = []
+        wait_until(lambda: (read.extend(b for b in reader.poll(100) or [None] if b) or None)
+                   if sum(len(b.records) for b in read) < 20 else True, timeout=10, what="20 records")
+        state = reader.snapshot_state()
+        assert {s.split_id: s.payload.offset for s in state} == {f"{topic}-{p}": 5 for p in range(4)}
+        reader.commit_offsets(state)
+    finally:
+        reader.close()
+    # a source started from the group's committed offsets finds nothing left
+    committed = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+                 .set_group_id(group).set_value_only_deserializer(SimpleStringSchema())
+                 .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets())
+                 .set_bounded(KafkaOffsetsInitializer.latest()).build())
+    assert collect(env(2).from_source(committed, WatermarkStrategy.no_watermarks(), "k")) == []
