@@ -1,0 +1,578 @@
+"""File connector: ``FileSource`` (text, CSV, JSON lines, Parquet; bounded or monitoring) and ``FileSink``."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rayflink.common.serialization import CsvRowDeserializationSchema, JsonRowDeserializationSchema
+from rayflink.common.typeinfo import TypeInformation
+from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.errors import RayflinkError
+
+__all__ = ["BulkFormat", "DefaultRollingPolicy", "Encoder", "FileCommittable", "FileConnectorError", "FileSink",
+           "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy", "OutputFileConfig", "ParquetBulkWriters",
+           "RollingPolicy", "StreamFormat"]
+
+_CHUNK = 1 << 20  # bytes read per call for line formats
+
+
+class FileConnectorError(RayflinkError):
+    """A path is missing or a file cannot be read or written."""
+
+
+def _millis(duration: Any) -> int:
+    to_ms = getattr(duration, "to_milliseconds", None)
+    return int(to_ms()) if callable(to_ms) else int(duration)
+
+
+# ---- formats ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """A record-per-line format: ``decode`` turns a batch of lines (bytes, no line end) into records.
+
+    >>> StreamFormat.text_line_format()
+    >>> StreamFormat.csv_format(Types.ROW_NAMED(["id", "name"], [Types.INT(), Types.STRING()]), skip_header=True)
+    >>> StreamFormat.json_lines_format()
+    """
+
+    decode: Callable[[list[bytes]], list]
+    skip_header: bool = False
+    type_info: TypeInformation | None = None
+
+    @staticmethod
+    def text_line_format(charset: str = "UTF-8") -> "StreamFormat":
+        """Each line as a string (PyFlink's ``StreamFormat.text_line_format``)."""
+        return StreamFormat(lambda lines: [line.decode(charset) for line in lines])
+
+    @staticmethod
+    def csv_format(type_info: TypeInformation, field_delimiter: str = ",", skip_header: bool = False,
+                   ) -> "StreamFormat":
+        """Each line as a dict of the ``Types.ROW_NAMED`` fields."""
+        schema = CsvRowDeserializationSchema(type_info, field_delimiter=field_delimiter)
+        return StreamFormat(schema.deserialize_batch, skip_header, type_info)
+
+    @staticmethod
+    def json_lines_format(type_info: TypeInformation | None = None) -> "StreamFormat":
+        """Each line a JSON object (a dict; checked against ``type_info`` when given)."""
+        builder = JsonRowDeserializationSchema.builder()
+        if type_info is not None:
+            builder.type_info(type_info)
+        return StreamFormat(builder.build().deserialize_batch, False, type_info)
+
+
+@dataclass(frozen=True)
+class BulkFormat:
+    """A columnar file format read in Arrow record batches (Parquet through pyarrow).
+
+    ``arrow_batches=True`` hands each ``pyarrow.RecordBatch`` on as one record (no per-row
+    Python objects: map it with ``pyarrow.compute``); otherwise every row becomes a dict.
+
+    >>> BulkFormat.parquet(columns=["id", "amount"])
+    """
+
+    columns: tuple[str, ...] | None = None
+    batch_size: int = 65_536
+    arrow_batches: bool = False
+
+    @staticmethod
+    def parquet(columns: list[str] | None = None, batch_size: int = 65_536,
+                arrow_batches: bool = False) -> "BulkFormat":
+        return BulkFormat(tuple(columns) if columns else None, batch_size, arrow_batches)
+
+
+# ---- source ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileSourceSplit:
+    """A file and how far it was read: bytes for line formats, rows for Parquet."""
+
+    path: str
+    position: int = 0
+
+
+class FileSource(Source):
+    """Reads files: one split per file, files spread over the source subtasks.
+
+    >>> source = FileSource.for_record_stream_format(StreamFormat.text_line_format(), "/data/in") \\
+    ...     .monitor_continuously(Duration.of_seconds(10)).build()
+    >>> env.from_source(source, WatermarkStrategy.no_watermarks(), "files")
+
+    Directories are listed recursively; names starting with ``.`` or ``_`` are skipped (in-progress
+    files). When monitoring, a file that appears later is read by subtask ``crc32(path) % parallelism``;
+    files must appear complete (written elsewhere, then renamed in), as Flink assumes. Raises
+    :class:`FileConnectorError` at job start when a path does not exist.
+    """
+
+    def __init__(self, paths: tuple[str, ...], stream_format: StreamFormat | None, bulk_format: BulkFormat | None,
+                 discovery_interval_ms: int | None) -> None:
+        self.paths = paths
+        self.stream_format = stream_format
+        self.bulk_format = bulk_format
+        self.discovery_interval_ms = discovery_interval_ms
+        self.enumerated: frozenset | None = None  # set by create_splits; rides to the readers with the source
+
+    @staticmethod
+    def for_record_stream_format(stream_format: StreamFormat, *paths: str) -> "FileSourceBuilder":
+        return FileSourceBuilder(tuple(map(str, paths)), stream_format, None)
+
+    @staticmethod
+    def for_bulk_file_format(bulk_format: BulkFormat, *paths: str) -> "FileSourceBuilder":
+        return FileSourceBuilder(tuple(map(str, paths)), None, bulk_format)
+
+    def is_bounded(self) -> bool:
+        return self.discovery_interval_ms is None
+
+    def output_type(self) -> Any:
+        return self.stream_format.type_info if self.stream_format is not None else None
+
+    def list_files(self) -> list[str]:
+        """Every readable file under the source's paths, sorted."""
+        out = []
+        for path in self.paths:
+            if os.path.isfile(path):
+                out.append(os.path.abspath(path))
+                continue
+            if not os.path.isdir(path):
+                raise FileConnectorError(f"FileSource: path {path!r} does not exist; fix the path given to "
+                                         "FileSource.for_record_stream_format(...)/for_bulk_file_format(...)")
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+                out.extend(os.path.abspath(os.path.join(root, f)) for f in files if not f.startswith((".", "_")))
+        return sorted(out)
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        files = self.list_files()
+        self.enumerated = frozenset(files)
+        return [SourceSplit(f, FileSourceSplit(f)) for f in files]
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return FileSourceReader(self, [s.payload for s in splits], subtask_index, parallelism)
+
+
+class FileSourceBuilder:
+    """Builder of :class:`FileSource` (PyFlink's ``FileSourceBuilder``)."""
+
+    def __init__(self, paths: tuple[str, ...], stream_format: StreamFormat | None,
+                 bulk_format: BulkFormat | None) -> None:
+        if not paths:
+            raise ValueError("FileSource: give at least one file or directory path")
+        self._paths = paths
+        self._stream_format = stream_format
+        self._bulk_format = bulk_format
+        self._interval: int | None = None
+
+    def monitor_continuously(self, discovery_interval: Any) -> "FileSourceBuilder":
+        """Keep listing the paths every ``discovery_interval`` (a Duration) and read new files (unbounded)."""
+        ms = _millis(discovery_interval)
+        if ms <= 0:
+            raise ValueError(f"monitor_continuously: the interval must be > 0, got {ms} ms")
+        self._interval = ms
+        return self
+
+    def process_static_file_set(self) -> "FileSourceBuilder":
+        """Read the files there at the start, then finish (the default)."""
+        self._interval = None
+        return self
+
+    def build(self) -> FileSource:
+        return FileSource(self._paths, self._stream_format, self._bulk_format, self._interval)
+
+
+class FileSourceReader(SourceReader):
+    """Reads the files of one subtask one after the other."""
+
+    def __init__(self, source: FileSource, splits: list[FileSourceSplit], subtask_index: int,
+                 parallelism: int) -> None:
+        self.source = source
+        self.subtask_index = subtask_index
+        self.parallelism = parallelism
+        self.queue: list[FileSourceSplit] = list(splits)
+        self.finished: list[str] = []
+        self.known: set[str] = set(source.enumerated or ()) | {s.path for s in splits}
+        self.next_discovery = time.monotonic()
+        self._file: Any = None  # open file (line formats) or batch iterator (Parquet) of queue[0]
+        self._tail = b""
+        self._skip_header = False
+
+    def _discover(self) -> None:
+        self.next_discovery = time.monotonic() + self.source.discovery_interval_ms / 1000
+        for path in self.source.list_files():
+            if path not in self.known:
+                self.known.add(path)
+                if zlib.crc32(path.encode()) % self.parallelism == self.subtask_index:
+                    self.queue.append(FileSourceSplit(path))
+
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        if self.source.discovery_interval_ms is not None and time.monotonic() >= self.next_discovery:
+            self._discover()
+        if not self.queue:
+            return None if self.source.is_bounded() else []
+        split = self.queue[0]
+        try:
+            records = (self._read_bulk(split, max_records) if self.source.bulk_format is not None
+                       else self._read_lines(split, max_records))
+        except OSError as exc:
+            raise FileConnectorError(f"FileSource subtask {self.subtask_index + 1}: cannot read {split.path!r}: "
+                                     f"{exc}") from exc
+        if records is None:  # the file is done
+            self._close_file()
+            self.finished.append(self.queue.pop(0).path)
+            return []
+        return [SplitBatch(split.path, records)] if records else []
+
+    def _read_lines(self, split: FileSourceSplit, max_records: int) -> list | None:
+        fmt = self.source.stream_format
+        if self._file is None:
+            self._file = open(split.path, "rb")
+            self._file.seek(split.position)
+            self._tail = b""
+            self._skip_header = fmt.skip_header and split.position == 0
+        chunk = self._file.read(_CHUNK)
+        if not chunk:
+            if not self._tail:
+                return None
+            lines, self._tail = [self._tail], b""  # a last line without a line end
+        else:
+            lines = (self._tail + chunk).split(b"\n")
+            self._tail = lines.pop()
+        consumed = sum(len(line) + 1 for line in lines) if chunk else len(lines[0])
+        self.queue[0] = FileSourceSplit(split.path, split.position + consumed)
+        if self._skip_header and lines:
+            lines = lines[1:]
+            self._skip_header = False
+        lines = [line[:-1] if line.endswith(b"\r") else line for line in lines if line]
+        try:
+            return fmt.decode(lines)
+        except Exception as exc:  # noqa: BLE001 - name the file; the format names the field and value
+            raise FileConnectorError(f"FileSource: cannot read a record of {split.path!r} (bytes "
+                                     f"{split.position}..{split.position + consumed}): {exc}") from exc
+
+    def _read_bulk(self, split: FileSourceSplit, max_records: int) -> list | None:
+        import pyarrow.parquet as pq
+
+        fmt = self.source.bulk_format
+        if self._file is None:
+            pf = pq.ParquetFile(split.path)
+            self._file = pf.iter_batches(batch_size=fmt.batch_size,
+                                         columns=list(fmt.columns) if fmt.columns else None)
+            self._skip_rows = split.position
+        for batch in self._file:
+            if self._skip_rows:  # restored mid-file: drop the rows already read
+                cut = min(self._skip_rows, batch.num_rows)
+                batch, self._skip_rows = batch.slice(cut), self._skip_rows - cut
+                if batch.num_rows == 0:
+                    continue
+            self.queue[0] = FileSourceSplit(split.path, self.queue[0].position + batch.num_rows)
+            return [batch] if fmt.arrow_batches else batch.to_pylist()
+        return None
+
+    def _close_file(self) -> None:
+        if self._file is not None and hasattr(self._file, "close"):
+            self._file.close()
+        self._file = None
+
+    def wait_time(self) -> float:
+        if self.queue or self.source.discovery_interval_ms is None:
+            return 0.0
+        return max(0.0, self.next_discovery - time.monotonic())
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return [SourceSplit(s.path, s) for s in self.queue]
+
+    def close(self) -> None:
+        self._close_file()
+
+
+# ---- sink ------------------------------------------------------------------------------------
+
+
+class Encoder:
+    """Turns a record into the bytes of one row of a row-format file.
+
+    >>> Encoder.simple_string_encoder()   # str(record) + "\\n"
+    """
+
+    def __init__(self, encode: Callable[[Any], bytes]) -> None:
+        self.encode = encode
+
+    @staticmethod
+    def simple_string_encoder(charset: str = "UTF-8") -> "Encoder":
+        return Encoder(lambda record: (str(record) + "\n").encode(charset))
+
+    @staticmethod
+    def from_serialization_schema(schema: Any) -> "Encoder":
+        """A ``SerializationSchema`` (JSON, CSV ...) plus a line end."""
+        return Encoder(lambda record: schema.serialize(record) + b"\n")
+
+
+@dataclass(frozen=True)
+class RollingPolicy:
+    """When a part file is closed and a new one begun. Every checkpoint also rolls (exactly-once)."""
+
+    part_size: int | None = 128 << 20
+    rollover_interval_ms: int | None = 60_000
+    inactivity_interval_ms: int | None = 60_000
+
+    @staticmethod
+    def default_rolling_policy(part_size: int = 128 << 20, rollover_interval: int = 60_000,
+                               inactivity_interval: int = 60_000) -> "RollingPolicy":
+        """Roll at ``part_size`` bytes, after ``rollover_interval`` ms open or ``inactivity_interval`` ms idle."""
+        return RollingPolicy(part_size, rollover_interval, inactivity_interval)
+
+    @staticmethod
+    def on_checkpoint_rolling_policy() -> "RollingPolicy":
+        """Roll only at checkpoints (and at the end of input)."""
+        return RollingPolicy(None, None, None)
+
+    def should_roll(self, size: int, opened_ms: int, last_write_ms: int, now_ms: int) -> bool:
+        return ((self.part_size is not None and size >= self.part_size)
+                or (self.rollover_interval_ms is not None and now_ms - opened_ms >= self.rollover_interval_ms)
+                or (self.inactivity_interval_ms is not None and now_ms - last_write_ms >= self.inactivity_interval_ms))
+
+
+class DefaultRollingPolicy:
+    """Java-style builder of the default :class:`RollingPolicy`."""
+
+    @staticmethod
+    def builder() -> "DefaultRollingPolicy":
+        return DefaultRollingPolicy()
+
+    def __init__(self) -> None:
+        self._policy = RollingPolicy()
+
+    def with_max_part_size(self, size: int) -> "DefaultRollingPolicy":
+        self._policy = RollingPolicy(size, self._policy.rollover_interval_ms, self._policy.inactivity_interval_ms)
+        return self
+
+    def with_rollover_interval(self, interval: Any) -> "DefaultRollingPolicy":
+        self._policy = RollingPolicy(self._policy.part_size, _millis(interval), self._policy.inactivity_interval_ms)
+        return self
+
+    def with_inactivity_interval(self, interval: Any) -> "DefaultRollingPolicy":
+        self._policy = RollingPolicy(self._policy.part_size, self._policy.rollover_interval_ms, _millis(interval))
+        return self
+
+    def build(self) -> RollingPolicy:
+        return self._policy
+
+
+class OnCheckpointRollingPolicy:
+    """Rolls only at checkpoints (the policy of bulk formats)."""
+
+    @staticmethod
+    def build() -> RollingPolicy:
+        return RollingPolicy.on_checkpoint_rolling_policy()
+
+
+@dataclass(frozen=True)
+class OutputFileConfig:
+    """Prefix and suffix of finished part files: ``<prefix>-<uuid>-<subtask>-<n><suffix>``."""
+
+    part_prefix: str = "part"
+    part_suffix: str = ""
+
+    @staticmethod
+    def builder() -> "OutputFileConfig":
+        return OutputFileConfig()
+
+    def with_part_prefix(self, prefix: str) -> "OutputFileConfig":
+        return OutputFileConfig(prefix, self.part_suffix)
+
+    def with_part_suffix(self, suffix: str) -> "OutputFileConfig":
+        return OutputFileConfig(self.part_prefix, suffix)
+
+    def build(self) -> "OutputFileConfig":
+        return self
+
+
+class ParquetBulkWriters:
+    """Parquet part files through pyarrow (PyFlink's ``ParquetBulkWriters``)."""
+
+    @staticmethod
+    def for_row_type(type_info: TypeInformation) -> "ParquetBulkWriters":
+        """Rows are dicts (or tuples in field order) of a ``Types.ROW_NAMED`` type."""
+        import pyarrow as pa
+
+        if not isinstance(type_info.arrow_type, pa.StructType):
+            raise ValueError(f"ParquetBulkWriters.for_row_type: needs Types.ROW_NAMED(...) of Arrow-typed "
+                             f"fields, got {type_info}")
+        return ParquetBulkWriters(pa.schema(list(type_info.arrow_type)))
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+
+@dataclass(frozen=True)
+class FileCommittable:
+    """Pending part files of one checkpoint: (pending path, final path) pairs."""
+
+    files: tuple[tuple[str, str], ...]
+
+
+class FileSink(Sink):
+    """Writes part files under ``base_path``: in-progress -> pending at a roll -> finished on commit.
+
+    >>> sink = FileSink.for_row_format("/data/out", Encoder.simple_string_encoder()) \\
+    ...     .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=1 << 20)).build()
+    >>> stream.sink_to(sink)
+
+    In-progress and pending files are hidden (``.part-<uuid>-<subtask>-<n>.inprogress``); a commit
+    (checkpoint completion, or the end of input without checkpoints) renames them to
+    ``part-<uuid>-<subtask>-<n>``. Readers of the directory see only finished files.
+    """
+
+    def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None,
+                 rolling_policy: RollingPolicy, file_config: OutputFileConfig) -> None:
+        self.base_path = base_path
+        self.encoder = encoder
+        self.bulk = bulk
+        self.rolling_policy = rolling_policy
+        self.file_config = file_config
+
+    @staticmethod
+    def for_row_format(base_path: str, encoder: Encoder) -> "FileSinkBuilder":
+        return FileSinkBuilder(str(base_path), encoder, None)
+
+    @staticmethod
+    def for_bulk_format(base_path: str, writer: ParquetBulkWriters) -> "FileSinkBuilder":
+        return FileSinkBuilder(str(base_path), None, writer)
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        return FileSinkWriter(self, subtask_index)
+
+
+class FileSinkBuilder:
+    """Builder of :class:`FileSink`."""
+
+    def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None) -> None:
+        self._args = [base_path, encoder, bulk]
+        self._policy = RollingPolicy() if bulk is None else RollingPolicy.on_checkpoint_rolling_policy()
+        self._config = OutputFileConfig()
+
+    def with_rolling_policy(self, policy: RollingPolicy) -> "FileSinkBuilder":
+        if self._args[2] is not None:
+            raise ValueError("FileSink.for_bulk_format: bulk formats roll on checkpoints only")
+        self._policy = policy
+        return self
+
+    def with_output_file_config(self, config: OutputFileConfig) -> "FileSinkBuilder":
+        self._config = config
+        return self
+
+    def build(self) -> FileSink:
+        return FileSink(*self._args, self._policy, self._config)
+
+
+class FileSinkWriter(SinkWriter):
+    """One sink subtask's part files."""
+
+    def __init__(self, sink: FileSink, subtask_index: int) -> None:
+        self.sink = sink
+        self.subtask_index = subtask_index
+        self.uuid = uuid.uuid4().hex
+        self.count = 0
+        self.pending: list[tuple[str, str]] = []
+        self.current: Any = None  # open file object or pyarrow ParquetWriter
+        self.current_paths: tuple[str, str] | None = None
+        self.size = 0
+        self.opened_ms = self.last_write_ms = 0
+        os.makedirs(sink.base_path, exist_ok=True)
+
+    def _open(self) -> None:
+        cfg = self.sink.file_config
+        name = f"{cfg.part_prefix}-{self.uuid}-{self.subtask_index}-{self.count}{cfg.part_suffix}"
+        self.count += 1
+        final = os.path.join(self.sink.base_path, name)
+        in_progress = os.path.join(self.sink.base_path, f".{name}.inprogress")
+        if self.sink.bulk is not None:
+            import pyarrow.parquet as pq
+
+            self.current = pq.ParquetWriter(in_progress, self.sink.bulk.schema)
+        else:
+            self.current = open(in_progress, "wb")
+        self.current_paths = (in_progress, final)
+        self.size = 0
+        self.opened_ms = self.last_write_ms = time.time_ns() // 1_000_000
+
+    def _roll(self) -> None:
+        """Close the in-progress part: it becomes pending."""
+        if self.current is not None:
+            self.current.close()
+            self.pending.append(self.current_paths)
+            self.current = self.current_paths = None
+
+    def write(self, records: list, timestamps: list | None) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        policy = self.sink.rolling_policy
+        if self.current is not None and policy.should_roll(self.size, self.opened_ms, self.last_write_ms, now_ms):
+            self._roll()
+        if self.current is None:
+            self._open()
+        if self.sink.bulk is not None:
+            import pyarrow as pa
+
+            schema = self.sink.bulk.schema
+            rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
+            try:
+                table = pa.Table.from_pylist(rows, schema=schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise FileConnectorError(f"FileSink: rows do not match the Parquet schema {schema}: {exc}") from exc
+            self.current.write_table(table)
+            self.size += table.nbytes
+        else:
+            self._write_rows([self.sink.encoder.encode(r) for r in records], policy.part_size)
+        self.last_write_ms = now_ms
+
+    def _write_rows(self, rows: list[bytes], part_size: int | None) -> None:
+        """Append encoded rows, rolling whenever the part reaches ``part_size`` bytes (as Flink, per record)."""
+        start = 0
+        while start < len(rows):
+            end, size = start, self.size
+            while end < len(rows) and (part_size is None or size < part_size):
+                size += len(rows[end])
+                end += 1
+            data = b"".join(rows[start:end])
+            self.current.write(data)
+            self.size += len(data)
+            start = end
+            if start < len(rows):
+                self._roll()
+                self._open()
+
+    def flush(self, end_of_input: bool) -> None:
+        if end_of_input:
+            self._roll()
+        elif self.current is not None and self.sink.bulk is None:
+            self.current.flush()
+
+    def prepare_commit(self, checkpoint_id: int) -> FileCommittable:
+        """At a barrier: roll the in-progress part; this checkpoint's pending parts are the committable."""
+        self._roll()
+        committable = FileCommittable(tuple(self.pending))
+        self.pending = []
+        return committable
+
+    def commit(self, committables: list[FileCommittable | None]) -> None:
+        """Rename pending parts to their finished names (again after a restore: idempotent)."""
+        for c in committables:
+            for pending, final in (c.files if c is not None else ()):
+                if os.path.exists(pending):
+                    os.replace(pending, final)
+                elif not os.path.exists(final):
+                    raise FileConnectorError(f"FileSink subtask {self.subtask_index + 1}: pending part {pending!r} "
+                                             f"is gone and {final!r} does not exist")
+
+    def close(self) -> None:
+        """Drop the part still in progress (its records come again from the last checkpoint)."""
+        if self.current is not None:
+            self.current.close()
+            os.remove(self.current_paths[0])
+            self.current = None

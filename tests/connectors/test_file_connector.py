@@ -1,0 +1,193 @@
+"""FileSource (text, CSV, JSON lines, Parquet, continuous monitoring) and FileSink (row and Parquet parts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import collect
+
+from rayflink.common import Duration, Types, WatermarkStrategy
+from rayflink.common.serialization import DeserializationError, JsonRowSerializationSchema
+from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.datastream.connectors.file_system import (
+    BulkFormat,
+    Encoder,
+    FileConnectorError,
+    FileSink,
+    FileSource,
+    OutputFileConfig,
+    ParquetBulkWriters,
+    RollingPolicy,
+    StreamFormat,
+)
+from rayflink.errors import JobExecutionError
+
+ROW = Types.ROW_NAMED(["id", "name", "amount"], [Types.LONG(), Types.STRING(), Types.DOUBLE()])
+
+
+def env(parallelism: int = 2) -> StreamExecutionEnvironment:
+    e = StreamExecutionEnvironment.get_execution_environment()
+    e.set_parallelism(parallelism)
+    return e
+
+
+def read(source: FileSource, parallelism: int = 2) -> list:
+    return collect(env(parallelism).from_source(source, WatermarkStrategy.no_watermarks(), "files"))
+
+
+def test_text_lines_of_every_file_in_a_directory_tree(tmp_path) -> None:
+    # Given 3 files (one nested, one without a final line end, one CRLF) and a hidden in-progress file,
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("a1\na2\n")
+    (tmp_path / "sub" / "b.txt").write_text("b1\nb2\nb3")
+    (tmp_path / "c.txt").write_bytes(b"c1\r\nc2\r\n")
+    (tmp_path / ".d.txt.inprogress").write_text("hidden\n")
+    # when the directory is read at parallelism 2,
+    got = read(FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path)).build())
+    # then every line of every visible file arrives once.
+    assert sorted(got) == ["a1", "a2", "b1", "b2", "b3", "c1", "c2"]
+
+
+def test_csv_with_header_and_json_lines_as_typed_rows(tmp_path) -> None:
+    (tmp_path / "in.csv").write_text('id,name,amount\n1,"ana, b",2.5\n2,bo,\n')
+    csv_src = FileSource.for_record_stream_format(StreamFormat.csv_format(ROW, skip_header=True),
+                                                  str(tmp_path / "in.csv")).build()
+    assert sorted(read(csv_src), key=lambda r: r["id"]) == [
+        {"id": 1, "name": "ana, b", "amount": 2.5}, {"id": 2, "name": "bo", "amount": None}]
+    lines = [json.dumps({"id": i, "name": f"n{i}", "amount": i}) for i in range(100)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW), str(tmp_path / "in.jsonl")).build()
+    assert sorted(r["id"] for r in read(json_src)) == list(range(100))
+    assert all(isinstance(r["amount"], float) for r in read(json_src))
+
+
+def test_a_bad_csv_field_fails_the_job_naming_file_field_and_value(tmp_path) -> None:
+    (tmp_path / "bad.csv").write_text("1,ana,2.5\nx,bo,1\n")
+    src = FileSource.for_record_stream_format(StreamFormat.csv_format(ROW), str(tmp_path / "bad.csv")).build()
+    with pytest.raises(JobExecutionError, match=r"bad\.csv.*field 'id': expected LONG, got 'x'"):
+        read(src, 1)
+
+
+def test_missing_path_is_a_clear_error(tmp_path) -> None:
+    src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path / "nope")).build()
+    with pytest.raises(Exception, match=r"path '.*nope' does not exist"):
+        read(src, 1)
+
+
+def test_parquet_as_rows_and_as_arrow_batches(tmp_path) -> None:
+    # Given two Parquet files of 5,000 rows each,
+    for part in range(2):
+        ids = list(range(part * 5000, (part + 1) * 5000))
+        pq.write_table(pa.table({"id": ids, "name": [f"n{i}" for i in ids], "amount": [i / 2 for i in ids]}),
+                       tmp_path / f"p{part}.parquet", row_group_size=1000)
+    # rows become dicts (only the asked columns),
+    rows = read(FileSource.for_bulk_file_format(BulkFormat.parquet(columns=["id", "amount"]), str(tmp_path)).build())
+    assert sorted(r["id"] for r in rows) == list(range(10_000)) and set(rows[0]) == {"id", "amount"}
+    # and with arrow_batches the record batches travel whole, summed without per-row Python objects.
+    fmt = BulkFormat.parquet(batch_size=2048, arrow_batches=True)
+    stream = env(2).from_source(FileSource.for_bulk_file_format(fmt, str(tmp_path)).build(),
+                                WatermarkStrategy.no_watermarks(), "parquet")
+    sums = collect(stream.map(lambda b: (b.num_rows, pc.sum(b.column("id")).as_py())))
+    assert sum(n for n, _ in sums) == 10_000 and sum(s for _, s in sums) == sum(range(10_000))
+
+
+def test_monitoring_a_directory_reads_files_that_appear_later(tmp_path) -> None:
+    (tmp_path / "first.txt").write_text("one\n")
+    src = (FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path))
+           .monitor_continuously(Duration.of_millis(100)).build())
+    got: list = []
+    with env(2).from_source(src, WatermarkStrategy.no_watermarks(), "files").execute_and_collect() as results:
+        timer = threading.Timer(30, results.close)
+        timer.start()
+        for line in results:
+            got.append(line)
+            if line == "one":  # a file written elsewhere, then renamed in (as monitored directories expect)
+                (tmp_path / ".tmp").write_text("two\nthree\n")
+                os.replace(tmp_path / ".tmp", tmp_path / "second.txt")
+            if len(got) == 3:
+                break
+        timer.cancel()
+    assert sorted(got) == ["one", "three", "two"]
+
+
+def test_row_format_sink_rolls_parts_and_commits_them_at_the_end_of_input(tmp_path) -> None:
+    # Given 1,000 JSON records written at parallelism 2 with parts rolled every ~4 KB,
+    out = tmp_path / "out"
+    sink = (FileSink.for_row_format(str(out), Encoder.from_serialization_schema(JsonRowSerializationSchema.builder().build()))
+            .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=4096))
+            .with_output_file_config(OutputFileConfig.builder().with_part_prefix("orders").with_part_suffix(".jsonl"))
+            .build())
+    e = env(2)
+    e.from_collection([{"id": i, "pad": "x" * 20} for i in range(1000)]).rebalance().sink_to(sink)
+    e.execute("file sink")
+    # then only finished parts remain, named as Flink names them, and they hold every record once.
+    names = sorted(os.listdir(out))
+    assert names and all(n.startswith("orders-") and n.endswith(".jsonl") for n in names)
+    assert len(names) > 2  # rolled by size
+    subtasks = {n.split("-")[2] for n in names}
+    assert subtasks == {"0", "1"}
+    ids = [json.loads(line)["id"] for n in names for line in (out / n).read_text().splitlines()]
+    assert sorted(ids) == list(range(1000))
+
+
+def test_parquet_sink_round_trip_through_the_parquet_source(tmp_path) -> None:
+    out = tmp_path / "pq"
+    e = env(2)
+    e.from_collection([{"id": i, "name": f"n{i}", "amount": i * 1.5} for i in range(500)]) \
+        .sink_to(FileSink.for_bulk_format(str(out), ParquetBulkWriters.for_row_type(ROW)).build())
+    e.execute("parquet sink")
+    rows = read(FileSource.for_bulk_file_format(BulkFormat.parquet(), str(out)).build())
+    assert sorted(rows, key=lambda r: r["id"]) == [{"id": i, "name": f"n{i}", "amount": i * 1.5} for i in range(500)]
+
+
+def test_file_sink_two_phase_commit_hooks(tmp_path) -> None:
+    # Given a writer driven as the checkpoint hooks drive it,
+    sink = FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder()).build()
+    writer = sink.create_writer(3, 4)
+    writer.write(["a", "b"], None)
+    prepared = writer.prepare_commit(1)  # barrier 1: the part is pending (hidden)
+    writer.write(["c"], None)  # after the barrier: a new in-progress part
+    visible = lambda: sorted(n for n in os.listdir(tmp_path) if not n.startswith("."))  # noqa: E731
+    assert visible() == [] and len(os.listdir(tmp_path)) == 2
+    writer.commit([prepared])  # checkpoint 1 complete: the part is finished
+    writer.commit([prepared])  # and again after a restore: nothing changes
+    assert len(visible()) == 1 and visible()[0].endswith("-3-0")
+    assert (tmp_path / visible()[0]).read_text() == "a\nb\n"
+    writer.close()  # a failure now: the in-progress part is dropped, its records replay
+    assert len(os.listdir(tmp_path)) == 1
+
+
+def test_type_mismatches_name_the_field_and_value() -> None:
+    from rayflink.common.serialization import (
+        CsvRowSerializationSchema,
+        JsonRowDeserializationSchema,
+        SerializationError,
+    )
+
+    schema = JsonRowDeserializationSchema.builder().type_info(ROW).build()
+    with pytest.raises(DeserializationError, match=r"field 'amount': expected DOUBLE, got 'lots' \(str\)"):
+        schema.deserialize(b'{"id": 1, "name": "a", "amount": "lots"}')
+    ser = JsonRowSerializationSchema.builder().with_type_info(ROW).build()
+    assert json.loads(ser.serialize((1, "a", 2))) == {"id": 1, "name": "a", "amount": 2.0}
+    with pytest.raises(SerializationError, match=r"field 'id': expected LONG, got '7'"):
+        ser.serialize({"id": "7", "name": "a", "amount": 1.0})
+    csv_ser = CsvRowSerializationSchema.Builder(ROW).set_field_delimiter(";").build()
+    assert csv_ser.serialize({"id": 1, "name": "a;b", "amount": None}) == b'1;"a;b";'
+
+
+def test_avro_round_trip_names_the_bad_field() -> None:
+    pytest.importorskip("fastavro")
+    from rayflink.common.serialization import AvroRowDeserializationSchema, AvroRowSerializationSchema, SerializationError
+
+    schema = json.dumps({"type": "record", "name": "Order", "fields": [
+        {"name": "id", "type": "long"}, {"name": "name", "type": "string"}]})
+    data = AvroRowSerializationSchema(schema).serialize({"id": 7, "name": "ana"})
+    assert AvroRowDeserializationSchema(schema).deserialize(data) == {"id": 7, "name": "ana"}
+    with pytest.raises(SerializationError, match="id"):
+        AvroRowSerializationSchema(schema).serialize({"id": "seven", "name": "ana"})
