@@ -1,0 +1,757 @@
+"""PyFlink's ``pyflink.datastream.window``: windows, window assigners, triggers, evictors, window functions.
+
+Declarative only: the keyed window operator (``operators.window``) runs them.
+
+>>> from rayflink.common import Time
+>>> stream.key_by(lambda e: e["region"]) \\
+...     .window(TumblingEventTimeWindows.of(Time.minutes(5))) \\
+...     .allowed_lateness(Time.minutes(2)) \\
+...     .sum("monto")
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from enum import Enum
+from typing import Any, Callable, Iterable, NamedTuple
+
+from rayflink.datastream.functions import RichFunction
+from rayflink.errors import GraphBuildError
+
+MAX_TIMESTAMP = 2**63 - 1
+
+__all__ = [
+    "AllWindowFunction", "ContinuousEventTimeTrigger", "CountEvictor", "CountTrigger", "CountWindow",
+    "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows", "EventTimeSessionWindows",
+    "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindows", "MergingWindowAssigner", "NeverTrigger",
+    "ProcessAllWindowFunction", "ProcessWindowFunction", "ProcessingTimeSessionWindows",
+    "ProcessingTimeTrigger", "PurgingTrigger", "SessionWindowTimeGapExtractor", "SlidingEventTimeWindows",
+    "SlidingProcessingTimeWindows", "TimeEvictor", "TimeWindow", "Trigger", "TriggerResult",
+    "TumblingEventTimeWindows", "TumblingProcessingTimeWindows", "Window", "WindowAssigner", "WindowFunction",
+]
+
+
+def to_millis(span: Any, where: str) -> int:
+    """Milliseconds of a ``Time``, ``Duration`` or int."""
+    to_ms = getattr(span, "to_milliseconds", None)
+    if callable(to_ms):
+        return int(to_ms())
+    if isinstance(span, int) and not isinstance(span, bool):
+        return span
+    raise GraphBuildError(f"{where}: expected a Time or Duration (e.g. Time.minutes(5)), got {span!r:.80}")
+
+
+# ---------------------------------------------------------------------------- windows
+
+class Window(ABC):
+    """A bucket of elements; ``max_timestamp()`` is the last timestamp that belongs to it."""
+
+    @abstractmethod
+    def max_timestamp(self) -> int: ...
+
+
+class TimeWindow(NamedTuple):
+    """The interval ``[start, end)`` in epoch milliseconds (a tuple: cheap to hash as a state namespace)."""
+
+    start: int
+    end: int
+
+    def max_timestamp(self) -> int:
+        return self.end - 1
+
+    def intersects(self, other: "TimeWindow") -> bool:
+        """True when the windows overlap or touch (Flink merges touching sessions)."""
+        return self.start <= other.end and self.end >= other.start
+
+    def cover(self, other: "TimeWindow") -> "TimeWindow":
+        """The smallest window containing both."""
+        return TimeWindow(min(self.start, other.start), max(self.end, other.end))
+
+    @staticmethod
+    def get_window_start_with_offset(timestamp: int, offset: int, window_size: int) -> int:
+        """Start of the window of ``window_size`` (aligned to ``offset``) that contains ``timestamp``."""
+        return timestamp - (timestamp - offset + window_size) % window_size
+
+
+Window.register(TimeWindow)
+
+
+class GlobalWindow(Window):
+    """The one window of ``GlobalWindows``: all elements of a key."""
+
+    __slots__ = ()
+
+    def max_timestamp(self) -> int:
+        return MAX_TIMESTAMP
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is GlobalWindow
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __reduce__(self) -> tuple:
+        return GlobalWindow, ()
+
+    def __repr__(self) -> str:
+        return "GlobalWindow"
+
+    @staticmethod
+    def get() -> "GlobalWindow":
+        return GlobalWindow()
+
+
+CountWindow = GlobalWindow
+
+
+# ---------------------------------------------------------------------------- triggers
+
+class TriggerResult(Enum):
+    """What a trigger decides: evaluate the window (FIRE), drop its contents (PURGE), both, or neither."""
+
+    CONTINUE = (False, False)
+    FIRE_AND_PURGE = (True, True)
+    FIRE = (True, False)
+    PURGE = (False, True)
+
+    def is_fire(self) -> bool:
+        return self.value[0]
+
+    def is_purge(self) -> bool:
+        return self.value[1]
+
+
+class Trigger(ABC):
+    """Decides when a window is evaluated; ``ctx`` gives timers, clocks and per-window state.
+
+    >>> class EveryTen(Trigger):
+    ...     def on_element(self, element, timestamp, window, ctx):
+    ...         count = ctx.get_partitioned_state(ValueStateDescriptor("n", Types.LONG()))
+    ...         count.update((count.value() or 0) + 1)
+    ...         return TriggerResult.FIRE if count.value() % 10 == 0 else TriggerResult.CONTINUE
+    """
+
+    @abstractmethod
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        """Called for every element added to ``window``."""
+
+    def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        """A processing-time timer registered through ``ctx`` fired."""
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        """An event-time timer registered through ``ctx`` fired."""
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """True when the trigger supports merging windows (sessions)."""
+        return False
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        """Windows were merged into ``window``: merge state (``ctx.merge_partitioned_state``), re-register timers."""
+        raise NotImplementedError(f"{type(self).__name__} does not support merging windows")
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        """The window is purged for good: delete its timers and state."""
+
+
+class EventTimeTrigger(Trigger):
+    """Fires once the watermark passes the window's end (the default of event-time assigners)."""
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE  # a late element within the allowed lateness: fire again
+        ctx.register_event_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        if window.max_timestamp() > ctx.get_current_watermark():
+            ctx.register_event_time_timer(window.max_timestamp())
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+    @staticmethod
+    def create() -> "EventTimeTrigger":
+        return EventTimeTrigger()
+
+
+class ProcessingTimeTrigger(Trigger):
+    """Fires when the processing-time clock passes the window's end."""
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        ctx.register_processing_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        return TriggerResult.FIRE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        if window.max_timestamp() > ctx.get_current_processing_time():
+            ctx.register_processing_time_timer(window.max_timestamp())
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.delete_processing_time_timer(window.max_timestamp())
+
+    @staticmethod
+    def create() -> "ProcessingTimeTrigger":
+        return ProcessingTimeTrigger()
+
+
+class NeverTrigger(Trigger):
+    """Never fires (the default of ``GlobalWindows``)."""
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        pass
+
+
+def _sum(a: int, b: int) -> int:
+    return a + b
+
+
+class CountTrigger(Trigger):
+    """Fires every ``count`` elements of a window.
+
+    >>> stream.key_by(k).window(GlobalWindows.create()).trigger(CountTrigger.of(1000)).sum("monto")
+    """
+
+    def __init__(self, count: int) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        if not isinstance(count, int) or count <= 0:
+            raise GraphBuildError(f"CountTrigger.of({count!r}): the count must be a positive int")
+        self.count = count
+        self.state_desc = ReducingStateDescriptor("count", _sum, None)
+
+    @staticmethod
+    def of(count: int) -> "CountTrigger":
+        return CountTrigger(count)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        count = ctx.get_partitioned_state(self.state_desc)
+        count.add(1)
+        if count.get() >= self.count:
+            count.clear()
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.state_desc)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.state_desc).clear()
+
+
+class PurgingTrigger(Trigger):
+    """Turns every FIRE of ``nested`` into FIRE_AND_PURGE."""
+
+    def __init__(self, nested: Trigger) -> None:
+        if not isinstance(nested, Trigger):
+            raise GraphBuildError(f"PurgingTrigger.of(): expected a Trigger, got {type(nested).__name__}")
+        self.nested = nested
+
+    @staticmethod
+    def of(nested: Trigger) -> "PurgingTrigger":
+        return PurgingTrigger(nested)
+
+    @staticmethod
+    def _purging(result: TriggerResult) -> TriggerResult:
+        return TriggerResult.FIRE_AND_PURGE if result.is_fire() else result
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        return self._purging(self.nested.on_element(element, timestamp, window, ctx))
+
+    def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        return self._purging(self.nested.on_event_time(time, window, ctx))
+
+    def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        return self._purging(self.nested.on_processing_time(time, window, ctx))
+
+    def can_merge(self) -> bool:
+        return self.nested.can_merge()
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        self.nested.on_merge(window, ctx)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        self.nested.clear(window, ctx)
+
+
+def _min(a: int, b: int) -> int:
+    return a if a <= b else b
+
+
+class ContinuousEventTimeTrigger(Trigger):
+    """Fires every ``interval`` of event time (aligned to the epoch) and at the window's end."""
+
+    def __init__(self, interval: Any) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        self.interval = to_millis(interval, "ContinuousEventTimeTrigger.of")
+        if self.interval <= 0:
+            raise GraphBuildError(f"ContinuousEventTimeTrigger.of(): the interval must be > 0, got {self.interval} ms")
+        self.state_desc = ReducingStateDescriptor("fire-time", _min, None)
+
+    @staticmethod
+    def of(interval: Any) -> "ContinuousEventTimeTrigger":
+        return ContinuousEventTimeTrigger(interval)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is None:
+            self._register_next(timestamp - timestamp % self.interval, window, ctx, fire_time)
+        return TriggerResult.CONTINUE
+
+    def _register_next(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        next_fire = min(time + self.interval, window.max_timestamp())
+        fire_time.add(next_fire)
+        ctx.register_event_time_timer(next_fire)
+
+    def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        if time == window.max_timestamp():
+            return TriggerResult.FIRE
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() == time:
+            fire_time.clear()
+            self._register_next(time, window, ctx, fire_time)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            ctx.register_event_time_timer(next_fire)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is not None:
+            ctx.delete_event_time_timer(fire_time.get())
+            fire_time.clear()
+
+
+# ---------------------------------------------------------------------------- assigners
+
+class WindowAssigner(ABC):
+    """Assigns each element to zero or more windows."""
+
+    @abstractmethod
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        """The windows of ``element`` (``timestamp`` is its event time, ``now_ms`` processing time)."""
+
+    @abstractmethod
+    def get_default_trigger(self) -> Trigger: ...
+
+    @abstractmethod
+    def is_event_time(self) -> bool: ...
+
+
+class MergingWindowAssigner(WindowAssigner):
+    """An assigner whose windows can merge (sessions)."""
+
+    @abstractmethod
+    def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
+        """Call ``callback(to_merge, merged)`` for every group of windows that becomes one."""
+
+
+def _check_size_offset(where: str, size: int, offset: int, slide: int | None = None) -> None:
+    if size <= 0:
+        raise GraphBuildError(f"{where}: the window size must be > 0, got {size} ms")
+    if slide is not None:
+        if slide <= 0:
+            raise GraphBuildError(f"{where}: the slide must be > 0, got {slide} ms")
+        if slide > size:
+            raise GraphBuildError(f"{where}: the slide ({slide} ms) must not exceed the size ({size} ms); "
+                                  "a slide larger than the size skips elements")
+    period = slide if slide is not None else size
+    if abs(offset) >= period:
+        raise GraphBuildError(f"{where}: |offset| ({offset} ms) must be smaller than the "
+                              f"{'slide' if slide is not None else 'size'} ({period} ms)")
+
+
+class _Tumbling(WindowAssigner):
+    def __init__(self, size: Any, offset: Any, name: str) -> None:
+        self.size = to_millis(size, f"{name}.of")
+        self.offset = to_millis(offset, f"{name}.of")
+        _check_size_offset(f"{name}.of()", self.size, self.offset)
+
+    def window_start(self, timestamp: int) -> int:
+        return timestamp - (timestamp - self.offset + self.size) % self.size
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, offset={self.offset})"
+
+
+class TumblingEventTimeWindows(_Tumbling):
+    """Fixed-size, non-overlapping event-time windows ``[k*size + offset, (k+1)*size + offset)``.
+
+    >>> TumblingEventTimeWindows.of(Time.minutes(5))
+    """
+
+    def __init__(self, size: Any, offset: Any = 0) -> None:
+        super().__init__(size, offset, "TumblingEventTimeWindows")
+
+    @staticmethod
+    def of(size: Any, offset: Any = 0) -> "TumblingEventTimeWindows":
+        return TumblingEventTimeWindows(size, offset)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        start = self.window_start(timestamp)
+        return [TimeWindow(start, start + self.size)]
+
+    def get_default_trigger(self) -> Trigger:
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return True
+
+
+class TumblingProcessingTimeWindows(_Tumbling):
+    """Fixed-size, non-overlapping processing-time windows."""
+
+    def __init__(self, size: Any, offset: Any = 0) -> None:
+        super().__init__(size, offset, "TumblingProcessingTimeWindows")
+
+    @staticmethod
+    def of(size: Any, offset: Any = 0) -> "TumblingProcessingTimeWindows":
+        return TumblingProcessingTimeWindows(size, offset)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        start = self.window_start(now_ms)
+        return [TimeWindow(start, start + self.size)]
+
+    def get_default_trigger(self) -> Trigger:
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return False
+
+
+class _Sliding(WindowAssigner):
+    def __init__(self, size: Any, slide: Any, offset: Any, name: str) -> None:
+        self.size = to_millis(size, f"{name}.of")
+        self.slide = to_millis(slide, f"{name}.of")
+        self.offset = to_millis(offset, f"{name}.of")
+        _check_size_offset(f"{name}.of()", self.size, self.offset, self.slide)
+
+    def _windows(self, timestamp: int) -> list[Window]:
+        size, slide = self.size, self.slide
+        last_start = timestamp - (timestamp - self.offset + slide) % slide
+        return [TimeWindow(start, start + size) for start in range(last_start, timestamp - size, -slide)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, slide={self.slide}, offset={self.offset})"
+
+
+class SlidingEventTimeWindows(_Sliding):
+    """Event-time windows of ``size`` starting every ``slide`` (an element is in size/slide windows).
+
+    >>> SlidingEventTimeWindows.of(Time.days(7), Time.hours(1))
+    """
+
+    def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
+        super().__init__(size, slide, offset, "SlidingEventTimeWindows")
+
+    @staticmethod
+    def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingEventTimeWindows":
+        return SlidingEventTimeWindows(size, slide, offset)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        return self._windows(timestamp)
+
+    def get_default_trigger(self) -> Trigger:
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return True
+
+
+class SlidingProcessingTimeWindows(_Sliding):
+    """Processing-time windows of ``size`` starting every ``slide``."""
+
+    def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
+        super().__init__(size, slide, offset, "SlidingProcessingTimeWindows")
+
+    @staticmethod
+    def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingProcessingTimeWindows":
+        return SlidingProcessingTimeWindows(size, slide, offset)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        return self._windows(now_ms)
+
+    def get_default_trigger(self) -> Trigger:
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return False
+
+
+class SessionWindowTimeGapExtractor(ABC):
+    """The session gap (ms) of an element, for dynamic-gap session windows."""
+
+    @abstractmethod
+    def extract(self, element: Any) -> int: ...
+
+
+def merge_time_windows(windows: Iterable[TimeWindow], callback: Callable[[list, Window], None]) -> None:
+    """Merge overlapping or touching time windows, as Flink's ``TimeWindow.mergeWindows``."""
+    ordered = sorted(windows)
+    groups: list[tuple[TimeWindow, list[TimeWindow]]] = []
+    for w in ordered:
+        if groups and groups[-1][0].intersects(w):
+            cover, members = groups[-1]
+            groups[-1] = (cover.cover(w), members + [w])
+        else:
+            groups.append((w, [w]))
+    for cover, members in groups:
+        if len(members) > 1:
+            callback(members, cover)
+
+
+class _Sessions(MergingWindowAssigner):
+    def __init__(self, gap: Any, name: str, dynamic: bool) -> None:
+        self.name = name
+        if dynamic:
+            extract = getattr(gap, "extract", None)
+            if not callable(extract) and not callable(gap):
+                raise GraphBuildError(f"{name}.with_dynamic_gap(): expected a SessionWindowTimeGapExtractor "
+                                      f"or a function element -> gap ms, got {type(gap).__name__}")
+            self.gap_extractor: Callable[[Any], int] | None = extract if callable(extract) else gap
+            self.gap = None
+        else:
+            self.gap_extractor = None
+            self.gap = to_millis(gap, f"{name}.with_gap")
+            if self.gap <= 0:
+                raise GraphBuildError(f"{name}.with_gap(): the session gap must be > 0, got {self.gap} ms")
+
+    def _session(self, timestamp: int, element: Any) -> list[Window]:
+        gap = self.gap
+        if gap is None:
+            gap = to_millis(self.gap_extractor(element), f"{self.name} gap extractor")
+            if gap <= 0:
+                raise ValueError(f"{self.name}: the dynamic session gap must be > 0, got {gap} ms "
+                                 f"for element {element!r:.100}")
+        return [TimeWindow(timestamp, timestamp + gap)]
+
+    def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
+        merge_time_windows(windows, callback)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(gap={self.gap if self.gap is not None else 'dynamic'})"
+
+
+class EventTimeSessionWindows(_Sessions):
+    """Event-time sessions: a window per burst of activity, closed after ``gap`` without elements.
+
+    >>> EventTimeSessionWindows.with_gap(Time.minutes(30))
+    >>> EventTimeSessionWindows.with_dynamic_gap(lambda e: e["gap_ms"])
+    """
+
+    def __init__(self, gap: Any, dynamic: bool = False) -> None:
+        super().__init__(gap, "EventTimeSessionWindows", dynamic)
+
+    @staticmethod
+    def with_gap(size: Any) -> "EventTimeSessionWindows":
+        return EventTimeSessionWindows(size)
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Any) -> "EventTimeSessionWindows":
+        return EventTimeSessionWindows(extractor, dynamic=True)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        return self._session(timestamp, element)
+
+    def get_default_trigger(self) -> Trigger:
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return True
+
+
+class ProcessingTimeSessionWindows(_Sessions):
+    """Processing-time sessions."""
+
+    def __init__(self, gap: Any, dynamic: bool = False) -> None:
+        super().__init__(gap, "ProcessingTimeSessionWindows", dynamic)
+
+    @staticmethod
+    def with_gap(size: Any) -> "ProcessingTimeSessionWindows":
+        return ProcessingTimeSessionWindows(size)
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Any) -> "ProcessingTimeSessionWindows":
+        return ProcessingTimeSessionWindows(extractor, dynamic=True)
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        return self._session(now_ms, element)
+
+    def get_default_trigger(self) -> Trigger:
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        return False
+
+
+DynamicEventTimeSessionWindows = EventTimeSessionWindows
+DynamicProcessingTimeSessionWindows = ProcessingTimeSessionWindows
+
+
+class GlobalWindows(WindowAssigner):
+    """All elements of a key in one window; it fires only through a custom trigger.
+
+    >>> GlobalWindows.create()  # with .trigger(CountTrigger.of(1000))
+    """
+
+    _WINDOW = GlobalWindow()
+
+    @staticmethod
+    def create() -> "GlobalWindows":
+        return GlobalWindows()
+
+    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+        return [self._WINDOW]
+
+    def get_default_trigger(self) -> Trigger:
+        return NeverTrigger()
+
+    def is_event_time(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "GlobalWindows()"
+
+
+# ---------------------------------------------------------------------------- evictors
+
+class Evictor(ABC):
+    """Removes elements from a window before and/or after the window function runs.
+
+    ``elements`` is a list of ``(value, timestamp)``; an evictor deletes from it in place.
+    """
+
+    @abstractmethod
+    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None: ...
+
+    @abstractmethod
+    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None: ...
+
+
+class CountEvictor(Evictor):
+    """Keeps the last ``max_count`` elements."""
+
+    def __init__(self, max_count: int, do_evict_after: bool = False) -> None:
+        if not isinstance(max_count, int) or max_count < 0:
+            raise GraphBuildError(f"CountEvictor.of({max_count!r}): the count must be an int >= 0")
+        self.max_count = max_count
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(max_count: int, do_evict_after: bool = False) -> "CountEvictor":
+        return CountEvictor(max_count, do_evict_after)
+
+    def _evict(self, elements: list) -> None:
+        if len(elements) > self.max_count:
+            del elements[: len(elements) - self.max_count]
+
+    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if not self.do_evict_after:
+            self._evict(elements)
+
+    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if self.do_evict_after:
+            self._evict(elements)
+
+
+class TimeEvictor(Evictor):
+    """Keeps the elements with timestamp > (latest timestamp - ``window_size``)."""
+
+    def __init__(self, window_size: Any, do_evict_after: bool = False) -> None:
+        self.window_size = to_millis(window_size, "TimeEvictor.of")
+        if self.window_size < 0:
+            raise GraphBuildError(f"TimeEvictor.of(): the size must be >= 0, got {self.window_size} ms")
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(window_size: Any, do_evict_after: bool = False) -> "TimeEvictor":
+        return TimeEvictor(window_size, do_evict_after)
+
+    def _evict(self, elements: list) -> None:
+        stamps = [ts for _, ts in elements if ts is not None]
+        if not stamps:
+            return
+        cutoff = max(stamps) - self.window_size
+        elements[:] = [(v, ts) for v, ts in elements if ts is None or ts > cutoff]
+
+    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if not self.do_evict_after:
+            self._evict(elements)
+
+    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if self.do_evict_after:
+            self._evict(elements)
+
+
+# ---------------------------------------------------------------------------- window functions
+
+class WindowFunction(RichFunction):
+    """Evaluates a window: ``apply(key, window, inputs, out)`` collects results with ``out.collect``."""
+
+    @abstractmethod
+    def apply(self, key: Any, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
+
+
+class AllWindowFunction(RichFunction):
+    """``apply(window, inputs, out)`` of a non-keyed (``window_all``) window."""
+
+    @abstractmethod
+    def apply(self, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
+
+
+class ProcessWindowFunction(RichFunction):
+    """Evaluates a window with context: ``process(key, context, elements[, out])``.
+
+    ``context.window()``, ``context.current_watermark()``, ``context.current_processing_time()``,
+    ``context.window_state()`` (state of this key and window), ``context.global_state()`` (of this
+    key), ``context.output(tag, value)``. Return or yield results, or collect them with ``out``.
+    ``clear(context)`` runs when the window is purged (delete window state there).
+    """
+
+    @abstractmethod
+    def process(self, key: Any, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
+
+    def clear(self, context: Any) -> None:
+        """The window is gone: release its per-window state."""
+
+
+class ProcessAllWindowFunction(RichFunction):
+    """``process(context, elements[, out])`` of a non-keyed (``window_all``) window."""
+
+    @abstractmethod
+    def process(self, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
+
+    def clear(self, context: Any) -> None:
+        """The window is gone: release its per-window state."""
