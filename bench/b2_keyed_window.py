@@ -1,0 +1,121 @@
+"""B2 keyed window: (key, ts_ms, amount) -> bounded out-of-orderness 5 s -> key_by -> tumbling 60 s
+-> aggregate(sum) -> discarding sink, parallelism 2; 5M events over 1,000 keys.
+
+    python bench/b2_keyed_window.py --events 5000000 [--compare]
+
+The events are the peers' (bench/peers/pyflink_bench.py): sequence number i -> (j % keys,
+j*step + disorder - (j*7919) % disorder, ((j*31) % 1000) / 10.0) with the source subtasks
+interleaved in event time. Prints one JSON line per system (events/s, seconds, peak RSS of the
+process tree); --compare also runs PyFlink's and Bytewax's B2 in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from harness import emit, rss_sampler, run_peer, start_ray, table
+
+
+class B2Event:
+    """Sequence number -> (key, ts_ms, amount), as the peers generate it."""
+
+    def __init__(self, n: int, p: int, keys: int, step_ms: int, disorder_ms: int) -> None:
+        self.chunk = -(-n // p)
+        self.p, self.keys, self.step, self.dis = p, keys, step_ms, disorder_ms
+
+    def __call__(self, i: int) -> tuple:
+        i -= 1
+        j = (i % self.chunk) * self.p + i // self.chunk
+        return j % self.keys, j * self.step + self.dis - (j * 7919) % self.dis, ((j * 31) % 1000) / 10.0
+
+
+class SumAmount:
+    """AggregateFunction: (key, sum of amount) per window."""
+
+    def create_accumulator(self) -> tuple:
+        return -1, 0.0
+
+    def add(self, value: tuple, accumulator: tuple) -> tuple:
+        return value[0], accumulator[1] + value[2]
+
+    def get_result(self, accumulator: tuple) -> tuple:
+        return accumulator
+
+    def merge(self, a: tuple, b: tuple) -> tuple:
+        return (a[0] if a[0] >= 0 else b[0]), a[1] + b[1]
+
+
+def _event_ts(event: tuple, record_timestamp: int | None) -> int:
+    return event[1]
+
+
+def run_rayflink(events: int, parallelism: int, keys: int, window_s: int, disorder_ms: int) -> dict:
+    t0 = time.perf_counter()
+    sampler = rss_sampler()
+    ray_s = start_ray()
+    from connectors.discarding import DiscardingSink
+    from rayflink.common import Duration, Time, WatermarkStrategy
+    from rayflink.datastream import StreamExecutionEnvironment
+    from rayflink.datastream.window import TumblingEventTimeWindows
+
+    def job(n: int):
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(parallelism)
+        strategy = (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(disorder_ms))
+                    .with_timestamp_assigner(_event_ts))
+        (env.from_sequence(1, n).map(B2Event(n, parallelism, keys, 1, disorder_ms))
+         .assign_timestamps_and_watermarks(strategy)
+         .key_by(lambda e: e[0]).window(TumblingEventTimeWindows.of(Time.seconds(window_s)))
+         .aggregate(SumAmount()).uid("b2-window").sink_to(DiscardingSink()))
+        return env.execute("B2")
+
+    job(1000)  # the first job starts the task executors
+    t1 = time.perf_counter()
+    result = job(events)
+    t2 = time.perf_counter()
+    sampler.stop()
+    windows = late = 0
+    for v in result.metrics["vertices"]:
+        for s in v["subtasks"]:
+            op = s["operators"].get("b2-window")
+            if op is not None:
+                windows += op["records_out"]
+                late += op["num_late_records_dropped"]
+    expected = keys * -(-events // (window_s * 1000)) if events >= keys else None
+    if late or (expected is not None and windows != expected):
+        raise SystemExit(f"B2 wrong: {windows} window results (expected {expected}), {late} late records")
+    return {"system": "rayflink", "workload": "B2", "events": events, "parallelism": parallelism, "keys": keys,
+            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
+            "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1)),
+            "windows": windows, "late_records_dropped": late, "peak_rss_mb": sampler.peak_mb}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--window-s", type=int, default=60)
+    ap.add_argument("--disorder-ms", type=int, default=5000)
+    ap.add_argument("--compare", action="store_true", help="also run PyFlink and Bytewax (bench/peers)")
+    args = ap.parse_args()
+    rows = [run_rayflink(args.events, args.parallelism, args.keys, args.window_s, args.disorder_ms)]
+    emit(rows[0])
+    if args.compare:
+        import ray
+
+        ray.shutdown()  # the peers get the machine to themselves
+        common = ["--workload", "B2", "--events", str(args.events), "--keys", str(args.keys),
+                  "--window-s", str(args.window_s), "--disorder-ms", str(args.disorder_ms)]
+        for peer in (["peers/pyflink_bench.py", *common, "--parallelism", str(args.parallelism)],
+                     ["peers/bytewax_bench.py", *common]):
+            r = run_peer(peer)
+            if r:
+                rows.append(r)
+                emit(r)
+    print(table(rows, ["system", "events", "seconds", "events_per_s", "peak_rss_mb"]))
+
+
+if __name__ == "__main__":
+    main()
