@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from operators.co import CoFlatMapOperator, CoMapOperator
+from operators.join import IntervalJoinOperator
 from operators.keyed import ReduceOperator
 from operators.process import CoProcessOperator, ProcessOperator
 from operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from operators.source import SourceOperator
 from operators.stateless import FilterOperator, FlatMapOperator, MapOperator
+from operators.timestamps import TimestampsAndWatermarksOperator
+from operators.window import WindowOperator
 from rayflink.graph.transformations import OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
 
@@ -27,6 +30,9 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sink_function": SinkFunctionOperator,
     "sink": SinkWriterOperator,
     "collect": CollectSinkOperator,
+    "timestamps_watermarks": TimestampsAndWatermarksOperator,
+    "window": WindowOperator,
+    "interval_join": IntervalJoinOperator,
 }
 
 

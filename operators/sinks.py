@@ -172,14 +172,16 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
             self.channel.send(values)
 
     def prepare(self, checkpoint_id: int) -> Any:
-        prepared = (self.ctx.subtask_index, self.buffer)
+        prepared = (self.ctx.job_id, self.ctx.subtask_index, self.buffer)
         self.buffer = []
         return prepared
 
     def commit(self, checkpoint_id: int, prepared: Any) -> None:
         import ray
 
-        origin, values = prepared
+        job_id, origin, values = prepared
+        if job_id != self.ctx.job_id:
+            return  # prepared by the job a savepoint came from: its records went to that job's client
         ray.get(self.ctx.job_master.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
 
     def end_input(self) -> None:

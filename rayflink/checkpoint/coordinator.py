@@ -63,6 +63,7 @@ class CheckpointCoordinator:
         self.tasks: dict = {}
         self.finished: set = set()
         self.ended: set = set()
+        self.stopped = False  # a stop-with-savepoint is under way: no more checkpoints
         self.source_tasks: list = []
         self.graph_info: dict = {}
         self.attempt = -1
@@ -81,6 +82,7 @@ class CheckpointCoordinator:
             self.graph_info = graph_info
             self.finished = set()
             self.ended = set()
+            self.stopped = False
         if self.interval_s > 0 and self.storage is not None and self._thread is None:
             self._thread = threading.Thread(target=self._loop, daemon=True, name=f"checkpoints-{self.job_id}")
             self._thread.start()
@@ -139,7 +141,7 @@ class CheckpointCoordinator:
                                 and not any(p.final for p in self.pending.values()))
                 if final_failed:  # the final checkpoint failed: take another one
                     self._trigger_final()
-                due = (self.attempt >= 0 and not self.finished and not self.ended
+                due = (self.attempt >= 0 and not self.finished and not self.ended and not self.stopped
                        and len([p for p in self.pending.values() if p.savepoint_uri is None]) < self.max_concurrent
                        and now - self.last_trigger_at() >= self.interval_s
                        and now - self.last_completed_at >= self.min_pause_s)
@@ -150,12 +152,15 @@ class CheckpointCoordinator:
         starts = [p.started for p in self.pending.values()] + [getattr(self, "_last_trigger", 0.0)]
         return max(starts)
 
-    def trigger(self, savepoint_uri: str | None = None) -> PendingCheckpoint:
-        """Inject barrier n at every source subtask."""
+    def trigger(self, savepoint_uri: str | None = None, stop: bool = False) -> PendingCheckpoint:
+        """Inject barrier n at every source subtask; ``stop`` suspends the sources after it, and
+        no periodic checkpoint follows (stop-with-savepoint, rescale)."""
         with self.lock:
+            if self.stopped:
+                raise CheckpointFailure("the job is stopping with a savepoint already")
             if self.attempt < 0 or self.finished or self.ended:
-                raise CheckpointFailure("the job is not running with all its subtasks; "
-                                        "a checkpoint needs every subtask")
+                raise CheckpointFailure("the job is not running with all its subtasks (a bounded input "
+                                        "may have ended); a checkpoint or savepoint needs every subtask running")
             cid = self.next_id
             self.next_id += 1
             self._last_trigger = time.monotonic()
@@ -165,7 +170,8 @@ class CheckpointCoordinator:
             from rayflink.runtime.messages import TriggerCheckpoint
 
             for key in self.source_tasks:
-                self.send(key, TriggerCheckpoint(barrier))
+                self.send(key, TriggerCheckpoint(barrier, stop_source=stop))
+            self.stopped = stop
         return p
 
     # ---- acks -------------------------------------------------------------------------------------
@@ -234,6 +240,8 @@ class CheckpointCoordinator:
 
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)
+        if p.savepoint_uri is not None:
+            self.stopped = False
         p.failure = reason
         self.history.append({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,

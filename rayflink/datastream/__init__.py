@@ -21,9 +21,18 @@ from rayflink.datastream.functions import (
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
 from rayflink.datastream.time_domain import TimeDomain
+from rayflink.datastream.window import ProcessWindowFunction, WindowFunction
+from rayflink.datastream.windowed_stream import (
+    AllWindowedStream,
+    CoGroupFunction,
+    JoinFunction,
+    ProcessJoinFunction,
+    WindowedStream,
+)
 
 __all__ = [
-    "AggregateFunction", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
+    "AggregateFunction", "AllWindowedStream", "CoGroupFunction", "JoinFunction", "ProcessJoinFunction",
+    "ProcessWindowFunction", "WindowFunction", "WindowedStream", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
     "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "KeyedCoProcessFunction",
     "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "OutputTag", "ProcessFunction",
     "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode", "SinkFunction", "StreamExecutionEnvironment",

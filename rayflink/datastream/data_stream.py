@@ -142,6 +142,34 @@ class DataStream:
         """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function."""
         return ConnectedStreams(self, stream)
 
+    def assign_timestamps_and_watermarks(self, watermark_strategy: Any) -> "DataStream":
+        """Assign event timestamps and generate watermarks here (upstream watermarks are replaced)."""
+        from rayflink.common.watermark_strategy import WatermarkStrategy
+
+        if not isinstance(watermark_strategy, WatermarkStrategy):
+            raise GraphBuildError(f"assign_timestamps_and_watermarks(): expected a WatermarkStrategy, got "
+                                  f"{type(watermark_strategy).__name__}")
+        spec = OperatorSpec("timestamps_watermarks", {"watermark_strategy": watermark_strategy})
+        return self._one_input("Timestamps/Watermarks", spec, self._t.output_type)
+
+    def window_all(self, window_assigner: Any) -> Any:
+        """Window the whole (non-keyed) stream in one subtask; returns an ``AllWindowedStream``."""
+        from rayflink.datastream.windowed_stream import AllWindowedStream
+
+        return AllWindowedStream(self, window_assigner)
+
+    def join(self, other_stream: "DataStream") -> Any:
+        """Window join: ``a.join(b).where(k1).equal_to(k2).window(assigner).apply(JoinFunction)``."""
+        from rayflink.datastream.windowed_stream import JoinedStreams
+
+        return JoinedStreams(self, other_stream)
+
+    def co_group(self, other_stream: "DataStream") -> Any:
+        """Window co-group: ``a.co_group(b).where(k1).equal_to(k2).window(assigner).apply(CoGroupFunction)``."""
+        from rayflink.datastream.windowed_stream import CoGroupedStreams
+
+        return CoGroupedStreams(self, other_stream)
+
     def forward(self) -> "DataStream":
         return self._partition(FORWARD, "Forward")
 
@@ -300,6 +328,18 @@ class KeyedStream(DataStream):
 
     def connect(self, stream: DataStream) -> "ConnectedStreams":
         return ConnectedStreams(self, stream)
+
+    def window(self, window_assigner: Any) -> Any:
+        """Window each key's records; returns a ``WindowedStream`` (trigger, lateness, functions)."""
+        from rayflink.datastream.windowed_stream import WindowedStream
+
+        return WindowedStream(self, window_assigner)
+
+    def interval_join(self, other_stream: "KeyedStream") -> Any:
+        """Interval join: ``a.interval_join(b).between(lower, upper).process(ProcessJoinFunction)``."""
+        from rayflink.datastream.windowed_stream import IntervalJoin
+
+        return IntervalJoin(self, other_stream)
 
     def set_parallelism(self, parallelism: int) -> "DataStream":
         raise GraphBuildError("key_by() is not an operator: set the parallelism of the operator after it")

@@ -82,6 +82,7 @@ class JobMaster:
         if path:
             restore = read_metadata(path)
             self._check_restore(restore)
+            self.coordinator.next_id = restore["checkpoint_id"] + 1  # ids go on, as in Flink
         self._deploy(restore)
         self.status = "RUNNING"
         threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}").start()
@@ -295,9 +296,9 @@ class JobMaster:
         self.status = "CANCELING"
         self._cancel_tasks()
 
-    def trigger_savepoint(self, path: str, timeout: float = 600.0) -> str:
+    def trigger_savepoint(self, path: str, timeout: float = 600.0, stop: bool = False) -> str:
         """Take a savepoint into ``path``; return the path of its metadata."""
-        p = self.coordinator.trigger(savepoint_uri=path)
+        p = self.coordinator.trigger(savepoint_uri=path, stop=stop)
         if not p.done.wait(timeout):
             raise CheckpointFailure(f"savepoint {p.checkpoint_id} to {path} did not complete in {timeout} s")
         if p.failure:
@@ -306,7 +307,7 @@ class JobMaster:
 
     def stop_with_savepoint(self, path: str) -> str:
         """Take a savepoint, then stop the job (it ends FINISHED)."""
-        result = self.trigger_savepoint(path)
+        result = self.trigger_savepoint(path, stop=True)
         self.stopping = "stop"
         self._cancel_tasks()
         return result
@@ -314,7 +315,7 @@ class JobMaster:
     def rescale(self, parallelism: Any, path: str) -> str:
         """Savepoint, then redeploy at ``parallelism`` (an int for every operator, or uid -> int)."""
         new = self._rescaled_parallelism(parallelism)
-        result = self.trigger_savepoint(path)
+        result = self.trigger_savepoint(path, stop=True)
         self.rescale_to = (new, read_metadata(path))
         self.stopping = "rescale"
         self._cancel_tasks()

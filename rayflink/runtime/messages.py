@@ -38,9 +38,14 @@ class CheckpointBarrier:
 
 @dataclass(frozen=True)
 class TriggerCheckpoint:
-    """Control message to a source subtask: take a snapshot and inject ``barrier``."""
+    """Control message to a source subtask: take a snapshot and inject ``barrier``.
+
+    With ``stop_source`` (stop-with-savepoint, rescale) the source emits nothing after the barrier
+    unless the savepoint fails.
+    """
 
     barrier: CheckpointBarrier
+    stop_source: bool = False
 
 
 @dataclass(frozen=True)

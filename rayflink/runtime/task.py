@@ -58,6 +58,7 @@ class StreamTask:
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
         self.failure_reason: str | None = None
+        self.suspended_at: int | None = None  # a source stopped at this savepoint's barrier
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -206,6 +207,11 @@ class StreamTask:
                 control = self.gate.get(0) if self.gate.control else None
                 if control is not None:
                     self._on_control(control[1])
+                if self.suspended_at is not None:  # stop-with-savepoint: nothing after the barrier
+                    item = self.gate.get(0.05)
+                    if item is not None and item[0] < 0:
+                        self._on_control(item[1])
+                    continue
                 batches = reader.poll(batch_size)
                 if batches is None:
                     break
@@ -293,6 +299,8 @@ class StreamTask:
     def _on_control(self, message: Any) -> None:
         if type(message) is TriggerCheckpoint:
             self._checkpoint(message.barrier, 0.0)
+            if message.stop_source:
+                self.suspended_at = message.barrier.checkpoint_id
         elif type(message) is CheckpointCompleted:
             for op in self.operators.values():
                 op.notify_checkpoint_complete(message.checkpoint_id)
@@ -300,6 +308,8 @@ class StreamTask:
             if notify is not None:
                 notify(message.checkpoint_id)
         elif type(message) is CheckpointAborted:
+            if self.suspended_at == message.checkpoint_id:
+                self.suspended_at = None  # the savepoint failed: the job goes on
             if self.aligning is not None and self.aligning.checkpoint_id == message.checkpoint_id:
                 self.aligning = None
                 self.gate.unblock_all()
@@ -397,6 +407,9 @@ class StreamTask:
                              "records_out": op.output.records_out,
                              "side_records_out": op.output.side_records_out,
                              "watermark": op.current_watermark}
+            extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
+            if extra is not None:
+                ops[node.uid].update(extra())
         records_out = sum(w.records_out for w in self.writers)
         ctx = ray.get_runtime_context()
         return {
