@@ -146,7 +146,10 @@ class CheckpointCoordinator:
                        and now - self.last_trigger_at() >= self.interval_s
                        and now - self.last_completed_at >= self.min_pause_s)
             if due:
-                self.trigger()
+                try:
+                    self.trigger()
+                except CheckpointFailure:
+                    pass  # a savepoint stopped the job, or a subtask ended, since ``due`` was computed
 
     def last_trigger_at(self) -> float:
         starts = [p.started for p in self.pending.values()] + [getattr(self, "_last_trigger", 0.0)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+
+from ray import cloudpickle  # state may hold instances of user classes shipped by value
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,7 @@ class SnapshotWriter:
         uri = barrier.savepoint_uri or self.checkpoint_uri
         relpath = f"{'savepoint' if barrier.savepoint_uri else f'chk-{cid}'}/{self.file_stem}.state"
         try:
-            data = pickle.dumps(states, protocol=5)
+            data = cloudpickle.dumps(states, protocol=5)
             if uri is None:
                 raise RuntimeError("no checkpoint storage configured (state.checkpoints.dir)")
             self._storage(uri).write_bytes(relpath, data)

@@ -197,6 +197,7 @@ class StreamTask:
         batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
         interval_ns = int(d.config.get("pipeline.auto-watermark-interval", 200)) * 1_000_000
         streaming = d.config.get("execution.runtime-mode") != "BATCH"
+        bounded = d.source.is_bounded()
         head.register_splits([s.split_id for s in reader.snapshot_state()], time.time_ns() // 1_000_000)
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
@@ -214,7 +215,9 @@ class StreamTask:
                     continue
                 batches = reader.poll(batch_size)
                 if batches is None:
-                    break
+                    if bounded:
+                        break
+                    batches = []  # an unbounded source never ends: a reader without splits idles
                 now_ns = time.monotonic_ns()
                 now_ms = time.time_ns() // 1_000_000
                 for b in batches:

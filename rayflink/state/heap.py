@@ -15,7 +15,7 @@ write-back cache instead (``rayflink.state.rocksdb``).
 
 from __future__ import annotations
 
-import pickle
+from ray import cloudpickle  # user classes from modules the workers cannot import pickle by value
 import time
 from typing import Any, Callable, Iterable
 
@@ -103,7 +103,7 @@ class ValueChecker:
                 f"{short_repr(value)} of type {type(value).__name__} does not match declared type "
                 f"{t!r}; change the descriptor's type or the value")
         try:
-            pickle.dumps(value, protocol=5)
+            cloudpickle.dumps(value, protocol=5)
         except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
             raise StateError(
                 f"state {self.state_name!r} of operator {self.operator_uid!r}: {self.what} "

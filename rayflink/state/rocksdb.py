@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import pickle
+
+from ray import cloudpickle  # values may be instances of user classes shipped by value
 import re
 import shutil
 import struct
@@ -47,7 +49,7 @@ _RESTORE_BATCH = 10_000
 
 
 def _dumps(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=5)
+    return cloudpickle.dumps(value, protocol=5)
 
 
 def encode_obj(obj: Any) -> bytes:

@@ -1,0 +1,266 @@
+"""Savepoints, rescaling, and checkpoints that fail: every key's state continues exactly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.common import Types, WatermarkStrategy
+from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
+from rayflink.errors import JobExecutionError, RayflinkError
+
+
+def poll(condition, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Total(KeyedProcessFunction):
+    """Keeps a running total per key and emits (key, total) for every record."""
+
+    def open(self, runtime_context):
+        self.total = runtime_context.get_state(ValueStateDescriptor("total", Types.LONG()))
+
+    def process_element(self, value, ctx, out):
+        t = (self.total.value() or 0) + 1
+        self.total.update(t)
+        out.collect((value[0], t, None))
+
+
+
+def build(tmp_path, keys: int, records: int, rate: float | None, parallelism: int, backend, savepoint=None,
+          uid="totals", allow=False, source_uid="events"):
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
+    env.set_state_backend(backend)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    if savepoint:
+        env.get_config().set_string("execution.savepoint.path", savepoint)
+        if allow:
+            env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")
+    limiter = RateLimiterStrategy.per_second(rate) if rate else None
+    source = DataGeneratorSource(lambda i: (i % keys, i), records, limiter)
+    return (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").uid(source_uid)
+            .key_by(lambda e: e[0]).process(Total()).uid(uid))
+
+
+def finals(out) -> dict:
+    best: dict = {}
+    for key, total, _ in out:
+        best[key] = max(best.get(key, 0), total)
+    return best
+
+
+def test_stop_with_savepoint_then_resume_in_the_other_backend_continues_every_key(tmp_path):
+    keys, records = 500, 40_000
+    stream = build(tmp_path, keys, records, 5_000, 2, HashMapStateBackend())
+    first = []
+    with stream.execute_and_collect("before-savepoint") as results:
+        for record in results:
+            first.append(record)
+            if len(first) == 5_000:
+                path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp1")
+                break
+        first.extend(results)
+    assert results.client.get_job_status() == "FINISHED"
+    # resume from the savepoint, in RocksDB this time, with the rest of the input
+    resumed = build(tmp_path, keys, records, None, 2, EmbeddedRocksDBStateBackend(), savepoint=path)
+    with resumed.execute_and_collect("after-savepoint") as results:
+        second = list(results)
+    before = finals(first)
+    # every key continues from the total the savepoint had: the sequence has no gap and no repeat
+    for key in range(keys):
+        totals = sorted(t for k, t, _ in first + second if k == key)
+        assert totals == list(range(1, len(totals) + 1)), f"key {key}"
+    assert finals(first + second) == {k: records // keys for k in range(keys)}
+    assert sum(before.values()) >= 5_000
+
+
+def test_rescale_2_to_4_to_1_keeps_every_keys_state(tmp_path):
+    keys = 100_000
+    stream = build(tmp_path, keys, None, 30_000, 2, HashMapStateBackend())
+    seen: list = []
+    with stream.execute_and_collect("rescale") as results:
+        client = results.client
+        for record in results:
+            seen.append(record)
+            if len(seen) == 20_000:
+                break
+        client.rescale(4)
+        poll(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 4 and
+             client.get_job_status() == "RUNNING", what="the job at parallelism 4")
+        for record in results:
+            seen.append(record)
+            if len(seen) == 60_000:
+                break
+        client.rescale(1)
+        poll(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 1, what="parallelism 1")
+        for record in results:
+            seen.append(record)
+            if len(seen) == 150_000:
+                break
+    # the i-th record of a key always carries total i: the state moved with its key groups
+    per_key: dict = {}
+    for key, total, _ in seen:
+        per_key.setdefault(key, []).append(total)
+    for key, totals in per_key.items():
+        assert sorted(totals) == list(range(1, len(totals) + 1)), f"key {key}: {sorted(totals)[:10]}"
+    assert len(per_key) == keys  # 150,000 records over 100,000 keys: every key appeared
+
+
+def test_a_savepoint_with_state_for_a_missing_operator_is_refused_unless_allowed(tmp_path):
+    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
+    with stream.execute_and_collect("to-save") as results:
+        next(iter(results))
+        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp2")
+        list(results)
+    renamed = build(tmp_path, 10, 100, None, 1, HashMapStateBackend(), savepoint=path, uid="renamed")
+    with pytest.raises(Exception, match="state for operator uid 'totals'.*allow non-restored state"):
+        with renamed.execute_and_collect("refused") as results:
+            list(results)
+    # a new source uid too: the old source's position would otherwise be restored past these 100 records
+    allowed = build(tmp_path, 10, 100, None, 1, HashMapStateBackend(), savepoint=path, uid="renamed", allow=True,
+                    source_uid="new-events")
+    with allowed.execute_and_collect("allowed") as results:
+        assert max(t for _, t, _ in results) == 10  # fresh state: 100 records over 10 keys
+
+
+def test_changing_max_parallelism_is_refused(tmp_path):
+    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
+    with stream.execute_and_collect("to-save") as results:
+        next(iter(results))
+        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp3")
+        list(results)
+    env_stream = build(tmp_path, 10, 100, None, 1, HashMapStateBackend(), savepoint=path)
+    env_stream.get_execution_environment().set_max_parallelism(256)
+    env_stream._t.max_parallelism = 256
+    with pytest.raises(Exception, match="max parallelism changed from 128 to 256"):
+        with env_stream.execute_and_collect("refused") as results:
+            list(results)
+
+
+class SlowToSnapshot:
+    """A state value whose serialization takes a while, like a slow checkpoint storage."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __reduce__(self):
+        time.sleep(0.3)
+        return (SlowToSnapshot, (self.n,))
+
+    def __deepcopy__(self, memo):
+        time.sleep(0.3)
+        return SlowToSnapshot(self.n)
+
+
+class SlowState(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.value = runtime_context.get_state(ValueStateDescriptor("slow", None))
+
+    def process_element(self, value, ctx, out):
+        self.value.update(SlowToSnapshot(value))
+        out.collect(value)
+
+
+def slow_job(tmp_path, tolerable: int, restart):
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    env.enable_checkpointing(100)
+    cfg = env.get_checkpoint_config()
+    cfg.set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    cfg.set_checkpoint_timeout(150)
+    cfg.set_tolerable_checkpoint_failure_number(tolerable)
+    env.set_restart_strategy(restart)
+    source = DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(50))
+    env.from_source(source, WatermarkStrategy.no_watermarks(), "slow").key_by(lambda v: 0) \
+        .process(SlowState()).add_sink(_Discard())
+    return env
+
+
+class _Discard:
+    def invoke(self, value, context):
+        pass
+
+
+def test_checkpoints_that_time_out_are_counted_and_the_job_fails_past_the_tolerable_number(tmp_path):
+    env = slow_job(tmp_path, 2, RestartStrategies.no_restart())
+    client = env.execute_async("timeouts")
+    with pytest.raises(JobExecutionError, match=r"3 checkpoints failed in a row.*tolerable-failed-checkpoints \(2\)"):
+        client.get_job_execution_result()
+    failed = [c for c in client.get_checkpoint_history() if c["status"] == "FAILED"]
+    assert len(failed) >= 3
+    assert "expired before completing (execution.checkpointing.timeout 150 ms)" in failed[0]["failure"]
+
+
+def test_unwritable_storage_fails_checkpoints_naming_the_storage_and_the_job_keeps_running(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the checkpoint directory should be")
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    env.enable_checkpointing(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{blocker}")
+    env.get_checkpoint_config().set_tolerable_checkpoint_failure_number(1000)
+    source = DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(200))
+    env.from_source(source, WatermarkStrategy.no_watermarks(), "src").key_by(lambda v: v % 3) \
+        .process(SlowState()).add_sink(_Discard())
+    client = env.execute_async("bad-storage")
+    try:
+        history = poll(lambda: [c for c in client.get_checkpoint_history() if c["status"] == "FAILED"],
+                       what="a failed checkpoint")
+        assert f"file://{blocker}" in history[0]["failure"]
+        assert client.get_job_status() == "RUNNING"
+    finally:
+        client.cancel()
+        client.wait(30)
+
+
+def test_user_code_failure_restarts_from_the_checkpoint_under_the_restart_strategy(tmp_path):
+    marker = tmp_path / "failed-once"
+
+    class FailOnce(KeyedProcessFunction):
+        def open(self, runtime_context):
+            self.seen = runtime_context.get_state(ValueStateDescriptor("seen", Types.LONG()))
+
+        def process_element(self, value, ctx, out):
+            if value == 3_000 and not marker.exists():
+                marker.write_text("x")
+                raise RuntimeError("transient")
+            self.seen.update((self.seen.value() or 0) + 1)
+            out.collect(value)
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 50))
+    source = DataGeneratorSource(lambda i: i, 6_000, RateLimiterStrategy.per_second(3_000))
+    stream = env.from_source(source, WatermarkStrategy.no_watermarks(), "src").key_by(lambda v: v % 7) \
+        .process(FailOnce())
+    with stream.execute_and_collect("restart") as results:
+        out = list(results)
+        status = results.client.get_status()
+    assert sorted(out) == list(range(6_000))
+    assert status["restarts"] == 1 and "RuntimeError: transient" in status["failures"][0]
+
+
+def test_no_restart_strategy_fails_the_job_with_the_user_error(tmp_path):
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    env.set_restart_strategy(RestartStrategies.no_restart())
+    env.from_collection([1, 2, 0]).map(lambda x: 1 // x).print()
+    with pytest.raises(JobExecutionError, match="ZeroDivisionError"):
+        env.execute()
+    assert isinstance(RayflinkError("x"), Exception)
