@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
-
 from typing import Any
 
 from operators.functions import close_function, open_function
 from operators.runtime_context import runtime_context_for
+from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.operator import StreamOperator
 
 
@@ -87,7 +86,7 @@ class _TwoPhaseCommitSink(StreamOperator):
     idempotent). Without checkpointing everything commits at the end of input."""
 
     def open(self) -> None:
-        self.checkpointing = int(self.ctx.config.get("execution.checkpointing.interval", -1) or -1) > 0
+        self.checkpointing = checkpoint_interval_ms(self.ctx.config) > 0
         self.pending: dict[int, Any] = {}  # checkpoint id -> what was prepared at its barrier
 
     def prepare(self, checkpoint_id: int) -> Any:

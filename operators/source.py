@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rayflink.errors import truncate
+from operators.timestamps import assign_timestamps
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.runtime.operator import StreamOperator
 
@@ -47,7 +47,7 @@ class SourceOperator(StreamOperator):
             self.output.emit_side(side_output, values, timestamps)
             return
         if self.assigner is not None:
-            timestamps = self._assign(values, timestamps)
+            timestamps = assign_timestamps(self.ctx, self.assigner, values, timestamps)
         split = self.splits.get(split_id)
         if split is None:
             split = self.splits[split_id] = _SplitWatermarks(self._new_generator(), now_ms)
@@ -58,22 +58,6 @@ class SourceOperator(StreamOperator):
             for value, ts in zip(values, timestamps):
                 on_event(value, ts, output)
         self.output.emit(values, timestamps)
-
-    def _assign(self, values: list, record_timestamps: list | None) -> list:
-        assign = self.assigner
-        out = []
-        for i, value in enumerate(values):
-            try:
-                ts = assign(value, None if record_timestamps is None else record_timestamps[i])
-            except Exception as exc:
-                raise self.ctx.failure(exc, value, what="the timestamp assigner") from exc
-            if type(ts) is not int:
-                raise self.ctx.failure(
-                    TypeError(f"the timestamp assigner returned {truncate(ts, 60)} "
-                              f"({type(ts).__name__}); it must return epoch milliseconds as an int"),
-                    value, what="the timestamp assigner")
-            out.append(ts)
-        return out
 
     def periodic_emit(self, now_ms: int) -> tuple[int | None, bool | None]:
         """Run the generators' periodic step; return (new watermark or None, new idle flag or None)."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rayflink.checkpoint.storage import CheckpointStorage
+from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.messages import CheckpointBarrier
 
 METADATA = "_metadata"
@@ -45,7 +46,7 @@ class CheckpointCoordinator:
         self.config = config
         self.send = send
         self.on_too_many_failures = on_too_many_failures
-        self.interval_s = int(config.get("execution.checkpointing.interval", -1) or -1) / 1000
+        self.interval_s = checkpoint_interval_ms(config) / 1000
         self.timeout_s = int(config.get("execution.checkpointing.timeout", 600_000)) / 1000
         self.min_pause_s = int(config.get("execution.checkpointing.min-pause", 0)) / 1000
         self.max_concurrent = int(config.get("execution.checkpointing.max-concurrent-checkpoints", 1))
@@ -68,6 +69,7 @@ class CheckpointCoordinator:
         self.graph_info: dict = {}
         self.attempt = -1
         self.last_completed_at = 0.0
+        self.last_trigger = 0.0  # monotonic time of the latest periodic trigger or savepoint
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -143,17 +145,13 @@ class CheckpointCoordinator:
                     self._trigger_final()
                 due = (self.attempt >= 0 and not self.finished and not self.ended and not self.stopped
                        and len([p for p in self.pending.values() if p.savepoint_uri is None]) < self.max_concurrent
-                       and now - self.last_trigger_at() >= self.interval_s
+                       and now - self.last_trigger >= self.interval_s
                        and now - self.last_completed_at >= self.min_pause_s)
             if due:
                 try:
                     self.trigger()
                 except CheckpointFailure:
                     pass  # a savepoint stopped the job, or a subtask ended, since ``due`` was computed
-
-    def last_trigger_at(self) -> float:
-        starts = [p.started for p in self.pending.values()] + [getattr(self, "_last_trigger", 0.0)]
-        return max(starts)
 
     def trigger(self, savepoint_uri: str | None = None, stop: bool = False) -> PendingCheckpoint:
         """Inject barrier n at every source subtask; ``stop`` suspends the sources after it, and
@@ -166,7 +164,7 @@ class CheckpointCoordinator:
                                         "may have ended); a checkpoint or savepoint needs every subtask running")
             cid = self.next_id
             self.next_id += 1
-            self._last_trigger = time.monotonic()
+            self.last_trigger = time.monotonic()
             p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), set(self.tasks), savepoint_uri)
             self.pending[cid] = p
             barrier = CheckpointBarrier(cid, p.trigger_ms, savepoint_uri)

@@ -86,6 +86,11 @@ class Configuration:
         return self
 
 
+def checkpoint_interval_ms(options: dict) -> int:
+    """``execution.checkpointing.interval`` of a job's options; -1 when checkpointing is off."""
+    return int(options.get("execution.checkpointing.interval", -1) or -1)
+
+
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():

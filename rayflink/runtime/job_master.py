@@ -50,7 +50,6 @@ class JobMaster:
         self.error: dict | None = None
         self.done = threading.Event()
         self.tasks: dict[tuple[int, int], tuple[Any, str]] = {}  # (vertex, subtask) -> (executor, task key)
-        self.task_info: dict[tuple[int, int], dict] = {}
         self.final_metrics: dict[tuple[int, int], dict] = {}
         self.start_time = time.time()
         self.end_time: float | None = None
@@ -158,9 +157,8 @@ class JobMaster:
                 executor = executors[s]
                 task_key = f"{self.job_id}/{self.attempt}/{vertex.id}/{s}"
                 self.tasks[(vertex.id, s)] = (executor, task_key)
-                deploys.append(((vertex.id, s), executor.deploy.remote(task_key, d, self.manager)))
-        for key, ref in deploys:
-            self.task_info[key] = ray.get(ref)
+                deploys.append(executor.deploy.remote(task_key, d, self.manager))
+        ray.get(deploys)
         setups = []
         for vertex in graph.vertices:
             for s in range(vertex.parallelism):

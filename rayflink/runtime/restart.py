@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import time
 
+from rayflink.common.configuration import checkpoint_interval_ms
+
 
 class RestartBackoff:
     """Flink's restart strategies: none, fixed-delay, exponential-delay, failure-rate.
@@ -14,7 +16,7 @@ class RestartBackoff:
 
     def __init__(self, config: dict) -> None:
         self.config = config
-        checkpointing = int(config.get("execution.checkpointing.interval", -1) or -1) > 0
+        checkpointing = checkpoint_interval_ms(config) > 0
         self.kind = config.get("restart-strategy.type") or ("fixed-delay" if checkpointing else "none")
         self.failures: list[float] = []
         self.restarts = 0

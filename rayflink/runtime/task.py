@@ -10,10 +10,11 @@ from typing import Any, Callable
 
 import ray
 
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.errors import JobExecutionError
 from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.runtime.messages import (
     END_OF_INPUT,
     MAX_WATERMARK,
@@ -26,7 +27,12 @@ from rayflink.runtime.messages import (
     TriggerCheckpoint,
     Watermark,
 )
-from rayflink.runtime.network import InputGate, LocalChannel, OutputChannel, RecordWriter
+from rayflink.runtime.network import (
+    InputGate,
+    LocalChannel,
+    OutputChannel,
+    RecordWriter,
+)
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
 
 
@@ -366,7 +372,7 @@ class StreamTask:
         for writer in self.writers:
             writer.drain()
         self.ended = True
-        if int(self.d.config.get("execution.checkpointing.interval", -1) or -1) > 0:
+        if checkpoint_interval_ms(self.d.config) > 0:
             self._await_final_checkpoint()
 
     def _await_final_checkpoint(self) -> None:
