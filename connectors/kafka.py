@@ -621,9 +621,10 @@ class KafkaSourceReader(SourceReader):
         return [SourceSplit(self.ids[tp], KafkaPartitionSplit(tp[0], tp[1], pos, self.stops[tp]))
                 for tp, pos in self.positions.items()]
 
-    def commit_offsets(self, splits: list[SourceSplit]) -> None:
-        """Commit a completed checkpoint's positions (its ``snapshot_state()``) to the consumer group,
-        for monitoring, as Flink does with ``commit.offsets.on.checkpoint`` (needs a group id)."""
+    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
+        """Commit the completed checkpoint's positions to the consumer group, for monitoring and for
+        ``committed_offsets()`` starts, as Flink does with ``commit.offsets.on.checkpoint`` (needs a
+        group id). Asynchronous: a broker that is away does not stall the task."""
         from confluent_kafka import TopicPartition
 
         if self.source.group_id is None or str(self.source.properties.get(
@@ -632,7 +633,7 @@ class KafkaSourceReader(SourceReader):
         tps = [TopicPartition(s.payload.topic, s.payload.partition, s.payload.offset) for s in splits
                if s.payload.offset is not None]
         if tps:
-            self.consumer.commit(offsets=tps, asynchronous=False)
+            self.consumer.commit(offsets=tps, asynchronous=True)
 
     def close(self) -> None:
         self.consumer.close()

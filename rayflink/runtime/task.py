@@ -57,6 +57,7 @@ class StreamTask:
         self.input_watermark = MIN_WATERMARK
         self.records_read = 0
         self.reader: Any = None
+        self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
         self.exactly_once = deployment.config.get("execution.checkpointing.mode", "EXACTLY_ONCE") == "EXACTLY_ONCE"
         self.aligning: CheckpointBarrier | None = None  # the barrier this subtask is aligning on
         self.barrier_channels: set[int] = set()
@@ -313,15 +314,19 @@ class StreamTask:
         elif type(message) is CheckpointCompleted:
             for op in self.operators.values():
                 op.notify_checkpoint_complete(message.checkpoint_id)
-            notify = getattr(self.reader, "notify_checkpoint_complete", None)
-            if notify is not None:
-                notify(message.checkpoint_id)
+            if self.reader is not None:
+                splits = self.source_snapshots.get(message.checkpoint_id)
+                for cid in [c for c in self.source_snapshots if c <= message.checkpoint_id]:
+                    del self.source_snapshots[cid]  # an older pending checkpoint is subsumed
+                if splits is not None:
+                    self.reader.notify_checkpoint_complete(message.checkpoint_id, splits)
         elif type(message) is CheckpointAborted:
             if self.suspended_at == message.checkpoint_id:
                 self.suspended_at = None  # the savepoint failed: the job goes on
             if self.aligning is not None and self.aligning.checkpoint_id == message.checkpoint_id:
                 self.aligning = None
                 self.gate.unblock_all()
+            self.source_snapshots.pop(message.checkpoint_id, None)
             for op in self.operators.values():
                 op.notify_checkpoint_aborted(message.checkpoint_id)
 
@@ -362,7 +367,9 @@ class StreamTask:
                 states[node.uid] = state
         extra = {}
         if self.reader is not None:
-            extra["source_splits"] = {self.d.nodes[0].uid: self.reader.snapshot_state()}
+            splits = self.reader.snapshot_state()
+            self.source_snapshots[barrier.checkpoint_id] = splits
+            extra["source_splits"] = {self.d.nodes[0].uid: splits}
         self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000)
 
     def _end_of_input(self) -> None:

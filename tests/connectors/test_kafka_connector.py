@@ -10,9 +10,11 @@ import pytest
 from conftest import collect
 from services import KafkaBroker, unique_name, wait_until
 
-from rayflink.common import Duration, Types, WatermarkStrategy
+from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
-from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+from rayflink.datastream.connectors.discarding import DiscardingSink
+from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
     DeliveryGuarantee,
@@ -212,44 +214,43 @@ def test_unknown_topic_and_unreachable_brokers_fail_with_clear_errors(kafka_brok
     assert time.monotonic() - started < 20
 
 
-class PartitionWatermarks(KeyedProcessFunction):
-    """Emits (partition, watermark) when an event-time timer at the record's timestamp fires."""
-
-    def process_element(self, value, ctx):
-        ctx.timer_service().register_event_time_timer(value["ts"])
-
-    def on_timer(self, timestamp, ctx):
-        yield (ctx.get_current_key(), timestamp)
-
-
-def test_a_silent_partition_holds_the_watermark_back_until_idleness_is_set(kafka_broker: KafkaBroker) -> None:
-    # Given 4 partitions where 0-2 keep receiving events (event time +1 s per event) and 3 is silent
-    # (seed 12.4.3, scaled down), read at parallelism 2 with per-partition watermarks,
-    topic = kafka_broker.create_topic(unique_name("wm"), partitions=4)
+def test_a_silent_partition_holds_windows_back_until_idleness_is_set(kafka_broker: KafkaBroker) -> None:
+    # Given the seed's 12.4.3: 16 partitions where 15 keep receiving events (event time +1 s per
+    # event) and partition 15 is silent, read at parallelism 2 with per-partition watermarks into
+    # 5-second event-time windows counting events per partition,
+    topic = kafka_broker.create_topic(unique_name("wm"), partitions=16)
     stop = threading.Event()
 
     def feed() -> None:
+        producer = kafka_broker.producer(**{"linger.ms": 5})
         i = 0
         while not stop.wait(0.05):
-            for p in range(3):
-                kafka_broker.produce(topic, [json.dumps({"p": p, "ts": 1_000 * i})], partition=p)
+            for p in range(15):
+                producer.produce(topic, value=json.dumps({"p": p, "ts": 1_000 * i}), partition=p)
+            producer.poll(0)
             i += 1
+        producer.flush(5)
 
-    def timers(strategy: WatermarkStrategy):
+    def windows(strategy: WatermarkStrategy):
         src = source(kafka_broker, topic, JsonRowDeserializationSchema.builder().build(), stopping=None)
         stream = env(2).from_source(src, strategy.with_timestamp_assigner(lambda e, ts: e["ts"]), "kafka")
-        return stream.key_by(lambda e: e["p"]).process(PartitionWatermarks()).execute_and_collect()
+        return (stream.map(lambda e: (e["p"], 1))
+                .key_by(lambda e: e[0])
+                .window(TumblingEventTimeWindows.of(Time.seconds(5)))
+                .reduce(lambda a, b: (a[0], a[1] + b[1]))
+                .execute_and_collect())
 
     threading.Thread(target=feed, daemon=True).start()
     try:
         base = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(1))
-        # without idleness, no event-time timer fires: the silent partition has no watermark;
-        with timers(base) as results:
+        # without idleness, no window fires: the silent partition has no watermark;
+        with windows(base) as results:
             assert _records_within(results, 3.0) == []
-        # with idleness, the silent partition is skipped and the timers of the others fire.
-        wanted = {(p, 1_000 * i) for p in range(3) for i in range(5)}
-        with timers(base.with_idleness(Duration.of_millis(500))) as results:
-            got = _records_within(results, 30.0, until=lambda rs: wanted <= set(rs))
+        # with idleness, the silent partition is skipped and the first window of each active one
+        # fires, holding its 5 events.
+        wanted = {(p, 5) for p in range(15)}
+        with windows(base.with_idleness(Duration.of_millis(500))) as results:
+            got = _records_within(results, 30.0, until=lambda rs: {p for p, _ in rs} >= set(range(15)))
         assert wanted <= set(got)
     finally:
         stop.set()
@@ -333,6 +334,18 @@ def test_exactly_once_writer_holds_records_back_until_the_checkpoint_commits(kaf
         writer.close()
 
 
+def committed_offsets(broker: KafkaBroker, topic: str, group: str) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)
+        return {r.partition: r.offset for r in found if r.offset >= 0}
+    finally:
+        consumer.close()
+
+
 def test_source_reader_snapshot_holds_next_offsets_and_commits_them(kafka_broker: KafkaBroker) -> None:
     topic, _ = four_partitions(kafka_broker, 5, "snap")
     group = unique_name("group")
@@ -347,7 +360,9 @@ def test_source_reader_snapshot_holds_next_offsets_and_commits_them(kafka_broker
                    if sum(len(b.records) for b in read) < 20 else True, timeout=10, what="20 records")
         state = reader.snapshot_state()
         assert {s.split_id: s.payload.offset for s in state} == {f"{topic}-{p}": 5 for p in range(4)}
-        reader.commit_offsets(state)
+        reader.notify_checkpoint_complete(1, state)
+        wait_until(lambda: committed_offsets(kafka_broker, topic, group) == {p: 5 for p in range(4)},
+                   timeout=10, what="the offsets committed to the group")
     finally:
         reader.close()
     # a source started from the group's committed offsets finds nothing left
@@ -356,3 +371,26 @@ def test_source_reader_snapshot_holds_next_offsets_and_commits_them(kafka_broker
                  .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets())
                  .set_bounded(KafkaOffsetsInitializer.latest()).build())
     assert collect(env(2).from_source(committed, WatermarkStrategy.no_watermarks(), "k")) == []
+
+
+def test_a_running_job_commits_offsets_when_its_checkpoints_complete(kafka_broker: KafkaBroker) -> None:
+    # Given an unbounded job reading 4 partitions with a group id and checkpoints every 100 ms,
+    topic, _ = four_partitions(kafka_broker, 5, "ckpt")
+    group = unique_name("group")
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+           .set_group_id(group).set_value_only_deserializer(SimpleStringSchema())
+           .set_starting_offsets(KafkaOffsetsInitializer.earliest()).build())
+    e = env(2)
+    e.enable_checkpointing(100)
+    e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").sink_to(DiscardingSink())
+    client = e.execute_async("commit-offsets")
+    try:
+        # when its checkpoints complete, the group's committed offsets reach the ends of the partitions,
+        wait_until(lambda: committed_offsets(kafka_broker, topic, group) == {p: 5 for p in range(4)},
+                   timeout=30, what="offsets committed on checkpoint completion")
+        # and records written later are committed too once read.
+        kafka_broker.produce(topic, ["late"], partition=2)
+        wait_until(lambda: committed_offsets(kafka_broker, topic, group).get(2) == 6,
+                   timeout=30, what="the new record's offset committed")
+    finally:
+        client.cancel()

@@ -44,6 +44,9 @@ class SourceReader(ABC):
         """Seconds until data may be ready after an empty poll (rate limits, idle topics)."""
         return 0.001
 
+    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
+        """Checkpoint ``checkpoint_id`` completed; ``splits`` is what ``snapshot_state`` gave for it."""
+
     def close(self) -> None:
         """Release connections and files."""
 
