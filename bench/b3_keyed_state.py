@@ -1,0 +1,150 @@
+"""B3 keyed state: integers 1..N -> key_by(i % K) -> KeyedProcessFunction counting with
+ValueState -> (key, count) -> discarding sink, parallelism 2; 2M events over 100,000 keys,
+on the heap (hashmap) and RocksDB state backends.
+
+    python bench/b3_keyed_state.py [--backend hashmap|rocksdb|both] [--events 2000000]
+        [--keys 100000] [--checkpoint-interval-ms N] [--compare]
+
+Latency: the source stamps each record with its wall-clock time (a timestamp assigner);
+every ``--latency-sample``-th record the counting function sends ``now - stamp`` (ms) to a
+side output that the client collects. Prints one JSON line per backend (events/s, latency
+percentiles, peak RSS of the process tree); ``--compare`` reads PyFlink's and Bytewax's B3
+figures from bench/peers/results.jsonl (``--run-peers`` runs them in this run instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+from harness import HERE, emit, percentiles, rss_sampler, run_peer, start_ray, table
+
+
+def _stamp(value: int, record_timestamp: int | None) -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _backend(name: str):
+    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
+
+    return HashMapStateBackend() if name == "hashmap" else EmbeddedRocksDBStateBackend()
+
+
+def run_rayflink(backend: str, events: int, parallelism: int, keys: int, checkpoint_ms: int,
+                 sample: int) -> dict:
+    sampler = rss_sampler()
+    t0 = time.perf_counter()
+    ray_s = start_ray()
+    from connectors.discarding import DiscardingSink
+    from connectors.number_seq import NumberSequenceSource
+    from rayflink.common import Types, WatermarkStrategy
+    from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+    from rayflink.datastream.state import ValueStateDescriptor
+
+    latency_tag = OutputTag("latency-ms", Types.LONG())
+
+    class Count(KeyedProcessFunction):
+        """The count of each key so far, in ValueState; emits (key, count)."""
+
+        def open(self, runtime_context):
+            self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+        def process_element(self, value, ctx, out):
+            c = (self.count.value() or 0) + 1
+            self.count.update(c)
+            out.collect((value % keys, c))
+            if value % sample == 0:
+                ctx.output(latency_tag, time.time_ns() // 1_000_000 - ctx.timestamp())
+
+    def job(n: int, name: str) -> tuple[list, dict]:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(parallelism)
+        env.set_state_backend(_backend(backend))
+        if checkpoint_ms > 0:
+            env.enable_checkpointing(checkpoint_ms)
+            directory = tempfile.mkdtemp(prefix="rayflink-b3-chk-")
+            env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{directory}")
+        strategy = WatermarkStrategy.no_watermarks().with_timestamp_assigner(_stamp)
+        counted = (env.from_source(NumberSequenceSource(1, n), strategy, "seq")
+                   .key_by(lambda i: i % keys).process(Count()).uid("b3-count"))
+        counted.sink_to(DiscardingSink())
+        with counted.get_side_output(latency_tag).execute_and_collect(name) as results:
+            latencies = list(results)
+            client = results.client
+        return latencies, client.get_metrics()
+
+    job(1000, "B3-warmup")  # the first job starts the task executors
+    t1 = time.perf_counter()
+    latencies, metrics = job(events, f"B3-{backend}")
+    t2 = time.perf_counter()
+    sampler.stop()
+    counted = sum(s["operators"]["b3-count"]["records_out"] for v in metrics["vertices"]
+                  for s in v["subtasks"] if "b3-count" in s["operators"])
+    if counted != events or len(latencies) != events // sample:
+        raise SystemExit(f"B3 wrong: {counted} counts for {events} events, {len(latencies)} latency samples")
+    return {"system": "rayflink", "workload": "B3", "backend": backend, "events": events,
+            "parallelism": parallelism, "keys": keys, "checkpoint_interval_ms": checkpoint_ms,
+            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
+            "events_per_s": round(events / (t2 - t1)), "latency_ms": percentiles(latencies),
+            "peak_rss_mb": sampler.peak_mb, "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def recorded_peers(workload: str) -> list[dict]:
+    """The latest figure per peer system for ``workload`` in bench/peers/results.jsonl."""
+    latest: dict[str, dict] = {}
+    with open(os.path.join(HERE, "peers", "results.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if r.get("workload") == workload:
+                    latest[r["system"]] = r
+    return list(latest.values())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=["hashmap", "rocksdb", "both"], default="both")
+    ap.add_argument("--events", type=int, default=2_000_000)
+    ap.add_argument("--keys", type=int, default=100_000)
+    ap.add_argument("--parallelism", type=int, default=2)
+    ap.add_argument("--checkpoint-interval-ms", type=int, default=0, help="0: no checkpoints")
+    ap.add_argument("--latency-sample", type=int, default=1000, help="one latency sample per N records")
+    ap.add_argument("--compare", action="store_true", help="peers' B3 figures from bench/peers/results.jsonl")
+    ap.add_argument("--run-peers", action="store_true", help="run PyFlink's and Bytewax's B3 in this run")
+    args = ap.parse_args()
+    backends = ["hashmap", "rocksdb"] if args.backend == "both" else [args.backend]
+    rows = []
+    for backend in backends:
+        rows.append(run_rayflink(backend, args.events, args.parallelism, args.keys,
+                                 args.checkpoint_interval_ms, args.latency_sample))
+        emit(rows[-1])
+    if args.run_peers:
+        import ray
+
+        ray.shutdown()  # the peers get the machine to themselves
+        common = ["--workload", "B3", "--events", str(args.events), "--keys", str(args.keys)]
+        for peer in (["peers/pyflink_bench.py", *common, "--parallelism", str(args.parallelism)],
+                     ["peers/bytewax_bench.py", *common]):
+            r = run_peer(peer)
+            if r:
+                rows.append(r)
+                emit(r)
+    elif args.compare:
+        rows.extend(recorded_peers("B3"))
+    by_backend = {r["backend"]: r["events_per_s"] for r in rows if r["system"] == "rayflink"}
+    pyflink = next((r["events_per_s"] for r in rows if r["system"] == "pyflink"), None)
+    for r in rows:
+        if r["system"] == "rayflink":
+            if pyflink:
+                r["x_pyflink"] = round(r["events_per_s"] / pyflink, 1)
+            if "hashmap" in by_backend and r["backend"] == "rocksdb":
+                r["of_heap"] = f"{r['events_per_s'] / by_backend['hashmap']:.0%}"
+    print(table(rows, ["system", "backend", "events", "events_per_s", "x_pyflink", "of_heap", "latency_ms",
+                       "peak_rss_mb"]))
+
+
+if __name__ == "__main__":
+    main()
