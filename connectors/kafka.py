@@ -378,7 +378,8 @@ class KafkaSourceReader(SourceReader):
         self.subtask_index = subtask_index
         self.parallelism = parallelism
         conf = {**_CONSUMER_DEFAULTS, **source.client_config(),
-                "group.id": source.group_id or f"rayflink-{uuid.uuid4().hex[:12]}"}
+                "group.id": source.group_id or f"rayflink-{uuid.uuid4().hex[:12]}",
+                "error_cb": self._on_client_error}
         prefix = source.properties.get("client.id.prefix")
         if prefix:
             conf["client.id"] = f"{prefix}-{subtask_index}"
@@ -396,6 +397,8 @@ class KafkaSourceReader(SourceReader):
         self.ids: dict[tuple[str, int], str] = {}
         self.dead_letters = 0
         self._got_data = False
+        self.brokers_down_since: float | None = None  # set by librdkafka's "all brokers down" error
+        self.brokers_down_error = ""
         self._add_splits(splits, self.source.starting)
 
     # ---- assignment ------------------------------------------------------------------------
@@ -509,6 +512,31 @@ class KafkaSourceReader(SourceReader):
         # Flink reads a partition that appears while the job runs from its earliest offset
         self._add_splits(mine, KafkaOffsetsInitializer.earliest())
 
+    # ---- broker outages -------------------------------------------------------------------
+
+    def _on_client_error(self, err: Any) -> None:
+        from confluent_kafka import KafkaError
+
+        if err.code() == KafkaError._ALL_BROKERS_DOWN and self.brokers_down_since is None:
+            self.brokers_down_since = time.monotonic()
+            self.brokers_down_error = err.str()
+
+    def _check_brokers(self) -> None:
+        """librdkafka reconnects by itself; after ``default.api.timeout.ms`` without a broker the
+        subtask fails, so that the job restarts from its last checkpoint under its restart strategy."""
+        from confluent_kafka import KafkaException
+
+        if time.monotonic() - self.brokers_down_since < self.timeout_s:
+            return
+        try:
+            self.consumer.list_topics(timeout=1.0)
+        except KafkaException:
+            raise KafkaConnectorError(
+                f"KafkaSource subtask {self.subtask_index + 1}: no Kafka broker at "
+                f"{self.source.bootstrap_servers!r} answered for {self.timeout_s * 1000:.0f} ms "
+                f"(default.api.timeout.ms; {self.brokers_down_error})") from None
+        self.brokers_down_since = None  # back, though no record arrived since
+
     # ---- reading ---------------------------------------------------------------------------
 
     def poll(self, max_records: int) -> list[SplitBatch] | None:
@@ -542,6 +570,11 @@ class KafkaSourceReader(SourceReader):
                 if current is None:
                     current = by_split[tp] = []
             current.append(m)
+        if self.brokers_down_since is not None:
+            if by_split:
+                self.brokers_down_since = None
+            else:
+                self._check_brokers()
         out = []
         for tp, msgs in by_split.items():
             stop = self.stops.get(tp)

@@ -323,8 +323,10 @@ def running_tansu(
     log_dir: Path | None = None,
     startup_timeout: float = 15.0,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[KafkaBroker]:
-    """Start a tansu broker on a free loopback port; stop it on exit.
+    """Start a tansu broker on a free loopback port (or on ``port``, to bring a stopped broker
+    back at its address); stop it on exit.
 
     ``env`` is added to the broker's environment, e.g. for ``s3://tansu/``
     against moto: ``{**s3.env, "AWS_ENDPOINT": s3.endpoint_url, "AWS_ALLOW_HTTP": "true"}``
@@ -339,8 +341,9 @@ def running_tansu(
     binary = find_tansu_binary()
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
     last_error = ""
-    for attempt in range(3):  # a free port can be taken between probe and bind
-        port = free_port()
+    fixed_port = port
+    for attempt in range(1 if fixed_port else 3):  # a free port can be taken between probe and bind
+        port = fixed_port or free_port()
         url = f"tcp://127.0.0.1:{port}"
         log_path = log_dir / f"tansu-{port}.log"
         with open(log_path, "wb") as log:

@@ -8,9 +8,10 @@ import time
 
 import pytest
 from conftest import collect
-from services import KafkaBroker, unique_name, wait_until
+from services import KafkaBroker, running_tansu, unique_name, wait_until
 
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
+from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
 from rayflink.datastream.connectors.discarding import DiscardingSink
@@ -394,3 +395,42 @@ def test_a_running_job_commits_offsets_when_its_checkpoints_complete(kafka_broke
                    timeout=30, what="the new record's offset committed")
     finally:
         client.cancel()
+
+
+def test_a_broker_outage_restarts_the_job_from_its_checkpoint_without_loss_or_duplicates(
+        s3_endpoint, tmp_path) -> None:
+    # Given a broker whose topics live in S3 (so that they survive it), holding records 0-299,
+    bucket = s3_endpoint.create_bucket()
+    broker_env = {**s3_endpoint.env, "AWS_ENDPOINT": s3_endpoint.endpoint_url, "AWS_ALLOW_HTTP": "true"}
+    storage = f"s3://{bucket}/"
+    first = running_tansu(storage_engine=storage, log_dir=tmp_path, env=broker_env)
+    broker = first.__enter__()
+    port = int(broker.bootstrap_servers.rsplit(":", 1)[1])
+    topic = broker.create_topic(unique_name("outage"), partitions=2)
+    broker.produce(topic, [str(i) for i in range(0, 300, 2)], partition=0)
+    broker.produce(topic, [str(i) for i in range(1, 300, 2)], partition=1)
+    # and an exactly-once job reading it that gives up on a silent broker after 1.5 s,
+    e = env(2)
+    e.enable_checkpointing(200)
+    e.set_restart_strategy(RestartStrategies.fixed_delay_restart(100, 200))
+    src = source(broker, topic, stopping=None, **{"default.api.timeout.ms": 1500})
+    got: list = []
+    with e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").map(int).execute_and_collect() as results:
+        it = iter(results)
+        while len(got) < 300:
+            got.append(next(it))
+        # when the broker goes away until the job has restarted from its checkpoint,
+        first.__exit__(None, None, None)
+        wait_until(lambda: results.client.get_status()["restarts"] >= 1 or None, timeout=60,
+                   what="a restart after the broker outage")
+        status = results.client.get_status()
+        assert "no Kafka broker at" in str(status["failures"]) and "default.api.timeout.ms" in str(status["failures"])
+        # and comes back at the same address with the same storage, and 300 more records arrive,
+        with running_tansu(storage_engine=storage, log_dir=tmp_path, env=broker_env, port=port) as back:
+            back.produce(topic, [str(i) for i in range(300, 600, 2)], partition=0)
+            back.produce(topic, [str(i) for i in range(301, 600, 2)], partition=1)
+            while len(got) < 600:
+                got.append(next(it))
+            results.close()
+    # then every record arrived exactly once.
+    assert sorted(got) == list(range(600))
