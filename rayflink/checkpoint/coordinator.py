@@ -58,6 +58,7 @@ class CheckpointCoordinator:
         self.next_id = 1
         self.pending: dict[int, PendingCheckpoint] = {}
         self.completed: list[dict] = []  # metadata of retained completed checkpoints, oldest first
+        self.shared_refs: dict[str, int] = {}  # shared file (incremental RocksDB) -> retained checkpoints using it
         self.history: list[dict] = []
         self.consecutive_failures = 0
         self.lock = threading.RLock()
@@ -199,6 +200,13 @@ class CheckpointCoordinator:
     def _complete(self, p: PendingCheckpoint) -> None:
         operators: dict[str, list] = {}
         splits: dict[str, list] = {}
+        shared = sorted({f for info in p.acks.values() for f in info.get("shared", ())})
+        gone = sorted({f for info in p.acks.values() for f in info.get("reused_shared", ())
+                       if not self.shared_refs.get(f)})
+        if gone:  # a subtask referenced files of a checkpoint subsumed meanwhile: take the next one
+            self._fail(p, f"checkpoint {p.checkpoint_id} references shared files already discarded "
+                          f"({gone[0]}, ...); the next checkpoint uploads them again", count=False)
+            return
         for key in sorted(p.acks):
             info = p.acks[key]
             for uid in info["uids"]:
@@ -207,8 +215,10 @@ class CheckpointCoordinator:
                 splits.setdefault(uid, []).extend(s)
         metadata = {"job_id": self.job_id, "checkpoint_id": p.checkpoint_id, "timestamp": p.trigger_ms,
                     "savepoint": p.savepoint_uri is not None, "operators": operators, "source_splits": splits,
-                    **self.graph_info}
+                    "shared": shared, **self.graph_info}
         size = sum(info["size"] for info in p.acks.values())
+        full_size = sum(info.get("full_bytes", 0) + info["size"] - info.get("uploaded_bytes", 0)
+                        for info in p.acks.values())
         try:
             storage = CheckpointStorage.from_uri(p.savepoint_uri) if p.savepoint_uri else self.storage
             relpath = METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}"
@@ -223,31 +233,58 @@ class CheckpointCoordinator:
         self.history.append({
             "id": p.checkpoint_id, "status": "COMPLETED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
-            "size_bytes": size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
+            "size_bytes": size, "full_size_bytes": full_size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
             "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
             "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
             "path": p.metadata_path, "failure": None,
         })
         if p.savepoint_uri is None:
             self.completed.append(metadata)
+            for f in shared:
+                self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
             while len(self.completed) > self.retained:
-                old = self.completed.pop(0)
-                self.storage.delete_prefix(f"chk-{old['checkpoint_id']}/")
+                self._discard(self.completed.pop(0))
         from rayflink.runtime.messages import CheckpointCompleted
 
         for key in self.tasks:
             self.send(key, CheckpointCompleted(p.checkpoint_id))
         p.done.set()
 
+    def _discard(self, metadata: dict) -> None:
+        """Delete a subsumed checkpoint: its directory, and shared files no retained checkpoint uses."""
+        unused = []
+        for f in metadata.get("shared", ()):
+            n = self.shared_refs.get(f, 0) - 1
+            if n > 0:
+                self.shared_refs[f] = n
+            else:
+                self.shared_refs.pop(f, None)
+                unused.append(f)
+        try:
+            self.storage.delete_prefix(f"chk-{metadata['checkpoint_id']}/")
+            for f in unused:
+                self.storage.delete(f)
+        except Exception:  # noqa: BLE001 - leftover files of an old checkpoint must not fail the job
+            pass
+
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)
+        if p.savepoint_uri is None and self.storage is not None:
+            # shared files this checkpoint uploaded and no retained checkpoint uses
+            orphans = {f for info in p.acks.values() for f in info.get("shared", ())
+                       if f not in info.get("reused_shared", ()) and not self.shared_refs.get(f)}
+            try:
+                for f in sorted(orphans):
+                    self.storage.delete(f)
+            except Exception:  # noqa: BLE001 - cleaning up after a failure must not hide the failure
+                pass
         if p.savepoint_uri is not None:
             self.stopped = False
         p.failure = reason
         self.history.append({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
-            "size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
+            "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
             "failure": reason,
         })
         from rayflink.runtime.messages import CheckpointAborted

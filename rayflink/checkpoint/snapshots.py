@@ -10,12 +10,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
+from rayflink.checkpoint.incremental import LocalRocksDBCheckpoint, local_checkpoints_in, upload
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.runtime.messages import CheckpointBarrier
 
 
 class SnapshotWriter:
-    """Serializes and uploads snapshots on a background thread; reports acks and declines."""
+    """Serializes and uploads snapshots on a background thread; reports acks and declines.
+
+    Incremental RocksDB checkpoints in the states are uploaded file by file: SST files stored
+    by the latest checkpoint this writer saw complete are referenced, not uploaded again.
+    """
 
     def __init__(self, task_name: str, file_stem: str, checkpoint_uri: str | None,
                  ack: Callable[[int, dict], None], decline: Callable[[int, str], None]) -> None:
@@ -27,6 +32,10 @@ class SnapshotWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"snapshot-{file_stem}")
         self._storages: dict[str, CheckpointStorage] = {}
         self._lock = threading.Lock()
+        # database id -> {sst name: shared relpath} of the latest completed checkpoint, and of
+        # checkpoints uploaded but not yet known complete (checkpoint id -> database id -> files)
+        self._confirmed: dict[str, dict[str, str]] = {}
+        self._uploaded: dict[int, dict[str, dict[str, str]]] = {}
 
     def _storage(self, uri: str) -> CheckpointStorage:
         with self._lock:
@@ -44,21 +53,79 @@ class SnapshotWriter:
         start = time.perf_counter()
         cid = barrier.checkpoint_id
         uri = barrier.savepoint_uri or self.checkpoint_uri
-        relpath = f"{'savepoint' if barrier.savepoint_uri else f'chk-{cid}'}/{self.file_stem}.state"
+        directory = "savepoint" if barrier.savepoint_uri else f"chk-{cid}"
+        relpath = f"{directory}/{self.file_stem}.state"
+        locals_ = local_checkpoints_in(states)
+        info: dict = {}
         try:
-            data = cloudpickle.dumps(states, protocol=5)
             if uri is None:
                 raise RuntimeError("no checkpoint storage configured (state.checkpoints.dir)")
+            if locals_:
+                states = self._resolve_local(states, locals_, uri, f"{directory}/{self.file_stem}",
+                                             cid, savepoint=barrier.savepoint_uri is not None, info=info)
+            data = cloudpickle.dumps(states, protocol=5)
             self._storage(uri).write_bytes(relpath, data)
         except Exception as exc:  # noqa: BLE001 - a failed upload declines the checkpoint, naming why
+            with self._lock:
+                self._uploaded.pop(cid, None)
             self.decline(cid, f"{self.task_name}: cannot write its snapshot: {type(exc).__name__}: {exc}")
             return
-        self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted(states), "size": len(data),
+        finally:
+            for _, _, local in locals_:
+                local.discard()
+        size = len(data) + info.get("uploaded_bytes", 0)
+        self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted(states), "size": size,
                        "alignment_ms": alignment_ms, "sync_ms": sync_ms,
-                       "async_ms": (time.perf_counter() - start) * 1000, **extra})
+                       "async_ms": (time.perf_counter() - start) * 1000, **info, **extra})
+
+    def _resolve_local(self, states: dict, locals_: list, uri: str, private_dir: str, cid: int,
+                       savepoint: bool, info: dict) -> dict:
+        """Replace local RocksDB checkpoints in ``states``: full snapshots for a savepoint,
+        uploaded incremental handles for a checkpoint (``info`` gets the shared files and sizes)."""
+        states = {uid: dict(s) if isinstance(s, dict) else s for uid, s in states.items()}
+        locals_ = local_checkpoints_in(states)  # the same checkpoints, in the copied dicts
+        storage = self._storage(uri)
+        shared: list[str] = []
+        reused: list[str] = []
+        uploaded = full = 0
+        files: dict[str, dict[str, str]] = {}
+        for target, key, local in locals_:
+            if savepoint:
+                target[key] = local.to_keyed_snapshot()
+                continue
+            with self._lock:
+                known = self._confirmed.get(local.db_id)
+            if known is None and local.restored is not None and local.restored[0] == storage.uri:
+                known = local.restored[1]  # the files of the checkpoint the database came from
+            handle = upload(local, storage, f"{private_dir}/{_safe(local.operator_uid)}", known or {})
+            target[key] = handle
+            files[local.db_id] = dict(handle.shared)
+            shared.extend(handle.shared.values())
+            reused.extend(rel for name, rel in handle.shared.items() if (known or {}).get(name) == rel)
+            uploaded += handle.uploaded_bytes
+            full += handle.full_bytes
+        if not savepoint:
+            with self._lock:
+                self._uploaded[cid] = files
+            info.update({"shared": sorted(shared), "reused_shared": sorted(reused),
+                         "uploaded_bytes": uploaded, "full_bytes": full})
+        return states
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` completed: its shared files may be referenced from now on."""
+        with self._lock:
+            files = self._uploaded.get(checkpoint_id)
+            for cid in [c for c in self._uploaded if c <= checkpoint_id]:
+                del self._uploaded[cid]
+            if files is not None:
+                self._confirmed.update(files)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _safe(uid: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in uid) or "operator"
 
 
 def load_states(restore: dict[str, list[tuple[str, str]]]) -> dict[str, list[Any]]:

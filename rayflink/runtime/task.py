@@ -312,6 +312,7 @@ class StreamTask:
             if message.stop_source:
                 self.suspended_at = message.barrier.checkpoint_id
         elif type(message) is CheckpointCompleted:
+            self.snapshots.notify_checkpoint_complete(message.checkpoint_id)
             for op in self.operators.values():
                 op.notify_checkpoint_complete(message.checkpoint_id)
             if self.reader is not None:

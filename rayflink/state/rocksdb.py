@@ -24,6 +24,7 @@ from ray import cloudpickle  # values may be instances of user classes shipped b
 import re
 import shutil
 import struct
+import uuid
 from itertools import islice
 from typing import Any, Callable, Iterator
 
@@ -213,9 +214,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                  working_dir: str, ttl_time_provider: Callable[[], int] | None = None,
                  block_cache_size: int | None = None, write_buffer_size: int | None = None,
                  fixed_memory_per_slot: int | None = None,
-                 cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES) -> None:
+                 cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False) -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups, ttl_time_provider=ttl_time_provider)
+        self.incremental = incremental
         if cache_max_entries < 1:
             raise ValueError(f"cache_max_entries must be >= 1, got {cache_max_entries}")
         self.cache_max_entries = cache_max_entries
@@ -225,8 +227,13 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self._tables: dict[str, RocksDBStateTable] = {}
         self._by_sid: dict[int, RocksDBStateTable] = {}
         self._sweep_from: bytes | None = None
-        if os.path.exists(self.path):
-            shutil.rmtree(self.path)
+        self._checkpoints_dir = self.path + "-checkpoints"  # native checkpoints awaiting upload
+        self._db_id = uuid.uuid4().hex  # SST file names are unique only within one database
+        self._restored_files: tuple[str, dict[str, str]] | None = None
+        self._native_count = 0
+        for stale in (self.path, self._checkpoints_dir):
+            if os.path.exists(stale):
+                shutil.rmtree(stale)
         os.makedirs(working_dir, exist_ok=True)
         self.db = self._open()
 
@@ -457,46 +464,38 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                 found[kb] = decode_obj(kb)
         return list(found.values())
 
-    def snapshot(self) -> KeyedStateSnapshot:
-        from rayflink.state.ttl import purge_expired
+    def snapshot(self) -> Any:
+        """A full ``KeyedStateSnapshot``; with incremental checkpoints a ``LocalRocksDBCheckpoint``
+        (a native checkpoint the snapshot writer uploads, or converts for a savepoint)."""
         self.flush()
         now = self.ttl_time_provider()
-        states: dict[str, dict[str, Any]] = {}
-        purge: dict[int, int | None] = {}
-        for name, table in self._tables.items():
-            kind, ttl = self._table_meta[name]
-            states[name] = {"kind": kind, "ttl": ttl, "entries": {}}
-            purge[table.sid] = self._ttl_purge(name) if ttl else None
-        snap = self.db.snapshot()
-        last_map: tuple[bytes, dict] | None = None
-        for rk, raw in snap.items():
-            if rk.startswith(META_PREFIX):
-                break
-            kg, sid, kb, nb, rest = self.decode_key(rk)
-            table = self._by_sid.get(sid)
-            if table is None:
-                continue
-            entries = states[table.name]["entries"]
-            ttl_ms = purge[sid]
-            value = pickle.loads(raw)
-            if table.kind == "map":
-                if ttl_ms is not None and value[1] + ttl_ms <= now:
-                    continue
-                prefix = rk[: len(rk) - len(rest)]
-                if last_map is None or last_map[0] != prefix:
-                    last_map = (prefix, {})
-                    entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), last_map[1]))
-                last_map[1][decode_obj(rest)] = value
-                continue
-            if ttl_ms is not None:
-                value = purge_expired(table.kind, value, now, ttl_ms)
-                if value is None:
-                    continue
-            entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), value))
+        purge = {table.sid: (self._ttl_purge(name) if self._table_meta[name][1] else None)
+                 for name, table in self._tables.items()}
+        if self.incremental:
+            from rayflink.checkpoint.incremental import LocalRocksDBCheckpoint
+
+            self._native_count += 1
+            directory = os.path.join(self._checkpoints_dir, str(self._native_count))
+            os.makedirs(self._checkpoints_dir, exist_ok=True)
+            ssts = self.native_checkpoint(directory)
+            return LocalRocksDBCheckpoint(self.operator_uid, self.max_parallelism, self.key_groups,
+                                          directory, ssts, self._db_id, self._restored_files, purge, now)
+        names = {table.sid: (name, table.kind) for name, table in self._tables.items()}
+        states = {name: {"kind": kind, "ttl": ttl, "entries": {}}
+                  for name, (kind, ttl) in self._table_meta.items() if name in self._tables}
+        _collect_entries(self.db.snapshot().items(), names, states, purge, now)
         return KeyedStateSnapshot(self.operator_uid, self.max_parallelism, states)
 
-    def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
+    def restore(self, snapshots: list[Any]) -> None:
+        """Load the key groups this subtask owns from full snapshots (``KeyedStateSnapshot``)
+        or incremental checkpoint handles of any parallelism."""
+        from rayflink.checkpoint.incremental import IncrementalRocksDBHandle
         from rayflink.state.ttl import convert_stored
+
+        handles = [s for s in snapshots if isinstance(s, IncrementalRocksDBHandle)]
+        if handles:
+            self._restore_incremental(handles)
+            snapshots = [s for s in snapshots if not isinstance(s, IncrementalRocksDBHandle)]
         owned = self.key_groups
         now = self.ttl_time_provider()
         for snap in snapshots:
@@ -532,6 +531,74 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                             wb = WriteBatch(raw_mode=True)
                 self.db.write(wb)
 
+    def _restore_incremental(self, handles: list[Any]) -> None:
+        """Download incremental checkpoint handles and load what this subtask owns.
+
+        The handle whose key groups overlap ours most becomes the database (files downloaded,
+        key groups we do not own cut out by range deletes); the others are range-scanned per
+        key group into it (rescaling)."""
+        from rayflink.checkpoint.incremental import download
+
+        for h in handles:
+            if h.max_parallelism != self.max_parallelism:
+                raise StateError(
+                    f"operator {self.operator_uid!r}: checkpoint of operator {h.operator_uid!r} has max "
+                    f"parallelism {h.max_parallelism} but this job has {self.max_parallelism}; keep max "
+                    "parallelism (pipeline.max-parallelism) unchanged across restores")
+        mine = set(self.key_groups)
+        handles = [h for h in handles if mine & set(h.key_groups)]
+        if not handles:
+            return
+        base = max(handles, key=lambda h: len(mine & set(h.key_groups)))
+        staging = os.path.join(self._checkpoints_dir, "restore")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            base_dir = os.path.join(staging, "base")
+            download(base, base_dir)
+            if not self._can_adopt(base_dir):
+                handles_to_scan = handles  # state ids differ from this operator's: remap entry by entry
+            else:
+                self.restore_native_checkpoint(base_dir, move=True)
+                cut = [(0, self.key_groups.start), (self.key_groups.stop, self.max_parallelism)]
+                for lo, hi in cut:
+                    if lo < hi and set(range(lo, hi)) & set(base.key_groups):
+                        self.db.delete_range(struct.pack(">H", lo), struct.pack(">H", hi))
+                handles_to_scan = [h for h in handles if h is not base]
+                # its SST files are the stored ones: the next checkpoint references, not uploads, them
+                self._restored_files = (base.uri, dict(base.shared))
+            dirs = []
+            for i, h in enumerate(handles_to_scan):
+                d = base_dir if h is base else os.path.join(staging, str(i))
+                if h is not base:
+                    download(h, d)
+                dirs.append(d)
+            if dirs:
+                self.restore_native_checkpoints(dirs)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _can_adopt(self, directory: str) -> bool:
+        """Whether the database in ``directory`` can replace ours as it is: every state
+        registered here has the same state id there, or an id the checkpoint does not use."""
+        source = Rdict(directory, Options(raw_mode=True), access_type=AccessType.read_only(False))
+        try:
+            theirs = {}
+            for rk, raw in source.items(from_key=META_PREFIX):
+                if not rk.startswith(META_PREFIX):
+                    break
+                theirs[rk[len(META_PREFIX):].decode()] = pickle.loads(raw)
+        finally:
+            source.close()
+        their_sids = {m["sid"]: name for name, m in theirs.items()}
+        for name, table in self._tables.items():
+            meta = theirs.get(name)
+            if meta is not None:
+                if meta["sid"] != table.sid or meta["kind"] != table.kind:
+                    return False
+            elif table.sid in their_sids:
+                return False
+        return True
+
     # -- native checkpoints
 
     def native_checkpoint(self, checkpoint_dir: str) -> list[str]:
@@ -542,9 +609,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         Checkpoint(self.db).create_checkpoint(checkpoint_dir)
         return sorted(f for f in os.listdir(checkpoint_dir) if f.endswith(".sst"))
 
-    def restore_native_checkpoint(self, checkpoint_dir: str) -> None:
+    def restore_native_checkpoint(self, checkpoint_dir: str, move: bool = False) -> None:
         """Replace this backend's database with a copy of a ``native_checkpoint`` directory
-        (same key groups; use ``restore`` with snapshots to rescale)."""
+        (``move``: take the directory itself; same key groups; use ``restore`` with snapshots to
+        rescale). States registered here but absent from the checkpoint stay registered, empty."""
         for table in self._tables.values():
             table.cache.clear()
             table.rkeys.clear()
@@ -552,13 +620,20 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             table.dirty.clear()
         self.db.close()
         shutil.rmtree(self.path, ignore_errors=True)
-        shutil.copytree(checkpoint_dir, self.path)
+        if move:
+            shutil.move(checkpoint_dir, self.path)
+        else:
+            shutil.copytree(checkpoint_dir, self.path)
         self.db = self._open()
+        self._db_id = uuid.uuid4().hex
+        self._restored_files = None
+        found = set()
         for rk, raw in self.db.items(from_key=META_PREFIX):
             if not rk.startswith(META_PREFIX):
                 break
             meta = pickle.loads(raw)
             name = rk[len(META_PREFIX):].decode()
+            found.add(name)
             old = self._table_meta.get(name)
             if old is not None and old[0] != meta["kind"]:
                 raise state_error(self, name, f"checkpoint holds {meta['kind']} state but this "
@@ -575,6 +650,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             if old is not None and old[1] != meta["ttl"]:
                 self._convert_ttl(name, meta["kind"], old[1])
                 self._set_meta(name, meta["kind"], old[1])
+        for name, table in self._tables.items():
+            if name not in found:  # registered before the restore, not in the checkpoint
+                self.db.put(META_PREFIX + name.encode(), _dumps(
+                    {"sid": table.sid, "kind": table.kind, "ttl": self._table_meta[name][1]}))
 
     def restore_native_checkpoints(self, checkpoint_dirs: list[str]) -> None:
         """Load the key groups this subtask owns from ``native_checkpoint`` directories of any
@@ -630,8 +709,64 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             self.db.close()
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
+            shutil.rmtree(self._checkpoints_dir, ignore_errors=True)
             self._tables.clear()
             self._by_sid.clear()
             self._states.clear()
             self._descriptors.clear()
             self._table_meta.clear()
+
+
+def _collect_entries(items: Any, names: dict[int, tuple[str, str]], states: dict[str, dict],
+                     purge: dict[int, int | None], now: int) -> None:
+    """Fill ``states[name]["entries"]`` from RocksDB ``items`` in key order (state entries first,
+    metadata after), dropping entries expired for states with a TTL in ``purge``."""
+    from rayflink.state.ttl import purge_expired
+
+    last_map: tuple[bytes, dict] | None = None
+    decode_key = RocksDBKeyedStateBackend.decode_key
+    for rk, raw in items:
+        if rk.startswith(META_PREFIX):
+            break
+        kg, sid, kb, nb, rest = decode_key(rk)
+        found = names.get(sid)
+        if found is None:
+            continue
+        name, kind = found
+        entries = states[name]["entries"]
+        ttl_ms = purge.get(sid)
+        value = pickle.loads(raw)
+        if kind == "map":
+            if ttl_ms is not None and value[1] + ttl_ms <= now:
+                continue
+            prefix = rk[: len(rk) - len(rest)]
+            if last_map is None or last_map[0] != prefix:
+                last_map = (prefix, {})
+                entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), last_map[1]))
+            last_map[1][decode_obj(rest)] = value
+            continue
+        if ttl_ms is not None:
+            value = purge_expired(kind, value, now, ttl_ms)
+            if value is None:
+                continue
+        entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), value))
+
+
+def snapshot_native_checkpoint(directory: str, operator_uid: str, max_parallelism: int,
+                               purge: dict[int, int | None], now: int) -> KeyedStateSnapshot:
+    """The backend-independent snapshot of a ``native_checkpoint`` directory (for savepoints)."""
+    source = Rdict(directory, Options(raw_mode=True), access_type=AccessType.read_only(False))
+    try:
+        names: dict[int, tuple[str, str]] = {}
+        states: dict[str, dict[str, Any]] = {}
+        for rk, raw in source.items(from_key=META_PREFIX):
+            if not rk.startswith(META_PREFIX):
+                break
+            meta = pickle.loads(raw)
+            name = rk[len(META_PREFIX):].decode()
+            names[meta["sid"]] = (name, meta["kind"])
+            states[name] = {"kind": meta["kind"], "ttl": meta["ttl"], "entries": {}}
+        _collect_entries(source.items(), names, states, purge, now)
+    finally:
+        source.close()
+    return KeyedStateSnapshot(operator_uid, max_parallelism, states)

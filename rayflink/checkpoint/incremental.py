@@ -1,0 +1,166 @@
+"""Incremental RocksDB checkpoints: upload only new SST files to ``shared/``, download them back.
+
+A RocksDB backend configured incremental (``EmbeddedRocksDBStateBackend(incremental=True)``,
+``state.backend.incremental: true``) snapshots to a :class:`LocalRocksDBCheckpoint`: a native
+RocksDB checkpoint (hard links of the immutable SST files plus MANIFEST, CURRENT, OPTIONS) in
+a local directory. The subtask's snapshot writer turns it, off the processing thread, into
+
+- an :class:`IncrementalRocksDBHandle` for a checkpoint (:func:`upload`): SST files the
+  latest completed checkpoint already stored are referenced, the others are uploaded once
+  under ``shared/``, the small private files under ``chk-<n>/``. The coordinator counts
+  references to shared files and deletes those no retained checkpoint uses; or
+- a backend-independent ``KeyedStateSnapshot`` for a savepoint (savepoints are always full).
+
+Restoring (:func:`download`) fetches a handle's files into a local directory that RocksDB
+opens; restoring at another parallelism range-scans the key groups the new subtask owns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rayflink.checkpoint.storage import CheckpointStorage, FileSystemCheckpointStorage
+
+SHARED_DIR = "shared"
+_TRANSFER_THREADS = 4
+
+
+@dataclass
+class LocalRocksDBCheckpoint:
+    """A native RocksDB checkpoint of one subtask's database, not yet uploaded.
+
+    ``db_id`` names the database instance (its SST file names are unique only within it);
+    ``restored`` is ``(storage uri, {sst name: shared relpath})`` when the database was
+    restored from an incremental checkpoint, so its files need no upload into that storage.
+    ``purge`` (state id -> TTL ms or None) and ``now_ms`` let a savepoint drop expired entries.
+    """
+
+    operator_uid: str
+    max_parallelism: int
+    key_groups: range
+    directory: str
+    sst_files: list[str]
+    db_id: str
+    restored: tuple[str, dict[str, str]] | None = None
+    purge: dict[int, int | None] = field(default_factory=dict)
+    now_ms: int = 0
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"operator {self.operator_uid!r}: a local RocksDB checkpoint at {self.directory} "
+                        "cannot be pickled; it is uploaded by the snapshot writer first")
+
+    def discard(self) -> None:
+        """Delete the local checkpoint directory (its SST files are hard links: the DB keeps its own)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def to_keyed_snapshot(self) -> Any:
+        """The backend-independent snapshot of this checkpoint (for savepoints)."""
+        from rayflink.state.rocksdb import snapshot_native_checkpoint
+
+        return snapshot_native_checkpoint(self.directory, self.operator_uid, self.max_parallelism,
+                                          self.purge, self.now_ms)
+
+
+@dataclass(frozen=True)
+class IncrementalRocksDBHandle:
+    """Where one subtask's incremental RocksDB checkpoint lives in checkpoint storage.
+
+    ``shared`` maps the SST file names of the database to relpaths under ``shared/`` (files
+    that may be used by several checkpoints); ``private`` maps the other file names (MANIFEST,
+    CURRENT, OPTIONS) to relpaths inside this checkpoint's directory. ``uploaded_bytes`` is
+    what this checkpoint wrote, ``full_bytes`` what the database's files add up to.
+    """
+
+    operator_uid: str
+    max_parallelism: int
+    key_groups: range
+    uri: str
+    db_id: str
+    shared: dict[str, str]
+    private: dict[str, str]
+    uploaded_bytes: int
+    full_bytes: int
+
+    def shared_paths(self) -> list[str]:
+        return sorted(self.shared.values())
+
+
+def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_dir: str,
+           known: dict[str, str]) -> IncrementalRocksDBHandle:
+    """Upload ``local`` into ``storage``: SST files not in ``known`` (sst name -> shared relpath
+    already stored by a completed checkpoint) go to ``shared/``, the rest of the checkpoint's
+    files to ``private_dir``. Returns the handle listing every file the checkpoint uses."""
+    shared: dict[str, str] = {}
+    private: dict[str, str] = {}
+    jobs: list[tuple[str, str]] = []
+    full = 0
+    for name in sorted(os.listdir(local.directory)):
+        path = os.path.join(local.directory, name)
+        if not os.path.isfile(path):
+            continue
+        size = os.path.getsize(path)
+        full += size
+        if name.endswith(".sst"):
+            if name in known:
+                shared[name] = known[name]
+                continue
+            rel = shared[name] = f"{SHARED_DIR}/{uuid.uuid4().hex}-{name}"
+        else:
+            rel = private[name] = f"{private_dir}/{name}"
+        jobs.append((path, rel))
+    uploaded = sum(os.path.getsize(p) for p, _ in jobs)
+    _parallel(lambda job: storage.upload_file(job[0], job[1]), jobs)
+    return IncrementalRocksDBHandle(local.operator_uid, local.max_parallelism, local.key_groups,
+                                    storage.uri, local.db_id, shared, private, uploaded, full)
+
+
+def download(handle: IncrementalRocksDBHandle, directory: str) -> None:
+    """Fetch every file of ``handle`` into ``directory`` (created; must not hold another DB).
+
+    From a ``file://`` storage on the same filesystem SST files are hard-linked (they are
+    immutable), everything else is copied.
+    """
+    os.makedirs(directory, exist_ok=True)
+    storage = CheckpointStorage.from_uri(handle.uri)
+    files = [(rel, os.path.join(directory, name))
+             for name, rel in [*handle.shared.items(), *handle.private.items()]]
+
+    def fetch(job: tuple[str, str]) -> None:
+        rel, dest = job
+        if isinstance(storage, FileSystemCheckpointStorage) and dest.endswith(".sst"):
+            try:
+                os.link(Path(storage.root, rel), dest)
+                return
+            except OSError:
+                pass  # another filesystem: copy
+        storage.download_file(rel, dest)
+
+    _parallel(fetch, files)
+
+
+def _parallel(fn: Any, jobs: list) -> None:
+    if len(jobs) <= 1:
+        for job in jobs:
+            fn(job)
+        return
+    with ThreadPoolExecutor(max_workers=min(_TRANSFER_THREADS, len(jobs))) as pool:
+        for _ in pool.map(fn, jobs):
+            pass
+
+
+def local_checkpoints_in(states: dict[str, Any]) -> list[tuple[Any, Any, LocalRocksDBCheckpoint]]:
+    """``(container, key, local checkpoint)`` for every local RocksDB checkpoint in a subtask's
+    operator states (``uid -> state`` where a state is a snapshot or a dict holding one)."""
+    found = []
+    for uid, state in states.items():
+        if isinstance(state, LocalRocksDBCheckpoint):
+            found.append((states, uid, state))
+        elif isinstance(state, dict):
+            found.extend((state, k, v) for k, v in state.items() if isinstance(v, LocalRocksDBCheckpoint))
+    return found

@@ -1,0 +1,109 @@
+"""The exactly-once job under faults, shared by tests/checkpoint and bench/soak_exactly_once.py.
+
+A replayable source of integers, keyed by ``i % keys``, a ``KeyedProcessFunction`` counting per
+key in ``ValueState`` and emitting ``(key, n)`` for the n-th record of its key, collected through
+the two-phase-commit collect sink; a chaos thread kills task executors while it runs. Any
+record lost or emitted twice shows in the output, which is compared with the expected one
+record by record.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable
+
+from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.common import Types, WatermarkStrategy
+from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from rayflink.datastream.checkpointing_mode import CheckpointingMode
+from rayflink.datastream.state import ValueStateDescriptor
+
+KEYS = 97
+
+
+class CountPerKey(KeyedProcessFunction):
+    """Emits (key, n) for the n-th record of each key: any loss or duplicate shows in the output."""
+
+    def __init__(self, keys: int = KEYS) -> None:
+        self.keys = keys
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def process_element(self, value, ctx, out):
+        n = (self.count.value() or 0) + 1
+        self.count.update(n)
+        out.collect((value % self.keys, n))
+
+
+def poll(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Call ``condition`` until it returns something truthy; raise AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def counting_job(checkpoint_dir: str, records: int, rate: float | None, backend: Any,
+                 mode: CheckpointingMode = CheckpointingMode.EXACTLY_ONCE, *, keys: int = KEYS,
+                 interval_ms: int = 300, parallelism: int = 2, restarts: int = 10) -> Any:
+    """The counting job's output stream (call ``execute_and_collect`` on it)."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
+    env.set_state_backend(backend)
+    env.enable_checkpointing(interval_ms, mode)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(checkpoint_dir)
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(restarts, 100))
+    limiter = RateLimiterStrategy.per_second(rate) if rate else None
+    source = DataGeneratorSource(lambda i: i, records, limiter)
+    return (env.from_source(source, WatermarkStrategy.no_watermarks(), "numbers").uid("numbers")
+            .key_by(lambda v, k=keys: v % k).process(CountPerKey(keys)).uid("count-per-key"))
+
+
+def expected_output(records: int, keys: int = KEYS) -> Counter:
+    """Every ``(key, n)`` the counting job emits for ``records`` input records, once."""
+    per_key = Counter(i % keys for i in range(records))
+    return Counter((k, n) for k, total in per_key.items() for n in range(1, total + 1))
+
+
+def compare(out: list, records: int, keys: int = KEYS) -> tuple[Counter, Counter]:
+    """``(missing, duplicated)`` records of the counting job's output."""
+    got = Counter(out)
+    expected = expected_output(records, keys)
+    return expected - got, got - expected
+
+
+def completed_checkpoints(client: Any) -> int:
+    return len([c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"])
+
+
+def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,
+          seed: int | None = None) -> list[str]:
+    """Kill a random task executor each time a new checkpoint has completed since the last kill;
+    return the executors killed (fewer than ``kills`` when ``stop`` is set first)."""
+    import ray
+
+    from rayflink.runtime.executor import NAMESPACE
+
+    rng = random.Random(seed)
+    done = []
+    for _ in range(kills):
+        seen = completed_checkpoints(client)
+        try:
+            poll(lambda: stop.is_set() or completed_checkpoints(client) > seen, timeout=120,
+                 what="a checkpoint to complete")
+        except AssertionError:
+            return done
+        if stop.is_set():
+            return done
+        name = f"task-executor-{rng.randrange(executors)}"
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+        done.append(name)
+    return done
