@@ -745,10 +745,17 @@ class KafkaRecordSerializationSchemaBuilder:
 
 @dataclass(frozen=True)
 class KafkaCommittable:
-    """A prepared (flushed, still open) transaction of one sink subtask for one checkpoint."""
+    """The records one sink subtask received before a checkpoint's barrier, serialized, to be written
+    in one Kafka transaction once the checkpoint completes.
 
-    transactional_id: str
+    ``marker_group`` is a consumer group that the same transaction commits ``checkpoint_id`` to, as
+    an offset: a committable whose checkpoint id is not above the group's committed offset was
+    written already, which makes committing again after a restore harmless.
+    """
+
+    marker_group: str
     checkpoint_id: int
+    records: tuple  # (topic, partition | None, key | None, value, timestamp | None)
 
 
 class KafkaSink(Sink):
@@ -834,48 +841,69 @@ class _Delivery:
 
 
 class KafkaSinkWriter(SinkWriter):
-    """One sink subtask's producer; with EXACTLY_ONCE one transaction per checkpoint."""
+    """One sink subtask's producer.
+
+    EXACTLY_ONCE keeps the records of each checkpoint (in the checkpoint, as the committable) and
+    writes them in one transaction when the checkpoint completes, with the checkpoint id committed
+    to a marker group in the same transaction. A task that dies mid-transaction leaves it open;
+    the next attempt's producer, with the same ``transactional.id``, fences and aborts it and writes
+    the records again. librdkafka cannot resume another process's transaction, which is why the
+    records wait in the checkpoint instead of in an open transaction as in Flink's KafkaSink.
+    """
 
     def __init__(self, sink: KafkaSink, subtask_index: int) -> None:
         self.sink = sink
         self.subtask_index = subtask_index
         self.delivery = _Delivery()
-        self.pending: dict[str, Any] = {}  # transactional id -> producer with a prepared transaction
-        self.committed: set[str] = set()
-        self.transactional_id: str | None = None
-        self.producer = self._new_producer(0)
+        self.exactly_once = sink.guarantee is DeliveryGuarantee.EXACTLY_ONCE
+        self.buffer: list = []
+        # every writer (every attempt) has its own marker group, so that a job started afresh under
+        # the same prefix, whose checkpoint ids start at 1 again, never takes its commits as done
+        self.marker_group = f"{sink.transactional_id_prefix}-{subtask_index}-{uuid.uuid4().hex[:12]}"
+        self.committed_up_to = -1  # the last checkpoint id this writer committed
+        self.group_metadata: dict[str, Any] = {}
+        self.producer = self._new_producer()
 
-    def _new_producer(self, checkpoint_id: int) -> Any:
+    def _new_producer(self) -> Any:
         from confluent_kafka import Producer
 
         sink = self.sink
         conf = {"bootstrap.servers": sink.bootstrap_servers, "linger.ms": 5, **sink.properties}
-        if sink.guarantee is DeliveryGuarantee.NONE:
-            conf.setdefault("acks", 1)
-        else:
-            conf.setdefault("acks", "all")
-        if sink.guarantee is not DeliveryGuarantee.EXACTLY_ONCE:
+        conf.setdefault("acks", 1 if sink.guarantee is DeliveryGuarantee.NONE else "all")
+        if not self.exactly_once:
             return Producer(conf)
-        self.transactional_id = f"{sink.transactional_id_prefix}-{self.subtask_index}-{checkpoint_id}"
-        producer = Producer({**conf, "transactional.id": self.transactional_id})
-        producer.init_transactions(30)  # fences (and aborts) a zombie's open transaction with this id
-        producer.begin_transaction()
+        conf["transactional.id"] = f"{sink.transactional_id_prefix}-{self.subtask_index}"
+        producer = Producer(conf)
+        producer.init_transactions(self._timeout())  # fences (and aborts) a previous attempt's transaction
         return producer
+
+    def _timeout(self) -> float:
+        return float(self.sink.properties.get("transaction.timeout.ms", 60_000)) / 1000
 
     def write(self, records: list, timestamps: list | None) -> None:
         s = self.sink.serializer
-        produce, on_delivery, producer = self.producer.produce, self.delivery, self.producer
         value_ser = s.value_schema.serialize
         key_ser = s.key_schema.serialize if s.key_schema is not None else None
-        for i, record in enumerate(records):
-            kwargs = {"value": value_ser(record), "on_delivery": on_delivery}
-            if key_ser is not None:
-                kwargs["key"] = key_ser(record)
-            if timestamps is not None and timestamps[i] is not None:
-                kwargs["timestamp"] = timestamps[i]
-            if s.partitioner is not None:
-                kwargs["partition"] = s.partitioner(record)
-            topic = s.topic or s.topic_selector(record)
+        rows = [(s.topic or s.topic_selector(record),
+                 s.partitioner(record) if s.partitioner is not None else None,
+                 key_ser(record) if key_ser is not None else None,
+                 value_ser(record),
+                 timestamps[i] if timestamps is not None else None) for i, record in enumerate(records)]
+        if self.exactly_once:
+            self.buffer.extend(rows)
+        else:
+            self._produce(rows)
+
+    def _produce(self, rows: list) -> None:
+        produce, on_delivery, producer = self.producer.produce, self.delivery, self.producer
+        for topic, partition, key, value, timestamp in rows:
+            kwargs = {"value": value, "on_delivery": on_delivery}
+            if key is not None:
+                kwargs["key"] = key
+            if timestamp is not None:
+                kwargs["timestamp"] = timestamp
+            if partition is not None:
+                kwargs["partition"] = partition
             while True:
                 try:
                     produce(topic, **kwargs)
@@ -890,60 +918,70 @@ class KafkaSinkWriter(SinkWriter):
             raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1} on "
                                       f"{self.sink.bootstrap_servers!r}: delivery failed: {self.delivery.errors}")
 
-    def _flush_producer(self, producer: Any) -> None:
-        timeout = float(self.sink.properties.get("transaction.timeout.ms", 60_000)) / 1000
-        left = producer.flush(timeout)
+    def flush(self, end_of_input: bool) -> None:
+        """Wait for acknowledgements (AT_LEAST_ONCE at barriers; every guarantee at the end of input)."""
+        if self.exactly_once or (self.sink.guarantee is DeliveryGuarantee.NONE and not end_of_input):
+            return
+        timeout = self._timeout()
+        left = self.producer.flush(timeout)
         if left:
             raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1}: {left} records not "
                                       f"acknowledged by {self.sink.bootstrap_servers!r} within {timeout:.0f} s")
         self._raise_delivery_errors()
 
-    def flush(self, end_of_input: bool) -> None:
-        """Wait for acknowledgements (AT_LEAST_ONCE at barriers; every guarantee at the end of input)."""
-        if self.sink.guarantee is DeliveryGuarantee.NONE and not end_of_input:
-            return
-        self._flush_producer(self.producer)
-
     def prepare_commit(self, checkpoint_id: int) -> KafkaCommittable | None:
-        """At barrier ``checkpoint_id``: flush the open transaction, keep it open, begin the next one."""
-        if self.sink.guarantee is not DeliveryGuarantee.EXACTLY_ONCE:
+        """At barrier ``checkpoint_id``: AT_LEAST_ONCE flushes; EXACTLY_ONCE hands the records over."""
+        if not self.exactly_once:
             self.flush(False)
             return None
-        self._flush_producer(self.producer)
-        committable = KafkaCommittable(self.transactional_id, checkpoint_id)
-        self.pending[committable.transactional_id] = self.producer
-        self.producer = self._new_producer(checkpoint_id + 1)
+        committable = KafkaCommittable(self.marker_group, checkpoint_id, tuple(self.buffer))
+        self.buffer = []
         return committable
 
     def commit(self, committables: list[KafkaCommittable | None]) -> None:
-        """When the checkpoint completed: commit its transactions (again after a restore: idempotent)."""
-        for c in committables:
-            if c is None:
-                continue
-            producer = self.pending.pop(c.transactional_id, None)
-            if producer is not None:
-                producer.commit_transaction(30)
-            elif c.transactional_id not in self.committed:
-                # librdkafka cannot resume another process's transaction: a transaction prepared by a
-                # failed writer was committed before the failure, or is aborted by the fencing above.
-                warnings.warn(f"KafkaSink subtask {self.subtask_index + 1}: transaction {c.transactional_id!r} "
-                              "of a previous attempt cannot be resumed; it was committed before the failure "
-                              "or has been aborted", RuntimeWarning, stacklevel=2)
-            self.committed.add(c.transactional_id)
+        """When the checkpoint completed (or again after a restore): write each committable's records
+        in one transaction, unless its marker group says that was done."""
+        from confluent_kafka import TopicPartition
 
-    def abort(self, committables: list[KafkaCommittable | None]) -> None:
-        """When the checkpoint failed: abort its transactions."""
         for c in committables:
-            producer = self.pending.pop(c.transactional_id, None) if c is not None else None
-            if producer is not None:
-                producer.abort_transaction(30)
+            if c is None or not c.records or self._committed(c):
+                continue
+            producer, timeout = self.producer, self._timeout()
+            producer.begin_transaction()
+            self._produce(c.records)
+            # the marker: the checkpoint id as the group's offset on partition 0 of each topic written
+            markers = [TopicPartition(t, 0, c.checkpoint_id) for t in sorted({r[0] for r in c.records})]
+            producer.send_offsets_to_transaction(markers, self._group_metadata(c.marker_group), timeout)
+            producer.commit_transaction(timeout)  # flushes; raises on a failed delivery
+            self._raise_delivery_errors()
+            if c.marker_group == self.marker_group:
+                self.committed_up_to = c.checkpoint_id
+
+    def _committed(self, c: KafkaCommittable) -> bool:
+        """Whether ``c`` was written: this writer's own are known; another attempt's are asked of Kafka."""
+        if c.marker_group == self.marker_group:
+            return c.checkpoint_id <= self.committed_up_to
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.sink.bootstrap_servers, "group.id": c.marker_group,
+                             "enable.auto.commit": False})
+        try:
+            found = consumer.committed([TopicPartition(t, 0) for t in {r[0] for r in c.records}],
+                                       timeout=self._timeout())
+        finally:
+            consumer.close()
+        return max((r.offset for r in found), default=-1) >= c.checkpoint_id
+
+    def _group_metadata(self, group: str) -> Any:
+        if group not in self.group_metadata:
+            from confluent_kafka import Consumer
+
+            consumer = Consumer({"bootstrap.servers": self.sink.bootstrap_servers, "group.id": group,
+                                 "enable.auto.commit": False})
+            self.group_metadata[group] = consumer.consumer_group_metadata()
+            consumer.close()
+        return self.group_metadata[group]
 
     def close(self) -> None:
-        if self.sink.guarantee is DeliveryGuarantee.EXACTLY_ONCE:
-            for producer in [p for p in (self.producer, *self.pending.values()) if p is not None]:
-                try:
-                    producer.abort_transaction(5)
-                except Exception:  # noqa: BLE001 - nothing open, or the broker is gone
-                    pass
-        else:
+        if not self.exactly_once:
             self.producer.flush(5)

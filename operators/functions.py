@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from rayflink.runtime.operator import OperatorContext
@@ -47,14 +48,12 @@ def positional_arity(fn: Callable) -> int:
     return count
 
 
-def locate_failure(ctx: OperatorContext, fn: Callable, values: list, exc: Exception) -> Exception:
-    """Find the record of ``values`` on which a pure per-record ``fn`` raised, for the error message."""
-    for value in values:
-        try:
-            fn(value)
-        except Exception as again:
-            return ctx.failure(again, value)
-    return ctx.failure(exc, values[0] if values else None)
+def failed_record(ctx: OperatorContext, values: list, consumed: Iterator, exc: Exception) -> Exception:
+    """The failure of a per-record function that raised on a record of ``values`` while iterating
+    ``consumed`` (an iterator over ``values``): the record is the last one the iterator gave out,
+    so the function is never called again to find it."""
+    index = len(values) - consumed.__length_hint__() - 1
+    return ctx.failure(exc, values[index] if 0 <= index < len(values) else None)
 
 
 class ListCollector:

@@ -7,7 +7,7 @@ from typing import Any
 from operators.functions import (
     ListCollector,
     close_function,
-    locate_failure,
+    failed_record,
     open_function,
     positional_arity,
     resolve,
@@ -19,9 +19,7 @@ class _UserFunctionOperator(StreamOperator):
     method = ""
 
     def open(self) -> None:
-        from operators.runtime_context import runtime_context_for
-
-        from operators.runtime_context import keyed_backend_for
+        from operators.runtime_context import keyed_backend_for, runtime_context_for
 
         self.function = self.params["function"]
         open_function(self.function, self.ctx, runtime_context_for(self))
@@ -52,10 +50,11 @@ class MapOperator(_UserFunctionOperator):
     method = "map"
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        consumed = iter(values)
         try:
-            out = list(map(self.fn, values))
+            out = list(map(self.fn, consumed))
         except Exception as exc:
-            raise locate_failure(self.ctx, self.fn, values, exc) from exc
+            raise failed_record(self.ctx, values, consumed, exc) from exc
         self.output.emit(out, timestamps)
 
 
@@ -66,13 +65,17 @@ class FilterOperator(_UserFunctionOperator):
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         fn = self.fn
+        consumed = iter(values)
         try:
             if timestamps is None:
-                self.output.emit([v for v in values if fn(v)], None)
-                return
-            keep = list(map(fn, values))
+                kept = [v for v in consumed if fn(v)]
+            else:
+                keep = list(map(fn, consumed))
         except Exception as exc:
-            raise locate_failure(self.ctx, fn, values, exc) from exc
+            raise failed_record(self.ctx, values, consumed, exc) from exc
+        if timestamps is None:
+            self.output.emit(kept, None)
+            return
         self.output.emit([v for v, k in zip(values, keep) if k], [t for t, k in zip(timestamps, keep) if k])
 
 

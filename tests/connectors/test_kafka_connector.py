@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 
 import pytest
 from conftest import collect
@@ -13,8 +14,9 @@ from services import KafkaBroker, running_tansu, unique_name, wait_until
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
-from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
 from rayflink.datastream.connectors.discarding import DiscardingSink
+from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
@@ -310,29 +312,40 @@ def test_exactly_once_sink_needs_a_transactional_id_prefix(kafka_broker: KafkaBr
 
 
 def test_exactly_once_writer_holds_records_back_until_the_checkpoint_commits(kafka_broker: KafkaBroker) -> None:
-    # Given an EXACTLY_ONCE writer (driven as the checkpoint hooks of issue 5 will drive it),
+    # Given an EXACTLY_ONCE sink, driven as the checkpoint hooks drive it,
     topic = kafka_broker.create_topic(unique_name("eos"), partitions=1)
     sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
             .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
                                    .set_value_serialization_schema(SimpleStringSchema()).build())
             .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
             .set_transactional_id_prefix(unique_name("job")).build())
+
+    def committed() -> list:
+        return [r.value for r in kafka_broker.consume_all(topic, isolation_level="read_committed", timeout=10)]
+
     writer = sink.create_writer(0, 1)
-    try:
-        writer.write(["a", "b"], None)
-        prepared = writer.prepare_commit(1)  # the barrier of checkpoint 1
-        writer.write(["c"], None)  # after the barrier: the next transaction
-        # a read_committed reader sees nothing while checkpoint 1 is not complete,
-        assert kafka_broker.consume_all(topic, isolation_level="read_committed", timeout=10) == []
-        writer.commit([prepared])  # checkpoint 1 complete
-        writer.commit([prepared])  # committing again (after a restore) changes nothing
-        # (tansu's last stable offset stays behind the open second transaction: checked after it commits)
-        writer.flush(True)  # end of input without checkpoints: the sink operator commits the last one
-        writer.commit([writer.prepare_commit(2)])
-        seen = [r.value for r in kafka_broker.consume_all(topic, isolation_level="read_committed", timeout=10)]
-        assert seen == [b"a", b"b", b"c"]
-    finally:
-        writer.close()
+    writer.write(["a", "b"], None)
+    first = writer.prepare_commit(1)  # the barrier of checkpoint 1
+    writer.write(["c"], None)
+    second = writer.prepare_commit(2)
+    # a read_committed reader sees nothing while checkpoint 1 is not complete,
+    assert committed() == []
+    writer.commit([first])  # checkpoint 1 complete
+    assert committed() == [b"a", b"b"]
+    writer.commit([first])  # committing again changes nothing
+    # the next attempt (a new writer) fences the old one and, committing checkpoints 1 and 2 restored
+    # from checkpoint 2, writes only what was not committed,
+    restored = sink.create_writer(0, 1)
+    restored.commit([first, second])
+    assert committed() == [b"a", b"b", b"c"]
+    writer.write(["zombie"], None)
+    with pytest.raises(Exception, match="fence"):
+        writer.commit([writer.prepare_commit(3)])
+    assert committed() == [b"a", b"b", b"c"]
+    # while a job started afresh under the same prefix (checkpoint ids from 1 again) does write.
+    restored.write(["d"], None)
+    restored.commit([restored.prepare_commit(1)])
+    assert committed() == [b"a", b"b", b"c", b"d"]
 
 
 def committed_offsets(broker: KafkaBroker, topic: str, group: str) -> dict[int, int]:
@@ -434,3 +447,67 @@ def test_a_broker_outage_restarts_the_job_from_its_checkpoint_without_loss_or_du
             results.close()
     # then every record arrived exactly once.
     assert sorted(got) == list(range(600))
+
+
+KEYS = 97
+
+
+class CountPerKey(KeyedProcessFunction):
+    """Emits "key,n" for the n-th record of each key: any loss or duplicate shows in the output."""
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        n = (self.count.value() or 0) + 1
+        self.count.update(n)
+        yield f"{value % KEYS},{n}"
+
+
+class FailOnceAt:
+    """Raises the first time each of ``values`` passes (a marker file per value remembers it)."""
+
+    def __init__(self, directory, values) -> None:
+        self.directory, self.values = str(directory), set(values)
+
+    def __call__(self, value: int) -> int:
+        if value in self.values:
+            import os
+
+            marker = os.path.join(self.directory, f"failed-at-{value}")
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                raise RuntimeError(f"injected failure at {value}")
+        return value
+
+
+def test_kafka_to_kafka_exactly_once_through_three_failures(kafka_broker: KafkaBroker, tmp_path) -> None:
+    # Given 20,000 numbers in 4 partitions, a keyed count per key and an EXACTLY_ONCE Kafka sink,
+    records = 20_000
+    topic = kafka_broker.create_topic(unique_name("eo-in"), partitions=4)
+    for p in range(4):
+        kafka_broker.produce(topic, [str(i) for i in range(p, records, 4)], partition=p)
+    out_topic = kafka_broker.create_topic(unique_name("eo-out"), partitions=4)
+    sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(out_topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build())
+            .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(unique_name("eo")).build())
+    e = env(2)
+    e.enable_checkpointing(200)
+    e.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
+    # when the job fails three times mid-run and restarts from its checkpoints,
+    (e.from_source(source(kafka_broker, topic), WatermarkStrategy.no_watermarks(), "numbers")
+     .map(int).map(FailOnceAt(tmp_path, {3_000, 9_000, 15_000}))
+     .key_by(lambda v: v % KEYS).process(CountPerKey(), Types.STRING())
+     .sink_to(sink))
+    client = e.execute_async("kafka-exactly-once")
+    client.get_job_execution_result()
+    status = client.get_status()
+    assert status["restarts"] == 3, status["failures"]
+    # then a read_committed consumer sees every expected output exactly once.
+    seen = Counter(r.value.decode() for r in kafka_broker.consume_all(out_topic, isolation_level="read_committed"))
+    per_key = Counter(i % KEYS for i in range(records))
+    expected = Counter(f"{k},{n}" for k, total in per_key.items() for n in range(1, total + 1))
+    assert seen - expected == Counter(), "records written twice"
+    assert expected - seen == Counter(), "records lost"

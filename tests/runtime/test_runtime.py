@@ -84,6 +84,31 @@ def test_an_exception_in_user_code_names_operator_uid_subtask_and_record():
     assert info.value.uid == "risky-map" and info.value.subtask == 0 and info.value.record == "13"
 
 
+def test_a_failing_function_is_not_called_again_to_find_the_record(tmp_path):
+    # Given map and filter functions that log each call to a file and raise on a record, the
+    # record is named and no record reached the function twice (user functions have side effects).
+    class Logged:
+        def __init__(self, path, result):
+            self.path, self.result = str(path), result
+
+        def __call__(self, x):
+            with open(self.path, "a") as log:
+                log.write(f"{x}\n")
+            if x == 7:
+                raise ValueError("seven")
+            return self.result(x)
+
+    for name, apply in (("map", lambda s, f: s.map(f)), ("filter", lambda s, f: s.filter(f))):
+        log = tmp_path / f"{name}.log"
+        e = env(1)
+        apply(e.from_collection(list(range(20))), Logged(log, lambda x: x)).print()
+        with pytest.raises(JobExecutionError, match="ValueError: seven") as info:
+            e.execute(name)
+        assert info.value.record == "7", name
+        calls = log.read_text().split()
+        assert calls == [str(i) for i in range(8)], name
+
+
 def test_an_exception_in_a_keyed_process_function_names_the_record():
     from rayflink.datastream import KeyedProcessFunction
 
