@@ -9,15 +9,14 @@ from collections import Counter
 
 import pytest
 from conftest import collect
+from exactly_once import KEYS, CountPerKey, compare
 from services import KafkaBroker, running_tansu, unique_name, wait_until
 
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
-from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+from rayflink.datastream import OutputTag, StreamExecutionEnvironment
 from rayflink.datastream.connectors.discarding import DiscardingSink
-from rayflink.datastream.state import ValueStateDescriptor
-from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
     DeliveryGuarantee,
@@ -27,6 +26,7 @@ from rayflink.datastream.connectors.kafka import (
     KafkaSource,
     KafkaTopicPartition,
 )
+from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
 
 
@@ -449,21 +449,6 @@ def test_a_broker_outage_restarts_the_job_from_its_checkpoint_without_loss_or_du
     assert sorted(got) == list(range(600))
 
 
-KEYS = 97
-
-
-class CountPerKey(KeyedProcessFunction):
-    """Emits "key,n" for the n-th record of each key: any loss or duplicate shows in the output."""
-
-    def open(self, runtime_context):
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
-
-    def process_element(self, value, ctx):
-        n = (self.count.value() or 0) + 1
-        self.count.update(n)
-        yield f"{value % KEYS},{n}"
-
-
 class FailOnceAt:
     """Raises the first time each of ``values`` passes (a marker file per value remembers it)."""
 
@@ -499,15 +484,16 @@ def test_kafka_to_kafka_exactly_once_through_three_failures(kafka_broker: KafkaB
     # when the job fails three times mid-run and restarts from its checkpoints,
     (e.from_source(source(kafka_broker, topic), WatermarkStrategy.no_watermarks(), "numbers")
      .map(int).map(FailOnceAt(tmp_path, {3_000, 9_000, 15_000}))
-     .key_by(lambda v: v % KEYS).process(CountPerKey(), Types.STRING())
+     .key_by(lambda v: v % KEYS).process(CountPerKey())
+     .map(lambda kn: f"{kn[0]},{kn[1]}", Types.STRING())
      .sink_to(sink))
     client = e.execute_async("kafka-exactly-once")
     client.get_job_execution_result()
     status = client.get_status()
     assert status["restarts"] == 3, status["failures"]
     # then a read_committed consumer sees every expected output exactly once.
-    seen = Counter(r.value.decode() for r in kafka_broker.consume_all(out_topic, isolation_level="read_committed"))
-    per_key = Counter(i % KEYS for i in range(records))
-    expected = Counter(f"{k},{n}" for k, total in per_key.items() for n in range(1, total + 1))
-    assert seen - expected == Counter(), "records written twice"
-    assert expected - seen == Counter(), "records lost"
+    seen = [tuple(map(int, r.value.split(b","))) for r in
+            kafka_broker.consume_all(out_topic, isolation_level="read_committed")]
+    missing, duplicated = compare(seen, records)
+    assert duplicated == Counter(), "records written twice"
+    assert missing == Counter(), "records lost"
