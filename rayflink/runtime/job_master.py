@@ -56,6 +56,7 @@ class JobMaster:
         self.attempt = 0
         self.restarts = 0
         self.failures: list[str] = []
+        self.failovers: list[dict] = []  # per restart: wall-clock times of detection, task cancellation, redeploy
         self.stopping: str | None = None  # "cancel" or "stop" (stop-with-savepoint) once asked
         self.rescale_to: Any = None
         self.attempt_outcome = threading.Event()
@@ -89,6 +90,8 @@ class JobMaster:
     def _run(self) -> None:
         while True:
             failure = self._watch_attempt()
+            if failure is not None and self.failovers:
+                self.failovers[-1]["tasks_ended_at"] = time.time()
             self.coordinator.stop_attempt("the job attempt ended")
             if self.rescale_to is not None and failure is None and self.stopping == "rescale":
                 restore, self.rescale_to = self._apply_rescale()
@@ -103,12 +106,16 @@ class JobMaster:
                 time.sleep(delay)
                 restore = self.coordinator.latest_completed()
                 self.restarts += 1
+                self.failovers[-1].update(deploy_started_at=time.time(),
+                                          checkpoint_id=restore["checkpoint_id"] if restore else None)
             else:
                 break
             self.attempt += 1
             try:
                 self._deploy(restore)
                 self.status = "RUNNING"
+                if failure is not None and self.failovers:
+                    self.failovers[-1]["running_at"] = time.time()
             except Exception as exc:  # noqa: BLE001 - a redeploy that fails ends the job, named
                 self.error = {"status": "FAILED", "error": f"cannot redeploy the job: {type(exc).__name__}: {exc}",
                               "operator": None, "uid": None, "subtask": None, "record": None}
@@ -261,6 +268,7 @@ class JobMaster:
                 self.coordinator.task_finished(key)
                 if result["status"] == "FAILED" and failure is None:
                     failure = result
+                    self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
                     self._cancel_tasks()
             if (failure is not None or self.stopping) and pending:
                 cancel_deadline = cancel_deadline or time.monotonic() + _CANCEL_GRACE_S
@@ -340,7 +348,8 @@ class JobMaster:
     def get_status(self) -> dict:
         return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "error": self.error,
                 "start_time": self.start_time, "end_time": self.end_time, "restarts": self.restarts,
-                "attempt": self.attempt, "failures": list(self.failures)}
+                "attempt": self.attempt, "failures": list(self.failures),
+                "failovers": [dict(f) for f in self.failovers]}
 
     def checkpoint_history(self) -> list[dict]:
         return list(self.coordinator.history)
