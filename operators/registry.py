@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operators.cep import CepOperator
 from operators.co import CoFlatMapOperator, CoMapOperator
 from operators.join import IntervalJoinOperator
 from operators.keyed import ReduceOperator
@@ -33,6 +34,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "timestamps_watermarks": TimestampsAndWatermarksOperator,
     "window": WindowOperator,
     "interval_join": IntervalJoinOperator,
+    "cep": CepOperator,
 }
 
 

@@ -1,0 +1,393 @@
+"""The keyed CEP operator: buffers events until the watermark passes them, runs the NFA per key.
+
+Each key's partial matches and buffered events are one keyed ``ValueState`` (a ``KeyState``), so
+they checkpoint, restore and rescale by key group like any other state. One event-time timer per
+key, at the earlier of its oldest buffered event and its oldest partial match's ``within``
+deadline, drives the matching (processing-time timers in processing-time mode).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import time
+from operator import itemgetter
+from typing import Any
+
+from operators.cep_nfa import NFA, CompiledPattern, KeyState
+from operators.functions import close_function, open_function, positional_arity
+from operators.runtime_context import keyed_backend_for, runtime_context_for
+from rayflink.cep.cep import _SelectAdapter
+from rayflink.datastream.output_tag import OutputTag
+from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.errors import JobExecutionError, truncate
+from rayflink.runtime.operator import NO_RECORD, StreamOperator
+from rayflink.state.backend import KeyedStateSnapshot
+from rayflink.state.timers import InternalTimerService
+
+STATE = "_cep-key-state"
+MAX_TIMESTAMP = 2**63 - 1
+_ts_of = itemgetter(0)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Collector:
+    __slots__ = ("items",)
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def collect(self, value: Any) -> None:
+        self.items.append(value)
+
+
+class PatternContext:
+    """The ``ctx`` of ``process_match`` / ``process_timed_out_match``."""
+
+    __slots__ = ("_op", "_timestamp", "_key")
+
+    def __init__(self, op: "CepOperator") -> None:
+        self._op = op
+        self._timestamp: int | None = None
+        self._key: Any = None
+
+    def timestamp(self) -> int | None:
+        return self._timestamp
+
+    def current_processing_time(self) -> int:
+        return self._op.clock()
+
+    def current_watermark(self) -> int:
+        return self._op.current_watermark
+
+    def get_current_key(self) -> Any:
+        return self._key
+
+    def output(self, output_tag: OutputTag, value: Any) -> None:
+        if not isinstance(output_tag, OutputTag):
+            raise JobExecutionError(f"{self._op.ctx.describe()}: ctx.output() needs an OutputTag, "
+                                    f"got {output_tag!r:.100}")
+        self._op.side_out(output_tag, value, self._timestamp)
+
+
+class CepOperator(StreamOperator):
+    """Runs ``CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)``.
+
+    params: ``pattern``, ``function`` (a PatternProcessFunction or a select adapter),
+    ``processing_time``, ``late_tag``, ``comparator``.
+    """
+
+    def open(self) -> None:
+        p = self.params
+        self.clock = _now_ms
+        try:
+            self.compiled = CompiledPattern(p["pattern"])
+        except Exception as exc:
+            raise self.ctx.failure(exc, NO_RECORD, what="compiling the pattern") from exc
+        self.nfa = NFA(self.compiled, self.clock)
+        self.window = self.compiled.window
+        self.processing_time = bool(p.get("processing_time"))
+        self.late_tag: OutputTag | None = p.get("late_tag")
+        comparator = p.get("comparator")
+        self.sort_key = (_ts_of if comparator is None else
+                         (lambda item, k=functools.cmp_to_key(comparator): (item[0], k(item[1]))))
+        self.keyed_backend = keyed_backend_for(self)
+        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(STATE, None))
+        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.selector = self.ctx.state_key_selectors[0]
+        self.function = fn = p["function"]
+        open_function(fn, self.ctx, runtime_context_for(self))
+        self.pctx = PatternContext(self)
+        self.num_late_records_dropped = 0
+        self.live_partials = 0
+        self.max_live_partials = 0
+        self.out_values: list = []
+        self.out_stamps: list = []
+        self.side: dict[str, tuple[OutputTag, list, list]] = {}
+        if isinstance(fn, _SelectAdapter):
+            self.on_match = self._select_match
+            self.on_timeout = self._select_timeout if fn.timeout_tag is not None else None
+            self.select_collects = fn.flat and (positional_arity(fn.fn) >= 2 or positional_arity(fn.fn) == -1)
+        else:
+            self.on_match = self._process_match
+            handler = getattr(fn, "process_timed_out_match", None)
+            self.on_timeout = self._process_timeout if callable(handler) else None
+            self.process_collects = positional_arity(fn.process_match) != 2
+
+    def extra_metrics(self) -> dict:
+        """Gauges and counters the task adds to this operator's metrics."""
+        return {"live_partial_matches": self.live_partials, "max_live_partial_matches": self.max_live_partials,
+                "num_late_records_dropped": self.num_late_records_dropped}
+
+    # ---- records ------------------------------------------------------------------------
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        try:
+            if self.processing_time:
+                self._process_now(values)
+            else:
+                if timestamps is None or None in timestamps:
+                    self._missing_timestamp(values, timestamps)
+                self._buffer(values, timestamps)
+        except JobExecutionError:
+            raise
+        except Exception as exc:
+            raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
+        self._flush()
+
+    def _buffer(self, values: list, timestamps: list) -> None:
+        """Event time: keep each event in its key's buffer until the watermark passes it."""
+        backend, state, selector, add = self.keyed_backend, self.state, self.selector, self.timers.event_time.add
+        remove = self.timers.event_time.remove
+        wm = self.current_watermark
+        late: list[int] = []
+        for i, value in enumerate(values):
+            ts = timestamps[i]
+            if ts <= wm:
+                late.append(i)
+                continue
+            key = selector(value)
+            backend.set_current_key(key)
+            ks = state.value()
+            if ks is None:
+                ks = KeyState()
+            ks.buffer.append((ts, value))
+            timer = ks.timer
+            if timer is None or ts < timer:
+                if timer is not None:
+                    remove(timer, key, None)
+                ks.timer = ts
+                add(ts, key, None)
+            state.update(ks)
+        if late:
+            if self.late_tag is not None:
+                for i in late:
+                    self.side_out(self.late_tag, values[i], timestamps[i])
+            else:
+                self.num_late_records_dropped += len(late)
+
+    def _process_now(self, values: list) -> None:
+        """Processing time: match in arrival order, stamped with the clock."""
+        backend, state, selector, nfa = self.keyed_backend, self.state, self.selector, self.nfa
+        out: list = []
+        for value in values:
+            key = selector(value)
+            backend.set_current_key(key)
+            ks = state.value() or KeyState()
+            before = len(ks.branches)
+            now = self.clock()
+            nfa.process(ks, now, value, out)
+            if out:
+                self._emit(key, out)
+            self._settle(key, ks, before, self.timers.processing_time)
+
+    def _missing_timestamp(self, values: list, timestamps: list | None) -> None:
+        i = 0 if timestamps is None else timestamps.index(None)
+        raise JobExecutionError(
+            f"CEP operator {self.ctx.describe()}: record {truncate(values[i], 100)} has no event timestamp; "
+            "assign timestamps with a WatermarkStrategy(...).with_timestamp_assigner(...) or match in "
+            "processing time with CEP.pattern(...).in_processing_time()",
+            operator=self.ctx.name, uid=self.ctx.uid, subtask=self.ctx.subtask_index, record=truncate(values[i]))
+
+    # ---- time ---------------------------------------------------------------------------
+
+    def process_watermark(self, watermark: int) -> None:
+        self.current_watermark = watermark
+        if len(self.timers.event_time):
+            try:
+                self._run_due(watermark)
+            except JobExecutionError:
+                raise
+            except Exception as exc:
+                raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
+            self._flush()
+        self.output.emit_watermark(watermark)
+
+    def _run_due(self, watermark: int) -> None:
+        backend, state, nfa, queue = self.keyed_backend, self.state, self.nfa, self.timers.event_time
+        sort_key = self.sort_key
+        out: list = []
+        for _ts, key, _ns in queue.pop_due(watermark):
+            backend.set_current_key(key)
+            ks = state.value()
+            if ks is None:
+                continue
+            ks.timer = None
+            before = len(ks.branches)
+            buf = ks.buffer
+            if buf:
+                if len(buf) > 1:
+                    buf.sort(key=sort_key)
+                if buf[-1][0] <= watermark:
+                    due, ks.buffer = buf, []
+                else:
+                    cut = bisect.bisect_right(buf, watermark, key=_ts_of)
+                    due, ks.buffer = buf[:cut], buf[cut:]
+                for ts, value in due:
+                    nfa.process(ks, ts, value, out)
+            nfa.advance(ks, watermark, out)
+            if out:
+                self._emit(key, out)
+            self._settle(key, ks, before, queue)
+
+    def _settle(self, key: Any, ks: KeyState, before: int, queue: Any) -> None:
+        """After a key ran: count its partial matches, set its next timer, store or drop its state."""
+        after = len(ks.branches)
+        if after != before:
+            self.live_partials += after - before
+            if self.live_partials > self.max_live_partials:
+                self.max_live_partials = self.live_partials
+        if ks.is_empty():
+            if ks.timer is not None:
+                queue.remove(ks.timer, key, None)
+            self.state.clear()
+            return
+        due = ks.buffer[0][0] if ks.buffer else None
+        if self.window is not None and ks.branches:
+            expiry = min(br[2] for br in ks.branches) + self.window
+            due = expiry if due is None or expiry < due else due
+        if due != ks.timer:
+            if ks.timer is not None:
+                queue.remove(ks.timer, key, None)
+            if due is not None:
+                queue.add(due, key, None)
+            ks.timer = due
+        self.state.update(ks)
+
+    def next_processing_time_timer(self) -> int | None:
+        return self.timers.processing_time.peek()
+
+    def on_processing_time(self, now_ms: int) -> None:
+        backend, state, nfa, queue = self.keyed_backend, self.state, self.nfa, self.timers.processing_time
+        out: list = []
+        try:
+            for _ts, key, _ns in queue.pop_due(now_ms):
+                backend.set_current_key(key)
+                ks = state.value()
+                if ks is None:
+                    continue
+                ks.timer = None
+                before = len(ks.branches)
+                nfa.advance(ks, now_ms, out)
+                if out:
+                    self._emit(key, out)
+                self._settle(key, ks, before, queue)
+        except JobExecutionError:
+            raise
+        except Exception as exc:
+            raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
+        self._flush()
+
+    def end_input(self) -> None:
+        if self.ctx.batch_mode:  # BATCH: no watermarks flow; the end of input completes event time
+            self.process_watermark(MAX_TIMESTAMP)
+
+    # ---- results --------------------------------------------------------------------------
+
+    def _emit(self, key: Any, out: list) -> None:
+        on_match, on_timeout = self.on_match, self.on_timeout
+        pctx = self.pctx
+        pctx._key = key
+        for kind, match, ts in out:
+            pctx._timestamp = ts
+            try:
+                if kind == NFA.MATCH:
+                    on_match(match, ts)
+                elif on_timeout is not None:
+                    on_timeout(match, ts)
+            except JobExecutionError:
+                raise
+            except Exception as exc:
+                what = "the pattern function" if kind == NFA.MATCH else "the timed-out match handler"
+                raise self.ctx.failure(exc, NO_RECORD, what=f"{what} on {truncate(match, 120)}") from exc
+        out.clear()
+
+    def _select_match(self, match: dict, ts: int) -> None:
+        fn = self.function
+        if fn.flat:
+            items: list = []
+            if self.select_collects:
+                fn.fn(match, _Collector(items))
+            else:
+                returned = fn.fn(match)
+                if returned is not None:
+                    items.extend(returned)
+            self.out_values.extend(items)
+            self.out_stamps.extend([ts] * len(items))
+        else:
+            self.out_values.append(fn.fn(match))
+            self.out_stamps.append(ts)
+
+    def _select_timeout(self, match: dict, ts: int) -> None:
+        fn = self.function
+        if fn.flat:
+            items: list = []
+            fn.timeout_fn(match, ts, _Collector(items))
+            for item in items:
+                self.side_out(fn.timeout_tag, item, ts)
+        else:
+            self.side_out(fn.timeout_tag, fn.timeout_fn(match, ts), ts)
+
+    def _process_match(self, match: dict, ts: int) -> None:
+        items: list = []
+        if self.process_collects:
+            self.function.process_match(match, self.pctx, _Collector(items))
+        else:
+            returned = self.function.process_match(match, self.pctx)
+            if returned is not None:
+                items.extend(returned)
+        self.out_values.extend(items)
+        self.out_stamps.extend([ts] * len(items))
+
+    def _process_timeout(self, match: dict, ts: int) -> None:
+        self.function.process_timed_out_match(match, self.pctx)
+
+    def side_out(self, tag: OutputTag, value: Any, ts: int | None) -> None:
+        entry = self.side.get(tag.tag_id)
+        if entry is None:
+            entry = self.side[tag.tag_id] = (tag, [], [])
+        entry[1].append(value)
+        entry[2].append(ts)
+
+    def _flush(self) -> None:
+        if self.out_values:
+            self.output.emit(self.out_values, self.out_stamps)
+            self.out_values, self.out_stamps = [], []
+        if self.side:
+            for tag, values, stamps in self.side.values():
+                self.output.emit_side(tag, values, stamps)
+            self.side = {}
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def snapshot_state(self) -> Any:
+        snap = self.keyed_backend.snapshot()
+        if isinstance(snap, KeyedStateSnapshot) and STATE in snap.states:
+            # the heap backend hands out the live objects; freeze them for the asynchronous upload
+            entries = snap.states[STATE]["entries"]
+            for kg, rows in entries.items():
+                entries[kg] = [(k, ns, v.frozen() if isinstance(v, KeyState) else v) for k, ns, v in rows]
+        return {"keyed": snap, "timers": self.timers.snapshot()}
+
+    def restore_state(self, states: Any) -> None:
+        if not states:
+            return
+        self.keyed_backend.restore([s["keyed"] for s in states])
+        self.timers.restore([s["timers"] for s in states])
+        live = 0
+        for key in self.keyed_backend.keys(STATE):
+            self.keyed_backend.set_current_key(key)
+            ks = self.state.value()
+            if ks is not None:
+                live += len(ks.branches)
+        self.live_partials = self.max_live_partials = live
+
+    def close(self) -> None:
+        fn = self.params.get("function")
+        if fn is not None:
+            close_function(fn)
+        if getattr(self, "keyed_backend", None) is not None:
+            self.keyed_backend.dispose()
