@@ -7,6 +7,7 @@ from operators.co import CoFlatMapOperator, CoMapOperator
 from operators.join import IntervalJoinOperator
 from operators.keyed import ReduceOperator
 from operators.process import CoProcessOperator, ProcessOperator
+from operators.queryable import QueryableStateSinkOperator
 from operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from operators.source import SourceOperator
 from operators.stateless import FilterOperator, FlatMapOperator, MapOperator
@@ -35,6 +36,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "window": WindowOperator,
     "interval_join": IntervalJoinOperator,
     "cep": CepOperator,
+    "queryable_state": QueryableStateSinkOperator,
 }
 
 

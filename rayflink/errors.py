@@ -29,6 +29,18 @@ class JobCancelledError(RayflinkError):
     """The job was cancelled before it finished."""
 
 
+class UnknownJobError(RayflinkError, LookupError):
+    """No job with that id runs (or ran recently) on this cluster."""
+
+
+class QueryableStateError(RayflinkError):
+    """A queryable state request failed: the job is not running, the state is unknown, or it timed out."""
+
+
+class UnknownKvStateError(QueryableStateError, LookupError):
+    """No operator of the job registered keyed state under that queryable state name."""
+
+
 def truncate(value: object, limit: int = 200) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages."""
     try:

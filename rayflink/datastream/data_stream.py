@@ -295,6 +295,35 @@ class KeyedStream(DataStream):
         _check_function(func, ("process_element",), "process")
         return self._keyed("KeyedProcess", OperatorSpec("keyed_process", {"function": func}), output_type)
 
+    def as_queryable_state(self, queryable_state_name: str, state_descriptor: Any = None) -> "DataStreamSink":
+        """Keep each key's latest record in keyed state that clients can read while the job runs.
+
+        >>> counts.key_by(lambda c: c[0]).as_queryable_state("latest-count")   # doctest: +SKIP
+        >>> QueryableStateClient(job_id).get_kv_state("latest-count", "alice")  # doctest: +SKIP
+        ('alice', 42)
+
+        ``state_descriptor`` defaults to a ValueStateDescriptor (latest record); a
+        ReducingStateDescriptor, ListStateDescriptor or AggregatingStateDescriptor adds every
+        record instead. Raises GraphBuildError for map state or a descriptor with a TTL.
+        """
+        from rayflink.datastream.state import StateDescriptor, ValueStateDescriptor
+
+        if state_descriptor is None:
+            state_descriptor = ValueStateDescriptor(queryable_state_name, self._t.output_type)
+        if not isinstance(state_descriptor, StateDescriptor) or state_descriptor.kind == "map":
+            raise GraphBuildError(f"as_queryable_state({queryable_state_name!r}): expected a value, list, "
+                                  f"reducing or aggregating state descriptor, got {state_descriptor!r}")
+        try:
+            state_descriptor.set_queryable(queryable_state_name)
+        except ValueError as exc:
+            raise GraphBuildError(f"as_queryable_state({queryable_state_name!r}): {exc}") from None
+        t = self._env._new_transformation(
+            "sink", f"Queryable State: {queryable_state_name}", inputs=[self._t],
+            operator=OperatorSpec("queryable_state", {"descriptor": state_descriptor}),
+            state_key_selectors=(self._key_selector,))
+        self._env._add_sink(t)
+        return DataStreamSink(self._env, t)
+
     def reduce(self, func: Any) -> DataStream:
         """Rolling reduce per key: emits the reduced value after every record."""
         _check_callable(func, "reduce", "reduce")

@@ -278,6 +278,7 @@ class StateDescriptor:
         self.name = name
         self.type_infos = type_infos
         self.ttl_config: StateTtlConfig | None = None
+        self.queryable_state_name: str | None = None
 
     def get_name(self) -> str:
         return self.name
@@ -298,8 +299,42 @@ class StateDescriptor:
         return self.ttl_config
 
     def enable_time_to_live(self, ttl_config: StateTtlConfig) -> None:
-        """Expire entries ``ttl`` after their last write (or access) — see StateTtlConfig."""
+        """Expire entries ``ttl`` after their last write (or access) — see StateTtlConfig.
+
+        Raises ValueError on a queryable state (as Flink: a query would count as an access).
+        """
+        if self.queryable_state_name is not None and ttl_config.is_enabled():
+            raise ValueError(f"state {self.name!r} is queryable as {self.queryable_state_name!r}; "
+                             "queryable state cannot have a TTL (as in Flink): drop one of the two")
         self.ttl_config = ttl_config if ttl_config.is_enabled() else None
+
+    def set_queryable(self, queryable_state_name: str) -> None:
+        """Let clients outside the job read this state while the job runs, by key.
+
+        >>> desc = ValueStateDescriptor("count", Types.LONG())
+        >>> desc.set_queryable("count-by-user")
+        >>> desc.get_queryable_state_name()
+        'count-by-user'
+
+        Read it with ``QueryableStateClient(job_id).get_kv_state("count-by-user", key)``
+        (``rayflink.queryablestate``). Raises ValueError for an empty name, a second name, or
+        a state with a TTL.
+        """
+        if not isinstance(queryable_state_name, str) or not queryable_state_name:
+            raise ValueError(f"state {self.name!r}: the queryable state name must be a non-empty str, "
+                             f"got {queryable_state_name!r}")
+        if self.queryable_state_name not in (None, queryable_state_name):
+            raise ValueError(f"state {self.name!r} is already queryable as {self.queryable_state_name!r}")
+        if self.ttl_config is not None:
+            raise ValueError(f"state {self.name!r} has a TTL; queryable state cannot have one (as in "
+                             "Flink): drop one of the two")
+        self.queryable_state_name = queryable_state_name
+
+    def is_queryable(self) -> bool:
+        return self.queryable_state_name is not None
+
+    def get_queryable_state_name(self) -> str | None:
+        return self.queryable_state_name
 
     def __repr__(self) -> str:
         types = ", ".join(map(repr, self.type_infos))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import ray
 
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
+from rayflink.runtime.messages import QueryKvState
 from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
 
 
-@ray.remote(concurrency_groups={"data": 16, "control": 4, "run": 64})
+@ray.remote(concurrency_groups={"data": 16, "control": 4, "run": 64, "query": 4})
 class TaskExecutor:
     """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates."""
 
@@ -79,6 +82,21 @@ class TaskExecutor:
         if task is not None:
             task.failure_reason = reason
             task.cancelled.set()
+
+    @ray.method(concurrency_group="query")
+    def query_kv_state(self, task_key: str, name: str, key: Any, timeout: float) -> dict:
+        """Read ``key`` of the state queryable as ``name`` in the task: the task's loop answers
+        between two batches, as it handles checkpoint triggers, so reads never race its writes."""
+        task = self.tasks.get(task_key)
+        if task is None:
+            return {"status": "NO_TASK"}
+        reply: Future = Future()
+        task.gate.put_control(QueryKvState(name, key, reply))
+        try:
+            return reply.result(timeout)
+        except FutureTimeout:
+            reply.cancel()
+            return {"status": "TIMEOUT"}
 
     @ray.method(concurrency_group="control")
     def metrics(self, task_key: str) -> dict | None:

@@ -20,6 +20,7 @@ from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge,
 from rayflink.runtime.executor import NAMESPACE, task_executors
 from rayflink.runtime.network import OrderedReceiver
 from rayflink.runtime.restart import RestartBackoff
+from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
 TERMINAL = ("FINISHED", "FAILED", "CANCELED")
 _STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
@@ -98,7 +99,8 @@ class JobMaster:
                 self.stopping = None
             elif failure is not None and self.stopping is None:
                 self.failures.append(failure["error"])
-                delay = self.backoff.next_delay()
+                # state that cannot be restored (its kind changed) fails the same way every time
+                delay = self.backoff.next_delay() if failure.get("recoverable", True) else None
                 if delay is None:
                     self.error = failure
                     break
@@ -345,6 +347,42 @@ class JobMaster:
                 n.parallelism = new[v.id]
         return restore, None
 
+    def query_kv_state(self, name: str, key: Any, timeout: float) -> dict:
+        """Ask the subtask that owns ``key``'s key group, in every keyed vertex, for the state
+        queryable as ``name``; the first that has it answers (see ``StreamTask._answer_query``)."""
+        if self.status != "RUNNING":
+            return {"status": "NOT_RUNNING", "job_status": self.status}
+        asked = []
+        try:
+            for vertex in self.graph.vertices:
+                if not any(n.transformation.state_key_selectors for n in vertex.nodes):
+                    continue
+                key_group = assign_key_group(key, vertex.max_parallelism)
+                subtask = operator_index_for_key_group(key_group, vertex.parallelism, vertex.max_parallelism)
+                executor, task_key = self.tasks[(vertex.id, subtask)]
+                asked.append(executor.query_kv_state.remote(task_key, name, key, timeout))
+        except UnhashableKeyError as exc:
+            return {"status": "ERROR", "message": str(exc)}
+        known: set[str] = set()
+        timed_out = False
+        for ref in asked:
+            try:
+                answer = ray.get(ref, timeout=timeout + 5)
+            except Exception as exc:  # noqa: BLE001 - a lost subtask or a restart under way
+                return {"status": "ERROR", "message": f"the subtask did not answer: {type(exc).__name__}: "
+                                                      f"{str(exc)[:300]}"}
+            if answer["status"] == "OK":
+                return answer
+            if answer["status"] == "UNKNOWN_STATE":
+                known.update(answer["known"])
+            elif answer["status"] in ("TIMEOUT", "NO_TASK"):
+                timed_out = True
+            else:
+                return answer
+        if timed_out:
+            return {"status": "TIMEOUT"}
+        return {"status": "UNKNOWN_STATE", "known": sorted(known)}
+
     def get_status(self) -> dict:
         return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "error": self.error,
                 "start_time": self.start_time, "end_time": self.end_time, "restarts": self.restarts,
@@ -441,7 +479,7 @@ class JobMaster:
         return self.status, text
 
 
-@ray.remote(concurrency_groups={"client": 8, "sinks": 32})
+@ray.remote(concurrency_groups={"client": 8, "sinks": 32, "query": 8})
 class JobManager:
     """One per Ray cluster (Flink's dispatcher): hosts a JobMaster per submitted job."""
 
@@ -517,6 +555,14 @@ class JobManager:
         master = self.jobs.get(job_id)
         if master is not None:
             master.collect_commit(channel_id, checkpoint_id, values)
+
+    @ray.method(concurrency_group="query")
+    def query_kv_state(self, job_id: str, name: str, key: Any, timeout: float) -> dict:
+        """One key of a queryable state of a running job (``QueryableStateClient`` asks this)."""
+        master = self.jobs.get(job_id)
+        if master is None:
+            return {"status": "UNKNOWN_JOB", "known": list(self.jobs)}
+        return master.query_kv_state(name, key, timeout)
 
     @ray.method(concurrency_group="client")
     def wait_output(self, job_id: str, timeout: float) -> tuple[str, str]:

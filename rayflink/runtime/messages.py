@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 MAX_WATERMARK = 2**63 - 1
 MIN_WATERMARK = -(2**63)
@@ -60,6 +61,16 @@ class CheckpointAborted:
     """Control message: checkpoint ``checkpoint_id`` failed; stop aligning for it."""
 
     checkpoint_id: int
+
+
+@dataclass(frozen=True)
+class QueryKvState:
+    """Control message: read ``key``'s value of the state queryable as ``name``; answer on ``reply``
+    (a ``concurrent.futures.Future``) from the task's own thread, between two batches."""
+
+    name: str
+    key: Any
+    reply: Any
 
 
 END_OF_INPUT = EndOfInput()

@@ -9,10 +9,11 @@ import traceback
 from typing import Any, Callable
 
 import ray
+from ray import cloudpickle
 
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.common.configuration import checkpoint_interval_ms
-from rayflink.errors import JobExecutionError
+from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
@@ -24,6 +25,7 @@ from rayflink.runtime.messages import (
     CheckpointCompleted,
     EndOfInput,
     IdleStatus,
+    QueryKvState,
     TriggerCheckpoint,
     Watermark,
 )
@@ -34,6 +36,7 @@ from rayflink.runtime.network import (
     RecordWriter,
 )
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
+from rayflink.state.backend import StateError, StateMigrationError
 
 
 class TaskCancelled(Exception):
@@ -120,10 +123,7 @@ class StreamTask:
             for op in reversed(list(self.operators.values())):
                 op.open()
             if self.d.restore:
-                states = load_states(self.d.restore)
-                for node in self.d.nodes:
-                    if node.uid in states:
-                        self.operators[node.node_id].restore_state(states[node.uid])
+                self._restore()
             if self.d.source is not None:
                 self._run_source()
             else:
@@ -142,6 +142,7 @@ class StreamTask:
             self.status = "FAILED"
             return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
                     "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
+                    "recoverable": not isinstance(exc.__cause__, StateMigrationError),
                     "metrics": self.metrics()}
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = "FAILED"
@@ -150,7 +151,7 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
                     "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "metrics": self.metrics()}
+                    "recoverable": not isinstance(exc, StateMigrationError), "metrics": self.metrics()}
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
@@ -161,6 +162,22 @@ class StreamTask:
                     op.close()
                 except Exception:  # noqa: BLE001 - a failing close must not hide the job's outcome
                     traceback.print_exc()
+
+    def _restore(self) -> None:
+        """Load each operator's state from the snapshot files the deployment names.
+
+        State that does not fit (a state's kind changed, max parallelism changed) raises
+        StateMigrationError naming the operator uid and the state: restarting cannot fix it."""
+        states = load_states(self.d.restore)
+        for node in self.d.nodes:
+            if node.uid not in states:
+                continue
+            try:
+                self.operators[node.node_id].restore_state(states[node.uid])
+            except StateError as exc:
+                sources = ", ".join(sorted({uri for uri, _ in self.d.restore.get(node.uid, [])}))
+                raise StateMigrationError(
+                    f"cannot restore operator {node.name!r} (uid {node.uid!r}) from {sources}: {exc}") from exc
 
     def _timers_and_flush(self, now_ns: int) -> float:
         """Fire due processing-time timers and flush aged batches; return seconds until the next deadline."""
@@ -330,6 +347,39 @@ class StreamTask:
             self.source_snapshots.pop(message.checkpoint_id, None)
             for op in self.operators.values():
                 op.notify_checkpoint_aborted(message.checkpoint_id)
+        elif type(message) is QueryKvState:
+            self._answer_query(message)
+
+    # ---- queryable state -------------------------------------------------------------
+
+    def _answer_query(self, query: QueryKvState) -> None:
+        """Read one key of a queryable state between two batches (so never while the loop writes
+        it) and pickle the value here, before the loop can change it again."""
+        if not query.reply.set_running_or_notify_cancel():
+            return  # the asker gave up
+        known: list[str] = []
+        try:
+            for node in self.d.nodes:
+                backend = getattr(self.operators[node.node_id], "keyed_backend", None)
+                if backend is None or not hasattr(backend, "queryable_states"):
+                    continue
+                names = backend.queryable_states()
+                state_name = names.get(query.name)
+                if state_name is None:
+                    known.extend(names)
+                    continue
+                found, value = backend.query(state_name, query.key)
+                try:
+                    payload = cloudpickle.dumps(value, protocol=5) if found else None
+                except Exception as exc:  # noqa: BLE001 - the user's value
+                    raise StateError(f"state {state_name!r} of operator {node.uid!r}: the value of key "
+                                     f"{truncate(query.key, 80)} cannot be pickled ({exc})") from exc
+                query.reply.set_result({"status": "OK", "found": found, "value": payload, "uid": node.uid,
+                                        "state": state_name, "subtask": self.d.subtask_index})
+                return
+            query.reply.set_result({"status": "UNKNOWN_STATE", "known": sorted(known)})
+        except Exception as exc:  # noqa: BLE001 - the asker gets the error, the job goes on
+            query.reply.set_result({"status": "ERROR", "message": f"{type(exc).__name__}: {exc}"})
 
     def _on_barrier(self, channel: int, barrier: CheckpointBarrier, ended: list[bool]) -> None:
         current = self.aligning

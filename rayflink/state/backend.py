@@ -6,13 +6,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from rayflink.errors import RayflinkError
 from rayflink.state.key_groups import assign_key_group
 
 VOID_NAMESPACE = None  # the namespace of state that is not scoped to a window
 
 
-class StateError(Exception):
+class StateError(RayflinkError):
     """Misuse of keyed state: wrong kind, no current key, unserializable value."""
+
+
+class StateMigrationError(StateError):
+    """Restored state does not fit the job's state (its kind changed): restarting cannot help."""
 
 
 @dataclass

@@ -23,7 +23,9 @@ from rayflink.datastream.state import (
     AggregatingState, ListState, MapState, ReducingState, StateDescriptor, ValueState,
     as_reduce_callable,
 )
-from rayflink.state.backend import KeyedStateBackend, KeyedStateSnapshot, StateError, VOID_NAMESPACE
+from rayflink.state.backend import (
+    KeyedStateBackend, KeyedStateSnapshot, StateError, StateMigrationError, VOID_NAMESPACE,
+)
 from rayflink.state.key_groups import assign_key_group
 
 KINDS = ("value", "list", "map", "reducing", "aggregating")
@@ -111,6 +113,29 @@ class ValueChecker:
                 "store plain data (numbers, str, tuples, lists, dicts, dataclasses)") from e
         if value is not None:
             self.seen.add(type(value))
+
+
+def _ttl_signature(ttl: Any) -> Any:
+    if ttl is None:
+        return None
+    return (ttl.get_ttl_ms(), ttl.update_type, ttl.state_visibility, ttl.ttl_time_characteristic,
+            ttl.cleanup_strategies)
+
+
+def registration_difference(old: StateDescriptor, new: StateDescriptor) -> str | None:
+    """What differs between two registrations of one state name (None: they agree)."""
+    if old.kind != new.kind:
+        return f"the kind changed from {old.kind} to {new.kind}"
+    if old.type_infos != new.type_infos:
+        return "the type changed"
+    if _ttl_signature(old.ttl_config) != _ttl_signature(new.ttl_config):
+        def show(t: Any) -> str:
+            return "no TTL" if t is None else f"TTL {t.get_ttl_ms()} ms ({t.update_type.name}, {t.state_visibility.name})"
+        return f"the TTL changed from {show(old.ttl_config)} to {show(new.ttl_config)}"
+    if old.queryable_state_name != new.queryable_state_name:
+        return (f"the queryable state name changed from {old.queryable_state_name!r} to "
+                f"{new.queryable_state_name!r}")
+    return None
 
 
 def state_error(backend: KeyedStateBackend, name: str, message: str) -> StateError:
@@ -401,22 +426,30 @@ class TableKeyedStateBackend(KeyedStateBackend):
         existing = self._states.get(name)
         if existing is not None:
             old = self._descriptors[name]
-            if old.kind != descriptor.kind or old.type_infos != descriptor.type_infos:
+            difference = registration_difference(old, descriptor)
+            if difference is not None:
                 raise state_error(
                     self, name,
                     f"already registered as {old.kind} state {old!r}, now requested as "
-                    f"{descriptor.kind} state {descriptor!r}; use another state name or the same "
-                    "kind and type")
+                    f"{descriptor.kind} state {descriptor!r}: {difference}; use another state name "
+                    "or the same kind, type and TTL")
             return existing
         if descriptor.kind not in KINDS:
             raise state_error(self, name, f"unknown state kind {descriptor.kind!r}")
+        queryable = descriptor.queryable_state_name
+        if queryable is not None:
+            for other in self._descriptors.values():
+                if other.queryable_state_name == queryable:
+                    raise state_error(
+                        self, name, f"queryable state name {queryable!r} is already used by state "
+                                    f"{other.name!r}; give each queryable state its own name")
         ttl = descriptor.ttl_config
         meta = self._table_meta.get(name)
         if meta is not None and meta[0] != descriptor.kind:
-            raise state_error(
-                self, name,
-                f"restored as {meta[0]} state but requested as {descriptor.kind} state "
-                f"{descriptor!r}; keep the state kind when changing the job")
+            raise StateMigrationError(
+                f"state {name!r} of operator {self.operator_uid!r}: restored as {meta[0]} state but "
+                f"requested as {descriptor.kind} state {descriptor!r}; keep the state kind when "
+                "changing the job, or give the new state another name")
         table = self._open_table(name, descriptor.kind, ttl is not None)
         if meta is not None and meta[1] != (ttl is not None):
             self._convert_ttl(name, descriptor.kind, ttl is not None)
@@ -445,6 +478,32 @@ class TableKeyedStateBackend(KeyedStateBackend):
     def registered_states(self) -> dict[str, StateDescriptor]:
         """Descriptors of the states registered so far, by name."""
         return dict(self._descriptors)
+
+    # -- queryable state
+
+    def queryable_states(self) -> dict[str, str]:
+        """Queryable state name -> state name, for the states registered as queryable."""
+        return {d.queryable_state_name: name for name, d in self._descriptors.items()
+                if d.queryable_state_name is not None}
+
+    def query(self, state_name: str, key: Any) -> tuple[bool, Any]:
+        """``(True, value)`` of ``key`` in ``state_name`` (void namespace) as the job would read
+        it — a list for list state, a dict for map state — or ``(False, None)`` when the key has
+        no entry. Leaves the current key as it was; call it from the task's thread only."""
+        state = self._states[state_name]
+        saved = self._ck
+        self._ck = make_ck(key, None)
+        try:
+            if state._get(self._ck) is None:
+                return False, None
+            kind = state.descriptor.kind
+            if kind == "value":
+                return True, state.value()
+            if kind == "map":
+                return True, dict(state.items())
+            return True, state.get()
+        finally:
+            self._ck = saved
 
     def _ttl_purge(self, name: str) -> int | None:
         """The TTL in ms when snapshots of ``name`` drop expired entries, else None."""
@@ -540,8 +599,10 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
                 if meta is None:
                     meta = self._table_meta[name] = (kind, ttl)
                 elif meta[0] != kind:
-                    raise state_error(self, name, f"snapshot holds {kind} state but this "
-                                                  f"operator has {meta[0]} state of that name")
+                    raise StateMigrationError(
+                        f"state {name!r} of operator {self.operator_uid!r}: the snapshot holds {kind} "
+                        f"state but this operator has {meta[0]} state of that name; keep the state kind "
+                        "when changing the job, or give the new state another name")
                 table = self._tables.setdefault(name, {})
                 for kg, entries in st["entries"].items():
                     if kg not in owned:

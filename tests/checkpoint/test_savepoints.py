@@ -10,7 +10,7 @@ from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
-from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
 
@@ -53,6 +53,24 @@ def build(tmp_path, keys: int, records: int, rate: float | None, parallelism: in
     source = DataGeneratorSource(lambda i: (i % keys, i), records, limiter)
     return (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").uid(source_uid)
             .key_by(lambda e: e[0]).process(Total()).uid(uid))
+
+
+class TotalAsList(KeyedProcessFunction):
+    """The same uid and state name as Total, but the state is now a list: the savepoint cannot fit."""
+
+    def __init__(self, lazily: bool = False) -> None:
+        self.lazily = lazily
+
+    def open(self, runtime_context):
+        self.ctx = runtime_context
+        if not self.lazily:
+            self.totals = runtime_context.get_list_state(ListStateDescriptor("total", Types.LONG()))
+
+    def process_element(self, value, ctx, out):
+        if self.lazily:
+            self.totals = self.ctx.get_list_state(ListStateDescriptor("total", Types.LONG()))
+        self.totals.add(1)
+        out.collect((value[0], 1, None))
 
 
 def finals(out) -> dict:
@@ -264,3 +282,26 @@ def test_no_restart_strategy_fails_the_job_with_the_user_error(tmp_path):
     with pytest.raises(JobExecutionError, match="ZeroDivisionError"):
         env.execute()
     assert isinstance(RayflinkError("x"), Exception)
+
+
+@pytest.mark.parametrize("lazily", [False, True], ids=["registered-in-open", "registered-at-first-record"])
+def test_restoring_a_state_whose_kind_changed_is_refused_naming_the_uid_and_the_state(tmp_path, lazily):
+    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
+    with stream.execute_and_collect("to-save") as results:
+        next(iter(results))
+        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp-kind")
+        list(results)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    env.enable_checkpointing(200)  # restarts without limit by default: the refusal must not restart
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk2")
+    env.get_config().set_string("execution.savepoint.path", path)
+    env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # collect sink, source
+    source = DataGeneratorSource(lambda i: (i % 10, i), 100)
+    # a new source uid: the old source's position could be past these 100 records
+    (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").uid("new-events")
+     .key_by(lambda e: e[0]).process(TotalAsList(lazily)).uid("totals").add_sink(_Discard()))
+    client = env.execute_async("kind-changed")
+    with pytest.raises(JobExecutionError, match=r"state 'total' of operator 'totals'.*value state.*list state"):
+        client.get_job_execution_result()
+    assert client.get_status()["restarts"] == 0

@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
+from rayflink.common.time import Time
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import (
     AggregateFunction, AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor,
-    ReducingStateDescriptor, ValueStateDescriptor,
+    ReducingStateDescriptor, StateTtlConfig, ValueStateDescriptor,
 )
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.state.backend import StateError
@@ -181,14 +182,51 @@ def test_same_name_returns_same_state_object(backend):
     assert a is b
 
 
-@pytest.mark.parametrize("other", [
-    ListStateDescriptor("count", Types.LONG()),
-    ValueStateDescriptor("count", Types.STRING()),
-])
-def test_reregistering_with_other_kind_or_type_fails(backend, other):
-    backend.get_partitioned_state(ValueStateDescriptor("count", Types.LONG()))
-    with pytest.raises(StateError, match=r"'count'.*'op-1'"):
+def with_ttl(descriptor, seconds: int):
+    descriptor.enable_time_to_live(StateTtlConfig.new_builder(Time.seconds(seconds)).build())
+    return descriptor
+
+
+@pytest.mark.parametrize("first, other, difference", [
+    (ValueStateDescriptor("count", Types.LONG()), ListStateDescriptor("count", Types.LONG()),
+     "kind changed from value to list"),
+    (ValueStateDescriptor("count", Types.LONG()), ValueStateDescriptor("count", Types.STRING()), "type changed"),
+    (ValueStateDescriptor("count", Types.LONG()), with_ttl(ValueStateDescriptor("count", Types.LONG()), 5),
+     "TTL changed from no TTL to TTL 5000 ms"),
+    (with_ttl(ValueStateDescriptor("count", Types.LONG()), 5), with_ttl(ValueStateDescriptor("count", Types.LONG()), 6),
+     "TTL changed from TTL 5000 ms .* to TTL 6000 ms"),
+], ids=["kind", "type", "ttl-added", "ttl-changed"])
+def test_reregistering_with_other_kind_type_or_ttl_fails_naming_state_and_operator(backend, first, other, difference):
+    backend.get_partitioned_state(first)
+    with pytest.raises(StateError, match=rf"state 'count' of operator 'op-1'.*{difference}"):
         backend.get_partitioned_state(other)
+    same_again = with_ttl(ValueStateDescriptor("count", Types.LONG()), 5) if first.ttl_config else \
+        ValueStateDescriptor("count", Types.LONG())
+    assert backend.get_partitioned_state(same_again) is backend.get_partitioned_state(first)
+
+
+def test_two_states_under_one_queryable_name_fail(backend):
+    a, b = ValueStateDescriptor("a", Types.LONG()), ValueStateDescriptor("b", Types.LONG())
+    a.set_queryable("shared")
+    b.set_queryable("shared")
+    backend.get_partitioned_state(a)
+    with pytest.raises(StateError, match=r"state 'b' of operator 'op-1'.*'shared' is already used by state 'a'"):
+        backend.get_partitioned_state(b)
+
+
+def test_query_reads_a_key_without_moving_the_current_key(backend):
+    count = backend.get_partitioned_state(ValueStateDescriptor("count", Types.LONG()))
+    seen = backend.get_partitioned_state(MapStateDescriptor("seen", Types.STRING(), Types.LONG()))
+    backend.set_current_key("alice")
+    count.update(3)
+    seen.put("x", 1)
+    backend.set_current_key("bob")
+    count.update(7)
+    assert backend.query("count", "alice") == (True, 3)
+    assert backend.query("seen", "alice") == (True, {"x": 1})
+    assert backend.query("count", "carol") == (False, None)
+    assert backend.query("seen", "bob") == (False, None)
+    assert count.value() == 7  # still bob
 
 
 def test_state_without_current_key_fails(backend):

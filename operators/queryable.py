@@ -1,0 +1,40 @@
+"""The sink behind ``KeyedStream.as_queryable_state``: keeps each key's latest (or reduced) value queryable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from operators.runtime_context import keyed_backend_for
+from rayflink.runtime.operator import StreamOperator
+
+
+class QueryableStateSinkOperator(StreamOperator):
+    """params: ``descriptor`` (value state: the latest record per key; list, reducing or aggregating
+    state: every record added), already marked queryable."""
+
+    def open(self) -> None:
+        self.keyed_backend = keyed_backend_for(self)
+        descriptor = self.params["descriptor"]
+        self.state = self.keyed_backend.get_partitioned_state(descriptor)
+        self.write = self.state.update if descriptor.kind == "value" else self.state.add
+        self.selector = self.ctx.state_key_selectors[0]
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        backend, write, selector = self.keyed_backend, self.write, self.selector
+        for value in values:
+            try:
+                backend.set_current_key(selector(value))
+                write(value)
+            except Exception as exc:
+                raise self.ctx.failure(exc, value) from exc
+
+    def snapshot_state(self) -> Any:
+        return {"keyed": self.keyed_backend.snapshot()}
+
+    def restore_state(self, states: Any) -> None:
+        if states:
+            self.keyed_backend.restore([s["keyed"] for s in states])
+
+    def close(self) -> None:
+        if getattr(self, "keyed_backend", None) is not None:
+            self.keyed_backend.dispose()
