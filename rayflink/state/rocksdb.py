@@ -47,10 +47,17 @@ _LEN = struct.Struct(">I")
 _INT = struct.Struct(">q")
 _MISS = object()
 _RESTORE_BATCH = 10_000
+_pickle_dumps = pickle.dumps
+_VOID_NS = _LEN.pack(1) + b"n"  # the encoded void namespace, length-prefixed
 
 
 def _dumps(value: Any) -> bytes:
-    return cloudpickle.dumps(value, protocol=5)
+    """Pickle a stored value: the C pickler (the hot path when the write-back cache writes down),
+    or cloudpickle for what that cannot pickle by reference (lambdas, classes shipped by value)."""
+    try:
+        return _pickle_dumps(value, 5)
+    except Exception:  # noqa: BLE001 - cloudpickle raises the error worth showing, if any
+        return cloudpickle.dumps(value, protocol=5)
 
 
 def encode_obj(obj: Any) -> bytes:
@@ -288,6 +295,10 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def entry_prefix(self, sid: int, ck: Any) -> bytes:
         """The RocksDB key of ``ck`` in state ``sid`` (the prefix of its map entries)."""
+        t = type(ck)
+        if t is str or t is int:  # the common case: a plain key in the void namespace
+            kb = encode_obj(ck)
+            return _HEAD.pack(assign_key_group(ck, self.max_parallelism), sid, len(kb)) + kb + _VOID_NS
         key, ns = split_ck(ck)
         kb = encode_obj(key)
         nb = b"n" if ns is None else encode_obj(ns)
