@@ -1,15 +1,18 @@
 """The keyed CEP operator: buffers events until the watermark passes them, runs the NFA per key.
 
 Each key's partial matches and buffered events are one keyed ``ValueState`` (a ``KeyState``), so
-they checkpoint, restore and rescale by key group like any other state. One event-time timer per
-key, at the earlier of its oldest buffered event and its oldest partial match's ``within``
-deadline, drives the matching (processing-time timers in processing-time mode).
+they checkpoint, restore and rescale by key group like any other state. The operator's timers —
+when a key's oldest buffered event is passed by the watermark, when its oldest partial match runs
+out of ``within`` time — are derived from that state: a heap of ``(time, key)`` kept in memory,
+entries checked against the state when they come due (stale ones cost one lookup), and rebuilt
+from the keyed state on restore. So a checkpoint holds no separate timer state.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import heapq
 import time
 from operator import itemgetter
 from typing import Any
@@ -23,7 +26,6 @@ from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.runtime.operator import NO_RECORD, StreamOperator
 from rayflink.state.backend import KeyedStateSnapshot
-from rayflink.state.timers import InternalTimerService
 
 STATE = "_cep-key-state"
 MAX_TIMESTAMP = 2**63 - 1
@@ -96,7 +98,7 @@ class CepOperator(StreamOperator):
                          (lambda item, k=functools.cmp_to_key(comparator): (item[0], k(item[1]))))
         self.keyed_backend = keyed_backend_for(self)
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(STATE, None))
-        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.due: list[tuple[int, Any]] = []  # heap of (time, key): event time, or the clock in processing time
         self.selector = self.ctx.state_key_selectors[0]
         self.function = fn = p["function"]
         open_function(fn, self.ctx, runtime_context_for(self))
@@ -140,8 +142,8 @@ class CepOperator(StreamOperator):
 
     def _buffer(self, values: list, timestamps: list) -> None:
         """Event time: keep each event in its key's buffer until the watermark passes it."""
-        backend, state, selector, add = self.keyed_backend, self.state, self.selector, self.timers.event_time.add
-        remove = self.timers.event_time.remove
+        backend, state, selector, due = self.keyed_backend, self.state, self.selector, self.due
+        push = heapq.heappush
         wm = self.current_watermark
         late: list[int] = []
         for i, value in enumerate(values):
@@ -154,13 +156,11 @@ class CepOperator(StreamOperator):
             ks = state.value()
             if ks is None:
                 ks = KeyState()
+            buf_min = ks.buf_min
+            if buf_min is None or ts < buf_min:
+                ks.buf_min = ts
+                push(due, (ts, key))
             ks.buffer.append((ts, value))
-            timer = ks.timer
-            if timer is None or ts < timer:
-                if timer is not None:
-                    remove(timer, key, None)
-                ks.timer = ts
-                add(ts, key, None)
             state.update(ks)
         if late:
             if self.late_tag is not None:
@@ -182,7 +182,7 @@ class CepOperator(StreamOperator):
             nfa.process(ks, now, value, out)
             if out:
                 self._emit(key, out)
-            self._settle(key, ks, before, self.timers.processing_time)
+            self._settle(key, ks, before, now)
 
     def _missing_timestamp(self, values: list, timestamps: list | None) -> None:
         i = 0 if timestamps is None else timestamps.index(None)
@@ -196,7 +196,7 @@ class CepOperator(StreamOperator):
 
     def process_watermark(self, watermark: int) -> None:
         self.current_watermark = watermark
-        if len(self.timers.event_time):
+        if self.due and self.due[0][0] <= watermark and not self.processing_time:
             try:
                 self._run_due(watermark)
             except JobExecutionError:
@@ -206,75 +206,65 @@ class CepOperator(StreamOperator):
             self._flush()
         self.output.emit_watermark(watermark)
 
-    def _run_due(self, watermark: int) -> None:
-        backend, state, nfa, queue = self.keyed_backend, self.state, self.nfa, self.timers.event_time
+    def _run_due(self, now: int) -> None:
+        """Run every key with a buffered event or a ``within`` deadline at or before ``now``."""
+        backend, state, nfa, due = self.keyed_backend, self.state, self.nfa, self.due
+        pop = heapq.heappop
         sort_key = self.sort_key
         out: list = []
-        for _ts, key, _ns in queue.pop_due(watermark):
+        while due and due[0][0] <= now:
+            key = pop(due)[1]
             backend.set_current_key(key)
             ks = state.value()
             if ks is None:
-                continue
-            ks.timer = None
+                continue  # a stale entry of a key whose state is gone
             before = len(ks.branches)
-            buf = ks.buffer
-            if buf:
+            buf_min = ks.buf_min
+            if buf_min is not None and buf_min <= now:
+                buf = ks.buffer
                 if len(buf) > 1:
                     buf.sort(key=sort_key)
-                if buf[-1][0] <= watermark:
-                    due, ks.buffer = buf, []
+                if buf[-1][0] <= now:
+                    ready, ks.buffer, ks.buf_min = buf, [], None
                 else:
-                    cut = bisect.bisect_right(buf, watermark, key=_ts_of)
-                    due, ks.buffer = buf[:cut], buf[cut:]
-                for ts, value in due:
+                    cut = bisect.bisect_right(buf, now, key=_ts_of)
+                    ready, ks.buffer = buf[:cut], buf[cut:]
+                    ks.buf_min = ks.buffer[0][0]
+                    heapq.heappush(due, (ks.buf_min, key))
+                for ts, value in ready:
                     nfa.process(ks, ts, value, out)
-            nfa.advance(ks, watermark, out)
+            if ks.branches:
+                nfa.advance(ks, now, out)
             if out:
                 self._emit(key, out)
-            self._settle(key, ks, before, queue)
+            self._settle(key, ks, before, now)
 
-    def _settle(self, key: Any, ks: KeyState, before: int, queue: Any) -> None:
-        """After a key ran: count its partial matches, set its next timer, store or drop its state."""
-        after = len(ks.branches)
+    def _settle(self, key: Any, ks: KeyState, before: int, now: int) -> None:
+        """After a key ran: count its partial matches, schedule its next timeout, store or drop its state."""
+        branches = ks.branches
+        after = len(branches)
         if after != before:
             self.live_partials += after - before
             if self.live_partials > self.max_live_partials:
                 self.max_live_partials = self.live_partials
-        if ks.is_empty():
-            if ks.timer is not None:
-                queue.remove(ks.timer, key, None)
+        if not branches and not ks.buffer and not ks.pending:
             self.state.clear()
             return
-        due = ks.buffer[0][0] if ks.buffer else None
-        if self.window is not None and ks.branches:
-            expiry = min(br[2] for br in ks.branches) + self.window
-            due = expiry if due is None or expiry < due else due
-        if due != ks.timer:
-            if ks.timer is not None:
-                queue.remove(ks.timer, key, None)
-            if due is not None:
-                queue.add(due, key, None)
-            ks.timer = due
+        window = self.window
+        if window is not None and branches and (ks.timer is None or ks.timer <= now):
+            # deadlines only move later (partial matches start in order), so an earlier entry stays valid
+            ks.timer = min(br[2] for br in branches) + window
+            heapq.heappush(self.due, (ks.timer, key))
         self.state.update(ks)
 
     def next_processing_time_timer(self) -> int | None:
-        return self.timers.processing_time.peek()
+        return self.due[0][0] if self.processing_time and self.due else None
 
     def on_processing_time(self, now_ms: int) -> None:
-        backend, state, nfa, queue = self.keyed_backend, self.state, self.nfa, self.timers.processing_time
-        out: list = []
+        if not self.processing_time:
+            return
         try:
-            for _ts, key, _ns in queue.pop_due(now_ms):
-                backend.set_current_key(key)
-                ks = state.value()
-                if ks is None:
-                    continue
-                ks.timer = None
-                before = len(ks.branches)
-                nfa.advance(ks, now_ms, out)
-                if out:
-                    self._emit(key, out)
-                self._settle(key, ks, before, queue)
+            self._run_due(now_ms)
         except JobExecutionError:
             raise
         except Exception as exc:
@@ -370,19 +360,29 @@ class CepOperator(StreamOperator):
             entries = snap.states[STATE]["entries"]
             for kg, rows in entries.items():
                 entries[kg] = [(k, ns, v.frozen() if isinstance(v, KeyState) else v) for k, ns, v in rows]
-        return {"keyed": snap, "timers": self.timers.snapshot()}
+        return {"keyed": snap}
 
     def restore_state(self, states: Any) -> None:
         if not states:
             return
-        self.keyed_backend.restore([s["keyed"] for s in states])
-        self.timers.restore([s["timers"] for s in states])
+        backend = self.keyed_backend
+        backend.restore([s["keyed"] for s in states])
         live = 0
-        for key in self.keyed_backend.keys(STATE):
-            self.keyed_backend.set_current_key(key)
+        due = self.due
+        for key in backend.keys(STATE):
+            backend.set_current_key(key)
             ks = self.state.value()
-            if ks is not None:
-                live += len(ks.branches)
+            if ks is None:
+                continue
+            live += len(ks.branches)
+            if ks.buf_min is not None:
+                due.append((ks.buf_min, key))
+            ks.timer = None
+            if self.window is not None and ks.branches:
+                ks.timer = min(br[2] for br in ks.branches) + self.window
+                due.append((ks.timer, key))
+            self.state.update(ks)
+        heapq.heapify(due)
         self.live_partials = self.max_live_partials = live
 
     def close(self) -> None:

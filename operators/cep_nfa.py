@@ -221,7 +221,7 @@ class CompiledPattern:
 # ---------------------------------------------------------------------------- per-key state
 
 def _rebuild(flat: list, branches: list, pending: list | None, buffer: list, next_id: int,
-             timer: int | None) -> "KeyState":
+             timer: int | None, buf_min: int | None = None) -> "KeyState":
     nodes: list = []
     for prev, stage, eid, ts, event in flat:
         nodes.append((None if prev < 0 else nodes[prev], stage, eid, ts, event))
@@ -231,6 +231,7 @@ def _rebuild(flat: list, branches: list, pending: list | None, buffer: list, nex
     ks.buffer = buffer
     ks.next_id = next_id
     ks.timer = timer
+    ks.buf_min = buf_min
     return ks
 
 
@@ -241,14 +242,15 @@ class KeyState:
     loops do not recurse.
     """
 
-    __slots__ = ("branches", "pending", "buffer", "next_id", "timer")
+    __slots__ = ("branches", "pending", "buffer", "buf_min", "next_id", "timer")
 
     def __init__(self) -> None:
         self.branches: list[tuple] = []
         self.pending: list | None = None   # [((start id, end id, ids, stages), node)]: held by a skip strategy
         self.buffer: list[tuple] = []      # event time: [(timestamp, event)] not yet behind the watermark
+        self.buf_min: int | None = None    # the smallest timestamp in the buffer
         self.next_id = 0
-        self.timer: int | None = None
+        self.timer: int | None = None      # when the operator looks at this key again for timeouts
 
     def is_empty(self) -> bool:
         return not self.branches and not self.pending and not self.buffer
@@ -259,7 +261,7 @@ class KeyState:
         ks.branches = list(self.branches)
         ks.pending = None if self.pending is None else list(self.pending)
         ks.buffer = list(self.buffer)
-        ks.next_id, ks.timer = self.next_id, self.timer
+        ks.next_id, ks.timer, ks.buf_min = self.next_id, self.timer, self.buf_min
         return ks
 
     def __reduce__(self) -> tuple:
@@ -279,7 +281,7 @@ class KeyState:
 
         branches = [(tid, ref(node), st, sid) for tid, node, st, sid in self.branches]
         pending = None if self.pending is None else [(k, ref(node)) for k, node in self.pending]
-        return _rebuild, (flat, branches, pending, list(self.buffer), self.next_id, self.timer)
+        return _rebuild, (flat, branches, pending, list(self.buffer), self.next_id, self.timer, self.buf_min)
 
 
 # ---------------------------------------------------------------------------- matching
