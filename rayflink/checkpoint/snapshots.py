@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from rayflink.checkpoint.incremental import LocalRocksDBCheckpoint, local_checkpoints_in, upload
+from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint, local_checkpoints_in, upload
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.runtime.messages import CheckpointBarrier
 

@@ -81,7 +81,8 @@ class EmbeddedRocksDBStateBackend(StateBackend):
             working_dir=working_dir, ttl_time_provider=ttl_time_provider,
             block_cache_size=self.block_cache_size, write_buffer_size=self.write_buffer_size,
             fixed_memory_per_slot=self.fixed_memory_per_slot,
-            cache_max_entries=self.cache_max_entries, incremental=self.incremental)
+            cache_max_entries=self.cache_max_entries, incremental=self.incremental,
+            native_snapshots=True)  # checkpoints upload database files; savepoints stay full
 
 
 _UNITS = {"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,

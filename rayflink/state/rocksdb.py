@@ -221,10 +221,12 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                  working_dir: str, ttl_time_provider: Callable[[], int] | None = None,
                  block_cache_size: int | None = None, write_buffer_size: int | None = None,
                  fixed_memory_per_slot: int | None = None,
-                 cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False) -> None:
+                 cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False,
+                 native_snapshots: bool = False) -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups, ttl_time_provider=ttl_time_provider)
         self.incremental = incremental
+        self.native_snapshots = native_snapshots or incremental
         if cache_max_entries < 1:
             raise ValueError(f"cache_max_entries must be >= 1, got {cache_max_entries}")
         self.cache_max_entries = cache_max_entries
@@ -476,21 +478,24 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         return list(found.values())
 
     def snapshot(self) -> Any:
-        """A full ``KeyedStateSnapshot``; with incremental checkpoints a ``LocalRocksDBCheckpoint``
-        (a native checkpoint the snapshot writer uploads, or converts for a savepoint)."""
+        """A full ``KeyedStateSnapshot``; with ``native_snapshots`` (jobs) or ``incremental`` a
+        ``LocalRocksDBCheckpoint``: a native checkpoint (hard links, taken in milliseconds) that
+        the snapshot writer uploads, fully or incrementally, or converts to a full
+        ``KeyedStateSnapshot`` for a savepoint, off the processing thread."""
         self.flush()
         now = self.ttl_time_provider()
         purge = {table.sid: (self._ttl_purge(name) if self._table_meta[name][1] else None)
                  for name, table in self._tables.items()}
-        if self.incremental:
-            from rayflink.checkpoint.incremental import LocalRocksDBCheckpoint
+        if self.native_snapshots:
+            from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint
 
             self._native_count += 1
             directory = os.path.join(self._checkpoints_dir, str(self._native_count))
             os.makedirs(self._checkpoints_dir, exist_ok=True)
             ssts = self.native_checkpoint(directory)
             return LocalRocksDBCheckpoint(self.operator_uid, self.max_parallelism, self.key_groups,
-                                          directory, ssts, self._db_id, self._restored_files, purge, now)
+                                          directory, ssts, self._db_id, self.incremental,
+                                          self._restored_files, purge, now)
         names = {table.sid: (name, table.kind) for name, table in self._tables.items()}
         states = {name: {"kind": kind, "ttl": ttl, "entries": {}}
                   for name, (kind, ttl) in self._table_meta.items() if name in self._tables}
@@ -500,13 +505,13 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
     def restore(self, snapshots: list[Any]) -> None:
         """Load the key groups this subtask owns from full snapshots (``KeyedStateSnapshot``)
         or incremental checkpoint handles of any parallelism."""
-        from rayflink.checkpoint.incremental import IncrementalRocksDBHandle
+        from rayflink.checkpoint.rocksdb_files import RocksDBCheckpointHandle
         from rayflink.state.ttl import convert_stored
 
-        handles = [s for s in snapshots if isinstance(s, IncrementalRocksDBHandle)]
+        handles = [s for s in snapshots if isinstance(s, RocksDBCheckpointHandle)]
         if handles:
             self._restore_incremental(handles)
-            snapshots = [s for s in snapshots if not isinstance(s, IncrementalRocksDBHandle)]
+            snapshots = [s for s in snapshots if not isinstance(s, RocksDBCheckpointHandle)]
         owned = self.key_groups
         now = self.ttl_time_provider()
         for snap in snapshots:
@@ -548,7 +553,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         The handle whose key groups overlap ours most becomes the database (files downloaded,
         key groups we do not own cut out by range deletes); the others are range-scanned per
         key group into it (rescaling)."""
-        from rayflink.checkpoint.incremental import download
+        from rayflink.checkpoint.rocksdb_files import download
 
         for h in handles:
             if h.max_parallelism != self.max_parallelism:

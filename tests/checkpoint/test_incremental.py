@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, read_metadata
-from rayflink.checkpoint.incremental import IncrementalRocksDBHandle
+from rayflink.checkpoint.rocksdb_files import RocksDBCheckpointHandle
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.common.typeinfo import Types
@@ -26,9 +26,11 @@ MAX_P = 128
 KEYS = 20_000
 
 
-def backend(tmp_path: Path, name: str, key_groups: range = range(MAX_P)) -> RocksDBKeyedStateBackend:
+def backend(tmp_path: Path, name: str, key_groups: range = range(MAX_P),
+            incremental: bool = True) -> RocksDBKeyedStateBackend:
     b = RocksDBKeyedStateBackend(operator_uid="totals", max_parallelism=MAX_P, key_groups=key_groups,
-                                 working_dir=str(tmp_path / name), incremental=True)
+                                 working_dir=str(tmp_path / name), incremental=incremental,
+                                 native_snapshots=True)
     b.get_partitioned_state(ValueStateDescriptor("total", Types.LONG()))
     return b
 
@@ -80,7 +82,7 @@ class Checkpoints:
             writer.notify_checkpoint_complete(p.checkpoint_id)
         return self.coordinator.history[-1]
 
-    def handles(self, entry: dict) -> list[IncrementalRocksDBHandle]:
+    def handles(self, entry: dict) -> list[RocksDBCheckpointHandle]:
         meta = read_metadata(entry["path"])
         return [s["keyed"] for s in load_states(meta["operators"])["totals"]]
 
@@ -132,6 +134,34 @@ def test_second_checkpoint_uploads_only_new_files_and_restores_every_key(tmp_pat
     cps.close()
     for x in (b, restored):
         x.dispose()
+
+
+def test_full_rocksdb_checkpoints_upload_every_file_into_their_own_directory(tmp_path):
+    # Given a RocksDB backend with full (not incremental) checkpoints of database files,
+    b = backend(tmp_path, "a", incremental=False)
+    values = {k: k for k in range(KEYS)}
+    write(b, values)
+    cps = Checkpoints((tmp_path / "checkpoints").as_uri())
+    cps.take(b)
+    write(b, {k: -k for k in range(0, KEYS, 20)})
+    values.update({k: -k for k in range(0, KEYS, 20)})
+    second = cps.take(b)
+    # each checkpoint uploads the whole database into its own directory, nothing shared,
+    assert second["size_bytes"] >= second["full_size_bytes"] and not cps.shared_files()
+    assert {p.split("/")[0] for p in cps.storage.list("chk-")} == {f"chk-{second['id']}"}
+    (handle,) = cps.handles(second)
+    assert not handle.shared and any(name.endswith(".sst") for name in handle.private)
+    # and it restores, here into two subtasks.
+    from rayflink.state.key_groups import assign_key_group
+
+    for s in range(2):
+        part = backend(tmp_path, f"p2-{s}", key_group_range(s, 2, MAX_P), incremental=False)
+        part.restore([handle])
+        assert read_all(part, range(KEYS)) == {k: v for k, v in values.items()
+                                               if assign_key_group(k, MAX_P) in part.key_groups}
+        part.dispose()
+    cps.close()
+    b.dispose()
 
 
 def test_shared_files_no_retained_checkpoint_uses_are_deleted(tmp_path, checkpoint_uri):

@@ -1,14 +1,17 @@
-"""Incremental RocksDB checkpoints: upload only new SST files to ``shared/``, download them back.
+"""RocksDB checkpoints as database files: full or incremental uploads, and downloads back.
 
-A RocksDB backend configured incremental (``EmbeddedRocksDBStateBackend(incremental=True)``,
-``state.backend.incremental: true``) snapshots to a :class:`LocalRocksDBCheckpoint`: a native
-RocksDB checkpoint (hard links of the immutable SST files plus MANIFEST, CURRENT, OPTIONS) in
-a local directory. The subtask's snapshot writer turns it, off the processing thread, into
+A RocksDB backend snapshots to a :class:`LocalRocksDBCheckpoint`: a native RocksDB checkpoint
+(hard links of the immutable SST files plus MANIFEST, CURRENT, OPTIONS) in a local directory,
+taken in milliseconds on the processing thread. The subtask's snapshot writer turns it, off
+that thread, into
 
-- an :class:`IncrementalRocksDBHandle` for a checkpoint (:func:`upload`): SST files the
-  latest completed checkpoint already stored are referenced, the others are uploaded once
-  under ``shared/``, the small private files under ``chk-<n>/``. The coordinator counts
-  references to shared files and deletes those no retained checkpoint uses; or
+- a :class:`RocksDBCheckpointHandle` for a checkpoint (:func:`upload`). Full (the default):
+  every file goes into the checkpoint's own directory. Incremental
+  (``EmbeddedRocksDBStateBackend(incremental=True)``, ``state.backend.incremental: true``):
+  SST files the latest completed checkpoint already stored are referenced, the others are
+  uploaded once under ``shared/``, the small private files under ``chk-<n>/``; the
+  coordinator counts references to shared files and deletes those no retained checkpoint
+  uses. Or
 - a backend-independent ``KeyedStateSnapshot`` for a savepoint (savepoints are always full).
 
 Restoring (:func:`download`) fetches a handle's files into a local directory that RocksDB
@@ -21,59 +24,80 @@ import os
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rayflink.checkpoint.storage import CheckpointStorage, FileSystemCheckpointStorage
+from rayflink.state.backend import KeyedStateSnapshot
 
 SHARED_DIR = "shared"
 _TRANSFER_THREADS = 4
 
 
-@dataclass
-class LocalRocksDBCheckpoint:
+class LocalRocksDBCheckpoint(KeyedStateSnapshot):
     """A native RocksDB checkpoint of one subtask's database, not yet uploaded.
 
+    It is a ``KeyedStateSnapshot`` whose ``states`` are read from the checkpoint directory
+    on first use (and pickling it gives that full snapshot), so code that expects a full
+    snapshot keeps working; the snapshot writer uploads its files instead.
+
+    ``incremental`` says whether SST files go to ``shared/`` for later checkpoints to reuse.
     ``db_id`` names the database instance (its SST file names are unique only within it);
     ``restored`` is ``(storage uri, {sst name: shared relpath})`` when the database was
     restored from an incremental checkpoint, so its files need no upload into that storage.
-    ``purge`` (state id -> TTL ms or None) and ``now_ms`` let a savepoint drop expired entries.
+    ``purge`` (state id -> TTL ms or None) and ``now_ms`` let a full snapshot drop expired entries.
     """
 
-    operator_uid: str
-    max_parallelism: int
-    key_groups: range
-    directory: str
-    sst_files: list[str]
-    db_id: str
-    restored: tuple[str, dict[str, str]] | None = None
-    purge: dict[int, int | None] = field(default_factory=dict)
-    now_ms: int = 0
+    def __init__(self, operator_uid: str, max_parallelism: int, key_groups: range, directory: str,
+                 sst_files: list[str], db_id: str, incremental: bool = True,
+                 restored: tuple[str, dict[str, str]] | None = None,
+                 purge: dict[int, int | None] | None = None, now_ms: int = 0) -> None:
+        self.operator_uid = operator_uid
+        self.max_parallelism = max_parallelism
+        self.key_groups_owned = key_groups
+        self.directory = directory
+        self.sst_files = sst_files
+        self.db_id = db_id
+        self.incremental = incremental
+        self.restored = restored
+        self.purge = dict(purge or {})
+        self.now_ms = now_ms
+        self._full: KeyedStateSnapshot | None = None
+
+    @property
+    def states(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
+        return self.to_keyed_snapshot().states
 
     def __reduce__(self) -> Any:
-        raise TypeError(f"operator {self.operator_uid!r}: a local RocksDB checkpoint at {self.directory} "
-                        "cannot be pickled; it is uploaded by the snapshot writer first")
+        return (KeyedStateSnapshot, (self.operator_uid, self.max_parallelism, self.states))
+
+    def __repr__(self) -> str:
+        return (f"LocalRocksDBCheckpoint({self.operator_uid!r}, key groups {self.key_groups_owned.start}-"
+                f"{self.key_groups_owned.stop - 1}, {self.directory!r})")
 
     def discard(self) -> None:
         """Delete the local checkpoint directory (its SST files are hard links: the DB keeps its own)."""
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def to_keyed_snapshot(self) -> Any:
+    def to_keyed_snapshot(self) -> KeyedStateSnapshot:
         """The backend-independent snapshot of this checkpoint (for savepoints)."""
-        from rayflink.state.rocksdb import snapshot_native_checkpoint
+        if self._full is None:
+            from rayflink.state.rocksdb import snapshot_native_checkpoint
 
-        return snapshot_native_checkpoint(self.directory, self.operator_uid, self.max_parallelism,
-                                          self.purge, self.now_ms)
+            self._full = snapshot_native_checkpoint(self.directory, self.operator_uid, self.max_parallelism,
+                                                    self.purge, self.now_ms)
+        return self._full
 
 
 @dataclass(frozen=True)
-class IncrementalRocksDBHandle:
-    """Where one subtask's incremental RocksDB checkpoint lives in checkpoint storage.
+class RocksDBCheckpointHandle:
+    """Where one subtask's RocksDB checkpoint files live in checkpoint storage.
 
-    ``shared`` maps the SST file names of the database to relpaths under ``shared/`` (files
-    that may be used by several checkpoints); ``private`` maps the other file names (MANIFEST,
-    CURRENT, OPTIONS) to relpaths inside this checkpoint's directory. ``uploaded_bytes`` is
+    ``shared`` maps SST file names of the database to relpaths under ``shared/`` (files that
+    several incremental checkpoints may use); ``private`` maps the other file names (MANIFEST,
+    CURRENT, OPTIONS, and every SST file of a full checkpoint) to relpaths inside this
+    checkpoint's directory. ``uploaded_bytes`` is
     what this checkpoint wrote, ``full_bytes`` what the database's files add up to.
     """
 
@@ -92,10 +116,11 @@ class IncrementalRocksDBHandle:
 
 
 def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_dir: str,
-           known: dict[str, str]) -> IncrementalRocksDBHandle:
-    """Upload ``local`` into ``storage``: SST files not in ``known`` (sst name -> shared relpath
-    already stored by a completed checkpoint) go to ``shared/``, the rest of the checkpoint's
-    files to ``private_dir``. Returns the handle listing every file the checkpoint uses."""
+           known: dict[str, str]) -> RocksDBCheckpointHandle:
+    """Upload ``local`` into ``storage``. Incremental: SST files not in ``known`` (sst name ->
+    shared relpath already stored by a completed checkpoint) go to ``shared/``, the other files
+    to ``private_dir``; full: every file to ``private_dir``. Returns the handle listing every
+    file the checkpoint uses."""
     shared: dict[str, str] = {}
     private: dict[str, str] = {}
     jobs: list[tuple[str, str]] = []
@@ -106,7 +131,7 @@ def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_di
             continue
         size = os.path.getsize(path)
         full += size
-        if name.endswith(".sst"):
+        if name.endswith(".sst") and local.incremental:
             if name in known:
                 shared[name] = known[name]
                 continue
@@ -116,11 +141,11 @@ def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_di
         jobs.append((path, rel))
     uploaded = sum(os.path.getsize(p) for p, _ in jobs)
     _parallel(lambda job: storage.upload_file(job[0], job[1]), jobs)
-    return IncrementalRocksDBHandle(local.operator_uid, local.max_parallelism, local.key_groups,
+    return RocksDBCheckpointHandle(local.operator_uid, local.max_parallelism, local.key_groups_owned,
                                     storage.uri, local.db_id, shared, private, uploaded, full)
 
 
-def download(handle: IncrementalRocksDBHandle, directory: str) -> None:
+def download(handle: RocksDBCheckpointHandle, directory: str) -> None:
     """Fetch every file of ``handle`` into ``directory`` (created; must not hold another DB).
 
     From a ``file://`` storage on the same filesystem SST files are hard-linked (they are
