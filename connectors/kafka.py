@@ -904,14 +904,29 @@ class KafkaSinkWriter(SinkWriter):
                 kwargs["timestamp"] = timestamp
             if partition is not None:
                 kwargs["partition"] = partition
-            while True:
-                try:
-                    produce(topic, **kwargs)
-                    break
-                except BufferError:  # the local queue is full: serve deliveries, then retry
-                    producer.poll(0.05)
+            try:
+                produce(topic, **kwargs)
+            except BufferError:  # the local queue is full
+                self._wait_for_room(topic, kwargs)
         producer.poll(0)
         self._raise_delivery_errors()
+
+    def _wait_for_room(self, topic: str, kwargs: dict) -> None:
+        """Serve deliveries until the record fits in the producer's queue; a broker that takes
+        nothing for ``transaction.timeout.ms`` fails the subtask instead of hanging it."""
+        deadline = time.monotonic() + self._timeout()
+        while True:
+            self.producer.poll(0.05)
+            self._raise_delivery_errors()
+            try:
+                self.producer.produce(topic, **kwargs)
+                return
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise KafkaConnectorError(
+                        f"KafkaSink subtask {self.subtask_index + 1}: the producer's queue stayed full for "
+                        f"{self._timeout():.0f} s (transaction.timeout.ms): {self.sink.bootstrap_servers!r} "
+                        "takes no records") from None
 
     def _raise_delivery_errors(self) -> None:
         if self.delivery.errors and self.sink.guarantee is not DeliveryGuarantee.NONE:
