@@ -153,8 +153,12 @@ class FileSource(Source):
         self.enumerated = frozenset(files)
         return [SourceSplit(f, FileSourceSplit(f)) for f in files]
 
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        self.enumerated = frozenset(s.payload.path for s in splits)
+
     def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
-        return FileSourceReader(self, [s.payload for s in splits], subtask_index, parallelism)
+        return FileSourceReader(self, [s.payload for s in splits if not s.finished],
+                                [s.payload for s in splits if s.finished], subtask_index, parallelism)
 
 
 class FileSourceBuilder:
@@ -189,14 +193,14 @@ class FileSourceBuilder:
 class FileSourceReader(SourceReader):
     """Reads the files of one subtask one after the other."""
 
-    def __init__(self, source: FileSource, splits: list[FileSourceSplit], subtask_index: int,
-                 parallelism: int) -> None:
+    def __init__(self, source: FileSource, splits: list[FileSourceSplit], finished: list[FileSourceSplit],
+                 subtask_index: int, parallelism: int) -> None:
         self.source = source
         self.subtask_index = subtask_index
         self.parallelism = parallelism
         self.queue: list[FileSourceSplit] = list(splits)
-        self.finished: list[str] = []
-        self.known: set[str] = set(source.enumerated or ()) | {s.path for s in splits}
+        self.finished: list[FileSourceSplit] = list(finished)
+        self.known: set[str] = set(source.enumerated or ()) | {s.path for s in splits + finished}
         self.next_discovery = time.monotonic()
         self._file: Any = None  # open file (line formats) or batch iterator (Parquet) of queue[0]
         self._tail = b""
@@ -224,7 +228,7 @@ class FileSourceReader(SourceReader):
                                      f"{exc}") from exc
         if records is None:  # the file is done
             self._close_file()
-            self.finished.append(self.queue.pop(0).path)
+            self.finished.append(self.queue.pop(0))
             return []
         return [SplitBatch(split.path, records)] if records else []
 
@@ -285,7 +289,8 @@ class FileSourceReader(SourceReader):
         return max(0.0, self.next_discovery - time.monotonic())
 
     def snapshot_state(self) -> list[SourceSplit]:
-        return [SourceSplit(s.path, s) for s in self.queue]
+        return ([SourceSplit(s.path, s, finished=True) for s in self.finished]
+                + [SourceSplit(s.path, s) for s in self.queue])
 
     def close(self) -> None:
         self._close_file()

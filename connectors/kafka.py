@@ -260,6 +260,9 @@ class KafkaSource(Source):
         self.enumerated = frozenset(partitions)
         return [SourceSplit(split_id(t, p), KafkaPartitionSplit(t, p)) for t, p in partitions]
 
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        self.enumerated = frozenset((s.payload.topic, s.payload.partition) for s in splits)
+
     def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
         return KafkaSourceReader(self, [s.payload for s in splits], subtask_index, parallelism)
 

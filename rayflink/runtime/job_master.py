@@ -198,7 +198,9 @@ class JobMaster:
         if not vertex.is_source():
             return []
         if restore is not None and vertex.head.uid in restore["source_splits"]:
-            return sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
+            splits = sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
+            vertex.head.transformation.source.restore_splits(splits)
+            return splits
         return vertex.head.transformation.source.create_splits(vertex.parallelism)
 
     def _check_restore(self, restore: dict) -> None:

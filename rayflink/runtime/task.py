@@ -222,7 +222,8 @@ class StreamTask:
         interval_ns = int(d.config.get("pipeline.auto-watermark-interval", 200)) * 1_000_000
         streaming = d.config.get("execution.runtime-mode") != "BATCH"
         bounded = d.source.is_bounded()
-        head.register_splits([s.split_id for s in reader.snapshot_state()], time.time_ns() // 1_000_000)
+        head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished],
+                             time.time_ns() // 1_000_000)
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
         try:

@@ -191,3 +191,45 @@ def test_avro_round_trip_names_the_bad_field() -> None:
     assert AvroRowDeserializationSchema(schema).deserialize(data) == {"id": 7, "name": "ana"}
     with pytest.raises(SerializationError, match="id"):
         AvroRowSerializationSchema(schema).serialize({"id": "seven", "name": "ana"})
+
+
+def _lines_until(results, last: str) -> list:
+    got = []
+    for line in results:
+        got.append(line)
+        if line == last:
+            return got
+    raise AssertionError(f"the job ended before {last!r}: {got}")
+
+
+def test_a_monitoring_source_resumed_from_a_savepoint_does_not_read_finished_files_again(tmp_path) -> None:
+    # Given a directory monitored at parallelism 2 that read a.txt, then b.txt written later,
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.txt").write_text("a1\n")
+
+    def job(parallelism: int, savepoint: str | None = None):
+        e = env(parallelism)
+        e.enable_checkpointing(100)
+        e.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+        if savepoint:
+            e.get_config().set_string("execution.savepoint.path", savepoint)
+            e.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the collect sink
+        src = (FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(data))
+               .monitor_continuously(Duration.of_millis(50)).build())
+        return e.from_source(src, WatermarkStrategy.no_watermarks(), "files").uid("files").execute_and_collect()
+
+    with job(2) as results:
+        assert _lines_until(results, "a1") == ["a1"]
+        (data / "b.txt").write_text("b1\n")
+        assert _lines_until(results, "b1") == ["b1"]
+        savepoint = results.client.stop_with_savepoint(f"file://{tmp_path}/sp")
+        assert list(results) == []
+    # when the job resumes from its savepoint at parallelism 3 and c.txt appears,
+    (data / "c.txt").write_text("c1\n")
+    with job(3, savepoint) as results:
+        got = _lines_until(results, "c1")
+        results.client.stop_with_savepoint(f"file://{tmp_path}/sp2")
+        got += list(results)
+    # then only c.txt is read: the finished files stay known through the savepoint.
+    assert got == ["c1"]

@@ -497,3 +497,40 @@ def test_kafka_to_kafka_exactly_once_through_three_failures(kafka_broker: KafkaB
     missing, duplicated = compare(seen, records)
     assert duplicated == Counter(), "records written twice"
     assert missing == Counter(), "records lost"
+
+
+def test_partition_discovery_after_a_savepoint_at_another_parallelism_reads_nothing_twice(
+        kafka_broker: KafkaBroker, tmp_path) -> None:
+    # Given a job discovering partitions every 50 ms that read 4 partitions at parallelism 2,
+    topic, _ = four_partitions(kafka_broker, 5, "disc")
+
+    def job(parallelism: int, savepoint: str | None = None):
+        e = env(parallelism)
+        e.enable_checkpointing(100)
+        e.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+        if savepoint:
+            e.get_config().set_string("execution.savepoint.path", savepoint)
+            e.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the collect sink
+        src = source(kafka_broker, topic, stopping=None, **{"partition.discovery.interval.ms": 50})
+        return e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").uid("kafka").execute_and_collect()
+
+    with job(2) as results:
+        it = iter(results)
+        assert len([next(it) for _ in range(20)]) == 20
+        savepoint = results.client.stop_with_savepoint(f"file://{tmp_path}/sp")
+        assert list(results) == []
+    # when it resumes from the savepoint at parallelism 3 and one record more arrives per partition,
+    kafka_broker.produce(topic, ["new-0"], partition=0)
+    kafka_broker.produce(topic, ["new-1"], partition=1)
+    kafka_broker.produce(topic, ["new-2"], partition=2)
+    kafka_broker.produce(topic, ["new-3"], partition=3)
+    got: list = []
+    with job(3, savepoint) as results:
+        for value in results:
+            got.append(value)
+            if len([v for v in got if v.startswith("new-")]) == 4:
+                break
+        results.client.stop_with_savepoint(f"file://{tmp_path}/sp2")
+        got += list(results)
+    # then only the new records are read: discovery knows the restored partitions of every subtask.
+    assert sorted(got) == ["new-0", "new-1", "new-2", "new-3"]

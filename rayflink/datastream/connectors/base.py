@@ -13,6 +13,7 @@ class SourceSplit:
 
     split_id: str
     payload: Any = None
+    finished: bool = False  # read to its end, kept in checkpoints so that discovery does not find it again
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class Source(ABC):
     def output_type(self) -> Any:
         """The type of the records, when the source knows it."""
         return None
+
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        """Before readers are created from a checkpoint: ``splits`` are every subtask's restored
+        splits, i.e. everything the source had found; discovery must not find them again."""
 
 
 class SinkWriter(ABC):
