@@ -157,3 +157,22 @@ def test_skip_past_last_event_holds_matches_until_earlier_starts_resolve():
     assert main.values == []           # a@1's loop could still grow: matches wait
     op.process_watermark(200)
     assert main.values == [(1, 2, 3), (4, 5)]
+
+
+def test_iterative_condition_sees_the_events_already_matched():
+    from rayflink.cep import IterativeCondition, SimpleCondition
+
+    class IsA(SimpleCondition):
+        def filter(self, value):
+            return value[1] == "a"
+
+    class Rising(IterativeCondition):
+        def filter(self, value, ctx):
+            prev = ctx.get_events_for_pattern("up")
+            return value[1] == "a" and (not prev or value[2] > prev[-1][2])
+
+    pattern = Pattern.begin("up").where(IsA()).where(Rising()).times(3).consecutive()
+    op, main, _, _ = make_op(pattern)
+    feed(op, [("k", "a", v, t) for t, v in enumerate([1, 5, 3, 4, 6, 2])])
+    op.process_watermark(100)
+    assert main.values == [(3, 4, 6)]
