@@ -24,7 +24,9 @@ FAILED, PURCHASE, OK = "login_failed", "purchase", "login_ok"
 
 
 def kind_of(j: int) -> str:
-    h = ((j * 2654435761) % 4294967296 >> 12) % 100
+    x = (j * 0x9E3779B97F4A7C15) % 2**64  # splitmix64-style mixing: independent kinds per user
+    x = ((x ^ (x >> 31)) * 0xBF58476D1CE4E5B9) % 2**64
+    h = (x ^ (x >> 27)) % 100
     return FAILED if h < 35 else PURCHASE if h < 45 else OK
 
 
