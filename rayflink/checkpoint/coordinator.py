@@ -100,6 +100,17 @@ class CheckpointCoordinator:
     def task_finished(self, key: Any) -> None:
         with self.lock:
             self.finished.add(key)
+            if key in self.ended:
+                # it reached its end, then a checkpoint taken since completed and it finished (a
+                # periodic one raced the final one): the final checkpoint cannot wait for it
+                for p in list(self.pending.values()):
+                    if p.final and key in p.expected and key not in p.acks:
+                        p.expected.discard(key)
+                        if not p.expected:  # every subtask finished on an earlier checkpoint: moot
+                            del self.pending[p.checkpoint_id]
+                            p.done.set()
+                        elif set(p.acks) >= p.expected:
+                            self._complete(p)
 
     def task_reached_end(self, attempt: int, key: Any) -> None:
         """A subtask consumed all its input and waits for the final checkpoint (Flink's FLIP-147).
@@ -121,9 +132,10 @@ class CheckpointCoordinator:
 
         cid = self.next_id
         self.next_id += 1
-        p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), set(self.tasks), final=True)
+        running = set(self.tasks) - (self.finished & self.ended)  # those finished after their end are done
+        p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), running, final=True)
         self.pending[cid] = p
-        for key in self.tasks:
+        for key in running:
             self.send(key, TriggerCheckpoint(CheckpointBarrier(cid, p.trigger_ms)))
 
     def shutdown(self) -> None:

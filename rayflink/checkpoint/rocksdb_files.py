@@ -114,6 +114,16 @@ class RocksDBCheckpointHandle:
     def shared_paths(self) -> list[str]:
         return sorted(self.shared.values())
 
+    @property
+    def states(self) -> dict:
+        """Only a RocksDB backend reads these files; another backend asking for entries is told why."""
+        from rayflink.state.backend import StateError
+
+        raise StateError(
+            f"operator {self.operator_uid!r}: the checkpoint at {self.uri} holds RocksDB database files, "
+            "which only the RocksDB state backend restores; to change the state backend, restore from a "
+            "savepoint (backend-independent) instead")
+
 
 def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_dir: str,
            known: dict[str, str]) -> RocksDBCheckpointHandle:

@@ -29,7 +29,7 @@ from itertools import islice
 from typing import Any, Callable, Iterator
 
 from rocksdict import (
-    AccessType, BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, Options, Rdict,
+    AccessType, BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, DBCompactionStyle, Options, Rdict,
     WriteBatch, WriteBufferManager, WriteOptions,
 )
 
@@ -222,7 +222,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                  block_cache_size: int | None = None, write_buffer_size: int | None = None,
                  fixed_memory_per_slot: int | None = None,
                  cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False,
-                 native_snapshots: bool = False) -> None:
+                 native_snapshots: bool = False, compaction_style: str = "LEVEL") -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups, ttl_time_provider=ttl_time_provider)
         self.incremental = incremental
@@ -233,6 +233,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         safe_uid = re.sub(r"[^A-Za-z0-9_.-]", "_", operator_uid) or "operator"
         self.path = os.path.join(working_dir, f"rocksdb-{safe_uid}-kg{key_groups.start}-{key_groups.stop}")
         self._memory = (block_cache_size, write_buffer_size, fixed_memory_per_slot)
+        self._compaction_style = compaction_style
         self._tables: dict[str, RocksDBStateTable] = {}
         self._by_sid: dict[int, RocksDBStateTable] = {}
         self._sweep_from: bytes | None = None
@@ -275,6 +276,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             if write_buffer_size:
                 opts.set_write_buffer_size(int(write_buffer_size))
         opts.set_block_based_table_factory(table)
+        if self._compaction_style == "UNIVERSAL":
+            opts.set_compaction_style(DBCompactionStyle.universal())
         return opts
 
     def _open(self) -> Rdict:

@@ -306,3 +306,39 @@ def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_check
         assert ns == list(range(ns[0], records // keys + 1)), f"key {key}: {ns[:5]}..."
         resumed_from.append(ns[0] - 1)
     assert sum(resumed_from) > 0, "the checkpoint should have held some counts"
+
+
+def test_universal_compaction_style_is_configurable_and_checkpoints_restore(tmp_path):
+    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, state_backend_from_config
+
+    config = state_backend_from_config({"state.backend.type": "rocksdb", "state.backend.incremental": "true",
+                                        "state.backend.rocksdb.compaction.style": "universal"})
+    assert config == EmbeddedRocksDBStateBackend(incremental=True, compaction_style="universal")
+    with pytest.raises(ValueError, match="compaction.style: 'FIFO' is not supported; use 'LEVEL' or 'UNIVERSAL'"):
+        EmbeddedRocksDBStateBackend(compaction_style="FIFO")
+    b = config.create_keyed_state_backend(operator_uid="totals", max_parallelism=MAX_P, key_groups=range(MAX_P),
+                                          working_dir=str(tmp_path / "u"))
+    values = {k: k for k in range(KEYS)}
+    write(b, values)
+    cps = Checkpoints((tmp_path / "checkpoints").as_uri())
+    entry = cps.take(b)
+    restored = backend(tmp_path, "level")  # a LEVEL database opens the files as well
+    restored.restore(cps.handles(entry))
+    assert read_all(restored, range(KEYS)) == values
+    cps.close()
+    for x in (b, restored):
+        x.dispose()
+
+
+def test_a_rocksdb_checkpoint_restored_into_the_heap_backend_is_refused_with_the_way_out(tmp_path):
+    b = backend(tmp_path, "a", incremental=False)
+    write(b, {1: 1})
+    cps = Checkpoints((tmp_path / "checkpoints").as_uri())
+    handles = cps.handles(cps.take(b))
+    heap = HeapKeyedStateBackend(operator_uid="totals", max_parallelism=MAX_P, key_groups=range(MAX_P))
+    from rayflink.state.backend import StateError
+
+    with pytest.raises(StateError, match="holds RocksDB database files.*restore from a savepoint"):
+        heap.restore(handles)
+    cps.close()
+    b.dispose()
