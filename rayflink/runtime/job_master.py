@@ -361,7 +361,10 @@ class JobMaster:
                     continue
                 key_group = assign_key_group(key, vertex.max_parallelism)
                 subtask = operator_index_for_key_group(key_group, vertex.parallelism, vertex.max_parallelism)
-                executor, task_key = self.tasks[(vertex.id, subtask)]
+                located = self.tasks.get((vertex.id, subtask))
+                if located is None:  # between two attempts (a restart or a rescale)
+                    return {"status": "NOT_RUNNING", "job_status": "RESTARTING"}
+                executor, task_key = located
                 asked.append(executor.query_kv_state.remote(task_key, name, key, timeout))
         except UnhashableKeyError as exc:
             return {"status": "ERROR", "message": str(exc)}

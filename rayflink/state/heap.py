@@ -130,7 +130,9 @@ def registration_difference(old: StateDescriptor, new: StateDescriptor) -> str |
         return "the type changed"
     if _ttl_signature(old.ttl_config) != _ttl_signature(new.ttl_config):
         def show(t: Any) -> str:
-            return "no TTL" if t is None else f"TTL {t.get_ttl_ms()} ms ({t.update_type.name}, {t.state_visibility.name})"
+            if t is None:
+                return "no TTL"
+            return f"TTL {t.get_ttl_ms()} ms ({t.update_type.name}, {t.state_visibility.name})"
         return f"the TTL changed from {show(old.ttl_config)} to {show(new.ttl_config)}"
     if old.queryable_state_name != new.queryable_state_name:
         return (f"the queryable state name changed from {old.queryable_state_name!r} to "
