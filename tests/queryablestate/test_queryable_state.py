@@ -72,6 +72,8 @@ def start(backend, name: str):
     events = env.from_source(source, WatermarkStrategy.no_watermarks(), "events").set_parallelism(1)
     events.key_by(lambda i: i % KEYS).process(Track()).uid("track").add_sink(_Discard())
     events.key_by(lambda i: f"user-{i % KEYS}").as_queryable_state("latest")
+    events.key_by(lambda i: i % KEYS).as_queryable_state(
+        "running-sum", ReducingStateDescriptor("sum", lambda a, b: a + b, Types.LONG()))
     return env.execute_async(name)
 
 
@@ -112,6 +114,7 @@ def test_every_state_kind_of_every_key_reads_a_consistent_prefix_while_the_job_r
             assert set(parity) <= {"even", "odd"} and all(v % KEYS == k for v in parity.values())
             latest = states.get_kv_state("latest", f"user-{k}")
             assert latest % KEYS == k
+            assert total_count(k, states.get_kv_state("running-sum", k)) is not None
 
 
 def total_count(k: int, total: int) -> int | None:
