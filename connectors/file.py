@@ -200,6 +200,7 @@ class FileSourceReader(SourceReader):
         self.parallelism = parallelism
         self.queue: list[FileSourceSplit] = list(splits)
         self.finished: list[FileSourceSplit] = list(finished)
+        self.just_finished: list[str] = []
         self.known: set[str] = set(source.enumerated or ()) | {s.path for s in splits + finished}
         self.next_discovery = time.monotonic()
         self._file: Any = None  # open file (line formats) or batch iterator (Parquet) of queue[0]
@@ -229,6 +230,7 @@ class FileSourceReader(SourceReader):
         if records is None:  # the file is done
             self._close_file()
             self.finished.append(self.queue.pop(0))
+            self.just_finished.append(self.finished[-1].path)
             return []
         return [SplitBatch(split.path, records)] if records else []
 
@@ -287,6 +289,10 @@ class FileSourceReader(SourceReader):
         if self.queue or self.source.discovery_interval_ms is None:
             return 0.0
         return max(0.0, self.next_discovery - time.monotonic())
+
+    def finished_splits(self) -> list[str]:
+        done, self.just_finished = self.just_finished, []
+        return done
 
     def snapshot_state(self) -> list[SourceSplit]:
         return ([SourceSplit(s.path, s, finished=True) for s in self.finished]

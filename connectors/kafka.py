@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-import warnings
 import zlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -400,6 +399,7 @@ class KafkaSourceReader(SourceReader):
         self.ids: dict[tuple[str, int], str] = {}
         self.dead_letters = 0
         self._got_data = False
+        self.just_finished: list[str] = []
         self.brokers_down_since: float | None = None  # set by librdkafka's "all brokers down" error
         self.brokers_down_error = ""
         self._add_splits(splits, self.source.starting)
@@ -426,6 +426,7 @@ class KafkaSourceReader(SourceReader):
             self.ids[tp] = split_id(*tp)
             if stop is not None and position >= stop:
                 self.finished.add(tp)
+                self.just_finished.append(self.ids[tp])
             else:
                 assign.append(TopicPartition(tp[0], tp[1], position))
         if assign:
@@ -614,6 +615,7 @@ class KafkaSourceReader(SourceReader):
 
         if tp not in self.finished:
             self.finished.add(tp)
+            self.just_finished.append(self.ids[tp])
             self.consumer.incremental_unassign([TopicPartition(*tp)])
 
     def _deserialize(self, tp: tuple[str, int], msgs: list) -> list[SplitBatch]:
@@ -652,6 +654,10 @@ class KafkaSourceReader(SourceReader):
 
     def wait_time(self) -> float:
         return 0.0 if self._got_data else 0.005
+
+    def finished_splits(self) -> list[str]:
+        done, self.just_finished = self.just_finished, []
+        return done
 
     def snapshot_state(self) -> list[SourceSplit]:
         return [SourceSplit(self.ids[tp], KafkaPartitionSplit(tp[0], tp[1], pos, self.stops[tp]))

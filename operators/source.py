@@ -31,6 +31,7 @@ class SourceOperator(StreamOperator):
         self.idleness_ms = strategy.idleness_ms if strategy is not None else None
         self.splits: dict[str, _SplitWatermarks] = {}
         self.emitted_watermark = MIN_WATERMARK
+        self.released_watermark = MIN_WATERMARK
         self.idle = False
 
     def register_splits(self, split_ids: list[str], now_ms: int) -> None:
@@ -59,6 +60,16 @@ class SourceOperator(StreamOperator):
                 on_event(value, ts, output)
         self.output.emit(values, timestamps)
 
+    def release_splits(self, split_ids: list[str]) -> None:
+        """Splits read to their end stop holding the watermark back (Flink releases their outputs);
+        the watermark they reached counts when no split is left."""
+        for split_id in split_ids:
+            split = self.splits.pop(split_id, None)
+            if split is not None and split.generator is not None:
+                split.generator.on_periodic_emit(split.output)
+                if split.output.watermark is not None:
+                    self.released_watermark = max(self.released_watermark, split.output.watermark)
+
     def periodic_emit(self, now_ms: int) -> tuple[int | None, bool | None]:
         """Run the generators' periodic step; return (new watermark or None, new idle flag or None)."""
         if self.factory is None:
@@ -72,6 +83,10 @@ class SourceOperator(StreamOperator):
             if split.output.idle or timed_out:
                 continue
             active.append(split.output.watermark)
+        if not active and self.released_watermark > self.emitted_watermark:
+            # the last splits finished: the watermark they reached goes out before the subtask idles
+            self.emitted_watermark = self.released_watermark
+            return self.released_watermark, None
         idle = not active
         idle_change = idle if idle != self.idle else None
         self.idle = idle

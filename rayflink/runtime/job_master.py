@@ -89,6 +89,22 @@ class JobMaster:
         threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}").start()
 
     def _run(self) -> None:
+        try:
+            self._run_attempts()
+        except Exception as exc:  # noqa: BLE001 - a fault of the job master ends the job, named, never hangs it
+            import traceback
+
+            self.error = {"status": "FAILED", "error": f"the job master failed: {type(exc).__name__}: {exc}",
+                          "operator": None, "uid": None, "subtask": None, "record": None,
+                          "traceback": traceback.format_exc()}
+            try:
+                self._cancel_tasks()
+            except Exception:  # noqa: BLE001 - executors that are gone have nothing left to cancel
+                pass
+        self._finish()
+
+    def _run_attempts(self) -> None:
+        """Watch each attempt; restart, rescale or end as the restart strategy and the client say."""
         while True:
             failure = self._watch_attempt()
             if failure is not None and self.failovers:
@@ -103,7 +119,7 @@ class JobMaster:
                 delay = self.backoff.next_delay() if failure.get("recoverable", True) else None
                 if delay is None:
                     self.error = failure
-                    break
+                    return
                 self.status = "RESTARTING"
                 time.sleep(delay)
                 restore = self.coordinator.latest_completed()
@@ -111,7 +127,7 @@ class JobMaster:
                 self.failovers[-1].update(deploy_started_at=time.time(),
                                           checkpoint_id=restore["checkpoint_id"] if restore else None)
             else:
-                break
+                return
             self.attempt += 1
             try:
                 self._deploy(restore)
@@ -121,7 +137,9 @@ class JobMaster:
             except Exception as exc:  # noqa: BLE001 - a redeploy that fails ends the job, named
                 self.error = {"status": "FAILED", "error": f"cannot redeploy the job: {type(exc).__name__}: {exc}",
                               "operator": None, "uid": None, "subtask": None, "record": None}
-                break
+                return
+
+    def _finish(self) -> None:
         self.end_time = time.time()
         if self.error is not None:
             self.status = "FAILED"
@@ -269,7 +287,8 @@ class JobMaster:
                                         f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
                 if "metrics" in result:
                     self.final_metrics[key] = result["metrics"]
-                self.coordinator.task_finished(key)
+                if result["status"] == "FINISHED":  # a failed or cancelled subtask did not finish its work
+                    self.coordinator.task_finished(key)
                 if result["status"] == "FAILED" and failure is None:
                     failure = result
                     self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})

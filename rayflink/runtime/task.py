@@ -252,6 +252,7 @@ class StreamTask:
                     self._flush_all()
                 if streaming and now_ns >= next_periodic:
                     next_periodic = now_ns + interval_ns
+                    head.release_splits(reader.finished_splits())
                     watermark, idle = head.periodic_emit(now_ms)
                     if idle is not None:
                         self._broadcast(IdleStatus(idle))

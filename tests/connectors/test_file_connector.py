@@ -18,7 +18,6 @@ from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.connectors.file_system import (
     BulkFormat,
     Encoder,
-    FileConnectorError,
     FileSink,
     FileSource,
     OutputFileConfig,
@@ -26,7 +25,7 @@ from rayflink.datastream.connectors.file_system import (
     RollingPolicy,
     StreamFormat,
 )
-from rayflink.errors import JobExecutionError
+from rayflink.errors import JobCancelledError, JobExecutionError
 
 ROW = Types.ROW_NAMED(["id", "name", "amount"], [Types.LONG(), Types.STRING(), Types.DOUBLE()])
 
@@ -233,3 +232,37 @@ def test_a_monitoring_source_resumed_from_a_savepoint_does_not_read_finished_fil
         got += list(results)
     # then only c.txt is read: the finished files stay known through the savepoint.
     assert got == ["c1"]
+
+
+def test_a_file_read_to_its_end_stops_holding_the_watermark_back(tmp_path) -> None:
+    # Given a monitored directory read at parallelism 1 in event time, where a.txt (1-4 s) is read
+    # to its end before b.txt (10-19 s) appears,
+    from rayflink.common import Time
+    from rayflink.datastream.window import TumblingEventTimeWindows
+
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.txt").write_text("".join(f"{s * 1000}\n" for s in range(1, 5)))
+    e = env(1)
+    src = (FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(data))
+           .monitor_continuously(Duration.of_millis(50)).build())
+    strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda line, ts: int(line))
+    windows = (e.from_source(src, strategy, "files").map(lambda line: ("all", int(line) // 1000 // 5 * 5, 1))
+               .key_by(lambda r: r[0]).window(TumblingEventTimeWindows.of(Time.seconds(5)))
+               .reduce(lambda a, b: (a[0], a[1], a[2] + b[2])))
+    got: list = []
+    with windows.execute_and_collect() as results:
+        (data / ".b").write_text("".join(f"{s * 1000}\n" for s in range(10, 20)))
+        os.replace(data / ".b", data / "b.txt")
+        timer = threading.Timer(30, results.close)
+        timer.start()
+        try:
+            for window in results:
+                got.append(window)
+                if window[1] == 10:
+                    break
+        except JobCancelledError:
+            pass  # the timer closed the iterator
+        timer.cancel()
+    # then the windows of both files fire: a.txt's finished split no longer holds the watermark at 4 s.
+    assert got == [("all", 0, 4), ("all", 10, 5)]

@@ -45,6 +45,10 @@ class SourceReader(ABC):
         """Seconds until data may be ready after an empty poll (rate limits, idle topics)."""
         return 0.001
 
+    def finished_splits(self) -> list[str]:
+        """Ids of the splits read to their end since the last call."""
+        return []
+
     def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
         """Checkpoint ``checkpoint_id`` completed; ``splits`` is what ``snapshot_state`` gave for it."""
 
