@@ -44,7 +44,8 @@ def main() -> None:
         from services import DUMMY_AWS_ENV, running_moto_s3
 
         os.environ.update(DUMMY_AWS_ENV)
-        endpoint = running_moto_s3().__enter__()  # stops with this process
+        server = running_moto_s3()  # kept referenced: it stops when closed
+        endpoint = server.__enter__()
         os.environ["AWS_ENDPOINT_URL"] = endpoint.endpoint_url
         base = f"s3://{endpoint.create_bucket()}"
     else:
