@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -52,6 +53,8 @@ def main() -> None:
         base = f"file://{tempfile.mkdtemp(prefix='bench-incremental-storage-')}"
     for style in styles:
         run(args, style.upper(), f"{base}/{style}")
+    if base.startswith("file://"):
+        shutil.rmtree(base[len("file://"):], ignore_errors=True)
 
 
 def run(args: argparse.Namespace, style: str, uri: str) -> None:
@@ -121,6 +124,8 @@ def run(args: argparse.Namespace, style: str, uri: str) -> None:
           "bar_pct": 10, "bar_met": worst < 10, "load_avg_1m": round(os.getloadavg()[0], 1)})
     writer.close()
     backend.dispose()
+    coordinator.discard_all()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -152,6 +153,7 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             client.wait(60)
         except Exception:  # noqa: BLE001 - a cancelled job reports CANCELED by raising
             pass
+        shutil.rmtree(work, ignore_errors=True)
     totals = [r["total_s"] for r in rows]
     return {"bench": "recovery_time", "backend": backend_name, "state_mb": rows[-1]["state_mb"],
             "keys": keys, "fill_s": round(fill_s, 1), "kills": rows,

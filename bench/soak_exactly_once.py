@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -53,6 +54,7 @@ def run(mode_name: str, backend_name: str, args: argparse.Namespace) -> dict:
         status = results.client.get_status()
         history = results.client.get_checkpoint_history()
     elapsed = time.perf_counter() - t0
+    shutil.rmtree(work, ignore_errors=True)
     missing, duplicated = compare(out, args.records, args.keys)
     n_missing, n_dup = sum(missing.values()), sum(duplicated.values())
     ok = n_missing == 0 and (n_dup == 0 or mode_name == "at-least-once") and len(killed) == args.kills
