@@ -25,7 +25,7 @@ import inspect
 from typing import Any, Callable
 
 from rayflink.cep.conditions import Context, IterativeCondition, SimpleCondition
-from rayflink.cep.pattern import MalformedPatternException, Pattern, Quantifier
+from rayflink.cep.pattern import GroupPattern, MalformedPatternException, Pattern, Quantifier
 from rayflink.cep.skip import NO_SKIP, SKIP_PAST_LAST_EVENT, SKIP_TO_FIRST, SKIP_TO_NEXT
 
 STRICT, NEXT, ANY = 0, 1, 2
@@ -80,11 +80,12 @@ def compile_condition(tree: Any) -> tuple[Callable[[Any, Any], bool], bool]:
 # ---------------------------------------------------------------------------- compiled pattern
 
 class Stage:
-    """A stage that takes events: its condition, counts and contiguities."""
+    """A stage that takes events: its condition, counts and contiguities, and where it sits."""
 
-    __slots__ = ("index", "name", "cond", "until", "min", "max", "optional", "outer", "inner", "greedy")
+    __slots__ = ("index", "name", "cond", "until", "min", "max", "optional", "outer", "inner", "greedy",
+                 "seq", "pos")
 
-    def __init__(self, index: int, p: Pattern) -> None:
+    def __init__(self, index: int, p: Pattern, seq: "Seq", pos: int) -> None:
         q = p.quantifier
         self.index = index
         self.name = p.name
@@ -96,23 +97,56 @@ class Stage:
         self.outer = _CONTIGUITY[q.consuming_strategy]
         self.inner = _CONTIGUITY[q.inner_consuming_strategy]
         self.greedy = q.greedy
+        self.seq = seq   # the sequence the stage belongs to (the pattern's, or a group's)
+        self.pos = pos   # its place in that sequence
 
     def take(self, event: Any, ctx: Any) -> bool:
         return bool(self.cond(event, ctx)) and not (self.until is not None and self.until(event, ctx))
+
+
+class Group:
+    """A group of stages (``GroupPattern``): its sequence, how often it repeats, its contiguities."""
+
+    __slots__ = ("seq", "min", "max", "optional", "outer", "inner", "parent", "pos")
+
+    def __init__(self, p: GroupPattern, parent: "Seq", pos: int) -> None:
+        q = p.quantifier
+        self.min = q.times_from
+        self.max = q.times_to
+        self.optional = q.optional
+        self.outer = _CONTIGUITY[q.consuming_strategy]
+        self.inner = _CONTIGUITY[q.inner_consuming_strategy]
+        self.parent = parent
+        self.pos = pos
+        self.seq: Seq = None  # type: ignore[assignment]
+
+
+class Seq:
+    """A sequence of stages and groups, with the negations between them (``negs_before[t]``: those
+    between item t-1 and item t; t == len(items): after the last)."""
+
+    __slots__ = ("items", "negs_before", "group")
+
+    def __init__(self, group: Group | None) -> None:
+        self.items: list = []
+        self.negs_before: list[list[tuple[str, Callable]]] = [[]]
+        self.group = group
 
 
 class Template:
     """What one branch of a partial match waits for (see the module docstring)."""
 
     __slots__ = ("id", "stage", "k", "contiguity", "guards", "absence", "final", "twin", "take_tids",
-                 "take_final", "ignore_until")
+                 "take_final", "ignore_until", "counts")
 
-    def __init__(self, tid: int, stage: Stage | None, k: int, guards: tuple, absence: tuple) -> None:
+    def __init__(self, tid: int, stage: Stage | None, k: int, counts: tuple, contiguity: int, guards: tuple,
+                 absence: tuple) -> None:
         self.id = tid
         self.stage = stage
         self.k = k
+        self.counts = counts      # iterations done of each enclosing group, outermost first
         self.final = stage is None
-        self.contiguity = -1 if stage is None else (stage.outer if k == 0 else stage.inner)
+        self.contiguity = contiguity
         self.ignore_until = stage.until if stage is not None and k > 0 else None
         self.guards = guards      # checked on the first event after the last take: true kills the branch
         self.absence = absence    # checked on every skipped event: true kills the branch
@@ -132,22 +166,11 @@ class CompiledPattern:
         self.window = pattern.get_window_size()
         self.skip = pattern.get_after_match_skip_strategy()
         self.stages: list[Stage] = []
-        negs: list[list[tuple[str, Callable]]] = [[]]
-        for p in pattern.stages():
-            cs = p.quantifier.consuming_strategy
-            if cs in (Quantifier.NOT_NEXT, Quantifier.NOT_FOLLOW):
-                if not self.stages:
-                    raise MalformedPatternException(f"stage {p.name!r}: a pattern cannot begin with a negation")
-                negs[-1].append(("next" if cs == Quantifier.NOT_NEXT else "follow",
-                                 compile_condition(p.condition)[0]))
-            else:
-                self.stages.append(Stage(len(self.stages), p))
-                negs.append([])
-        self.negs_before = negs  # negs_before[t]: negations between stage t-1 and stage t (t == n: after last)
+        self.top = self._sequence(pattern, None)
         self.names = [s.name for s in self.stages]
         self.templates: list[Template] = []
         self._by_key: dict[tuple, Template] = {}
-        self.start_tids = self._start()
+        self.start_tids, _ = self._entries(self.top, 0, (), None, (), ())
         todo = list(self.templates)
         done: set[int] = set()
         while todo:
@@ -157,65 +180,102 @@ class CompiledPattern:
             done.add(t.id)
             s = t.stage
             c = self._clamp(s, t.k + 1)
-            t.take_tids, t.take_final = self._after_take(s.index, c)
+            t.take_tids, t.take_final = self._after_take(s, c, t.counts)
             todo.extend(self.templates[i] for i in t.take_tids)
             todo.append(self.templates[t.twin])
 
+    def _sequence(self, last: Pattern, group: Group | None) -> Seq:
+        seq = Seq(group)
+        for p in last.stages():
+            cs = p.quantifier.consuming_strategy
+            if isinstance(p, GroupPattern):
+                g = Group(p, seq, len(seq.items))
+                seq.items.append(g)
+                g.seq = self._sequence(p.raw, g)
+            elif cs in (Quantifier.NOT_NEXT, Quantifier.NOT_FOLLOW):
+                if not seq.items:
+                    raise MalformedPatternException(f"stage {p.name!r}: a pattern cannot begin with a negation")
+                seq.negs_before[-1].append(("next" if cs == Quantifier.NOT_NEXT else "follow",
+                                            compile_condition(p.condition)[0]))
+                continue
+            else:
+                st = Stage(len(self.stages), p, seq, len(seq.items))
+                self.stages.append(st)
+                seq.items.append(st)
+            seq.negs_before.append([])
+        return seq
+
     @staticmethod
-    def _clamp(s: Stage, c: int) -> int:
+    def _clamp(s: "Stage | Group", c: int) -> int:
         return c if s.max is not None else min(c, s.min)
 
-    def _template(self, stage: Stage | None, k: int, guards: tuple, absence: tuple) -> Template:
-        key = (None if stage is None else stage.index, k, tuple(map(id, guards)), tuple(map(id, absence)))
+    def _template(self, stage: Stage | None, k: int, counts: tuple, contiguity: int, guards: tuple,
+                  absence: tuple) -> Template:
+        key = (None if stage is None else stage.index, k, counts, contiguity, tuple(map(id, guards)),
+               tuple(map(id, absence)))
         t = self._by_key.get(key)
         if t is None:
-            t = self._by_key[key] = Template(len(self.templates), stage, k, guards, absence)
+            t = self._by_key[key] = Template(len(self.templates), stage, k, counts, contiguity, guards, absence)
             self.templates.append(t)
             if guards:
-                t.twin = self._template(stage, k, (), absence).id
+                t.twin = self._template(stage, k, counts, contiguity, (), absence).id
         return t
 
-    def _start(self) -> tuple:
-        tids = []
-        for s in self.stages:
-            tids.append(self._template(s, 0, (), ()).id)
-            if not s.optional:
-                break
-        return tuple(tids)
-
-    def _after_take(self, j: int, c: int) -> tuple[tuple, bool]:
-        s = self.stages[j]
-        out: list[int] = []
-        final_now = False
+    def _after_take(self, s: Stage, c: int, counts: tuple) -> tuple[tuple, bool]:
+        """Where a branch goes once stage ``s`` took its ``c``-th (clamped) event."""
         more = s.max is None or c < s.max
+        out: tuple = ()
         if more:
-            out.append(self._template(s, c, (), ()).id)
-        if c >= s.min:
-            guards: list = []
-            absence: list = []
-            if s.greedy and more:
-                guards.append(s.take)
-            n = len(self.stages)
-            t = j + 1
-            while True:
-                for kind, cond in self.negs_before[t]:
-                    (guards if kind == "next" else absence).append(cond)
-                if t == n:
+            out = (self._template(s, c, counts, s.inner, (), ()).id,)
+        if c < s.min:
+            return out, False
+        guards = (s.take,) if s.greedy and more else ()
+        tids, final_now = self._entries(s.seq, s.pos + 1, counts, None, guards, (), s.name)
+        return out + tids, final_now
+
+    def _entries(self, seq: Seq, t: int, counts: tuple, contiguity: int | None, guards: tuple, absence: tuple,
+                 after: str = "") -> tuple[tuple, bool]:
+        """The templates that can take the next event from item ``t`` of ``seq`` on (skipping optional
+        items, leaving or repeating groups at the end of theirs), and whether the match is complete.
+        ``contiguity``: that of item ``t`` when inherited from the group it begins."""
+        out: list[int] = []
+        while True:
+            for kind, cond in seq.negs_before[t]:
+                if kind == "next":
+                    guards = guards + (cond,)
+                else:
+                    absence = absence + (cond,)
+            if t == len(seq.items):
+                g = seq.group
+                if g is None:
                     if absence and self.window is None:
                         raise MalformedPatternException(
-                            f"stage {self.stages[j].name!r}: the pattern can end in not_followed_by() after it, "
+                            f"stage {after!r}: the pattern can end in not_followed_by() after it, "
                             "which needs within(...): the absence is only known once the time is up")
                     if guards or absence:
-                        out.append(self._template(None, 0, tuple(guards), tuple(absence)).id)
-                    else:
-                        final_now = True
-                    break
-                nxt = self.stages[t]
-                out.append(self._template(nxt, 0, tuple(guards), tuple(absence)).id)
-                if not nxt.optional:
-                    break
-                t += 1
-        return tuple(out), final_now
+                        out.append(self._template(None, 0, (), -1, guards, absence).id)
+                        return tuple(out), False
+                    return tuple(out), True
+                done = counts[-1] + 1
+                final_now = False
+                if g.max is None or done < g.max:
+                    tids, _ = self._entries(g.seq, 0, counts[:-1] + (self._clamp(g, done),), g.inner, guards,
+                                            absence, after)
+                    out.extend(tids)
+                if done >= g.min:
+                    tids, final_now = self._entries(g.parent, g.pos + 1, counts[:-1], None, guards, absence, after)
+                    out.extend(tids)
+                return tuple(out), final_now
+            item = seq.items[t]
+            c = item.outer if contiguity is None else contiguity
+            if isinstance(item, Stage):
+                out.append(self._template(item, 0, counts, c, guards, absence).id)
+            else:
+                out.extend(self._entries(item.seq, 0, counts + (0,), c, guards, absence, after)[0])
+            if not item.optional:
+                return tuple(out), False
+            t += 1
+            contiguity = None
 
 
 # ---------------------------------------------------------------------------- per-key state

@@ -38,13 +38,14 @@ def validate(pattern: Any) -> None:
     takers = [p for p in stages if p.quantifier.consuming_strategy not in negations]
     if all(p.quantifier.optional for p in takers):
         raise MalformedPatternException(f"empty pattern {pattern!r}: every stage is optional, so it would match "
-                                        f"no events; make stage {takers[0].name!r} mandatory")
+                                        f"no events; make {takers[0]._what()} mandatory")
     last = stages[-1]
     if last.quantifier.consuming_strategy == Quantifier.NOT_FOLLOW and pattern.get_window_size() is None:
         raise MalformedPatternException(f"stage {last.name!r}: a pattern ending in not_followed_by() needs "
                                         "within(...): the absence is only known once the time is up")
     skip = pattern.get_after_match_skip_strategy()
-    if skip.kind in (SKIP_TO_FIRST, SKIP_TO_LAST) and skip.pattern_name not in [p.name for p in takers]:
+    if skip.kind in (SKIP_TO_FIRST, SKIP_TO_LAST) and skip.pattern_name not in [
+            p.name for p in pattern.leaf_stages() if p.quantifier.consuming_strategy not in negations]:
         raise MalformedPatternException(f"after-match skip strategy {skip.kind}({skip.pattern_name!r}): no stage "
                                         f"of that name in {pattern!r}")
 
