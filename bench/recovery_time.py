@@ -23,11 +23,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import statistics
 import tempfile
 import time
 
-from harness import emit, start_ray, table
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+from harness import emit, start_ray, table  # noqa: E402
+from services import wait_until  # noqa: E402
 
 
 def build(backend_name: str, work: str, keys: int, value_bytes: int, rate: float):
@@ -78,16 +82,6 @@ def build(backend_name: str, work: str, keys: int, value_bytes: int, rate: float
     return env, marks
 
 
-def poll(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills: int) -> dict:
     import ray
 
@@ -104,10 +98,10 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
 
         # wait until every key has its state and a checkpoint holds all of it
         t0 = time.monotonic()
-        poll(lambda: client.get_metrics()["vertices"][-1]["records_in"] >= keys * 1.05,
-             keys / rate * 4 + 120, "the state to fill")
+        wait_until(lambda: client.get_metrics()["vertices"][-1]["records_in"] >= keys * 1.05,
+                   timeout=keys / rate * 4 + 120, what="the state to fill")
         filled = len(completed())
-        poll(lambda: len(completed()) > filled + 1, 120, "a checkpoint of the full state")
+        wait_until(lambda: len(completed()) > filled + 1, timeout=120, what="a checkpoint of the full state")
         fill_s = time.monotonic() - t0
         for n in range(kills):
             before = completed()[-1]
@@ -116,17 +110,18 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             executor = f"task-executor-{n % 2}"
             killed_at = time.time()
             ray.kill(ray.get_actor(executor, namespace=NAMESPACE), no_restart=True)
-            first = poll(lambda: [fs for fs in [sorted(f for f in os.listdir(marks) if f.startswith(f"{attempt + 1}-")
+            first = wait_until(lambda: [fs for fs in [sorted(f for f in os.listdir(marks) if f.startswith(f"{attempt + 1}-")
                                                         and f.endswith("-first"))] if len(fs) == 2],
-                         120, "the first record of both subtasks after the restore")[0]
+                               timeout=120, what="the first record of both subtasks after the restore")[0]
             opened = sorted(f for f in os.listdir(marks) if f.startswith(f"{attempt + 1}-") and f.endswith("-open"))
 
             def at(name: str) -> float:
                 with open(os.path.join(marks, name)) as f:
                     return float(f.read())
 
-            failover = poll(lambda: [f for f in client.get_status().get("failovers", [])
-                                     if f["attempt"] == attempt and "running_at" in f], 30, "the failover record")[0]
+            failover = wait_until(lambda: [f for f in client.get_status().get("failovers", [])
+                                        if f["attempt"] == attempt and "running_at" in f],
+                                  timeout=30, what="the failover record")[0]
             first_at = min(at(f) for f in first)
             running_at = failover["running_at"]
             open_at = min((at(f) for f in opened), default=running_at)
@@ -146,7 +141,7 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             print(table(rows[-1:], list(rows[-1])), flush=True)
             # let the new attempt take a checkpoint before the next kill
             done = len(completed())
-            poll(lambda: len(completed()) > done, 120, "a checkpoint after the restore")
+            wait_until(lambda: len(completed()) > done, timeout=120, what="a checkpoint after the restore")
     finally:
         client.cancel()
         try:

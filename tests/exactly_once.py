@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
+
+from services import wait_until
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
@@ -38,17 +39,6 @@ class CountPerKey(KeyedProcessFunction):
         n = (self.count.value() or 0) + 1
         self.count.update(n)
         out.collect((value % self.keys, n))
-
-
-def poll(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Call ``condition`` until it returns something truthy; raise AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def counting_job(checkpoint_dir: str, records: int, rate: float | None, backend: Any,
@@ -97,9 +87,9 @@ def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,
     for _ in range(kills):
         seen = completed_checkpoints(client)
         try:
-            poll(lambda: stop.is_set() or completed_checkpoints(client) > seen, timeout=120,
-                 what="a checkpoint to complete")
-        except AssertionError:
+            wait_until(lambda: stop.is_set() or completed_checkpoints(client) > seen, timeout=120,
+                       what="a checkpoint to complete")
+        except TimeoutError:
             return done
         if stop.is_set():
             return done

@@ -86,14 +86,14 @@ def unique_name(prefix: str) -> str:
 
 
 def wait_until(
-    probe: Callable[[], T | None],
+    probe: Callable[[], T],
     *,
     timeout: float,
     what: str,
     interval: float = 0.02,
     fatal: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """Poll ``probe`` until it returns a non-``None`` value and return it.
+    """Call ``probe`` until it returns a truthy value and return that value.
 
     Exceptions raised by ``probe`` count as "not yet", except those in
     ``fatal``, which propagate at once. Raises ``TimeoutError`` naming
@@ -109,7 +109,7 @@ def wait_until(
         except Exception as e:  # noqa: BLE001 - any failure means "not ready"
             last_error = e
         else:
-            if result is not None:
+            if result:
                 return result
         if time.monotonic() >= deadline:
             detail = f": last error {last_error!r}" if last_error else ""
@@ -370,7 +370,7 @@ def running_tansu(
             if proc.returncode not in (None, 0) and "in use" in _log_tail(log_path).lower():
                 continue
             break
-        del probe, ready  # its admin client's connection would delay the broker's shutdown
+        probe = ready = None  # drop the probe's admin client: its connection would delay the broker's shutdown
         try:
             yield broker
         finally:

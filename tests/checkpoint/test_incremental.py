@@ -270,7 +270,8 @@ def test_a_savepoint_of_an_incremental_backend_is_a_full_backend_independent_sna
 def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_checkpoint(tmp_path):
     # Given a counting job at parallelism 2 on incremental RocksDB, cancelled with its
     # checkpoints retained after a few completed,
-    from exactly_once import completed_checkpoints, counting_job, poll
+    from exactly_once import completed_checkpoints, counting_job
+    from services import wait_until
     from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
     from rayflink.errors import JobCancelledError
@@ -282,7 +283,7 @@ def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_check
         ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
     with first.execute_and_collect("before-rescale") as results:
         client = results.client
-        poll(lambda: completed_checkpoints(client) >= 3, what="three checkpoints")
+        wait_until(lambda: completed_checkpoints(client) >= 3, timeout=60, what="three checkpoints")
         client.cancel()
         with pytest.raises(JobCancelledError):
             list(results)

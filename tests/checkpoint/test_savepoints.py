@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from services import wait_until
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
@@ -13,16 +14,6 @@ from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
-
-
-def poll(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Total(KeyedProcessFunction):
@@ -35,7 +26,6 @@ class Total(KeyedProcessFunction):
         t = (self.total.value() or 0) + 1
         self.total.update(t)
         out.collect((value[0], t, None))
-
 
 
 def build(tmp_path, keys: int, records: int, rate: float | None, parallelism: int, backend, savepoint=None,
@@ -116,14 +106,14 @@ def test_rescale_2_to_4_to_1_keeps_every_keys_state(tmp_path):
             if len(seen) == 20_000:
                 break
         client.rescale(4)
-        poll(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 4 and
-             client.get_job_status() == "RUNNING", what="the job at parallelism 4")
+        wait_until(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 4 and
+                   client.get_job_status() == "RUNNING", timeout=60, what="the job at parallelism 4")
         for record in results:
             seen.append(record)
             if len(seen) == 60_000:
                 break
         client.rescale(1)
-        poll(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 1, what="parallelism 1")
+        wait_until(lambda: client.get_metrics()["vertices"][1]["parallelism"] == 1, timeout=60, what="parallelism 1")
         for record in results:
             seen.append(record)
             if len(seen) == 150_000:
@@ -235,8 +225,8 @@ def test_unwritable_storage_fails_checkpoints_naming_the_storage_and_the_job_kee
         .process(SlowState()).add_sink(_Discard())
     client = env.execute_async("bad-storage")
     try:
-        history = poll(lambda: [c for c in client.get_checkpoint_history() if c["status"] == "FAILED"],
-                       what="a failed checkpoint")
+        history = wait_until(lambda: [c for c in client.get_checkpoint_history() if c["status"] == "FAILED"],
+                             timeout=60, what="a failed checkpoint")
         assert f"file://{blocker}" in history[0]["failure"]
         assert client.get_job_status() == "RUNNING"
     finally:

@@ -7,9 +7,9 @@ key ``k`` is that prefix: its count ``c``, its last record ``k + (c - 1) KEYS``.
 
 from __future__ import annotations
 
-import time
 
 import pytest
+from services import wait_until
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
@@ -26,16 +26,6 @@ from rayflink.queryablestate import (
 )
 
 KEYS = 20
-
-
-def poll(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Track(KeyedProcessFunction):
@@ -86,7 +76,7 @@ class _Discard:
 def running_job(request):
     backend = HashMapStateBackend() if request.param == "hashmap" else EmbeddedRocksDBStateBackend()
     client = start(backend, f"queryable-{request.param}")
-    poll(lambda: client.get_job_status() == "RUNNING", what="the job running")
+    wait_until(lambda: client.get_job_status() == "RUNNING", timeout=60, what="the job running")
     yield client
     client.cancel()
     client.wait(60)
@@ -97,7 +87,8 @@ def test_every_state_kind_of_every_key_reads_a_consistent_prefix_while_the_job_r
     owners = {operator_index_for_key_group(assign_key_group(k, 128), 2, 128) for k in range(KEYS)}
     assert owners == {0, 1}
     # the job reaches every key, on both subtasks: each key is read where its key group lives
-    poll(lambda: all((states.get_kv_state("count", k) or 0) >= 3 for k in range(KEYS)), what="every key counted")
+    wait_until(lambda: all((states.get_kv_state("count", k) or 0) >= 3 for k in range(KEYS)), timeout=60,
+               what="every key counted")
     last_counts = {}
     for _ in range(3):
         for k in range(KEYS):
@@ -128,7 +119,7 @@ def total_count(k: int, total: int) -> int | None:
 
 def test_a_key_without_value_an_unknown_state_and_an_unknown_job_are_told_apart(running_job):
     states = QueryableStateClient(running_job)
-    poll(lambda: states.get_kv_state("count", 0), what="key 0 counted")
+    wait_until(lambda: states.get_kv_state("count", 0), timeout=60, what="key 0 counted")
     assert states.get_kv_state("count", KEYS + 5) is None  # no record has that key
     assert states.get_kv_state("records", KEYS + 5, default=[]) == []
     assert states.get_kv_state("count", "0") is None  # the key selector returns ints: "0" is another key
@@ -145,7 +136,8 @@ def test_a_key_without_value_an_unknown_state_and_an_unknown_job_are_told_apart(
 def test_a_cancelled_job_serves_no_state():
     client = start(HashMapStateBackend(), "queryable-then-cancelled")
     states = QueryableStateClient(client.get_job_id())
-    poll(lambda: client.get_job_status() == "RUNNING" and states.get_kv_state("count", 1), what="key 1 counted")
+    wait_until(lambda: client.get_job_status() == "RUNNING" and states.get_kv_state("count", 1), timeout=60,
+               what="key 1 counted")
     client.cancel()
     client.wait(60)
     with pytest.raises(QueryableStateError, match="is CANCELED: queryable state is served only while the job runs"):

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import collect
+from services import wait_until
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import WatermarkStrategy
@@ -149,16 +150,6 @@ def test_print_writes_flink_style_lines_to_the_client_stdout(capsys):
     assert sorted(lines) == ["1> 1", "1> 2", "2> 3", "2> 4"]
 
 
-def poll(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_execute_async_reports_status_metrics_and_can_be_cancelled():
     e = env(2)
     source = DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(2000))
@@ -171,7 +162,7 @@ def test_execute_async_reports_status_metrics_and_can_be_cancelled():
         m = client.get_metrics()
         return m if m["vertices"][-1]["records_in"] > 100 else None
 
-    metrics = poll(sink_has_records, what="records to reach the sink")
+    metrics = wait_until(sink_has_records, timeout=30, what="records to reach the sink")
     source_vertex, keyed = metrics["vertices"]
     assert source_vertex["name"] == "gen" and keyed["name"] == "Map -> Sink"
     assert len(keyed["subtasks"]) == 2
@@ -179,7 +170,7 @@ def test_execute_async_reports_status_metrics_and_can_be_cancelled():
         assert sub["node_id"] and sub["actor_id"] and sub["records_in_per_s"] >= 0
         assert 0.0 <= sub["backpressure_ratio"] <= 1.0
     client.cancel()
-    poll(lambda: client.wait(1.0) == "CANCELED", what="the job to be cancelled")
+    wait_until(lambda: client.wait(1.0) == "CANCELED", timeout=30, what="the job to be cancelled")
     from rayflink.errors import JobCancelledError
 
     with pytest.raises(JobCancelledError):
@@ -215,7 +206,7 @@ def test_a_slow_sink_backpressures_the_source_instead_of_buffering_without_bound
                                 m[2]["records_in"], m[0]["backpressure_ratio"]))
             return len(samples) >= 5
 
-        poll(sampled_enough, timeout=60, what="the sink to process records")
+        wait_until(sampled_enough, timeout=60, what="the sink to process records")
         for src_out, map_in, map_out, sink_in, _ in samples:
             # credits 4 per channel + a queue of 4 on each hop, batches of 100 records
             assert src_out - sink_in <= 2 * (4 + 4 + 1) * 100 + 100
