@@ -355,8 +355,10 @@ class CepOperator(StreamOperator):
 
     def snapshot_state(self) -> Any:
         snap = self.keyed_backend.snapshot()
-        if isinstance(snap, KeyedStateSnapshot) and STATE in snap.states:
+        if type(snap) is KeyedStateSnapshot and STATE in snap.states:
             # the heap backend hands out the live objects; freeze them for the asynchronous upload
+            # (RocksDB's snapshot is a native checkpoint of pickled bytes: nothing to freeze, and
+            # reading its states here would load every entry on the task thread)
             entries = snap.states[STATE]["entries"]
             for kg, rows in entries.items():
                 entries[kg] = [(k, ns, v.frozen() if isinstance(v, KeyState) else v) for k, ns, v in rows]
