@@ -83,7 +83,7 @@ class Stage:
     """A stage that takes events: its condition, counts and contiguities, and where it sits."""
 
     __slots__ = ("index", "name", "cond", "until", "min", "max", "optional", "outer", "inner", "greedy",
-                 "seq", "pos")
+                 "seq", "pos", "take_guard")
 
     def __init__(self, index: int, p: Pattern, seq: "Seq", pos: int) -> None:
         q = p.quantifier
@@ -99,6 +99,7 @@ class Stage:
         self.greedy = q.greedy
         self.seq = seq   # the sequence the stage belongs to (the pattern's, or a group's)
         self.pos = pos   # its place in that sequence
+        self.take_guard = self.take  # one object, so templates guarded by it compare equal
 
     def take(self, event: Any, ctx: Any) -> bool:
         return bool(self.cond(event, ctx)) and not (self.until is not None and self.until(event, ctx))
@@ -229,7 +230,7 @@ class CompiledPattern:
             out = (self._template(s, c, counts, s.inner, (), ()).id,)
         if c < s.min:
             return out, False
-        guards = (s.take,) if s.greedy and more else ()
+        guards = (s.take_guard,) if s.greedy and more else ()
         tids, final_now = self._entries(s.seq, s.pos + 1, counts, None, guards, (), s.name)
         return out + tids, final_now
 

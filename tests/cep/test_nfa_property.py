@@ -1,9 +1,12 @@
 """The NFA against the brute-force matcher: random patterns (quantifiers, contiguity, negations, greedy,
-until, within, skip strategies) on random event sequences give the same matches and timeouts."""
+until, within, skip strategies, groups of patterns) on random event sequences give the same matches
+and timeouts."""
 
 from __future__ import annotations
 
-from brute_force import ANY, INF, NEXT, STRICT, Spec, StageSpec, brute_force, build_pattern
+from brute_force import ANY, INF, NEXT, STRICT, GroupSpec, Spec, StageSpec, brute_force, build_pattern
+from dataclasses import replace
+
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -35,27 +38,65 @@ def stage_specs(draw, first: bool) -> StageSpec:
     )
 
 
+def _quantifier(draw) -> tuple:
+    kind = draw(st.sampled_from(["single", "times", "loop"]))
+    lo, hi = 1, 1
+    if kind == "times":
+        lo = draw(st.integers(1, 2))
+        hi = draw(st.integers(lo, 3))
+    elif kind == "loop":
+        lo, hi = draw(st.integers(1, 2)), INF
+    return kind, lo, hi
+
+
 @st.composite
-def specs(draw) -> Spec:
-    n = draw(st.integers(1, 3))
+def group_specs(draw, first: bool, nested: bool = False) -> GroupSpec:
+    """A group of one or two stages (or, rarely, a group of a stage and a bounded group)."""
+    items: list = []
+    for i in range(draw(st.integers(1, 2))):
+        if i > 0 and draw(st.integers(0, 4)) == 0:
+            items.append((draw(st.sampled_from(["not_next", "not_followed_by"])), draw(letters)))
+        if i > 0 and not nested and draw(st.integers(0, 5)) == 0:
+            items.append(draw(group_specs(first=False, nested=True)))
+        else:
+            items.append(draw(stage_specs(first=(i == 0))))
+    if all(s.optional for s in items if not isinstance(s, tuple)):
+        items[0] = StageSpec(letters=draw(letters))
+    kind, lo, hi = _quantifier(draw)
+    if (nested or any(isinstance(s, GroupSpec) for s in items)) and kind != "single":
+        kind, lo, hi = "times", 1, 2  # the brute force unrolls every iteration count: keep nesting small
+    return GroupSpec(stages=tuple(items), lo=lo, hi=hi, kind=kind,
+                     optional=draw(st.booleans()) and draw(st.booleans()),
+                     outer=NEXT if first else draw(contiguity),
+                     inner=draw(contiguity) if kind != "single" else NEXT)
+
+
+@st.composite
+def specs(draw, groups: bool = False) -> Spec:
+    n = draw(st.integers(1, 2 if groups else 3))
     stages: list = []
     for i in range(n):
         if i > 0 and draw(st.integers(0, 3)) == 0:
             stages.append((draw(st.sampled_from(["not_next", "not_followed_by"])), draw(letters)))
-        stages.append(draw(stage_specs(first=(i == 0))))
+        if groups and (i == n - 1 and not any(isinstance(s, GroupSpec) for s in stages) or draw(st.booleans())):
+            stages.append(draw(group_specs(first=(i == 0))))
+        else:
+            stages.append(draw(stage_specs(first=(i == 0))))
     window = draw(st.none() | st.integers(2, 8))
     if draw(st.integers(0, 4)) == 0:
         stages.append((draw(st.sampled_from(["not_next", "not_followed_by"])), draw(letters)))
         if stages[-1][0] == "not_followed_by" and window is None:
             window = draw(st.integers(2, 8))
+    named = len(Spec(tuple(stages)).leaves())
     skip = draw(st.sampled_from([("no_skip",), ("no_skip",), ("skip_to_next",), ("skip_past_last_event",),
-                                 ("skip_to_first", f"s{draw(st.integers(0, n - 1))}"),
-                                 ("skip_to_last", f"s{draw(st.integers(0, n - 1))}")]))
+                                 ("skip_to_first", f"s{draw(st.integers(0, named - 1))}"),
+                                 ("skip_to_last", f"s{draw(st.integers(0, named - 1))}")]))
     if skip[0] != "no_skip" and window is None:
         window = draw(st.integers(2, 8))  # with a skip strategy, matches wait for earlier partial matches
     spec = Spec(tuple(stages), window, skip)
     if all(s.optional for s in spec.elements()):
-        stages[0 if isinstance(stages[0], StageSpec) else 1] = StageSpec(letters=frozenset("a"))
+        first = stages[0]
+        stages[0] = replace(first, optional=False)
         spec = Spec(tuple(stages), window, skip)
     return spec
 
@@ -82,10 +123,7 @@ def run_nfa(spec: Spec, events: list, stamps: list) -> tuple[list, list]:
     return matches, timed_out
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=specs(), word=st.text(LETTERS, min_size=0, max_size=8),
-       gaps=st.lists(st.integers(0, 2), min_size=8, max_size=8))
-def test_nfa_equals_brute_force(spec, word, gaps):
+def check(spec: Spec, word: str, gaps: list) -> None:
     events = [(i, ch) for i, ch in enumerate(word)]
     stamps, t = [], 0
     for i in range(len(events)):
@@ -96,3 +134,17 @@ def test_nfa_equals_brute_force(spec, word, gaps):
     assert got_matches == want_matches, (spec, word, stamps)
     if want_timeouts is not None:
         assert got_timeouts == want_timeouts, (spec, word, stamps)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=specs(), word=st.text(LETTERS, min_size=0, max_size=8),
+       gaps=st.lists(st.integers(0, 2), min_size=8, max_size=8))
+def test_nfa_equals_brute_force(spec, word, gaps):
+    check(spec, word, gaps)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=specs(groups=True), word=st.text(LETTERS, min_size=0, max_size=7),
+       gaps=st.lists(st.integers(0, 2), min_size=8, max_size=8))
+def test_nfa_equals_brute_force_with_groups(spec, word, gaps):
+    check(spec, word, gaps)
