@@ -16,6 +16,16 @@ condition, any allows all; an ``until`` event also ends a loop. ``not_next`` for
 event right after the previous taken one, ``not_followed_by`` between the two taken events
 around it (or, at the end of a pattern, until ``within`` is up); a greedy loop can only be left
 on an event it could not take. The last event is at most ``within`` after the first.
+
+Groups (``GroupPattern``) repeat a sequence of stages: a template also counts the iterations done of
+each enclosing group (clamped like a stage's count), so the template set stays finite. A group's
+first stage takes the group's contiguity on the first iteration and the group's inner contiguity
+(``consecutive``/``allow_combinations``) on later ones; an optional group may be skipped as a whole.
+Departures from Flink, by choice: the first stage of a group keeps its own inner contiguity for its
+own loop (Flink gives it the group's); ``until`` on a group and a group ending in a negation are
+refused at build time (Flink accepts them with partial effect); every group iteration takes at
+least one event (a group of only optional stages is refused); ``greedy`` on a group is refused, as
+in Flink.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from rayflink.cep.functions import (
     PatternTimeoutFunction,
     TimedOutPartialMatchHandler,
 )
-from rayflink.cep.pattern import MalformedPatternException, Pattern, Quantifier
+from rayflink.cep.pattern import GroupPattern, MalformedPatternException, Pattern, Quantifier
 from rayflink.cep.skip import AfterMatchSkipStrategy
 
 __all__ = [
-    "CEP", "AfterMatchSkipStrategy", "Context", "IterativeCondition", "MalformedPatternException", "Pattern",
+    "CEP", "AfterMatchSkipStrategy", "Context", "GroupPattern", "IterativeCondition", "MalformedPatternException", "Pattern",
     "PatternFlatSelectFunction", "PatternFlatTimeoutFunction", "PatternProcessFunction", "PatternSelectFunction",
     "PatternStream", "PatternTimeoutFunction", "Quantifier", "SimpleCondition", "TimedOutPartialMatchHandler",
 ]

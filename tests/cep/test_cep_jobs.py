@@ -126,3 +126,21 @@ def test_non_keyed_stream_matches_over_the_whole_stream():
     out = collect(CEP.pattern(env.from_collection([1, 2, -1, 3]).map(lambda x: x), pattern)
                   .in_processing_time().select(lambda m: tuple(m["up"])))
     assert out == [(1, 2)]
+
+
+def test_group_pattern_through_the_engine():
+    """Two (failed login, directly followed by a retry) pairs, then a purchase, within 10 minutes, per user."""
+    attempt = Pattern.begin("fail").where(lambda e, _: e["kind"] == "fail") \
+        .next("retry").where(lambda e, _: e["kind"] == "retry")
+    pattern = Pattern.begin(attempt).times(2) \
+        .followed_by("buy").where(lambda e, _: e["kind"] == "buy").within(Time.minutes(10))
+    rows = [{"user": u, "kind": k, "ts": t * MIN} for u, kinds in
+            {"ana": "fail retry ok fail retry buy",       # two pairs, then a purchase
+             "bo": "fail retry fail ok retry buy",        # the second retry does not follow its failure
+             "cy": "fail retry fail retry ok ok ok ok ok ok ok buy"}.items()   # purchase too late
+            for t, k in enumerate(kinds.split())]
+    env = _env()
+    out = collect(CEP.pattern(_timed(env, rows).key_by(lambda e: e["user"]), pattern)
+                  .select(lambda m: (m["fail"][0]["user"], [e["ts"] // MIN for e in m["fail"]],
+                                     [e["ts"] // MIN for e in m["retry"]], m["buy"][0]["ts"] // MIN)))
+    assert out == [("ana", [0, 3], [1, 4], 5)]
