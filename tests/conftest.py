@@ -21,6 +21,21 @@ def _ray_shutdown_at_end():
         ray.shutdown()
 
 
+def checkpointed_env(parallelism: int, checkpoint_dir, savepoint: str | None = None):
+    """An environment checkpointing every 100 ms into ``checkpoint_dir``, resuming from
+    ``savepoint`` when given (whose collect sink's state a new job cannot claim)."""
+    from rayflink.datastream import StreamExecutionEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(parallelism)
+    env.enable_checkpointing(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{checkpoint_dir}")
+    if savepoint:
+        env.get_config().set_string("execution.savepoint.path", savepoint)
+        env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")
+    return env
+
+
 def collect(stream) -> list:
     """Run the job of ``stream`` and return every record it produced."""
     with stream.execute_and_collect() as results:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import collect
+from conftest import checkpointed_env, collect
 
 from rayflink.common import Duration, Types, WatermarkStrategy
 from rayflink.common.serialization import DeserializationError, JsonRowSerializationSchema
@@ -208,12 +208,7 @@ def test_a_monitoring_source_resumed_from_a_savepoint_does_not_read_finished_fil
     (data / "a.txt").write_text("a1\n")
 
     def job(parallelism: int, savepoint: str | None = None):
-        e = env(parallelism)
-        e.enable_checkpointing(100)
-        e.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
-        if savepoint:
-            e.get_config().set_string("execution.savepoint.path", savepoint)
-            e.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the collect sink
+        e = checkpointed_env(parallelism, tmp_path / "chk", savepoint)
         src = (FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(data))
                .monitor_continuously(Duration.of_millis(50)).build())
         return e.from_source(src, WatermarkStrategy.no_watermarks(), "files").uid("files").execute_and_collect()

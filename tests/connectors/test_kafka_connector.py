@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import collect
+from conftest import checkpointed_env, collect
 from exactly_once import KEYS, CountPerKey, compare
 from services import KafkaBroker, running_tansu, unique_name, wait_until
 
@@ -505,12 +505,7 @@ def test_partition_discovery_after_a_savepoint_at_another_parallelism_reads_noth
     topic, _ = four_partitions(kafka_broker, 5, "disc")
 
     def job(parallelism: int, savepoint: str | None = None):
-        e = env(parallelism)
-        e.enable_checkpointing(100)
-        e.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
-        if savepoint:
-            e.get_config().set_string("execution.savepoint.path", savepoint)
-            e.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the collect sink
+        e = checkpointed_env(parallelism, tmp_path / "chk", savepoint)
         src = source(kafka_broker, topic, stopping=None, **{"partition.discovery.interval.ms": 50})
         return e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").uid("kafka").execute_and_collect()
 
