@@ -1,4 +1,5 @@
-"""The ``rayflink`` command: run a job script, list, inspect and cancel jobs on a Ray cluster."""
+"""The ``rayflink`` command: run a job script (from a savepoint), list, inspect, savepoint, stop
+and cancel jobs on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"rayflink run: -D takes key=value, got {item!r}", file=sys.stderr)
             return 2
         options[key] = value
+    if args.from_savepoint:
+        options["execution.savepoint.path"] = _savepoint_uri(args.from_savepoint)
+    if args.allow_non_restored_state:
+        options["execution.savepoint.ignore-unclaimed-state"] = "true"
     saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
     os.environ[CONFIG_ENV] = json.dumps(options)
     if args.address:
@@ -82,6 +87,26 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _savepoint_uri(path: str) -> str:
+    return path if "://" in path else "file://" + os.path.abspath(path)
+
+
+def cmd_savepoint(args: argparse.Namespace) -> int:
+    ray, manager = _manager(args.address)
+    directory = _savepoint_uri(args.directory or os.path.join("savepoints", f"savepoint-{args.job_id}"))
+    path = ray.get(manager.trigger_savepoint.remote(args.job_id, directory))
+    print(f"savepoint of {args.job_id} completed: {path}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    ray, manager = _manager(args.address)
+    directory = _savepoint_uri(args.savepoint_path or os.path.join("savepoints", f"savepoint-{args.job_id}"))
+    path = ray.get(manager.stop_with_savepoint.remote(args.job_id, directory))
+    print(f"stopped {args.job_id} with savepoint {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rayflink", description="Run and manage rayflink jobs.")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, or a local Ray)")
@@ -90,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conf", help="YAML file of Flink options (parallelism.default: 4, ...)")
     run.add_argument("-p", "--parallelism", type=int, help="parallelism.default")
     run.add_argument("-D", dest="define", action="append", help="an option: -D key=value")
+    run.add_argument("-s", "--from-savepoint", help="start from this savepoint (its path, or its _metadata)")
+    run.add_argument("-n", "--allow-non-restored-state", action="store_true",
+                     help="skip savepoint state of operators the job no longer has")
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=cmd_run)
@@ -98,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="a job's vertices: records, rates, backpressure")
     status.add_argument("job_id")
     status.set_defaults(func=cmd_status)
+    savepoint = sub.add_parser("savepoint", help="take a savepoint of a running job")
+    savepoint.add_argument("job_id")
+    savepoint.add_argument("directory", nargs="?", help="where (default: ./savepoints/savepoint-JOB)")
+    savepoint.set_defaults(func=cmd_savepoint)
+    stop = sub.add_parser("stop", help="stop a job with a savepoint")
+    stop.add_argument("-p", "--savepoint-path", help="where (default: ./savepoints/savepoint-JOB)")
+    stop.add_argument("job_id")
+    stop.set_defaults(func=cmd_stop)
     cancel = sub.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
     cancel.set_defaults(func=cmd_cancel)

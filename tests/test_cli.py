@@ -26,3 +26,40 @@ def test_run_passes_parallelism_and_options_to_the_job(tmp_path, capsys):
                                                                                   "job:3> 30"]
     assert main(["list"]) == 0
     assert "FINISHED   cli-job" in capsys.readouterr().out
+
+
+def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
+    # Given a running keyed job counting per key,
+    from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.checkpoint.coordinator import read_metadata
+    from rayflink.common import WatermarkStrategy
+    from rayflink.datastream import StreamExecutionEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    (env.from_source(DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(2_000)),
+                     WatermarkStrategy.no_watermarks(), "numbers").uid("numbers")
+     .key_by(lambda i: i % 10).reduce(lambda a, b: a + b).uid("sums").print("sum"))
+    client = env.execute_async("to-stop")
+    job_id = client.get_job_id()
+    # when the CLI takes a savepoint and then stops the job with another,
+    assert main(["savepoint", job_id, str(tmp_path / "sp1")]) == 0
+    assert f"savepoint of {job_id} completed: file://{tmp_path}/sp1" in capsys.readouterr().out
+    assert main(["stop", "--savepoint-path", str(tmp_path / "sp2"), job_id]) == 0
+    assert f"stopped {job_id} with savepoint file://{tmp_path}/sp2" in capsys.readouterr().out
+    assert client.wait(60) == "FINISHED"
+    # then both hold the operators' state, and `run -s ... -n` starts a script from the second.
+    for sp in ("sp1", "sp2"):
+        assert {"numbers", "sums"} <= set(read_metadata(f"file://{tmp_path}/{sp}")["operators"]) | set(
+            read_metadata(f"file://{tmp_path}/{sp}")["source_splits"])
+    script = tmp_path / "resume.py"
+    script.write_text(textwrap.dedent("""
+        from rayflink.datastream import StreamExecutionEnvironment
+        env = StreamExecutionEnvironment.get_execution_environment()
+        print("restore", env.get_config().get_string("execution.savepoint.path", ""),
+              env.get_config().get_string("execution.savepoint.ignore-unclaimed-state", ""))
+    """))
+    assert main(["run", "-s", str(tmp_path / "sp2"), "-n", str(script)]) == 0
+    assert f"restore file://{tmp_path}/sp2 true" in capsys.readouterr().out
