@@ -2,6 +2,7 @@
 
     python bench/incremental_checkpoint.py [--keys 1000000] [--value-bytes 100]
         [--changed 0.05] [--checkpoints 10] [--storage file|s3] [--compaction-style level|universal|both]
+        [--level0-trigger 4]
 
 One subtask's RocksDB backend (incremental) holds ``--keys`` ValueState entries of about
 ``--value-bytes`` each; the real snapshot writer and checkpoint coordinator take a first
@@ -38,6 +39,8 @@ def main() -> None:
     ap.add_argument("--checkpoints", type=int, default=10)
     ap.add_argument("--storage", choices=["file", "s3"], default="file")
     ap.add_argument("--compaction-style", choices=["level", "universal", "both"], default="both")
+    ap.add_argument("--level0-trigger", type=int, default=4,
+                    help="state.backend.rocksdb.compaction.level0-file-num-trigger (RocksDB's default 4)")
     args = ap.parse_args()
     styles = ["level", "universal"] if args.compaction_style == "both" else [args.compaction_style]
     if args.storage == "s3":
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace, style: str, uri: str) -> None:
 
     tmp = tempfile.mkdtemp(prefix="bench-incremental-")
 
-    backend = EmbeddedRocksDBStateBackend(incremental=True, compaction_style=style).create_keyed_state_backend(
+    backend = EmbeddedRocksDBStateBackend(incremental=True, compaction_style=style,
+                                          level0_compaction_trigger=args.level0_trigger).create_keyed_state_backend(
         operator_uid="counts", max_parallelism=128, key_groups=range(128), working_dir=f"{tmp}/work")
     state = backend.get_partitioned_state(ValueStateDescriptor("payload", Types.PICKLED_BYTE_ARRAY()))
     rng = random.Random(42)

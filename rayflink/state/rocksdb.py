@@ -222,7 +222,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                  block_cache_size: int | None = None, write_buffer_size: int | None = None,
                  fixed_memory_per_slot: int | None = None,
                  cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False,
-                 native_snapshots: bool = False, compaction_style: str = "LEVEL") -> None:
+                 native_snapshots: bool = False, compaction_style: str = "LEVEL",
+                 level0_compaction_trigger: int = 4) -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups, ttl_time_provider=ttl_time_provider)
         self.incremental = incremental
@@ -234,6 +235,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self.path = os.path.join(working_dir, f"rocksdb-{safe_uid}-kg{key_groups.start}-{key_groups.stop}")
         self._memory = (block_cache_size, write_buffer_size, fixed_memory_per_slot)
         self._compaction_style = compaction_style
+        self._level0_trigger = level0_compaction_trigger
         self._tables: dict[str, RocksDBStateTable] = {}
         self._by_sid: dict[int, RocksDBStateTable] = {}
         self._sweep_from: bytes | None = None
@@ -278,6 +280,11 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         opts.set_block_based_table_factory(table)
         if self._compaction_style == "UNIVERSAL":
             opts.set_compaction_style(DBCompactionStyle.universal())
+        n = self._level0_trigger
+        opts.set_level_zero_file_num_compaction_trigger(n)
+        # writes slow down and stop at RocksDB's default distances above the trigger
+        opts.set_level_zero_slowdown_writes_trigger(max(20, n + 16))
+        opts.set_level_zero_stop_writes_trigger(max(36, n + 32))
         return opts
 
     def _open(self) -> Rdict:

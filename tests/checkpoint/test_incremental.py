@@ -343,3 +343,34 @@ def test_a_rocksdb_checkpoint_restored_into_the_heap_backend_is_refused_with_the
         heap.restore(handles)
     cps.close()
     b.dispose()
+
+
+def test_a_higher_level0_trigger_keeps_compactions_out_of_incremental_checkpoints(tmp_path):
+    # Given incremental RocksDB backends holding 20,000 keys, with 5% of them changed before each of
+    # ten checkpoints, with level-0 compaction at RocksDB's default of 4 files and at 16,
+    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
+
+    def uploads(trigger: int) -> list[float]:
+        b = EmbeddedRocksDBStateBackend(incremental=True, level0_compaction_trigger=trigger).create_keyed_state_backend(
+            operator_uid="totals", max_parallelism=MAX_P, key_groups=range(MAX_P),
+            working_dir=str(tmp_path / f"l0-{trigger}"))
+        rng = random.Random(3)
+        values = {k: rng.randrange(1 << 40) for k in range(KEYS)}
+        write(b, values)
+        cps = Checkpoints((tmp_path / f"checkpoints-{trigger}").as_uri())
+        cps.take(b)
+        ratios = []
+        for _ in range(10):
+            write(b, {k: rng.randrange(1 << 40) for k in rng.sample(range(KEYS), KEYS // 20)})
+            entry = cps.take(b)
+            ratios.append(entry["size_bytes"] / entry["full_size_bytes"])
+        cps.close()
+        b.dispose()
+        return ratios
+
+    # then with the default some checkpoint uploads most of the state again (level 1 rewritten),
+    assert max(uploads(4)) > 0.5
+    # and with 16 level-0 files allowed, every checkpoint uploads only what changed.
+    assert max(uploads(16)) < 0.25
+    with pytest.raises(ValueError, match="level0-file-num-trigger: 0 is out of range"):
+        EmbeddedRocksDBStateBackend(level0_compaction_trigger=0)
