@@ -19,12 +19,12 @@ from typing import Any
 
 from operators.cep_nfa import NFA, CompiledPattern, KeyState
 from operators.functions import close_function, open_function, positional_arity
-from operators.runtime_context import keyed_backend_for, runtime_context_for
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
-from rayflink.runtime.operator import NO_RECORD, StreamOperator
+from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.backend import KeyedStateSnapshot
 
 STATE = "_cep-key-state"
@@ -75,7 +75,7 @@ class PatternContext:
         self._op.side_out(output_tag, value, self._timestamp)
 
 
-class CepOperator(StreamOperator):
+class CepOperator(KeyedStateOperator):
     """Runs ``CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)``.
 
     params: ``pattern``, ``function`` (a PatternProcessFunction or a select adapter),
@@ -197,14 +197,17 @@ class CepOperator(StreamOperator):
     def process_watermark(self, watermark: int) -> None:
         self.current_watermark = watermark
         if self.due and self.due[0][0] <= watermark and not self.processing_time:
-            try:
-                self._run_due(watermark)
-            except JobExecutionError:
-                raise
-            except Exception as exc:
-                raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
-            self._flush()
+            self._fire_due(watermark)
         self.output.emit_watermark(watermark)
+
+    def _fire_due(self, now: int) -> None:
+        try:
+            self._run_due(now)
+        except JobExecutionError:
+            raise
+        except Exception as exc:
+            raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
+        self._flush()
 
     def _run_due(self, now: int) -> None:
         """Run every key with a buffered event or a ``within`` deadline at or before ``now``."""
@@ -261,15 +264,8 @@ class CepOperator(StreamOperator):
         return self.due[0][0] if self.processing_time and self.due else None
 
     def on_processing_time(self, now_ms: int) -> None:
-        if not self.processing_time:
-            return
-        try:
-            self._run_due(now_ms)
-        except JobExecutionError:
-            raise
-        except Exception as exc:
-            raise self.ctx.failure(exc, NO_RECORD, what="the CEP operator") from exc
-        self._flush()
+        if self.processing_time:
+            self._fire_due(now_ms)
 
     def end_input(self) -> None:
         if self.ctx.batch_mode:  # BATCH: no watermarks flow; the end of input completes event time
@@ -391,5 +387,4 @@ class CepOperator(StreamOperator):
         fn = self.params.get("function")
         if fn is not None:
             close_function(fn)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()

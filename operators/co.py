@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from operators.functions import close_function, open_function
-from operators.runtime_context import keyed_backend_for, runtime_context_for
-from rayflink.runtime.operator import StreamOperator
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 
 
-class CoMapOperator(StreamOperator):
+class CoMapOperator(KeyedStateOperator):
     """``map1`` for input 0, ``map2`` for input 1."""
 
     methods = ("map1", "map2")
@@ -46,15 +43,7 @@ class CoMapOperator(StreamOperator):
 
     def close(self) -> None:
         close_function(self.function)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
-
-    def snapshot_state(self) -> Any:
-        return None if self.keyed_backend is None else {"keyed": self.keyed_backend.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if states and self.keyed_backend is not None:
-            self.keyed_backend.restore([s["keyed"] for s in states])
+        super().close()
 
 
 class CoFlatMapOperator(CoMapOperator):

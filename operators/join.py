@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from operators.functions import close_function, open_function, positional_arity, resolve
-from operators.runtime_context import keyed_backend_for, runtime_context_for
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import MapStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.runtime.messages import MIN_WATERMARK
-from rayflink.runtime.operator import StreamOperator
 from rayflink.state.timers import InternalTimerService
 
 _CLEANUP_LEFT = "CLEANUP_LEFT"
@@ -58,7 +57,7 @@ class _Collector:
         self.op.out_stamps.append(self.op.join_ctx.get_timestamp())
 
 
-class IntervalJoinOperator(StreamOperator):
+class IntervalJoinOperator(KeyedStateOperator):
     """params: ``function`` (ProcessJoinFunction), inclusive ``lower``/``upper`` bounds (ms), late tags."""
 
     def open(self) -> None:
@@ -172,16 +171,7 @@ class IntervalJoinOperator(StreamOperator):
                     self.buffers[1].remove(ts + self.lower if self.lower <= 0 else ts)
         self.output.emit_watermark(watermark)
 
-    def snapshot_state(self) -> Any:
-        return {"keyed": self.keyed_backend.snapshot(), "timers": self.timers.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if states:
-            self.keyed_backend.restore([s["keyed"] for s in states])
-            self.timers.restore([s["timers"] for s in states])
-
     def close(self) -> None:
         close_function(self.function)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from operators.functions import close_function, open_function, resolve
-from operators.runtime_context import keyed_backend_for, runtime_context_for
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.fields import field_getter, field_setter
-from rayflink.runtime.operator import StreamOperator
 
 _STATE_NAME = "_rayflink_reduce"
 
 
-class ReduceOperator(StreamOperator):
+class ReduceOperator(KeyedStateOperator):
     """Keeps one reduced value per key; STREAMING emits it after every record, BATCH once at the end."""
 
     def open(self) -> None:
@@ -53,18 +52,10 @@ class ReduceOperator(StreamOperator):
             out.append(state.value())
         self.output.emit(out, None)
 
-    def snapshot_state(self) -> Any:
-        return {"keyed": self.keyed_backend.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if states:
-            self.keyed_backend.restore([s["keyed"] for s in states])
-
     def close(self) -> None:
         if self.function is not None:
             close_function(self.function)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()
 
 
 def aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:

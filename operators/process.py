@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from operators.functions import close_function, open_function, positional_arity
-from operators.runtime_context import keyed_backend_for, runtime_context_for
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.time_domain import TimeDomain
 from rayflink.errors import JobExecutionError
-from rayflink.runtime.operator import NO_RECORD, StreamOperator
+from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.timers import InternalTimerService
 
 
@@ -95,7 +95,7 @@ class _Collector:
         self._op.emit_main(value)
 
 
-class ProcessOperator(StreamOperator):
+class ProcessOperator(KeyedStateOperator):
     """Runs a (Keyed)ProcessFunction; on a keyed stream it scopes state and timers to each key."""
 
     element_methods: tuple[str, ...] = ("process_element",)
@@ -224,21 +224,9 @@ class ProcessOperator(StreamOperator):
 
     # ---- state ------------------------------------------------------------------------------
 
-    def snapshot_state(self) -> Any:
-        if self.keyed_backend is None:
-            return None
-        return {"keyed": self.keyed_backend.snapshot(), "timers": self.timers.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if self.keyed_backend is None or not states:
-            return
-        self.keyed_backend.restore([s["keyed"] for s in states])
-        self.timers.restore([s["timers"] for s in states])
-
     def close(self) -> None:
         close_function(self.function)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()
 
 
 class CoProcessOperator(ProcessOperator):

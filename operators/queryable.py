@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from operators.runtime_context import keyed_backend_for
-from rayflink.runtime.operator import StreamOperator
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for
 
 
-class QueryableStateSinkOperator(StreamOperator):
+class QueryableStateSinkOperator(KeyedStateOperator):
     """params: ``descriptor`` (value state: the latest record per key; list, reducing or aggregating
     state: every record added), already marked queryable."""
 
@@ -27,14 +24,3 @@ class QueryableStateSinkOperator(StreamOperator):
                 write(value)
             except Exception as exc:
                 raise self.ctx.failure(exc, value) from exc
-
-    def snapshot_state(self) -> Any:
-        return {"keyed": self.keyed_backend.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if states:
-            self.keyed_backend.restore([s["keyed"] for s in states])
-
-    def close(self) -> None:
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()

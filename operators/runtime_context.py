@@ -9,6 +9,34 @@ from rayflink.datastream.functions import RuntimeContext
 from rayflink.runtime.operator import StreamOperator
 
 
+class KeyedStateOperator(StreamOperator):
+    """An operator whose keyed state backend (``keyed_backend``, made by ``keyed_backend_for`` on
+    a keyed stream) and timers (``timers``, when it keeps any) are checkpointed, restored and
+    disposed here."""
+
+    keyed_backend: Any = None
+    timers: Any = None
+
+    def snapshot_state(self) -> Any:
+        if self.keyed_backend is None:
+            return None
+        state = {"keyed": self.keyed_backend.snapshot()}
+        if self.timers is not None:
+            state["timers"] = self.timers.snapshot()
+        return state
+
+    def restore_state(self, states: Any) -> None:
+        if not states or self.keyed_backend is None:
+            return
+        self.keyed_backend.restore([s["keyed"] for s in states])
+        if self.timers is not None:
+            self.timers.restore([s["timers"] for s in states])
+
+    def close(self) -> None:
+        if self.keyed_backend is not None:
+            self.keyed_backend.dispose()
+
+
 def keyed_backend_for(op: StreamOperator) -> Any:
     """Create the operator's keyed state backend, or None when it is not on a keyed stream."""
     ctx = op.ctx

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from operators.functions import close_function, open_function, positional_arity, resolve
 from operators.keyed import aggregation
-from operators.runtime_context import keyed_backend_for, runtime_context_for
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import (
     AggregatingStateDescriptor,
@@ -29,7 +29,7 @@ from rayflink.datastream.window import (
     TumblingEventTimeWindows,
 )
 from rayflink.errors import JobExecutionError, truncate
-from rayflink.runtime.operator import NO_RECORD, StreamOperator
+from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.timers import InternalTimerService
 
 CONTENTS = "_window-contents"
@@ -210,7 +210,7 @@ class MergingWindowSet:
         return result_window
 
 
-class WindowOperator(StreamOperator):
+class WindowOperator(KeyedStateOperator):
     """Runs ``window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>``.
 
     params: ``assigner``, ``trigger`` (None: the assigner's default), ``evictor``, ``allowed_lateness``
@@ -650,18 +650,9 @@ class WindowOperator(StreamOperator):
 
     # ---- state ------------------------------------------------------------------------------
 
-    def snapshot_state(self) -> Any:
-        return {"keyed": self.keyed_backend.snapshot(), "timers": self.timers.snapshot()}
-
-    def restore_state(self, states: Any) -> None:
-        if states:
-            self.keyed_backend.restore([s["keyed"] for s in states])
-            self.timers.restore([s["timers"] for s in states])
-
     def close(self) -> None:
         for fn in (self.params.get("function"), getattr(self, "agg", None)):
             if fn is not None:
                 close_function(fn)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()
 
