@@ -91,19 +91,21 @@ def _savepoint_uri(path: str) -> str:
     return path if "://" in path else "file://" + os.path.abspath(path)
 
 
-def cmd_savepoint(args: argparse.Namespace) -> int:
+def _take_savepoint(args: argparse.Namespace, directory: str | None, stop: bool) -> str:
+    """Savepoint ``args.job_id`` into ``directory`` (default ./savepoints/savepoint-JOB); return its path."""
     ray, manager = _manager(args.address)
-    directory = _savepoint_uri(args.directory or os.path.join("savepoints", f"savepoint-{args.job_id}"))
-    path = ray.get(manager.trigger_savepoint.remote(args.job_id, directory))
-    print(f"savepoint of {args.job_id} completed: {path}")
+    uri = _savepoint_uri(directory or os.path.join("savepoints", f"savepoint-{args.job_id}"))
+    call = manager.stop_with_savepoint if stop else manager.trigger_savepoint
+    return ray.get(call.remote(args.job_id, uri))
+
+
+def cmd_savepoint(args: argparse.Namespace) -> int:
+    print(f"savepoint of {args.job_id} completed: {_take_savepoint(args, args.directory, stop=False)}")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    ray, manager = _manager(args.address)
-    directory = _savepoint_uri(args.savepoint_path or os.path.join("savepoints", f"savepoint-{args.job_id}"))
-    path = ray.get(manager.stop_with_savepoint.remote(args.job_id, directory))
-    print(f"stopped {args.job_id} with savepoint {path}")
+    print(f"stopped {args.job_id} with savepoint {_take_savepoint(args, args.savepoint_path, stop=True)}")
     return 0
 
 
