@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness import emit, rss_sampler, run_peer, start_ray, table
+from harness import emit, rss_sampler, run_peers, start_ray, table
 
 
 def run_rayflink(events: int, parallelism: int) -> dict:
@@ -55,16 +55,7 @@ def main() -> None:
     rows = [run_rayflink(args.events, args.parallelism)]
     emit(rows[0])
     if args.compare:
-        import ray
-
-        ray.shutdown()  # the peers get the machine to themselves
-        for peer in (["peers/pyflink_bench.py", "--workload", "B1", "--events", str(args.events),
-                      "--parallelism", str(args.parallelism)],
-                     ["peers/bytewax_bench.py", "--workload", "B1", "--events", str(args.events)]):
-            r = run_peer(peer)
-            if r:
-                rows.append(r)
-                emit(r)
+        rows.extend(run_peers(["--workload", "B1", "--events", str(args.events)], args.parallelism))
     print(table(rows, ["system", "events", "seconds", "events_per_s", "peak_rss_mb"]))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness import emit, rss_sampler, run_peer, start_ray, table
+from harness import emit, rss_sampler, run_peers, start_ray, table
 
 
 class B2Event:
@@ -103,17 +103,9 @@ def main() -> None:
     rows = [run_rayflink(args.events, args.parallelism, args.keys, args.window_s, args.disorder_ms)]
     emit(rows[0])
     if args.compare:
-        import ray
-
-        ray.shutdown()  # the peers get the machine to themselves
-        common = ["--workload", "B2", "--events", str(args.events), "--keys", str(args.keys),
-                  "--window-s", str(args.window_s), "--disorder-ms", str(args.disorder_ms)]
-        for peer in (["peers/pyflink_bench.py", *common, "--parallelism", str(args.parallelism)],
-                     ["peers/bytewax_bench.py", *common]):
-            r = run_peer(peer)
-            if r:
-                rows.append(r)
-                emit(r)
+        rows.extend(run_peers(["--workload", "B2", "--events", str(args.events), "--keys", str(args.keys),
+                               "--window-s", str(args.window_s), "--disorder-ms", str(args.disorder_ms)],
+                              args.parallelism))
     print(table(rows, ["system", "events", "seconds", "events_per_s", "peak_rss_mb"]))
 
 

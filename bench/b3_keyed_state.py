@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from harness import HERE, emit, percentiles, rss_sampler, run_peer, start_ray, table
+from harness import HERE, emit, percentiles, rss_sampler, run_peers, start_ray, table
 
 
 def _stamp(value: int, record_timestamp: int | None) -> int:
@@ -129,16 +129,8 @@ def main() -> None:
                                  args.checkpoint_interval_ms, args.latency_sample, args.rocksdb_cache_entries))
         emit(rows[-1])
     if args.run_peers:
-        import ray
-
-        ray.shutdown()  # the peers get the machine to themselves
-        common = ["--workload", "B3", "--events", str(args.events), "--keys", str(args.keys)]
-        for peer in (["peers/pyflink_bench.py", *common, "--parallelism", str(args.parallelism)],
-                     ["peers/bytewax_bench.py", *common]):
-            r = run_peer(peer)
-            if r:
-                rows.append(r)
-                emit(r)
+        rows.extend(run_peers(["--workload", "B3", "--events", str(args.events), "--keys", str(args.keys)],
+                              args.parallelism))
     elif args.compare:
         rows.extend(recorded_peers("B3"))
     by_backend = {r["backend"]: r["events_per_s"] for r in rows if r["system"] == "rayflink"}

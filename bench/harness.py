@@ -57,6 +57,22 @@ def run_peer(args: list[str], timeout: float = 1800) -> dict | None:
     return None
 
 
+def run_peers(workload_args: list[str], parallelism: int) -> list[dict]:
+    """Stop this process's Ray (the peers get the machine to themselves), then run PyFlink (at
+    ``parallelism``) and Bytewax on ``workload_args``; emit and return the results of those that ran."""
+    import ray
+
+    ray.shutdown()
+    rows = []
+    for peer in (["peers/pyflink_bench.py", *workload_args, "--parallelism", str(parallelism)],
+                 ["peers/bytewax_bench.py", *workload_args]):
+        r = run_peer(peer)
+        if r:
+            rows.append(r)
+            emit(r)
+    return rows
+
+
 def emit(result: dict) -> None:
     print(json.dumps(result), flush=True)
 
