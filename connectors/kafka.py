@@ -985,10 +985,9 @@ class KafkaSinkWriter(SinkWriter):
         """Whether ``c`` was written: this writer's own are known; another attempt's are asked of Kafka."""
         if c.marker_group == self.marker_group:
             return c.checkpoint_id <= self.committed_up_to
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": self.sink.bootstrap_servers, "group.id": c.marker_group,
-                             "enable.auto.commit": False})
+        consumer = self._marker_consumer(c.marker_group)
         try:
             found = consumer.committed([TopicPartition(t, 0) for t in {r[0] for r in c.records}],
                                        timeout=self._timeout())
@@ -998,13 +997,17 @@ class KafkaSinkWriter(SinkWriter):
 
     def _group_metadata(self, group: str) -> Any:
         if group not in self.group_metadata:
-            from confluent_kafka import Consumer
-
-            consumer = Consumer({"bootstrap.servers": self.sink.bootstrap_servers, "group.id": group,
-                                 "enable.auto.commit": False})
+            consumer = self._marker_consumer(group)
             self.group_metadata[group] = consumer.consumer_group_metadata()
             consumer.close()
         return self.group_metadata[group]
+
+    def _marker_consumer(self, group: str) -> Any:
+        """A consumer of marker group ``group``: never subscribes, only reads or names its offsets."""
+        from confluent_kafka import Consumer
+
+        return Consumer({"bootstrap.servers": self.sink.bootstrap_servers, "group.id": group,
+                         "enable.auto.commit": False})
 
     def close(self) -> None:
         if not self.exactly_once:
