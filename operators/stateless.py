@@ -12,15 +12,13 @@ from operators.functions import (
     positional_arity,
     resolve,
 )
-from rayflink.runtime.operator import StreamOperator
+from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 
 
-class _UserFunctionOperator(StreamOperator):
+class _UserFunctionOperator(KeyedStateOperator):
     method = ""
 
     def open(self) -> None:
-        from operators.runtime_context import keyed_backend_for, runtime_context_for
-
         self.function = self.params["function"]
         open_function(self.function, self.ctx, runtime_context_for(self))
         self.fn = resolve(self.function, self.method)
@@ -30,8 +28,7 @@ class _UserFunctionOperator(StreamOperator):
 
     def close(self) -> None:
         close_function(self.function)
-        if getattr(self, "keyed_backend", None) is not None:
-            self.keyed_backend.dispose()
+        super().close()
 
 
 def _scoped_to_key(fn: Any, selector: Any, backend: Any) -> Any:

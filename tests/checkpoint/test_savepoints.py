@@ -10,7 +10,7 @@ from services import wait_until
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
-from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from rayflink.datastream import KeyedProcessFunction, MapFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
@@ -295,3 +295,48 @@ def test_restoring_a_state_whose_kind_changed_is_refused_naming_the_uid_and_the_
     with pytest.raises(JobExecutionError, match=r"state 'total' of operator 'totals'.*value state.*list state"):
         client.get_job_execution_result()
     assert client.get_status()["restarts"] == 0
+
+
+class CountingMap(MapFunction):
+    """A rich map on a keyed stream: (key, n) for the key's n-th record, n kept in keyed state."""
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def map(self, value):
+        n = (self.count.value() or 0) + 1
+        self.count.update(n)
+        return value, n
+
+
+def test_keyed_state_of_a_rich_map_survives_a_savepoint(tmp_path):
+    def job(savepoint=None):
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(2)
+        env.enable_checkpointing(200)
+        env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+        if savepoint:
+            env.get_config().set_string("execution.savepoint.path", savepoint)
+            env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # collect sink
+        source = DataGeneratorSource(lambda i: i % 5, None, RateLimiterStrategy.per_second(2_000))
+        return (env.from_source(source, WatermarkStrategy.no_watermarks(), "keys").uid("keys")
+                .key_by(lambda k: k).map(CountingMap()).uid("counts").execute_and_collect())
+
+    # Given a keyed rich map that counted some records per key, stopped with a savepoint,
+    last: dict = {}
+    with job() as results:
+        for key, n in results:
+            last[key] = n
+            if len(last) == 5 and min(last.values()) >= 10:
+                break
+        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp")
+        for key, n in results:
+            last[key] = n
+    # when the job resumes from it, every key's count goes on from where it stopped.
+    first: dict = {}
+    with job(path) as results:
+        for key, n in results:
+            first.setdefault(key, n)
+            if len(first) == 5:
+                break
+    assert first == {key: n + 1 for key, n in last.items()}
