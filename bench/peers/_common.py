@@ -32,7 +32,8 @@ def reexec_in_venv(module: str) -> None:
     except ImportError:
         pass
     py = os.path.join(DEFAULT_VENV, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(py) or not os.path.exists(py):
+    # compare prefixes, not executables: a venv's python is a symlink to the interpreter it was made from
+    if os.path.realpath(sys.prefix) == os.path.realpath(DEFAULT_VENV) or not os.path.exists(py):
         sys.exit(f"cannot import {module}; run bench/peers/setup.sh first (venv: {DEFAULT_VENV})")
     os.execv(py, [py] + sys.argv)
 
