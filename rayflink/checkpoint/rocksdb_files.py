@@ -8,8 +8,8 @@ that thread, into
 - a :class:`RocksDBCheckpointHandle` for a checkpoint (:func:`upload`). Full (the default):
   every file goes into the checkpoint's own directory. Incremental
   (``EmbeddedRocksDBStateBackend(incremental=True)``, ``state.backend.incremental: true``):
-  SST files the latest completed checkpoint already stored are referenced, the others are
-  uploaded once under ``shared/``, the small private files under ``chk-<n>/``; the
+  SST and OPTIONS files the latest completed checkpoint already stored are referenced, the
+  others are uploaded once under ``shared/``, MANIFEST and CURRENT under ``chk-<n>/``; the
   coordinator counts references to shared files and deletes those no retained checkpoint
   uses. Or
 - a backend-independent ``KeyedStateSnapshot`` for a savepoint (savepoints are always full).
@@ -94,9 +94,9 @@ class LocalRocksDBCheckpoint(KeyedStateSnapshot):
 class RocksDBCheckpointHandle:
     """Where one subtask's RocksDB checkpoint files live in checkpoint storage.
 
-    ``shared`` maps SST file names of the database to relpaths under ``shared/`` (files that
-    several incremental checkpoints may use); ``private`` maps the other file names (MANIFEST,
-    CURRENT, OPTIONS, and every SST file of a full checkpoint) to relpaths inside this
+    ``shared`` maps SST and OPTIONS file names of the database to relpaths under ``shared/``
+    (files that several incremental checkpoints may use); ``private`` maps the other file names
+    (MANIFEST, CURRENT, and every file of a full checkpoint) to relpaths inside this
     checkpoint's directory. ``uploaded_bytes`` is
     what this checkpoint wrote, ``full_bytes`` what the database's files add up to.
     """
@@ -127,10 +127,10 @@ class RocksDBCheckpointHandle:
 
 def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_dir: str,
            known: dict[str, str]) -> RocksDBCheckpointHandle:
-    """Upload ``local`` into ``storage``. Incremental: SST files not in ``known`` (sst name ->
-    shared relpath already stored by a completed checkpoint) go to ``shared/``, the other files
-    to ``private_dir``; full: every file to ``private_dir``. Returns the handle listing every
-    file the checkpoint uses."""
+    """Upload ``local`` into ``storage``. Incremental: SST and OPTIONS files not in ``known``
+    (file name -> shared relpath already stored by a completed checkpoint) go to ``shared/``,
+    the other files to ``private_dir``; full: every file to ``private_dir``. Returns the
+    handle listing every file the checkpoint uses."""
     shared: dict[str, str] = {}
     private: dict[str, str] = {}
     jobs: list[tuple[str, str]] = []
@@ -141,7 +141,7 @@ def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_di
             continue
         size = os.path.getsize(path)
         full += size
-        if name.endswith(".sst") and local.incremental:
+        if local.incremental and _immutable(name):
             if name in known:
                 shared[name] = known[name]
                 continue
@@ -153,6 +153,12 @@ def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_di
     _parallel(lambda job: storage.upload_file(job[0], job[1]), jobs)
     return RocksDBCheckpointHandle(local.operator_uid, local.max_parallelism, local.key_groups_owned,
                                     storage.uri, local.db_id, shared, private, uploaded, full)
+
+
+def _immutable(name: str) -> bool:
+    """Whether a database file never changes once written, so checkpoints can share it: SST
+    files, and OPTIONS files (tens of kB per column family; a new one is written on change)."""
+    return name.endswith(".sst") or name.startswith("OPTIONS-")
 
 
 def download(handle: RocksDBCheckpointHandle, directory: str) -> None:

@@ -57,13 +57,9 @@ class EmbeddedRocksDBStateBackend(StateBackend):
     (``state.backend.rocksdb.writebuffer.size``) apply. ``cache_max_entries``
     (``state.backend.rocksdb.cache.max-entries``, rayflink's own) bounds the Python
     write-back cache per state. ``compaction_style`` (``state.backend.rocksdb.compaction.style``):
-    ``LEVEL`` (default) or ``UNIVERSAL``, which rewrites less per compaction, so incremental
-    checkpoints upload less when updates spread over all keys, for more space and slower reads.
-    ``level0_compaction_trigger`` (``state.backend.rocksdb.compaction.level0-file-num-trigger``,
-    rayflink's own; RocksDB's default 4): how many level-0 files start a compaction into
-    level 1. Each such compaction rewrites level 1, which an incremental checkpoint then uploads
-    whole when updates spread over all keys; a higher trigger makes that rarer, for more files
-    per lookup (bloom filters keep most of them unread).
+    ``LEVEL`` (default) or ``UNIVERSAL``. With ``incremental`` the state is split into 32
+    partitions compacted one after each checkpoint, so that a checkpoint uploads what changed
+    plus 1/32 of the state (``rayflink.state.rocksdb``'s docstring).
 
     >>> EmbeddedRocksDBStateBackend(incremental=True).is_incremental_checkpoints_enabled()
     True
@@ -75,12 +71,8 @@ class EmbeddedRocksDBStateBackend(StateBackend):
     fixed_memory_per_slot: int | None = None
     cache_max_entries: int = 100_000
     compaction_style: str = "LEVEL"
-    level0_compaction_trigger: int = 4
 
     def __post_init__(self) -> None:
-        if not 1 <= int(self.level0_compaction_trigger) <= 1000:
-            raise ValueError("state.backend.rocksdb.compaction.level0-file-num-trigger: "
-                             f"{self.level0_compaction_trigger!r} is out of range; use 1 to 1000")
         if str(self.compaction_style).upper() not in ("LEVEL", "UNIVERSAL"):
             raise ValueError(f"state.backend.rocksdb.compaction.style: {self.compaction_style!r} is not "
                              "supported; use 'LEVEL' or 'UNIVERSAL'")
@@ -100,8 +92,7 @@ class EmbeddedRocksDBStateBackend(StateBackend):
             fixed_memory_per_slot=self.fixed_memory_per_slot,
             cache_max_entries=self.cache_max_entries, incremental=self.incremental,
             native_snapshots=True,  # checkpoints upload database files; savepoints stay full
-            compaction_style=str(self.compaction_style).upper(),
-            level0_compaction_trigger=int(self.level0_compaction_trigger))
+            compaction_style=str(self.compaction_style).upper())
 
 
 _UNITS = {"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
@@ -133,8 +124,7 @@ def state_backend_from_config(config: dict[str, Any]) -> StateBackend:
     and ``jobmanager`` mean hashmap, as in Flink), ``state.backend.incremental``,
     ``state.backend.rocksdb.block.cache-size``, ``state.backend.rocksdb.writebuffer.size``,
     ``state.backend.rocksdb.memory.fixed-per-slot``, ``state.backend.rocksdb.cache.max-entries``
-    ``state.backend.rocksdb.compaction.style`` and
-    ``state.backend.rocksdb.compaction.level0-file-num-trigger``.
+    and ``state.backend.rocksdb.compaction.style``.
     """
     kind = str(config.get("state.backend.type", config.get("state.backend", "hashmap"))).lower()
     if kind in ("hashmap", "filesystem", "jobmanager"):
@@ -149,7 +139,6 @@ def state_backend_from_config(config: dict[str, Any]) -> StateBackend:
             write_buffer_size=size("state.backend.rocksdb.writebuffer.size"),
             fixed_memory_per_slot=size("state.backend.rocksdb.memory.fixed-per-slot"),
             cache_max_entries=int(config.get("state.backend.rocksdb.cache.max-entries", 100_000)),
-            compaction_style=str(config.get("state.backend.rocksdb.compaction.style", "LEVEL")),
-            level0_compaction_trigger=int(config.get("state.backend.rocksdb.compaction.level0-file-num-trigger", 4)))
+            compaction_style=str(config.get("state.backend.rocksdb.compaction.style", "LEVEL")))
     raise ValueError(f"state.backend.type: unknown state backend {kind!r}; "
                      "use 'hashmap' or 'rocksdb'")

@@ -13,6 +13,17 @@ a bounded write-back cache of entries (``cache_max_entries`` per state): reads a
 served from it, writes stay in it until ``flush()`` or eviction writes them in one
 ``WriteBatch``. TTL'd entries are swept a few per flush (``ttl_sweep``): rocksdict
 has no compaction filter hook, so this stands in for Flink's compaction filter.
+
+Incremental checkpoints upload the SST files a checkpoint has that the previous one did not,
+so every file a compaction rewrites is uploaded again. With updates spread over all keys,
+RocksDB's own compactions rewrite nearly the whole database every few checkpoints. An
+incremental backend therefore splits its entries over ``INCREMENTAL_PARTITIONS`` column
+families (an entry's is ``crc32(entry prefix) % partitions``; the default column family holds
+partition 0 and the metadata), turns RocksDB's automatic compactions off, and compacts one
+partition after each checkpoint, in turn, on a background thread. A checkpoint then uploads
+what changed since the previous one plus one partition's rewrite (1/32 of the state). A
+partition whose level 0 grows past ``LEVEL0_GUARD`` files between checkpoints (a job that
+rarely checkpoints) is compacted as well, so reads stay bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ import re
 import shutil
 import struct
 import uuid
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any, Callable, Iterator
 
@@ -49,6 +63,9 @@ _MISS = object()
 _RESTORE_BATCH = 10_000
 _pickle_dumps = pickle.dumps
 _VOID_NS = _LEN.pack(1) + b"n"  # the encoded void namespace, length-prefixed
+INCREMENTAL_PARTITIONS = 32  # column families of an incremental backend; 1 otherwise
+LEVEL0_GUARD = 2 * INCREMENTAL_PARTITIONS  # level-0 files that get a partition compacted anyway
+_L0_FILES = "rocksdb.num-files-at-level0"
 
 
 def _dumps(value: Any) -> bytes:
@@ -143,7 +160,7 @@ class RocksDBStateTable:
             self.persisted[ck] = set(found)
             value = found or None
         else:
-            raw = backend.db.get(prefix)
+            raw = backend.part(prefix).get(prefix)
             value = None if raw is None else pickle.loads(raw)
         self.cache[ck] = value
         if len(self.cache) > self.capacity:
@@ -155,6 +172,7 @@ class RocksDBStateTable:
         TTL'd entries, so expired state also goes away between checkpoints)."""
         self.backend.flush_table(self)
         self.backend.ttl_sweep()
+        self.backend.guard_level0()
         cache, rkeys, persisted = self.cache, self.rkeys, self.persisted
         for ck in list(islice(cache, len(cache) // 2 + 1)):
             del cache[ck]
@@ -222,8 +240,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                  block_cache_size: int | None = None, write_buffer_size: int | None = None,
                  fixed_memory_per_slot: int | None = None,
                  cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES, incremental: bool = False,
-                 native_snapshots: bool = False, compaction_style: str = "LEVEL",
-                 level0_compaction_trigger: int = 4) -> None:
+                 native_snapshots: bool = False, compaction_style: str = "LEVEL") -> None:
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups, ttl_time_provider=ttl_time_provider)
         self.incremental = incremental
@@ -235,10 +252,16 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self.path = os.path.join(working_dir, f"rocksdb-{safe_uid}-kg{key_groups.start}-{key_groups.stop}")
         self._memory = (block_cache_size, write_buffer_size, fixed_memory_per_slot)
         self._compaction_style = compaction_style
-        self._level0_trigger = level0_compaction_trigger
+        self.partitions = INCREMENTAL_PARTITIONS if incremental else 1
+        self._parts: list[Rdict] = []  # column family of each partition; [0] is the default one
+        self._handles: list[Any] = []  # their handles, for WriteBatch
+        self._compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compact-{safe_uid}") \
+            if self.partitions > 1 else None
+        self._compaction: Future | None = None
+        self._next_compaction = 0  # the partition compacted after the next checkpoint
         self._tables: dict[str, RocksDBStateTable] = {}
         self._by_sid: dict[int, RocksDBStateTable] = {}
-        self._sweep_from: bytes | None = None
+        self._sweep_from: tuple[int, bytes] | None = None  # (partition, key) the TTL sweep resumes at
         self._checkpoints_dir = self.path + "-checkpoints"  # native checkpoints awaiting upload
         self._db_id = uuid.uuid4().hex  # SST file names are unique only within one database
         self._restored_files: tuple[str, dict[str, str]] | None = None
@@ -280,23 +303,55 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         opts.set_block_based_table_factory(table)
         if self._compaction_style == "UNIVERSAL":
             opts.set_compaction_style(DBCompactionStyle.universal())
-        n = self._level0_trigger
-        opts.set_level_zero_file_num_compaction_trigger(n)
-        # writes slow down and stop at RocksDB's default distances above the trigger
-        opts.set_level_zero_slowdown_writes_trigger(max(20, n + 16))
-        opts.set_level_zero_stop_writes_trigger(max(36, n + 32))
+        if self.partitions > 1:
+            # partitions are compacted in turn after checkpoints (the module's docstring);
+            # RocksDB stalls no writes on level-0 files while its own compactions are off
+            opts.set_disable_auto_compactions(True)
+            opts.create_missing_column_families(True)
+            # one database's memtable budget, shared by the partitions
+            total = write_buffer_size or (64 << 20)
+            if fixed:  # the write buffer manager bounds the sum
+                total = min(total, max(int(fixed) // 4, 1 << 20))
+            else:
+                opts.set_db_write_buffer_size(total)
+            opts.set_write_buffer_size(max(total // self.partitions, 1 << 20))
         return opts
 
     def _open(self) -> Rdict:
-        db = Rdict(self.path, self._options())
+        opts = self._options()
+        names = [f"p{i}" for i in range(1, self.partitions)]
+        db = Rdict(self.path, opts, column_families={name: opts for name in names} or None)
         wo = WriteOptions()
         wo.disable_wal = True  # durability comes from checkpoints, as in Flink
         db.set_write_options(wo)
+        self._parts = [db, *(db.get_column_family(name) for name in names)]
+        self._handles = [db.get_column_family_handle("default"),
+                         *(db.get_column_family_handle(name) for name in names)]
         return db
 
+    def _close(self) -> None:
+        """Wait for a running compaction, then close the database."""
+        if self._compaction is not None:
+            wait([self._compaction])  # it ends on its own; a failure is moot once we close
+            self._compaction = None
+        self._parts, self._handles = [], []  # column families keep the database open
+        self.db.close()
+
+    def _layout(self) -> list[str]:
+        """The column families of this backend's database."""
+        return ["default", *(f"p{i}" for i in range(1, self.partitions))]
+
+    def partition_of(self, prefix: bytes) -> int:
+        """The partition of an entry (or of every map entry) with RocksDB key prefix ``prefix``."""
+        return zlib.crc32(prefix) % self.partitions if self.partitions > 1 else 0
+
+    def part(self, prefix: bytes) -> Rdict:
+        """The column family holding the entries with prefix ``prefix``."""
+        return self._parts[zlib.crc32(prefix) % self.partitions] if self.partitions > 1 else self.db
+
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """RocksDB entries whose key starts with ``prefix``, in key order."""
-        it = self.db.iter()
+        """RocksDB entries whose key starts with ``prefix`` (an entry prefix or longer), in key order."""
+        it = self.part(prefix).iter()
         it.seek(prefix)
         while it.valid():
             k = it.key()
@@ -348,9 +403,19 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             self._set_meta(descriptor.name, *self._table_meta[descriptor.name])
         return state
 
-    def _state_entries(self, table: RocksDBStateTable) -> Iterator[tuple[bytes, bytes]]:
-        for kg in self.key_groups:
-            yield from self.scan(struct.pack(">HH", kg, table.sid))
+    def _state_entries(self, table: RocksDBStateTable) -> Iterator[tuple[int, bytes, bytes]]:
+        """``(partition, RocksDB key, value)`` of every entry of ``table``."""
+        for i, part in enumerate(self._parts):
+            it = part.iter()
+            for kg in self.key_groups:
+                prefix = struct.pack(">HH", kg, table.sid)
+                it.seek(prefix)
+                while it.valid():
+                    k = it.key()
+                    if not k.startswith(prefix):
+                        break
+                    yield i, k, it.value()
+                    it.next()
 
     def _convert_ttl(self, name: str, kind: str, to_ttl: bool) -> None:
         from rayflink.state.ttl import convert_stored
@@ -359,8 +424,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         now = self.ttl_time_provider()
         entry_kind = "value" if kind == "map" else kind
         wb = WriteBatch(raw_mode=True)
-        for rk, raw in self._state_entries(table):
-            wb.put(rk, _dumps(convert_stored(entry_kind, pickle.loads(raw), to_ttl, now)))
+        for i, rk, raw in self._state_entries(table):
+            wb.put(rk, _dumps(convert_stored(entry_kind, pickle.loads(raw), to_ttl, now)), self._handles[i])
         self.db.write(wb)
 
     # -- flush
@@ -372,29 +437,33 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         wb = WriteBatch(raw_mode=True)
         cache, rkeys, persisted = table.cache, table.rkeys, table.persisted
         is_map, sid = table.kind == "map", table.sid
+        handles, n = self._handles, self.partitions
+        cf = handles[0]
         for ck in table.dirty:
             value = cache.get(ck)
             prefix = rkeys.get(ck)
             if prefix is None:
                 prefix = rkeys[ck] = self.entry_prefix(sid, ck)
+            if n > 1:
+                cf = handles[zlib.crc32(prefix) % n]
             try:
                 if is_map:
                     # point deletes of removed user keys where known: range tombstones
                     # would pile up and slow reads down
                     before = persisted.get(ck)
                     if before is None:
-                        wb.delete_range(prefix, prefix_successor(prefix))
+                        wb.delete_range(prefix, prefix_successor(prefix), cf)
                     current = value or {}
                     for uk in (before or ()):
                         if uk not in current:
-                            wb.delete(prefix + encode_obj(uk))
+                            wb.delete(prefix + encode_obj(uk), cf)
                     for uk, uv in current.items():
-                        wb.put(prefix + encode_obj(uk), _dumps(uv))
+                        wb.put(prefix + encode_obj(uk), _dumps(uv), cf)
                     persisted[ck] = set(current)
                 elif value is None:
-                    wb.delete(prefix)
+                    wb.delete(prefix, cf)
                 else:
-                    wb.put(prefix, _dumps(value))
+                    wb.put(prefix, _dumps(value), cf)
             except Exception as e:  # noqa: BLE001 - a pickling failure in user data
                 raise state_error(
                     self, table.name,
@@ -426,25 +495,29 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def ttl_sweep(self, max_entries: int | None = None) -> int:
         """Check the next entries of the database for expiry, resuming where the last sweep
-        stopped; delete expired ones. Returns how many entries were removed or rewritten."""
+        stopped (partition by partition); delete expired ones. Returns how many entries were
+        removed or rewritten. A sweep that reaches the end stops there; the next starts over."""
         config = self._sweep_config()
         if not config:
             return 0
         from rayflink.state.ttl import purge_expired
         budget = max_entries or max(c[2] for c in config.values())
         now = self.ttl_time_provider()
-        it = self.db.iter()
-        if self._sweep_from is None:
-            it.seek_to_first()
-        else:
-            it.seek(self._sweep_from)
+        part, start = self._sweep_from or (0, b"")
+        it = self._parts[part].iter()
+        it.seek(start)
         wb = WriteBatch(raw_mode=True)
         touched = 0
         seen = 0
         while seen < budget:
             if not it.valid() or it.key().startswith(META_PREFIX):
-                self._sweep_from = None
-                break
+                part += 1
+                if part == len(self._parts):
+                    self._sweep_from = None
+                    break
+                it = self._parts[part].iter()
+                it.seek_to_first()
+                continue
             rk = it.key()
             seen += 1
             _, sid, kb, nb, rest = self.decode_key(rk)
@@ -456,9 +529,9 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                 if alive is not stored:
                     touched += 1
                     if alive is None:
-                        wb.delete(rk)
+                        wb.delete(rk, self._handles[part])
                     else:
-                        wb.put(rk, _dumps(alive))
+                        wb.put(rk, _dumps(alive), self._handles[part])
                     table = self._by_sid[sid]
                     ck = make_ck(decode_obj(kb), decode_obj(nb))
                     if ck not in table.dirty:
@@ -466,8 +539,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                         table.rkeys.pop(ck, None)
                         table.persisted.pop(ck, None)
             it.next()
-        else:
-            self._sweep_from = it.key() if it.valid() else None
+        else:  # budget spent; at the end of a partition, the next sweep moves on from its metadata
+            self._sweep_from = (part, it.key() if it.valid() else META_PREFIX)
         if touched:
             self.db.write(wb)
         return touched
@@ -481,7 +554,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self.flush_table(table)
         nb_wanted = encode_obj(namespace)
         found: dict[bytes, Any] = {}
-        for rk, _ in self._state_entries(table):
+        for _, rk, _ in self._state_entries(table):
             _, _, kb, nb, _ = self.decode_key(rk)
             if kb not in found and (nb == nb_wanted or decode_obj(nb) == namespace):
                 found[kb] = decode_obj(kb)
@@ -509,7 +582,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         names = {table.sid: (name, table.kind) for name, table in self._tables.items()}
         states = {name: {"kind": kind, "ttl": ttl, "entries": {}}
                   for name, (kind, ttl) in self._table_meta.items() if name in self._tables}
-        _collect_entries(self.db.snapshot().items(), names, states, purge, now)
+        for part in self._parts:  # on this thread, so no write comes between partitions
+            _collect_entries(part.items(), names, states, purge, now)
         return KeyedStateSnapshot(self.operator_uid, self.max_parallelism, states)
 
     def restore(self, snapshots: list[Any]) -> None:
@@ -546,12 +620,13 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                         if ttl != meta[1]:
                             stored = convert_stored(kind, stored, meta[1], now)
                         prefix = self.entry_prefix(table.sid, make_ck(key, ns))
+                        cf = self._handles[self.partition_of(prefix)]
                         if kind == "map":
-                            wb.delete_range(prefix, prefix_successor(prefix))
+                            wb.delete_range(prefix, prefix_successor(prefix), cf)
                             for uk, uv in stored.items():
-                                wb.put(prefix + encode_obj(uk), _dumps(uv))
+                                wb.put(prefix + encode_obj(uk), _dumps(uv), cf)
                         else:
-                            wb.put(prefix, _dumps(stored))
+                            wb.put(prefix, _dumps(stored), cf)
                         if len(wb) >= _RESTORE_BATCH:
                             self.db.write(wb)
                             wb = WriteBatch(raw_mode=True)
@@ -588,7 +663,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                 cut = [(0, self.key_groups.start), (self.key_groups.stop, self.max_parallelism)]
                 for lo, hi in cut:
                     if lo < hi and set(range(lo, hi)) & set(base.key_groups):
-                        self.db.delete_range(struct.pack(">H", lo), struct.pack(">H", hi))
+                        for part in self._parts:
+                            part.delete_range(struct.pack(">H", lo), struct.pack(">H", hi))
                 handles_to_scan = [h for h in handles if h is not base]
                 # its SST files are the stored ones: the next checkpoint references, not uploads, them
                 self._restored_files = (base.uri, dict(base.shared))
@@ -605,16 +681,12 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def _can_adopt(self, directory: str) -> bool:
         """Whether the database in ``directory`` can replace ours as it is: every state
-        registered here has the same state id there, or an id the checkpoint does not use."""
-        source = Rdict(directory, Options(raw_mode=True), access_type=AccessType.read_only(False))
-        try:
-            theirs = {}
-            for rk, raw in source.items(from_key=META_PREFIX):
-                if not rk.startswith(META_PREFIX):
-                    break
-                theirs[rk[len(META_PREFIX):].decode()] = pickle.loads(raw)
-        finally:
-            source.close()
+        registered here has the same state id there, or an id the checkpoint does not use, and
+        its partitions are ours."""
+        if sorted(Rdict.list_cf(directory)) != sorted(self._layout()):
+            return False
+        with _read_only(directory) as parts:
+            theirs = _read_meta(parts[0])
         their_sids = {m["sid"]: name for name, m in theirs.items()}
         for name, table in self._tables.items():
             meta = theirs.get(name)
@@ -629,22 +701,69 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def native_checkpoint(self, checkpoint_dir: str) -> list[str]:
         """Write a RocksDB checkpoint (hard-linked SST files + manifest) to ``checkpoint_dir``
-        (must not exist) and return its SST file names, for incremental checkpoints."""
+        (must not exist) and return its SST file names, for incremental checkpoints. Then
+        the next partition is compacted in the background (the module's docstring)."""
         self.flush()
-        self.db.flush(True)
+        for part in self._parts:
+            part.flush(True)
         Checkpoint(self.db).create_checkpoint(checkpoint_dir)
+        if self._compaction_idle():
+            i = self._next_compaction
+            self._next_compaction = (i + 1) % self.partitions
+            self._compact(i)
         return sorted(f for f in os.listdir(checkpoint_dir) if f.endswith(".sst"))
+
+    # -- compaction of an incremental backend's partitions
+
+    def _compact(self, partition: int) -> None:
+        if self._compactor is not None:
+            self._compaction = self._compactor.submit(self._parts[partition].compact_range, None, None)
+
+    def _compaction_idle(self) -> bool:
+        """Whether no compaction of ours runs (raising the error of one that failed)."""
+        running = self._compaction
+        if running is None:
+            return True
+        if not running.done():
+            return False
+        self._compaction = None
+        error = running.exception()
+        if error is not None:
+            raise StateError(f"operator {self.operator_uid!r}: compacting its RocksDB state in "
+                             f"{self.path} failed: {error}") from error
+        return True
+
+    def wait_for_compaction(self) -> None:
+        """Wait for the background compaction, if one runs; raise its error if it failed."""
+        if self._compaction is not None:
+            wait([self._compaction])
+            self._compaction_idle()
+
+    def guard_level0(self) -> None:
+        """Compact the partition with the most level-0 files if they reach ``LEVEL0_GUARD``
+        (many writes between checkpoints, or none taken), so reads stay bounded."""
+        if self._compactor is None or not self._compaction_idle():
+            return
+        counts = [part.property_int_value(_L0_FILES) or 0 for part in self._parts]
+        worst = max(range(len(counts)), key=counts.__getitem__)
+        if counts[worst] >= LEVEL0_GUARD:
+            self._compact(worst)
 
     def restore_native_checkpoint(self, checkpoint_dir: str, move: bool = False) -> None:
         """Replace this backend's database with a copy of a ``native_checkpoint`` directory
         (``move``: take the directory itself; same key groups; use ``restore`` with snapshots to
         rescale). States registered here but absent from the checkpoint stay registered, empty."""
+        if sorted(Rdict.list_cf(checkpoint_dir)) != sorted(self._layout()):
+            raise StateError(
+                f"operator {self.operator_uid!r}: the RocksDB checkpoint in {checkpoint_dir} has column "
+                f"families {sorted(Rdict.list_cf(checkpoint_dir))}, this backend {sorted(self._layout())} "
+                "(incremental backends partition their state); load it with restore_native_checkpoints")
         for table in self._tables.values():
             table.cache.clear()
             table.rkeys.clear()
             table.persisted.clear()
             table.dirty.clear()
-        self.db.close()
+        self._close()
         shutil.rmtree(self.path, ignore_errors=True)
         if move:
             shutil.move(checkpoint_dir, self.path)
@@ -653,12 +772,9 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         self.db = self._open()
         self._db_id = uuid.uuid4().hex
         self._restored_files = None
+        self._sweep_from = None
         found = set()
-        for rk, raw in self.db.items(from_key=META_PREFIX):
-            if not rk.startswith(META_PREFIX):
-                break
-            meta = pickle.loads(raw)
-            name = rk[len(META_PREFIX):].decode()
+        for name, meta in _read_meta(self.db).items():
             found.add(name)
             old = self._table_meta.get(name)
             if old is not None and old[0] != meta["kind"]:
@@ -683,19 +799,15 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def restore_native_checkpoints(self, checkpoint_dirs: list[str]) -> None:
         """Load the key groups this subtask owns from ``native_checkpoint`` directories of any
-        subtasks (rescaling): each is opened read-only and range-scanned per key group."""
+        subtasks (rescaling): each is opened read-only and the range of our key groups read
+        from each of its partitions into ours."""
         from rayflink.state.ttl import convert_stored
         now = self.ttl_time_provider()
+        lo, hi = struct.pack(">H", self.key_groups.start), struct.pack(">H", self.key_groups.stop)
         for directory in checkpoint_dirs:
-            opts = Options(raw_mode=True)
-            source = Rdict(directory, opts, access_type=AccessType.read_only(False))
-            try:
+            with _read_only(directory) as parts:
                 remap: dict[int, tuple[RocksDBStateTable, str, bool]] = {}
-                for rk, raw in source.items(from_key=META_PREFIX):
-                    if not rk.startswith(META_PREFIX):
-                        break
-                    meta = pickle.loads(raw)
-                    name = rk[len(META_PREFIX):].decode()
+                for name, meta in _read_meta(parts[0]).items():
                     have = self._table_meta.get(name)
                     if have is None:
                         have = (meta["kind"], meta["ttl"])
@@ -710,29 +822,34 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     remap[meta["sid"]] = (table, "value" if have[0] == "map" else have[0],
                                           have[1] if convert else None)
                 wb = WriteBatch(raw_mode=True)
-                it = source.iter()
-                for kg in self.key_groups:
-                    for src_sid, (table, entry_kind, to_ttl) in remap.items():
-                        prefix = struct.pack(">HH", kg, src_sid)
-                        it.seek(prefix)
-                        while it.valid() and it.key().startswith(prefix):
-                            rk, raw = it.key(), it.value()
+                for part in parts:
+                    it = part.iter()
+                    it.seek(lo)
+                    while it.valid() and it.key() < hi:
+                        rk = it.key()
+                        found = remap.get(_HEAD.unpack_from(rk, 0)[1])
+                        if found is not None:
+                            table, entry_kind, to_ttl = found
+                            raw = it.value()
                             if to_ttl is not None:
                                 raw = _dumps(convert_stored(entry_kind, pickle.loads(raw), to_ttl, now))
-                            wb.put(rk[:2] + struct.pack(">H", table.sid) + rk[4:], raw)
+                            rk = rk[:2] + struct.pack(">H", table.sid) + rk[4:]
+                            # a map entry goes with its map: partition by the entry prefix
+                            prefix = rk[:len(rk) - len(self.decode_key(rk)[4])] if table.kind == "map" else rk
+                            wb.put(rk, raw, self._handles[self.partition_of(prefix)])
                             if len(wb) >= _RESTORE_BATCH:
                                 self.db.write(wb)
                                 wb = WriteBatch(raw_mode=True)
-                            it.next()
+                        it.next()
+                    del it
                 self.db.write(wb)
-                del it
-            finally:
-                source.close()
 
     def dispose(self) -> None:
         """Close the database and delete its files."""
         try:
-            self.db.close()
+            self._close()
+            if self._compactor is not None:
+                self._compactor.shutdown()
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
             shutil.rmtree(self._checkpoints_dir, ignore_errors=True)
@@ -778,21 +895,38 @@ def _collect_entries(items: Any, names: dict[int, tuple[str, str]], states: dict
         entries.setdefault(kg, []).append((decode_obj(kb), decode_obj(nb), value))
 
 
+def _read_meta(db: Rdict) -> dict[str, dict]:
+    """State name -> ``{"sid", "kind", "ttl"}`` of the states a database holds."""
+    found = {}
+    for rk, raw in db.items(from_key=META_PREFIX):
+        if not rk.startswith(META_PREFIX):
+            break
+        found[rk[len(META_PREFIX):].decode()] = pickle.loads(raw)
+    return found
+
+
+@contextmanager
+def _read_only(directory: str) -> Iterator[list[Rdict]]:
+    """Every column family of the database in ``directory``, opened read-only; the default
+    one (metadata, partition 0) first. Iterators over them must be gone when this exits."""
+    source = Rdict(directory, Options(raw_mode=True), access_type=AccessType.read_only(False))
+    parts = [source, *(source.get_column_family(name) for name in Rdict.list_cf(directory) if name != "default")]
+    try:
+        yield parts
+    finally:
+        parts.clear()  # column families keep the database open
+        source.close()
+
+
 def snapshot_native_checkpoint(directory: str, operator_uid: str, max_parallelism: int,
                                purge: dict[int, int | None], now: int) -> KeyedStateSnapshot:
     """The backend-independent snapshot of a ``native_checkpoint`` directory (for savepoints)."""
-    source = Rdict(directory, Options(raw_mode=True), access_type=AccessType.read_only(False))
-    try:
+    with _read_only(directory) as parts:
         names: dict[int, tuple[str, str]] = {}
         states: dict[str, dict[str, Any]] = {}
-        for rk, raw in source.items(from_key=META_PREFIX):
-            if not rk.startswith(META_PREFIX):
-                break
-            meta = pickle.loads(raw)
-            name = rk[len(META_PREFIX):].decode()
+        for name, meta in _read_meta(parts[0]).items():
             names[meta["sid"]] = (name, meta["kind"])
             states[name] = {"kind": meta["kind"], "ttl": meta["ttl"], "entries": {}}
-        _collect_entries(source.items(), names, states, purge, now)
-    finally:
-        source.close()
+        for part in parts:
+            _collect_entries(part.items(), names, states, purge, now)
     return KeyedStateSnapshot(operator_uid, max_parallelism, states)

@@ -114,7 +114,7 @@ def test_second_checkpoint_uploads_only_new_files_and_restores_every_key(tmp_pat
     # the first checkpoint uploads the whole database,
     assert first["size_bytes"] >= first["full_size_bytes"] * 0.95
     first_files = cps.shared_files()
-    assert first_files and all(f.endswith(".sst") for f in first_files)
+    assert first_files and all(f.endswith(".sst") or "OPTIONS-" in f for f in first_files)
 
     # when 5% of the keys change and a second checkpoint is taken,
     changed = {k: values[k] + 1 for k in rng.sample(range(KEYS), KEYS // 20)}
@@ -124,7 +124,9 @@ def test_second_checkpoint_uploads_only_new_files_and_restores_every_key(tmp_pat
     # then it uploads a small part of the state and references the first checkpoint's files,
     assert second["size_bytes"] < 0.25 * second["full_size_bytes"], second
     (handle,) = cps.handles(second)
-    assert set(handle.shared.values()) >= first_files  # nothing compacted yet: all old files still used
+    # (all but the files of the one partition compacted after the first checkpoint)
+    replaced = first_files - set(handle.shared.values())
+    assert len(replaced) <= 2, replaced
     assert set(handle.shared.values()) == cps.shared_files()
 
     # and a fresh backend restored from it reads every key's latest value.
@@ -345,32 +347,22 @@ def test_a_rocksdb_checkpoint_restored_into_the_heap_backend_is_refused_with_the
     b.dispose()
 
 
-def test_a_higher_level0_trigger_keeps_compactions_out_of_incremental_checkpoints(tmp_path):
-    # Given incremental RocksDB backends holding 20,000 keys, with 5% of them changed before each of
-    # ten checkpoints, with level-0 compaction at RocksDB's default of 4 files and at 16,
-    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
-
-    def uploads(trigger: int) -> list[float]:
-        b = EmbeddedRocksDBStateBackend(incremental=True, level0_compaction_trigger=trigger).create_keyed_state_backend(
-            operator_uid="totals", max_parallelism=MAX_P, key_groups=range(MAX_P),
-            working_dir=str(tmp_path / f"l0-{trigger}"))
-        rng = random.Random(3)
-        values = {k: rng.randrange(1 << 40) for k in range(KEYS)}
-        write(b, values)
-        cps = Checkpoints((tmp_path / f"checkpoints-{trigger}").as_uri())
-        cps.take(b)
-        ratios = []
-        for _ in range(10):
-            write(b, {k: rng.randrange(1 << 40) for k in rng.sample(range(KEYS), KEYS // 20)})
-            entry = cps.take(b)
-            ratios.append(entry["size_bytes"] / entry["full_size_bytes"])
-        cps.close()
-        b.dispose()
-        return ratios
-
-    # then with the default some checkpoint uploads most of the state again (level 1 rewritten),
-    assert max(uploads(4)) > 0.5
-    # and with 16 level-0 files allowed, every checkpoint uploads only what changed.
-    assert max(uploads(16)) < 0.25
-    with pytest.raises(ValueError, match="level0-file-num-trigger: 0 is out of range"):
-        EmbeddedRocksDBStateBackend(level0_compaction_trigger=0)
+def test_with_5_percent_of_keys_changed_every_checkpoint_uploads_under_10_percent(tmp_path):
+    # Given an incremental RocksDB backend holding 100,000 keys, with 5% of them
+    # changed before each checkpoint, for more checkpoints than it has partitions,
+    b = backend(tmp_path, "a")
+    rng = random.Random(3)
+    keys = 100_000
+    write(b, {k: rng.randrange(1 << 60) for k in range(keys)})
+    cps = Checkpoints((tmp_path / "checkpoints").as_uri())
+    cps.take(b)
+    ratios = []
+    for _ in range(40):
+        write(b, {k: rng.randrange(1 << 60) for k in rng.sample(range(keys), keys // 20)})
+        entry = cps.take(b)
+        ratios.append(entry["size_bytes"] / entry["full_size_bytes"])
+    # then every checkpoint after the first uploads less than 10% of the state: what changed
+    # and one partition's compaction (RocksDB's own compactions uploaded 90% every few).
+    assert max(ratios) < 0.10, [round(r, 3) for r in ratios]
+    cps.close()
+    b.dispose()

@@ -18,7 +18,8 @@ from rayflink.datastream.state_backend import (
 from rayflink.state.backend import StateError
 from rayflink.state.heap import HeapKeyedStateBackend
 from rayflink.state.key_groups import assign_key_group, key_group_range
-from rayflink.state.rocksdb import RocksDBKeyedStateBackend, decode_obj, encode_obj
+from rayflink.state import rocksdb
+from rayflink.state.rocksdb import INCREMENTAL_PARTITIONS, RocksDBKeyedStateBackend, decode_obj, encode_obj
 
 MAX_P = 128
 
@@ -79,13 +80,14 @@ def normalized(snap):
 KEYS = [f"user-{i}" for i in range(300)] + [1, 2.5, ("t", 3)]
 
 
-def test_snapshot_round_trip_heap_rocksdb_heap(tmp_path):
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_snapshot_round_trip_heap_rocksdb_heap(tmp_path, incremental):
     h = heap()
     fill(h, KEYS)
     expected = visible(h, KEYS)
     snap = h.snapshot()
     assert snap.states["l"]["kind"] == "list" and not snap.states["l"]["ttl"]
-    r = rocks(tmp_path, cache_max_entries=16)
+    r = rocks(tmp_path, cache_max_entries=16, incremental=incremental)
     r.restore([pickle.loads(pickle.dumps(snap))])
     assert visible(r, KEYS) == expected
     back = heap()
@@ -141,8 +143,9 @@ def test_restored_state_of_other_kind_fails_on_registration(tmp_path):
     r.dispose()
 
 
-def test_state_larger_than_cache_is_read_back_from_rocksdb(tmp_path):
-    r = rocks(tmp_path, cache_max_entries=100)
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_state_larger_than_cache_is_read_back_from_rocksdb(tmp_path, incremental):
+    r = rocks(tmp_path, cache_max_entries=100, incremental=incremental)
     s = r.get_partitioned_state(ValueStateDescriptor("v", Types.LONG()))
     m = r.get_partitioned_state(MapStateDescriptor("m", Types.LONG(), Types.STRING()))
     for i in range(5000):
@@ -185,25 +188,27 @@ def test_key_encoding_round_trips(obj):
     assert back == obj and type(back) is type(obj)
 
 
-def test_native_checkpoint_and_restore(tmp_path):
-    r = rocks(tmp_path / "a")
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_native_checkpoint_and_restore(tmp_path, incremental):
+    r = rocks(tmp_path / "a", incremental=incremental)
     fill(r, KEYS)
     expected = visible(r, KEYS)
     files = r.native_checkpoint(str(tmp_path / "chk-1"))
     assert files and all(f.endswith(".sst") for f in files)
     assert set(files) <= set(os.listdir(tmp_path / "chk-1"))
-    fresh = rocks(tmp_path / "b")
+    fresh = rocks(tmp_path / "b", incremental=incremental)
     fresh.restore_native_checkpoint(str(tmp_path / "chk-1"))
     assert visible(fresh, KEYS) == expected
     r.dispose()
     fresh.dispose()
 
 
-def test_rescale_from_native_checkpoints(tmp_path):
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_rescale_from_native_checkpoints(tmp_path, incremental):
     checkpoints, expected = [], {}
     for subtask in range(2):
         kgr = key_group_range(subtask, 2, MAX_P)
-        b = rocks(tmp_path / f"old{subtask}", kgr)
+        b = rocks(tmp_path / f"old{subtask}", kgr, incremental=incremental)
         if subtask == 1:  # register in another order: state ids differ between subtasks
             b.get_partitioned_state(DESCRIPTORS[2])
         mine = [k for k in KEYS if assign_key_group(k, MAX_P) in kgr]
@@ -216,7 +221,7 @@ def test_rescale_from_native_checkpoints(tmp_path):
     owners = {}
     for subtask in range(3):
         kgr = key_group_range(subtask, 3, MAX_P)
-        b = rocks(tmp_path / f"new{subtask}", kgr)
+        b = rocks(tmp_path / f"new{subtask}", kgr, incremental=not incremental)  # other partitions
         b.restore_native_checkpoints(checkpoints)
         mine = b.keys("v")
         assert all(assign_key_group(k, MAX_P) in kgr for k in mine)
@@ -228,8 +233,88 @@ def test_rescale_from_native_checkpoints(tmp_path):
     assert set(owners) == set(KEYS)
 
 
-def test_dispose_deletes_files(tmp_path):
-    r = rocks(tmp_path)
+def level0_files(backend):
+    return [part.property_int_value("rocksdb.num-files-at-level0") for part in backend._parts]
+
+
+def test_a_partitioned_backend_spreads_keys_over_its_column_families_and_keeps_a_map_together(tmp_path):
+    # Given an incremental backend (32 partitions) holding 300 keys with value, list, map and
+    # reducing state,
+    r = rocks(tmp_path, incremental=True, cache_max_entries=16)
+    fill(r, KEYS)
+    r.flush()
+    # then every partition holds some entries,
+    counts = [sum(1 for _ in part.keys()) for part in r._parts]
+    assert len(counts) == INCREMENTAL_PARTITIONS and min(counts) > 0
+    # the map of one key lives in one partition,
+    m = r._tables["m"]
+    prefix = r.entry_prefix(m.sid, "user-7")
+    homes = {i for i, part in enumerate(r._parts) for k in part.keys(from_key=prefix) if k.startswith(prefix)}
+    assert len(homes) == 1
+    # and everything reads back.
+    assert visible(r, KEYS)["user-7"][2] == [("x", 7), ("y", -7)]
+    r.dispose()
+
+
+def test_each_checkpoint_is_followed_by_compacting_the_next_partition(tmp_path):
+    # Given an incremental backend whose 32 partitions each have level-0 files,
+    r = rocks(tmp_path, incremental=True)
+    fill(r, KEYS)
+    expected = visible(r, KEYS)
+    for n in range(3):
+        fill(r, KEYS[n::7])  # some changes before each checkpoint
+        expected = visible(r, KEYS)
+        # when a checkpoint is taken and its background compaction ends,
+        r.native_checkpoint(str(tmp_path / f"chk-{n}"))
+        r.wait_for_compaction()
+        # then the partition whose turn it was has no level-0 file left; the others keep theirs
+        l0 = level0_files(r)
+        assert l0[n] == 0
+        assert all(files >= 1 for i, files in enumerate(l0) if i > n)
+    # and reads see every value.
+    assert visible(r, KEYS) == expected
+    r.dispose()
+
+
+def test_a_partition_with_too_many_level0_files_is_compacted_without_a_checkpoint(tmp_path, monkeypatch):
+    # Given an incremental backend that is never checkpointed, and a guard of 3 level-0 files,
+    monkeypatch.setattr(rocksdb, "LEVEL0_GUARD", 3)
+    r = rocks(tmp_path, incremental=True, cache_max_entries=50)
+    for n in range(3):
+        fill(r, KEYS[n::3])
+        r.flush()
+        for part in r._parts:
+            part.flush(True)
+    assert min(level0_files(r)) == 3
+    # when writes go on (the write-back cache evicts, which checks the guard),
+    fill(r, KEYS)
+    r.wait_for_compaction()
+    # then a partition was compacted, and no value was lost.
+    assert min(level0_files(r)) == 0
+    assert visible(r, KEYS)["user-299"][0] == 299
+    r.dispose()
+
+
+def test_a_checkpoint_of_other_partitions_is_refused_as_a_database_and_loaded_entry_by_entry(tmp_path):
+    # Given a native checkpoint of a one-partition (full checkpoints) backend,
+    old = rocks(tmp_path / "old")
+    fill(old, KEYS)
+    expected = visible(old, KEYS)
+    old.native_checkpoint(str(tmp_path / "chk"))
+    old.dispose()
+    # when an incremental (partitioned) backend is asked to take it as its database, it refuses,
+    new = rocks(tmp_path / "new", incremental=True)
+    with pytest.raises(StateError, match="column families.*restore_native_checkpoints"):
+        new.restore_native_checkpoint(str(tmp_path / "chk"))
+    # and loading it entry by entry gives every value.
+    new.restore_native_checkpoints([str(tmp_path / "chk")])
+    assert visible(new, KEYS) == expected
+    new.dispose()
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_dispose_deletes_files(tmp_path, incremental):
+    r = rocks(tmp_path, incremental=incremental)
     path = r.path
     assert os.path.isdir(path)
     r.dispose()

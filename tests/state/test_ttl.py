@@ -302,8 +302,9 @@ def test_heap_incremental_cleanup_for_every_record(clock, tmp_path):
     assert b.keys("v") == []
 
 
-def test_rocksdb_sweep_on_flush(clock, tmp_path):
-    b = EmbeddedRocksDBStateBackend(cache_max_entries=8).create_keyed_state_backend(
+@pytest.mark.parametrize("incremental", [False, True], ids=["one-partition", "partitioned"])
+def test_rocksdb_sweep_on_flush(clock, tmp_path, incremental):
+    b = EmbeddedRocksDBStateBackend(cache_max_entries=8, incremental=incremental).create_keyed_state_backend(
         operator_uid="op", max_parallelism=128, key_groups=range(128), working_dir=str(tmp_path),
         ttl_time_provider=clock)
     config = StateTtlConfig.new_builder(Time.milliseconds(100)).cleanup_in_rocksdb_compact_filter(25).build()
