@@ -431,21 +431,22 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
     # -- flush
 
     def flush_table(self, table: RocksDBStateTable) -> None:
-        """Write the dirty entries of ``table`` in one WriteBatch."""
+        """Write the dirty entries of ``table``, one WriteBatch per partition (``_Batches``)."""
         if not table.dirty:
             return
-        wb = WriteBatch(raw_mode=True)
         cache, rkeys, persisted = table.cache, table.rkeys, table.persisted
         is_map, sid = table.kind == "map", table.sid
         handles, n = self._handles, self.partitions
-        cf = handles[0]
+        batches = [WriteBatch(raw_mode=True) for _ in handles]
+        wb, cf = batches[0], handles[0]
         for ck in table.dirty:
             value = cache.get(ck)
             prefix = rkeys.get(ck)
             if prefix is None:
                 prefix = rkeys[ck] = self.entry_prefix(sid, ck)
             if n > 1:
-                cf = handles[zlib.crc32(prefix) % n]
+                i = zlib.crc32(prefix) % n
+                wb, cf = batches[i], handles[i]
             try:
                 if is_map:
                     # point deletes of removed user keys where known: range tombstones
@@ -469,7 +470,8 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     self, table.name,
                     f"value {short_repr(value)} of key {short_repr(split_ck(ck)[0])} cannot be "
                     f"pickled ({e}); store plain data (numbers, str, tuples, lists, dicts)") from e
-        self.db.write(wb)
+        for wb in batches:
+            self.db.write(wb)
         table.dirty.clear()
 
     def flush(self) -> None:
@@ -612,7 +614,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                                                   f"operator has {meta[0]} state of that name")
                 table = self._tables[name]
                 table.invalidate()
-                wb = WriteBatch(raw_mode=True)
+                batches = _Batches(self)
                 for kg, entries in st["entries"].items():
                     if kg not in owned:
                         continue
@@ -620,17 +622,15 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                         if ttl != meta[1]:
                             stored = convert_stored(kind, stored, meta[1], now)
                         prefix = self.entry_prefix(table.sid, make_ck(key, ns))
-                        cf = self._handles[self.partition_of(prefix)]
+                        wb, cf = batches.of(prefix)
                         if kind == "map":
                             wb.delete_range(prefix, prefix_successor(prefix), cf)
                             for uk, uv in stored.items():
                                 wb.put(prefix + encode_obj(uk), _dumps(uv), cf)
                         else:
                             wb.put(prefix, _dumps(stored), cf)
-                        if len(wb) >= _RESTORE_BATCH:
-                            self.db.write(wb)
-                            wb = WriteBatch(raw_mode=True)
-                self.db.write(wb)
+                        batches.write_if_full()
+                batches.write()
 
     def _restore_incremental(self, handles: list[Any]) -> None:
         """Download incremental checkpoint handles and load what this subtask owns.
@@ -821,7 +821,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     convert = meta["ttl"] != have[1]
                     remap[meta["sid"]] = (table, "value" if have[0] == "map" else have[0],
                                           have[1] if convert else None)
-                wb = WriteBatch(raw_mode=True)
+                batches = _Batches(self)
                 for part in parts:
                     it = part.iter()
                     it.seek(lo)
@@ -836,13 +836,12 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                             rk = rk[:2] + struct.pack(">H", table.sid) + rk[4:]
                             # a map entry goes with its map: partition by the entry prefix
                             prefix = rk[:len(rk) - len(self.decode_key(rk)[4])] if table.kind == "map" else rk
-                            wb.put(rk, raw, self._handles[self.partition_of(prefix)])
-                            if len(wb) >= _RESTORE_BATCH:
-                                self.db.write(wb)
-                                wb = WriteBatch(raw_mode=True)
+                            wb, cf = batches.of(prefix)
+                            wb.put(rk, raw, cf)
+                            batches.write_if_full()
                         it.next()
                     del it
-                self.db.write(wb)
+                batches.write()
 
     def dispose(self) -> None:
         """Close the database and delete its files."""
@@ -858,6 +857,32 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             self._states.clear()
             self._descriptors.clear()
             self._table_meta.clear()
+
+
+class _Batches:
+    """Writes grouped into one WriteBatch per partition, for restores: RocksDB applies a batch
+    that goes from one column family to the next about 3x faster than one that alternates."""
+
+    def __init__(self, backend: RocksDBKeyedStateBackend) -> None:
+        self.backend = backend
+        self.batches = [WriteBatch(raw_mode=True) for _ in backend._handles]
+        self.pending = 0
+
+    def of(self, prefix: bytes) -> tuple[WriteBatch, Any]:
+        """The batch and column family for the entries with entry prefix ``prefix``."""
+        i = self.backend.partition_of(prefix)
+        self.pending += 1
+        return self.batches[i], self.backend._handles[i]
+
+    def write_if_full(self) -> None:
+        if self.pending >= _RESTORE_BATCH:
+            self.write()
+
+    def write(self) -> None:
+        for i, wb in enumerate(self.batches):
+            self.backend.db.write(wb)
+            self.batches[i] = WriteBatch(raw_mode=True)
+        self.pending = 0
 
 
 def _collect_entries(items: Any, names: dict[int, tuple[str, str]], states: dict[str, dict],
