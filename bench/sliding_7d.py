@@ -92,7 +92,6 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--parallelism", type=int, default=2)
     args = ap.parse_args()
-    t0 = time.perf_counter()
     sampler = rss_sampler()
     start_ray()
     from connectors.discarding import DiscardingSink

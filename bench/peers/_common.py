@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-import time
 
 try:  # psutil is installed into the peers venv by setup.sh
     import psutil  # type: ignore

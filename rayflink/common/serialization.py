@@ -416,10 +416,11 @@ class AvroRowSerializationSchema(SerializationSchema):
         try:
             fastavro.schemaless_writer(buf, self.schema, element)
         except Exception as exc:  # noqa: BLE001
+            reason = exc
             try:
                 validate(element, self.schema, raise_errors=True)
             except Exception as detail:  # noqa: BLE001 - names the field
-                exc = detail
+                reason = detail
             raise SerializationError(f"AvroRowSerializationSchema: {truncate(element, 120)} does not match "
-                                     f"the schema: {exc}") from None
+                                     f"the schema: {reason}") from None
         return buf.getvalue()
