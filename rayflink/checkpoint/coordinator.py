@@ -5,10 +5,11 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from rayflink.checkpoint.storage import CheckpointStorage
+from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.messages import CheckpointBarrier
 
@@ -54,7 +55,8 @@ class CheckpointCoordinator:
         self.retained = int(config.get("state.checkpoints.num-retained", 1))
         base = config.get("state.checkpoints.dir")
         self.uri = f"{base.rstrip('/')}/{job_id}" if base else None
-        self.storage = CheckpointStorage.from_uri(self.uri) if self.uri else None
+        self.storage_options = storage_options(config)  # s3.endpoint, ...: for every storage the job opens
+        self.storage = CheckpointStorage.from_uri(self.uri, self.storage_options) if self.uri else None
         self.next_id = 1
         self.pending: dict[int, PendingCheckpoint] = {}
         self.completed: list[dict] = []  # metadata of retained completed checkpoints, oldest first
@@ -232,7 +234,8 @@ class CheckpointCoordinator:
         full_size = sum(info.get("full_bytes", 0) + info["size"] - info.get("uploaded_bytes", 0)
                         for info in p.acks.values())
         try:
-            storage = CheckpointStorage.from_uri(p.savepoint_uri) if p.savepoint_uri else self.storage
+            storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
+                       else self.storage)
             relpath = METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}"
             storage.write_bytes(relpath, pickle.dumps(metadata, protocol=5))
         except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
@@ -321,10 +324,12 @@ class CheckpointCoordinator:
             self.storage.delete_prefix("")
 
 
-def read_metadata(path: str) -> dict:
-    """Load a checkpoint's or savepoint's metadata from its directory (or its _metadata file)."""
+def read_metadata(path: str, storage_options: Mapping[str, Any] | None = None) -> dict:
+    """Load a checkpoint's or savepoint's metadata from its directory (or its _metadata file).
+
+    ``storage_options`` are the ``s3.*`` options to reach it (see ``storage_options``)."""
     uri = path[: -len(METADATA) - 1] if path.rstrip("/").endswith(METADATA) else path
-    storage = CheckpointStorage.from_uri(uri)
+    storage = CheckpointStorage.from_uri(uri, storage_options)
     try:
         return pickle.loads(storage.read_bytes(METADATA))
     except Exception as exc:

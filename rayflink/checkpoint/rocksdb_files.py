@@ -24,7 +24,7 @@ import os
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,10 @@ class RocksDBCheckpointHandle:
     (MANIFEST, CURRENT, and every file of a full checkpoint) to relpaths inside this
     checkpoint's directory. ``uploaded_bytes`` is
     what this checkpoint wrote, ``full_bytes`` what the database's files add up to.
+
+    ``storage_options`` (``s3.endpoint``, credentials, ...) say how to reach ``uri`` from here:
+    the job restoring the handle sets them from its own configuration (``load_states``); they
+    are never stored with the handle.
     """
 
     operator_uid: str
@@ -110,6 +114,14 @@ class RocksDBCheckpointHandle:
     private: dict[str, str]
     uploaded_bytes: int
     full_bytes: int
+    storage_options: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "storage_options"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__["storage_options"] = {}
 
     def shared_paths(self) -> list[str]:
         return sorted(self.shared.values())
@@ -168,7 +180,7 @@ def download(handle: RocksDBCheckpointHandle, directory: str) -> None:
     immutable), everything else is copied.
     """
     os.makedirs(directory, exist_ok=True)
-    storage = CheckpointStorage.from_uri(handle.uri)
+    storage = CheckpointStorage.from_uri(handle.uri, handle.storage_options)
     files = [(rel, os.path.join(directory, name))
              for name, rel in [*handle.shared.items(), *handle.private.items()]]
 

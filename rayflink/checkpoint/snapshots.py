@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
-
-from ray import cloudpickle  # state may hold instances of user classes shipped by value
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint, local_checkpoints_in, upload
+from ray import cloudpickle  # state may hold instances of user classes shipped by value
+
+from rayflink.checkpoint.rocksdb_files import (
+    RocksDBCheckpointHandle,
+    local_checkpoints_in,
+    upload,
+)
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.runtime.messages import CheckpointBarrier
 
@@ -20,15 +26,19 @@ class SnapshotWriter:
 
     Incremental RocksDB checkpoints in the states are uploaded file by file: SST files stored
     by the latest checkpoint this writer saw complete are referenced, not uploaded again.
+    ``storage_options`` (``s3.endpoint``, ..., see ``storage_options``) open every storage
+    the writer uses.
     """
 
     def __init__(self, task_name: str, file_stem: str, checkpoint_uri: str | None,
-                 ack: Callable[[int, dict], None], decline: Callable[[int, str], None]) -> None:
+                 ack: Callable[[int, dict], None], decline: Callable[[int, str], None],
+                 storage_options: Mapping[str, Any] | None = None) -> None:
         self.task_name = task_name
         self.file_stem = file_stem
         self.checkpoint_uri = checkpoint_uri
         self.ack = ack
         self.decline = decline
+        self.storage_options = dict(storage_options or {})
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"snapshot-{file_stem}")
         self._storages: dict[str, CheckpointStorage] = {}
         self._lock = threading.Lock()
@@ -40,7 +50,7 @@ class SnapshotWriter:
     def _storage(self, uri: str) -> CheckpointStorage:
         with self._lock:
             if uri not in self._storages:
-                self._storages[uri] = CheckpointStorage.from_uri(uri)
+                self._storages[uri] = CheckpointStorage.from_uri(uri, self.storage_options)
             return self._storages[uri]
 
     def write(self, barrier: CheckpointBarrier, states: dict[str, Any], extra: dict,
@@ -128,15 +138,35 @@ def _safe(uid: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in uid) or "operator"
 
 
-def load_states(restore: dict[str, list[tuple[str, str]]]) -> dict[str, list[Any]]:
-    """Read the snapshot files named in ``restore``: operator uid -> its states from every old subtask."""
+def load_states(restore: dict[str, list[tuple[str, str]]],
+                storage_options: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+    """Read the snapshot files named in ``restore``: operator uid -> its states from every old subtask.
+
+    ``storage_options`` (the restoring job's ``s3.*`` options) open the storages, and go to
+    the RocksDB checkpoint handles in the states, which download their files with them.
+    """
+    options = dict(storage_options or {})
+    storages: dict[str, CheckpointStorage] = {}
     files: dict[tuple[str, str], dict] = {}
     out: dict[str, list[Any]] = {}
     for uid, locations in restore.items():
         for uri, relpath in locations:
             if (uri, relpath) not in files:
-                files[(uri, relpath)] = pickle.loads(CheckpointStorage.from_uri(uri).read_bytes(relpath))
+                if uri not in storages:
+                    storages[uri] = CheckpointStorage.from_uri(uri, options)
+                files[(uri, relpath)] = pickle.loads(storages[uri].read_bytes(relpath))
             state = files[(uri, relpath)].get(uid)
             if state is not None:
-                out.setdefault(uid, []).append(state)
+                out.setdefault(uid, []).append(_with_options(state, options))
     return out
+
+
+def _with_options(state: Any, options: dict) -> Any:
+    """``state`` with the RocksDB checkpoint handles in it (as a state, or in a state's dict)
+    given the storage options to download their files with."""
+    if isinstance(state, RocksDBCheckpointHandle):
+        return dataclasses.replace(state, storage_options=options)
+    if isinstance(state, dict) and any(isinstance(v, RocksDBCheckpointHandle) for v in state.values()):
+        return {k: _with_options(v, options) if isinstance(v, RocksDBCheckpointHandle) else v
+                for k, v in state.items()}
+    return state

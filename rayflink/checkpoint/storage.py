@@ -31,10 +31,25 @@ __all__ = [
     "FileSystemCheckpointStorage",
     "ForwardingCheckpointStorage",
     "S3CheckpointStorage",
+    "storage_options",
 ]
 
 _TMP_PREFIX = ".tmp-"
 _S3_SCHEMES = ("s3", "s3a", "s3p")
+_OPTION_PREFIXES = ("s3.",)
+
+
+def storage_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of a job configuration that say how to reach checkpoint storage (``s3.*``).
+
+    The job master and every task actor open storages with them, so an endpoint or credentials
+    given in the job configuration reach the whole job, not only where an environment variable
+    happens to be set.
+
+    >>> storage_options({"s3.endpoint": "http://127.0.0.1:9000", "parallelism.default": 2})
+    {'s3.endpoint': 'http://127.0.0.1:9000'}
+    """
+    return {k: v for k, v in config.items() if isinstance(k, str) and k.startswith(_OPTION_PREFIXES)}
 
 
 class CheckpointStorageError(RayflinkError):

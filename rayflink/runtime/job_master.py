@@ -81,7 +81,7 @@ class JobMaster:
         restore = None
         path = self.config.get("execution.savepoint.path")
         if path:
-            restore = read_metadata(path)
+            restore = read_metadata(path, self.coordinator.storage_options)
             self._check_restore(restore)
             self.coordinator.next_id = restore["checkpoint_id"] + 1  # ids go on, as in Flink
         self._deploy(restore)
@@ -345,7 +345,7 @@ class JobMaster:
         """Savepoint, then redeploy at ``parallelism`` (an int for every operator, or uid -> int)."""
         new = self._rescaled_parallelism(parallelism)
         result = self.trigger_savepoint(path, stop=True)
-        self.rescale_to = (new, read_metadata(path))
+        self.rescale_to = (new, read_metadata(path, self.coordinator.storage_options))
         self.stopping = "rescale"
         self._cancel_tasks()
         return result

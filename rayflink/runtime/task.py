@@ -12,6 +12,7 @@ import ray
 from ray import cloudpickle
 
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.checkpoint.storage import storage_options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import FORWARD, OperatorSpec
@@ -113,6 +114,7 @@ class StreamTask:
             f"task-{d.vertex_id}-{d.subtask_index}", d.checkpoint_uri,
             ack=lambda cid, info: master.checkpoint_ack.remote(job_id, attempt, key, cid, info),
             decline=lambda cid, reason: master.checkpoint_decline.remote(job_id, attempt, key, cid, reason),
+            storage_options=storage_options(d.config),
         )
 
     # ---- the loop -----------------------------------------------------------------------
@@ -168,7 +170,7 @@ class StreamTask:
 
         State that does not fit (a state's kind changed, max parallelism changed) raises
         StateMigrationError naming the operator uid and the state: restarting cannot fix it."""
-        states = load_states(self.d.restore)
+        states = load_states(self.d.restore, storage_options(self.d.config))
         for node in self.d.nodes:
             if node.uid not in states:
                 continue

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import S3Endpoint, free_port, wait_until
 
 from rayflink.checkpoint.storage import (
     CheckpointStorage,
@@ -16,6 +19,7 @@ from rayflink.checkpoint.storage import (
     FileSystemCheckpointStorage,
     ForwardingCheckpointStorage,
     S3CheckpointStorage,
+    storage_options,
 )
 
 
@@ -186,3 +190,76 @@ def test_forwarding_storage_wraps_any_storage(tmp_path: Path) -> None:
         wrapped.write_bytes("chk-2/_metadata", b"x")
     plain = pickle.loads(pickle.dumps(ForwardingCheckpointStorage(inner)))
     assert isinstance(plain, ForwardingCheckpointStorage) and plain.read_bytes("chk-1/_metadata") == b"m"
+
+
+@pytest.fixture
+def s3_of_its_own() -> Iterator[S3Endpoint]:
+    """A moto S3 server in a process of its own: its buckets exist on no other server, so a Ray
+    worker reaches them only through an endpoint that names this one (``AWS_ENDPOINT_URL``, if
+    a worker inherited it from the test session, names the session's server)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = S3Endpoint(f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: endpoint.client().list_buckets(), timeout=30, what=f"moto S3 on port {port}")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_storage_options_are_the_s3_options_of_a_job_configuration() -> None:
+    config = {"s3.endpoint": "http://127.0.0.1:9000", "s3.path.style.access": "true",
+              "state.checkpoints.dir": "s3://bucket/chk", "parallelism.default": 2}
+    assert storage_options(config) == {"s3.endpoint": "http://127.0.0.1:9000", "s3.path.style.access": "true"}
+
+
+def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_own: S3Endpoint) -> None:
+    # Given checkpoint storage in a bucket that only the job configuration's s3.* options lead to,
+    from exactly_once import completed_checkpoints, counting_job
+
+    from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
+    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
+    from rayflink.errors import JobCancelledError
+
+    bucket = s3_of_its_own.create_bucket()
+    options = {"s3.endpoint": s3_of_its_own.endpoint_url, "s3.access-key": "testing", "s3.secret-key": "testing"}
+    keys, records = 100, 20_000
+
+    def job(directory: str, rate: float | None, savepoint: str | None = None):
+        stream = counting_job(f"s3://{bucket}/{directory}", records, rate, EmbeddedRocksDBStateBackend(incremental=True),
+                              keys=keys, interval_ms=200)
+        config = stream.get_execution_environment().get_config()
+        for key, value in options.items():
+            config.set_string(key, value)
+        if savepoint:
+            config.set_string("execution.savepoint.path", savepoint)
+        return stream
+
+    # when a job on incremental RocksDB checkpoints there (task actors upload, the job master
+    # writes metadata) and is cancelled with its checkpoints retained,
+    first = job("chk", 5_000)
+    first.get_execution_environment().get_checkpoint_config().enable_externalized_checkpoints(
+        ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    with first.execute_and_collect("to-s3") as results:
+        client = results.client
+        wait_until(lambda: completed_checkpoints(client) >= 2, timeout=60, what="two checkpoints in S3")
+        client.cancel()
+        with pytest.raises(JobCancelledError):
+            list(results)
+    latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+    assert latest["path"].startswith(f"s3://{bucket}/chk/")
+    assert CheckpointStorage.from_uri(latest["path"].rsplit("/", 2)[0], options).list("shared/")
+
+    # then a job restored from it (the job master reads the metadata, task actors download the
+    # database files) counts every key on from where the checkpoint left it, once each.
+    with job("chk2", None, savepoint=latest["path"]).execute_and_collect("from-s3") as results:
+        out = list(results)
+    per_key: dict = {}
+    for key, n in out:
+        per_key.setdefault(key, []).append(n)
+    assert set(per_key) == set(range(keys))
+    for key, ns in per_key.items():
+        assert sorted(ns) == list(range(min(ns), records // keys + 1)), f"key {key}"
+    assert sum(min(ns) - 1 for ns in per_key.values()) > 0, "the checkpoint should have held some counts"
