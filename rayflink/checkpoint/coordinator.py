@@ -195,7 +195,8 @@ class CheckpointCoordinator:
     def ack(self, attempt: int, key: Any, cid: int, info: dict) -> None:
         with self.lock:
             p = self.pending.get(cid)
-            if p is None or attempt != self.attempt:
+            if p is None or attempt != self.attempt:  # it failed meanwhile (or completed without it)
+                self._delete_unused(info)
                 return
             p.acks[key] = info
             if set(p.acks) >= p.expected:
@@ -282,13 +283,29 @@ class CheckpointCoordinator:
         except Exception:  # noqa: BLE001 - leftover files of an old checkpoint must not fail the job
             pass
 
+    def _delete_unused(self, info: dict) -> None:
+        """Delete the files an ack names that no retained checkpoint uses: the ack came after
+        its checkpoint failed, or the checkpoint completed carrying older state instead."""
+        if self.storage is None or info.get("uri") != self.uri:
+            return  # a savepoint's: its directory belongs to whoever asked for it
+        reused = set(info.get("reused_shared", ()))
+        files = [f for f in info.get("shared", ()) if f not in reused] + _own_files(info)
+        try:
+            for f in files:
+                if not self.shared_refs.get(f):
+                    self.storage.delete(f)
+        except Exception:  # noqa: BLE001 - leftovers of a failed checkpoint must not fail the job
+            pass
+
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)
         if p.savepoint_uri is None and self.storage is not None:
-            # shared files this checkpoint uploaded and no retained checkpoint uses
+            # its directory, and the shared files it uploaded, which no retained checkpoint uses
+            # (subtasks still uploading delete theirs when told it was aborted)
             orphans = {f for info in p.acks.values() for f in info.get("shared", ())
                        if f not in info.get("reused_shared", ()) and not self.shared_refs.get(f)}
             try:
+                self.storage.delete_prefix(f"chk-{p.checkpoint_id}/")
                 for f in sorted(orphans):
                     self.storage.delete(f)
             except Exception:  # noqa: BLE001 - cleaning up after a failure must not hide the failure
@@ -322,6 +339,12 @@ class CheckpointCoordinator:
         """Delete the job's checkpoints (DELETE_ON_CANCELLATION, or a finished job)."""
         if self.storage is not None:
             self.storage.delete_prefix("")
+
+
+def _own_files(info: dict) -> list[str]:
+    """The files an ack stored in its checkpoint's own directory: its state file, and the
+    private files of its RocksDB checkpoints."""
+    return [info["relpath"], *info.get("private", ())]
 
 
 def read_metadata(path: str, storage_options: Mapping[str, Any] | None = None) -> dict:

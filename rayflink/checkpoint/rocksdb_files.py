@@ -138,11 +138,12 @@ class RocksDBCheckpointHandle:
 
 
 def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_dir: str,
-           known: dict[str, str]) -> RocksDBCheckpointHandle:
+           known: dict[str, str], written: list[str] | None = None) -> RocksDBCheckpointHandle:
     """Upload ``local`` into ``storage``. Incremental: SST and OPTIONS files not in ``known``
     (file name -> shared relpath already stored by a completed checkpoint) go to ``shared/``,
     the other files to ``private_dir``; full: every file to ``private_dir``. Returns the
-    handle listing every file the checkpoint uses."""
+    handle listing every file the checkpoint uses. Each file stored is appended to ``written``
+    as soon as it is, so the caller can delete what a checkpoint that fails part-way left behind."""
     shared: dict[str, str] = {}
     private: dict[str, str] = {}
     jobs: list[tuple[str, str]] = []
@@ -162,7 +163,13 @@ def upload(local: LocalRocksDBCheckpoint, storage: CheckpointStorage, private_di
             rel = private[name] = f"{private_dir}/{name}"
         jobs.append((path, rel))
     uploaded = sum(os.path.getsize(p) for p, _ in jobs)
-    _parallel(lambda job: storage.upload_file(job[0], job[1]), jobs)
+    done = written if written is not None else []
+
+    def put(job: tuple[str, str]) -> None:
+        storage.upload_file(job[0], job[1])
+        done.append(job[1])  # list.append is atomic: the transfer threads may share the list
+
+    _parallel(put, jobs)
     return RocksDBCheckpointHandle(local.operator_uid, local.max_parallelism, local.key_groups_owned,
                                     storage.uri, local.db_id, shared, private, uploaded, full)
 

@@ -25,9 +25,13 @@ class SnapshotWriter:
     """Serializes and uploads snapshots on a background thread; reports acks and declines.
 
     Incremental RocksDB checkpoints in the states are uploaded file by file: SST files stored
-    by the latest checkpoint this writer saw complete are referenced, not uploaded again.
-    ``storage_options`` (``s3.endpoint``, ..., see ``storage_options``) open every storage
-    the writer uses.
+    by the latest checkpoint this writer saw complete are referenced, not uploaded again (so
+    files of a checkpoint that never completes are never used by another one).
+
+    What a checkpoint that fails stored is deleted: at once when its own upload fails (the
+    writer declines), and when the coordinator aborts it (``notify_checkpoint_aborted``),
+    after its upload if that is still running. ``storage_options`` (``s3.endpoint``, ...,
+    see ``storage_options``) open every storage the writer uses.
     """
 
     def __init__(self, task_name: str, file_stem: str, checkpoint_uri: str | None,
@@ -46,6 +50,11 @@ class SnapshotWriter:
         # checkpoints uploaded but not yet known complete (checkpoint id -> database id -> files)
         self._confirmed: dict[str, dict[str, str]] = {}
         self._uploaded: dict[int, dict[str, dict[str, str]]] = {}
+        # checkpoint id -> (storage, files it stored) until it completes or is aborted; the
+        # checkpoints being uploaded, and those of them aborted meanwhile
+        self._written: dict[int, tuple[CheckpointStorage, list[str]]] = {}
+        self._in_progress: set[int] = set()
+        self._aborted: set[int] = set()
 
     def _storage(self, uri: str) -> CheckpointStorage:
         with self._lock:
@@ -56,6 +65,8 @@ class SnapshotWriter:
     def write(self, barrier: CheckpointBarrier, states: dict[str, Any], extra: dict,
               alignment_ms: float, sync_ms: float) -> None:
         """Upload ``states`` (operator uid -> state) for ``barrier`` and acknowledge when durable."""
+        with self._lock:
+            self._in_progress.add(barrier.checkpoint_id)
         self._pool.submit(self._upload, barrier, states, extra, alignment_ms, sync_ms)
 
     def _upload(self, barrier: CheckpointBarrier, states: dict, extra: dict, alignment_ms: float,
@@ -66,37 +77,66 @@ class SnapshotWriter:
         directory = "savepoint" if barrier.savepoint_uri else f"chk-{cid}"
         relpath = f"{directory}/{self.file_stem}.state"
         locals_ = local_checkpoints_in(states)
+        with self._lock:
+            if cid in self._aborted:  # aborted while it waited for an earlier upload: nothing to store
+                self._in_progress.discard(cid)
+                self._aborted.discard(cid)
+                self._uploaded.pop(cid, None)
+                for _, _, local in locals_:
+                    local.discard()
+                return
         info: dict = {}
+        written: list[str] = []  # what this checkpoint stored, deleted again if it fails
+        storage = None
         try:
             if uri is None:
                 raise RuntimeError("no checkpoint storage configured (state.checkpoints.dir)")
+            storage = self._storage(uri)
             if locals_:
-                states = self._resolve_local(states, locals_, uri, f"{directory}/{self.file_stem}",
-                                             cid, savepoint=barrier.savepoint_uri is not None, info=info)
+                states = self._resolve_local(states, locals_, storage, f"{directory}/{self.file_stem}",
+                                             cid, savepoint=barrier.savepoint_uri is not None, info=info,
+                                             written=written)
             data = cloudpickle.dumps(states, protocol=5)
-            self._storage(uri).write_bytes(relpath, data)
+            storage.write_bytes(relpath, data)
+            written.append(relpath)
         except Exception as exc:  # noqa: BLE001 - a failed upload declines the checkpoint, naming why
             with self._lock:
                 self._uploaded.pop(cid, None)
+                self._in_progress.discard(cid)
+                self._aborted.discard(cid)
             self.decline(cid, f"{self.task_name}: cannot write its snapshot: {type(exc).__name__}: {exc}")
+            if storage is not None:
+                _delete(storage, written)
             return
         finally:
             for _, _, local in locals_:
                 local.discard()
+        with self._lock:
+            self._in_progress.discard(cid)
+            aborted = cid in self._aborted
+            self._aborted.discard(cid)
+            if aborted:
+                self._uploaded.pop(cid, None)
+            else:
+                self._written[cid] = (storage, written)
+        if aborted:  # the coordinator gave up on it while it uploaded: nobody will use these files
+            _delete(storage, written)
+            return
         size = len(data) + info.get("uploaded_bytes", 0)
         self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted(states), "size": size,
                        "alignment_ms": alignment_ms, "sync_ms": sync_ms,
                        "async_ms": (time.perf_counter() - start) * 1000, **info, **extra})
 
-    def _resolve_local(self, states: dict, locals_: list, uri: str, private_dir: str, cid: int,
-                       savepoint: bool, info: dict) -> dict:
+    def _resolve_local(self, states: dict, locals_: list, storage: CheckpointStorage, private_dir: str,
+                       cid: int, savepoint: bool, info: dict, written: list[str]) -> dict:
         """Replace local RocksDB checkpoints in ``states``: full snapshots for a savepoint,
-        uploaded incremental handles for a checkpoint (``info`` gets the shared files and sizes)."""
+        uploaded handles for a checkpoint (``info`` gets the shared and private files and the
+        sizes; ``written`` every file stored, as it is)."""
         states = {uid: dict(s) if isinstance(s, dict) else s for uid, s in states.items()}
         locals_ = local_checkpoints_in(states)  # the same checkpoints, in the copied dicts
-        storage = self._storage(uri)
         shared: list[str] = []
         reused: list[str] = []
+        private: list[str] = []
         uploaded = full = 0
         files: dict[str, dict[str, str]] = {}
         for target, key, local in locals_:
@@ -107,17 +147,18 @@ class SnapshotWriter:
                 known = self._confirmed.get(local.db_id)
             if known is None and local.restored is not None and local.restored[0] == storage.uri:
                 known = local.restored[1]  # the files of the checkpoint the database came from
-            handle = upload(local, storage, f"{private_dir}/{_safe(local.operator_uid)}", known or {})
+            handle = upload(local, storage, f"{private_dir}/{_safe(local.operator_uid)}", known or {}, written)
             target[key] = handle
             files[local.db_id] = dict(handle.shared)
             shared.extend(handle.shared.values())
+            private.extend(handle.private.values())
             reused.extend(rel for name, rel in handle.shared.items() if (known or {}).get(name) == rel)
             uploaded += handle.uploaded_bytes
             full += handle.full_bytes
         if not savepoint:
             with self._lock:
                 self._uploaded[cid] = files
-            info.update({"shared": sorted(shared), "reused_shared": sorted(reused),
+            info.update({"shared": sorted(shared), "reused_shared": sorted(reused), "private": sorted(private),
                          "uploaded_bytes": uploaded, "full_bytes": full})
         return states
 
@@ -127,11 +168,37 @@ class SnapshotWriter:
             files = self._uploaded.get(checkpoint_id)
             for cid in [c for c in self._uploaded if c <= checkpoint_id]:
                 del self._uploaded[cid]
+            for cid in [c for c in self._written if c <= checkpoint_id]:
+                del self._written[cid]  # an older one left is failed: the coordinator deletes its files
             if files is not None:
                 self._confirmed.update(files)
 
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` failed: delete what this writer stored for it (at once,
+        or when its upload, still running, ends; then it does not acknowledge)."""
+        with self._lock:
+            self._uploaded.pop(checkpoint_id, None)
+            if checkpoint_id in self._in_progress:
+                self._aborted.add(checkpoint_id)
+                return
+            entry = self._written.pop(checkpoint_id, None)
+        if entry is not None:
+            try:
+                self._pool.submit(_delete, *entry)
+            except RuntimeError:  # closed: the subtask ended, and the coordinator deletes acked files
+                pass
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _delete(storage: CheckpointStorage, relpaths: list[str]) -> None:
+    """Delete the files a failed checkpoint stored (best effort: leftovers must not fail the job)."""
+    for relpath in relpaths:
+        try:
+            storage.delete(relpath)
+        except Exception:  # noqa: BLE001 - an unreachable storage keeps its leftovers
+            pass
 
 
 def _safe(uid: str) -> str:

@@ -349,6 +349,7 @@ class StreamTask:
                 self.aligning = None
                 self.gate.unblock_all()
             self.source_snapshots.pop(message.checkpoint_id, None)
+            self.snapshots.notify_checkpoint_aborted(message.checkpoint_id)
             for op in self.operators.values():
                 op.notify_checkpoint_aborted(message.checkpoint_id)
         elif type(message) is QueryKvState:

@@ -8,9 +8,13 @@ import pytest
 from services import wait_until
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.checkpoint.coordinator import read_metadata
+from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import KeyedProcessFunction, MapFunction, StreamExecutionEnvironment
+from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
+from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
@@ -340,3 +344,90 @@ def test_keyed_state_of_a_rich_map_survives_a_savepoint(tmp_path):
             if len(first) == 5:
                 break
     assert first == {key: n + 1 for key, n in last.items()}
+
+
+class Prepared:
+    """What a sink subtask prepared at a checkpoint. Storing it with the subtask's snapshot
+    fails (``fault="refused"``), or takes two seconds (``"slow"``), the first time."""
+
+    def __init__(self, fault: str | None = None) -> None:
+        self.fault = fault
+
+    def __reduce__(self):
+        fault, self.fault = self.fault, None
+        if fault == "refused":
+            raise RuntimeError("injected: the storage refused the snapshot")
+        if fault == "slow":
+            time.sleep(2.0)  # the slow storage
+        return (Prepared, ())
+
+
+class FaultySnapshots(Sink):
+    """A two-phase-commit sink whose first subtask's snapshot fails at the checkpoints in ``faults``."""
+
+    def __init__(self, faults: dict[int, str]) -> None:
+        self.faults = faults
+
+    def create_writer(self, subtask_index, parallelism):
+        return _FaultyWriter(self.faults if subtask_index == 0 else {})
+
+
+class _FaultyWriter(SinkWriter):
+    def __init__(self, faults: dict[int, str]) -> None:
+        self.faults = faults
+
+    def write(self, records, timestamps):
+        pass
+
+    def prepare_commit(self, checkpoint_id):
+        return Prepared(self.faults.get(checkpoint_id))
+
+    def commit(self, committables):
+        pass
+
+
+def test_files_of_checkpoints_that_fail_are_deleted_and_the_retained_one_keeps_its_own(tmp_path):
+    # Given a job on incremental RocksDB whose checkpoint 3 is declined by one subtask (after its
+    # RocksDB files were uploaded) and whose checkpoint 5 expires while that subtask uploads,
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.set_state_backend(EmbeddedRocksDBStateBackend(incremental=True))
+    env.enable_checkpointing(100)
+    cfg = env.get_checkpoint_config()
+    cfg.set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    cfg.set_checkpoint_timeout(1_000)
+    cfg.set_tolerable_checkpoint_failure_number(100)
+    cfg.enable_externalized_checkpoints(ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    source = DataGeneratorSource(lambda i: (i % 500, i), None, RateLimiterStrategy.per_second(5_000))
+    (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").key_by(lambda e: e[0])
+     .process(Total()).sink_to(FaultySnapshots({3: "refused", 5: "slow"})))
+    client = env.execute_async("failing-checkpoints")
+
+    def past_both_failures():
+        h = client.get_checkpoint_history()
+        return h if any(c["status"] == "COMPLETED" and c["id"] > 6 for c in h) else None
+
+    try:
+        history = wait_until(past_both_failures, timeout=60, what="checkpoints completed after the two that fail")
+    finally:
+        client.cancel()
+        client.wait(30)
+    failures = {c["id"]: c["failure"] for c in history if c["status"] == "FAILED"}
+    assert "injected: the storage refused the snapshot" in failures[3]
+    assert "expired before completing" in failures[5]
+
+    # when the job is cancelled with its checkpoints retained, then storage holds the files of the
+    # retained checkpoint and nothing else: none of the failed checkpoints' files, shared or own.
+    latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+    storage = CheckpointStorage.from_uri(latest["path"].rsplit("/", 2)[0])
+    meta = read_metadata(latest["path"])
+    assert meta["shared"] and all(f.startswith("shared/") for f in meta["shared"])
+
+    def nothing_else_left() -> bool:
+        shared = set(storage.list("shared/")) ^ set(meta["shared"])
+        own = {p for p in storage.list("chk-") if not p.startswith(f"chk-{latest['id']}/")}
+        assert not shared | own, f"left behind: {sorted(shared | own)[:5]}"
+        return True
+
+    # (subtasks still uploading when the job was cancelled delete their files as they end)
+    wait_until(nothing_else_left, timeout=30, what="only the retained checkpoint's files in storage")
