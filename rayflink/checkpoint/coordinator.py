@@ -39,6 +39,14 @@ class CheckpointCoordinator:
 
     ``send(task_key, message)`` delivers a control message to a subtask; ``on_too_many_failures``
     is called when more checkpoints failed in a row than the job tolerates.
+
+    A subtask that finished (on a checkpoint taken after its end of input) acknowledges no
+    later checkpoint: those carry the state it acknowledged last, as Flink's checkpoints carry
+    finished tasks, so restoring any of them restores every subtask. A checkpoint's metadata
+    lists under ``shared`` every file it uses that another checkpoint may use too: incremental
+    RocksDB files under ``shared/`` and the files of such carried states. The coordinator counts
+    the retained checkpoints using each, and deletes it when none does, or when the checkpoint
+    that uploaded it fails.
     """
 
     def __init__(self, job_id: str, config: dict, send: Callable[[Any, Any], None],
@@ -60,7 +68,8 @@ class CheckpointCoordinator:
         self.next_id = 1
         self.pending: dict[int, PendingCheckpoint] = {}
         self.completed: list[dict] = []  # metadata of retained completed checkpoints, oldest first
-        self.shared_refs: dict[str, int] = {}  # shared file (incremental RocksDB) -> retained checkpoints using it
+        self.shared_refs: dict[str, int] = {}  # file checkpoints share (see above) -> retained checkpoints using it
+        self.last_acks: dict = {}  # subtask -> its ack in the latest completed checkpoint of this attempt
         self.history: list[dict] = []
         self.consecutive_failures = 0
         self.lock = threading.RLock()
@@ -87,6 +96,7 @@ class CheckpointCoordinator:
             self.graph_info = graph_info
             self.finished = set()
             self.ended = set()
+            self.last_acks = {}
             self.stopped = False
         if self.interval_s > 0 and self.storage is not None and self._thread is None:
             self._thread = threading.Thread(target=self._loop, daemon=True, name=f"checkpoints-{self.job_id}")
@@ -100,13 +110,15 @@ class CheckpointCoordinator:
             self.attempt = -1
 
     def task_finished(self, key: Any) -> None:
+        """A subtask finished: pending checkpoints stop waiting for it and carry its last state."""
         with self.lock:
             self.finished.add(key)
             if key in self.ended:
                 # it reached its end, then a checkpoint taken since completed and it finished (a
-                # periodic one raced the final one): the final checkpoint cannot wait for it
+                # periodic one raced the final one): later checkpoints cannot wait for it; they
+                # carry what it acknowledged last, its state at its end
                 for p in list(self.pending.values()):
-                    if p.final and key in p.expected and key not in p.acks:
+                    if p.savepoint_uri is None and key in p.expected and key not in p.acks:
                         p.expected.discard(key)
                         if not p.expected:  # every subtask finished on an earlier checkpoint: moot
                             del self.pending[p.checkpoint_id]
@@ -215,15 +227,21 @@ class CheckpointCoordinator:
     def _complete(self, p: PendingCheckpoint) -> None:
         operators: dict[str, list] = {}
         splits: dict[str, list] = {}
-        shared = sorted({f for info in p.acks.values() for f in info.get("shared", ())})
+        acks = dict(p.acks)
+        if p.savepoint_uri is None:  # subtasks that finished on an earlier checkpoint: their last state
+            acks.update({key: self.last_acks[key] for key in self.tasks
+                         if key not in acks and key in self.finished and key in self.last_acks})
+        carried = [info for key, info in acks.items() if key not in p.acks]
+        shared = sorted({f for info in acks.values() for f in info.get("shared", ())}
+                        | {f for info in carried for f in _own_files(info)})
         gone = sorted({f for info in p.acks.values() for f in info.get("reused_shared", ())
                        if not self.shared_refs.get(f)})
         if gone:  # a subtask referenced files of a checkpoint subsumed meanwhile: take the next one
             self._fail(p, f"checkpoint {p.checkpoint_id} references shared files already discarded "
                           f"({gone[0]}, ...); the next checkpoint uploads them again", count=False)
             return
-        for key in sorted(p.acks):
-            info = p.acks[key]
+        for key in sorted(acks):
+            info = acks[key]
             for uid in info["uids"]:
                 operators.setdefault(uid, []).append((info["uri"], info["relpath"]))
             for uid, s in info.get("source_splits", {}).items():
@@ -233,7 +251,7 @@ class CheckpointCoordinator:
                     "shared": shared, **self.graph_info}
         size = sum(info["size"] for info in p.acks.values())
         full_size = sum(info.get("full_bytes", 0) + info["size"] - info.get("uploaded_bytes", 0)
-                        for info in p.acks.values())
+                        for info in acks.values())
         try:
             storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
                        else self.storage)
@@ -255,6 +273,7 @@ class CheckpointCoordinator:
             "path": p.metadata_path, "failure": None,
         })
         if p.savepoint_uri is None:
+            self.last_acks.update(acks)
             self.completed.append(metadata)
             for f in shared:
                 self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
@@ -267,7 +286,8 @@ class CheckpointCoordinator:
         p.done.set()
 
     def _discard(self, metadata: dict) -> None:
-        """Delete a subsumed checkpoint: its directory, and shared files no retained checkpoint uses."""
+        """Delete a subsumed checkpoint: its directory (but the files of a finished subtask that
+        a retained checkpoint carries), and shared files no retained checkpoint uses."""
         unused = []
         for f in metadata.get("shared", ()):
             n = self.shared_refs.get(f, 0) - 1
@@ -276,8 +296,14 @@ class CheckpointCoordinator:
             else:
                 self.shared_refs.pop(f, None)
                 unused.append(f)
+        directory = f"chk-{metadata['checkpoint_id']}/"
         try:
-            self.storage.delete_prefix(f"chk-{metadata['checkpoint_id']}/")
+            if any(f.startswith(directory) for f in self.shared_refs):
+                for f in self.storage.list(directory):
+                    if not self.shared_refs.get(f):
+                        self.storage.delete(f)
+            else:
+                self.storage.delete_prefix(directory)
             for f in unused:
                 self.storage.delete(f)
         except Exception:  # noqa: BLE001 - leftover files of an old checkpoint must not fail the job

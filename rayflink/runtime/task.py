@@ -439,7 +439,9 @@ class StreamTask:
             self._await_final_checkpoint()
 
     def _await_final_checkpoint(self) -> None:
-        """Wait for the checkpoint taken after every subtask ended; its completion commits our sinks."""
+        """Wait for a checkpoint taken after our end (the one taken after every subtask ended, or
+        a periodic one that raced it); its completion commits our sinks. Later checkpoints carry
+        the state we acknowledged for it, so a savepoint (not kept by the job) does not count."""
         d = self.d
         self.job_master.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
         final_ids: set[int] = set()
@@ -450,7 +452,7 @@ class StreamTask:
             if item is None or item[0] >= 0:
                 continue  # records cannot come any more; barriers of ended channels are moot
             message = item[1]
-            if type(message) is TriggerCheckpoint:
+            if type(message) is TriggerCheckpoint and message.barrier.savepoint_uri is None:
                 final_ids.add(message.barrier.checkpoint_id)
             self._on_control(message)
             if type(message) is CheckpointCompleted and message.checkpoint_id in final_ids:

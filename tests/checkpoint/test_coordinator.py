@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rayflink.checkpoint.coordinator import CheckpointCoordinator
+from rayflink.checkpoint.coordinator import CheckpointCoordinator, read_metadata
 from rayflink.runtime.messages import CheckpointCompleted, TriggerCheckpoint
 
 SOURCE, SINK = (1, 0), (2, 0)
@@ -65,3 +65,57 @@ def test_a_final_checkpoint_stops_waiting_for_a_subtask_that_finishes_after_it_w
     c2.task_finished(SOURCE)
     c2.task_finished(SINK)
     assert not c2.pending
+
+
+def stored_ack(c, key, cid, new_shared=(), reused_shared=(), private=(), attempt=0):
+    """Store subtask ``key``'s snapshot files for checkpoint ``cid``, as its snapshot writer
+    does, and acknowledge them."""
+    stem = f"chk-{cid}/task-{key[0]}-{key[1]}"
+    files = [f"shared/{name}-{cid}.sst" for name in new_shared]
+    own = [f"{stem}/op/{name}" for name in private]
+    for f in [f"{stem}.state", *files, *own]:
+        c.storage.write_bytes(f, b"x")
+    splits = {"source-uid": [f"split of checkpoint {cid}"]} if key == SOURCE else {}
+    c.ack(attempt, key, cid, {"uri": c.uri, "relpath": f"{stem}.state", "uids": [f"op-{key[0]}"], "size": 1,
+                              "alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0, "source_splits": splits,
+                              "shared": sorted([*files, *reused_shared]), "reused_shared": sorted(reused_shared),
+                              "private": own})
+    return files
+
+
+def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_files(tmp_path):
+    # Given a source that finishes on periodic checkpoint 1 (taken after its end of input) with
+    # incremental RocksDB files of its own, one shared and one private,
+    c, sent = coordinator(tmp_path)
+    c.trigger()
+    c.task_reached_end(0, SOURCE)
+    source_files = stored_ack(c, SOURCE, 1, new_shared=["source"], private=["MANIFEST"])
+    sink_files = stored_ack(c, SINK, 1, new_shared=["sink"])
+    c.task_finished(SOURCE)
+    # when the sink's final checkpoint 2 completes (subsuming 1: one checkpoint is retained),
+    c.task_reached_end(0, SINK)
+    stored_ack(c, SINK, 2, new_shared=["sink"], reused_shared=sink_files)
+    final = c.history[-1]
+    assert (final["id"], final["status"]) == (2, "COMPLETED")
+
+    # then its metadata lists the source's state and splits, as the source acknowledged them at 1,
+    meta = read_metadata(final["path"])
+    assert meta["operators"] == {"op-1": [(c.uri, "chk-1/task-1-0.state")],
+                                 "op-2": [(c.uri, "chk-2/task-2-0.state")]}
+    assert meta["source_splits"] == {"source-uid": ["split of checkpoint 1"]}
+    # and the files that state uses outlive checkpoint 1: only what 1 alone used is gone.
+    carried = {"chk-1/task-1-0.state", "chk-1/task-1-0/op/MANIFEST", *source_files}
+    assert set(meta["shared"]) == carried | set(c.storage.list("shared/"))
+    assert set(c.storage.list("")) == carried | {"chk-2/_metadata", "chk-2/task-2-0.state",
+                                                  *sink_files, "shared/sink-2.sst"}
+
+    # Given the job restarted from checkpoint 2, when checkpoint 3 completes, subsuming 2,
+    c.start_attempt(1, {SOURCE: None, SINK: None}, [SOURCE], {})
+    c.trigger()
+    stored_ack(c, SOURCE, 3, new_shared=["source"], attempt=1)
+    stored_ack(c, SINK, 3, new_shared=["sink"], attempt=1)
+    assert c.history[-1]["id"] == 3 and c.history[-1]["status"] == "COMPLETED"
+    # then the files carried from checkpoint 1 are deleted with it: storage holds checkpoint 3 alone.
+    assert set(c.storage.list("")) == {"chk-3/_metadata", "chk-3/task-1-0.state", "chk-3/task-2-0.state",
+                                       "shared/source-3.sst", "shared/sink-3.sst"}
+    assert set(c.shared_refs) == {"shared/source-3.sst", "shared/sink-3.sst"}

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from exactly_once import chaos, compare, counting_job, expected_output
+from rayflink.checkpoint.coordinator import read_metadata
+from rayflink.common import Types, WatermarkStrategy
+from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
+from rayflink.datastream.connectors.base import Sink, SinkWriter, SourceReader
+from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
+from rayflink.errors import JobExecutionError
 
 
 @pytest.mark.parametrize("backend", [HashMapStateBackend(), EmbeddedRocksDBStateBackend(),
@@ -45,3 +54,110 @@ def test_at_least_once_loses_nothing(tmp_path):
         stop.set()
         killer.join()
     assert set(out) >= set(expected_output(records))
+
+
+class EndsLate(DataGeneratorSource):
+    """A DataGeneratorSource whose reader takes a second to tell the end of its input, as a
+    reader waiting on an external system does: a checkpoint triggered meanwhile reaches its
+    subtask after the end, and the subtask finishes when that checkpoint completes."""
+
+    def create_reader(self, splits, subtask_index, parallelism):
+        return _EndsLateReader(super().create_reader(splits, subtask_index, parallelism))
+
+
+class _EndsLateReader(SourceReader):
+    def __init__(self, inner: SourceReader) -> None:
+        self.inner = inner
+        self.told = False
+
+    def poll(self, max_records):
+        batches = self.inner.poll(max_records)
+        if batches is None and not self.told:
+            self.told = True
+            time.sleep(1.0)  # the slow external system
+        return batches
+
+    def snapshot_state(self):
+        return self.inner.snapshot_state()
+
+    def wait_time(self):
+        return self.inner.wait_time()
+
+
+class CountPerSource(KeyedProcessFunction):
+    """Emits (source, n) for the n-th record of each source."""
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def process_element(self, value, ctx, out):
+        n = (self.count.value() or 0) + 1
+        self.count.update(n)
+        out.collect((value[0], n))
+
+
+class FailsAfterTheFinalCheckpoint(Sink):
+    """A two-phase-commit sink whose commit after the end of its input fails: the job fails
+    between its final checkpoint and its end."""
+
+    def create_writer(self, subtask_index, parallelism):
+        return _FailingCommits()
+
+
+class _FailingCommits(SinkWriter):
+    ended = False
+
+    def write(self, records, timestamps):
+        pass
+
+    def flush(self, end_of_input):
+        self.ended = self.ended or end_of_input
+
+    def prepare_commit(self, checkpoint_id):
+        return checkpoint_id
+
+    def commit(self, committables):
+        if self.ended:
+            raise RuntimeError("injected: the commit after the final checkpoint fails")
+
+
+def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: float | None, savepoint=None):
+    """Sources 'a' and 'b' (one subtask each), counted per source at parallelism 2."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(checkpoint_dir)
+    env.set_restart_strategy(RestartStrategies.no_restart())
+    if savepoint:
+        env.get_config().set_string("execution.savepoint.path", savepoint)
+        env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the failing sink
+    limiter = RateLimiterStrategy.per_second(b_rate) if b_rate else None
+    a = env.from_source(EndsLate(lambda i: ("a", i), a_records), WatermarkStrategy.no_watermarks(), "a") \
+        .uid("a").set_parallelism(1)
+    b = env.from_source(DataGeneratorSource(lambda i: ("b", i), b_records, limiter), WatermarkStrategy.no_watermarks(),
+                        "b").uid("b").set_parallelism(1)
+    return env, a.union(b).key_by(lambda e: e[0]).process(CountPerSource()).uid("count")
+
+
+def test_a_final_checkpoint_holds_the_state_of_a_subtask_that_finished_before_it(tmp_path):
+    # Given source 'a' that ends in a moment and finishes on the checkpoint after its end, and
+    # source 'b' that reads for two seconds more, in a job that fails after its final checkpoint,
+    env, counts = two_sources_job(f"file://{tmp_path}/chk", 100, 300, 150)
+    counts.sink_to(FailsAfterTheFinalCheckpoint()).uid("fails")
+    client = env.execute_async("a-finishes-first")
+    with pytest.raises(JobExecutionError, match="injected: the commit after the final checkpoint fails"):
+        client.get_job_execution_result()
+    final = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+
+    # then the final checkpoint holds both sources' positions (at their ends) and the counts,
+    meta = read_metadata(final["path"])
+    assert {uid: [s.payload[0] for s in splits] for uid, splits in meta["source_splits"].items()} == \
+        {"a": [100], "b": [300]}
+    assert len(meta["operators"]["count"]) == 2
+
+    # and a job restored from it with more input for both goes on where each source ended.
+    env, counts = two_sources_job(f"file://{tmp_path}/chk2", 150, 350, None, savepoint=final["path"])
+    with counts.execute_and_collect("restored") as results:
+        out = list(results)
+    assert sorted(n for source, n in out if source == "a") == list(range(101, 151))
+    assert sorted(n for source, n in out if source == "b") == list(range(301, 351))
