@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import time
@@ -316,12 +317,10 @@ class CheckpointCoordinator:
             return  # a savepoint's: its directory belongs to whoever asked for it
         reused = set(info.get("reused_shared", ()))
         files = [f for f in info.get("shared", ()) if f not in reused] + _own_files(info)
-        try:
+        with contextlib.suppress(Exception):  # leftovers of a failed checkpoint must not fail the job
             for f in files:
                 if not self.shared_refs.get(f):
                     self.storage.delete(f)
-        except Exception:  # noqa: BLE001 - leftovers of a failed checkpoint must not fail the job
-            pass
 
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)

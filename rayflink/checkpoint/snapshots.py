@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pickle
 import threading
@@ -183,10 +184,9 @@ class SnapshotWriter:
                 return
             entry = self._written.pop(checkpoint_id, None)
         if entry is not None:
-            try:
+            # closed (RuntimeError): the subtask ended, and the coordinator deletes acked files
+            with contextlib.suppress(RuntimeError):
                 self._pool.submit(_delete, *entry)
-            except RuntimeError:  # closed: the subtask ended, and the coordinator deletes acked files
-                pass
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -86,7 +86,7 @@ def stored_ack(c, key, cid, new_shared=(), reused_shared=(), private=(), attempt
 def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_files(tmp_path):
     # Given a source that finishes on periodic checkpoint 1 (taken after its end of input) with
     # incremental RocksDB files of its own, one shared and one private,
-    c, sent = coordinator(tmp_path)
+    c, _ = coordinator(tmp_path)
     c.trigger()
     c.task_reached_end(0, SOURCE)
     source_files = stored_ack(c, SOURCE, 1, new_shared=["source"], private=["MANIFEST"])
