@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common.configuration import checkpoint_interval_ms
-from rayflink.runtime.messages import CheckpointBarrier
+from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
 METADATA = "_metadata"
 
@@ -138,13 +138,17 @@ class CheckpointCoordinator:
             if attempt != self.attempt:
                 return
             self.ended.add(key)
+            for p in self.pending.values():
+                if (p.savepoint_uri is None and not p.final and key in p.expected and key not in p.acks
+                        and key not in self.source_tasks):  # (sources are triggered directly anyway)
+                    # its barrier may never come now (its inputs ended): trigger it directly; a
+                    # subtask that took this checkpoint before its end ignores the repeat
+                    self.send(key, TriggerCheckpoint(CheckpointBarrier(p.checkpoint_id, p.trigger_ms)))
             if self.ended < set(self.tasks) or any(p.final for p in self.pending.values()):
                 return
             self._trigger_final()
 
     def _trigger_final(self) -> None:
-        from rayflink.runtime.messages import TriggerCheckpoint
-
         cid = self.next_id
         self.next_id += 1
         running = set(self.tasks) - (self.finished & self.ended)  # those finished after their end are done
@@ -171,7 +175,7 @@ class CheckpointCoordinator:
                                 and not any(p.final for p in self.pending.values()))
                 if final_failed:  # the final checkpoint failed: take another one
                     self._trigger_final()
-                due = (self.attempt >= 0 and not self.finished and not self.ended and not self.stopped
+                due = (self.attempt >= 0 and self.ended < set(self.tasks) and not self.stopped
                        and len([p for p in self.pending.values() if p.savepoint_uri is None]) < self.max_concurrent
                        and now - self.last_trigger >= self.interval_s
                        and now - self.last_completed_at >= self.min_pause_s)
@@ -182,24 +186,34 @@ class CheckpointCoordinator:
                     pass  # a savepoint stopped the job, or a subtask ended, since ``due`` was computed
 
     def trigger(self, savepoint_uri: str | None = None, stop: bool = False) -> PendingCheckpoint:
-        """Inject barrier n at every source subtask; ``stop`` suspends the sources after it, and
-        no periodic checkpoint follows (stop-with-savepoint, rescale)."""
+        """Inject barrier n at every running source subtask; ``stop`` suspends the sources after
+        it, and no periodic checkpoint follows (stop-with-savepoint, rescale).
+
+        A checkpoint may follow the end of some subtasks (Flink's FLIP-147): those that reached
+        their end take it directly (no barrier reaches them), those that finished are carried
+        with the state they acknowledged last. A savepoint needs every subtask running."""
         with self.lock:
             if self.stopped:
                 raise CheckpointFailure("the job is stopping with a savepoint already")
-            if self.attempt < 0 or self.finished or self.ended:
+            if self.attempt < 0:
+                raise CheckpointFailure("the job is not running")
+            if savepoint_uri is not None and self.ended:
                 raise CheckpointFailure("the job is not running with all its subtasks (a bounded input "
-                                        "may have ended); a checkpoint or savepoint needs every subtask running")
+                                        "ended); a savepoint needs every subtask running")
+            if self.ended >= set(self.tasks):
+                raise CheckpointFailure("every subtask reached the end of its input; the final "
+                                        "checkpoint is taken instead")
             cid = self.next_id
             self.next_id += 1
             self.last_trigger = time.monotonic()
-            p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(), set(self.tasks), savepoint_uri)
+            p = PendingCheckpoint(cid, int(time.time() * 1000), time.monotonic(),
+                                  set(self.tasks) - self.finished, savepoint_uri)
             self.pending[cid] = p
             barrier = CheckpointBarrier(cid, p.trigger_ms, savepoint_uri)
-            from rayflink.runtime.messages import TriggerCheckpoint
-
-            for key in self.source_tasks:
+            for key in sorted(set(self.source_tasks) - self.ended):
                 self.send(key, TriggerCheckpoint(barrier, stop_source=stop))
+            for key in sorted(self.ended - self.finished):
+                self.send(key, TriggerCheckpoint(barrier))
             self.stopped = stop
         return p
 

@@ -64,6 +64,7 @@ class StreamTask:
         self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
         self.exactly_once = deployment.config.get("execution.checkpointing.mode", "EXACTLY_ONCE") == "EXACTLY_ONCE"
         self.aligning: CheckpointBarrier | None = None  # the barrier this subtask is aligning on
+        self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.barrier_channels: set[int] = set()
         self.alignment_start = 0.0
         self.snapshots: SnapshotWriter | None = None
@@ -329,6 +330,8 @@ class StreamTask:
 
     def _on_control(self, message: Any) -> None:
         if type(message) is TriggerCheckpoint:
+            if message.barrier.checkpoint_id <= self.last_checkpoint_id:
+                return  # taken already (its barrier came before our end, then the direct trigger)
             self._checkpoint(message.barrier, 0.0)
             if message.stop_source:
                 self.suspended_at = message.barrier.checkpoint_id
@@ -412,6 +415,7 @@ class StreamTask:
     def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float) -> None:
         """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background."""
         start = time.perf_counter()
+        self.last_checkpoint_id = barrier.checkpoint_id
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
         if not self.ended:
@@ -439,9 +443,10 @@ class StreamTask:
             self._await_final_checkpoint()
 
     def _await_final_checkpoint(self) -> None:
-        """Wait for a checkpoint taken after our end (the one taken after every subtask ended, or
-        a periodic one that raced it); its completion commits our sinks. Later checkpoints carry
-        the state we acknowledged for it, so a savepoint (not kept by the job) does not count."""
+        """Wait for a checkpoint taken after our end (a periodic one, which triggers us directly,
+        or the final one taken once every subtask ended); its completion commits our sinks.
+        Later checkpoints carry the state we acknowledged for it, so a savepoint (not kept by the
+        job) does not count."""
         d = self.d
         self.job_master.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
         final_ids: set[int] = set()
@@ -452,7 +457,8 @@ class StreamTask:
             if item is None or item[0] >= 0:
                 continue  # records cannot come any more; barriers of ended channels are moot
             message = item[1]
-            if type(message) is TriggerCheckpoint and message.barrier.savepoint_uri is None:
+            if (type(message) is TriggerCheckpoint and message.barrier.savepoint_uri is None
+                    and message.barrier.checkpoint_id > self.last_checkpoint_id):
                 final_ids.add(message.barrier.checkpoint_id)
             self._on_control(message)
             if type(message) is CheckpointCompleted and message.checkpoint_id in final_ids:

@@ -1,8 +1,11 @@
-"""The checkpoint coordinator's final checkpoint when a periodic checkpoint races the end of input."""
+"""The checkpoint coordinator around the end of input: final checkpoints, periodic checkpoints
+after some subtasks ended, and what later checkpoints carry of finished subtasks."""
 
 from __future__ import annotations
 
-from rayflink.checkpoint.coordinator import CheckpointCoordinator, read_metadata
+import pytest
+
+from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
 from rayflink.runtime.messages import CheckpointCompleted, TriggerCheckpoint
 
 SOURCE, SINK = (1, 0), (2, 0)
@@ -49,7 +52,8 @@ def test_a_final_checkpoint_stops_waiting_for_a_subtask_that_finishes_after_it_w
     c.trigger()
     c.task_reached_end(0, SOURCE)
     c.task_reached_end(0, SINK)  # both ended: the final checkpoint 2 is triggered at both
-    assert triggers(sent, SINK) == [2]
+    # (and checkpoint 1 directly at the sink, whose barrier the ended source never sent)
+    assert triggers(sent, SINK) == [1, 2]
     ack(c, SOURCE, 1)
     ack(c, SINK, 1)  # checkpoint 1 completes: the source, which took it after its end, finishes
     c.task_finished(SOURCE)
@@ -119,3 +123,22 @@ def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_
     assert set(c.storage.list("")) == {"chk-3/_metadata", "chk-3/task-1-0.state", "chk-3/task-2-0.state",
                                        "shared/source-3.sst", "shared/sink-3.sst"}
     assert set(c.shared_refs) == {"shared/source-3.sst", "shared/sink-3.sst"}
+
+
+def test_a_periodic_checkpoint_after_a_source_ended_triggers_the_ended_subtask_directly(tmp_path):
+    # Given a job whose sink reached its end while the source still runs (as after a union with
+    # a bounded input),
+    c, sent = coordinator(tmp_path)
+    c.task_reached_end(0, SINK)
+    # when a periodic checkpoint is triggered, the running source gets its barrier and the
+    # ended sink is triggered directly, as its barrier cannot come any more,
+    p = c.trigger()
+    assert triggers(sent, SOURCE) == [1] and triggers(sent, SINK) == [1]
+    ack(c, SOURCE, 1)
+    ack(c, SINK, 1)
+    assert p.failure is None and p.metadata_path
+    # and once every subtask ended, periodic checkpoints give way to the final one.
+    c.task_reached_end(0, SOURCE)
+    assert triggers(sent, SOURCE) == [1, 2] and c.pending[2].final
+    with pytest.raises(CheckpointFailure, match="every subtask reached the end"):
+        c.trigger()

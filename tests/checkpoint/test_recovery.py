@@ -121,7 +121,8 @@ class _FailingCommits(SinkWriter):
             raise RuntimeError("injected: the commit after the final checkpoint fails")
 
 
-def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: float | None, savepoint=None):
+def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: float | None, savepoint=None,
+                    a_source=EndsLate):
     """Sources 'a' and 'b' (one subtask each), counted per source at parallelism 2."""
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(2)
@@ -132,7 +133,7 @@ def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: floa
         env.get_config().set_string("execution.savepoint.path", savepoint)
         env.get_config().set_string("execution.savepoint.ignore-unclaimed-state", "true")  # the failing sink
     limiter = RateLimiterStrategy.per_second(b_rate) if b_rate else None
-    a = env.from_source(EndsLate(lambda i: ("a", i), a_records), WatermarkStrategy.no_watermarks(), "a") \
+    a = env.from_source(a_source(lambda i: ("a", i), a_records), WatermarkStrategy.no_watermarks(), "a") \
         .uid("a").set_parallelism(1)
     b = env.from_source(DataGeneratorSource(lambda i: ("b", i), b_records, limiter), WatermarkStrategy.no_watermarks(),
                         "b").uid("b").set_parallelism(1)
@@ -161,3 +162,31 @@ def test_a_final_checkpoint_holds_the_state_of_a_subtask_that_finished_before_it
         out = list(results)
     assert sorted(n for source, n in out if source == "a") == list(range(101, 151))
     assert sorted(n for source, n in out if source == "b") == list(range(301, 351))
+
+
+def test_checkpoints_go_on_after_a_source_ends_and_restore_both_sources(tmp_path):
+    # Given source 'a' that ends at once and source 'b' that reads for two seconds more, in a
+    # job that fails after its final checkpoint (so that it keeps its checkpoints),
+    env, counts = two_sources_job(f"file://{tmp_path}/chk", 100, 300, 150, a_source=DataGeneratorSource)
+    env.get_checkpoint_config().set_num_retained_checkpoints(100)
+    counts.sink_to(FailsAfterTheFinalCheckpoint()).uid("fails")
+    client = env.execute_async("a-ends-first")
+    with pytest.raises(JobExecutionError, match="injected: the commit after the final checkpoint fails"):
+        client.get_job_execution_result()
+
+    # then checkpoints completed while 'b' still read, with 'a' at its end (Flink's FLIP-147),
+    def positions(checkpoint):
+        meta = read_metadata(checkpoint["path"])
+        return {uid: [s.payload[0] for s in splits] for uid, splits in meta["source_splits"].items()}
+
+    completed = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"]
+    after_a = [c for c in completed if positions(c)["a"] == [100] and positions(c)["b"][0] < 300]
+    assert len(after_a) >= 3, [positions(c) for c in completed]  # before: none, or one that raced a's end
+
+    # and a job restored from one of them goes on where each source was.
+    b_at = positions(after_a[0])["b"][0]
+    env, counts = two_sources_job(f"file://{tmp_path}/chk2", 150, 350, None, savepoint=after_a[0]["path"])
+    with counts.execute_and_collect("restored") as results:
+        out = list(results)
+    assert sorted(n for source, n in out if source == "a") == list(range(101, 151))
+    assert sorted(n for source, n in out if source == "b") == list(range(b_at + 1, 351))
