@@ -99,7 +99,7 @@ def checkpoint_uri(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: 
     if request.param == "file":
         return (tmp_path / "checkpoints").as_uri()
     s3 = request.getfixturevalue("s3_endpoint")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint_url)  # how task actors find it too
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint_url)  # storage opened here has no job configuration
     return f"s3://{s3.create_bucket()}/checkpoints"
 
 
