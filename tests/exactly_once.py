@@ -29,16 +29,13 @@ KEYS = 97
 class CountPerKey(KeyedProcessFunction):
     """Emits (key, n) for the n-th record of each key: any loss or duplicate shows in the output."""
 
-    def __init__(self, keys: int = KEYS) -> None:
-        self.keys = keys
-
     def open(self, runtime_context):
         self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
 
     def process_element(self, value, ctx, out):
         n = (self.count.value() or 0) + 1
         self.count.update(n)
-        out.collect((value % self.keys, n))
+        out.collect((ctx.get_current_key(), n))
 
 
 def counting_job(checkpoint_dir: str, records: int, rate: float | None, backend: Any,
@@ -54,7 +51,7 @@ def counting_job(checkpoint_dir: str, records: int, rate: float | None, backend:
     limiter = RateLimiterStrategy.per_second(rate) if rate else None
     source = DataGeneratorSource(lambda i: i, records, limiter)
     return (env.from_source(source, WatermarkStrategy.no_watermarks(), "numbers").uid("numbers")
-            .key_by(lambda v, k=keys: v % k).process(CountPerKey(keys)).uid("count-per-key"))
+            .key_by(lambda v, k=keys: v % k).process(CountPerKey()).uid("count-per-key"))
 
 
 def expected_output(records: int, keys: int = KEYS) -> Counter:
@@ -72,6 +69,29 @@ def compare(out: list, records: int, keys: int = KEYS) -> tuple[Counter, Counter
 
 def completed_checkpoints(client: Any) -> int:
     return len([c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"])
+
+
+def retained_after_cancel(stream: Any, name: str, checkpoints: int) -> tuple[Any, dict]:
+    """Run ``stream`` until ``checkpoints`` have completed, cancel it keeping its checkpoints
+    (RETAIN_ON_CANCELLATION), and return its client and its latest completed checkpoint."""
+    from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
+    from rayflink.errors import JobCancelledError
+
+    stream.get_execution_environment().get_checkpoint_config().enable_externalized_checkpoints(
+        ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    with stream.execute_and_collect(name) as results:
+        client = results.client
+        wait_until(lambda: completed_checkpoints(client) >= checkpoints, timeout=60,
+                   what=f"{checkpoints} completed checkpoints of {name}")
+        client.cancel()
+        try:
+            list(results)
+        except JobCancelledError:
+            pass
+        else:
+            raise AssertionError(f"{name} ended before it was cancelled")
+    latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+    return client, latest
 
 
 def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,

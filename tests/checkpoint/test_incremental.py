@@ -272,24 +272,14 @@ def test_a_savepoint_of_an_incremental_backend_is_a_full_backend_independent_sna
 def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_checkpoint(tmp_path):
     # Given a counting job at parallelism 2 on incremental RocksDB, cancelled with its
     # checkpoints retained after a few completed,
-    from exactly_once import completed_checkpoints, counting_job
-    from services import wait_until
-    from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
+    from exactly_once import counting_job, retained_after_cancel
+
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
-    from rayflink.errors import JobCancelledError
 
     keys, records = 1_000, 40_000
     incremental = EmbeddedRocksDBStateBackend(incremental=True)
     first = counting_job(f"file://{tmp_path}/chk", records, 8_000, incremental, keys=keys, interval_ms=200)
-    first.get_execution_environment().get_checkpoint_config().enable_externalized_checkpoints(
-        ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
-    with first.execute_and_collect("before-rescale") as results:
-        client = results.client
-        wait_until(lambda: completed_checkpoints(client) >= 3, timeout=60, what="three checkpoints")
-        client.cancel()
-        with pytest.raises(JobCancelledError):
-            list(results)
-    latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+    _, latest = retained_after_cancel(first, "before-rescale", 3)
     assert CheckpointStorage.from_uri(latest["path"].rsplit("/", 2)[0]).list("shared/")
 
     # when the job starts again from it at parallelism 4,

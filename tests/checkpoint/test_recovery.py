@@ -8,14 +8,13 @@ import time
 import pytest
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from exactly_once import chaos, compare, counting_job, expected_output
+from exactly_once import CountPerKey, chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
-from rayflink.common import Types, WatermarkStrategy
+from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
-from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.connectors.base import Sink, SinkWriter, SourceReader
-from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError
 
@@ -84,18 +83,6 @@ class _EndsLateReader(SourceReader):
         return self.inner.wait_time()
 
 
-class CountPerSource(KeyedProcessFunction):
-    """Emits (source, n) for the n-th record of each source."""
-
-    def open(self, runtime_context):
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
-
-    def process_element(self, value, ctx, out):
-        n = (self.count.value() or 0) + 1
-        self.count.update(n)
-        out.collect((value[0], n))
-
-
 class FailsAfterTheFinalCheckpoint(Sink):
     """A two-phase-commit sink whose commit after the end of its input fails: the job fails
     between its final checkpoint and its end."""
@@ -137,7 +124,7 @@ def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: floa
         .uid("a").set_parallelism(1)
     b = env.from_source(DataGeneratorSource(lambda i: ("b", i), b_records, limiter), WatermarkStrategy.no_watermarks(),
                         "b").uid("b").set_parallelism(1)
-    return env, a.union(b).key_by(lambda e: e[0]).process(CountPerSource()).uid("count")
+    return env, a.union(b).key_by(lambda e: e[0]).process(CountPerKey()).uid("count")
 
 
 def test_a_final_checkpoint_holds_the_state_of_a_subtask_that_finished_before_it(tmp_path):

@@ -217,11 +217,9 @@ def test_storage_options_are_the_s3_options_of_a_job_configuration() -> None:
 
 def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_own: S3Endpoint) -> None:
     # Given checkpoint storage in a bucket that only the job configuration's s3.* options lead to,
-    from exactly_once import completed_checkpoints, counting_job
+    from exactly_once import counting_job, retained_after_cancel
 
-    from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
-    from rayflink.errors import JobCancelledError
 
     bucket = s3_of_its_own.create_bucket()
     options = {"s3.endpoint": s3_of_its_own.endpoint_url, "s3.access-key": "testing", "s3.secret-key": "testing"}
@@ -239,16 +237,7 @@ def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_ow
 
     # when a job on incremental RocksDB checkpoints there (task actors upload, the job master
     # writes metadata) and is cancelled with its checkpoints retained,
-    first = job("chk", 5_000)
-    first.get_execution_environment().get_checkpoint_config().enable_externalized_checkpoints(
-        ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
-    with first.execute_and_collect("to-s3") as results:
-        client = results.client
-        wait_until(lambda: completed_checkpoints(client) >= 2, timeout=60, what="two checkpoints in S3")
-        client.cancel()
-        with pytest.raises(JobCancelledError):
-            list(results)
-    latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
+    _, latest = retained_after_cancel(job("chk", 5_000), "to-s3", 2)
     assert latest["path"].startswith(f"s3://{bucket}/chk/")
     assert CheckpointStorage.from_uri(latest["path"].rsplit("/", 2)[0], options).list("shared/")
 
