@@ -58,8 +58,9 @@ class EmbeddedRocksDBStateBackend(StateBackend):
     (``state.backend.rocksdb.cache.max-entries``, rayflink's own) bounds the Python
     write-back cache per state. ``compaction_style`` (``state.backend.rocksdb.compaction.style``):
     ``LEVEL`` (default) or ``UNIVERSAL``. With ``incremental`` the state is split into 32
-    partitions compacted one after each checkpoint, so that a checkpoint uploads what changed
-    plus 1/32 of the state (``rayflink.state.rocksdb``'s docstring).
+    partitions (column families, which share ``write_buffer_size``) compacted one after each
+    checkpoint, so that a checkpoint uploads what changed plus 1/32 of the state
+    (``rayflink.state.rocksdb``'s docstring).
 
     >>> EmbeddedRocksDBStateBackend(incremental=True).is_incremental_checkpoints_enabled()
     True
