@@ -327,14 +327,26 @@ class CheckpointCoordinator:
     def _delete_unused(self, info: dict) -> None:
         """Delete the files an ack names that no retained checkpoint uses: the ack came after
         its checkpoint failed, or the checkpoint completed carrying older state instead."""
-        if self.storage is None or info.get("uri") != self.uri:
-            return  # a savepoint's: its directory belongs to whoever asked for it
+        if info.get("uri") != self.uri:  # of a savepoint that failed
+            self._delete_savepoint_files([info])
+            return
+        if self.storage is None:
+            return
         reused = set(info.get("reused_shared", ()))
         files = [f for f in info.get("shared", ()) if f not in reused] + _own_files(info)
         with contextlib.suppress(Exception):  # leftovers of a failed checkpoint must not fail the job
             for f in files:
                 if not self.shared_refs.get(f):
                     self.storage.delete(f)
+
+    def _delete_savepoint_files(self, acks: Any) -> None:
+        """Delete the files subtasks stored for a savepoint that failed: only those, as the
+        directory belongs to whoever asked for the savepoint."""
+        with contextlib.suppress(Exception):  # leftovers must not hide the failure
+            for info in acks:
+                storage = CheckpointStorage.from_uri(info["uri"], self.storage_options)
+                for f in _own_files(info):
+                    storage.delete(f)
 
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)
@@ -351,6 +363,7 @@ class CheckpointCoordinator:
                 pass
         if p.savepoint_uri is not None:
             self.stopped = False
+            self._delete_savepoint_files(p.acks.values())
         p.failure = reason
         self.history.append({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,

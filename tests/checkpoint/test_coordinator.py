@@ -142,3 +142,30 @@ def test_a_periodic_checkpoint_after_a_source_ended_triggers_the_ended_subtask_d
     assert triggers(sent, SOURCE) == [1, 2] and c.pending[2].final
     with pytest.raises(CheckpointFailure, match="every subtask reached the end"):
         c.trigger()
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["acked-before", "acked-after"])
+def test_a_failed_savepoint_deletes_the_files_its_subtasks_stored_and_nothing_else(tmp_path, late):
+    # Given a savepoint into a directory that holds a file of the user's,
+    from rayflink.checkpoint.storage import CheckpointStorage
+
+    c, _ = coordinator(tmp_path / "chk")
+    target = CheckpointStorage.from_uri((tmp_path / "savepoint").as_uri())
+    target.write_bytes("notes.txt", b"the user's")
+    p = c.trigger(savepoint_uri=target.uri)
+
+    def source_acks() -> None:
+        target.write_bytes("savepoint/task-1-0.state", b"x")  # what the source's writer stored
+        c.ack(0, SOURCE, p.checkpoint_id, {"uri": target.uri, "relpath": "savepoint/task-1-0.state",
+                                           "uids": ["op-1"], "size": 1, "alignment_ms": 0.0,
+                                           "sync_ms": 0.0, "async_ms": 0.0})
+
+    # when the source acknowledges (before the failure, or after it) and the sink declines,
+    if not late:
+        source_acks()
+    c.decline(0, SINK, p.checkpoint_id, "injected: the sink cannot store its snapshot")
+    if late:
+        source_acks()
+    # then the savepoint failed, the source's file is gone, and the user's file stays.
+    assert "injected" in p.failure
+    assert target.list("") == ["notes.txt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -431,3 +432,53 @@ def test_files_of_checkpoints_that_fail_are_deleted_and_the_retained_one_keeps_i
 
     # (subtasks still uploading when the job was cancelled delete their files as they end)
     wait_until(nothing_else_left, timeout=30, what="only the retained checkpoint's files in storage")
+
+
+class RefusesWhileFlagged(FaultySnapshots):
+    """A two-phase-commit sink whose first subtask's snapshot fails while ``flag`` exists."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def create_writer(self, subtask_index, parallelism):
+        return _RefusingWriter(self.flag if subtask_index == 0 else None)
+
+
+class _RefusingWriter(_FaultyWriter):
+    def __init__(self, flag: str | None) -> None:
+        self.flag = flag
+
+    def prepare_commit(self, checkpoint_id):
+        return Prepared("refused" if self.flag and os.path.exists(self.flag) else None)
+
+
+def test_a_savepoint_that_fails_leaves_no_file_of_its_subtasks_in_its_directory(tmp_path):
+    # Given a running job, checkpointing hourly, whose first sink subtask cannot store its
+    # snapshot while a flag file exists,
+    flag = tmp_path / "refuse"
+    flag.touch()
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(3_600_000)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
+    env.get_checkpoint_config().set_tolerable_checkpoint_failure_number(10)
+    source = DataGeneratorSource(lambda i: (i % 50, i), None, RateLimiterStrategy.per_second(2_000))
+    (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").key_by(lambda e: e[0])
+     .process(Total()).sink_to(RefusesWhileFlagged(str(flag))))
+    client = env.execute_async("failing-savepoint")
+    directory = tmp_path / "savepoint-1"
+    try:
+        wait_until(lambda: client.get_status()["status"] == "RUNNING", timeout=60, what="the job running")
+        # when the savepoint is taken, it fails naming why,
+        with pytest.raises(Exception, match="injected: the storage refused the snapshot"):
+            client.trigger_savepoint(directory.as_uri())
+        # and the files the other subtasks stored for it are deleted (the directory itself is
+        # the user's), while the job goes on and a later savepoint there completes.
+        wait_until(lambda: not [p for p in directory.rglob("*") if p.is_file()], timeout=30,
+                   what="no file of the failed savepoint left")
+        flag.unlink()
+        path = client.trigger_savepoint((tmp_path / "savepoint-2").as_uri())
+        assert len(read_metadata(path)["operators"]) >= 2
+    finally:
+        client.cancel()
+        client.wait(30)
