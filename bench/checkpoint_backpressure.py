@@ -2,7 +2,7 @@
 holds the pipeline back, for several network batch sizes.
 
     python bench/checkpoint_backpressure.py [--records 150000] [--batch-sizes 4096,512]
-        [--credits 4] [--slow-us 200]
+        [--credits 4] [--slow-us 200] [--debloat-target-ms 1000]
 
 The job: a bounded generator -> key_by -> a map that takes ``--slow-us`` per record (the
 bottleneck, 5,000 records/s per subtask at 200 us) -> rebalance -> map -> discarding sink,
@@ -10,11 +10,12 @@ parallelism 2, a checkpoint every second. Every channel in front of the slow map
 barrier reaches it only after the records ahead of it: ``2 x credits x batch size`` per channel
 (the sender's unacknowledged batches and the receiver's queue). Smaller batches
 (``taskmanager.network.batch-size``) or fewer credits
-(``taskmanager.network.credits-per-channel``) shorten that wait. Unaligned checkpoints, which
-would let the barrier overtake those records, and buffer debloating, which would shrink the
-batches of backpressured channels only, are not built. Prints, per batch size, the median and
-max duration and alignment of the checkpoints taken while the job was backpressured, and the
-job's time.
+(``taskmanager.network.credits-per-channel``) shorten that wait for every channel; buffer
+debloating (``taskmanager.network.memory.buffer-debloat.enabled``) shrinks the batches of
+backpressured channels only, towards ``--debloat-target-ms`` of waiting. Unaligned
+checkpoints, which would let the barrier overtake those records, are not built. Prints, per
+batch size, without and with debloating, the median and max duration and alignment of the
+checkpoints taken while the job was backpressured, and the job's time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from harness import emit, start_ray, table
 
 
-def run(records: int, batch_size: int, credits: int, slow_us: int) -> dict:
+def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: int | None) -> dict:
     from connectors.datagen import DataGeneratorSource
     from connectors.discarding import DiscardingSink
     from rayflink.common import WatermarkStrategy
@@ -48,6 +49,9 @@ def run(records: int, batch_size: int, credits: int, slow_us: int) -> dict:
     env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{directory}")
     env.get_config().set_string("taskmanager.network.batch-size", str(batch_size))
     env.get_config().set_string("taskmanager.network.credits-per-channel", str(credits))
+    if debloat_ms is not None:
+        env.get_config().set_string("taskmanager.network.memory.buffer-debloat.enabled", "true")
+        env.get_config().set_string("taskmanager.network.memory.buffer-debloat.target", str(debloat_ms))
     source = DataGeneratorSource(lambda i: (i % 100, i), records)
     (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").key_by(lambda e: e[0])
      .map(Slow()).rebalance().map(lambda v: v).sink_to(DiscardingSink()))
@@ -60,7 +64,7 @@ def run(records: int, batch_size: int, credits: int, slow_us: int) -> dict:
     done = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][:-1]
     durations = [c["duration_ms"] for c in done] or [0.0]
     alignments = [c["alignment_ms"] or 0.0 for c in done] or [0.0]
-    return {"batch_size": batch_size, "credits": credits, "checkpoints": len(done),
+    return {"batch_size": batch_size, "credits": credits, "debloat_target_ms": debloat_ms, "checkpoints": len(done),
             "duration_ms_median": round(statistics.median(durations)),
             "duration_ms_max": round(max(durations)),
             "alignment_ms_median": round(statistics.median(alignments)),
@@ -73,9 +77,11 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="4096,512")
     ap.add_argument("--credits", type=int, default=4)
     ap.add_argument("--slow-us", type=int, default=200)
+    ap.add_argument("--debloat-target-ms", type=int, default=1000)
     args = ap.parse_args()
     start_ray()
-    rows = [run(args.records, int(b), args.credits, args.slow_us) for b in args.batch_sizes.split(",")]
+    rows = [run(args.records, int(b), args.credits, args.slow_us, debloat)
+            for b in args.batch_sizes.split(",") for debloat in (None, args.debloat_target_ms)]
     print(table(rows, list(rows[0])))
     for row in rows:
         emit({"bench": "checkpoint_backpressure", "records": args.records, "slow_us": args.slow_us, **row})

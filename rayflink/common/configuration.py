@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import yaml
@@ -89,6 +91,25 @@ class Configuration:
 def checkpoint_interval_ms(options: dict) -> int:
     """``execution.checkpointing.interval`` of a job's options; -1 when checkpointing is off."""
     return int(options.get("execution.checkpointing.interval", -1) or -1)
+
+
+def debloat_target_s(options: dict) -> float | None:
+    """Seconds a record should wait in a backpressured channel, which buffer debloating aims
+    at, or None when it is off: ``taskmanager.network.memory.buffer-debloat.enabled`` (default
+    false) and ``...buffer-debloat.target`` (milliseconds, or ``"1 s"``, ``"500 ms"``; default 1 s).
+
+    >>> debloat_target_s({"taskmanager.network.memory.buffer-debloat.enabled": "true",
+    ...                   "taskmanager.network.memory.buffer-debloat.target": "500 ms"})
+    0.5
+    """
+    if str(options.get("taskmanager.network.memory.buffer-debloat.enabled", "false")).strip().lower() != "true":
+        return None
+    raw = options.get("taskmanager.network.memory.buffer-debloat.target", 1000)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min)?\s*", str(raw))
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"taskmanager.network.memory.buffer-debloat.target: cannot read {raw!r} as a "
+                         "positive duration; write e.g. 1000, '1 s' or '500 ms'")
+    return float(m.group(1)) * {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0}[m.group(2)]
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:

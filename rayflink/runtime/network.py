@@ -15,34 +15,85 @@ from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REB
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
 
+class Debloat:
+    """Flink's buffer debloating for one channel: under backpressure its batches shrink so that
+    a record waits in the channel about ``target_s``, and so does a checkpoint barrier behind
+    the records (``taskmanager.network.memory.buffer-debloat.*``).
+
+    The sender measures how fast the receiver drains the channel (``drained``: records it took
+    while the sender waited); with ``queued`` batches waiting in a full channel, batches of
+    ``rate x target_s / queued`` records keep a record there about ``target_s``. Sends far from
+    waiting let batches grow back. ``size`` is between ``MIN_DEBLOATED_BATCH`` and ``max_size``.
+    """
+
+    __slots__ = ("target_s", "queued", "max_size", "size")
+
+    def __init__(self, target_s: float, queued: int, max_size: int) -> None:
+        self.target_s = target_s
+        self.queued = max(1, queued)
+        self.max_size = max_size
+        self.size = max_size
+
+    def drained(self, records: int, seconds: float) -> None:
+        if records > 0 and seconds > 0:
+            wanted = records / seconds * self.target_s / self.queued
+            self.size = int(max(MIN_DEBLOATED_BATCH, min(self.max_size, (self.size + wanted) / 2)))
+
+    def free(self) -> None:
+        if self.size < self.max_size:
+            self.size = min(self.max_size, self.size + self.size // 4 + 1)
+
+
+MIN_DEBLOATED_BATCH = 16
+
+
 class OutputChannel:
     """The sending end of one (sender subtask, receiver subtask) channel.
 
     At most ``credits`` batches may be unacknowledged; when they are used up, ``send``
-    waits, and that wait is counted as backpressure.
+    waits, and that wait is counted as backpressure (and, with ``debloat``, measured).
     """
 
-    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_seq", "backpressure_ns")
+    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_sent", "_recent", "_seq",
+                 "backpressure_ns", "debloat")
 
     def __init__(self, handle: Any, channel_id: int, credits: int, method: str = "push",
-                 prefix: tuple = ()) -> None:
+                 prefix: tuple = (), debloat: Debloat | None = None) -> None:
         self.method = getattr(handle, method)
         self.prefix = prefix
         self.channel_id = channel_id
         self.credits = credits
         self._in_flight: deque = deque()
+        # with ``debloat``: (when, records ahead of it) per unacknowledged batch, and the sizes
+        # of the last batches sent, which fill a full channel (sent, and queued at the receiver)
+        self._sent: deque = deque()
+        self._recent: deque = deque(maxlen=2 * credits)
         self._seq = 0
         self.backpressure_ns = 0
+        self.debloat = debloat
 
     def send(self, message: Any) -> None:
         in_flight = self._in_flight
+        debloat = self.debloat
         if len(in_flight) >= self.credits:
             start = time.perf_counter_ns()
+            measure = debloat is not None and not _done(in_flight[0])  # seen as soon as accepted
             ray.get(in_flight.popleft())  # raises if the receiver died
+            if debloat is not None:
+                sent_ns, ahead = self._sent.popleft()
+                if measure:  # the receiver took the records ahead of it meanwhile
+                    debloat.drained(ahead, (time.perf_counter_ns() - sent_ns) / 1e9)
             while in_flight and _done(in_flight[0]):
                 ray.get(in_flight.popleft())
+                if debloat is not None:
+                    self._sent.popleft()
             self.backpressure_ns += time.perf_counter_ns() - start
+        elif debloat is not None and 2 * len(in_flight) < self.credits:
+            debloat.free()
         in_flight.append(self.method.remote(*self.prefix, self.channel_id, self._seq, message))
+        if debloat is not None:
+            self._sent.append((time.perf_counter_ns(), sum(self._recent)))
+            self._recent.append(len(message[0]) if type(message) is tuple else 0)
         self._seq += 1
 
     def drain(self) -> None:
@@ -54,19 +105,28 @@ class OutputChannel:
 class LocalChannel:
     """A channel to a subtask in the same process: no serialization; a full input queue is the backpressure."""
 
-    __slots__ = ("gate", "channel_id", "_seq", "backpressure_ns")
+    __slots__ = ("gate", "channel_id", "_seq", "backpressure_ns", "debloat", "_recent")
 
-    def __init__(self, gate: "InputGate", channel_id: int) -> None:
+    def __init__(self, gate: "InputGate", channel_id: int, debloat: Debloat | None = None) -> None:
         self.gate = gate
         self.channel_id = channel_id
         self._seq = 0
         self.backpressure_ns = 0
+        self.debloat = debloat
+        self._recent: deque = deque(maxlen=gate.capacity)  # sizes of the batches in a full queue
 
     def send(self, message: Any) -> None:
         if not self.gate.offer(self.channel_id, self._seq, message):
             start = time.perf_counter_ns()
             self.gate.push(self.channel_id, self._seq, message)
-            self.backpressure_ns += time.perf_counter_ns() - start
+            waited = time.perf_counter_ns() - start
+            self.backpressure_ns += waited
+            if self.debloat is not None and self._recent:  # the receiver took the oldest batch
+                self.debloat.drained(self._recent[0], waited / 1e9)
+        elif self.debloat is not None and 2 * len(self.gate.queues[self.channel_id]) < self.gate.capacity:
+            self.debloat.free()
+        if self.debloat is not None:
+            self._recent.append(len(message[0]) if type(message) is tuple else 0)
         self._seq += 1
 
     def drain(self) -> None:
@@ -87,6 +147,8 @@ class RecordWriter:
         self.channels = channels
         self.partitioner = partitioner
         self.batch_size = batch_size
+        self._debloats: list[Debloat | None] = [c.debloat for c in channels]
+        self._debloating = any(d is not None for d in self._debloats)
         self.key_selector = key_selector
         self.max_parallelism = max_parallelism
         self.records_out = 0
@@ -128,7 +190,7 @@ class RecordWriter:
             stamps.extend(timestamps)
         elif self._stamps[index] is not None:
             self._stamps[index].extend([None] * len(values))
-        if len(buf) >= self.batch_size:
+        if len(buf) >= self.batch_size or (self._debloating and len(buf) >= self._debloats[index].size):
             self._flush_channel(index)
 
     def _route_forward(self, values: list, timestamps: list | None) -> None:
@@ -211,7 +273,16 @@ class RecordWriter:
             stamps = self._stamps[index]
             self._values[index] = []
             self._stamps[index] = None
-            self.channels[index].send((values, stamps))
+            channel = self.channels[index]
+            debloat = self._debloats[index]
+            if debloat is None or len(values) <= debloat.size:
+                channel.send((values, stamps))
+                return
+            start = 0
+            while start < len(values):  # debloated: in slices of the size it adapts as it goes
+                end = start + debloat.size
+                channel.send((values[start:end], None if stamps is None else stamps[start:end]))
+                start = end
 
     def flush(self) -> None:
         for index in range(len(self.channels)):
@@ -235,6 +306,10 @@ class RecordWriter:
 
     def backpressure_ns(self) -> int:
         return sum(c.backpressure_ns for c in self.channels)
+
+    def current_batch_size(self) -> int:
+        """The smallest batch size its channels use now (debloated under backpressure)."""
+        return min((d.size for d in self._debloats if d is not None), default=self.batch_size)
 
 
 class OrderedReceiver:

@@ -13,7 +13,7 @@ from ray import cloudpickle
 
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.checkpoint.storage import storage_options
-from rayflink.common.configuration import checkpoint_interval_ms
+from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
@@ -31,6 +31,7 @@ from rayflink.runtime.messages import (
     Watermark,
 )
 from rayflink.runtime.network import (
+    Debloat,
     InputGate,
     LocalChannel,
     OutputChannel,
@@ -94,12 +95,20 @@ class StreamTask:
             self.operators[edge.source].output.add(ChainedInput(self.operators[edge.target]), edge.side_tag)
         credits = int(d.config.get("taskmanager.network.credits-per-channel", 4))
         batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
+        debloat_s = debloat_target_s(d.config)
         for out in outputs:
             channels = []
             for (executor, task_key), cid in zip(out.targets, out.channel_ids):
                 gate = local_gate(executor, task_key)
-                channels.append(LocalChannel(gate, cid) if gate is not None else
-                                OutputChannel(executor, cid, credits, "push", prefix=(task_key,)))
+                if gate is not None:
+                    # a full channel: its receiver's queue
+                    debloat = None if debloat_s is None else Debloat(debloat_s, credits, batch_size)
+                    channels.append(LocalChannel(gate, cid, debloat))
+                else:
+                    # a full channel: batches sent and not accepted, and the receiver's queue
+                    debloat = None if debloat_s is None else Debloat(debloat_s, 2 * credits, batch_size)
+                    channels.append(OutputChannel(executor, cid, credits, "push", prefix=(task_key,),
+                                                  debloat=debloat))
             source_name = self.operators[out.source].ctx.name
             writer = RecordWriter(
                 channels, out.partitioner if len(channels) > 1 or out.partitioner != FORWARD else FORWARD,
@@ -229,6 +238,7 @@ class StreamTask:
                              time.time_ns() // 1_000_000)
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
+        debloating = debloat_target_s(d.config) is not None
         try:
             while True:
                 if self.cancelled.is_set():
@@ -241,7 +251,7 @@ class StreamTask:
                     if item is not None and item[0] < 0:
                         self._on_control(item[1])
                     continue
-                batches = reader.poll(batch_size)
+                batches = reader.poll(self._poll_size(batch_size) if debloating else batch_size)
                 if batches is None:
                     if bounded:
                         break
@@ -269,6 +279,13 @@ class StreamTask:
         if streaming:
             head.process_watermark(MAX_WATERMARK)
         self._end_of_input()
+
+    def _poll_size(self, batch_size: int) -> int:
+        """How many records a debloating source reads at a time: what one batch per channel of
+        its most backpressured output takes, so that a checkpoint trigger, read between two
+        polls, does not wait for a full poll to drain into a slow channel."""
+        sizes = [w.current_batch_size() * len(w.channels) for w in self.writers]
+        return max(1, min([batch_size, *sizes]))
 
     def _run_inputs(self) -> None:
         self._prepare_loop()
@@ -498,5 +515,6 @@ class StreamTask:
             "pid": os.getpid(), "records_in": self.records_read, "records_out": records_out,
             "records_in_per_s": self.records_read / elapsed_s, "records_out_per_s": records_out / elapsed_s,
             "backpressure_ratio": min(1.0, backpressure_ns / 1e9 / elapsed_s),
+            "output_batch_size": min((w.current_batch_size() for w in self.writers), default=None),
             "input_watermark": self.input_watermark, "elapsed_s": elapsed_s, "operators": ops,
         }

@@ -177,6 +177,58 @@ def test_execute_async_reports_status_metrics_and_can_be_cancelled():
         client.get_job_execution_result()
 
 
+def test_debloat_sizes_batches_to_the_drain_rate_and_lets_them_grow_back():
+    from rayflink.runtime.network import MIN_DEBLOATED_BATCH, Debloat
+
+    # a receiver draining 8,000 records/s, 8 batches waiting, 1 s target: 1,000-record batches
+    d = Debloat(target_s=1.0, queued=8, max_size=4096)
+    for _ in range(12):
+        d.drained(8_000, 1.0)
+    assert abs(d.size - 1_000) <= 2
+    for _ in range(12):
+        d.drained(1, 10.0)  # a receiver that has all but stopped: the smallest batches
+    assert d.size == MIN_DEBLOATED_BATCH
+    for _ in range(40):
+        d.free()  # no backpressure any more: back to the configured size
+    assert d.size == 4096
+    with pytest.raises(ValueError, match="buffer-debloat.target: cannot read 'soon'"):
+        from rayflink.common.configuration import debloat_target_s
+        debloat_target_s({"taskmanager.network.memory.buffer-debloat.enabled": "true",
+                          "taskmanager.network.memory.buffer-debloat.target": "soon"})
+
+
+def test_buffer_debloating_shrinks_the_batches_of_a_backpressured_channel():
+    # Given a fast source whose records a slow sink takes at about 5,000 a second, with batches
+    # of 4,096 records and buffer debloating aiming at 200 ms of waiting per channel,
+    e = env(1)
+    config = e.get_config()
+    config.set_string("taskmanager.network.memory.buffer-debloat.enabled", "true")
+    config.set_string("taskmanager.network.memory.buffer-debloat.target", "200 ms")
+    source = DataGeneratorSource(lambda i: i, None)
+    e.from_source(source, WatermarkStrategy.no_watermarks(), "fast").map(lambda v: v).disable_chaining() \
+        .add_sink(_SlowSink()).disable_chaining()
+    client = e.execute_async("debloat")
+    try:
+        # when the channels fill up, the source's batches shrink towards 5,000/s x 200 ms / 8
+        # waiting batches (about 125 records),
+        def debloated():
+            m = client.get_metrics()["vertices"]
+            size = m[0]["subtasks"][0]["output_batch_size"]
+            return m if size is not None and size <= 1024 else None
+
+        wait_until(debloated, timeout=60, what="the source's batches to shrink")
+
+        # and so far fewer records wait between source and sink than full batches would hold
+        # (2 hops x (4 sent + 4 queued + 1) x 4,096 = 73,728).
+        def few_in_flight():
+            m = client.get_metrics()["vertices"]
+            return m[0]["records_out"] - m[2]["records_in"] < 20_000
+
+        wait_until(few_in_flight, timeout=60, what="fewer records in flight")
+    finally:
+        client.cancel()
+
+
 class _Discard(SinkFunction):
     def invoke(self, value, context):
         pass
