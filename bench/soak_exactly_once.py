@@ -20,14 +20,13 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 
 from harness import HERE, emit, start_ray, table
 
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from exactly_once import chaos, compare, counting_job  # noqa: E402
+from exactly_once import collect_under_chaos, compare, counting_job  # noqa: E402
 
 RUNS = "exactly-once:hashmap,exactly-once:rocksdb,exactly-once:rocksdb-incremental,at-least-once:hashmap"
 
@@ -42,17 +41,9 @@ def run(mode_name: str, backend_name: str, args: argparse.Namespace) -> dict:
     work = tempfile.mkdtemp(prefix="soak-")
     stream = counting_job(f"file://{work}/checkpoints", args.records, args.rate, backend, mode,
                           keys=args.keys, interval_ms=args.interval_ms, restarts=args.kills * 4)
-    stop = threading.Event()
-    killed: list[str] = []
     t0 = time.perf_counter()
-    with stream.execute_and_collect(f"soak-{mode_name}-{backend_name}") as results:
-        killer = threading.Thread(target=lambda: killed.extend(chaos(results.client, args.kills, stop, seed=7)))
-        killer.start()
-        out = list(results)
-        stop.set()
-        killer.join()
-        status = results.client.get_status()
-        history = results.client.get_checkpoint_history()
+    out, killed, status, history = collect_under_chaos(stream, f"soak-{mode_name}-{backend_name}",
+                                                       args.kills, seed=7)
     elapsed = time.perf_counter() - t0
     shutil.rmtree(work, ignore_errors=True)
     missing, duplicated = compare(out, args.records, args.keys)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from services import wait_until
 
@@ -92,6 +92,27 @@ def retained_after_cancel(stream: Any, name: str, checkpoints: int) -> tuple[Any
             raise AssertionError(f"{name} ended before it was cancelled")
     latest = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
     return client, latest
+
+
+class ChaosRun(NamedTuple):
+    out: list
+    killed: list[str]
+    status: dict
+    history: list[dict]
+
+
+def collect_under_chaos(stream: Any, name: str, kills: int, seed: int | None = None) -> ChaosRun:
+    """Run ``stream`` to its end through the collect sink while ``chaos`` kills task executors
+    (up to ``kills``); return its output, the executors killed, its status and checkpoints."""
+    stop = threading.Event()
+    killed: list[str] = []
+    with stream.execute_and_collect(name) as results:
+        killer = threading.Thread(target=lambda: killed.extend(chaos(results.client, kills, stop, seed=seed)))
+        killer.start()
+        out = list(results)
+        stop.set()
+        killer.join()
+        return ChaosRun(out, killed, results.client.get_status(), results.client.get_checkpoint_history())
 
 
 def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,

@@ -3,25 +3,19 @@ match is emitted exactly once (checked against the NFA run offline on each user'
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from collections import Counter
 
 import pytest
+from exactly_once import collect_under_chaos
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "checkpoint"))
-
-from test_recovery import chaos  # noqa: E402 - the kill-after-each-checkpoint helper
-
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy  # noqa: E402
-from operators.cep_nfa import NFA, CompiledPattern, KeyState  # noqa: E402
-from rayflink.cep import CEP, Pattern  # noqa: E402
-from rayflink.common import Duration, WatermarkStrategy  # noqa: E402
-from rayflink.common.restart_strategy import RestartStrategies  # noqa: E402
-from rayflink.datastream import StreamExecutionEnvironment  # noqa: E402
-from rayflink.datastream.checkpointing_mode import CheckpointingMode  # noqa: E402
-from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend  # noqa: E402
+from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.cep import CEP, Pattern
+from rayflink.common import Duration, WatermarkStrategy
+from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.datastream.checkpointing_mode import CheckpointingMode
+from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 
 USERS = 37
 
@@ -66,18 +60,10 @@ def test_matches_exactly_once_across_executor_kills(tmp_path, backend):
         .with_timestamp_assigner(lambda e, _: e[2])
     events = env.from_source(source, strategy, "events").key_by(lambda e: e[0])
     stream = CEP.pattern(events, pattern()).select(as_ids).uid("cep")
-    stop = threading.Event()
-    with stream.execute_and_collect("cep-recovery") as results:
-        killed: list = []
-        killer = threading.Thread(target=lambda: killed.extend(chaos(results.client, 2, stop)))
-        killer.start()
-        out = list(results)
-        stop.set()
-        killer.join()
-        status = results.client.get_status()
-    assert killed, "the chaos thread should have killed an executor while the job ran"
-    assert status["restarts"] >= len(killed)
-    got, want = Counter(out), expected(records)
+    run = collect_under_chaos(stream, "cep-recovery", 2)
+    assert run.killed, "the chaos thread should have killed an executor while the job ran"
+    assert run.status["restarts"] >= len(run.killed)
+    got, want = Counter(run.out), expected(records)
     assert sum(want.values()) > 1000
     assert got - want == Counter(), "matches emitted twice or wrong"
     assert want - got == Counter(), "matches lost"

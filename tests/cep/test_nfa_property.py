@@ -20,13 +20,7 @@ contiguity = st.sampled_from([STRICT, NEXT, ANY])
 
 @st.composite
 def stage_specs(draw, first: bool) -> StageSpec:
-    kind = draw(st.sampled_from(["single", "single", "times", "loop"]))
-    lo, hi = 1, 1
-    if kind == "times":
-        lo = draw(st.integers(1, 2))
-        hi = draw(st.integers(lo, 3))
-    elif kind == "loop":
-        lo, hi = draw(st.integers(1, 2)), INF
+    kind, lo, hi = _quantifier(draw, ["single", "single", "times", "loop"])
     looping = kind != "single"
     return StageSpec(
         letters=draw(letters), lo=lo, hi=hi, kind=kind,
@@ -38,8 +32,9 @@ def stage_specs(draw, first: bool) -> StageSpec:
     )
 
 
-def _quantifier(draw) -> tuple:
-    kind = draw(st.sampled_from(["single", "times", "loop"]))
+def _quantifier(draw, kinds=("single", "times", "loop")) -> tuple:
+    """``(kind, lo, hi)``: a single stage, ``times(lo, hi)`` or a loop of at least ``lo``."""
+    kind = draw(st.sampled_from(list(kinds)))
     lo, hi = 1, 1
     if kind == "times":
         lo = draw(st.integers(1, 2))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from exactly_once import CountPerKey, chaos, compare, counting_job, expected_output
+from exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
@@ -24,19 +23,11 @@ from rayflink.errors import JobExecutionError
                          ids=["hashmap", "rocksdb", "rocksdb-incremental"])
 def test_exactly_once_keyed_state_and_output_survive_executor_kills(tmp_path, backend):
     records = 60_000
-    stream = counting_job(f"file://{tmp_path}/checkpoints", records, 6_000, backend)
-    stop = threading.Event()
-    with stream.execute_and_collect("exactly-once") as results:
-        killer_result: list = []
-        killer = threading.Thread(target=lambda: killer_result.extend(chaos(results.client, 3, stop)))
-        killer.start()
-        out = list(results)
-        stop.set()
-        killer.join()
-        status = results.client.get_status()
-    assert len(killer_result) >= 2, "the chaos thread should have killed executors while the job ran"
-    assert status["restarts"] >= len(killer_result)
-    missing, duplicated = compare(out, records)
+    run = collect_under_chaos(counting_job(f"file://{tmp_path}/checkpoints", records, 6_000, backend),
+                              "exactly-once", 3)
+    assert len(run.killed) >= 2, "the chaos thread should have killed executors while the job ran"
+    assert run.status["restarts"] >= len(run.killed)
+    missing, duplicated = compare(run.out, records)
     assert duplicated == {}, "records emitted twice"
     assert missing == {}, "records lost"
 
@@ -45,14 +36,8 @@ def test_at_least_once_loses_nothing(tmp_path):
     records = 30_000
     stream = counting_job(f"file://{tmp_path}/checkpoints", records, 6_000, HashMapStateBackend(),
                           CheckpointingMode.AT_LEAST_ONCE)
-    stop = threading.Event()
-    with stream.execute_and_collect("at-least-once") as results:
-        killer = threading.Thread(target=chaos, args=(results.client, 2, stop))
-        killer.start()
-        out = list(results)
-        stop.set()
-        killer.join()
-    assert set(out) >= set(expected_output(records))
+    run = collect_under_chaos(stream, "at-least-once", 2)
+    assert set(run.out) >= set(expected_output(records))
 
 
 class EndsLate(DataGeneratorSource):
