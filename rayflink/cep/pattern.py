@@ -14,7 +14,7 @@ a ``GroupPattern``: the quantifiers then apply to the whole inner sequence.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from rayflink.cep.conditions import IterativeCondition, SubtypeCondition
 from rayflink.cep.skip import AfterMatchSkipStrategy
@@ -387,27 +387,22 @@ class GroupPattern(Pattern):
         """The inner pattern sequence (its last stage)."""
         return self.raw
 
-    def _refuse(self, method: str, hint: str) -> None:
+    def _refuse(self, method: str, hint: str) -> NoReturn:
         raise MalformedPatternException(f"{self._what()}: {method}() is not applicable to a group; {hint}")
 
     def where(self, condition: Any) -> "Pattern":
         self._refuse("where", "put the condition on the group's stages")
-        return self
 
     def or_(self, condition: Any) -> "Pattern":
         self._refuse("or_", "put the condition on the group's stages")
-        return self
 
     def subtype(self, subtype: type) -> "Pattern":
         self._refuse("subtype", "put the condition on the group's stages")
-        return self
 
     def until(self, condition: Any) -> "Pattern":
         self._refuse("until", "put until() on a looping stage inside the group")
-        return self
 
     def greedy(self) -> "Pattern":
         self._refuse("greedy", "as in Flink, only a looping stage can be greedy")
-        return self
 
     getRawPattern = get_raw_pattern

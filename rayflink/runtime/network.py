@@ -15,6 +15,9 @@ from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REB
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
 
+MIN_DEBLOATED_BATCH = 16
+
+
 class Debloat:
     """Flink's buffer debloating for one channel: under backpressure its batches shrink so that
     a record waits in the channel about ``target_s``, and so does a checkpoint barrier behind
@@ -44,7 +47,9 @@ class Debloat:
             self.size = min(self.max_size, self.size + self.size // 4 + 1)
 
 
-MIN_DEBLOATED_BATCH = 16
+def _records(message: Any) -> int:
+    """Records in a channel message: a batch's, or 0 for an event."""
+    return len(message[0]) if type(message) is tuple else 0
 
 
 class OutputChannel:
@@ -93,7 +98,7 @@ class OutputChannel:
         in_flight.append(self.method.remote(*self.prefix, self.channel_id, self._seq, message))
         if debloat is not None:
             self._sent.append((time.perf_counter_ns(), sum(self._recent)))
-            self._recent.append(len(message[0]) if type(message) is tuple else 0)
+            self._recent.append(_records(message))
         self._seq += 1
 
     def drain(self) -> None:
@@ -126,7 +131,7 @@ class LocalChannel:
         elif self.debloat is not None and 2 * len(self.gate.queues[self.channel_id]) < self.gate.capacity:
             self.debloat.free()
         if self.debloat is not None:
-            self._recent.append(len(message[0]) if type(message) is tuple else 0)
+            self._recent.append(_records(message))
         self._seq += 1
 
     def drain(self) -> None:

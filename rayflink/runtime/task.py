@@ -238,7 +238,6 @@ class StreamTask:
                              time.time_ns() // 1_000_000)
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
-        debloating = debloat_target_s(d.config) is not None
         try:
             while True:
                 if self.cancelled.is_set():
@@ -251,7 +250,7 @@ class StreamTask:
                     if item is not None and item[0] < 0:
                         self._on_control(item[1])
                     continue
-                batches = reader.poll(self._poll_size(batch_size) if debloating else batch_size)
+                batches = reader.poll(self._poll_size(batch_size))
                 if batches is None:
                     if bounded:
                         break
@@ -281,9 +280,10 @@ class StreamTask:
         self._end_of_input()
 
     def _poll_size(self, batch_size: int) -> int:
-        """How many records a debloating source reads at a time: what one batch per channel of
-        its most backpressured output takes, so that a checkpoint trigger, read between two
-        polls, does not wait for a full poll to drain into a slow channel."""
+        """How many records a source reads at a time: ``batch_size``, or, with buffer debloating,
+        what one batch per channel of its most backpressured output takes, so that a checkpoint
+        trigger, read between two polls, does not wait for a full poll to drain into a slow
+        channel."""
         sizes = [w.current_batch_size() * len(w.channels) for w in self.writers]
         return max(1, min([batch_size, *sizes]))
 

@@ -319,7 +319,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def _open(self) -> Rdict:
         opts = self._options()
-        names = [f"p{i}" for i in range(1, self.partitions)]
+        names = self._layout()[1:]
         db = Rdict(self.path, opts, column_families={name: opts for name in names} or None)
         wo = WriteOptions()
         wo.disable_wal = True  # durability comes from checkpoints, as in Flink
@@ -347,7 +347,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
 
     def part(self, prefix: bytes) -> Rdict:
         """The column family holding the entries with prefix ``prefix``."""
-        return self._parts[zlib.crc32(prefix) % self.partitions] if self.partitions > 1 else self.db
+        return self._parts[self.partition_of(prefix)]
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """RocksDB entries whose key starts with ``prefix`` (an entry prefix or longer), in key order."""
@@ -753,10 +753,11 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         """Replace this backend's database with a copy of a ``native_checkpoint`` directory
         (``move``: take the directory itself; same key groups; use ``restore`` with snapshots to
         rescale). States registered here but absent from the checkpoint stay registered, empty."""
-        if sorted(Rdict.list_cf(checkpoint_dir)) != sorted(self._layout()):
+        theirs = sorted(Rdict.list_cf(checkpoint_dir))
+        if theirs != sorted(self._layout()):
             raise StateError(
                 f"operator {self.operator_uid!r}: the RocksDB checkpoint in {checkpoint_dir} has column "
-                f"families {sorted(Rdict.list_cf(checkpoint_dir))}, this backend {sorted(self._layout())} "
+                f"families {theirs}, this backend {sorted(self._layout())} "
                 "(incremental backends partition their state); load it with restore_native_checkpoints")
         for table in self._tables.values():
             table.cache.clear()
