@@ -250,7 +250,8 @@ class StreamTask:
                     if item is not None and item[0] < 0:
                         self._on_control(item[1])
                     continue
-                batches = reader.poll(self._poll_size(batch_size))
+                wanted = self._poll_size(batch_size)
+                batches = reader.poll(wanted)
                 if batches is None:
                     if bounded:
                         break
@@ -271,7 +272,7 @@ class StreamTask:
                     if watermark is not None:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
-                if sum(len(b.records) for b in batches) < batch_size:  # caught up: sleep, free the GIL
+                if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
         finally:
             reader.close()
