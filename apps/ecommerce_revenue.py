@@ -1,6 +1,6 @@
 """E-commerce revenue per category per minute of event time, on the embedded defaults.
 
-    python -m apps.ecommerce_revenue [--orders 200000] [--parallelism 2]
+    python -m rayflink.apps.ecommerce_revenue [--orders 200000] [--parallelism 2]
 
 Orders come from a deterministic generator (no service to install); the job keys them by
 category, keeps a running revenue per (category, minute) in keyed state, and emits each
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from connectors.datagen import DataGeneratorSource
+from rayflink.connectors.datagen import DataGeneratorSource
 from rayflink.common import Duration, Types, WatermarkStrategy
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import MapStateDescriptor

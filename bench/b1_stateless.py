@@ -21,7 +21,7 @@ def run_rayflink(events: int, parallelism: int) -> dict:
     t0 = time.perf_counter()
     sampler = rss_sampler()
     ray_s = start_ray()
-    from connectors.discarding import DiscardingSink
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
 
     def job(n: int):

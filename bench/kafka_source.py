@@ -50,7 +50,7 @@ def bare_consumer(bootstrap: str, topic: str, n: int) -> dict:
 
 
 def rayflink_job(bootstrap: str, topic: str, warm: str, n: int, parallelism: int) -> dict:
-    from connectors.discarding import DiscardingSink
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import WatermarkStrategy
     from rayflink.common.serialization import JsonRowDeserializationSchema
     from rayflink.datastream import StreamExecutionEnvironment

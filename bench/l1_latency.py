@@ -26,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     sampler = rss_sampler()
     start_ray()
-    from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
     from rayflink.datastream.state import ValueStateDescriptor

@@ -47,8 +47,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     args = ap.parse_args()
     start_ray()
-    from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-    from connectors.discarding import DiscardingSink
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import WatermarkStrategy
     from rayflink.datastream import StreamExecutionEnvironment
 

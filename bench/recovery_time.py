@@ -35,8 +35,8 @@ from services import wait_until  # noqa: E402
 
 
 def build(backend_name: str, work: str, keys: int, value_bytes: int, rate: float):
-    from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-    from connectors.discarding import DiscardingSink
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.common.restart_strategy import RestartStrategies
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment

@@ -55,7 +55,7 @@ def measure_state(events: int, keys: int, days: int) -> dict:
     (all windows still open) and measure its keyed state: entries, pickled snapshot bytes."""
     import tempfile
 
-    from operators.registry import create_operator
+    from rayflink.operators.registry import create_operator
     from rayflink.common.watermark_strategy import BoundedOutOfOrdernessWatermarks, WatermarkOutput
     from rayflink.datastream.window import SlidingEventTimeWindows
     from rayflink.graph.transformations import OperatorSpec
@@ -94,7 +94,7 @@ def main() -> None:
     args = ap.parse_args()
     sampler = rss_sampler()
     start_ray()
-    from connectors.discarding import DiscardingSink
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import Duration, Time, WatermarkStrategy
     from rayflink.datastream import StreamExecutionEnvironment
     from rayflink.datastream.window import SlidingEventTimeWindows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.ranges import RangeReader, range_splits
+from rayflink.connectors.ranges import RangeReader, range_splits
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit
 

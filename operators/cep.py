@@ -17,9 +17,9 @@ import time
 from operator import itemgetter
 from typing import Any
 
-from operators.cep_nfa import NFA, CompiledPattern, KeyState
-from operators.functions import close_function, open_function, positional_arity
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.operators.functions import close_function, open_function, positional_arity
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import ValueStateDescriptor

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from operators.functions import close_function, open_function
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.functions import close_function, open_function
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 
 
 class CoMapOperator(KeyedStateOperator):

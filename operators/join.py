@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.functions import close_function, open_function, positional_arity, resolve
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import MapStateDescriptor
 from rayflink.errors import JobExecutionError, truncate

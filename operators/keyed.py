@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from operators.functions import close_function, open_function, resolve
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.functions import close_function, open_function, resolve
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.fields import field_getter, field_setter
 
 _STATE_NAME = "_rayflink_reduce"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
 
 
 class QueryableStateSinkOperator(KeyedStateOperator):

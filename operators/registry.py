@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from operators.cep import CepOperator
-from operators.co import CoFlatMapOperator, CoMapOperator
-from operators.join import IntervalJoinOperator
-from operators.keyed import ReduceOperator
-from operators.process import CoProcessOperator, ProcessOperator
-from operators.queryable import QueryableStateSinkOperator
-from operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
-from operators.source import SourceOperator
-from operators.stateless import FilterOperator, FlatMapOperator, MapOperator
-from operators.timestamps import TimestampsAndWatermarksOperator
-from operators.window import WindowOperator
+from rayflink.operators.cep import CepOperator
+from rayflink.operators.co import CoFlatMapOperator, CoMapOperator
+from rayflink.operators.join import IntervalJoinOperator
+from rayflink.operators.keyed import ReduceOperator
+from rayflink.operators.process import CoProcessOperator, ProcessOperator
+from rayflink.operators.queryable import QueryableStateSinkOperator
+from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
+from rayflink.operators.source import SourceOperator
+from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
+from rayflink.operators.timestamps import TimestampsAndWatermarksOperator
+from rayflink.operators.window import WindowOperator
 from rayflink.graph.transformations import OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.functions import close_function, open_function
-from operators.runtime_context import runtime_context_for
+from rayflink.operators.functions import close_function, open_function
+from rayflink.operators.runtime_context import runtime_context_for
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.operator import StreamOperator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.timestamps import assign_timestamps
+from rayflink.operators.timestamps import assign_timestamps
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.runtime.operator import StreamOperator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.functions import (
+from rayflink.operators.functions import (
     ListCollector,
     close_function,
     failed_record,
@@ -12,7 +12,7 @@ from operators.functions import (
     positional_arity,
     resolve,
 )
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 
 
 class _UserFunctionOperator(KeyedStateOperator):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from operators.functions import close_function, open_function, positional_arity, resolve
-from operators.keyed import aggregation
-from operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
+from rayflink.operators.keyed import aggregation
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import (
     AggregatingStateDescriptor,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from services import wait_until
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment

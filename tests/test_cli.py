@@ -30,7 +30,7 @@ def test_run_passes_parallelism_and_options_to_the_job(tmp_path, capsys):
 
 def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
     # Given a running keyed job counting per key,
-    from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.checkpoint.coordinator import read_metadata
     from rayflink.common import WatermarkStrategy
     from rayflink.datastream import StreamExecutionEnvironment

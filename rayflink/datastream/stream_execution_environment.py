@@ -154,7 +154,7 @@ class StreamExecutionEnvironment:
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
         """A bounded stream of the elements of ``collection``, read in order by one subtask."""
-        from connectors.collection import CollectionSource
+        from rayflink.connectors.collection import CollectionSource
 
         if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
             raise GraphBuildError(f"from_collection(): expected a list of records, got {type(collection).__name__}")
@@ -169,7 +169,7 @@ class StreamExecutionEnvironment:
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers ``start..end`` inclusive, split across the source subtasks."""
-        from connectors.number_seq import NumberSequenceSource
+        from rayflink.connectors.number_seq import NumberSequenceSource
 
         return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
 

@@ -85,7 +85,7 @@ class StreamTask:
                 state_key_selectors=node.state_key_selectors, working_dir=d.working_dir,
                 state_backend=d.state_backend, batch_mode=batch_mode, job_master=self.job_master, job_id=d.job_id,
             )
-            from operators.registry import create_operator
+            from rayflink.operators.registry import create_operator
 
             spec = node.spec
             if spec.kind == "source":

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from conftest import collect
 
-from apps.ecommerce_revenue import MINUTE_MS, build, order
+from rayflink.apps.ecommerce_revenue import MINUTE_MS, build, order
 from rayflink.datastream import StreamExecutionEnvironment
 
 

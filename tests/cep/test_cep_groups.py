@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.cep import AfterMatchSkipStrategy, CEP, GroupPattern, MalformedPatternException, Pattern
 
 

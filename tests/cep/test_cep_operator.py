@@ -7,8 +7,8 @@ import tempfile
 
 import pytest
 
-from operators.cep_nfa import KeyState
-from operators.registry import create_operator
+from rayflink.operators.cep_nfa import KeyState
+from rayflink.operators.registry import create_operator
 from rayflink.cep import AfterMatchSkipStrategy, CEP, MalformedPatternException, Pattern
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.common import Time

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from exactly_once import collect_under_chaos
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.cep import CEP, Pattern
 from rayflink.common import Duration, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies

@@ -10,7 +10,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.cep import MalformedPatternException
 
 LETTERS = "abc"

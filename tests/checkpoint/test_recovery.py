@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.common import WatermarkStrategy

@@ -8,7 +8,7 @@ import time
 import pytest
 from services import wait_until
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.common import Types, WatermarkStrategy

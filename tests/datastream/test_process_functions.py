@@ -6,7 +6,7 @@ import json
 
 from conftest import collect
 
-from connectors.collection import CollectionSource
+from rayflink.connectors.collection import CollectionSource
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.datastream import (
     CoFlatMapFunction,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from services import wait_until
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import (

@@ -8,7 +8,7 @@ import pytest
 from conftest import collect
 from services import wait_until
 
-from connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import WatermarkStrategy
 from rayflink.datastream import MapFunction, RuntimeExecutionMode, SinkFunction, StreamExecutionEnvironment
 from rayflink.errors import GraphBuildError, JobExecutionError

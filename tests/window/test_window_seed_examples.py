@@ -7,7 +7,7 @@ import pytest
 from conftest import collect
 from window_harness import OperatorHarness
 
-from connectors.discarding import DiscardingSink
+from rayflink.connectors.discarding import DiscardingSink
 from rayflink.common import Duration, Time, Types, Watermark, WatermarkGenerator, WatermarkStrategy
 from rayflink.common.watermark_strategy import TimestampAssigner
 from rayflink.datastream import OutputTag, ProcessWindowFunction, StreamExecutionEnvironment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from operators.registry import create_operator
+from rayflink.operators.registry import create_operator
 from rayflink.graph.transformations import OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
 

@@ -1,3 +1,3 @@
 """PyFlink path for ``NumberSequenceSource``."""
 
-from connectors.number_seq import NumberSequenceSource  # noqa: F401
+from rayflink.connectors.number_seq import NumberSequenceSource  # noqa: F401
