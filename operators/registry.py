@@ -8,6 +8,10 @@ from rayflink.operators.join import IntervalJoinOperator
 from rayflink.operators.keyed import ReduceOperator
 from rayflink.operators.process import CoProcessOperator, ProcessOperator
 from rayflink.operators.queryable import QueryableStateSinkOperator
+from rayflink.operators.sql.calc import CalcOperator
+from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
+from rayflink.operators.sql.rows import FormatRowsOperator
+from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
 from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from rayflink.operators.source import SourceOperator
 from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
@@ -37,6 +41,10 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "interval_join": IntervalJoinOperator,
     "cep": CepOperator,
     "queryable_state": QueryableStateSinkOperator,
+    "sql_calc": CalcOperator,
+    "sql_group_aggregate": GroupAggregateOperator,
+    "sql_window_aggregate": WindowAggregateOperator,
+    "sql_format_rows": FormatRowsOperator,
 }
 
 

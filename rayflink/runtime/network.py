@@ -172,7 +172,7 @@ class RecordWriter:
             RESCALE: self._route_round_robin,
             SHUFFLE: self._route_shuffle,
             BROADCAST: self._route_broadcast,
-            HASH: self._route_hash,
+            HASH: self._route_hash_batches if hasattr(key_selector, "key_groups_of") else self._route_hash,
         }[partitioner]
 
     # ---- records -----------------------------------------------------------------------
@@ -248,6 +248,14 @@ class RecordWriter:
                 cache[key] = t
             append(t)
         self._scatter(values, timestamps, targets)
+
+    def _route_hash_batches(self, values: list, timestamps: list | None) -> None:
+        """Columnar records (SQL's Arrow record batches): each batch is cut by its rows' key groups."""
+        from rayflink.operators.sql.keys import split_by_channel
+
+        for batch in values:
+            for index, part in split_by_channel(batch, self.key_selector, len(self.channels), self.max_parallelism):
+                self._append(index, [part], None)
 
     def _scatter(self, values: list, timestamps: list | None, targets: list[int]) -> None:
         n = len(self.channels)

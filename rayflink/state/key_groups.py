@@ -68,3 +68,41 @@ def key_group_range(subtask: int, parallelism: int, max_parallelism: int) -> ran
 def _short(value: object, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def assign_key_groups(columns: list, max_parallelism: int) -> "numpy.ndarray":
+    """Key group of every row of the Arrow arrays ``columns`` (the columnar ``assign_key_group``).
+
+    A row's key is its value with one column, the tuple of its values with several, so a row lands in the key group
+    ``assign_key_group`` gives its key. Each distinct value is hashed once per call.
+    """
+    import numpy as np
+
+    if not columns:
+        raise ValueError("assign_key_groups: give at least one key column")
+    if len(columns) == 1:
+        codes, uniques = _dictionary(columns[0])
+        groups = np.array([assign_key_group(v, max_parallelism) for v in uniques] or [0], dtype=np.int64)
+        return groups[codes]
+    h = np.full(len(columns[0]), 17, dtype=np.int64)
+    for column in columns:  # key_hash of a tuple, on whole columns
+        codes, uniques = _dictionary(column)
+        hashes = np.array([key_hash(v) for v in uniques] or [0], dtype=np.int64)
+        h = (h * 31 + hashes[codes]) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % max_parallelism
+
+
+def _dictionary(column: object) -> tuple:
+    """(code per row, distinct Python values) of an Arrow array; None is one of the values."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = column.dictionary_encode() if not isinstance(column, pa.DictionaryArray) else column
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    uniques = encoded.dictionary.to_pylist()
+    codes = encoded.indices
+    if codes.null_count:
+        uniques.append(None)
+        codes = codes.fill_null(len(uniques) - 1)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), uniques

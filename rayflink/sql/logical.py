@@ -1,0 +1,227 @@
+"""The logical plan of a query: typed, immutable nodes, each knowing its output schema.
+
+``Scan`` reads a catalog table; ``Calc`` projects and filters; ``Aggregate`` groups (an updating
+result in STREAMING mode); ``WindowAggregate`` groups per event-time window (final results when
+the watermark passes the window's end); ``Sink`` writes into a catalog table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from rayflink.sql.catalog import CatalogTable
+from rayflink.sql.expressions import Expr
+
+ROWKIND = "_rowkind"  # the int8 column of an updating result: RowKind's byte value
+
+
+class RelNode:
+    """A node of the logical plan."""
+
+    schema: pa.Schema
+    inputs: tuple = ()
+
+    @property
+    def updating(self) -> bool:
+        """True when the node's output is a changelog with updates (not insert-only)."""
+        return any(i.updating for i in self.inputs)
+
+    @property
+    def rowtime(self) -> str | None:
+        """The name of the event-time attribute among the output fields (None without one)."""
+        return None
+
+    def explain(self) -> str:
+        raise NotImplementedError
+
+
+def explain_tree(node: RelNode, depth: int = 0) -> str:
+    """The plan as Flink prints it: one node per line, inputs indented below."""
+    lines = ["  " * depth + node.explain()]
+    for child in node.inputs:
+        lines.append(explain_tree(child, depth + 1))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Scan(RelNode):
+    """Read ``table``: its physical columns, then its computed ones; ``fields`` are kept (pushed down)."""
+
+    table: CatalogTable
+    fields: tuple[str, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        full = self.table.schema
+        return pa.schema([full.field(name) for name in self.fields])
+
+    @property
+    def rowtime(self) -> str | None:
+        wm = self.table.watermark
+        return wm.rowtime if wm is not None and wm.rowtime in self.fields else None
+
+    def explain(self) -> str:
+        wm = f", watermark=[{self.table.watermark.rowtime} AS {self.table.watermark.expr}]" \
+            if self.table.watermark else ""
+        return f"TableSourceScan(table=[{self.table.name}], fields=[{', '.join(self.fields)}]{wm})"
+
+
+@dataclass(frozen=True)
+class Calc(RelNode):
+    """``SELECT projections WHERE condition`` over one input (the row kind column passes through)."""
+
+    input: RelNode
+    projections: tuple[Expr, ...]
+    names: tuple[str, ...]
+    types: tuple[pa.DataType, ...]
+    condition: Expr | None = None
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.types)])
+
+    @property
+    def rowtime(self) -> str | None:
+        from rayflink.sql.expressions import Col
+
+        source = self.input.rowtime
+        for name, expr in zip(self.names, self.projections):
+            if isinstance(expr, Col) and expr.name == source:
+                return name
+        return None
+
+    def explain(self) -> str:
+        select = ", ".join(f"{e.sql()} AS {n}" if e.sql() != f"`{n}`" else n
+                           for e, n in zip(self.projections, self.names))
+        where = f", where=[{self.condition.sql()}]" if self.condition is not None else ""
+        return f"Calc(select=[{select}]{where})"
+
+
+@dataclass(frozen=True)
+class AggCall:
+    """An aggregate function (``count``, ``count_star``, ``sum``, ``avg``, ``min``, ``max``) of input field ``arg``."""
+
+    kind: str
+    arg: int | None
+    distinct: bool
+    type: pa.DataType
+
+    def explain(self, names: list[str]) -> str:
+        if self.kind == "count_star":
+            return "COUNT(*)"
+        return f"{self.kind.upper()}({'DISTINCT ' if self.distinct else ''}{names[self.arg]})"
+
+
+@dataclass(frozen=True)
+class Aggregate(RelNode):
+    """``GROUP BY keys``: one row per key, updated as input arrives (``-U``/``+U`` in STREAMING)."""
+
+    input: RelNode
+    keys: tuple[int, ...]
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = self.input.schema
+        types = [fields.field(k).type for k in self.keys] + [a.type for a in self.aggs]
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(a.explain(names) for a in self.aggs)
+        return f"GroupAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], select=[{aggs}])"
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``) or HOP."""
+
+    kind: str  # "TUMBLE" | "HOP"
+    size_ms: int
+    slide_ms: int
+    offset_ms: int = 0
+
+    def explain(self) -> str:
+        if self.kind == "TUMBLE":
+            return f"TUMBLE(size=[{self.size_ms} ms])"
+        return f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
+
+
+@dataclass(frozen=True)
+class WindowAggregate(RelNode):
+    """Aggregate per key and window of the event-time field ``time``; output: keys, window_start,
+    window_end, window_time, aggregates, each window's row emitted once when the watermark passes its end."""
+
+    input: RelNode
+    time: int
+    window: WindowSpec
+    keys: tuple[int, ...]
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = self.input.schema
+        time_type = fields.field(self.time).type
+        types = ([fields.field(k).type for k in self.keys] + [time_type] * 3 + [a.type for a in self.aggs])
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[len(self.keys) + 2]
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(a.explain(names) for a in self.aggs)
+        return (f"WindowAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], "
+                f"window=[{self.window.explain()} on {names[self.time]}], select=[{aggs}])")
+
+
+@dataclass(frozen=True)
+class Sink(RelNode):
+    """``INSERT INTO table``: the input's rows written by the table's connector."""
+
+    input: RelNode
+    table: CatalogTable
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.physical_schema
+
+    def explain(self) -> str:
+        return f"Sink(table=[{self.table.name}], fields=[{', '.join(self.schema.names)}])"
+
+
+def rewrite(node: RelNode, **changes: Any) -> RelNode:
+    """A copy of ``node`` with ``changes`` (nodes are immutable)."""
+    import dataclasses
+
+    return dataclasses.replace(node, **changes)

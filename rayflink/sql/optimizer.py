@@ -1,0 +1,76 @@
+"""Rewrite rules on the logical plan: adjacent Calcs merge, and a Scan reads only the fields
+that the plan above it uses (projection push-down)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rayflink.sql.expressions import Call, Col, Expr
+from rayflink.sql.logical import Calc, RelNode, Scan
+
+
+def optimize(node: RelNode) -> RelNode:
+    """Apply every rule bottom-up until nothing changes."""
+    node = _children(node, optimize)
+    if isinstance(node, Calc):
+        if isinstance(node.input, Calc):
+            return optimize(merge_calcs(node, node.input))
+        if isinstance(node.input, Scan):
+            return prune_scan(node, node.input)
+    return node
+
+
+def _children(node: RelNode, fn) -> RelNode:
+    if not node.inputs:
+        return node
+    new = fn(node.inputs[0])
+    return node if new is node.inputs[0] else dataclasses.replace(node, input=new)
+
+
+def substitute(expr: Expr, projections: tuple[Expr, ...]) -> Expr:
+    """``expr`` with each field reference replaced by the expression that computes that field."""
+    if isinstance(expr, Col):
+        return projections[expr.index]
+    if isinstance(expr, Call):
+        return Call(expr.name, tuple(substitute(a, projections) for a in expr.args), expr.options)
+    return expr
+
+
+def merge_calcs(upper: Calc, lower: Calc) -> Calc:
+    """Calc(Calc(x)) -> Calc(x): the upper's expressions over the lower's, conditions AND-ed."""
+    projections = tuple(substitute(e, lower.projections) for e in upper.projections)
+    condition = lower.condition
+    if upper.condition is not None:
+        moved = substitute(upper.condition, lower.projections)
+        condition = moved if condition is None else Call("and", (condition, moved))
+    return Calc(lower.input, projections, upper.names, upper.types, condition)
+
+
+def fields_used(exprs: list[Expr]) -> set[int]:
+    out: set[int] = set()
+    for e in exprs:
+        if isinstance(e, Col):
+            out.add(e.index)
+        elif isinstance(e, Call):
+            out |= fields_used(list(e.args))
+    return out
+
+
+def _renumber(expr: Expr, mapping: dict[int, int]) -> Expr:
+    if isinstance(expr, Col):
+        return Col(mapping[expr.index], expr.name)
+    if isinstance(expr, Call):
+        return Call(expr.name, tuple(_renumber(a, mapping) for a in expr.args), expr.options)
+    return expr
+
+
+def prune_scan(calc: Calc, scan: Scan) -> Calc:
+    """The scan keeps the fields the Calc reads (and its event-time attribute)."""
+    used = fields_used(list(calc.projections) + ([calc.condition] if calc.condition is not None else []))
+    keep = [i for i, name in enumerate(scan.fields) if i in used or name == scan.rowtime]
+    if len(keep) == len(scan.fields):
+        return calc
+    mapping = {old: new for new, old in enumerate(keep)}
+    pruned = Scan(scan.table, tuple(scan.fields[i] for i in keep))
+    return Calc(pruned, tuple(_renumber(e, mapping) for e in calc.projections), calc.names, calc.types,
+                None if calc.condition is None else _renumber(calc.condition, mapping))
