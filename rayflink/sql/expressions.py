@@ -123,7 +123,10 @@ def _to_timestamp(args: list, options: tuple, n: int) -> Any:
     fmt = options[0] if options else "yyyy-MM-dd HH:mm:ss"
     strings = args[0]
     if fmt == "yyyy-MM-dd HH:mm:ss":  # Arrow's ISO parser also takes fractions of seconds
-        return pc.cast(strings, pa.timestamp("ms"), safe=False)
+        try:
+            return pc.cast(strings, pa.timestamp("ms"), safe=False)
+        except pa.ArrowInvalid:
+            pass  # a string that is no timestamp: NULL for it, as in Flink
     return pc.strptime(strings, format=_java_to_strftime(fmt), unit="ms", error_is_null=True)
 
 
@@ -215,6 +218,15 @@ def _extract(args: list, options: tuple, n: int) -> Any:
     return getattr(pc, options[0])(args[0])
 
 
+def _mod(args: list, options: tuple, n: int) -> Any:
+    """Java's remainder: the sign of the dividend (Arrow's ``modulo`` takes the divisor's)."""
+    a, b = args
+    quotient = pc.divide(a, b)
+    if pa.types.is_floating(quotient.type):
+        quotient = pc.trunc(quotient)
+    return pc.subtract(a, pc.multiply(quotient, b))
+
+
 def _binary(name: str) -> Callable:
     fn = getattr(pc, name)
     return lambda args, options, n: fn(args[0], args[1])
@@ -235,7 +247,7 @@ def _or(args: list, options: tuple, n: int) -> Any:
 
 FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
     "add": _binary("add"), "subtract": _binary("subtract"), "multiply": _binary("multiply"),
-    "divide": _binary("divide"), "mod": _binary("modulo"), "power": _binary("power"),
+    "divide": _binary("divide"), "mod": _mod, "power": _binary("power"),
     "negate": _unary("negate"), "abs": _unary("abs"), "sqrt": _unary("sqrt"), "ln": _unary("ln"),
     "log10": _unary("log10"), "exp": _unary("exp"), "floor": _unary("floor"), "ceil": _unary("ceil"),
     "round": _round,

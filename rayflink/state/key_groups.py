@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+from typing import Any
 
 import mmh3
 
@@ -70,8 +71,8 @@ def _short(value: object, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def assign_key_groups(columns: list, max_parallelism: int) -> "numpy.ndarray":
-    """Key group of every row of the Arrow arrays ``columns`` (the columnar ``assign_key_group``).
+def assign_key_groups(columns: list, max_parallelism: int) -> Any:
+    """Key group of every row of the Arrow arrays ``columns`` (the columnar ``assign_key_group``), a numpy array.
 
     A row's key is its value with one column, the tuple of its values with several, so a row lands in the key group
     ``assign_key_group`` gives its key. Each distinct value is hashed once per call.

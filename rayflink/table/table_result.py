@@ -84,11 +84,11 @@ class TableResult:
         return self._schema
 
     def wait(self, timeout_ms: int | None = None) -> None:
-        """Block until the statement's job ends (raises if it failed)."""
+        """Block until the statement's job ends (raises if it failed), printing what print sinks wrote."""
         if self._job_client is not None:
-            if timeout_ms is not None:
-                self._job_client.wait(timeout_ms / 1000)
-            self._job_client.get_job_execution_result()
+            status = self._job_client.wait(None if timeout_ms is None else timeout_ms / 1000)
+            if status in ("FINISHED", "FAILED", "CANCELED"):
+                self._job_client.get_job_execution_result()  # raises if the job failed
 
     def collect(self) -> CloseableIterator:
         """The rows (for a streaming query: the changelog, each row with its ``RowKind``)."""
