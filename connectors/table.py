@@ -20,11 +20,11 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
+from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 
 CONNECTORS = ("datagen", "filesystem", "print", "blackhole")
-_BATCH_ROWS = 4096
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -124,7 +124,7 @@ def _datagen_source(table: CatalogTable) -> Any:
     total = _option(table, "number-of-rows")
     total = None if total is None else int(total)
     rate = float(_option(table, "rows-per-second", 10000))
-    rows = _BATCH_ROWS if total is None else max(1, min(_BATCH_ROWS, total))
+    rows = ROWS_PER_BATCH if total is None else max(1, min(ROWS_PER_BATCH, total))
     if rate:
         rows = max(1, min(rows, int(rate)))
     batches = None if total is None else -(-total // rows)

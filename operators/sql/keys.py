@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,29 @@ class KeyColumns:
     """
 
     indices: tuple[int, ...]
+    _groups: dict = field(default_factory=dict, compare=False, repr=False)  # key -> key group, one key column
 
     def key_groups_of(self, batch: pa.RecordBatch, max_parallelism: int) -> np.ndarray:
         """The key group of every row of ``batch``."""
         if not self.indices:
             return np.full(batch.num_rows, assign_key_group((), max_parallelism), dtype=np.int64)
-        return assign_key_groups([batch.column(i) for i in self.indices], max_parallelism)
+        if len(self.indices) > 1:
+            return assign_key_groups([batch.column(i) for i in self.indices], max_parallelism)
+        encoded = batch.column(self.indices[0]).dictionary_encode()
+        cache = self._groups
+        if len(cache) > 100_000:
+            cache.clear()
+        groups = []
+        for value in encoded.dictionary.to_pylist():
+            group = cache.get(value)
+            if group is None:
+                group = cache[value] = assign_key_group(value, max_parallelism)
+            groups.append(group)
+        codes = encoded.indices
+        if codes.null_count:
+            groups.append(assign_key_group(None, max_parallelism))
+            codes = codes.fill_null(len(groups) - 1)
+        return np.array(groups, dtype=np.int64)[codes.to_numpy(zero_copy_only=False)]
 
     def key(self, values: list) -> Any:
         """The state key of a row whose key columns hold ``values``."""

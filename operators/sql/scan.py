@@ -15,6 +15,9 @@ from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.sql.expressions import Expr, as_array, evaluate
 
 
+ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
+
+
 class TableScanSource(Source):
     """Wraps ``source`` (records: batches of the table's physical schema)."""
 
@@ -42,7 +45,8 @@ class _ScanReader(SourceReader):
         self.scan = scan
 
     def poll(self, max_records: int) -> list[SplitBatch] | None:
-        batches = self.reader.poll(max_records)
+        # a record here is a batch of rows: ``max_records`` rows is about one batch per poll
+        batches = self.reader.poll(max(1, max_records // ROWS_PER_BATCH))
         if not batches:
             return batches
         return [SplitBatch(b.split_id, [self.project(r) for r in b.records if r.num_rows], b.timestamps,

@@ -201,6 +201,9 @@ class Binder:
         if name == "TO_TIMESTAMP":
             fmt = self._constant_string(args[1], node) if len(args) > 1 else None
             return Call("to_timestamp", (self.bind(args[0]),), (fmt,) if fmt else ())
+        if name == "TO_TIMESTAMP_LTZ":  # epoch milliseconds (precision 3) or seconds (precision 0)
+            precision = int(args[1].this) if len(args) > 1 else 3
+            return Call("to_timestamp_ltz", (self.bind(args[0]),), (precision,))
         if name == "DATE_FORMAT":
             return Call("date_format", (self.bind(args[0]),), (self._constant_string(args[1], node),))
         if name in ("REPLACE", "REGEXP_REPLACE") and len(args) == 3:

@@ -130,6 +130,13 @@ def _to_timestamp(args: list, options: tuple, n: int) -> Any:
     return pc.strptime(strings, format=_java_to_strftime(fmt), unit="ms", error_is_null=True)
 
 
+def _to_timestamp_ltz(args: list, options: tuple, n: int) -> Any:
+    epoch = pc.cast(args[0], pa.int64())
+    if options[0] == 0:
+        epoch = pc.multiply(epoch, 1000)
+    return pc.cast(epoch, pa.timestamp("ms", tz="UTC"))
+
+
 def _date_format(args: list, options: tuple, n: int) -> Any:
     value = args[0]
     if pa.types.is_string(value.type):
@@ -260,7 +267,7 @@ FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
     "trim": _unary("utf8_trim_whitespace"), "ltrim": _unary("utf8_ltrim_whitespace"),
     "rtrim": _unary("utf8_rtrim_whitespace"), "concat": _concat, "substring": _substring,
     "replace": lambda args, options, n: pc.replace_substring(args[0], options[0], options[1]),
-    "to_timestamp": _to_timestamp, "date_format": _date_format, "floor_to": _floor_to, "ceil_to": _ceil_to,
+    "to_timestamp": _to_timestamp, "to_timestamp_ltz": _to_timestamp_ltz, "date_format": _date_format, "floor_to": _floor_to, "ceil_to": _ceil_to,
     "extract": _extract,
 }
 

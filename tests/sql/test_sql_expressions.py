@@ -76,6 +76,10 @@ def test_temporal_functions():
                                       None, None]
     assert sql("TO_TIMESTAMP(t, 'yyyy-MM-dd HH:mm:ss')") == [datetime.datetime(2024, 5, 1, 10, 20, 30),
                                                             datetime.datetime(2024, 5, 1), None, None]
+    utc = datetime.timezone.utc
+    assert sql("TO_TIMESTAMP_LTZ(i * 1000, 3)")[:2] == [datetime.datetime(1970, 1, 1, 0, 0, 1, tzinfo=utc),
+                                                       datetime.datetime(1969, 12, 31, 23, 59, 53, tzinfo=utc)]
+    assert sql("TO_TIMESTAMP_LTZ(i, 0)")[0] == datetime.datetime(1970, 1, 1, 0, 0, 1, tzinfo=utc)
     assert sql("CAST('2024-05-01 10:20:30' AS TIMESTAMP(3))")[0] == datetime.datetime(2024, 5, 1, 10, 20, 30)
 
 
