@@ -125,8 +125,8 @@ def _datagen_source(table: CatalogTable) -> Any:
     total = None if total is None else int(total)
     rate = float(_option(table, "rows-per-second", 10000))
     rows = ROWS_PER_BATCH if total is None else max(1, min(ROWS_PER_BATCH, total))
-    if rate:
-        rows = max(1, min(rows, int(rate)))
+    if rate:  # about ten batches a second, so that a rate-limited table flows evenly
+        rows = max(1, min(rows, int(rate // 10)))
     batches = None if total is None else -(-total // rows)
     limiter = RateLimiterStrategy.per_second(rate / rows) if rate else None
     return DataGeneratorSource(DataGenBatches(table, rows, total), batches, limiter)

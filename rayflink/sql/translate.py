@@ -4,6 +4,7 @@ so SQL jobs checkpoint, restore and rescale as DataStream jobs do."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rayflink.graph.transformations import OperatorSpec
@@ -12,20 +13,37 @@ from rayflink.operators.sql.scan import TableScanSource, sql_watermark_strategy
 from rayflink.sql.binder import Binder
 from rayflink.sql.dialect import parse_expression
 from rayflink.sql.errors import SqlPlanningError
-from rayflink.sql.logical import Aggregate, Calc, RelNode, Scan, Sink, WindowAggregate
+from rayflink.sql.logical import Aggregate, Calc, RelNode, Scan, Sink, WindowAggregate, explain_tree
 
 
-def translate(node: RelNode, env: Any) -> Any:
-    """The DataStream that computes ``node`` in ``env`` (a StreamExecutionEnvironment)."""
+def translate(nodes: list[RelNode], env: Any) -> list[Any]:
+    """The DataStreams that compute ``nodes`` in ``env`` (a StreamExecutionEnvironment).
+
+    Each operator's uid is a hash of the plan below it (numbered when a statement set repeats a
+    subplan), so the same query keeps its savepoint state across submissions."""
+    uids: dict[str, int] = {}
+    return [_with_uid(_translate(node, env, uids), node, uids) for node in nodes]
+
+
+def _with_uid(stream: Any, node: RelNode, uids: dict[str, int]) -> Any:
+    digest = hashlib.sha1(explain_tree(node).encode()).hexdigest()[:16]
+    uids[digest] = uids.get(digest, -1) + 1
+    return stream.uid(f"sql-{digest}" + (f"-{uids[digest]}" if uids[digest] else ""))
+
+
+def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
+    def child(n: RelNode) -> Any:
+        return _with_uid(_translate(n, env, uids), n, uids)
+
     if isinstance(node, Scan):
         return _scan(node, env)
     if isinstance(node, Calc):
-        stream = translate(node.input, env)
+        stream = child(node.input)
         spec = OperatorSpec("sql_calc", {"projections": node.projections, "condition": node.condition,
                                          "schema": node.schema})
         return stream._one_input(node.explain()[:120], spec, None)
     if isinstance(node, (Aggregate, WindowAggregate)):
-        stream = translate(node.input, env)
+        stream = child(node.input)
         keys = KeyColumns(node.keys)
         keyed = stream.key_by(keys)
         if isinstance(node, Aggregate):
@@ -43,7 +61,7 @@ def translate(node: RelNode, env: Any) -> Any:
                 f"table sink {node.table.name!r} ('connector' = '{node.table.connector()}') only takes "
                 f"inserts, but the query produces updates ({_updating_operator(node.input)}); write it to a "
                 "sink that takes updates ('print', 'blackhole') or aggregate over a window instead")
-        return sink.attach(translate(node.input, env))
+        return sink.attach(child(node.input))
     raise SqlPlanningError(f"no physical operator for {type(node).__name__}")
 
 

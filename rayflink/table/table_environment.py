@@ -214,8 +214,7 @@ class TableEnvironment:
         from rayflink.sql.translate import translate
 
         env = self._prepare_env()
-        for sink in sinks:
-            translate(optimize(sink), env)
+        translate([optimize(sink) for sink in sinks], env)
         client = env.execute_async(job_name)
         return TableResult(ResultKind.SUCCESS_WITH_CONTENT,
                            pa.schema([pa.field(f"default_catalog.default_database.{s.table.name}", pa.int64())
@@ -225,7 +224,7 @@ class TableEnvironment:
         from rayflink.sql.translate import translate
 
         env = self._prepare_env()
-        stream = translate(optimize(plan), env)
+        stream = translate([optimize(plan)], env)[0]
         batches = env._execute_and_collect(stream, job_name, None)
         return TableResult(ResultKind.SUCCESS_WITH_CONTENT, plan.schema, job_client=batches.client,
                            batches=batches, updating=plan.updating and self._settings.is_streaming_mode())
