@@ -23,6 +23,7 @@ import pyarrow as pa
 from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
+from rayflink.sql.options import duration_ms
 
 CONNECTORS = ("datagen", "filesystem", "print", "blackhole")
 
@@ -180,16 +181,8 @@ def _filesystem_source(table: CatalogTable) -> Any:
     builder = FileSource.for_record_stream_format(StreamFormat(decode), _option(table, "path", required=True))
     interval = _option(table, "source.monitor-interval")
     if interval is not None:
-        builder = builder.monitor_continuously(Duration.of_millis(_duration_ms(interval)))
+        builder = builder.monitor_continuously(Duration.of_millis(duration_ms(interval, "source.monitor-interval")))
     return builder.build()
-
-
-def _duration_ms(text: str) -> int:
-    number, _, unit = str(text).strip().partition(" ")
-    scale = {"": 1, "ms": 1, "s": 1000, "sec": 1000, "min": 60_000, "h": 3_600_000}.get(unit.strip().lower())
-    if scale is None:
-        raise SqlValidationError(f"duration {text!r}: use e.g. '10 s', '500 ms', '1 min'")
-    return int(float(number) * scale)
 
 
 # ---- sinks -------------------------------------------------------------------------------------

@@ -1,14 +1,18 @@
 """``GroupAggregate``: a regular GROUP BY over an insert-only input, one accumulator per key in
 keyed state. STREAMING emits a changelog (``+I`` for a new key, ``-U``/``+U`` when its result
-changes); BATCH emits each key's final row at the end of input."""
+changes); BATCH emits each key's final row at the end of input. With ``table.exec.mini-batch.*``
+input is buffered and each key updated (and emitted) once per mini-batch."""
 
 from __future__ import annotations
+
+import time
 
 import pyarrow as pa
 
 from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
 from rayflink.operators.sql.accumulators import merge, partial_aggregates, results
 from rayflink.sql.logical import ROWKIND
+from rayflink.sql.options import MiniBatch
 
 INSERT, UPDATE_BEFORE, UPDATE_AFTER, DELETE = 0, 1, 2, 3  # Flink's RowKind byte values
 
@@ -26,10 +30,41 @@ class GroupAggregateOperator(KeyedStateOperator):
         self.schema: pa.Schema = self.params["schema"]
         self.keyed_backend = keyed_backend_for(self)
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
+        self.mini_batch = MiniBatch.of(self.ctx.config)
+        self.buffer: list[pa.RecordBatch] = []
+        self.buffered_rows = 0
+        self.flush_at: int | None = None
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        out = [b for b in (self.aggregate(batch) for batch in values) if b is not None]
-        self.output.emit(out, None)
+        if not self.mini_batch.enabled:
+            self.output.emit([b for b in (self.aggregate(batch) for batch in values) if b is not None], None)
+            return
+        self.buffer += values
+        self.buffered_rows += sum(b.num_rows for b in values)
+        if self.flush_at is None:
+            self.flush_at = time.time_ns() // 1_000_000 + self.mini_batch.latency_ms
+        if self.buffered_rows >= self.mini_batch.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Aggregate the buffered rows at once: each key is read, updated and emitted once."""
+        self.flush_at = None
+        if self.buffer:
+            batches, self.buffer, self.buffered_rows = self.buffer, [], 0
+            merged = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+            result = self.aggregate(merged)
+            if result is not None:
+                self.output.emit([result], None)
+
+    def next_processing_time_timer(self) -> int | None:
+        return self.flush_at
+
+    def on_processing_time(self, now_ms: int) -> None:
+        if self.flush_at is not None and now_ms >= self.flush_at:
+            self.flush()
+
+    def prepare_snapshot_pre_barrier(self, checkpoint_id: int) -> None:
+        self.flush()  # updates of the rows before the barrier go out before it
 
     def aggregate(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         key_columns, aggs, backend, state = self.key_columns, self.aggs, self.keyed_backend, self.state
@@ -63,6 +98,7 @@ class GroupAggregateOperator(KeyedStateOperator):
         return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
 
     def end_input(self) -> None:
+        self.flush()
         if not self.ctx.batch_mode:
             return
         backend, state, rows = self.keyed_backend, self.state, []

@@ -224,3 +224,15 @@ def test_group_aggregate_state_survives_rescaling_exactly_once(tmp_path):
     final = sorted(+state)
     assert rescaled
     assert final == [(k, len(range(k, rows_total, 7)), sum(range(k, rows_total, 7))) for k in range(7)]
+
+
+def test_mini_batch_updates_each_key_once_per_mini_batch(events_csv):
+    t_env = streaming(1)
+    t_env.execute_sql("SET 'table.exec.mini-batch.enabled' = 'true'")
+    t_env.execute_sql("SET 'table.exec.mini-batch.allow-latency' = '1 min'")
+    t_env.execute_sql("SET 'table.exec.mini-batch.size' = '1000000'")
+    create_events(t_env, events_csv)
+    changelog = list(t_env.execute_sql("SELECT user_id, SUM(amount) AS total FROM events GROUP BY user_id").collect())
+    # the three files' rows end up in one mini-batch: one insert per key, no updates
+    assert sorted((tuple(r), r.get_row_kind()) for r in changelog) == [
+        (("alice", 16.5), RowKind.INSERT), (("bob", 5.0), RowKind.INSERT), (("carol", 7.0), RowKind.INSERT)]
