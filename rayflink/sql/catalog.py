@@ -12,11 +12,18 @@ from rayflink.sql.errors import SqlValidationError, closest
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a table: physical (``expr`` None) or computed (``expr``: its SQL, e.g. ``price * 2``)."""
+    """A column of a table: physical, computed (``expr``: its SQL, e.g. ``price * 2``) or metadata
+    (``metadata``: the connector's key, e.g. Kafka's ``timestamp``; ``virtual``: read-only)."""
 
     name: str
     type: pa.DataType
     expr: str | None = None
+    metadata: str | None = None
+    virtual: bool = False
+
+    @property
+    def physical(self) -> bool:
+        return self.expr is None and self.metadata is None
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class CatalogTable:
     @property
     def physical_schema(self) -> pa.Schema:
         """The columns the connector reads or writes."""
-        return pa.schema([pa.field(c.name, c.type) for c in self.columns if c.expr is None])
+        return pa.schema([pa.field(c.name, c.type) for c in self.columns if c.physical])
 
     def connector(self) -> str:
         try:

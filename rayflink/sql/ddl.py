@@ -8,7 +8,7 @@ from sqlglot import exp
 
 from rayflink.sql.binder import Binder, invalid
 from rayflink.sql.catalog import CatalogTable, Column, WatermarkSpec
-from rayflink.sql.dialect import Flink
+from rayflink.sql.dialect import Flink, MetadataColumnConstraint
 from rayflink.sql.types import arrow_type, is_time
 
 
@@ -32,7 +32,11 @@ def create_table(node: exp.Create) -> CatalogTable:
             else:
                 if item.args.get("kind") is None:
                     raise invalid(f"column {item.name!r} needs a type", item)
-                columns.append(Column(item.name, arrow_type(item.args["kind"])))
+                metadata = next((c.args["kind"] for c in item.args.get("constraints") or []
+                                 if isinstance(c.args.get("kind"), MetadataColumnConstraint)), None)
+                key = None if metadata is None else (metadata.this.this if metadata.this is not None else item.name)
+                columns.append(Column(item.name, arrow_type(item.args["kind"]), metadata=key,
+                                      virtual=bool(metadata is not None and metadata.args.get("virtual"))))
                 for c in item.args.get("constraints") or []:
                     if isinstance(c.args.get("kind"), exp.PrimaryKeyColumnConstraint):
                         primary_key = (item.name,)
@@ -46,7 +50,7 @@ def create_table(node: exp.Create) -> CatalogTable:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise invalid(f"table {name!r}: column {duplicates[0]!r} is declared twice", schema)
-    physical = pa.schema([pa.field(c.name, c.type) for c in columns if c.expr is None])
+    physical = pa.schema([pa.field(c.name, c.type) for c in columns if c.physical])
     for index, expr in computed:
         binder = Binder(physical, what=f"table {name!r}")
         columns[index] = Column(columns[index].name, binder.type_of(binder.bind(expr)), columns[index].expr)

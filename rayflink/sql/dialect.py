@@ -14,10 +14,23 @@ from sqlglot.tokens import TokenType
 _FLINK_NAMED = ("TO_TIMESTAMP", "DATE_FORMAT", "TO_DATE", "SPLIT_INDEX")
 
 
+class MetadataColumnConstraint(exp.Expression, exp.ColumnConstraintKind):
+    """``METADATA [FROM 'key'] [VIRTUAL]``: a column the connector fills from record metadata."""
+
+    arg_types = {"this": False, "virtual": False}
+
+
 class FlinkParser(RisingWaveParser):
-    """RisingWave's parser, with ``TABLE name`` accepted as a function argument."""
+    """RisingWave's parser, with ``TABLE name`` accepted as a function argument and metadata columns."""
 
     FUNCTIONS = {k: v for k, v in RisingWaveParser.FUNCTIONS.items() if k not in _FLINK_NAMED}
+    CONSTRAINT_PARSERS = {**RisingWaveParser.CONSTRAINT_PARSERS,
+                          "METADATA": lambda self: self._parse_metadata()}
+
+    def _parse_metadata(self) -> exp.Expr:
+        key = self._parse_string() if self._match(TokenType.FROM) else None
+        virtual = self._match_text_seq("VIRTUAL")
+        return self.expression(MetadataColumnConstraint(this=key, virtual=virtual))
 
     def _parse_lambda(self, alias: bool = False) -> exp.Expr | None:
         if (self._curr is not None and self._curr.token_type == TokenType.TABLE and self._next is not None

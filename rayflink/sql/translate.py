@@ -76,6 +76,11 @@ def _scan(node: Scan, env: Any) -> Any:
     from rayflink.connectors.table import create_table_source
 
     table = node.table
+    metadata = [c for c in table.columns if c.metadata is not None and c.name in node.fields]
+    if metadata:
+        raise SqlPlanningError(f"table {table.name!r}: connector {table.connector()!r} provides no metadata "
+                               f"{metadata[0].metadata!r} (column {metadata[0].name!r}); metadata columns come "
+                               "with the Kafka connector")
     physical = table.physical_schema
     computed = tuple((c.name, Binder(physical, what=f"table {table.name!r}").bind(parse_expression(c.expr)))
                      for c in table.columns if c.expr is not None and c.name in node.fields)

@@ -185,7 +185,8 @@ class TableEnvironment:
                 rows.append(Row.of(names, [
                     c.name, flink_type_name(c.type), c.name not in obj.primary_key,
                     f"PRI({', '.join(obj.primary_key)})" if c.name in obj.primary_key else None,
-                    f"AS {c.expr}" if c.expr else None,
+                    f"AS {c.expr}" if c.expr else f"METADATA FROM '{c.metadata}'{' VIRTUAL' if c.virtual else ''}"
+                    if c.metadata else None,
                     obj.watermark.expr if obj.watermark and obj.watermark.rowtime == c.name else None]))
         else:
             plan = obj.query if isinstance(obj.query, RelNode) else self._planner.plan_query(obj.query)

@@ -63,6 +63,18 @@ def test_describe_shows_flink_types_key_computed_and_watermark(t_env):
     assert described["total"][4] == "AS price * qty"
 
 
+def test_metadata_columns_are_declared_but_not_physical():
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env.execute_sql("""CREATE TABLE k (id INT, event_time TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+                         `partition` INT METADATA VIRTUAL) WITH ('connector' = 'datagen')""")
+    table = t_env._catalog.get("k")
+    assert table.physical_schema.names == ["id"]
+    assert [(c.metadata, c.virtual) for c in table.columns[1:]] == [("timestamp", True), ("partition", True)]
+    assert rows(t_env.execute_sql("DESCRIBE k"))[1][4] == "METADATA FROM 'timestamp' VIRTUAL"
+    with pytest.raises(SqlPlanningError, match="connector 'datagen' provides no metadata 'timestamp'"):
+        t_env.execute_sql("SELECT id, event_time FROM k")
+
+
 def test_show_tables_views_drop(t_env):
     t_env.execute_sql("CREATE VIEW big AS SELECT order_id, qty FROM orders WHERE qty > 10")
     assert rows(t_env.execute_sql("SHOW TABLES")) == [("orders",)]
