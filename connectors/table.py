@@ -6,6 +6,10 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
   ``fields.<name>.kind`` (``random`` | ``sequence``), ``.min``, ``.max``, ``.length``, ``.start``, ``.end``
 - ``filesystem``: ``path``, ``format`` (``csv`` | ``json``), ``csv.field-delimiter``;
   ``source.monitor-interval`` keeps reading new files (unbounded)
+- ``kafka``: ``topic``, ``properties.bootstrap.servers``, ``properties.group.id``, ``properties.*``,
+  ``format`` (``json`` | ``csv``), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
+  ``group-offsets`` | ``timestamp`` with ``scan.startup.timestamp-millis``), ``scan.bounded.mode``
+  (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
 """
@@ -25,7 +29,7 @@ from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 from rayflink.sql.options import duration_ms
 
-CONNECTORS = ("datagen", "filesystem", "print", "blackhole")
+CONNECTORS = ("datagen", "filesystem", "kafka", "print", "blackhole")
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -40,7 +44,7 @@ def _option(table: CatalogTable, key: str, default: Any = None, *, required: boo
 def _check_connector(table: CatalogTable) -> str:
     name = table.connector()
     if name not in CONNECTORS:
-        hint = "; kafka comes with the connectors issue" if name in ("kafka", "upsert-kafka", "jdbc") else ""
+        hint = "; it comes with the connectors issue" if name in ("upsert-kafka", "jdbc", "mysql-cdc") else ""
         raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
                                  + (closest(name, CONNECTORS) if not hint else hint)
                                  + f" (supported: {', '.join(CONNECTORS)})")
@@ -56,6 +60,8 @@ def create_table_source(table: CatalogTable) -> Any:
         return _datagen_source(table)
     if name == "filesystem":
         return _filesystem_source(table)
+    if name == "kafka":
+        return _kafka_source(table)
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a sink only; it cannot be read")
 
 
@@ -164,6 +170,73 @@ class ArrowLines:
         return table.combine_chunks().to_batches()
 
 
+class ArrowRowsSchema:
+    """A Kafka value schema: message values (JSON or CSV lines) to one record batch per poll."""
+
+    def __init__(self, lines: ArrowLines) -> None:
+        self.lines = lines
+
+    def deserialize(self, message: bytes) -> pa.RecordBatch:
+        return self.lines([message])[0]
+
+    def deserialize_batch(self, messages: list[bytes]) -> list[pa.RecordBatch]:
+        return self.lines([m for m in messages if m is not None])
+
+
+def _kafka_source(table: CatalogTable) -> Any:
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+
+    builder = (KafkaSource.builder()
+               .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
+               .set_topics(*_option(table, "topic", required=True).split(";"))
+               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
+               .set_value_only_deserializer(ArrowRowsSchema(ArrowLines(
+                   table.physical_schema, _format(table), _option(table, "csv.field-delimiter", ",")))))
+    mode = _option(table, "scan.startup.mode", "group-offsets")
+    starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
+              "group-offsets": KafkaOffsetsInitializer.committed_offsets}
+    if mode == "timestamp":
+        builder.set_starting_offsets(KafkaOffsetsInitializer.timestamp(
+            int(_option(table, "scan.startup.timestamp-millis", required=True))))
+    elif mode in starts:
+        builder.set_starting_offsets(starts[mode]())
+    else:
+        raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use one of "
+                                 f"{', '.join([*starts, 'timestamp'])}" + closest(mode, [*starts, "timestamp"]))
+    bounded = _option(table, "scan.bounded.mode", "unbounded")
+    if bounded == "latest-offset":
+        builder.set_bounded(KafkaOffsetsInitializer.latest())
+    elif bounded != "unbounded":
+        raise SqlValidationError(f"table {table.name!r}: 'scan.bounded.mode' = {bounded!r}; use 'unbounded' "
+                                 "or 'latest-offset'")
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key not in ("properties.bootstrap.servers", "properties.group.id"):
+            builder.set_property(key[len("properties."):], value)
+    return builder.build()
+
+
+def _kafka_sink(table: CatalogTable) -> Any:
+    from rayflink.common.serialization import SimpleStringSchema
+    from rayflink.connectors.kafka import DeliveryGuarantee, KafkaRecordSerializationSchema, KafkaSink
+
+    serializer = (KafkaRecordSerializationSchema.builder().set_topic(_option(table, "topic", required=True))
+                  .set_value_serialization_schema(SimpleStringSchema()).build())
+    guarantee = _option(table, "sink.delivery-guarantee", "at-least-once")
+    try:
+        delivery = DeliveryGuarantee(guarantee)
+    except ValueError:
+        raise SqlValidationError(f"table {table.name!r}: 'sink.delivery-guarantee' = {guarantee!r}; use "
+                                 "'exactly-once', 'at-least-once' or 'none'") from None
+    builder = (KafkaSink.builder().set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
+               .set_record_serializer(serializer).set_delivery_guarantee(delivery))
+    if delivery == DeliveryGuarantee.EXACTLY_ONCE:
+        builder.set_transactional_id_prefix(_option(table, "sink.transactional-id-prefix", f"rayflink-{table.name}"))
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key != "properties.bootstrap.servers":
+            builder.set_property(key[len("properties."):], value)
+    return builder.build()
+
+
 def _format(table: CatalogTable) -> str:
     fmt = _option(table, "format", required=True)
     if fmt not in ("csv", "json"):
@@ -221,5 +294,9 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         path = _option(table, "path", required=True)
         delimiter = _option(table, "csv.field-delimiter", ",")
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
+        return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+    if name == "kafka":
+        sink = _kafka_sink(table)
+        fmt, delimiter = _format(table), _option(table, "csv.field-delimiter", ",")
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a source only; it cannot be written")

@@ -49,8 +49,8 @@ class _ScanReader(SourceReader):
         batches = self.reader.poll(max(1, max_records // ROWS_PER_BATCH))
         if not batches:
             return batches
-        return [SplitBatch(b.split_id, [self.project(r) for r in b.records if r.num_rows], b.timestamps,
-                           b.side_output) for b in batches]
+        return [SplitBatch(b.split_id, [self.project(r) for r in b.records if r.num_rows], None, b.side_output)
+                for b in batches]
 
     def project(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self.scan.computed:
