@@ -267,8 +267,8 @@ FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
     "trim": _unary("utf8_trim_whitespace"), "ltrim": _unary("utf8_ltrim_whitespace"),
     "rtrim": _unary("utf8_rtrim_whitespace"), "concat": _concat, "substring": _substring,
     "replace": lambda args, options, n: pc.replace_substring(args[0], options[0], options[1]),
-    "to_timestamp": _to_timestamp, "to_timestamp_ltz": _to_timestamp_ltz, "date_format": _date_format, "floor_to": _floor_to, "ceil_to": _ceil_to,
-    "extract": _extract,
+    "to_timestamp": _to_timestamp, "to_timestamp_ltz": _to_timestamp_ltz, "date_format": _date_format,
+    "floor_to": _floor_to, "ceil_to": _ceil_to, "extract": _extract,
 }
 
 # SQL names of the functions above that take their arguments as they are

@@ -7,7 +7,7 @@ the watermark passes the window's end); ``Sink`` writes into a catalog table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -67,6 +67,35 @@ class Scan(RelNode):
         wm = f", watermark=[{self.table.watermark.rowtime} AS {self.table.watermark.expr}]" \
             if self.table.watermark else ""
         return f"TableSourceScan(table=[{self.table.name}], fields=[{', '.join(self.fields)}]{wm})"
+
+
+@dataclass(frozen=True)
+class Values(RelNode):
+    """Rows given in the program (``from_elements``): one bounded batch."""
+
+    rows: pa.Table = field(compare=False)
+    name: str = "Values"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.rows.schema
+
+    def explain(self) -> str:
+        return f"Values(fields=[{', '.join(self.schema.names)}], rows=[{self.rows.num_rows}])"
+
+
+@dataclass(frozen=True)
+class Union(RelNode):
+    """UNION ALL of inputs with the same field types (names from the first)."""
+
+    inputs: tuple
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.inputs[0].schema
+
+    def explain(self) -> str:
+        return f"Union(all=[true], fields=[{', '.join(self.schema.names)}])"
 
 
 @dataclass(frozen=True)

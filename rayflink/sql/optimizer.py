@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from rayflink.sql.expressions import Call, Col, Expr
-from rayflink.sql.logical import Calc, RelNode, Scan
+from rayflink.sql.logical import Calc, RelNode, Scan, Union
 
 
 def optimize(node: RelNode) -> RelNode:
@@ -23,6 +23,8 @@ def optimize(node: RelNode) -> RelNode:
 def _children(node: RelNode, fn) -> RelNode:
     if not node.inputs:
         return node
+    if isinstance(node, Union):
+        return Union(tuple(fn(i) for i in node.inputs))
     new = fn(node.inputs[0])
     return node if new is node.inputs[0] else dataclasses.replace(node, input=new)
 

@@ -12,7 +12,17 @@ from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.errors import SqlPlanningError
 from rayflink.sql.expressions import Call, Col, Expr
-from rayflink.sql.logical import AggCall, Aggregate, Calc, RelNode, Scan, Sink, WindowAggregate, WindowSpec
+from rayflink.sql.logical import (
+    AggCall,
+    Aggregate,
+    Calc,
+    RelNode,
+    Scan,
+    Sink,
+    Union,
+    WindowAggregate,
+    WindowSpec,
+)
 
 WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 
@@ -31,6 +41,7 @@ class Planner:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self.ctes: list[dict[str, RelNode]] = []  # WITH ... AS (...) of the queries being planned
 
     # ---- statements ------------------------------------------------------------------------
 
@@ -46,8 +57,23 @@ class Planner:
     # ---- queries ---------------------------------------------------------------------------
 
     def plan_query(self, node: exp.Expr) -> RelNode:
+        with_ = node.args.get("with_")
+        if with_ is None:
+            return self._plan_query(node)
+        scope: dict[str, RelNode] = {}
+        self.ctes.append(scope)
+        try:
+            for cte in with_.expressions:
+                scope[cte.alias] = self.plan_query(cte.this)
+            return self._plan_query(node)
+        finally:
+            self.ctes.pop()
+
+    def _plan_query(self, node: exp.Expr) -> RelNode:
         if isinstance(node, exp.Subquery):
             return self.plan_query(node.this)
+        if isinstance(node, exp.Union):
+            return self.plan_union(node)
         if not isinstance(node, exp.Select):
             raise invalid(f"{type(node).__name__.upper()} queries are not supported yet; use SELECT", node)
         for unsupported in ("joins", "order", "limit", "laterals"):
@@ -94,6 +120,9 @@ class Planner:
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous) and node.this.name.upper() == "TABLE":
             return self.plan_window_tvf(node.this.expressions[0])
         if isinstance(node, exp.Table):
+            for scope in reversed(self.ctes):
+                if node.name in scope:
+                    return scope[node.name]
             try:
                 obj = self.catalog.get(node.name)
             except Exception as exc:
@@ -102,6 +131,24 @@ class Planner:
                 return obj.query if isinstance(obj.query, RelNode) else self.plan_query(obj.query)
             return Scan(obj, tuple(obj.schema.names))
         raise invalid(f"'{node.sql()[:60]}' is not supported in FROM yet", node)
+
+    def plan_union(self, node: exp.Union) -> RelNode:
+        """UNION ALL: the inputs' fields must agree in number and type (UNION, deduplicating, is not supported)."""
+        if node.args.get("distinct"):
+            raise invalid("UNION (with deduplication) is not supported yet; use UNION ALL", node)
+        left, right = self.plan_query(node.this), self.plan_query(node.expression)
+        inputs = [*(left.inputs if isinstance(left, Union) else (left,)), right]
+        first = inputs[0].schema
+        for other in inputs[1:]:
+            if len(other.schema) != len(first) or other.schema.types != first.types:
+                raise invalid(f"UNION ALL inputs differ: ({_describe(first)}) and ({_describe(other.schema)}); "
+                              "CAST them to the same column types", node)
+            if other.updating != inputs[0].updating:
+                raise invalid("UNION ALL of an updating and an insert-only input is not supported yet", node)
+        renamed = [i if i.schema.names == first.names else
+                   Calc(i, tuple(Col(k, n) for k, n in enumerate(i.schema.names)), tuple(first.names),
+                        tuple(first.types)) for i in inputs]
+        return Union(tuple(renamed))
 
     def plan_window_tvf(self, call: exp.Expr) -> _Windowed:
         name = call.name.upper() if isinstance(call, exp.Anonymous) else ""
@@ -249,6 +296,12 @@ def _what(rel: RelNode) -> str:
     if isinstance(rel, Scan):
         return f"table {rel.table.name!r}"
     return "the input"
+
+
+def _describe(schema: pa.Schema) -> str:
+    from rayflink.sql.types import flink_type_name
+
+    return ", ".join(f"{f.name} {flink_type_name(f.type)}" for f in schema)
 
 
 def _unique(names: list[str]) -> list[str]:

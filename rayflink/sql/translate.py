@@ -7,13 +7,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pyarrow as pa
+
 from rayflink.graph.transformations import OperatorSpec
 from rayflink.operators.sql.keys import KeyColumns
-from rayflink.operators.sql.scan import TableScanSource, sql_watermark_strategy
+from rayflink.operators.sql.scan import ROWS_PER_BATCH, TableScanSource, sql_watermark_strategy
 from rayflink.sql.binder import Binder
 from rayflink.sql.dialect import parse_expression
 from rayflink.sql.errors import SqlPlanningError
-from rayflink.sql.logical import Aggregate, Calc, RelNode, Scan, Sink, WindowAggregate, explain_tree
+from rayflink.sql.logical import Aggregate, Calc, RelNode, Scan, Sink, Union, Values, WindowAggregate, explain_tree
 
 
 def translate(nodes: list[RelNode], env: Any) -> list[Any]:
@@ -37,6 +39,13 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
 
     if isinstance(node, Scan):
         return _scan(node, env)
+    if isinstance(node, Values):
+        stream = env.from_collection(node.rows.to_batches(max_chunksize=ROWS_PER_BATCH) or
+                                     [pa.RecordBatch.from_pylist([], schema=node.schema)])
+        return stream.name(node.explain()[:120])
+    if isinstance(node, Union):
+        first, *rest = [child(i) for i in node.inputs]
+        return first.union(*rest)
     if isinstance(node, Calc):
         stream = child(node.input)
         spec = OperatorSpec("sql_calc", {"projections": node.projections, "condition": node.condition,

@@ -203,6 +203,8 @@ def call(f: str, *args: Any) -> Expression:
 
 def to_node(e: Any) -> exp.Expr:
     """An Expression, or a SQL string, as a SQL expression tree."""
+    if isinstance(e, exp.Expr):
+        return e
     if isinstance(e, str):
         from rayflink.sql.dialect import parse_expression
 

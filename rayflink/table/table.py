@@ -51,6 +51,21 @@ class Table:
     def group_by(self, *fields: Any) -> "GroupedTable":
         return GroupedTable(self, [to_node(f) for f in fields])
 
+    def union_all(self, right: "Table") -> "Table":
+        """The rows of both tables (same column types; names from this one)."""
+        union = exp.union(exp.select("*").from_("l"), exp.select("*").from_("r"), distinct=False)
+        planner = self._t_env._planner
+        planner.ctes.append({"l": self._plan, "r": right._plan})
+        try:
+            return Table(self._t_env, planner.plan_union(union))
+        finally:
+            planner.ctes.pop()
+
+    def distinct(self) -> "Table":
+        """Each distinct row once (an updating result in STREAMING mode)."""
+        columns = [exp.column(n, quoted=True) for n in self._plan.schema.names]
+        return GroupedTable(self, columns).select(*columns)
+
     def window(self, window: GroupWindow) -> "GroupWindowedTable":
         """A group window (``Tumble`` or ``Slide``), then ``group_by(col(alias), ...)``."""
         return GroupWindowedTable(self, window)

@@ -96,7 +96,7 @@ class TableEnvironment:
             return self._set(node)
         if isinstance(node, exp.Insert):
             return self._run([self._planner.plan_insert(node)], "insert-into_" + node.this.name)
-        if isinstance(node, (exp.Select, exp.Subquery)):
+        if isinstance(node, (exp.Select, exp.Subquery, exp.Union)):
             return self._select(self._planner.plan_query(node))
         raise invalid(f"{type(node).__name__.upper()} statements are not supported; use CREATE TABLE/VIEW, "
                       "DROP, DESCRIBE, SHOW TABLES, SET, EXPLAIN, SELECT or INSERT INTO", node)
@@ -116,6 +116,33 @@ class TableEnvironment:
         from rayflink.table.table import Table
 
         return Table(self, self._planner.plan_from(exp.to_table(path)))
+
+    def from_elements(self, elements: list, schema: Any = None) -> "Table":
+        """A Table of ``elements`` (tuples, lists or dicts); ``schema`` is a list of column names or
+        ``DataTypes.ROW([DataTypes.FIELD(name, type), ...])`` (types inferred from the values without one).
+
+        >>> t_env.from_elements([(1, "Hi"), (2, "Hello")], ["id", "text"])
+        """
+        from rayflink.sql.logical import Values
+        from rayflink.table.table import Table
+        from rayflink.table.types import RowType
+
+        rows = [list(e.values()) if isinstance(e, dict) else list(e) for e in elements]
+        if isinstance(schema, RowType):
+            arrow_schema = schema.schema()
+        else:
+            names = list(schema) if schema is not None else (
+                list(elements[0]) if elements and isinstance(elements[0], dict)
+                else [f"_{i + 1}" for i in range(len(rows[0]) if rows else 0)])
+            inferred = pa.Table.from_pylist([dict(zip(names, r)) for r in rows])
+            arrow_schema = pa.schema([pa.field(n, pa.int32() if pa.types.is_integer(t) and all(
+                -2**31 <= v < 2**31 for v in inferred.column(n).to_pylist() if v is not None) else t)
+                for n, t in zip(names, inferred.schema.types)])
+        try:
+            table = pa.Table.from_pylist([dict(zip(arrow_schema.names, r)) for r in rows], schema=arrow_schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SqlValidationError(f"from_elements: the elements do not fit the schema {arrow_schema}: {exc}") from None
+        return Table(self, Values(table))
 
     def create_temporary_view(self, view_path: str, table: "Table") -> None:
         """Register ``table`` under ``view_path`` for SQL."""

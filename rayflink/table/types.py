@@ -72,3 +72,22 @@ class DataTypes:
     @staticmethod
     def TIMESTAMP_LTZ(precision: int = 3) -> DataType:
         return DataType(TIMESTAMP_LTZ)
+
+    @staticmethod
+    def FIELD(name: str, data_type: DataType) -> tuple[str, DataType]:
+        return name, data_type
+
+    @staticmethod
+    def ROW(fields: list) -> "RowType":
+        """A row of named fields: ``DataTypes.ROW([DataTypes.FIELD("id", DataTypes.INT()), ...])``."""
+        return RowType(tuple((n, t) for n, t in fields))
+
+
+@dataclass(frozen=True)
+class RowType:
+    """The type of a row: named fields (the schema of ``from_elements``)."""
+
+    fields: tuple[tuple[str, DataType], ...]
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t.arrow) for n, t in self.fields])

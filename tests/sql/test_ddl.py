@@ -136,7 +136,8 @@ def test_ungrouped_column_is_named(t_env):
 
 
 def test_window_on_a_column_without_watermark_is_refused(t_env):
-    with pytest.raises(SqlValidationError, match="'seen' is not an event-time attribute; the event-time attribute is 'ts'"):
+    with pytest.raises(SqlValidationError,
+                       match="'seen' is not an event-time attribute; the event-time attribute is 'ts'"):
         t_env.execute_sql("SELECT COUNT(*) FROM orders GROUP BY TUMBLE(seen, INTERVAL '1' MINUTE)")
 
 

@@ -83,8 +83,8 @@ def generate(rng: random.Random, kind: str) -> Query:
     else:
         flink = (f"SELECT {select_keys}TUMBLE_START(ts, INTERVAL '{minutes}' MINUTE), {', '.join(f for f, _ in aggs)} "
                  f"FROM t{cond} GROUP BY TUMBLE(ts, INTERVAL '{minutes}' MINUTE){group_keys}")
-    duck = (f"SELECT {select_keys}epoch_ms(CAST(ts AS TIMESTAMP)) // {size} * {size} AS ws, {', '.join(d for _, d in aggs)} FROM t{cond} "
-            f"GROUP BY ws{group_keys}")
+    duck = (f"SELECT {select_keys}epoch_ms(CAST(ts AS TIMESTAMP)) // {size} * {size} AS ws, "
+            f"{', '.join(d for _, d in aggs)} FROM t{cond} GROUP BY ws{group_keys}")
     return Query(flink, duck)
 
 

@@ -83,3 +83,23 @@ def test_execute_insert_and_sql_over_a_temporary_view(t_env, tmp_path):
 def test_unknown_column_in_the_table_api_names_the_closest(t_env):
     with pytest.raises(SqlValidationError, match="column 'kk' not found in table 'src'; did you mean 'k'"):
         t_env.from_path("src").select(col("kk"))
+
+
+def test_from_elements_union_all_and_ctes():
+    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    people = t_env.from_elements([(1, "ana", 30.5), (2, "luis", 12.0), (3, "eva", 7.25)], ["id", "name", "score"])
+    assert [str(t) for t in people.get_schema().types] == ["int32", "string", "double"]
+    t_env.create_temporary_view("people", people)
+    typed = t_env.from_elements([(9, "zoe", 1.0)], DataTypes.ROW([
+        DataTypes.FIELD("id", DataTypes.INT()), DataTypes.FIELD("name", DataTypes.STRING()),
+        DataTypes.FIELD("score", DataTypes.DOUBLE())]))
+    t_env.create_temporary_view("more", typed)
+    got = sorted(tuple(r) for r in t_env.execute_sql("""
+        WITH high AS (SELECT id, name FROM people WHERE score > 10),
+             everyone AS (SELECT id, name FROM high UNION ALL SELECT id, name FROM more)
+        SELECT UPPER(name) AS n, id * 10 AS i FROM everyone""").collect())
+    assert got == [("ANA", 10), ("LUIS", 20), ("ZOE", 90)]
+    both = people.select(col("name")).union_all(typed.select(col("name"))).union_all(people.select(col("name")))
+    assert sorted(r[0] for r in both.distinct().execute().collect()) == ["ana", "eva", "luis", "zoe"]
+    with pytest.raises(SqlValidationError, match="UNION ALL inputs differ"):
+        t_env.execute_sql("SELECT id FROM people UNION ALL SELECT name FROM more")
