@@ -8,6 +8,7 @@ from rayflink.operators.join import IntervalJoinOperator
 from rayflink.operators.keyed import ReduceOperator
 from rayflink.operators.process import CoProcessOperator, ProcessOperator
 from rayflink.operators.queryable import QueryableStateSinkOperator
+from rayflink.operators.sql.bridge import BatchesToRowsOperator, RecordsToBatchOperator
 from rayflink.operators.sql.calc import CalcOperator
 from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
 from rayflink.operators.sql.rows import FormatRowsOperator
@@ -45,6 +46,8 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sql_group_aggregate": GroupAggregateOperator,
     "sql_window_aggregate": WindowAggregateOperator,
     "sql_format_rows": FormatRowsOperator,
+    "sql_records_to_batch": RecordsToBatchOperator,
+    "sql_batches_to_rows": BatchesToRowsOperator,
 }
 
 

@@ -85,6 +85,21 @@ class Values(RelNode):
 
 
 @dataclass(frozen=True)
+class DataStreamScan(RelNode):
+    """A DataStream's records as a table (``from_data_stream``)."""
+
+    stream: Any = field(compare=False)
+    fields: pa.Schema = field(compare=False)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.fields
+
+    def explain(self) -> str:
+        return f"DataStreamScan(stream=[{self.stream.get_name()}], fields=[{', '.join(self.schema.names)}])"
+
+
+@dataclass(frozen=True)
 class Union(RelNode):
     """UNION ALL of inputs with the same field types (names from the first)."""
 

@@ -15,7 +15,18 @@ from rayflink.operators.sql.scan import ROWS_PER_BATCH, TableScanSource, sql_wat
 from rayflink.sql.binder import Binder
 from rayflink.sql.dialect import parse_expression
 from rayflink.sql.errors import SqlPlanningError
-from rayflink.sql.logical import Aggregate, Calc, RelNode, Scan, Sink, Union, Values, WindowAggregate, explain_tree
+from rayflink.sql.logical import (
+    Aggregate,
+    Calc,
+    DataStreamScan,
+    RelNode,
+    Scan,
+    Sink,
+    Union,
+    Values,
+    WindowAggregate,
+    explain_tree,
+)
 
 
 def translate(nodes: list[RelNode], env: Any) -> list[Any]:
@@ -43,6 +54,9 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         stream = env.from_collection(node.rows.to_batches(max_chunksize=ROWS_PER_BATCH) or
                                      [pa.RecordBatch.from_pylist([], schema=node.schema)])
         return stream.name(node.explain()[:120])
+    if isinstance(node, DataStreamScan):
+        return node.stream._one_input("DataStreamScan", OperatorSpec("sql_records_to_batch", {"schema": node.schema}),
+                                      None)
     if isinstance(node, Union):
         first, *rest = [child(i) for i in node.inputs]
         return first.union(*rest)

@@ -18,7 +18,7 @@ from rayflink.sql.binder import invalid
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.ddl import create_table
 from rayflink.sql.dialect import parse
-from rayflink.sql.errors import SqlParseError, SqlValidationError
+from rayflink.sql.errors import SqlParseError, SqlPlanningError, SqlValidationError
 from rayflink.sql.logical import RelNode, Sink, explain_tree
 from rayflink.sql.optimizer import optimize
 from rayflink.sql.planner import Planner
@@ -270,6 +270,43 @@ class StreamTableEnvironment(TableEnvironment):
         mode = env.get_config().get_string("execution.runtime-mode")
         settings = environment_settings or EnvironmentSettings(mode != "BATCH")
         return StreamTableEnvironment(settings, env)
+
+
+    def from_data_stream(self, data_stream: Any, schema: Any = None) -> "Table":
+        """A Table of a DataStream's records (Rows, tuples or dicts); the columns come from ``schema``
+        (``DataTypes.ROW([...])``) or from the stream's ``Types.ROW_NAMED`` type."""
+        from rayflink.sql.logical import DataStreamScan
+        from rayflink.table.table import Table
+        from rayflink.table.types import RowType
+
+        if data_stream.get_execution_environment() is not self._env:
+            raise SqlValidationError("from_data_stream: the stream belongs to another StreamExecutionEnvironment; "
+                                     "create the table environment with StreamTableEnvironment.create(env)")
+        if isinstance(schema, RowType):
+            fields = schema.schema()
+        else:
+            type_info = data_stream.get_type()
+            struct = getattr(type_info, "arrow_type", None)
+            if not isinstance(struct, pa.StructType) or struct.num_fields == 0:
+                raise SqlValidationError("from_data_stream: give the columns, as DataTypes.ROW([...]) or as the "
+                                         "stream's output type Types.ROW_NAMED([...], [...])")
+            fields = pa.schema(list(struct))
+        return Table(self, DataStreamScan(data_stream, fields))
+
+    def to_data_stream(self, table: "Table") -> Any:
+        """The rows of an insert-only table as a DataStream of ``Row``."""
+        if table._plan.updating and self._settings.is_streaming_mode():
+            raise SqlPlanningError("to_data_stream: the table is updating (its rows change: "
+                                   f"{table._plan.explain()}); use to_changelog_stream")
+        return self.to_changelog_stream(table)
+
+    def to_changelog_stream(self, table: "Table") -> Any:
+        """The table's changelog as a DataStream of ``Row`` with their ``RowKind``."""
+        from rayflink.graph.transformations import OperatorSpec
+        from rayflink.sql.translate import translate
+
+        stream = translate([optimize(table._plan)], self._prepare_env())[0]
+        return stream._one_input("To Rows", OperatorSpec("sql_batches_to_rows", {}), None)
 
 
 class StatementSet:

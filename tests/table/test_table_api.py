@@ -103,3 +103,28 @@ def test_from_elements_union_all_and_ctes():
     assert sorted(r[0] for r in both.distinct().execute().collect()) == ["ana", "eva", "luis", "zoe"]
     with pytest.raises(SqlValidationError, match="UNION ALL inputs differ"):
         t_env.execute_sql("SELECT id FROM people UNION ALL SELECT name FROM more")
+
+
+def test_data_stream_to_table_and_back():
+    from rayflink.common import Types
+    from rayflink.datastream import StreamExecutionEnvironment
+    from rayflink.table import StreamTableEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    t_env = StreamTableEnvironment.create(env)
+    orders = env.from_collection([("ana", 3), ("luis", 5), ("ana", 4)],
+                                 Types.ROW_NAMED(["user", "qty"], [Types.STRING(), Types.INT()]))
+    t_env.create_temporary_view("orders", t_env.from_data_stream(orders))
+    big = t_env.sql_query("SELECT `user`, qty * 10 AS q FROM orders WHERE qty > 3")
+    rows_out = t_env.to_data_stream(big).map(lambda r: (r.user, r.q))
+    assert sorted(rows_out.execute_and_collect()) == [("ana", 40), ("luis", 50)]
+    totals = t_env.sql_query("SELECT `user`, SUM(qty) AS total FROM orders GROUP BY `user`")
+    with pytest.raises(Exception, match="to_data_stream: the table is updating"):
+        t_env.to_data_stream(totals)
+    changes = t_env.to_changelog_stream(totals).map(lambda r: (r.get_row_kind().short_string(), *r))
+    final = {}
+    for kind, user, total in changes.execute_and_collect():
+        if kind != "-U":
+            final[user] = total
+    assert final == {"ana": 7, "luis": 5}
