@@ -11,6 +11,7 @@ from rayflink.operators.queryable import QueryableStateSinkOperator
 from rayflink.operators.sql.bridge import BatchesToRowsOperator, RecordsToBatchOperator
 from rayflink.operators.sql.calc import CalcOperator
 from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
+from rayflink.operators.sql.join import JoinOperator
 from rayflink.operators.sql.rows import FormatRowsOperator
 from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
 from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
@@ -48,6 +49,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sql_format_rows": FormatRowsOperator,
     "sql_records_to_batch": RecordsToBatchOperator,
     "sql_batches_to_rows": BatchesToRowsOperator,
+    "sql_join": JoinOperator,
 }
 
 

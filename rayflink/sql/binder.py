@@ -57,10 +57,11 @@ class Binder:
     """
 
     def __init__(self, schema: pa.Schema, replacements: dict[str, int] | None = None,
-                 what: str = "the input") -> None:
+                 what: str = "the input", aliases: dict[str, dict[str, int]] | None = None) -> None:
         self.schema = schema
         self.replacements = replacements or {}
         self.what = what
+        self.aliases = aliases or {}  # table name or alias -> its column names -> field index
 
     def bind(self, node: exp.Expr) -> Expr:
         key = node.sql(dialect="risingwave")
@@ -187,6 +188,21 @@ class Binder:
     def column(self, node: exp.Column) -> Col:
         name = node.name
         names = self.schema.names
+        qualifier = node.table
+        if qualifier and self.aliases:
+            columns = self.aliases.get(qualifier)
+            if columns is None:
+                raise invalid(f"table or alias {qualifier!r} is not in FROM" + closest(qualifier, self.aliases), node)
+            if name not in columns:
+                raise invalid(f"column {name!r} not found in {qualifier!r}" + closest(name, columns), node)
+            return Col(columns[name], names[columns[name]])
+        owners = [a for a, columns in self.aliases.items() if name in columns]
+        if len(owners) > 1:
+            raise invalid(f"column {name!r} is ambiguous; qualify it: "
+                          + " or ".join(f"{a}.{name}" for a in owners), node)
+        if len(owners) == 1:
+            index = self.aliases[owners[0]][name]
+            return Col(index, names[index])
         if name in names:
             return Col(names.index(name), name)
         lowered = [n.lower() for n in names]

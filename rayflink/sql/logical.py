@@ -246,6 +246,40 @@ class WindowAggregate(RelNode):
 
 
 @dataclass(frozen=True)
+class Join(RelNode):
+    """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
+
+    Both inputs are kept in keyed state; a LEFT join emits a left row with NULLs until its first
+    match, which retracts that row (``-D``) and inserts the joined one: an updating result."""
+
+    left: RelNode
+    right: RelNode
+    kind: str  # INNER | LEFT
+    left_keys: tuple[int, ...]
+    right_keys: tuple[int, ...]
+    condition: Expr | None
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.left, self.right)
+
+    @property
+    def updating(self) -> bool:
+        return self.kind == "LEFT" or super().updating
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.left.schema.types + self.right.schema.types)])
+
+    def explain(self) -> str:
+        pairs = ", ".join(f"{self.names[a]} = {self.names[len(self.left.schema) + b]}"
+                          for a, b in zip(self.left_keys, self.right_keys))
+        cond = f" AND {self.condition.sql()}" if self.condition is not None else ""
+        return f"Join(joinType=[{self.kind}], where=[{pairs}{cond}])"
+
+
+@dataclass(frozen=True)
 class Sink(RelNode):
     """``INSERT INTO table``: the input's rows written by the table's connector."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from rayflink.sql.expressions import Call, Col, Expr
-from rayflink.sql.logical import Calc, RelNode, Scan, Union
+from rayflink.sql.logical import Calc, Join, RelNode, Scan, Union
 
 
 def optimize(node: RelNode) -> RelNode:
@@ -25,6 +25,8 @@ def _children(node: RelNode, fn) -> RelNode:
         return node
     if isinstance(node, Union):
         return Union(tuple(fn(i) for i in node.inputs))
+    if isinstance(node, Join):
+        return dataclasses.replace(node, left=fn(node.left), right=fn(node.right))
     new = fn(node.inputs[0])
     return node if new is node.inputs[0] else dataclasses.replace(node, input=new)
 

@@ -10,12 +10,13 @@ from sqlglot import exp
 
 from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
-from rayflink.sql.errors import SqlPlanningError
+from rayflink.sql.errors import SqlPlanningError, closest
 from rayflink.sql.expressions import Call, Col, Expr
 from rayflink.sql.logical import (
     AggCall,
     Aggregate,
     Calc,
+    Join,
     RelNode,
     Scan,
     Sink,
@@ -76,19 +77,25 @@ class Planner:
             return self.plan_union(node)
         if not isinstance(node, exp.Select):
             raise invalid(f"{type(node).__name__.upper()} queries are not supported yet; use SELECT", node)
-        for unsupported in ("joins", "order", "limit", "laterals"):
+        for unsupported in ("order", "limit", "laterals"):
             if node.args.get(unsupported):
                 raise invalid(f"{unsupported.rstrip('s').upper()} is not supported yet", node.args[unsupported]
                               if isinstance(node.args[unsupported], exp.Expr) else node)
-        source = self.plan_from(node.args["from_"].this) if node.args.get("from_") else None
-        if source is None:
+        from_ = node.args["from_"].this if node.args.get("from_") else None
+        if from_ is None:
             raise invalid("a SELECT needs a FROM clause", node)
+        source = self.plan_from(from_)
         windowed = source if isinstance(source, _Windowed) else None
         rel = windowed.input if windowed is not None else source
+        aliases = {_alias(from_): {n: i for i, n in enumerate(rel.schema.names)}}
+        for join in node.args.get("joins") or []:
+            if windowed is not None:
+                raise invalid("a join with a window TVF is not supported yet", join)
+            rel, aliases = self.plan_join(rel, aliases, join)
         where = node.args.get("where")
         if where is not None:
-            rel = filter_(rel, Binder(rel.schema, what=_what(rel)).bind(where.this))
-        selects = self.expand_star(node, rel, windowed)
+            rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(where.this))
+        selects = self.expand_star(node, rel, windowed, aliases)
         group = node.args.get("group")
         having = node.args.get("having")
         aggregates = [a for s in selects for a in s.find_all(exp.AggFunc) if is_aggregate(a)]
@@ -97,22 +104,80 @@ class Planner:
         if group is None and not aggregates and not node.args.get("distinct"):
             if windowed is not None:
                 raise invalid("a window TVF without GROUP BY window_start, window_end is not supported yet", node)
-            return project(rel, selects)
+            return project(rel, selects, Binder(rel.schema, what=_what(rel), aliases=aliases))
         group_exprs = list(group.expressions) if group is not None else []
         if node.args.get("distinct"):
             group_exprs += [s.this if isinstance(s, exp.Alias) else s for s in selects]
         return self.plan_aggregate(rel, windowed, group_exprs, aggregates, selects,
-                                   having.this if having is not None else None)
+                                   having.this if having is not None else None, aliases)
 
-    def expand_star(self, node: exp.Select, rel: RelNode, windowed: _Windowed | None) -> list[exp.Expr]:
+    def expand_star(self, node: exp.Select, rel: RelNode, windowed: _Windowed | None,
+                    aliases: dict[str, dict[str, int]]) -> list[exp.Expr]:
+        """``*`` and ``t.*`` as the columns they stand for (qualified, so a join's equal names stay apart)."""
         out = []
-        names = list(rel.schema.names) + (list(WINDOW_COLUMNS) if windowed is not None else [])
         for s in node.expressions:
             if isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)):
-                out += [exp.column(n, quoted=True) for n in names]
+                qualifier = s.table if isinstance(s, exp.Column) else ""
+                if qualifier and qualifier not in aliases:
+                    raise invalid(f"table or alias {qualifier!r} is not in FROM" + closest(qualifier, aliases), s)
+                for alias, columns in aliases.items():
+                    if not qualifier or alias == qualifier:
+                        out += [exp.column(n, table=alias, quoted=True)
+                                for n, _ in sorted(columns.items(), key=lambda c: c[1])]
+                if windowed is not None and not qualifier:
+                    out += [exp.column(n, quoted=True) for n in WINDOW_COLUMNS]
             else:
                 out.append(s)
         return out
+
+    def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]],
+                  join: exp.Join) -> tuple[RelNode, dict[str, dict[str, int]]]:
+        """A regular equi-join (INNER or LEFT) of two insert-only inputs."""
+        side = (join.args.get("side") or "").upper()
+        kind = (join.args.get("kind") or "").upper()
+        if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
+            raise invalid(f"{' '.join(p for p in (side, kind) if p)} JOIN is not supported yet; use JOIN or "
+                          "LEFT JOIN", join)
+        right = self.plan_from(join.this)
+        if isinstance(right, _Windowed):
+            raise invalid("a join with a window TVF is not supported yet", join)
+        alias = _alias(join.this)
+        if alias in aliases:
+            raise invalid(f"{alias!r} appears twice in FROM; give one of them an alias", join.this)
+        if left.updating or right.updating:
+            raise SqlPlanningError("a join of an updating input (a GROUP BY result) is not supported yet")
+        offset = len(left.schema)
+        names = _unique(list(left.schema.names) + list(right.schema.names))
+        joined = {**aliases, alias: {n: i + offset for i, n in enumerate(right.schema.names)}}
+        schema = pa.schema([pa.field(n, t) for n, t in zip(names, left.schema.types + right.schema.types)])
+        on = join.args.get("on")
+        if on is None:
+            raise invalid("a join needs ON with an equality of both sides' columns (cross joins are not "
+                          "supported)", join)
+        binder = Binder(schema, what="the joined tables", aliases=joined)
+        left_keys, right_keys, residual = [], [], []
+        for conjunct in _conjuncts(on):
+            bound = binder.bind(conjunct)
+            if (isinstance(bound, Call) and bound.name == "equal" and all(isinstance(a, Col) for a in bound.args)
+                    and (bound.args[0].index < offset) != (bound.args[1].index < offset)):
+                a, b = sorted(bound.args, key=lambda c: c.index)
+                if not _same_key_kind(schema.field(a.index).type, schema.field(b.index).type):
+                    raise invalid(f"join keys {a.name} and {b.name} differ in type", conjunct)
+                left_keys.append(a.index)
+                right_keys.append(b.index - offset)
+            else:
+                residual.append(bound)
+        if not left_keys:
+            raise invalid("a join needs an equality of a column of each side in ON (non-equi joins are not "
+                          "supported yet)", on)
+        if residual and side == "LEFT":
+            raise invalid("a LEFT JOIN's ON may only hold equalities of both sides' columns for now; move the "
+                          "other conditions into a subquery", on)
+        condition = None
+        for r in residual:
+            condition = r if condition is None else Call("and", (condition, r))
+        return Join(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
+                    condition, tuple(names)), joined
 
     def plan_from(self, node: exp.Expr) -> RelNode | _Windowed:
         if isinstance(node, exp.Subquery):
@@ -173,8 +238,9 @@ class Planner:
         return _Windowed(rel, time_col.name, window)
 
     def plan_aggregate(self, rel: RelNode, windowed: _Windowed | None, group_exprs: list[exp.Expr],
-                       aggregates: list[exp.Expr], selects: list[exp.Expr], having: exp.Expr | None) -> RelNode:
-        binder = Binder(rel.schema, what=_what(rel))
+                       aggregates: list[exp.Expr], selects: list[exp.Expr], having: exp.Expr | None,
+                       aliases: dict[str, dict[str, int]] | None = None) -> RelNode:
+        binder = Binder(rel.schema, what=_what(rel), aliases=aliases)
         window: WindowSpec | None = windowed.window if windowed is not None else None
         time_name = windowed.time if windowed is not None else None
         window_call = None
@@ -296,6 +362,26 @@ def _what(rel: RelNode) -> str:
     if isinstance(rel, Scan):
         return f"table {rel.table.name!r}"
     return "the input"
+
+
+def _alias(node: exp.Expr) -> str:
+    """The name a FROM item is qualified with: its alias, else its table name."""
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):  # TABLE(TUMBLE(TABLE t, ...))
+        return node.alias or node.this.expressions[0].expressions[0].name
+    return node.alias_or_name
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _same_key_kind(a: pa.DataType, b: pa.DataType) -> bool:
+    """Join keys hash alike when both are integers, or both the same type otherwise."""
+    return a == b or (pa.types.is_integer(a) and pa.types.is_integer(b))
 
 
 def _describe(schema: pa.Schema) -> str:

@@ -19,6 +19,7 @@ from rayflink.sql.logical import (
     Aggregate,
     Calc,
     DataStreamScan,
+    Join,
     RelNode,
     Scan,
     Sink,
@@ -75,6 +76,12 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
             spec = OperatorSpec("sql_window_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema,
                                                          "time": node.time, "window": node.window})
         return keyed._keyed(node.explain()[:120], spec, None)
+    if isinstance(node, Join):
+        keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
+        connected = child(node.left).connect(child(node.right)).key_by(*keys)
+        spec = OperatorSpec("sql_join", {"keys": keys, "kind": node.kind, "condition": node.condition,
+                                         "schema": node.schema})
+        return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, Sink):
         from rayflink.connectors.table import create_table_sink
 

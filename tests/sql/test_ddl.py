@@ -164,3 +164,15 @@ def test_unsupported_connector_is_named(t_env):
     t_env.execute_sql("CREATE TABLE k (a INT) WITH ('connector' = 'printt')")
     with pytest.raises(SqlValidationError, match="connector 'printt' is not supported; did you mean 'print'"):
         t_env.execute_sql("INSERT INTO k SELECT qty FROM orders")
+
+
+def test_join_names_ambiguous_columns_and_unknown_aliases(t_env):
+    t_env.execute_sql("CREATE TABLE users (user_id BIGINT, name STRING) WITH ('connector' = 'datagen')")
+    with pytest.raises(SqlValidationError, match="column 'user_id' is ambiguous; qualify it: o.user_id or users.user_id"):
+        t_env.execute_sql("SELECT user_id FROM orders AS o JOIN users ON o.user_id = users.user_id")
+    with pytest.raises(SqlValidationError, match="table or alias 'x' is not in FROM"):
+        t_env.execute_sql("SELECT x.name FROM orders AS o JOIN users AS u ON o.user_id = u.user_id")
+    with pytest.raises(SqlValidationError, match="a join needs an equality of a column of each side"):
+        t_env.execute_sql("SELECT name FROM orders AS o JOIN users AS u ON o.qty > 3")
+    plan = t_env.explain_sql("SELECT o.order_id, u.name FROM orders AS o LEFT JOIN users AS u ON o.user_id = u.user_id")
+    assert "Join(joinType=[LEFT], where=[user_id = user_id1])" in plan

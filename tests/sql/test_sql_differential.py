@@ -1,5 +1,5 @@
 """Differential test: generated queries (projections, filters, group aggregations, tumbling
-windows) over seeded random data; rayflink STREAMING (the final state of its changelog) equals
+windows, inner and left joins) over seeded random data; rayflink STREAMING (the final state of its changelog) equals
 rayflink BATCH, and both equal DuckDB on the same data."""
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ FILTERS = ["v > 10", "d < 0", "k = 'cat'", "g IN (1, 3)", "v BETWEEN -5 AND 40",
 AGGS = [("COUNT(*)", "COUNT(*)"), ("SUM(v)", "SUM(v)"), ("MIN(d)", "MIN(d)"), ("MAX(v)", "MAX(v)"),
         ("AVG(d)", "AVG(d)"), ("COUNT(v)", "COUNT(v)"), ("COUNT(DISTINCT g)", "COUNT(DISTINCT g)")]
 KEYS = [["k"], ["g"], ["k", "g"], []]
+DIMENSION = [("ant", 1, "red"), ("bee", 2, "blue"), ("bee", 3, "green"), ("cat", 4, None), ("fox", 5, "gray")]
 
 
 def generate(rng: random.Random, kind: str) -> Query:
@@ -74,6 +75,17 @@ def generate(rng: random.Random, kind: str) -> Query:
         group = f" GROUP BY {key_list}" if keys else ""
         return Query(f"SELECT {select_keys}{', '.join(f for f, _ in aggs)} FROM t{cond}{group}",
                      f"SELECT {select_keys}{', '.join(d for _, d in aggs)} FROM t{cond}{group}")
+    if kind in ("join", "left_join"):
+        side = "LEFT " if kind == "left_join" else ""
+        picks = rng.sample(SCALARS[:4], 2)
+        join_cond = rng.choice(["t.k = u.k", "t.k = u.k AND t.g = u.n"]) if not side else "t.k = u.k"
+        columns = f"t.k, u.n, u.color, {', '.join(f for f, _ in picks)}"
+        source = f"(SELECT * FROM t{cond}) AS t" if where else "t"
+        body = f"FROM {source} {side}JOIN u ON {join_cond}"
+        if not side and rng.random() < 0.5:  # an aggregation over an inner join's rows
+            return Query(f"SELECT u.color, COUNT(*), SUM(t.v) {body} GROUP BY u.color",
+                         f"SELECT u.color, COUNT(*), SUM(t.v) {body} GROUP BY u.color")
+        return Query(f"SELECT {columns} {body}", f"SELECT {columns} {body}")
     minutes = rng.choice([1, 2, 5])
     size = minutes * 60_000
     group_keys = f", {key_list}" if keys else ""
@@ -136,30 +148,36 @@ def dataset(tmp_path_factory):
                                                         if isinstance(x, datetime.datetime) else str(x))
                                   for x in (k, g, v, d, ts)))
         (root / f"part-{f}.csv").write_text("\n".join(lines) + "\n")
-    return table, str(root)
+    dimension = root.parent / f"{root.name}-u.csv"
+    dimension.write_text("".join(f"{k},{n},{c or ''}\n" for k, n, c in DIMENSION))
+    return table, str(root), str(dimension)
 
 
-def environment(path: str, streaming: bool) -> TableEnvironment:
+def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
     settings = EnvironmentSettings.in_streaming_mode() if streaming else EnvironmentSettings.in_batch_mode()
     t_env = TableEnvironment.create(settings)
     t_env.get_config().set("parallelism.default", "2")
     t_env.execute_sql(f"""CREATE TABLE t (k STRING, g INT, v INT, d DOUBLE, ts TIMESTAMP(3),
                           WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
                           WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
+    t_env.execute_sql(f"""CREATE TABLE u (k STRING, n INT, color STRING)
+                          WITH ('connector' = 'filesystem', 'path' = '{dimension}', 'format' = 'csv')""")
     return t_env
 
 
 QUERIES = [generate(random.Random(SEED + i), kind)
-           for i, kind in enumerate(["projection"] * 3 + ["group"] * 4 + ["window"] * 4)]
+           for i, kind in enumerate(["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["join"] * 3 + ["left_join"] * 2)]
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.flink[:70] for q in QUERIES])
 def test_streaming_equals_batch_equals_duckdb(dataset, query):
-    table, path = dataset
+    table, path, dimension = dataset
     con = duckdb.connect()
     con.register("t", table)
+    con.register("u", pa.table({"k": [d[0] for d in DIMENSION], "n": pa.array([d[1] for d in DIMENSION], pa.int32()),
+                                "color": [d[2] for d in DIMENSION]}))
     expected = Counter(normalize(r) for r in con.execute(query.duck).fetchall())
-    streaming = final_state(environment(path, True).execute_sql(query.flink).collect())
-    batch = Counter(normalize(tuple(r)) for r in environment(path, False).execute_sql(query.flink).collect())
+    streaming = final_state(environment(path, dimension, True).execute_sql(query.flink).collect())
+    batch = final_state(environment(path, dimension, False).execute_sql(query.flink).collect())
     assert same_rows(streaming, expected), (query.flink, streaming - expected, expected - streaming)
     assert same_rows(batch, expected), (query.flink, batch - expected, expected - batch)
