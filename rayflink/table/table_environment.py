@@ -141,7 +141,8 @@ class TableEnvironment:
         try:
             table = pa.Table.from_pylist([dict(zip(arrow_schema.names, r)) for r in rows], schema=arrow_schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise SqlValidationError(f"from_elements: the elements do not fit the schema {arrow_schema}: {exc}") from None
+            raise SqlValidationError(f"from_elements: the elements do not fit the schema {arrow_schema}: "
+                                     f"{exc}") from None
         return Table(self, Values(table))
 
     def create_temporary_view(self, view_path: str, table: "Table") -> None:

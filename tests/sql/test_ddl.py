@@ -168,7 +168,8 @@ def test_unsupported_connector_is_named(t_env):
 
 def test_join_names_ambiguous_columns_and_unknown_aliases(t_env):
     t_env.execute_sql("CREATE TABLE users (user_id BIGINT, name STRING) WITH ('connector' = 'datagen')")
-    with pytest.raises(SqlValidationError, match="column 'user_id' is ambiguous; qualify it: o.user_id or users.user_id"):
+    with pytest.raises(SqlValidationError,
+                       match="column 'user_id' is ambiguous; qualify it: o.user_id or users.user_id"):
         t_env.execute_sql("SELECT user_id FROM orders AS o JOIN users ON o.user_id = users.user_id")
     with pytest.raises(SqlValidationError, match="table or alias 'x' is not in FROM"):
         t_env.execute_sql("SELECT x.name FROM orders AS o JOIN users AS u ON o.user_id = u.user_id")
