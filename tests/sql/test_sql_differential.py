@@ -165,8 +165,8 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
     return t_env
 
 
-QUERIES = [generate(random.Random(SEED + i), kind)
-           for i, kind in enumerate(["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["join"] * 3 + ["left_join"] * 2)]
+KINDS = ["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["join"] * 3 + ["left_join"] * 2
+QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.flink[:70] for q in QUERIES])
