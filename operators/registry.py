@@ -13,6 +13,7 @@ from rayflink.operators.sql.calc import CalcOperator
 from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
 from rayflink.operators.sql.join import JoinOperator
 from rayflink.operators.sql.rows import FormatRowsOperator
+from rayflink.operators.sql.session_window import SessionWindowAggregateOperator
 from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
 from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from rayflink.operators.source import SourceOperator
@@ -46,6 +47,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sql_calc": CalcOperator,
     "sql_group_aggregate": GroupAggregateOperator,
     "sql_window_aggregate": WindowAggregateOperator,
+    "sql_session_window_aggregate": SessionWindowAggregateOperator,
     "sql_format_rows": FormatRowsOperator,
     "sql_records_to_batch": RecordsToBatchOperator,
     "sql_batches_to_rows": BatchesToRowsOperator,

@@ -81,6 +81,28 @@ def merge(calls: tuple[AggCall, ...], acc: list | None, partial: list) -> list:
     return acc
 
 
+def merge_accumulators(calls: tuple[AggCall, ...], a: list, b: list) -> list:
+    """One accumulator holding both ``a`` and ``b`` (session windows that grow into each other)."""
+    out = []
+    for c, x, y in zip(calls, a, b):
+        if c.distinct:
+            merged = dict(x)
+            for v, n in y.items():
+                merged[v] = merged.get(v, 0) + n
+            out.append(merged)
+        elif c.kind in ("count", "count_star"):
+            out.append(x + y)
+        elif c.kind == "avg":
+            out.append((y[0] if x[0] is None else x[0] if y[0] is None else x[0] + y[0], x[1] + y[1]))
+        elif x is None or y is None:
+            out.append(y if x is None else x)
+        elif c.kind == "sum":
+            out.append(x + y)
+        else:
+            out.append(min(x, y) if c.kind == "min" else max(x, y))
+    return out
+
+
 def _empty(c: AggCall) -> Any:
     if c.distinct:
         return {}

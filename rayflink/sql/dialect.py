@@ -1,6 +1,7 @@
 """Flink SQL for sqlglot: RisingWave's dialect (WATERMARK FOR, WITH options, computed columns and
 NOT ENFORCED keys parse there already) plus what Flink adds: backquoted identifiers, ``TABLE t``
-arguments of window table functions, and Flink's own functions kept by name."""
+arguments of window table functions, METADATA columns, SESSION(...) as a function, and Flink's
+own functions kept by name."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ class Flink(RisingWave):
 
     class Tokenizer(RisingWave.Tokenizer):
         IDENTIFIERS = ['"', "`"]
+        # SESSION is Flink's session window function, not SET SESSION's keyword
+        KEYWORDS = {k: v for k, v in RisingWave.Tokenizer.KEYWORDS.items() if k != "SESSION"}
 
     Parser = FlinkParser
 

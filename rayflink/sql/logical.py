@@ -194,9 +194,9 @@ class Aggregate(RelNode):
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``) or HOP."""
+    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, or SESSION (``size_ms`` is the gap)."""
 
-    kind: str  # "TUMBLE" | "HOP"
+    kind: str  # "TUMBLE" | "HOP" | "SESSION"
     size_ms: int
     slide_ms: int
     offset_ms: int = 0
@@ -204,6 +204,8 @@ class WindowSpec:
     def explain(self) -> str:
         if self.kind == "TUMBLE":
             return f"TUMBLE(size=[{self.size_ms} ms])"
+        if self.kind == "SESSION":
+            return f"SESSION(gap=[{self.size_ms} ms])"
         return f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
 
 

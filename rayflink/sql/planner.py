@@ -247,7 +247,7 @@ class Planner:
         keys: list[exp.Expr] = []
         tvf_window_cols = []
         for g in group_exprs:
-            if isinstance(g, exp.Anonymous) and g.name.upper() in ("TUMBLE", "HOP"):
+            if isinstance(g, exp.Anonymous) and g.name.upper() in ("TUMBLE", "HOP", "SESSION"):
                 if window is not None:
                     raise invalid("only one window per GROUP BY", g)
                 window_call, time_name, window = self.group_window(rel, g)
@@ -321,8 +321,8 @@ class Planner:
             raise invalid(f"{call.name}: the first argument must be a time attribute column", call)
         check_rowtime(rel, time_col.name, args[0])
         intervals = [interval_ms(a) for a in args[1:] if isinstance(a, exp.Interval)]
-        if call.name.upper() == "TUMBLE":
-            window = WindowSpec("TUMBLE", intervals[0], intervals[0])
+        if call.name.upper() in ("TUMBLE", "SESSION"):  # SESSION(time, gap)
+            window = WindowSpec(call.name.upper(), intervals[0], intervals[0])
         else:  # HOP(time, slide, size)
             window = WindowSpec("HOP", intervals[1], intervals[0])
         check_window(window, call)
@@ -333,7 +333,7 @@ class Planner:
         def swap(n: exp.Expr) -> exp.Expr:
             if isinstance(n, exp.Anonymous):
                 name = n.name.upper()
-                for prefix in ("TUMBLE", "HOP"):
+                for prefix in ("TUMBLE", "HOP", "SESSION"):
                     for suffix, col in (("_START", "window_start"), ("_END", "window_end"),
                                         ("_ROWTIME", "window_time")):
                         if name == prefix + suffix:

@@ -73,7 +73,8 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         if isinstance(node, Aggregate):
             spec = OperatorSpec("sql_group_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema})
         else:
-            spec = OperatorSpec("sql_window_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema,
+            kind = "sql_session_window_aggregate" if node.window.kind == "SESSION" else "sql_window_aggregate"
+            spec = OperatorSpec(kind, {"keys": keys, "aggs": node.aggs, "schema": node.schema,
                                                          "time": node.time, "window": node.window})
         return keyed._keyed(node.explain()[:120], spec, None)
     if isinstance(node, Join):

@@ -1,4 +1,4 @@
-"""Group windows of the Table API (PyFlink's ``pyflink.table.window``): ``Tumble``, ``Slide``.
+"""Group windows of the Table API (PyFlink's ``pyflink.table.window``): ``Tumble``, ``Slide``, ``Session``.
 
 >>> Tumble.over(lit(1).minutes).on(col("ts")).alias("w")
 >>> Slide.over(lit(10).minutes).every(lit(1).minutes).on(col("ts")).alias("w")
@@ -17,7 +17,7 @@ from rayflink.table.expressions import Expression
 class GroupWindow:
     """A window over the time attribute ``time``, named ``alias`` in group_by and select."""
 
-    kind: str  # TUMBLE | HOP
+    kind: str  # TUMBLE | HOP | SESSION
     size: Expression
     slide: Expression | None = None
     time: Expression | None = None
@@ -25,8 +25,8 @@ class GroupWindow:
 
     def call(self) -> exp.Anonymous:
         """The SQL group window function: TUMBLE(ts, size) or HOP(ts, slide, size)."""
-        args = [self.time.node, self.size.node] if self.kind == "TUMBLE" else \
-            [self.time.node, self.slide.node, self.size.node]
+        args = [self.time.node, self.slide.node, self.size.node] if self.kind == "HOP" else \
+            [self.time.node, self.size.node]
         return exp.Anonymous(this=self.kind, expressions=[a.copy() for a in args])
 
 
@@ -64,3 +64,11 @@ class Slide:
     @staticmethod
     def over(size: Expression) -> _WindowBuilder:
         return _WindowBuilder("HOP", size)
+
+
+class Session:
+    """Session windows: a key's rows closer than ``gap`` to each other share a window."""
+
+    @staticmethod
+    def with_gap(gap: Expression) -> _WindowBuilder:
+        return _WindowBuilder("SESSION", gap)

@@ -11,7 +11,7 @@ import pytest
 from rayflink.sql.errors import SqlValidationError
 from rayflink.table import DataTypes, EnvironmentSettings, RowKind, TableEnvironment
 from rayflink.table.expressions import call, col, lit
-from rayflink.table.window import Slide, Tumble
+from rayflink.table.window import Session, Slide, Tumble
 
 ROWS = [("a", 1, "2024-05-01 10:00:05"), ("b", 2, "2024-05-01 10:00:20"), ("a", 3, "2024-05-01 10:01:10"),
         ("c", 4, "2024-05-01 10:02:00"), ("a", 5, "2024-05-01 10:02:30")]
@@ -65,6 +65,11 @@ def test_tumble_and_slide_group_windows(t_env):
     slid = t_env.from_path("src").window(Slide.over(lit(2).minutes).every(lit(1).minutes).on(col("ts")).alias("w")) \
         .group_by(col("w")).select(col("w").end.alias("e"), col("v").count.alias("n"))
     assert rows(slid) == [(minute(1), 2), (minute(2), 3), (minute(3), 3), (minute(4), 2)]
+    sessions = t_env.from_path("src").window(Session.with_gap(lit(50).seconds).on(col("ts")).alias("w")) \
+        .group_by(col("w"), col("k")).select(col("k"), col("w").start.alias("s"), col("v").sum.alias("total"))
+    second = lambda m, s: datetime.datetime(2024, 5, 1, 10, m, s)  # noqa: E731
+    assert rows(sessions) == [("a", second(0, 5), 1), ("a", second(1, 10), 3), ("a", second(2, 30), 5),
+                              ("b", second(0, 20), 2), ("c", second(2, 0), 4)]
 
 
 def test_execute_insert_and_sql_over_a_temporary_view(t_env, tmp_path):
