@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError
 
 __all__ = [
@@ -376,7 +377,8 @@ class S3CheckpointStorage(CheckpointStorage):
 
         opts = self._options
         endpoint = opts.get("s3.endpoint") or os.environ.get("AWS_ENDPOINT_URL") or None
-        path_style = str(opts.get("s3.path.style.access", endpoint is not None)).lower() == "true"
+        path_style = options.get(opts, options.S3_PATH_STYLE_ACCESS)
+        path_style = endpoint is not None if path_style is None else path_style
         region = opts.get("s3.region") or os.environ.get("AWS_REGION") \
             or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         kwargs: dict[str, Any] = {}
