@@ -209,13 +209,14 @@ class StreamExecutionEnvironment:
         if not sinks:
             raise GraphBuildError("no operators defined in the job: add operators and a sink "
                                   "(print(), add_sink(...), sink_to(...)) before execute()")
+        config = options.validate(self._config.to_dict())  # the whole configuration, checked at submission
         graph = build_job_graph(
             sinks,
             name=job_name,
-            default_parallelism=self.get_parallelism(),
-            default_max_parallelism=self.get_max_parallelism(),
-            config=options.validate(self._config.to_dict()),
-            chaining_enabled=self.is_chaining_enabled(),
+            default_parallelism=options.get(config, options.PARALLELISM_DEFAULT),
+            default_max_parallelism=options.get(config, options.MAX_PARALLELISM),
+            config=config,
+            chaining_enabled=options.get(config, options.OPERATOR_CHAINING),
         )
         if options.get(graph.config, options.RUNTIME_MODE) == "BATCH":
             for v in graph.vertices:
