@@ -86,6 +86,8 @@ class Configuration:
 
     def get_string(self, key: str, default_value: str | None = None) -> str | None:
         value = self.get(key, default_value)
+        if isinstance(value, bool):
+            return "true" if value else "false"  # Flink's spelling
         return None if value is None else str(value)
 
     def get_integer(self, key: str, default_value: int | None = None) -> int:
