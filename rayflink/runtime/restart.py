@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
