@@ -164,7 +164,8 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
                     "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, (StateMigrationError, ConfigurationError)), "metrics": self.metrics()}
+                    "recoverable": not isinstance(exc, (StateMigrationError, ConfigurationError)),
+                    "metrics": self.metrics()}
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
