@@ -438,10 +438,13 @@ def parse_value(key: str, value: Any) -> Any:
 
 def warn_if_unknown(key: str) -> None:
     """Warn (``ConfigurationWarning``) about a key rayflink does not read, naming the closest known
-    key; keys passed through (``s3.*``, ``properties.*``) and the user's own keys stay silent."""
-    if key in _BY_KEY or key.startswith(PASS_THROUGH_PREFIXES):
+    key; keys passed through (``s3.*``, ``properties.*``) and the user's own keys stay silent
+    unless they are a near miss of a known key (``s3.endpont``)."""
+    if key in _BY_KEY:
         return
     close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.8)
+    if key.startswith(PASS_THROUGH_PREFIXES) and not close:
+        return
     if close:
         message = f"configuration option {key!r} is unknown and ignored; did you mean {close[0]!r}?"
     elif key.startswith(_FLINK_NAMESPACES):

@@ -19,7 +19,7 @@ class Configuration:
     10000 (ms), ``set_string("parallelism.default", "0")`` raises ``ConfigurationError`` naming
     the option and the accepted values. An unknown key close to a known one is warned about.
 
-    >>> conf = Configuration(); conf.set_integer("parallelism.default", 2)
+    >>> conf = Configuration().set_integer("parallelism.default", 2)
     >>> conf.set_string("execution.checkpointing.mode", "exactly_once").get(options.CHECKPOINTING_MODE)
     'EXACTLY_ONCE'
     """

@@ -279,6 +279,8 @@ def test_an_unknown_key_is_warned_about_with_the_closest_known_key():
     with pytest.warns(ConfigurationWarning, match="'execution.checkpointing.intervall' is unknown and ignored; "
                                                   "did you mean 'execution.checkpointing.interval'"):
         Configuration({"execution.checkpointing.intervall": "1 s"})
+    with pytest.warns(ConfigurationWarning, match="'s3.endpont' is unknown and ignored; did you mean 's3.endpoint'"):
+        Configuration({"s3.endpont": "http://127.0.0.1:9000"})
     with pytest.warns(ConfigurationWarning, match="'taskmanager.numberOfTaskSlots' is not read by rayflink"):
         Configuration().set_integer("taskmanager.numberOfTaskSlots", 4)
 
