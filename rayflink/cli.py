@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Any
 
-CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options the CLI hands to the job's StreamExecutionEnvironment
+from rayflink.common.configuration import CONFIG_ENV  # JSON options the CLI hands to the job's environment
 
 
 def _manager(address: str | None) -> Any:

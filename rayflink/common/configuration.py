@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +11,14 @@ import yaml
 
 from rayflink.common import config_options as options
 from rayflink.errors import ConfigurationError
+
+CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options ``rayflink run`` hands to the job's StreamExecutionEnvironment
+
+
+def cli_options() -> dict[str, Any]:
+    """Options that ``rayflink run`` passed to this process (``--conf``, ``-p``, ``-D key=value``)."""
+    raw = os.environ.get(CONFIG_ENV)
+    return json.loads(raw) if raw else {}
 
 
 class Configuration:

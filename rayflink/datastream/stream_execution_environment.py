@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from rayflink.common import config_options as options
-from rayflink.common.configuration import Configuration
+from rayflink.common.configuration import Configuration, cli_options
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.errors import GraphBuildError, truncate
@@ -20,16 +19,6 @@ def _require_int(where: str, parameter: str, value: Any) -> None:
         raise TypeError(f"{where}: {parameter} must be an int, got {truncate(value, 60)} ({type(value).__name__})")
 
 
-def _cli_options() -> dict:
-    """Options that ``rayflink run`` passes to the job (``--conf``, ``-p``, ``-D key=value``)."""
-    import json
-
-    from rayflink.cli import CONFIG_ENV
-
-    raw = os.environ.get(CONFIG_ENV)
-    return json.loads(raw) if raw else {}
-
-
 class StreamExecutionEnvironment:
     """Builds a job graph lazily; ``execute()`` runs it on Ray (a local Ray by default).
 
@@ -40,7 +29,7 @@ class StreamExecutionEnvironment:
     """
 
     def __init__(self, configuration: Configuration | None = None) -> None:
-        self._config = Configuration(_cli_options())
+        self._config = Configuration(cli_options())
         self._config.add_all(Configuration(configuration))
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []

@@ -361,3 +361,15 @@ def test_cli_options_reach_the_environment_parsed(tmp_path, capsys):
     assert main(["run", "--conf", str(conf), "-D", "execution.checkpointing.mode=exactly_once",
                  "-D", "restart-strategy.fixed-delay.delay=200 ms", str(script)]) == 0
     assert "got EXACTLY_ONCE 10000 BATCH 200" in capsys.readouterr().out
+
+
+def test_the_api_reads_cli_options_without_importing_the_cli():
+    # the options `rayflink run` hands over live in rayflink.common.configuration: no API -> CLI import
+    for path in (ROOT / "rayflink").rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "rayflink.cli", path
+            elif isinstance(node, ast.Import):
+                assert all(a.name != "rayflink.cli" for a in node.names), path
