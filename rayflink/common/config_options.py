@@ -329,9 +329,10 @@ EXTERNALIZED_CHECKPOINT_RETENTION = _opt(
     "DELETE_ON_CANCELLATION", "Whether a cancelled job's checkpoints are kept.")
 CHECKPOINTS_DIRECTORY = _opt("state.checkpoints.dir", StringType(), None,
                              "Where checkpoints go: file:///path or s3://bucket/prefix (a directory under "
-                             "the system's temp dir when checkpointing is on and this is unset).")
+                             "the system's temp dir when checkpointing is on and this is unset).",
+                             ("execution.checkpointing.dir",))
 CHECKPOINTS_NUM_RETAINED = _opt("state.checkpoints.num-retained", IntType(1), 1,
-                                "Completed checkpoints kept.")
+                                "Completed checkpoints kept.", ("execution.checkpointing.num-retained",))
 SAVEPOINT_PATH = _opt("execution.savepoint.path", StringType(), None, "Savepoint to start the job from.")
 SAVEPOINT_IGNORE_UNCLAIMED_STATE = _opt("execution.savepoint.ignore-unclaimed-state", BoolType(), False,
                                         "Skip savepoint state of operators the job no longer has.")
@@ -358,7 +359,7 @@ RESTART_STRATEGY_TYPE = _opt("restart-strategy.type", EnumType(
     ("none", "fixed-delay", "failure-rate", "exponential-delay"),
     {"off": "none", "disable": "none", "fixeddelay": "fixed-delay", "failurerate": "failure-rate",
      "exponentialdelay": "exponential-delay"}), None,
-    "How a failed job restarts (unset: fixed-delay when checkpointing is on, else none).")
+    "How a failed job restarts (unset: fixed-delay when checkpointing is on, else none).", ("restart-strategy",))
 FIXED_DELAY_ATTEMPTS = _opt("restart-strategy.fixed-delay.attempts", IntType(0), 2**31 - 1,
                             "Restarts before the job fails for good.")
 FIXED_DELAY_DELAY = _opt("restart-strategy.fixed-delay.delay", DurationType(0), 1000,

@@ -293,6 +293,12 @@ def test_pass_through_and_user_keys_stay_silent():
                               "state.backend": "rocksdb"})
     assert conf.get_string("my.app.threshold") == "7"
     assert conf.get(options.STATE_BACKEND_TYPE) == "rocksdb"  # Flink's older key still read
+    # Flink's other names of an option are read (and checked) too
+    assert RestartBackoff(options.validate({"restart-strategy": "FixedDelay"})).kind == "fixed-delay"
+    assert options.get({"execution.checkpointing.dir": "file:///tmp/c"}, options.CHECKPOINTS_DIRECTORY) == \
+        "file:///tmp/c"
+    with pytest.raises(ConfigurationError, match="restart-strategy: 'sometimes' is not accepted"):
+        options.validate({"restart-strategy": "sometimes"})
 
 
 # ---- the reader and the declarations --------------------------------------------------------------
