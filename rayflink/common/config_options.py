@@ -53,6 +53,10 @@ class OptionType(Generic[T]):
     def parse(self, value: Any) -> T:
         raise NotImplementedError
 
+    def render(self, value: T) -> str:
+        """``value`` written as a configuration file would write it."""
+        return str(value)
+
     def parse_for(self, key: str, value: Any) -> T:
         """``value`` read as this type for the option ``key``; raises ``ConfigurationError`` naming
         the key, the value and the accepted form."""
@@ -136,6 +140,9 @@ class BoolType(OptionType[bool]):
             return value.strip().lower() == "true"
         raise _Invalid("cannot read {value} as a boolean")
 
+    def render(self, value: bool) -> str:
+        return "true" if value else "false"
+
 
 @dataclass(frozen=True)
 class StringType(OptionType[str]):
@@ -207,6 +214,12 @@ class DurationType(OptionType[int]):
         if not (self.allow_minus_one and ms == -1):
             _check_range(ms, self.minimum_ms, None, " ms")
         return ms
+
+    def render(self, value: int) -> str:
+        for unit, ms in (("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+            if value and value % ms == 0:
+                return f"{value // ms} {unit}"
+        return f"{value} ms"
 
 
 _MEMORY_UNITS: Mapping[str, int] = MappingProxyType({
@@ -486,3 +499,12 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     if (get(out, CHECKPOINTING_INTERVAL) or -1) > 0 and get(out, CHECKPOINTS_DIRECTORY) is None:
         out[CHECKPOINTS_DIRECTORY.key] = default_checkpoint_dir()
     return out
+
+
+def describe_options() -> str:
+    """Every option as a Markdown table (key, default, accepted values, description), for the docs."""
+    rows = ["| Option | Default | Accepts | What it does |", "|---|---|---|---|"]
+    for option in OPTIONS.values():
+        default = "(unset)" if option.default is None else f"`{option.type.render(option.default)}`"
+        rows.append(f"| `{option.key}` | {default} | {option.type.accepted} | {option.description} |")
+    return "\n".join(rows)

@@ -379,3 +379,9 @@ def test_the_api_reads_cli_options_without_importing_the_cli():
                 assert node.module != "rayflink.cli", path
             elif isinstance(node, ast.Import):
                 assert all(a.name != "rayflink.cli" for a in node.names), path
+
+
+def test_the_options_table_lists_every_option():
+    table = options.describe_options()
+    assert all(f"| `{key}` |" in table for key in options.OPTIONS)
+    assert len(table.splitlines()) == len(options.OPTIONS) + 2
