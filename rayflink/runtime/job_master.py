@@ -69,8 +69,8 @@ class JobMaster:
         self.stdout_size = 0
         self.stdout_cond = threading.Condition()
         self.stdout_receiver = OrderedReceiver(self._print)
-        self.working_dir = os.path.join(options.get(graph.config, options.STATE_BACKEND_LOCAL_DIR) or tempfile.gettempdir(),
-                                        "rayflink", job_id)
+        local_dir = options.get(self.config, options.STATE_BACKEND_LOCAL_DIR) or tempfile.gettempdir()
+        self.working_dir = os.path.join(local_dir, "rayflink", job_id)
         self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
                                                  self._checkpoints_failing)
         self.backoff = RestartBackoff(self.config)
