@@ -27,7 +27,6 @@ import pyarrow as pa
 from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
-from rayflink.sql.options import duration_ms
 
 CONNECTORS = ("datagen", "filesystem", "kafka", "print", "blackhole")
 
@@ -237,6 +236,16 @@ def _kafka_sink(table: CatalogTable) -> Any:
     return builder.build()
 
 
+def _duration_ms(table: CatalogTable, key: str, value: str) -> int:
+    from rayflink.common.config_options import parse_duration_ms
+
+    try:
+        return parse_duration_ms(value)
+    except Exception:  # noqa: BLE001 - the parser's own error names no table
+        raise SqlValidationError(f"table {table.name!r}: {key!r} = {value!r} is not a duration; write e.g. "
+                                 "'10 s', '500 ms' or '1 min'") from None
+
+
 def _format(table: CatalogTable) -> str:
     fmt = _option(table, "format", required=True)
     if fmt not in ("csv", "json"):
@@ -254,7 +263,8 @@ def _filesystem_source(table: CatalogTable) -> Any:
     builder = FileSource.for_record_stream_format(StreamFormat(decode), _option(table, "path", required=True))
     interval = _option(table, "source.monitor-interval")
     if interval is not None:
-        builder = builder.monitor_continuously(Duration.of_millis(duration_ms(interval, "source.monitor-interval")))
+        builder = builder.monitor_continuously(Duration.of_millis(_duration_ms(table, "source.monitor-interval",
+                                                                               interval)))
     return builder.build()
 
 

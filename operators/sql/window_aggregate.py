@@ -2,8 +2,8 @@
 state in the window's namespace with an event-time timer at the window's last millisecond; when
 the watermark passes it the window's row is emitted once (insert-only) and its state cleared.
 
-Rows are buffered (up to ``table.exec.mini-batch.size``) and aggregated together when a watermark
-or a barrier comes: results only leave at watermarks, so buffering changes nothing but the cost."""
+Rows are buffered (up to ``BUFFERED_ROWS``) and aggregated together when a watermark or a barrier
+comes: results only leave at watermarks, so buffering changes nothing but the cost."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rayflink.runtime.messages import MAX_WATERMARK
 from rayflink.state.timers import InternalTimerService
 
 _STATE = "sql-window-accumulators"
-MINI_BATCH_ROWS = 65_536  # rows buffered between watermarks before they are aggregated (table.exec.mini-batch.size)
+BUFFERED_ROWS = 65_536  # rows buffered between watermarks before they are aggregated together
 
 
 class WindowAggregateOperator(KeyedStateOperator):
@@ -37,7 +37,6 @@ class WindowAggregateOperator(KeyedStateOperator):
         self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
         self.late_records_dropped = 0
         self.windows_fired = 0
-        self.mini_batch_size = int(self.ctx.config.get("table.exec.mini-batch.size", MINI_BATCH_ROWS))
         self.buffer: list[pa.RecordBatch] = []
         self.buffered_rows = 0
 
@@ -48,7 +47,7 @@ class WindowAggregateOperator(KeyedStateOperator):
         for batch in values:
             self.buffer.append(batch)
             self.buffered_rows += batch.num_rows
-        if self.buffered_rows >= self.mini_batch_size:
+        if self.buffered_rows >= BUFFERED_ROWS:
             self.flush()
 
     def flush(self) -> None:

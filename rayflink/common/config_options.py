@@ -396,6 +396,13 @@ EXPONENTIAL_DELAY_JITTER_FACTOR = _opt("restart-strategy.exponential-delay.jitte
                                        0.0, "Random share added to or taken from each wait.")
 EXPONENTIAL_DELAY_ATTEMPTS = _opt("restart-strategy.exponential-delay.attempts-before-reset-backoff",
                                   IntType(0), 2**31 - 1, "Restarts before the job fails for good.")
+# SQL (rayflink.table): regular aggregations buffer input and update each key once per mini-batch
+MINI_BATCH_ENABLED = _opt("table.exec.mini-batch.enabled", BoolType(), False,
+                          "Buffer the input of regular aggregations (flushed by size, latency, barriers).")
+MINI_BATCH_ALLOW_LATENCY = _opt("table.exec.mini-batch.allow-latency", DurationType(0), 0,
+                                "How long a mini-batch may wait before its keys are updated (with enabled).")
+MINI_BATCH_SIZE = _opt("table.exec.mini-batch.size", IntType(1), 5000,
+                       "Rows a mini-batch holds before its keys are updated (with enabled).")
 # checkpoint storage on S3 (every other ``s3.*`` key passes through to the storage as well)
 S3_ENDPOINT = _opt("s3.endpoint", StringType(), None, "S3 endpoint (default: AWS_ENDPOINT_URL, then AWS).")
 S3_PATH_STYLE_ACCESS = _opt("s3.path.style.access", BoolType(), None,
