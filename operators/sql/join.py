@@ -27,6 +27,8 @@ class JoinOperator(KeyedStateOperator):
         self.keyed_backend = keyed_backend_for(self)
         self.sides = [self.keyed_backend.get_partitioned_state(MapStateDescriptor(f"sql-join-{side}", None, None))
                       for side in ("left", "right")]
+        # BATCH: a LEFT join pads its unmatched left rows once, at the end, instead of retracting
+        self.pad_now = self.left_join and not self.ctx.batch_mode
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         out = [b for b in (self.join(batch, input_index) for batch in values) if b is not None]
@@ -44,7 +46,7 @@ class JoinOperator(KeyedStateOperator):
         for row in zip(*columns):
             key_values = [row[i] for i in key_columns.indices]
             if None in key_values:  # NULL equals nothing: never stored, never matched
-                if side == 0 and self.left_join:
+                if side == 0 and self.left_join:  # (in BATCH too: it can never be retracted)
                     rows.append(row + nulls)
                     kinds.append(INSERT)
                 continue
@@ -58,11 +60,11 @@ class JoinOperator(KeyedStateOperator):
                         for match, count in matches:
                             rows += [row + match] * count
                             kinds += [INSERT] * count
-                    elif self.left_join:
+                    elif self.pad_now:
                         rows.append(row + nulls)
                         kinds.append(INSERT)
             else:
-                unmatched_before = self.left_join and not mine.items()
+                unmatched_before = self.pad_now and not mine.items()
                 for left, count in matches:
                     if unmatched_before:
                         rows += [left + nulls] * count
@@ -75,6 +77,22 @@ class JoinOperator(KeyedStateOperator):
         if not rows:
             return None
         return self.output_batch(rows, kinds)
+
+    def end_input(self) -> None:
+        if not self.left_join or self.pad_now:
+            return
+        backend, left, right = self.keyed_backend, self.sides[0], self.sides[1]
+        width = len(self.schema)
+        rows: list[tuple] = []
+        for key in backend.keys("sql-join-left"):
+            backend.set_current_key(key)
+            if not right.items():
+                for row, count in left.items():
+                    rows += [row + (None,) * (width - len(row))] * count
+        if rows:
+            result = self.output_batch(rows, [INSERT] * len(rows))
+            if result is not None:
+                self.output.emit([result], None)
 
     def output_batch(self, rows: list[tuple], kinds: list[int]) -> pa.RecordBatch | None:
         columns = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]

@@ -61,6 +61,25 @@ class Table:
         finally:
             planner.ctes.pop()
 
+    def join(self, right: "Table", join_predicate: Any) -> "Table":
+        """Inner equi-join: ``orders.join(users, col("user_id") == col("uid"))`` (column names distinct)."""
+        return self._join(right, join_predicate, "")
+
+    def left_outer_join(self, right: "Table", join_predicate: Any) -> "Table":
+        """Left outer equi-join (an updating result in STREAMING mode)."""
+        return self._join(right, join_predicate, "LEFT")
+
+    def _join(self, right: "Table", predicate: Any, side: str) -> "Table":
+        planner = self._t_env._planner
+        join = exp.Join(this=exp.to_table("__right"), on=to_node(predicate), side=side or None)
+        planner.ctes.append({"__right": right._plan})
+        try:
+            plan, _ = planner.plan_join(self._plan, {"__left": {n: i for i, n in enumerate(self._plan.schema.names)}},
+                                        join)
+        finally:
+            planner.ctes.pop()
+        return Table(self._t_env, plan)
+
     def distinct(self) -> "Table":
         """Each distinct row once (an updating result in STREAMING mode)."""
         columns = [exp.column(n, quoted=True) for n in self._plan.schema.names]

@@ -133,3 +133,13 @@ def test_data_stream_to_table_and_back():
         if kind != "-U":
             final[user] = total
     assert final == {"ana": 7, "luis": 5}
+
+
+def test_join_and_left_outer_join():
+    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    orders = t_env.from_elements([(1, 10), (2, 20), (3, 30)], ["user_id", "amount"])
+    users = t_env.from_elements([(1, "ana"), (2, "luis")], ["uid", "name"])
+    joined = orders.join(users, col("user_id") == col("uid")).select(col("name"), col("amount"))
+    assert rows(joined) == [("ana", 10), ("luis", 20)]
+    outer = orders.left_outer_join(users, col("user_id") == col("uid")).select(col("user_id"), col("name"))
+    assert sorted(tuple(r) for r in outer.execute().collect()) == [(1, "ana"), (2, "luis"), (3, None)]
