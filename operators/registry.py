@@ -15,6 +15,7 @@ from rayflink.operators.sql.join import JoinOperator
 from rayflink.operators.sql.rows import FormatRowsOperator
 from rayflink.operators.sql.session_window import SessionWindowAggregateOperator
 from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
+from rayflink.operators.sql.window_assign import WindowAssignOperator
 from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from rayflink.operators.source import SourceOperator
 from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
@@ -52,6 +53,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sql_records_to_batch": RecordsToBatchOperator,
     "sql_batches_to_rows": BatchesToRowsOperator,
     "sql_join": JoinOperator,
+    "sql_window_assign": WindowAssignOperator,
 }
 
 

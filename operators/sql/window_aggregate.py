@@ -1,5 +1,5 @@
-"""``WindowAggregate``: GROUP BY key and event-time window (TUMBLE, HOP). Accumulators are keyed
-state in the window's namespace with an event-time timer at the window's last millisecond; when
+"""``WindowAggregate``: GROUP BY key and event-time window (TUMBLE, HOP, CUMULATE). Accumulators
+are keyed state in the namespace of the window's end with an event-time timer at the window's last millisecond; when
 the watermark passes it the window's row is emitted once (insert-only) and its state cleared.
 
 Rows are buffered (up to ``BUFFERED_ROWS``) and aggregated together when a watermark or a barrier
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
 from rayflink.operators.sql.accumulators import merge, partial_aggregates, results
+from rayflink.operators.sql.windows import assign_windows, window_start
 from rayflink.runtime.messages import MAX_WATERMARK
 from rayflink.state.timers import InternalTimerService
 
@@ -61,36 +62,32 @@ class WindowAggregateOperator(KeyedStateOperator):
         self.flush()  # the checkpoint's state holds every row before its barrier
 
     def assign(self, batch: pa.RecordBatch) -> None:
-        """Add each row to its windows (one for TUMBLE, size / slide for HOP); late rows are dropped."""
+        """Add each row to its windows (``assign_windows``); rows whose windows all ended are dropped."""
         times = batch.column(self.time)
         valid = pc.is_valid(times)
         if times.null_count:
             batch, times = batch.filter(valid), times.filter(valid)
         ts = np.asarray(times.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-        w = self.window
-        last_start = ts - np.mod(ts - w.offset_ms, w.slide_ms)
-        copies = w.size_ms // w.slide_ms
-        starts = np.concatenate([last_start - k * w.slide_ms for k in range(copies)]) if copies > 1 else last_start
-        rows = np.tile(np.arange(len(ts)), copies) if copies > 1 else np.arange(len(ts))
-        on_time = starts + w.size_ms - 1 > self.current_watermark
+        rows, ends = assign_windows(self.window, ts)
+        on_time = ends - 1 > self.current_watermark
         if not on_time.all():
             self.late_records_dropped += int(len(ts) - len(np.unique(rows[on_time])))
-            starts, rows = starts[on_time], rows[on_time]
+            ends, rows = ends[on_time], rows[on_time]
         if len(rows) == 0:
             return
-        expanded = batch.take(pa.array(rows)) if copies > 1 or len(rows) != batch.num_rows else batch
-        group = [expanded.column(i) for i in self.key_columns.indices] + [pa.array(starts, type=pa.int64())]
+        expanded = batch.take(pa.array(rows)) if len(rows) != batch.num_rows else batch
+        group = [expanded.column(i) for i in self.key_columns.indices] + [pa.array(ends, type=pa.int64())]
         groups, partials = partial_aggregates(expanded, group, self.aggs)
-        backend, state, aggs, timers, size = self.keyed_backend, self.state, self.aggs, self.timers, w.size_ms
+        backend, state, aggs, timers = self.keyed_backend, self.state, self.aggs, self.timers
         key_of = self.key_columns.key
-        window_starts = groups[-1]
-        for g in range(len(window_starts)):
+        window_ends = groups[-1]
+        for g in range(len(window_ends)):
             key = key_of([column[g] for column in groups[:-1]])
-            start = window_starts[g]
+            end = window_ends[g]
             backend.set_current_key(key)
-            backend.set_current_namespace(start)
+            backend.set_current_namespace(end)
             state.update(merge(aggs, state.value(), [p[g] for p in partials]))
-            timers.event_time.add(start + size - 1, key, start)
+            timers.event_time.add(end - 1, key, end)
 
     def process_watermark(self, watermark: int) -> None:
         self.flush()
@@ -99,18 +96,18 @@ class WindowAggregateOperator(KeyedStateOperator):
 
     def fire(self, watermark: int) -> None:
         """Emit and clear every window whose last millisecond is at or before ``watermark``."""
-        backend, state, size = self.keyed_backend, self.state, self.window.size_ms
+        backend, state = self.keyed_backend, self.state
         single = len(self.key_columns.indices) == 1
         rows = []
-        for _, key, start in self.timers.event_time.pop_due(watermark):
+        for _, key, end in self.timers.event_time.pop_due(watermark):
             backend.set_current_key(key)
-            backend.set_current_namespace(start)
+            backend.set_current_namespace(end)
             acc = state.value()
             state.clear()
             if acc is None:
                 continue
             key_values = [key] if single else list(key)
-            rows.append(key_values + [start, start + size, start + size - 1] + results(self.aggs, acc))
+            rows.append(key_values + [window_start(self.window, end), end, end - 1] + results(self.aggs, acc))
         backend.set_current_namespace(None)
         self.windows_fired += len(rows)
         if rows:

@@ -194,9 +194,10 @@ class Aggregate(RelNode):
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, or SESSION (``size_ms`` is the gap)."""
+    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, CUMULATE (``slide_ms`` is
+    the step), or SESSION (``size_ms`` is the gap)."""
 
-    kind: str  # "TUMBLE" | "HOP" | "SESSION"
+    kind: str  # "TUMBLE" | "HOP" | "CUMULATE" | "SESSION"
     size_ms: int
     slide_ms: int
     offset_ms: int = 0
@@ -206,7 +207,36 @@ class WindowSpec:
             return f"TUMBLE(size=[{self.size_ms} ms])"
         if self.kind == "SESSION":
             return f"SESSION(gap=[{self.size_ms} ms])"
+        if self.kind == "CUMULATE":
+            return f"CUMULATE(step=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
         return f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
+
+
+@dataclass(frozen=True)
+class WindowTableFunction(RelNode):
+    """A window TVF on its own: each row once per window, with window_start, window_end and
+    window_time (the new event-time attribute)."""
+
+    input: RelNode
+    time: int
+    window: WindowSpec
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        time_type = self.input.schema.field(self.time).type
+        return self.input.schema.append(pa.field("window_start", time_type)).append(
+            pa.field("window_end", time_type)).append(pa.field("window_time", time_type))
+
+    @property
+    def rowtime(self) -> str | None:
+        return "window_time"
+
+    def explain(self) -> str:
+        return f"WindowTableFunction(window=[{self.window.explain()} on {self.input.schema.names[self.time]}])"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from rayflink.sql.logical import (
     Union,
     WindowAggregate,
     WindowSpec,
+    WindowTableFunction,
 )
 
 WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
@@ -103,7 +104,7 @@ class Planner:
             aggregates += [a for a in having.find_all(exp.AggFunc) if is_aggregate(a)]
         if group is None and not aggregates and not node.args.get("distinct"):
             if windowed is not None:
-                raise invalid("a window TVF without GROUP BY window_start, window_end is not supported yet", node)
+                rel = WindowTableFunction(rel, rel.schema.names.index(windowed.time), windowed.window)
             return project(rel, selects, Binder(rel.schema, what=_what(rel), aliases=aliases))
         group_exprs = list(group.expressions) if group is not None else []
         if node.args.get("distinct"):
@@ -217,9 +218,9 @@ class Planner:
 
     def plan_window_tvf(self, call: exp.Expr) -> _Windowed:
         name = call.name.upper() if isinstance(call, exp.Anonymous) else ""
-        if name not in ("TUMBLE", "HOP"):
+        if name not in ("TUMBLE", "HOP", "CUMULATE"):
             raise invalid(f"window table function {name or call.sql()[:40]} is not supported yet; "
-                          "use TUMBLE or HOP", call)
+                          "use TUMBLE, HOP or CUMULATE (or GROUP BY SESSION(...))", call)
         args = call.expressions
         data, descriptor = args[0], args[1]
         rel = self.plan_from(data)
@@ -232,8 +233,8 @@ class Planner:
         intervals = [interval_ms(a) for a in args[2:] if isinstance(a, exp.Interval)]
         if name == "TUMBLE":
             window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0)
-        else:  # HOP(data, descriptor, slide, size)
-            window = WindowSpec("HOP", intervals[1], intervals[0])
+        else:  # HOP(data, descriptor, slide, size), CUMULATE(data, descriptor, step, size)
+            window = WindowSpec(name, intervals[1], intervals[0])
         check_window(window, call)
         return _Windowed(rel, time_col.name, window)
 
@@ -413,8 +414,8 @@ def check_window(window: WindowSpec, node: exp.Expr) -> None:
     if window.size_ms <= 0 or window.slide_ms <= 0:
         raise invalid("window size and slide must be positive intervals", node)
     if window.size_ms % window.slide_ms:
-        raise invalid(f"HOP window size {window.size_ms} ms must be a multiple of its slide {window.slide_ms} ms",
-                      node)
+        raise invalid(f"{window.kind} window size {window.size_ms} ms must be a multiple of its slide (step) "
+                      f"{window.slide_ms} ms", node)
 
 
 def _agg_parts(node: exp.Expr) -> tuple[str, exp.Expr | None, bool]:

@@ -26,6 +26,7 @@ from rayflink.sql.logical import (
     Union,
     Values,
     WindowAggregate,
+    WindowTableFunction,
     explain_tree,
 )
 
@@ -77,6 +78,9 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
             spec = OperatorSpec(kind, {"keys": keys, "aggs": node.aggs, "schema": node.schema,
                                                          "time": node.time, "window": node.window})
         return keyed._keyed(node.explain()[:120], spec, None)
+    if isinstance(node, WindowTableFunction):
+        spec = OperatorSpec("sql_window_assign", {"time": node.time, "window": node.window, "schema": node.schema})
+        return child(node.input)._one_input(node.explain()[:120], spec, None)
     if isinstance(node, Join):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
         connected = child(node.left).connect(child(node.right)).key_by(*keys)

@@ -101,6 +101,23 @@ def generate(rng: random.Random, kind: str) -> Query:
                 f"SELECT {select_keys}MIN(ms), MAX(ms) + {ms}, {', '.join(d for _, d in aggs)} "
                 f"FROM g GROUP BY sid{group_keys}")
         return Query(flink, duck)
+    if kind == "cumulate":
+        step, size = rng.choice([(1, 5), (2, 6)])
+        flink = (f"SELECT {select_keys}window_end, {', '.join(f for f, _ in aggs)} FROM TABLE(CUMULATE(TABLE t, "
+                 f"DESCRIPTOR(ts), INTERVAL '{step}' MINUTES, INTERVAL '{size}' MINUTES)){cond} "
+                 f"GROUP BY window_start, window_end{group_keys}")
+        step, size = step * 60_000, size * 60_000
+        duck = (f"WITH s AS (SELECT *, epoch_ms(CAST(ts AS TIMESTAMP)) AS ms FROM t{cond}), "
+                f"x AS (SELECT *, unnest(generate_series(ms - ms % {step} + {step}, ms - ms % {size} + {size}, "
+                f"{step})) AS we FROM s) "
+                f"SELECT {select_keys}we, {', '.join(d for _, d in aggs)} FROM x GROUP BY we{group_keys}")
+        return Query(flink, duck)
+    if kind == "hop_rows":  # a window TVF on its own: every row once per window
+        return Query(f"SELECT k, v, window_start, window_time FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), "
+                     f"INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)){cond}",
+                     f"WITH s AS (SELECT *, epoch_ms(CAST(ts AS TIMESTAMP)) AS ms FROM t{cond}), "
+                     f"x AS (SELECT *, unnest(generate_series(ms - ms % 60000 - 120000, ms - ms % 60000, 60000)) "
+                     f"AS ws FROM s) SELECT k, v, ws, ws + 180000 - 1 FROM x")
     minutes = rng.choice([1, 2, 5])
     size = minutes * 60_000
     if rng.random() < 0.5:
@@ -182,7 +199,8 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
     return t_env
 
 
-KINDS = ["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["join"] * 3 + ["left_join"] * 2
+KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["cumulate"] * 2 + ["hop_rows"]
+         + ["join"] * 3 + ["left_join"] * 2)
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 
