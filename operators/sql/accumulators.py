@@ -138,3 +138,94 @@ def _avg(c: AggCall, total: Any, count: int) -> Any:
     if pa.types.is_integer(c.type):
         return int(total / count)  # Flink: AVG of an integer type is of that type, truncated
     return total / count
+
+
+# ---- retracting accumulators: an aggregation over a changelog (-U/-D take rows back out) ------------
+
+def retracting_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
+                        ) -> tuple[list[list], list[int], list[list]]:
+    """Like ``partial_aggregates``, for accumulators that can take rows out again: (group values,
+    rows per group, per call: a count, a (sum, non-null count), or the list of values for MIN, MAX
+    and DISTINCT, whose accumulators count each value)."""
+    columns = {f"g{i}": g for i, g in enumerate(group)}
+    if not group:
+        columns["g"] = pa.repeat(pa.scalar(0, pa.int8()), batch.num_rows)
+    aggregations: list[tuple] = [((), "count_all")]
+    for c in calls:
+        if c.arg is None:
+            continue
+        col = f"a{c.arg}"
+        columns[col] = batch.column(c.arg)
+        if c.distinct or c.kind in ("min", "max"):
+            aggregations.append((col, "list"))
+        elif c.kind in ("sum", "avg"):
+            aggregations += [(col, "sum"), (col, "count")]
+        else:
+            aggregations.append((col, "count"))
+    keys = [f"g{i}" for i in range(len(group))] or ["g"]
+    unique = [([] if col == () else col, how) for col, how in dict.fromkeys(aggregations)]
+    result = pa.table(columns).group_by(keys, use_threads=False).aggregate(unique)
+    groups = [result.column(k).to_pylist() for k in keys] if group else []
+    partials = []
+    for c in calls:
+        col = f"a{c.arg}"
+        if c.kind == "count_star":
+            partials.append(result.column("count_all").to_pylist())
+        elif c.distinct or c.kind in ("min", "max"):
+            lists = result.column(f"{col}_list").to_pylist()
+            partials.append([[v for v in values if v is not None] for values in lists])
+        elif c.kind in ("sum", "avg"):
+            partials.append(list(zip(result.column(f"{col}_sum").to_pylist(),
+                                     result.column(f"{col}_count").to_pylist())))
+        else:
+            partials.append(result.column(f"{col}_count").to_pylist())
+    return groups, result.column("count_all").to_pylist(), partials
+
+
+def merge_retracting(calls: tuple[AggCall, ...], acc: list | None, rows: int, partial: list, sign: int) -> list:
+    """``acc`` ([row count, per call ...]) with one group's partials added (``sign`` 1) or taken out (-1)."""
+    if acc is None:
+        acc = [0] + [{} if c.distinct or c.kind in ("min", "max") else (0, 0) if c.kind in ("sum", "avg") else 0
+                     for c in calls]
+    acc[0] += sign * rows
+    for i, (c, p) in enumerate(zip(calls, partial), start=1):
+        a = acc[i]
+        if isinstance(a, dict):
+            for v in p:
+                n = a.get(v, 0) + sign
+                if n:
+                    a[v] = n
+                else:
+                    del a[v]
+        elif isinstance(a, tuple):
+            total, count = p
+            acc[i] = (a[0] + sign * (total or 0), a[1] + sign * count)
+        else:
+            acc[i] = a + sign * p
+    return acc
+
+
+def retracting_results(calls: tuple[AggCall, ...], acc: list) -> list:
+    """The value of each aggregate for a retracting accumulator."""
+    out = []
+    for c, a in zip(calls, acc[1:]):
+        if isinstance(a, dict):
+            values = list(a)
+            if not values:
+                out.append(0 if c.kind == "count" else None)
+            elif c.kind == "min":
+                out.append(min(values))
+            elif c.kind == "max":
+                out.append(max(values))
+            elif c.kind == "count":
+                out.append(len(values))
+            elif c.kind == "sum":
+                out.append(sum(values))
+            else:
+                out.append(_avg(c, sum(values), len(values)))
+        elif isinstance(a, tuple):
+            total, count = a
+            out.append(None if count == 0 else total if c.kind == "sum" else _avg(c, total, count))
+        else:
+            out.append(a)
+    return out

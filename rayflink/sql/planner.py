@@ -282,9 +282,9 @@ class Planner:
             pre_names.append(time_name)
         pre_names = _unique(pre_names)
         pre_calc = Calc(rel, tuple(pre), tuple(pre_names), tuple(binder.type_of(e) for e in pre))
-        if rel.updating:
-            raise SqlPlanningError("an aggregation over an updating input (a GROUP BY over a GROUP BY) "
-                                   "is not supported yet")
+        if rel.updating and window is not None:
+            raise SqlPlanningError("a window aggregation over an updating input (a GROUP BY result or a LEFT "
+                                   "JOIN) is not supported; window the insert-only input first")
         agg_calls = tuple(AggCall(kind, arg, distinct, _agg_type(kind, None if arg is None
                                                                    else pre_calc.types[arg]))
                           for kind, arg, distinct in calls)

@@ -72,7 +72,8 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         keys = KeyColumns(node.keys)
         keyed = stream.key_by(keys)
         if isinstance(node, Aggregate):
-            spec = OperatorSpec("sql_group_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema})
+            spec = OperatorSpec("sql_group_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema,
+                                                        "retract": node.input.updating})
         else:
             kind = "sql_session_window_aggregate" if node.window.kind == "SESSION" else "sql_window_aggregate"
             spec = OperatorSpec(kind, {"keys": keys, "aggs": node.aggs, "schema": node.schema,

@@ -101,6 +101,18 @@ def generate(rng: random.Random, kind: str) -> Query:
                 f"SELECT {select_keys}MIN(ms), MAX(ms) + {ms}, {', '.join(d for _, d in aggs)} "
                 f"FROM g GROUP BY sid{group_keys}")
         return Query(flink, duck)
+    if kind == "nested":  # an aggregation over an aggregation's changelog (-U/+U taken back out)
+        inner = (f"SELECT k, g, SUM(v) AS s, MAX(d) AS m, COUNT(*) AS n FROM t{cond} GROUP BY k, g")
+        outer_key = rng.choice(["k", "g", ""])
+        select_outer = f"{outer_key}, " if outer_key else ""
+        group_outer = f" GROUP BY {outer_key}" if outer_key else ""
+        text = (f"SELECT {select_outer}COUNT(*), SUM(s), MAX(m), MIN(n), COUNT(DISTINCT n) "
+                f"FROM ({inner}) AS x{group_outer}")
+        return Query(text, text)
+    if kind == "left_join_agg":  # an aggregation over a LEFT JOIN's changelog (-D of padded rows)
+        text = (f"SELECT u.color, COUNT(*), SUM(t.v), MAX(u.n) FROM (SELECT * FROM t{cond}) AS t "
+                "LEFT JOIN u ON t.k = u.k GROUP BY u.color")
+        return Query(text, text)
     if kind == "cumulate":
         step, size = rng.choice([(1, 5), (2, 6)])
         flink = (f"SELECT {select_keys}window_end, {', '.join(f for f, _ in aggs)} FROM TABLE(CUMULATE(TABLE t, "
@@ -200,7 +212,7 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
 
 
 KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["cumulate"] * 2 + ["hop_rows"]
-         + ["join"] * 3 + ["left_join"] * 2)
+         + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"])
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 
