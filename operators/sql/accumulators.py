@@ -188,7 +188,7 @@ def merge_retracting(calls: tuple[AggCall, ...], acc: list | None, rows: int, pa
         acc = [0] + [{} if c.distinct or c.kind in ("min", "max") else (0, 0) if c.kind in ("sum", "avg") else 0
                      for c in calls]
     acc[0] += sign * rows
-    for i, (c, p) in enumerate(zip(calls, partial), start=1):
+    for i, p in enumerate(partial, start=1):
         a = acc[i]
         if isinstance(a, dict):
             for v in p:

@@ -1,6 +1,7 @@
 """``GroupAggregate``: a regular GROUP BY, one accumulator per key in keyed state; over an
-updating input (a changelog) the accumulators also take rows back out (``retract``). STREAMING emits a changelog (``+I`` for a new key, ``-U``/``+U`` when its result
-changes); BATCH emits each key's final row at the end of input. With ``table.exec.mini-batch.*``
+updating input (a changelog) the accumulators also take rows back out (``retract``). STREAMING
+emits a changelog (``+I`` for a new key, ``-U``/``+U`` when its result changes, ``-D`` when it
+has no rows left); BATCH emits each key's final row at the end of input. With ``table.exec.mini-batch.*``
 input is buffered and each key updated (and emitted) once per mini-batch."""
 
 from __future__ import annotations
