@@ -193,9 +193,11 @@ def test_datagen_into_blackhole_and_a_checkpointed_stream_table_environment(tmp_
     assert os.path.isdir(tmp_path / "checkpoints")
 
 
-def test_group_aggregate_state_survives_rescaling_exactly_once(tmp_path):
-    """A rate-limited datagen GROUP BY, rescaled 2 -> 3 mid-way: its keyed state moves by key group,
-    the collected changelog retracts only rows it emitted and ends at every key's true totals."""
+@pytest.mark.parametrize("backend", ["hashmap", "rocksdb"])
+def test_group_aggregate_state_survives_rescaling_exactly_once(tmp_path, backend):
+    """A rate-limited datagen GROUP BY, rescaled 2 -> 3 mid-way: its keyed state (in either state
+    backend) moves by key group, the collected changelog retracts only rows it emitted and ends at
+    every key's true totals."""
     from rayflink.datastream import StreamExecutionEnvironment
 
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -203,6 +205,7 @@ def test_group_aggregate_state_survives_rescaling_exactly_once(tmp_path):
     env.enable_checkpointing(100)
     env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
     t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql(f"SET 'state.backend.type' = '{backend}'")
     rows_total = 12000
     t_env.execute_sql(f"""
         CREATE TABLE gen (id BIGINT, k AS id % 7) WITH (
