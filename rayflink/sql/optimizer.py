@@ -1,11 +1,13 @@
-"""Rewrite rules on the logical plan: adjacent Calcs merge, and a Scan reads only the fields
-that the plan above it uses (projection push-down)."""
+"""Rewrite rules on the logical plan: adjacent Calcs merge, constant expressions fold, and a Scan
+reads only the fields that the plan above it uses (projection push-down)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from rayflink.sql.expressions import Call, Col, Expr
+import pyarrow as pa
+
+from rayflink.sql.expressions import Call, Col, Expr, Lit, evaluate
 from rayflink.sql.logical import Calc, Join, RelNode, Scan, Union
 
 
@@ -13,6 +15,7 @@ def optimize(node: RelNode) -> RelNode:
     """Apply every rule bottom-up until nothing changes."""
     node = _children(node, optimize)
     if isinstance(node, Calc):
+        node = fold_calc(node)
         if isinstance(node.input, Calc):
             return optimize(merge_calcs(node, node.input))
         if isinstance(node.input, Scan):
@@ -48,6 +51,40 @@ def merge_calcs(upper: Calc, lower: Calc) -> Calc:
         moved = substitute(upper.condition, lower.projections)
         condition = moved if condition is None else Call("and", (condition, moved))
     return Calc(lower.input, projections, upper.names, upper.types, condition)
+
+
+def fold(expr: Expr) -> Expr:
+    """``expr`` with every call of constants replaced by its value (``1 + 2`` -> ``3``)."""
+    if not isinstance(expr, Call):
+        return expr
+    args = tuple(fold(a) for a in expr.args)
+    if expr.name in ("and", "or"):  # TRUE AND x = x, FALSE AND x = FALSE; dually for OR
+        unit = expr.name == "and"
+        for a, b in (args, args[::-1]):
+            if isinstance(a, Lit) and a.value is unit:
+                return b
+            if isinstance(a, Lit) and a.value is (not unit):
+                return a
+    call = Call(expr.name, args, expr.options)
+    if args and all(isinstance(a, Lit) for a in args):
+        try:
+            value = evaluate(call, _EMPTY)
+        except (pa.ArrowException, ValueError, TypeError):
+            return call  # left to fail (or not) at run time, naming the row
+        if isinstance(value, pa.Scalar):
+            return Lit(value.as_py(), value.type)
+    return call
+
+
+_EMPTY = pa.RecordBatch.from_pylist([], schema=pa.schema([]))
+
+
+def fold_calc(calc: Calc) -> Calc:
+    """A Calc with its constant expressions folded; a condition that folds to TRUE is dropped."""
+    condition = None if calc.condition is None else fold(calc.condition)
+    if isinstance(condition, Lit) and condition.value is True:
+        condition = None
+    return Calc(calc.input, tuple(fold(e) for e in calc.projections), calc.names, calc.types, condition)
 
 
 def fields_used(exprs: list[Expr]) -> set[int]:

@@ -177,3 +177,11 @@ def test_join_names_ambiguous_columns_and_unknown_aliases(t_env):
         t_env.execute_sql("SELECT name FROM orders AS o JOIN users AS u ON o.qty > 3")
     plan = t_env.explain_sql("SELECT o.order_id, u.name FROM orders AS o LEFT JOIN users AS u ON o.user_id = u.user_id")
     assert "Join(joinType=[LEFT], where=[user_id = user_id1])" in plan
+
+
+def test_constants_fold_in_the_optimized_plan(t_env):
+    text = rows(t_env.execute_sql("EXPLAIN SELECT qty * (2 + 3) AS q, UPPER('a') || 'b' AS s FROM orders "
+                                  "WHERE 1 < 2 AND qty > 10 * 10"))[0][0]
+    optimized = text.split("== Optimized Physical Plan ==")[1]
+    assert "MULTIPLY(`qty`, 5) AS q" in optimized and "'Ab' AS s" in optimized
+    assert "where=[GREATER(`qty`, 100)]" in optimized
