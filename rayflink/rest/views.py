@@ -324,7 +324,8 @@ def _checkpoint_entry(entry: dict, num_subtasks: int) -> dict:
            "num_acknowledged_subtasks": num_subtasks if status == "COMPLETED" else 0,
            "checkpoint_type": "SAVEPOINT" if entry.get("savepoint") else "CHECKPOINT", "tasks": {}}
     if status == "COMPLETED":
-        out.update(external_path=entry.get("path") or "", discarded=False)
+        path = entry.get("path") or ""  # Flink shows the checkpoint's directory, not its _metadata file
+        out.update(external_path=path.removesuffix("/_metadata"), discarded=False)
     elif status == "FAILED":
         out.update(failure_timestamp=trigger + duration, failure_message=entry.get("failure") or "")
     return out
