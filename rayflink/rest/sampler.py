@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 RATE_WINDOW_S = 10.0  # how far back the per-second meters look
 SAMPLE_INTERVAL_S = 1.0
@@ -122,17 +122,3 @@ class MetricsSampler:
                 old = before.get(key)
                 out[key] = rates(None if old is s else old, s)
         return out
-
-
-def vertex_rates(subtasks: dict[tuple[int, int], SubtaskRates], vertex_id: int) -> dict[str, Any]:
-    """A vertex's meters: rates summed over its subtasks, times as the busiest subtask's (Flink's UI)."""
-    mine = [r for (v, _), r in subtasks.items() if v == vertex_id]
-    idle = [r.idle_ms_per_s for r in mine if r.idle_ms_per_s is not None]
-    busy = [r.busy_ms_per_s for r in mine if r.busy_ms_per_s is not None]
-    return {
-        "records_in_per_s": sum(r.records_in_per_s for r in mine),
-        "records_out_per_s": sum(r.records_out_per_s for r in mine),
-        "backpressured_ms_per_s": max((r.backpressured_ms_per_s for r in mine), default=0.0),
-        "idle_ms_per_s": min(idle) if idle else None,
-        "busy_ms_per_s": max(busy) if busy else None,
-    }

@@ -6,8 +6,8 @@ metrics sampler. Handlers read the job masters' state directly and run blocking 
 
 Options (Flink's keys): ``rest.bind-address`` (default 127.0.0.1), ``rest.port`` (8081) or
 ``rest.bind-port`` (a port or a range such as ``8081-8090``: the first free one is taken; by
-default 8081-8180, so a second local cluster or a busy port does not stop a job), and
-``rest.address`` (the host printed in the URL). Binding anything but a loopback address needs
+default rest.port and the 99 ports after it, so a second local cluster or a busy port does not
+stop a job), and ``rest.address`` (the host printed in the URL). Binding anything but a loopback address needs
 ``rest.authentication.token``: every request must then carry ``Authorization: Bearer <token>``
 (or ``?token=`` once, which sets a cookie for the web UI).
 """
@@ -23,12 +23,12 @@ import uuid
 from importlib import resources
 from typing import Any, Callable
 
+from rayflink.common import config_options
 from rayflink.errors import RayflinkError
 from rayflink.rest import prometheus, views
 from rayflink.rest.sampler import MetricsSampler
 from rayflink.runtime.executor import NAMESPACE
 
-DEFAULT_BIND_PORTS = "8081-8180"
 _TOKEN_COOKIE = "rayflink-token"
 
 
@@ -85,11 +85,12 @@ class RestEndpoint:
         self._jobs = jobs
         self._executors = executors
         self.options = dict(options)
-        self.host = str(options.get("rest.bind-address", "127.0.0.1"))
-        ports = options.get("rest.bind-port") or (options.get("rest.port") and str(options["rest.port"])) \
-            or DEFAULT_BIND_PORTS
-        self._ports = _ports(str(ports))
-        self.token = options.get("rest.authentication.token") or None
+        self.host = config_options.get(options, config_options.REST_BIND_ADDRESS)
+        port = config_options.get(options, config_options.REST_PORT)
+        ports = config_options.get(options, config_options.REST_BIND_PORT) or \
+            (f"{port}-{port + 99}" if port else "0")
+        self._ports = _ports(ports)
+        self.token = config_options.get(options, config_options.REST_AUTHENTICATION_TOKEN)
         if not _is_loopback(self.host) and not self.token:
             raise RestConfigurationError(
                 f"rest.bind-address is {self.host!r}, not a loopback address: set rest.authentication.token, "
@@ -107,7 +108,8 @@ class RestEndpoint:
 
         sock = bind_socket(self.host, self._ports)
         port = sock.getsockname()[1]
-        shown = str(self.options.get("rest.address") or ("127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host))
+        shown = config_options.get(self.options, config_options.REST_ADDRESS) or \
+            ("127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host)
         self.url = f"http://{shown}:{port}"
         config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
@@ -150,8 +152,7 @@ class RestEndpoint:
 
     def trigger(self, job_id: str, action: str, target: str | None) -> str:
         master = self._jobs()[job_id]
-        directory = target or master.config.get("execution.checkpointing.savepoint-dir") \
-            or master.config.get("state.savepoints.dir")
+        directory = target or config_options.get(master.config, config_options.SAVEPOINT_DIRECTORY)
         if not directory:
             raise ValueError("no target directory: give 'target-directory' in the request or set "
                              "execution.checkpointing.savepoint-dir")

@@ -14,7 +14,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayflink.rest.sampler import SubtaskRates, vertex_rates
+from rayflink.common import config_options
+from rayflink.rest.sampler import SubtaskRates
 
 FLINK_VERSION = "2.3.0"  # the REST API version whose shapes these are
 RAYFLINK_REVISION = "rayflink"
@@ -384,28 +385,19 @@ def checkpoint_details(job: JobView, checkpoint_id: int) -> dict:
 
 def checkpoint_config(job: JobView) -> dict:
     """``GET /jobs/:jobid/checkpoints/config``."""
-    c = job.config
-    retention = str(c.get("execution.checkpointing.externalized-checkpoint-retention", "DELETE_ON_CANCELLATION"))
-
-    def ms(key: str, default: int) -> int:
-        value = c.get(key, default)
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return default
-
-    interval = ms("execution.checkpointing.interval", -1)
-    return {"mode": str(c.get("execution.checkpointing.mode", "EXACTLY_ONCE")).lower(),
-            "interval": interval if interval > 0 else 9223372036854775807,
-            "timeout": ms("execution.checkpointing.timeout", 600000),
-            "min_pause": ms("execution.checkpointing.min-pause", 0),
-            "max_concurrent": ms("execution.checkpointing.max-concurrent-checkpoints", 1),
+    c, o = job.config, config_options
+    interval = o.get(c, o.CHECKPOINTING_INTERVAL)
+    retention = o.get(c, o.EXTERNALIZED_CHECKPOINT_RETENTION)
+    backend = o.get(c, o.STATE_BACKEND_TYPE)
+    return {"mode": o.get(c, o.CHECKPOINTING_MODE).lower(),
+            "interval": interval if interval and interval > 0 else 9223372036854775807,
+            "timeout": o.get(c, o.CHECKPOINTING_TIMEOUT), "min_pause": o.get(c, o.CHECKPOINTING_MIN_PAUSE),
+            "max_concurrent": o.get(c, o.MAX_CONCURRENT_CHECKPOINTS),
             "externalization": {"enabled": True, "delete_on_cancellation": retention != "RETAIN_ON_CANCELLATION"},
-            "state_backend": "EmbeddedRocksDBStateBackend" if str(c.get("state.backend.type", "hashmap")).lower()
-            == "rocksdb" else "HashMapStateBackend",
-            "checkpoint_storage": "FileSystemCheckpointStorage",
-            "unaligned_checkpoints": False,
-            "tolerable_failed_checkpoints": ms("execution.checkpointing.tolerable-failed-checkpoints", 0),
+            "state_backend": "EmbeddedRocksDBStateBackend" if str(backend).lower() == "rocksdb"
+            else "HashMapStateBackend",
+            "checkpoint_storage": "FileSystemCheckpointStorage", "unaligned_checkpoints": False,
+            "tolerable_failed_checkpoints": o.get(c, o.TOLERABLE_FAILED_CHECKPOINTS),
             "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": True,
             "state_changelog_enabled": False, "changelog_periodic_materialization_interval": 600000,
             "changelog_storage": "memory"}
