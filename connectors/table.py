@@ -10,6 +10,9 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
   ``format`` (``json`` | ``csv``), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
   ``group-offsets`` | ``timestamp`` with ``scan.startup.timestamp-millis``), ``scan.bounded.mode``
   (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
+- ``jdbc`` (sink): ``url`` (``jdbc:postgresql://...`` or ``jdbc:mysql://...``), ``table-name``,
+  ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
+  ``sink.max-retries``; with a PRIMARY KEY it upserts and takes updates (``-D`` deletes)
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
 """
@@ -28,7 +31,7 @@ from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 
-CONNECTORS = ("datagen", "filesystem", "kafka", "print", "blackhole")
+CONNECTORS = ("datagen", "filesystem", "kafka", "jdbc", "print", "blackhole")
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -43,7 +46,7 @@ def _option(table: CatalogTable, key: str, default: Any = None, *, required: boo
 def _check_connector(table: CatalogTable) -> str:
     name = table.connector()
     if name not in CONNECTORS:
-        hint = "; it comes with the connectors issue" if name in ("upsert-kafka", "jdbc", "mysql-cdc") else ""
+        hint = "; it comes with the connectors issue" if name in ("upsert-kafka", "mysql-cdc") else ""
         raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
                                  + (closest(name, CONNECTORS) if not hint else hint)
                                  + f" (supported: {', '.join(CONNECTORS)})")
@@ -246,6 +249,29 @@ def _duration_ms(table: CatalogTable, key: str, value: str) -> int:
                                  "'10 s', '500 ms' or '1 min'") from None
 
 
+def _jdbc_sink(table: CatalogTable) -> Any:
+    """Upserts on the PRIMARY KEY (a changelog's -D rows delete), else plain INSERTs."""
+    from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink
+
+    connection = JdbcConnectionOptions.JdbcConnectionOptionsBuilder().with_url(_option(table, "url", required=True))
+    if "username" in table.options:
+        connection = connection.with_user_name(table.options["username"])
+    if "password" in table.options:
+        connection = connection.with_password(table.options["password"])
+    execution = JdbcExecutionOptions.builder().with_batch_size(int(_option(table, "sink.buffer-flush.max-rows", 100)))
+    if "sink.buffer-flush.interval" in table.options:
+        execution = execution.with_batch_interval_ms(_duration_ms(table, "sink.buffer-flush.interval",
+                                                                  table.options["sink.buffer-flush.interval"]))
+    execution = execution.with_max_retries(int(_option(table, "sink.max-retries", 3))).build()
+    target = _option(table, "table-name", required=True)
+    columns = table.physical_schema.names
+    if table.primary_key:
+        return JdbcSink.upsert(target, columns, list(table.primary_key), connection.build(), execution)
+    placeholders = ", ".join("?" for _ in columns)
+    return JdbcSink.sink(f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({placeholders})", None,
+                         connection.build(), execution)
+
+
 def _format(table: CatalogTable) -> str:
     fmt = _option(table, "format", required=True)
     if fmt not in ("csv", "json"):
@@ -305,6 +331,11 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         delimiter = _option(table, "csv.field-delimiter", ",")
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+    if name == "jdbc":
+        as_rows = OperatorSpec("sql_batches_to_rows", {})
+        sink = _jdbc_sink(table)
+        return TableSink(table, bool(table.primary_key),
+                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))
     if name == "kafka":
         sink = _kafka_sink(table)
         fmt, delimiter = _format(table), _option(table, "csv.field-delimiter", ",")
