@@ -329,9 +329,3 @@ class Sink(RelNode):
     def explain(self) -> str:
         return f"Sink(table=[{self.table.name}], fields=[{', '.join(self.schema.names)}])"
 
-
-def rewrite(node: RelNode, **changes: Any) -> RelNode:
-    """A copy of ``node`` with ``changes`` (nodes are immutable)."""
-    import dataclasses
-
-    return dataclasses.replace(node, **changes)

@@ -48,6 +48,18 @@ class Table:
         existing = [exp.column(n, quoted=True) for n in self._plan.schema.names]
         return Table(self._t_env, project(self._plan, existing + [to_node(f) for f in fields]))
 
+    def alias(self, field: str, *fields: str) -> "Table":
+        """Rename the columns, in order: ``alias("a", "b")`` (or ``alias("a, b")``)."""
+        names = [n.strip() for n in (field.split(",") if not fields else [field, *fields])]
+        schema = self._plan.schema
+        if len(names) != len(schema):
+            from rayflink.sql.errors import SqlValidationError
+
+            raise SqlValidationError(f"alias(): {len(names)} names for {len(schema)} columns "
+                                     f"({', '.join(schema.names)})")
+        columns = [exp.alias_(exp.column(old, quoted=True), new, quoted=True) for old, new in zip(schema.names, names)]
+        return Table(self._t_env, project(self._plan, columns))
+
     def group_by(self, *fields: Any) -> "GroupedTable":
         return GroupedTable(self, [to_node(f) for f in fields])
 

@@ -141,5 +141,6 @@ def test_join_and_left_outer_join():
     users = t_env.from_elements([(1, "ana"), (2, "luis")], ["uid", "name"])
     joined = orders.join(users, col("user_id") == col("uid")).select(col("name"), col("amount"))
     assert rows(joined) == [("ana", 10), ("luis", 20)]
+    assert joined.alias("who", "how_much").get_schema().names == ["who", "how_much"]
     outer = orders.left_outer_join(users, col("user_id") == col("uid")).select(col("user_id"), col("name"))
     assert sorted(tuple(r) for r in outer.execute().collect()) == [(1, "ana"), (2, "luis"), (3, None)]
