@@ -12,6 +12,7 @@ from rayflink.operators.sql.bridge import BatchesToRowsOperator, RecordsToBatchO
 from rayflink.operators.sql.calc import CalcOperator
 from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
 from rayflink.operators.sql.join import JoinOperator
+from rayflink.operators.sql.rank import RankOperator
 from rayflink.operators.sql.rows import FormatRowsOperator
 from rayflink.operators.sql.session_window import SessionWindowAggregateOperator
 from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
@@ -53,6 +54,7 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "sql_records_to_batch": RecordsToBatchOperator,
     "sql_batches_to_rows": BatchesToRowsOperator,
     "sql_join": JoinOperator,
+    "sql_rank": RankOperator,
     "sql_window_assign": WindowAssignOperator,
 }
 

@@ -278,6 +278,36 @@ class WindowAggregate(RelNode):
 
 
 @dataclass(frozen=True)
+class Rank(RelNode):
+    """Top-N: per ``partition`` key, the ``limit`` first rows by ``order`` ((field, descending,
+    nulls first), ...), each with its rank (``ROW_NUMBER``) as the last field ``rank_name``."""
+
+    input: RelNode
+    partition: tuple[int, ...]
+    order: tuple[tuple[int, bool, bool], ...]
+    limit: int
+    rank_name: str
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema.append(pa.field(self.rank_name, pa.int64()))
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        order = ", ".join(f"{names[i]} {'DESC' if d else 'ASC'}" for i, d, _ in self.order)
+        return (f"Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={self.limit}], "
+                f"partitionBy=[{', '.join(names[i] for i in self.partition)}], orderBy=[{order}])")
+
+
+@dataclass(frozen=True)
 class Join(RelNode):
     """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
 

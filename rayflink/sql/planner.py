@@ -17,6 +17,7 @@ from rayflink.sql.logical import (
     Aggregate,
     Calc,
     Join,
+    Rank,
     RelNode,
     Scan,
     Sink,
@@ -85,7 +86,12 @@ class Planner:
         from_ = node.args["from_"].this if node.args.get("from_") else None
         if from_ is None:
             raise invalid("a SELECT needs a FROM clause", node)
-        source = self.plan_from(from_)
+        where = node.args.get("where")
+        ranked = self.plan_rank(from_, where.this) if where is not None else None
+        if ranked is not None:
+            source, where = ranked
+        else:
+            source = self.plan_from(from_)
         windowed = source if isinstance(source, _Windowed) else None
         rel = windowed.input if windowed is not None else source
         aliases = {_alias(from_): {n: i for i, n in enumerate(rel.schema.names)}}
@@ -93,7 +99,6 @@ class Planner:
             if windowed is not None:
                 raise invalid("a join with a window TVF is not supported yet", join)
             rel, aliases = self.plan_join(rel, aliases, join)
-        where = node.args.get("where")
         if where is not None:
             rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(where.this))
         selects = self.expand_star(node, rel, windowed, aliases)
@@ -130,6 +135,50 @@ class Planner:
             else:
                 out.append(s)
         return out
+
+    def plan_rank(self, from_: exp.Expr, where: exp.Expr) -> tuple[RelNode, exp.Where | None] | None:
+        """Top-N: ``FROM (SELECT ..., ROW_NUMBER() OVER (PARTITION BY p ORDER BY o) AS rn FROM ...)
+        WHERE rn <= N`` becomes a Rank node; the rest of the WHERE stays (None when not this shape)."""
+        inner = from_.this if isinstance(from_, exp.Subquery) else None
+        if not isinstance(inner, exp.Select):
+            return None
+        windows = [s for s in inner.expressions if isinstance(s, exp.Alias) and isinstance(s.this, exp.Window)]
+        if not windows:
+            return None
+        window = windows[0]
+        if not isinstance(window.this.this, exp.RowNumber) or len(windows) > 1:
+            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N); other OVER "
+                          "aggregations are not supported yet", window)
+        rank_name = window.alias
+        limit, rest = None, []
+        for conjunct in _conjuncts(where):
+            bound = _rank_limit(conjunct, rank_name)
+            if bound is not None and limit is None:
+                limit = bound
+            else:
+                rest.append(conjunct)
+        if limit is None:
+            raise invalid(f"ROW_NUMBER() needs a limit on {rank_name!r} in the outer WHERE (e.g. "
+                          f"{rank_name} <= 3, or {rank_name} = 1 to deduplicate)", where)
+        base = inner.copy()
+        base.set("expressions", [s for s in base.expressions if s is not None and s.alias != rank_name] or
+                 [exp.Star()])
+        rel = self.plan_query(base)
+        if rel.updating:
+            raise SqlPlanningError("Top-N over an updating input is not supported yet")
+        binder = Binder(rel.schema, what="the Top-N input")
+        over = window.this
+        partition = tuple(binder.column(p).index for p in over.args.get("partition_by") or [])
+        order_node = over.args.get("order")
+        if order_node is None:
+            raise invalid("ROW_NUMBER() OVER (...) needs an ORDER BY", over)
+        order = tuple((binder.column(o.this).index, bool(o.args.get("desc")), bool(o.args.get("nulls_first")))
+                      for o in order_node.expressions)
+        ranked = Rank(rel, partition, order, limit, rank_name)
+        condition = None
+        for r in rest:
+            condition = r if condition is None else exp.and_(condition, r)
+        return ranked, (exp.Where(this=condition) if condition is not None else None)
 
     def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]],
                   join: exp.Join) -> tuple[RelNode, dict[str, dict[str, int]]]:
@@ -370,6 +419,25 @@ def _alias(node: exp.Expr) -> str:
     if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):  # TABLE(TUMBLE(TABLE t, ...))
         return node.alias or node.this.expressions[0].expressions[0].name
     return node.alias_or_name
+
+
+def _rank_limit(node: exp.Expr, rank_name: str) -> int | None:
+    """N of ``rn <= N``, ``rn < N + 1``, ``rn = 1`` (also written the other way round), else None."""
+    flipped = {exp.GTE: exp.LTE, exp.GT: exp.LT, exp.EQ: exp.EQ}
+    kind, left, right = type(node), node.args.get("this"), node.args.get("expression")
+    if isinstance(right, exp.Column) and isinstance(left, exp.Literal) and kind in flipped:
+        kind, left, right = flipped[kind], right, left
+    if not (isinstance(left, exp.Column) and left.name == rank_name and isinstance(right, exp.Literal)
+            and not right.is_string):
+        return None
+    n = int(right.this)
+    if kind is exp.LTE:
+        return n
+    if kind is exp.LT:
+        return n - 1
+    if kind is exp.EQ and n == 1:
+        return 1
+    return None
 
 
 def _conjuncts(node: exp.Expr) -> list[exp.Expr]:

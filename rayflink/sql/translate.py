@@ -20,6 +20,7 @@ from rayflink.sql.logical import (
     Calc,
     DataStreamScan,
     Join,
+    Rank,
     RelNode,
     Scan,
     Sink,
@@ -79,6 +80,11 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
             spec = OperatorSpec(kind, {"keys": keys, "aggs": node.aggs, "schema": node.schema,
                                                          "time": node.time, "window": node.window})
         return keyed._keyed(node.explain()[:120], spec, None)
+    if isinstance(node, Rank):
+        keys = KeyColumns(node.partition)
+        spec = OperatorSpec("sql_rank", {"keys": keys, "order": node.order, "limit": node.limit,
+                                         "schema": node.schema})
+        return child(node.input).key_by(keys)._keyed(node.explain()[:120], spec, None)
     if isinstance(node, WindowTableFunction):
         spec = OperatorSpec("sql_window_assign", {"time": node.time, "window": node.window, "schema": node.schema})
         return child(node.input)._one_input(node.explain()[:120], spec, None)

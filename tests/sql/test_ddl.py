@@ -185,3 +185,12 @@ def test_constants_fold_in_the_optimized_plan(t_env):
     optimized = text.split("== Optimized Physical Plan ==")[1]
     assert "MULTIPLY(`qty`, 5) AS q" in optimized and "'Ab' AS s" in optimized
     assert "where=[GREATER(`qty`, 100)]" in optimized
+
+
+def test_top_n_needs_a_limit_on_the_row_number(t_env):
+    with pytest.raises(SqlValidationError, match="ROW_NUMBER\\(\\) needs a limit on 'rn'"):
+        t_env.execute_sql("SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY qty) AS rn "
+                          "FROM orders) WHERE qty > 1")
+    plan = t_env.explain_sql("SELECT order_id FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) "
+                             "AS rn FROM orders) WHERE rn = 1")
+    assert "Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd=1], partitionBy=[user_id]" in plan

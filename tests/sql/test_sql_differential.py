@@ -109,6 +109,13 @@ def generate(rng: random.Random, kind: str) -> Query:
         text = (f"SELECT {select_outer}COUNT(*), SUM(s), MAX(m), MIN(n), COUNT(DISTINCT n) "
                 f"FROM ({inner}) AS x{group_outer}")
         return Query(text, text)
+    if kind == "top_n":  # ROW_NUMBER() per key; ties broken by every column, so the answer is unique
+        n = rng.choice([1, 3])
+        partition = rng.choice(["k", "g", "k, g"])
+        extra = f" AND {where}" if where else ""
+        text = (f"SELECT k, g, v, d, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} "
+                f"ORDER BY v DESC, ts, d, g) AS rn FROM t WHERE v IS NOT NULL{extra}) AS r WHERE rn <= {n}")
+        return Query(text, text)
     if kind == "left_join_agg":  # an aggregation over a LEFT JOIN's changelog (-D of padded rows)
         text = (f"SELECT u.color, COUNT(*), SUM(t.v), MAX(u.n) FROM (SELECT * FROM t{cond}) AS t "
                 "LEFT JOIN u ON t.k = u.k GROUP BY u.color")
@@ -212,7 +219,7 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
 
 
 KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["cumulate"] * 2 + ["hop_rows"]
-         + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"])
+         + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"] + ["top_n"] * 3)
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 
