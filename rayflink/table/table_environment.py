@@ -265,10 +265,11 @@ class StreamTableEnvironment(TableEnvironment):
     @staticmethod
     def create(stream_execution_environment: Any = None,
                environment_settings: EnvironmentSettings | None = None) -> "StreamTableEnvironment":
+        from rayflink.common import config_options as options
         from rayflink.datastream import StreamExecutionEnvironment
 
         env = stream_execution_environment or StreamExecutionEnvironment.get_execution_environment()
-        mode = env.get_config().get_string("execution.runtime-mode")
+        mode = options.get(env.get_config().to_dict(), options.RUNTIME_MODE)
         settings = environment_settings or EnvironmentSettings(mode != "BATCH")
         return StreamTableEnvironment(settings, env)
 
