@@ -1,0 +1,71 @@
+"""Key-group routing in running jobs: one key, one subtask, whichever process sends it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import collect
+
+from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.errors import JobExecutionError
+
+RECORDS_PER_KEY = 500
+BASKETS = [frozenset({f"item-{i}", f"item-{i + 1}", f"item-{i + 2}"}) for i in range(8)]
+
+
+def env(parallelism: int) -> StreamExecutionEnvironment:
+    e = StreamExecutionEnvironment.get_execution_environment()
+    e.set_parallelism(parallelism)
+    e.set_restart_strategy(RestartStrategies.no_restart())
+    return e
+
+
+def test_a_frozenset_key_is_counted_in_one_place_at_parallelism_2():
+    # Given records keyed by frozensets of str (whose iteration order follows each process's
+    # str hash seed), sent by two source subtasks in two executor processes, a running count
+    # per key reaches the key's total: every record of a key met the same state.
+    e = env(2)
+    n = RECORDS_PER_KEY * len(BASKETS)
+    counts = (e.from_sequence(0, n - 1)
+              .map(lambda i: (BASKETS[i % len(BASKETS)], 1))
+              .key_by(lambda r: r[0])
+              .reduce(lambda a, b: (a[0], a[1] + b[1])))
+    out = collect(counts)
+    assert len(out) == n
+    final = {}
+    for basket, count in out:
+        final[basket] = max(final.get(basket, 0), count)
+    assert final == {basket: RECORDS_PER_KEY for basket in BASKETS}
+
+
+def test_a_nan_key_fails_the_job_at_the_first_record_naming_the_edge():
+    e = env(1)
+    e.from_collection([1.0, 2.0, math.nan, 3.0]).key_by(lambda v: v, ).reduce(lambda a, b: a + b) \
+        .name("sum").add_sink(_Discard())
+    with pytest.raises(JobExecutionError) as info:
+        e.execute("nan-key")
+    message = str(info.value)
+    assert "key_by on edge" in message and "'sum'" in message
+    assert "NaN" in message and "math.isnan" in message
+
+
+def test_a_key_without_a_stable_encoding_fails_the_job_naming_edge_and_type():
+    e = env(1)
+    e.from_collection([1, 2, 3]).key_by(lambda v: (v, _Opaque())).reduce(lambda a, b: a + b) \
+        .name("sum").add_sink(_Discard())
+    with pytest.raises(JobExecutionError) as info:
+        e.execute("opaque-key")
+    message = str(info.value)
+    assert "key_by on edge" in message and "'sum'" in message
+    assert "type _Opaque" in message and "key selector" in message
+
+
+class _Opaque:
+    """Hashable by address only: its hash differs between processes."""
+
+
+class _Discard:
+    def invoke(self, value, context):
+        pass
