@@ -398,6 +398,7 @@ class KafkaSourceReader(SourceReader):
         self.not_before: dict[tuple[str, int], int] = {}  # timestamp-initialized partitions not yet started
         self.ids: dict[tuple[str, int], str] = {}
         self.dead_letters = 0
+        self.num_records_in_errors = 0  # messages the value schema skipped (None), as Flink's numRecordsInErrors
         self._got_data = False
         self.just_finished: list[str] = []
         self.brokers_down_since: float | None = None  # set by librdkafka's "all brokers down" error
@@ -627,9 +628,12 @@ class KafkaSourceReader(SourceReader):
                 records = schema.deserialize_batch([m.value() for m in msgs])
             else:
                 records = [deserializer.deserialize(_consumer_record(m)) for m in msgs]
-            return [SplitBatch(self.ids[tp], records, stamps)]
-        except Exception:  # noqa: BLE001 - find the failing record(s) one by one
+        except Exception:  # noqa: BLE001 - find the failing record(s) one by one below
             pass
+        else:
+            if schema is not None:
+                records, stamps = self._skip_none(records, stamps)
+            return [SplitBatch(self.ids[tp], records, stamps)] if records else []
         good, good_stamps, dead = [], [], []
         for m, ts in zip(msgs, stamps):
             try:
@@ -646,11 +650,25 @@ class KafkaSourceReader(SourceReader):
                         "set_dead_letter_output(OutputTag(...))") from exc
                 dead.append(DeadLetter(m.topic(), m.partition(), m.offset(), ts, m.key(), m.value(), error))
         self.dead_letters += len(dead)
+        if schema is not None:
+            good, good_stamps = self._skip_none(good, good_stamps)
         out = [SplitBatch(self.ids[tp], good, good_stamps)] if good else []
         if dead:
             out.append(SplitBatch(self.ids[tp], dead, [d.timestamp for d in dead],
                                   side_output=self.source.dead_letter_tag))
         return out
+
+    def _skip_none(self, records: list, stamps: list) -> tuple[list, list]:
+        """A value deserialization schema returns None for a message it skips (Flink's contract;
+        ``ignore_parse_errors()``): drop those records and count them in ``num_records_in_errors``."""
+        kept = [r for r in records if r is not None]  # `is`, not `in`: records may define __eq__
+        if len(kept) == len(records):
+            return records, stamps
+        self.num_records_in_errors += len(records) - len(kept)
+        return kept, [ts for r, ts in zip(records, stamps) if r is not None]
+
+    def metrics(self) -> dict[str, int]:
+        return {"num_records_in_errors": self.num_records_in_errors}
 
     def wait_time(self) -> float:
         return 0.0 if self._got_data else 0.005

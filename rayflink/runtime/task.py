@@ -508,6 +508,8 @@ class StreamTask:
             extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
             if extra is not None:
                 ops[node.uid].update(extra())
+        if self.reader is not None and self.d.nodes[0].uid in ops:  # the source reader's counters
+            ops[self.d.nodes[0].uid].update(self.reader.metrics())
         records_out = sum(w.records_out for w in self.writers)
         ctx = ray.get_runtime_context()
         return {

@@ -163,6 +163,25 @@ def test_malformed_json_goes_to_the_dead_letter_output_and_is_counted(kafka_brok
     assert any("field 'a': expected INT, got 'x'" in err for *_, err in dead_records)
 
 
+def test_ignore_parse_errors_skips_malformed_json_and_counts_it(kafka_broker: KafkaBroker) -> None:
+    # Given 3 good and 3 malformed records in 2 partitions, read with ignore_parse_errors(),
+    topic = kafka_broker.create_topic(unique_name("skip"), partitions=2)
+    kafka_broker.produce(topic, [b'{"a": 1}', b"oops", b'{"a": 3}', b"null"], partition=0)
+    kafka_broker.produce(topic, [b'{"a": "x"}', b'{"a": 5}'], partition=1)
+    schema = (JsonRowDeserializationSchema.builder().type_info(Types.ROW_NAMED(["a"], [Types.INT()]))
+              .ignore_parse_errors().build())
+    stream = env(2).from_source(source(kafka_broker, topic, schema), WatermarkStrategy.no_watermarks(), "kafka")
+    # when a map uses every record (before: None records reached it and it failed),
+    with stream.map(lambda r: r["a"]).execute_and_collect() as results:
+        out = list(results)
+        metrics = results.client.get_metrics()
+    # then only the good records arrive, and the source counts the skipped ones.
+    assert sorted(out) == [1, 3, 5]
+    skipped = sum(op.get("num_records_in_errors", 0) for v in metrics["vertices"] for s in v["subtasks"]
+                  for op in s["operators"].values())
+    assert skipped == 3
+
+
 class _ListSink:
     """Collects side-output records through a named Ray actor (sinks run in other processes)."""
 
