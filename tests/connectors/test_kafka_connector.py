@@ -20,6 +20,7 @@ from rayflink.datastream.connectors.discarding import DiscardingSink
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
     DeliveryGuarantee,
+    KafkaConnectorError,
     KafkaOffsetsInitializer,
     KafkaRecordSerializationSchema,
     KafkaSink,
@@ -319,6 +320,49 @@ def test_kafka_sink_round_trip_at_least_once_with_keys(kafka_broker: KafkaBroker
         assert r.key.decode() == json.loads(r.value)["user"]
         by_key.setdefault(r.key, set()).add(r.partition)
     assert all(len(ps) == 1 for ps in by_key.values())
+
+
+def _string_sink(broker: KafkaBroker, topic: str, partitioner=None, **properties) -> KafkaSink:
+    serializer = KafkaRecordSerializationSchema.builder().set_topic(topic) \
+        .set_value_serialization_schema(SimpleStringSchema())
+    if partitioner is not None:
+        serializer.set_partitioner(partitioner)
+    builder = (KafkaSink.builder().set_bootstrap_servers(broker.bootstrap_servers)
+               .set_record_serializer(serializer.build()).set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE))
+    for k, v in properties.items():
+        builder.set_property(k, v)
+    return builder.build()
+
+
+def test_an_oversized_record_fails_the_sink_naming_that_record(kafka_broker: KafkaBroker) -> None:
+    # Given a batch of small records with one larger than the producer's message.max.bytes,
+    topic = kafka_broker.create_topic(unique_name("big"), partitions=1)
+    big = "BIG" + "x" * 1_200_000
+    e = env(1)
+    e.set_restart_strategy(RestartStrategies.no_restart())
+    e.from_collection(["small-0", "small-1", big, "small-3"]).sink_to(_string_sink(kafka_broker, topic))
+    # when the sink writes it, the job fails naming the big record (before: 'small-0', the batch's first),
+    with pytest.raises(JobExecutionError) as info:
+        e.execute("oversized")
+    message = str(info.value)
+    assert "the record 'BIGxxx" in message and "1,200,003 bytes" in message
+    assert "small-0" not in message
+    # its topic, and the setting to change.
+    assert f"topic {topic!r}" in message and "message.max.bytes" in message
+
+
+def test_a_failed_delivery_names_the_record_that_failed(kafka_broker: KafkaBroker) -> None:
+    # Given records of which one goes to a partition the topic does not have (a late, asynchronous failure),
+    topic = kafka_broker.create_topic(unique_name("lost"), partitions=1)
+    sink = _string_sink(kafka_broker, topic, lambda r: 7 if r == "lost" else 0, **{"message.timeout.ms": 3000})
+    writer = sink.create_writer(0, 1)
+    try:
+        writer.write(["a", "lost", "b"], None)
+        # then the flush at the checkpoint barrier fails naming that record's value and partition.
+        with pytest.raises(KafkaConnectorError, match=r"the record value b'lost' \(4 bytes\) for topic .* partition 7"):
+            writer.flush(False)
+    finally:
+        writer.close()
 
 
 def test_exactly_once_sink_needs_a_transactional_id_prefix(kafka_broker: KafkaBroker) -> None:
