@@ -274,11 +274,11 @@ class StreamTask:
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
-        finally:
+            if streaming:
+                head.process_watermark(MAX_WATERMARK)
+            self._end_of_input()
+        finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
             reader.close()
-        if streaming:
-            head.process_watermark(MAX_WATERMARK)
-        self._end_of_input()
 
     def _poll_size(self, batch_size: int) -> int:
         """How many records a source reads at a time: ``batch_size``, or, with buffer debloating,

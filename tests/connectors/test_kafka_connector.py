@@ -473,6 +473,38 @@ def test_a_running_job_commits_offsets_when_its_checkpoints_complete(kafka_broke
         client.cancel()
 
 
+def test_a_bounded_checkpointed_job_commits_its_final_offsets_and_finishes(kafka_broker: KafkaBroker) -> None:
+    # Given 4 partitions of 250 records read to their end with a group id, checkpoints every 500 ms
+    # and an EXACTLY_ONCE Kafka sink (the job waits for a checkpoint after its end to commit it),
+    topic, sent = four_partitions(kafka_broker, 250, "final")
+    out_topic = kafka_broker.create_topic(unique_name("final-out"), partitions=4)
+    group = unique_name("group")
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+           .set_group_id(group).set_value_only_deserializer(SimpleStringSchema())
+           .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+           .set_bounded(KafkaOffsetsInitializer.latest()).build())
+    sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(out_topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build())
+            .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(unique_name("final")).build())
+    e = env(2)
+    e.enable_checkpointing(500)
+    e.set_restart_strategy(RestartStrategies.fixed_delay_restart(2, 100))
+    e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").sink_to(sink)
+    # when it runs to its end (before: the final checkpoint's completion committed offsets on the
+    # closed consumer, "Consumer closed", and the job restarted until it failed),
+    client = e.execute_async("bounded-checkpointed")
+    client.get_job_execution_result()
+    # then it finished without a restart, wrote every record once and committed the partitions' ends.
+    status = client.get_status()
+    assert status["restarts"] == 0, status["failures"]
+    written = sorted(r.value.decode() for r in kafka_broker.consume_all(out_topic, isolation_level="read_committed"))
+    assert written == sorted(v for values in sent.values() for v in values)
+    wait_until(lambda: committed_offsets(kafka_broker, topic, group) == {p: 250 for p in range(4)},
+               timeout=30, what="the final offsets committed to the group")
+
+
 def test_a_broker_outage_restarts_the_job_from_its_checkpoint_without_loss_or_duplicates(
         s3_endpoint, tmp_path) -> None:
     # Given a broker whose topics live in S3 (so that they survive it), holding records 0-299,
