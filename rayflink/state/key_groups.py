@@ -46,6 +46,7 @@ import fractions
 import numbers
 import operator
 import struct
+from typing import Iterable
 
 import mmh3
 
@@ -55,12 +56,12 @@ DEFAULT_MAX_PARALLELISM = 128
 
 _INT_MIN, _INT_MAX = -(1 << 127), (1 << 127) - 1  # what fits the 16-byte int payload
 _DOUBLE = struct.Struct("<d")
-_LEN = struct.Struct("<I")
+_ELEMENT_HEAD = struct.Struct("<cI")  # an element's tag and payload length
 _MICROS_PER_DAY = 86_400_000_000
 # tags of the values whose top-level encoding is their bare payload
 _NONE, _INT, _FLOAT, _STR, _BYTES = b"N", b"I", b"F", b"S", b"B"
 _SCALARS = frozenset((_NONE, _INT, _FLOAT, _STR, _BYTES))
-_INT_ELEMENT_HEAD = _INT + _LEN.pack(16)
+_INT_ELEMENT_HEAD = _ELEMENT_HEAD.pack(_INT, 16)
 
 
 class UnhashableKeyError(RayflinkError, TypeError):
@@ -95,7 +96,7 @@ def key_hash(key: object) -> int:
     if t is int and _INT_MIN <= key <= _INT_MAX:
         return mmh3.hash(key.to_bytes(16, "little", signed=True))
     if t is tuple:
-        return mmh3.hash(b"T" + b"".join([_element(part) for part in key]))
+        return mmh3.hash(_sequence(key, b"T"))
     return mmh3.hash(key_bytes(key))
 
 
@@ -130,7 +131,7 @@ def _encode(key: object) -> tuple[bytes, bytes]:
     if key is None:
         return _NONE, b""
     if t is tuple or t is list:
-        return b"T", b"".join([_element(part) for part in key])
+        return b"T", _sequence(key)
     if t is frozenset or t is set:
         return b"U", b"".join(sorted([_element(part) for part in key]))
     if t is bytes:
@@ -139,14 +140,28 @@ def _encode(key: object) -> tuple[bytes, bytes]:
 
 
 def _element(value: object) -> bytes:
-    t = type(value)  # fast paths for the common parts of a tuple key, equal to the general rule
-    if t is str:
-        payload = value.encode("utf-8", "surrogatepass")
-        return b"S" + _LEN.pack(len(payload)) + payload
-    if t is int and _INT_MIN <= value <= _INT_MAX:
-        return _INT_ELEMENT_HEAD + value.to_bytes(16, "little", signed=True)
+    """One value inside a container: tag, payload length, payload."""
     tag, payload = _encode(value)
-    return tag + _LEN.pack(len(payload)) + payload
+    return _ELEMENT_HEAD.pack(tag, len(payload)) + payload
+
+
+def _sequence(values: Iterable, head: bytes = b"") -> bytes:
+    """``head`` and the elements of a tuple, list or dataclass in order (str and int parts inline:
+    a hot path)."""
+    out: list[bytes] = [head]
+    append = out.append
+    for value in values:
+        t = type(value)
+        if t is str:
+            payload = value.encode("utf-8", "surrogatepass")
+            append(_ELEMENT_HEAD.pack(_STR, len(payload)))
+            append(payload)
+        elif t is int and _INT_MIN <= value <= _INT_MAX:
+            append(_INT_ELEMENT_HEAD)
+            append(value.to_bytes(16, "little", signed=True))
+        else:
+            append(_element(value))
+    return b"".join(out)
 
 
 def _int_payload(value: int) -> bytes:
@@ -203,7 +218,7 @@ def _encode_other(key: object) -> tuple[bytes, bytes]:
     if isinstance(key, (bytes, bytearray)):
         return _BYTES, bytes(key)
     if isinstance(key, (tuple, list)):
-        return b"T", b"".join([_element(part) for part in key])
+        return b"T", _sequence(key)
     if isinstance(key, (frozenset, set)):
         return b"U", b"".join(sorted([_element(part) for part in key]))
     if isinstance(key, enum.Enum):  # equal by identity: one member, one name
@@ -214,8 +229,8 @@ def _encode_other(key: object) -> tuple[bytes, bytes]:
                 f"the key is a {type(key).__qualname__} dataclass declared with eq=False, so two "
                 "records' keys are never equal; declare it @dataclass(frozen=True) or return a tuple from "
                 "the key selector")
-        fields = [_element(getattr(key, f.name)) for f in dataclasses.fields(key) if f.compare]
-        return b"D", _element(_class_name(key)) + b"".join(fields)
+        fields = _sequence(getattr(key, f.name) for f in dataclasses.fields(key) if f.compare)
+        return b"D", _element(_class_name(key)) + fields
     if isinstance(key, datetime.datetime):  # before date: a datetime is a date
         micros = _micros(key.toordinal(), key.hour * 3600 + key.minute * 60 + key.second, key.microsecond)
         offset = key.utcoffset()
