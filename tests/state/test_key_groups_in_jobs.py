@@ -6,8 +6,12 @@ import math
 
 import pytest
 from conftest import collect
+from services import wait_until
 
+from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.queryablestate import QueryableStateClient
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.errors import JobExecutionError
 
@@ -38,6 +42,26 @@ def test_a_frozenset_key_is_counted_in_one_place_at_parallelism_2():
     for basket, count in out:
         final[basket] = max(final.get(basket, 0), count)
     assert final == {basket: RECORDS_PER_KEY for basket in BASKETS}
+
+
+def test_queryable_state_finds_a_frozenset_key_where_its_records_went():
+    # Given an unbounded job keeping each basket's latest record queryable, at parallelism 2,
+    e = env(2)
+    source = DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(200))
+    e.from_source(source, WatermarkStrategy.no_watermarks(), "events") \
+        .key_by(lambda i: BASKETS[i % len(BASKETS)]).as_queryable_state("latest")
+    client = e.execute_async("queryable-baskets")
+    try:
+        states = QueryableStateClient(client.get_job_id())
+        # when this process (another hash seed) asks the job master for each basket, rebuilt here,
+        # then the job master routes the query to the subtask that holds that basket's state.
+        for n, basket in enumerate(BASKETS):
+            asked = frozenset(sorted(basket, reverse=True))
+            wait_until(lambda: states.get_kv_state("latest", asked) is not None, timeout=60,
+                       what=f"basket {n} queryable")
+            assert states.get_kv_state("latest", asked) % len(BASKETS) == n
+    finally:
+        client.cancel()
 
 
 def test_a_nan_key_fails_the_job_at_the_first_record_naming_the_edge():
