@@ -40,6 +40,10 @@ from rayflink.runtime.network import (
 )
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
 from rayflink.state.backend import StateError, StateMigrationError
+from rayflink.state.key_groups import UnhashableKeyError
+
+# failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
+_NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
 
 
 class TaskCancelled(Exception):
@@ -155,7 +159,7 @@ class StreamTask:
             self.status = "FAILED"
             return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
                     "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc.__cause__, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc.__cause__, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = "FAILED"
@@ -164,7 +168,7 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
                     "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         finally:
             self.finished_ns = time.monotonic_ns()
