@@ -79,6 +79,10 @@ class TableEnvironment:
     def execute_sql(self, statement: str) -> TableResult:
         """Run one statement: CREATE/DROP TABLE or VIEW, SHOW TABLES, DESCRIBE, SET, EXPLAIN,
         SELECT (returns its rows as they come) or INSERT INTO (returns at once; ``.wait()`` blocks)."""
+        if re.fullmatch(r"\s*SET\s*;?\s*", statement, re.IGNORECASE):  # SET alone lists the options
+            schema = pa.schema([pa.field("key", pa.string()), pa.field("value", pa.string())])
+            return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema,
+                               rows=[Row.of(schema.names, [k, v]) for k, v in sorted(self._config.to_dict().items())])
         command = _COMMAND.match(statement)
         if command is not None:
             return self._command(command.group(1).upper(), statement[command.end():], statement)

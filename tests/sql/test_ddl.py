@@ -97,6 +97,7 @@ def test_create_twice_fails_unless_if_not_exists(t_env):
 def test_set_writes_the_table_config(t_env):
     t_env.execute_sql("SET 'parallelism.default' = '2'")
     assert t_env.get_config().get("parallelism.default") == "2"
+    assert rows(t_env.execute_sql("SET")) == [("parallelism.default", "2")]
 
 
 def test_explain_shows_the_plan_with_pushed_projection(t_env):
