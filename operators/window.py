@@ -241,8 +241,7 @@ class WindowOperator(KeyedStateOperator):
             method = "process" if self.style in ("process", "process_all") else "apply"
             self.window_fn = resolve(self.function, method)
             arity = positional_arity(self.window_fn)
-            self.fn_collects = arity == -1 or arity > (2 if self.style == "process_all" else 3) \
-                or self.style in ("apply", "apply_all")
+            self.fn_collects = arity == -1 or arity > (2 if self.style in ("process_all", "apply_all") else 3)
             self.fn_clear = getattr(self.function, "clear", None) if self.style in ("process", "process_all") \
                 else None
         self.merging_state = (self.keyed_backend.get_partitioned_state(ValueStateDescriptor(MERGING_WINDOWS, None))
@@ -544,9 +543,9 @@ class WindowOperator(KeyedStateOperator):
                 returned = fn(WindowContext(self, key, window), inputs, out) if self.fn_collects \
                     else fn(WindowContext(self, key, window), inputs)
             elif style == "apply":
-                returned = fn(key, window, inputs, out)
+                returned = fn(key, window, inputs, out) if self.fn_collects else fn(key, window, inputs)
             else:
-                returned = fn(window, inputs, out)
+                returned = fn(window, inputs, out) if self.fn_collects else fn(window, inputs)
         except JobExecutionError:
             raise
         except Exception as exc:

@@ -424,3 +424,74 @@ class AvroRowSerializationSchema(SerializationSchema):
             raise SerializationError(f"AvroRowSerializationSchema: {truncate(element, 120)} does not match "
                                      f"the schema: {reason}") from None
         return buf.getvalue()
+
+
+class ByteArraySchema(SerializationSchema, DeserializationSchema):
+    """Bytes as they are (a Kafka key or value read or written unchanged).
+
+    >>> ByteArraySchema().deserialize(b"\\x00\\x01")
+    b'\\x00\\x01'
+    """
+
+    def serialize(self, element: Any) -> bytes:
+        if not isinstance(element, (bytes, bytearray, memoryview)):
+            raise SerializationError(f"ByteArraySchema: expected bytes, got {truncate(element, 80)} "
+                                     f"({type(element).__name__}); encode it first (e.g. value.encode())")
+        return bytes(element)
+
+    def deserialize(self, message: bytes) -> Any:
+        return message
+
+    def deserialize_batch(self, messages: list[bytes]) -> list:
+        return list(messages)
+
+
+class RowFieldExtractorSchema(SerializationSchema):
+    """Serializes one field of a row, which must already be bytes: e.g. field 0 as the Kafka key
+    and field 1 as the value.
+
+    >>> RowFieldExtractorSchema(1).serialize(Row(b"k", b"v"))
+    b'v'
+
+    Raises ValueError for a negative index, SerializationError when the field is missing or not bytes.
+    """
+
+    def __init__(self, field_index: int) -> None:
+        if not isinstance(field_index, int) or field_index < 0:
+            raise ValueError(f"RowFieldExtractorSchema({field_index!r}): the field index must be an int >= 0")
+        self.field_index = field_index
+
+    def serialize(self, element: Any) -> bytes:
+        try:
+            value = element[self.field_index]
+        except (IndexError, KeyError, TypeError):
+            raise SerializationError(f"RowFieldExtractorSchema({self.field_index}): the record "
+                                     f"{truncate(element, 80)} has no field {self.field_index}") from None
+        if not isinstance(value, (bytes, bytearray)):
+            raise SerializationError(f"RowFieldExtractorSchema({self.field_index}): field {self.field_index} of "
+                                     f"{truncate(element, 80)} is {type(value).__name__}, not bytes; encode it "
+                                     "before the sink (e.g. map to Row(key.encode(), value.encode()))")
+        return bytes(value)
+
+
+class Encoder:
+    """Turns a record into the bytes of one row of a row-format file (``FileSink.for_row_format``).
+
+    >>> Encoder.simple_string_encoder()   # str(record) + "\\n"
+    """
+
+    def __init__(self, encode: Callable[[Any], bytes]) -> None:
+        self.encode = encode
+
+    @staticmethod
+    def simple_string_encoder(charset_name: str = "UTF-8") -> "Encoder":
+        return Encoder(lambda record: (str(record) + "\n").encode(charset_name))
+
+    @staticmethod
+    def from_serialization_schema(schema: SerializationSchema) -> "Encoder":
+        """A ``SerializationSchema`` (JSON, CSV ...) plus a line end."""
+        return Encoder(lambda record: schema.serialize(record) + b"\n")
+
+
+class BulkWriterFactory(ABC):  # noqa: B024 - a marker base, as in PyFlink
+    """The base of bulk-format writers for ``FileSink.for_bulk_format`` (Parquet, Avro, CSV)."""

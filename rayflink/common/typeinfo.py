@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+
+from rayflink.common.types import Row
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,50 @@ class TypeInformation:
         """True when ``value`` fits this type (used for build-time and first-record checks)."""
         if self.python_type is object or value is None:
             return True
+        if self.python_type is Row:  # a row type takes Rows, tuples and lists of its arity
+            return isinstance(value, (Row, tuple, list)) and len(value) == len(self.params)
         if self.python_type is float:
             return isinstance(value, (int, float)) and not isinstance(value, bool)
         return isinstance(value, self.python_type)
+
+    def get_field_names(self) -> list[str] | None:
+        """The field names of a ROW or TUPLE type (``f0``, ``f1``, ... unless named), else None."""
+        if self.python_type is Row or self.python_type is tuple:
+            return [p[0] if isinstance(p, tuple) else f"f{i}" for i, p in enumerate(self.params)]
+        return None
+
+    def need_conversion(self) -> bool:
+        """True when records of this type are converted between their Python and internal forms
+        (rows: a ``Row`` outside, a tuple inside)."""
+        return self.python_type is Row
+
+    def to_internal_type(self, obj: Any) -> Any:
+        """The internal form of ``obj``: a Row becomes the tuple of its values."""
+        if self.python_type is Row and isinstance(obj, (Row, list)):
+            return tuple(obj)
+        return obj
+
+    def from_internal_type(self, obj: Any) -> Any:
+        """The Python form of ``obj``: a tuple or list of a row type becomes a ``Row`` with the
+        type's field names (``Types.ROW_NAMED``) or positional fields (``Types.ROW``)."""
+        if self.python_type is not Row or obj is None:
+            return obj
+        if isinstance(obj, Row):
+            if obj._fields is None and self._named():
+                row = Row(*obj._values)
+                row.set_field_names(self.get_field_names())
+                row.set_row_kind(obj.get_row_kind())
+                return row
+            return obj
+        if isinstance(obj, (tuple, list)):
+            row = Row(*obj)
+            if self._named():
+                row.set_field_names(self.get_field_names())
+            return row
+        return obj
+
+    def _named(self) -> bool:
+        return bool(self.params) and isinstance(self.params[0], tuple)
 
 
 def _basic(name: str, arrow_type: Any, python_type: Any) -> TypeInformation:
@@ -73,8 +118,48 @@ class Types:
         return _basic("DOUBLE", pa.float64(), float)
 
     @staticmethod
+    def CHAR() -> TypeInformation:
+        """A single character (a one-character ``str``)."""
+        return _basic("CHAR", pa.string(), str)
+
+    @staticmethod
+    def BIG_DEC() -> TypeInformation:
+        """An arbitrary-precision decimal (``decimal.Decimal``)."""
+        return _basic("BIG_DEC", None, decimal.Decimal)
+
+    @staticmethod
+    def SQL_DATE() -> TypeInformation:
+        """A date (``datetime.date``)."""
+        return _basic("SQL_DATE", pa.date32(), datetime.date)
+
+    @staticmethod
+    def SQL_TIME() -> TypeInformation:
+        """A time of day (``datetime.time``)."""
+        return _basic("SQL_TIME", pa.time64("us"), datetime.time)
+
+    @staticmethod
     def SQL_TIMESTAMP() -> TypeInformation:
+        """A timestamp (``datetime.datetime``; epoch milliseconds are accepted too)."""
         return _basic("SQL_TIMESTAMP", pa.timestamp("ms"), object)
+
+    @staticmethod
+    def INSTANT() -> TypeInformation:
+        """A point in time (``rayflink.common.Instant``)."""
+        from rayflink.common.time import Instant
+
+        return _basic("INSTANT", pa.timestamp("ns"), Instant)
+
+    @staticmethod
+    def BASIC_ARRAY(element_type: TypeInformation) -> TypeInformation:
+        """An array of a basic type (Java's ``Integer[]``, ``String[]``): a Python list."""
+        return TypeInformation(f"BASIC_ARRAY<{element_type}>", pa.list_(element_type.arrow_type)
+                               if element_type.arrow_type else None, list, (element_type,))
+
+    @staticmethod
+    def OBJECT_ARRAY(element_type: TypeInformation) -> TypeInformation:
+        """An array of any type (Java's ``Object[]``): a Python list."""
+        return TypeInformation(f"OBJECT_ARRAY<{element_type}>", pa.list_(element_type.arrow_type)
+                               if element_type.arrow_type else None, list, (element_type,))
 
     @staticmethod
     def PRIMITIVE_ARRAY(element: TypeInformation) -> TypeInformation:
@@ -102,14 +187,14 @@ class Types:
     def ROW(fields: list[TypeInformation]) -> TypeInformation:
         names = [f"f{i}" for i in range(len(fields))]
         return TypeInformation(f"ROW<{', '.join(map(repr, fields))}>",
-                               _struct(names, fields), object, tuple(fields))
+                               _struct(names, fields), Row, tuple(fields))
 
     @staticmethod
     def ROW_NAMED(names: list[str], fields: list[TypeInformation]) -> TypeInformation:
         if len(names) != len(fields):
             raise ValueError(f"ROW_NAMED: {len(names)} names but {len(fields)} field types")
         inner = ", ".join(f"{n}: {f!r}" for n, f in zip(names, fields))
-        return TypeInformation(f"ROW<{inner}>", _struct(names, fields), object,
+        return TypeInformation(f"ROW<{inner}>", _struct(names, fields), Row,
                                tuple(zip(names, fields)))
 
     @staticmethod

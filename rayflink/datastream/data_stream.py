@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
 from rayflink.errors import GraphBuildError
@@ -9,6 +10,7 @@ from rayflink.graph.transformations import (
     BROADCAST,
     CHAIN_HEAD,
     CHAIN_NEVER,
+    CUSTOM,
     FORWARD,
     GLOBAL,
     HASH,
@@ -91,12 +93,28 @@ class DataStream:
     def get_execution_environment(self) -> "StreamExecutionEnvironment":
         return self._env
 
+    def set_description(self, description: str) -> "DataStream":
+        """A longer, human-readable description of the operator, shown in the execution plan
+        (``env.get_execution_plan()``) next to its name."""
+        if not isinstance(description, str):
+            raise GraphBuildError(f"operator {self._t.name!r}: set_description() needs a str, got "
+                                  f"{type(description).__name__}")
+        self._t.description = description
+        return self
+
+    def cache(self) -> "CachedDataStream":
+        """PyFlink caches a bounded stream's intermediate result for later jobs of the same
+        environment. rayflink keeps no intermediate results between jobs: a later job recomputes
+        the stream from its sources, so results are the same and only the work is repeated.
+        Returns the stream as a ``CachedDataStream`` (``invalidate()`` is accepted)."""
+        return CachedDataStream(self._env, self._t)
+
     # ---- transformations ----------------------------------------------------------------
 
     def map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` (a callable or a ``MapFunction``) to every record."""
         _check_callable(func, "map", "map")
-        return self._one_input("Map", OperatorSpec("map", {"function": func}), output_type)
+        return self._one_input("Map", OperatorSpec("map", {"function": _rows_out(func, output_type)}), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` to every record and emit each element of what it returns or yields.
@@ -188,6 +206,27 @@ class DataStream:
     def global_(self) -> "DataStream":
         return self._partition(GLOBAL, "Global")
 
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> "DataStream":
+        """Send each record to the subtask ``partitioner.partition(key, num_partitions)`` picks for
+        its key (``key_selector``); ``partitioner`` is a ``Partitioner`` or a function
+        ``(key, num_partitions) -> index``.
+
+        >>> stream.partition_custom(lambda key, n: key % n, lambda r: r[0]).map(f)
+
+        The partitioner runs in the sending subtask's record writer, per record; a
+        ``Partitioner``'s ``open``/``close`` are not called. An index outside
+        0 .. num_partitions - 1 fails the job with a JobExecutionError naming the key.
+        """
+        from rayflink.datastream.functions import Partitioner
+
+        if not isinstance(partitioner, Partitioner) and not callable(partitioner):
+            raise GraphBuildError(f"partition_custom(): expected a Partitioner or a function (key, num_partitions) "
+                                  f"-> index, got {type(partitioner).__name__}")
+        route = _CustomRoute(getattr(partitioner, "partition", partitioner), _key_selector(key_selector))
+        t = self._env._new_transformation("partition", "Custom Partition", inputs=[self._t], partitioner=CUSTOM,
+                                          key_selector=route, output_type=self._t.output_type)
+        return DataStream(self._env, t)
+
     def get_side_output(self, output_tag: "OutputTag") -> "DataStream":
         """The stream of records the operator emitted to ``output_tag``."""
         if self._t.kind not in ("operator", "source"):
@@ -263,6 +302,13 @@ class DataStreamSink(DataStream):
     """The end of a stream: a sink, with the same operator properties."""
 
 
+class CachedDataStream(DataStream):
+    """What ``cache()`` returns: the same stream (rayflink recomputes it in every job)."""
+
+    def invalidate(self) -> None:
+        """Drop the cached result: there is none to drop in rayflink."""
+
+
 class KeyedStream(DataStream):
     """A stream partitioned by key; state and timers of the next operator are per key."""
 
@@ -280,7 +326,7 @@ class KeyedStream(DataStream):
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "map", "map")
-        return self._keyed("Map", OperatorSpec("map", {"function": func}), output_type)
+        return self._keyed("Map", OperatorSpec("map", {"function": _rows_out(func, output_type)}), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "flat_map", "flat_map")
@@ -358,6 +404,22 @@ class KeyedStream(DataStream):
     def connect(self, stream: DataStream) -> "ConnectedStreams":
         return ConnectedStreams(self, stream)
 
+    def count_window(self, size: int, slide: int = 0) -> Any:
+        """Windows of ``size`` records per key; with ``slide`` > 0, one every ``slide`` records
+        over the last ``size`` (only complete windows fire, as in PyFlink).
+
+        >>> stream.key_by(lambda r: r[1]).count_window(2).apply(SumWindowFunction())
+        """
+        from rayflink.datastream.window import CountSlidingWindowAssigner, CountTumblingWindowAssigner
+
+        if slide == 0:
+            return self.window(CountTumblingWindowAssigner.of(size))
+        return self.window(CountSlidingWindowAssigner.of(size, slide))
+
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
+        raise GraphBuildError("partition_custom() on a keyed stream: a KeyedStream is already partitioned by key; "
+                              "call partition_custom on the stream before key_by(...)")
+
     def window(self, window_assigner: Any) -> Any:
         """Window each key's records; returns a ``WindowedStream`` (trigger, lateness, functions)."""
         from rayflink.datastream.windowed_stream import WindowedStream
@@ -426,6 +488,54 @@ class ConnectedStreams:
         keyed = isinstance(func, KeyedCoProcessFunction)
         return self._two_input("Co-Process", OperatorSpec("co_process", {"function": func}), output_type,
                                keyed_required=keyed)
+
+
+def _rows_out(func: Any, output_type: Any) -> Any:
+    """``func``, or ``func`` whose results become ``Row`` objects when ``output_type`` is a row type."""
+    if output_type is None or not callable(getattr(output_type, "need_conversion", None)) \
+            or not output_type.need_conversion():
+        return func
+    return _RowOutput(func, output_type)
+
+
+class _RowOutput:
+    """A map function whose results (tuples, lists or Rows) become Rows of ``output_type``, as
+    records of ``Types.ROW``/``ROW_NAMED`` are in PyFlink (named fields read as ``row.name``)."""
+
+    def __init__(self, function: Any, output_type: Any) -> None:
+        self.function = function
+        self.output_type = output_type
+        method = getattr(function, "map", None)
+        self._map = method if callable(method) and not inspect.isfunction(function) else function
+
+    def open(self, runtime_context: Any) -> None:
+        opener = getattr(self.function, "open", None)
+        if callable(opener) and not inspect.isfunction(self.function):
+            opener(runtime_context)
+
+    def close(self) -> None:
+        closer = getattr(self.function, "close", None)
+        if callable(closer) and not inspect.isfunction(self.function):
+            closer()
+
+    def map(self, value: Any) -> Any:
+        return self.output_type.from_internal_type(self._map(value))
+
+
+class _CustomRoute:
+    """The channel of a record on a ``partition_custom`` edge: ``partition(key(record), n)``."""
+
+    def __init__(self, partition: Callable[[Any, int], int], key: Callable[[Any], Any]) -> None:
+        self.partition = partition
+        self.key = key
+
+    def __call__(self, record: Any, num_partitions: int) -> int:
+        key = self.key(record)
+        index = self.partition(key, num_partitions)
+        if not isinstance(index, int) or not 0 <= index < num_partitions:
+            raise ValueError(f"partition_custom: the partitioner returned {index!r:.40} for key {key!r:.100}; "
+                             f"expected an int in 0..{num_partitions - 1} (the downstream parallelism)")
+        return index
 
 
 def _check_callable(func: Any, method: str, where: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -39,6 +40,7 @@ class StreamExecutionEnvironment:
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []
         self._state_backend: Any = None
+        self._jvm_note_given = False
 
     @staticmethod
     def get_execution_environment(configuration: Configuration | None = None) -> "StreamExecutionEnvironment":
@@ -150,6 +152,22 @@ class StreamExecutionEnvironment:
             raise GraphBuildError(f"{where}: parallelism {parallelism} exceeds max parallelism {max_par}; "
                                   "call set_max_parallelism(...) first")
 
+    def add_jars(self, *jars_path: str) -> None:
+        """Accepted for PyFlink programs: rayflink runs no JVM, so connector and format jars are
+        not needed (its connectors are Python); the paths are ignored with a one-time note."""
+        self._jvm_note("add_jars", jars_path)
+
+    def add_classpaths(self, *classpaths: str) -> None:
+        """Accepted for PyFlink programs and ignored with a one-time note (no JVM, see add_jars)."""
+        self._jvm_note("add_classpaths", classpaths)
+
+    def _jvm_note(self, what: str, paths: tuple) -> None:
+        if not self._jvm_note_given:
+            self._jvm_note_given = True
+            logging.getLogger(__name__).warning(
+                "%s(%s): ignored; rayflink runs no JVM and needs no jars (its connectors and formats are "
+                "Python). This note is shown once per environment.", what, ", ".join(map(repr, paths))[:200])
+
     # ---- sources -----------------------------------------------------------------------
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
@@ -163,6 +181,8 @@ class StreamExecutionEnvironment:
             for e in elements:
                 if not type_info.accepts(e):
                     raise GraphBuildError(f"from_collection(): element {e!r} is not of the declared type {type_info}")
+            if type_info.need_conversion():  # rows arrive as Row objects, as in PyFlink
+                elements = [type_info.from_internal_type(e) for e in elements]
         stream = self._from(CollectionSource(elements, type_info), None, "Collection Source")
         stream._t.parallelism = 1  # as in Flink, a collection is read by one subtask, in order
         return stream

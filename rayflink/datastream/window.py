@@ -13,15 +13,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from enum import Enum
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
-from rayflink.datastream.functions import RichFunction
+from rayflink.datastream.functions import (  # noqa: F401 - PyFlink also reaches them here
+    AllWindowFunction,
+    ProcessAllWindowFunction,
+    ProcessWindowFunction,
+    WindowFunction,
+)
 from rayflink.errors import GraphBuildError
 
 MAX_TIMESTAMP = 2**63 - 1
+T = TypeVar("T")
+W = TypeVar("W")
 
 __all__ = [
-    "AllWindowFunction", "ContinuousEventTimeTrigger", "CountEvictor", "CountTrigger", "CountWindow",
+    "AllWindowFunction", "ContinuousEventTimeTrigger", "CountEvictor", "CountSlidingWindowAssigner",
+    "CountTumblingWindowAssigner", "CountTrigger", "CountWindow",
     "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows", "EventTimeSessionWindows",
     "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindows", "MergingWindowAssigner", "NeverTrigger",
     "ProcessAllWindowFunction", "ProcessWindowFunction", "ProcessingTimeSessionWindows",
@@ -121,7 +129,7 @@ class TriggerResult(Enum):
         return self.value[1]
 
 
-class Trigger(ABC):
+class Trigger(ABC, Generic[T, W]):
     """Decides when a window is evaluated; ``ctx`` gives timers, clocks and per-window state.
 
     >>> class EveryTen(Trigger):
@@ -130,6 +138,36 @@ class Trigger(ABC):
     ...         count.update((count.value() or 0) + 1)
     ...         return TriggerResult.FIRE if count.value() % 10 == 0 else TriggerResult.CONTINUE
     """
+
+    class TriggerContext(ABC):
+        """``ctx`` of a trigger: clocks, timers and state scoped to the key and window."""
+
+        @abstractmethod
+        def get_current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def get_current_watermark(self) -> int: ...
+
+        @abstractmethod
+        def register_processing_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def register_event_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def delete_processing_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def delete_event_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def get_partitioned_state(self, state_descriptor: Any) -> Any: ...
+
+    class OnMergeContext(TriggerContext):
+        """``ctx`` of ``on_merge``: also merges the merged windows' state."""
+
+        @abstractmethod
+        def merge_partitioned_state(self, state_descriptor: Any) -> None: ...
 
     @abstractmethod
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -356,18 +394,43 @@ class ContinuousEventTimeTrigger(Trigger):
 
 # ---------------------------------------------------------------------------- assigners
 
-class WindowAssigner(ABC):
-    """Assigns each element to zero or more windows."""
+class WindowAssigner(ABC, Generic[T, W]):
+    """Assigns each element to zero or more windows.
+
+    Subscriptable like PyFlink's (``WindowAssigner[tuple, TimeWindow]``). Differs from PyFlink in
+    one argument: ``assign_windows`` receives the processing time (epoch ms) as its third
+    argument, not a ``WindowAssignerContext``.
+    """
+
+    class WindowAssignerContext(ABC):
+        """PyFlink's assigner context (rayflink passes the processing time instead, see above)."""
+
+        @abstractmethod
+        def get_current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def get_runtime_context(self) -> Any: ...
 
     @abstractmethod
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         """The windows of ``element`` (``timestamp`` is its event time, ``now_ms`` processing time)."""
 
     @abstractmethod
-    def get_default_trigger(self) -> Trigger: ...
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """The trigger used unless ``.trigger(...)`` replaces it (``env``: PyFlink passes the
+        environment; rayflink's assigners ignore it)."""
 
     @abstractmethod
     def is_event_time(self) -> bool: ...
+
+    def get_default_evictor(self) -> "Evictor | None":
+        """The evictor used unless ``.evictor(...)`` replaces it (count sliding windows keep the
+        last ``size`` elements); None for most assigners."""
+        return None
+
+    def get_window_serializer(self) -> Any:
+        """PyFlink's window serializer: windows are pickled in rayflink, so there is none (None)."""
+        return None
 
 
 class MergingWindowAssigner(WindowAssigner):
@@ -423,7 +486,7 @@ class TumblingEventTimeWindows(_Tumbling):
         start = self.window_start(timestamp)
         return [TimeWindow(start, start + self.size)]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -444,7 +507,7 @@ class TumblingProcessingTimeWindows(_Tumbling):
         start = self.window_start(now_ms)
         return [TimeWindow(start, start + self.size)]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -483,7 +546,7 @@ class SlidingEventTimeWindows(_Sliding):
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         return self._windows(timestamp)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -503,7 +566,7 @@ class SlidingProcessingTimeWindows(_Sliding):
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         return self._windows(now_ms)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -585,7 +648,7 @@ class EventTimeSessionWindows(_Sessions):
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         return self._session(timestamp, element)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -609,7 +672,7 @@ class ProcessingTimeSessionWindows(_Sessions):
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         return self._session(now_ms, element)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -635,7 +698,7 @@ class GlobalWindows(WindowAssigner):
     def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
         return [self._WINDOW]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return NeverTrigger()
 
     def is_event_time(self) -> bool:
@@ -645,9 +708,88 @@ class GlobalWindows(WindowAssigner):
         return "GlobalWindows()"
 
 
+class CountTumblingWindowAssigner(GlobalWindows):
+    """Windows of ``window_size`` elements per key, not overlapping (``count_window(size)``).
+
+    As Flink builds count windows: the key's global window, fired and purged by a count trigger
+    every ``window_size`` elements. A key's last, incomplete window never fires. The window
+    function sees the ``GlobalWindow`` (PyFlink numbers its ``CountWindow``s instead).
+
+    >>> stream.key_by(k).window(CountTumblingWindowAssigner.of(100)).reduce(lambda a, b: a + b)
+    """
+
+    def __init__(self, window_size: int) -> None:
+        if not isinstance(window_size, int) or isinstance(window_size, bool) or window_size <= 0:
+            raise GraphBuildError(f"CountTumblingWindowAssigner.of({window_size!r}): the size must be an int > 0")
+        self.window_size = window_size
+
+    @staticmethod
+    def of(window_size: int) -> "CountTumblingWindowAssigner":
+        return CountTumblingWindowAssigner(window_size)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def __repr__(self) -> str:
+        return f"CountTumblingWindowAssigner({self.window_size})"
+
+
+class _CountSlideTrigger(Trigger):
+    """Fires when a key has ``size`` elements, then every ``slide`` elements (PyFlink's sliding
+    count windows: only complete windows fire)."""
+
+    def __init__(self, size: int, slide: int) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        self.size = size
+        self.slide = slide
+        self.state_desc = ReducingStateDescriptor("slide-count", _sum, None)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        count = ctx.get_partitioned_state(self.state_desc)
+        count.add(1)
+        n = count.get()
+        if n >= self.size and (n - self.size) % self.slide == 0:
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.state_desc).clear()
+
+
+class CountSlidingWindowAssigner(GlobalWindows):
+    """Windows of ``window_size`` elements per key starting every ``window_slide`` elements
+    (``count_window(size, slide)``): fires once a key has ``size`` elements and then every
+    ``slide`` elements, each time over the last ``size`` elements (the rest are evicted).
+
+    >>> stream.key_by(k).count_window(10, 5).reduce(lambda a, b: a + b)
+    """
+
+    def __init__(self, window_size: int, window_slide: int) -> None:
+        for what, n in (("size", window_size), ("slide", window_slide)):
+            if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+                raise GraphBuildError(f"CountSlidingWindowAssigner.of({window_size!r}, {window_slide!r}): "
+                                      f"the {what} must be an int > 0")
+        self.window_size = window_size
+        self.window_slide = window_slide
+
+    @staticmethod
+    def of(window_size: int, window_slide: int) -> "CountSlidingWindowAssigner":
+        return CountSlidingWindowAssigner(window_size, window_slide)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        return _CountSlideTrigger(self.window_size, self.window_slide)
+
+    def get_default_evictor(self) -> "Evictor | None":
+        return CountEvictor.of(self.window_size)
+
+    def __repr__(self) -> str:
+        return f"CountSlidingWindowAssigner({self.window_size}, {self.window_slide})"
+
+
 # ---------------------------------------------------------------------------- evictors
 
-class Evictor(ABC):
+class Evictor(ABC, Generic[T, W]):
     """Removes elements from a window before and/or after the window function runs.
 
     ``elements`` is a list of ``(value, timestamp)``; an evictor deletes from it in place.
@@ -715,43 +857,3 @@ class TimeEvictor(Evictor):
             self._evict(elements)
 
 
-# ---------------------------------------------------------------------------- window functions
-
-class WindowFunction(RichFunction):
-    """Evaluates a window: ``apply(key, window, inputs, out)`` collects results with ``out.collect``."""
-
-    @abstractmethod
-    def apply(self, key: Any, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
-
-
-class AllWindowFunction(RichFunction):
-    """``apply(window, inputs, out)`` of a non-keyed (``window_all``) window."""
-
-    @abstractmethod
-    def apply(self, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
-
-
-class ProcessWindowFunction(RichFunction):
-    """Evaluates a window with context: ``process(key, context, elements[, out])``.
-
-    ``context.window()``, ``context.current_watermark()``, ``context.current_processing_time()``,
-    ``context.window_state()`` (state of this key and window), ``context.global_state()`` (of this
-    key), ``context.output(tag, value)``. Return or yield results, or collect them with ``out``.
-    ``clear(context)`` runs when the window is purged (delete window state there).
-    """
-
-    @abstractmethod
-    def process(self, key: Any, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
-
-    def clear(self, context: Any) -> None:
-        """The window is gone: release its per-window state."""
-
-
-class ProcessAllWindowFunction(RichFunction):
-    """``process(context, elements[, out])`` of a non-keyed (``window_all``) window."""
-
-    @abstractmethod
-    def process(self, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
-
-    def clear(self, context: Any) -> None:
-        """The window is gone: release its per-window state."""

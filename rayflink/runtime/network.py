@@ -11,7 +11,7 @@ from typing import Any, Callable
 import ray
 
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
-from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.graph.transformations import BROADCAST, CUSTOM, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
 
@@ -173,6 +173,7 @@ class RecordWriter:
             SHUFFLE: self._route_shuffle,
             BROADCAST: self._route_broadcast,
             HASH: self._route_hash,
+            CUSTOM: self._route_custom,
         }[partitioner]
 
     # ---- records -----------------------------------------------------------------------
@@ -217,6 +218,11 @@ class RecordWriter:
         n = len(self.channels)
         targets = [random.randrange(n) for _ in values]
         self._scatter(values, timestamps, targets)
+
+    def _route_custom(self, values: list, timestamps: list | None) -> None:
+        n = len(self.channels)
+        select = self.key_selector  # partition_custom's (record, n) -> channel
+        self._scatter(values, timestamps, [select(v, n) for v in values])
 
     def _route_broadcast(self, values: list, timestamps: list | None) -> None:
         for index in range(len(self.channels)):
