@@ -28,7 +28,9 @@ class PrintSinkOperator(StreamOperator):
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         prefix = self.prefix
-        self.channel.send("".join(f"{prefix}{v}\n" for v in values))
+        type_info = self.params.get("type_info")  # records print as Flink prints their declared type
+        fmt = str if type_info is None else type_info.to_print_string
+        self.channel.send("".join(f"{prefix}{fmt(v)}\n" for v in values))
 
     def end_input(self) -> None:
         self.channel.drain()

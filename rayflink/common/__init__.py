@@ -3,6 +3,7 @@
 from typing import Any
 
 from rayflink.common.configuration import Configuration
+from rayflink.common.job_status import JobStatus
 from rayflink.common.restart_strategy import RestartStrategies, RestartStrategyConfiguration
 from rayflink.common.serialization import (
     ByteArraySchema,
@@ -18,7 +19,7 @@ from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
 __all__ = ["ByteArraySchema", "Configuration", "DeserializationSchema", "Duration", "Encoder", "Instant",
-           "JobClient", "JobExecutionResult", "RestartStrategies", "RestartStrategyConfiguration", "Row",
+           "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row",
            "RowKind", "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner",
            "TypeInformation", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]
 

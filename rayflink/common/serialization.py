@@ -495,3 +495,7 @@ class Encoder:
 
 class BulkWriterFactory(ABC):  # noqa: B024 - a marker base, as in PyFlink
     """The base of bulk-format writers for ``FileSink.for_bulk_format`` (Parquet, Avro, CSV)."""
+
+
+JsonRowDeserializationSchema.Builder = JsonRowDeserializationSchemaBuilder  # PyFlink's nested name
+JsonRowSerializationSchema.Builder = JsonRowSerializationSchemaBuilder  # PyFlink's nested name

@@ -70,6 +70,16 @@ class TypeInformation:
             return row
         return obj
 
+    def to_print_string(self, value: Any) -> str:
+        """``value`` as Flink's print sink shows a record of this type (Java's ``toString``):
+        tuples ``(a,b)``, rows ``+I[a, b]``, booleans ``true``, None ``null``; other values
+        as ``str``, as PyFlink prints records without a declared type.
+
+        >>> Types.TUPLE([Types.STRING(), Types.INT()]).to_print_string(("hi", 4))
+        '(hi,4)'
+        """
+        return _java_string(value, self)
+
     def _named(self) -> bool:
         return bool(self.params) and isinstance(self.params[0], tuple)
 
@@ -206,3 +216,26 @@ def _struct(names: list[str], fields: list[TypeInformation]) -> Any:
     if all(f.arrow_type is not None for f in fields):
         return pa.struct([pa.field(n, f.arrow_type) for n, f in zip(names, fields)])
     return None
+
+
+def _java_string(value: Any, t: TypeInformation | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if t is not None and t.python_type is tuple and isinstance(value, (tuple, list)):
+        return "(" + ",".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + ")"
+    if t is not None and t.python_type is Row and isinstance(value, (Row, tuple, list)):
+        kind = str(value.get_row_kind()) if isinstance(value, Row) else "+I"
+        return kind + "[" + ", ".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + "]"
+    if isinstance(value, list) and t is not None and t.params:
+        return "[" + ", ".join(_java_string(v, t.params[0]) for v in value) + "]"
+    if isinstance(value, dict) and t is not None and len(t.params) == 2:
+        return "{" + ", ".join(f"{_java_string(k, t.params[0])}={_java_string(v, t.params[1])}"
+                               for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _field_types(t: TypeInformation, n: int) -> list:
+    fields = [p[1] if isinstance(p, tuple) else p for p in t.params]
+    return fields + [None] * (n - len(fields))

@@ -1,6 +1,11 @@
 """PyFlink's ``pyflink.datastream``: the DataStream API."""
 
 from rayflink.datastream.checkpoint_config import CheckpointConfig, ExternalizedCheckpointRetention
+from rayflink.datastream.checkpoint_storage import (
+    CheckpointStorage,
+    FileSystemCheckpointStorage,
+    JobManagerCheckpointStorage,
+)
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.data_stream import ConnectedStreams, DataStream, DataStreamSink, KeyedStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
@@ -54,10 +59,10 @@ from rayflink.datastream.windowed_stream import (
 )
 
 __all__ = [
-    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointingMode",
+    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointStorage", "CheckpointingMode",
     "CoFlatMapFunction", "CoGroupFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams", "CountWindow",
     "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend", "ExternalizedCheckpointRetention",
-    "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend", "JoinFunction",
+    "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction",
     "KeyedCoProcessFunction", "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction",
     "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
     "ProcessFunction", "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext",

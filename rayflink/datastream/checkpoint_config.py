@@ -113,9 +113,11 @@ class CheckpointConfig:
         return ExternalizedCheckpointCleanup(self._c.get_string(
             "execution.checkpointing.externalized-checkpoint-retention", "DELETE_ON_CANCELLATION"))
 
-    def set_checkpoint_storage(self, storage: str) -> "CheckpointConfig":
-        """Where checkpoints go: ``file:///path`` or ``s3://bucket/prefix``."""
-        return self.set_checkpoint_storage_dir(storage)
+    def set_checkpoint_storage(self, storage: Any) -> "CheckpointConfig":
+        """Where checkpoints go: ``file:///path``, ``s3://bucket/prefix`` or a ``CheckpointStorage``
+        (``FileSystemCheckpointStorage(...)``, ``JobManagerCheckpointStorage()``)."""
+        get_path = getattr(storage, "get_checkpoint_path", None)
+        return self.set_checkpoint_storage_dir(get_path() if callable(get_path) else storage)
 
     def set_checkpoint_storage_dir(self, checkpoint_path: str) -> "CheckpointConfig":
         from rayflink.checkpoint.storage import CheckpointStorage

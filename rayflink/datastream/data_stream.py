@@ -21,6 +21,8 @@ from rayflink.graph.transformations import (
     Transformation,
 )
 
+from rayflink.datastream.windowed_stream import AllWindowedStream, WindowedStream  # noqa: F401 - PyFlink's path
+
 if TYPE_CHECKING:
     from rayflink.datastream.output_tag import OutputTag
     from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
@@ -101,6 +103,32 @@ class DataStream:
                                   f"{type(description).__name__}")
         self._t.description = description
         return self
+
+    def set_uid_hash(self, uid_hash: str) -> "DataStream":
+        """Flink's user-provided node hash, which savepoint state is matched by. rayflink matches
+        state by uid, so the hash becomes the operator's uid."""
+        return self.uid(uid_hash)
+
+    def force_non_parallel(self) -> "DataStream":
+        """Run this operator with one subtask, and keep it at one (max parallelism 1)."""
+        self.set_parallelism(1)
+        self._t.max_parallelism = 1
+        return self
+
+    def project(self, *field_indexes: int) -> "DataStream":
+        """Keep the fields ``field_indexes`` of tuple records, as a tuple (typed when the input is).
+
+        >>> env.from_collection([(1, "a", 2.0)]).project(2, 0)   # -> (2.0, 1)
+        """
+        if not field_indexes or not all(isinstance(i, int) and not isinstance(i, bool) for i in field_indexes):
+            raise GraphBuildError(f"project{field_indexes}: give one or more field indexes (ints)")
+        in_type = self._t.output_type
+        out_type = None
+        if in_type is not None and in_type.params and in_type.python_type in (tuple,):
+            from rayflink.common.typeinfo import Types
+
+            out_type = Types.TUPLE([in_type.params[i] for i in field_indexes])
+        return self.map(_Project(field_indexes), output_type=out_type).name(f"Projection{list(field_indexes)}")
 
     def cache(self) -> "CachedDataStream":
         """PyFlink caches a bounded stream's intermediate result for later jobs of the same
@@ -247,8 +275,9 @@ class DataStream:
     # ---- sinks --------------------------------------------------------------------------
 
     def print(self, sink_identifier: str | None = None) -> "DataStreamSink":
-        """Print every record to standard output (of the task's worker)."""
-        spec = OperatorSpec("print", {"identifier": sink_identifier})
+        """Print every record to standard output (of the task's worker), as Flink prints records of
+        the stream's declared type (``TypeInformation.to_print_string``), else as ``str``."""
+        spec = OperatorSpec("print", {"identifier": sink_identifier, "type_info": self._t.output_type})
         return self._sink("Print to Std. Out", spec)
 
     def add_sink(self, sink_func: Any) -> "DataStreamSink":
@@ -520,6 +549,16 @@ class _RowOutput:
 
     def map(self, value: Any) -> Any:
         return self.output_type.from_internal_type(self._map(value))
+
+
+class _Project:
+    """The fields ``indexes`` of a record, as a tuple."""
+
+    def __init__(self, indexes: tuple) -> None:
+        self.indexes = indexes
+
+    def __call__(self, value: Any) -> tuple:
+        return tuple(value[i] for i in self.indexes)
 
 
 class _CustomRoute:

@@ -152,6 +152,25 @@ class StreamExecutionEnvironment:
             raise GraphBuildError(f"{where}: parallelism {parallelism} exceeds max parallelism {max_par}; "
                                   "call set_max_parallelism(...) first")
 
+    def get_checkpointing_mode(self) -> Any:
+        """The checkpointing mode (EXACTLY_ONCE or AT_LEAST_ONCE)."""
+        return self.get_checkpoint_config().get_checkpointing_mode()
+
+    def get_checkpointing_consistency_mode(self) -> Any:
+        """Flink 2.x's name for ``get_checkpointing_mode``."""
+        return self.get_checkpointing_mode()
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """The recorded option; rayflink's checkpoints are always aligned (see CheckpointConfig)."""
+        return self.get_checkpoint_config().is_unaligned_checkpoints_enabled()
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        return self.get_checkpoint_config().is_force_unaligned_checkpoints()
+
+    def close(self) -> None:
+        """Forget the operators defined but not executed (PyFlink releases its JVM resources here)."""
+        self._sinks.clear()
+
     def add_jars(self, *jars_path: str) -> None:
         """Accepted for PyFlink programs: rayflink runs no JVM, so connector and format jars are
         not needed (its connectors are Python); the paths are ignored with a one-time note."""

@@ -28,7 +28,7 @@ T = TypeVar("T")
 W = TypeVar("W")
 
 __all__ = [
-    "AllWindowFunction", "ContinuousEventTimeTrigger", "CountEvictor", "CountSlidingWindowAssigner",
+    "AllWindowFunction", "ContinuousEventTimeTrigger", "ContinuousProcessingTimeTrigger", "CountEvictor", "CountSlidingWindowAssigner",
     "CountTumblingWindowAssigner", "CountTrigger", "CountWindow",
     "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows", "EventTimeSessionWindows",
     "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindows", "MergingWindowAssigner", "NeverTrigger",
@@ -74,6 +74,12 @@ class TimeWindow(NamedTuple):
     def cover(self, other: "TimeWindow") -> "TimeWindow":
         """The smallest window containing both."""
         return TimeWindow(min(self.start, other.start), max(self.end, other.end))
+
+    @staticmethod
+    def merge_windows(windows: Iterable["TimeWindow"], callback: Any) -> None:
+        """Merge overlapping or touching windows: ``callback(to_merge, merged)`` (or
+        ``callback.merge(...)``) for every group that becomes one."""
+        merge_time_windows(windows, getattr(callback, "merge", callback))
 
     @staticmethod
     def get_window_start_with_offset(timestamp: int, offset: int, window_size: int) -> int:
@@ -358,10 +364,11 @@ class ContinuousEventTimeTrigger(Trigger):
         ctx.register_event_time_timer(window.max_timestamp())
         fire_time = ctx.get_partitioned_state(self.state_desc)
         if fire_time.get() is None:
-            self._register_next(timestamp - timestamp % self.interval, window, ctx, fire_time)
+            self.register_next_fire_timestamp(timestamp - timestamp % self.interval, window, ctx, fire_time)
         return TriggerResult.CONTINUE
 
-    def _register_next(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
         next_fire = min(time + self.interval, window.max_timestamp())
         fire_time.add(next_fire)
         ctx.register_event_time_timer(next_fire)
@@ -372,7 +379,7 @@ class ContinuousEventTimeTrigger(Trigger):
         fire_time = ctx.get_partitioned_state(self.state_desc)
         if fire_time.get() == time:
             fire_time.clear()
-            self._register_next(time, window, ctx, fire_time)
+            self.register_next_fire_timestamp(time, window, ctx, fire_time)
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
 
@@ -389,6 +396,64 @@ class ContinuousEventTimeTrigger(Trigger):
         fire_time = ctx.get_partitioned_state(self.state_desc)
         if fire_time.get() is not None:
             ctx.delete_event_time_timer(fire_time.get())
+            fire_time.clear()
+
+
+class ContinuousProcessingTimeTrigger(Trigger):
+    """Fires every ``interval`` of processing time (aligned to the epoch) while the window has
+    elements; with a processing-time assigner it also fires at the window's end (through
+    ``PurgingTrigger`` or the assigner's own trigger it is combined with).
+
+    >>> windowed.trigger(ContinuousProcessingTimeTrigger.of(Time.seconds(10)))
+    """
+
+    def __init__(self, interval: Any) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        self.interval = to_millis(interval, "ContinuousProcessingTimeTrigger.of")
+        if self.interval <= 0:
+            raise GraphBuildError(f"ContinuousProcessingTimeTrigger.of(): the interval must be > 0, "
+                                  f"got {self.interval} ms")
+        self.state_desc = ReducingStateDescriptor("fire-time", _min, None)
+
+    @staticmethod
+    def of(interval: Any) -> "ContinuousProcessingTimeTrigger":
+        return ContinuousProcessingTimeTrigger(interval)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is None:
+            now = ctx.get_current_processing_time()
+            self.register_next_fire_timestamp(now - now % self.interval, window, ctx, fire_time)
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() == time:
+            fire_time.clear()
+            self.register_next_fire_timestamp(time, window, ctx, fire_time)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
+        next_fire = min(time + self.interval, window.max_timestamp())
+        fire_time.add(next_fire)
+        ctx.register_processing_time_timer(next_fire)
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            ctx.register_processing_time_timer(next_fire)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is not None:
+            ctx.delete_processing_time_timer(fire_time.get())
             fire_time.clear()
 
 
@@ -435,6 +500,13 @@ class WindowAssigner(ABC, Generic[T, W]):
 
 class MergingWindowAssigner(WindowAssigner):
     """An assigner whose windows can merge (sessions)."""
+
+    class MergeCallback(ABC):
+        """What ``merge_windows`` reports to: ``merge(to_be_merged, merge_result)`` (a plain
+        function ``(to_be_merged, merge_result) -> None`` works too)."""
+
+        @abstractmethod
+        def merge(self, to_be_merged: Iterable[Window], merge_result: Window) -> None: ...
 
     @abstractmethod
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:

@@ -94,6 +94,13 @@ class WindowedStream:
         self._lateness = 0
         self._late_tag: OutputTag | None = None
 
+    def get_execution_environment(self) -> Any:
+        return self._stream._env
+
+    def get_input_type(self) -> Any:
+        """The declared type of the windowed records (None when undeclared)."""
+        return self._stream._t.output_type
+
     def trigger(self, trigger: Trigger) -> "WindowedStream":
         """Replace the assigner's default trigger."""
         if not isinstance(trigger, Trigger):
