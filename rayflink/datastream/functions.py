@@ -290,8 +290,9 @@ class AllWindowFunction(RichFunction, Generic[IN, OUT, W]):
     def apply(self, window: W, inputs: Iterable[IN]) -> Iterable[OUT]: ...
 
 
-class _WindowContext(ABC):
-    """What a process window function sees of its window (the runtime implements it)."""
+class _WindowContext(ABC, Generic[W]):
+    """What a process window function sees of its window (the runtime implements it);
+    subscriptable as PyFlink's ``ProcessWindowFunction.Context[TimeWindow]``."""
 
     @abstractmethod
     def window(self) -> Any:

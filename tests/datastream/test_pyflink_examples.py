@@ -14,7 +14,9 @@ import pytest
 EXAMPLES = pathlib.Path(__file__).parent.parent / "data" / "pyflink_examples"
 
 
-@pytest.mark.parametrize("example", ["basic_operations", "tumbling_count_window"])
+@pytest.mark.parametrize("example", ["basic_operations", "tumbling_count_window", "tumbling_time_window",
+                                     "sliding_time_window", "session_with_gap_window",
+                                     "session_with_dynamic_gap_window"])
 def test_pyflink_example_gives_pyflinks_output(example, tmp_path, monkeypatch, capsys):
     source = (EXAMPLES / f"{example}.py").read_text()
     program = tmp_path / f"{example}.py"
