@@ -3,6 +3,7 @@
 from typing import Any
 
 from rayflink.common.configuration import Configuration
+from rayflink.common.execution_config import ExecutionConfig
 from rayflink.common.job_status import JobStatus
 from rayflink.common.restart_strategy import RestartStrategies, RestartStrategyConfiguration
 from rayflink.common.serialization import (
@@ -18,7 +19,7 @@ from rayflink.common.types import Row, RowKind
 from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
-__all__ = ["ByteArraySchema", "Configuration", "DeserializationSchema", "Duration", "Encoder", "Instant",
+__all__ = ["ByteArraySchema", "Configuration", "DeserializationSchema", "Duration", "Encoder", "ExecutionConfig", "Instant",
            "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row",
            "RowKind", "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner",
            "TypeInformation", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]

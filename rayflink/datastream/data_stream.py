@@ -95,6 +95,10 @@ class DataStream:
     def get_execution_environment(self) -> "StreamExecutionEnvironment":
         return self._env
 
+    def get_execution_config(self) -> Any:
+        """The environment's ``ExecutionConfig`` (the job's options)."""
+        return self._env.get_config()
+
     def set_description(self, description: str) -> "DataStream":
         """A longer, human-readable description of the operator, shown in the execution plan
         (``env.get_execution_plan()``) next to its name."""

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from rayflink.common.configuration import Configuration
+from rayflink.common.execution_config import ExecutionConfig
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.errors import GraphBuildError
@@ -35,7 +36,7 @@ class StreamExecutionEnvironment:
     """
 
     def __init__(self, configuration: Configuration | None = None) -> None:
-        self._config = Configuration(_cli_options())
+        self._config = ExecutionConfig(_cli_options())
         self._config.add_all(Configuration(configuration))
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []
@@ -49,7 +50,8 @@ class StreamExecutionEnvironment:
 
     # ---- configuration -----------------------------------------------------------------
 
-    def get_config(self) -> Configuration:
+    def get_config(self) -> ExecutionConfig:
+        """The job's options: a ``Configuration`` with PyFlink's ``ExecutionConfig`` methods."""
         return self._config
 
     def configure(self, configuration: Configuration) -> "StreamExecutionEnvironment":

@@ -369,3 +369,24 @@ def test_byte_schemas_and_encoder():
     with pytest.raises(ValueError):
         RowFieldExtractorSchema(-1)
     assert Encoder.simple_string_encoder().encode(("a", 1)) == b"('a', 1)\n"
+
+
+class _Threshold(MapFunction):
+    def open(self, runtime_context: RuntimeContext):
+        self.threshold = int(runtime_context.get_job_parameter("threshold", "0"))
+
+    def map(self, value):
+        return value > self.threshold
+
+
+def test_execution_config_is_the_jobs_options_and_job_parameters_reach_functions():
+    e = env(1)
+    config = e.get_config()
+    config.set_global_job_parameters({"threshold": 2}).set_auto_watermark_interval(500)
+    assert config.get_integer("pipeline.auto-watermark-interval") == 500  # one set of options
+    assert config.get_global_job_parameters() == {"threshold": "2"}
+    config.set_parallelism(2)
+    assert e.get_parallelism() == 2 and config.get_max_parallelism() == 128
+    ds = e.from_collection([1, 2, 3, 4])
+    assert ds.get_execution_config() is config
+    assert sorted(collect(ds.map(_Threshold()))) == [False, False, True, True]

@@ -34,6 +34,14 @@ JVM_ONLY_MEMBERS = {
     "get_java_slot_sharing_group": "returns the Java SlotSharingGroup",
     "get_java_memory_size": "returns the Java MemorySize",
     "create_input": "takes a Java InputFormat",
+    "enable_force_kryo": "Java serialization (Kryo)", "disable_force_kryo": "Java serialization (Kryo)",
+    "is_force_kryo_enabled": "Java serialization (Kryo)",
+    "get_default_kryo_serializer_classes": "Java serialization (Kryo)",
+    "get_registered_kryo_types": "Java serialization (Kryo)", "get_registered_pojo_types": "Java POJO types",
+    "enable_force_avro": "Java serialization (Avro for POJOs)", "disable_force_avro": "Java serialization (Avro)",
+    "is_force_avro_enabled": "Java serialization (Avro for POJOs)",
+    "enable_generic_types": "Java generic types (Kryo fallback)", "disable_generic_types": "Java generic types",
+    "has_generic_types_disabled": "Java generic types (Kryo fallback)",
     "add_source": "takes a Java SourceFunction",
 }
 
@@ -45,8 +53,6 @@ PENDING_NAMES = {
     "BroadcastState": _BROADCAST, "ReadOnlyBroadcastState": _BROADCAST, "OperatorStateStore": _BROADCAST,
     "AsyncDataStream": _ASYNC, "AsyncFunction": _ASYNC, "AsyncFunctionDescriptor": _ASYNC,
     "AsyncRetryPredicate": _ASYNC, "AsyncRetryStrategy": _ASYNC,
-    "ExecutionConfig": "env.get_config() returns rayflink's Configuration (Flink option names); "
-                       "PyFlink's ExecutionConfig view of it is not built",
     "CompletableFuture": "JobClient methods return their results, not futures",
     "ConfigOption": "typed config options not built; Configuration takes option names as strings",
     "ConfigOptions": "typed config options not built; Configuration takes option names as strings",
@@ -81,8 +87,6 @@ PENDING_NAMES = {
     "CsvSchemaBuilder": "CSV schemas not built (CsvRow*Schema take a ROW_NAMED type)",
 }
 PENDING_MEMBERS = {
-    "DataStream.get_execution_config": "see ExecutionConfig",
-    "KeyedStream.get_execution_config": "see ExecutionConfig",
     "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
     "KeyedStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
     "KeyedStream.AccumulateType": "an internal enum of PyFlink's rolling aggregations",
