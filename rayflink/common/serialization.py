@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from rayflink.common.typeinfo import TypeInformation
+from rayflink.common.types import Row
 from rayflink.errors import RayflinkError, truncate
 
 
@@ -73,8 +74,10 @@ class SimpleStringSchema(SerializationSchema, DeserializationSchema):
 
 
 def _row_fields(type_info: TypeInformation, where: str) -> list[tuple[str, TypeInformation]]:
-    """The (name, type) fields of a ``Types.ROW_NAMED`` type."""
+    """The (name, type) fields of a ``Types.ROW_NAMED`` type (``f0``, ``f1``, ... for ``Types.ROW``)."""
     fields = list(type_info.params)
+    if fields and type_info.name.startswith("ROW<") and not isinstance(fields[0], tuple):
+        fields = list(zip(type_info.get_field_names(), fields))
     if not fields or not all(isinstance(f, tuple) and len(f) == 2 for f in fields):
         raise ValueError(f"{where}: type_info must be Types.ROW_NAMED([...names], [...types]), got {type_info}")
     return fields
@@ -116,6 +119,8 @@ def _convert(value: Any, t: TypeInformation, path: str, error: type[RayflinkErro
 def _to_dict(element: Any, names: list[str], where: str) -> dict:
     if isinstance(element, dict):
         return element
+    if isinstance(element, Row):  # by name when it has names, else in field order
+        return element.as_dict() if element._fields is not None else dict(zip(names, element))
     if isinstance(element, (tuple, list)) and len(element) == len(names):
         return dict(zip(names, element))
     raise SerializationError(f"{where}: expected a dict or a {len(names)}-tuple for fields {names}, "
@@ -412,6 +417,8 @@ class AvroRowSerializationSchema(SerializationSchema):
         import fastavro
         from fastavro.validation import validate
 
+        if isinstance(element, Row):  # a Row's fields are the record's fields, in order
+            element = _to_dict(element, [f["name"] for f in self.schema.get("fields", [])], "AvroRowSerializationSchema")
         buf = io.BytesIO()
         try:
             fastavro.schemaless_writer(buf, self.schema, element)

@@ -390,3 +390,22 @@ def test_execution_config_is_the_jobs_options_and_job_parameters_reach_functions
     ds = e.from_collection([1, 2, 3, 4])
     assert ds.get_execution_config() is config
     assert sorted(collect(ds.map(_Threshold()))) == [False, False, True, True]
+
+
+def test_row_records_serialize_to_json_csv_and_avro():
+    from rayflink.datastream.formats.avro import AvroRowDeserializationSchema, AvroRowSerializationSchema
+    from rayflink.datastream.formats.csv import CsvRowSerializationSchema
+    from rayflink.datastream.formats.json import JsonRowDeserializationSchema, JsonRowSerializationSchema
+
+    unnamed = Types.ROW([Types.INT(), Types.STRING()])  # PyFlink names its fields f0, f1
+    json_out = JsonRowSerializationSchema.Builder().with_type_info(unnamed).build()
+    assert json_out.serialize(Row(1, "hi")) == b'{"f0":1,"f1":"hi"}'
+    named = Types.ROW_NAMED(["id", "name"], [Types.INT(), Types.STRING()])
+    assert JsonRowSerializationSchema.builder().with_type_info(named).build().serialize(Row(name="a", id=2)) \
+        == b'{"id":2,"name":"a"}'
+    assert JsonRowDeserializationSchema.Builder().type_info(unnamed).build().deserialize(b'{"f0":3,"f1":"x"}') \
+        == {"f0": 3, "f1": "x"}
+    assert CsvRowSerializationSchema.Builder(unnamed).build().serialize(Row(4, "y")) == b"4,y"
+    schema = '{"type": "record", "name": "T", "fields": [{"name": "id", "type": "int"}, {"name": "n", "type": "string"}]}'
+    avro = AvroRowSerializationSchema(avro_schema_string=schema).serialize(Row(5, "z"))
+    assert AvroRowDeserializationSchema(avro_schema_string=schema).deserialize(avro) == {"id": 5, "n": "z"}
