@@ -32,6 +32,7 @@ from rayflink.datastream.functions import (
     WindowFunction,
 )
 from rayflink.datastream.output_tag import OutputTag
+from rayflink.datastream.slot_sharing_group import MemorySize, SlotSharingGroup
 from rayflink.datastream.state_backend import (
     EmbeddedRocksDBStateBackend,
     HashMapStateBackend,
@@ -64,9 +65,9 @@ __all__ = [
     "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend", "ExternalizedCheckpointRetention",
     "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction",
     "KeyedCoProcessFunction", "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction",
-    "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
+    "MemorySize", "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
     "ProcessFunction", "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext",
-    "RuntimeExecutionMode", "SinkFunction", "StateBackend", "StreamExecutionEnvironment", "TimeDomain",
+    "RuntimeExecutionMode", "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment", "TimeDomain",
     "TimeWindow", "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner", "WindowFunction",
     "WindowedStream",
 ]

@@ -84,9 +84,11 @@ class DataStream:
         self._t.chaining = CHAIN_HEAD
         return self
 
-    def slot_sharing_group(self, name: str) -> "DataStream":
-        """Operators in different slot sharing groups are never chained together."""
-        self._t.slot_sharing_group = name
+    def slot_sharing_group(self, name: Any) -> "DataStream":
+        """Operators in different slot sharing groups are never chained together; ``name`` is a
+        str or a ``SlotSharingGroup`` (whose resources are recorded, not reserved)."""
+        get_name = getattr(name, "get_name", None)
+        self._t.slot_sharing_group = get_name() if callable(get_name) else name
         return self
 
     def get_type(self) -> Any:

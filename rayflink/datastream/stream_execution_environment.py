@@ -42,6 +42,7 @@ class StreamExecutionEnvironment:
         self._sinks: list[Transformation] = []
         self._state_backend: Any = None
         self._jvm_note_given = False
+        self._slot_sharing_groups: dict[str, Any] = {}
 
     @staticmethod
     def get_execution_environment(configuration: Configuration | None = None) -> "StreamExecutionEnvironment":
@@ -172,6 +173,17 @@ class StreamExecutionEnvironment:
     def close(self) -> None:
         """Forget the operators defined but not executed (PyFlink releases its JVM resources here)."""
         self._sinks.clear()
+
+    def register_slot_sharing_group(self, slot_sharing_group: Any) -> "StreamExecutionEnvironment":
+        """Declare a ``SlotSharingGroup``'s resources for the groups named in the job (recorded:
+        see ``rayflink.datastream.slot_sharing_group``)."""
+        from rayflink.datastream.slot_sharing_group import SlotSharingGroup
+
+        if not isinstance(slot_sharing_group, SlotSharingGroup):
+            raise GraphBuildError(f"register_slot_sharing_group(): expected a SlotSharingGroup, got "
+                                  f"{type(slot_sharing_group).__name__}")
+        self._slot_sharing_groups[slot_sharing_group.get_name()] = slot_sharing_group
+        return self
 
     def add_jars(self, *jars_path: str) -> None:
         """Accepted for PyFlink programs: rayflink runs no JVM, so connector and format jars are

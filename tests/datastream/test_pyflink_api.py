@@ -409,3 +409,20 @@ def test_row_records_serialize_to_json_csv_and_avro():
     schema = '{"type": "record", "name": "T", "fields": [{"name": "id", "type": "int"}, {"name": "n", "type": "string"}]}'
     avro = AvroRowSerializationSchema(avro_schema_string=schema).serialize(Row(5, "z"))
     assert AvroRowDeserializationSchema(avro_schema_string=schema).deserialize(avro) == {"id": 5, "n": "z"}
+
+
+def test_slot_sharing_groups_by_object_separate_chains_like_names():
+    from rayflink.datastream import MemorySize, SlotSharingGroup
+
+    group = SlotSharingGroup.builder("heavy").set_cpu_cores(2).set_task_heap_memory_mb(100) \
+        .set_external_resource("gpu", 1).build()
+    assert (group.get_name(), group.get_cpu_cores(), group.get_task_heap_memory().get_mebi_bytes(),
+            group.get_external_resources()) == ("heavy", 2.0, 100, {"gpu": 1.0})
+    assert MemorySize.of_mebi_bytes(1) < MemorySize.of_mebi_bytes(2)
+    e = env(1)
+    e.register_slot_sharing_group(group)
+    e.from_collection([1, 2]).map(lambda v: v + 1).slot_sharing_group(group).map(lambda v: v * 2)
+    import json
+
+    plan = json.loads(e.get_execution_plan())
+    assert len(plan["tasks"]) == 3  # source | heavy map | default-group map: no chaining across groups
