@@ -426,3 +426,16 @@ def test_slot_sharing_groups_by_object_separate_chains_like_names():
 
     plan = json.loads(e.get_execution_plan())
     assert len(plan["tasks"]) == 3  # source | heavy map | default-group map: no chaining across groups
+
+
+def test_kafka_topic_selector_is_a_topic_function():
+    from rayflink.common import SimpleStringSchema
+    from rayflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaTopicSelector
+
+    class ByPrefix(KafkaTopicSelector):
+        def apply(self, record):
+            return f"topic-{record[0]}"
+
+    schema = KafkaRecordSerializationSchema.builder().set_topic_selector(ByPrefix()) \
+        .set_value_serialization_schema(SimpleStringSchema()).build()
+    assert schema.topic_selector("abc") == "topic-a"
