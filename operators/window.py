@@ -23,6 +23,7 @@ from rayflink.datastream.state import (
 from rayflink.datastream.window import (
     MAX_TIMESTAMP,
     EventTimeTrigger,
+    MergeCallbackFunction,
     MergingWindowAssigner,
     SlidingEventTimeWindows,
     TimeWindow,
@@ -190,8 +191,8 @@ class MergingWindowSet:
     def add_window(self, new_window: Any, merge: Callable[[Any, list, Any, list], None]) -> Any:
         """Add ``new_window``, merge what overlaps, call ``merge`` per merge; return the window it ended in."""
         results: list[tuple[Any, list]] = []
-        self.assigner.merge_windows(list(self.mapping) + [new_window],
-                                    lambda to_merge, merged: results.append((merged, list(to_merge))))
+        self.assigner.merge_windows(list(self.mapping) + [new_window], MergeCallbackFunction(
+            lambda to_merge, merged: results.append((merged, list(to_merge)))))
         result_window = new_window
         merged_new_window = False
         for merge_result, merged_windows in results:

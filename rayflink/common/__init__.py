@@ -13,6 +13,7 @@ from rayflink.common.serialization import (
     SerializationSchema,
     SimpleStringSchema,
 )
+from rayflink.common.serializer import TypeSerializer
 from rayflink.common.time import Duration, Instant, Time
 from rayflink.common.typeinfo import TypeInformation, Types
 from rayflink.common.types import Row, RowKind
@@ -22,7 +23,7 @@ from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGener
 __all__ = ["ByteArraySchema", "Configuration", "DeserializationSchema", "Duration", "Encoder", "ExecutionConfig", "Instant",
            "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row",
            "RowKind", "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner",
-           "TypeInformation", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]
+           "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ Declarative only: the keyed window operator (``operators.window``) runs them.
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from enum import Enum
 from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
@@ -21,6 +22,7 @@ from rayflink.datastream.functions import (  # noqa: F401 - PyFlink also reaches
     ProcessWindowFunction,
     WindowFunction,
 )
+from rayflink.common.serializer import TypeSerializer
 from rayflink.errors import GraphBuildError
 
 MAX_TIMESTAMP = 2**63 - 1
@@ -28,14 +30,16 @@ T = TypeVar("T")
 W = TypeVar("W")
 
 __all__ = [
-    "AllWindowFunction", "ContinuousEventTimeTrigger", "ContinuousProcessingTimeTrigger", "CountEvictor", "CountSlidingWindowAssigner",
-    "CountTumblingWindowAssigner", "CountTrigger", "CountWindow",
-    "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows", "EventTimeSessionWindows",
-    "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindows", "MergingWindowAssigner", "NeverTrigger",
+    "AllWindowFunction", "ContinuousEventTimeTrigger", "ContinuousProcessingTimeTrigger", "CountEvictor",
+    "CountSlidingWindowAssigner", "CountTrigger", "CountTumblingWindowAssigner", "CountWindow",
+    "CountWindowSerializer", "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows",
+    "EventTimeSessionWindows", "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindowSerializer",
+    "GlobalWindows", "MergeCallbackFunction", "MergingWindowAssigner", "NeverTrigger",
     "ProcessAllWindowFunction", "ProcessWindowFunction", "ProcessingTimeSessionWindows",
     "ProcessingTimeTrigger", "PurgingTrigger", "SessionWindowTimeGapExtractor", "SlidingEventTimeWindows",
-    "SlidingProcessingTimeWindows", "TimeEvictor", "TimeWindow", "Trigger", "TriggerResult",
-    "TumblingEventTimeWindows", "TumblingProcessingTimeWindows", "Window", "WindowAssigner", "WindowFunction",
+    "SlidingProcessingTimeWindows", "TimeEvictor", "TimeWindow", "TimeWindowSerializer", "Trigger",
+    "TriggerResult", "TumblingEventTimeWindows", "TumblingProcessingTimeWindows", "Window", "WindowAssigner",
+    "WindowFunction",
 ]
 
 
@@ -115,7 +119,31 @@ class GlobalWindow(Window):
         return GlobalWindow()
 
 
-CountWindow = GlobalWindow
+CountWindow = GlobalWindow  # count windows are global windows with a count trigger, as in Flink's Java API
+
+
+class TimeWindowSerializer(TypeSerializer):
+    """A ``TimeWindow`` as 16 bytes: start and end, big-endian longs (Flink's layout)."""
+
+    def serialize(self, element: "TimeWindow", stream: Any) -> None:
+        stream.write(struct.pack(">qq", element.start, element.end))
+
+    def deserialize(self, stream: Any) -> "TimeWindow":
+        return TimeWindow(*struct.unpack(">qq", stream.read(16)))
+
+
+class GlobalWindowSerializer(TypeSerializer):
+    """The ``GlobalWindow`` as one zero byte (Flink's layout)."""
+
+    def serialize(self, element: GlobalWindow, stream: Any) -> None:
+        stream.write(b"\x00")
+
+    def deserialize(self, stream: Any) -> GlobalWindow:
+        stream.read(1)
+        return GlobalWindow()
+
+
+CountWindowSerializer = GlobalWindowSerializer  # CountWindow is GlobalWindow here
 
 
 # ---------------------------------------------------------------------------- triggers
@@ -199,7 +227,7 @@ class Trigger(ABC, Generic[T, W]):
         """The window is purged for good: delete its timers and state."""
 
 
-class EventTimeTrigger(Trigger):
+class EventTimeTrigger(Trigger[T, TimeWindow]):
     """Fires once the watermark passes the window's end (the default of event-time assigners)."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -226,7 +254,7 @@ class EventTimeTrigger(Trigger):
         return EventTimeTrigger()
 
 
-class ProcessingTimeTrigger(Trigger):
+class ProcessingTimeTrigger(Trigger[T, TimeWindow]):
     """Fires when the processing-time clock passes the window's end."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -251,7 +279,7 @@ class ProcessingTimeTrigger(Trigger):
         return ProcessingTimeTrigger()
 
 
-class NeverTrigger(Trigger):
+class NeverTrigger(Trigger[T, Window]):
     """Never fires (the default of ``GlobalWindows``)."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -268,7 +296,7 @@ def _sum(a: int, b: int) -> int:
     return a + b
 
 
-class CountTrigger(Trigger):
+class CountTrigger(Trigger[T, Window]):
     """Fires every ``count`` elements of a window.
 
     >>> stream.key_by(k).window(GlobalWindows.create()).trigger(CountTrigger.of(1000)).sum("monto")
@@ -304,7 +332,7 @@ class CountTrigger(Trigger):
         ctx.get_partitioned_state(self.state_desc).clear()
 
 
-class PurgingTrigger(Trigger):
+class PurgingTrigger(Trigger[T, Window]):
     """Turns every FIRE of ``nested`` into FIRE_AND_PURGE."""
 
     def __init__(self, nested: Trigger) -> None:
@@ -343,7 +371,7 @@ def _min(a: int, b: int) -> int:
     return a if a <= b else b
 
 
-class ContinuousEventTimeTrigger(Trigger):
+class ContinuousEventTimeTrigger(Trigger[T, TimeWindow]):
     """Fires every ``interval`` of event time (aligned to the epoch) and at the window's end."""
 
     def __init__(self, interval: Any) -> None:
@@ -399,7 +427,7 @@ class ContinuousEventTimeTrigger(Trigger):
             fire_time.clear()
 
 
-class ContinuousProcessingTimeTrigger(Trigger):
+class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
     """Fires every ``interval`` of processing time (aligned to the epoch) while the window has
     elements; with a processing-time assigner it also fires at the window's end (through
     ``PurgingTrigger`` or the assigner's own trigger it is combined with).
@@ -494,11 +522,11 @@ class WindowAssigner(ABC, Generic[T, W]):
         return None
 
     def get_window_serializer(self) -> Any:
-        """PyFlink's window serializer: windows are pickled in rayflink, so there is none (None)."""
+        """The windows' ``TypeSerializer`` (rayflink pickles window state; None when not given)."""
         return None
 
 
-class MergingWindowAssigner(WindowAssigner):
+class MergingWindowAssigner(WindowAssigner[T, W]):
     """An assigner whose windows can merge (sessions)."""
 
     class MergeCallback(ABC):
@@ -511,6 +539,19 @@ class MergingWindowAssigner(WindowAssigner):
     @abstractmethod
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
         """Call ``callback(to_merge, merged)`` for every group of windows that becomes one."""
+
+
+class MergeCallbackFunction(MergingWindowAssigner.MergeCallback):
+    """A merge callback that is also a plain function, for assigners of either style:
+    ``callback.merge(to_merge, merged)`` (PyFlink's) or ``callback(to_merge, merged)``."""
+
+    def __init__(self, function: Callable[[list, Window], None]) -> None:
+        self.function = function
+
+    def merge(self, to_be_merged: Iterable[Window], merge_result: Window) -> None:
+        self.function(to_be_merged, merge_result)
+
+    __call__ = merge
 
 
 def _check_size_offset(where: str, size: int, offset: int, slide: int | None = None) -> None:
@@ -528,7 +569,7 @@ def _check_size_offset(where: str, size: int, offset: int, slide: int | None = N
                               f"{'slide' if slide is not None else 'size'} ({period} ms)")
 
 
-class _Tumbling(WindowAssigner):
+class _Tumbling(WindowAssigner[T, TimeWindow]):
     def __init__(self, size: Any, offset: Any, name: str) -> None:
         self.size = to_millis(size, f"{name}.of")
         self.offset = to_millis(offset, f"{name}.of")
@@ -537,11 +578,14 @@ class _Tumbling(WindowAssigner):
     def window_start(self, timestamp: int) -> int:
         return timestamp - (timestamp - self.offset + self.size) % self.size
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, offset={self.offset})"
 
 
-class TumblingEventTimeWindows(_Tumbling):
+class TumblingEventTimeWindows(_Tumbling[T]):
     """Fixed-size, non-overlapping event-time windows ``[k*size + offset, (k+1)*size + offset)``.
 
     >>> TumblingEventTimeWindows.of(Time.minutes(5))
@@ -565,7 +609,7 @@ class TumblingEventTimeWindows(_Tumbling):
         return True
 
 
-class TumblingProcessingTimeWindows(_Tumbling):
+class TumblingProcessingTimeWindows(_Tumbling[T]):
     """Fixed-size, non-overlapping processing-time windows."""
 
     def __init__(self, size: Any, offset: Any = 0) -> None:
@@ -586,12 +630,15 @@ class TumblingProcessingTimeWindows(_Tumbling):
         return False
 
 
-class _Sliding(WindowAssigner):
+class _Sliding(WindowAssigner[T, TimeWindow]):
     def __init__(self, size: Any, slide: Any, offset: Any, name: str) -> None:
         self.size = to_millis(size, f"{name}.of")
         self.slide = to_millis(slide, f"{name}.of")
         self.offset = to_millis(offset, f"{name}.of")
         _check_size_offset(f"{name}.of()", self.size, self.offset, self.slide)
+
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
 
     def _windows(self, timestamp: int) -> list[Window]:
         size, slide = self.size, self.slide
@@ -602,7 +649,7 @@ class _Sliding(WindowAssigner):
         return f"{type(self).__name__}(size={self.size}, slide={self.slide}, offset={self.offset})"
 
 
-class SlidingEventTimeWindows(_Sliding):
+class SlidingEventTimeWindows(_Sliding[T]):
     """Event-time windows of ``size`` starting every ``slide`` (an element is in size/slide windows).
 
     >>> SlidingEventTimeWindows.of(Time.days(7), Time.hours(1))
@@ -625,7 +672,7 @@ class SlidingEventTimeWindows(_Sliding):
         return True
 
 
-class SlidingProcessingTimeWindows(_Sliding):
+class SlidingProcessingTimeWindows(_Sliding[T]):
     """Processing-time windows of ``size`` starting every ``slide``."""
 
     def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
@@ -667,7 +714,7 @@ def merge_time_windows(windows: Iterable[TimeWindow], callback: Callable[[list, 
             callback(members, cover)
 
 
-class _Sessions(MergingWindowAssigner):
+class _Sessions(MergingWindowAssigner[T, TimeWindow]):
     def __init__(self, gap: Any, name: str, dynamic: bool) -> None:
         self.name = name
         if dynamic:
@@ -695,11 +742,14 @@ class _Sessions(MergingWindowAssigner):
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
         merge_time_windows(windows, callback)  # type: ignore[arg-type]
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(gap={self.gap if self.gap is not None else 'dynamic'})"
 
 
-class EventTimeSessionWindows(_Sessions):
+class EventTimeSessionWindows(_Sessions[T]):
     """Event-time sessions: a window per burst of activity, closed after ``gap`` without elements.
 
     >>> EventTimeSessionWindows.with_gap(Time.minutes(30))
@@ -727,7 +777,7 @@ class EventTimeSessionWindows(_Sessions):
         return True
 
 
-class ProcessingTimeSessionWindows(_Sessions):
+class ProcessingTimeSessionWindows(_Sessions[T]):
     """Processing-time sessions."""
 
     def __init__(self, gap: Any, dynamic: bool = False) -> None:
@@ -755,7 +805,7 @@ DynamicEventTimeSessionWindows = EventTimeSessionWindows
 DynamicProcessingTimeSessionWindows = ProcessingTimeSessionWindows
 
 
-class GlobalWindows(WindowAssigner):
+class GlobalWindows(WindowAssigner[T, GlobalWindow]):
     """All elements of a key in one window; it fires only through a custom trigger.
 
     >>> GlobalWindows.create()  # with .trigger(CountTrigger.of(1000))
@@ -776,11 +826,14 @@ class GlobalWindows(WindowAssigner):
     def is_event_time(self) -> bool:
         return False
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return GlobalWindowSerializer()
+
     def __repr__(self) -> str:
         return "GlobalWindows()"
 
 
-class CountTumblingWindowAssigner(GlobalWindows):
+class CountTumblingWindowAssigner(GlobalWindows[T]):
     """Windows of ``window_size`` elements per key, not overlapping (``count_window(size)``).
 
     As Flink builds count windows: the key's global window, fired and purged by a count trigger
@@ -806,7 +859,7 @@ class CountTumblingWindowAssigner(GlobalWindows):
         return f"CountTumblingWindowAssigner({self.window_size})"
 
 
-class _CountSlideTrigger(Trigger):
+class _CountSlideTrigger(Trigger[T, Window]):
     """Fires when a key has ``size`` elements, then every ``slide`` elements (PyFlink's sliding
     count windows: only complete windows fire)."""
 
@@ -829,7 +882,7 @@ class _CountSlideTrigger(Trigger):
         ctx.get_partitioned_state(self.state_desc).clear()
 
 
-class CountSlidingWindowAssigner(GlobalWindows):
+class CountSlidingWindowAssigner(GlobalWindows[T]):
     """Windows of ``window_size`` elements per key starting every ``window_slide`` elements
     (``count_window(size, slide)``): fires once a key has ``size`` elements and then every
     ``slide`` elements, each time over the last ``size`` elements (the rest are evicted).

@@ -39,12 +39,16 @@ from rayflink.datastream import (
     WindowAssigner,
     WindowFunction,
 )
+from rayflink.common.watermark_strategy import TimestampAssigner
 from rayflink.datastream.window import (
     CountSlidingWindowAssigner,
     CountTumblingWindowAssigner,
     CountWindow,
+    EventTimeTrigger,
     GlobalWindows,
+    MergingWindowAssigner,
     TimeWindow,
+    TimeWindowSerializer,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
 
@@ -439,3 +443,84 @@ def test_kafka_topic_selector_is_a_topic_function():
     schema = KafkaRecordSerializationSchema.builder().set_topic_selector(ByPrefix()) \
         .set_value_serialization_schema(SimpleStringSchema()).build()
     assert schema.topic_selector("abc") == "topic-a"
+
+
+class _PyFlinkStyleSessions(MergingWindowAssigner[tuple, TimeWindow]):
+    """A custom merging assigner written as for PyFlink: context argument, get_default_trigger(env),
+    get_window_serializer(), callback.merge(...)."""
+
+    def __init__(self, gap: int) -> None:
+        self.gap = gap
+
+    def merge_windows(self, windows, callback: "MergingWindowAssigner.MergeCallback") -> None:
+        ordered = sorted(windows, key=lambda w: w.start)
+        group = [ordered[0]]
+        for w in ordered[1:] + [None]:
+            if w is not None and w.start <= max(g.end for g in group):
+                group.append(w)
+                continue
+            if len(group) > 1:
+                callback.merge(group, TimeWindow(min(g.start for g in group), max(g.end for g in group)))
+            group = [w]
+
+    def assign_windows(self, element, timestamp, context):
+        return [TimeWindow(timestamp, timestamp + self.gap)]
+
+    def get_default_trigger(self, env):
+        return EventTimeTrigger()
+
+    def get_window_serializer(self):
+        return TimeWindowSerializer()
+
+    def is_event_time(self) -> bool:
+        return True
+
+
+class _CountPerWindow(ProcessWindowFunction[tuple, tuple, str, TimeWindow]):
+    def process(self, key, context: ProcessWindowFunction.Context[TimeWindow], elements):
+        return [(key, context.window().start, context.window().end, len(list(elements)))]
+
+
+class _Ts(TimestampAssigner):
+    def extract_timestamp(self, value, record_timestamp) -> int:
+        return value[1]
+
+
+def test_a_pyflink_style_custom_merging_assigner():
+    e = env(1)
+    data = [("a", 1), ("a", 2), ("a", 10), ("b", 3), ("a", 11), ("b", 20)]
+    ds = e.from_collection(data, type_info=Types.TUPLE([Types.STRING(), Types.INT()])) \
+        .assign_timestamps_and_watermarks(WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(_Ts()))
+    out = collect(ds.key_by(lambda r: r[0]).window(_PyFlinkStyleSessions(5)).process(_CountPerWindow()))
+    assert sorted(out) == [("a", 1, 7, 2), ("a", 10, 16, 2), ("b", 3, 8, 1), ("b", 20, 25, 1)]
+
+
+def test_window_serializers_round_trip():
+    import io
+
+    from rayflink.datastream.window import GlobalWindow, GlobalWindowSerializer, TumblingEventTimeWindows
+
+    buf = io.BytesIO()
+    TimeWindowSerializer().serialize(TimeWindow(-5, 2**40), buf)
+    GlobalWindowSerializer().serialize(GlobalWindow(), buf)
+    buf.seek(0)
+    assert len(buf.getvalue()) == 17
+    assert TimeWindowSerializer().deserialize(buf) == TimeWindow(-5, 2**40)
+    assert GlobalWindowSerializer().deserialize(buf) == GlobalWindow()
+    assert TumblingEventTimeWindows.of(5).get_window_serializer() == TimeWindowSerializer()
+
+
+def test_every_class_pyflink_makes_generic_is_subscriptable():
+    from rayflink.datastream.window import (
+        ContinuousEventTimeTrigger,
+        CountTrigger,
+        EventTimeSessionWindows,
+        PurgingTrigger,
+        SlidingEventTimeWindows,
+        TumblingEventTimeWindows,
+    )
+
+    for cls in (ContinuousEventTimeTrigger, CountTrigger, PurgingTrigger, EventTimeSessionWindows,
+                SlidingEventTimeWindows, TumblingEventTimeWindows, CountTumblingWindowAssigner, GlobalWindows):
+        assert cls[tuple] is not None
+    assert TumblingEventTimeWindows[tuple].of(5).size == 5
