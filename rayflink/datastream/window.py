@@ -488,15 +488,12 @@ class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
 # ---------------------------------------------------------------------------- assigners
 
 class WindowAssigner(ABC, Generic[T, W]):
-    """Assigns each element to zero or more windows.
-
-    Subscriptable like PyFlink's (``WindowAssigner[tuple, TimeWindow]``). Differs from PyFlink in
-    one argument: ``assign_windows`` receives the processing time (epoch ms) as its third
-    argument, not a ``WindowAssignerContext``.
-    """
+    """Assigns each element to zero or more windows (subscriptable like PyFlink's:
+    ``WindowAssigner[tuple, TimeWindow]``)."""
 
     class WindowAssignerContext(ABC):
-        """PyFlink's assigner context (rayflink passes the processing time instead, see above)."""
+        """The third argument of ``assign_windows``: ``get_current_processing_time()`` and
+        ``get_runtime_context()``."""
 
         @abstractmethod
         def get_current_processing_time(self) -> int: ...
@@ -505,8 +502,10 @@ class WindowAssigner(ABC, Generic[T, W]):
         def get_runtime_context(self) -> Any: ...
 
     @abstractmethod
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        """The windows of ``element`` (``timestamp`` is its event time, ``now_ms`` processing time)."""
+    def assign_windows(self, element: Any, timestamp: int, context: "WindowAssigner.WindowAssignerContext"
+                       ) -> list[Window]:
+        """The windows of ``element`` (``timestamp`` is its event time; ``context`` gives the
+        processing time)."""
 
     @abstractmethod
     def get_default_trigger(self, env: Any = None) -> Trigger:
@@ -598,7 +597,7 @@ class TumblingEventTimeWindows(_Tumbling[T]):
     def of(size: Any, offset: Any = 0) -> "TumblingEventTimeWindows":
         return TumblingEventTimeWindows(size, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         start = self.window_start(timestamp)
         return [TimeWindow(start, start + self.size)]
 
@@ -619,8 +618,8 @@ class TumblingProcessingTimeWindows(_Tumbling[T]):
     def of(size: Any, offset: Any = 0) -> "TumblingProcessingTimeWindows":
         return TumblingProcessingTimeWindows(size, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        start = self.window_start(now_ms)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        start = self.window_start(context.get_current_processing_time())
         return [TimeWindow(start, start + self.size)]
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
@@ -662,7 +661,7 @@ class SlidingEventTimeWindows(_Sliding[T]):
     def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingEventTimeWindows":
         return SlidingEventTimeWindows(size, slide, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return self._windows(timestamp)
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
@@ -682,8 +681,8 @@ class SlidingProcessingTimeWindows(_Sliding[T]):
     def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingProcessingTimeWindows":
         return SlidingProcessingTimeWindows(size, slide, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        return self._windows(now_ms)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        return self._windows(context.get_current_processing_time())
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
@@ -767,7 +766,7 @@ class EventTimeSessionWindows(_Sessions[T]):
     def with_dynamic_gap(extractor: Any) -> "EventTimeSessionWindows":
         return EventTimeSessionWindows(extractor, dynamic=True)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return self._session(timestamp, element)
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
@@ -791,8 +790,8 @@ class ProcessingTimeSessionWindows(_Sessions[T]):
     def with_dynamic_gap(extractor: Any) -> "ProcessingTimeSessionWindows":
         return ProcessingTimeSessionWindows(extractor, dynamic=True)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        return self._session(now_ms, element)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        return self._session(context.get_current_processing_time(), element)
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
@@ -817,7 +816,7 @@ class GlobalWindows(WindowAssigner[T, GlobalWindow]):
     def create() -> "GlobalWindows":
         return GlobalWindows()
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return [self._WINDOW]
 
     def get_default_trigger(self, env: Any = None) -> Trigger:

@@ -463,7 +463,8 @@ class _PyFlinkStyleSessions(MergingWindowAssigner[tuple, TimeWindow]):
                 callback.merge(group, TimeWindow(min(g.start for g in group), max(g.end for g in group)))
             group = [w]
 
-    def assign_windows(self, element, timestamp, context):
+    def assign_windows(self, element, timestamp, context: "WindowAssigner.WindowAssignerContext"):
+        assert context.get_current_processing_time() > 0 and context.get_runtime_context() is not None
         return [TimeWindow(timestamp, timestamp + self.gap)]
 
     def get_default_trigger(self, env):
