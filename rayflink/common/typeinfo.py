@@ -225,6 +225,8 @@ def _java_string(value: Any, t: TypeInformation | None) -> str:
         return "true" if value else "false"
     if t is not None and t.python_type is tuple and isinstance(value, (tuple, list)):
         return "(" + ",".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + ")"
+    if t is not None and t.python_type is Row and isinstance(value, dict):  # a row format's dict
+        value = tuple(value.get(name) for name in t.get_field_names())
     if t is not None and t.python_type is Row and isinstance(value, (Row, tuple, list)):
         kind = str(value.get_row_kind()) if isinstance(value, Row) else "+I"
         return kind + "[" + ", ".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + "]"

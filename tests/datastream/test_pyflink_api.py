@@ -136,6 +136,7 @@ def test_row_types_convert_to_rows_and_print_like_flink():
     assert Types.TUPLE([Types.STRING(), Types.INT()]).to_print_string(("hi", 4)) == "(hi,4)"
     assert named.to_print_string(Row.of_kind(RowKind.DELETE, 1, None)) == "-D[1, null]"
     assert Types.BOOLEAN().to_print_string(True) == "true"
+    assert Types.ROW([Types.INT(), Types.STRING()]).to_print_string({"f0": 1, "f1": "hi"}) == "+I[1, hi]"
 
 
 def test_records_typed_as_rows_arrive_as_rows():
