@@ -223,6 +223,8 @@ def _java_string(value: Any, t: TypeInformation | None) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and t is not None and t.name in ("DOUBLE", "FLOAT"):
+        return _java_double(value)
     if t is not None and t.python_type is tuple and isinstance(value, (tuple, list)):
         return "(" + ",".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + ")"
     if t is not None and t.python_type is Row and isinstance(value, dict):  # a row format's dict
@@ -241,3 +243,17 @@ def _java_string(value: Any, t: TypeInformation | None) -> str:
 def _field_types(t: TypeInformation, n: int) -> list:
     fields = [p[1] if isinstance(p, tuple) else p for p in t.params]
     return fields + [None] * (n - len(fields))
+
+
+def _java_double(x: float) -> str:
+    """Java's ``Double.toString``: plain between 1e-3 and 1e7, else ``1.2345E7``."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0 or 1e-3 <= abs(x) < 1e7:
+        return repr(x) if "e" not in repr(x) else f"{x:.1f}"
+    sign, digits, exponent = decimal.Decimal(repr(abs(x))).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    power = len(digits) - 1 + exponent
+    return f"{'-' if x < 0 else ''}{text[0]}.{text[1:] or '0'}E{power}"

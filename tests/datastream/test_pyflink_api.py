@@ -137,6 +137,8 @@ def test_row_types_convert_to_rows_and_print_like_flink():
     assert named.to_print_string(Row.of_kind(RowKind.DELETE, 1, None)) == "-D[1, null]"
     assert Types.BOOLEAN().to_print_string(True) == "true"
     assert Types.ROW([Types.INT(), Types.STRING()]).to_print_string({"f0": 1, "f1": "hi"}) == "+I[1, hi]"
+    doubles = Types.TUPLE([Types.DOUBLE(), Types.DOUBLE(), Types.DOUBLE(), Types.FLOAT()])
+    assert doubles.to_print_string((12345678.9, 1e-4, 2.5, 100.0)) == "(1.23456789E7,1.0E-4,2.5,100.0)"
 
 
 def test_records_typed_as_rows_arrive_as_rows():
