@@ -47,7 +47,7 @@ class Row:
     Raises ValueError when given both positional and keyword values.
     """
 
-    __slots__ = ("_fields", "_values", "_row_kind", "_from_dict")
+    __slots__ = ("_fields", "_from_dict", "_row_kind", "_values")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args and kwargs:
@@ -151,8 +151,8 @@ class Row:
 
     def __repr__(self) -> str:
         if self._fields is not None:
-            return "Row(%s)" % ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self._values))
-        return "<Row(%s)>" % ", ".join(repr(v) for v in self._values)
+            return f"Row({', '.join(f'{k}={v!r}' for k, v in zip(self._fields, self._values))})"
+        return f"<Row({', '.join(repr(v) for v in self._values)})>"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Row) or self._row_kind != other._row_kind:

@@ -7,7 +7,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from rayflink.common.time import Duration
-
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.window import to_millis
 from rayflink.errors import GraphBuildError

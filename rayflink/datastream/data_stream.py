@@ -5,6 +5,10 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
+from rayflink.datastream.windowed_stream import (  # also PyFlink's path
+    AllWindowedStream,
+    WindowedStream,
+)
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
     BROADCAST,
@@ -20,8 +24,6 @@ from rayflink.graph.transformations import (
     OperatorSpec,
     Transformation,
 )
-
-from rayflink.datastream.windowed_stream import AllWindowedStream, WindowedStream  # noqa: F401 - PyFlink's path
 
 if TYPE_CHECKING:
     from rayflink.datastream.output_tag import OutputTag
@@ -206,8 +208,6 @@ class DataStream:
 
     def window_all(self, window_assigner: Any) -> Any:
         """Window the whole (non-keyed) stream in one subtask; returns an ``AllWindowedStream``."""
-        from rayflink.datastream.windowed_stream import AllWindowedStream
-
         return AllWindowedStream(self, window_assigner)
 
     def join(self, other_stream: "DataStream") -> Any:
@@ -457,8 +457,6 @@ class KeyedStream(DataStream):
 
     def window(self, window_assigner: Any) -> Any:
         """Window each key's records; returns a ``WindowedStream`` (trigger, lateness, functions)."""
-        from rayflink.datastream.windowed_stream import WindowedStream
-
         return WindowedStream(self, window_assigner)
 
     def interval_join(self, other_stream: "KeyedStream") -> Any:

@@ -16,13 +16,13 @@ from abc import ABC, abstractmethod
 from enum import Enum
 from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
+from rayflink.common.serializer import TypeSerializer
 from rayflink.datastream.functions import (  # noqa: F401 - PyFlink also reaches them here
     AllWindowFunction,
     ProcessAllWindowFunction,
     ProcessWindowFunction,
     WindowFunction,
 )
-from rayflink.common.serializer import TypeSerializer
 from rayflink.errors import GraphBuildError
 
 MAX_TIMESTAMP = 2**63 - 1

@@ -24,6 +24,7 @@ from rayflink.common import (
     WatermarkStrategy,
 )
 from rayflink.common.serialization import RowFieldExtractorSchema, SerializationError
+from rayflink.common.watermark_strategy import TimestampAssigner
 from rayflink.datastream import (
     AllWindowFunction,
     CheckpointingMode,
@@ -39,7 +40,6 @@ from rayflink.datastream import (
     WindowAssigner,
     WindowFunction,
 )
-from rayflink.common.watermark_strategy import TimestampAssigner
 from rayflink.datastream.window import (
     CountSlidingWindowAssigner,
     CountTumblingWindowAssigner,
@@ -400,9 +400,15 @@ def test_execution_config_is_the_jobs_options_and_job_parameters_reach_functions
 
 
 def test_row_records_serialize_to_json_csv_and_avro():
-    from rayflink.datastream.formats.avro import AvroRowDeserializationSchema, AvroRowSerializationSchema
+    from rayflink.datastream.formats.avro import (
+        AvroRowDeserializationSchema,
+        AvroRowSerializationSchema,
+    )
     from rayflink.datastream.formats.csv import CsvRowSerializationSchema
-    from rayflink.datastream.formats.json import JsonRowDeserializationSchema, JsonRowSerializationSchema
+    from rayflink.datastream.formats.json import (
+        JsonRowDeserializationSchema,
+        JsonRowSerializationSchema,
+    )
 
     unnamed = Types.ROW([Types.INT(), Types.STRING()])  # PyFlink names its fields f0, f1
     json_out = JsonRowSerializationSchema.Builder().with_type_info(unnamed).build()
@@ -437,7 +443,10 @@ def test_slot_sharing_groups_by_object_separate_chains_like_names():
 
 def test_kafka_topic_selector_is_a_topic_function():
     from rayflink.common import SimpleStringSchema
-    from rayflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaTopicSelector
+    from rayflink.datastream.connectors.kafka import (
+        KafkaRecordSerializationSchema,
+        KafkaTopicSelector,
+    )
 
     class ByPrefix(KafkaTopicSelector):
         def apply(self, record):
@@ -502,7 +511,11 @@ def test_a_pyflink_style_custom_merging_assigner():
 def test_window_serializers_round_trip():
     import io
 
-    from rayflink.datastream.window import GlobalWindow, GlobalWindowSerializer, TumblingEventTimeWindows
+    from rayflink.datastream.window import (
+        GlobalWindow,
+        GlobalWindowSerializer,
+        TumblingEventTimeWindows,
+    )
 
     buf = io.BytesIO()
     TimeWindowSerializer().serialize(TimeWindow(-5, 2**40), buf)

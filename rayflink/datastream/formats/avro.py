@@ -1,5 +1,8 @@
 """PyFlink's path ``pyflink.datastream.formats.avro`` (the code lives in ``rayflink.common.serialization``)."""
 
-from rayflink.common.serialization import AvroRowDeserializationSchema, AvroRowSerializationSchema
+from rayflink.common.serialization import (
+    AvroRowDeserializationSchema,
+    AvroRowSerializationSchema,
+)
 
 __all__ = ["AvroRowDeserializationSchema", "AvroRowSerializationSchema"]
