@@ -173,6 +173,10 @@ class Types:
 
     @staticmethod
     def PRIMITIVE_ARRAY(element: TypeInformation) -> TypeInformation:
+        """An array of a primitive type: a list, or ``bytes`` for ``PRIMITIVE_ARRAY(BYTE())``
+        (Java's ``byte[]``, as in PyFlink)."""
+        if element.name == "BYTE":
+            return TypeInformation("PRIMITIVE_ARRAY<BYTE>", pa.binary(), bytes, (element,))
         return TypeInformation(f"PRIMITIVE_ARRAY<{element}>", pa.list_(element.arrow_type)
                                if element.arrow_type else None, list, (element,))
 

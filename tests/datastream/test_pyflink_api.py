@@ -123,6 +123,7 @@ def test_every_pyflink_type_factory():
         t = getattr(Types, name)(Types.INT())
         assert t.name.startswith(name) and t.accepts([1, 2])
     assert Types.MAP(Types.STRING(), Types.LONG()).accepts({"a": 1})
+    assert Types.PRIMITIVE_ARRAY(Types.BYTE()).accepts(b"\x01") and not Types.PRIMITIVE_ARRAY(Types.BYTE()).accepts([1])
     assert Types.INSTANT().accepts(Instant.of_epoch_milli(1500)) and Instant.of_epoch_milli(1500).to_epoch_milli() == 1500
 
 
