@@ -229,6 +229,13 @@ def _java_string(value: Any, t: TypeInformation | None) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and t is not None and t.name in ("DOUBLE", "FLOAT"):
         return _java_double(value)
+    if t is not None and t.name == "INSTANT" and hasattr(value, "to_epoch_milli"):  # Instant.toString
+        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=value.seconds)
+        nanos = f".{value.nanos:09d}".rstrip("0") if value.nanos else ""
+        nanos = nanos + "0" * (-(len(nanos) - 1) % 3) if nanos else ""
+        return f"{moment:%Y-%m-%dT%H:%M:%S}{nanos}Z"
+    if isinstance(value, datetime.datetime) and t is not None and t.name == "SQL_TIMESTAMP":
+        return f"{value:%Y-%m-%d %H:%M:%S}.{str(value.microsecond * 1000).rjust(9, '0').rstrip('0') or '0'}"
     if t is not None and t.python_type is tuple and isinstance(value, (tuple, list)):
         return "(" + ",".join(_java_string(v, f) for v, f in zip(value, _field_types(t, len(value)))) + ")"
     if t is not None and t.python_type is Row and isinstance(value, dict):  # a row format's dict

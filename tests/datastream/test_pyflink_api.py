@@ -140,6 +140,10 @@ def test_row_types_convert_to_rows_and_print_like_flink():
     assert Types.ROW([Types.INT(), Types.STRING()]).to_print_string({"f0": 1, "f1": "hi"}) == "+I[1, hi]"
     doubles = Types.TUPLE([Types.DOUBLE(), Types.DOUBLE(), Types.DOUBLE(), Types.FLOAT()])
     assert doubles.to_print_string((12345678.9, 1e-4, 2.5, 100.0)) == "(1.23456789E7,1.0E-4,2.5,100.0)"
+    assert Types.INSTANT().to_print_string(Instant.of_epoch_milli(1500)) == "1970-01-01T00:00:01.500Z"
+    import datetime
+
+    assert Types.SQL_TIMESTAMP().to_print_string(datetime.datetime(2024, 1, 7, 10, 30)) == "2024-01-07 10:30:00.0"
 
 
 def test_records_typed_as_rows_arrive_as_rows():
