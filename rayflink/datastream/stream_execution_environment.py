@@ -170,6 +170,11 @@ class StreamExecutionEnvironment:
     def is_force_unaligned_checkpoints(self) -> bool:
         return self.get_checkpoint_config().is_force_unaligned_checkpoints()
 
+    def is_chaining_of_operators_with_different_max_parallelism_enabled(self) -> bool:
+        """True: rayflink chains operators whatever their max parallelism, as Flink does by default
+        (``pipeline.operator-chaining.chain-operators-with-different-max-parallelism``)."""
+        return True
+
     def close(self) -> None:
         """Forget the operators defined but not executed (PyFlink releases its JVM resources here)."""
         self._sinks.clear()

@@ -117,8 +117,6 @@ PENDING_MEMBERS = {
     "StreamExecutionEnvironment.get_default_local_parallelism": "the environment is local or not by RAY_ADDRESS",
     "StreamExecutionEnvironment.set_default_savepoint_directory": "savepoints take their directory when triggered",
     "StreamExecutionEnvironment.get_default_savepoint_directory": "savepoints take their directory when triggered",
-    "StreamExecutionEnvironment.is_chaining_of_operators_with_different_max_parallelism_enabled":
-        "chaining follows parallelism only",
 }
 
 
