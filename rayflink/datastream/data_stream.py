@@ -158,7 +158,8 @@ class DataStream:
         A two-argument function receives a collector: ``lambda value, out: out.collect(...)``.
         """
         _check_callable(func, "flat_map", "flat_map")
-        return self._one_input("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+        spec = OperatorSpec("flat_map", {"function": _rows_out(func, output_type, "flat_map")})
+        return self._one_input("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> "DataStream":
         """Keep the records for which ``func`` (a callable or a ``FilterFunction``) is true."""
@@ -365,7 +366,8 @@ class KeyedStream(DataStream):
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "flat_map", "flat_map")
-        return self._keyed("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+        spec = OperatorSpec("flat_map", {"function": _rows_out(func, output_type, "flat_map")})
+        return self._keyed("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> DataStream:
         _check_callable(func, "filter", "filter")
@@ -523,23 +525,25 @@ class ConnectedStreams:
                                keyed_required=keyed)
 
 
-def _rows_out(func: Any, output_type: Any) -> Any:
+def _rows_out(func: Any, output_type: Any, method: str = "map") -> Any:
     """``func``, or ``func`` whose results become ``Row`` objects when ``output_type`` is a row type."""
     if output_type is None or not callable(getattr(output_type, "need_conversion", None)) \
             or not output_type.need_conversion():
         return func
-    return _RowOutput(func, output_type)
+    return _RowOutput(func, output_type) if method == "map" else _RowFlatOutput(func, output_type)
 
 
 class _RowOutput:
     """A map function whose results (tuples, lists or Rows) become Rows of ``output_type``, as
     records of ``Types.ROW``/``ROW_NAMED`` are in PyFlink (named fields read as ``row.name``)."""
 
+    method = "map"
+
     def __init__(self, function: Any, output_type: Any) -> None:
         self.function = function
         self.output_type = output_type
-        method = getattr(function, "map", None)
-        self._map = method if callable(method) and not inspect.isfunction(function) else function
+        bound = getattr(function, self.method, None)
+        self._fn = bound if callable(bound) and not inspect.isfunction(function) else function
 
     def open(self, runtime_context: Any) -> None:
         opener = getattr(self.function, "open", None)
@@ -552,7 +556,29 @@ class _RowOutput:
             closer()
 
     def map(self, value: Any) -> Any:
-        return self.output_type.from_internal_type(self._map(value))
+        return self.output_type.from_internal_type(self._fn(value))
+
+
+class _RowFlatOutput(_RowOutput):
+    """The flat_map form of ``_RowOutput``: for functions that return/yield their results or
+    collect them (``flat_map(value, out)``)."""
+
+    method = "flat_map"
+
+    def flat_map(self, value: Any) -> list:
+        convert = self.output_type.from_internal_type
+        if len(inspect.signature(self._fn).parameters) == 2:  # flat_map(value, out) collects
+            out: list = []
+            self._fn(value, _Collector(out))
+            return [convert(v) for v in out]
+        return [convert(v) for v in (self._fn(value) or ())]
+
+
+class _Collector:
+    """The ``out`` of a collecting flat_map function wrapped by ``_RowFlatOutput``."""
+
+    def __init__(self, values: list) -> None:
+        self.collect = values.append
 
 
 class _Project:

@@ -546,3 +546,18 @@ def test_every_class_pyflink_makes_generic_is_subscriptable():
                 SlidingEventTimeWindows, TumblingEventTimeWindows, CountTumblingWindowAssigner, GlobalWindows):
         assert cls[tuple] is not None
     assert TumblingEventTimeWindows[tuple].of(5).size == 5
+
+
+def test_flat_map_with_a_row_output_type_gives_rows():
+    e = env(1)
+    named = Types.ROW_NAMED(["word", "n"], [Types.STRING(), Types.INT()])
+    words = e.from_collection(["a b", "c"])
+    yielded = words.flat_map(lambda line: ((w, 1) for w in line.split()), output_type=named)
+
+    def collecting(line, out):
+        for w in line.split():
+            out.collect((w.upper(), 2))
+
+    collected = words.flat_map(collecting, output_type=named)
+    out = collect(yielded.union(collected).map(lambda r: f"{r.word}={r.n}"))
+    assert sorted(out) == ["A=2", "B=2", "C=2", "a=1", "b=1", "c=1"]
