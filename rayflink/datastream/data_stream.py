@@ -27,7 +27,9 @@ from rayflink.graph.transformations import (
 
 if TYPE_CHECKING:
     from rayflink.datastream.output_tag import OutputTag
-    from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
+    from rayflink.datastream.stream_execution_environment import (
+        StreamExecutionEnvironment,
+    )
 
 
 class DataStream:
@@ -169,7 +171,8 @@ class DataStream:
     def process(self, func: Any, output_type: Any = None) -> "DataStream":
         """Run a ``ProcessFunction`` on every record (side outputs, timestamps)."""
         _check_function(func, ("process_element",), "process")
-        return self._one_input("Process", OperatorSpec("process", {"function": func}), output_type)
+        spec = OperatorSpec("process", {"function": _rows_out(func, output_type, "process_element")})
+        return self._one_input("Process", spec, output_type)
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
@@ -376,7 +379,8 @@ class KeyedStream(DataStream):
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Run a ``KeyedProcessFunction`` (or ``ProcessFunction``) with keyed state and timers."""
         _check_function(func, ("process_element",), "process")
-        return self._keyed("KeyedProcess", OperatorSpec("keyed_process", {"function": func}), output_type)
+        spec = OperatorSpec("keyed_process", {"function": _rows_out(func, output_type, "process_element")})
+        return self._keyed("KeyedProcess", spec, output_type)
 
     def as_queryable_state(self, queryable_state_name: str, state_descriptor: Any = None) -> "DataStreamSink":
         """Keep each key's latest record in keyed state that clients can read while the job runs.
@@ -447,7 +451,10 @@ class KeyedStream(DataStream):
 
         >>> stream.key_by(lambda r: r[1]).count_window(2).apply(SumWindowFunction())
         """
-        from rayflink.datastream.window import CountSlidingWindowAssigner, CountTumblingWindowAssigner
+        from rayflink.datastream.window import (
+            CountSlidingWindowAssigner,
+            CountTumblingWindowAssigner,
+        )
 
         if slide == 0:
             return self.window(CountTumblingWindowAssigner.of(size))
@@ -530,7 +537,8 @@ def _rows_out(func: Any, output_type: Any, method: str = "map") -> Any:
     if output_type is None or not callable(getattr(output_type, "need_conversion", None)) \
             or not output_type.need_conversion():
         return func
-    return _RowOutput(func, output_type) if method == "map" else _RowFlatOutput(func, output_type)
+    return {"map": _RowOutput, "flat_map": _RowFlatOutput, "process_element": _RowProcessOutput}[method](
+        func, output_type)
 
 
 class _RowOutput:
@@ -579,6 +587,50 @@ class _Collector:
 
     def __init__(self, values: list) -> None:
         self.collect = values.append
+
+
+class _RowProcessOutput(_RowOutput):
+    """The process-function form of ``_RowOutput``: main outputs (returned, yielded or collected)
+    become Rows; side outputs (``yield tag, value`` or ``ctx.output``) pass unchanged."""
+
+    method = "process_element"
+
+    def __init__(self, function: Any, output_type: Any) -> None:
+        super().__init__(function, output_type)
+        self._on_timer = getattr(function, "on_timer", None)
+
+    def _run(self, fn: Any, args: tuple, ctx: Any, out: Any) -> None:
+        from rayflink.datastream.output_tag import OutputTag
+
+        convert = self.output_type.from_internal_type
+        params = inspect.signature(fn).parameters.values()
+        if any(p.kind == p.VAR_POSITIONAL for p in params) or len(params) > len(args):
+            result = fn(*args, _ConvertingCollector(out, convert))
+        else:
+            result = fn(*args)
+        for item in result or ():
+            if type(item) is tuple and len(item) == 2 and isinstance(item[0], OutputTag):
+                ctx.output(item[0], item[1])
+            else:
+                out.collect(convert(item))
+
+    def process_element(self, value: Any, ctx: Any, out: Any) -> None:
+        self._run(self._fn, (value, ctx), ctx, out)
+
+    def on_timer(self, timestamp: int, ctx: Any, out: Any) -> None:
+        if self._on_timer is not None:
+            self._run(self._on_timer, (timestamp, ctx), ctx, out)
+
+
+class _ConvertingCollector:
+    """An ``out`` whose collected values become Rows before reaching the operator's ``out``."""
+
+    def __init__(self, out: Any, convert: Any) -> None:
+        self._out = out
+        self._convert = convert
+
+    def collect(self, value: Any) -> None:
+        self._out.collect(self._convert(value))
 
 
 class _Project:

@@ -30,7 +30,9 @@ from rayflink.datastream import (
     CheckpointingMode,
     EmbeddedRocksDBStateBackend,
     FileSystemCheckpointStorage,
+    KeyedProcessFunction,
     MapFunction,
+    OutputTag,
     Partitioner,
     PredefinedOptions,
     ProcessWindowFunction,
@@ -40,6 +42,7 @@ from rayflink.datastream import (
     WindowAssigner,
     WindowFunction,
 )
+from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.window import (
     CountSlidingWindowAssigner,
     CountTumblingWindowAssigner,
@@ -561,3 +564,36 @@ def test_flat_map_with_a_row_output_type_gives_rows():
     collected = words.flat_map(collecting, output_type=named)
     out = collect(yielded.union(collected).map(lambda r: f"{r.word}={r.n}"))
     assert sorted(out) == ["A=2", "B=2", "C=2", "a=1", "b=1", "c=1"]
+
+
+class _Totals(KeyedProcessFunction):
+    """Yields a running total per key and, on an event-time timer, a final row; side output too."""
+
+    def open(self, runtime_context: RuntimeContext):
+        self.total = runtime_context.get_state(ValueStateDescriptor("total", Types.LONG()))
+
+    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
+        total = (self.total.value() or 0) + value[1]
+        self.total.update(total)
+        ctx.timer_service().register_event_time_timer(100)
+        yield value[0], total
+        yield _SMALL, value[1]
+
+    def on_timer(self, timestamp, ctx: "KeyedProcessFunction.OnTimerContext", out):
+        out.collect((ctx.get_current_key(), -self.total.value()))
+
+
+_SMALL = OutputTag("small", Types.LONG())
+
+
+def test_process_with_a_row_output_type_gives_rows_and_keeps_side_outputs():
+    e = env(1)
+    ds = e.from_collection([("a", 1), ("b", 2), ("a", 3)]) \
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda v, ts: v[1]))
+    totals = ds.key_by(lambda v: v[0]).process(_Totals(), output_type=Types.ROW_NAMED(["k", "t"], [Types.STRING(),
+                                                                                                  Types.LONG()]))
+    main = totals.map(lambda r: (r.k, r.t))
+    side = totals.get_side_output(_SMALL).map(lambda v: ("side", v))
+    out = collect(main.union(side))
+    assert sorted(out) == [("a", -4), ("a", 1), ("a", 4), ("b", -2), ("b", 2), ("side", 1), ("side", 2), ("side", 3)]
