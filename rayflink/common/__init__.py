@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from rayflink.common.config_options import ConfigOption
 from rayflink.common.configuration import Configuration
 from rayflink.common.execution_config import ExecutionConfig
 from rayflink.common.job_status import JobStatus
@@ -20,7 +21,7 @@ from rayflink.common.types import Row, RowKind
 from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
-__all__ = ["ByteArraySchema", "Configuration", "DeserializationSchema", "Duration", "Encoder", "ExecutionConfig", "Instant",
+__all__ = ["ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder", "ExecutionConfig", "Instant",
            "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row",
            "RowKind", "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner",
            "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]

@@ -14,20 +14,21 @@ are Java serialization and are not offered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from rayflink.common import config_options as options
 from rayflink.common.configuration import Configuration
 
 __all__ = ["ExecutionConfig", "global_job_parameters"]
 
-GLOBAL_JOB_PARAMETERS = "pipeline.global-job-parameters"
+GLOBAL_JOB_PARAMETERS = "pipeline.global-job-parameters."  # one key per parameter, as Flink's YAML writes them
 
 
-def global_job_parameters(options: dict) -> dict[str, str]:
-    """The job parameters of a job's options: a dict, or Flink's ``k1:v1,k2:v2`` string."""
-    raw = options.get(GLOBAL_JOB_PARAMETERS) or {}
-    if isinstance(raw, str):
-        pairs = (item.split(":", 1) for item in raw.split(",") if item.strip())
-        return {k.strip(): v.strip() for k, v in pairs}
-    return {str(k): str(v) for k, v in dict(raw).items()}
+def global_job_parameters(config: Mapping[str, Any]) -> dict[str, str]:
+    """The job parameters in a job's options (``pipeline.global-job-parameters.<name>: value``)."""
+    n = len(GLOBAL_JOB_PARAMETERS)
+    return {k[n:]: str(v) for k, v in config.items() if k.startswith(GLOBAL_JOB_PARAMETERS) and v is not None}
 
 
 class ExecutionConfig(Configuration):
@@ -43,41 +44,39 @@ class ExecutionConfig(Configuration):
     # ---- read by rayflink ---------------------------------------------------------------
 
     def set_parallelism(self, parallelism: int) -> "ExecutionConfig":
-        """``parallelism.default``."""
-        if parallelism < 1 and parallelism != self.PARALLELISM_DEFAULT:
-            raise ValueError(f"ExecutionConfig.set_parallelism({parallelism}): must be >= 1 or PARALLELISM_DEFAULT")
+        """``parallelism.default`` (``PARALLELISM_DEFAULT`` removes the setting)."""
         if parallelism == self.PARALLELISM_DEFAULT:
-            self.remove_config("parallelism.default")
+            self.remove_config(options.PARALLELISM_DEFAULT.key)
         else:
-            self.set_integer("parallelism.default", parallelism)
+            self.set(options.PARALLELISM_DEFAULT, parallelism)
         return self
 
     def get_parallelism(self) -> int:
-        return self.get_integer("parallelism.default", 1)
+        return self.get(options.PARALLELISM_DEFAULT)
 
     def set_max_parallelism(self, max_parallelism: int) -> "ExecutionConfig":
         """``pipeline.max-parallelism``: the number of key groups."""
-        if not 1 <= max_parallelism <= 32768:
-            raise ValueError(f"ExecutionConfig.set_max_parallelism({max_parallelism}): must be in 1..32768")
-        self.set_integer("pipeline.max-parallelism", max_parallelism)
+        self.set(options.MAX_PARALLELISM, max_parallelism)
         return self
 
     def get_max_parallelism(self) -> int:
-        return self.get_integer("pipeline.max-parallelism", 128)
+        return self.get(options.MAX_PARALLELISM)
 
     def set_auto_watermark_interval(self, interval: int) -> "ExecutionConfig":
         """``pipeline.auto-watermark-interval`` (ms): how often periodic watermarks are emitted."""
-        if interval < 0:
-            raise ValueError(f"ExecutionConfig.set_auto_watermark_interval({interval}): must be >= 0 ms")
-        self.set_integer("pipeline.auto-watermark-interval", interval)
+        self.set(options.AUTO_WATERMARK_INTERVAL, interval)
         return self
 
     def get_auto_watermark_interval(self) -> int:
-        return self.get_integer("pipeline.auto-watermark-interval", 200)
+        return self.get(options.AUTO_WATERMARK_INTERVAL)
 
     def set_global_job_parameters(self, global_job_parameters_dict: dict) -> "ExecutionConfig":
-        """``pipeline.global-job-parameters``: what ``RuntimeContext.get_job_parameter(key)`` returns."""
-        self._data[GLOBAL_JOB_PARAMETERS] = {str(k): str(v) for k, v in dict(global_job_parameters_dict).items()}
+        """``pipeline.global-job-parameters.<name>``: what ``RuntimeContext.get_job_parameter(name)``
+        returns in the job's functions (replaces the parameters set before)."""
+        for key in [k for k in self._data if k.startswith(GLOBAL_JOB_PARAMETERS)]:
+            del self._data[key]
+        for name, value in dict(global_job_parameters_dict).items():
+            self.set_string(GLOBAL_JOB_PARAMETERS + str(name), str(value))
         return self
 
     def get_global_job_parameters(self) -> dict[str, str]:
