@@ -63,3 +63,16 @@ def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
     """))
     assert main(["run", "-s", str(tmp_path / "sp2"), "-n", str(script)]) == 0
     assert f"restore file://{tmp_path}/sp2 true" in capsys.readouterr().out
+
+
+def test_an_unknown_job_id_prints_one_clear_line_and_exits_non_zero(capsys):
+    # Given a cluster that has no job "no-such-job",
+    for command in (["status", "no-such-job"], ["cancel", "no-such-job"]):
+        # when the CLI is asked about it,
+        code = main(command)
+        err = capsys.readouterr().err
+        # then it exits non-zero with one line naming the job and how to find the real ones.
+        assert code == 1
+        assert err.count("\n") == 1, err
+        assert err.startswith(f"rayflink {command[0]}: no job 'no-such-job' on this cluster")
+        assert "rayflink list" in err and "Traceback" not in err and "\x1b[" not in err

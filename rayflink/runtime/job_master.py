@@ -13,7 +13,7 @@ from typing import Any
 import ray
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
-from rayflink.errors import RayflinkError
+from rayflink.errors import RayflinkError, UnknownJobError
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
@@ -612,7 +612,9 @@ class JobManager:
         try:
             return self.jobs[job_id]
         except KeyError:
-            raise KeyError(f"no job {job_id!r} on this cluster (known: {', '.join(self.jobs) or 'none'})") from None
+            known = ", ".join(list(self.jobs)[-10:]) or "none"
+            raise UnknownJobError(f"no job {job_id!r} on this cluster (recent jobs: {known}; "
+                                  "`rayflink list` shows them all)") from None
 
 
 def job_manager() -> Any:
