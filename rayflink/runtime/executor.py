@@ -25,22 +25,35 @@ IDLE_TIMEOUT_DEFAULT_MS = 30_000
 _EXECUTOR_NAME = "task-executor-{}"
 
 
-@ray.remote(concurrency_groups={"data": 16, "control": 4, "run": 64, "query": 4})
+@ray.remote(concurrency_groups={"data": 16, "control": 4, "watch": 8, "query": 2})
 class TaskExecutor:
-    """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates."""
+    """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates.
+
+    Each subtask runs on a thread of its own, started by ``run``; the job master learns how its
+    subtasks ended from ``ended``, a long poll. Ray makes every thread of an actor's
+    concurrency groups when the actor starts, so the groups stay small: an idle executor has
+    about 55 threads (30 of them ours), a running one one more per subtask.
+    """
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.tasks: dict[str, StreamTask] = {}
+        self._ended: dict[str, Any] = {}  # task key -> how the subtask ended, until ``ended`` hands it over
+        self._ended_cond = threading.Condition()
         # subtasks share this process: hand the GIL over every 0.5 ms (default 5 ms) so one busy
         # subtask cannot hold another's records back for a whole switch interval
         sys.setswitchinterval(0.0005)
         threading.Thread(target=self._drop_orphans, daemon=True, name="job-manager-watchdog").start()
 
     def _drop_orphans(self) -> None:
-        """Fail the subtasks whose job manager died: nobody could list, cancel or restart them."""
+        """Fail the subtasks whose job manager died: nobody could list, cancel or restart them,
+        and forget how they ended: nobody will ask."""
+        orphaned_jobs: set[str] = set()
         while True:
             time.sleep(JOB_MANAGER_CHECK_S)
+            with self._ended_cond:
+                for task_key in [k for k in self._ended if k.split("/", 1)[0] in orphaned_jobs]:
+                    del self._ended[task_key]
             managers: dict[Any, tuple[Any, list[StreamTask]]] = {}
             for task in list(self.tasks.values()):
                 managers.setdefault(task.job_master._actor_id, (task.job_master, []))[1].append(task)
@@ -49,6 +62,7 @@ class TaskExecutor:
                     ray.get(manager.ping.remote(), timeout=10 * JOB_MANAGER_CHECK_S)
                 except ray.exceptions.ActorDiedError as exc:
                     for task in tasks:
+                        orphaned_jobs.add(task.d.job_id)
                         task.failure_reason = f"the job manager of job {task.d.job_id} died: {str(exc)[:200]}"
                         task.cancelled.set()
                 except (ray.exceptions.GetTimeoutError, ray.exceptions.ActorUnavailableError):
@@ -76,12 +90,32 @@ class TaskExecutor:
             return self.tasks[task_key].gate
         return None
 
-    @ray.method(concurrency_group="run")
-    def run(self, task_key: str) -> dict:
+    @ray.method(concurrency_group="control")
+    def run(self, task_key: str) -> None:
+        """Start the subtask on a thread of its own."""
+        threading.Thread(target=self._run, args=(task_key,), daemon=True, name=f"subtask-{task_key}").start()
+
+    def _run(self, task_key: str) -> None:
+        result: Any
         try:
-            return self.tasks[task_key].run()
+            result = self.tasks[task_key].run()
+        except BaseException as exc:  # noqa: BLE001 - StreamTask.run reports failures itself: a bug in it
+            result = exc
         finally:
             self.tasks.pop(task_key, None)
+        with self._ended_cond:
+            self._ended[task_key] = result
+            self._ended_cond.notify_all()
+
+    @ray.method(concurrency_group="watch")
+    def ended(self, prefix: str, timeout: float) -> list[tuple[str, Any]]:
+        """(task key, result) of the subtasks whose key starts with ``prefix`` (a job attempt's)
+        that ended since the last call; waits up to ``timeout`` s for one. A result is what
+        ``StreamTask.run`` returned, or the exception it raised."""
+        with self._ended_cond:
+            self._ended_cond.wait_for(lambda: any(k.startswith(prefix) for k in self._ended), timeout)
+            keys = [k for k in self._ended if k.startswith(prefix)]
+            return [(k, self._ended.pop(k)) for k in keys]
 
     @ray.method(concurrency_group="data")
     def push(self, task_key: str, channel_id: int, seq: int, message: Any) -> None:

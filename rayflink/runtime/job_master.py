@@ -28,6 +28,7 @@ _CANCEL_GRACE_S = 10.0  # after this, subtasks that ignore cancellation lose the
 _COLLECT_BUFFER_BATCHES = 64  # batches a job's collect buffer holds before its collect sinks wait
 _COLLECT_PULL_RECORDS = 100_000  # records one pull of the client takes at most
 _RELEASE_CHECK_S = 1.0  # how often the job manager looks for idle task executors to release
+_WATCH_POLL_S = 1.0  # how long one ``ended`` call waits at an executor for a subtask to end
 
 
 def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
@@ -215,7 +216,8 @@ class JobMaster:
                 executor, task_key = self.tasks[(vertex.id, s)]
                 setups.append(executor.setup.remote(task_key, outs))
         ray.get(setups)
-        self.runs = {executor.run.remote(task_key): key for key, (executor, task_key) in self.tasks.items()}
+        for executor, task_key in self.tasks.values():
+            executor.run.remote(task_key)  # a lost executor shows in ``_watch_attempt``
         sources = [key for key in self.tasks if self._vertex(key[0]).is_source()]
         self.coordinator.start_attempt(self.attempt, self.tasks, sources, self._graph_info())
 
@@ -280,36 +282,51 @@ class JobMaster:
 
     def _watch_attempt(self) -> dict | None:
         """Wait for every subtask of the attempt; return the first failure (None if none)."""
-        runs = self.runs
-        pending = list(runs)
+        pending = dict(self.tasks)  # (vertex, subtask) -> (executor, task key), until it ends
+        key_of = {task_key: key for key, (_executor, task_key) in pending.items()}
+        executors = {executor._actor_id: executor for executor, _task_key in pending.values()}
+        prefix = f"{self.job_id}/{self.attempt}/"
+        watches = {executor.ended.remote(prefix, _WATCH_POLL_S): actor for actor, executor in executors.items()}
         failure = None
         cancel_deadline = None
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=0.2)
+            ready, _ = ray.wait(list(watches), num_returns=1, timeout=0.2)
             for ref in ready:
-                key = runs[ref]
+                actor = watches.pop(ref)
                 try:
-                    result = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a lost executor is a task failure
-                    vertex = self._vertex(key[0])
-                    result = {"status": "FAILED", "subtask": key[1], "operator": vertex.name,
-                              "uid": vertex.head.uid, "record": None,
-                              "error": (f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
-                                        f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
-                if "metrics" in result:
-                    self.final_metrics[key] = result["metrics"]
-                if result["status"] == "FINISHED":  # a failed or cancelled subtask did not finish its work
-                    self.coordinator.task_finished(key)
-                if result["status"] == "FAILED" and failure is None:
-                    failure = result
-                    self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
-                    self._cancel_tasks()
+                    ended = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a lost executor loses every subtask it ran
+                    ended = [(task_key, exc) for executor, task_key in pending.values()
+                             if executor._actor_id == actor]
+                for task_key, result in ended:
+                    key = key_of[task_key]
+                    if pending.pop(key, None) is None:
+                        continue
+                    if isinstance(result, BaseException):
+                        result = self._lost(key, result)
+                    if "metrics" in result:
+                        self.final_metrics[key] = result["metrics"]
+                    if result["status"] == "FINISHED":  # a failed or cancelled subtask did not finish its work
+                        self.coordinator.task_finished(key)
+                    if result["status"] == "FAILED" and failure is None:
+                        failure = result
+                        self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
+                        self._cancel_tasks()
+                if any(executor._actor_id == actor for executor, _task_key in pending.values()):
+                    watches[executors[actor].ended.remote(prefix, _WATCH_POLL_S)] = actor
             if (failure is not None or self.stopping) and pending:
                 cancel_deadline = cancel_deadline or time.monotonic() + _CANCEL_GRACE_S
                 if time.monotonic() > cancel_deadline:  # stuck in user code: only killing stops it
-                    for ref in pending:
-                        ray.kill(self.tasks[runs[ref]][0], no_restart=True)
+                    for executor in {id(e): e for e, _task_key in pending.values()}.values():
+                        ray.kill(executor, no_restart=True)
         return failure
+
+    def _lost(self, key: tuple[int, int], exc: BaseException) -> dict:
+        """The failure of a subtask whose executor was lost (or whose loop broke)."""
+        vertex = self._vertex(key[0])
+        return {"status": "FAILED", "subtask": key[1], "operator": vertex.name, "uid": vertex.head.uid,
+                "record": None, "error": (f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
+                                          f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
 
     def _checkpoints_failing(self, reason: str) -> None:
         """More checkpoints failed in a row than tolerated: fail the attempt (the restart strategy decides)."""

@@ -116,9 +116,11 @@ def executor_indices() -> set[int]:
 
 
 def test_executors_beyond_the_cpus_are_released_once_idle_and_started_again_when_needed():
+    import psutil
     import ray
 
     from conftest import collect
+    from rayflink.runtime.executor import task_executors
     from services import wait_until
 
     # Given a job whose parallelism is two more than the cluster's CPUs (slots are not CPUs),
@@ -132,6 +134,9 @@ def test_executors_beyond_the_cpus_are_released_once_idle_and_started_again_when
     wait_until(lambda: not executor_indices() & {warm, warm + 1}, timeout=60, interval=0.2,
                what="the idle executors beyond the CPUs to be released")
     assert set(range(warm)) <= executor_indices()  # those stay warm for the next job
+    # An idle executor runs few threads (it had 113, 88 of them made for its concurrency groups).
+    info = ray.get(task_executors(1)[0].info.remote())
+    assert info["tasks"] == 0 and psutil.Process(info["pid"]).num_threads() <= 64
     # and a job that needs them again starts them again.
     e = env(warm + 2)
     assert sorted(collect(e.from_sequence(1, 200).map(lambda x: x * 3))) == [3 * i for i in range(1, 201)]
