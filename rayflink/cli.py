@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Any
 
-from rayflink.errors import RayflinkError
+from rayflink.errors import JobExecutionError, RayflinkError
 from rayflink.runtime.client import call
 
 CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options the CLI hands to the job's StreamExecutionEnvironment
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except RayflinkError as exc:  # one clear line, not a traceback: the message says what to do
         print(f"rayflink {args.command}: {exc}", file=sys.stderr)
+        if isinstance(exc, JobExecutionError) and exc.cause:  # where the user's code failed
+            print(exc.cause.rstrip(), file=sys.stderr)
         return 1
 
 
