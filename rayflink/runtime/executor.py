@@ -13,15 +13,13 @@ from typing import Any
 
 import ray
 
-from rayflink.errors import RayflinkError
+from rayflink.common import config_options as options
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import QueryKvState
 from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
 JOB_MANAGER_CHECK_S = 2.0  # how often an executor checks that the job managers of its subtasks are alive
-IDLE_TIMEOUT_OPTION = "resourcemanager.taskmanager-timeout"  # Flink's: an idle task manager is released after it
-IDLE_TIMEOUT_DEFAULT_MS = 30_000
 _EXECUTOR_NAME = "task-executor-{}"
 
 
@@ -72,7 +70,7 @@ class TaskExecutor:
     def info(self) -> dict:
         ctx = ray.get_runtime_context()
         return {"index": self.index, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
-                "pid": os.getpid(), "tasks": len(self.tasks),
+                "pid": os.getpid(), "tasks": len(self.tasks), "rss_bytes": process_rss_bytes(),
                 "jobs": sorted({task.d.job_id for task in list(self.tasks.values())})}
 
     @ray.method(concurrency_group="control")
@@ -187,17 +185,13 @@ def task_executors(count: int) -> list[Any]:
     return alive
 
 
-def idle_timeout_s(config: dict) -> float:
-    """``resourcemanager.taskmanager-timeout`` of a job's options (milliseconds, default 30000), in seconds."""
-    raw = config.get(IDLE_TIMEOUT_OPTION, IDLE_TIMEOUT_DEFAULT_MS)
+def process_rss_bytes() -> int:
+    """This process's resident memory (Linux), 0 where unknown."""
     try:
-        ms = float(raw)
-    except (TypeError, ValueError):
-        ms = -1.0
-    if not ms >= 0:
-        raise RayflinkError(f"{IDLE_TIMEOUT_OPTION}: cannot read {raw!r} as milliseconds >= 0; "
-                            f"write e.g. {IDLE_TIMEOUT_DEFAULT_MS} (the default)")
-    return ms / 1000
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class ExecutorPool:
@@ -223,10 +217,11 @@ class ExecutorPool:
             self._handles[index] = ray.get_actor(name, namespace=NAMESPACE)
             self._leases[index] = set()
             self._idle_since[index] = time.monotonic()
-            self._timeout_s[index] = IDLE_TIMEOUT_DEFAULT_MS / 1000
+            self._timeout_s[index] = options.TASKMANAGER_TIMEOUT.default / 1000
 
     def lease(self, job_id: str, count: int, idle_timeout: float) -> list[Any]:
-        """Executors 0..count-1 for ``job_id`` (started if need be); it gives back any others it held."""
+        """Executors 0..count-1 for ``job_id`` (started if need be), each released ``idle_timeout``
+        seconds after its last job ended; the job gives back any others it held."""
         with self._lock:
             handles = task_executors(count)
             for index, handle in enumerate(handles):

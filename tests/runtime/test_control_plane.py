@@ -127,7 +127,7 @@ def test_executors_beyond_the_cpus_are_released_once_idle_and_started_again_when
     # with a short idle timeout for the executors it starts,
     warm = int(ray.cluster_resources()["CPU"])
     e = env(warm + 2)
-    e.get_config().set_string("resourcemanager.taskmanager-timeout", "300")
+    e.get_config().set_string("resourcemanager.taskmanager-timeout", "300 ms")
     assert sorted(collect(e.from_sequence(1, 200).map(lambda x: x + 1))) == list(range(2, 202))
     assert {warm, warm + 1} <= executor_indices()
     # when it has ended, then the executors beyond one per CPU are released after the timeout,
