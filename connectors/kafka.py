@@ -11,7 +11,15 @@ from enum import Enum
 from typing import Any, Callable
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
-from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import (
+    DeliveryGuarantee,
+    Sink,
+    SinkWriter,
+    Source,
+    SourceReader,
+    SourceSplit,
+    SplitBatch,
+)
 from rayflink.errors import RayflinkError, truncate
 
 __all__ = ["DeadLetter", "DeliveryGuarantee", "KafkaCommittable", "KafkaConnectorError", "KafkaConsumerRecord",
@@ -34,14 +42,6 @@ _CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
 
 class KafkaConnectorError(RayflinkError):
     """Kafka cannot be reached, a topic is unknown, or a record cannot be read or written."""
-
-
-class DeliveryGuarantee(Enum):
-    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
-
-    EXACTLY_ONCE = "exactly-once"
-    AT_LEAST_ONCE = "at-least-once"
-    NONE = "none"
 
 
 class KafkaOffsetResetStrategy(Enum):
