@@ -24,8 +24,7 @@ from rayflink.sql.optimizer import optimize
 from rayflink.sql.planner import Planner
 from rayflink.sql.types import flink_type_name
 from rayflink.table.environment_settings import EnvironmentSettings
-from rayflink.table.row import Row
-from rayflink.table.table_result import ResultKind, TableResult
+from rayflink.table.table_result import ResultKind, TableResult, make_row
 
 if TYPE_CHECKING:
     from rayflink.table.table import Table
@@ -82,7 +81,7 @@ class TableEnvironment:
         if re.fullmatch(r"\s*SET\s*;?\s*", statement, re.IGNORECASE):  # SET alone lists the options
             schema = pa.schema([pa.field("key", pa.string()), pa.field("value", pa.string())])
             return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema,
-                               rows=[Row.of(schema.names, [k, v]) for k, v in sorted(self._config.to_dict().items())])
+                               rows=[make_row(schema.names, [k, v]) for k, v in sorted(self._config.to_dict().items())])
         command = _COMMAND.match(statement)
         if command is not None:
             return self._command(command.group(1).upper(), statement[command.end():], statement)
@@ -187,11 +186,11 @@ class TableEnvironment:
             names = self._catalog.tables() if rest.strip().upper() == "TABLES" else self._catalog.views()
             schema = pa.schema([pa.field("table name" if "TABLES" in rest.upper() else "view name", pa.string())])
             return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema,
-                               rows=[Row.of(schema.names, [n]) for n in names])
+                               rows=[make_row(schema.names, [n]) for n in names])
         if word == "EXPLAIN":
             text = self.explain_sql(re.sub(r"^\s*PLAN\s+FOR\b", "", rest, flags=re.IGNORECASE))
             schema = pa.schema([pa.field("result", pa.string())])
-            return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema, rows=[Row.of(["result"], [text])])
+            return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema, rows=[make_row(["result"], [text])])
         raise SqlParseError(f"statement {statement.strip()[:60]!r} is not supported; use SHOW TABLES, "
                             "SHOW VIEWS or EXPLAIN <query>")
 
@@ -214,7 +213,7 @@ class TableEnvironment:
         rows = []
         if isinstance(obj, CatalogTable):
             for c in obj.columns:
-                rows.append(Row.of(names, [
+                rows.append(make_row(names, [
                     c.name, flink_type_name(c.type), c.name not in obj.primary_key,
                     f"PRI({', '.join(obj.primary_key)})" if c.name in obj.primary_key else None,
                     f"AS {c.expr}" if c.expr else f"METADATA FROM '{c.metadata}'{' VIRTUAL' if c.virtual else ''}"
@@ -223,7 +222,7 @@ class TableEnvironment:
         else:
             plan = obj.query if isinstance(obj.query, RelNode) else self._planner.plan_query(obj.query)
             for f in plan.schema:
-                rows.append(Row.of(names, [f.name, flink_type_name(f.type), True, None, None, None]))
+                rows.append(make_row(names, [f.name, flink_type_name(f.type), True, None, None, None]))
         schema = pa.schema([pa.field(n, pa.string()) for n in names])
         return TableResult(ResultKind.SUCCESS_WITH_CONTENT, schema, rows=rows)
 
@@ -350,4 +349,4 @@ def explain(plan: RelNode) -> str:
 
 
 def _ok() -> TableResult:
-    return TableResult(ResultKind.SUCCESS, _OK, rows=[Row.of(["result"], ["OK"])])
+    return TableResult(ResultKind.SUCCESS, _OK, rows=[make_row(["result"], ["OK"])])

@@ -8,12 +8,20 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from rayflink.sql.logical import ROWKIND
-from rayflink.table.row import Row, RowKind
+from rayflink.common.types import Row, RowKind
 
 
 class ResultKind(enum.Enum):
     SUCCESS = "SUCCESS"
     SUCCESS_WITH_CONTENT = "SUCCESS_WITH_CONTENT"
+
+
+def make_row(names: list[str], values: list, kind: RowKind = RowKind.INSERT) -> Row:
+    """A ``Row`` with field names and a kind."""
+    row = Row(*values)
+    row.set_field_names(names)
+    row.set_row_kind(kind)
+    return row
 
 
 def rows_of(batch: pa.RecordBatch) -> list[Row]:
@@ -23,7 +31,7 @@ def rows_of(batch: pa.RecordBatch) -> list[Row]:
     columns = [batch.column(n).to_pylist() for n in names]
     out = []
     for i, values in enumerate(zip(*columns)):
-        out.append(Row.of(names, list(values), RowKind(kinds[i]) if kinds else RowKind.INSERT))
+        out.append(make_row(names, list(values), RowKind(kinds[i]) if kinds else RowKind.INSERT))
     return out
 
 
@@ -103,7 +111,7 @@ class TableResult:
 
         names = [n for n in self._schema.names if n != ROWKIND]
         with_op = self._updating
-        rows = [([r.get_row_kind().short_string()] if with_op else []) + [show(v) for v in r]
+        rows = [([str(r.get_row_kind())] if with_op else []) + [show(v) for v in r]
                 for r in self.collect()]
         header = (["op"] if with_op else []) + names
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]

@@ -127,7 +127,7 @@ def test_data_stream_to_table_and_back():
     totals = t_env.sql_query("SELECT `user`, SUM(qty) AS total FROM orders GROUP BY `user`")
     with pytest.raises(Exception, match="to_data_stream: the table is updating"):
         t_env.to_data_stream(totals)
-    changes = t_env.to_changelog_stream(totals).map(lambda r: (r.get_row_kind().short_string(), *r))
+    changes = t_env.to_changelog_stream(totals).map(lambda r: (str(r.get_row_kind()), *r))
     final = {}
     for kind, user, total in changes.execute_and_collect():
         if kind != "-U":
