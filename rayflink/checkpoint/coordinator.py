@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import pickle
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from rayflink.checkpoint.metadata import METADATA, encode_metadata, read_metadata
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
-METADATA = "_metadata"
+__all__ = ["CheckpointCoordinator", "CheckpointFailure", "PendingCheckpoint", "read_metadata"]
 
 
 class CheckpointFailure(Exception):
@@ -258,12 +258,12 @@ class CheckpointCoordinator:
         for key in sorted(acks):
             info = acks[key]
             for uid in info["uids"]:
-                operators.setdefault(uid, []).append((info["uri"], info["relpath"]))
-            for uid, s in info.get("source_splits", {}).items():
-                splits.setdefault(uid, []).extend(s)
+                operators.setdefault(uid, []).append([info["uri"], info["relpath"]])
+            for uid, ids in info.get("source_splits", {}).items():  # the splits are in its state file
+                splits.setdefault(uid, []).extend([split_id, info["uri"], info["relpath"]] for split_id in ids)
         metadata = {"job_id": self.job_id, "checkpoint_id": p.checkpoint_id, "timestamp": p.trigger_ms,
                     "savepoint": p.savepoint_uri is not None, "operators": operators, "source_splits": splits,
-                    "shared": shared, **self.graph_info}
+                    "shared": shared, "parallelism": {}, "max_parallelism": {}, **self.graph_info}
         size = sum(info["size"] for info in p.acks.values())
         full_size = sum(info.get("full_bytes", 0) + info["size"] - info.get("uploaded_bytes", 0)
                         for info in acks.values())
@@ -271,7 +271,7 @@ class CheckpointCoordinator:
             storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
                        else self.storage)
             relpath = METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}"
-            storage.write_bytes(relpath, pickle.dumps(metadata, protocol=5))
+            storage.write_bytes(relpath, encode_metadata(metadata))
         except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
             self._fail(p, f"cannot write the checkpoint metadata: {exc}")
             return
@@ -398,16 +398,3 @@ def _own_files(info: dict) -> list[str]:
     private files of its RocksDB checkpoints."""
     return [info["relpath"], *info.get("private", ())]
 
-
-def read_metadata(path: str, storage_options: Mapping[str, Any] | None = None) -> dict:
-    """Load a checkpoint's or savepoint's metadata from its directory (or its _metadata file).
-
-    ``storage_options`` are the ``s3.*`` options to reach it (see ``storage_options``)."""
-    uri = path[: -len(METADATA) - 1] if path.rstrip("/").endswith(METADATA) else path
-    storage = CheckpointStorage.from_uri(uri, storage_options)
-    try:
-        return pickle.loads(storage.read_bytes(METADATA))
-    except Exception as exc:
-        from rayflink.errors import RayflinkError
-
-        raise RayflinkError(f"cannot read savepoint/checkpoint metadata at {storage.uri_of(METADATA)}: {exc}") from exc

@@ -216,9 +216,8 @@ class JobMaster:
         if not vertex.is_source():
             return []
         if restore is not None and vertex.head.uid in restore["source_splits"]:
-            splits = sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
-            vertex.head.transformation.source.restore_splits(splits)
-            return splits
+            # [split id, uri, relpath], by split id: the subtasks read the splits (user objects)
+            return sorted(restore["source_splits"][vertex.head.uid])
         return vertex.head.transformation.source.create_splits(vertex.parallelism)
 
     def _check_restore(self, restore: dict) -> None:
@@ -260,6 +259,8 @@ class JobMaster:
             working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
+            restored_splits=(self._source_splits(vertex, restore)
+                             if is_source and restore is not None and head.uid in restore["source_splits"] else None),
             watermark_strategy=head.transformation.watermark_strategy if is_source else None,
             state_backend=self.graph.config.get("state_backend"),
             checkpoint_uri=self.coordinator.uri, restore=restore_files,

@@ -79,7 +79,7 @@ def stored_ack(c, key, cid, new_shared=(), reused_shared=(), private=(), attempt
     own = [f"{stem}/op/{name}" for name in private]
     for f in [f"{stem}.state", *files, *own]:
         c.storage.write_bytes(f, b"x")
-    splits = {"source-uid": [f"split of checkpoint {cid}"]} if key == SOURCE else {}
+    splits = {"source-uid": [f"split-{cid}"]} if key == SOURCE else {}  # ids: the splits are in its file
     c.ack(attempt, key, cid, {"uri": c.uri, "relpath": f"{stem}.state", "uids": [f"op-{key[0]}"], "size": 1,
                               "alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0, "source_splits": splits,
                               "shared": sorted([*files, *reused_shared]), "reused_shared": sorted(reused_shared),
@@ -104,9 +104,9 @@ def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_
 
     # then its metadata lists the source's state and splits, as the source acknowledged them at 1,
     meta = read_metadata(final["path"])
-    assert meta["operators"] == {"op-1": [(c.uri, "chk-1/task-1-0.state")],
-                                 "op-2": [(c.uri, "chk-2/task-2-0.state")]}
-    assert meta["source_splits"] == {"source-uid": ["split of checkpoint 1"]}
+    assert meta["operators"] == {"op-1": [[c.uri, "chk-1/task-1-0.state"]],
+                                 "op-2": [[c.uri, "chk-2/task-2-0.state"]]}
+    assert meta["source_splits"] == {"source-uid": [["split-1", c.uri, "chk-1/task-1-0.state"]]}
     # and the files that state uses outlive checkpoint 1: only what 1 alone used is gone.
     carried = {"chk-1/task-1-0.state", "chk-1/task-1-0/op/MANIFEST", *source_files}
     assert set(meta["shared"]) == carried | set(c.storage.list("shared/"))
