@@ -204,9 +204,10 @@ class CheckpointStorage(abc.ABC):
         """Delete everything :meth:`list` would return for ``prefix``, and what interrupted
         writes left there (see :meth:`discard_temporary`); return how many :meth:`list` gave."""
 
-    def discard_temporary(self, prefix: str = "") -> int:
-        """Delete what interrupted writes left under ``prefix`` (a writer killed mid-write);
-        return how many. Writes still under way there fail. Object stores leave nothing."""
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
+        """Delete what interrupted writes left under ``prefix`` (a writer killed mid-write),
+        last written before ``before`` (epoch seconds; None: all); return how many. Such a
+        write still under way fails. Object stores leave nothing."""
         return 0
 
     @abc.abstractmethod
@@ -256,8 +257,8 @@ class ForwardingCheckpointStorage(CheckpointStorage):
     def delete_prefix(self, prefix: str) -> int:
         return self.inner.delete_prefix(prefix)
 
-    def discard_temporary(self, prefix: str = "") -> int:
-        return self.inner.discard_temporary(prefix)
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
+        return self.inner.discard_temporary(prefix, before)
 
     def upload_file(self, local_path: str | os.PathLike[str], relpath: str) -> None:
         self.inner.upload_file(local_path, relpath)
@@ -342,11 +343,14 @@ class FileSystemCheckpointStorage(CheckpointStorage):
         with self._failing("delete", relpath):
             self._path(relpath).unlink(missing_ok=True)
 
-    def discard_temporary(self, prefix: str = "") -> int:
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
         with self._failing("delete temporary files under", prefix or "/"):
-            leftovers = self._walk(prefix, temporary=True)
-            for rel in leftovers:
-                (self.root / rel).unlink(missing_ok=True)
+            leftovers = []
+            for rel in self._walk(prefix, temporary=True):
+                with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                    if before is None or (self.root / rel).stat().st_mtime < before:
+                        (self.root / rel).unlink()
+                        leftovers.append(rel)
         return len(leftovers)
 
     def delete_prefix(self, prefix: str) -> int:

@@ -276,3 +276,10 @@ def test_deleting_a_directory_deletes_what_interrupted_writes_left_there(tmp_pat
     assert storage.delete_prefix("chk-1/") == 1
     assert not (tmp_path / "chk-1").exists() and (tmp_path / "chk-10" / ".tmp-other").exists()
     assert storage.discard_temporary("chk-10/") == 1 and storage.list("") == ["chk-10/a"]
+    # (only those last written before a given time: a write that began since goes on)
+    storage.write_bytes("chk-10/b", b"1")
+    (tmp_path / "chk-10" / ".tmp-old").write_bytes(b"partial")
+    os.utime(tmp_path / "chk-10" / ".tmp-old", (1_000, 1_000))
+    (tmp_path / "chk-10" / ".tmp-new").write_bytes(b"partial")
+    assert storage.discard_temporary("chk-10/", before=2_000) == 1
+    assert sorted(p.name for p in (tmp_path / "chk-10").iterdir()) == [".tmp-new", "a", "b"]
