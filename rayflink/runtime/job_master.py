@@ -25,6 +25,7 @@ from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, oper
 TERMINAL = ("FINISHED", "FAILED", "CANCELED")
 _STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
 _CANCEL_GRACE_S = 10.0  # after this, subtasks that ignore cancellation lose their executor
+_CLEANUP_WAIT_S = 10.0  # a job's end waits this long for its checkpoints' deletion, then goes on without it
 
 
 def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
@@ -150,10 +151,9 @@ class JobMaster:
         cleanup = self.config.get("execution.checkpointing.externalized-checkpoint-retention",
                                   "DELETE_ON_CANCELLATION")
         if self.status == "FINISHED" or (self.status == "CANCELED" and cleanup != "RETAIN_ON_CANCELLATION"):
-            try:
-                self.coordinator.discard_all()
-            except Exception:  # noqa: BLE001 - leftover checkpoint files must not fail a finished job
-                pass
+            self.coordinator.discard_all()
+        # a storage that does not answer must not hold the job's end: the deletion goes on after it
+        self.coordinator.drain(_CLEANUP_WAIT_S)
         self.coordinator.shutdown()
         self.done.set()
         with self.stdout_cond:
@@ -415,7 +415,12 @@ class JobMaster:
                 "failovers": [dict(f) for f in self.failovers]}
 
     def checkpoint_history(self) -> list[dict]:
-        return list(self.coordinator.history)
+        """The latest ``web.checkpoints.history`` checkpoints and savepoints, oldest first."""
+        return self.coordinator.statistics()["history"]
+
+    def checkpoint_statistics(self) -> dict:
+        """Counts over the job's life, the latest of each kind, and the recent history."""
+        return self.coordinator.statistics()
 
     def metrics(self) -> dict:
         """Per-vertex and per-subtask metrics: live from running tasks, final from finished ones."""
@@ -544,6 +549,10 @@ class JobManager:
     @ray.method(concurrency_group="client")
     def checkpoint_history(self, job_id: str) -> list[dict]:
         return self._job(job_id).checkpoint_history()
+
+    @ray.method(concurrency_group="client")
+    def checkpoint_statistics(self, job_id: str) -> dict:
+        return self._job(job_id).checkpoint_statistics()
 
     @ray.method(concurrency_group="client")
     def trigger_savepoint(self, job_id: str, path: str) -> str:
