@@ -399,6 +399,7 @@ def test_files_of_checkpoints_that_fail_are_deleted_and_the_retained_one_keeps_i
     cfg.set_checkpoint_timeout(1_000)
     cfg.set_tolerable_checkpoint_failure_number(100)
     cfg.enable_externalized_checkpoints(ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    env.get_config().set_string("web.checkpoints.history", "1000")  # (the failures at 3 and 5 stay in it)
     source = DataGeneratorSource(lambda i: (i % 500, i), None, RateLimiterStrategy.per_second(5_000))
     (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").key_by(lambda e: e[0])
      .process(Total()).sink_to(FaultySnapshots({3: "refused", 5: "slow"})))
