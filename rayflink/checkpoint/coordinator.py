@@ -95,7 +95,7 @@ class CheckpointCoordinator:
         self.last_acks: dict = {}  # subtask -> its ack in the latest completed checkpoint of this attempt
         # the latest web.checkpoints.history checkpoints (Flink's option and default), and counts
         # and the latest of each kind over the job's whole life (``statistics``)
-        self.history: deque[dict] = deque(maxlen=max(0, int(config.get("web.checkpoints.history", 10))))
+        self.history: deque[dict] = deque(maxlen=options.get(config, options.WEB_CHECKPOINTS_HISTORY))
         self.counts = {"completed": 0, "failed": 0}
         self.latest: dict[str, dict | None] = {"completed": None, "savepoint": None, "failed": None}
         self.consecutive_failures = 0

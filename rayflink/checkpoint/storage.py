@@ -38,10 +38,6 @@ __all__ = [
 _TMP_PREFIX = ".tmp-"
 _S3_SCHEMES = ("s3", "s3a", "s3p")
 _OPTION_PREFIXES = ("s3.",)
-# timeouts (ms) and retries of every S3 request (Flink forwards s3.* to Hadoop's fs.s3a.*), so
-# that a frozen endpoint fails a storage call instead of hanging it
-S3_DEFAULTS = {"s3.connection.establish.timeout": 10_000, "s3.connection.timeout": 60_000,
-               "s3.attempts.maximum": 3}
 
 
 def storage_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,8 +118,8 @@ class CheckpointStorage(abc.ABC):
 
         ``options`` (Flink names): ``s3.endpoint``, ``s3.path.style.access``,
         ``s3.region``, ``s3.access-key``, ``s3.secret-key``, and each request's
-        ``s3.connection.establish.timeout`` (connect, ms, default 10000),
-        ``s3.connection.timeout`` (waiting for an answer, ms, default 60000) and
+        ``s3.connection.establish.timeout`` (connect, default 10 s),
+        ``s3.connection.timeout`` (waiting for an answer, default 60 s) and
         ``s3.attempts.maximum`` (retries, default 3). Without ``s3.endpoint`` the
         ``AWS_ENDPOINT_URL`` environment variable is used.
         Raises :class:`CheckpointStorageError` for an unsupported scheme.
@@ -379,6 +375,13 @@ class FileSystemCheckpointStorage(CheckpointStorage):
             shutil.copyfile(self._path(relpath), local_path)
 
 
+def _request_limits(opts: Mapping[str, Any]) -> tuple[float, float, int]:
+    """Every S3 request's connect and read timeouts (s) and retries, so that a frozen endpoint
+    fails a call instead of hanging it."""
+    return (options.get(opts, options.S3_CONNECTION_ESTABLISH_TIMEOUT) / 1000,
+            options.get(opts, options.S3_CONNECTION_TIMEOUT) / 1000, options.get(opts, options.S3_ATTEMPTS_MAXIMUM))
+
+
 class S3CheckpointStorage(CheckpointStorage):
     """Checkpoint storage in an S3 bucket under a key prefix (``s3://bucket/prefix``).
 
@@ -399,9 +402,7 @@ class S3CheckpointStorage(CheckpointStorage):
         super().__init__(canonical, options)
         self._client: Any = None
         # checked here, not on first use: a bad value fails where the storage is opened
-        self._connect_timeout_s = self._option_int("s3.connection.establish.timeout", 1) / 1000
-        self._read_timeout_s = self._option_int("s3.connection.timeout", 1) / 1000
-        self._retries = self._option_int("s3.attempts.maximum", 0)
+        self._connect_timeout_s, self._read_timeout_s, self._retries = _request_limits(self._options)
 
     @property
     def client(self) -> Any:
@@ -431,19 +432,6 @@ class S3CheckpointStorage(CheckpointStorage):
                           connect_timeout=self._connect_timeout_s, read_timeout=self._read_timeout_s,
                           retries={"max_attempts": self._retries, "mode": "standard"}),
             **kwargs)
-
-    def _option_int(self, key: str, minimum: int) -> int:
-        value = self._options.get(key, S3_DEFAULTS[key])
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or isinstance(value, bool) or number < minimum:
-            raise CheckpointStorageError(
-                f"checkpoint storage {self._uri}: {key} must be an integer >= {minimum}"
-                f"{' (milliseconds)' if key.endswith('timeout') else ''}, got {value!r}; "
-                f"the default is {S3_DEFAULTS[key]}", uri=self._uri)
-        return number
 
     def _key(self, relpath: str, *, allow_empty: bool = False) -> str:
         rel = _check_relpath(self._uri, relpath, allow_empty=allow_empty)
