@@ -416,6 +416,11 @@ S3_PATH_STYLE_ACCESS = _opt("s3.path.style.access", BoolType(), None,
 S3_REGION = _opt("s3.region", StringType(), None, "S3 region (default: AWS_REGION, then us-east-1).")
 S3_ACCESS_KEY = _opt("s3.access-key", StringType(), None, "S3 access key id.")
 S3_SECRET_KEY = _opt("s3.secret-key", StringType(), None, "S3 secret access key.")
+S3_CONNECTION_ESTABLISH_TIMEOUT = _opt("s3.connection.establish.timeout", DurationType(1), 10_000,
+                                     "Connecting to S3 fails after this long (per attempt).")
+S3_CONNECTION_TIMEOUT = _opt("s3.connection.timeout", DurationType(1), 60_000,
+                             "An S3 request that gets no answer for this long fails (per attempt).")
+S3_ATTEMPTS_MAXIMUM = _opt("s3.attempts.maximum", IntType(0), 3, "Retries of a failed S3 request.")
 # the REST endpoint and web UI (the cluster's, configured by the first job that starts it)
 REST_BIND_ADDRESS = _opt("rest.bind-address", StringType(), "127.0.0.1",
                          "Address the REST API and web UI listen on; beyond loopback it needs "
@@ -428,6 +433,9 @@ REST_ADDRESS = _opt("rest.address", StringType(), None, "Host name shown in the 
 REST_AUTHENTICATION_TOKEN = _opt("rest.authentication.token", StringType(), None,
                                  "Token every REST request must carry (Authorization: Bearer); required "
                                  "when rest.bind-address is not a loopback address.")
+# web
+WEB_CHECKPOINTS_HISTORY = _opt("web.checkpoints.history", IntType(0), 10,
+                               "Checkpoints the checkpoint history keeps (counts cover them all).")
 
 OPTIONS: Mapping[str, ConfigOption] = MappingProxyType({
     o.key: o for o in globals().values() if isinstance(o, ConfigOption)})
@@ -481,8 +489,11 @@ def warn_if_unknown(key: str) -> None:
     unless they are a near miss of a known key (``s3.endpont``)."""
     if key in _BY_KEY:
         return
-    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.8)
-    if key.startswith(PASS_THROUGH_PREFIXES) and not close:
+    # (a passed-through key is a near miss only when one letter or two are off: s3.connection.maximum,
+    # a storage option of its own, is not a misspelt s3.connection.timeout)
+    passed_through = key.startswith(PASS_THROUGH_PREFIXES)
+    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.9 if passed_through else 0.8)
+    if passed_through and not close:
         return
     if close:
         message = f"configuration option {key!r} is unknown and ignored; did you mean {close[0]!r}?"

@@ -167,8 +167,14 @@ class JobClient:
         return call(self._manager.rescale.remote(self.job_id, new_parallelism, savepoint_directory))
 
     def get_checkpoint_history(self) -> list[dict]:
-        """Every checkpoint and savepoint: id, status, trigger time, duration, size, alignment, failure."""
+        """The latest checkpoints and savepoints (``web.checkpoints.history``, default 10), oldest
+        first: id, status, trigger time, duration, size, alignment, failure."""
         return call(self._manager.checkpoint_history.remote(self.job_id))
+
+    def get_checkpoint_statistics(self) -> dict:
+        """Flink's checkpointing statistics: ``counts`` (completed, failed, in_progress, total over
+        the job's life), ``latest`` (completed, savepoint, failed) and ``history`` (as above)."""
+        return call(self._manager.checkpoint_statistics.remote(self.job_id))
 
     def get_status(self) -> dict:
         """Status, restarts, the failures that caused them, and the final error if any."""

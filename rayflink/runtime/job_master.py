@@ -31,6 +31,7 @@ _COLLECT_BUFFER_BATCHES = 64  # batches a job's collect buffer holds before its 
 _COLLECT_PULL_RECORDS = 100_000  # records one pull of the client takes at most
 _RELEASE_CHECK_S = 1.0  # how often the job manager looks for idle task executors to release
 _WATCH_POLL_S = 1.0  # how long one ``ended`` call waits at an executor for a subtask to end
+_CLEANUP_WAIT_S = 10.0  # a job's end waits this long for its checkpoints' deletion, then goes on without it
 
 
 def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
@@ -162,10 +163,9 @@ class JobMaster:
             self.status = "FINISHED"
         cleanup = options.get(self.config, options.EXTERNALIZED_CHECKPOINT_RETENTION)
         if self.status == "FINISHED" or (self.status == "CANCELED" and cleanup != "RETAIN_ON_CANCELLATION"):
-            try:
-                self.coordinator.discard_all()
-            except Exception:  # noqa: BLE001 - leftover checkpoint files must not fail a finished job
-                pass
+            self.coordinator.discard_all()
+        # a storage that does not answer must not hold the job's end: the deletion goes on after it
+        self.coordinator.drain(_CLEANUP_WAIT_S)
         self.coordinator.shutdown()
         self.done.set()
         with self.stdout_cond:
@@ -230,9 +230,8 @@ class JobMaster:
         if not vertex.is_source():
             return []
         if restore is not None and vertex.head.uid in restore["source_splits"]:
-            splits = sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
-            vertex.head.transformation.source.restore_splits(splits)
-            return splits
+            # [split id, uri, relpath], by split id: the subtasks read the splits (user objects)
+            return sorted(restore["source_splits"][vertex.head.uid])
         return vertex.head.transformation.source.create_splits(vertex.parallelism)
 
     def _check_restore(self, restore: dict) -> None:
@@ -274,6 +273,8 @@ class JobMaster:
             working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
+            restored_splits=(self._source_splits(vertex, restore)
+                             if is_source and restore is not None and head.uid in restore["source_splits"] else None),
             watermark_strategy=head.transformation.watermark_strategy if is_source else None,
             state_backend=self.graph.state_backend,
             checkpoint_uri=self.coordinator.uri, restore=restore_files,
@@ -448,7 +449,12 @@ class JobMaster:
                 "failovers": [dict(f) for f in self.failovers]}
 
     def checkpoint_history(self) -> list[dict]:
-        return list(self.coordinator.history)
+        """The latest ``web.checkpoints.history`` checkpoints and savepoints, oldest first."""
+        return self.coordinator.statistics()["history"]
+
+    def checkpoint_statistics(self) -> dict:
+        """Counts over the job's life, the latest of each kind, and the recent history."""
+        return self.coordinator.statistics()
 
     def metrics(self) -> dict:
         """Per-vertex and per-subtask metrics: live from running tasks, final from finished ones."""
@@ -622,6 +628,10 @@ class JobManager:
     @ray.method(concurrency_group="client")
     def checkpoint_history(self, job_id: str) -> list[dict]:
         return self._job(job_id).checkpoint_history()
+
+    @ray.method(concurrency_group="client")
+    def checkpoint_statistics(self, job_id: str) -> dict:
+        return self._job(job_id).checkpoint_statistics()
 
     @ray.method(concurrency_group="savepoints")
     def trigger_savepoint(self, job_id: str, path: str) -> str:
