@@ -236,7 +236,7 @@ def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_bi
 
         try:
             try:
-                wait_until(lambda: pg_table() == expected, timeout=120, what="PostgreSQL to equal MariaDB")
+                wait_until(lambda: pg_table() == expected, timeout=300, what="PostgreSQL to equal MariaDB")
             except TimeoutError:
                 got = pg_table()
                 diff = {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got) if expected.get(k) != got.get(k)}
