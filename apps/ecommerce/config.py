@@ -197,8 +197,10 @@ def describe() -> str:
     return "\n".join(rows)
 
 
-def load(argv: list[str] | None, description: str) -> tuple[Configuration, AppConfig, argparse.Namespace]:
-    """The job's configuration: the options ``rayflink run`` passed, then ``--conf FILE`` and ``-D key=value``.
+def load(argv: list[str] | None, description: str,
+         defaults: dict[str, Any] | None = None) -> tuple[Configuration, AppConfig, argparse.Namespace]:
+    """The job's configuration: ``defaults``, the options ``rayflink run`` passed, then ``--conf FILE``
+    and ``-D key=value``, each over the one before.
 
     Returns the Configuration for the environment (Flink's keys and the apps' own) and the apps'
     settings read from it.
@@ -215,5 +217,5 @@ def load(argv: list[str] | None, description: str) -> tuple[Configuration, AppCo
         conf.set_string(key.strip(), value.strip())
     from rayflink.common.configuration import cli_options
 
-    merged = Configuration(cli_options()).add_all(conf)
+    merged = Configuration(defaults or {}).add_all(Configuration(cli_options())).add_all(conf)
     return merged, AppConfig.from_options(merged.to_dict()), args

@@ -20,7 +20,7 @@ replayed exactly, split across source subtasks, and checked against the ground t
 - **Revenue dips**: from the second day on, ``dips_per_day`` (region, minute) pairs lose
   ``1 - dip_factor`` of their purchases.
 - **Event time**: 10% of the events carry a timestamp up to ``max_delay_ms`` older than the moment
-  they are emitted, so streams are out of order by at most that much.
+  they are emitted (never before ``start_ms``), so streams are out of order by at most that much.
 
 Use it in-process (``GeneratorSource``, a rayflink ``Source``), offline (``ground_truth``), or as
 a writer to Kafka topics ``clicks``/``purchases`` and a MariaDB/MySQL ``products`` table::
@@ -237,7 +237,8 @@ class EventGenerator:
 
     def _ts(self, rng: random.Random, emitted_ms: int) -> int:
         x = rng.random()
-        return emitted_ms - int(x * 10 * (self.cfg.max_delay_ms + 1)) if x < 0.1 else emitted_ms
+        return max(self.cfg.start_ms, emitted_ms - int(x * 10 * (self.cfg.max_delay_ms + 1))) if x < 0.1 \
+            else emitted_ms
 
     def region_of(self, user_id: int) -> str:
         return REGIONS[self._user_region[user_id]]
@@ -375,13 +376,13 @@ class EventGenerator:
                             "region": self.region_of(user), "ts": ts})
             rand, users, products = rng.random, self._user_cdf, self._product_cdf
             user_total, product_total, regions = self._user_total, self._product_total, self._user_region
-            delay = 10 * (cfg.max_delay_ms + 1)
+            delay, start = 10 * (cfg.max_delay_ms + 1), cfg.start_ms
             for j in range(_count(rng, max(0.0, organic))):
                 user = bisect.bisect_left(users, rand() * user_total)
                 product = bisect.bisect_left(products, rand() * product_total)
                 ts, x = t0 + int(rand() * TICK_MS), rand()
                 out.append({"type": "click", "click_id": f"c{s}-{j}", "user_id": user, "product_id": product,
-                            "region": REGIONS[regions[user]], "ts": ts - int(x * delay) if x < 0.1 else ts})
+                            "region": REGIONS[regions[user]], "ts": max(start, ts - int(x * delay)) if x < 0.1 else ts})
         if "purchase" in self.kinds:
             rng = _rng(cfg, _PURCHASES, s)
             for block in range(minute - SESSION_DELAY_MAX_S // 60 - 1, minute + 1):  # < 0: clicks before the run
