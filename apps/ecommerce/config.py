@@ -98,6 +98,7 @@ OPTIONS: dict[str, tuple[str, Callable[[str, Any], Any], Any, str]] = {
     "sink.kafka-alerts": ("kafka_alerts", _flag, False, "write fraud alerts to the alerts topic"),
     "sink.print": ("print_results", _flag, True, "print alerts (and revenue in the revenue app)"),
     "dashboard.ttl": ("dashboard_ttl_ms", as_millis, "5 min", "how long a dashboard value lives in Redis"),
+    "dashboard.key-prefix": ("dashboard_prefix", _text, "dashboard", "the prefix of the dashboard's Redis keys"),
     "revenue.window": ("window_ms", as_millis, "1 min", "the revenue and conversion window"),
     "revenue.dip-threshold": ("dip_threshold", _number(float), 0.3,
                               "alert when a minute's revenue is this share below the same minute a day before"),
@@ -135,6 +136,7 @@ class AppConfig:
     kafka_alerts: bool
     print_results: bool
     dashboard_ttl_ms: int
+    dashboard_prefix: str
     window_ms: int
     dip_threshold: float
     conversion_within_ms: int

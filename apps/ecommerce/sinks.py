@@ -4,8 +4,8 @@ The dashboard layout, shared by the writers here and the readers in ``dashboard.
 
 - Redis (``ecommerce.sink.redis-url`` set): ``dashboard:revenue:{region}:{window_start}`` and
   ``dashboard:conversion:{region}:{window_start}`` are JSON strings, ``dashboard:alerts`` a sorted
-  set of alert JSON scored by event time; every key expires after ``ecommerce.dashboard.ttl``
-  (5 minutes), so Redis holds the last minutes' metrics. Values are deterministic, so a replay
+  set of alert JSON scored by event time (``dashboard`` is ``ecommerce.dashboard.key-prefix``);
+  every key expires after ``ecommerce.dashboard.ttl`` (5 minutes), so Redis holds the last minutes' metrics. Values are deterministic, so a replay
   after a failure writes the same values again and the dashboard converges.
 - Files (no Redis): ``{dashboard-path}/{metric}-{app}-{subtask}.json``, each subtask's rows of the last
   5 minutes of event time (alerts: the last 50), replaced atomically at every checkpoint, at the
@@ -26,7 +26,6 @@ from rayflink.common import Duration
 from rayflink.datastream import DataStream
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 
-DASHBOARD_PREFIX = "dashboard"
 ALERTS_KEPT = 50
 _FLUSH_INTERVAL_S = 1.0
 
@@ -89,9 +88,9 @@ def to_dashboard(stream: DataStream, cfg: AppConfig, metric: str, app: str) -> N
         builder = RedisSink.builder(cfg.redis_url).with_ttl(Duration.of_millis(cfg.dashboard_ttl_ms))
         if metric == "alerts":
             stream = stream.map(_alert_member).name("alert as member").uid(f"{uid}-member")
-            builder = builder.sorted_set(f"{DASHBOARD_PREFIX}:alerts", "member", "score")
+            builder = builder.sorted_set(f"{cfg.dashboard_prefix}:alerts", "member", "score")
         else:
-            builder = builder.string(f"{DASHBOARD_PREFIX}:{metric}:{{region}}:{{window_start}}")
+            builder = builder.string(f"{cfg.dashboard_prefix}:{metric}:{{region}}:{{window_start}}")
         stream.add_sink(builder.build()).name(f"redis {metric}").uid(uid)
     else:
         stream.sink_to(LocalDashboardSink(cfg.dashboard_path, metric, app, cfg.dashboard_ttl_ms)) \
