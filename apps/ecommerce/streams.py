@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 from rayflink.apps.ecommerce.config import AppConfig
 from rayflink.apps.ecommerce.generate import GeneratorSource
@@ -10,11 +12,12 @@ from rayflink.common.serialization import JsonRowDeserializationSchema
 from rayflink.datastream import DataStream, StreamExecutionEnvironment
 
 
-def event_time(cfg: AppConfig, field: str = "ts") -> WatermarkStrategy:
-    """Timestamps from ``field``; watermarks ``out-of-orderness`` behind; idle splits skipped."""
+def event_time(cfg: AppConfig, timestamp: Any = None) -> WatermarkStrategy:
+    """Timestamps from the ``ts`` field (or ``timestamp(record)``); watermarks ``out-of-orderness``
+    behind; a split without records for ``idleness`` stops holding the watermark back."""
+    assigner = (lambda e, _ts: e["ts"]) if timestamp is None else (lambda e, _ts, f=timestamp: f(e))
     return (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
-            .with_timestamp_assigner(lambda e, _ts, f=field: e[f])
-            .with_idleness(Duration.of_millis(cfg.idleness_ms)))
+            .with_timestamp_assigner(assigner).with_idleness(Duration.of_millis(cfg.idleness_ms)))
 
 
 def _is(kind: str):
@@ -69,9 +72,11 @@ def _products_cdc(env: StreamExecutionEnvironment, cfg: AppConfig) -> DataStream
     source = (MySqlSource.builder().hostname(cfg.mysql_host).port(cfg.mysql_port)
               .database_list(cfg.mysql_database).table_list(f"{cfg.mysql_database}.products")
               .username(cfg.mysql_user).password(cfg.mysql_password or "").build())
-    changes = env.from_source(source, WatermarkStrategy.no_watermarks(), "products cdc").uid("products-cdc")
+    # watermarks at the source, where idleness is detected: product updates are sporadic
+    changes = env.from_source(source, event_time(cfg, _changed_at), "products cdc").uid("products-cdc")
     return (changes.map(product_version).name("product versions").uid("product-versions")
-            .filter(lambda row: row is not None).name("upserts").uid("product-upserts")
-            .assign_timestamps_and_watermarks(event_time(cfg, "updated_at")))
+            .filter(lambda row: row is not None).name("upserts").uid("product-upserts"))
 
 
+def _changed_at(change: dict) -> int:
+    return int((change.get("after") or change.get("before"))["updated_at"])

@@ -37,3 +37,28 @@ def test_the_whole_system_runs_on_embedded_defaults(tmp_path, capsys):
     rows = [r for f in files if f.startswith("revenue-") for r in json.load(open(tmp_path / "dash" / f))["rows"]]
     assert rows and max(r["window_start"] for r in rows) == cfg.generator.start_ms + 11 * 60_000
     assert "> {'kind': 'fraud'" in out and "> {'kind': 'revenue-dip'" in out
+
+
+def test_rayflink_run_submits_the_fraud_app_with_its_yaml(tmp_path, capsys):
+    from rayflink.cli import main as rayflink
+
+    conf = os.path.join(os.path.dirname(__file__), "..", "..", "apps", "ecommerce", "conf", "embedded.yaml")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "apps", "ecommerce", "fraud.py")
+    assert rayflink(["run", "--conf", conf, "-D", f"ecommerce.sink.delta-path={tmp_path}/delta",
+                     "-D", f"ecommerce.sink.dashboard-path={tmp_path}/dash", "-D", "ecommerce.generator.duration=11 min",
+                     "-D", "ecommerce.generator.fraud-bursts-per-hour=20", script]) == 0
+    cfg = AppConfig.from_options({"ecommerce.sink.delta-path": f"{tmp_path}/delta"})
+    alerts = read_table(cfg, "fraud_alerts")
+    assert alerts and all(a["total"] > 1500 for a in alerts)
+    assert "> {'kind': 'fraud'" in capsys.readouterr().out
+
+
+def test_the_generator_cli_writes_its_ground_truth(tmp_path, capsys):
+    from rayflink.apps.ecommerce.generate import GroundTruth
+    from rayflink.apps.ecommerce.generate import main as generate
+
+    path = tmp_path / "truth.json"
+    assert generate(["--duration", "900", "--day", "300", "--truth", str(path)]) == 0
+    truth = GroundTruth.from_json(json.load(open(path)))
+    assert len(truth.revenue_cents) == 5 * 15 and truth.fraud_bursts and truth.dips
+    assert "ground truth:" in capsys.readouterr().out
