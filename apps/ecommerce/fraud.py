@@ -11,8 +11,6 @@ purchases and alerts go to Delta Lake; alerts also to Kafka (exactly once, when
 
 from __future__ import annotations
 
-import sys
-
 from rayflink.apps.ecommerce.config import AppConfig, load
 from rayflink.apps.ecommerce.fraud_pattern import fraud_alerts
 from rayflink.apps.ecommerce.sinks import alerts_to_kafka, printed, to_dashboard, to_delta
@@ -43,13 +41,13 @@ def job(env: StreamExecutionEnvironment, cfg: AppConfig) -> dict[str, DataStream
     return streams
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
+    """Run the app (blocks until a bounded source ends; ``rayflink run`` calls it as a script)."""
     conf, cfg, _ = load(argv, __doc__)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     job(env, cfg)
     env.execute(JOB_NAME)
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # no sys.exit: under `rayflink run` this module is the job script
+    main()

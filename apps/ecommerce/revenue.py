@@ -10,8 +10,6 @@ alerts are printed.
 
 from __future__ import annotations
 
-import sys
-
 from rayflink.apps.ecommerce.config import AppConfig, load
 from rayflink.apps.ecommerce.conversion import conversion
 from rayflink.apps.ecommerce.dips import revenue_dips
@@ -45,13 +43,13 @@ def job(env: StreamExecutionEnvironment, cfg: AppConfig) -> dict[str, DataStream
     return streams
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
+    """Run the app (blocks until a bounded source ends; ``rayflink run`` calls it as a script)."""
     conf, cfg, _ = load(argv, __doc__)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     job(env, cfg)
     env.execute(JOB_NAME)
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # no sys.exit: under `rayflink run` this module is the job script
+    main()
