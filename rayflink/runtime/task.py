@@ -11,7 +11,7 @@ from typing import Any, Callable
 import ray
 from ray import cloudpickle
 
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
@@ -40,6 +40,10 @@ from rayflink.runtime.network import (
 )
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
 from rayflink.state.backend import StateError, StateMigrationError
+from rayflink.state.key_groups import UnhashableKeyError
+
+# failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
+_NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
 
 
 class TaskCancelled(Exception):
@@ -155,7 +159,7 @@ class StreamTask:
             self.status = "FAILED"
             return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
                     "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc.__cause__, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc.__cause__, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = "FAILED"
@@ -164,7 +168,7 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
                     "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         finally:
             self.finished_ns = time.monotonic_ns()
@@ -229,7 +233,12 @@ class StreamTask:
     def _run_source(self) -> None:
         self._prepare_loop()
         d = self.d
-        reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
+        splits = list(d.source_splits)
+        if d.restored_splits is not None:  # read from the checkpoint's snapshot files, here in the task
+            every = load_source_splits(d.restored_splits, storage_options(d.config))
+            d.source.restore_splits(list(every.values()))
+            splits = [every[split_id] for split_id, _uri, _relpath in splits]
+        reader = d.source.create_reader(splits, d.subtask_index, d.parallelism)
         self.reader = reader
         head = self.head
         batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
@@ -276,11 +285,11 @@ class StreamTask:
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
-        finally:
+            if streaming:
+                head.process_watermark(MAX_WATERMARK)
+            self._end_of_input()
+        finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
             reader.close()
-        if streaming:
-            head.process_watermark(MAX_WATERMARK)
-        self._end_of_input()
 
     def _poll_size(self, batch_size: int) -> int:
         """How many records a source reads at a time: ``batch_size``, or, with buffer debloating,
@@ -510,6 +519,8 @@ class StreamTask:
             extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
             if extra is not None:
                 ops[node.uid].update(extra())
+        if self.reader is not None and self.d.nodes[0].uid in ops:  # the source reader's counters
+            ops[self.d.nodes[0].uid].update(self.reader.metrics())
         records_out = sum(w.records_out for w in self.writers)
         ctx = ray.get_runtime_context()
         return {
