@@ -320,7 +320,8 @@ class EventGenerator:
                 quantity = _quantity(rng)
                 click_ts, buy_ts, keep = self._ts(rng, click_at), self._ts(rng, buy_at), rng.random()
                 clicks[(click_at - cfg.start_ms) // TICK_MS].append((f"s{block}-{j}", user, product, click_ts))
-                buys[(buy_at - cfg.start_ms) // TICK_MS].append((f"s{block}-{j}", user, product, quantity, buy_ts, keep))
+                buys[(buy_at - cfg.start_ms) // TICK_MS].append(
+                    (f"s{block}-{j}", user, product, quantity, buy_ts, keep))
             self._sessions[block] = (dict(clicks), dict(buys))
             self._sessions.pop(block - SESSION_DELAY_MAX_S // 60 - 3, None)
         return self._sessions[block]
@@ -644,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from confluent_kafka import Producer
 
-        producer = Producer({"bootstrap.servers": args.bootstrap_servers, "linger.ms": 20,
+        producer = Producer({"bootstrap.servers": args.bootstrap_servers, "linger.ms": 20, "enable.idempotence": True,
                              "queue.buffering.max.messages": 1_000_000, "compression.type": "lz4"})
         conn = None
         if args.mysql:

@@ -5,8 +5,9 @@ The dashboard layout, shared by the writers here and the readers in ``dashboard.
 - Redis (``ecommerce.sink.redis-url`` set): ``dashboard:revenue:{region}:{window_start}`` and
   ``dashboard:conversion:{region}:{window_start}`` are JSON strings, ``dashboard:alerts`` a sorted
   set of alert JSON scored by event time (``dashboard`` is ``ecommerce.dashboard.key-prefix``);
-  every key expires after ``ecommerce.dashboard.ttl`` (5 minutes), so Redis holds the last minutes' metrics. Values are deterministic, so a replay
-  after a failure writes the same values again and the dashboard converges.
+  every key expires after ``ecommerce.dashboard.ttl`` (5 minutes), so Redis holds the last
+  minutes' metrics. Values are deterministic, so a replay after a failure writes the same values
+  again and the dashboard converges.
 - Files (no Redis): ``{dashboard-path}/{metric}-{app}-{subtask}.json``, each subtask's rows of the last
   5 minutes of event time (alerts: the last 50), replaced atomically at every checkpoint, at the
   end of input and at most once a second while rows arrive.

@@ -34,7 +34,8 @@ def test_the_whole_system_runs_on_embedded_defaults(tmp_path, capsys):
     files = sorted(os.listdir(tmp_path / "dash"))
     assert {f.rsplit("-", 1)[0] for f in files} == {"revenue-revenue", "conversion-revenue", "alerts-revenue",
                                                      "alerts-fraud"}
-    rows = [r for f in files if f.startswith("revenue-") for r in json.load(open(tmp_path / "dash" / f))["rows"]]
+    rows = [r for f in files if f.startswith("revenue-")
+            for r in json.loads((tmp_path / "dash" / f).read_text())["rows"]]
     assert rows and max(r["window_start"] for r in rows) == cfg.generator.start_ms + 11 * 60_000
     assert "> {'kind': 'fraud'" in out and "> {'kind': 'revenue-dip'" in out
 
@@ -45,7 +46,8 @@ def test_rayflink_run_submits_the_fraud_app_with_its_yaml(tmp_path, capsys):
     conf = os.path.join(os.path.dirname(__file__), "..", "..", "apps", "ecommerce", "conf", "embedded.yaml")
     script = os.path.join(os.path.dirname(__file__), "..", "..", "apps", "ecommerce", "fraud.py")
     assert rayflink(["run", "--conf", conf, "-D", f"ecommerce.sink.delta-path={tmp_path}/delta",
-                     "-D", f"ecommerce.sink.dashboard-path={tmp_path}/dash", "-D", "ecommerce.generator.duration=11 min",
+                     "-D", f"ecommerce.sink.dashboard-path={tmp_path}/dash",
+                     "-D", "ecommerce.generator.duration=11 min",
                      "-D", "ecommerce.generator.fraud-bursts-per-hour=20", script]) == 0
     cfg = AppConfig.from_options({"ecommerce.sink.delta-path": f"{tmp_path}/delta"})
     alerts = read_table(cfg, "fraud_alerts")
@@ -59,6 +61,6 @@ def test_the_generator_cli_writes_its_ground_truth(tmp_path, capsys):
 
     path = tmp_path / "truth.json"
     assert generate(["--duration", "900", "--day", "300", "--truth", str(path)]) == 0
-    truth = GroundTruth.from_json(json.load(open(path)))
+    truth = GroundTruth.from_json(json.loads(path.read_text()))
     assert len(truth.revenue_cents) == 5 * 15 and truth.fraud_bursts and truth.dips
     assert "ground truth:" in capsys.readouterr().out
