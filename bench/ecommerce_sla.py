@@ -16,6 +16,7 @@ when it cannot keep the pace, the rate written (reported) is what the apps recei
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--purchases-per-second", type=float, default=10_000)
     ap.add_argument("--parallelism", type=int, default=2)
     ap.add_argument("--drain", type=int, default=150, help="seconds to wait for the last results")
+    ap.add_argument("--fraud-bursts-per-hour", type=float, default=600)
     args = ap.parse_args()
 
     from confluent_kafka import Consumer, TopicPartition
@@ -68,15 +70,15 @@ def main() -> None:
             "ecommerce.generator.clicks-per-second": args.clicks_per_second,
             "ecommerce.generator.purchases-per-second": args.purchases_per_second,
             "ecommerce.generator.users": max(100_000, int(args.purchases_per_second * 100)),
-            "ecommerce.generator.fraud-bursts-per-hour": 120, "ecommerce.generator.ticks-per-second": 1,
+            "ecommerce.generator.fraud-bursts-per-hour": args.fraud_bursts_per_hour, "ecommerce.generator.ticks-per-second": 1,
         }
         conf = Configuration(options)
         cfg = AppConfig.from_options(conf.to_dict())
         ray_s = start_ray()
         clients = []
-        for app in (revenue, fraud):
+        for app in (revenue, fraud):  # a consumer group per app: its committed offsets give its lag
             env = StreamExecutionEnvironment.get_execution_environment(conf)
-            app.job(env, cfg)
+            app.job(env, dataclasses.replace(cfg, group_id=f"sla-{app.__name__.rsplit('.', 1)[1]}"))
             clients.append(env.execute_async(app.JOB_NAME))
         time.sleep(5)  # both jobs deployed: the fraud app's product generator starts with the writer
         written_at: dict[int, float] = {}
@@ -114,7 +116,8 @@ def main() -> None:
             consumer.close()
 
         threading.Thread(target=alerts, daemon=True).start()
-        probe = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "sla"})
+        probes = {group: Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
+                  for group in ("sla-revenue", "sla-fraud")}
         deadline = started + args.duration + args.drain
         while time.time() < deadline:
             now = time.time()
@@ -125,12 +128,13 @@ def main() -> None:
                 except Exception:  # noqa: BLE001 - no commit yet
                     pass
             total = 0
-            for topic in ("clicks", "purchases"):
-                tps = [TopicPartition(topic, p) for p in range(args.parallelism)]
+            for group, topics in (("sla-revenue", ("clicks", "purchases")), ("sla-fraud", ("purchases",))):
+                probe = probes[group]
+                tps = [TopicPartition(topic, p) for topic in topics for p in range(args.parallelism)]
                 for tp, committed in zip(tps, probe.committed(tps, timeout=5)):
                     high = probe.get_watermark_offsets(tp, timeout=5)[1]
                     total += high - max(committed.offset, 0)
-            lag.append((round(now - started, 1), total))
+            lag.append((round(now - started, 1), total))  # records written, not yet in a checkpoint
             if not w.is_alive() and total == 0 and now > started + args.duration + 10:
                 break
             time.sleep(1.0)
