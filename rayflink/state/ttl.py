@@ -17,7 +17,7 @@ from rayflink.datastream.state import (
     AggregatingState, ListState, MapState, ReducingState, StateTtlConfig, ValueState,
     as_reduce_callable,
 )
-from rayflink.state.heap import TableState, state_error
+from rayflink.state.table import TableState, state_error
 
 
 def expired(last_access_ms: int, ttl_ms: int, now: int) -> bool:
