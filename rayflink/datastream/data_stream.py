@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from rayflink.datastream.functions import as_key_selector
+from rayflink.datastream.windowed_stream import (
+    AllWindowedStream,
+    CoGroupedStreams,
+    IntervalJoin,
+    JoinedStreams,
+    WindowedStream,
+)
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
     BROADCAST,
@@ -118,7 +126,7 @@ class DataStream:
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
-        selector = _key_selector(key_selector)
+        selector = as_key_selector(key_selector)
         t = self._env._new_transformation(
             "partition", "KeyBy", inputs=[self._t], partitioner=HASH, key_selector=selector,
             output_type=self._t.output_type,
@@ -154,20 +162,14 @@ class DataStream:
 
     def window_all(self, window_assigner: Any) -> Any:
         """Window the whole (non-keyed) stream in one subtask; returns an ``AllWindowedStream``."""
-        from rayflink.datastream.windowed_stream import AllWindowedStream
-
         return AllWindowedStream(self, window_assigner)
 
     def join(self, other_stream: "DataStream") -> Any:
         """Window join: ``a.join(b).where(k1).equal_to(k2).window(assigner).apply(JoinFunction)``."""
-        from rayflink.datastream.windowed_stream import JoinedStreams
-
         return JoinedStreams(self, other_stream)
 
     def co_group(self, other_stream: "DataStream") -> Any:
         """Window co-group: ``a.co_group(b).where(k1).equal_to(k2).window(assigner).apply(CoGroupFunction)``."""
-        from rayflink.datastream.windowed_stream import CoGroupedStreams
-
         return CoGroupedStreams(self, other_stream)
 
     def forward(self) -> "DataStream":
@@ -360,14 +362,12 @@ class KeyedStream(DataStream):
 
     def window(self, window_assigner: Any) -> Any:
         """Window each key's records; returns a ``WindowedStream`` (trigger, lateness, functions)."""
-        from rayflink.datastream.windowed_stream import WindowedStream
-
         return WindowedStream(self, window_assigner)
 
     def interval_join(self, other_stream: "KeyedStream") -> Any:
         """Interval join: ``a.interval_join(b).between(lower, upper).process(ProcessJoinFunction)``."""
-        from rayflink.datastream.windowed_stream import IntervalJoin
-
+        if not isinstance(other_stream, KeyedStream):
+            raise GraphBuildError("interval_join(): both streams must be keyed; call key_by(...) on the other one")
         return IntervalJoin(self, other_stream)
 
     def set_parallelism(self, parallelism: int) -> "DataStream":
@@ -442,16 +442,3 @@ def _check_function(func: Any, methods: tuple, where: str) -> None:
         return
     raise GraphBuildError(f"{where}(): expected an object with {', '.join(m + '()' for m in methods)}, "
                           f"got {type(func).__name__}")
-
-
-def _key_selector(key_selector: Any) -> Callable[[Any], Any]:
-    get_key = getattr(key_selector, "get_key", None)
-    if callable(get_key):
-        return get_key
-    if callable(key_selector):
-        return key_selector
-    if isinstance(key_selector, (int, str)):
-        from rayflink.runtime.fields import field_getter
-
-        return field_getter(key_selector)
-    raise GraphBuildError(f"key_by(): expected a key selector function, got {type(key_selector).__name__}")
