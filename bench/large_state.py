@@ -81,7 +81,7 @@ def main() -> None:
     ray_s = start_ray()
     import ray
 
-    from rayflink.connectors.number_seq import NumberSequenceSource
+    from rayflink.datastream.connectors.number_seq import NumberSequenceSource
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
     from rayflink.datastream.state import ValueStateDescriptor

@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Any
 
-CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options the CLI hands to the job's StreamExecutionEnvironment
+from rayflink.datastream.stream_execution_environment import CONFIG_ENV
 
 
 def _manager(address: str | None) -> Any:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from rayflink.common.configuration import Configuration
+from rayflink.datastream.connectors.collection import CollectionSource
+from rayflink.datastream.connectors.number_seq import NumberSequenceSource
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.errors import GraphBuildError
 from rayflink.graph.job_graph import JobGraph, build_job_graph, execution_plan_json
 from rayflink.graph.transformations import Transformation, TransformationIds
 
+# JSON options that ``rayflink run`` (rayflink.cli, above this module) hands to the job's environment
+CONFIG_ENV = "RAYFLINK_CONFIG"
+
 
 def _cli_options() -> dict:
     """Options that ``rayflink run`` passes to the job (``--conf``, ``-p``, ``-D key=value``)."""
-    import json
-    import os
-
-    from rayflink.cli import CONFIG_ENV
-
     raw = os.environ.get(CONFIG_ENV)
     return json.loads(raw) if raw else {}
 
@@ -154,8 +155,6 @@ class StreamExecutionEnvironment:
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
         """A bounded stream of the elements of ``collection``, read in order by one subtask."""
-        from rayflink.connectors.collection import CollectionSource
-
         if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
             raise GraphBuildError(f"from_collection(): expected a list of records, got {type(collection).__name__}")
         elements = list(collection)
@@ -169,8 +168,6 @@ class StreamExecutionEnvironment:
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers ``start..end`` inclusive, split across the source subtasks."""
-        from rayflink.connectors.number_seq import NumberSequenceSource
-
         return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
 
     def from_source(self, source: Any, watermark_strategy: Any, source_name: str,

@@ -6,7 +6,7 @@ import json
 
 from conftest import collect
 
-from rayflink.connectors.collection import CollectionSource
+from rayflink.datastream.connectors.collection import CollectionSource
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.datastream import (
     CoFlatMapFunction,

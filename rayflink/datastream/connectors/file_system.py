@@ -1,3 +1,7 @@
-"""PyFlink path for the file connector (the code lives in ``connectors.file``)."""
+"""PyFlink path for the file connector (the code lives in ``rayflink.connectors.file``)."""
 
-from rayflink.connectors.file import *  # noqa: F401,F403 - one line, PyFlink's import path
+from rayflink.connectors.file import (
+    BulkFormat, DefaultRollingPolicy, Encoder, FileCommittable, FileConnectorError, FileSink, FileSource,
+    FileSourceSplit, OnCheckpointRollingPolicy, OutputFileConfig, ParquetBulkWriters, RollingPolicy,
+    StreamFormat,
+)

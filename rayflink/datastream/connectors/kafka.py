@@ -1,3 +1,7 @@
-"""PyFlink path for the Kafka connector (the code lives in ``connectors.kafka``)."""
+"""PyFlink path for the Kafka connector (the code lives in ``rayflink.connectors.kafka``)."""
 
-from rayflink.connectors.kafka import *  # noqa: F401,F403 - one line, PyFlink's import path
+from rayflink.connectors.kafka import (
+    DeadLetter, DeliveryGuarantee, KafkaCommittable, KafkaConnectorError, KafkaConsumerRecord,
+    KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaPartitionSplit, KafkaRecordDeserializationSchema,
+    KafkaRecordSerializationSchema, KafkaSink, KafkaSource, KafkaTopicPartition,
+)
