@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
-from services import running_tansu, unique_name  # noqa: E402
+from rayflink.testing.services import running_tansu, unique_name
 
 PARTITIONS = 4
 

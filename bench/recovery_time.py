@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import statistics
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from harness import emit, start_ray, table
 
-from harness import emit, start_ray, table  # noqa: E402
-from services import wait_until  # noqa: E402
+from rayflink.testing.services import wait_until
 
 
 def build(backend_name: str, work: str, keys: int, value_bytes: int, rate: float):

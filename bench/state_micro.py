@@ -16,13 +16,10 @@ import resource
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rayflink.common.typeinfo import Types  # noqa: E402
-from rayflink.datastream.state import ValueStateDescriptor  # noqa: E402
-from rayflink.datastream.state_backend import (  # noqa: E402
+from rayflink.common.typeinfo import Types
+from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.datastream.state_backend import (
     EmbeddedRocksDBStateBackend, HashMapStateBackend,
 )
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import textwrap
 
 from rayflink.cli import main
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def test_run_passes_parallelism_and_options_to_the_job(tmp_path, capsys):

@@ -11,6 +11,7 @@ The folders install as ``rayflink.operators``, ``rayflink.connectors`` and ``ray
 ``apps -> connectors, operators -> rayflink core``; the core's only ties to ``rayflink.connectors``
 are the one-line re-exports at PyFlink's paths (``rayflink.datastream.connectors.*``,
 ``rayflink.table`` connector factories), and nothing but the CLI itself imports ``rayflink.cli``.
+``rayflink.testing`` (test support) sits on top of everything and nothing else imports it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"rayflink": "rayflink", "operators": "rayflink.operators",
            "connectors": "rayflink.connectors", "apps": "rayflink.apps"}
 OUTER = ("rayflink.operators", "rayflink.connectors", "rayflink.apps")
+TESTING = "rayflink.testing"
 REEXPORT_PACKAGES = ("rayflink.datastream.connectors", "rayflink.table")
 
 # (importer, imported) edges that break the rules and are being removed elsewhere; each says by what.
@@ -181,7 +183,7 @@ def _is_reexport(module: Module) -> bool:
 
 def test_modules_found():
     known = modules()
-    for package in ("rayflink", "rayflink.runtime.task", *OUTER):
+    for package in ("rayflink", "rayflink.runtime.task", *OUTER, TESTING):
         assert package in known, f"{package} not found under {ROOT}: the walk is wrong"
 
 
@@ -202,7 +204,7 @@ def test_dependencies_point_one_way():
             if (name, target) in ALLOWED_EDGES:
                 continue
             where = f"{name} -> {target} ({module.path.relative_to(ROOT)}:{line})"
-            core = not any(_in_package(name, p) for p in OUTER)
+            core = not any(_in_package(name, p) for p in (*OUTER, TESTING))
             if core and any(_in_package(target, p) for p in OUTER):
                 reexport = (_in_package(target, "rayflink.connectors")
                             and any(_in_package(name, p) for p in REEXPORT_PACKAGES) and _is_reexport(module))
@@ -210,6 +212,8 @@ def test_dependencies_point_one_way():
                     wrong.append(f"the core imports {target.split('.')[1]}: {where}")
             if _in_package(target, "rayflink.apps") and not _in_package(name, "rayflink.apps"):
                 wrong.append(f"only apps import apps: {where}")
+            if _in_package(target, TESTING) and not _in_package(name, TESTING):
+                wrong.append(f"only tests import {TESTING}: {where}")
             if target == "rayflink.cli":
                 wrong.append(f"only the command line imports rayflink.cli: {where}")
     assert not wrong, "dependencies against the direction apps -> connectors, operators -> core:\n  " + \

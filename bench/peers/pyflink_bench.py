@@ -30,8 +30,7 @@ import tempfile
 import time
 
 T_START = time.perf_counter()
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import TreeRssSampler, emit_result, reexec_in_venv  # noqa: E402
+from _common import TreeRssSampler, emit_result, reexec_in_venv  # noqa: E402  (bench/peers is sys.path[0])
 
 reexec_in_venv("pyflink")
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collections import defaultdict
 
-from conftest import collect
+from rayflink.testing import collect
 
 from rayflink.apps.ecommerce_revenue import MINUTE_MS, build, order
 from rayflink.datastream import StreamExecutionEnvironment
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def test_revenue_per_category_minute_matches_brute_force():

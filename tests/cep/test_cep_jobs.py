@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import collect
+import pytest
+
+from rayflink.testing import collect
 
 from rayflink.cep import CEP, Pattern, PatternProcessFunction, TimedOutPartialMatchHandler
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 MIN = 60_000
 

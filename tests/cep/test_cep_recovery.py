@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from exactly_once import collect_under_chaos
+from rayflink.testing.exactly_once import collect_under_chaos
 
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
@@ -16,6 +16,8 @@ from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 USERS = 37
 

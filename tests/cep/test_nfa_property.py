@@ -4,7 +4,7 @@ and timeouts."""
 
 from __future__ import annotations
 
-from brute_force import ANY, INF, NEXT, STRICT, GroupSpec, Spec, StageSpec, brute_force, build_pattern
+from tests.cep.brute_force import ANY, INF, NEXT, STRICT, GroupSpec, Spec, StageSpec, brute_force, build_pattern
 from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings

@@ -94,7 +94,7 @@ class Checkpoints:
             writer.close()
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])  # S3: a moto server
 def checkpoint_uri(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "file":
         return (tmp_path / "checkpoints").as_uri()
@@ -269,10 +269,11 @@ def test_a_savepoint_of_an_incremental_backend_is_a_full_backend_independent_sna
     b.dispose()
 
 
+@pytest.mark.integration
 def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_checkpoint(tmp_path):
     # Given a counting job at parallelism 2 on incremental RocksDB, cancelled with its
     # checkpoints retained after a few completed,
-    from exactly_once import counting_job, retained_after_cancel
+    from rayflink.testing.exactly_once import counting_job, retained_after_cancel
 
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
+from rayflink.testing.exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
@@ -16,6 +16,8 @@ from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.connectors.base import Sink, SinkWriter, SourceReader
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 @pytest.mark.parametrize("backend", [HashMapStateBackend(), EmbeddedRocksDBStateBackend(),

@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from services import wait_until
+from rayflink.testing.services import wait_until
 
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.checkpoint.coordinator import read_metadata
@@ -19,6 +19,8 @@ from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 class Total(KeyedProcessFunction):

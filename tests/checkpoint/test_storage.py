@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import S3Endpoint, free_port, wait_until
+from rayflink.testing.services import S3Endpoint, free_port, wait_until
 
 from rayflink.checkpoint.storage import (
     CheckpointStorage,
@@ -23,7 +23,7 @@ from rayflink.checkpoint.storage import (
 )
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])  # S3: a moto server
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CheckpointStorage]:
     """An empty storage of each kind: a tmp dir, and a fresh bucket/prefix on the moto server."""
     if request.param == "file":
@@ -215,9 +215,10 @@ def test_storage_options_are_the_s3_options_of_a_job_configuration() -> None:
     assert storage_options(config) == {"s3.endpoint": "http://127.0.0.1:9000", "s3.path.style.access": "true"}
 
 
+@pytest.mark.integration
 def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_own: S3Endpoint) -> None:
     # Given checkpoint storage in a bucket that only the job configuration's s3.* options lead to,
-    from exactly_once import counting_job, retained_after_cancel
+    from rayflink.testing.exactly_once import counting_job, retained_after_cancel
 
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
 

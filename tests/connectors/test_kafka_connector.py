@@ -8,9 +8,9 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import checkpointed_env, collect
-from exactly_once import KEYS, CountPerKey, compare
-from services import KafkaBroker, running_tansu, unique_name, wait_until
+from rayflink.testing import checkpointed_env, collect
+from rayflink.testing.exactly_once import KEYS, CountPerKey, compare
+from rayflink.testing.services import KafkaBroker, running_tansu, unique_name, wait_until
 
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
-from conftest import collect
+from rayflink.testing import collect
 
 from rayflink.datastream.connectors.collection import CollectionSource
 from rayflink.common import Types, WatermarkStrategy
@@ -19,6 +21,8 @@ from rayflink.datastream import (
     TimeDomain,
 )
 from rayflink.datastream.state import ValueStateDescriptor
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
-from conftest import collect
+from rayflink.testing import collect
 
 from rayflink.common.typeinfo import Types
 from rayflink.datastream import (
@@ -15,6 +17,8 @@ from rayflink.datastream import (
     RuntimeExecutionMode,
     StreamExecutionEnvironment,
 )
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 EVENTS = [
     '{"user_id": "alice", "tipo": "compra", "monto": 150.0}',

@@ -8,14 +8,18 @@ idleness they fire while the source is still running.
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
-from conftest import collect
+from rayflink.testing import collect
 
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import ProcessWindowFunction, StreamExecutionEnvironment
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.datastream.window import TumblingEventTimeWindows
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 MAX_WATERMARK = 2**63 - 1
 STEPS = 40

@@ -12,7 +12,7 @@ from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_harness import OperatorHarness
+from rayflink.testing import OperatorHarness
 
 from rayflink.datastream import OutputTag
 from rayflink.datastream.window import (

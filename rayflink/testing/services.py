@@ -1,25 +1,26 @@
-"""Real services for the test suite: a tansu Kafka broker and a moto S3 server.
+"""Real services to test connectors against: a tansu Kafka broker and a moto S3 server.
 
-Session-scoped pytest fixtures (pull them in with ``from services import *``
-in a conftest, or ``pytest -p services`` with ``tests/`` on ``sys.path``):
+Context managers, usable in tests, benchmarks and notebooks; ``rayflink.testing.pytest_plugin``
+wraps them in the session-scoped pytest fixtures named below.
 
-``kafka_broker`` -> :class:`KafkaBroker`
+:func:`running_tansu` (fixture ``kafka_broker``) -> :class:`KafkaBroker`
     A tansu broker (``memory://`` storage engine) on a free loopback port.
     ``.bootstrap_servers``, ``create_topic(name, partitions)``,
     ``produce(topic, values, partition=None)``,
     ``consume_all(topic, isolation_level="read_uncommitted")``,
     ``producer(**conf)`` / ``consumer(**conf)`` for raw confluent-kafka clients.
-    Skips the test if the tansu binary cannot be found or started.
+    Raises :class:`ServiceUnavailable` (the fixture skips the test) if the tansu binary
+    cannot be found or started.
 
-``s3_endpoint`` -> :class:`S3Endpoint`
+:func:`running_moto_s3` (fixture ``s3_endpoint``) -> :class:`S3Endpoint`
     A moto S3 server on a free loopback port, with dummy AWS credentials set
-    in ``os.environ`` for the session. ``.endpoint_url``, ``.env`` (the
+    in ``os.environ`` by the fixture. ``.endpoint_url``, ``.env`` (the
     variables a subprocess or Ray worker needs, including
     ``AWS_ENDPOINT_URL``), ``create_bucket(name=None)``, ``client()``.
 
 Readiness is always polled (a metadata request, an HTTP request), never
-waited for with a fixed sleep. The same helpers start brokers outside pytest:
-``bench/kafka_ceiling.py`` uses :func:`running_tansu`.
+waited for with a fixed sleep (:func:`wait_until`). ``bench/kafka_ceiling.py`` starts its broker
+with :func:`running_tansu`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 __all__ = [
     "KafkaBroker",
     "KafkaRecord",
@@ -47,10 +46,8 @@ __all__ = [
     "ServiceUnavailable",
     "find_tansu_binary",
     "free_port",
-    "kafka_broker",
     "running_moto_s3",
     "running_tansu",
-    "s3_endpoint",
     "unique_name",
     "wait_until",
 ]
@@ -390,20 +387,6 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
             proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """A tansu broker (memory storage engine) for the whole session."""
-    try:
-        cm = running_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
-        broker = cm.__enter__()
-    except ServiceUnavailable as e:
-        pytest.skip(f"Kafka broker unavailable: {e}")
-    try:
-        yield broker
-    finally:
-        cm.__exit__(None, None, None)
-
-
 # -------------------------------------------------------------------------- S3
 
 
@@ -465,20 +448,3 @@ def running_moto_s3(startup_timeout: float = 15.0) -> Iterator[S3Endpoint]:
         yield endpoint
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[S3Endpoint]:
-    """A moto S3 server for the whole session; dummy AWS credentials in ``os.environ``."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in DUMMY_AWS_ENV.items():
-            mp.setenv(k, v)
-        try:
-            cm = running_moto_s3()
-            endpoint = cm.__enter__()
-        except ServiceUnavailable as e:
-            pytest.skip(f"S3 endpoint unavailable: {e}")
-        try:
-            yield endpoint
-        finally:
-            cm.__exit__(None, None, None)

@@ -1,0 +1,99 @@
+"""pytest plugin: service fixtures, one Ray per session, and unit tests that never start Ray.
+
+Register it with ``pytest_plugins = ["rayflink.testing.pytest_plugin"]`` in a conftest (rayflink's
+own ``tests/conftest.py`` does) or ``pytest -p rayflink.testing.pytest_plugin``. It expects the
+``integration`` marker to be registered (rayflink's ``pyproject.toml`` does).
+
+- A test marked ``integration`` may start Ray (the first job of the session starts a local Ray; it
+  is shut down when the session ends) and use real services. A test using ``kafka_broker`` or
+  ``s3_endpoint`` is marked ``integration`` automatically.
+- Every other test is a unit test: if it calls ``ray.init`` (directly or by running a job) it fails,
+  naming the marker to add. So ``pytest -m "not integration"`` runs without Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rayflink.testing.services import (
+    DUMMY_AWS_ENV,
+    KafkaBroker,
+    S3Endpoint,
+    ServiceUnavailable,
+    running_moto_s3,
+    running_tansu,
+)
+
+INTEGRATION = "integration"
+SERVICE_FIXTURES = ("kafka_broker", "s3_endpoint")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a real service are integration tests."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SERVICE_FIXTURES):
+            item.add_marker(INTEGRATION)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_never_start_ray(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a test without the ``integration`` marker as soon as it would start or join Ray.
+
+    ``ray.is_initialized`` reads False inside such a test, so a job it runs calls ``ray.init`` (and
+    fails here) even when an integration test earlier in the session left Ray running.
+    """
+    if request.node.get_closest_marker(INTEGRATION) is not None:
+        return
+    import ray
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"{request.node.nodeid} is a unit test but started Ray (ray.init); mark it "
+                    f"@pytest.mark.{INTEGRATION}, or test the operator in-process with "
+                    "rayflink.testing.OperatorHarness", pytrace=True)
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_shutdown_at_end() -> Iterator[None]:
+    """One local Ray for the whole session (the first job starts it), shut down at the end."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A tansu broker (memory storage engine) for the whole session; skips if it cannot start."""
+    try:
+        cm = running_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
+        broker = cm.__enter__()
+    except ServiceUnavailable as e:
+        pytest.skip(f"Kafka broker unavailable: {e}")
+    try:
+        yield broker
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[S3Endpoint]:
+    """A moto S3 server for the whole session, with dummy AWS credentials in ``os.environ``;
+    skips if it cannot start."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in DUMMY_AWS_ENV.items():
+            mp.setenv(k, v)
+        try:
+            cm = running_moto_s3()
+            endpoint = cm.__enter__()
+        except ServiceUnavailable as e:
+            pytest.skip(f"S3 endpoint unavailable: {e}")
+        try:
+            yield endpoint
+        finally:
+            cm.__exit__(None, None, None)
