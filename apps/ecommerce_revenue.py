@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from rayflink.connectors.datagen import DataGeneratorSource
 from rayflink.common import Duration, Types, WatermarkStrategy
+from rayflink.connectors.datagen import DataGeneratorSource
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import MapStateDescriptor
 

@@ -48,9 +48,9 @@ def bare_consumer(bootstrap: str, topic: str, n: int) -> dict:
 
 
 def rayflink_job(bootstrap: str, topic: str, warm: str, n: int, parallelism: int) -> dict:
-    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import WatermarkStrategy
     from rayflink.common.serialization import JsonRowDeserializationSchema
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
     from rayflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 

@@ -10,9 +10,9 @@ peak RSS of each run (each backend runs in its own process).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,9 +20,9 @@ import time
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.state_backend import (
-    EmbeddedRocksDBStateBackend, HashMapStateBackend,
+    EmbeddedRocksDBStateBackend,
+    HashMapStateBackend,
 )
-
 
 CONFIGS = {
     "hashmap": ("HashMapStateBackend", lambda: HashMapStateBackend()),

@@ -238,8 +238,8 @@ def main() -> None:
             extra["keys"] = k
         out.add_sink(discarding_sink())
     elif a.workload == "B2":
-        from pyflink.datastream.window import TumblingEventTimeWindows
         from pyflink.common.time import Time
+        from pyflink.datastream.window import TumblingEventTimeWindows
 
         src = env.from_source(NumberSequenceSource(1, n), WatermarkStrategy.no_watermarks(), "seq")
         ev_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.DOUBLE()])

@@ -23,10 +23,11 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.checkpoint.storage import CheckpointStorage, FileSystemCheckpointStorage
 from rayflink.state.backend import KeyedStateSnapshot, StateError

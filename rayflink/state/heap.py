@@ -17,14 +17,24 @@ TTL are wrapped by ``rayflink.state.ttl``.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rayflink.datastream.state import (
-    AggregatingState, ListState, MapState, ReducingState, StateDescriptor, ValueState,
+    AggregatingState,
+    ListState,
+    MapState,
+    ReducingState,
+    StateDescriptor,
+    ValueState,
     as_reduce_callable,
 )
 from rayflink.state.backend import (
-    KeyedStateBackend, KeyedStateSnapshot, StateError, StateMigrationError, VOID_NAMESPACE,
+    VOID_NAMESPACE,
+    KeyedStateBackend,
+    KeyedStateSnapshot,
+    StateError,
+    StateMigrationError,
 )
 from rayflink.state.key_groups import assign_key_group
 from rayflink.state.table import NS_MARK, TableState, make_ck, short_repr, split_ck, state_error

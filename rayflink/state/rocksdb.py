@@ -31,25 +31,34 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-
-from ray import cloudpickle  # values may be instances of user classes shipped by value
 import re
 import shutil
 import struct
 import uuid
 import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from ray import cloudpickle  # values may be instances of user classes shipped by value
 from rocksdict import (
-    AccessType, BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, DBCompactionStyle, Options, Rdict,
-    WriteBatch, WriteBufferManager, WriteOptions,
+    AccessType,
+    BlockBasedIndexType,
+    BlockBasedOptions,
+    Cache,
+    Checkpoint,
+    DBCompactionStyle,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
 )
 
-from rayflink.state.backend import KeyedStateSnapshot, StateError, VOID_NAMESPACE
 from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint, RocksDBCheckpointHandle, download
+from rayflink.state.backend import VOID_NAMESPACE, KeyedStateSnapshot, StateError
 from rayflink.state.heap import PLAIN_STATES, HeapValueState, TableKeyedStateBackend
 from rayflink.state.key_groups import assign_key_group
 from rayflink.state.table import make_ck, short_repr, split_ck, state_error
@@ -779,13 +788,15 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             if old is not None and old[0] != meta["kind"]:
                 raise state_error(self, name, f"checkpoint holds {meta['kind']} state but this "
                                               f"operator has {old[0]} state of that name")
-            table = self._tables.get(name)
-            if table is None:
+            existing = self._tables.get(name)
+            if existing is None:
                 table = self._tables[name] = RocksDBStateTable(self, name, meta["sid"], meta["kind"])
-            elif table.sid != meta["sid"]:
+            elif existing.sid != meta["sid"]:
                 raise StateError(f"operator {self.operator_uid!r}: state {name!r} has id "
-                                 f"{meta['sid']} in the checkpoint but {table.sid} here; restore "
+                                 f"{meta['sid']} in the checkpoint but {existing.sid} here; restore "
                                  "native checkpoints before registering state")
+            else:
+                table = existing
             self._by_sid[meta["sid"]] = table
             self._table_meta[name] = (meta["kind"], meta["ttl"])
             if old is not None and old[1] != meta["ttl"]:
@@ -804,7 +815,7 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         lo, hi = struct.pack(">H", self.key_groups.start), struct.pack(">H", self.key_groups.stop)
         for directory in checkpoint_dirs:
             with _read_only(directory) as parts:
-                remap: dict[int, tuple[RocksDBStateTable, str, bool]] = {}
+                remap: dict[int, tuple[RocksDBStateTable, str, bool | None]] = {}
                 for name, meta in _read_meta(parts[0]).items():
                     have = self._table_meta.get(name)
                     if have is None:

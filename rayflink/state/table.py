@@ -9,7 +9,8 @@ backends, plain (``rayflink.state.heap``) or with TTL (``rayflink.state.ttl``), 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ray import cloudpickle  # user classes from modules the workers cannot import pickle by value
 

@@ -124,12 +124,12 @@ def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,
     from rayflink.runtime.executor import NAMESPACE
 
     rng = random.Random(seed)
-    done = []
+    done: list[str] = []
     for _ in range(kills):
         seen = completed_checkpoints(client)
         try:
-            wait_until(lambda: stop.is_set() or completed_checkpoints(client) > seen, timeout=120,
-                       what="a checkpoint to complete")
+            wait_until(lambda: stop.is_set() or completed_checkpoints(client) > seen,  # noqa: B023 - called now
+                       timeout=120, what="a checkpoint to complete")
         except TimeoutError:
             return done
         if stop.is_set():

@@ -339,7 +339,7 @@ def running_tansu(
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
     last_error = ""
     fixed_port = port
-    for attempt in range(1 if fixed_port else 3):  # a free port can be taken between probe and bind
+    for _attempt in range(1 if fixed_port else 3):  # a free port can be taken between probe and bind
         port = fixed_port or free_port()
         url = f"tcp://127.0.0.1:{port}"
         log_path = log_dir / f"tansu-{port}.log"
@@ -353,7 +353,7 @@ def running_tansu(
         broker = KafkaBroker(f"127.0.0.1:{port}", storage_engine, log_path)
         probe = _metadata_ready(broker.bootstrap_servers)
 
-        def ready() -> bool | None:
+        def ready(proc: subprocess.Popen[bytes] = proc, probe: Callable[[], bool | None] = probe) -> bool | None:
             if proc.poll() is not None:
                 raise ServiceUnavailable(f"exited with code {proc.returncode}")
             return probe()
@@ -367,7 +367,7 @@ def running_tansu(
             if proc.returncode not in (None, 0) and "in use" in _log_tail(log_path).lower():
                 continue
             break
-        probe = ready = None  # drop the probe's admin client: its connection would delay the broker's shutdown
+        del probe, ready  # drop the probe's admin client: its connection would delay the broker's shutdown
         try:
             yield broker
         finally:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from collections import defaultdict
 
-from rayflink.testing import collect
+import pytest
 
 from rayflink.apps.ecommerce_revenue import MINUTE_MS, build, order
 from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing import collect
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rayflink.testing import collect
-
 from rayflink.cep import CEP, Pattern, PatternProcessFunction, TimedOutPartialMatchHandler
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+from rayflink.testing import collect
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from rayflink.testing import checkpointed_env, collect
 
 from rayflink.common import Duration, Types, WatermarkStrategy
 from rayflink.common.serialization import DeserializationError, JsonRowSerializationSchema
@@ -26,6 +25,7 @@ from rayflink.datastream.connectors.file_system import (
     StreamFormat,
 )
 from rayflink.errors import JobCancelledError, JobExecutionError
+from rayflink.testing import checkpointed_env, collect
 
 ROW = Types.ROW_NAMED(["id", "name", "amount"], [Types.LONG(), Types.STRING(), Types.DOUBLE()])
 
@@ -63,7 +63,8 @@ def test_csv_with_header_and_json_lines_as_typed_rows(tmp_path) -> None:
         {"id": 1, "name": "ana, b", "amount": 2.5}, {"id": 2, "name": "bo", "amount": None}]
     lines = [json.dumps({"id": i, "name": f"n{i}", "amount": i}) for i in range(100)]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
-    json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW), str(tmp_path / "in.jsonl")).build()
+    json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW),
+                                                   str(tmp_path / "in.jsonl")).build()
     assert sorted(r["id"] for r in read(json_src)) == list(range(100))
     assert all(isinstance(r["amount"], float) for r in read(json_src))
 
@@ -125,7 +126,8 @@ def test_monitoring_a_directory_reads_files_that_appear_later(tmp_path) -> None:
 def test_row_format_sink_rolls_parts_and_commits_them_at_the_end_of_input(tmp_path) -> None:
     # Given 1,000 JSON records written at parallelism 2 with parts rolled every ~4 KB,
     out = tmp_path / "out"
-    sink = (FileSink.for_row_format(str(out), Encoder.from_serialization_schema(JsonRowSerializationSchema.builder().build()))
+    encoder = Encoder.from_serialization_schema(JsonRowSerializationSchema.builder().build())
+    sink = (FileSink.for_row_format(str(out), encoder)
             .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=4096))
             .with_output_file_config(OutputFileConfig.builder().with_part_prefix("orders").with_part_suffix(".jsonl"))
             .build())
@@ -190,7 +192,11 @@ def test_type_mismatches_name_the_field_and_value() -> None:
 
 def test_avro_round_trip_names_the_bad_field() -> None:
     pytest.importorskip("fastavro")
-    from rayflink.common.serialization import AvroRowDeserializationSchema, AvroRowSerializationSchema, SerializationError
+    from rayflink.common.serialization import (
+        AvroRowDeserializationSchema,
+        AvroRowSerializationSchema,
+        SerializationError,
+    )
 
     schema = json.dumps({"type": "record", "name": "Order", "fields": [
         {"name": "id", "type": "long"}, {"name": "name", "type": "string"}]})

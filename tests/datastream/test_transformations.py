@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 
-from rayflink.testing import collect
+import pytest
 
 from rayflink.common.typeinfo import Types
 from rayflink.datastream import (
@@ -17,6 +15,7 @@ from rayflink.datastream import (
     RuntimeExecutionMode,
     StreamExecutionEnvironment,
 )
+from rayflink.testing import collect
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 

@@ -7,23 +7,29 @@ key ``k`` is that prefix: its count ``c``, its last record ``k + (c - 1) KEYS``.
 
 from __future__ import annotations
 
-
 import pytest
-from rayflink.testing.services import wait_until
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
+from rayflink.common.time import Time
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import (
-    ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateTtlConfig, ValueStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    StateTtlConfig,
+    ValueStateDescriptor,
 )
-from rayflink.common.time import Time
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import GraphBuildError
-from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 from rayflink.queryablestate import (
-    QueryableStateClient, QueryableStateError, UnknownJobError, UnknownKvStateError,
+    QueryableStateClient,
+    QueryableStateError,
+    UnknownJobError,
+    UnknownKvStateError,
 )
+from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
+from rayflink.testing.services import wait_until
 
 KEYS = 20
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rayflink.testing import OperatorHarness, collect
-
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, ProcessJoinFunction, StreamExecutionEnvironment
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
 

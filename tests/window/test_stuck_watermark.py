@@ -8,16 +8,15 @@ idleness they fire while the source is still running.
 
 from __future__ import annotations
 
-import pytest
-
 import time
 
-from rayflink.testing import collect
+import pytest
 
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import ProcessWindowFunction, StreamExecutionEnvironment
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.testing import collect
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 

@@ -4,11 +4,10 @@ window functions, triggers; plus the build-time and runtime errors of bad window
 from __future__ import annotations
 
 import pytest
-from rayflink.testing import OperatorHarness, collect
 
-from rayflink.connectors.discarding import DiscardingSink
 from rayflink.common import Duration, Time, Types, Watermark, WatermarkGenerator, WatermarkStrategy
 from rayflink.common.watermark_strategy import TimestampAssigner
+from rayflink.connectors.discarding import DiscardingSink
 from rayflink.datastream import OutputTag, ProcessWindowFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.window import (
@@ -26,6 +25,7 @@ from rayflink.datastream.window import (
     WindowFunction,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
 
