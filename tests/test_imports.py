@@ -10,7 +10,8 @@ The folders install as ``rayflink.operators``, ``rayflink.connectors`` and ``ray
 (setup.py), so that is how their modules are named here. The direction is
 ``apps -> connectors, operators -> rayflink core``; the core's only ties to ``rayflink.connectors``
 are the one-line re-exports at PyFlink's paths (``rayflink.datastream.connectors.*``,
-``rayflink.table`` connector factories), and nothing but the CLI itself imports ``rayflink.cli``.
+``rayflink.datastream.formats.*``, ``rayflink.table`` connector factories), and nothing but the
+CLI itself imports ``rayflink.cli``.
 ``rayflink.testing`` (test support) sits on top of everything and nothing else imports it.
 """
 
@@ -27,7 +28,7 @@ FOLDERS = {"rayflink": "rayflink", "operators": "rayflink.operators",
            "connectors": "rayflink.connectors", "apps": "rayflink.apps"}
 OUTER = ("rayflink.operators", "rayflink.connectors", "rayflink.apps")
 TESTING = "rayflink.testing"
-REEXPORT_PACKAGES = ("rayflink.datastream.connectors", "rayflink.table")
+REEXPORT_PACKAGES = ("rayflink.datastream.connectors", "rayflink.datastream.formats", "rayflink.table")
 
 # (importer, imported) edges that break the rules and are being removed elsewhere; each says by what.
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
