@@ -2,7 +2,9 @@
 
 Flink's ``OneInputStreamOperatorTestHarness`` role. The operator is built from its spec exactly as
 a task builds it, with a one-subtask context and a temporary working directory, and its main and
-side outputs are collected in lists.
+side outputs are collected in lists. :meth:`OperatorHarness.snapshot` takes the state a checkpoint
+would (pickled and unpickled, as it would travel), and ``restored_state`` starts an operator from
+such snapshots, so a test can check that a restore changes nothing.
 
 >>> from rayflink.datastream.window import TumblingEventTimeWindows
 >>> h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(10), "trigger": None,
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import tempfile
 from typing import Any
+
+from ray import cloudpickle
 
 from rayflink.graph.transformations import OperatorSpec
 from rayflink.operators.registry import create_operator
@@ -51,10 +55,12 @@ class OperatorHarness:
     :param key_selectors: one key selector per input for keyed operators, else None.
     :param side_tags: ``OutputTag`` s whose side outputs to collect (read them with :meth:`side`).
     :param max_parallelism: the number of key groups.
+    :param restored_state: snapshots (:meth:`snapshot` of other harnesses, one per old subtask) to
+        restore after ``open``, as a task restores from a checkpoint.
     """
 
     def __init__(self, kind: str, params: dict, key_selectors: tuple | None, side_tags: tuple = (),
-                 max_parallelism: int = 128) -> None:
+                 max_parallelism: int = 128, restored_state: list[Any] | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory()
         ctx = OperatorContext(name=kind, uid=f"{kind}-uid", subtask_index=0, parallelism=1,
                               max_parallelism=max_parallelism, attempt=0, config={},
@@ -67,6 +73,8 @@ class OperatorHarness:
             self.sides[tag.tag_id] = CollectingOutput()
             self.op.output.add(self.sides[tag.tag_id], tag)
         self.op.open()
+        if restored_state:
+            self.op.restore_state(list(restored_state))
 
     @property
     def out(self) -> list:
@@ -88,6 +96,16 @@ class OperatorHarness:
     def processing_time(self, now_ms: int) -> None:
         """Advance processing time to ``now_ms`` (fires processing-time timers that are due)."""
         self.op.on_processing_time(now_ms)
+
+    def end_input(self) -> None:
+        """All input ended (BATCH results, the final watermark's work)."""
+        self.op.end_input()
+
+    def snapshot(self, checkpoint_id: int = 1) -> Any:
+        """The operator's state at checkpoint ``checkpoint_id``'s barrier, after a pickle round trip
+        (what a restore would receive); None when the operator has no state."""
+        self.op.prepare_snapshot_pre_barrier(checkpoint_id)
+        return cloudpickle.loads(cloudpickle.dumps(self.op.snapshot_state()))
 
     def close(self) -> None:
         """Close the operator and delete its working directory."""
