@@ -14,6 +14,8 @@ own ``tests/conftest.py`` does) or ``pytest -p rayflink.testing.pytest_plugin``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import pytest
 
@@ -25,6 +27,8 @@ from rayflink.testing.services import (
     running_moto_s3,
     running_tansu,
 )
+
+T = TypeVar("T")
 
 INTEGRATION = "integration"
 SERVICE_FIXTURES = ("kafka_broker", "s3_endpoint")
@@ -67,18 +71,22 @@ def _ray_shutdown_at_end() -> Iterator[None]:
         ray.shutdown()
 
 
+def _running_or_skip(what: str, service: AbstractContextManager[T]) -> Iterator[T]:
+    """Yield the started ``service`` and stop it afterwards; skip the test if it cannot start."""
+    try:
+        running = service.__enter__()
+    except ServiceUnavailable as e:
+        pytest.skip(f"{what} unavailable: {e}")
+    try:
+        yield running
+    finally:
+        service.__exit__(None, None, None)
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A tansu broker (memory storage engine) for the whole session; skips if it cannot start."""
-    try:
-        cm = running_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
-        broker = cm.__enter__()
-    except ServiceUnavailable as e:
-        pytest.skip(f"Kafka broker unavailable: {e}")
-    try:
-        yield broker
-    finally:
-        cm.__exit__(None, None, None)
+    yield from _running_or_skip("Kafka broker", running_tansu(log_dir=tmp_path_factory.mktemp("tansu")))
 
 
 @pytest.fixture(scope="session")
@@ -88,12 +96,4 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
     with pytest.MonkeyPatch.context() as mp:
         for k, v in DUMMY_AWS_ENV.items():
             mp.setenv(k, v)
-        try:
-            cm = running_moto_s3()
-            endpoint = cm.__enter__()
-        except ServiceUnavailable as e:
-            pytest.skip(f"S3 endpoint unavailable: {e}")
-        try:
-            yield endpoint
-        finally:
-            cm.__exit__(None, None, None)
+        yield from _running_or_skip("S3 endpoint", running_moto_s3())
