@@ -6,6 +6,7 @@ from typing import Any
 
 from rayflink.operators.functions import close_function, open_function
 from rayflink.operators.runtime_context import runtime_context_for
+from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.operator import StreamOperator
 
@@ -16,7 +17,7 @@ class PrintSinkOperator(StreamOperator):
     def open(self) -> None:
         from rayflink.runtime.network import OutputChannel
 
-        credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
+        credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         self.channel = OutputChannel(self.ctx.job_master, (self.ctx.uid, self.ctx.subtask_index), credits,
                                      "print_push", prefix=(self.ctx.job_id,))
         identifier = self.params.get("identifier")
@@ -158,7 +159,7 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         from rayflink.runtime.network import OutputChannel
 
         super().open()
-        credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
+        credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
         self.channel = OutputChannel(self.ctx.job_master, channel_id, credits, "collect_push",
                                      prefix=(self.ctx.job_id,))

@@ -13,6 +13,7 @@ from typing import Any
 import ray
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
+from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
@@ -46,7 +47,7 @@ class JobMaster:
         self.job_id = job_id
         self.graph = graph
         self.manager = manager
-        self.config = {k: v for k, v in graph.config.items() if k != "state_backend"}
+        self.config = graph.config
         self.status = "CREATED"
         self.error: dict | None = None
         self.done = threading.Event()
@@ -68,8 +69,8 @@ class JobMaster:
         self.stdout_size = 0
         self.stdout_cond = threading.Condition()
         self.stdout_receiver = OrderedReceiver(self._print)
-        self.working_dir = os.path.join(graph.config.get("state.backend.local-dir") or tempfile.gettempdir(),
-                                        "rayflink", job_id)
+        local_dir = options.get(self.config, options.STATE_BACKEND_LOCAL_DIR) or tempfile.gettempdir()
+        self.working_dir = os.path.join(local_dir, "rayflink", job_id)
         self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
                                                  self._checkpoints_failing)
         self.backoff = RestartBackoff(self.config)
@@ -79,7 +80,7 @@ class JobMaster:
     def start(self) -> None:
         """Check the savepoint to start from (if any), deploy the first attempt, watch the job."""
         restore = None
-        path = self.config.get("execution.savepoint.path")
+        path = options.get(self.config, options.SAVEPOINT_PATH)
         if path:
             restore = read_metadata(path, self.coordinator.storage_options)
             self._check_restore(restore)
@@ -147,8 +148,7 @@ class JobMaster:
             self.status = "CANCELED"
         else:
             self.status = "FINISHED"
-        cleanup = self.config.get("execution.checkpointing.externalized-checkpoint-retention",
-                                  "DELETE_ON_CANCELLATION")
+        cleanup = options.get(self.config, options.EXTERNALIZED_CHECKPOINT_RETENTION)
         if self.status == "FINISHED" or (self.status == "CANCELED" and cleanup != "RETAIN_ON_CANCELLATION"):
             try:
                 self.coordinator.discard_all()
@@ -224,7 +224,7 @@ class JobMaster:
     def _check_restore(self, restore: dict) -> None:
         """Refuse a savepoint whose operators are missing (unless allowed) or whose key groups changed."""
         uids = {n.uid: v for v in self.graph.vertices for n in v.nodes}
-        allow = str(self.config.get("execution.savepoint.ignore-unclaimed-state", False)).lower() == "true"
+        allow = options.get(self.config, options.SAVEPOINT_IGNORE_UNCLAIMED_STATE)
         for uid in set(restore["operators"]) | set(restore["source_splits"]):
             if uid not in uids and not allow:
                 raise RayflinkError(
@@ -261,7 +261,7 @@ class JobMaster:
             source=head.transformation.source if is_source else None,
             source_splits=splits,
             watermark_strategy=head.transformation.watermark_strategy if is_source else None,
-            state_backend=self.graph.config.get("state_backend"),
+            state_backend=self.graph.state_backend,
             checkpoint_uri=self.coordinator.uri, restore=restore_files,
         )
 
