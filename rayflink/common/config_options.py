@@ -346,6 +346,9 @@ CHECKPOINTS_DIRECTORY = _opt("state.checkpoints.dir", StringType(), None,
                              ("execution.checkpointing.dir",))
 CHECKPOINTS_NUM_RETAINED = _opt("state.checkpoints.num-retained", IntType(1), 1,
                                 "Completed checkpoints kept.", ("execution.checkpointing.num-retained",))
+SAVEPOINT_DIRECTORY = _opt("execution.checkpointing.savepoint-dir", StringType(), None,
+                           "Default directory of savepoints taken without one (REST, CLI).",
+                           fallback_keys=("state.savepoints.dir",))
 SAVEPOINT_PATH = _opt("execution.savepoint.path", StringType(), None, "Savepoint to start the job from.")
 SAVEPOINT_IGNORE_UNCLAIMED_STATE = _opt("execution.savepoint.ignore-unclaimed-state", BoolType(), False,
                                         "Skip savepoint state of operators the job no longer has.")
@@ -403,6 +406,18 @@ S3_PATH_STYLE_ACCESS = _opt("s3.path.style.access", BoolType(), None,
 S3_REGION = _opt("s3.region", StringType(), None, "S3 region (default: AWS_REGION, then us-east-1).")
 S3_ACCESS_KEY = _opt("s3.access-key", StringType(), None, "S3 access key id.")
 S3_SECRET_KEY = _opt("s3.secret-key", StringType(), None, "S3 secret access key.")
+# the REST endpoint and web UI (the cluster's, configured by the first job that starts it)
+REST_BIND_ADDRESS = _opt("rest.bind-address", StringType(), "127.0.0.1",
+                         "Address the REST API and web UI listen on; beyond loopback it needs "
+                         "rest.authentication.token.")
+REST_PORT = _opt("rest.port", IntType(0, 65535), 8081, "Port of the REST API and web UI.")
+REST_BIND_PORT = _opt("rest.bind-port", StringType(), None,
+                      "Port or range (8081-8090) to listen on; the first free one is taken "
+                      "(default: rest.port, then the next 99 ports).")
+REST_ADDRESS = _opt("rest.address", StringType(), None, "Host name shown in the REST API's URL.")
+REST_AUTHENTICATION_TOKEN = _opt("rest.authentication.token", StringType(), None,
+                                 "Token every REST request must carry (Authorization: Bearer); required "
+                                 "when rest.bind-address is not a loopback address.")
 
 OPTIONS: Mapping[str, ConfigOption] = MappingProxyType({
     o.key: o for o in globals().values() if isinstance(o, ConfigOption)})

@@ -20,6 +20,7 @@ from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, task_executors
 from rayflink.runtime.network import OrderedReceiver
+from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.restart import RestartBackoff
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
@@ -509,9 +510,15 @@ class JobManager:
 
     def __init__(self) -> None:
         self.jobs: dict[str, JobMaster] = {}
+        self.rest: RestEndpoint | None = None
 
     @ray.method(concurrency_group="client")
     def submit(self, job_id: str, graph: JobGraph) -> dict:
+        if self.rest is None:  # the first job's rest.* options configure the cluster's endpoint
+            rest = RestEndpoint(lambda: self.jobs, executor_infos,
+                                {k: v for k, v in graph.config.items() if k.startswith("rest.")})
+            rest.start()
+            self.rest = rest
         me = ray.get_runtime_context().current_actor
         master = JobMaster(job_id, graph, me)
         self.jobs[job_id] = master
@@ -523,6 +530,11 @@ class JobManager:
         ended = [j for j, m in self.jobs.items() if m.status in TERMINAL]
         for job_id in ended[: max(0, len(ended) - keep)]:
             del self.jobs[job_id]
+
+    @ray.method(concurrency_group="client")
+    def rest_url(self) -> str | None:
+        """Where the REST API and web UI of this cluster answer."""
+        return None if self.rest is None else self.rest.url
 
     @ray.method(concurrency_group="client")
     def list_jobs(self) -> list[dict]:
