@@ -12,7 +12,6 @@ from collections import Counter
 import psycopg
 import pytest
 from rayflink.testing.exactly_once import chaos
-from tests.mariadb_binlog import mariadb_binlog  # noqa: F401 - the session's MariaDB with binlog on
 from rayflink.testing.services import wait_until
 
 from rayflink.common import WatermarkStrategy
