@@ -9,10 +9,10 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from rayflink.testing.exactly_once import chaos, counting_job, expected_output
 
 from rayflink.connectors.delta import DeltaSink, DeltaSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import chaos, counting_job, expected_output
 
 
 class Change:

@@ -9,10 +9,10 @@ import uuid
 import psycopg
 import pymysql
 import pytest
-from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink, JdbcSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 PG_URL = "jdbc:postgresql://127.0.0.1:5432/test"
 MY_URL = "jdbc:mariadb://127.0.0.1:3306/test"

@@ -11,8 +11,6 @@ from collections import Counter
 
 import psycopg
 import pytest
-from rayflink.testing.exactly_once import chaos
-from rayflink.testing.services import wait_until
 
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
@@ -21,10 +19,11 @@ from rayflink.connectors.mysql_cdc import (
     JsonDebeziumDeserializationSchema,
     MySqlCdcError,
     MySqlSource,
-    StartupOptions,
     changelog_kind,
 )
 from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing.exactly_once import chaos
+from rayflink.testing.services import wait_until
 
 
 class Change:
@@ -253,7 +252,8 @@ def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_bi
                 wait_until(lambda: pg_table() == expected, timeout=120, what="PostgreSQL to equal MariaDB")
             except TimeoutError:
                 got = pg_table()
-                diff = {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got) if expected.get(k) != got.get(k)}
+                diff = {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got)
+                        if expected.get(k) != got.get(k)}
                 raise AssertionError(f"job {client.get_job_status()}, {client.get_status().get('failures')}; "
                                      f"{len(diff)} rows differ, e.g. {list(diff.items())[:5]}") from None
         finally:

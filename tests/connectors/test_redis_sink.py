@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 import redis
-from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 from rayflink.common import Duration
 from rayflink.connectors.redis import RedisSink, RedisSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 URL = "redis://127.0.0.1:6379/0"
 

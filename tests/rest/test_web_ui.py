@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+
 from tests.rest.test_rest_endpoint import running_job
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
@@ -40,7 +41,8 @@ def test_the_job_graph_renders_with_live_numbers_and_a_savepoint_completes_from_
             """() => [...document.querySelectorAll('#graph .vname')].some(t => t.textContent.startsWith('gen'))""",
             timeout=60_000)
         page.wait_for_function(
-            """() => [...document.querySelectorAll('#graph .rates')].some(t => /out [1-9][0-9.]*K?\\/s/.test(t.textContent))""",
+            """() => [...document.querySelectorAll('#graph .rates')]
+                       .some(t => /out [1-9][0-9.]*K?\\/s/.test(t.textContent))""",
             timeout=60_000)
         names = page.locator("#graph .vname").all_text_contents()
         assert len(names) == 2 and any(n.startswith("gen") for n in names)

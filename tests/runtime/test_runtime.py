@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from rayflink.testing import collect
-from rayflink.testing.services import wait_until
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import WatermarkStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import MapFunction, RuntimeExecutionMode, SinkFunction, StreamExecutionEnvironment
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import collect
+from rayflink.testing.services import wait_until
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:
@@ -271,7 +271,7 @@ def test_a_slow_sink_backpressures_the_source_instead_of_buffering_without_bound
             return len(samples) >= 5
 
         wait_until(sampled_enough, timeout=60, what="the sink to process records")
-        for src_out, map_in, map_out, sink_in, _ in samples:
+        for src_out, _map_in, _map_out, sink_in, _ in samples:
             # credits 4 per channel + a queue of 4 on each hop, batches of 100 records
             assert src_out - sink_in <= 2 * (4 + 4 + 1) * 100 + 100
         assert samples[-1][4] > 0.5  # the source spends most of its time waiting for credit
