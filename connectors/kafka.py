@@ -6,9 +6,10 @@ import re
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
@@ -563,7 +564,8 @@ class KafkaSourceReader(SourceReader):
                 if err.code() == KafkaError._PARTITION_EOF:
                     self._on_eof((m.topic(), m.partition()), m.offset())
                     continue
-                if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+                if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                                 KafkaError.TOPIC_AUTHORIZATION_FAILED):
                     raise KafkaConnectorError(f"KafkaSource subtask {self.subtask_index + 1} on "
                                               f"{self.source.bootstrap_servers!r}: {err.str()}")
                 continue  # transient (broker away): librdkafka retries

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rayflink.graph.transformations import OperatorSpec
 from rayflink.operators.cep import CepOperator
 from rayflink.operators.co import CoFlatMapOperator, CoMapOperator
 from rayflink.operators.join import IntervalJoinOperator
@@ -13,7 +14,6 @@ from rayflink.operators.source import SourceOperator
 from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
 from rayflink.operators.timestamps import TimestampsAndWatermarksOperator
 from rayflink.operators.window import WindowOperator
-from rayflink.graph.transformations import OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
 
 OPERATORS: dict[str, type[StreamOperator]] = {

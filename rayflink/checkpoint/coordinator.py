@@ -6,9 +6,9 @@ import contextlib
 import pickle
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common import config_options as options
@@ -283,7 +283,8 @@ class CheckpointCoordinator:
         self.history.append({
             "id": p.checkpoint_id, "status": "COMPLETED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
-            "size_bytes": size, "full_size_bytes": full_size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
+            "size_bytes": size, "full_size_bytes": full_size,
+            "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
             "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
             "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
             "path": p.metadata_path, "failure": None,
@@ -369,7 +370,8 @@ class CheckpointCoordinator:
         self.history.append({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
-            "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
+            "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None,
+            "path": None,
             "failure": reason,
         })
         from rayflink.runtime.messages import CheckpointAborted

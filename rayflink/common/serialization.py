@@ -6,7 +6,8 @@ import csv
 import io
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.errors import RayflinkError, truncate

@@ -32,7 +32,8 @@ from rayflink.datastream.windowed_stream import (
 
 __all__ = [
     "AggregateFunction", "AllWindowedStream", "CoGroupFunction", "JoinFunction", "ProcessJoinFunction",
-    "ProcessWindowFunction", "WindowFunction", "WindowedStream", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
+    "ProcessWindowFunction", "WindowFunction", "WindowedStream", "CoFlatMapFunction", "CoMapFunction",
+    "CoProcessFunction", "ConnectedStreams",
     "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "KeyedCoProcessFunction",
     "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "OutputTag", "ProcessFunction",
     "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode", "SinkFunction", "StreamExecutionEnvironment",

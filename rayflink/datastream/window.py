@@ -12,8 +12,9 @@ Declarative only: the keyed window operator (``operators.window``) runs them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from rayflink.datastream.functions import RichFunction
 from rayflink.errors import GraphBuildError

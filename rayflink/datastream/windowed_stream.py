@@ -14,18 +14,19 @@ united, keyed and windowed, then a co-group window function pairs the two sides.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from rayflink.datastream.functions import RichFunction, as_key_selector
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.window import (
+    Evictor,
     MergingWindowAssigner,
     ProcessAllWindowFunction,
     ProcessWindowFunction,
     Trigger,
     WindowAssigner,
     WindowFunction,
-    Evictor,
     to_millis,
 )
 from rayflink.errors import GraphBuildError

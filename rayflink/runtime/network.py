@@ -6,14 +6,14 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 
-from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
-
 
 MIN_DEBLOATED_BATCH = 16
 

@@ -1,7 +1,17 @@
 """PyFlink path for the file connector (the code lives in ``rayflink.connectors.file``)."""
 
 from rayflink.connectors.file import (
-    BulkFormat, DefaultRollingPolicy, Encoder, FileCommittable, FileConnectorError, FileSink, FileSource,
-    FileSourceSplit, OnCheckpointRollingPolicy, OutputFileConfig, ParquetBulkWriters, RollingPolicy,
+    BulkFormat,
+    DefaultRollingPolicy,
+    Encoder,
+    FileCommittable,
+    FileConnectorError,
+    FileSink,
+    FileSource,
+    FileSourceSplit,
+    OnCheckpointRollingPolicy,
+    OutputFileConfig,
+    ParquetBulkWriters,
+    RollingPolicy,
     StreamFormat,
 )

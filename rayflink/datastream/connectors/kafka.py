@@ -1,7 +1,17 @@
 """PyFlink path for the Kafka connector (the code lives in ``rayflink.connectors.kafka``)."""
 
 from rayflink.connectors.kafka import (
-    DeadLetter, DeliveryGuarantee, KafkaCommittable, KafkaConnectorError, KafkaConsumerRecord,
-    KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaPartitionSplit, KafkaRecordDeserializationSchema,
-    KafkaRecordSerializationSchema, KafkaSink, KafkaSource, KafkaTopicPartition,
+    DeadLetter,
+    DeliveryGuarantee,
+    KafkaCommittable,
+    KafkaConnectorError,
+    KafkaConsumerRecord,
+    KafkaOffsetResetStrategy,
+    KafkaOffsetsInitializer,
+    KafkaPartitionSplit,
+    KafkaRecordDeserializationSchema,
+    KafkaRecordSerializationSchema,
+    KafkaSink,
+    KafkaSource,
+    KafkaTopicPartition,
 )
