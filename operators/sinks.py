@@ -8,7 +8,7 @@ from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.operators.functions import close_function, open_function
 from rayflink.operators.runtime_context import runtime_context_for
-from rayflink.runtime.operator import StreamOperator
+from rayflink.runtime.operator import NO_RECORD, StreamOperator
 
 
 class PrintSinkOperator(StreamOperator):
@@ -126,7 +126,9 @@ class SinkWriterOperator(_TwoPhaseCommitSink):
         try:
             self.writer.write(values, timestamps)
         except Exception as exc:
-            raise self.ctx.failure(exc, values[0] if values else None, what="the sink writer") from exc
+            # which record of a batch failed only the writer knows (its error names it): never guess
+            raise self.ctx.failure(exc, values[0] if len(values) == 1 else NO_RECORD,
+                                   what="the sink writer") from exc
 
     def prepare(self, checkpoint_id: int) -> Any:
         if self.two_phase:

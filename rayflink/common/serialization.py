@@ -30,14 +30,21 @@ class SerializationSchema(ABC):
 
 
 class DeserializationSchema(ABC):
-    """Turns bytes into a record."""
+    """Turns bytes into a record.
+
+    As in Flink, ``None`` means "no record": the Kafka and file sources skip a message whose
+    record is ``None`` (e.g. malformed with ``ignore_parse_errors()``) and count it in the source
+    operator's ``num_records_in_errors`` metric (Flink's ``numRecordsInErrors``).
+    """
 
     @abstractmethod
     def deserialize(self, message: bytes) -> Any:
-        """The record in ``message``; raises :class:`DeserializationError` (or any exception)."""
+        """The record in ``message``, or None to skip it; raises :class:`DeserializationError`
+        (or any exception) on bad input."""
 
     def deserialize_batch(self, messages: list[bytes]) -> list:
-        """Every message of a batch (one call per batch on the hot path)."""
+        """The record of every message of a batch, in order, None for those skipped (one call per
+        batch on the hot path)."""
         deserialize = self.deserialize
         return [deserialize(m) for m in messages]
 
@@ -196,7 +203,9 @@ class JsonRowDeserializationSchemaBuilder:
         return self
 
     def ignore_parse_errors(self) -> "JsonRowDeserializationSchemaBuilder":
-        """Malformed messages become ``None`` instead of failing (prefer a dead-letter output)."""
+        """Skip malformed messages instead of failing: ``deserialize`` returns None for them and the
+        sources drop and count them (``num_records_in_errors``). To keep them, use the Kafka
+        source's dead-letter output instead."""
         self._ignore_errors = True
         return self
 
@@ -290,6 +299,7 @@ class CsvRowDeserializationSchema(DeserializationSchema):
             return self
 
         def set_ignore_parse_errors(self) -> "CsvRowDeserializationSchema.Builder":
+            """Skip malformed lines (None records, dropped and counted by the sources)."""
             self._args["ignore_parse_errors"] = True
             return self
 

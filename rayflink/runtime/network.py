@@ -11,9 +11,10 @@ from typing import Any
 
 import ray
 
+from rayflink.errors import truncate
 from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
-from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
+from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
 MIN_DEBLOATED_BATCH = 16
 
@@ -234,20 +235,23 @@ class RecordWriter:
             try:
                 t = cache.get(key)
             except TypeError:
-                from rayflink.state.key_groups import UnhashableKeyError
-
-                raise UnhashableKeyError(
-                    f"key_by on edge {self._describe()}: the key selector returned {key!r:.100} "
-                    f"of type {type(key).__name__}, which is not hashable, for record {v!r:.200}; "
-                    "return a str, int, float, bytes or tuple"
-                ) from None
+                raise self._key_error(key, v, "which is not hashable; return a str, int, float, "
+                                              "bytes or tuple from the key selector") from None
             if t is None:
-                t = operator_index_for_key_group(assign_key_group(key, max_par), n, max_par)
+                try:
+                    t = operator_index_for_key_group(assign_key_group(key, max_par), n, max_par)
+                except UnhashableKeyError as exc:
+                    raise self._key_error(key, v, f"which cannot be routed: {exc}") from None
                 if len(cache) > 100_000:
                     cache.clear()
                 cache[key] = t
             append(t)
         self._scatter(values, timestamps, targets)
+
+    def _key_error(self, key: Any, record: Any, reason: str) -> UnhashableKeyError:
+        return UnhashableKeyError(
+            f"key_by on edge {self._describe()}: the key selector returned {truncate(key, 100)} of type "
+            f"{type(key).__qualname__} for record {truncate(record)}, {reason}")
 
     def _scatter(self, values: list, timestamps: list | None, targets: list[int]) -> None:
         n = len(self.channels)

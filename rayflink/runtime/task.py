@@ -41,6 +41,10 @@ from rayflink.runtime.network import (
 )
 from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
 from rayflink.state.backend import StateError, StateMigrationError
+from rayflink.state.key_groups import UnhashableKeyError
+
+# failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
+_NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
 
 
 class TaskCancelled(Exception):
@@ -156,7 +160,7 @@ class StreamTask:
             self.status = "FAILED"
             return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
                     "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc.__cause__, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc.__cause__, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = "FAILED"
@@ -165,7 +169,7 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
                     "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, (StateMigrationError, ConfigurationError)),
+                    "recoverable": not isinstance(exc, _NOT_RECOVERABLE),
                     "metrics": self.metrics()}
         finally:
             self.finished_ns = time.monotonic_ns()
@@ -277,11 +281,11 @@ class StreamTask:
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
-        finally:
+            if streaming:
+                head.process_watermark(MAX_WATERMARK)
+            self._end_of_input()
+        finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
             reader.close()
-        if streaming:
-            head.process_watermark(MAX_WATERMARK)
-        self._end_of_input()
 
     def _poll_size(self, batch_size: int) -> int:
         """How many records a source reads at a time: ``batch_size``, or, with buffer debloating,
@@ -511,6 +515,8 @@ class StreamTask:
             extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
             if extra is not None:
                 ops[node.uid].update(extra())
+        if self.reader is not None and self.d.nodes[0].uid in ops:  # the source reader's counters
+            ops[self.d.nodes[0].uid].update(self.reader.metrics())
         records_out = sum(w.records_out for w in self.writers)
         ctx = ray.get_runtime_context()
         return {

@@ -52,6 +52,11 @@ class SourceReader(ABC):
     def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
         """Checkpoint ``checkpoint_id`` completed; ``splits`` is what ``snapshot_state`` gave for it."""
 
+    def metrics(self) -> dict[str, int]:
+        """Counters reported with the source operator's metrics, e.g. ``num_records_in_errors``
+        (Flink's ``numRecordsInErrors``: messages the deserializer skipped)."""
+        return {}
+
     def close(self) -> None:
         """Release connections and files."""
 
