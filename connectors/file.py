@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rayflink.common.serialization import CsvRowDeserializationSchema, JsonRowDeserializationSchema
+from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
@@ -311,25 +311,6 @@ class FileSourceReader(SourceReader):
 
 
 # ---- sink ------------------------------------------------------------------------------------
-
-
-class Encoder:
-    """Turns a record into the bytes of one row of a row-format file.
-
-    >>> Encoder.simple_string_encoder()   # str(record) + "\\n"
-    """
-
-    def __init__(self, encode: Callable[[Any], bytes]) -> None:
-        self.encode = encode
-
-    @staticmethod
-    def simple_string_encoder(charset: str = "UTF-8") -> "Encoder":
-        return Encoder(lambda record: (str(record) + "\n").encode(charset))
-
-    @staticmethod
-    def from_serialization_schema(schema: Any) -> "Encoder":
-        """A ``SerializationSchema`` (JSON, CSV ...) plus a line end."""
-        return Encoder(lambda record: schema.serialize(record) + b"\n")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,21 @@ from enum import Enum
 from typing import Any
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
-from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import (
+    DeliveryGuarantee,
+    Sink,
+    SinkWriter,
+    Source,
+    SourceReader,
+    SourceSplit,
+    SplitBatch,
+)
 from rayflink.errors import RayflinkError, truncate
 
 __all__ = ["DeadLetter", "DeliveryGuarantee", "KafkaCommittable", "KafkaConnectorError", "KafkaConsumerRecord",
            "KafkaOffsetResetStrategy", "KafkaOffsetsInitializer", "KafkaPartitionSplit",
            "KafkaRecordDeserializationSchema", "KafkaRecordSerializationSchema", "KafkaSink", "KafkaSource",
-           "KafkaTopicPartition"]
+           "KafkaTopicPartition", "KafkaTopicSelector"]
 
 # Settings the bench found best against a Kafka broker (bench/KAFKA.md); user properties override them.
 _CONSUMER_DEFAULTS = {
@@ -35,14 +43,6 @@ _CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
 
 class KafkaConnectorError(RayflinkError):
     """Kafka cannot be reached, a topic is unknown, or a record cannot be read or written."""
-
-
-class DeliveryGuarantee(Enum):
-    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
-
-    EXACTLY_ONCE = "exactly-once"
-    AT_LEAST_ONCE = "at-least-once"
-    NONE = "none"
 
 
 class KafkaOffsetResetStrategy(Enum):
@@ -1064,3 +1064,19 @@ class KafkaSinkWriter(SinkWriter):
     def close(self) -> None:
         if not self.exactly_once:
             self.producer.flush(5)
+
+
+class KafkaTopicSelector:
+    """Chooses the topic of each record for ``KafkaRecordSerializationSchema.builder()
+    .set_topic_selector(...)``: override ``apply(record) -> topic`` (a plain function works too).
+
+    >>> class ByRegion(KafkaTopicSelector):
+    ...     def apply(self, record):
+    ...         return f"orders-{record['region']}"
+    """
+
+    def apply(self, record: object) -> str:
+        raise NotImplementedError(f"{type(self).__name__}.apply(record) must return the record's topic")
+
+    def __call__(self, record: object) -> str:
+        return self.apply(record)

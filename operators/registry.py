@@ -11,6 +11,15 @@ from rayflink.operators.process import CoProcessOperator, ProcessOperator
 from rayflink.operators.queryable import QueryableStateSinkOperator
 from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
 from rayflink.operators.source import SourceOperator
+from rayflink.operators.sql.bridge import BatchesToRowsOperator, RecordsToBatchOperator
+from rayflink.operators.sql.calc import CalcOperator
+from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
+from rayflink.operators.sql.join import JoinOperator
+from rayflink.operators.sql.rank import RankOperator
+from rayflink.operators.sql.rows import FormatRowsOperator
+from rayflink.operators.sql.session_window import SessionWindowAggregateOperator
+from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
+from rayflink.operators.sql.window_assign import WindowAssignOperator
 from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
 from rayflink.operators.timestamps import TimestampsAndWatermarksOperator
 from rayflink.operators.window import WindowOperator
@@ -37,6 +46,16 @@ OPERATORS: dict[str, type[StreamOperator]] = {
     "interval_join": IntervalJoinOperator,
     "cep": CepOperator,
     "queryable_state": QueryableStateSinkOperator,
+    "sql_calc": CalcOperator,
+    "sql_group_aggregate": GroupAggregateOperator,
+    "sql_window_aggregate": WindowAggregateOperator,
+    "sql_session_window_aggregate": SessionWindowAggregateOperator,
+    "sql_format_rows": FormatRowsOperator,
+    "sql_records_to_batch": RecordsToBatchOperator,
+    "sql_batches_to_rows": BatchesToRowsOperator,
+    "sql_join": JoinOperator,
+    "sql_rank": RankOperator,
+    "sql_window_assign": WindowAssignOperator,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from rayflink.common.execution_config import global_job_parameters
 from rayflink.datastream.functions import RuntimeContext
 from rayflink.runtime.operator import StreamOperator
 
@@ -65,5 +66,5 @@ def runtime_context_for(op: StreamOperator) -> RuntimeContext:
     return RuntimeContext(
         task_name=ctx.name, uid=ctx.uid, subtask_index=ctx.subtask_index, parallelism=ctx.parallelism,
         max_parallelism=ctx.max_parallelism, attempt=ctx.attempt, state_backend=keyed_backend_for(op),
-        job_parameters=ctx.job_parameters,
+        job_parameters=ctx.job_parameters or global_job_parameters(ctx.config),
     )

@@ -29,7 +29,9 @@ class PrintSinkOperator(StreamOperator):
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         prefix = self.prefix
-        self.channel.send("".join(f"{prefix}{v}\n" for v in values))
+        type_info = self.params.get("type_info")  # records print as Flink prints their declared type
+        fmt = str if type_info is None else type_info.to_print_string
+        self.channel.send("".join(f"{prefix}{fmt(v)}\n" for v in values))
 
     def end_input(self) -> None:
         self.channel.drain()
@@ -158,13 +160,13 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
     """
 
     def open(self) -> None:
-        from rayflink.runtime.network import OutputChannel
+        from rayflink.runtime.network import RefusableChannel
 
         super().open()
         credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
-        self.channel = OutputChannel(self.ctx.job_master, channel_id, credits, "collect_push",
-                                     prefix=(self.ctx.job_id,))
+        self.channel = RefusableChannel(self.ctx.job_master, channel_id, credits, "collect_push",
+                                        prefix=(self.ctx.job_id,))
         self.buffer: list = []
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
@@ -179,12 +181,12 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         return prepared
 
     def commit(self, checkpoint_id: int, prepared: Any) -> None:
-        import ray
+        from rayflink.runtime.network import until_accepted
 
         job_id, origin, values = prepared
         if job_id != self.ctx.job_id:
             return  # prepared by the job a savepoint came from: its records went to that job's client
-        ray.get(self.ctx.job_master.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
+        until_accepted(self.ctx.job_master.collect_commit, self.ctx.job_id, origin, checkpoint_id, values)
 
     def end_input(self) -> None:
         self.channel.drain()

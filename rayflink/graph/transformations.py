@@ -17,6 +17,7 @@ SHUFFLE = "SHUFFLE"
 BROADCAST = "BROADCAST"
 HASH = "HASH"
 GLOBAL = "GLOBAL"
+CUSTOM = "CUSTOM"  # partition_custom: the edge's key_selector is (record, n_channels) -> channel
 
 # Chaining strategies.
 CHAIN_ALWAYS = "ALWAYS"
@@ -43,6 +44,7 @@ class Transformation:
     kind: str  # "source" | "operator" | "sink" | "partition" | "union" | "side_output"
     name: str
     inputs: list["Transformation"] = field(default_factory=list)
+    description: str | None = None  # set_description(): shown in the execution plan
     operator: OperatorSpec | None = None
     parallelism: int | None = None
     max_parallelism: int | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
@@ -234,7 +234,12 @@ class StreamTask:
     def _run_source(self) -> None:
         self._prepare_loop()
         d = self.d
-        reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
+        splits = list(d.source_splits)
+        if d.restored_splits is not None:  # read from the checkpoint's snapshot files, here in the task
+            every = load_source_splits(d.restored_splits, storage_options(d.config))
+            d.source.restore_splits(list(every.values()))
+            splits = [every[split_id] for split_id, _uri, _relpath in splits]
+        reader = d.source.create_reader(splits, d.subtask_index, d.parallelism)
         self.reader = reader
         head = self.head
         batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)

@@ -21,17 +21,19 @@ import pytest
 
 from rayflink.testing.services import (
     DUMMY_AWS_ENV,
+    FreezableS3,
     KafkaBroker,
     S3Endpoint,
     ServiceUnavailable,
     running_moto_s3,
     running_tansu,
+    wait_until,
 )
 
 T = TypeVar("T")
 
 INTEGRATION = "integration"
-SERVICE_FIXTURES = ("kafka_broker", "s3_endpoint")
+SERVICE_FIXTURES = ("kafka_broker", "s3_endpoint", "freezable_s3", "s3_of_its_own")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -97,3 +99,23 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
         for k, v in DUMMY_AWS_ENV.items():
             mp.setenv(k, v)
         yield from _running_or_skip("S3 endpoint", running_moto_s3())
+
+
+@pytest.fixture
+def freezable_s3() -> Iterator[FreezableS3]:
+    """A moto S3 server in a process of its own (thawed and stopped at the end)."""
+    server = FreezableS3()
+    try:
+        wait_until(lambda: server.endpoint.client().list_buckets(), timeout=30,
+                   what=f"moto S3 on {server.endpoint.endpoint_url}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_of_its_own(freezable_s3: FreezableS3) -> S3Endpoint:
+    """A moto S3 server in a process of its own: its buckets exist on no other server, so a Ray
+    worker reaches them only through an endpoint that names this one (``AWS_ENDPOINT_URL``, if
+    a worker inherited it from the test session, names the session's server)."""
+    return freezable_s3.endpoint

@@ -18,6 +18,10 @@ wraps them in the session-scoped pytest fixtures named below.
     variables a subprocess or Ray worker needs, including
     ``AWS_ENDPOINT_URL``), ``create_bucket(name=None)``, ``client()``.
 
+:class:`FreezableS3` (fixture ``freezable_s3``, per test)
+    A moto S3 server in a process of its own: ``.endpoint``, ``freeze()`` (SIGSTOP: it accepts
+    connections and never answers), ``thaw()``. ``s3_of_its_own`` is its endpoint.
+
 Readiness is always polled (a metadata request, an HTTP request), never
 waited for with a fixed sleep (:func:`wait_until`). ``bench/kafka_ceiling.py`` starts its broker
 with :func:`running_tansu`.
@@ -29,8 +33,10 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -40,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "FreezableS3",
     "KafkaBroker",
     "KafkaRecord",
     "S3Endpoint",
@@ -448,3 +455,29 @@ def running_moto_s3(startup_timeout: float = 15.0) -> Iterator[S3Endpoint]:
         yield endpoint
     finally:
         server.stop()
+
+
+class FreezableS3:
+    """A moto S3 server process that ``freeze()`` stops (SIGSTOP: connections are accepted by
+    the kernel and never answered, as by a hung endpoint) and ``thaw()`` resumes."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.endpoint = S3Endpoint(f"http://127.0.0.1:{port}")
+        self.frozen = False
+
+    def freeze(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.frozen = False
+
+    def stop(self) -> None:
+        self.thaw()
+        self.process.terminate()
+        self.process.wait(10)

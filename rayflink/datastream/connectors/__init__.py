@@ -5,6 +5,14 @@ The source and sink contracts (``base``) and the sources the environment itself 
 of ``rayflink.connectors`` (the ``connectors/`` folder) in one import, so the code lives in one place.
 """
 
-from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import (
+    DeliveryGuarantee,
+    Sink,
+    SinkWriter,
+    Source,
+    SourceReader,
+    SourceSplit,
+    SplitBatch,
+)
 
-__all__ = ["Sink", "SinkWriter", "Source", "SourceReader", "SourceSplit", "SplitBatch"]
+__all__ = ["DeliveryGuarantee", "Sink", "SinkWriter", "Source", "SourceReader", "SourceSplit", "SplitBatch"]

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+
+
+class DeliveryGuarantee(Enum):
+    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
+
+    EXACTLY_ONCE = "exactly-once"
+    AT_LEAST_ONCE = "at-least-once"
+    NONE = "none"
 
 
 @dataclass(frozen=True)

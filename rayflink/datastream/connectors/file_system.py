@@ -8,6 +8,7 @@ from rayflink.connectors.file import (
     FileConnectorError,
     FileSink,
     FileSource,
+    FileSourceBuilder,
     FileSourceSplit,
     OnCheckpointRollingPolicy,
     OutputFileConfig,

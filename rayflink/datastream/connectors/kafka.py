@@ -11,7 +11,11 @@ from rayflink.connectors.kafka import (
     KafkaPartitionSplit,
     KafkaRecordDeserializationSchema,
     KafkaRecordSerializationSchema,
+    KafkaRecordSerializationSchemaBuilder,
     KafkaSink,
+    KafkaSinkBuilder,
     KafkaSource,
+    KafkaSourceBuilder,
     KafkaTopicPartition,
+    KafkaTopicSelector,
 )
