@@ -150,6 +150,7 @@ def test_row_types_convert_to_rows_and_print_like_flink():
     assert Types.SQL_TIMESTAMP().to_print_string(datetime.datetime(2024, 1, 7, 10, 30)) == "2024-01-07 10:30:00.0"
 
 
+@pytest.mark.integration
 def test_records_typed_as_rows_arrive_as_rows():
     e = env(1)
     ds = e.from_collection([(1, "a"), (2, "b")],
@@ -206,6 +207,7 @@ def _model(records: list, size: int, slide: int) -> list:
     return fired
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("size,slide,seed", [(2, 0, 1), (3, 0, 2), (3, 1, 3), (4, 2, 4), (2, 3, 5)])
 def test_count_windows_against_a_brute_force_model(size, slide, seed):
     records = _records(60, "abcd", seed)
@@ -219,6 +221,7 @@ def test_count_windows_against_a_brute_force_model(size, slide, seed):
         assert [w for k, w in out if k == key] == [w for k, w in expected if k == key]
 
 
+@pytest.mark.integration
 def test_count_window_assigners_through_window_and_collecting_apply():
     records = _records(30, "xy", 7)
     e = env(2)
@@ -234,6 +237,7 @@ def test_count_window_assigners_through_window_and_collecting_apply():
         CountSlidingWindowAssigner.of(3, 0)
 
 
+@pytest.mark.integration
 def test_all_window_function_apply_without_out():
     records = _records(20, "z", 8)
     e = env(2)
@@ -262,6 +266,7 @@ class _WhereAmI(MapFunction):
         return (self.index, value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("partitioner", [_ByModulo(), lambda key, n: (key * 7) % n])
 def test_partition_custom_routes_every_record_where_the_partitioner_says(partitioner):
     e = env(1)
@@ -273,6 +278,7 @@ def test_partition_custom_routes_every_record_where_the_partitioner_says(partiti
     assert all(subtask == choose(v, 3) for subtask, v in out)
 
 
+@pytest.mark.integration
 def test_partition_custom_refuses_out_of_range_and_keyed_streams():
     e = env(1)
     bad = e.from_collection([1, 2]).partition_custom(lambda key, n: n, lambda v: v).map(lambda v: v).set_parallelism(2)
@@ -284,6 +290,7 @@ def test_partition_custom_refuses_out_of_range_and_keyed_streams():
 
 # ---------------------------------------------------------------------------- stream properties and options
 
+@pytest.mark.integration
 def test_set_description_appears_in_the_plan_and_cache_keeps_results():
     e = env(1)
     ds = e.from_collection([3, 1, 2]).map(lambda v: v * 2).set_description("doubles every value")
@@ -293,6 +300,7 @@ def test_set_description_appears_in_the_plan_and_cache_keeps_results():
     assert sorted(collect(cached)) == [2, 4, 6]
 
 
+@pytest.mark.integration
 def test_project_keeps_the_chosen_fields():
     e = env(1)
     ds = e.from_collection([(1, "a", 2.5)], type_info=Types.TUPLE([Types.INT(), Types.STRING(), Types.DOUBLE()]))
@@ -396,6 +404,7 @@ class _Threshold(MapFunction):
         return value > self.threshold
 
 
+@pytest.mark.integration
 def test_execution_config_is_the_jobs_options_and_job_parameters_reach_functions():
     e = env(1)
     config = e.get_config()
@@ -510,6 +519,7 @@ class _Ts(TimestampAssigner):
         return value[1]
 
 
+@pytest.mark.integration
 def test_a_pyflink_style_custom_merging_assigner():
     e = env(1)
     data = [("a", 1), ("a", 2), ("a", 10), ("b", 3), ("a", 11), ("b", 20)]
@@ -554,6 +564,7 @@ def test_every_class_pyflink_makes_generic_is_subscriptable():
     assert TumblingEventTimeWindows[tuple].of(5).size == 5
 
 
+@pytest.mark.integration
 def test_flat_map_with_a_row_output_type_gives_rows():
     e = env(1)
     named = Types.ROW_NAMED(["word", "n"], [Types.STRING(), Types.INT()])
@@ -589,6 +600,7 @@ class _Totals(KeyedProcessFunction):
 _SMALL = OutputTag("small", Types.LONG())
 
 
+@pytest.mark.integration
 def test_process_with_a_row_output_type_gives_rows_and_keeps_side_outputs():
     e = env(1)
     ds = e.from_collection([("a", 1), ("b", 2), ("a", 3)]) \

@@ -21,6 +21,7 @@ def env(parallelism: int = 1) -> StreamExecutionEnvironment:
     return e
 
 
+@pytest.mark.integration
 def test_job_manager_errors_reach_the_client_as_rayflink_errors_with_their_own_message():
     from rayflink.runtime.client import JobClient
     from rayflink.runtime.job_master import job_manager
@@ -46,6 +47,7 @@ def test_job_manager_errors_reach_the_client_as_rayflink_errors_with_their_own_m
     assert "Traceback" not in str(unknown.value) and "\x1b[" not in str(unknown.value)
 
 
+@pytest.mark.integration
 def test_collect_iterators_nobody_reads_do_not_stall_another_jobs_checkpoints(tmp_path):
     from rayflink.connectors.discarding import DiscardingSink
 
@@ -83,6 +85,7 @@ def jobs_on_executors(count: int) -> set[str]:
     return {job for info in ray.get([x.info.remote() for x in task_executors(count)]) for job in info["jobs"]}
 
 
+@pytest.mark.integration
 def test_executors_drop_the_subtasks_of_a_job_whose_job_manager_died():
     import ray
 
@@ -115,6 +118,7 @@ def executor_indices() -> set[int]:
             if a["namespace"] == NAMESPACE and a["name"].startswith("task-executor-")}
 
 
+@pytest.mark.integration
 def test_executors_beyond_the_cpus_are_released_once_idle_and_started_again_when_needed():
     import psutil
     import ray
