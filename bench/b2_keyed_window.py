@@ -54,8 +54,8 @@ def run_rayflink(events: int, parallelism: int, keys: int, window_s: int, disord
     t0 = time.perf_counter()
     sampler = rss_sampler()
     ray_s = start_ray()
-    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import Duration, Time, WatermarkStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
     from rayflink.datastream.window import TumblingEventTimeWindows
 

@@ -41,10 +41,10 @@ def run_rayflink(backend: str, events: int, parallelism: int, keys: int, checkpo
     sampler = rss_sampler()
     t0 = time.perf_counter()
     ray_s = start_ray()
-    from rayflink.connectors.discarding import DiscardingSink
-    from rayflink.connectors.number_seq import NumberSequenceSource
     from rayflink.common import Types, WatermarkStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+    from rayflink.datastream.connectors.number_seq import NumberSequenceSource
     from rayflink.datastream.state import ValueStateDescriptor
 
     latency_tag = OutputTag("latency-ms", Types.LONG())

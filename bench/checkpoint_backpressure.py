@@ -30,9 +30,9 @@ from harness import emit, start_ray, table
 
 
 def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: int | None) -> dict:
+    from rayflink.common import WatermarkStrategy
     from rayflink.connectors.datagen import DataGeneratorSource
     from rayflink.connectors.discarding import DiscardingSink
-    from rayflink.common import WatermarkStrategy
     from rayflink.datastream import MapFunction, StreamExecutionEnvironment
 
     pause = slow_us / 1e6

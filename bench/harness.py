@@ -8,11 +8,9 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "peers"))
-sys.path.insert(0, os.path.dirname(HERE))
+from peers._common import TreeRssSampler  # bench/peers: one RSS method for everyone
 
-from _common import TreeRssSampler  # noqa: E402  (bench/peers: one RSS method for everyone)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def start_ray() -> float:

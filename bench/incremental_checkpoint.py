@@ -25,7 +25,6 @@ import argparse
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 
@@ -43,8 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     styles = ["level", "universal"] if args.compaction_style == "both" else [args.compaction_style]
     if args.storage == "s3":
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-        from services import DUMMY_AWS_ENV, running_moto_s3
+        from rayflink.testing.services import DUMMY_AWS_ENV, running_moto_s3
 
         os.environ.update(DUMMY_AWS_ENV)
         server = running_moto_s3()  # kept referenced: it stops when closed

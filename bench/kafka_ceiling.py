@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
-from services import running_tansu, unique_name  # noqa: E402
+from rayflink.testing.services import running_tansu, unique_name
 
 PARTITIONS = 4
 
@@ -130,7 +127,8 @@ def main() -> None:
         topic = broker.create_topic(unique_name("bench"), PARTITIONS)
         print(f"tansu {args.storage_engine} at {broker.bootstrap_servers}, {n} messages, "
               f"{PARTITIONS} partitions", flush=True)
-        print(f"{'produce (linger.ms=5, batch.num.messages=10000)':<72} {produce(broker.bootstrap_servers, topic, n):>12,.0f} msgs/s", flush=True)
+        rate = produce(broker.bootstrap_servers, topic, n)
+        print(f"{'produce (linger.ms=5, batch.num.messages=10000)':<72} {rate:>12,.0f} msgs/s", flush=True)
         for name, (settings, batch) in CONSUMER_SETTINGS.items():
             runs = [consume(broker.bootstrap_servers, topic, n, settings, batch) for _ in range(args.repeat)]
             spread = "/".join(f"{r / 1000:.0f}k" for r, _ in runs)
@@ -138,9 +136,11 @@ def main() -> None:
             print(f"consume: {name:<63} {max(r for r, _ in runs):>12,.0f} msgs/s  "
                   f"(runs {spread}; longest stall s {stalls})", flush=True)
         if not args.skip_group_join:
-            for settings in ({}, {"session.timeout.ms": 6000}, {"session.timeout.ms": 1000, "heartbeat.interval.ms": 300}):
+            for settings in ({}, {"session.timeout.ms": 6000},
+                             {"session.timeout.ms": 1000, "heartbeat.interval.ms": 300}):
                 secs = group_join_seconds(broker.bootstrap_servers, topic, settings)
-                print(f"subscribe() to first record, {settings or 'defaults (session.timeout.ms=45000)'}: {secs:.1f} s", flush=True)
+                shown = settings or "defaults (session.timeout.ms=45000)"
+                print(f"subscribe() to first record, {shown}: {secs:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

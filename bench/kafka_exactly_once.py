@@ -17,16 +17,13 @@ filters aborted transactions they are not seen. The JSON line reports both count
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from harness import emit, rss_sampler, start_ray
 
-from exactly_once import KEYS, CountPerKey, chaos, compare  # noqa: E402
-from harness import emit, rss_sampler, start_ray  # noqa: E402
-from services import running_tansu, unique_name  # noqa: E402
+from rayflink.testing.exactly_once import KEYS, CountPerKey, chaos, compare
+from rayflink.testing.services import running_tansu, unique_name
 
 PARTITIONS = 4
 

@@ -16,13 +16,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from harness import emit, start_ray
+from kafka_ceiling import PARTITIONS, produce
 
-from harness import emit, start_ray  # noqa: E402
-from kafka_ceiling import PARTITIONS, produce  # noqa: E402
-from services import running_tansu, unique_name  # noqa: E402
+from rayflink.testing.services import running_tansu, unique_name
 
 
 def bare_consumer(bootstrap: str, topic: str, n: int) -> dict:
@@ -50,9 +48,9 @@ def bare_consumer(bootstrap: str, topic: str, n: int) -> dict:
 
 
 def rayflink_job(bootstrap: str, topic: str, warm: str, n: int, parallelism: int) -> dict:
-    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import WatermarkStrategy
     from rayflink.common.serialization import JsonRowDeserializationSchema
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
     from rayflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 

@@ -26,8 +26,8 @@ def main() -> None:
     args = ap.parse_args()
     sampler = rss_sampler()
     start_ray()
-    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.common import Types, WatermarkStrategy
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
     from rayflink.datastream.state import ValueStateDescriptor
 

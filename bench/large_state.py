@@ -21,7 +21,6 @@ import threading
 import time
 
 import psutil
-
 from harness import emit, start_ray
 
 
@@ -81,9 +80,9 @@ def main() -> None:
     ray_s = start_ray()
     import ray
 
-    from rayflink.connectors.number_seq import NumberSequenceSource
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+    from rayflink.datastream.connectors.number_seq import NumberSequenceSource
     from rayflink.datastream.state import ValueStateDescriptor
     from rayflink.runtime.executor import task_executors
 

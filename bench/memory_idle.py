@@ -47,9 +47,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     args = ap.parse_args()
     start_ray()
+    from rayflink.common import WatermarkStrategy
     from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.connectors.discarding import DiscardingSink
-    from rayflink.common import WatermarkStrategy
     from rayflink.datastream import StreamExecutionEnvironment
 
     env = StreamExecutionEnvironment.get_execution_environment()

@@ -23,22 +23,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import statistics
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from harness import emit, start_ray, table
 
-from harness import emit, start_ray, table  # noqa: E402
-from services import wait_until  # noqa: E402
+from rayflink.testing.services import wait_until
 
 
 def build(backend_name: str, work: str, keys: int, value_bytes: int, rate: float):
-    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.common.restart_strategy import RestartStrategies
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
     from rayflink.datastream.state import ValueStateDescriptor
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
@@ -113,8 +111,10 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             executor = f"task-executor-{n % 2}"
             killed_at = time.time()
             ray.kill(ray.get_actor(executor, namespace=NAMESPACE), no_restart=True)
-            first = wait_until(lambda: [fs for fs in [sorted(f for f in os.listdir(marks) if f.startswith(f"{attempt + 1}-")
-                                                        and f.endswith("-first"))] if len(fs) == 2],
+            after = f"{attempt + 1}-"
+            first = wait_until(lambda after=after: [fs for fs in [sorted(f for f in os.listdir(marks)
+                                                                       if f.startswith(after) and f.endswith("-first"))]
+                                                    if len(fs) == 2],
                                timeout=120, what="the first record of both subtasks after the restore")[0]
             opened = sorted(f for f in os.listdir(marks) if f.startswith(f"{attempt + 1}-") and f.endswith("-open"))
 
@@ -122,8 +122,8 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
                 with open(os.path.join(marks, name)) as f:
                     return float(f.read())
 
-            failover = wait_until(lambda: [f for f in client.get_status().get("failovers", [])
-                                        if f["attempt"] == attempt and "running_at" in f],
+            failover = wait_until(lambda attempt=attempt: [f for f in client.get_status().get("failovers", [])
+                                                         if f["attempt"] == attempt and "running_at" in f],
                                   timeout=30, what="the failover record")[0]
             first_at = min(at(f) for f in first)
             running_at = failover["running_at"]
@@ -144,7 +144,7 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             print(table(rows[-1:], list(rows[-1])), flush=True)
             # let the new attempt take a checkpoint before the next kill
             done = count()
-            wait_until(lambda: count() > done, timeout=120, what="a checkpoint after the restore")
+            wait_until(lambda done=done: count() > done, timeout=120, what="a checkpoint after the restore")
     finally:
         client.cancel()
         try:

@@ -55,10 +55,10 @@ def measure_state(events: int, keys: int, days: int) -> dict:
     (all windows still open) and measure its keyed state: entries, pickled snapshot bytes."""
     import tempfile
 
-    from rayflink.operators.registry import create_operator
     from rayflink.common.watermark_strategy import BoundedOutOfOrdernessWatermarks, WatermarkOutput
     from rayflink.datastream.window import SlidingEventTimeWindows
     from rayflink.graph.transformations import OperatorSpec
+    from rayflink.operators.registry import create_operator
     from rayflink.runtime.operator import OperatorContext
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,8 +94,8 @@ def main() -> None:
     args = ap.parse_args()
     sampler = rss_sampler()
     start_ray()
-    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.common import Duration, Time, WatermarkStrategy
+    from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
     from rayflink.datastream.window import SlidingEventTimeWindows
 

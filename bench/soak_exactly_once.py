@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-from harness import HERE, emit, start_ray, table
+from harness import emit, start_ray, table
 
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
-
-from exactly_once import collect_under_chaos, compare, counting_job  # noqa: E402
+from rayflink.testing.exactly_once import collect_under_chaos, compare, counting_job
 
 RUNS = "exactly-once:hashmap,exactly-once:rocksdb,exactly-once:rocksdb-incremental,at-least-once:hashmap"
 

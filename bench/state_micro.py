@@ -10,22 +10,19 @@ peak RSS of each run (each backend runs in its own process).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rayflink.common.typeinfo import Types  # noqa: E402
-from rayflink.datastream.state import ValueStateDescriptor  # noqa: E402
-from rayflink.datastream.state_backend import (  # noqa: E402
-    EmbeddedRocksDBStateBackend, HashMapStateBackend,
+from rayflink.common.typeinfo import Types
+from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.datastream.state_backend import (
+    EmbeddedRocksDBStateBackend,
+    HashMapStateBackend,
 )
-
 
 CONFIGS = {
     "hashmap": ("HashMapStateBackend", lambda: HashMapStateBackend()),

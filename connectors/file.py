@@ -6,8 +6,9 @@ import os
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation

@@ -68,7 +68,8 @@ class JdbcConnectionOptions:
             self._kw["password"] = password
             return self
 
-        def with_connection_check_timeout_seconds(self, seconds: int) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+        def with_connection_check_timeout_seconds(
+                self, seconds: int) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
             self._kw["connection_check_timeout_seconds"] = int(seconds)
             return self
 

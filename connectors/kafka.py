@@ -6,9 +6,10 @@ import re
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
 from rayflink.datastream.connectors.base import (
@@ -25,7 +26,7 @@ from rayflink.errors import RayflinkError, truncate
 __all__ = ["DeadLetter", "DeliveryGuarantee", "KafkaCommittable", "KafkaConnectorError", "KafkaConsumerRecord",
            "KafkaOffsetResetStrategy", "KafkaOffsetsInitializer", "KafkaPartitionSplit",
            "KafkaRecordDeserializationSchema", "KafkaRecordSerializationSchema", "KafkaSink", "KafkaSource",
-           "KafkaTopicPartition"]
+           "KafkaTopicPartition", "KafkaTopicSelector"]
 
 # Settings the bench found best against a Kafka broker (bench/KAFKA.md); user properties override them.
 _CONSUMER_DEFAULTS = {
@@ -564,7 +565,8 @@ class KafkaSourceReader(SourceReader):
                 if err.code() == KafkaError._PARTITION_EOF:
                     self._on_eof((m.topic(), m.partition()), m.offset())
                     continue
-                if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED):
+                if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                                 KafkaError.TOPIC_AUTHORIZATION_FAILED):
                     raise KafkaConnectorError(f"KafkaSource subtask {self.subtask_index + 1} on "
                                               f"{self.source.bootstrap_servers!r}: {err.str()}")
                 continue  # transient (broker away): librdkafka retries
@@ -1062,3 +1064,19 @@ class KafkaSinkWriter(SinkWriter):
     def close(self) -> None:
         if not self.exactly_once:
             self.producer.flush(5)
+
+
+class KafkaTopicSelector:
+    """Chooses the topic of each record for ``KafkaRecordSerializationSchema.builder()
+    .set_topic_selector(...)``: override ``apply(record) -> topic`` (a plain function works too).
+
+    >>> class ByRegion(KafkaTopicSelector):
+    ...     def apply(self, record):
+    ...         return f"orders-{record['region']}"
+    """
+
+    def apply(self, record: object) -> str:
+        raise NotImplementedError(f"{type(self).__name__}.apply(record) must return the record's topic")
+
+    def __call__(self, record: object) -> str:
+        return self.apply(record)

@@ -408,7 +408,7 @@ class MySqlSourceReader(SourceReader):
                           "pos": stream.log_pos, "ts_ms": ts_ms, "snapshot": False}
                 names = self.columns.get((event.schema, event.table), [])
 
-                def named(values: dict) -> dict:
+                def named(values: dict, names: list = names) -> dict:
                     # without binlog_row_metadata=FULL the reader knows positions only: UNKNOWN_COL<i>
                     if names and values and next(iter(values)).startswith("UNKNOWN_COL"):
                         return {names[int(k[11:])] if int(k[11:]) < len(names) else k: v for k, v in values.items()}

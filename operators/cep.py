@@ -17,13 +17,13 @@ import time
 from operator import itemgetter
 from typing import Any
 
-from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
-from rayflink.operators.functions import close_function, open_function, positional_arity
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.operators.functions import close_function, open_function, positional_arity
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.backend import KeyedStateSnapshot
 
@@ -95,7 +95,7 @@ class CepOperator(KeyedStateOperator):
         self.late_tag: OutputTag | None = p.get("late_tag")
         comparator = p.get("comparator")
         self.sort_key = (_ts_of if comparator is None else
-                         (lambda item, k=functools.cmp_to_key(comparator): (item[0], k(item[1]))))
+                         (lambda item, k=functools.cmp_to_key(comparator): (item[0], k(item[1]))))  # noqa: B008 - made once
         self.keyed_backend = keyed_backend_for(self)
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(STATE, None))
         self.due: list[tuple[int, Any]] = []  # heap of (time, key): event time, or the clock in processing time

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import dis
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rayflink.cep.conditions import Context, IterativeCondition, SimpleCondition
 from rayflink.cep.pattern import GroupPattern, MalformedPatternException, Pattern, Quantifier

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import MapStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.state.timers import InternalTimerService
 

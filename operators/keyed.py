@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rayflink.operators.functions import close_function, open_function, resolve
 from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for

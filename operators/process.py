@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rayflink.operators.functions import close_function, open_function, positional_arity
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.time_domain import TimeDomain
 from rayflink.errors import JobExecutionError
+from rayflink.operators.functions import close_function, open_function, positional_arity
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.timers import InternalTimerService
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rayflink.graph.transformations import OperatorSpec
 from rayflink.operators.cep import CepOperator
 from rayflink.operators.co import CoFlatMapOperator, CoMapOperator
 from rayflink.operators.join import IntervalJoinOperator
 from rayflink.operators.keyed import ReduceOperator
 from rayflink.operators.process import CoProcessOperator, ProcessOperator
 from rayflink.operators.queryable import QueryableStateSinkOperator
+from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
+from rayflink.operators.source import SourceOperator
 from rayflink.operators.sql.bridge import BatchesToRowsOperator, RecordsToBatchOperator
 from rayflink.operators.sql.calc import CalcOperator
 from rayflink.operators.sql.group_aggregate import GroupAggregateOperator
@@ -17,12 +20,9 @@ from rayflink.operators.sql.rows import FormatRowsOperator
 from rayflink.operators.sql.session_window import SessionWindowAggregateOperator
 from rayflink.operators.sql.window_aggregate import WindowAggregateOperator
 from rayflink.operators.sql.window_assign import WindowAssignOperator
-from rayflink.operators.sinks import CollectSinkOperator, PrintSinkOperator, SinkFunctionOperator, SinkWriterOperator
-from rayflink.operators.source import SourceOperator
 from rayflink.operators.stateless import FilterOperator, FlatMapOperator, MapOperator
 from rayflink.operators.timestamps import TimestampsAndWatermarksOperator
 from rayflink.operators.window import WindowOperator
-from rayflink.graph.transformations import OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
 
 OPERATORS: dict[str, type[StreamOperator]] = {

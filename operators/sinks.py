@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rayflink.operators.functions import close_function, open_function
-from rayflink.operators.runtime_context import runtime_context_for
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
+from rayflink.operators.functions import close_function, open_function
+from rayflink.operators.runtime_context import runtime_context_for
 from rayflink.runtime.operator import NO_RECORD, StreamOperator
 
 

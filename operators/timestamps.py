@@ -9,7 +9,8 @@ at the end of input.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rayflink.common import config_options as options
 from rayflink.common.watermark_strategy import WatermarkOutput

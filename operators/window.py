@@ -8,11 +8,9 @@ trigger timers and cleanup timers live in the ``InternalTimerService`` with the 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
-from rayflink.operators.keyed import aggregation
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import (
     AggregatingStateDescriptor,
@@ -31,6 +29,9 @@ from rayflink.datastream.window import (
     WindowAssigner,
 )
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
+from rayflink.operators.keyed import aggregation
+from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.operator import NO_RECORD
 from rayflink.state.timers import InternalTimerService
 

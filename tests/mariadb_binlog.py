@@ -13,7 +13,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 
@@ -45,8 +46,8 @@ def mariadb_binlog() -> Iterator[MariaDB]:
         pytest.fail("mariadbd and mariadb-install-db are needed (Debian's mariadb-server package)")
     work = tempfile.mkdtemp(prefix="rayflink-mariadb-")
     datadir, sock = os.path.join(work, "data"), os.path.join(work, "mysqld.sock")
-    subprocess.run([install, "--no-defaults", f"--datadir={datadir}", "--user=root", "--auth-root-authentication-method=normal",
-                    "--skip-test-db"], check=True, capture_output=True)
+    subprocess.run([install, "--no-defaults", f"--datadir={datadir}", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     port = _free_port()
     server = subprocess.Popen(
         [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from rayflink.cli import main
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def test_run_passes_parallelism_and_options_to_the_job(tmp_path, capsys):
@@ -30,9 +34,9 @@ def test_run_passes_parallelism_and_options_to_the_job(tmp_path, capsys):
 
 def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
     # Given a running keyed job counting per key,
-    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.checkpoint.coordinator import read_metadata
     from rayflink.common import WatermarkStrategy
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
     from rayflink.datastream import StreamExecutionEnvironment
 
     env = StreamExecutionEnvironment.get_execution_environment()

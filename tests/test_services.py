@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from services import KafkaBroker, S3Endpoint, unique_name
+from rayflink.testing.services import KafkaBroker, S3Endpoint, unique_name
 
 
 def test_kafka_round_trip_across_four_partitions(kafka_broker: KafkaBroker) -> None:

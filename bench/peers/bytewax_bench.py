@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 
+from _common import DEFAULT_VENV, TreeRssSampler, emit_result  # bench/peers is sys.path[0]: run as a script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import DEFAULT_VENV, TreeRssSampler, emit_result  # noqa: E402
 
 
 def expected_out(workload: str, n: int, keys: int, window_s: int, step_ms: int):

@@ -30,8 +30,7 @@ import tempfile
 import time
 
 T_START = time.perf_counter()
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import TreeRssSampler, emit_result, reexec_in_venv  # noqa: E402
+from _common import TreeRssSampler, emit_result, reexec_in_venv  # noqa: E402  (bench/peers is sys.path[0])
 
 reexec_in_venv("pyflink")
 
@@ -239,8 +238,8 @@ def main() -> None:
             extra["keys"] = k
         out.add_sink(discarding_sink())
     elif a.workload == "B2":
-        from pyflink.datastream.window import TumblingEventTimeWindows
         from pyflink.common.time import Time
+        from pyflink.datastream.window import TumblingEventTimeWindows
 
         src = env.from_source(NumberSequenceSource(1, n), WatermarkStrategy.no_watermarks(), "seq")
         ev_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.DOUBLE()])

@@ -1,9 +1,10 @@
 """Record Flink's own REST responses, to check that rayflink's REST API has Flink's shapes.
 
 Runs two Flink SQL jobs, one after the other, on PyFlink's local cluster (apache-flink from the
-peers venv): one that runs with checkpoints until it is stopped with a savepoint, one that fails, asks every REST path that rayflink serves, and writes
-each answer to ``tests/data/flink_rest/<name>.json``. tests/rest/test_rest_shapes.py compares
-rayflink's answers with these by fields and types, not values.
+peers venv): one that runs with checkpoints until it is stopped with a savepoint, one that fails,
+asks every REST path that rayflink serves, and writes each answer to
+``tests/data/flink_rest/<name>.json``. tests/rest/test_rest_shapes.py compares rayflink's answers
+with these by fields and types, not values.
 
     bash bench/peers/setup.sh && ~/.cache/rayflink-peers/bin/python bench/peers/record_flink_rest.py
 """

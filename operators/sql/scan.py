@@ -14,7 +14,6 @@ from rayflink.datastream.connectors.base import Source, SourceReader, SourceSpli
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.sql.expressions import Expr, as_array, evaluate
 
-
 ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
 
 

@@ -14,7 +14,8 @@ from rayflink.cep.pattern import GroupPattern, MalformedPatternException, Patter
 from rayflink.cep.skip import AfterMatchSkipStrategy
 
 __all__ = [
-    "CEP", "AfterMatchSkipStrategy", "Context", "GroupPattern", "IterativeCondition", "MalformedPatternException", "Pattern",
+    "CEP", "AfterMatchSkipStrategy", "Context", "GroupPattern", "IterativeCondition", "MalformedPatternException",
+    "Pattern",
     "PatternFlatSelectFunction", "PatternFlatTimeoutFunction", "PatternProcessFunction", "PatternSelectFunction",
     "PatternStream", "PatternTimeoutFunction", "Quantifier", "SimpleCondition", "TimedOutPartialMatchHandler",
 ]

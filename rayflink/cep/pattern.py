@@ -83,7 +83,7 @@ class Pattern:
         if previous is not None and name in previous.stage_names():
             raise MalformedPatternException(f"stage {name!r}: duplicate stage name; every stage of a pattern "
                                             "needs its own name (groups included)")
-        self.name = name
+        self.name: str = name
         self.previous = previous
         self.quantifier = Quantifier(consuming_strategy)
         self.condition: Any = None   # None | ("leaf", cond) | ("and", a, b) | ("or", a, b)

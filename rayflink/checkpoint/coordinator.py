@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.checkpoint.metadata import METADATA, encode_metadata, read_metadata
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
@@ -336,7 +336,8 @@ class CheckpointCoordinator:
         entry = {
             "id": p.checkpoint_id, "status": "COMPLETED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": None,
-            "size_bytes": size, "full_size_bytes": full_size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
+            "size_bytes": size, "full_size_bytes": full_size,
+            "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
             "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
             "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
             "path": None, "failure": None,
@@ -461,7 +462,8 @@ class CheckpointCoordinator:
         self._record({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
-            "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
+            "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None,
+            "path": None,
             "failure": reason,
         })
         from rayflink.runtime.messages import CheckpointAborted

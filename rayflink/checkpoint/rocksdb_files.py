@@ -23,13 +23,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rayflink.checkpoint.storage import CheckpointStorage, FileSystemCheckpointStorage
-from rayflink.state.backend import KeyedStateSnapshot
+from rayflink.state.backend import KeyedStateSnapshot, StateError
 
 SHARED_DIR = "shared"
 _TRANSFER_THREADS = 4
@@ -46,13 +47,13 @@ class LocalRocksDBCheckpoint(KeyedStateSnapshot):
     ``db_id`` names the database instance (its SST file names are unique only within it);
     ``restored`` is ``(storage uri, {sst name: shared relpath})`` when the database was
     restored from an incremental checkpoint, so its files need no upload into that storage.
-    ``purge`` (state id -> TTL ms or None) and ``now_ms`` let a full snapshot drop expired entries.
+    ``read`` turns the directory into the full snapshot: the backend that took the checkpoint
+    supplies it (``rayflink.state.rocksdb`` depends on this module, never the other way).
     """
 
     def __init__(self, operator_uid: str, max_parallelism: int, key_groups: range, directory: str,
-                 sst_files: list[str], db_id: str, incremental: bool = True,
-                 restored: tuple[str, dict[str, str]] | None = None,
-                 purge: dict[int, int | None] | None = None, now_ms: int = 0) -> None:
+                 sst_files: list[str], db_id: str, read: Callable[[], KeyedStateSnapshot],
+                 incremental: bool = True, restored: tuple[str, dict[str, str]] | None = None) -> None:
         self.operator_uid = operator_uid
         self.max_parallelism = max_parallelism
         self.key_groups_owned = key_groups
@@ -61,8 +62,7 @@ class LocalRocksDBCheckpoint(KeyedStateSnapshot):
         self.db_id = db_id
         self.incremental = incremental
         self.restored = restored
-        self.purge = dict(purge or {})
-        self.now_ms = now_ms
+        self._read = read
         self._full: KeyedStateSnapshot | None = None
 
     @property
@@ -83,10 +83,7 @@ class LocalRocksDBCheckpoint(KeyedStateSnapshot):
     def to_keyed_snapshot(self) -> KeyedStateSnapshot:
         """The backend-independent snapshot of this checkpoint (for savepoints)."""
         if self._full is None:
-            from rayflink.state.rocksdb import snapshot_native_checkpoint
-
-            self._full = snapshot_native_checkpoint(self.directory, self.operator_uid, self.max_parallelism,
-                                                    self.purge, self.now_ms)
+            self._full = self._read()
         return self._full
 
 
@@ -129,8 +126,6 @@ class RocksDBCheckpointHandle:
     @property
     def states(self) -> dict:
         """Only a RocksDB backend reads these files; another backend asking for entries is told why."""
-        from rayflink.state.backend import StateError
-
         raise StateError(
             f"operator {self.operator_uid!r}: the checkpoint at {self.uri} holds RocksDB database files, "
             "which only the RocksDB state backend restores; to change the state backend, restore from a "

@@ -15,9 +15,9 @@ import dataclasses
 import pickle
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from ray import cloudpickle  # state may hold instances of user classes shipped by value
 

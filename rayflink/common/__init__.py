@@ -21,10 +21,13 @@ from rayflink.common.types import Row, RowKind
 from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
-__all__ = ["ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder", "ExecutionConfig", "Instant",
-           "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row",
-           "RowKind", "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner",
-           "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy"]
+__all__ = [
+    "ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder",
+    "ExecutionConfig", "Instant", "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies",
+    "RestartStrategyConfiguration", "Row", "RowKind", "SerializationSchema", "SimpleStringSchema", "Time",
+    "TimestampAssigner", "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator",
+    "WatermarkStrategy",
+]
 
 
 def __getattr__(name: str) -> Any:

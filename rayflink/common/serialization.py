@@ -6,7 +6,8 @@ import csv
 import io
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.common.types import Row
@@ -428,7 +429,8 @@ class AvroRowSerializationSchema(SerializationSchema):
         from fastavro.validation import validate
 
         if isinstance(element, Row):  # a Row's fields are the record's fields, in order
-            element = _to_dict(element, [f["name"] for f in self.schema.get("fields", [])], "AvroRowSerializationSchema")
+            element = _to_dict(element, [f["name"] for f in self.schema.get("fields", [])],
+                               "AvroRowSerializationSchema")
         buf = io.BytesIO()
         try:
             fastavro.schemaless_writer(buf, self.schema, element)

@@ -60,14 +60,14 @@ from rayflink.datastream.windowed_stream import (
 )
 
 __all__ = [
-    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointStorage", "CheckpointingMode",
-    "CoFlatMapFunction", "CoGroupFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams", "CountWindow",
-    "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend", "ExternalizedCheckpointRetention",
-    "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction",
-    "KeyedCoProcessFunction", "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction",
-    "MemorySize", "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
-    "ProcessFunction", "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext",
-    "RuntimeExecutionMode", "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment", "TimeDomain",
-    "TimeWindow", "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner", "WindowFunction",
-    "WindowedStream",
+    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointStorage",
+    "CheckpointingMode", "CoFlatMapFunction", "CoGroupFunction", "CoMapFunction", "CoProcessFunction",
+    "ConnectedStreams", "CountWindow", "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend",
+    "ExternalizedCheckpointRetention", "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction",
+    "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction", "KeyedCoProcessFunction",
+    "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "MemorySize", "MergingWindowAssigner",
+    "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction", "ProcessFunction",
+    "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode",
+    "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment", "TimeDomain", "TimeWindow",
+    "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner", "WindowFunction", "WindowedStream",
 ]

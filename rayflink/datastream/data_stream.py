@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from rayflink.datastream.functions import as_key_selector
 from rayflink.datastream.windowed_stream import (  # also PyFlink's path
     AllWindowedStream,
+    CoGroupedStreams,
+    IntervalJoin,
+    JoinedStreams,
     WindowedStream,
 )
 from rayflink.errors import GraphBuildError
@@ -176,7 +181,7 @@ class DataStream:
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
-        selector = _key_selector(key_selector)
+        selector = as_key_selector(key_selector)
         t = self._env._new_transformation(
             "partition", "KeyBy", inputs=[self._t], partitioner=HASH, key_selector=selector,
             output_type=self._t.output_type,
@@ -216,14 +221,10 @@ class DataStream:
 
     def join(self, other_stream: "DataStream") -> Any:
         """Window join: ``a.join(b).where(k1).equal_to(k2).window(assigner).apply(JoinFunction)``."""
-        from rayflink.datastream.windowed_stream import JoinedStreams
-
         return JoinedStreams(self, other_stream)
 
     def co_group(self, other_stream: "DataStream") -> Any:
         """Window co-group: ``a.co_group(b).where(k1).equal_to(k2).window(assigner).apply(CoGroupFunction)``."""
-        from rayflink.datastream.windowed_stream import CoGroupedStreams
-
         return CoGroupedStreams(self, other_stream)
 
     def forward(self) -> "DataStream":
@@ -260,7 +261,7 @@ class DataStream:
         if not isinstance(partitioner, Partitioner) and not callable(partitioner):
             raise GraphBuildError(f"partition_custom(): expected a Partitioner or a function (key, num_partitions) "
                                   f"-> index, got {type(partitioner).__name__}")
-        route = _CustomRoute(getattr(partitioner, "partition", partitioner), _key_selector(key_selector))
+        route = _CustomRoute(getattr(partitioner, "partition", partitioner), as_key_selector(key_selector))
         t = self._env._new_transformation("partition", "Custom Partition", inputs=[self._t], partitioner=CUSTOM,
                                           key_selector=route, output_type=self._t.output_type)
         return DataStream(self._env, t)
@@ -470,8 +471,8 @@ class KeyedStream(DataStream):
 
     def interval_join(self, other_stream: "KeyedStream") -> Any:
         """Interval join: ``a.interval_join(b).between(lower, upper).process(ProcessJoinFunction)``."""
-        from rayflink.datastream.windowed_stream import IntervalJoin
-
+        if not isinstance(other_stream, KeyedStream):
+            raise GraphBuildError("interval_join(): both streams must be keyed; call key_by(...) on the other one")
         return IntervalJoin(self, other_stream)
 
     def set_parallelism(self, parallelism: int) -> "DataStream":
@@ -673,16 +674,3 @@ def _check_function(func: Any, methods: tuple, where: str) -> None:
         return
     raise GraphBuildError(f"{where}(): expected an object with {', '.join(m + '()' for m in methods)}, "
                           f"got {type(func).__name__}")
-
-
-def _key_selector(key_selector: Any) -> Callable[[Any], Any]:
-    get_key = getattr(key_selector, "get_key", None)
-    if callable(get_key):
-        return get_key
-    if callable(key_selector):
-        return key_selector
-    if isinstance(key_selector, (int, str)):
-        from rayflink.runtime.fields import field_getter
-
-        return field_getter(key_selector)
-    raise GraphBuildError(f"key_by(): expected a key selector function, got {type(key_selector).__name__}")

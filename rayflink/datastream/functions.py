@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Generic, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from rayflink.errors import GraphBuildError
+from rayflink.runtime.fields import field_getter
 
 IN = TypeVar("IN")
 OUT = TypeVar("OUT")
@@ -140,6 +144,22 @@ class KeySelector(Function):
 
     def get_key(self, value: Any) -> Any:
         raise NotImplementedError
+
+
+def as_key_selector(key_selector: Any) -> Callable[[Any], Any]:
+    """The key function of what ``key_by`` (or a join's ``where``/``equal_to``) was given: a
+    ``KeySelector``, a function, or a field position or name (``key_by(0)``, ``key_by("user")``).
+
+    :raises GraphBuildError: for anything else.
+    """
+    get_key = getattr(key_selector, "get_key", None)
+    if callable(get_key):
+        return get_key
+    if callable(key_selector):
+        return key_selector
+    if isinstance(key_selector, (int, str)):
+        return field_getter(key_selector)
+    raise GraphBuildError(f"key_by(): expected a key selector function, got {type(key_selector).__name__}")
 
 
 class SinkFunction(RichFunction):

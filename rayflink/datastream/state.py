@@ -14,9 +14,10 @@ backends in ``rayflink.state`` create the state objects.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rayflink.common.typeinfo import TypeInformation, Types
 

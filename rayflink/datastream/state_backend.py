@@ -11,9 +11,10 @@ Configuration only: ``create_keyed_state_backend`` builds the runtime backend fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.common import config_options as options
 from rayflink.state.backend import KeyedStateBackend

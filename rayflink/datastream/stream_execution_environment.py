@@ -8,6 +8,8 @@ from typing import Any
 from rayflink.common import config_options as options
 from rayflink.common.configuration import Configuration, cli_options
 from rayflink.common.execution_config import ExecutionConfig
+from rayflink.datastream.connectors.collection import CollectionSource
+from rayflink.datastream.connectors.number_seq import NumberSequenceSource
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.errors import GraphBuildError, truncate
@@ -206,8 +208,6 @@ class StreamExecutionEnvironment:
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
         """A bounded stream of the elements of ``collection``, read in order by one subtask."""
-        from rayflink.connectors.collection import CollectionSource
-
         if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
             raise GraphBuildError(f"from_collection(): expected a list of records, got {type(collection).__name__}")
         elements = list(collection)
@@ -223,8 +223,6 @@ class StreamExecutionEnvironment:
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers ``start..end`` inclusive, split across the source subtasks."""
-        from rayflink.connectors.number_seq import NumberSequenceSource
-
         return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
 
     def from_source(self, source: Any, watermark_strategy: Any, source_name: str,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from rayflink.common.serializer import TypeSerializer
 from rayflink.datastream.functions import (  # noqa: F401 - PyFlink also reaches them here

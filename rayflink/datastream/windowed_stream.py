@@ -14,18 +14,19 @@ united, keyed and windowed, then a co-group window function pairs the two sides.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from rayflink.datastream.functions import RichFunction
+from rayflink.datastream.functions import RichFunction, as_key_selector
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.window import (
+    Evictor,
     MergingWindowAssigner,
     ProcessAllWindowFunction,
     ProcessWindowFunction,
     Trigger,
     WindowAssigner,
     WindowFunction,
-    Evictor,
     to_millis,
 )
 from rayflink.errors import GraphBuildError
@@ -176,8 +177,6 @@ class WindowedStream:
         return self._build("max", ("max", position_to_max), None, self._stream._t.output_type)
 
     def _build(self, what: str, incremental: tuple | None, function: Any, output_type: Any) -> "DataStream":
-        from rayflink.datastream.data_stream import DataStream
-
         style = _window_style(function, self._all) if function is not None else None
         s = self._stream
         trigger = self._trigger or self._assigner.get_default_trigger(s._env)
@@ -186,11 +185,11 @@ class WindowedStream:
                   "function": function, "style": style}
         name = (f"{'AllWindow' if self._all else 'Window'}({self._assigner!r}, {type(trigger).__name__}, "
                 f"{what}{', ' + type(self._evictor).__name__ if self._evictor else ''})")
-        t = s._env._new_transformation("operator", name, inputs=[s._t], operator=OperatorSpec("window", params),
-                                       output_type=output_type, state_key_selectors=(s._key_selector,))
+        windowed = s._one_input(name, OperatorSpec("window", params), output_type,
+                                state_key_selectors=(s._key_selector,))
         if self._all:
-            t.parallelism = 1
-        return DataStream(s._env, t)
+            windowed._t.parallelism = 1
+        return windowed
 
 
 def _all_windows_key(value: Any) -> int:
@@ -302,17 +301,13 @@ class CoGroupedStreams:
         self._key2: Callable | None = None
 
     def where(self, key_selector: Any) -> "CoGroupedStreams":
-        from rayflink.datastream.data_stream import _key_selector
-
-        self._key1 = _key_selector(key_selector)
+        self._key1 = as_key_selector(key_selector)
         return self
 
     def equal_to(self, key_selector: Any) -> "CoGroupedStreams":
-        from rayflink.datastream.data_stream import _key_selector
-
         if self._key1 is None:
             raise GraphBuildError("equal_to() before where(): call where(key1).equal_to(key2)")
-        self._key2 = _key_selector(key_selector)
+        self._key2 = as_key_selector(key_selector)
         return self
 
     def window(self, assigner: WindowAssigner) -> "_WindowedJoin":
@@ -347,10 +342,6 @@ class IntervalJoin:
     """``keyed_a.interval_join(keyed_b)``: pairs where b.ts is in [a.ts + lower, a.ts + upper]."""
 
     def __init__(self, left: "KeyedStream", right: "KeyedStream") -> None:
-        from rayflink.datastream.data_stream import KeyedStream
-
-        if not isinstance(right, KeyedStream):
-            raise GraphBuildError("interval_join(): both streams must be keyed; call key_by(...) on the other one")
         self._left = left
         self._right = right
 
@@ -397,8 +388,6 @@ class IntervalJoined:
         return self
 
     def process(self, process_join_function: Any, output_type: Any = None) -> "DataStream":
-        from rayflink.datastream.data_stream import DataStream
-
         if not (callable(getattr(process_join_function, "process_element", None)) or callable(process_join_function)):
             raise GraphBuildError(f"process(): expected a ProcessJoinFunction, got "
                                   f"{type(process_join_function).__name__}")
@@ -410,9 +399,6 @@ class IntervalJoined:
             raise GraphBuildError("interval_join(): the exclusive bounds leave an empty interval")
         params = {"function": process_join_function, "lower": lower, "upper": upper,
                   "left_late_tag": self._left_late, "right_late_tag": self._right_late}
-        env = self._left._env
-        t = env._new_transformation("operator", f"IntervalJoin([{lower}, {upper}])",
-                                    inputs=[self._left._t, self._right._t],
-                                    operator=OperatorSpec("interval_join", params), output_type=output_type,
-                                    state_key_selectors=(self._left._key_selector, self._right._key_selector))
-        return DataStream(env, t)
+        # a keyed two-input operator over both streams, as Flink builds it (connect, then transform)
+        return self._left.connect(self._right)._two_input(
+            f"IntervalJoin([{lower}, {upper}])", OperatorSpec("interval_join", params), output_type)

@@ -9,7 +9,7 @@ read rayflink. Like Flink's reporter, counters are exported as gauges (a restart
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest

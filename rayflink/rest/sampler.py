@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 RATE_WINDOW_S = 10.0  # how far back the per-second meters look
 SAMPLE_INTERVAL_S = 1.0

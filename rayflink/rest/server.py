@@ -20,8 +20,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.common import config_options
 from rayflink.errors import RayflinkError

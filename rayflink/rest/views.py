@@ -421,7 +421,8 @@ def taskmanagers(executors: list[dict]) -> dict:
                     "networkMemory": 0, "extendedResources": {}}
         out.append({"id": e["actor_id"], "path": f"ray://{e.get('node_id', '')}/task-executor-{e['index']}",
                     "dataPort": -1, "jmxPort": -1, "timeSinceLastHeartbeat": int(e.get("heartbeat_ms", 0)),
-                    "slotsNumber": max(1, e.get("slots", 1)), "freeSlots": max(0, e.get("slots", 1) - e.get("tasks", 0)),
+                    "slotsNumber": max(1, e.get("slots", 1)),
+                    "freeSlots": max(0, e.get("slots", 1) - e.get("tasks", 0)),
                     "assignedTasks": e.get("tasks", 0), "totalResource": resource, "freeResource": dict(resource),
                     "hardware": {"cpuCores": e.get("cpus", 0), "physicalMemory": e.get("memory_total", 0),
                                  "freeMemory": e.get("memory_available", 0), "managedMemory": 0},

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import ray
 

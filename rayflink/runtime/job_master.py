@@ -17,10 +17,10 @@ from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError, UnknownJobError, truncate
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
+from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, ExecutorPool
 from rayflink.runtime.network import OrderedReceiver
-from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.restart import RestartBackoff
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 

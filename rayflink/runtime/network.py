@@ -6,15 +6,15 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 
 from rayflink.errors import truncate
-from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.graph.transformations import BROADCAST, CUSTOM, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
-
 
 MIN_DEBLOATED_BATCH = 16
 

@@ -6,7 +6,8 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 from ray import cloudpickle

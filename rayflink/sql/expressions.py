@@ -13,8 +13,9 @@ and evaluated on whole ``pyarrow.RecordBatch`` es with ``pyarrow.compute``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -1,9 +1,10 @@
-"""The HashMap keyed state backend (Python dicts), and the state objects both backends share.
+"""The HashMap keyed state backend (Python dicts), and the plain state objects both backends share.
 
-Every state lives in a *state table*: a mapping ``make_ck(key, namespace) -> stored value``
-with ``get``, ``__setitem__`` and ``pop``. For the heap backend the table is a plain
-dict, so ``ValueState.value()`` is one ``dict.get``; the RocksDB backend passes its
-write-back cache instead (``rayflink.state.rocksdb``).
+Every state lives in a *state table* (``rayflink.state.table``): a mapping
+``make_ck(key, namespace) -> stored value`` with ``get``, ``__setitem__`` and ``pop``. For the
+heap backend the table is a plain dict, so ``ValueState.value()`` is one ``dict.get``; the
+RocksDB backend passes its write-back cache instead (``rayflink.state.rocksdb``). States with a
+TTL are wrapped by ``rayflink.state.ttl``.
 
 >>> from rayflink.datastream.state import ValueStateDescriptor
 >>> from rayflink.common.typeinfo import Types
@@ -15,18 +16,29 @@ write-back cache instead (``rayflink.state.rocksdb``).
 
 from __future__ import annotations
 
-from ray import cloudpickle  # user classes from modules the workers cannot import pickle by value
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rayflink.datastream.state import (
-    AggregatingState, ListState, MapState, ReducingState, StateDescriptor, ValueState,
+    AggregatingState,
+    ListState,
+    MapState,
+    ReducingState,
+    StateDescriptor,
+    ValueState,
     as_reduce_callable,
 )
 from rayflink.state.backend import (
-    KeyedStateBackend, KeyedStateSnapshot, StateError, StateMigrationError, VOID_NAMESPACE,
+    VOID_NAMESPACE,
+    KeyedStateBackend,
+    KeyedStateSnapshot,
+    StateError,
+    StateMigrationError,
 )
 from rayflink.state.key_groups import assign_key_group
+from rayflink.state.table import NS_MARK, TableState, make_ck, short_repr, split_ck, state_error
+from rayflink.state.ttl import TTL_STATES, IncrementalCleanup, convert_stored, copy_stored, purge_expired
 
 KINDS = ("value", "list", "map", "reducing", "aggregating")
 
@@ -34,11 +46,6 @@ KINDS = ("value", "list", "map", "reducing", "aggregating")
 def wall_clock_ms() -> int:
     """Processing time in epoch milliseconds: the default TTL time provider."""
     return time.time_ns() // 1_000_000
-
-
-def short_repr(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class NoCurrentKey:
@@ -58,61 +65,6 @@ class NoCurrentKey:
 
     def __eq__(self, other: object) -> bool:
         return self is other
-
-
-class _NamespaceMark:
-    """Private third element of namespaced table keys: no user key can contain it."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<namespace>"
-
-
-NS_MARK = _NamespaceMark()
-
-
-def make_ck(key: Any, namespace: Any) -> Any:
-    """The table key of ``(key, namespace)``: the key itself in the void namespace (the
-    common case, one hash of a str or int), else ``(key, namespace, NS_MARK)``."""
-    return key if namespace is None else (key, namespace, NS_MARK)
-
-
-def split_ck(ck: Any) -> tuple[Any, Any]:
-    """``(key, namespace)`` of a table key made by ``make_ck``."""
-    if type(ck) is tuple and len(ck) == 3 and ck[2] is NS_MARK:
-        return ck[0], ck[1]
-    return ck, None
-
-
-class ValueChecker:
-    """Checks a value against the declared type and that it pickles, once per Python type."""
-
-    __slots__ = ("seen", "type_info", "state_name", "operator_uid", "what")
-
-    def __init__(self, type_info: Any, state_name: str, operator_uid: str, what: str = "value") -> None:
-        self.seen: set[type] = set()
-        self.type_info = type_info
-        self.state_name = state_name
-        self.operator_uid = operator_uid
-        self.what = what
-
-    def check(self, value: Any) -> None:
-        t = self.type_info
-        if t is not None and not t.accepts(value):
-            raise StateError(
-                f"state {self.state_name!r} of operator {self.operator_uid!r}: {self.what} "
-                f"{short_repr(value)} of type {type(value).__name__} does not match declared type "
-                f"{t!r}; change the descriptor's type or the value")
-        try:
-            cloudpickle.dumps(value, protocol=5)
-        except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
-            raise StateError(
-                f"state {self.state_name!r} of operator {self.operator_uid!r}: {self.what} "
-                f"{short_repr(value)} of type {type(value).__name__} cannot be pickled ({e}); "
-                "store plain data (numbers, str, tuples, lists, dicts, dataclasses)") from e
-        if value is not None:
-            self.seen.add(type(value))
 
 
 def _ttl_signature(ttl: Any) -> Any:
@@ -138,49 +90,6 @@ def registration_difference(old: StateDescriptor, new: StateDescriptor) -> str |
         return (f"the queryable state name changed from {old.queryable_state_name!r} to "
                 f"{new.queryable_state_name!r}")
     return None
-
-
-def state_error(backend: KeyedStateBackend, name: str, message: str) -> StateError:
-    return StateError(f"state {name!r} of operator {backend.operator_uid!r}: {message}")
-
-
-# ---------------------------------------------------------------------------- state objects
-
-class TableState:
-    """Common fields of the state objects: the backend (for the current key) and the table."""
-
-    def __init__(self, backend: "TableKeyedStateBackend", descriptor: StateDescriptor, table: Any) -> None:
-        self._backend = backend
-        self.descriptor = descriptor
-        self.name = descriptor.name
-        self._table = table
-        self._get = table.get
-        self._put = table.__setitem__
-        self._pop = table.pop
-        uid = backend.operator_uid
-        infos = descriptor.type_infos
-        if descriptor.kind == "map":
-            self._kcheck = ValueChecker(infos[0], self.name, uid, "map key")
-            self._checker = ValueChecker(infos[1], self.name, uid, "map value")
-        else:
-            what = {"list": "list element", "aggregating": "accumulator"}.get(descriptor.kind, "value")
-            self._checker = ValueChecker(infos[0], self.name, uid, what)
-        self._seen = self._checker.seen
-        self._check = self._checker.check
-
-    def clear(self) -> None:
-        self._pop(self._backend._ck, None)
-
-    def _merge_sources(self, target: Any, sources: Iterable[Any]) -> list[Any]:
-        key = self._backend.get_current_key()
-        found = []
-        for ns in sources:
-            if ns == target:
-                continue
-            stored = self._pop(make_ck(key, ns), None)
-            if stored is not None:
-                found.append(stored)
-        return found
 
 
 class HeapValueState(TableState, ValueState):
@@ -459,9 +368,8 @@ class TableKeyedStateBackend(KeyedStateBackend):
         if ttl is None:
             state = self.plain_states[descriptor.kind](self, descriptor, table)
         else:
-            from rayflink.state import ttl as ttl_module
             cleanup = self._incremental_cleanup(name, descriptor.kind, ttl, table)
-            state = ttl_module.TTL_STATES[descriptor.kind](
+            state = TTL_STATES[descriptor.kind](
                 self, descriptor, table, ttl, self.ttl_time_provider, cleanup)
         self._states[name] = state
         self._descriptors[name] = descriptor
@@ -538,14 +446,12 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
         return self._tables.setdefault(name, {})
 
     def _convert_ttl(self, name: str, kind: str, to_ttl: bool) -> None:
-        from rayflink.state.ttl import convert_stored
         now = self.ttl_time_provider()
         table = self._tables[name]
         for ck, stored in list(table.items()):
             table[ck] = convert_stored(kind, stored, to_ttl, now)
 
     def _incremental_cleanup(self, name: str, kind: str, ttl: Any, table: Any) -> Callable[[], None] | None:
-        from rayflink.state.ttl import IncrementalCleanup
         strategy = ttl.get_cleanup_strategies().get_incremental_cleanup_strategy()
         if strategy is None:
             return None
@@ -567,7 +473,6 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
         return found
 
     def snapshot(self) -> KeyedStateSnapshot:
-        from rayflink.state.ttl import copy_stored, purge_expired
         now = self.ttl_time_provider()
         max_p = self.max_parallelism
         groups: dict[Any, int] = {}
@@ -590,7 +495,6 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
         return KeyedStateSnapshot(self.operator_uid, max_p, states)
 
     def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
-        from rayflink.state.ttl import convert_stored, copy_stored
         owned = self.key_groups
         now = self.ttl_time_provider()
         for snap in snapshots:

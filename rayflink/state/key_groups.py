@@ -47,7 +47,8 @@ import math
 import numbers
 import operator
 import struct
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import mmh3
 

@@ -28,30 +28,41 @@ rarely checkpoints) is compacted as well, so reads stay bounded.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
-
-from ray import cloudpickle  # values may be instances of user classes shipped by value
 import re
 import shutil
 import struct
 import uuid
 import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from ray import cloudpickle  # values may be instances of user classes shipped by value
 from rocksdict import (
-    AccessType, BlockBasedIndexType, BlockBasedOptions, Cache, Checkpoint, DBCompactionStyle, Options, Rdict,
-    WriteBatch, WriteBufferManager, WriteOptions,
+    AccessType,
+    BlockBasedIndexType,
+    BlockBasedOptions,
+    Cache,
+    Checkpoint,
+    DBCompactionStyle,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
 )
 
-from rayflink.state.backend import KeyedStateSnapshot, StateError, VOID_NAMESPACE
-from rayflink.state.heap import (
-    PLAIN_STATES, HeapValueState, TableKeyedStateBackend, make_ck, short_repr, split_ck, state_error,
-)
+from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint, RocksDBCheckpointHandle, download
+from rayflink.state.backend import VOID_NAMESPACE, KeyedStateSnapshot, StateError
+from rayflink.state.heap import PLAIN_STATES, HeapValueState, TableKeyedStateBackend
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, key_bytes
+from rayflink.state.table import make_ck, short_repr, split_ck, state_error
+from rayflink.state.ttl import convert_stored, purge_expired
 
 DEFAULT_CACHE_MAX_ENTRIES = 100_000
 DEFAULT_TTL_SWEEP_ENTRIES = 1000
@@ -455,7 +466,6 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
                     it.next()
 
     def _convert_ttl(self, name: str, kind: str, to_ttl: bool) -> None:
-        from rayflink.state.ttl import convert_stored
         table = self._tables[name]
         table.invalidate()
         now = self.ttl_time_provider()
@@ -539,7 +549,6 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         config = self._sweep_config()
         if not config:
             return 0
-        from rayflink.state.ttl import purge_expired
         budget = max_entries or max(c[2] for c in config.values())
         now = self.ttl_time_provider()
         part, start = self._sweep_from or (0, b"")
@@ -609,15 +618,16 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         purge = {table.sid: (self._ttl_purge(name) if self._table_meta[name][1] else None)
                  for name, table in self._tables.items()}
         if self.native_snapshots:
-            from rayflink.checkpoint.rocksdb_files import LocalRocksDBCheckpoint
 
             self._native_count += 1
             directory = os.path.join(self._checkpoints_dir, str(self._native_count))
             os.makedirs(self._checkpoints_dir, exist_ok=True)
             ssts = self.native_checkpoint(directory)
+            read = functools.partial(snapshot_native_checkpoint, directory, self.operator_uid,
+                                     self.max_parallelism, purge, now)
             return LocalRocksDBCheckpoint(self.operator_uid, self.max_parallelism, self.key_groups,
-                                          directory, ssts, self._db_id, self.incremental,
-                                          self._restored_files, purge, now)
+                                          directory, ssts, self._db_id, read, self.incremental,
+                                          self._restored_files)
         names = {table.sid: (name, table.kind) for name, table in self._tables.items()}
         states = {name: {"kind": kind, "ttl": ttl, "entries": {}}
                   for name, (kind, ttl) in self._table_meta.items() if name in self._tables}
@@ -628,8 +638,6 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
     def restore(self, snapshots: list[Any]) -> None:
         """Load the key groups this subtask owns from full snapshots (``KeyedStateSnapshot``)
         or incremental checkpoint handles of any parallelism."""
-        from rayflink.checkpoint.rocksdb_files import RocksDBCheckpointHandle
-        from rayflink.state.ttl import convert_stored
 
         handles = [s for s in snapshots if isinstance(s, RocksDBCheckpointHandle)]
         if handles:
@@ -675,7 +683,6 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         The handle whose key groups overlap ours most becomes the database (files downloaded,
         key groups we do not own cut out by range deletes); the others are range-scanned per
         key group into it (rescaling)."""
-        from rayflink.checkpoint.rocksdb_files import download
 
         for h in handles:
             if h.max_parallelism != self.max_parallelism:
@@ -818,13 +825,15 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
             if old is not None and old[0] != meta["kind"]:
                 raise state_error(self, name, f"checkpoint holds {meta['kind']} state but this "
                                               f"operator has {old[0]} state of that name")
-            table = self._tables.get(name)
-            if table is None:
+            existing = self._tables.get(name)
+            if existing is None:
                 table = self._tables[name] = RocksDBStateTable(self, name, meta["sid"], meta["kind"])
-            elif table.sid != meta["sid"]:
+            elif existing.sid != meta["sid"]:
                 raise StateError(f"operator {self.operator_uid!r}: state {name!r} has id "
-                                 f"{meta['sid']} in the checkpoint but {table.sid} here; restore "
+                                 f"{meta['sid']} in the checkpoint but {existing.sid} here; restore "
                                  "native checkpoints before registering state")
+            else:
+                table = existing
             self._by_sid[meta["sid"]] = table
             self._table_meta[name] = (meta["kind"], meta["ttl"])
             if old is not None and old[1] != meta["ttl"]:
@@ -839,12 +848,11 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         """Load the key groups this subtask owns from ``native_checkpoint`` directories of any
         subtasks (rescaling): each is opened read-only and the range of our key groups read
         from each of its partitions into ours."""
-        from rayflink.state.ttl import convert_stored
         now = self.ttl_time_provider()
         lo, hi = struct.pack(">H", self.key_groups.start), struct.pack(">H", self.key_groups.stop)
         for directory in checkpoint_dirs:
             with _read_only(directory) as parts:
-                remap: dict[int, tuple[RocksDBStateTable, str, bool]] = {}
+                remap: dict[int, tuple[RocksDBStateTable, str, bool | None]] = {}
                 for name, meta in _read_meta(parts[0]).items():
                     have = self._table_meta.get(name)
                     if have is None:
@@ -927,7 +935,6 @@ def _collect_entries(items: Any, names: dict[int, tuple[str, str]], states: dict
                      purge: dict[int, int | None], now: int) -> None:
     """Fill ``states[name]["entries"]`` from RocksDB ``items`` in key order (state entries first,
     metadata after), dropping entries expired for states with a TTL in ``purge``."""
-    from rayflink.state.ttl import purge_expired
 
     last_map: tuple[bytes, dict] | None = None
     decode_key = RocksDBKeyedStateBackend.decode_key

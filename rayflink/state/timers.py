@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from rayflink.state.key_groups import assign_key_group
 

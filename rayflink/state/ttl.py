@@ -11,13 +11,21 @@ in RocksDB (``cleanup_in_rocksdb_compact_filter``; see ``rayflink.state.rocksdb`
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 from rayflink.datastream.state import (
-    AggregatingState, ListState, MapState, ReducingState, StateTtlConfig, ValueState,
+    AggregatingState,
+    AggregatingStateDescriptor,
+    ListState,
+    MapState,
+    ReducingState,
+    ReducingStateDescriptor,
+    StateTtlConfig,
+    ValueState,
     as_reduce_callable,
 )
-from rayflink.state.heap import TableState, state_error
+from rayflink.state.table import TableState, state_error
 
 
 def expired(last_access_ms: int, ttl_ms: int, now: int) -> bool:
@@ -34,10 +42,10 @@ def purge_expired(kind: str, stored: Any, now: int, ttl_ms: int) -> Any:
             return stored
         return alive or None
     if kind == "map":
-        alive = {k: w for k, w in stored.items() if w[1] + ttl_ms > now}
-        if len(alive) == len(stored):
+        alive_entries = {k: w for k, w in stored.items() if w[1] + ttl_ms > now}
+        if len(alive_entries) == len(stored):
             return stored
-        return alive or None
+        return alive_entries or None
     return None if stored[1] + ttl_ms <= now else stored
 
 
@@ -169,7 +177,7 @@ class TtlReducingState(TtlState, ReducingState):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._reduce = as_reduce_callable(self.descriptor.reduce_function)
+        self._reduce = as_reduce_callable(cast(ReducingStateDescriptor, self.descriptor).reduce_function)
 
     def get(self) -> Any:
         w = self._read_wrapped(self._backend._ck)
@@ -191,7 +199,7 @@ class TtlAggregatingState(TtlState, AggregatingState):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._agg = self.descriptor.agg_function
+        self._agg = cast(AggregatingStateDescriptor, self.descriptor).agg_function
 
     def get(self) -> Any:
         w = self._read_wrapped(self._backend._ck)

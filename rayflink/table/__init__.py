@@ -1,7 +1,7 @@
 """The Table API and SQL at PyFlink's paths (``pyflink.table``)."""
 
-from rayflink.table.environment_settings import EnvironmentSettings
 from rayflink.common.types import Row, RowKind
+from rayflink.table.environment_settings import EnvironmentSettings
 from rayflink.table.table import GroupedTable, GroupWindowedTable, Table, WindowGroupedTable
 from rayflink.table.table_environment import StatementSet, StreamTableEnvironment, TableConfig, TableEnvironment
 from rayflink.table.table_result import ResultKind, TableResult

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
-from rayflink.sql.logical import ROWKIND
 from rayflink.common.types import Row, RowKind
+from rayflink.sql.logical import ROWKIND
 
 
 class ResultKind(enum.Enum):

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
+from rayflink.cep import CEP, AfterMatchSkipStrategy, GroupPattern, MalformedPatternException, Pattern
 from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
-from rayflink.cep import AfterMatchSkipStrategy, CEP, GroupPattern, MalformedPatternException, Pattern
 
 
 def kind(k: str):

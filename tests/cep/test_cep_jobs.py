@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import collect
+import pytest
 
 from rayflink.cep import CEP, Pattern, PatternProcessFunction, TimedOutPartialMatchHandler
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+from rayflink.testing import collect
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 MIN = 60_000
 

@@ -7,13 +7,13 @@ import tempfile
 
 import pytest
 
-from rayflink.operators.cep_nfa import KeyState
-from rayflink.operators.registry import create_operator
-from rayflink.cep import AfterMatchSkipStrategy, CEP, MalformedPatternException, Pattern
+from rayflink.cep import CEP, AfterMatchSkipStrategy, MalformedPatternException, Pattern
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.common import Time
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
 from rayflink.graph.transformations import OperatorSpec
+from rayflink.operators.cep_nfa import KeyState
+from rayflink.operators.registry import create_operator
 from rayflink.runtime.operator import OperatorContext
 
 LATE = OutputTag("late")

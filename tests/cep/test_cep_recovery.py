@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from exactly_once import collect_under_chaos
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.cep import CEP, Pattern
 from rayflink.common import Duration, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
+from rayflink.testing.exactly_once import collect_under_chaos
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 USERS = 37
 

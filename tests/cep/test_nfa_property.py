@@ -4,14 +4,14 @@ and timeouts."""
 
 from __future__ import annotations
 
-from brute_force import ANY, INF, NEXT, STRICT, GroupSpec, Spec, StageSpec, brute_force, build_pattern
 from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.cep import MalformedPatternException
+from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
+from tests.cep.brute_force import ANY, INF, NEXT, STRICT, GroupSpec, Spec, StageSpec, brute_force, build_pattern
 
 LETTERS = "abc"
 letters = st.frozensets(st.sampled_from(LETTERS), min_size=1, max_size=2)

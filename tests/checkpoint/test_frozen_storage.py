@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from services import wait_until
-
 from rayflink.common import WatermarkStrategy
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.connectors.discarding import DiscardingSink
 from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing.services import wait_until
 
 
 def test_with_s3_frozen_checkpoints_expire_the_job_runs_on_and_cancel_completes_in_seconds(freezable_s3):

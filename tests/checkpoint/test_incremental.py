@@ -95,7 +95,7 @@ class Checkpoints:
             writer.close()
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])  # S3: a moto server
 def checkpoint_uri(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "file":
         return (tmp_path / "checkpoints").as_uri()
@@ -208,7 +208,7 @@ def test_restore_at_another_parallelism_takes_exactly_the_owned_key_groups(tmp_p
     values = {k: k * 3 for k in range(KEYS)}
     from rayflink.state.key_groups import assign_key_group
 
-    for s, b in enumerate(old):
+    for b in old:
         write(b, {k: v for k, v in values.items() if assign_key_group(k, MAX_P) in b.key_groups})
     cps = Checkpoints(uri, subtasks=2)
     cps.take(*old)
@@ -270,12 +270,12 @@ def test_a_savepoint_of_an_incremental_backend_is_a_full_backend_independent_sna
     b.dispose()
 
 
+@pytest.mark.integration
 def test_a_job_restarts_at_another_parallelism_from_a_retained_incremental_checkpoint(tmp_path):
     # Given a counting job at parallelism 2 on incremental RocksDB, cancelled with its
     # checkpoints retained after a few completed,
-    from exactly_once import counting_job, retained_after_cancel
-
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
+    from rayflink.testing.exactly_once import counting_job, retained_after_cancel
 
     keys, records = 1_000, 40_000
     incremental = EmbeddedRocksDBStateBackend(incremental=True)

@@ -42,6 +42,7 @@ def test_a_crafted_pickle_metadata_runs_nothing_and_is_refused_as_written_by_an_
     assert not marker.exists()
 
 
+@pytest.mark.integration
 def test_a_job_restoring_from_a_crafted_metadata_fails_at_submission_and_runs_nothing(tmp_path):
     # Given the same crafted savepoint given to a job as execution.savepoint.path,
     marker = tmp_path / "pwned"

@@ -6,17 +6,19 @@ import time
 
 import pytest
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.checkpoint.snapshots import load_source_splits
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.connectors.base import Sink, SinkWriter, SourceReader
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError
+from rayflink.testing.exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 @pytest.mark.parametrize("backend", [HashMapStateBackend(), EmbeddedRocksDBStateBackend(),

@@ -6,19 +6,21 @@ import os
 import time
 
 import pytest
-from services import wait_until
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.checkpoint.coordinator import read_metadata
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import KeyedProcessFunction, MapFunction, StreamExecutionEnvironment
 from rayflink.datastream.checkpoint_config import ExternalizedCheckpointCleanup
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError, RayflinkError
+from rayflink.testing.services import wait_until
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 class Total(KeyedProcessFunction):

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import S3Endpoint
 
 from rayflink.checkpoint.storage import (
     CheckpointStorage,
@@ -20,9 +19,10 @@ from rayflink.checkpoint.storage import (
     storage_options,
 )
 from rayflink.errors import ConfigurationError
+from rayflink.testing.services import S3Endpoint
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])  # S3: a moto server
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CheckpointStorage]:
     """An empty storage of each kind: a tmp dir, and a fresh bucket/prefix on the moto server."""
     if request.param == "file":
@@ -197,19 +197,19 @@ def test_storage_options_are_the_s3_options_of_a_job_configuration() -> None:
     assert storage_options(config) == {"s3.endpoint": "http://127.0.0.1:9000", "s3.path.style.access": "true"}
 
 
+@pytest.mark.integration
 def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_own: S3Endpoint) -> None:
     # Given checkpoint storage in a bucket that only the job configuration's s3.* options lead to,
-    from exactly_once import counting_job, retained_after_cancel
-
     from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
+    from rayflink.testing.exactly_once import counting_job, retained_after_cancel
 
     bucket = s3_of_its_own.create_bucket()
     options = {"s3.endpoint": s3_of_its_own.endpoint_url, "s3.access-key": "testing", "s3.secret-key": "testing"}
     keys, records = 100, 20_000
 
     def job(directory: str, rate: float | None, savepoint: str | None = None):
-        stream = counting_job(f"s3://{bucket}/{directory}", records, rate, EmbeddedRocksDBStateBackend(incremental=True),
-                              keys=keys, interval_ms=200)
+        stream = counting_job(f"s3://{bucket}/{directory}", records, rate,
+                              EmbeddedRocksDBStateBackend(incremental=True), keys=keys, interval_ms=200)
         config = stream.get_execution_environment().get_config()
         for key, value in options.items():
             config.set_string(key, value)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import collect
+import pytest
 
 from rayflink.common import Configuration
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import MapFunction, StreamExecutionEnvironment
 from rayflink.errors import ConfigurationError
+from rayflink.testing import collect
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def test_lower_case_batch_runs_the_job_in_batch_mode():

@@ -130,9 +130,8 @@ def test_an_enumeration_refuses_anything_else_at_once_naming_the_option_and_valu
 
 def test_runtime_mode_batch_in_lower_case_runs_batch():
     # BATCH refuses an unbounded source: in STREAMING (what 'batch' used to mean) the plan was accepted
-    from rayflink.connectors.datagen import DataGeneratorSource
-
     from rayflink.common import WatermarkStrategy
+    from rayflink.connectors.datagen import DataGeneratorSource
 
     e = env_with(**{"execution.runtime-mode": "batch"})
     e.from_source(DataGeneratorSource(lambda i: i, None), WatermarkStrategy.no_watermarks(), "gen").print()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from conftest import collect
+import pytest
 
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.serialization import CsvRowDeserializationSchema, JsonRowDeserializationSchema
@@ -29,6 +29,7 @@ def source_metric(results, name: str) -> int:
                for op in s["operators"].values())
 
 
+@pytest.mark.integration
 def test_the_file_source_skips_and_counts_what_the_schema_could_not_parse(tmp_path):
     # Given JSON lines, 2 of 6 malformed, read with a schema that ignores parse errors,
     path = tmp_path / "in.jsonl"

@@ -9,10 +9,10 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from exactly_once import chaos, counting_job, expected_output
 
 from rayflink.connectors.delta import DeltaSink, DeltaSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import chaos, counting_job, expected_output
 
 
 class Change:
@@ -75,6 +75,7 @@ def test_tuple_rows_need_column_names_and_bad_rows_are_named(tmp_path):
         typed.prepare_commit(1)
 
 
+@pytest.mark.integration
 def test_every_record_lands_once_under_executor_kills(tmp_path):
     records = 6_000
     stream = counting_job(f"file://{tmp_path}/chk", records, rate=4_000, backend=HashMapStateBackend(),

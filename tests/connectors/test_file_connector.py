@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import checkpointed_env, collect
 
 from rayflink.common import Duration, Types, WatermarkStrategy
 from rayflink.common.serialization import DeserializationError, JsonRowSerializationSchema
@@ -26,6 +25,7 @@ from rayflink.datastream.connectors.file_system import (
     StreamFormat,
 )
 from rayflink.errors import JobCancelledError, JobExecutionError
+from rayflink.testing import checkpointed_env, collect
 
 ROW = Types.ROW_NAMED(["id", "name", "amount"], [Types.LONG(), Types.STRING(), Types.DOUBLE()])
 
@@ -40,6 +40,7 @@ def read(source: FileSource, parallelism: int = 2) -> list:
     return collect(env(parallelism).from_source(source, WatermarkStrategy.no_watermarks(), "files"))
 
 
+@pytest.mark.integration
 def test_text_lines_of_every_file_in_a_directory_tree(tmp_path) -> None:
     # Given 3 files (one nested, one without a final line end, one CRLF) and a hidden in-progress file,
     (tmp_path / "sub").mkdir()
@@ -53,6 +54,7 @@ def test_text_lines_of_every_file_in_a_directory_tree(tmp_path) -> None:
     assert sorted(got) == ["a1", "a2", "b1", "b2", "b3", "c1", "c2"]
 
 
+@pytest.mark.integration
 def test_csv_with_header_and_json_lines_as_typed_rows(tmp_path) -> None:
     (tmp_path / "in.csv").write_text('id,name,amount\n1,"ana, b",2.5\n2,bo,\n')
     csv_src = FileSource.for_record_stream_format(StreamFormat.csv_format(ROW, skip_header=True),
@@ -61,11 +63,13 @@ def test_csv_with_header_and_json_lines_as_typed_rows(tmp_path) -> None:
         {"id": 1, "name": "ana, b", "amount": 2.5}, {"id": 2, "name": "bo", "amount": None}]
     lines = [json.dumps({"id": i, "name": f"n{i}", "amount": i}) for i in range(100)]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
-    json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW), str(tmp_path / "in.jsonl")).build()
+    json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW),
+                                                   str(tmp_path / "in.jsonl")).build()
     assert sorted(r["id"] for r in read(json_src)) == list(range(100))
     assert all(isinstance(r["amount"], float) for r in read(json_src))
 
 
+@pytest.mark.integration
 def test_a_bad_csv_field_fails_the_job_naming_file_field_and_value(tmp_path) -> None:
     (tmp_path / "bad.csv").write_text("1,ana,2.5\nx,bo,1\n")
     src = FileSource.for_record_stream_format(StreamFormat.csv_format(ROW), str(tmp_path / "bad.csv")).build()
@@ -73,12 +77,14 @@ def test_a_bad_csv_field_fails_the_job_naming_file_field_and_value(tmp_path) -> 
         read(src, 1)
 
 
+@pytest.mark.integration
 def test_missing_path_is_a_clear_error(tmp_path) -> None:
     src = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path / "nope")).build()
     with pytest.raises(Exception, match=r"path '.*nope' does not exist"):
         read(src, 1)
 
 
+@pytest.mark.integration
 def test_parquet_as_rows_and_as_arrow_batches(tmp_path) -> None:
     # Given two Parquet files of 5,000 rows each,
     for part in range(2):
@@ -96,6 +102,7 @@ def test_parquet_as_rows_and_as_arrow_batches(tmp_path) -> None:
     assert sum(n for n, _ in sums) == 10_000 and sum(s for _, s in sums) == sum(range(10_000))
 
 
+@pytest.mark.integration
 def test_monitoring_a_directory_reads_files_that_appear_later(tmp_path) -> None:
     (tmp_path / "first.txt").write_text("one\n")
     src = (FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path))
@@ -115,10 +122,12 @@ def test_monitoring_a_directory_reads_files_that_appear_later(tmp_path) -> None:
     assert sorted(got) == ["one", "three", "two"]
 
 
+@pytest.mark.integration
 def test_row_format_sink_rolls_parts_and_commits_them_at_the_end_of_input(tmp_path) -> None:
     # Given 1,000 JSON records written at parallelism 2 with parts rolled every ~4 KB,
     out = tmp_path / "out"
-    sink = (FileSink.for_row_format(str(out), Encoder.from_serialization_schema(JsonRowSerializationSchema.builder().build()))
+    encoder = Encoder.from_serialization_schema(JsonRowSerializationSchema.builder().build())
+    sink = (FileSink.for_row_format(str(out), encoder)
             .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=4096))
             .with_output_file_config(OutputFileConfig.builder().with_part_prefix("orders").with_part_suffix(".jsonl"))
             .build())
@@ -135,6 +144,7 @@ def test_row_format_sink_rolls_parts_and_commits_them_at_the_end_of_input(tmp_pa
     assert sorted(ids) == list(range(1000))
 
 
+@pytest.mark.integration
 def test_parquet_sink_round_trip_through_the_parquet_source(tmp_path) -> None:
     out = tmp_path / "pq"
     e = env(2)
@@ -182,7 +192,11 @@ def test_type_mismatches_name_the_field_and_value() -> None:
 
 def test_avro_round_trip_names_the_bad_field() -> None:
     pytest.importorskip("fastavro")
-    from rayflink.common.serialization import AvroRowDeserializationSchema, AvroRowSerializationSchema, SerializationError
+    from rayflink.common.serialization import (
+        AvroRowDeserializationSchema,
+        AvroRowSerializationSchema,
+        SerializationError,
+    )
 
     schema = json.dumps({"type": "record", "name": "Order", "fields": [
         {"name": "id", "type": "long"}, {"name": "name", "type": "string"}]})
@@ -201,6 +215,7 @@ def _lines_until(results, last: str) -> list:
     raise AssertionError(f"the job ended before {last!r}: {got}")
 
 
+@pytest.mark.integration
 def test_a_monitoring_source_resumed_from_a_savepoint_does_not_read_finished_files_again(tmp_path) -> None:
     # Given a directory monitored at parallelism 2 that read a.txt, then b.txt written later,
     data = tmp_path / "in"
@@ -229,6 +244,7 @@ def test_a_monitoring_source_resumed_from_a_savepoint_does_not_read_finished_fil
     assert got == ["c1"]
 
 
+@pytest.mark.integration
 def test_a_file_read_to_its_end_stops_holding_the_watermark_back(tmp_path) -> None:
     # Given a monitored directory read at parallelism 1 in event time, where a.txt (1-4 s) is read
     # to its end before b.txt (10-19 s) appears,

@@ -9,10 +9,10 @@ import uuid
 import psycopg
 import pymysql
 import pytest
-from exactly_once import KEYS, chaos, counting_job
 
 from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink, JdbcSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 PG_URL = "jdbc:postgresql://127.0.0.1:5432/test"
 MY_URL = "jdbc:mariadb://127.0.0.1:3306/test"
@@ -93,6 +93,7 @@ def test_a_bad_url_is_named():
         JdbcSink.upsert("t", ["k"], ["k"], options("jdbc:oracle:thin:@host:1521:db")).create_writer(0, 1)
 
 
+@pytest.mark.integration
 def test_the_upserted_table_is_exact_under_executor_kills(database):
     url, table, read = database
     records = 5_000

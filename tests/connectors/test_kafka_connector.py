@@ -8,9 +8,6 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import checkpointed_env, collect
-from exactly_once import KEYS, CountPerKey, compare
-from services import KafkaBroker, running_tansu, unique_name, wait_until
 
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
@@ -29,6 +26,9 @@ from rayflink.datastream.connectors.kafka import (
 )
 from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
+from rayflink.testing import checkpointed_env, collect
+from rayflink.testing.exactly_once import KEYS, CountPerKey, compare
+from rayflink.testing.services import KafkaBroker, running_tansu, unique_name, wait_until
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:
@@ -81,11 +81,13 @@ def test_starting_offsets_explicit_latest_and_timestamp(kafka_broker: KafkaBroke
         producer.flush()
     # explicit offsets for partition 0; partition 1 falls back to earliest
     init = KafkaOffsetsInitializer.offsets({KafkaTopicPartition(topic, 0): 7})
-    got = collect(env(1).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(), "k"))
+    got = collect(env(1).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(),
+                                     "k"))
     assert sorted(got) == sorted([f"0:{i}" for i in (7, 8, 9)] + [f"1:{i}" for i in range(10)])
     # the first record with a timestamp >= 1006
     init = KafkaOffsetsInitializer.timestamp(1_006)
-    got = collect(env(2).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(), "k"))
+    got = collect(env(2).from_source(source(kafka_broker, topic, starting=init), WatermarkStrategy.no_watermarks(),
+                                     "k"))
     assert sorted(got) == sorted(f"{p}:{i}" for p in (0, 1) for i in range(6, 10))
     # latest, bounded by latest: nothing
     got = collect(env(2).from_source(source(kafka_broker, topic, starting=KafkaOffsetsInitializer.latest()),

@@ -11,9 +11,6 @@ from collections import Counter
 
 import psycopg
 import pytest
-from exactly_once import chaos
-from mariadb_binlog import mariadb_binlog  # noqa: F401 - the session's MariaDB with binlog on
-from services import wait_until
 
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
@@ -25,6 +22,8 @@ from rayflink.connectors.mysql_cdc import (
     changelog_rows,
 )
 from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing.exactly_once import chaos
+from rayflink.testing.services import wait_until
 
 
 @pytest.fixture
@@ -60,6 +59,7 @@ def run(cur, sql: str, *args) -> None:
     cur.execute(sql, args)
 
 
+@pytest.mark.integration
 def test_snapshot_then_inserts_updates_and_deletes_in_order(mariadb_binlog, table):
     name, conn = table
     with conn.cursor() as cur:
@@ -125,6 +125,7 @@ def test_a_reader_restored_from_its_position_neither_loses_nor_repeats_a_change(
     assert Counter(int(c["after"]["price"]) for c in out if c["op"] == "u") == Counter(range(1, 701))
 
 
+@pytest.mark.integration
 def test_every_change_lands_once_in_delta_under_executor_kills(mariadb_binlog, table, tmp_path):
     from deltalake import DeltaTable
 
@@ -190,6 +191,7 @@ def test_debezium_json_text_as_flink_cdc_gives_it(mariadb_binlog, table):
         reader.close()
 
 
+@pytest.mark.integration
 def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_binlog, table, tmp_path):
     name, conn = table
     rng = random.Random(7)
@@ -239,7 +241,8 @@ def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_bi
                 wait_until(lambda: pg_table() == expected, timeout=300, what="PostgreSQL to equal MariaDB")
             except TimeoutError:
                 got = pg_table()
-                diff = {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got) if expected.get(k) != got.get(k)}
+                diff = {k: (expected.get(k), got.get(k)) for k in set(expected) | set(got)
+                        if expected.get(k) != got.get(k)}
                 raise AssertionError(f"job {client.get_job_status()}, {client.get_status().get('failures')}; "
                                      f"{len(diff)} rows differ, e.g. {list(diff.items())[:5]}") from None
         finally:

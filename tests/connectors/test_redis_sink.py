@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 import redis
-from exactly_once import KEYS, chaos, counting_job
 
 from rayflink.common import Duration
 from rayflink.connectors.redis import RedisSink, RedisSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
+from rayflink.testing.exactly_once import KEYS, chaos, counting_job
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -70,6 +70,7 @@ def test_a_row_without_the_templates_field_is_named(prefix):
         writer.flush(False)
 
 
+@pytest.mark.integration
 def test_dashboard_keys_equal_the_final_counts_under_executor_kills(prefix):
     p, r = prefix
     records = 5_000

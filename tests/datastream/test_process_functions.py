@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import collect
+import pytest
 
-from rayflink.connectors.collection import CollectionSource
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.datastream import (
     CoFlatMapFunction,
@@ -18,7 +17,11 @@ from rayflink.datastream import (
     StreamExecutionEnvironment,
     TimeDomain,
 )
+from rayflink.datastream.connectors.collection import CollectionSource
 from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.testing import collect
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:
@@ -87,7 +90,8 @@ def test_seed_12_2_4_side_outputs_each_get_their_records():
     tagged = (routed.map(lambda v: ("main", v["id"]))
               .union(errors.map(lambda v: ("error", v.split(":")[0])), late.map(lambda v: ("late", v["id"]))))
     out = collect(tagged)
-    assert sorted(out) == [("error", "JSON inválido"), ("error", "JSON inválido"), ("late", 2), ("main", 1), ("main", 3)]
+    assert sorted(out) == [("error", "JSON inválido"), ("error", "JSON inválido"), ("late", 2), ("main", 1),
+                           ("main", 3)]
 
 
 def test_yield_style_process_function_with_side_output_tuples():

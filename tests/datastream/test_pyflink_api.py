@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import pickle
 import random
-from typing import Iterable
+from collections.abc import Iterable
 
 import cloudpickle
 import pytest
-from conftest import collect
 
 from rayflink.common import (
     ByteArraySchema,
@@ -54,6 +53,7 @@ from rayflink.datastream.window import (
     TimeWindowSerializer,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import collect
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:
@@ -127,7 +127,8 @@ def test_every_pyflink_type_factory():
         assert t.name.startswith(name) and t.accepts([1, 2])
     assert Types.MAP(Types.STRING(), Types.LONG()).accepts({"a": 1})
     assert Types.PRIMITIVE_ARRAY(Types.BYTE()).accepts(b"\x01") and not Types.PRIMITIVE_ARRAY(Types.BYTE()).accepts([1])
-    assert Types.INSTANT().accepts(Instant.of_epoch_milli(1500)) and Instant.of_epoch_milli(1500).to_epoch_milli() == 1500
+    assert Types.INSTANT().accepts(Instant.of_epoch_milli(1500))
+    assert Instant.of_epoch_milli(1500).to_epoch_milli() == 1500
 
 
 def test_row_types_convert_to_rows_and_print_like_flink():
@@ -149,9 +150,11 @@ def test_row_types_convert_to_rows_and_print_like_flink():
     assert Types.SQL_TIMESTAMP().to_print_string(datetime.datetime(2024, 1, 7, 10, 30)) == "2024-01-07 10:30:00.0"
 
 
+@pytest.mark.integration
 def test_records_typed_as_rows_arrive_as_rows():
     e = env(1)
-    ds = e.from_collection([(1, "a"), (2, "b")], type_info=Types.ROW_NAMED(["id", "info"], [Types.INT(), Types.STRING()]))
+    ds = e.from_collection([(1, "a"), (2, "b")],
+                           type_info=Types.ROW_NAMED(["id", "info"], [Types.INT(), Types.STRING()]))
     out = collect(ds.map(lambda r: (r.info, r.id * 10),
                          output_type=Types.ROW_NAMED(["name", "score"], [Types.STRING(), Types.INT()]))
                   .map(lambda r: f"{r.name}:{r.score}"))
@@ -204,6 +207,7 @@ def _model(records: list, size: int, slide: int) -> list:
     return fired
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("size,slide,seed", [(2, 0, 1), (3, 0, 2), (3, 1, 3), (4, 2, 4), (2, 3, 5)])
 def test_count_windows_against_a_brute_force_model(size, slide, seed):
     records = _records(60, "abcd", seed)
@@ -217,6 +221,7 @@ def test_count_windows_against_a_brute_force_model(size, slide, seed):
         assert [w for k, w in out if k == key] == [w for k, w in expected if k == key]
 
 
+@pytest.mark.integration
 def test_count_window_assigners_through_window_and_collecting_apply():
     records = _records(30, "xy", 7)
     e = env(2)
@@ -232,6 +237,7 @@ def test_count_window_assigners_through_window_and_collecting_apply():
         CountSlidingWindowAssigner.of(3, 0)
 
 
+@pytest.mark.integration
 def test_all_window_function_apply_without_out():
     records = _records(20, "z", 8)
     e = env(2)
@@ -260,6 +266,7 @@ class _WhereAmI(MapFunction):
         return (self.index, value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("partitioner", [_ByModulo(), lambda key, n: (key * 7) % n])
 def test_partition_custom_routes_every_record_where_the_partitioner_says(partitioner):
     e = env(1)
@@ -271,6 +278,7 @@ def test_partition_custom_routes_every_record_where_the_partitioner_says(partiti
     assert all(subtask == choose(v, 3) for subtask, v in out)
 
 
+@pytest.mark.integration
 def test_partition_custom_refuses_out_of_range_and_keyed_streams():
     e = env(1)
     bad = e.from_collection([1, 2]).partition_custom(lambda key, n: n, lambda v: v).map(lambda v: v).set_parallelism(2)
@@ -282,6 +290,7 @@ def test_partition_custom_refuses_out_of_range_and_keyed_streams():
 
 # ---------------------------------------------------------------------------- stream properties and options
 
+@pytest.mark.integration
 def test_set_description_appears_in_the_plan_and_cache_keeps_results():
     e = env(1)
     ds = e.from_collection([3, 1, 2]).map(lambda v: v * 2).set_description("doubles every value")
@@ -291,6 +300,7 @@ def test_set_description_appears_in_the_plan_and_cache_keeps_results():
     assert sorted(collect(cached)) == [2, 4, 6]
 
 
+@pytest.mark.integration
 def test_project_keeps_the_chosen_fields():
     e = env(1)
     ds = e.from_collection([(1, "a", 2.5)], type_info=Types.TUPLE([Types.INT(), Types.STRING(), Types.DOUBLE()]))
@@ -394,6 +404,7 @@ class _Threshold(MapFunction):
         return value > self.threshold
 
 
+@pytest.mark.integration
 def test_execution_config_is_the_jobs_options_and_job_parameters_reach_functions():
     e = env(1)
     config = e.get_config()
@@ -427,7 +438,8 @@ def test_row_records_serialize_to_json_csv_and_avro():
     assert JsonRowDeserializationSchema.Builder().type_info(unnamed).build().deserialize(b'{"f0":3,"f1":"x"}') \
         == {"f0": 3, "f1": "x"}
     assert CsvRowSerializationSchema.Builder(unnamed).build().serialize(Row(4, "y")) == b"4,y"
-    schema = '{"type": "record", "name": "T", "fields": [{"name": "id", "type": "int"}, {"name": "n", "type": "string"}]}'
+    schema = ('{"type": "record", "name": "T", '
+              '"fields": [{"name": "id", "type": "int"}, {"name": "n", "type": "string"}]}')
     avro = AvroRowSerializationSchema(avro_schema_string=schema).serialize(Row(5, "z"))
     assert AvroRowDeserializationSchema(avro_schema_string=schema).deserialize(avro) == {"id": 5, "n": "z"}
 
@@ -507,6 +519,7 @@ class _Ts(TimestampAssigner):
         return value[1]
 
 
+@pytest.mark.integration
 def test_a_pyflink_style_custom_merging_assigner():
     e = env(1)
     data = [("a", 1), ("a", 2), ("a", 10), ("b", 3), ("a", 11), ("b", 20)]
@@ -551,6 +564,7 @@ def test_every_class_pyflink_makes_generic_is_subscriptable():
     assert TumblingEventTimeWindows[tuple].of(5).size == 5
 
 
+@pytest.mark.integration
 def test_flat_map_with_a_row_output_type_gives_rows():
     e = env(1)
     named = Types.ROW_NAMED(["word", "n"], [Types.STRING(), Types.INT()])
@@ -586,6 +600,7 @@ class _Totals(KeyedProcessFunction):
 _SMALL = OutputTag("small", Types.LONG())
 
 
+@pytest.mark.integration
 def test_process_with_a_row_output_type_gives_rows_and_keeps_side_outputs():
     e = env(1)
     ds = e.from_collection([("a", 1), ("b", 2), ("a", 3)]) \

@@ -14,6 +14,7 @@ import pytest
 EXAMPLES = pathlib.Path(__file__).parent.parent / "data" / "pyflink_examples"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("example", ["basic_operations", "tumbling_count_window", "tumbling_time_window",
                                      "sliding_time_window", "session_with_gap_window",
                                      "session_with_dynamic_gap_window"])

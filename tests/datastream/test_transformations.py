@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import collect
+import pytest
 
 from rayflink.common.typeinfo import Types
 from rayflink.datastream import (
@@ -15,6 +15,9 @@ from rayflink.datastream import (
     RuntimeExecutionMode,
     StreamExecutionEnvironment,
 )
+from rayflink.testing import collect
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 EVENTS = [
     '{"user_id": "alice", "tipo": "compra", "monto": 150.0}',

@@ -7,23 +7,29 @@ key ``k`` is that prefix: its count ``c``, its last record ``k + (c - 1) KEYS``.
 
 from __future__ import annotations
 
-
 import pytest
-from services import wait_until
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
+from rayflink.common.time import Time
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import (
-    ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateTtlConfig, ValueStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    StateTtlConfig,
+    ValueStateDescriptor,
 )
-from rayflink.common.time import Time
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import GraphBuildError
-from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 from rayflink.queryablestate import (
-    QueryableStateClient, QueryableStateError, UnknownJobError, UnknownKvStateError,
+    QueryableStateClient,
+    QueryableStateError,
+    UnknownJobError,
+    UnknownKvStateError,
 )
+from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
+from rayflink.testing.services import wait_until
 
 KEYS = 20
 
@@ -82,6 +88,7 @@ def running_job(request):
     client.wait(60)
 
 
+@pytest.mark.integration
 def test_every_state_kind_of_every_key_reads_a_consistent_prefix_while_the_job_runs(running_job):
     states = QueryableStateClient(running_job.get_job_id())
     owners = {operator_index_for_key_group(assign_key_group(k, 128), 2, 128) for k in range(KEYS)}
@@ -117,6 +124,7 @@ def total_count(k: int, total: int) -> int | None:
     return n if s == total else None
 
 
+@pytest.mark.integration
 def test_a_key_without_value_an_unknown_state_and_an_unknown_job_are_told_apart(running_job):
     states = QueryableStateClient(running_job)
     wait_until(lambda: states.get_kv_state("count", 0), timeout=60, what="key 0 counted")
@@ -133,6 +141,7 @@ def test_a_key_without_value_an_unknown_state_and_an_unknown_job_are_told_apart(
         states.get_kv_state("count", [1, 2])
 
 
+@pytest.mark.integration
 def test_a_cancelled_job_serves_no_state():
     client = start(HashMapStateBackend(), "queryable-then-cancelled")
     states = QueryableStateClient(client.get_job_id())

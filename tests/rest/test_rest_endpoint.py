@@ -9,12 +9,14 @@ import urllib.request
 from typing import Any
 
 import pytest
-from services import wait_until
-from shapes import flink, mismatches
 
 from rayflink.common import WatermarkStrategy
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import SinkFunction, StreamExecutionEnvironment
+from rayflink.testing.services import wait_until
+from tests.rest.shapes import flink, mismatches
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 
 class _Discard(SinkFunction):
@@ -66,7 +68,8 @@ def test_every_path_answers_with_flinks_shapes_and_live_values(job):
         "vertex_backpressure": f"/jobs/{jid}/vertices/{last}/backpressure",
         "vertex_watermarks": f"/jobs/{jid}/vertices/{last}/watermarks",
         "vertex_subtasks_metrics_list": f"/jobs/{jid}/vertices/{last}/subtasks/metrics",
-        "vertex_subtasks_metrics": f"/jobs/{jid}/vertices/{last}/subtasks/metrics?get=numRecordsIn,numRecordsOutPerSecond",
+        "vertex_subtasks_metrics":
+            f"/jobs/{jid}/vertices/{last}/subtasks/metrics?get=numRecordsIn,numRecordsOutPerSecond",
         "checkpoints": f"/jobs/{jid}/checkpoints", "checkpoints_config": f"/jobs/{jid}/checkpoints/config",
         "checkpoints_details": f"/jobs/{jid}/checkpoints/details/{cid}",
         "job_exceptions_running": f"/jobs/{jid}/exceptions", "taskmanagers": "/taskmanagers",

@@ -7,12 +7,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from shapes import flink, mismatches
 
 from rayflink.rest import views
 from rayflink.rest.prometheus import exposition
 from rayflink.rest.sampler import MetricsSampler, rates
 from rayflink.rest.server import RestConfigurationError, RestEndpoint
+from tests.rest.shapes import flink, mismatches
 
 
 def subtask(vertex_id: int, index: int, records_in: int, elapsed_s: float, backpressured_s: float = 0.0,
@@ -71,7 +71,8 @@ def a_job(metrics: dict | None = None, state: str = "RUNNING", rates_: dict | No
     ("vertex_backpressure", lambda j: views.backpressure(j, j.vertices[1])),
     ("vertex_watermarks", lambda j: views.watermarks(j, j.vertices[1])),
     ("vertex_subtasks_metrics_list", lambda j: views.subtasks_metrics(j, j.vertices[1], None)),
-    ("vertex_subtasks_metrics", lambda j: views.subtasks_metrics(j, j.vertices[1], "numRecordsIn,numRecordsOutPerSecond")),
+    ("vertex_subtasks_metrics",
+     lambda j: views.subtasks_metrics(j, j.vertices[1], "numRecordsIn,numRecordsOutPerSecond")),
     ("checkpoints", lambda j: views.checkpoints(j)),
     ("checkpoints_config", lambda j: views.checkpoint_config(j)),
     ("checkpoints_details", lambda j: views.checkpoint_details(j, 1)),

@@ -6,7 +6,10 @@ import os
 import shutil
 
 import pytest
-from test_rest_endpoint import running_job
+
+from tests.rest.test_rest_endpoint import running_job
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # the flags this machine's closed network needs (no background connections, no sandbox as root)
@@ -38,7 +41,8 @@ def test_the_job_graph_renders_with_live_numbers_and_a_savepoint_completes_from_
             """() => [...document.querySelectorAll('#graph .vname')].some(t => t.textContent.startsWith('gen'))""",
             timeout=60_000)
         page.wait_for_function(
-            """() => [...document.querySelectorAll('#graph .rates')].some(t => /out [1-9][0-9.]*K?\\/s/.test(t.textContent))""",
+            """() => [...document.querySelectorAll('#graph .rates')]
+                       .some(t => /out [1-9][0-9.]*K?\\/s/.test(t.textContent))""",
             timeout=60_000)
         names = page.locator("#graph .vname").all_text_contents()
         assert len(names) == 2 and any(n.startswith("gen") for n in names)

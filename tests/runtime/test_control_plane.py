@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import WatermarkStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.errors import RayflinkError, UnknownJobError
 
@@ -21,6 +21,7 @@ def env(parallelism: int = 1) -> StreamExecutionEnvironment:
     return e
 
 
+@pytest.mark.integration
 def test_job_manager_errors_reach_the_client_as_rayflink_errors_with_their_own_message():
     from rayflink.runtime.client import JobClient
     from rayflink.runtime.job_master import job_manager
@@ -46,6 +47,7 @@ def test_job_manager_errors_reach_the_client_as_rayflink_errors_with_their_own_m
     assert "Traceback" not in str(unknown.value) and "\x1b[" not in str(unknown.value)
 
 
+@pytest.mark.integration
 def test_collect_iterators_nobody_reads_do_not_stall_another_jobs_checkpoints(tmp_path):
     from rayflink.connectors.discarding import DiscardingSink
 
@@ -83,13 +85,14 @@ def jobs_on_executors(count: int) -> set[str]:
     return {job for info in ray.get([x.info.remote() for x in task_executors(count)]) for job in info["jobs"]}
 
 
+@pytest.mark.integration
 def test_executors_drop_the_subtasks_of_a_job_whose_job_manager_died():
     import ray
 
-    from conftest import collect
     from rayflink.connectors.discarding import DiscardingSink
     from rayflink.runtime.job_master import job_manager
-    from services import wait_until
+    from rayflink.testing import collect
+    from rayflink.testing.services import wait_until
 
     # Given a long job running in two task executors,
     e = env(2)
@@ -115,13 +118,14 @@ def executor_indices() -> set[int]:
             if a["namespace"] == NAMESPACE and a["name"].startswith("task-executor-")}
 
 
+@pytest.mark.integration
 def test_executors_beyond_the_cpus_are_released_once_idle_and_started_again_when_needed():
     import psutil
     import ray
 
-    from conftest import collect
     from rayflink.runtime.executor import task_executors
-    from services import wait_until
+    from rayflink.testing import collect
+    from rayflink.testing.services import wait_until
 
     # Given a job whose parallelism is two more than the cluster's CPUs (slots are not CPUs),
     # with a short idle timeout for the executors it starts,

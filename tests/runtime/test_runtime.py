@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import collect
-from services import wait_until
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import WatermarkStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import MapFunction, RuntimeExecutionMode, SinkFunction, StreamExecutionEnvironment
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import collect
+from rayflink.testing.services import wait_until
 
 
 def env(parallelism: int = 2) -> StreamExecutionEnvironment:
@@ -35,6 +35,7 @@ def subtask_counts(out: list, n: int) -> list[int]:
     return counts
 
 
+@pytest.mark.integration
 def test_rebalance_spreads_records_evenly_and_loses_none():
     e = env(1)
     out = collect(e.from_sequence(1, 1000).rebalance().map(WhereAmI()).set_parallelism(4))
@@ -42,12 +43,14 @@ def test_rebalance_spreads_records_evenly_and_loses_none():
     assert subtask_counts(out, 4) == [250, 250, 250, 250]
 
 
+@pytest.mark.integration
 def test_broadcast_sends_every_record_to_every_subtask():
     e = env(1)
     out = collect(e.from_sequence(1, 10).broadcast().map(WhereAmI()).set_parallelism(3))
     assert sorted(out) == sorted((i, v) for i in range(3) for v in range(1, 11))
 
 
+@pytest.mark.integration
 def test_shuffle_and_rescale_lose_nothing():
     e = env(2)
     out = collect(e.from_sequence(1, 500).shuffle().map(WhereAmI()).set_parallelism(3))
@@ -58,6 +61,7 @@ def test_shuffle_and_rescale_lose_nothing():
     assert all(c > 0 for c in subtask_counts(out, 4))
 
 
+@pytest.mark.integration
 def test_key_by_sends_each_key_to_exactly_the_subtask_of_its_key_group():
     from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
@@ -69,6 +73,7 @@ def test_key_by_sends_each_key_to_exactly_the_subtask_of_its_key_group():
         assert index == operator_index_for_key_group(kg, 3, 128)
 
 
+@pytest.mark.integration
 def test_an_exception_in_user_code_names_operator_uid_subtask_and_record():
     def explode(x):
         if x == 13:
@@ -85,6 +90,7 @@ def test_an_exception_in_user_code_names_operator_uid_subtask_and_record():
     assert info.value.uid == "risky-map" and info.value.subtask == 0 and info.value.record == "13"
 
 
+@pytest.mark.integration
 def test_a_failing_function_is_not_called_again_to_find_the_record(tmp_path):
     # Given map and filter functions that log each call to a file and raise on a record, the
     # record is named and no record reached the function twice (user functions have side effects).
@@ -110,6 +116,7 @@ def test_a_failing_function_is_not_called_again_to_find_the_record(tmp_path):
         assert calls == [str(i) for i in range(8)], name
 
 
+@pytest.mark.integration
 def test_an_exception_in_a_keyed_process_function_names_the_record():
     from rayflink.datastream import KeyedProcessFunction
 
@@ -123,6 +130,7 @@ def test_an_exception_in_a_keyed_process_function_names_the_record():
         e.execute()
 
 
+@pytest.mark.integration
 def test_a_key_selector_returning_an_unhashable_value_fails_naming_the_edge():
     e = env(2)
     e.from_collection([{"tags": ["a"]}]).key_by(lambda v: v["tags"]).map(lambda v: v).print()
@@ -138,6 +146,7 @@ def test_batch_mode_refuses_unbounded_sources():
         e.execute()
 
 
+@pytest.mark.integration
 def test_print_writes_flink_style_lines_to_the_client_stdout(capsys):
     e = env(1)
     e.from_collection(["a", "b"]).print("out")
@@ -150,6 +159,7 @@ def test_print_writes_flink_style_lines_to_the_client_stdout(capsys):
     assert sorted(lines) == ["1> 1", "1> 2", "2> 3", "2> 4"]
 
 
+@pytest.mark.integration
 def test_execute_async_reports_status_metrics_and_can_be_cancelled():
     e = env(2)
     source = DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(2000))
@@ -197,6 +207,7 @@ def test_debloat_sizes_batches_to_the_drain_rate_and_lets_them_grow_back():
                           "taskmanager.network.memory.buffer-debloat.target": "soon"})
 
 
+@pytest.mark.integration
 def test_buffer_debloating_shrinks_the_batches_of_a_backpressured_channel():
     # Given a fast source whose records a slow sink takes at about 5,000 a second, with batches
     # of 4,096 records and buffer debloating aiming at 200 ms of waiting per channel,
@@ -240,6 +251,7 @@ class _SlowSink(SinkFunction):
             time.sleep(0.02)
 
 
+@pytest.mark.integration
 def test_a_slow_sink_backpressures_the_source_instead_of_buffering_without_bound():
     e = env(1)
     e.get_config().set_integer("taskmanager.network.batch-size", 100)
@@ -259,7 +271,7 @@ def test_a_slow_sink_backpressures_the_source_instead_of_buffering_without_bound
             return len(samples) >= 5
 
         wait_until(sampled_enough, timeout=60, what="the sink to process records")
-        for src_out, map_in, map_out, sink_in, _ in samples:
+        for src_out, _map_in, _map_out, sink_in, _ in samples:
             # credits 4 per channel + a queue of 4 on each hop, batches of 100 records
             assert src_out - sink_in <= 2 * (4 + 4 + 1) * 100 + 100
         assert samples[-1][4] > 0.5  # the source spends most of its time waiting for credit

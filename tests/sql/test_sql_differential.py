@@ -223,6 +223,7 @@ KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 +
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("query", QUERIES, ids=[q.flink[:70] for q in QUERIES])
 def test_streaming_equals_batch_equals_duckdb(dataset, query):
     table, path, dimension = dataset

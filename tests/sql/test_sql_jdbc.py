@@ -8,6 +8,8 @@ import pytest
 
 from rayflink.table import EnvironmentSettings, TableEnvironment
 
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
+
 PG_URL = "jdbc:postgresql://127.0.0.1:5432/test"
 ROWS = [("ana", "compra", 10.0, "2024-05-01 10:01:00"), ("luis", "compra", 4.5, "2024-05-01 10:03:00"),
         ("ana", "compra", 2.5, "2024-05-01 10:04:59"), ("luis", "compra", 8.0, "2024-05-01 10:06:00"),

@@ -14,6 +14,8 @@ import pytest
 
 from rayflink.table import EnvironmentSettings, RowKind, StreamTableEnvironment, TableEnvironment
 
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
+
 
 def streaming(parallelism: int = 1) -> TableEnvironment:
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 
-from services import KafkaBroker, unique_name
-
 from rayflink.table import EnvironmentSettings, TableEnvironment
+from rayflink.testing.services import KafkaBroker, unique_name
 
 EVENTS = [  # evento_id, user_id, tipo, monto, ts
     ("e1", "ana", "compra", 10.0, "2024-05-01 10:01:00"), ("e2", "ana", "vista", 0.0, "2024-05-01 10:02:00"),

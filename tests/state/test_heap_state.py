@@ -9,8 +9,13 @@ import pytest
 from rayflink.common.time import Time
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import (
-    AggregateFunction, AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor,
-    ReducingStateDescriptor, StateTtlConfig, ValueStateDescriptor,
+    AggregateFunction,
+    AggregatingStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    StateTtlConfig,
+    ValueStateDescriptor,
 )
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.state.backend import StateError
@@ -129,7 +134,8 @@ def test_reducing_state_with_callable_and_reduce_function(backend):
 
 
 def test_aggregating_state(backend):
-    avg = backend.get_partitioned_state(AggregatingStateDescriptor("avg", Average(), Types.TUPLE([Types.LONG(), Types.LONG()])))
+    avg = backend.get_partitioned_state(
+        AggregatingStateDescriptor("avg", Average(), Types.TUPLE([Types.LONG(), Types.LONG()])))
     backend.set_current_key("k")
     assert avg.get() is None
     for v in (1, 2, 6):

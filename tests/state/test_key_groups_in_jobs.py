@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import collect
-from services import wait_until
 
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from rayflink.queryablestate import QueryableStateClient
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.errors import JobExecutionError
+from rayflink.queryablestate import QueryableStateClient
+from rayflink.testing import collect
+from rayflink.testing.services import wait_until
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 RECORDS_PER_KEY = 500
 BASKETS = [frozenset({f"item-{i}", f"item-{i + 1}", f"item-{i + 2}"}) for i in range(8)]
@@ -57,7 +59,7 @@ def test_queryable_state_finds_a_frozenset_key_where_its_records_went():
         # then the job master routes the query to the subtask that holds that basket's state.
         for n, basket in enumerate(BASKETS):
             asked = frozenset(sorted(basket, reverse=True))
-            wait_until(lambda: states.get_kv_state("latest", asked) is not None, timeout=60,
+            wait_until(lambda asked=asked: states.get_kv_state("latest", asked) is not None, timeout=60,
                        what=f"basket {n} queryable")
             assert states.get_kv_state("latest", asked) % len(BASKETS) == n
     finally:

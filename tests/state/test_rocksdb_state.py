@@ -10,15 +10,20 @@ import pytest
 
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import (
-    ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    ValueStateDescriptor,
 )
 from rayflink.datastream.state_backend import (
-    EmbeddedRocksDBStateBackend, HashMapStateBackend, state_backend_from_config,
+    EmbeddedRocksDBStateBackend,
+    HashMapStateBackend,
+    state_backend_from_config,
 )
+from rayflink.state import rocksdb
 from rayflink.state.backend import StateError
 from rayflink.state.heap import HeapKeyedStateBackend
 from rayflink.state.key_groups import assign_key_group, key_group_range
-from rayflink.state import rocksdb
 from rayflink.state.rocksdb import INCREMENTAL_PARTITIONS, RocksDBKeyedStateBackend, decode_obj, encode_obj
 
 MAX_P = 128
@@ -42,11 +47,11 @@ DESCRIPTORS = [
 
 
 def fill(backend, keys):
-    v, l, m, r = (backend.get_partitioned_state(d) for d in DESCRIPTORS)
+    v, lst, m, r = (backend.get_partitioned_state(d) for d in DESCRIPTORS)
     for i, key in enumerate(keys):
         backend.set_current_key(key)
         v.update(i)
-        l.add_all([f"{key}-a", f"{key}-b"])
+        lst.add_all([f"{key}-a", f"{key}-b"])
         m.put_all({"x": i, "y": -i})
         r.add(i)
         r.add(1)
@@ -58,11 +63,11 @@ def fill(backend, keys):
 
 def visible(backend, keys):
     """Everything a user can read, per key (including one namespaced value)."""
-    v, l, m, r = (backend.get_partitioned_state(d) for d in DESCRIPTORS)
+    v, lst, m, r = (backend.get_partitioned_state(d) for d in DESCRIPTORS)
     seen = {}
     for key in keys:
         backend.set_current_key(key)
-        seen[key] = (v.value(), l.get(), sorted(m.items()), r.get())
+        seen[key] = (v.value(), lst.get(), sorted(m.items()), r.get())
     backend.set_current_namespace("w")
     backend.set_current_key(keys[0])
     seen["ns"] = v.value()

@@ -13,6 +13,8 @@ from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 from rayflink.errors import JobExecutionError
 
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
+
 
 class KeepALock(KeyedProcessFunction):
     """Stores a lock (which cannot be pickled) as the key's value, bare or inside a list."""

@@ -10,12 +10,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 
-from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import (
-    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
+    AggregatingStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
     ValueStateDescriptor,
 )
 from rayflink.state.heap import HeapKeyedStateBackend

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rayflink.common.time import Duration, Time
 from rayflink.common.typeinfo import Types
 from rayflink.datastream.state import (
-    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
-    StateTtlConfig, ValueStateDescriptor,
+    AggregatingStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    StateTtlConfig,
+    ValueStateDescriptor,
 )
 from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
 
@@ -328,8 +334,6 @@ def test_rocksdb_sweep_on_flush(clock, tmp_path, incremental):
 
 
 # ---------------------------------------------------------------------------- property
-
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 TTL_OPS = st.lists(st.one_of(
     st.tuples(st.just("key"), st.sampled_from(["a", "b", 3])),

@@ -32,6 +32,7 @@ def rows(table) -> list[tuple]:
     return sorted(tuple(r) for r in table.execute().collect())
 
 
+@pytest.mark.integration
 def test_select_where_add_columns_and_expressions(t_env):
     src = t_env.from_path("src")
     table = (src.where((col("v") > 1) & (col("k") != "b"))
@@ -43,6 +44,7 @@ def test_select_where_add_columns_and_expressions(t_env):
                            ("c", 41, "C", 4.0, 6, "const")]
 
 
+@pytest.mark.integration
 def test_group_by_select_aggregates_as_a_changelog(t_env):
     table = t_env.from_path("src").group_by(col("k")).select(
         col("k"), col("v").sum.alias("total"), col("v").count.alias("n"), col("v").avg.alias("mean"),
@@ -54,6 +56,7 @@ def test_group_by_select_aggregates_as_a_changelog(t_env):
     assert final == {"a": ("a", 9, 3, 3, 1, 5), "b": ("b", 2, 1, 2, 2, 2), "c": ("c", 4, 1, 4, 4, 4)}
 
 
+@pytest.mark.integration
 def test_tumble_and_slide_group_windows(t_env):
     minute = lambda m: datetime.datetime(2024, 5, 1, 10, m)  # noqa: E731
     tumbled = t_env.from_path("src").window(Tumble.over(lit(1).minutes).on(col("ts")).alias("w")) \
@@ -72,6 +75,7 @@ def test_tumble_and_slide_group_windows(t_env):
                               ("b", second(0, 20), 2), ("c", second(2, 0), 4)]
 
 
+@pytest.mark.integration
 def test_execute_insert_and_sql_over_a_temporary_view(t_env, tmp_path):
     t_env.create_temporary_view("big", t_env.from_path("src").where(col("v") >= 3))
     assert sorted(tuple(r) for r in t_env.execute_sql("SELECT k, v FROM big").collect()) == \
@@ -90,6 +94,7 @@ def test_unknown_column_in_the_table_api_names_the_closest(t_env):
         t_env.from_path("src").select(col("kk"))
 
 
+@pytest.mark.integration
 def test_from_elements_union_all_and_ctes():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     people = t_env.from_elements([(1, "ana", 30.5), (2, "luis", 12.0), (3, "eva", 7.25)], ["id", "name", "score"])
@@ -110,6 +115,7 @@ def test_from_elements_union_all_and_ctes():
         t_env.execute_sql("SELECT id FROM people UNION ALL SELECT name FROM more")
 
 
+@pytest.mark.integration
 def test_data_stream_to_table_and_back():
     from rayflink.common import Types
     from rayflink.datastream import StreamExecutionEnvironment
@@ -135,6 +141,7 @@ def test_data_stream_to_table_and_back():
     assert final == {"ana": 7, "luis": 5}
 
 
+@pytest.mark.integration
 def test_join_and_left_outer_join():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     orders = t_env.from_elements([(1, 10), (2, 20), (3, 30)], ["user_id", "amount"])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import collect
-from window_harness import OperatorHarness
+import pytest
 
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, ProcessJoinFunction, StreamExecutionEnvironment
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
 
@@ -30,6 +30,7 @@ PURCHASES = [{"user": u, "ts": t * MIN, "amount": a} for u, t, a in
              [("ana", 4, 30.0), ("ana", 50, 5.0), ("bo", 31, 12.0), ("bo", 9, 8.0)]]
 
 
+@pytest.mark.integration
 def test_window_join_pairs_records_of_the_same_key_and_window():
     e = _env()
     out = collect(_timed(e, CLICKS).join(_timed(e, PURCHASES)).where(lambda c: c["user"])
@@ -38,6 +39,7 @@ def test_window_join_pairs_records_of_the_same_key_and_window():
     assert sorted(out) == [("ana", "hats", 30.0), ("ana", "shoes", 30.0), ("bo", "bags", 8.0)]
 
 
+@pytest.mark.integration
 def test_co_group_sees_both_sides_even_when_one_is_empty():
     def counts(clicks, purchases, out):
         out.collect(((clicks or purchases)[0]["user"], len(clicks), len(purchases)))
@@ -53,6 +55,7 @@ class Conversion(ProcessJoinFunction):
         out.collect((left["user"], left["page"], right["amount"], ctx.get_timestamp()))
 
 
+@pytest.mark.integration
 def test_interval_join_finds_purchases_within_30_minutes_of_a_click():
     e = _env()
     out = collect(_timed(e, CLICKS).key_by(lambda c: c["user"])

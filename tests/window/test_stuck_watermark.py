@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 
-from conftest import collect
+import pytest
 
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import ProcessWindowFunction, StreamExecutionEnvironment
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.testing import collect
+
+pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
 MAX_WATERMARK = 2**63 - 1
 STEPS = 40

@@ -12,7 +12,6 @@ from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_harness import OperatorHarness
 
 from rayflink.datastream import OutputTag
 from rayflink.datastream.window import (
@@ -26,6 +25,7 @@ from rayflink.datastream.window import (
     TumblingEventTimeWindows,
     WindowFunction,
 )
+from rayflink.testing import OperatorHarness
 
 MAX = 2**63 - 1
 LATE = OutputTag("late")

@@ -4,12 +4,10 @@ window functions, triggers; plus the build-time and runtime errors of bad window
 from __future__ import annotations
 
 import pytest
-from conftest import collect
-from window_harness import OperatorHarness
 
-from rayflink.connectors.discarding import DiscardingSink
 from rayflink.common import Duration, Time, Types, Watermark, WatermarkGenerator, WatermarkStrategy
 from rayflink.common.watermark_strategy import TimestampAssigner
+from rayflink.connectors.discarding import DiscardingSink
 from rayflink.datastream import OutputTag, ProcessWindowFunction, StreamExecutionEnvironment
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.window import (
@@ -27,6 +25,7 @@ from rayflink.datastream.window import (
     WindowFunction,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
 
@@ -48,6 +47,7 @@ def timed(e, rows, bound_ms=0):
     return e.from_collection(rows).assign_timestamps_and_watermarks(strategy)
 
 
+@pytest.mark.integration
 def test_seed_12_4_4_event_time_puts_the_late_event_in_its_own_window():
     eventos = [{"ts_ms": 1700000001000, "valor": 10}, {"ts_ms": 1700000002000, "valor": 20},
                {"ts_ms": 1700000003000, "valor": 30}, {"ts_ms": 1699999975000, "valor": 99},
@@ -60,6 +60,7 @@ def test_seed_12_4_4_event_time_puts_the_late_event_in_its_own_window():
     assert sorted(o["valor"] for o in out) == [99, 100]
 
 
+@pytest.mark.integration
 def test_seed_12_4_5_allowed_lateness_refires_and_later_records_go_to_the_side_output():
     tardios = OutputTag("tardios")
 
@@ -105,6 +106,7 @@ class PerRecordWatermarks(WatermarkGenerator):
         pass
 
 
+@pytest.mark.integration
 def test_seed_12_4_2_percentile_watermark_generator_drives_windows():
     class WatermarkPorPercentil(WatermarkGenerator):
         def __init__(self, ventana_eventos=1000, percentil=0.05):
@@ -128,6 +130,7 @@ def test_seed_12_4_2_percentile_watermark_generator_drives_windows():
                                   for w in range(10) for k in range(3)])
 
 
+@pytest.mark.integration
 def test_seed_12_5_1_the_four_window_types():
     rows = [{"user": "u", "timestamp_ms": t * MIN, "monto": 1} for t in (0, 1, 6, 7, 50, 51)]
     e = env()
@@ -186,6 +189,7 @@ class ConContexto(ProcessWindowFunction):
                "fires_of_key": fires.value()}
 
 
+@pytest.mark.integration
 def test_seed_12_5_2_apply_aggregate_process_and_aggregate_with_process():
     rows = [{"region": r, "timestamp_ms": t * 1000, "monto": m}
             for r, t, m in [("eu", 1, 10.0), ("eu", 2, 30.0), ("us", 3, 5.0), ("eu", 61, 1.0)]]
@@ -287,6 +291,7 @@ def test_processing_time_windows_fire_on_the_processing_time_clock():
     h.close()
 
 
+@pytest.mark.integration
 def test_late_records_are_counted_in_the_task_metrics():
     rows = [{"k": "x", "timestamp_ms": t} for t in (1000, 70_000, 2000, 3000)]
     e = env(1)
@@ -316,6 +321,7 @@ def test_bad_window_definitions_fail_at_build_time():
     assert TimeWindow(0, 10).max_timestamp() == 9
 
 
+@pytest.mark.integration
 def test_a_record_without_timestamp_fails_naming_the_window_operator():
     e = env(1)
     stream = (e.from_collection([("a", 1)]).assign_timestamps_and_watermarks(WatermarkStrategy.no_watermarks())
@@ -325,6 +331,7 @@ def test_a_record_without_timestamp_fails_naming_the_window_operator():
         collect(stream)
 
 
+@pytest.mark.integration
 def test_a_timestamp_assigner_returning_a_float_fails_naming_the_record():
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda r, _: r * 1.5)
     with pytest.raises(JobExecutionError, match=r"Timestamps/Watermarks.*must return epoch milliseconds.*record 1"):

@@ -1,3 +1,3 @@
 """PyFlink path for ``DataGeneratorSource`` and ``RateLimiterStrategy``."""
 
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy  # noqa: F401
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy

@@ -1,3 +1,3 @@
 """PyFlink-style path for ``DiscardingSink``."""
 
-from rayflink.connectors.discarding import DiscardingSink  # noqa: F401
+from rayflink.connectors.discarding import DiscardingSink

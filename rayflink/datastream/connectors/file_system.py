@@ -1,3 +1,18 @@
-"""PyFlink path for the file connector (the code lives in ``connectors.file``)."""
-from rayflink.connectors.file import *  # noqa: F401,F403 - one line, PyFlink's import path
-from rayflink.connectors.file import FileSourceBuilder  # noqa: F401 - PyFlink also exports the builder
+"""PyFlink path for the file connector (the code lives in ``rayflink.connectors.file``)."""
+
+from rayflink.connectors.file import (
+    BulkFormat,
+    DefaultRollingPolicy,
+    Encoder,
+    FileCommittable,
+    FileConnectorError,
+    FileSink,
+    FileSource,
+    FileSourceBuilder,
+    FileSourceSplit,
+    OnCheckpointRollingPolicy,
+    OutputFileConfig,
+    ParquetBulkWriters,
+    RollingPolicy,
+    StreamFormat,
+)

@@ -33,15 +33,12 @@ Usage:
 """
 
 import json
-from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.datastream.connectors.kafka import (
-    KafkaSink,
-    KafkaRecordSerializationSchema,
-    DeliveryGuarantee
-)
+
+from pyflink.common import Row
 from pyflink.common.serialization import RowFieldExtractorSchema
 from pyflink.common.typeinfo import Types
-from pyflink.common import Row
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.connectors.kafka import DeliveryGuarantee, KafkaRecordSerializationSchema, KafkaSink
 
 
 def serialize_to_json_bytes(data):

@@ -15,18 +15,15 @@
 #  See the License for the specific language governing permissions and
 # limitations under the License.
 ################################################################################
-import sys
-
 import argparse
-from typing import Iterable
+import sys
+from collections.abc import Iterable
 
-from pyflink.datastream.connectors.file_system import FileSink, RollingPolicy, OutputFileConfig
-
-from pyflink.common import Types, WatermarkStrategy, Time, Encoder
+from pyflink.common import Encoder, Time, Types, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
-from pyflink.datastream import StreamExecutionEnvironment, ProcessWindowFunction
-from pyflink.datastream.window import EventTimeSessionWindows, \
-    SessionWindowTimeGapExtractor, TimeWindow
+from pyflink.datastream import ProcessWindowFunction, StreamExecutionEnvironment
+from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
+from pyflink.datastream.window import EventTimeSessionWindows, SessionWindowTimeGapExtractor, TimeWindow
 
 
 class MyTimestampAssigner(TimestampAssigner):

@@ -15,15 +15,13 @@
 #  See the License for the specific language governing permissions and
 # limitations under the License.
 ################################################################################
-import sys
-
 import argparse
-from typing import Iterable
+import sys
+from collections.abc import Iterable
 
-from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
-
-from pyflink.common import Types, Encoder
+from pyflink.common import Encoder, Types
 from pyflink.datastream import StreamExecutionEnvironment, WindowFunction
+from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
 from pyflink.datastream.window import CountWindow
 
 

@@ -1,11 +1,15 @@
-"""A bounded source over an in-memory collection (``env.from_collection``)."""
+"""A bounded source over an in-memory collection (``env.from_collection``).
+
+Built into the core, with ``NumberSequenceSource``, as Flink keeps its built-in sources in
+flink-core: the environment offers them, so they cannot live with the connectors above it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rayflink.connectors.ranges import RangeReader, range_splits
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit
+from rayflink.datastream.connectors.ranges import RangeReader, range_splits
 
 
 class CollectionSource(Source):

@@ -1,10 +1,11 @@
-"""The exactly-once job under faults, shared by tests/checkpoint and bench/soak_exactly_once.py.
+"""An exactly-once check under faults: a job whose output shows any record lost or duplicated.
 
 A replayable source of integers, keyed by ``i % keys``, a ``KeyedProcessFunction`` counting per
 key in ``ValueState`` and emitting ``(key, n)`` for the n-th record of its key, collected through
 the two-phase-commit collect sink; a chaos thread kills task executors while it runs. Any
 record lost or emitted twice shows in the output, which is compared with the expected one
-record by record.
+record by record. Used by tests/checkpoint, tests/connectors, tests/cep and the soak benches
+(``bench/soak_exactly_once.py``, ``bench/kafka_exactly_once.py``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import threading
 from collections import Counter
 from typing import Any, NamedTuple
 
-from services import wait_until
-
-from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.common import Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
+from rayflink.datastream.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.testing.services import wait_until
 
 KEYS = 97
 
@@ -124,12 +124,12 @@ def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,
     from rayflink.runtime.executor import NAMESPACE
 
     rng = random.Random(seed)
-    done = []
+    done: list[str] = []
     for _ in range(kills):
         seen = completed_checkpoints(client)
         try:
-            wait_until(lambda: stop.is_set() or completed_checkpoints(client) > seen, timeout=120,
-                       what="a checkpoint to complete")
+            wait_until(lambda: stop.is_set() or completed_checkpoints(client) > seen,  # noqa: B023 - called now
+                       timeout=120, what="a checkpoint to complete")
         except TimeoutError:
             return done
         if stop.is_set():

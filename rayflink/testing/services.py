@@ -1,29 +1,30 @@
-"""Real services for the test suite: a tansu Kafka broker and a moto S3 server.
+"""Real services to test connectors against: a tansu Kafka broker and a moto S3 server.
 
-Session-scoped pytest fixtures (pull them in with ``from services import *``
-in a conftest, or ``pytest -p services`` with ``tests/`` on ``sys.path``):
+Context managers, usable in tests, benchmarks and notebooks; ``rayflink.testing.pytest_plugin``
+wraps them in the session-scoped pytest fixtures named below.
 
-``kafka_broker`` -> :class:`KafkaBroker`
+:func:`running_tansu` (fixture ``kafka_broker``) -> :class:`KafkaBroker`
     A tansu broker (``memory://`` storage engine) on a free loopback port.
     ``.bootstrap_servers``, ``create_topic(name, partitions)``,
     ``produce(topic, values, partition=None)``,
     ``consume_all(topic, isolation_level="read_uncommitted")``,
     ``producer(**conf)`` / ``consumer(**conf)`` for raw confluent-kafka clients.
-    Skips the test if the tansu binary cannot be found or started.
+    Raises :class:`ServiceUnavailable` (the fixture skips the test) if the tansu binary
+    cannot be found or started.
 
-``s3_endpoint`` -> :class:`S3Endpoint`
+:func:`running_moto_s3` (fixture ``s3_endpoint``) -> :class:`S3Endpoint`
     A moto S3 server on a free loopback port, with dummy AWS credentials set
-    in ``os.environ`` for the session. ``.endpoint_url``, ``.env`` (the
+    in ``os.environ`` by the fixture. ``.endpoint_url``, ``.env`` (the
     variables a subprocess or Ray worker needs, including
     ``AWS_ENDPOINT_URL``), ``create_bucket(name=None)``, ``client()``.
 
-``freezable_s3`` -> :class:`FreezableS3` (per test)
+:class:`FreezableS3` (fixture ``freezable_s3``, per test)
     A moto S3 server in a process of its own: ``.endpoint``, ``freeze()`` (SIGSTOP: it accepts
     connections and never answers), ``thaw()``. ``s3_of_its_own`` is its endpoint.
 
 Readiness is always polled (a metadata request, an HTTP request), never
-waited for with a fixed sleep. The same helpers start brokers outside pytest:
-``bench/kafka_ceiling.py`` uses :func:`running_tansu`.
+waited for with a fixed sleep (:func:`wait_until`). ``bench/kafka_ceiling.py`` starts its broker
+with :func:`running_tansu`.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 __all__ = [
     "FreezableS3",
     "KafkaBroker",
@@ -54,12 +53,8 @@ __all__ = [
     "ServiceUnavailable",
     "find_tansu_binary",
     "free_port",
-    "freezable_s3",
-    "kafka_broker",
     "running_moto_s3",
     "running_tansu",
-    "s3_endpoint",
-    "s3_of_its_own",
     "unique_name",
     "wait_until",
 ]
@@ -351,7 +346,7 @@ def running_tansu(
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
     last_error = ""
     fixed_port = port
-    for attempt in range(1 if fixed_port else 3):  # a free port can be taken between probe and bind
+    for _attempt in range(1 if fixed_port else 3):  # a free port can be taken between probe and bind
         port = fixed_port or free_port()
         url = f"tcp://127.0.0.1:{port}"
         log_path = log_dir / f"tansu-{port}.log"
@@ -365,7 +360,7 @@ def running_tansu(
         broker = KafkaBroker(f"127.0.0.1:{port}", storage_engine, log_path)
         probe = _metadata_ready(broker.bootstrap_servers)
 
-        def ready() -> bool | None:
+        def ready(proc: subprocess.Popen[bytes] = proc, probe: Callable[[], bool | None] = probe) -> bool | None:
             if proc.poll() is not None:
                 raise ServiceUnavailable(f"exited with code {proc.returncode}")
             return probe()
@@ -379,7 +374,7 @@ def running_tansu(
             if proc.returncode not in (None, 0) and "in use" in _log_tail(log_path).lower():
                 continue
             break
-        probe = ready = None  # drop the probe's admin client: its connection would delay the broker's shutdown
+        del probe, ready  # drop the probe's admin client: its connection would delay the broker's shutdown
         try:
             yield broker
         finally:
@@ -397,20 +392,6 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """A tansu broker (memory storage engine) for the whole session."""
-    try:
-        cm = running_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
-        broker = cm.__enter__()
-    except ServiceUnavailable as e:
-        pytest.skip(f"Kafka broker unavailable: {e}")
-    try:
-        yield broker
-    finally:
-        cm.__exit__(None, None, None)
 
 
 # -------------------------------------------------------------------------- S3
@@ -476,23 +457,6 @@ def running_moto_s3(startup_timeout: float = 15.0) -> Iterator[S3Endpoint]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[S3Endpoint]:
-    """A moto S3 server for the whole session; dummy AWS credentials in ``os.environ``."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in DUMMY_AWS_ENV.items():
-            mp.setenv(k, v)
-        try:
-            cm = running_moto_s3()
-            endpoint = cm.__enter__()
-        except ServiceUnavailable as e:
-            pytest.skip(f"S3 endpoint unavailable: {e}")
-        try:
-            yield endpoint
-        finally:
-            cm.__exit__(None, None, None)
-
-
 class FreezableS3:
     """A moto S3 server process that ``freeze()`` stops (SIGSTOP: connections are accepted by
     the kernel and never answered, as by a hung endpoint) and ``thaw()`` resumes."""
@@ -517,23 +481,3 @@ class FreezableS3:
         self.thaw()
         self.process.terminate()
         self.process.wait(10)
-
-
-@pytest.fixture
-def freezable_s3() -> Iterator[FreezableS3]:
-    """A moto S3 server in a process of its own (thawed and stopped at the end)."""
-    server = FreezableS3()
-    try:
-        wait_until(lambda: server.endpoint.client().list_buckets(), timeout=30,
-                   what=f"moto S3 on {server.endpoint.endpoint_url}")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_of_its_own(freezable_s3: FreezableS3) -> S3Endpoint:
-    """A moto S3 server in a process of its own: its buckets exist on no other server, so a Ray
-    worker reaches them only through an endpoint that names this one (``AWS_ENDPOINT_URL``, if
-    a worker inherited it from the test session, names the session's server)."""
-    return freezable_s3.endpoint
