@@ -10,21 +10,18 @@ their timestamp.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections import Counter
 
 import pytest
-from conftest import collect
 
-sys.path.insert(0, os.path.dirname(__file__))
+from rayflink.apps.ecommerce import fraud, revenue
+from rayflink.apps.ecommerce.config import AppConfig
+from rayflink.apps.ecommerce.generate import EventGenerator, GeneratorSource, ground_truth
+from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing.jobs import collect
+from tests.apps import ecommerce_oracle as oracle
 
-import ecommerce_oracle as oracle  # noqa: E402
-
-from rayflink.apps.ecommerce import fraud, revenue  # noqa: E402
-from rayflink.apps.ecommerce.config import AppConfig  # noqa: E402
-from rayflink.apps.ecommerce.generate import EventGenerator, GeneratorSource, ground_truth  # noqa: E402
-from rayflink.datastream import StreamExecutionEnvironment  # noqa: E402
+pytestmark = pytest.mark.integration  # every test here runs jobs on Ray
 
 OPTIONS = {"ecommerce.day": "10 min", "ecommerce.generator.duration": "25 min",
            "ecommerce.generator.clicks-per-second": 60, "ecommerce.generator.purchases-per-second": 20,

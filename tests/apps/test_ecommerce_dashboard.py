@@ -10,12 +10,12 @@ import threading
 
 import pytest
 import redis
-from services import unique_name, wait_until
 
 from rayflink.apps.ecommerce.config import AppConfig
 from rayflink.apps.ecommerce.dashboard import app, snapshot
 from rayflink.apps.ecommerce.generate import GeneratorConfig, ground_truth
 from rayflink.apps.ecommerce.sinks import LocalDashboardSink
+from rayflink.testing.services import unique_name, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -11,27 +11,23 @@ exactly the expected values, and purchases carry the product version valid at th
 from __future__ import annotations
 
 import json
-import os
-import sys
 import threading
 from collections import Counter
 
 import pytest
 import redis
-from exactly_once import chaos, completed_checkpoints
-from mariadb_binlog import mariadb_binlog  # noqa: F401 - the session's MariaDB with binlog on
-from services import unique_name, wait_until
 
-sys.path.insert(0, os.path.dirname(__file__))
+from rayflink.apps.ecommerce import fraud, revenue
+from rayflink.apps.ecommerce.__main__ import read_table
+from rayflink.apps.ecommerce.config import AppConfig
+from rayflink.apps.ecommerce.generate import EventGenerator, write
+from rayflink.common.configuration import Configuration
+from rayflink.datastream import StreamExecutionEnvironment
+from rayflink.testing.exactly_once import chaos, completed_checkpoints
+from rayflink.testing.services import unique_name, wait_until
+from tests.apps import ecommerce_oracle as oracle
 
-import ecommerce_oracle as oracle  # noqa: E402
-
-from rayflink.apps.ecommerce import fraud, revenue  # noqa: E402
-from rayflink.apps.ecommerce.__main__ import read_table  # noqa: E402
-from rayflink.apps.ecommerce.config import AppConfig  # noqa: E402
-from rayflink.apps.ecommerce.generate import EventGenerator, write  # noqa: E402
-from rayflink.common.configuration import Configuration  # noqa: E402
-from rayflink.datastream import StreamExecutionEnvironment  # noqa: E402
+pytestmark = pytest.mark.integration  # every test here runs jobs on Ray
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MINUTES = 14  # of event time, over a 5-minute day

@@ -9,6 +9,8 @@ import os
 from rayflink.apps.ecommerce.__main__ import main, read_table
 from rayflink.apps.ecommerce.config import AppConfig
 
+pytestmark = pytest.mark.integration  # every test here runs jobs on Ray
+
 
 def test_the_whole_system_runs_on_embedded_defaults(tmp_path, capsys):
     # given the first command with a shorter run (12 minutes of a 5-minute day) into a temporary folder,
