@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from rayflink.apps.ecommerce.__main__ import main, read_table
 from rayflink.apps.ecommerce.config import AppConfig
 
