@@ -18,14 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "apps"))
 
 from harness import emit, percentiles, rss_sampler, start_ray  # noqa: E402
 from services import running_tansu  # noqa: E402
@@ -45,8 +40,7 @@ def main() -> None:
 
     from confluent_kafka import Consumer, TopicPartition
 
-    import ecommerce_oracle as oracle
-    from rayflink.apps.ecommerce import fraud, revenue
+    from rayflink.apps.ecommerce import fraud, oracle, revenue
     from rayflink.apps.ecommerce.__main__ import read_table
     from rayflink.apps.ecommerce.config import AppConfig
     from rayflink.apps.ecommerce.generate import write
@@ -70,7 +64,8 @@ def main() -> None:
             "ecommerce.generator.clicks-per-second": args.clicks_per_second,
             "ecommerce.generator.purchases-per-second": args.purchases_per_second,
             "ecommerce.generator.users": max(100_000, int(args.purchases_per_second * 100)),
-            "ecommerce.generator.fraud-bursts-per-hour": args.fraud_bursts_per_hour, "ecommerce.generator.ticks-per-second": 1,
+            "ecommerce.generator.fraud-bursts-per-hour": args.fraud_bursts_per_hour,
+            "ecommerce.generator.ticks-per-second": 1,
         }
         conf = Configuration(options)
         cfg = AppConfig.from_options(conf.to_dict())

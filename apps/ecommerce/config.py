@@ -9,8 +9,9 @@ for both. Every key, its default and meaning is in ``OPTIONS``; ``describe()`` p
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 from rayflink.apps.ecommerce.generate import GeneratorConfig
 from rayflink.common.config_options import parse_duration_ms

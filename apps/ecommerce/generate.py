@@ -39,8 +39,9 @@ import random
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 

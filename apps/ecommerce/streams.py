@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from rayflink.apps.ecommerce.config import AppConfig
 from rayflink.apps.ecommerce.generate import GeneratorSource
 from rayflink.common import Duration, WatermarkStrategy

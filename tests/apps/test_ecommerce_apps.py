@@ -14,12 +14,11 @@ from collections import Counter
 
 import pytest
 
-from rayflink.apps.ecommerce import fraud, revenue
+from rayflink.apps.ecommerce import fraud, oracle, revenue
 from rayflink.apps.ecommerce.config import AppConfig
 from rayflink.apps.ecommerce.generate import EventGenerator, GeneratorSource, ground_truth
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.testing.jobs import collect
-from tests.apps import ecommerce_oracle as oracle
 
 pytestmark = pytest.mark.integration  # every test here runs jobs on Ray
 

@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 import redis
 
-from rayflink.apps.ecommerce import fraud, revenue
+from rayflink.apps.ecommerce import fraud, oracle, revenue
 from rayflink.apps.ecommerce.__main__ import read_table
 from rayflink.apps.ecommerce.config import AppConfig
 from rayflink.apps.ecommerce.generate import EventGenerator, write
@@ -25,7 +25,6 @@ from rayflink.common.configuration import Configuration
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.testing.exactly_once import chaos, completed_checkpoints
 from rayflink.testing.services import unique_name, wait_until
-from tests.apps import ecommerce_oracle as oracle
 
 pytestmark = pytest.mark.integration  # every test here runs jobs on Ray
 

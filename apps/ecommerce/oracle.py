@@ -1,4 +1,4 @@
-"""Brute-force answers for the e-commerce apps, computed from the generator's events alone.
+"""Brute-force answers for the e-commerce apps, computed from the generator's events alone (tests, bench).
 
 Independent of the operators: plain loops over every event, as the metrics are defined.
 """
