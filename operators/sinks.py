@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from rayflink.operators.functions import close_function, open_function
-from rayflink.operators.runtime_context import runtime_context_for
+import ray
+
+from rayflink.clock import current_time_ms
 from rayflink.common.configuration import checkpoint_interval_ms
-from rayflink.runtime.operator import StreamOperator
+from rayflink.graph.transformations import CollectParams, FunctionParams, OperatorKind, PrintParams, SinkParams
+from rayflink.operators.functions import close_function, open_function
+from rayflink.runtime.network import OutputChannel
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 
-class PrintSinkOperator(StreamOperator):
+@register_operator(OperatorKind.PRINT)
+class PrintSinkOperator(OneInputStreamOperator):
     """Prints ``identifier:subtask> record`` lines, as Flink's print sink does, on the client's stdout."""
 
-    def open(self) -> None:
-        from rayflink.runtime.network import OutputChannel
+    params: PrintParams
 
+    def open(self) -> None:
         credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
-        self.channel = OutputChannel(self.ctx.job_master, (self.ctx.uid, self.ctx.subtask_index), credits,
+        self.channel = OutputChannel(self.ctx.job_manager, (self.ctx.uid, self.ctx.subtask_index), credits,
                                      "print_push", prefix=(self.ctx.job_id,))
-        identifier = self.params.get("identifier")
+        identifier = self.params.identifier
         subtask = f"{self.ctx.subtask_index + 1}> " if self.ctx.parallelism > 1 else ""
         if identifier:
             self.prefix = f"{identifier}:{subtask}" if subtask else f"{identifier}> "
@@ -50,17 +56,18 @@ class SinkContext:
         return self._watermark
 
     def current_processing_time(self) -> int:
-        import time
-
-        return time.time_ns() // 1_000_000
+        return current_time_ms()
 
 
-class SinkFunctionOperator(StreamOperator):
+@register_operator(OperatorKind.SINK_FUNCTION)
+class SinkFunctionOperator(OneInputStreamOperator):
     """Calls ``invoke(value, context)`` of a user SinkFunction for every record."""
 
+    params: FunctionParams
+
     def open(self) -> None:
-        self.function = self.params["function"]
-        open_function(self.function, self.ctx, runtime_context_for(self))
+        self.function = self.params.function
+        open_function(self.function, self.ctx, self.runtime_context())
         self.invoke = getattr(self.function, "invoke", self.function)
         self.context = SinkContext()
 
@@ -77,10 +84,13 @@ class SinkFunctionOperator(StreamOperator):
         self.context._watermark = watermark
 
     def close(self) -> None:
-        close_function(self.function)
+        try:
+            close_function(self.function)
+        finally:
+            super().close()
 
 
-class _TwoPhaseCommitSink(StreamOperator):
+class _TwoPhaseCommitSink(OneInputStreamOperator):
     """Shared two-phase commit: what arrives before barrier n is prepared at n and committed when
     checkpoint n completes; a restore commits again what the checkpoint had prepared (commits are
     idempotent). Without checkpointing everything commits at the end of input."""
@@ -112,13 +122,17 @@ class _TwoPhaseCommitSink(StreamOperator):
             self.commit(cid, self.pending.pop(cid))
 
 
+@register_operator(OperatorKind.SINK)
 class SinkWriterOperator(_TwoPhaseCommitSink):
     """Hands batches to a connector Sink's writer; writers with ``prepare_commit``/``commit``
     (Kafka transactions, files moved from pending to finished) get exactly-once."""
 
+    params: SinkParams
+
     def open(self) -> None:
         super().open()
-        self.writer = self.params["sink"].create_writer(self.ctx.subtask_index, self.ctx.parallelism)
+        self.writer: Any = None
+        self.writer = self.params.sink.create_writer(self.ctx.subtask_index, self.ctx.parallelism)
         self.two_phase = callable(getattr(self.writer, "prepare_commit", None))
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
@@ -143,10 +157,14 @@ class SinkWriterOperator(_TwoPhaseCommitSink):
             self.writer.commit([self.writer.prepare_commit(0)])
 
     def close(self) -> None:
-        if hasattr(self, "writer"):
-            self.writer.close()
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            super().close()
 
 
+@register_operator(OperatorKind.COLLECT)
 class CollectSinkOperator(_TwoPhaseCommitSink):
     """Sends records to the job master, where ``execute_and_collect``'s iterator pulls them.
 
@@ -154,13 +172,13 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
     iterator sees each record exactly once even when the job restarts from a checkpoint.
     """
 
-    def open(self) -> None:
-        from rayflink.runtime.network import OutputChannel
+    params: CollectParams
 
+    def open(self) -> None:
         super().open()
         credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
-        self.channel = OutputChannel(self.ctx.job_master, channel_id, credits, "collect_push",
+        self.channel = OutputChannel(self.ctx.job_manager, channel_id, credits, "collect_push",
                                      prefix=(self.ctx.job_id,))
         self.buffer: list = []
 
@@ -176,12 +194,10 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         return prepared
 
     def commit(self, checkpoint_id: int, prepared: Any) -> None:
-        import ray
-
         job_id, origin, values = prepared
         if job_id != self.ctx.job_id:
             return  # prepared by the job a savepoint came from: its records went to that job's client
-        ray.get(self.ctx.job_master.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
+        ray.get(self.ctx.job_manager.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
 
     def end_input(self) -> None:
         self.channel.drain()

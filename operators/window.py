@@ -7,12 +7,9 @@ trigger timers and cleanup timers live in the ``InternalTimerService`` with the 
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
-from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
-from rayflink.operators.keyed import aggregation
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.clock import current_time_ms
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import (
     AggregatingStateDescriptor,
@@ -29,15 +26,15 @@ from rayflink.datastream.window import (
     TumblingEventTimeWindows,
 )
 from rayflink.errors import JobExecutionError, truncate
-from rayflink.runtime.operator import NO_RECORD
-from rayflink.state.timers import InternalTimerService
+from rayflink.graph.transformations import OperatorKind, WindowParams
+from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
+from rayflink.operators.keyed import aggregation
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 
 CONTENTS = "_window-contents"
 MERGING_WINDOWS = "_merging-window-set"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Scoped:
@@ -153,20 +150,10 @@ class WindowContext:
         return KeyedStateStore(self._op.keyed_backend, None)
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        self._op.side_out(output_tag, value, self._window.max_timestamp())
+        self._op.collector.output(output_tag, value, self._window.max_timestamp())
 
     def get_current_key(self) -> Any:
         return self._key
-
-
-class _Collector:
-    __slots__ = ("items",)
-
-    def __init__(self) -> None:
-        self.items: list = []
-
-    def collect(self, value: Any) -> None:
-        self.items.append(value)
 
 
 class MergingWindowSet:
@@ -210,34 +197,33 @@ class MergingWindowSet:
         return result_window
 
 
-class WindowOperator(KeyedStateOperator):
-    """Runs ``window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>``.
+@register_operator(OperatorKind.WINDOW)
+class WindowOperator(OneInputStreamOperator):
+    """Runs ``window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>``
+    (see ``WindowParams``)."""
 
-    params: ``assigner``, ``trigger`` (None: the assigner's default), ``evictor``, ``allowed_lateness``
-    (ms), ``late_tag``, ``incremental`` (None | ("reduce", fn) | ("aggregate", AggregateFunction) |
-    ("sum"|"min"|"max", field)), ``function`` (a window function or None) and ``style``
-    ("process" | "apply" | "process_all" | "apply_all" | None).
-    """
+    params: WindowParams
 
     def open(self) -> None:
         p = self.params
-        self.assigner = p["assigner"]
-        self.trigger = p.get("trigger") or self.assigner.get_default_trigger()
-        self.evictor = p.get("evictor")
-        self.lateness = int(p.get("allowed_lateness") or 0)
-        self.late_tag: OutputTag | None = p.get("late_tag")
-        self.function = p.get("function")
-        self.style = p.get("style")
+        self.assigner = p.assigner
+        self.trigger = p.trigger or self.assigner.get_default_trigger()
+        self.evictor = p.evictor
+        self.lateness = int(p.allowed_lateness or 0)
+        self.late_tag: OutputTag | None = p.late_tag
+        self.function = p.function
+        self.style = p.style
         self.event_time = self.assigner.is_event_time()
         self.merging = isinstance(self.assigner, MergingWindowAssigner)
-        self.clock: Callable[[], int] = _now_ms
+        self.clock: Callable[[], int] = current_time_ms
         self.num_late_records_dropped = 0
-        self.keyed_backend = keyed_backend_for(self)
-        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.keyed_backend = self.keyed_state_backend()
+        self.timers = self.internal_timer_service()
         self.selector = self.ctx.state_key_selectors[0]
-        self._open_contents(p.get("incremental"))
+        self.collector = TimestampedCollector(self.output)
+        self._open_contents(p.incremental)
         if self.function is not None:
-            open_function(self.function, self.ctx, runtime_context_for(self))
+            open_function(self.function, self.ctx, self.runtime_context())
             method = "process" if self.style in ("process", "process_all") else "apply"
             self.window_fn = resolve(self.function, method)
             arity = positional_arity(self.window_fn)
@@ -250,7 +236,6 @@ class WindowOperator(KeyedStateOperator):
         self.trigger_ctx = TriggerContext(self)
         self.fast = (not self.merging and self.evictor is None and type(self.trigger) is EventTimeTrigger
                      and isinstance(self.assigner, (TumblingEventTimeWindows, SlidingEventTimeWindows)))
-        self._reset_buffers()
 
     def _open_contents(self, incremental: Any) -> None:
         """The keyed state holding each window's contents: an accumulator, a reduced value or a list."""
@@ -260,11 +245,11 @@ class WindowOperator(KeyedStateOperator):
             kind, fn = incremental
             if kind == "aggregate":
                 self.agg = fn
-                open_function(fn, self.ctx, runtime_context_for(self))
+                open_function(fn, self.ctx, self.runtime_context())
             else:
                 self.reduce_fn = resolve(fn, "reduce") if kind == "reduce" else aggregation(kind, fn)
                 if kind == "reduce":
-                    open_function(fn, self.ctx, runtime_context_for(self))
+                    open_function(fn, self.ctx, self.runtime_context())
         backend = self.keyed_backend
         if self.evictor is not None or incremental is None:
             self.list_contents = True
@@ -276,13 +261,7 @@ class WindowOperator(KeyedStateOperator):
             self.list_contents = False
             self.contents = backend.get_partitioned_state(ReducingStateDescriptor(CONTENTS, self.reduce_fn, None))
 
-    def _reset_buffers(self) -> None:
-        self.out_values: list = []
-        self.out_stamps: list = []
-        self.side: dict[str, tuple[OutputTag, list, list]] = {}
-
-    def extra_metrics(self) -> dict:
-        """Counters the task adds to this operator's metrics."""
+    def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.num_late_records_dropped}
 
     # ---- records ------------------------------------------------------------------------
@@ -299,12 +278,12 @@ class WindowOperator(KeyedStateOperator):
             raise
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="the window operator") from exc
-        self._flush()
+        self.collector.flush()
 
     def _missing_timestamp(self, values: list, timestamps: list | None) -> None:
         i = 0 if timestamps is None else timestamps.index(None)
         raise JobExecutionError(
-            f"window operator {self.ctx.describe()}: record {truncate(values[i], 100)} has no event "
+            f"window {self.ctx.describe()}: record {truncate(values[i], 100)} has no event "
             f"timestamp, but {type(self.assigner).__name__} needs one; assign timestamps with a "
             "WatermarkStrategy(...).with_timestamp_assigner(...) on the source or with "
             "assign_timestamps_and_watermarks(...) before the window",
@@ -426,7 +405,7 @@ class WindowOperator(KeyedStateOperator):
 
     def _merge(self, key: Any, result: Any, merged: list, state_window: Any, merged_state_windows: list) -> None:
         if self.event_time and result.max_timestamp() + self.lateness <= self.current_watermark:
-            raise JobExecutionError(f"window operator {self.ctx.describe()}: merging produced window {result!r} "
+            raise JobExecutionError(f"window {self.ctx.describe()}: merging produced window {result!r} "
                                     "whose end is already behind the watermark")
         ctx = self.trigger_ctx
         ctx.window, ctx.merged_windows = result, merged
@@ -481,11 +460,7 @@ class WindowOperator(KeyedStateOperator):
 
     def _late(self, values: list, stamps: list) -> None:
         if self.late_tag is not None:
-            entry = self.side.get(self.late_tag.tag_id)
-            if entry is None:
-                entry = self.side[self.late_tag.tag_id] = (self.late_tag, [], [])
-            entry[1].extend(values)
-            entry[2].extend(stamps)
+            self.collector.output_all(self.late_tag, values, stamps)
         else:
             self.num_late_records_dropped += len(values)
 
@@ -498,7 +473,8 @@ class WindowOperator(KeyedStateOperator):
         return self.contents.get()
 
     def _emit_window(self, key: Any, window: Any, state_window: Any, contents: Any) -> None:
-        """Evaluate the window function on ``contents`` and buffer the results at ``window.max_timestamp()``."""
+        """Evaluate the window function on ``contents`` and collect the results at ``window.max_timestamp()``."""
+        self.collector.timestamp = window.max_timestamp()
         if self.list_contents:
             elements = list(contents)
             wctx = WindowContext(self, key, window)
@@ -517,22 +493,20 @@ class WindowOperator(KeyedStateOperator):
                 inputs = [] if acc is None else [acc]
             else:
                 inputs = values
-            results = self._apply(key, window, inputs) if inputs or self.function is not None else []
+            if inputs or self.function is not None:
+                self._apply(key, window, inputs)
             if self.evictor is not None:
                 self.evictor.evict_after(elements, len(elements), window, wctx)
                 self.keyed_backend.set_current_namespace(state_window)
                 self.contents.update(elements)
         else:
-            results = self._apply(key, window, [contents])
-        if results:
-            ts = window.max_timestamp()
-            self.out_values.extend(results)
-            self.out_stamps.extend([ts] * len(results))
+            self._apply(key, window, [contents])
 
-    def _apply(self, key: Any, window: Any, inputs: list) -> list:
+    def _apply(self, key: Any, window: Any, inputs: list) -> None:
+        out = self.collector
         if self.function is None:
-            return inputs
-        out = _Collector()
+            out.collect_all(inputs)
+            return
         style, fn = self.style, self.window_fn
         backend = self.keyed_backend
         previous = backend.current_namespace
@@ -555,22 +529,7 @@ class WindowOperator(KeyedStateOperator):
         finally:
             backend.set_current_namespace(previous)
         if returned is not None:
-            out.items.extend(returned)
-        return out.items
-
-    def side_out(self, tag: OutputTag, value: Any, ts: int) -> None:
-        entry = self.side.get(tag.tag_id)
-        if entry is None:
-            entry = self.side[tag.tag_id] = (tag, [], [])
-        entry[1].append(value)
-        entry[2].append(ts)
-
-    def _flush(self) -> None:
-        if self.out_values:
-            self.output.emit(self.out_values, self.out_stamps)
-        for tag, values, stamps in self.side.values():
-            self.output.emit_side(tag, values, stamps)
-        self._reset_buffers()
+            out.collect_all(returned)
 
     def _on_timer(self, ts: int, key: Any, window: Any, event_time: bool) -> None:
         backend = self.keyed_backend
@@ -628,7 +587,7 @@ class WindowOperator(KeyedStateOperator):
                 raise
             except Exception as exc:
                 raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
-            self._flush()
+            self.collector.flush()
         self.output.emit_watermark(watermark)
 
     def next_processing_time_timer(self) -> int | None:
@@ -642,7 +601,7 @@ class WindowOperator(KeyedStateOperator):
             raise
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
-        self._flush()
+        self.collector.flush()
 
     def end_input(self) -> None:
         if self.ctx.batch_mode:  # BATCH: no watermarks flow; the end of input completes event time
@@ -651,8 +610,10 @@ class WindowOperator(KeyedStateOperator):
     # ---- state ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        for fn in (self.params.get("function"), getattr(self, "agg", None)):
-            if fn is not None:
-                close_function(fn)
-        super().close()
+        try:
+            for fn in (self.params.function, self.agg):
+                if fn is not None:
+                    close_function(fn)
+        finally:
+            super().close()
 

@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
-    BROADCAST,
-    CHAIN_HEAD,
-    CHAIN_NEVER,
-    FORWARD,
-    GLOBAL,
-    HASH,
-    REBALANCE,
-    RESCALE,
-    SHUFFLE,
+    AggregationParams,
+    ChainingStrategy,
+    FunctionParams,
+    OperatorKind,
     OperatorSpec,
+    Partitioner,
+    PrintParams,
+    QueryableStateParams,
+    SinkParams,
     Transformation,
+    WatermarkParams,
 )
 
 if TYPE_CHECKING:
@@ -72,12 +72,12 @@ class DataStream:
 
     def disable_chaining(self) -> "DataStream":
         """Never chain this operator with its neighbours."""
-        self._t.chaining = CHAIN_NEVER
+        self._t.chaining = ChainingStrategy.NEVER
         return self
 
     def start_new_chain(self) -> "DataStream":
         """Begin a new chain at this operator (do not chain it to its predecessor)."""
-        self._t.chaining = CHAIN_HEAD
+        self._t.chaining = ChainingStrategy.HEAD
         return self
 
     def slot_sharing_group(self, name: str) -> "DataStream":
@@ -96,7 +96,7 @@ class DataStream:
     def map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` (a callable or a ``MapFunction``) to every record."""
         _check_callable(func, "map", "map")
-        return self._one_input("Map", OperatorSpec("map", {"function": func}), output_type)
+        return self._one_input("Map", OperatorSpec(OperatorKind.MAP, FunctionParams(func)), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` to every record and emit each element of what it returns or yields.
@@ -104,23 +104,23 @@ class DataStream:
         A two-argument function receives a collector: ``lambda value, out: out.collect(...)``.
         """
         _check_callable(func, "flat_map", "flat_map")
-        return self._one_input("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+        return self._one_input("Flat Map", OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(func)), output_type)
 
     def filter(self, func: Any) -> "DataStream":
         """Keep the records for which ``func`` (a callable or a ``FilterFunction``) is true."""
         _check_callable(func, "filter", "filter")
-        return self._one_input("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+        return self._one_input("Filter", OperatorSpec(OperatorKind.FILTER, FunctionParams(func)), self._t.output_type)
 
     def process(self, func: Any, output_type: Any = None) -> "DataStream":
         """Run a ``ProcessFunction`` on every record (side outputs, timestamps)."""
         _check_function(func, ("process_element",), "process")
-        return self._one_input("Process", OperatorSpec("process", {"function": func}), output_type)
+        return self._one_input("Process", OperatorSpec(OperatorKind.PROCESS, FunctionParams(func)), output_type)
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
         selector = _key_selector(key_selector)
         t = self._env._new_transformation(
-            "partition", "KeyBy", inputs=[self._t], partitioner=HASH, key_selector=selector,
+            "partition", "KeyBy", inputs=[self._t], partitioner=Partitioner.HASH, key_selector=selector,
             output_type=self._t.output_type,
         )
         return KeyedStream(self._env, t, selector, key_type)
@@ -149,7 +149,7 @@ class DataStream:
         if not isinstance(watermark_strategy, WatermarkStrategy):
             raise GraphBuildError(f"assign_timestamps_and_watermarks(): expected a WatermarkStrategy, got "
                                   f"{type(watermark_strategy).__name__}")
-        spec = OperatorSpec("timestamps_watermarks", {"watermark_strategy": watermark_strategy})
+        spec = OperatorSpec(OperatorKind.TIMESTAMPS_WATERMARKS, WatermarkParams(watermark_strategy))
         return self._one_input("Timestamps/Watermarks", spec, self._t.output_type)
 
     def window_all(self, window_assigner: Any) -> Any:
@@ -171,22 +171,22 @@ class DataStream:
         return CoGroupedStreams(self, other_stream)
 
     def forward(self) -> "DataStream":
-        return self._partition(FORWARD, "Forward")
+        return self._partition(Partitioner.FORWARD, "Forward")
 
     def rebalance(self) -> "DataStream":
-        return self._partition(REBALANCE, "Rebalance")
+        return self._partition(Partitioner.REBALANCE, "Rebalance")
 
     def rescale(self) -> "DataStream":
-        return self._partition(RESCALE, "Rescale")
+        return self._partition(Partitioner.RESCALE, "Rescale")
 
     def shuffle(self) -> "DataStream":
-        return self._partition(SHUFFLE, "Shuffle")
+        return self._partition(Partitioner.SHUFFLE, "Shuffle")
 
     def broadcast(self) -> "DataStream":
-        return self._partition(BROADCAST, "Broadcast")
+        return self._partition(Partitioner.BROADCAST, "Broadcast")
 
     def global_(self) -> "DataStream":
-        return self._partition(GLOBAL, "Global")
+        return self._partition(Partitioner.GLOBAL, "Global")
 
     def get_side_output(self, output_tag: "OutputTag") -> "DataStream":
         """The stream of records the operator emitted to ``output_tag``."""
@@ -209,7 +209,7 @@ class DataStream:
 
     def print(self, sink_identifier: str | None = None) -> "DataStreamSink":
         """Print every record to standard output (of the task's worker)."""
-        spec = OperatorSpec("print", {"identifier": sink_identifier})
+        spec = OperatorSpec(OperatorKind.PRINT, PrintParams(sink_identifier))
         return self._sink("Print to Std. Out", spec)
 
     def add_sink(self, sink_func: Any) -> "DataStreamSink":
@@ -219,7 +219,7 @@ class DataStream:
         if isinstance(sink_func, Sink):
             return self.sink_to(sink_func)
         _check_function(sink_func, ("invoke",), "add_sink")
-        return self._sink("Sink", OperatorSpec("sink_function", {"function": sink_func}))
+        return self._sink("Sink", OperatorSpec(OperatorKind.SINK_FUNCTION, FunctionParams(sink_func)))
 
     def sink_to(self, sink: Any) -> "DataStreamSink":
         """Write with a ``Sink`` (a connector's sink)."""
@@ -228,7 +228,7 @@ class DataStream:
         if not isinstance(sink, Sink):
             raise GraphBuildError(f"sink_to() needs a Sink, got {type(sink).__name__}; "
                                   "use add_sink() for a SinkFunction")
-        return self._sink(type(sink).__name__, OperatorSpec("sink", {"sink": sink}))
+        return self._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
                             limit: int | None = None) -> Any:
@@ -248,7 +248,7 @@ class DataStream:
                                           state_key_selectors=state_key_selectors)
         return DataStream(self._env, t)
 
-    def _partition(self, partitioner: str, name: str) -> "DataStream":
+    def _partition(self, partitioner: Partitioner, name: str) -> "DataStream":
         t = self._env._new_transformation("partition", name, inputs=[self._t], partitioner=partitioner,
                                           output_type=self._t.output_type)
         return DataStream(self._env, t)
@@ -280,20 +280,20 @@ class KeyedStream(DataStream):
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "map", "map")
-        return self._keyed("Map", OperatorSpec("map", {"function": func}), output_type)
+        return self._keyed("Map", OperatorSpec(OperatorKind.MAP, FunctionParams(func)), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "flat_map", "flat_map")
-        return self._keyed("Flat Map", OperatorSpec("flat_map", {"function": func}), output_type)
+        return self._keyed("Flat Map", OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(func)), output_type)
 
     def filter(self, func: Any) -> DataStream:
         _check_callable(func, "filter", "filter")
-        return self._keyed("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+        return self._keyed("Filter", OperatorSpec(OperatorKind.FILTER, FunctionParams(func)), self._t.output_type)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Run a ``KeyedProcessFunction`` (or ``ProcessFunction``) with keyed state and timers."""
         _check_function(func, ("process_element",), "process")
-        return self._keyed("KeyedProcess", OperatorSpec("keyed_process", {"function": func}), output_type)
+        return self._keyed("KeyedProcess", OperatorSpec(OperatorKind.KEYED_PROCESS, FunctionParams(func)), output_type)
 
     def as_queryable_state(self, queryable_state_name: str, state_descriptor: Any = None) -> "DataStreamSink":
         """Keep each key's latest record in keyed state that clients can read while the job runs.
@@ -319,7 +319,7 @@ class KeyedStream(DataStream):
             raise GraphBuildError(f"as_queryable_state({queryable_state_name!r}): {exc}") from None
         t = self._env._new_transformation(
             "sink", f"Queryable State: {queryable_state_name}", inputs=[self._t],
-            operator=OperatorSpec("queryable_state", {"descriptor": state_descriptor}),
+            operator=OperatorSpec(OperatorKind.QUERYABLE_STATE, QueryableStateParams(state_descriptor)),
             state_key_selectors=(self._key_selector,))
         self._env._add_sink(t)
         return DataStreamSink(self._env, t)
@@ -327,7 +327,7 @@ class KeyedStream(DataStream):
     def reduce(self, func: Any) -> DataStream:
         """Rolling reduce per key: emits the reduced value after every record."""
         _check_callable(func, "reduce", "reduce")
-        return self._keyed("Keyed Reduce", OperatorSpec("reduce", {"function": func}), self._t.output_type)
+        return self._keyed("Keyed Reduce", OperatorSpec(OperatorKind.REDUCE, FunctionParams(func)), self._t.output_type)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Rolling sum of a field (tuple/list index, dict key or attribute) per key."""
@@ -352,7 +352,7 @@ class KeyedStream(DataStream):
     def _aggregation(self, kind: str, field: int | str) -> DataStream:
         if not isinstance(field, (int, str)):
             raise GraphBuildError(f"{kind}({field!r}): the field must be an index or a name")
-        spec = OperatorSpec("aggregation", {"kind": kind, "field": field})
+        spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
         return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
 
     def connect(self, stream: DataStream) -> "ConnectedStreams":
@@ -411,12 +411,12 @@ class ConnectedStreams:
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoMapFunction``: ``map1`` to the first stream, ``map2`` to the second."""
         _check_function(func, ("map1", "map2"), "map")
-        return self._two_input("Co-Map", OperatorSpec("co_map", {"function": func}), output_type)
+        return self._two_input("Co-Map", OperatorSpec(OperatorKind.CO_MAP, FunctionParams(func)), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoFlatMapFunction``: ``flat_map1`` and ``flat_map2``."""
         _check_function(func, ("flat_map1", "flat_map2"), "flat_map")
-        return self._two_input("Co-Flat Map", OperatorSpec("co_flat_map", {"function": func}), output_type)
+        return self._two_input("Co-Flat Map", OperatorSpec(OperatorKind.CO_FLAT_MAP, FunctionParams(func)), output_type)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoProcessFunction`` or ``KeyedCoProcessFunction``."""
@@ -424,7 +424,7 @@ class ConnectedStreams:
 
         _check_function(func, ("process_element1", "process_element2"), "process")
         keyed = isinstance(func, KeyedCoProcessFunction)
-        return self._two_input("Co-Process", OperatorSpec("co_process", {"function": func}), output_type,
+        return self._two_input("Co-Process", OperatorSpec(OperatorKind.CO_PROCESS, FunctionParams(func)), output_type,
                                keyed_required=keyed)
 
 

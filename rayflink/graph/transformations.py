@@ -4,34 +4,206 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from enum import Enum
+from typing import Any, Callable, Union
 
 from rayflink.common.typeinfo import TypeInformation
 
-# Partitioners between operators (Flink's names).
-FORWARD = "FORWARD"
-REBALANCE = "REBALANCE"
-RESCALE = "RESCALE"
-SHUFFLE = "SHUFFLE"
-BROADCAST = "BROADCAST"
-HASH = "HASH"
-GLOBAL = "GLOBAL"
 
-# Chaining strategies.
-CHAIN_ALWAYS = "ALWAYS"
-CHAIN_HEAD = "HEAD"  # start_new_chain(): do not chain to the predecessor
-CHAIN_NEVER = "NEVER"  # disable_chaining(): chain to nothing
+class Partitioner(str, Enum):
+    """How records travel from an operator's subtasks to the next operator's (Flink's names)."""
+
+    FORWARD = "FORWARD"  # subtask i -> subtask i (equal parallelism); chained when possible
+    REBALANCE = "REBALANCE"  # round robin over every downstream subtask
+    RESCALE = "RESCALE"  # round robin over a local group of downstream subtasks
+    SHUFFLE = "SHUFFLE"  # uniformly at random
+    BROADCAST = "BROADCAST"  # every record to every downstream subtask
+    HASH = "HASH"  # key_by: by key group
+    GLOBAL = "GLOBAL"  # everything to subtask 0
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ChainingStrategy(str, Enum):
+    """Whether an operator may be chained to its neighbours (Flink's ``ChainingStrategy``)."""
+
+    ALWAYS = "ALWAYS"
+    HEAD = "HEAD"  # start_new_chain(): do not chain to the predecessor
+    NEVER = "NEVER"  # disable_chaining(): chain to nothing
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class OperatorKind(str, Enum):
+    """The physical operators a plan can ask for; operator packages register a class per kind
+    (``rayflink.runtime.registry``)."""
+
+    SOURCE = "source"
+    MAP = "map"
+    FILTER = "filter"
+    FLAT_MAP = "flat_map"
+    PROCESS = "process"
+    KEYED_PROCESS = "keyed_process"
+    REDUCE = "reduce"
+    AGGREGATION = "aggregation"
+    CO_MAP = "co_map"
+    CO_FLAT_MAP = "co_flat_map"
+    CO_PROCESS = "co_process"
+    PRINT = "print"
+    SINK_FUNCTION = "sink_function"
+    SINK = "sink"
+    COLLECT = "collect"
+    TIMESTAMPS_WATERMARKS = "timestamps_watermarks"
+    WINDOW = "window"
+    INTERVAL_JOIN = "interval_join"
+    CEP = "cep"
+    QUERYABLE_STATE = "queryable_state"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---- the parameters of each operator kind ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionParams:
+    """map, filter, flat_map, (keyed/co) process, co_map, co_flat_map, reduce, sink_function:
+    the user function (a lambda or a function class)."""
+
+    function: Any
+
+
+@dataclass(frozen=True)
+class AggregationParams:
+    """sum, min, max, min_by, max_by over ``field`` (a tuple position or a Row field name)."""
+
+    aggregation: str  # "sum" | "min" | "max" | "min_by" | "max_by"
+    field: int | str
+
+
+@dataclass(frozen=True)
+class PrintParams:
+    """print(): lines ``identifier:subtask> record``."""
+
+    identifier: str | None = None
+
+
+@dataclass(frozen=True)
+class SinkParams:
+    """sink_to(): a connector ``Sink``."""
+
+    sink: Any
+
+
+@dataclass(frozen=True)
+class CollectParams:
+    """execute_and_collect(): the collect sink (no parameters)."""
+
+
+@dataclass(frozen=True)
+class WatermarkParams:
+    """A source, or assign_timestamps_and_watermarks(): the ``WatermarkStrategy`` (None: none)."""
+
+    watermark_strategy: Any = None
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>.
+
+    ``incremental``: None | ("reduce", fn) | ("aggregate", AggregateFunction) |
+    ("sum"|"min"|"max", field); ``style``: "process" | "apply" | "process_all" | "apply_all" | None.
+    """
+
+    assigner: Any
+    trigger: Any = None  # None: the assigner's default trigger
+    evictor: Any = None
+    allowed_lateness: int = 0  # ms
+    late_tag: Any = None
+    incremental: tuple | None = None
+    function: Any = None
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class IntervalJoinParams:
+    """interval_join(...).between(lower, upper).process(fn): inclusive bounds in ms."""
+
+    function: Any
+    lower: int
+    upper: int
+    left_late_tag: Any = None
+    right_late_tag: Any = None
+
+
+@dataclass(frozen=True)
+class CepParams:
+    """CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)."""
+
+    pattern: Any
+    function: Any  # a PatternProcessFunction or a select adapter
+    processing_time: bool = False
+    late_tag: Any = None
+    comparator: Any = None
+
+
+@dataclass(frozen=True)
+class QueryableStateParams:
+    """as_queryable_state(): the state descriptor, already marked queryable."""
+
+    descriptor: Any
+
+
+OperatorParams = Union[FunctionParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
+                       WindowParams, IntervalJoinParams, CepParams, QueryableStateParams]
+
+PARAMS_OF: dict[OperatorKind, type] = {
+    OperatorKind.SOURCE: WatermarkParams,
+    OperatorKind.MAP: FunctionParams,
+    OperatorKind.FILTER: FunctionParams,
+    OperatorKind.FLAT_MAP: FunctionParams,
+    OperatorKind.PROCESS: FunctionParams,
+    OperatorKind.KEYED_PROCESS: FunctionParams,
+    OperatorKind.REDUCE: FunctionParams,
+    OperatorKind.AGGREGATION: AggregationParams,
+    OperatorKind.CO_MAP: FunctionParams,
+    OperatorKind.CO_FLAT_MAP: FunctionParams,
+    OperatorKind.CO_PROCESS: FunctionParams,
+    OperatorKind.PRINT: PrintParams,
+    OperatorKind.SINK_FUNCTION: FunctionParams,
+    OperatorKind.SINK: SinkParams,
+    OperatorKind.COLLECT: CollectParams,
+    OperatorKind.TIMESTAMPS_WATERMARKS: WatermarkParams,
+    OperatorKind.WINDOW: WindowParams,
+    OperatorKind.INTERVAL_JOIN: IntervalJoinParams,
+    OperatorKind.CEP: CepParams,
+    OperatorKind.QUERYABLE_STATE: QueryableStateParams,
+}
 
 
 @dataclass(frozen=True)
 class OperatorSpec:
-    """A physical operator to instantiate in a task: its kind and its arguments.
+    """A physical operator to instantiate in a task: its kind and its parameters.
 
-    The ``operators`` package maps ``kind`` to a class (``operators.registry``).
+    Operator packages register a class per kind (``rayflink.runtime.registry``); the
+    parameters are the frozen dataclass ``PARAMS_OF[kind]``::
+
+        OperatorSpec(OperatorKind.MAP, FunctionParams(lambda x: x * 2))
     """
 
-    kind: str
-    params: dict = field(default_factory=dict)
+    kind: OperatorKind
+    params: OperatorParams
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, OperatorKind):
+            raise TypeError(f"OperatorSpec kind must be an OperatorKind, got {self.kind!r}")
+        expected = PARAMS_OF[self.kind]
+        if type(self.params) is not expected:
+            raise TypeError(f"operator kind {self.kind.value!r} takes {expected.__name__}, "
+                            f"got {type(self.params).__name__}")
 
 
 @dataclass(eq=False)
@@ -47,10 +219,10 @@ class Transformation:
     max_parallelism: int | None = None
     uid: str | None = None
     output_type: TypeInformation | None = None
-    chaining: str = CHAIN_ALWAYS
+    chaining: ChainingStrategy = ChainingStrategy.ALWAYS
     slot_sharing_group: str = "default"
     # partition transformations
-    partitioner: str | None = None
+    partitioner: Partitioner | None = None
     key_selector: Callable[[Any], Any] | None = None
     # keyed operators: one key selector per input (None for non-keyed)
     state_key_selectors: tuple | None = None

@@ -12,6 +12,7 @@ import ray
 
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import QueryKvState
+from rayflink.runtime.results import TaskResult
 from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
@@ -35,8 +36,8 @@ class TaskExecutor:
                 "pid": os.getpid(), "tasks": len(self.tasks)}
 
     @ray.method(concurrency_group="control")
-    def deploy(self, task_key: str, deployment: TaskDeployment, job_master: Any) -> dict:
-        self.tasks[task_key] = StreamTask(deployment, job_master)
+    def deploy(self, task_key: str, deployment: TaskDeployment, job_manager: Any) -> dict:
+        self.tasks[task_key] = StreamTask(deployment, job_manager)
         return self.info()
 
     @ray.method(concurrency_group="control")
@@ -50,7 +51,7 @@ class TaskExecutor:
         return None
 
     @ray.method(concurrency_group="run")
-    def run(self, task_key: str) -> dict:
+    def run(self, task_key: str) -> TaskResult:
         try:
             return self.tasks[task_key].run()
         finally:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import ray
 
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
-from rayflink.graph.transformations import BROADCAST, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.graph.transformations import Partitioner
 from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
 
 
@@ -146,7 +146,7 @@ def _done(ref: Any) -> bool:
 class RecordWriter:
     """Partitions an operator's output over the channels of one network edge, in batches."""
 
-    def __init__(self, channels: list[OutputChannel], partitioner: str, subtask_index: int,
+    def __init__(self, channels: list[OutputChannel], partitioner: Partitioner, subtask_index: int,
                  key_selector: Callable[[Any], Any] | None, max_parallelism: int,
                  batch_size: int, describe: Callable[[], str]) -> None:
         self.channels = channels
@@ -166,13 +166,13 @@ class RecordWriter:
         self.oldest_buffered_ns: int | None = None
         self.last_watermark = MIN_WATERMARK
         self._route = {
-            FORWARD: self._route_forward,
-            GLOBAL: self._route_forward,
-            REBALANCE: self._route_round_robin,
-            RESCALE: self._route_round_robin,
-            SHUFFLE: self._route_shuffle,
-            BROADCAST: self._route_broadcast,
-            HASH: self._route_hash,
+            Partitioner.FORWARD: self._route_forward,
+            Partitioner.GLOBAL: self._route_forward,
+            Partitioner.REBALANCE: self._route_round_robin,
+            Partitioner.RESCALE: self._route_round_robin,
+            Partitioner.SHUFFLE: self._route_shuffle,
+            Partitioner.BROADCAST: self._route_broadcast,
+            Partitioner.HASH: self._route_hash,
         }[partitioner]
 
     # ---- records -----------------------------------------------------------------------

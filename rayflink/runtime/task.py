@@ -13,9 +13,9 @@ from ray import cloudpickle
 
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.checkpoint.storage import storage_options
+from rayflink.clock import current_time_ms
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
 from rayflink.errors import JobExecutionError, truncate
-from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -37,7 +37,10 @@ from rayflink.runtime.network import (
     OutputChannel,
     RecordWriter,
 )
-from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
+from rayflink.runtime.operator import NO_RECORD, OperatorContext, SourceOperator, StreamOperator
+from rayflink.runtime.output import ChainedInput
+from rayflink.runtime.registry import create_operator
+from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
 from rayflink.state.backend import StateError, StateMigrationError
 
 
@@ -48,17 +51,19 @@ class TaskCancelled(Exception):
 class StreamTask:
     """The processing loop of one subtask (runs inside a TaskActor)."""
 
-    def __init__(self, deployment: TaskDeployment, job_master: Any) -> None:
+    def __init__(self, deployment: TaskDeployment, job_manager: Any) -> None:
         self.d = deployment
-        self.job_master = job_master
+        self.job_manager = job_manager
         self.gate = InputGate(len(deployment.input_channels),
                               int(deployment.config.get("taskmanager.network.credits-per-channel", 4)))
         self.cancelled = threading.Event()
         self.writers: list[RecordWriter] = []
+        self.counted_writers: list[RecordWriter] = []  # one writer per operator output that leaves the task
+        self.opened: list[StreamOperator] = []  # in the order they must close
         self.operators: dict[int, StreamOperator] = {}
         self.started_ns = time.monotonic_ns()
         self.finished_ns: int | None = None
-        self.status = "CREATED"
+        self.status = ExecutionState.CREATED
         self.input_watermark = MIN_WATERMARK
         self.records_read = 0
         self.reader: Any = None
@@ -83,19 +88,15 @@ class StreamTask:
                 name=node.name, uid=node.uid, subtask_index=d.subtask_index, parallelism=d.parallelism,
                 max_parallelism=d.max_parallelism, attempt=d.attempt, config=d.config,
                 state_key_selectors=node.state_key_selectors, working_dir=d.working_dir,
-                state_backend=d.state_backend, batch_mode=batch_mode, job_master=self.job_master, job_id=d.job_id,
+                state_backend=d.state_backend, batch_mode=batch_mode, job_manager=self.job_manager, job_id=d.job_id,
             )
-            from rayflink.operators.registry import create_operator
-
-            spec = node.spec
-            if spec.kind == "source":
-                spec = OperatorSpec("source", {"watermark_strategy": d.watermark_strategy})
-            self.operators[node.node_id] = create_operator(spec, ctx)
+            self.operators[node.node_id] = create_operator(node.spec, ctx)
         for edge in d.chained_edges:
             self.operators[edge.source].output.add(ChainedInput(self.operators[edge.target]), edge.side_tag)
         credits = int(d.config.get("taskmanager.network.credits-per-channel", 4))
         batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
         debloat_s = debloat_target_s(d.config)
+        counted: set[tuple[int, Any]] = set()
         for out in outputs:
             channels = []
             for (executor, task_key), cid in zip(out.targets, out.channel_ids):
@@ -111,14 +112,19 @@ class StreamTask:
                                                   debloat=debloat))
             source_name = self.operators[out.source].ctx.name
             writer = RecordWriter(
-                channels, out.partitioner if len(channels) > 1 or out.partitioner != FORWARD else FORWARD,
+                channels, out.partitioner,
                 d.subtask_index, out.key_selector, out.max_parallelism, batch_size,
                 describe=lambda s=source_name, t=out.target_name: f"{s!r} -> {t!r}",
             )
             self.writers.append(writer)
+            # each record counts once in the task's records_out, however many edges it leaves on
+            output_id = (out.source, None if out.side_tag is None else out.side_tag.tag_id)
+            if output_id not in counted:
+                counted.add(output_id)
+                self.counted_writers.append(writer)
             self.operators[out.source].output.add(writer, out.side_tag)
         key = (d.vertex_id, d.subtask_index)
-        master, job_id, attempt = self.job_master, d.job_id, d.attempt
+        master, job_id, attempt = self.job_manager, d.job_id, d.attempt
         self.snapshots = SnapshotWriter(
             f"task {d.vertex_name!r} subtask {d.subtask_index + 1}/{d.parallelism}",
             f"task-{d.vertex_id}-{d.subtask_index}", d.checkpoint_uri,
@@ -129,10 +135,12 @@ class StreamTask:
 
     # ---- the loop -----------------------------------------------------------------------
 
-    def run(self) -> dict:
-        self.status = "RUNNING"
+    def run(self) -> TaskResult:
+        """Open the chain, restore it, run it to the end of its input, close it; never raises."""
+        self.status = ExecutionState.RUNNING
         try:
             for op in reversed(list(self.operators.values())):
+                self.opened.insert(0, op)
                 op.open()
             if self.d.restore:
                 self._restore()
@@ -140,40 +148,53 @@ class StreamTask:
                 self._run_source()
             else:
                 self._run_inputs()
-            self.status = "FINISHED"
-            return {"status": "FINISHED", "metrics": self.metrics()}
+            self._close_operators()
+            self.status = ExecutionState.FINISHED
+            return TaskResult(ExecutionState.FINISHED, self.metrics())
         except TaskCancelled:
             if self.failure_reason is not None:
-                self.status = "FAILED"
-                return {"status": "FAILED", "error": self.failure_reason, "operator": self.d.vertex_name,
-                        "uid": self.d.nodes[0].uid, "subtask": self.d.subtask_index, "record": None,
-                        "metrics": self.metrics()}
-            self.status = "CANCELED"
-            return {"status": "CANCELED", "metrics": self.metrics()}
+                self.status = ExecutionState.FAILED
+                return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                    self.failure_reason, operator=self.d.vertex_name, uid=self.d.nodes[0].uid,
+                    subtask=self.d.subtask_index))
+            self.status = ExecutionState.CANCELED
+            return TaskResult(ExecutionState.CANCELED, self.metrics())
         except JobExecutionError as exc:
-            self.status = "FAILED"
-            return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
-                    "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc.__cause__, StateMigrationError),
-                    "metrics": self.metrics()}
+            self.status = ExecutionState.FAILED
+            return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                str(exc), operator=exc.operator, uid=exc.uid, subtask=exc.subtask, record=exc.record,
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc.__cause__, StateMigrationError)))
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
-            self.status = "FAILED"
+            self.status = ExecutionState.FAILED
             head = self.d.nodes[0]
             message = (f"task {self.d.vertex_name!r} (uid {head.uid!r}, subtask {self.d.subtask_index + 1}/"
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
-            return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
-                    "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, StateMigrationError), "metrics": self.metrics()}
+            return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                message, operator=self.d.vertex_name, uid=head.uid, subtask=self.d.subtask_index,
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc, StateMigrationError)))
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
             if self.snapshots is not None:
                 self.snapshots.close()
-            for op in self.operators.values():
+            while self.opened:  # after a failure: close what is left, report what fails
+                op = self.opened.pop(0)
                 try:
                     op.close()
-                except Exception:  # noqa: BLE001 - a failing close must not hide the job's outcome
+                except Exception:  # noqa: BLE001 - a failing close must not hide the failure before it
                     traceback.print_exc()
+
+    def _close_operators(self) -> None:
+        """The chain ended successfully: close every operator, head first; the first failure fails
+        the task (a sink that cannot flush in close() has lost records), as in Flink."""
+        while self.opened:
+            op = self.opened.pop(0)
+            try:
+                op.close()
+            except JobExecutionError:
+                raise
+            except Exception as exc:
+                raise op.ctx.failure(exc, NO_RECORD, what="close()") from exc
 
     def _restore(self) -> None:
         """Load each operator's state from the snapshot files the deployment names.
@@ -194,8 +215,8 @@ class StreamTask:
     def _timers_and_flush(self, now_ns: int) -> float:
         """Fire due processing-time timers and flush aged batches; return seconds until the next deadline."""
         next_deadline = None
-        now_ms = time.time_ns() // 1_000_000
-        for op in self.timer_ops:
+        now_ms = current_time_ms()
+        for op in self.chain:
             due = op.next_processing_time_timer()
             if due is not None:
                 if due <= now_ms:
@@ -220,22 +241,23 @@ class StreamTask:
     def _prepare_loop(self) -> None:
         timeout_ms = int(self.d.config.get("execution.buffer-timeout", 100))
         self.buffer_timeout_ns = timeout_ms * 1_000_000 if timeout_ms >= 0 else -1
-        self.timer_ops = [op for op in self.operators.values()
-                          if type(op).next_processing_time_timer is not StreamOperator.next_processing_time_timer]
+        self.chain = list(self.operators.values())
         self.head = self.operators[self.d.nodes[0].node_id]
 
     def _run_source(self) -> None:
         self._prepare_loop()
         d = self.d
+        head = self.head
+        if not isinstance(head, SourceOperator):
+            raise TypeError(f"task {d.vertex_name!r}: the head of a source chain must be a SourceOperator, "
+                            f"got {type(head).__name__}")
         reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
         self.reader = reader
-        head = self.head
         batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
         interval_ns = int(d.config.get("pipeline.auto-watermark-interval", 200)) * 1_000_000
         streaming = d.config.get("execution.runtime-mode") != "BATCH"
         bounded = d.source.is_bounded()
-        head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished],
-                             time.time_ns() // 1_000_000)
+        head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
         try:
@@ -257,7 +279,7 @@ class StreamTask:
                         break
                     batches = []  # an unbounded source never ends: a reader without splits idles
                 now_ns = time.monotonic_ns()
-                now_ms = time.time_ns() // 1_000_000
+                now_ms = current_time_ms()
                 for b in batches:
                     self.records_read += len(b.records)
                     head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms, b.side_output)
@@ -386,15 +408,13 @@ class StreamTask:
         known: list[str] = []
         try:
             for node in self.d.nodes:
-                backend = getattr(self.operators[node.node_id], "keyed_backend", None)
-                if backend is None or not hasattr(backend, "queryable_states"):
-                    continue
-                names = backend.queryable_states()
+                op = self.operators[node.node_id]
+                names = op.queryable_states()
                 state_name = names.get(query.name)
                 if state_name is None:
                     known.extend(names)
                     continue
-                found, value = backend.query(state_name, query.key)
+                found, value = op.query_state(state_name, query.key)
                 try:
                     payload = cloudpickle.dumps(value, protocol=5) if found else None
                 except Exception as exc:  # noqa: BLE001 - the user's value
@@ -466,7 +486,7 @@ class StreamTask:
         Later checkpoints carry the state we acknowledged for it, so a savepoint (not kept by the
         job) does not count."""
         d = self.d
-        self.job_master.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
+        self.job_manager.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
         final_ids: set[int] = set()
         while True:
             if self.cancelled.is_set():
@@ -504,15 +524,12 @@ class StreamTask:
             ops[node.uid] = {"name": node.name, "records_in": op.records_in,
                              "records_out": op.output.records_out,
                              "side_records_out": op.output.side_records_out,
-                             "watermark": op.current_watermark}
-            extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
-            if extra is not None:
-                ops[node.uid].update(extra())
-        records_out = sum(w.records_out for w in self.writers)
+                             "watermark": op.current_watermark, **op.metrics()}
+        records_out = sum(w.records_out for w in self.counted_writers)
         ctx = ray.get_runtime_context()
         return {
             "vertex_id": self.d.vertex_id, "vertex": self.d.vertex_name, "subtask": self.d.subtask_index,
-            "status": self.status, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
+            "status": str(self.status), "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
             "pid": os.getpid(), "records_in": self.records_read, "records_out": records_out,
             "records_in_per_s": self.records_read / elapsed_s, "records_out_per_s": records_out / elapsed_s,
             "backpressure_ratio": min(1.0, backpressure_ns / 1e9 / elapsed_s),

@@ -16,9 +16,9 @@ write-back cache instead (``rayflink.state.rocksdb``).
 from __future__ import annotations
 
 from ray import cloudpickle  # user classes from modules the workers cannot import pickle by value
-import time
 from typing import Any, Callable, Iterable
 
+from rayflink.clock import current_time_ms
 from rayflink.datastream.state import (
     AggregatingState, ListState, MapState, ReducingState, StateDescriptor, ValueState,
     as_reduce_callable,
@@ -29,11 +29,6 @@ from rayflink.state.backend import (
 from rayflink.state.key_groups import assign_key_group
 
 KINDS = ("value", "list", "map", "reducing", "aggregating")
-
-
-def wall_clock_ms() -> int:
-    """Processing time in epoch milliseconds: the default TTL time provider."""
-    return time.time_ns() // 1_000_000
 
 
 def short_repr(value: object, limit: int = 80) -> str:
@@ -394,7 +389,7 @@ class TableKeyedStateBackend(KeyedStateBackend):
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups)
         self._ck: Any = NoCurrentKey(operator_uid)
-        self.ttl_time_provider: Callable[[], int] = ttl_time_provider or wall_clock_ms
+        self.ttl_time_provider: Callable[[], int] = ttl_time_provider or current_time_ms
         self._states: dict[str, Any] = {}
         self._descriptors: dict[str, StateDescriptor] = {}
         # name -> (kind, ttl wrapped?) for every table, registered or only restored

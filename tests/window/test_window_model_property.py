@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from window_harness import OperatorHarness
 
 from rayflink.datastream import OutputTag
+from rayflink.graph.transformations import OperatorKind, WindowParams
 from rayflink.datastream.window import (
     CountEvictor,
     CountTrigger,
@@ -194,7 +195,7 @@ def test_window_operator_matches_the_brute_force_model(scenario):
     params = {"assigner": _assigner(assigner), "trigger": _trigger(trigger), "allowed_lateness": lateness,
               "late_tag": LATE if side_output else None, "evictor": CountEvictor.of(2) if evict else None,
               **_functions(function)}
-    h = OperatorHarness("window", params, (lambda r: r[0],), side_tags=(LATE,))
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(**params), (lambda r: r[0],), side_tags=(LATE,))
     try:
         for op in ops:
             if op[0] == "wm":
@@ -220,8 +221,8 @@ def test_batches_give_the_same_results_as_single_records():
     records = [("a" if i % 3 else "b", i * 7 % 50, i) for i in range(200)]
     results = []
     for batch_size in (1, 5, 25):
-        h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(10), "allowed_lateness": 5,
-                                       "incremental": ("aggregate", SumAgg())}, (lambda r: r[0],))
+        h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(10), allowed_lateness=5,
+                                                              incremental=("aggregate", SumAgg())), (lambda r: r[0],))
         for i in range(0, len(records), batch_size):
             chunk = records[i:i + batch_size]
             h.batch([(k, v) for k, _, v in chunk], [ts for _, ts, _ in chunk])

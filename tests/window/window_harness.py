@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from rayflink.operators.registry import create_operator
-from rayflink.graph.transformations import OperatorSpec
+from rayflink.graph.transformations import OperatorKind, OperatorParams, OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
+from rayflink.runtime.registry import create_operator
 
 
 class _Sink:
@@ -25,12 +25,13 @@ class _Sink:
 
 
 class OperatorHarness:
-    """``h = OperatorHarness("window", params, key_selectors); h.batch(...); h.watermark(...); h.out``."""
+    """``h = OperatorHarness(OperatorKind.WINDOW, WindowParams(...), key_selectors); h.batch(...);
+    h.watermark(...); h.out``."""
 
-    def __init__(self, kind: str, params: dict, key_selectors: tuple | None, side_tags: tuple = (),
-                 max_parallelism: int = 128) -> None:
+    def __init__(self, kind: OperatorKind, params: OperatorParams, key_selectors: tuple | None,
+                 side_tags: tuple = (), max_parallelism: int = 128) -> None:
         self.tmp = tempfile.TemporaryDirectory()
-        ctx = OperatorContext(name=kind, uid=f"{kind}-uid", subtask_index=0, parallelism=1,
+        ctx = OperatorContext(name=kind.value, uid=f"{kind.value}-uid", subtask_index=0, parallelism=1,
                               max_parallelism=max_parallelism, attempt=0, config={},
                               state_key_selectors=key_selectors, working_dir=self.tmp.name)
         self.op: StreamOperator = create_operator(OperatorSpec(kind, params), ctx)
