@@ -244,7 +244,8 @@ class StreamExecutionEnvironment:
         from rayflink.runtime.client import CollectIterator, submit_job
 
         collect = self._new_transformation("sink", "Collect Sink", inputs=[stream._t],
-                                           operator=OperatorSpec(OperatorKind.COLLECT, CollectParams()), collect_id="collect")
+                                           operator=OperatorSpec(OperatorKind.COLLECT, CollectParams()),
+                                           collect_id="collect")
         graph = self._job_graph(job_name or "collect", list(self._sinks) + [collect])
         self._sinks.clear()
         iterator = CollectIterator(submit_job(graph))
