@@ -81,18 +81,19 @@ class StreamOperator:
         ( process_batch(values, timestamps, input_index)
         | process_watermark(watermark)
         | on_processing_time(now_ms)     when ``next_processing_time_timer()`` is due
-        | prepare_snapshot_pre_barrier(id); snapshot_state()   at checkpoint barrier ``id``
+        | prepare_snapshot_pre_barrier(id); snapshot_state()   at barrier ``id`` (forwarded in between)
         | notify_checkpoint_complete(id) | notify_checkpoint_aborted(id)
         )*
         end_input()                      every input ended (bounded streams): emit what waited for it
-        close()                          always, once, last: close user functions, release state
+        close()                          always, once, last: close user functions, release state;
+                                         after a successful end, an exception here fails the task
 
     A worked example: ``from_collection([1, 2, 3]).key_by(k).process(f)`` with a checkpoint
     taken after the first batch. The process operator sees ``open()``;
     ``process_batch([1, 2], None, 0)`` (emitting through ``self.output`` or its
-    ``TimestampedCollector``); ``prepare_snapshot_pre_barrier(1)``, ``snapshot_state()`` (its
-    keyed state and timers), then the task forwards barrier 1 downstream;
-    ``process_batch([3], None, 0)``; ``notify_checkpoint_complete(1)``;
+    ``TimestampedCollector``); ``prepare_snapshot_pre_barrier(1)``, then the task forwards
+    barrier 1 downstream, then ``snapshot_state()`` (its keyed state and timers, uploaded in the
+    background); ``process_batch([3], None, 0)``; ``notify_checkpoint_complete(1)``;
     ``process_watermark(MAX_WATERMARK)`` (the end of a bounded stream fires every event-time
     timer); ``end_input()``; ``close()`` (the user function's ``close()``, then its state).
     Restored in a later attempt, it sees ``open()``, ``restore_state([...])`` with the states
