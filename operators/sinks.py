@@ -7,6 +7,7 @@ from typing import Any
 import ray
 
 from rayflink.clock import current_time_ms
+from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.graph.transformations import CollectParams, FunctionParams, OperatorKind, PrintParams, SinkParams
 from rayflink.operators.functions import close_function, open_function
@@ -22,7 +23,7 @@ class PrintSinkOperator(OneInputStreamOperator):
     params: PrintParams
 
     def open(self) -> None:
-        credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
+        credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         self.channel = OutputChannel(self.ctx.job_manager, (self.ctx.uid, self.ctx.subtask_index), credits,
                                      "print_push", prefix=(self.ctx.job_id,))
         identifier = self.params.identifier
@@ -176,7 +177,7 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
 
     def open(self) -> None:
         super().open()
-        credits = int(self.ctx.config.get("taskmanager.network.credits-per-channel", 4))
+        credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
         self.channel = OutputChannel(self.ctx.job_manager, channel_id, credits, "collect_push",
                                      prefix=(self.ctx.job_id,))

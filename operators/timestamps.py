@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rayflink.clock import current_time_ms
+from rayflink.common import config_options as options
 from rayflink.common.watermark_strategy import WatermarkOutput
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import OperatorKind, WatermarkParams
@@ -48,7 +49,7 @@ class TimestampsAndWatermarksOperator(OneInputStreamOperator):
         factory = strategy.generator_factory
         self.generator = factory() if factory is not None else None
         self.watermarks = WatermarkOutput()
-        self.interval = int(self.ctx.config.get("pipeline.auto-watermark-interval", 200))
+        self.interval = options.get(self.ctx.config, options.AUTO_WATERMARK_INTERVAL)
         periodic = self.generator is not None and self.interval > 0 and not self.ctx.batch_mode
         self.next_emit: int | None = current_time_ms() + self.interval if periodic else None
         self.emitted = MIN_WATERMARK

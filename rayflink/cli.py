@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Any
 
-CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options the CLI hands to the job's StreamExecutionEnvironment
+from rayflink.common.configuration import CONFIG_ENV  # JSON options the CLI hands to the job's environment
 
 
 def _manager(address: str | None) -> Any:
@@ -27,23 +27,29 @@ def _manager(address: str | None) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {}
-    if args.conf:
-        from rayflink.common.configuration import Configuration
+    from rayflink.common.configuration import Configuration
+    from rayflink.errors import ConfigurationError
 
-        options.update(Configuration.from_yaml(args.conf).to_dict())
-    if args.parallelism:
-        options["parallelism.default"] = args.parallelism
-    for item in args.define or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"rayflink run: -D takes key=value, got {item!r}", file=sys.stderr)
-            return 2
-        options[key] = value
-    if args.from_savepoint:
-        options["execution.savepoint.path"] = _savepoint_uri(args.from_savepoint)
-    if args.allow_non_restored_state:
-        options["execution.savepoint.ignore-unclaimed-state"] = "true"
+    options: dict[str, Any] = {}
+    try:
+        if args.conf:
+            options.update(Configuration.from_yaml(args.conf).to_dict())
+        if args.parallelism is not None:
+            options["parallelism.default"] = args.parallelism
+        for item in args.define or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                print(f"rayflink run: -D takes key=value, got {item!r}", file=sys.stderr)
+                return 2
+            options[key.strip()] = value.strip()
+        if args.from_savepoint:
+            options["execution.savepoint.path"] = _savepoint_uri(args.from_savepoint)
+        if args.allow_non_restored_state:
+            options["execution.savepoint.ignore-unclaimed-state"] = True
+        options = Configuration(options).to_dict()  # every value checked here, named, before the job starts
+    except (ConfigurationError, OSError) as exc:
+        print(f"rayflink run: {exc}", file=sys.stderr)
+        return 2
     saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
     os.environ[CONFIG_ENV] = json.dumps(options)
     if args.address:

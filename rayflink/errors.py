@@ -11,6 +11,23 @@ class GraphBuildError(RayflinkError, ValueError):
     """The job graph is wrong: raised while the user builds it, naming the operator."""
 
 
+class ConfigurationError(RayflinkError, ValueError):
+    """A configuration option has a value rayflink cannot use: names the option, the value and
+    the accepted form. Raised when the value is set and again when the job is submitted; a task
+    that meets one fails the job at once (restarting cannot fix it)."""
+
+    def __init__(self, message: str, *, key: str | None = None, value: object = None,
+                 accepted: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
+        self.accepted = accepted
+
+
+class ConfigurationWarning(UserWarning):
+    """An option rayflink does not read (a typo of a known one, or a Flink option it ignores)."""
+
+
 class JobExecutionError(RayflinkError):
     """The job failed; the message names the operator, its uid, the subtask and the record."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
+from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
@@ -57,12 +58,12 @@ class CheckpointCoordinator:
         self.send = send
         self.on_too_many_failures = on_too_many_failures
         self.interval_s = checkpoint_interval_ms(config) / 1000
-        self.timeout_s = int(config.get("execution.checkpointing.timeout", 600_000)) / 1000
-        self.min_pause_s = int(config.get("execution.checkpointing.min-pause", 0)) / 1000
-        self.max_concurrent = int(config.get("execution.checkpointing.max-concurrent-checkpoints", 1))
-        self.tolerable = int(config.get("execution.checkpointing.tolerable-failed-checkpoints", 0))
-        self.retained = int(config.get("state.checkpoints.num-retained", 1))
-        base = config.get("state.checkpoints.dir")
+        self.timeout_s = options.get(config, options.CHECKPOINTING_TIMEOUT) / 1000
+        self.min_pause_s = options.get(config, options.CHECKPOINTING_MIN_PAUSE) / 1000
+        self.max_concurrent = options.get(config, options.MAX_CONCURRENT_CHECKPOINTS)
+        self.tolerable = options.get(config, options.TOLERABLE_FAILED_CHECKPOINTS)
+        self.retained = options.get(config, options.CHECKPOINTS_NUM_RETAINED)
+        base = options.get(config, options.CHECKPOINTS_DIRECTORY)
         self.uri = f"{base.rstrip('/')}/{job_id}" if base else None
         self.storage_options = storage_options(config)  # s3.endpoint, ...: for every storage the job opens
         self.storage = CheckpointStorage.from_uri(self.uri, self.storage_options) if self.uri else None

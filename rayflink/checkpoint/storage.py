@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError
 
 __all__ = [
@@ -375,14 +376,15 @@ class S3CheckpointStorage(CheckpointStorage):
         from botocore.config import Config
 
         opts = self._options
-        endpoint = opts.get("s3.endpoint") or os.environ.get("AWS_ENDPOINT_URL") or None
-        path_style = str(opts.get("s3.path.style.access", endpoint is not None)).lower() == "true"
-        region = opts.get("s3.region") or os.environ.get("AWS_REGION") \
+        endpoint = options.get(opts, options.S3_ENDPOINT) or os.environ.get("AWS_ENDPOINT_URL") or None
+        path_style = options.get(opts, options.S3_PATH_STYLE_ACCESS)
+        path_style = endpoint is not None if path_style is None else path_style
+        region = options.get(opts, options.S3_REGION) or os.environ.get("AWS_REGION") \
             or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         kwargs: dict[str, Any] = {}
-        if opts.get("s3.access-key"):
-            kwargs["aws_access_key_id"] = opts["s3.access-key"]
-            kwargs["aws_secret_access_key"] = opts.get("s3.secret-key")
+        if options.get(opts, options.S3_ACCESS_KEY):
+            kwargs["aws_access_key_id"] = options.get(opts, options.S3_ACCESS_KEY)
+            kwargs["aws_secret_access_key"] = options.get(opts, options.S3_SECRET_KEY)
         return boto3.session.Session().client(
             "s3", endpoint_url=endpoint, region_name=region,
             config=Config(s3={"addressing_style": "path" if path_style else "auto"},

@@ -2,80 +2,112 @@
 
 from __future__ import annotations
 
-import re
-
+import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-# Flink's option names that rayflink reads, with their defaults.
-DEFAULTS: dict[str, Any] = {
-    "parallelism.default": 1,
-    "pipeline.max-parallelism": 128,
-    "execution.buffer-timeout": 100,  # ms
-    "execution.runtime-mode": "STREAMING",
-    "pipeline.operator-chaining": True,
-    "pipeline.auto-watermark-interval": 200,  # ms
-    "taskmanager.network.batch-size": 4096,  # records per channel batch
-    "taskmanager.network.credits-per-channel": 4,  # unacknowledged batches per channel
-    "state.backend.type": "hashmap",
-}
+from rayflink.common import config_options as options
+from rayflink.errors import ConfigurationError
+
+CONFIG_ENV = "RAYFLINK_CONFIG"  # JSON options ``rayflink run`` hands to the job's StreamExecutionEnvironment
+
+
+def cli_options() -> dict[str, Any]:
+    """Options that ``rayflink run`` passed to this process (``--conf``, ``-p``, ``-D key=value``)."""
+    raw = os.environ.get(CONFIG_ENV)
+    return json.loads(raw) if raw else {}
 
 
 class Configuration:
-    """A string-keyed option map (``set_string``, ``get_integer``, ...).
+    """A string-keyed option map at Flink's keys (``set_string``, ``get_integer``, ...).
 
-    >>> conf = Configuration(); conf.set_integer("parallelism.default", 2)
+    A value set for an option rayflink reads (``rayflink.common.config_options``) is parsed
+    and checked at once: ``set_string("execution.checkpointing.interval", "10 s")`` stores
+    10000 (ms), ``set_string("parallelism.default", "0")`` raises ``ConfigurationError`` naming
+    the option and the accepted values. An unknown key close to a known one is warned about.
+
+    >>> conf = Configuration().set_integer("parallelism.default", 2)
+    >>> conf.set_string("execution.checkpointing.mode", "exactly_once").get(options.CHECKPOINTING_MODE)
+    'EXACTLY_ONCE'
     """
 
-    def __init__(self, other: "Configuration | dict | None" = None) -> None:
-        self._data: dict[str, Any] = dict(other._data if isinstance(other, Configuration) else other or {})
+    def __init__(self, other: "Configuration | Mapping[str, Any] | None" = None) -> None:
+        self._data: dict[str, Any] = {}
+        source = other._data if isinstance(other, Configuration) else other or {}
+        for key, value in source.items():
+            self._set(key, value)
 
     @staticmethod
     def from_yaml(path: str) -> "Configuration":
+        """The options of a YAML file (nested mappings join their keys with dots), checked."""
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            try:
+                data = yaml.safe_load(f) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigurationError(f"configuration file {path}: not valid YAML: {exc}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"configuration file {path}: expected a mapping of option: value")
-        return Configuration(_flatten(data))
+            raise ConfigurationError(f"configuration file {path}: expected a mapping of option: value")
+        try:
+            return Configuration(_flatten(data))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"configuration file {path}: {exc}", key=exc.key, value=exc.value,
+                                     accepted=exc.accepted) from None
+
+    def _set(self, key: str, value: Any) -> "Configuration":
+        if not isinstance(key, str):
+            raise TypeError(f"a configuration key must be a str, got {key!r}")
+        self._data[key] = value if value is None else options.parse_value(key, value)
+        return self
+
+    def set(self, option: options.ConfigOption, value: Any) -> "Configuration":
+        """Set ``option`` (a ``ConfigOption`` of ``config_options``) to ``value``, checked."""
+        return self._set(option.key, value)
 
     def set_string(self, key: str, value: str) -> "Configuration":
-        self._data[key] = value
-        return self
+        return self._set(key, value)
 
     def set_integer(self, key: str, value: int) -> "Configuration":
-        self._data[key] = int(value)
-        return self
+        if options.known_option(key) is None:
+            value = options.IntType().parse_for(key, value)
+        return self._set(key, value)
 
     def set_boolean(self, key: str, value: bool) -> "Configuration":
-        self._data[key] = bool(value)
-        return self
+        if options.known_option(key) is None:
+            value = options.BoolType().parse_for(key, value)
+        return self._set(key, value)
 
     def set_float(self, key: str, value: float) -> "Configuration":
-        self._data[key] = float(value)
-        return self
+        if options.known_option(key) is None:
+            value = options.FloatType().parse_for(key, value)
+        return self._set(key, value)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._data:
-            return self._data[key]
-        return DEFAULTS.get(key, default)
+    def get(self, key: "str | options.ConfigOption", default: Any = None) -> Any:
+        """The value of an option (a ``ConfigOption`` or its key): the value set, else ``default``,
+        else the option's declared default."""
+        option = key if isinstance(key, options.ConfigOption) else options.known_option(key)
+        if option is None:
+            return self._data.get(key, default)  # type: ignore[arg-type]
+        value = options.get(self._data, option)
+        if default is not None and not any(k in self._data for k in (option.key, *option.fallback_keys)):
+            return default
+        return value
 
     def get_string(self, key: str, default_value: str | None = None) -> str | None:
         value = self.get(key, default_value)
+        if isinstance(value, bool):
+            return "true" if value else "false"  # Flink's spelling
         return None if value is None else str(value)
 
-    def get_integer(self, key: str, default_value: int = 0) -> int:
+    def get_integer(self, key: str, default_value: int | None = None) -> int:
         value = self.get(key, default_value)
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"configuration option {key}: expected an integer, got {value!r}") from None
+        return 0 if value is None else options.IntType().parse_for(key, value)
 
-    def get_boolean(self, key: str, default_value: bool = False) -> bool:
+    def get_boolean(self, key: str, default_value: bool | None = None) -> bool:
         value = self.get(key, default_value)
-        if isinstance(value, str):
-            return value.strip().lower() in ("true", "1", "yes", "on")
-        return bool(value)
+        return False if value is None else options.BoolType().parse_for(key, value)
 
     def contains_key(self, key: str) -> bool:
         return key in self._data
@@ -84,32 +116,29 @@ class Configuration:
         return dict(self._data)
 
     def add_all(self, other: "Configuration") -> "Configuration":
-        self._data.update(other._data)
+        for key, value in Configuration(other)._data.items():
+            self._data[key] = value
         return self
 
 
-def checkpoint_interval_ms(options: dict) -> int:
-    """``execution.checkpointing.interval`` of a job's options; -1 when checkpointing is off."""
-    return int(options.get("execution.checkpointing.interval", -1) or -1)
+def checkpoint_interval_ms(config: Mapping[str, Any]) -> int:
+    """``execution.checkpointing.interval`` of a job's options in ms; -1 when checkpointing is off."""
+    interval = options.get(config, options.CHECKPOINTING_INTERVAL)
+    return -1 if interval is None or interval <= 0 else interval
 
 
-def debloat_target_s(options: dict) -> float | None:
+def debloat_target_s(config: Mapping[str, Any]) -> float | None:
     """Seconds a record should wait in a backpressured channel, which buffer debloating aims
     at, or None when it is off: ``taskmanager.network.memory.buffer-debloat.enabled`` (default
-    false) and ``...buffer-debloat.target`` (milliseconds, or ``"1 s"``, ``"500 ms"``; default 1 s).
+    false) and ``...buffer-debloat.target`` (a duration; default 1 s).
 
     >>> debloat_target_s({"taskmanager.network.memory.buffer-debloat.enabled": "true",
     ...                   "taskmanager.network.memory.buffer-debloat.target": "500 ms"})
     0.5
     """
-    if str(options.get("taskmanager.network.memory.buffer-debloat.enabled", "false")).strip().lower() != "true":
+    if not options.get(config, options.BUFFER_DEBLOAT_ENABLED):
         return None
-    raw = options.get("taskmanager.network.memory.buffer-debloat.target", 1000)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min)?\s*", str(raw))
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"taskmanager.network.memory.buffer-debloat.target: cannot read {raw!r} as a "
-                         "positive duration; write e.g. 1000, '1 s' or '500 ms'")
-    return float(m.group(1)) * {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0}[m.group(2)]
+    return options.get(config, options.BUFFER_DEBLOAT_TARGET) / 1000
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:

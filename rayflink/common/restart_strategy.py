@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rayflink.common import config_options as options
+
 
 @dataclass(frozen=True)
 class RestartStrategyConfiguration:
-    """A restart strategy as Flink options (``restart-strategy.type`` and its settings)."""
+    """A restart strategy as Flink options (``restart-strategy.type`` and its settings), checked."""
 
     options: dict
 
@@ -16,9 +18,13 @@ class RestartStrategyConfiguration:
         return dict(self.options)
 
 
-def _ms(value: Any) -> int:
-    to_ms = getattr(value, "to_milliseconds", None)
-    return int(to_ms()) if callable(to_ms) else int(value)
+def _strategy(kind: str, values: dict[options.ConfigOption, Any]) -> RestartStrategyConfiguration:
+    """The options of a strategy, each value parsed as its option reads it (a ``Time``, a
+    ``Duration``, ``1000`` or ``"1 s"`` for a delay): a wrong value fails here, naming the option."""
+    parsed = {options.RESTART_STRATEGY_TYPE.key: kind}
+    for option, value in values.items():
+        parsed[option.key] = option.parse(value)
+    return RestartStrategyConfiguration(parsed)
 
 
 class RestartStrategies:
@@ -29,33 +35,31 @@ class RestartStrategies:
 
     @staticmethod
     def no_restart() -> RestartStrategyConfiguration:
-        return RestartStrategyConfiguration({"restart-strategy.type": "none"})
+        return _strategy("none", {})
 
     @staticmethod
     def fixed_delay_restart(restart_attempts: int, delay_between_attempts: Any) -> RestartStrategyConfiguration:
-        return RestartStrategyConfiguration({
-            "restart-strategy.type": "fixed-delay",
-            "restart-strategy.fixed-delay.attempts": int(restart_attempts),
-            "restart-strategy.fixed-delay.delay": _ms(delay_between_attempts)})
+        """Restart up to ``restart_attempts`` times, ``delay_between_attempts`` (ms or a ``Time``) apart."""
+        return _strategy("fixed-delay", {options.FIXED_DELAY_ATTEMPTS: restart_attempts,
+                                         options.FIXED_DELAY_DELAY: delay_between_attempts})
 
     @staticmethod
     def exponential_delay_restart(initial_backoff: Any, max_backoff: Any, backoff_multiplier: float,
                                   reset_backoff_threshold: Any, jitter_factor: float = 0.0,
                                   attempts: int = 2**31 - 1) -> RestartStrategyConfiguration:
-        return RestartStrategyConfiguration({
-            "restart-strategy.type": "exponential-delay",
-            "restart-strategy.exponential-delay.initial-backoff": _ms(initial_backoff),
-            "restart-strategy.exponential-delay.max-backoff": _ms(max_backoff),
-            "restart-strategy.exponential-delay.backoff-multiplier": float(backoff_multiplier),
-            "restart-strategy.exponential-delay.reset-backoff-threshold": _ms(reset_backoff_threshold),
-            "restart-strategy.exponential-delay.jitter-factor": float(jitter_factor),
-            "restart-strategy.exponential-delay.attempts-before-reset-backoff": int(attempts)})
+        """Restart with waits growing from ``initial_backoff`` by ``backoff_multiplier`` up to ``max_backoff``."""
+        return _strategy("exponential-delay", {
+            options.EXPONENTIAL_DELAY_INITIAL_BACKOFF: initial_backoff,
+            options.EXPONENTIAL_DELAY_MAX_BACKOFF: max_backoff,
+            options.EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER: backoff_multiplier,
+            options.EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD: reset_backoff_threshold,
+            options.EXPONENTIAL_DELAY_JITTER_FACTOR: jitter_factor,
+            options.EXPONENTIAL_DELAY_ATTEMPTS: attempts})
 
     @staticmethod
     def failure_rate_restart(failure_rate: int, failure_interval: Any,
                              delay_interval: Any) -> RestartStrategyConfiguration:
-        return RestartStrategyConfiguration({
-            "restart-strategy.type": "failure-rate",
-            "restart-strategy.failure-rate.max-failures-per-interval": int(failure_rate),
-            "restart-strategy.failure-rate.failure-rate-interval": _ms(failure_interval),
-            "restart-strategy.failure-rate.delay": _ms(delay_interval)})
+        """Restart unless more than ``failure_rate`` failures happen within ``failure_interval``."""
+        return _strategy("failure-rate", {options.FAILURE_RATE_MAX_FAILURES: failure_rate,
+                                          options.FAILURE_RATE_INTERVAL: failure_interval,
+                                          options.FAILURE_RATE_DELAY: delay_interval})

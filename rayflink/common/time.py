@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def _millis(factory: str, n: object, unit_ms: int) -> int:
+    """``n`` units of ``unit_ms`` as whole milliseconds; a TypeError naming the factory for a non-number
+    (``Time.seconds('5')`` would otherwise build a span of a thousand fives)."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        raise TypeError(f"{factory}(n): n must be an int or a float, got {n!r} ({type(n).__name__})")
+    return int(n * unit_ms)
+
+
 @dataclass(frozen=True)
 class Time:
     """A span of time, as in PyFlink's ``pyflink.common.time.Time``.
@@ -17,23 +25,23 @@ class Time:
 
     @staticmethod
     def milliseconds(n: int) -> "Time":
-        return Time(int(n))
+        return Time(_millis("Time.milliseconds", n, 1))
 
     @staticmethod
     def seconds(n: int) -> "Time":
-        return Time(int(n * 1000))
+        return Time(_millis("Time.seconds", n, 1000))
 
     @staticmethod
     def minutes(n: int) -> "Time":
-        return Time(int(n * 60_000))
+        return Time(_millis("Time.minutes", n, 60_000))
 
     @staticmethod
     def hours(n: int) -> "Time":
-        return Time(int(n * 3_600_000))
+        return Time(_millis("Time.hours", n, 3_600_000))
 
     @staticmethod
     def days(n: int) -> "Time":
-        return Time(int(n * 86_400_000))
+        return Time(_millis("Time.days", n, 86_400_000))
 
     def to_milliseconds(self) -> int:
         return self.millis
@@ -51,23 +59,23 @@ class Duration:
 
     @staticmethod
     def of_millis(n: int) -> "Duration":
-        return Duration(int(n))
+        return Duration(_millis("Duration.of_millis", n, 1))
 
     @staticmethod
     def of_seconds(n: int) -> "Duration":
-        return Duration(int(n * 1000))
+        return Duration(_millis("Duration.of_seconds", n, 1000))
 
     @staticmethod
     def of_minutes(n: int) -> "Duration":
-        return Duration(int(n * 60_000))
+        return Duration(_millis("Duration.of_minutes", n, 60_000))
 
     @staticmethod
     def of_hours(n: int) -> "Duration":
-        return Duration(int(n * 3_600_000))
+        return Duration(_millis("Duration.of_hours", n, 3_600_000))
 
     @staticmethod
     def of_days(n: int) -> "Duration":
-        return Duration(int(n * 86_400_000))
+        return Duration(_millis("Duration.of_days", n, 86_400_000))
 
     def to_milliseconds(self) -> int:
         return self.millis

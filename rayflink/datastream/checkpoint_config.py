@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from rayflink.common import config_options as options
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
-from rayflink.errors import GraphBuildError
 
 if TYPE_CHECKING:
     from rayflink.common.configuration import Configuration
@@ -21,7 +21,9 @@ class ExternalizedCheckpointCleanup(enum.Enum):
 
 
 class CheckpointConfig:
-    """PyFlink's ``CheckpointConfig``; every setting is a Flink option in the job's configuration.
+    """PyFlink's ``CheckpointConfig``; every setting is a Flink option in the job's configuration,
+    checked when set (a ``ConfigurationError`` names the option and the accepted values). Times are
+    milliseconds, or any Flink duration (``"10 s"``, ``Duration.of_seconds(10)``).
 
     >>> env.enable_checkpointing(60_000, CheckpointingMode.EXACTLY_ONCE)
     >>> cfg = env.get_checkpoint_config()
@@ -36,70 +38,59 @@ class CheckpointConfig:
         return self.get_checkpoint_interval() > 0
 
     def set_checkpoint_interval(self, checkpoint_interval: int) -> "CheckpointConfig":
-        if checkpoint_interval < 10:
-            raise GraphBuildError(f"checkpoint interval must be >= 10 ms, got {checkpoint_interval}")
-        self._c.set_integer("execution.checkpointing.interval", checkpoint_interval)
+        """Take a checkpoint every ``checkpoint_interval`` ms (at least 10)."""
+        self._c.set(options.CHECKPOINTING_INTERVAL, checkpoint_interval)
         return self
 
     def get_checkpoint_interval(self) -> int:
-        return self._c.get_integer("execution.checkpointing.interval", -1)
+        """The checkpoint interval in ms; -1 when checkpointing is off."""
+        interval = self._c.get(options.CHECKPOINTING_INTERVAL)
+        return -1 if interval is None or interval <= 0 else interval
 
     def set_checkpointing_mode(self, checkpointing_mode: CheckpointingMode) -> "CheckpointConfig":
-        self._c.set_string("execution.checkpointing.mode", CheckpointingMode(checkpointing_mode).value)
+        self._c.set(options.CHECKPOINTING_MODE, checkpointing_mode)
         return self
 
     def get_checkpointing_mode(self) -> CheckpointingMode:
-        return CheckpointingMode(self._c.get_string("execution.checkpointing.mode", "EXACTLY_ONCE"))
+        return CheckpointingMode(self._c.get(options.CHECKPOINTING_MODE))
 
     def set_min_pause_between_checkpoints(self, min_pause_between_checkpoints: int) -> "CheckpointConfig":
-        if min_pause_between_checkpoints < 0:
-            raise GraphBuildError(f"min pause must be >= 0 ms, got {min_pause_between_checkpoints}")
-        self._c.set_integer("execution.checkpointing.min-pause", min_pause_between_checkpoints)
+        self._c.set(options.CHECKPOINTING_MIN_PAUSE, min_pause_between_checkpoints)
         return self
 
     def get_min_pause_between_checkpoints(self) -> int:
-        return self._c.get_integer("execution.checkpointing.min-pause", 0)
+        return self._c.get(options.CHECKPOINTING_MIN_PAUSE)
 
     def set_checkpoint_timeout(self, checkpoint_timeout: int) -> "CheckpointConfig":
-        if checkpoint_timeout < 1:
-            raise GraphBuildError(f"checkpoint timeout must be >= 1 ms, got {checkpoint_timeout}")
-        self._c.set_integer("execution.checkpointing.timeout", checkpoint_timeout)
+        self._c.set(options.CHECKPOINTING_TIMEOUT, checkpoint_timeout)
         return self
 
     def get_checkpoint_timeout(self) -> int:
-        return self._c.get_integer("execution.checkpointing.timeout", 600_000)
+        return self._c.get(options.CHECKPOINTING_TIMEOUT)
 
     def set_max_concurrent_checkpoints(self, max_concurrent_checkpoints: int) -> "CheckpointConfig":
-        if max_concurrent_checkpoints < 1:
-            raise GraphBuildError(f"max concurrent checkpoints must be >= 1, got {max_concurrent_checkpoints}")
-        self._c.set_integer("execution.checkpointing.max-concurrent-checkpoints", max_concurrent_checkpoints)
+        self._c.set(options.MAX_CONCURRENT_CHECKPOINTS, max_concurrent_checkpoints)
         return self
 
     def get_max_concurrent_checkpoints(self) -> int:
-        return self._c.get_integer("execution.checkpointing.max-concurrent-checkpoints", 1)
+        return self._c.get(options.MAX_CONCURRENT_CHECKPOINTS)
 
     def set_tolerable_checkpoint_failure_number(self, tolerable_checkpoint_failure_number: int) -> "CheckpointConfig":
-        if tolerable_checkpoint_failure_number < 0:
-            raise GraphBuildError("tolerable checkpoint failure number must be >= 0, "
-                                  f"got {tolerable_checkpoint_failure_number}")
-        self._c.set_integer("execution.checkpointing.tolerable-failed-checkpoints",
-                            tolerable_checkpoint_failure_number)
+        self._c.set(options.TOLERABLE_FAILED_CHECKPOINTS, tolerable_checkpoint_failure_number)
         return self
 
     def get_tolerable_checkpoint_failure_number(self) -> int:
-        return self._c.get_integer("execution.checkpointing.tolerable-failed-checkpoints", 0)
+        return self._c.get(options.TOLERABLE_FAILED_CHECKPOINTS)
 
     def enable_externalized_checkpoints(self, cleanup_mode: ExternalizedCheckpointCleanup) -> "CheckpointConfig":
         return self.set_externalized_checkpoint_cleanup(cleanup_mode)
 
     def set_externalized_checkpoint_cleanup(self, cleanup_mode: ExternalizedCheckpointCleanup) -> "CheckpointConfig":
-        self._c.set_string("execution.checkpointing.externalized-checkpoint-retention",
-                           ExternalizedCheckpointCleanup(cleanup_mode).value)
+        self._c.set(options.EXTERNALIZED_CHECKPOINT_RETENTION, cleanup_mode)
         return self
 
     def get_externalized_checkpoint_cleanup(self) -> ExternalizedCheckpointCleanup:
-        return ExternalizedCheckpointCleanup(self._c.get_string(
-            "execution.checkpointing.externalized-checkpoint-retention", "DELETE_ON_CANCELLATION"))
+        return ExternalizedCheckpointCleanup(self._c.get(options.EXTERNALIZED_CHECKPOINT_RETENTION))
 
     def set_checkpoint_storage(self, storage: str) -> "CheckpointConfig":
         """Where checkpoints go: ``file:///path`` or ``s3://bucket/prefix``."""
@@ -109,17 +100,15 @@ class CheckpointConfig:
         from rayflink.checkpoint.storage import CheckpointStorage
 
         CheckpointStorage.from_uri(checkpoint_path)  # refuses an unsupported scheme now, naming it
-        self._c.set_string("state.checkpoints.dir", checkpoint_path)
+        self._c.set(options.CHECKPOINTS_DIRECTORY, checkpoint_path)
         return self
 
     def get_checkpoint_storage_dir(self) -> str | None:
-        return self._c.get_string("state.checkpoints.dir")
+        return self._c.get(options.CHECKPOINTS_DIRECTORY)
 
     def set_num_retained_checkpoints(self, num: int) -> "CheckpointConfig":
-        if num < 1:
-            raise GraphBuildError(f"retained checkpoints must be >= 1, got {num}")
-        self._c.set_integer("state.checkpoints.num-retained", num)
+        self._c.set(options.CHECKPOINTS_NUM_RETAINED, num)
         return self
 
     def get_num_retained_checkpoints(self) -> int:
-        return self._c.get_integer("state.checkpoints.num-retained", 1)
+        return self._c.get(options.CHECKPOINTS_NUM_RETAINED)

@@ -11,10 +11,10 @@ Configuration only: ``create_keyed_state_backend`` builds the runtime backend fr
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rayflink.common import config_options as options
 from rayflink.state.backend import KeyedStateBackend
 
 __all__ = ["StateBackend", "HashMapStateBackend", "EmbeddedRocksDBStateBackend",
@@ -96,28 +96,6 @@ class EmbeddedRocksDBStateBackend(StateBackend):
             compaction_style=str(self.compaction_style).upper())
 
 
-_UNITS = {"": 1, "b": 1, "bytes": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-          "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
-          "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
-
-
-def parse_memory_size(value: Any, option: str = "memory size") -> int:
-    """Bytes of a Flink memory size: ``268435456``, ``"256mb"``, ``"64 kb"``, ``"1g"``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(value))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ValueError(f"{option}: cannot read {value!r} as a memory size; "
-                         "write e.g. 268435456, '256mb' or '1gb'")
-    return int(m.group(1)) * _UNITS[m.group(2).lower()]
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
-
-
 def state_backend_from_config(config: dict[str, Any]) -> StateBackend:
     """The state backend of a Flink-style configuration.
 
@@ -127,19 +105,13 @@ def state_backend_from_config(config: dict[str, Any]) -> StateBackend:
     ``state.backend.rocksdb.memory.fixed-per-slot``, ``state.backend.rocksdb.cache.max-entries``
     and ``state.backend.rocksdb.compaction.style``.
     """
-    kind = str(config.get("state.backend.type", config.get("state.backend", "hashmap"))).lower()
-    if kind in ("hashmap", "filesystem", "jobmanager"):
+    kind = options.get(config, options.STATE_BACKEND_TYPE)
+    if kind == "hashmap":
         return HashMapStateBackend()
-    if kind in ("rocksdb", "embeddedrocksdb"):
-        def size(option: str) -> int | None:
-            v = config.get(option)
-            return None if v is None else parse_memory_size(v, option)
-        return EmbeddedRocksDBStateBackend(
-            incremental=_bool(config.get("state.backend.incremental", False)),
-            block_cache_size=size("state.backend.rocksdb.block.cache-size"),
-            write_buffer_size=size("state.backend.rocksdb.writebuffer.size"),
-            fixed_memory_per_slot=size("state.backend.rocksdb.memory.fixed-per-slot"),
-            cache_max_entries=int(config.get("state.backend.rocksdb.cache.max-entries", 100_000)),
-            compaction_style=str(config.get("state.backend.rocksdb.compaction.style", "LEVEL")))
-    raise ValueError(f"state.backend.type: unknown state backend {kind!r}; "
-                     "use 'hashmap' or 'rocksdb'")
+    return EmbeddedRocksDBStateBackend(
+        incremental=options.get(config, options.STATE_BACKEND_INCREMENTAL),
+        block_cache_size=options.get(config, options.ROCKSDB_BLOCK_CACHE_SIZE),
+        write_buffer_size=options.get(config, options.ROCKSDB_WRITE_BUFFER_SIZE),
+        fixed_memory_per_slot=options.get(config, options.ROCKSDB_FIXED_MEMORY_PER_SLOT),
+        cache_max_entries=options.get(config, options.ROCKSDB_CACHE_MAX_ENTRIES),
+        compaction_style=options.get(config, options.ROCKSDB_COMPACTION_STYLE))

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from rayflink.common.configuration import Configuration
+from rayflink.common import config_options as options
+from rayflink.common.configuration import Configuration, cli_options
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
-from rayflink.errors import GraphBuildError
+from rayflink.errors import GraphBuildError, truncate
 from rayflink.graph.job_graph import JobGraph, build_job_graph, execution_plan_json
 from rayflink.graph.transformations import Transformation, TransformationIds
 
 
-def _cli_options() -> dict:
-    """Options that ``rayflink run`` passes to the job (``--conf``, ``-p``, ``-D key=value``)."""
-    import json
-    import os
-
-    from rayflink.cli import CONFIG_ENV
-
-    raw = os.environ.get(CONFIG_ENV)
-    return json.loads(raw) if raw else {}
+def _require_int(where: str, parameter: str, value: Any) -> None:
+    """A TypeError naming the call, the parameter and the value, unless ``value`` is an int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where}: {parameter} must be an int, got {truncate(value, 60)} ({type(value).__name__})")
 
 
 class StreamExecutionEnvironment:
@@ -34,7 +29,7 @@ class StreamExecutionEnvironment:
     """
 
     def __init__(self, configuration: Configuration | None = None) -> None:
-        self._config = Configuration(_cli_options())
+        self._config = Configuration(cli_options())
         self._config.add_all(Configuration(configuration))
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []
@@ -56,47 +51,46 @@ class StreamExecutionEnvironment:
 
     def set_parallelism(self, parallelism: int) -> "StreamExecutionEnvironment":
         """Default number of subtasks per operator (``parallelism.default``)."""
-        self._check_parallelism(parallelism, "the environment")
-        self._config.set_integer("parallelism.default", parallelism)
+        self._check_parallelism(parallelism, "set_parallelism()")
+        self._config.set(options.PARALLELISM_DEFAULT, parallelism)
         return self
 
     def get_parallelism(self) -> int:
-        return self._config.get_integer("parallelism.default")
+        return self._config.get(options.PARALLELISM_DEFAULT)
 
     def set_max_parallelism(self, max_parallelism: int) -> "StreamExecutionEnvironment":
-        """Number of key groups (``pipeline.max-parallelism``): the upper bound for rescaling."""
-        if not 1 <= max_parallelism <= 32768:
-            raise GraphBuildError(f"max parallelism must be in 1..32768, got {max_parallelism}")
-        if max_parallelism < self.get_parallelism():
+        """Number of key groups (``pipeline.max-parallelism``, 1..32768): the upper bound for rescaling."""
+        _require_int("set_max_parallelism()", "max_parallelism", max_parallelism)
+        parsed = options.MAX_PARALLELISM.parse(max_parallelism)
+        if parsed < self.get_parallelism():
             raise GraphBuildError(f"max parallelism {max_parallelism} is below the parallelism "
                                   f"{self.get_parallelism()}")
-        self._config.set_integer("pipeline.max-parallelism", max_parallelism)
+        self._config.set(options.MAX_PARALLELISM, parsed)
         return self
 
     def get_max_parallelism(self) -> int:
-        return self._config.get_integer("pipeline.max-parallelism")
+        return self._config.get(options.MAX_PARALLELISM)
 
     def set_buffer_timeout(self, timeout_millis: int) -> "StreamExecutionEnvironment":
-        """Flush a channel's batch at the latest after this many ms (0: after every record batch)."""
-        if timeout_millis < -1:
-            raise GraphBuildError(f"buffer timeout must be >= -1 ms, got {timeout_millis}")
-        self._config.set_integer("execution.buffer-timeout", timeout_millis)
+        """Flush a channel's batch at the latest after this many ms (0: after every record batch,
+        -1: only when full); a Flink duration (``"100 ms"``) works too."""
+        self._config.set(options.BUFFER_TIMEOUT, timeout_millis)
         return self
 
     def get_buffer_timeout(self) -> int:
-        return self._config.get_integer("execution.buffer-timeout")
+        return self._config.get(options.BUFFER_TIMEOUT)
 
     def set_runtime_mode(self, execution_mode: RuntimeExecutionMode) -> "StreamExecutionEnvironment":
         """STREAMING (default) or BATCH (bounded sources only; keyed aggregates emit final results)."""
-        self._config.set_string("execution.runtime-mode", RuntimeExecutionMode(execution_mode).value)
+        self._config.set(options.RUNTIME_MODE, execution_mode)
         return self
 
     def disable_operator_chaining(self) -> "StreamExecutionEnvironment":
-        self._config.set_boolean("pipeline.operator-chaining", False)
+        self._config.set(options.OPERATOR_CHAINING, False)
         return self
 
     def is_chaining_enabled(self) -> bool:
-        return self._config.get_boolean("pipeline.operator-chaining")
+        return self._config.get(options.OPERATOR_CHAINING)
 
     def set_state_backend(self, state_backend: Any) -> "StreamExecutionEnvironment":
         """``HashMapStateBackend()`` (default) or ``EmbeddedRocksDBStateBackend()``."""
@@ -123,9 +117,7 @@ class StreamExecutionEnvironment:
         config.set_checkpoint_interval(interval)
         config.set_checkpointing_mode(mode or CheckpointingMode.EXACTLY_ONCE)
         if config.get_checkpoint_storage_dir() is None:
-            import tempfile
-
-            config.set_checkpoint_storage_dir("file://" + os.path.join(tempfile.gettempdir(), "rayflink-checkpoints"))
+            config.set_checkpoint_storage_dir(options.default_checkpoint_dir())
         return self
 
     def get_checkpoint_config(self) -> Any:
@@ -138,14 +130,18 @@ class StreamExecutionEnvironment:
 
     def set_restart_strategy(self, restart_strategy_configuration: Any) -> "StreamExecutionEnvironment":
         """``RestartStrategies.fixed_delay_restart(3, 1000)``, ``no_restart()``, ... (Flink's options)."""
-        for key, value in restart_strategy_configuration.to_options().items():
-            self._config._data[key] = value
+        to_options = getattr(restart_strategy_configuration, "to_options", None)
+        if not callable(to_options):
+            raise TypeError(f"set_restart_strategy(): expected a RestartStrategies.*() configuration, got "
+                            f"{truncate(restart_strategy_configuration, 60)}")
+        self._config.add_all(Configuration(to_options()))
         return self
 
     def _check_parallelism(self, parallelism: Any, where: str) -> None:
-        if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
+        _require_int(where, "parallelism", parallelism)
+        if parallelism < 1:
             raise GraphBuildError(f"{where}: parallelism must be an integer >= 1, got {parallelism!r}")
-        max_par = self._config.get_integer("pipeline.max-parallelism")
+        max_par = self.get_max_parallelism()
         if parallelism > max_par:
             raise GraphBuildError(f"{where}: parallelism {parallelism} exceeds max parallelism {max_par}; "
                                   "call set_max_parallelism(...) first")
@@ -202,20 +198,21 @@ class StreamExecutionEnvironment:
         if not sinks:
             raise GraphBuildError("no operators defined in the job: add operators and a sink "
                                   "(print(), add_sink(...), sink_to(...)) before execute()")
+        config = options.validate(self._config.to_dict())  # the whole configuration, checked at submission
         graph = build_job_graph(
             sinks,
             name=job_name,
-            default_parallelism=self.get_parallelism(),
-            default_max_parallelism=self.get_max_parallelism(),
-            config=self._config.to_dict(),
-            chaining_enabled=self.is_chaining_enabled(),
+            default_parallelism=options.get(config, options.PARALLELISM_DEFAULT),
+            default_max_parallelism=options.get(config, options.MAX_PARALLELISM),
+            config=config,
+            chaining_enabled=options.get(config, options.OPERATOR_CHAINING),
         )
-        if self._config.get_string("execution.runtime-mode") == "BATCH":
+        if options.get(graph.config, options.RUNTIME_MODE) == "BATCH":
             for v in graph.vertices:
                 if v.is_source() and not v.head.transformation.source.is_bounded():
                     raise GraphBuildError(f"source {v.head.name!r} is unbounded: BATCH mode needs bounded "
                                           "sources; use STREAMING mode")
-        graph.config["state_backend"] = self._state_backend
+        graph.state_backend = self._state_backend
         return graph
 
     def get_execution_plan(self) -> str:

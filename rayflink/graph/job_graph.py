@@ -77,6 +77,7 @@ class JobGraph:
     vertices: list[JobVertex]
     edges: list[JobEdge]
     config: dict
+    state_backend: Any = None  # the user's HashMapStateBackend()/EmbeddedRocksDBStateBackend(), or None
 
     def in_edges(self, vertex: JobVertex) -> list[JobEdge]:
         return [e for e in self.edges if e.target_vertex is vertex]

@@ -100,6 +100,10 @@ class JobClient:
     def get_job_id(self) -> str:
         return self.job_id
 
+    def get_rest_url(self) -> str | None:
+        """The URL of the cluster's REST API and web UI (``http://127.0.0.1:8081`` by default)."""
+        return ray.get(self._manager.rest_url.remote())
+
     def get_job_status(self) -> str:
         """CREATED, RUNNING, CANCELING, FINISHED, FAILED or CANCELED."""
         if self._final is not None:

@@ -33,7 +33,7 @@ class TaskExecutor:
     def info(self) -> dict:
         ctx = ray.get_runtime_context()
         return {"index": self.index, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
-                "pid": os.getpid(), "tasks": len(self.tasks)}
+                "pid": os.getpid(), "tasks": len(self.tasks), "rss_bytes": process_rss_bytes()}
 
     @ray.method(concurrency_group="control")
     def deploy(self, task_key: str, deployment: TaskDeployment, job_manager: Any) -> dict:
@@ -125,3 +125,12 @@ def task_executors(count: int) -> list[Any]:
             ).remote(index)
         alive.append(handle)
     return alive
+
+
+def process_rss_bytes() -> int:
+    """This process's resident memory (Linux), 0 where unknown."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

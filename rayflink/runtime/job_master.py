@@ -13,12 +13,14 @@ from typing import Any
 import ray
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
+from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import OperatorKind, OperatorSpec, Partitioner, WatermarkParams
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, task_executors
 from rayflink.runtime.network import OrderedReceiver
+from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.restart import RestartBackoff
 from rayflink.runtime.results import ExecutionState, JobStatus, TaskFailure, TaskResult
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
@@ -46,7 +48,7 @@ class JobMaster:
         self.job_id = job_id
         self.graph = graph
         self.manager = manager
-        self.config = {k: v for k, v in graph.config.items() if k != "state_backend"}
+        self.config = graph.config
         self.status = JobStatus.CREATED
         self.error: TaskFailure | None = None
         self.done = threading.Event()
@@ -68,8 +70,8 @@ class JobMaster:
         self.stdout_size = 0
         self.stdout_cond = threading.Condition()
         self.stdout_receiver = OrderedReceiver(self._print)
-        self.working_dir = os.path.join(graph.config.get("state.backend.local-dir") or tempfile.gettempdir(),
-                                        "rayflink", job_id)
+        local_dir = options.get(self.config, options.STATE_BACKEND_LOCAL_DIR) or tempfile.gettempdir()
+        self.working_dir = os.path.join(local_dir, "rayflink", job_id)
         self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
                                                  self._checkpoints_failing)
         self.backoff = RestartBackoff(self.config)
@@ -79,7 +81,7 @@ class JobMaster:
     def start(self) -> None:
         """Check the savepoint to start from (if any), deploy the first attempt, watch the job."""
         restore = None
-        path = self.config.get("execution.savepoint.path")
+        path = options.get(self.config, options.SAVEPOINT_PATH)
         if path:
             restore = read_metadata(path, self.coordinator.storage_options)
             self._check_restore(restore)
@@ -145,8 +147,7 @@ class JobMaster:
             self.status = JobStatus.CANCELED
         else:
             self.status = JobStatus.FINISHED
-        cleanup = self.config.get("execution.checkpointing.externalized-checkpoint-retention",
-                                  "DELETE_ON_CANCELLATION")
+        cleanup = options.get(self.config, options.EXTERNALIZED_CHECKPOINT_RETENTION)
         if self.status is JobStatus.FINISHED or (self.status is JobStatus.CANCELED
                                                  and cleanup != "RETAIN_ON_CANCELLATION"):
             try:
@@ -223,7 +224,7 @@ class JobMaster:
     def _check_restore(self, restore: dict) -> None:
         """Refuse a savepoint whose operators are missing (unless allowed) or whose key groups changed."""
         uids = {n.uid: v for v in self.graph.vertices for n in v.nodes}
-        allow = str(self.config.get("execution.savepoint.ignore-unclaimed-state", False)).lower() == "true"
+        allow = options.get(self.config, options.SAVEPOINT_IGNORE_UNCLAIMED_STATE)
         for uid in set(restore["operators"]) | set(restore["source_splits"]):
             if uid not in uids and not allow:
                 raise RayflinkError(
@@ -260,7 +261,7 @@ class JobMaster:
             working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
-            state_backend=self.graph.config.get("state_backend"),
+            state_backend=self.graph.state_backend,
             checkpoint_uri=self.coordinator.uri, restore=restore_files,
         )
 
@@ -509,9 +510,15 @@ class JobManager:
 
     def __init__(self) -> None:
         self.jobs: dict[str, JobMaster] = {}
+        self.rest: RestEndpoint | None = None
 
     @ray.method(concurrency_group="client")
     def submit(self, job_id: str, graph: JobGraph) -> dict:
+        if self.rest is None:  # the first job's rest.* options configure the cluster's endpoint
+            rest = RestEndpoint(lambda: self.jobs, executor_infos,
+                                {k: v for k, v in graph.config.items() if k.startswith("rest.")})
+            rest.start()
+            self.rest = rest
         me = ray.get_runtime_context().current_actor
         master = JobMaster(job_id, graph, me)
         self.jobs[job_id] = master
@@ -523,6 +530,11 @@ class JobManager:
         ended = [j for j, m in self.jobs.items() if m.status.is_terminal()]
         for job_id in ended[: max(0, len(ended) - keep)]:
             del self.jobs[job_id]
+
+    @ray.method(concurrency_group="client")
+    def rest_url(self) -> str | None:
+        """Where the REST API and web UI of this cluster answer."""
+        return None if self.rest is None else self.rest.url
 
     @ray.method(concurrency_group="client")
     def list_jobs(self) -> list[dict]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
+from typing import Any
 
+from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 
 
@@ -12,55 +15,59 @@ class RestartBackoff:
     """Flink's restart strategies: none, fixed-delay, exponential-delay, failure-rate.
 
     With checkpointing on and no strategy set, Flink restarts without limit after 1 s: so do we.
+    Every option is read (and checked) here, when the job starts, not at its first failure.
     """
 
-    def __init__(self, config: dict) -> None:
-        self.config = config
+    def __init__(self, config: Mapping[str, Any]) -> None:
         checkpointing = checkpoint_interval_ms(config) > 0
-        self.kind = config.get("restart-strategy.type") or ("fixed-delay" if checkpointing else "none")
+        self.kind = options.get(config, options.RESTART_STRATEGY_TYPE) or ("fixed-delay" if checkpointing else "none")
+
+        def get(option: options.ConfigOption) -> Any:
+            return options.get(config, option)
+
+        if self.kind == "fixed-delay":
+            self.attempts = get(options.FIXED_DELAY_ATTEMPTS)
+            self.delay_s = get(options.FIXED_DELAY_DELAY) / 1000
+        elif self.kind == "failure-rate":
+            self.window_s = get(options.FAILURE_RATE_INTERVAL) / 1000
+            self.max_failures = get(options.FAILURE_RATE_MAX_FAILURES)
+            self.delay_s = get(options.FAILURE_RATE_DELAY) / 1000
+        elif self.kind == "exponential-delay":
+            self.initial_s = get(options.EXPONENTIAL_DELAY_INITIAL_BACKOFF) / 1000
+            self.maximum_s = get(options.EXPONENTIAL_DELAY_MAX_BACKOFF) / 1000
+            self.multiplier = get(options.EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER)
+            self.reset_s = get(options.EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD) / 1000
+            self.attempts = get(options.EXPONENTIAL_DELAY_ATTEMPTS)
+            self.jitter = get(options.EXPONENTIAL_DELAY_JITTER_FACTOR)
         self.failures: list[float] = []
         self.restarts = 0
         self.last_failure = 0.0
-        self.backoff = None
-
-    def _get(self, key: str, default: float) -> float:
-        value = self.config.get(key)
-        return default if value is None else float(value)
+        self.backoff: float | None = None
 
     def next_delay(self) -> float | None:
         """Seconds to wait before restarting after a failure now, or None: the job fails for good."""
         now = time.monotonic()
         self.failures.append(now)
-        if self.kind in ("none", "disable", "off"):
+        if self.kind == "none":
             return None
         if self.kind == "fixed-delay":
-            attempts = self._get("restart-strategy.fixed-delay.attempts", 2**31 - 1)
-            if self.restarts >= attempts:
+            if self.restarts >= self.attempts:
                 return None
             self.restarts += 1
-            return self._get("restart-strategy.fixed-delay.delay", 1000) / 1000
+            return self.delay_s
         if self.kind == "failure-rate":
-            window = self._get("restart-strategy.failure-rate.failure-rate-interval", 60_000) / 1000
-            recent = [t for t in self.failures if now - t <= window]
-            if len(recent) > self._get("restart-strategy.failure-rate.max-failures-per-interval", 1):
+            recent = [t for t in self.failures if now - t <= self.window_s]
+            if len(recent) > self.max_failures:
                 return None
             self.restarts += 1
-            return self._get("restart-strategy.failure-rate.delay", 1000) / 1000
-        if self.kind == "exponential-delay":
-            initial = self._get("restart-strategy.exponential-delay.initial-backoff", 1000) / 1000
-            maximum = self._get("restart-strategy.exponential-delay.max-backoff", 60_000) / 1000
-            multiplier = self._get("restart-strategy.exponential-delay.backoff-multiplier", 2.0)
-            reset = self._get("restart-strategy.exponential-delay.reset-backoff-threshold", 3_600_000) / 1000
-            attempts = self._get("restart-strategy.exponential-delay.attempts-before-reset-backoff", 2**31 - 1)
-            if self.backoff is None or (self.last_failure and now - self.last_failure > reset):
-                self.backoff = initial
-            else:
-                self.backoff = min(maximum, self.backoff * multiplier)
-            self.last_failure = now
-            if self.restarts >= attempts:
-                return None
-            self.restarts += 1
-            jitter = self._get("restart-strategy.exponential-delay.jitter-factor", 0.0)
-            return self.backoff * (1 + random.uniform(-jitter, jitter))
-        raise ValueError(f"restart-strategy.type {self.kind!r} is not one of none, fixed-delay, "
-                         "exponential-delay, failure-rate")
+            return self.delay_s
+        # exponential-delay
+        if self.backoff is None or (self.last_failure and now - self.last_failure > self.reset_s):
+            self.backoff = self.initial_s
+        else:
+            self.backoff = min(self.maximum_s, self.backoff * self.multiplier)
+        self.last_failure = now
+        if self.restarts >= self.attempts:
+            return None
+        self.restarts += 1
+        return self.backoff * (1 + random.uniform(-self.jitter, self.jitter))

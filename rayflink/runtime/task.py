@@ -14,8 +14,9 @@ from ray import cloudpickle
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.clock import current_time_ms
+from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
-from rayflink.errors import JobExecutionError, truncate
+from rayflink.errors import ConfigurationError, JobExecutionError, truncate
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -55,7 +56,7 @@ class StreamTask:
         self.d = deployment
         self.job_manager = job_manager
         self.gate = InputGate(len(deployment.input_channels),
-                              int(deployment.config.get("taskmanager.network.credits-per-channel", 4)))
+                              options.get(deployment.config, options.NETWORK_CREDITS_PER_CHANNEL))
         self.cancelled = threading.Event()
         self.writers: list[RecordWriter] = []
         self.counted_writers: list[RecordWriter] = []  # one writer per operator output that leaves the task
@@ -68,7 +69,7 @@ class StreamTask:
         self.records_read = 0
         self.reader: Any = None
         self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
-        self.exactly_once = deployment.config.get("execution.checkpointing.mode", "EXACTLY_ONCE") == "EXACTLY_ONCE"
+        self.exactly_once = options.get(deployment.config, options.CHECKPOINTING_MODE) == "EXACTLY_ONCE"
         self.aligning: CheckpointBarrier | None = None  # the barrier this subtask is aligning on
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.barrier_channels: set[int] = set()
@@ -82,7 +83,7 @@ class StreamTask:
 
     def setup(self, outputs: list[OutputEdge], local_gate: Callable[[Any, str], Any]) -> None:
         d = self.d
-        batch_mode = d.config.get("execution.runtime-mode") == "BATCH"
+        batch_mode = options.get(d.config, options.RUNTIME_MODE) == "BATCH"
         for node in d.nodes:
             ctx = OperatorContext(
                 name=node.name, uid=node.uid, subtask_index=d.subtask_index, parallelism=d.parallelism,
@@ -93,8 +94,8 @@ class StreamTask:
             self.operators[node.node_id] = create_operator(node.spec, ctx)
         for edge in d.chained_edges:
             self.operators[edge.source].output.add(ChainedInput(self.operators[edge.target]), edge.side_tag)
-        credits = int(d.config.get("taskmanager.network.credits-per-channel", 4))
-        batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
+        credits = options.get(d.config, options.NETWORK_CREDITS_PER_CHANNEL)
+        batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
         debloat_s = debloat_target_s(d.config)
         counted: set[tuple[int, Any]] = set()
         for out in outputs:
@@ -163,7 +164,8 @@ class StreamTask:
             self.status = ExecutionState.FAILED
             return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
                 str(exc), operator=exc.operator, uid=exc.uid, subtask=exc.subtask, record=exc.record,
-                traceback=traceback.format_exc(), recoverable=not isinstance(exc.__cause__, StateMigrationError)))
+                traceback=traceback.format_exc(),
+                recoverable=not isinstance(exc.__cause__, (StateMigrationError, ConfigurationError))))
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = ExecutionState.FAILED
             head = self.d.nodes[0]
@@ -171,7 +173,8 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
                 message, operator=self.d.vertex_name, uid=head.uid, subtask=self.d.subtask_index,
-                traceback=traceback.format_exc(), recoverable=not isinstance(exc, StateMigrationError)))
+                traceback=traceback.format_exc(),
+                recoverable=not isinstance(exc, (StateMigrationError, ConfigurationError))))
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
@@ -239,7 +242,7 @@ class StreamTask:
         return 0.1 if next_deadline is None else max(0.0, min(next_deadline, 0.1))
 
     def _prepare_loop(self) -> None:
-        timeout_ms = int(self.d.config.get("execution.buffer-timeout", 100))
+        timeout_ms = options.get(self.d.config, options.BUFFER_TIMEOUT)
         self.buffer_timeout_ns = timeout_ms * 1_000_000 if timeout_ms >= 0 else -1
         self.chain = list(self.operators.values())
         self.head = self.operators[self.d.nodes[0].node_id]
@@ -253,9 +256,9 @@ class StreamTask:
                             f"got {type(head).__name__}")
         reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
         self.reader = reader
-        batch_size = int(d.config.get("taskmanager.network.batch-size", 4096))
-        interval_ns = int(d.config.get("pipeline.auto-watermark-interval", 200)) * 1_000_000
-        streaming = d.config.get("execution.runtime-mode") != "BATCH"
+        batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
+        interval_ns = options.get(d.config, options.AUTO_WATERMARK_INTERVAL) * 1_000_000
+        streaming = options.get(d.config, options.RUNTIME_MODE) != "BATCH"
         bounded = d.source.is_bounded()
         head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns

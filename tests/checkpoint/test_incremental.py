@@ -306,7 +306,7 @@ def test_universal_compaction_style_is_configurable_and_checkpoints_restore(tmp_
 
     config = state_backend_from_config({"state.backend.type": "rocksdb", "state.backend.incremental": "true",
                                         "state.backend.rocksdb.compaction.style": "universal"})
-    assert config == EmbeddedRocksDBStateBackend(incremental=True, compaction_style="universal")
+    assert config == EmbeddedRocksDBStateBackend(incremental=True, compaction_style="UNIVERSAL")
     with pytest.raises(ValueError, match="compaction.style: 'FIFO' is not supported; use 'LEVEL' or 'UNIVERSAL'"):
         EmbeddedRocksDBStateBackend(compaction_style="FIFO")
     b = config.create_keyed_state_backend(operator_uid="totals", max_parallelism=MAX_P, key_groups=range(MAX_P),

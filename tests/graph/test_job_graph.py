@@ -72,9 +72,11 @@ def test_auto_uids_are_stable_for_an_unchanged_graph():
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "2"])
 def test_parallelism_below_one_or_not_an_int_is_refused(bad):
     e = env(2)
-    with pytest.raises(GraphBuildError, match="parallelism must be an integer >= 1"):
+    error, text = (GraphBuildError, "parallelism must be an integer >= 1") if isinstance(bad, int) else (
+        TypeError, f"parallelism must be an int, got {bad!r}")
+    with pytest.raises(error, match=text):
         e.set_parallelism(bad)
-    with pytest.raises(GraphBuildError, match="operator 'Map'"):
+    with pytest.raises(error, match="operator 'Map'"):
         e.from_sequence(1, 2).map(lambda x: x).set_parallelism(bad)
 
 

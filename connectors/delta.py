@@ -1,0 +1,304 @@
+"""Delta Lake sink: one Delta commit per checkpoint per subtask, exactly once (the deltalake package).
+
+How exactly-once works here (Flink's two-phase commit over Delta's own transaction ids):
+
+- Between checkpoints a writer buffers its rows. At a checkpoint barrier (``prepare_commit``) it
+  writes them as Parquet files inside the table's directory. Files that no commit references are
+  invisible to Delta readers (and ``VACUUM`` removes them if the job never commits them).
+- When the checkpoint completes (``commit``), the writer adds those files to the table in one
+  Delta commit that carries a transaction id: the application id plus the writer's subtask as
+  Delta's ``appId`` and the checkpoint id as its ``version`` (Delta's ``txn`` action).
+- After a failure, the job restores the last checkpoint and commits its committables again. A
+  commit whose ``appId`` already has that ``version`` (or a later one) in the table is skipped, so
+  every checkpoint's rows land once, whichever process commits them.
+
+Modes: ``append`` (every row is added) and ``merge`` (upsert on ``merge_keys``: a changelog's
+-U rows are dropped, +I/+U rows replace the row with their key, -D rows delete it; within one
+checkpoint the last change of a key wins). Partition columns become Delta partitions.
+
+>>> sink = DeltaSink.builder("/data/revenue").set_partition_columns(["region"]).build()
+>>> stream.sink_to(sink)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rayflink.datastream.connectors.base import Sink, SinkWriter
+from rayflink.errors import RayflinkError
+
+_OP_COLUMN = "__rayflink_op"  # the change kind of a row in merge mode (0 +I, 1 -U, 2 +U, 3 -D)
+_DELETE, _UPDATE_BEFORE = 3, 1
+
+
+class DeltaSinkError(RayflinkError):
+    """A Delta Lake write or commit failed, or rows do not fit the table."""
+
+
+@dataclass(frozen=True)
+class DeltaCommittable:
+    """The files one writer wrote for one checkpoint, to add to the table in one commit."""
+
+    app_id: str
+    checkpoint_id: int
+    files: tuple[tuple[str, int, tuple[tuple[str, str | None], ...], int], ...]  # (path, size, partition, rows)
+    schema: bytes  # the Arrow schema of the rows (IPC), for the table's creation
+
+
+class DeltaSink(Sink):
+    """Writes rows (dicts, ``Row`` objects, or tuples with ``set_column_names``) to a Delta table."""
+
+    def __init__(self, table_uri: str, mode: str, partition_columns: tuple[str, ...], merge_keys: tuple[str, ...],
+                 schema: pa.Schema | None, column_names: tuple[str, ...] | None, application_id: str,
+                 storage_options: dict[str, str]) -> None:
+        self.table_uri = table_uri
+        self.mode = mode
+        self.partition_columns = partition_columns
+        self.merge_keys = merge_keys
+        self.schema = schema
+        self.column_names = column_names
+        self.application_id = application_id
+        self.storage_options = storage_options
+
+    @staticmethod
+    def builder(table_uri: str) -> "DeltaSinkBuilder":
+        """A builder for a sink writing to ``table_uri`` (a local path or ``file://`` URI)."""
+        return DeltaSinkBuilder(str(table_uri))
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        return DeltaSinkWriter(self, subtask_index)
+
+
+class DeltaSinkBuilder:
+    """Builder of :class:`DeltaSink`."""
+
+    def __init__(self, table_uri: str) -> None:
+        self._uri = table_uri.removeprefix("file://")
+        self._mode = "append"
+        self._partitions: tuple[str, ...] = ()
+        self._keys: tuple[str, ...] = ()
+        self._schema: pa.Schema | None = None
+        self._names: tuple[str, ...] | None = None
+        self._app_id = "rayflink-" + uuid.uuid5(uuid.NAMESPACE_URL, self._uri).hex[:12]
+        self._storage: dict[str, str] = {}
+
+    def set_mode(self, mode: str) -> "DeltaSinkBuilder":
+        """``append`` (default) or ``merge`` (upsert and delete on the merge keys)."""
+        if mode not in ("append", "merge"):
+            raise ValueError(f"DeltaSink: mode {mode!r} is not 'append' or 'merge'")
+        self._mode = mode
+        return self
+
+    def set_merge_keys(self, keys: list[str]) -> "DeltaSinkBuilder":
+        """The columns that identify a row in merge mode (the table's primary key)."""
+        self._keys = tuple(keys)
+        return self
+
+    def set_partition_columns(self, columns: list[str]) -> "DeltaSinkBuilder":
+        self._partitions = tuple(columns)
+        return self
+
+    def set_schema(self, schema: pa.Schema) -> "DeltaSinkBuilder":
+        """The rows' Arrow schema (otherwise taken from the table, or from the first rows)."""
+        self._schema = schema
+        return self
+
+    def set_column_names(self, names: list[str]) -> "DeltaSinkBuilder":
+        """Column names of tuple rows."""
+        self._names = tuple(names)
+        return self
+
+    def set_application_id(self, app_id: str) -> "DeltaSinkBuilder":
+        """Delta's transaction ``appId`` prefix; keep it when restoring a job so replays are recognised
+        (default: derived from the table's path)."""
+        self._app_id = app_id
+        return self
+
+    def set_storage_options(self, options: dict[str, str]) -> "DeltaSinkBuilder":
+        self._storage = dict(options)
+        return self
+
+    def build(self) -> DeltaSink:
+        if self._mode == "merge" and not self._keys:
+            raise ValueError("DeltaSink: merge mode needs set_merge_keys([...]) (the table's primary key)")
+        return DeltaSink(self._uri, self._mode, self._partitions, self._keys, self._schema, self._names,
+                         self._app_id, self._storage)
+
+
+def _row_kind(row: Any) -> int:
+    kind = getattr(row, "get_row_kind", None)
+    if kind is None:
+        return 0
+    value = kind()
+    return int(getattr(value, "value", value))
+
+
+class DeltaSinkWriter(SinkWriter):
+    """One sink subtask: buffers rows, writes Parquet files at a barrier, commits them on completion."""
+
+    def __init__(self, sink: DeltaSink, subtask_index: int) -> None:
+        self.sink = sink
+        self.subtask_index = subtask_index
+        self.app_id = f"{sink.application_id}-{subtask_index}"
+        self.rows: list[dict] = []
+        self.written = 0
+
+    # ---- rows ------------------------------------------------------------------------------------
+
+    def _as_dict(self, row: Any) -> dict:
+        if isinstance(row, dict):
+            out = dict(row)
+        elif hasattr(row, "as_dict"):
+            out = row.as_dict()
+        elif hasattr(row, "_asdict"):
+            out = row._asdict()
+        elif isinstance(row, (tuple, list)) and self.sink.column_names:
+            if len(row) != len(self.sink.column_names):
+                raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: row {str(row)[:200]} has {len(row)} "
+                                     f"fields, set_column_names gave {len(self.sink.column_names)}")
+            out = dict(zip(self.sink.column_names, row))
+        else:
+            raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: cannot write a {type(row).__name__} row "
+                                 f"({str(row)[:200]}); give dicts, Row objects, or tuples with set_column_names")
+        if self.sink.mode == "merge":
+            out[_OP_COLUMN] = _row_kind(row)
+        return out
+
+    def write(self, records: list, timestamps: list | None) -> None:
+        self.rows.extend(self._as_dict(r) for r in records)
+
+    def _table(self) -> pa.Table:
+        schema = self.sink.schema
+        if schema is not None and self.sink.mode == "merge":
+            schema = schema.append(pa.field(_OP_COLUMN, pa.int8()))
+        try:
+            return pa.Table.from_pylist(self.rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: rows do not fit the schema "
+                                 f"{schema or 'of the first rows'}: {exc}") from exc
+
+    # ---- two-phase commit ------------------------------------------------------------------------
+
+    def prepare_commit(self, checkpoint_id: int) -> DeltaCommittable | None:
+        """At a barrier: write this checkpoint's rows as Parquet files, not yet in the table."""
+        if not self.rows:
+            return None
+        table = self._table()
+        self.rows = []
+        if self.sink.mode == "merge":
+            table = _last_change_per_key(table, self.sink.merge_keys)
+        files = []
+        # merge mode stages the rows in one file outside the table's data; append mode writes the
+        # table's own data files, one per partition
+        parts = [([], table)] if self.sink.mode == "merge" else _partitions(table, self.sink.partition_columns)
+        for values, part in parts:
+            directory = "/".join(f"{c}={'__HIVE_DEFAULT_PARTITION__' if v is None else v}" for c, v in values)
+            name = f"part-{uuid.uuid4().hex}-{self.subtask_index}-{checkpoint_id}.parquet"
+            relpath = (f"_rayflink_staging/{name}" if self.sink.mode == "merge"
+                       else f"{directory}/{name}" if directory else name)
+            path = os.path.join(self.sink.table_uri, relpath)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            pq.write_table(part, path)
+            files.append((relpath, os.path.getsize(path), tuple(values), part.num_rows))
+        self.written += table.num_rows
+        return DeltaCommittable(self.app_id, checkpoint_id, tuple(files), table.schema.serialize().to_pybytes())
+
+    def commit(self, committables: list[DeltaCommittable | None]) -> None:
+        """Add each committable's files in one Delta commit, unless the table has it already."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+        from deltalake.transaction import CommitProperties, Transaction
+
+        for c in sorted((c for c in committables if c is not None), key=lambda c: c.checkpoint_id):
+            schema = pa.ipc.read_schema(pa.py_buffer(c.schema))
+            table_schema = schema.remove(schema.get_field_index(_OP_COLUMN)) \
+                if schema.get_field_index(_OP_COLUMN) >= 0 else schema
+            try:
+                dt = DeltaTable(self.sink.table_uri, storage_options=self.sink.storage_options or None)
+            except TableNotFoundError:
+                dt = _create(self.sink, table_schema)
+            done = dt.transaction_version(c.app_id)
+            if done is not None and done >= c.checkpoint_id:
+                continue  # committed before a failure: the replay is recognised and skipped
+            props = CommitProperties(app_transactions=[Transaction(c.app_id, c.checkpoint_id)])
+            try:
+                if self.sink.mode == "merge":
+                    self._merge(dt, c, props)
+                else:
+                    self._append(dt, c, table_schema, props)
+            except Exception as exc:
+                raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: commit of checkpoint {c.checkpoint_id} "
+                                     f"by {c.app_id} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _append(self, dt: Any, c: DeltaCommittable, schema: pa.Schema, props: Any) -> None:
+        from deltalake.transaction import AddAction
+
+        now_ms = int(time.time() * 1000)
+        actions = [AddAction(path, size, dict(part), now_ms, True, json.dumps({"numRecords": rows}))
+                   for path, size, part, rows in c.files]
+        dt.create_write_transaction(actions, mode="append", schema=schema,
+                                    partition_by=list(self.sink.partition_columns) or None, commit_properties=props)
+
+    def _merge(self, dt: Any, c: DeltaCommittable, props: Any) -> None:
+        source = pa.concat_tables([pq.read_table(os.path.join(self.sink.table_uri, path)) for path, *_ in c.files])
+        columns = [n for n in source.column_names if n != _OP_COLUMN]
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in self.sink.merge_keys)
+        assign = {n: f"s.{n}" for n in columns}
+        (dt.merge(source, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props)
+         .when_matched_delete(predicate=f"s.{_OP_COLUMN} = {_DELETE}")
+         .when_matched_update(updates=assign)
+         .when_not_matched_insert(updates=assign, predicate=f"s.{_OP_COLUMN} <> {_DELETE}")
+         .execute())
+        for path, *_ in c.files:  # staged rows, never part of the table
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.sink.table_uri, path))
+
+    def flush(self, end_of_input: bool) -> None:
+        """Rows become durable only through checkpoints (or at the end of a job without them)."""
+
+
+def _create(sink: DeltaSink, schema: pa.Schema) -> Any:
+    from deltalake import DeltaTable
+
+    try:
+        return DeltaTable.create(sink.table_uri, schema=schema, partition_by=list(sink.partition_columns) or None,
+                                 storage_options=sink.storage_options or None, mode="ignore")
+    except Exception:  # noqa: BLE001 - another subtask created it first: open that one
+        return DeltaTable(sink.table_uri, storage_options=sink.storage_options or None)
+
+
+def _partitions(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[list[tuple[str, str | None]], pa.Table]]:
+    """``table`` split by the values of the partition ``columns`` (dropped from the parts)."""
+    if not columns:
+        return [([], table)]
+    keys = table.select(list(columns)).group_by(list(columns)).aggregate([])
+    out = []
+    for row in keys.to_pylist():
+        mask = None
+        for c in columns:
+            v = row[c]
+            m = pc.is_null(table[c]) if v is None else pc.equal(table[c], v)
+            mask = m if mask is None else pc.and_(mask, m)
+        part = table.filter(mask).drop_columns(list(columns))
+        out.append(([(c, None if row[c] is None else str(row[c])) for c in columns], part))
+    return out
+
+
+def _last_change_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """The last change of each key, in arrival order; -U rows carry nothing to write."""
+    table = table.filter(pc.not_equal(table[_OP_COLUMN], _UPDATE_BEFORE))
+    if table.num_rows == 0:
+        return table
+    indexed = table.append_column("__rayflink_pos", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(list(keys)).aggregate([("__rayflink_pos", "max")])["__rayflink_pos_max"]
+    return table.take(pc.take(last, pc.sort_indices(last)))

@@ -1,0 +1,295 @@
+"""JDBC sink for PostgreSQL (psycopg) and MariaDB/MySQL (PyMySQL), at PyFlink's API.
+
+Rows are buffered and written in batches: when ``batch_size`` rows are waiting, when
+``batch_interval_ms`` has passed, and always at a checkpoint barrier, before the checkpoint can
+complete. A batch is one database transaction, retried up to ``max_retries`` times.
+
+- ``JdbcSink.sink(sql, type_info, connection, execution)``: PyFlink's form, any statement with
+  ``?`` placeholders, one execution per row (at-least-once: a restore may repeat rows written
+  after the last checkpoint).
+- ``JdbcSink.upsert(table, columns, key_columns, connection, execution)``: the SQL connector's
+  upsert mode on a primary key (``INSERT ... ON CONFLICT ... DO UPDATE`` on PostgreSQL,
+  ``ON DUPLICATE KEY UPDATE`` on MariaDB/MySQL); a changelog's -D rows delete, -U rows are
+  skipped. Writing the same change twice leaves the same row, so with checkpoints the table
+  ends exactly as if each change had been applied once.
+
+>>> conn = JdbcConnectionOptions.JdbcConnectionOptionsBuilder() \\
+...     .with_url("jdbc:postgresql://127.0.0.1:5432/test").with_user_name("postgres").build()
+>>> stream.add_sink(JdbcSink.upsert("revenue", ["region", "total"], ["region"], conn))
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from rayflink.datastream.connectors.base import Sink, SinkWriter
+from rayflink.errors import RayflinkError
+
+_DELETE, _UPDATE_BEFORE = 3, 1
+
+
+class JdbcSinkError(RayflinkError):
+    """A JDBC write failed after its retries, or a URL or row cannot be used."""
+
+
+@dataclass(frozen=True)
+class JdbcConnectionOptions:
+    """Where to connect: ``jdbc:postgresql://host:port/db`` or ``jdbc:mysql|mariadb://host:port/db``."""
+
+    url: str
+    driver_name: str | None = None
+    user_name: str | None = None
+    password: str | None = None
+    connection_check_timeout_seconds: int = 60
+
+    class JdbcConnectionOptionsBuilder:
+        """PyFlink's builder of :class:`JdbcConnectionOptions`."""
+
+        def __init__(self) -> None:
+            self._kw: dict[str, Any] = {}
+
+        def with_url(self, url: str) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+            self._kw["url"] = url
+            return self
+
+        def with_driver_name(self, name: str) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+            self._kw["driver_name"] = name  # accepted for PyFlink's programs; the URL picks the driver
+            return self
+
+        def with_user_name(self, user: str) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+            self._kw["user_name"] = user
+            return self
+
+        def with_password(self, password: str) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+            self._kw["password"] = password
+            return self
+
+        def with_connection_check_timeout_seconds(self, seconds: int) -> "JdbcConnectionOptions.JdbcConnectionOptionsBuilder":
+            self._kw["connection_check_timeout_seconds"] = int(seconds)
+            return self
+
+        def build(self) -> "JdbcConnectionOptions":
+            if "url" not in self._kw:
+                raise ValueError("JdbcConnectionOptions: with_url(...) is required")
+            return JdbcConnectionOptions(**self._kw)
+
+
+@dataclass(frozen=True)
+class JdbcExecutionOptions:
+    """When batches are written: Flink's defaults (5,000 rows, 0 ms: only by size and checkpoints, 3 retries)."""
+
+    batch_interval_ms: int = 0
+    batch_size: int = 5000
+    max_retries: int = 3
+
+    @staticmethod
+    def builder() -> "JdbcExecutionOptionsBuilder":
+        return JdbcExecutionOptionsBuilder()
+
+    @staticmethod
+    def defaults() -> "JdbcExecutionOptions":
+        return JdbcExecutionOptions()
+
+
+class JdbcExecutionOptionsBuilder:
+    def __init__(self) -> None:
+        self._kw: dict[str, int] = {}
+
+    def with_batch_interval_ms(self, ms: int) -> "JdbcExecutionOptionsBuilder":
+        self._kw["batch_interval_ms"] = int(ms)
+        return self
+
+    def with_batch_size(self, size: int) -> "JdbcExecutionOptionsBuilder":
+        if int(size) < 1:
+            raise ValueError(f"JdbcExecutionOptions: batch size must be at least 1, not {size!r}")
+        self._kw["batch_size"] = int(size)
+        return self
+
+    def with_max_retries(self, retries: int) -> "JdbcExecutionOptionsBuilder":
+        self._kw["max_retries"] = int(retries)
+        return self
+
+    def build(self) -> JdbcExecutionOptions:
+        return JdbcExecutionOptions(**self._kw)
+
+
+_URL = re.compile(r"^jdbc:(postgresql|mysql|mariadb)://")
+
+
+def connect(options: JdbcConnectionOptions) -> tuple[str, Any]:
+    """``(dialect, DB-API connection)`` for a JDBC URL; dialect is ``postgresql`` or ``mysql``."""
+    match = _URL.match(options.url)
+    if not match:
+        raise JdbcSinkError(f"JDBC url {options.url!r}: only jdbc:postgresql://, jdbc:mysql:// and "
+                            "jdbc:mariadb:// are supported")
+    parsed = urlparse(options.url[len("jdbc:"):])
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    user = options.user_name or query.get("user") or parsed.username
+    password = options.password or query.get("password") or parsed.password
+    database = parsed.path.lstrip("/") or None
+    timeout = options.connection_check_timeout_seconds
+    if match.group(1) == "postgresql":
+        import psycopg
+
+        conn = psycopg.connect(host=parsed.hostname or "localhost", port=parsed.port or 5432, dbname=database,
+                               user=user or None, password=password or None, connect_timeout=timeout)
+        return "postgresql", conn
+    import pymysql
+
+    conn = pymysql.connect(host=parsed.hostname or "localhost", port=parsed.port or 3306, database=database,
+                           user=user or "root", password=password or "", connect_timeout=timeout,
+                           autocommit=False)
+    return "mysql", conn
+
+
+def _quote(dialect: str, name: str) -> str:
+    return f"`{name}`" if dialect == "mysql" else f'"{name}"'
+
+
+def upsert_statement(dialect: str, table: str, columns: list[str], keys: list[str]) -> str:
+    """The upsert of one row on ``keys`` in ``dialect``, with ``%s`` placeholders."""
+    q = [_quote(dialect, c) for c in columns]
+    values = ", ".join(["%s"] * len(columns))
+    rest = [c for c in columns if c not in keys]
+    if dialect == "mysql":
+        update = ", ".join(f"{_quote(dialect, c)} = VALUES({_quote(dialect, c)})" for c in rest) \
+            or f"{_quote(dialect, keys[0])} = {_quote(dialect, keys[0])}"
+        return f"INSERT INTO {table} ({', '.join(q)}) VALUES ({values}) ON DUPLICATE KEY UPDATE {update}"
+    conflict = ", ".join(_quote(dialect, k) for k in keys)
+    action = ("DO UPDATE SET " + ", ".join(f"{_quote(dialect, c)} = EXCLUDED.{_quote(dialect, c)}" for c in rest)) \
+        if rest else "DO NOTHING"
+    return f"INSERT INTO {table} ({', '.join(q)}) VALUES ({values}) ON CONFLICT ({conflict}) {action}"
+
+
+def delete_statement(dialect: str, table: str, keys: list[str]) -> str:
+    return f"DELETE FROM {table} WHERE " + " AND ".join(f"{_quote(dialect, k)} = %s" for k in keys)
+
+
+class JdbcSink(Sink):
+    """Writes rows to a database table in batches (see the module docstring)."""
+
+    def __init__(self, connection: JdbcConnectionOptions, execution: JdbcExecutionOptions, *,
+                 sql: str | None = None, table: str | None = None, columns: list[str] | None = None,
+                 key_columns: list[str] | None = None) -> None:
+        self.connection = connection
+        self.execution = execution
+        self.sql = sql
+        self.table = table
+        self.columns = list(columns or [])
+        self.key_columns = list(key_columns or [])
+
+    @staticmethod
+    def sink(sql: str, type_info: Any, jdbc_connection_options: JdbcConnectionOptions,
+             jdbc_execution_options: JdbcExecutionOptions | None = None) -> "JdbcSink":
+        """PyFlink's ``JdbcSink.sink``: ``sql`` with ``?`` placeholders, filled from each row's fields."""
+        return JdbcSink(jdbc_connection_options, jdbc_execution_options or JdbcExecutionOptions(),
+                        sql=sql.replace("?", "%s"))
+
+    @staticmethod
+    def upsert(table: str, columns: list[str], key_columns: list[str],
+               jdbc_connection_options: JdbcConnectionOptions,
+               jdbc_execution_options: JdbcExecutionOptions | None = None) -> "JdbcSink":
+        """Upsert rows into ``table`` on ``key_columns`` (its primary key); -D rows delete."""
+        if not key_columns or any(k not in columns for k in key_columns):
+            raise ValueError(f"JdbcSink.upsert({table!r}): key columns {key_columns} must be among {columns}")
+        return JdbcSink(jdbc_connection_options, jdbc_execution_options or JdbcExecutionOptions(),
+                        table=table, columns=columns, key_columns=key_columns)
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        return JdbcSinkWriter(self, subtask_index)
+
+
+def _kind(row: Any) -> int:
+    get = getattr(row, "get_row_kind", None)
+    if get is None:
+        return 0
+    value = get()
+    return int(getattr(value, "value", value))
+
+
+class JdbcSinkWriter(SinkWriter):
+    """One subtask's connection and buffer."""
+
+    def __init__(self, sink: JdbcSink, subtask_index: int) -> None:
+        self.sink = sink
+        self.subtask_index = subtask_index
+        self.buffer: list[Any] = []
+        self.last_flush = time.monotonic()
+        self.dialect, self.conn = connect(sink.connection)
+        self.rows_written = 0
+
+    def _fields(self, row: Any, names: list[str]) -> tuple:
+        if isinstance(row, dict):
+            return tuple(row[n] for n in names)
+        if hasattr(row, "as_dict") and names:
+            d = row.as_dict()
+            return tuple(d[n] for n in names)
+        return tuple(row)
+
+    def write(self, records: list, timestamps: list | None) -> None:
+        self.buffer.extend(records)
+        interval = self.sink.execution.batch_interval_ms
+        if len(self.buffer) >= self.sink.execution.batch_size or \
+                (interval > 0 and (time.monotonic() - self.last_flush) * 1000 >= interval):
+            self.flush(False)
+
+    def _statements(self, rows: list[Any]) -> list[tuple[str, list[tuple]]]:
+        """Consecutive rows of one statement, grouped for executemany, in the rows' order."""
+        s = self.sink
+        out: list[tuple[str, list[tuple]]] = []
+        if s.sql is not None:
+            return [(s.sql, [self._fields(r, []) for r in rows])]
+        upsert = upsert_statement(self.dialect, s.table, s.columns, s.key_columns)
+        delete = delete_statement(self.dialect, s.table, s.key_columns)
+        for row in rows:
+            kind = _kind(row)
+            if kind == _UPDATE_BEFORE:
+                continue
+            if kind == _DELETE:
+                statement, params = delete, self._fields(row, s.key_columns)
+            else:
+                statement, params = upsert, self._fields(row, s.columns)
+            if out and out[-1][0] == statement:
+                out[-1][1].append(params)
+            else:
+                out.append((statement, [params]))
+        return out
+
+    def flush(self, end_of_input: bool) -> None:
+        if not self.buffer:
+            self.last_flush = time.monotonic()
+            return
+        rows, self.buffer = self.buffer, []
+        statements = self._statements(rows)
+        attempts = self.sink.execution.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                with self.conn.cursor() as cur:
+                    for statement, params in statements:
+                        cur.executemany(statement, params)
+                self.conn.commit()
+                break
+            except Exception as exc:  # noqa: BLE001 - retried, then named with the failing row batch
+                try:
+                    self.conn.rollback()
+                except Exception:  # noqa: BLE001 - a broken connection is replaced below
+                    pass
+                if attempt + 1 == attempts:
+                    raise JdbcSinkError(
+                        f"JdbcSink subtask {self.subtask_index + 1}: writing {len(rows)} rows failed after "
+                        f"{attempts} attempts (sink.max-retries {self.sink.execution.max_retries}): "
+                        f"{type(exc).__name__}: {' '.join(str(exc).split())}; first row {str(rows[0])[:200]}") from exc
+                time.sleep(min(1.0, 0.1 * 2 ** attempt))
+                self.dialect, self.conn = connect(self.sink.connection)
+        self.rows_written += len(rows)
+        self.last_flush = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass

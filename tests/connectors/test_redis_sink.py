@@ -1,0 +1,91 @@
+"""Redis sink against the machine's Redis: strings, hashes and sorted sets with key templates,
+TTLs and changelog deletes; a dashboard job's keys equal the expected values under executor kills."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import redis
+from exactly_once import KEYS, chaos, counting_job
+
+from rayflink.common import Duration
+from rayflink.connectors.redis import RedisSink, RedisSinkError
+from rayflink.datastream.state_backend import HashMapStateBackend
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+class Change:
+    def __init__(self, kind: int, **fields):
+        self.kind, self.fields = kind, fields
+
+    def get_row_kind(self):
+        return self.kind
+
+    def as_dict(self):
+        return dict(self.fields)
+
+
+@pytest.fixture
+def prefix():
+    p = f"rayflink-test-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(URL, decode_responses=True)
+    yield p, client
+    for key in client.scan_iter(f"{p}*"):
+        client.delete(key)
+
+
+def test_strings_hashes_and_sorted_sets_with_deletes(prefix):
+    p, r = prefix
+    strings = RedisSink.builder(URL).string(p + ":total:{region}", "total").build().create_writer(0, 1)
+    strings.write([{"region": "eu", "total": 10}, Change(2, region="us", total=4)], None)
+    assert r.get(p + ":total:eu") is None  # buffered until a checkpoint (or a full batch)
+    strings.flush(False)
+    assert (r.get(p + ":total:eu"), r.get(p + ":total:us")) == ("10", "4")
+    strings.write([Change(3, region="us", total=4)], None)
+    strings.flush(False)
+    assert r.get(p + ":total:us") is None
+
+    hashes = RedisSink.builder(URL).hash(p + ":dash:{region}", ["total", "orders"]) \
+        .with_ttl(Duration.of_minutes(5)).build().create_writer(0, 1)
+    hashes.write([{"region": "eu", "total": 10.5, "orders": 3}], None)
+    hashes.flush(False)
+    assert r.hgetall(p + ":dash:eu") == {"total": "10.5", "orders": "3"}
+    assert 0 < r.ttl(p + ":dash:eu") <= 300
+
+    top = RedisSink.builder(URL).sorted_set(p + ":top", "product", "revenue").build().create_writer(0, 1)
+    top.write([{"product": "a", "revenue": 5}, {"product": "b", "revenue": 9}, Change(1, product="a", revenue=5),
+               Change(2, product="a", revenue=12)], None)
+    top.flush(True)
+    assert r.zrevrange(p + ":top", 0, -1, withscores=True) == [("a", 12.0), ("b", 9.0)]
+
+
+def test_a_row_without_the_templates_field_is_named(prefix):
+    p, _ = prefix
+    writer = RedisSink.builder(URL).string(p + ":{region}", "total").build().create_writer(0, 1)
+    writer.write([{"total": 1}], None)
+    with pytest.raises(RedisSinkError, match="has no field 'region'"):
+        writer.flush(False)
+
+
+def test_dashboard_keys_equal_the_final_counts_under_executor_kills(prefix):
+    p, r = prefix
+    records = 5_000
+    stream = counting_job(f"file:///tmp/rayflink-redis-{uuid.uuid4().hex[:8]}", records, rate=4_000,
+                          backend=HashMapStateBackend(), interval_ms=200)
+    stream.map(lambda kn: {"key": kn[0], "count": kn[1]}).add_sink(
+        RedisSink.builder(URL).string(p + ":count:{key}", "count").build()).uid("redis")
+    client = stream.get_execution_environment().execute_async("redis-dashboard")
+    stop = threading.Event()
+    killed: list = []
+    killer = threading.Thread(target=lambda: killed.extend(chaos(client, 2, stop)))
+    killer.start()
+    try:
+        client.get_job_execution_result()
+    finally:
+        stop.set()
+        killer.join()
+    got = {int(k.rsplit(":", 1)[1]): int(v) for k in r.scan_iter(p + ":count:*") if (v := r.get(k))}
+    assert killed and got == {k: sum(1 for i in range(records) if i % KEYS == k) for k in range(KEYS)}
