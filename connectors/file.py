@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rayflink.clock import current_time_ms
-from rayflink.common.serialization import CsvRowDeserializationSchema, JsonRowDeserializationSchema
+from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
@@ -207,6 +207,10 @@ class FileSourceReader(SourceReader):
         self._file: Any = None  # open file (line formats) or batch iterator (Parquet) of queue[0]
         self._tail = b""
         self._skip_header = False
+        self.num_records_in_errors = 0
+
+    def metrics(self) -> dict[str, int]:
+        return {"num_records_in_errors": self.num_records_in_errors}
 
     def _discover(self) -> None:
         self.next_discovery = time.monotonic() + self.source.discovery_interval_ms / 1000
@@ -257,10 +261,13 @@ class FileSourceReader(SourceReader):
             self._skip_header = False
         lines = [line[:-1] if line.endswith(b"\r") else line for line in lines if line]
         try:
-            return fmt.decode(lines)
+            records = fmt.decode(lines)
         except Exception as exc:  # noqa: BLE001 - name the file; the format names the field and value
             raise FileConnectorError(f"FileSource: cannot read a record of {split.path!r} (bytes "
                                      f"{split.position}..{split.position + consumed}): {exc}") from exc
+        kept = [r for r in records if r is not None]  # lines the schema skipped (ignore_parse_errors)
+        self.num_records_in_errors += len(records) - len(kept)
+        return kept
 
     def _read_bulk(self, split: FileSourceSplit, max_records: int) -> list | None:
         import pyarrow.parquet as pq
@@ -304,25 +311,6 @@ class FileSourceReader(SourceReader):
 
 
 # ---- sink ------------------------------------------------------------------------------------
-
-
-class Encoder:
-    """Turns a record into the bytes of one row of a row-format file.
-
-    >>> Encoder.simple_string_encoder()   # str(record) + "\\n"
-    """
-
-    def __init__(self, encode: Callable[[Any], bytes]) -> None:
-        self.encode = encode
-
-    @staticmethod
-    def simple_string_encoder(charset: str = "UTF-8") -> "Encoder":
-        return Encoder(lambda record: (str(record) + "\n").encode(charset))
-
-    @staticmethod
-    def from_serialization_schema(schema: Any) -> "Encoder":
-        """A ``SerializationSchema`` (JSON, CSV ...) plus a line end."""
-        return Encoder(lambda record: schema.serialize(record) + b"\n")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,15 @@ from enum import Enum
 from typing import Any, Callable
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
-from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import (
+    DeliveryGuarantee,
+    Sink,
+    SinkWriter,
+    Source,
+    SourceReader,
+    SourceSplit,
+    SplitBatch,
+)
 from rayflink.errors import RayflinkError, truncate
 
 __all__ = ["DeadLetter", "DeliveryGuarantee", "KafkaCommittable", "KafkaConnectorError", "KafkaConsumerRecord",
@@ -34,14 +42,6 @@ _CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
 
 class KafkaConnectorError(RayflinkError):
     """Kafka cannot be reached, a topic is unknown, or a record cannot be read or written."""
-
-
-class DeliveryGuarantee(Enum):
-    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
-
-    EXACTLY_ONCE = "exactly-once"
-    AT_LEAST_ONCE = "at-least-once"
-    NONE = "none"
 
 
 class KafkaOffsetResetStrategy(Enum):
@@ -398,6 +398,7 @@ class KafkaSourceReader(SourceReader):
         self.not_before: dict[tuple[str, int], int] = {}  # timestamp-initialized partitions not yet started
         self.ids: dict[tuple[str, int], str] = {}
         self.dead_letters = 0
+        self.num_records_in_errors = 0  # messages the value schema skipped (None), as Flink's numRecordsInErrors
         self._got_data = False
         self.just_finished: list[str] = []
         self.brokers_down_since: float | None = None  # set by librdkafka's "all brokers down" error
@@ -627,9 +628,12 @@ class KafkaSourceReader(SourceReader):
                 records = schema.deserialize_batch([m.value() for m in msgs])
             else:
                 records = [deserializer.deserialize(_consumer_record(m)) for m in msgs]
-            return [SplitBatch(self.ids[tp], records, stamps)]
-        except Exception:  # noqa: BLE001 - find the failing record(s) one by one
+        except Exception:  # noqa: BLE001 - find the failing record(s) one by one below
             pass
+        else:
+            if schema is not None:
+                records, stamps = self._skip_none(records, stamps)
+            return [SplitBatch(self.ids[tp], records, stamps)] if records else []
         good, good_stamps, dead = [], [], []
         for m, ts in zip(msgs, stamps):
             try:
@@ -646,11 +650,25 @@ class KafkaSourceReader(SourceReader):
                         "set_dead_letter_output(OutputTag(...))") from exc
                 dead.append(DeadLetter(m.topic(), m.partition(), m.offset(), ts, m.key(), m.value(), error))
         self.dead_letters += len(dead)
+        if schema is not None:
+            good, good_stamps = self._skip_none(good, good_stamps)
         out = [SplitBatch(self.ids[tp], good, good_stamps)] if good else []
         if dead:
             out.append(SplitBatch(self.ids[tp], dead, [d.timestamp for d in dead],
                                   side_output=self.source.dead_letter_tag))
         return out
+
+    def _skip_none(self, records: list, stamps: list) -> tuple[list, list]:
+        """A value deserialization schema returns None for a message it skips (Flink's contract;
+        ``ignore_parse_errors()``): drop those records and count them in ``num_records_in_errors``."""
+        kept = [r for r in records if r is not None]  # `is`, not `in`: records may define __eq__
+        if len(kept) == len(records):
+            return records, stamps
+        self.num_records_in_errors += len(records) - len(kept)
+        return kept, [ts for r, ts in zip(records, stamps) if r is not None]
+
+    def metrics(self) -> dict[str, int]:
+        return {"num_records_in_errors": self.num_records_in_errors}
 
     def wait_time(self) -> float:
         return 0.0 if self._got_data else 0.005
@@ -845,8 +863,20 @@ class _Delivery:
     errors: list = field(default_factory=list)
 
     def __call__(self, err: Any, msg: Any) -> None:
-        if err is not None and len(self.errors) < 10:
-            self.errors.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+        if err is not None and len(self.errors) < 10:  # name the record itself: deliveries fail late
+            self.errors.append(f"{_describe_row(msg.topic(), msg.partition(), msg.key(), msg.value())}: "
+                               f"{err.str()}")
+
+
+def _describe_row(topic: str, partition: int | None, key: bytes | None, value: bytes | None,
+                  record: Any = None) -> str:
+    """A Kafka record as errors name it: the record (or its key and value bytes), size, topic."""
+    where = f"topic {topic!r}" + (f" partition {partition}" if partition is not None and partition >= 0 else "")
+    size = len(value or b"") + len(key or b"")
+    if record is not None:
+        return f"the record {truncate(record, 120)} ({size:,} bytes as key and value) for {where}"
+    key_part = f" key {truncate(key, 40)}" if key is not None else ""
+    return f"the record{key_part} value {truncate(value, 80)} ({size:,} bytes) for {where}"
 
 
 class KafkaSinkWriter(SinkWriter):
@@ -901,11 +931,14 @@ class KafkaSinkWriter(SinkWriter):
         if self.exactly_once:
             self.buffer.extend(rows)
         else:
-            self._produce(rows)
+            self._produce(rows, records)
 
-    def _produce(self, rows: list) -> None:
+    def _produce(self, rows: list, records: list | None = None) -> None:
+        """Hand ``rows`` to the producer; ``records`` (the rows' records, when known) name a failure."""
+        from confluent_kafka import KafkaException
+
         produce, on_delivery, producer = self.producer.produce, self.delivery, self.producer
-        for topic, partition, key, value, timestamp in rows:
+        for i, (topic, partition, key, value, timestamp) in enumerate(rows):
             kwargs = {"value": value, "on_delivery": on_delivery}
             if key is not None:
                 kwargs["key"] = key
@@ -917,8 +950,25 @@ class KafkaSinkWriter(SinkWriter):
                 produce(topic, **kwargs)
             except BufferError:  # the local queue is full
                 self._wait_for_room(topic, kwargs)
+            except KafkaException as exc:  # refused before sending, e.g. larger than message.max.bytes
+                raise self._refused(exc, rows[i], None if records is None else records[i]) from None
         producer.poll(0)
         self._raise_delivery_errors()
+
+    def _refused(self, exc: Any, row: tuple, record: Any) -> KafkaConnectorError:
+        from confluent_kafka import KafkaError
+
+        topic, partition, key, value, _ = row
+        err = exc.args[0]
+        which = _describe_row(topic, partition, key, value, record)
+        hint = ""
+        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            limit = self.sink.properties.get("message.max.bytes", 1_000_000)
+            hint = (f"; it is larger than the producer's message.max.bytes ({limit}): make the record smaller or "
+                    "raise set_property('message.max.bytes', ...) on the KafkaSink builder (and the topic's "
+                    "max.message.bytes on the broker)")
+        return KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1} on {self.sink.bootstrap_servers!r} "
+                                   f"cannot write {which}: {err.str()}{hint}")
 
     def _wait_for_room(self, topic: str, kwargs: dict) -> None:
         """Serve deliveries until the record fits in the producer's queue; a broker that takes

@@ -12,7 +12,7 @@ from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.graph.transformations import CollectParams, FunctionParams, OperatorKind, PrintParams, SinkParams
 from rayflink.operators.functions import close_function, open_function
 from rayflink.runtime.network import OutputChannel
-from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
 
 
@@ -35,7 +35,9 @@ class PrintSinkOperator(OneInputStreamOperator):
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         prefix = self.prefix
-        self.channel.send("".join(f"{prefix}{v}\n" for v in values))
+        type_info = self.params.type_info  # records print as Flink prints their declared type
+        fmt = str if type_info is None else type_info.to_print_string
+        self.channel.send("".join(f"{prefix}{fmt(v)}\n" for v in values))
 
     def end_input(self) -> None:
         self.channel.drain()
@@ -140,7 +142,9 @@ class SinkWriterOperator(_TwoPhaseCommitSink):
         try:
             self.writer.write(values, timestamps)
         except Exception as exc:
-            raise self.ctx.failure(exc, values[0] if values else None, what="the sink writer") from exc
+            # which record of a batch failed only the writer knows (its error names it): never guess
+            raise self.ctx.failure(exc, values[0] if len(values) == 1 else NO_RECORD,
+                                   what="the sink writer") from exc
 
     def prepare(self, checkpoint_id: int) -> Any:
         if self.two_phase:

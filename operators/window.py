@@ -20,10 +20,12 @@ from rayflink.datastream.state import (
 from rayflink.datastream.window import (
     MAX_TIMESTAMP,
     EventTimeTrigger,
+    MergeCallbackFunction,
     MergingWindowAssigner,
     SlidingEventTimeWindows,
     TimeWindow,
     TumblingEventTimeWindows,
+    WindowAssigner,
 )
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import OperatorKind, WindowParams
@@ -77,6 +79,21 @@ class KeyedStateStore:
         return _Scoped(self._backend, self._backend.get_partitioned_state(descriptor), self._namespace)
 
     get_list_state = get_map_state = get_reducing_state = get_aggregating_state = get_state
+
+
+class AssignerContext(WindowAssigner.WindowAssignerContext):
+    """The third argument of ``assign_windows`` (PyFlink's ``WindowAssignerContext``): the
+    processing time of the batch being assigned, and the operator's runtime context."""
+
+    def __init__(self, op: "WindowOperator") -> None:
+        self.op = op
+        self.now = 0
+
+    def get_current_processing_time(self) -> int:
+        return self.now
+
+    def get_runtime_context(self) -> Any:
+        return self.op.runtime_context()
 
 
 class TriggerContext:
@@ -177,8 +194,8 @@ class MergingWindowSet:
     def add_window(self, new_window: Any, merge: Callable[[Any, list, Any, list], None]) -> Any:
         """Add ``new_window``, merge what overlaps, call ``merge`` per merge; return the window it ended in."""
         results: list[tuple[Any, list]] = []
-        self.assigner.merge_windows(list(self.mapping) + [new_window],
-                                    lambda to_merge, merged: results.append((merged, list(to_merge))))
+        self.assigner.merge_windows(list(self.mapping) + [new_window], MergeCallbackFunction(
+            lambda to_merge, merged: results.append((merged, list(to_merge)))))
         result_window = new_window
         merged_new_window = False
         for merge_result, merged_windows in results:
@@ -227,13 +244,13 @@ class WindowOperator(OneInputStreamOperator):
             method = "process" if self.style in ("process", "process_all") else "apply"
             self.window_fn = resolve(self.function, method)
             arity = positional_arity(self.window_fn)
-            self.fn_collects = arity == -1 or arity > (2 if self.style == "process_all" else 3) \
-                or self.style in ("apply", "apply_all")
+            self.fn_collects = arity == -1 or arity > (2 if self.style in ("process_all", "apply_all") else 3)
             self.fn_clear = getattr(self.function, "clear", None) if self.style in ("process", "process_all") \
                 else None
         self.merging_state = (self.keyed_backend.get_partitioned_state(ValueStateDescriptor(MERGING_WINDOWS, None))
                               if self.merging else None)
         self.trigger_ctx = TriggerContext(self)
+        self.assigner_ctx = AssignerContext(self)
         self.fast = (not self.merging and self.evictor is None and type(self.trigger) is EventTimeTrigger
                      and isinstance(self.assigner, (TumblingEventTimeWindows, SlidingEventTimeWindows)))
 
@@ -320,7 +337,7 @@ class WindowOperator(OneInputStreamOperator):
         else:
             for i, value in enumerate(values):
                 ts = timestamps[i]
-                ws = assigner.assign_windows(value, ts, 0)
+                ws = assigner.assign_windows(value, ts, self.assigner_ctx)  # event time: no clock read
                 live = [w for w in ws if w.end - 1 + lateness > wm]
                 if not live:
                     late.append(i)
@@ -359,13 +376,15 @@ class WindowOperator(OneInputStreamOperator):
     def _process_each(self, values: list, timestamps: list | None) -> None:
         selector, backend = self.selector, self.keyed_backend
         now = self.clock()
+        assigner_ctx = self.assigner_ctx
+        assigner_ctx.now = now
         late_values: list = []
         late_stamps: list = []
         for i, value in enumerate(values):
             ts = None if timestamps is None else timestamps[i]
             key = selector(value)
             backend.set_current_key(key)
-            windows = self.assigner.assign_windows(value, ts, now)
+            windows = self.assigner.assign_windows(value, ts, assigner_ctx)
             if self.merging:
                 skipped = self._add_merging(key, value, ts, windows)
             else:
@@ -518,9 +537,9 @@ class WindowOperator(OneInputStreamOperator):
                 returned = fn(WindowContext(self, key, window), inputs, out) if self.fn_collects \
                     else fn(WindowContext(self, key, window), inputs)
             elif style == "apply":
-                returned = fn(key, window, inputs, out)
+                returned = fn(key, window, inputs, out) if self.fn_collects else fn(key, window, inputs)
             else:
-                returned = fn(window, inputs, out)
+                returned = fn(window, inputs, out) if self.fn_collects else fn(window, inputs)
         except JobExecutionError:
             raise
         except Exception as exc:

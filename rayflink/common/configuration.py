@@ -115,10 +115,65 @@ class Configuration:
     def to_dict(self) -> dict[str, Any]:
         return dict(self._data)
 
-    def add_all(self, other: "Configuration") -> "Configuration":
+    def add_all(self, other: "Configuration", prefix: str | None = None) -> "Configuration":
+        """Copy ``other``'s entries into this configuration, their keys prefixed with ``prefix``."""
         for key, value in Configuration(other)._data.items():
-            self._data[key] = value
+            self._data[key if prefix is None else prefix + key] = value
         return self
+
+    # ---- PyFlink's remaining Configuration methods ------------------------------------
+
+    @classmethod
+    def from_dict(cls, map: dict) -> "Configuration":  # noqa: A002 - PyFlink's parameter name
+        """A configuration holding the entries of ``map``."""
+        return cls(dict(map))
+
+    def get_float(self, key: str, default_value: float = 0.0) -> float:
+        value = self.get(key, default_value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"configuration option {key}: expected a number, got {value!r}") from None
+
+    def set_bytearray(self, key: str, value: bytearray) -> "Configuration":
+        self._data[key] = bytearray(value)
+        return self
+
+    def get_bytearray(self, key: str, default_value: bytearray | None = None) -> bytearray | None:
+        value = self._data.get(key, default_value)
+        return None if value is None else bytearray(value)
+
+    def key_set(self) -> set[str]:
+        """The keys set in this configuration (defaults not included)."""
+        return set(self._data)
+
+    def add_all_to_dict(self, target_dict: dict) -> None:
+        """Copy the entries into ``target_dict``, as strings (Java Properties' form)."""
+        target_dict.update({k: v if isinstance(v, str) else _option_string(v) for k, v in self._data.items()})
+
+    def remove_config(self, key: str) -> bool:
+        """Remove ``key``; True when it was set."""
+        return self._data.pop(key, _MISSING) is not _MISSING
+
+    @staticmethod
+    def parse_list_value(value: str) -> list:
+        """A list option's value: a YAML list (``[a, b]``) or ``;``-separated items."""
+        if not value:
+            return []
+        parsed = yaml.safe_load(value)
+        return parsed if isinstance(parsed, list) else value.split(";")
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{k}={_option_string(v)}" for k, v in sorted(self._data.items())) + "}"
+
+
+_MISSING = object()
+
+
+def _option_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def checkpoint_interval_ms(config: Mapping[str, Any]) -> int:

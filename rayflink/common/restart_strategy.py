@@ -17,6 +17,13 @@ class RestartStrategyConfiguration:
     def to_options(self) -> dict:
         return dict(self.options)
 
+    def get_description(self) -> str:
+        """The strategy in words, e.g. ``fixed-delay (attempts=3, delay=1000)``."""
+        kind = self.options.get("restart-strategy.type", "cluster default (fallback)")
+        prefix = f"restart-strategy.{kind}."
+        settings = ", ".join(f"{k[len(prefix):]}={v}" for k, v in self.options.items() if k.startswith(prefix))
+        return f"{kind} ({settings})" if settings else kind
+
 
 def _strategy(kind: str, values: dict[options.ConfigOption, Any]) -> RestartStrategyConfiguration:
     """The options of a strategy, each value parsed as its option reads it (a ``Time``, a
@@ -32,6 +39,17 @@ class RestartStrategies:
 
     >>> env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 1000))
     """
+
+    # PyFlink's configuration classes, one per strategy (all are RestartStrategyConfiguration here)
+    NoRestartStrategyConfiguration = RestartStrategyConfiguration
+    FixedDelayRestartStrategyConfiguration = RestartStrategyConfiguration
+    FailureRateRestartStrategyConfiguration = RestartStrategyConfiguration
+    FallbackRestartStrategyConfiguration = RestartStrategyConfiguration
+
+    @staticmethod
+    def fall_back_restart() -> RestartStrategyConfiguration:
+        """Use the strategy of the configuration (``restart-strategy.type`` set elsewhere)."""
+        return RestartStrategyConfiguration({})
 
     @staticmethod
     def no_restart() -> RestartStrategyConfiguration:

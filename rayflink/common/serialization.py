@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from rayflink.common.typeinfo import TypeInformation
+from rayflink.common.types import Row
 from rayflink.errors import RayflinkError, truncate
 
 
@@ -29,14 +30,21 @@ class SerializationSchema(ABC):
 
 
 class DeserializationSchema(ABC):
-    """Turns bytes into a record."""
+    """Turns bytes into a record.
+
+    As in Flink, ``None`` means "no record": the Kafka and file sources skip a message whose
+    record is ``None`` (e.g. malformed with ``ignore_parse_errors()``) and count it in the source
+    operator's ``num_records_in_errors`` metric (Flink's ``numRecordsInErrors``).
+    """
 
     @abstractmethod
     def deserialize(self, message: bytes) -> Any:
-        """The record in ``message``; raises :class:`DeserializationError` (or any exception)."""
+        """The record in ``message``, or None to skip it; raises :class:`DeserializationError`
+        (or any exception) on bad input."""
 
     def deserialize_batch(self, messages: list[bytes]) -> list:
-        """Every message of a batch (one call per batch on the hot path)."""
+        """The record of every message of a batch, in order, None for those skipped (one call per
+        batch on the hot path)."""
         deserialize = self.deserialize
         return [deserialize(m) for m in messages]
 
@@ -73,8 +81,10 @@ class SimpleStringSchema(SerializationSchema, DeserializationSchema):
 
 
 def _row_fields(type_info: TypeInformation, where: str) -> list[tuple[str, TypeInformation]]:
-    """The (name, type) fields of a ``Types.ROW_NAMED`` type."""
+    """The (name, type) fields of a ``Types.ROW_NAMED`` type (``f0``, ``f1``, ... for ``Types.ROW``)."""
     fields = list(type_info.params)
+    if fields and type_info.name.startswith("ROW<") and not isinstance(fields[0], tuple):
+        fields = list(zip(type_info.get_field_names(), fields))
     if not fields or not all(isinstance(f, tuple) and len(f) == 2 for f in fields):
         raise ValueError(f"{where}: type_info must be Types.ROW_NAMED([...names], [...types]), got {type_info}")
     return fields
@@ -116,6 +126,8 @@ def _convert(value: Any, t: TypeInformation, path: str, error: type[RayflinkErro
 def _to_dict(element: Any, names: list[str], where: str) -> dict:
     if isinstance(element, dict):
         return element
+    if isinstance(element, Row):  # by name when it has names, else in field order
+        return element.as_dict() if element._fields is not None else dict(zip(names, element))
     if isinstance(element, (tuple, list)) and len(element) == len(names):
         return dict(zip(names, element))
     raise SerializationError(f"{where}: expected a dict or a {len(names)}-tuple for fields {names}, "
@@ -195,7 +207,9 @@ class JsonRowDeserializationSchemaBuilder:
         return self
 
     def ignore_parse_errors(self) -> "JsonRowDeserializationSchemaBuilder":
-        """Malformed messages become ``None`` instead of failing (prefer a dead-letter output)."""
+        """Skip malformed messages instead of failing: ``deserialize`` returns None for them and the
+        sources drop and count them (``num_records_in_errors``). To keep them, use the Kafka
+        source's dead-letter output instead."""
         self._ignore_errors = True
         return self
 
@@ -289,6 +303,7 @@ class CsvRowDeserializationSchema(DeserializationSchema):
             return self
 
         def set_ignore_parse_errors(self) -> "CsvRowDeserializationSchema.Builder":
+            """Skip malformed lines (None records, dropped and counted by the sources)."""
             self._args["ignore_parse_errors"] = True
             return self
 
@@ -412,6 +427,8 @@ class AvroRowSerializationSchema(SerializationSchema):
         import fastavro
         from fastavro.validation import validate
 
+        if isinstance(element, Row):  # a Row's fields are the record's fields, in order
+            element = _to_dict(element, [f["name"] for f in self.schema.get("fields", [])], "AvroRowSerializationSchema")
         buf = io.BytesIO()
         try:
             fastavro.schemaless_writer(buf, self.schema, element)
@@ -424,3 +441,78 @@ class AvroRowSerializationSchema(SerializationSchema):
             raise SerializationError(f"AvroRowSerializationSchema: {truncate(element, 120)} does not match "
                                      f"the schema: {reason}") from None
         return buf.getvalue()
+
+
+class ByteArraySchema(SerializationSchema, DeserializationSchema):
+    """Bytes as they are (a Kafka key or value read or written unchanged).
+
+    >>> ByteArraySchema().deserialize(b"\\x00\\x01")
+    b'\\x00\\x01'
+    """
+
+    def serialize(self, element: Any) -> bytes:
+        if not isinstance(element, (bytes, bytearray, memoryview)):
+            raise SerializationError(f"ByteArraySchema: expected bytes, got {truncate(element, 80)} "
+                                     f"({type(element).__name__}); encode it first (e.g. value.encode())")
+        return bytes(element)
+
+    def deserialize(self, message: bytes) -> Any:
+        return message
+
+    def deserialize_batch(self, messages: list[bytes]) -> list:
+        return list(messages)
+
+
+class RowFieldExtractorSchema(SerializationSchema):
+    """Serializes one field of a row, which must already be bytes: e.g. field 0 as the Kafka key
+    and field 1 as the value.
+
+    >>> RowFieldExtractorSchema(1).serialize(Row(b"k", b"v"))
+    b'v'
+
+    Raises ValueError for a negative index, SerializationError when the field is missing or not bytes.
+    """
+
+    def __init__(self, field_index: int) -> None:
+        if not isinstance(field_index, int) or field_index < 0:
+            raise ValueError(f"RowFieldExtractorSchema({field_index!r}): the field index must be an int >= 0")
+        self.field_index = field_index
+
+    def serialize(self, element: Any) -> bytes:
+        try:
+            value = element[self.field_index]
+        except (IndexError, KeyError, TypeError):
+            raise SerializationError(f"RowFieldExtractorSchema({self.field_index}): the record "
+                                     f"{truncate(element, 80)} has no field {self.field_index}") from None
+        if not isinstance(value, (bytes, bytearray)):
+            raise SerializationError(f"RowFieldExtractorSchema({self.field_index}): field {self.field_index} of "
+                                     f"{truncate(element, 80)} is {type(value).__name__}, not bytes; encode it "
+                                     "before the sink (e.g. map to Row(key.encode(), value.encode()))")
+        return bytes(value)
+
+
+class Encoder:
+    """Turns a record into the bytes of one row of a row-format file (``FileSink.for_row_format``).
+
+    >>> Encoder.simple_string_encoder()   # str(record) + "\\n"
+    """
+
+    def __init__(self, encode: Callable[[Any], bytes]) -> None:
+        self.encode = encode
+
+    @staticmethod
+    def simple_string_encoder(charset_name: str = "UTF-8") -> "Encoder":
+        return Encoder(lambda record: (str(record) + "\n").encode(charset_name))
+
+    @staticmethod
+    def from_serialization_schema(schema: SerializationSchema) -> "Encoder":
+        """A ``SerializationSchema`` (JSON, CSV ...) plus a line end."""
+        return Encoder(lambda record: schema.serialize(record) + b"\n")
+
+
+class BulkWriterFactory(ABC):  # noqa: B024 - a marker base, as in PyFlink
+    """The base of bulk-format writers for ``FileSink.for_bulk_format`` (Parquet, Avro, CSV)."""
+
+
+JsonRowDeserializationSchema.Builder = JsonRowDeserializationSchemaBuilder  # PyFlink's nested name
+JsonRowSerializationSchema.Builder = JsonRowSerializationSchemaBuilder  # PyFlink's nested name

@@ -74,8 +74,37 @@ class Duration:
         return Duration(_millis("Duration.of_hours", n, 3_600_000))
 
     @staticmethod
+    def of_nanos(n: int) -> "Duration":
+        """A duration of ``n`` nanoseconds (kept in whole milliseconds, rounded down)."""
+        return Duration(int(n // 1_000_000))
+
+    @staticmethod
     def of_days(n: int) -> "Duration":
         return Duration(_millis("Duration.of_days", n, 86_400_000))
 
     def to_milliseconds(self) -> int:
         return self.millis
+
+
+@dataclass(frozen=True, order=True)
+class Instant:
+    """A point in time: ``seconds`` since the epoch and ``nanos`` within the second, as PyFlink's
+    ``pyflink.common.Instant``.
+
+    >>> Instant.of_epoch_milli(1500).to_epoch_milli()
+    1500
+    """
+
+    seconds: int
+    nanos: int = 0
+
+    @staticmethod
+    def of_epoch_milli(epoch_milli: int) -> "Instant":
+        secs, millis = divmod(int(epoch_milli), 1000)
+        return Instant(secs, millis * 1_000_000)
+
+    def to_epoch_milli(self) -> int:
+        return self.seconds * 1000 + self.nanos // 1_000_000
+
+    def __repr__(self) -> str:
+        return f"Instant<{self.seconds}, {self.nanos}>"

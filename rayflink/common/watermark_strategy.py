@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from rayflink.errors import GraphBuildError
@@ -64,6 +66,15 @@ class BoundedOutOfOrdernessWatermarks(WatermarkGenerator):
             output.emit_watermark(self.max_timestamp - self.delay - 1)
 
 
+@dataclass(frozen=True)
+class WatermarkAlignment:
+    """What ``with_watermark_alignment`` recorded (milliseconds)."""
+
+    watermark_group: str
+    max_allowed_drift_ms: int
+    update_interval_ms: int
+
+
 class WatermarkStrategy:
     """PyFlink's ``WatermarkStrategy``.
 
@@ -73,10 +84,12 @@ class WatermarkStrategy:
     """
 
     def __init__(self, generator_factory: Callable[[], WatermarkGenerator] | None,
-                 timestamp_assigner: Any = None, idleness_ms: int | None = None) -> None:
+                 timestamp_assigner: Any = None, idleness_ms: int | None = None,
+                 alignment: "WatermarkAlignment | None" = None) -> None:
         self.generator_factory = generator_factory
         self.timestamp_assigner = timestamp_assigner
         self.idleness_ms = idleness_ms
+        self.alignment = alignment
 
     @staticmethod
     def no_watermarks() -> "WatermarkStrategy":
@@ -106,14 +119,36 @@ class WatermarkStrategy:
         if not (callable(timestamp_assigner) or callable(getattr(timestamp_assigner, "extract_timestamp", None))):
             raise GraphBuildError("with_timestamp_assigner(): expected a TimestampAssigner or a function "
                                   f"(value, record_timestamp) -> int, got {type(timestamp_assigner).__name__}")
-        return WatermarkStrategy(self.generator_factory, timestamp_assigner, self.idleness_ms)
+        return WatermarkStrategy(self.generator_factory, timestamp_assigner, self.idleness_ms, self.alignment)
 
     def with_idleness(self, idle_timeout: Any) -> "WatermarkStrategy":
         """Mark a split idle after ``idle_timeout`` without records, so it no longer holds back the watermark."""
         ms = _millis(idle_timeout, "with_idleness")
         if ms <= 0:
             raise GraphBuildError(f"with_idleness: the timeout must be > 0, got {ms} ms")
-        return WatermarkStrategy(self.generator_factory, self.timestamp_assigner, ms)
+        return WatermarkStrategy(self.generator_factory, self.timestamp_assigner, ms, self.alignment)
+
+    def with_watermark_alignment(self, watermark_group: str, max_allowed_watermark_drift: Any,
+                                 update_interval: Any = None) -> "WatermarkStrategy":
+        """Records Flink's watermark alignment (``watermark_group``, the maximal drift, the update
+        interval, default 1 s) on the strategy as ``strategy.alignment``.
+
+        NOT IMPLEMENTED in rayflink: sources are not paused when they run ahead of their group's
+        watermark (a warning says so). Raises GraphBuildError for an empty group or a negative drift.
+        """
+        if not isinstance(watermark_group, str) or not watermark_group:
+            raise GraphBuildError(f"with_watermark_alignment(): the watermark group must be a non-empty str, "
+                                  f"got {watermark_group!r:.80}")
+        drift = _millis(max_allowed_watermark_drift, "with_watermark_alignment")
+        interval = 1000 if update_interval is None else _millis(update_interval, "with_watermark_alignment")
+        if drift < 0 or interval <= 0:
+            raise GraphBuildError(f"with_watermark_alignment(): the drift must be >= 0 and the update interval "
+                                  f"> 0, got {drift} ms and {interval} ms")
+        logging.getLogger(__name__).warning(
+            "with_watermark_alignment(%r): recorded, but rayflink does not pause sources that run ahead of "
+            "their watermark group; the job runs without watermark alignment", watermark_group)
+        return WatermarkStrategy(self.generator_factory, self.timestamp_assigner, self.idleness_ms,
+                                 WatermarkAlignment(watermark_group, drift, interval))
 
     def assigner_function(self) -> Callable[[Any, int | None], int] | None:
         assigner = self.timestamp_assigner

@@ -1,9 +1,17 @@
 """PyFlink's ``pyflink.datastream``: the DataStream API."""
 
+from rayflink.datastream.checkpoint_config import CheckpointConfig, ExternalizedCheckpointRetention
+from rayflink.datastream.checkpoint_storage import (
+    CheckpointStorage,
+    FileSystemCheckpointStorage,
+    JobManagerCheckpointStorage,
+)
+from rayflink.datastream.checkpointing_mode import CheckpointingMode
 from rayflink.datastream.data_stream import ConnectedStreams, DataStream, DataStreamSink, KeyedStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.datastream.functions import (
     AggregateFunction,
+    AllWindowFunction,
     CoFlatMapFunction,
     CoMapFunction,
     CoProcessFunction,
@@ -13,15 +21,36 @@ from rayflink.datastream.functions import (
     KeyedProcessFunction,
     KeySelector,
     MapFunction,
+    Partitioner,
+    ProcessAllWindowFunction,
     ProcessFunction,
+    ProcessWindowFunction,
     ReduceFunction,
     RuntimeContext,
     SinkFunction,
+    TimerService,
+    WindowFunction,
 )
 from rayflink.datastream.output_tag import OutputTag
+from rayflink.datastream.slot_sharing_group import MemorySize, SlotSharingGroup
+from rayflink.datastream.state_backend import (
+    EmbeddedRocksDBStateBackend,
+    HashMapStateBackend,
+    PredefinedOptions,
+    StateBackend,
+)
 from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
 from rayflink.datastream.time_domain import TimeDomain
-from rayflink.datastream.window import ProcessWindowFunction, WindowFunction
+from rayflink.datastream.window import (
+    CountWindow,
+    GlobalWindow,
+    MergingWindowAssigner,
+    TimeWindow,
+    Trigger,
+    TriggerResult,
+    Window,
+    WindowAssigner,
+)
 from rayflink.datastream.windowed_stream import (
     AllWindowedStream,
     CoGroupFunction,
@@ -31,10 +60,14 @@ from rayflink.datastream.windowed_stream import (
 )
 
 __all__ = [
-    "AggregateFunction", "AllWindowedStream", "CoGroupFunction", "JoinFunction", "ProcessJoinFunction",
-    "ProcessWindowFunction", "WindowFunction", "WindowedStream", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
-    "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "KeyedCoProcessFunction",
-    "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "OutputTag", "ProcessFunction",
-    "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode", "SinkFunction", "StreamExecutionEnvironment",
-    "TimeDomain",
+    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointStorage", "CheckpointingMode",
+    "CoFlatMapFunction", "CoGroupFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams", "CountWindow",
+    "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend", "ExternalizedCheckpointRetention",
+    "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction",
+    "KeyedCoProcessFunction", "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction",
+    "MemorySize", "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
+    "ProcessFunction", "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext",
+    "RuntimeExecutionMode", "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment", "TimeDomain",
+    "TimeWindow", "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner", "WindowFunction",
+    "WindowedStream",
 ]

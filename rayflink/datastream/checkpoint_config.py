@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
 from rayflink.common import config_options as options
+from rayflink.common.time import Duration
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
+from rayflink.datastream.window import to_millis
+from rayflink.errors import GraphBuildError
 
 if TYPE_CHECKING:
     from rayflink.common.configuration import Configuration
@@ -18,6 +22,14 @@ class ExternalizedCheckpointCleanup(enum.Enum):
     DELETE_ON_CANCELLATION = "DELETE_ON_CANCELLATION"
     RETAIN_ON_CANCELLATION = "RETAIN_ON_CANCELLATION"
     NO_EXTERNALIZED_CHECKPOINTS = "NO_EXTERNALIZED_CHECKPOINTS"
+
+
+ExternalizedCheckpointRetention = ExternalizedCheckpointCleanup  # PyFlink 2.x's name for the same enum
+
+_UNALIGNED_NOTE = ("rayflink records this option but does not implement unaligned checkpoints: barriers are "
+                   "always aligned in EXACTLY_ONCE mode (buffer debloating, "
+                   "taskmanager.network.memory.buffer-debloat.enabled, is what shortens alignment under "
+                   "backpressure here)")
 
 
 class CheckpointConfig:
@@ -92,9 +104,11 @@ class CheckpointConfig:
     def get_externalized_checkpoint_cleanup(self) -> ExternalizedCheckpointCleanup:
         return ExternalizedCheckpointCleanup(self._c.get(options.EXTERNALIZED_CHECKPOINT_RETENTION))
 
-    def set_checkpoint_storage(self, storage: str) -> "CheckpointConfig":
-        """Where checkpoints go: ``file:///path`` or ``s3://bucket/prefix``."""
-        return self.set_checkpoint_storage_dir(storage)
+    def set_checkpoint_storage(self, storage: Any) -> "CheckpointConfig":
+        """Where checkpoints go: ``file:///path``, ``s3://bucket/prefix`` or a ``CheckpointStorage``
+        (``FileSystemCheckpointStorage(...)``, ``JobManagerCheckpointStorage()``)."""
+        get_path = getattr(storage, "get_checkpoint_path", None)
+        return self.set_checkpoint_storage_dir(get_path() if callable(get_path) else storage)
 
     def set_checkpoint_storage_dir(self, checkpoint_path: str) -> "CheckpointConfig":
         from rayflink.checkpoint.storage import CheckpointStorage
@@ -112,3 +126,64 @@ class CheckpointConfig:
 
     def get_num_retained_checkpoints(self) -> int:
         return self._c.get(options.CHECKPOINTS_NUM_RETAINED)
+
+    def set_externalized_checkpoint_retention(self, retention: ExternalizedCheckpointCleanup) -> "CheckpointConfig":
+        """PyFlink 2.x's name for ``set_externalized_checkpoint_cleanup``."""
+        return self.set_externalized_checkpoint_cleanup(retention)
+
+    def get_externalized_checkpoint_retention(self) -> ExternalizedCheckpointCleanup:
+        return self.get_externalized_checkpoint_cleanup()
+
+    def is_externalized_checkpoints_enabled(self) -> bool:
+        """True unless the retention is ``NO_EXTERNALIZED_CHECKPOINTS``."""
+        return self.get_externalized_checkpoint_cleanup() != ExternalizedCheckpointCleanup.NO_EXTERNALIZED_CHECKPOINTS
+
+    def set_fail_on_checkpointing_errors(self, fail_on_checkpointing_errors: bool) -> "CheckpointConfig":
+        """True: a failed checkpoint fails the job (0 tolerable failures); False: never."""
+        return self.set_tolerable_checkpoint_failure_number(0 if fail_on_checkpointing_errors else 2**31 - 1)
+
+    def is_fail_on_checkpointing_errors(self) -> bool:
+        return self.get_tolerable_checkpoint_failure_number() == 0
+
+    def enable_unaligned_checkpoints(self, enabled: bool = True) -> "CheckpointConfig":
+        """Records ``execution.checkpointing.unaligned.enabled``. NOT IMPLEMENTED in rayflink:
+        checkpoints stay aligned; a warning says so when enabled."""
+        if enabled:
+            logging.getLogger(__name__).warning("enable_unaligned_checkpoints(): %s", _UNALIGNED_NOTE)
+        self._c.set_boolean("execution.checkpointing.unaligned.enabled", bool(enabled))
+        return self
+
+    def disable_unaligned_checkpoints(self) -> "CheckpointConfig":
+        return self.enable_unaligned_checkpoints(False)
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """The recorded option (checkpoints are aligned whatever it says, see enable_unaligned_checkpoints)."""
+        return self._c.get_boolean("execution.checkpointing.unaligned.enabled", False)
+
+    def set_force_unaligned_checkpoints(self, force_unaligned_checkpoints: bool = True) -> "CheckpointConfig":
+        """Records ``execution.checkpointing.unaligned.forced`` (not implemented, see enable_unaligned_checkpoints)."""
+        self._c.set_boolean("execution.checkpointing.unaligned.forced", bool(force_unaligned_checkpoints))
+        return self
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        return self._c.get_boolean("execution.checkpointing.unaligned.forced", False)
+
+    def set_aligned_checkpoint_timeout(self, alignment_timeout: Any) -> "CheckpointConfig":
+        """Records ``execution.checkpointing.aligned-checkpoint-timeout`` (a Duration or ms): in
+        Flink, alignment longer than this switches to an unaligned checkpoint. Not implemented
+        in rayflink (see enable_unaligned_checkpoints): alignment is never cut short."""
+        ms = to_millis(alignment_timeout, "set_aligned_checkpoint_timeout")
+        if ms < 0:
+            raise GraphBuildError(f"set_aligned_checkpoint_timeout(): must be >= 0 ms, got {ms}")
+        self._c.set_integer("execution.checkpointing.aligned-checkpoint-timeout", ms)
+        return self
+
+    def get_aligned_checkpoint_timeout(self) -> Duration:
+        return Duration.of_millis(self._c.get_integer("execution.checkpointing.aligned-checkpoint-timeout", 0))
+
+    def set_alignment_timeout(self, alignment_timeout: Any) -> "CheckpointConfig":
+        """The deprecated name of ``set_aligned_checkpoint_timeout``."""
+        return self.set_aligned_checkpoint_timeout(alignment_timeout)
+
+    def get_alignment_timeout(self) -> Duration:
+        return self.get_aligned_checkpoint_timeout()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
+from rayflink.datastream.windowed_stream import (  # also PyFlink's path
+    AllWindowedStream,
+    WindowedStream,
+)
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
     AggregationParams,
@@ -21,7 +26,9 @@ from rayflink.graph.transformations import (
 
 if TYPE_CHECKING:
     from rayflink.datastream.output_tag import OutputTag
-    from rayflink.datastream.stream_execution_environment import StreamExecutionEnvironment
+    from rayflink.datastream.stream_execution_environment import (
+        StreamExecutionEnvironment,
+    )
 
 
 class DataStream:
@@ -80,9 +87,11 @@ class DataStream:
         self._t.chaining = ChainingStrategy.HEAD
         return self
 
-    def slot_sharing_group(self, name: str) -> "DataStream":
-        """Operators in different slot sharing groups are never chained together."""
-        self._t.slot_sharing_group = name
+    def slot_sharing_group(self, name: Any) -> "DataStream":
+        """Operators in different slot sharing groups are never chained together; ``name`` is a
+        str or a ``SlotSharingGroup`` (whose resources are recorded, not reserved)."""
+        get_name = getattr(name, "get_name", None)
+        self._t.slot_sharing_group = get_name() if callable(get_name) else name
         return self
 
     def get_type(self) -> Any:
@@ -91,12 +100,59 @@ class DataStream:
     def get_execution_environment(self) -> "StreamExecutionEnvironment":
         return self._env
 
+    def get_execution_config(self) -> Any:
+        """The environment's ``ExecutionConfig`` (the job's options)."""
+        return self._env.get_config()
+
+    def set_description(self, description: str) -> "DataStream":
+        """A longer, human-readable description of the operator, shown in the execution plan
+        (``env.get_execution_plan()``) next to its name."""
+        if not isinstance(description, str):
+            raise GraphBuildError(f"operator {self._t.name!r}: set_description() needs a str, got "
+                                  f"{type(description).__name__}")
+        self._t.description = description
+        return self
+
+    def set_uid_hash(self, uid_hash: str) -> "DataStream":
+        """Flink's user-provided node hash, which savepoint state is matched by. rayflink matches
+        state by uid, so the hash becomes the operator's uid."""
+        return self.uid(uid_hash)
+
+    def force_non_parallel(self) -> "DataStream":
+        """Run this operator with one subtask, and keep it at one (max parallelism 1)."""
+        self.set_parallelism(1)
+        self._t.max_parallelism = 1
+        return self
+
+    def project(self, *field_indexes: int) -> "DataStream":
+        """Keep the fields ``field_indexes`` of tuple records, as a tuple (typed when the input is).
+
+        >>> env.from_collection([(1, "a", 2.0)]).project(2, 0)   # -> (2.0, 1)
+        """
+        if not field_indexes or not all(isinstance(i, int) and not isinstance(i, bool) for i in field_indexes):
+            raise GraphBuildError(f"project{field_indexes}: give one or more field indexes (ints)")
+        in_type = self._t.output_type
+        out_type = None
+        if in_type is not None and in_type.params and in_type.python_type in (tuple,):
+            from rayflink.common.typeinfo import Types
+
+            out_type = Types.TUPLE([in_type.params[i] for i in field_indexes])
+        return self.map(_Project(field_indexes), output_type=out_type).name(f"Projection{list(field_indexes)}")
+
+    def cache(self) -> "CachedDataStream":
+        """PyFlink caches a bounded stream's intermediate result for later jobs of the same
+        environment. rayflink keeps no intermediate results between jobs: a later job recomputes
+        the stream from its sources, so results are the same and only the work is repeated.
+        Returns the stream as a ``CachedDataStream`` (``invalidate()`` is accepted)."""
+        return CachedDataStream(self._env, self._t)
+
     # ---- transformations ----------------------------------------------------------------
 
     def map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` (a callable or a ``MapFunction``) to every record."""
         _check_callable(func, "map", "map")
-        return self._one_input("Map", OperatorSpec(OperatorKind.MAP, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.MAP, FunctionParams(_rows_out(func, output_type)))
+        return self._one_input("Map", spec, output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` to every record and emit each element of what it returns or yields.
@@ -104,7 +160,8 @@ class DataStream:
         A two-argument function receives a collector: ``lambda value, out: out.collect(...)``.
         """
         _check_callable(func, "flat_map", "flat_map")
-        return self._one_input("Flat Map", OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(_rows_out(func, output_type, "flat_map")))
+        return self._one_input("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> "DataStream":
         """Keep the records for which ``func`` (a callable or a ``FilterFunction``) is true."""
@@ -114,7 +171,8 @@ class DataStream:
     def process(self, func: Any, output_type: Any = None) -> "DataStream":
         """Run a ``ProcessFunction`` on every record (side outputs, timestamps)."""
         _check_function(func, ("process_element",), "process")
-        return self._one_input("Process", OperatorSpec(OperatorKind.PROCESS, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.PROCESS, FunctionParams(_rows_out(func, output_type, "process_element")))
+        return self._one_input("Process", spec, output_type)
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
@@ -154,8 +212,6 @@ class DataStream:
 
     def window_all(self, window_assigner: Any) -> Any:
         """Window the whole (non-keyed) stream in one subtask; returns an ``AllWindowedStream``."""
-        from rayflink.datastream.windowed_stream import AllWindowedStream
-
         return AllWindowedStream(self, window_assigner)
 
     def join(self, other_stream: "DataStream") -> Any:
@@ -188,6 +244,28 @@ class DataStream:
     def global_(self) -> "DataStream":
         return self._partition(Partitioner.GLOBAL, "Global")
 
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> "DataStream":
+        """Send each record to the subtask ``partitioner.partition(key, num_partitions)`` picks for
+        its key (``key_selector``); ``partitioner`` is a ``Partitioner`` or a function
+        ``(key, num_partitions) -> index``.
+
+        >>> stream.partition_custom(lambda key, n: key % n, lambda r: r[0]).map(f)
+
+        The partitioner runs in the sending subtask's record writer, per record; a
+        ``Partitioner``'s ``open``/``close`` are not called. An index outside
+        0 .. num_partitions - 1 fails the job with a JobExecutionError naming the key.
+        """
+        from rayflink.datastream.functions import Partitioner
+
+        if not isinstance(partitioner, Partitioner) and not callable(partitioner):
+            raise GraphBuildError(f"partition_custom(): expected a Partitioner or a function (key, num_partitions) "
+                                  f"-> index, got {type(partitioner).__name__}")
+        route = _CustomRoute(getattr(partitioner, "partition", partitioner), _key_selector(key_selector))
+        t = self._env._new_transformation("partition", "Custom Partition", inputs=[self._t],
+                                          partitioner=Partitioner.CUSTOM,
+                                          key_selector=route, output_type=self._t.output_type)
+        return DataStream(self._env, t)
+
     def get_side_output(self, output_tag: "OutputTag") -> "DataStream":
         """The stream of records the operator emitted to ``output_tag``."""
         if self._t.kind not in ("operator", "source"):
@@ -208,8 +286,9 @@ class DataStream:
     # ---- sinks --------------------------------------------------------------------------
 
     def print(self, sink_identifier: str | None = None) -> "DataStreamSink":
-        """Print every record to standard output (of the task's worker)."""
-        spec = OperatorSpec(OperatorKind.PRINT, PrintParams(sink_identifier))
+        """Print every record to standard output (of the task's worker), as Flink prints records of
+        the stream's declared type (``TypeInformation.to_print_string``), else as ``str``."""
+        spec = OperatorSpec(OperatorKind.PRINT, PrintParams(sink_identifier, self._t.output_type))
         return self._sink("Print to Std. Out", spec)
 
     def add_sink(self, sink_func: Any) -> "DataStreamSink":
@@ -263,6 +342,13 @@ class DataStreamSink(DataStream):
     """The end of a stream: a sink, with the same operator properties."""
 
 
+class CachedDataStream(DataStream):
+    """What ``cache()`` returns: the same stream (rayflink recomputes it in every job)."""
+
+    def invalidate(self) -> None:
+        """Drop the cached result: there is none to drop in rayflink."""
+
+
 class KeyedStream(DataStream):
     """A stream partitioned by key; state and timers of the next operator are per key."""
 
@@ -280,11 +366,13 @@ class KeyedStream(DataStream):
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "map", "map")
-        return self._keyed("Map", OperatorSpec(OperatorKind.MAP, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.MAP, FunctionParams(_rows_out(func, output_type)))
+        return self._keyed("Map", spec, output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "flat_map", "flat_map")
-        return self._keyed("Flat Map", OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(_rows_out(func, output_type, "flat_map")))
+        return self._keyed("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> DataStream:
         _check_callable(func, "filter", "filter")
@@ -293,7 +381,8 @@ class KeyedStream(DataStream):
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Run a ``KeyedProcessFunction`` (or ``ProcessFunction``) with keyed state and timers."""
         _check_function(func, ("process_element",), "process")
-        return self._keyed("KeyedProcess", OperatorSpec(OperatorKind.KEYED_PROCESS, FunctionParams(func)), output_type)
+        spec = OperatorSpec(OperatorKind.KEYED_PROCESS, FunctionParams(_rows_out(func, output_type, "process_element")))
+        return self._keyed("KeyedProcess", spec, output_type)
 
     def as_queryable_state(self, queryable_state_name: str, state_descriptor: Any = None) -> "DataStreamSink":
         """Keep each key's latest record in keyed state that clients can read while the job runs.
@@ -358,10 +447,27 @@ class KeyedStream(DataStream):
     def connect(self, stream: DataStream) -> "ConnectedStreams":
         return ConnectedStreams(self, stream)
 
+    def count_window(self, size: int, slide: int = 0) -> Any:
+        """Windows of ``size`` records per key; with ``slide`` > 0, one every ``slide`` records
+        over the last ``size`` (only complete windows fire, as in PyFlink).
+
+        >>> stream.key_by(lambda r: r[1]).count_window(2).apply(SumWindowFunction())
+        """
+        from rayflink.datastream.window import (
+            CountSlidingWindowAssigner,
+            CountTumblingWindowAssigner,
+        )
+
+        if slide == 0:
+            return self.window(CountTumblingWindowAssigner.of(size))
+        return self.window(CountSlidingWindowAssigner.of(size, slide))
+
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
+        raise GraphBuildError("partition_custom() on a keyed stream: a KeyedStream is already partitioned by key; "
+                              "call partition_custom on the stream before key_by(...)")
+
     def window(self, window_assigner: Any) -> Any:
         """Window each key's records; returns a ``WindowedStream`` (trigger, lateness, functions)."""
-        from rayflink.datastream.windowed_stream import WindowedStream
-
         return WindowedStream(self, window_assigner)
 
     def interval_join(self, other_stream: "KeyedStream") -> Any:
@@ -426,6 +532,133 @@ class ConnectedStreams:
         keyed = isinstance(func, KeyedCoProcessFunction)
         return self._two_input("Co-Process", OperatorSpec(OperatorKind.CO_PROCESS, FunctionParams(func)), output_type,
                                keyed_required=keyed)
+
+
+def _rows_out(func: Any, output_type: Any, method: str = "map") -> Any:
+    """``func``, or ``func`` whose results become ``Row`` objects when ``output_type`` is a row type."""
+    if output_type is None or not callable(getattr(output_type, "need_conversion", None)) \
+            or not output_type.need_conversion():
+        return func
+    return {"map": _RowOutput, "flat_map": _RowFlatOutput, "process_element": _RowProcessOutput}[method](
+        func, output_type)
+
+
+class _RowOutput:
+    """A map function whose results (tuples, lists or Rows) become Rows of ``output_type``, as
+    records of ``Types.ROW``/``ROW_NAMED`` are in PyFlink (named fields read as ``row.name``)."""
+
+    method = "map"
+
+    def __init__(self, function: Any, output_type: Any) -> None:
+        self.function = function
+        self.output_type = output_type
+        bound = getattr(function, self.method, None)
+        self._fn = bound if callable(bound) and not inspect.isfunction(function) else function
+
+    def open(self, runtime_context: Any) -> None:
+        opener = getattr(self.function, "open", None)
+        if callable(opener) and not inspect.isfunction(self.function):
+            opener(runtime_context)
+
+    def close(self) -> None:
+        closer = getattr(self.function, "close", None)
+        if callable(closer) and not inspect.isfunction(self.function):
+            closer()
+
+    def map(self, value: Any) -> Any:
+        return self.output_type.from_internal_type(self._fn(value))
+
+
+class _RowFlatOutput(_RowOutput):
+    """The flat_map form of ``_RowOutput``: for functions that return/yield their results or
+    collect them (``flat_map(value, out)``)."""
+
+    method = "flat_map"
+
+    def flat_map(self, value: Any) -> list:
+        convert = self.output_type.from_internal_type
+        if len(inspect.signature(self._fn).parameters) == 2:  # flat_map(value, out) collects
+            out: list = []
+            self._fn(value, _Collector(out))
+            return [convert(v) for v in out]
+        return [convert(v) for v in (self._fn(value) or ())]
+
+
+class _Collector:
+    """The ``out`` of a collecting flat_map function wrapped by ``_RowFlatOutput``."""
+
+    def __init__(self, values: list) -> None:
+        self.collect = values.append
+
+
+class _RowProcessOutput(_RowOutput):
+    """The process-function form of ``_RowOutput``: main outputs (returned, yielded or collected)
+    become Rows; side outputs (``yield tag, value`` or ``ctx.output``) pass unchanged."""
+
+    method = "process_element"
+
+    def __init__(self, function: Any, output_type: Any) -> None:
+        super().__init__(function, output_type)
+        self._on_timer = getattr(function, "on_timer", None)
+
+    def _run(self, fn: Any, args: tuple, ctx: Any, out: Any) -> None:
+        from rayflink.datastream.output_tag import OutputTag
+
+        convert = self.output_type.from_internal_type
+        params = inspect.signature(fn).parameters.values()
+        if any(p.kind == p.VAR_POSITIONAL for p in params) or len(params) > len(args):
+            result = fn(*args, _ConvertingCollector(out, convert))
+        else:
+            result = fn(*args)
+        for item in result or ():
+            if type(item) is tuple and len(item) == 2 and isinstance(item[0], OutputTag):
+                ctx.output(item[0], item[1])
+            else:
+                out.collect(convert(item))
+
+    def process_element(self, value: Any, ctx: Any, out: Any) -> None:
+        self._run(self._fn, (value, ctx), ctx, out)
+
+    def on_timer(self, timestamp: int, ctx: Any, out: Any) -> None:
+        if self._on_timer is not None:
+            self._run(self._on_timer, (timestamp, ctx), ctx, out)
+
+
+class _ConvertingCollector:
+    """An ``out`` whose collected values become Rows before reaching the operator's ``out``."""
+
+    def __init__(self, out: Any, convert: Any) -> None:
+        self._out = out
+        self._convert = convert
+
+    def collect(self, value: Any) -> None:
+        self._out.collect(self._convert(value))
+
+
+class _Project:
+    """The fields ``indexes`` of a record, as a tuple."""
+
+    def __init__(self, indexes: tuple) -> None:
+        self.indexes = indexes
+
+    def __call__(self, value: Any) -> tuple:
+        return tuple(value[i] for i in self.indexes)
+
+
+class _CustomRoute:
+    """The channel of a record on a ``partition_custom`` edge: ``partition(key(record), n)``."""
+
+    def __init__(self, partition: Callable[[Any, int], int], key: Callable[[Any], Any]) -> None:
+        self.partition = partition
+        self.key = key
+
+    def __call__(self, record: Any, num_partitions: int) -> int:
+        key = self.key(record)
+        index = self.partition(key, num_partitions)
+        if not isinstance(index, int) or not 0 <= index < num_partitions:
+            raise ValueError(f"partition_custom: the partitioner returned {index!r:.40} for key {key!r:.100}; "
+                             f"expected an int in 0..{num_partitions - 1} (the downstream parallelism)")
+        return index
 
 
 def _check_callable(func: Any, method: str, where: str) -> None:

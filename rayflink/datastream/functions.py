@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from abc import ABC
-from typing import Any, Iterable
+from abc import ABC, abstractmethod
+from typing import Any, Generic, Iterable, TypeVar
+
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
+KEY = TypeVar("KEY")
+W = TypeVar("W")
 
 
 class RuntimeContext:
@@ -217,3 +222,128 @@ class CoProcessFunction(RichFunction):
 
 class KeyedCoProcessFunction(CoProcessFunction):
     """A CoProcessFunction on two keyed streams."""
+
+
+class TimerService(ABC):
+    """``ctx.timer_service()`` of a process function: the clocks, and timers for the current key."""
+
+    @abstractmethod
+    def current_processing_time(self) -> int:
+        """The current processing time (epoch ms)."""
+
+    @abstractmethod
+    def current_watermark(self) -> int:
+        """The current event-time watermark (epoch ms)."""
+
+    @abstractmethod
+    def register_processing_time_timer(self, timestamp: int) -> None:
+        """Call ``on_timer`` when processing time reaches ``timestamp`` (keyed streams only)."""
+
+    @abstractmethod
+    def register_event_time_timer(self, timestamp: int) -> None:
+        """Call ``on_timer`` when the watermark passes ``timestamp`` (keyed streams only)."""
+
+    @abstractmethod
+    def delete_processing_time_timer(self, timestamp: int) -> None:
+        """Delete a processing-time timer of the current key."""
+
+    @abstractmethod
+    def delete_event_time_timer(self, timestamp: int) -> None:
+        """Delete an event-time timer of the current key."""
+
+
+class Partitioner(RichFunction):
+    """Chooses the downstream subtask of a record's key, for ``partition_custom``.
+
+    >>> class ByParity(Partitioner):
+    ...     def partition(self, key, num_partitions):
+    ...         return key % 2 % num_partitions
+    """
+
+    @abstractmethod
+    def partition(self, key: Any, num_partitions: int) -> int:
+        """The subtask index (0 .. num_partitions - 1) for ``key``."""
+
+
+# ---------------------------------------------------------------------------- window functions
+
+class WindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
+    """Evaluates a window: ``apply(key, window, inputs)`` returns (or yields) the results.
+
+    PyFlink's signature; an ``apply(key, window, inputs, out)`` that collects with
+    ``out.collect(value)`` works too.
+
+    >>> class Total(WindowFunction[tuple, tuple, str, TimeWindow]):
+    ...     def apply(self, key, window, inputs):
+    ...         return [(key, sum(v[1] for v in inputs))]
+    """
+
+    @abstractmethod
+    def apply(self, key: KEY, window: W, inputs: Iterable[IN]) -> Iterable[OUT]: ...
+
+
+class AllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """``apply(window, inputs)`` of a non-keyed (``window_all``) window: returns the results
+    (or collects them through a third ``out`` argument)."""
+
+    @abstractmethod
+    def apply(self, window: W, inputs: Iterable[IN]) -> Iterable[OUT]: ...
+
+
+class _WindowContext(ABC, Generic[W]):
+    """What a process window function sees of its window (the runtime implements it);
+    subscriptable as PyFlink's ``ProcessWindowFunction.Context[TimeWindow]``."""
+
+    @abstractmethod
+    def window(self) -> Any:
+        """The window being evaluated."""
+
+    @abstractmethod
+    def current_processing_time(self) -> int: ...
+
+    @abstractmethod
+    def current_watermark(self) -> int: ...
+
+    @abstractmethod
+    def window_state(self) -> Any:
+        """Keyed state scoped to this key and window (get_state(descriptor), ...)."""
+
+    @abstractmethod
+    def global_state(self) -> Any:
+        """Keyed state of this key, across windows."""
+
+    @abstractmethod
+    def output(self, output_tag: Any, value: Any) -> None:
+        """Emit ``value`` to the side output ``output_tag``."""
+
+
+class ProcessWindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
+    """Evaluates a window with context: ``process(key, context, elements[, out])``.
+
+    ``context.window()``, ``context.current_watermark()``, ``context.current_processing_time()``,
+    ``context.window_state()`` (state of this key and window), ``context.global_state()`` (of this
+    key), ``context.output(tag, value)``. Return or yield results, or collect them with ``out``.
+    ``clear(context)`` runs when the window is purged (delete window state there).
+    """
+
+    Context = _WindowContext
+
+    @abstractmethod
+    def process(self, key: KEY, context: "ProcessWindowFunction.Context", elements: Iterable[IN],
+                *out: Any) -> Iterable[OUT]: ...
+
+    def clear(self, context: "ProcessWindowFunction.Context") -> None:
+        """The window is gone: release its per-window state."""
+
+
+class ProcessAllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """``process(context, elements[, out])`` of a non-keyed (``window_all``) window."""
+
+    Context = _WindowContext
+
+    @abstractmethod
+    def process(self, context: "ProcessAllWindowFunction.Context", elements: Iterable[IN],
+                *out: Any) -> Iterable[OUT]: ...
+
+    def clear(self, context: "ProcessAllWindowFunction.Context") -> None:
+        """The window is gone: release its per-window state."""

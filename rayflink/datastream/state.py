@@ -143,6 +143,8 @@ class StateTtlConfig:
     86400000
     """
 
+    CleanupStrategies = CleanupStrategies  # PyFlink reaches it as StateTtlConfig.CleanupStrategies
+
     UpdateType = _UpdateType
     StateVisibility = _StateVisibility
     TtlTimeCharacteristic = TtlTimeCharacteristic

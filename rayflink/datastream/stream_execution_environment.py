@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rayflink.common import config_options as options
 from rayflink.common.configuration import Configuration, cli_options
+from rayflink.common.execution_config import ExecutionConfig
 from rayflink.datastream.data_stream import DataStream
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.errors import GraphBuildError, truncate
@@ -29,11 +31,13 @@ class StreamExecutionEnvironment:
     """
 
     def __init__(self, configuration: Configuration | None = None) -> None:
-        self._config = Configuration(cli_options())
+        self._config = ExecutionConfig(cli_options())
         self._config.add_all(Configuration(configuration))
         self._ids = TransformationIds()
         self._sinks: list[Transformation] = []
         self._state_backend: Any = None
+        self._jvm_note_given = False
+        self._slot_sharing_groups: dict[str, Any] = {}
 
     @staticmethod
     def get_execution_environment(configuration: Configuration | None = None) -> "StreamExecutionEnvironment":
@@ -42,7 +46,8 @@ class StreamExecutionEnvironment:
 
     # ---- configuration -----------------------------------------------------------------
 
-    def get_config(self) -> Configuration:
+    def get_config(self) -> ExecutionConfig:
+        """The job's options: a ``Configuration`` with PyFlink's ``ExecutionConfig`` methods."""
         return self._config
 
     def configure(self, configuration: Configuration) -> "StreamExecutionEnvironment":
@@ -146,6 +151,57 @@ class StreamExecutionEnvironment:
             raise GraphBuildError(f"{where}: parallelism {parallelism} exceeds max parallelism {max_par}; "
                                   "call set_max_parallelism(...) first")
 
+    def get_checkpointing_mode(self) -> Any:
+        """The checkpointing mode (EXACTLY_ONCE or AT_LEAST_ONCE)."""
+        return self.get_checkpoint_config().get_checkpointing_mode()
+
+    def get_checkpointing_consistency_mode(self) -> Any:
+        """Flink 2.x's name for ``get_checkpointing_mode``."""
+        return self.get_checkpointing_mode()
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """The recorded option; rayflink's checkpoints are always aligned (see CheckpointConfig)."""
+        return self.get_checkpoint_config().is_unaligned_checkpoints_enabled()
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        return self.get_checkpoint_config().is_force_unaligned_checkpoints()
+
+    def is_chaining_of_operators_with_different_max_parallelism_enabled(self) -> bool:
+        """True: rayflink chains operators whatever their max parallelism, as Flink does by default
+        (``pipeline.operator-chaining.chain-operators-with-different-max-parallelism``)."""
+        return True
+
+    def close(self) -> None:
+        """Forget the operators defined but not executed (PyFlink releases its JVM resources here)."""
+        self._sinks.clear()
+
+    def register_slot_sharing_group(self, slot_sharing_group: Any) -> "StreamExecutionEnvironment":
+        """Declare a ``SlotSharingGroup``'s resources for the groups named in the job (recorded:
+        see ``rayflink.datastream.slot_sharing_group``)."""
+        from rayflink.datastream.slot_sharing_group import SlotSharingGroup
+
+        if not isinstance(slot_sharing_group, SlotSharingGroup):
+            raise GraphBuildError(f"register_slot_sharing_group(): expected a SlotSharingGroup, got "
+                                  f"{type(slot_sharing_group).__name__}")
+        self._slot_sharing_groups[slot_sharing_group.get_name()] = slot_sharing_group
+        return self
+
+    def add_jars(self, *jars_path: str) -> None:
+        """Accepted for PyFlink programs: rayflink runs no JVM, so connector and format jars are
+        not needed (its connectors are Python); the paths are ignored with a one-time note."""
+        self._jvm_note("add_jars", jars_path)
+
+    def add_classpaths(self, *classpaths: str) -> None:
+        """Accepted for PyFlink programs and ignored with a one-time note (no JVM, see add_jars)."""
+        self._jvm_note("add_classpaths", classpaths)
+
+    def _jvm_note(self, what: str, paths: tuple) -> None:
+        if not self._jvm_note_given:
+            self._jvm_note_given = True
+            logging.getLogger(__name__).warning(
+                "%s(%s): ignored; rayflink runs no JVM and needs no jars (its connectors and formats are "
+                "Python). This note is shown once per environment.", what, ", ".join(map(repr, paths))[:200])
+
     # ---- sources -----------------------------------------------------------------------
 
     def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
@@ -159,6 +215,8 @@ class StreamExecutionEnvironment:
             for e in elements:
                 if not type_info.accepts(e):
                     raise GraphBuildError(f"from_collection(): element {e!r} is not of the declared type {type_info}")
+            if type_info.need_conversion():  # rows arrive as Row objects, as in PyFlink
+                elements = [type_info.from_internal_type(e) for e in elements]
         stream = self._from(CollectionSource(elements, type_info), None, "Collection Source")
         stream._t.parallelism = 1  # as in Flink, a collection is read by one subtask, in order
         return stream

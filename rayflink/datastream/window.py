@@ -11,23 +11,35 @@ Declarative only: the keyed window operator (``operators.window``) runs them.
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from enum import Enum
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
-from rayflink.datastream.functions import RichFunction
+from rayflink.common.serializer import TypeSerializer
+from rayflink.datastream.functions import (  # noqa: F401 - PyFlink also reaches them here
+    AllWindowFunction,
+    ProcessAllWindowFunction,
+    ProcessWindowFunction,
+    WindowFunction,
+)
 from rayflink.errors import GraphBuildError
 
 MAX_TIMESTAMP = 2**63 - 1
+T = TypeVar("T")
+W = TypeVar("W")
 
 __all__ = [
-    "AllWindowFunction", "ContinuousEventTimeTrigger", "CountEvictor", "CountTrigger", "CountWindow",
-    "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows", "EventTimeSessionWindows",
-    "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindows", "MergingWindowAssigner", "NeverTrigger",
+    "AllWindowFunction", "ContinuousEventTimeTrigger", "ContinuousProcessingTimeTrigger", "CountEvictor",
+    "CountSlidingWindowAssigner", "CountTrigger", "CountTumblingWindowAssigner", "CountWindow",
+    "CountWindowSerializer", "DynamicEventTimeSessionWindows", "DynamicProcessingTimeSessionWindows",
+    "EventTimeSessionWindows", "EventTimeTrigger", "Evictor", "GlobalWindow", "GlobalWindowSerializer",
+    "GlobalWindows", "MergeCallbackFunction", "MergingWindowAssigner", "NeverTrigger",
     "ProcessAllWindowFunction", "ProcessWindowFunction", "ProcessingTimeSessionWindows",
     "ProcessingTimeTrigger", "PurgingTrigger", "SessionWindowTimeGapExtractor", "SlidingEventTimeWindows",
-    "SlidingProcessingTimeWindows", "TimeEvictor", "TimeWindow", "Trigger", "TriggerResult",
-    "TumblingEventTimeWindows", "TumblingProcessingTimeWindows", "Window", "WindowAssigner", "WindowFunction",
+    "SlidingProcessingTimeWindows", "TimeEvictor", "TimeWindow", "TimeWindowSerializer", "Trigger",
+    "TriggerResult", "TumblingEventTimeWindows", "TumblingProcessingTimeWindows", "Window", "WindowAssigner",
+    "WindowFunction",
 ]
 
 
@@ -68,6 +80,12 @@ class TimeWindow(NamedTuple):
         return TimeWindow(min(self.start, other.start), max(self.end, other.end))
 
     @staticmethod
+    def merge_windows(windows: Iterable["TimeWindow"], callback: Any) -> None:
+        """Merge overlapping or touching windows: ``callback(to_merge, merged)`` (or
+        ``callback.merge(...)``) for every group that becomes one."""
+        merge_time_windows(windows, getattr(callback, "merge", callback))
+
+    @staticmethod
     def get_window_start_with_offset(timestamp: int, offset: int, window_size: int) -> int:
         """Start of the window of ``window_size`` (aligned to ``offset``) that contains ``timestamp``."""
         return timestamp - (timestamp - offset + window_size) % window_size
@@ -101,7 +119,31 @@ class GlobalWindow(Window):
         return GlobalWindow()
 
 
-CountWindow = GlobalWindow
+CountWindow = GlobalWindow  # count windows are global windows with a count trigger, as in Flink's Java API
+
+
+class TimeWindowSerializer(TypeSerializer):
+    """A ``TimeWindow`` as 16 bytes: start and end, big-endian longs (Flink's layout)."""
+
+    def serialize(self, element: "TimeWindow", stream: Any) -> None:
+        stream.write(struct.pack(">qq", element.start, element.end))
+
+    def deserialize(self, stream: Any) -> "TimeWindow":
+        return TimeWindow(*struct.unpack(">qq", stream.read(16)))
+
+
+class GlobalWindowSerializer(TypeSerializer):
+    """The ``GlobalWindow`` as one zero byte (Flink's layout)."""
+
+    def serialize(self, element: GlobalWindow, stream: Any) -> None:
+        stream.write(b"\x00")
+
+    def deserialize(self, stream: Any) -> GlobalWindow:
+        stream.read(1)
+        return GlobalWindow()
+
+
+CountWindowSerializer = GlobalWindowSerializer  # CountWindow is GlobalWindow here
 
 
 # ---------------------------------------------------------------------------- triggers
@@ -121,7 +163,7 @@ class TriggerResult(Enum):
         return self.value[1]
 
 
-class Trigger(ABC):
+class Trigger(ABC, Generic[T, W]):
     """Decides when a window is evaluated; ``ctx`` gives timers, clocks and per-window state.
 
     >>> class EveryTen(Trigger):
@@ -130,6 +172,36 @@ class Trigger(ABC):
     ...         count.update((count.value() or 0) + 1)
     ...         return TriggerResult.FIRE if count.value() % 10 == 0 else TriggerResult.CONTINUE
     """
+
+    class TriggerContext(ABC):
+        """``ctx`` of a trigger: clocks, timers and state scoped to the key and window."""
+
+        @abstractmethod
+        def get_current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def get_current_watermark(self) -> int: ...
+
+        @abstractmethod
+        def register_processing_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def register_event_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def delete_processing_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def delete_event_time_timer(self, time: int) -> None: ...
+
+        @abstractmethod
+        def get_partitioned_state(self, state_descriptor: Any) -> Any: ...
+
+    class OnMergeContext(TriggerContext):
+        """``ctx`` of ``on_merge``: also merges the merged windows' state."""
+
+        @abstractmethod
+        def merge_partitioned_state(self, state_descriptor: Any) -> None: ...
 
     @abstractmethod
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -155,7 +227,7 @@ class Trigger(ABC):
         """The window is purged for good: delete its timers and state."""
 
 
-class EventTimeTrigger(Trigger):
+class EventTimeTrigger(Trigger[T, TimeWindow]):
     """Fires once the watermark passes the window's end (the default of event-time assigners)."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -182,7 +254,7 @@ class EventTimeTrigger(Trigger):
         return EventTimeTrigger()
 
 
-class ProcessingTimeTrigger(Trigger):
+class ProcessingTimeTrigger(Trigger[T, TimeWindow]):
     """Fires when the processing-time clock passes the window's end."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -207,7 +279,7 @@ class ProcessingTimeTrigger(Trigger):
         return ProcessingTimeTrigger()
 
 
-class NeverTrigger(Trigger):
+class NeverTrigger(Trigger[T, Window]):
     """Never fires (the default of ``GlobalWindows``)."""
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
@@ -224,7 +296,7 @@ def _sum(a: int, b: int) -> int:
     return a + b
 
 
-class CountTrigger(Trigger):
+class CountTrigger(Trigger[T, Window]):
     """Fires every ``count`` elements of a window.
 
     >>> stream.key_by(k).window(GlobalWindows.create()).trigger(CountTrigger.of(1000)).sum("monto")
@@ -260,7 +332,7 @@ class CountTrigger(Trigger):
         ctx.get_partitioned_state(self.state_desc).clear()
 
 
-class PurgingTrigger(Trigger):
+class PurgingTrigger(Trigger[T, Window]):
     """Turns every FIRE of ``nested`` into FIRE_AND_PURGE."""
 
     def __init__(self, nested: Trigger) -> None:
@@ -299,7 +371,7 @@ def _min(a: int, b: int) -> int:
     return a if a <= b else b
 
 
-class ContinuousEventTimeTrigger(Trigger):
+class ContinuousEventTimeTrigger(Trigger[T, TimeWindow]):
     """Fires every ``interval`` of event time (aligned to the epoch) and at the window's end."""
 
     def __init__(self, interval: Any) -> None:
@@ -320,10 +392,11 @@ class ContinuousEventTimeTrigger(Trigger):
         ctx.register_event_time_timer(window.max_timestamp())
         fire_time = ctx.get_partitioned_state(self.state_desc)
         if fire_time.get() is None:
-            self._register_next(timestamp - timestamp % self.interval, window, ctx, fire_time)
+            self.register_next_fire_timestamp(timestamp - timestamp % self.interval, window, ctx, fire_time)
         return TriggerResult.CONTINUE
 
-    def _register_next(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
         next_fire = min(time + self.interval, window.max_timestamp())
         fire_time.add(next_fire)
         ctx.register_event_time_timer(next_fire)
@@ -334,7 +407,7 @@ class ContinuousEventTimeTrigger(Trigger):
         fire_time = ctx.get_partitioned_state(self.state_desc)
         if fire_time.get() == time:
             fire_time.clear()
-            self._register_next(time, window, ctx, fire_time)
+            self.register_next_fire_timestamp(time, window, ctx, fire_time)
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
 
@@ -354,28 +427,130 @@ class ContinuousEventTimeTrigger(Trigger):
             fire_time.clear()
 
 
+class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
+    """Fires every ``interval`` of processing time (aligned to the epoch) while the window has
+    elements; with a processing-time assigner it also fires at the window's end (through
+    ``PurgingTrigger`` or the assigner's own trigger it is combined with).
+
+    >>> windowed.trigger(ContinuousProcessingTimeTrigger.of(Time.seconds(10)))
+    """
+
+    def __init__(self, interval: Any) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        self.interval = to_millis(interval, "ContinuousProcessingTimeTrigger.of")
+        if self.interval <= 0:
+            raise GraphBuildError(f"ContinuousProcessingTimeTrigger.of(): the interval must be > 0, "
+                                  f"got {self.interval} ms")
+        self.state_desc = ReducingStateDescriptor("fire-time", _min, None)
+
+    @staticmethod
+    def of(interval: Any) -> "ContinuousProcessingTimeTrigger":
+        return ContinuousProcessingTimeTrigger(interval)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is None:
+            now = ctx.get_current_processing_time()
+            self.register_next_fire_timestamp(now - now % self.interval, window, ctx, fire_time)
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() == time:
+            fire_time.clear()
+            self.register_next_fire_timestamp(time, window, ctx, fire_time)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
+        next_fire = min(time + self.interval, window.max_timestamp())
+        fire_time.add(next_fire)
+        ctx.register_processing_time_timer(next_fire)
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            ctx.register_processing_time_timer(next_fire)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is not None:
+            ctx.delete_processing_time_timer(fire_time.get())
+            fire_time.clear()
+
+
 # ---------------------------------------------------------------------------- assigners
 
-class WindowAssigner(ABC):
-    """Assigns each element to zero or more windows."""
+class WindowAssigner(ABC, Generic[T, W]):
+    """Assigns each element to zero or more windows (subscriptable like PyFlink's:
+    ``WindowAssigner[tuple, TimeWindow]``)."""
+
+    class WindowAssignerContext(ABC):
+        """The third argument of ``assign_windows``: ``get_current_processing_time()`` and
+        ``get_runtime_context()``."""
+
+        @abstractmethod
+        def get_current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def get_runtime_context(self) -> Any: ...
 
     @abstractmethod
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        """The windows of ``element`` (``timestamp`` is its event time, ``now_ms`` processing time)."""
+    def assign_windows(self, element: Any, timestamp: int, context: "WindowAssigner.WindowAssignerContext"
+                       ) -> list[Window]:
+        """The windows of ``element`` (``timestamp`` is its event time; ``context`` gives the
+        processing time)."""
 
     @abstractmethod
-    def get_default_trigger(self) -> Trigger: ...
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """The trigger used unless ``.trigger(...)`` replaces it (``env``: PyFlink passes the
+        environment; rayflink's assigners ignore it)."""
 
     @abstractmethod
     def is_event_time(self) -> bool: ...
 
+    def get_default_evictor(self) -> "Evictor | None":
+        """The evictor used unless ``.evictor(...)`` replaces it (count sliding windows keep the
+        last ``size`` elements); None for most assigners."""
+        return None
 
-class MergingWindowAssigner(WindowAssigner):
+    def get_window_serializer(self) -> Any:
+        """The windows' ``TypeSerializer`` (rayflink pickles window state; None when not given)."""
+        return None
+
+
+class MergingWindowAssigner(WindowAssigner[T, W]):
     """An assigner whose windows can merge (sessions)."""
+
+    class MergeCallback(ABC):
+        """What ``merge_windows`` reports to: ``merge(to_be_merged, merge_result)`` (a plain
+        function ``(to_be_merged, merge_result) -> None`` works too)."""
+
+        @abstractmethod
+        def merge(self, to_be_merged: Iterable[Window], merge_result: Window) -> None: ...
 
     @abstractmethod
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
         """Call ``callback(to_merge, merged)`` for every group of windows that becomes one."""
+
+
+class MergeCallbackFunction(MergingWindowAssigner.MergeCallback):
+    """A merge callback that is also a plain function, for assigners of either style:
+    ``callback.merge(to_merge, merged)`` (PyFlink's) or ``callback(to_merge, merged)``."""
+
+    def __init__(self, function: Callable[[list, Window], None]) -> None:
+        self.function = function
+
+    def merge(self, to_be_merged: Iterable[Window], merge_result: Window) -> None:
+        self.function(to_be_merged, merge_result)
+
+    __call__ = merge
 
 
 def _check_size_offset(where: str, size: int, offset: int, slide: int | None = None) -> None:
@@ -393,7 +568,7 @@ def _check_size_offset(where: str, size: int, offset: int, slide: int | None = N
                               f"{'slide' if slide is not None else 'size'} ({period} ms)")
 
 
-class _Tumbling(WindowAssigner):
+class _Tumbling(WindowAssigner[T, TimeWindow]):
     def __init__(self, size: Any, offset: Any, name: str) -> None:
         self.size = to_millis(size, f"{name}.of")
         self.offset = to_millis(offset, f"{name}.of")
@@ -402,11 +577,14 @@ class _Tumbling(WindowAssigner):
     def window_start(self, timestamp: int) -> int:
         return timestamp - (timestamp - self.offset + self.size) % self.size
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={self.size}, offset={self.offset})"
 
 
-class TumblingEventTimeWindows(_Tumbling):
+class TumblingEventTimeWindows(_Tumbling[T]):
     """Fixed-size, non-overlapping event-time windows ``[k*size + offset, (k+1)*size + offset)``.
 
     >>> TumblingEventTimeWindows.of(Time.minutes(5))
@@ -419,18 +597,18 @@ class TumblingEventTimeWindows(_Tumbling):
     def of(size: Any, offset: Any = 0) -> "TumblingEventTimeWindows":
         return TumblingEventTimeWindows(size, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         start = self.window_start(timestamp)
         return [TimeWindow(start, start + self.size)]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
         return True
 
 
-class TumblingProcessingTimeWindows(_Tumbling):
+class TumblingProcessingTimeWindows(_Tumbling[T]):
     """Fixed-size, non-overlapping processing-time windows."""
 
     def __init__(self, size: Any, offset: Any = 0) -> None:
@@ -440,23 +618,26 @@ class TumblingProcessingTimeWindows(_Tumbling):
     def of(size: Any, offset: Any = 0) -> "TumblingProcessingTimeWindows":
         return TumblingProcessingTimeWindows(size, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        start = self.window_start(now_ms)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        start = self.window_start(context.get_current_processing_time())
         return [TimeWindow(start, start + self.size)]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
         return False
 
 
-class _Sliding(WindowAssigner):
+class _Sliding(WindowAssigner[T, TimeWindow]):
     def __init__(self, size: Any, slide: Any, offset: Any, name: str) -> None:
         self.size = to_millis(size, f"{name}.of")
         self.slide = to_millis(slide, f"{name}.of")
         self.offset = to_millis(offset, f"{name}.of")
         _check_size_offset(f"{name}.of()", self.size, self.offset, self.slide)
+
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
 
     def _windows(self, timestamp: int) -> list[Window]:
         size, slide = self.size, self.slide
@@ -467,7 +648,7 @@ class _Sliding(WindowAssigner):
         return f"{type(self).__name__}(size={self.size}, slide={self.slide}, offset={self.offset})"
 
 
-class SlidingEventTimeWindows(_Sliding):
+class SlidingEventTimeWindows(_Sliding[T]):
     """Event-time windows of ``size`` starting every ``slide`` (an element is in size/slide windows).
 
     >>> SlidingEventTimeWindows.of(Time.days(7), Time.hours(1))
@@ -480,17 +661,17 @@ class SlidingEventTimeWindows(_Sliding):
     def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingEventTimeWindows":
         return SlidingEventTimeWindows(size, slide, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return self._windows(timestamp)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
         return True
 
 
-class SlidingProcessingTimeWindows(_Sliding):
+class SlidingProcessingTimeWindows(_Sliding[T]):
     """Processing-time windows of ``size`` starting every ``slide``."""
 
     def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
@@ -500,10 +681,10 @@ class SlidingProcessingTimeWindows(_Sliding):
     def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingProcessingTimeWindows":
         return SlidingProcessingTimeWindows(size, slide, offset)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        return self._windows(now_ms)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        return self._windows(context.get_current_processing_time())
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -532,7 +713,7 @@ def merge_time_windows(windows: Iterable[TimeWindow], callback: Callable[[list, 
             callback(members, cover)
 
 
-class _Sessions(MergingWindowAssigner):
+class _Sessions(MergingWindowAssigner[T, TimeWindow]):
     def __init__(self, gap: Any, name: str, dynamic: bool) -> None:
         self.name = name
         if dynamic:
@@ -560,11 +741,14 @@ class _Sessions(MergingWindowAssigner):
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
         merge_time_windows(windows, callback)  # type: ignore[arg-type]
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(gap={self.gap if self.gap is not None else 'dynamic'})"
 
 
-class EventTimeSessionWindows(_Sessions):
+class EventTimeSessionWindows(_Sessions[T]):
     """Event-time sessions: a window per burst of activity, closed after ``gap`` without elements.
 
     >>> EventTimeSessionWindows.with_gap(Time.minutes(30))
@@ -582,17 +766,17 @@ class EventTimeSessionWindows(_Sessions):
     def with_dynamic_gap(extractor: Any) -> "EventTimeSessionWindows":
         return EventTimeSessionWindows(extractor, dynamic=True)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return self._session(timestamp, element)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
 
     def is_event_time(self) -> bool:
         return True
 
 
-class ProcessingTimeSessionWindows(_Sessions):
+class ProcessingTimeSessionWindows(_Sessions[T]):
     """Processing-time sessions."""
 
     def __init__(self, gap: Any, dynamic: bool = False) -> None:
@@ -606,10 +790,10 @@ class ProcessingTimeSessionWindows(_Sessions):
     def with_dynamic_gap(extractor: Any) -> "ProcessingTimeSessionWindows":
         return ProcessingTimeSessionWindows(extractor, dynamic=True)
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
-        return self._session(now_ms, element)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        return self._session(context.get_current_processing_time(), element)
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
 
     def is_event_time(self) -> bool:
@@ -620,7 +804,7 @@ DynamicEventTimeSessionWindows = EventTimeSessionWindows
 DynamicProcessingTimeSessionWindows = ProcessingTimeSessionWindows
 
 
-class GlobalWindows(WindowAssigner):
+class GlobalWindows(WindowAssigner[T, GlobalWindow]):
     """All elements of a key in one window; it fires only through a custom trigger.
 
     >>> GlobalWindows.create()  # with .trigger(CountTrigger.of(1000))
@@ -632,22 +816,104 @@ class GlobalWindows(WindowAssigner):
     def create() -> "GlobalWindows":
         return GlobalWindows()
 
-    def assign_windows(self, element: Any, timestamp: int, now_ms: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
         return [self._WINDOW]
 
-    def get_default_trigger(self) -> Trigger:
+    def get_default_trigger(self, env: Any = None) -> Trigger:
         return NeverTrigger()
 
     def is_event_time(self) -> bool:
         return False
 
+    def get_window_serializer(self) -> TypeSerializer:
+        return GlobalWindowSerializer()
+
     def __repr__(self) -> str:
         return "GlobalWindows()"
 
 
+class CountTumblingWindowAssigner(GlobalWindows[T]):
+    """Windows of ``window_size`` elements per key, not overlapping (``count_window(size)``).
+
+    As Flink builds count windows: the key's global window, fired and purged by a count trigger
+    every ``window_size`` elements. A key's last, incomplete window never fires. The window
+    function sees the ``GlobalWindow`` (PyFlink numbers its ``CountWindow``s instead).
+
+    >>> stream.key_by(k).window(CountTumblingWindowAssigner.of(100)).reduce(lambda a, b: a + b)
+    """
+
+    def __init__(self, window_size: int) -> None:
+        if not isinstance(window_size, int) or isinstance(window_size, bool) or window_size <= 0:
+            raise GraphBuildError(f"CountTumblingWindowAssigner.of({window_size!r}): the size must be an int > 0")
+        self.window_size = window_size
+
+    @staticmethod
+    def of(window_size: int) -> "CountTumblingWindowAssigner":
+        return CountTumblingWindowAssigner(window_size)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def __repr__(self) -> str:
+        return f"CountTumblingWindowAssigner({self.window_size})"
+
+
+class _CountSlideTrigger(Trigger[T, Window]):
+    """Fires when a key has ``size`` elements, then every ``slide`` elements (PyFlink's sliding
+    count windows: only complete windows fire)."""
+
+    def __init__(self, size: int, slide: int) -> None:
+        from rayflink.datastream.state import ReducingStateDescriptor
+
+        self.size = size
+        self.slide = slide
+        self.state_desc = ReducingStateDescriptor("slide-count", _sum, None)
+
+    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
+        count = ctx.get_partitioned_state(self.state_desc)
+        count.add(1)
+        n = count.get()
+        if n >= self.size and (n - self.size) % self.slide == 0:
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.state_desc).clear()
+
+
+class CountSlidingWindowAssigner(GlobalWindows[T]):
+    """Windows of ``window_size`` elements per key starting every ``window_slide`` elements
+    (``count_window(size, slide)``): fires once a key has ``size`` elements and then every
+    ``slide`` elements, each time over the last ``size`` elements (the rest are evicted).
+
+    >>> stream.key_by(k).count_window(10, 5).reduce(lambda a, b: a + b)
+    """
+
+    def __init__(self, window_size: int, window_slide: int) -> None:
+        for what, n in (("size", window_size), ("slide", window_slide)):
+            if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+                raise GraphBuildError(f"CountSlidingWindowAssigner.of({window_size!r}, {window_slide!r}): "
+                                      f"the {what} must be an int > 0")
+        self.window_size = window_size
+        self.window_slide = window_slide
+
+    @staticmethod
+    def of(window_size: int, window_slide: int) -> "CountSlidingWindowAssigner":
+        return CountSlidingWindowAssigner(window_size, window_slide)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        return _CountSlideTrigger(self.window_size, self.window_slide)
+
+    def get_default_evictor(self) -> "Evictor | None":
+        return CountEvictor.of(self.window_size)
+
+    def __repr__(self) -> str:
+        return f"CountSlidingWindowAssigner({self.window_size}, {self.window_slide})"
+
+
 # ---------------------------------------------------------------------------- evictors
 
-class Evictor(ABC):
+class Evictor(ABC, Generic[T, W]):
     """Removes elements from a window before and/or after the window function runs.
 
     ``elements`` is a list of ``(value, timestamp)``; an evictor deletes from it in place.
@@ -715,43 +981,3 @@ class TimeEvictor(Evictor):
             self._evict(elements)
 
 
-# ---------------------------------------------------------------------------- window functions
-
-class WindowFunction(RichFunction):
-    """Evaluates a window: ``apply(key, window, inputs, out)`` collects results with ``out.collect``."""
-
-    @abstractmethod
-    def apply(self, key: Any, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
-
-
-class AllWindowFunction(RichFunction):
-    """``apply(window, inputs, out)`` of a non-keyed (``window_all``) window."""
-
-    @abstractmethod
-    def apply(self, window: Window, inputs: Iterable[Any], out: Any) -> Any: ...
-
-
-class ProcessWindowFunction(RichFunction):
-    """Evaluates a window with context: ``process(key, context, elements[, out])``.
-
-    ``context.window()``, ``context.current_watermark()``, ``context.current_processing_time()``,
-    ``context.window_state()`` (state of this key and window), ``context.global_state()`` (of this
-    key), ``context.output(tag, value)``. Return or yield results, or collect them with ``out``.
-    ``clear(context)`` runs when the window is purged (delete window state there).
-    """
-
-    @abstractmethod
-    def process(self, key: Any, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
-
-    def clear(self, context: Any) -> None:
-        """The window is gone: release its per-window state."""
-
-
-class ProcessAllWindowFunction(RichFunction):
-    """``process(context, elements[, out])`` of a non-keyed (``window_all``) window."""
-
-    @abstractmethod
-    def process(self, context: Any, elements: Iterable[Any], *out: Any) -> Any: ...
-
-    def clear(self, context: Any) -> None:
-        """The window is gone: release its per-window state."""

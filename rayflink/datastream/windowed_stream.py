@@ -90,9 +90,16 @@ class WindowedStream:
         self._stream = keyed_stream
         self._assigner = assigner
         self._trigger: Trigger | None = None
-        self._evictor: Evictor | None = None
+        self._evictor: Evictor | None = assigner.get_default_evictor()
         self._lateness = 0
         self._late_tag: OutputTag | None = None
+
+    def get_execution_environment(self) -> Any:
+        return self._stream._env
+
+    def get_input_type(self) -> Any:
+        """The declared type of the windowed records (None when undeclared)."""
+        return self._stream._t.output_type
 
     def trigger(self, trigger: Trigger) -> "WindowedStream":
         """Replace the assigner's default trigger."""
@@ -152,7 +159,8 @@ class WindowedStream:
         return self._build("process", None, process_window_function, output_type)
 
     def apply(self, window_function: Any, output_type: Any = None) -> "DataStream":
-        """Evaluate every window with a WindowFunction ``apply(key, window, inputs, out)``."""
+        """Evaluate every window with a WindowFunction: ``apply(key, window, inputs)`` returning the
+        results (PyFlink's form), or ``apply(key, window, inputs, out)`` collecting them."""
         return self._build("apply", None, window_function, output_type)
 
     def sum(self, position_to_sum: int | str = 0) -> "DataStream":
@@ -171,13 +179,13 @@ class WindowedStream:
         from rayflink.datastream.data_stream import DataStream
 
         style = _window_style(function, self._all) if function is not None else None
-        trigger = self._trigger or self._assigner.get_default_trigger()
-        params = WindowParams(assigner=self._assigner, trigger=self._trigger, evictor=self._evictor,
+        s = self._stream
+        trigger = self._trigger or self._assigner.get_default_trigger(s._env)
+        params = WindowParams(assigner=self._assigner, trigger=trigger, evictor=self._evictor,
                               allowed_lateness=self._lateness or 0, late_tag=self._late_tag, incremental=incremental,
                               function=function, style=style)
         name = (f"{'AllWindow' if self._all else 'Window'}({self._assigner!r}, {type(trigger).__name__}, "
                 f"{what}{', ' + type(self._evictor).__name__ if self._evictor else ''})")
-        s = self._stream
         t = s._env._new_transformation("operator", name, inputs=[s._t],
                                        operator=OperatorSpec(OperatorKind.WINDOW, params),
                                        output_type=output_type, state_key_selectors=(s._key_selector,))
@@ -194,7 +202,7 @@ class AllWindowedStream(WindowedStream):
     """``stream.window_all(assigner)``: one window operator (parallelism 1) over the whole stream.
 
     Window functions take no key: ``ProcessAllWindowFunction.process(context, elements)`` and
-    ``AllWindowFunction.apply(window, inputs, out)``.
+    ``AllWindowFunction.apply(window, inputs)`` (or ``apply(window, inputs, out)``).
     """
 
     _all = True

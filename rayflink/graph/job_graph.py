@@ -233,6 +233,7 @@ def execution_plan_json(graph: JobGraph) -> str:
                 "type": n.kind,
                 "pact": {"source": "Data Source", "sink": "Data Sink"}.get(n.kind, "Operator"),
                 "contents": n.name,
+                **({"description": n.transformation.description} if n.transformation.description else {}),
                 "uid": n.uid,
                 "parallelism": n.parallelism,
                 "max_parallelism": n.max_parallelism,

@@ -20,6 +20,7 @@ class Partitioner(str, Enum):
     BROADCAST = "BROADCAST"  # every record to every downstream subtask
     HASH = "HASH"  # key_by: by key group
     GLOBAL = "GLOBAL"  # everything to subtask 0
+    CUSTOM = "CUSTOM"  # partition_custom: the edge's key_selector is (record, n_channels) -> channel
 
     def __str__(self) -> str:
         return self.value
@@ -86,9 +87,10 @@ class AggregationParams:
 
 @dataclass(frozen=True)
 class PrintParams:
-    """print(): lines ``identifier:subtask> record``."""
+    """print(): lines ``identifier:subtask> record``, records printed as their declared type prints them."""
 
     identifier: str | None = None
+    type_info: Any = None  # the stream's TypeInformation, or None
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ class Transformation:
     kind: str  # "source" | "operator" | "sink" | "partition" | "union" | "side_output"
     name: str
     inputs: list["Transformation"] = field(default_factory=list)
+    description: str | None = None  # set_description(): shown in the execution plan
     operator: OperatorSpec | None = None
     parallelism: int | None = None
     max_parallelism: int | None = None

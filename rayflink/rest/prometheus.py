@@ -116,7 +116,7 @@ class FlinkMetricsCollector(Collector):
 
 def _prometheus_name(name: str) -> str:
     """An operator metric's name as a Prometheus name: Flink's camelCase where we know it."""
-    known = {"num_late_records_dropped": "numLateRecordsDropped"}
+    known = {"num_late_records_dropped": "numLateRecordsDropped", "num_records_in_errors": "numRecordsInErrors"}
     if name in known:
         return known[name]
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)

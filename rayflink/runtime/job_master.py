@@ -14,7 +14,7 @@ import ray
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
 from rayflink.common import config_options as options
-from rayflink.errors import RayflinkError
+from rayflink.errors import RayflinkError, truncate
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import OperatorKind, OperatorSpec, Partitioner, WatermarkParams
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
@@ -374,6 +374,11 @@ class JobMaster:
         if self.status is not JobStatus.RUNNING:
             return {"status": "NOT_RUNNING", "job_status": self.status}
         asked = []
+        try:
+            hash(key)  # keyed state lives in dicts: a key must be hashable (and routable, below)
+        except TypeError:
+            return {"status": "ERROR", "message": f"the key {truncate(key, 100)} of type {type(key).__qualname__} "
+                                                  "is not hashable; query with the key the key selector returns"}
         try:
             for vertex in self.graph.vertices:
                 if not any(n.transformation.state_key_selectors for n in vertex.nodes):

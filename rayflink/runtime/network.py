@@ -10,9 +10,10 @@ from typing import Any, Callable
 
 import ray
 
+from rayflink.errors import truncate
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.graph.transformations import Partitioner
-from rayflink.state.key_groups import assign_key_group, operator_index_for_key_group
+from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
 
 MIN_DEBLOATED_BATCH = 16
@@ -173,6 +174,7 @@ class RecordWriter:
             Partitioner.SHUFFLE: self._route_shuffle,
             Partitioner.BROADCAST: self._route_broadcast,
             Partitioner.HASH: self._route_hash,
+            Partitioner.CUSTOM: self._route_custom,
         }[partitioner]
 
     # ---- records -----------------------------------------------------------------------
@@ -218,6 +220,11 @@ class RecordWriter:
         targets = [random.randrange(n) for _ in values]
         self._scatter(values, timestamps, targets)
 
+    def _route_custom(self, values: list, timestamps: list | None) -> None:
+        n = len(self.channels)
+        select = self.key_selector  # partition_custom's (record, n) -> channel
+        self._scatter(values, timestamps, [select(v, n) for v in values])
+
     def _route_broadcast(self, values: list, timestamps: list | None) -> None:
         for index in range(len(self.channels)):
             self._append(index, values, timestamps)
@@ -234,20 +241,23 @@ class RecordWriter:
             try:
                 t = cache.get(key)
             except TypeError:
-                from rayflink.state.key_groups import UnhashableKeyError
-
-                raise UnhashableKeyError(
-                    f"key_by on edge {self._describe()}: the key selector returned {key!r:.100} "
-                    f"of type {type(key).__name__}, which is not hashable, for record {v!r:.200}; "
-                    "return a str, int, float, bytes or tuple"
-                ) from None
+                raise self._key_error(key, v, "which is not hashable; return a str, int, float, "
+                                              "bytes or tuple from the key selector") from None
             if t is None:
-                t = operator_index_for_key_group(assign_key_group(key, max_par), n, max_par)
+                try:
+                    t = operator_index_for_key_group(assign_key_group(key, max_par), n, max_par)
+                except UnhashableKeyError as exc:
+                    raise self._key_error(key, v, f"which cannot be routed: {exc}") from None
                 if len(cache) > 100_000:
                     cache.clear()
                 cache[key] = t
             append(t)
         self._scatter(values, timestamps, targets)
+
+    def _key_error(self, key: Any, record: Any, reason: str) -> UnhashableKeyError:
+        return UnhashableKeyError(
+            f"key_by on edge {self._describe()}: the key selector returned {truncate(key, 100)} of type "
+            f"{type(key).__qualname__} for record {truncate(record)}, {reason}")
 
     def _scatter(self, values: list, timestamps: list | None, targets: list[int]) -> None:
         n = len(self.channels)

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rayflink.common.execution_config import global_job_parameters
 from rayflink.datastream.functions import RuntimeContext
 from rayflink.datastream.state_backend import state_backend_from_config
 from rayflink.errors import JobExecutionError, truncate
@@ -218,7 +219,7 @@ class AbstractStreamOperator(StreamOperator):
         return RuntimeContext(
             task_name=ctx.name, uid=ctx.uid, subtask_index=ctx.subtask_index, parallelism=ctx.parallelism,
             max_parallelism=ctx.max_parallelism, attempt=ctx.attempt, state_backend=self.keyed_state_backend(),
-            job_parameters=ctx.job_parameters,
+            job_parameters=ctx.job_parameters or global_job_parameters(ctx.config),
         )
 
     def snapshot_state(self) -> Any:

@@ -43,6 +43,10 @@ from rayflink.runtime.output import ChainedInput
 from rayflink.runtime.registry import create_operator
 from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
 from rayflink.state.backend import StateError, StateMigrationError
+from rayflink.state.key_groups import UnhashableKeyError
+
+# failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
+_NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
 
 
 class TaskCancelled(Exception):
@@ -164,8 +168,7 @@ class StreamTask:
             self.status = ExecutionState.FAILED
             return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
                 str(exc), operator=exc.operator, uid=exc.uid, subtask=exc.subtask, record=exc.record,
-                traceback=traceback.format_exc(),
-                recoverable=not isinstance(exc.__cause__, (StateMigrationError, ConfigurationError))))
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc.__cause__, _NOT_RECOVERABLE)))
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
             self.status = ExecutionState.FAILED
             head = self.d.nodes[0]
@@ -173,8 +176,7 @@ class StreamTask:
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
             return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
                 message, operator=self.d.vertex_name, uid=head.uid, subtask=self.d.subtask_index,
-                traceback=traceback.format_exc(),
-                recoverable=not isinstance(exc, (StateMigrationError, ConfigurationError))))
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc, _NOT_RECOVERABLE)))
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
@@ -299,11 +301,11 @@ class StreamTask:
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     time.sleep(min(wait, reader.wait_time()))
-        finally:
+            if streaming:
+                head.process_watermark(MAX_WATERMARK)
+            self._end_of_input()
+        finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
             reader.close()
-        if streaming:
-            head.process_watermark(MAX_WATERMARK)
-        self._end_of_input()
 
     def _poll_size(self, batch_size: int) -> int:
         """How many records a source reads at a time: ``batch_size``, or, with buffer debloating,
@@ -528,6 +530,8 @@ class StreamTask:
                              "records_out": op.output.records_out,
                              "side_records_out": op.output.side_records_out,
                              "watermark": op.current_watermark, **op.metrics()}
+        if self.reader is not None and self.d.nodes[0].uid in ops:  # the source reader's counters
+            ops[self.d.nodes[0].uid].update(self.reader.metrics())
         records_out = sum(w.records_out for w in self.counted_writers)
         ctx = ray.get_runtime_context()
         return {

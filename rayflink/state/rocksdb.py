@@ -51,7 +51,7 @@ from rayflink.state.backend import KeyedStateSnapshot, StateError, VOID_NAMESPAC
 from rayflink.state.heap import (
     PLAIN_STATES, HeapValueState, TableKeyedStateBackend, make_ck, short_repr, split_ck, state_error,
 )
-from rayflink.state.key_groups import assign_key_group
+from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, key_bytes
 
 DEFAULT_CACHE_MAX_ENTRIES = 100_000
 DEFAULT_TTL_SWEEP_ENTRIES = 1000
@@ -86,7 +86,44 @@ def encode_obj(obj: Any) -> bytes:
         return b"i" + _INT.pack(obj)
     if obj is None:
         return b"n"
+    if t is tuple:  # sets pickle in an order of their own: see _InOrder
+        for part in obj:
+            tp = type(part)
+            if tp is frozenset or tp is set or tp is tuple:
+                obj = _sets_in_order(obj)
+                break
+    elif t is frozenset or t is set:
+        obj = _InOrder(obj)
     return b"p" + pickle.dumps(obj, protocol=5)
+
+
+class _InOrder:
+    """A set or frozenset that pickles its elements in ``key_bytes`` order: equal sets iterate
+    (and would pickle) in an order that depends on insertion and on the process's str hashes,
+    which would give one key two RocksDB keys. Unpickles as the set itself."""
+
+    __slots__ = ("kind", "items")
+
+    def __init__(self, items: Any) -> None:
+        self.kind = type(items)
+        try:
+            ordered = sorted(items, key=key_bytes)
+        except UnhashableKeyError:  # elements without a canonical encoding keep their order
+            ordered = list(items)
+        self.items = [_sets_in_order(x) for x in ordered]
+
+    def __reduce__(self) -> tuple:
+        return self.kind, (self.items,)
+
+
+def _sets_in_order(obj: Any) -> Any:
+    """``obj`` with the sets in it (at any depth of tuples) wrapped in ``_InOrder``."""
+    t = type(obj)
+    if t is frozenset or t is set:
+        return _InOrder(obj)
+    if t is tuple:
+        return tuple(_sets_in_order(p) for p in obj)
+    return obj
 
 
 def decode_obj(data: bytes) -> Any:

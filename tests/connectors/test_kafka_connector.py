@@ -20,6 +20,7 @@ from rayflink.datastream.connectors.discarding import DiscardingSink
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
     DeliveryGuarantee,
+    KafkaConnectorError,
     KafkaOffsetsInitializer,
     KafkaRecordSerializationSchema,
     KafkaSink,
@@ -163,6 +164,25 @@ def test_malformed_json_goes_to_the_dead_letter_output_and_is_counted(kafka_brok
     assert any("field 'a': expected INT, got 'x'" in err for *_, err in dead_records)
 
 
+def test_ignore_parse_errors_skips_malformed_json_and_counts_it(kafka_broker: KafkaBroker) -> None:
+    # Given 3 good and 3 malformed records in 2 partitions, read with ignore_parse_errors(),
+    topic = kafka_broker.create_topic(unique_name("skip"), partitions=2)
+    kafka_broker.produce(topic, [b'{"a": 1}', b"oops", b'{"a": 3}', b"null"], partition=0)
+    kafka_broker.produce(topic, [b'{"a": "x"}', b'{"a": 5}'], partition=1)
+    schema = (JsonRowDeserializationSchema.builder().type_info(Types.ROW_NAMED(["a"], [Types.INT()]))
+              .ignore_parse_errors().build())
+    stream = env(2).from_source(source(kafka_broker, topic, schema), WatermarkStrategy.no_watermarks(), "kafka")
+    # when a map uses every record (before: None records reached it and it failed),
+    with stream.map(lambda r: r["a"]).execute_and_collect() as results:
+        out = list(results)
+        metrics = results.client.get_metrics()
+    # then only the good records arrive, and the source counts the skipped ones.
+    assert sorted(out) == [1, 3, 5]
+    skipped = sum(op.get("num_records_in_errors", 0) for v in metrics["vertices"] for s in v["subtasks"]
+                  for op in s["operators"].values())
+    assert skipped == 3
+
+
 class _ListSink:
     """Collects side-output records through a named Ray actor (sinks run in other processes)."""
 
@@ -302,6 +322,49 @@ def test_kafka_sink_round_trip_at_least_once_with_keys(kafka_broker: KafkaBroker
     assert all(len(ps) == 1 for ps in by_key.values())
 
 
+def _string_sink(broker: KafkaBroker, topic: str, partitioner=None, **properties) -> KafkaSink:
+    serializer = KafkaRecordSerializationSchema.builder().set_topic(topic) \
+        .set_value_serialization_schema(SimpleStringSchema())
+    if partitioner is not None:
+        serializer.set_partitioner(partitioner)
+    builder = (KafkaSink.builder().set_bootstrap_servers(broker.bootstrap_servers)
+               .set_record_serializer(serializer.build()).set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE))
+    for k, v in properties.items():
+        builder.set_property(k, v)
+    return builder.build()
+
+
+def test_an_oversized_record_fails_the_sink_naming_that_record(kafka_broker: KafkaBroker) -> None:
+    # Given a batch of small records with one larger than the producer's message.max.bytes,
+    topic = kafka_broker.create_topic(unique_name("big"), partitions=1)
+    big = "BIG" + "x" * 1_200_000
+    e = env(1)
+    e.set_restart_strategy(RestartStrategies.no_restart())
+    e.from_collection(["small-0", "small-1", big, "small-3"]).sink_to(_string_sink(kafka_broker, topic))
+    # when the sink writes it, the job fails naming the big record (before: 'small-0', the batch's first),
+    with pytest.raises(JobExecutionError) as info:
+        e.execute("oversized")
+    message = str(info.value)
+    assert "the record 'BIGxxx" in message and "1,200,003 bytes" in message
+    assert "small-0" not in message
+    # its topic, and the setting to change.
+    assert f"topic {topic!r}" in message and "message.max.bytes" in message
+
+
+def test_a_failed_delivery_names_the_record_that_failed(kafka_broker: KafkaBroker) -> None:
+    # Given records of which one goes to a partition the topic does not have (a late, asynchronous failure),
+    topic = kafka_broker.create_topic(unique_name("lost"), partitions=1)
+    sink = _string_sink(kafka_broker, topic, lambda r: 7 if r == "lost" else 0, **{"message.timeout.ms": 3000})
+    writer = sink.create_writer(0, 1)
+    try:
+        writer.write(["a", "lost", "b"], None)
+        # then the flush at the checkpoint barrier fails naming that record's value and partition.
+        with pytest.raises(KafkaConnectorError, match=r"the record value b'lost' \(4 bytes\) for topic .* partition 7"):
+            writer.flush(False)
+    finally:
+        writer.close()
+
+
 def test_exactly_once_sink_needs_a_transactional_id_prefix(kafka_broker: KafkaBroker) -> None:
     builder = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
                .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic("t")
@@ -408,6 +471,38 @@ def test_a_running_job_commits_offsets_when_its_checkpoints_complete(kafka_broke
                    timeout=30, what="the new record's offset committed")
     finally:
         client.cancel()
+
+
+def test_a_bounded_checkpointed_job_commits_its_final_offsets_and_finishes(kafka_broker: KafkaBroker) -> None:
+    # Given 4 partitions of 250 records read to their end with a group id, checkpoints every 500 ms
+    # and an EXACTLY_ONCE Kafka sink (the job waits for a checkpoint after its end to commit it),
+    topic, sent = four_partitions(kafka_broker, 250, "final")
+    out_topic = kafka_broker.create_topic(unique_name("final-out"), partitions=4)
+    group = unique_name("group")
+    src = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers).set_topics(topic)
+           .set_group_id(group).set_value_only_deserializer(SimpleStringSchema())
+           .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+           .set_bounded(KafkaOffsetsInitializer.latest()).build())
+    sink = (KafkaSink.builder().set_bootstrap_servers(kafka_broker.bootstrap_servers)
+            .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(out_topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build())
+            .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(unique_name("final")).build())
+    e = env(2)
+    e.enable_checkpointing(500)
+    e.set_restart_strategy(RestartStrategies.fixed_delay_restart(2, 100))
+    e.from_source(src, WatermarkStrategy.no_watermarks(), "kafka").sink_to(sink)
+    # when it runs to its end (before: the final checkpoint's completion committed offsets on the
+    # closed consumer, "Consumer closed", and the job restarted until it failed),
+    client = e.execute_async("bounded-checkpointed")
+    client.get_job_execution_result()
+    # then it finished without a restart, wrote every record once and committed the partitions' ends.
+    status = client.get_status()
+    assert status["restarts"] == 0, status["failures"]
+    written = sorted(r.value.decode() for r in kafka_broker.consume_all(out_topic, isolation_level="read_committed"))
+    assert written == sorted(v for values in sent.values() for v in values)
+    wait_until(lambda: committed_offsets(kafka_broker, topic, group) == {p: 250 for p in range(4)},
+               timeout=30, what="the final offsets committed to the group")
 
 
 def test_a_broker_outage_restarts_the_job_from_its_checkpoint_without_loss_or_duplicates(

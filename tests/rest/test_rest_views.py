@@ -21,7 +21,7 @@ def subtask(vertex_id: int, index: int, records_in: int, elapsed_s: float, backp
          "records_in": records_in, "records_out": records_in, "elapsed_s": elapsed_s,
          "backpressure_ratio": backpressured_s / elapsed_s if elapsed_s else 0.0, "input_watermark": 1_000 + index,
          "operators": {"uid-a": {"name": "Map", "records_in": records_in, "records_out": records_in,
-                                 "watermark": 999, "num_late_records_dropped": 3}}}
+                                 "watermark": 999, "num_late_records_dropped": 3, "num_records_in_errors": 2}}}
     if idle_s is not None:
         m["idle_s"] = idle_s
     return m
@@ -163,6 +163,7 @@ def test_prometheus_has_flinks_names_and_labels():
         assert label in line
     assert "flink_taskmanager_job_task_operator_currentInputWatermark{" in text
     assert "flink_taskmanager_job_task_operator_numLateRecordsDropped{" in text
+    assert "flink_taskmanager_job_task_operator_numRecordsInErrors{" in text
     assert "flink_taskmanager_job_task_backPressuredTimeMsPerSecond{" in text
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+
+
+class DeliveryGuarantee(Enum):
+    """What a sink promises after a failure (Flink's ``DeliveryGuarantee``)."""
+
+    EXACTLY_ONCE = "exactly-once"
+    AT_LEAST_ONCE = "at-least-once"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,11 @@ class SourceReader(ABC):
 
     def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
         """Checkpoint ``checkpoint_id`` completed; ``splits`` is what ``snapshot_state`` gave for it."""
+
+    def metrics(self) -> dict[str, int]:
+        """Counters reported with the source operator's metrics, e.g. ``num_records_in_errors``
+        (Flink's ``numRecordsInErrors``: messages the deserializer skipped)."""
+        return {}
 
     def close(self) -> None:
         """Release connections and files."""

@@ -1,0 +1,186 @@
+"""Every public name of PyFlink 2.3's DataStream-side modules, at the same ``rayflink`` path.
+
+The names come from ``tests/data/pyflink_public_names.json``, generated once from apache-flink
+by ``bench/peers/pyflink_names.py``. A name or member may be missing only when it is listed
+below with its reason: JVM-only (it exists to reach Java) or pending (not built yet). A pending
+entry that starts to exist fails the test too, so the lists only shrink.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pathlib
+
+import pytest
+
+DATA = json.loads((pathlib.Path(__file__).parent.parent / "data" / "pyflink_public_names.json").read_text())
+
+# Names that exist only to reach the JVM (py4j handles, Java objects): never built.
+JVM_ONLY_NAMES = {
+    "JavaObjectWrapper": "wraps a py4j handle to a Java object",
+    "InputFormat": "a Java InputFormat, for env.create_input",
+    "AvroInputFormat": "a Java InputFormat, for env.create_input",
+    "SourceFunction": "wraps a Java SourceFunction (env.add_source); rayflink sources implement Source",
+    "CustomStateBackend": "wraps a Java state backend object",
+    "CustomCheckpointStorage": "wraps a Java checkpoint storage object",
+    "AssignerWithPeriodicWatermarksWrapper": "wraps a Java timestamp assigner",
+}
+JVM_ONLY_MEMBERS = {
+    "get_java_function": "returns the py4j Java object of a source or sink",
+    "get_java_object": "returns the py4j Java object",
+    "get_java_type_info": "returns the Java TypeInformation",
+    "get_java_output_tag": "returns the Java OutputTag",
+    "get_java_slot_sharing_group": "returns the Java SlotSharingGroup",
+    "get_java_memory_size": "returns the Java MemorySize",
+    "create_input": "takes a Java InputFormat",
+    "enable_force_kryo": "Java serialization (Kryo)", "disable_force_kryo": "Java serialization (Kryo)",
+    "is_force_kryo_enabled": "Java serialization (Kryo)",
+    "get_default_kryo_serializer_classes": "Java serialization (Kryo)",
+    "get_registered_kryo_types": "Java serialization (Kryo)", "get_registered_pojo_types": "Java POJO types",
+    "enable_force_avro": "Java serialization (Avro for POJOs)", "disable_force_avro": "Java serialization (Avro)",
+    "is_force_avro_enabled": "Java serialization (Avro for POJOs)",
+    "enable_generic_types": "Java generic types (Kryo fallback)", "disable_generic_types": "Java generic types",
+    "has_generic_types_disabled": "Java generic types (Kryo fallback)",
+    "add_source": "takes a Java SourceFunction",
+}
+
+_BROADCAST = "the broadcast state pattern: the second half of issue 14"
+_ASYNC = "async I/O: the second half of issue 14"
+PENDING_NAMES = {
+    "BroadcastStream": _BROADCAST, "BroadcastConnectedStream": _BROADCAST, "BroadcastProcessFunction": _BROADCAST,
+    "KeyedBroadcastProcessFunction": _BROADCAST, "BaseBroadcastProcessFunction": _BROADCAST,
+    "BroadcastState": _BROADCAST, "ReadOnlyBroadcastState": _BROADCAST, "OperatorStateStore": _BROADCAST,
+    "AsyncDataStream": _ASYNC, "AsyncFunction": _ASYNC, "AsyncFunctionDescriptor": _ASYNC,
+    "AsyncRetryPredicate": _ASYNC, "AsyncRetryStrategy": _ASYNC,
+    "CompletableFuture": "JobClient methods return their results, not futures",
+    "ConfigOptions": "PyFlink's builder of options; rayflink declares its options in config_options",
+    "JobID": "job ids are strings",
+    "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
+    "CloseableIterator": "execute_and_collect returns rayflink's CollectIterator (iterate, close, with)",
+    "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
+    "FlinkKafkaProducer": "the legacy Kafka SinkFunction; use KafkaSink",
+    "Semantic": "the legacy FlinkKafkaProducer's guarantee; KafkaSink takes DeliveryGuarantee",
+    "StreamingFileSink": "the legacy file sink; use FileSink",
+    "BucketAssigner": "FileSink writes one bucket per subtask; bucket assigners not built",
+    "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
+    "FileEnumeratorProvider": "FileSource enumerates files itself",
+    "FileSplitAssignerProvider": "FileSource assigns splits itself",
+    "StreamTransformer": "sink pre-processing topologies not built",
+    "SupportsPreprocessing": "sink pre-processing topologies not built",
+    "AvroBulkWriters": "Avro files not built (Avro records in Kafka are)",
+    "AvroSchema": "Avro files not built (Avro records in Kafka are)",
+    "GenericRecordAvroTypeInfo": "Avro files not built (Avro records in Kafka are)",
+    "AvroParquetReaders": "Avro-Parquet not built; FileSource reads Parquet as rows",
+    "AvroParquetWriters": "Avro-Parquet not built; ParquetBulkWriters writes rows",
+    "ParquetColumnarRowInputFormat": "FileSource reads Parquet through its own bulk format",
+    "CsvBulkWriters": "CSV bulk files not built (CsvRowSerializationSchema is)",
+    "CsvReaderFormat": "CSV reader format not built (FileSource reads CSV lines)",
+    "CsvSchema": "CSV schemas not built (CsvRow*Schema take a ROW_NAMED type)",
+    "CsvSchemaBuilder": "CSV schemas not built (CsvRow*Schema take a ROW_NAMED type)",
+}
+PENDING_MEMBERS = {
+    "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
+    "KeyedStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
+    "KeyedStream.AccumulateType": "an internal enum of PyFlink's rolling aggregations",
+    "KeySelector.open": "key selectors are plain functions here (open/close are not called)",
+    "KeySelector.close": "key selectors are plain functions here (open/close are not called)",
+    "EmbeddedRocksDBStateBackend.set_db_storage_paths": "RocksDB lives in the executor's working dir",
+    "EmbeddedRocksDBStateBackend.get_db_storage_paths": "RocksDB lives in the executor's working dir",
+    "EmbeddedRocksDBStateBackend.set_options": "takes a Java RocksDBOptionsFactory class name",
+    "EmbeddedRocksDBStateBackend.get_options": "takes a Java RocksDBOptionsFactory class name",
+    "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool",
+    "EmbeddedRocksDBStateBackend.get_number_of_transfer_threads": "snapshot uploads use one thread pool",
+    "FileSink.BaseBuilder": "FileSink's builder is FileSinkBuilder",
+    "FileSink.BulkFormatBuilder": "FileSink's builder is FileSinkBuilder",
+    "FileSink.RowFormatBuilder": "FileSink's builder is FileSinkBuilder",
+    "FileSink.get_transformer": "sink pre-processing topologies not built",
+    "KafkaSink.get_transformer": "sink pre-processing topologies not built",
+    "FileSourceBuilder.set_file_enumerator": "see FileEnumeratorProvider",
+    "FileSourceBuilder.set_split_assigner": "see FileSplitAssignerProvider",
+    "KafkaSourceBuilder.set_partitions": "KafkaSource subscribes to topics or a pattern",
+    "OutputFileConfig.OutputFileConfigBuilder": "OutputFileConfig.builder() returns the config itself",
+    "OutputFileConfig.get_part_prefix": "connectors/file.py keeps the prefix as an attribute",
+    "OutputFileConfig.get_part_suffix": "connectors/file.py keeps the suffix as an attribute",
+    "JobClient.get_accumulators": "accumulators not built (metrics are)",
+    "JobExecutionResult.get_accumulator_result": "accumulators not built (metrics are)",
+    "JobExecutionResult.get_all_accumulator_results": "accumulators not built (metrics are)",
+    "StreamExecutionEnvironment.add_python_file": "Python dependencies: Ray's runtime_env, not built here",
+    "StreamExecutionEnvironment.add_python_archive": "Python dependencies: Ray's runtime_env, not built here",
+    "StreamExecutionEnvironment.set_python_executable": "Python dependencies: Ray's runtime_env, not built here",
+    "StreamExecutionEnvironment.set_python_requirements": "Python dependencies: Ray's runtime_env, not built here",
+    "StreamExecutionEnvironment.register_cached_file": "distributed cache not built",
+    "StreamExecutionEnvironment.enable_changelog_state_backend": "the changelog state backend is not built",
+    "StreamExecutionEnvironment.is_changelog_state_backend_enabled": "the changelog state backend is not built",
+    "StreamExecutionEnvironment.set_default_local_parallelism": "the environment is local or not by RAY_ADDRESS",
+    "StreamExecutionEnvironment.get_default_local_parallelism": "the environment is local or not by RAY_ADDRESS",
+    "StreamExecutionEnvironment.set_default_savepoint_directory": "savepoints take their directory when triggered",
+    "StreamExecutionEnvironment.get_default_savepoint_directory": "savepoints take their directory when triggered",
+}
+
+
+def _entries() -> list[tuple[str, str, dict]]:
+    return [(module, name, entry) for module, names in DATA["modules"].items() for name, entry in names.items()]
+
+
+def _resolve(module: str, name: str) -> object | None:
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def coverage() -> dict:
+    """Names and members present, of all and of those not JVM-only (for the report)."""
+    names = members = names_ok = members_ok = names_jvm = members_jvm = 0
+    for module, name, entry in _entries():
+        obj = _resolve(module, name)
+        jvm_name = name in JVM_ONLY_NAMES
+        names += 1
+        names_jvm += jvm_name
+        names_ok += obj is not None
+        for member in entry.get("members", {}):
+            members += 1
+            jvm = jvm_name or member in JVM_ONLY_MEMBERS
+            members_jvm += jvm
+            members_ok += obj is not None and hasattr(obj, member)
+    return {"names": names, "names_present": names_ok, "names_non_jvm": names - names_jvm,
+            "members": members, "members_present": members_ok, "members_non_jvm": members - members_jvm}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in DATA["modules"]))
+def test_every_public_name_is_importable_at_pyflinks_path(module):
+    missing = [name for name in DATA["modules"][module]
+               if name not in JVM_ONLY_NAMES and name not in PENDING_NAMES and _resolve(module, name) is None]
+    assert not missing, f"{module}: missing {missing}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in DATA["modules"]))
+def test_every_public_method_exists(module):
+    missing = []
+    for name, entry in DATA["modules"][module].items():
+        obj = _resolve(module, name)
+        if obj is None:
+            continue
+        for member in entry.get("members", {}):
+            if member in JVM_ONLY_MEMBERS or f"{name}.{member}" in PENDING_MEMBERS:
+                continue
+            if not hasattr(obj, member):
+                missing.append(f"{name}.{member}")
+    assert not missing, f"{module}: missing {missing}"
+
+
+def test_pending_lists_only_hold_what_is_missing():
+    present_names = {name for module, name, _ in _entries() if _resolve(module, name) is not None}
+    assert not (set(PENDING_NAMES) & present_names), "built now: remove them from PENDING_NAMES"
+    present_members = set()
+    for module, name, entry in _entries():
+        obj = _resolve(module, name)
+        present_members |= {f"{name}.{m}" for m in entry.get("members", {}) if obj is not None and hasattr(obj, m)}
+    assert not (set(PENDING_MEMBERS) & present_members), "built now: remove them from PENDING_MEMBERS"
+
+
+def test_the_data_file_is_pyflinks_and_complete():
+    assert DATA["apache-flink"].startswith("2.3")
+    assert len(DATA["modules"]) >= 39
+    assert sum(len(names) for names in DATA["modules"].values()) >= 250
