@@ -255,9 +255,9 @@ class DataStream:
         ``Partitioner``'s ``open``/``close`` are not called. An index outside
         0 .. num_partitions - 1 fails the job with a JobExecutionError naming the key.
         """
-        from rayflink.datastream.functions import Partitioner
+        from rayflink.datastream.functions import Partitioner as PartitionerFunction
 
-        if not isinstance(partitioner, Partitioner) and not callable(partitioner):
+        if not isinstance(partitioner, PartitionerFunction) and not callable(partitioner):
             raise GraphBuildError(f"partition_custom(): expected a Partitioner or a function (key, num_partitions) "
                                   f"-> index, got {type(partitioner).__name__}")
         route = _CustomRoute(getattr(partitioner, "partition", partitioner), _key_selector(key_selector))
