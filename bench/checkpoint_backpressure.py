@@ -47,6 +47,7 @@ def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: i
     env.set_parallelism(2)
     env.enable_checkpointing(1000)
     env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{directory}")
+    env.get_config().set_string("web.checkpoints.history", "100000")  # every checkpoint, for the medians
     env.get_config().set_string("taskmanager.network.batch-size", str(batch_size))
     env.get_config().set_string("taskmanager.network.credits-per-channel", str(credits))
     if debloat_ms is not None:

@@ -96,12 +96,15 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
         def completed():
             return [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"]
 
+        def count():  # over the job's life (the history keeps the latest web.checkpoints.history)
+            return client.get_checkpoint_statistics()["counts"]["completed"]
+
         # wait until every key has its state and a checkpoint holds all of it
         t0 = time.monotonic()
         wait_until(lambda: client.get_metrics()["vertices"][-1]["records_in"] >= keys * 1.05,
                    timeout=keys / rate * 4 + 120, what="the state to fill")
-        filled = len(completed())
-        wait_until(lambda: len(completed()) > filled + 1, timeout=120, what="a checkpoint of the full state")
+        filled = count()
+        wait_until(lambda: count() > filled + 1, timeout=120, what="a checkpoint of the full state")
         fill_s = time.monotonic() - t0
         for n in range(kills):
             before = completed()[-1]
@@ -140,8 +143,8 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
             })
             print(table(rows[-1:], list(rows[-1])), flush=True)
             # let the new attempt take a checkpoint before the next kill
-            done = len(completed())
-            wait_until(lambda: len(completed()) > done, timeout=120, what="a checkpoint after the restore")
+            done = count()
+            wait_until(lambda: count() > done, timeout=120, what="a checkpoint after the restore")
     finally:
         client.cancel()
         try:

@@ -460,14 +460,26 @@ class MySqlSourceReader(SourceReader):
             self.thread.join(timeout=5)
 
 
-def changelog_kind(change: dict) -> list[tuple[int, dict]]:
-    """A Debezium-shaped change as changelog rows: ``[(kind, row)]`` with Flink's RowKind values
-    (0 +I, 1 -U, 2 +U, 3 -D): reads and inserts are +I, updates -U then +U, deletes -D."""
+def changelog_rows(change: dict) -> list:
+    """A Debezium-shaped change as changelog ``Row``s with their ``RowKind``: reads and inserts
+    are +I, an update is -U (the row before) then +U (after), a delete is -D (the row before).
+
+    >>> stream.flat_map(changelog_rows).key_by(lambda row: row["id"]).add_sink(JdbcSink.upsert(...))
+    """
+    from rayflink.common.types import Row, RowKind
+
     op = change["op"]
     if op in ("r", "c"):
-        return [(0, change["after"])]
-    if op == "u":
-        return [(1, change["before"]), (2, change["after"])]
-    if op == "d":
-        return [(3, change["before"])]
-    raise MySqlCdcError(f"mysql-cdc: unknown change op {op!r} in {str(change)[:200]}")
+        pairs = [(RowKind.INSERT, change["after"])]
+    elif op == "u":
+        pairs = [(RowKind.UPDATE_BEFORE, change["before"]), (RowKind.UPDATE_AFTER, change["after"])]
+    elif op == "d":
+        pairs = [(RowKind.DELETE, change["before"])]
+    else:
+        raise MySqlCdcError(f"mysql-cdc: unknown change op {op!r} in {str(change)[:200]}")
+    rows = []
+    for kind, values in pairs:
+        row = Row(**values)
+        row.set_row_kind(kind)
+        rows.append(row)
+    return rows

@@ -10,6 +10,7 @@ from rayflink.operators import (  # noqa: F401 - imported for their @register_op
     queryable,
     sinks,
     source,
+    sql,
     stateless,
     timestamps,
     window,

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import ray
-
 from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.graph.transformations import CollectParams, FunctionParams, OperatorKind, PrintParams, SinkParams
 from rayflink.operators.functions import close_function, open_function
-from rayflink.runtime.network import OutputChannel
+from rayflink.runtime.network import OutputChannel, RefusableChannel, until_accepted
 from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
 
@@ -183,8 +181,8 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         super().open()
         credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
-        self.channel = OutputChannel(self.ctx.job_manager, channel_id, credits, "collect_push",
-                                     prefix=(self.ctx.job_id,))
+        self.channel = RefusableChannel(self.ctx.job_manager, channel_id, credits, "collect_push",
+                                        prefix=(self.ctx.job_id,))
         self.buffer: list = []
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
@@ -202,7 +200,7 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         job_id, origin, values = prepared
         if job_id != self.ctx.job_id:
             return  # prepared by the job a savepoint came from: its records went to that job's client
-        ray.get(self.ctx.job_manager.collect_commit.remote(self.ctx.job_id, origin, checkpoint_id, values))
+        until_accepted(self.ctx.job_manager.collect_commit, self.ctx.job_id, origin, checkpoint_id, values)
 
     def end_input(self) -> None:
         self.channel.drain()

@@ -11,19 +11,19 @@ import sys
 from typing import Any
 
 from rayflink.common.configuration import CONFIG_ENV  # JSON options the CLI hands to the job's environment
+from rayflink.errors import JobExecutionError, RayflinkError
+from rayflink.runtime.client import call
 
 
 def _manager(address: str | None) -> Any:
-    import ray
-
+    """The job manager of the cluster at ``address`` (default: RAY_ADDRESS, or a local Ray)."""
+    from rayflink.runtime.cluster import ensure_ray
     from rayflink.runtime.job_master import job_manager
 
     if address:
         os.environ["RAY_ADDRESS"] = address
-    from rayflink.runtime.cluster import ensure_ray
-
     ensure_ray()
-    return ray, job_manager()
+    return job_manager()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -67,8 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    ray, manager = _manager(args.address)
-    jobs = ray.get(manager.list_jobs.remote())
+    jobs = call(_manager(args.address).list_jobs.remote())
     if not jobs:
         print("no jobs")
     for job in jobs:
@@ -77,8 +76,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    ray, manager = _manager(args.address)
-    metrics = ray.get(manager.metrics.remote(args.job_id))
+    metrics = call(_manager(args.address).metrics.remote(args.job_id))
     print(f"job {metrics['job_id']} {metrics['name']!r}: {metrics['status']}")
     for v in metrics["vertices"]:
         print(f"  [{v['id']}] {v['name']} x{v['parallelism']}: in {v['records_in']:,} out {v['records_out']:,} "
@@ -87,8 +85,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    ray, manager = _manager(args.address)
-    ray.get(manager.cancel.remote(args.job_id))
+    call(_manager(args.address).cancel.remote(args.job_id))
     print(f"cancelling {args.job_id}")
     return 0
 
@@ -99,10 +96,10 @@ def _savepoint_uri(path: str) -> str:
 
 def _take_savepoint(args: argparse.Namespace, directory: str | None, stop: bool) -> str:
     """Savepoint ``args.job_id`` into ``directory`` (default ./savepoints/savepoint-JOB); return its path."""
-    ray, manager = _manager(args.address)
+    manager = _manager(args.address)
     uri = _savepoint_uri(directory or os.path.join("savepoints", f"savepoint-{args.job_id}"))
-    call = manager.stop_with_savepoint if stop else manager.trigger_savepoint
-    return ray.get(call.remote(args.job_id, uri))
+    method = manager.stop_with_savepoint if stop else manager.trigger_savepoint
+    return call(method.remote(args.job_id, uri))
 
 
 def cmd_savepoint(args: argparse.Namespace) -> int:
@@ -146,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     cancel.add_argument("job_id")
     cancel.set_defaults(func=cmd_cancel)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except RayflinkError as exc:  # one clear line, not a traceback: the message says what to do
+        print(f"rayflink {args.command}: {exc}", file=sys.stderr)
+        if isinstance(exc, JobExecutionError) and exc.cause:  # where the user's code failed
+            print(exc.cause.rstrip(), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

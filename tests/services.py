@@ -17,6 +17,10 @@ in a conftest, or ``pytest -p services`` with ``tests/`` on ``sys.path``):
     variables a subprocess or Ray worker needs, including
     ``AWS_ENDPOINT_URL``), ``create_bucket(name=None)``, ``client()``.
 
+``freezable_s3`` -> :class:`FreezableS3` (per test)
+    A moto S3 server in a process of its own: ``.endpoint``, ``freeze()`` (SIGSTOP: it accepts
+    connections and never answers), ``thaw()``. ``s3_of_its_own`` is its endpoint.
+
 Readiness is always polled (a metadata request, an HTTP request), never
 waited for with a fixed sleep. The same helpers start brokers outside pytest:
 ``bench/kafka_ceiling.py`` uses :func:`running_tansu`.
@@ -28,8 +32,10 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -41,16 +47,19 @@ from typing import Any, TypeVar
 import pytest
 
 __all__ = [
+    "FreezableS3",
     "KafkaBroker",
     "KafkaRecord",
     "S3Endpoint",
     "ServiceUnavailable",
     "find_tansu_binary",
     "free_port",
+    "freezable_s3",
     "kafka_broker",
     "running_moto_s3",
     "running_tansu",
     "s3_endpoint",
+    "s3_of_its_own",
     "unique_name",
     "wait_until",
 ]
@@ -482,3 +491,49 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
             yield endpoint
         finally:
             cm.__exit__(None, None, None)
+
+
+class FreezableS3:
+    """A moto S3 server process that ``freeze()`` stops (SIGSTOP: connections are accepted by
+    the kernel and never answered, as by a hung endpoint) and ``thaw()`` resumes."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.endpoint = S3Endpoint(f"http://127.0.0.1:{port}")
+        self.frozen = False
+
+    def freeze(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.frozen = False
+
+    def stop(self) -> None:
+        self.thaw()
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def freezable_s3() -> Iterator[FreezableS3]:
+    """A moto S3 server in a process of its own (thawed and stopped at the end)."""
+    server = FreezableS3()
+    try:
+        wait_until(lambda: server.endpoint.client().list_buckets(), timeout=30,
+                   what=f"moto S3 on {server.endpoint.endpoint_url}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_of_its_own(freezable_s3: FreezableS3) -> S3Endpoint:
+    """A moto S3 server in a process of its own: its buckets exist on no other server, so a Ray
+    worker reaches them only through an endpoint that names this one (``AWS_ENDPOINT_URL``, if
+    a worker inherited it from the test session, names the session's server)."""
+    return freezable_s3.endpoint

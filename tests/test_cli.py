@@ -63,3 +63,36 @@ def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
     """))
     assert main(["run", "-s", str(tmp_path / "sp2"), "-n", str(script)]) == 0
     assert f"restore file://{tmp_path}/sp2 true" in capsys.readouterr().out
+
+
+def test_an_unknown_job_id_prints_one_clear_line_and_exits_non_zero(capsys):
+    # Given a cluster that has no job "no-such-job",
+    for command in (["status", "no-such-job"], ["cancel", "no-such-job"]):
+        # when the CLI is asked about it,
+        code = main(command)
+        err = capsys.readouterr().err
+        # then it exits non-zero with one line naming the job and how to find the real ones.
+        assert code == 1
+        assert err.count("\n") == 1, err
+        assert err.startswith(f"rayflink {command[0]}: no job 'no-such-job' on this cluster")
+        assert "rayflink list" in err and "Traceback" not in err and "\x1b[" not in err
+
+
+def test_a_failing_job_script_ends_the_run_with_its_error_and_exit_code_1(tmp_path, capsys):
+    # Given a job script whose map fails on one record,
+    script = tmp_path / "fails.py"
+    script.write_text(textwrap.dedent("""
+        from rayflink.datastream import StreamExecutionEnvironment
+        def explode(x):
+            if x == 2:
+                raise ValueError("two is not allowed")
+            return x
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.from_collection([1, 2, 3]).map(explode).name("checker").print()
+        env.execute("fails")
+    """))
+    # when the CLI runs it, then it exits 1 with the job's error and the user's traceback, uncoloured.
+    assert main(["run", "-p", "1", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rayflink run: job 'fails'") and "two is not allowed" in err
+    assert "raise ValueError" in err and "\x1b[" not in err

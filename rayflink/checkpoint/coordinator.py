@@ -1,21 +1,29 @@
-"""The checkpoint coordinator of a job master: triggers barriers, collects acks, completes or fails."""
+"""The checkpoint coordinator of a job master: triggers barriers, collects acks, completes or fails.
+
+It never waits on checkpoint storage while it holds its lock, so a slow or frozen storage
+cannot hold back a checkpoint's timeout, an ack, a cancellation or another job: deleting the
+files of failed and subsumed checkpoints runs on one background thread per job (``drain`` waits
+for it), and a checkpoint's metadata is written by the thread that delivered its last ack,
+outside the lock; a checkpoint that expires meanwhile stays failed (its metadata is deleted).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import pickle
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from rayflink.checkpoint.metadata import METADATA, encode_metadata, read_metadata
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
 from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
-METADATA = "_metadata"
+__all__ = ["CheckpointCoordinator", "CheckpointFailure", "PendingCheckpoint", "read_metadata"]
 
 
 class CheckpointFailure(Exception):
@@ -34,6 +42,19 @@ class PendingCheckpoint:
     failure: str | None = None
     metadata_path: str | None = None
     final: bool = False  # taken after every subtask reached the end of its input
+    completing: bool = False  # every ack is in; its metadata is being written
+
+
+@dataclass
+class _Completion:
+    """A checkpoint whose acks are all in, and the metadata to write for it (outside the lock)."""
+
+    p: PendingCheckpoint
+    relpath: str
+    metadata: dict
+    acks: dict
+    shared: list
+    entry: dict  # its history entry
 
 
 class CheckpointCoordinator:
@@ -72,7 +93,11 @@ class CheckpointCoordinator:
         self.completed: list[dict] = []  # metadata of retained completed checkpoints, oldest first
         self.shared_refs: dict[str, int] = {}  # file checkpoints share (see above) -> retained checkpoints using it
         self.last_acks: dict = {}  # subtask -> its ack in the latest completed checkpoint of this attempt
-        self.history: list[dict] = []
+        # the latest web.checkpoints.history checkpoints (Flink's option and default), and counts
+        # and the latest of each kind over the job's whole life (``statistics``)
+        self.history: deque[dict] = deque(maxlen=options.get(config, options.WEB_CHECKPOINTS_HISTORY))
+        self.counts = {"completed": 0, "failed": 0}
+        self.latest: dict[str, dict | None] = {"completed": None, "savepoint": None, "failed": None}
         self.consecutive_failures = 0
         self.lock = threading.RLock()
         self.tasks: dict = {}
@@ -86,6 +111,8 @@ class CheckpointCoordinator:
         self.last_trigger = 0.0  # monotonic time of the latest periodic trigger or savepoint
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # storage clean-up (failed and subsumed checkpoints), in order, off the lock
+        self._cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"checkpoint-cleanup-{job_id}")
 
     # ---- attempts ---------------------------------------------------------------------------
 
@@ -113,6 +140,7 @@ class CheckpointCoordinator:
 
     def task_finished(self, key: Any) -> None:
         """A subtask finished: pending checkpoints stop waiting for it and carry its last state."""
+        completions = []
         with self.lock:
             self.finished.add(key)
             if key in self.ended:
@@ -122,11 +150,15 @@ class CheckpointCoordinator:
                 for p in list(self.pending.values()):
                     if p.savepoint_uri is None and key in p.expected and key not in p.acks:
                         p.expected.discard(key)
+                        if p.completing:
+                            continue
                         if not p.expected:  # every subtask finished on an earlier checkpoint: moot
                             del self.pending[p.checkpoint_id]
                             p.done.set()
                         elif set(p.acks) >= p.expected:
-                            self._complete(p)
+                            completions.append(self._complete(p))
+        for c in completions:
+            self._write_metadata(c)
 
     def task_reached_end(self, attempt: int, key: Any) -> None:
         """A subtask consumed all its input and waits for the final checkpoint (Flink's FLIP-147).
@@ -159,7 +191,31 @@ class CheckpointCoordinator:
             self.send(key, TriggerCheckpoint(CheckpointBarrier(cid, p.trigger_ms)))
 
     def shutdown(self) -> None:
+        """Stop triggering; clean-up already queued still runs."""
         self._stop.set()
+        self._cleanup.shutdown(wait=False)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the storage clean-up queued so far; True if it ran."""
+        try:
+            self._cleanup.submit(lambda: None).result(timeout)
+            return True
+        except Exception:  # noqa: BLE001 - a timeout, or shut down: the clean-up goes on without us
+            return False
+
+    def _in_background(self, action: Callable[..., Any], *args: Any) -> None:
+        """Run a storage clean-up ``action`` on the clean-up thread: best effort (leftover files
+        must not fail the job), never while the caller holds the lock."""
+        def run() -> None:
+            try:
+                action(*args)
+            except Exception:  # noqa: BLE001 - see above
+                pass
+
+        try:
+            self._cleanup.submit(run)
+        except RuntimeError:  # shut down: the job ended, its clean-up was queued before
+            pass
 
     # ---- triggering -----------------------------------------------------------------------------
 
@@ -221,14 +277,20 @@ class CheckpointCoordinator:
     # ---- acks -------------------------------------------------------------------------------------
 
     def ack(self, attempt: int, key: Any, cid: int, info: dict) -> None:
+        """Subtask ``key`` stored its snapshot for checkpoint ``cid``; the last ack completes it
+        (this thread writes the metadata)."""
         with self.lock:
             p = self.pending.get(cid)
+            if p is not None and p.completing:  # a repeated ack: its files are in the checkpoint
+                return
             if p is None or attempt != self.attempt:  # it failed meanwhile (or completed without it)
                 self._delete_unused(info)
                 return
             p.acks[key] = info
-            if set(p.acks) >= p.expected:
-                self._complete(p)
+            if not set(p.acks) >= p.expected:
+                return
+            completion = self._complete(p)
+        self._write_metadata(completion)
 
     def decline(self, attempt: int, key: Any, cid: int, reason: str) -> None:
         with self.lock:
@@ -240,7 +302,9 @@ class CheckpointCoordinator:
         missing = sorted(p.expected - set(p.acks))
         return ", ".join(f"task {v} subtask {s + 1}" for v, s in missing[:5]) or "none"
 
-    def _complete(self, p: PendingCheckpoint) -> None:
+    def _complete(self, p: PendingCheckpoint) -> _Completion | None:
+        """Under the lock: the metadata of ``p``, whose acks are all in, to write outside it
+        (None if ``p`` failed instead)."""
         operators: dict[str, list] = {}
         splits: dict[str, list] = {}
         acks = dict(p.acks)
@@ -255,43 +319,66 @@ class CheckpointCoordinator:
         if gone:  # a subtask referenced files of a checkpoint subsumed meanwhile: take the next one
             self._fail(p, f"checkpoint {p.checkpoint_id} references shared files already discarded "
                           f"({gone[0]}, ...); the next checkpoint uploads them again", count=False)
-            return
+            return None
         for key in sorted(acks):
             info = acks[key]
             for uid in info["uids"]:
-                operators.setdefault(uid, []).append((info["uri"], info["relpath"]))
-            for uid, s in info.get("source_splits", {}).items():
-                splits.setdefault(uid, []).extend(s)
+                operators.setdefault(uid, []).append([info["uri"], info["relpath"]])
+            for uid, ids in info.get("source_splits", {}).items():  # the splits are in its state file
+                splits.setdefault(uid, []).extend([split_id, info["uri"], info["relpath"]] for split_id in ids)
         metadata = {"job_id": self.job_id, "checkpoint_id": p.checkpoint_id, "timestamp": p.trigger_ms,
                     "savepoint": p.savepoint_uri is not None, "operators": operators, "source_splits": splits,
-                    "shared": shared, **self.graph_info}
+                    "shared": shared, "parallelism": {}, "max_parallelism": {}, **self.graph_info}
         size = sum(info["size"] for info in p.acks.values())
         full_size = sum(info.get("full_bytes", 0) + info["size"] - info.get("uploaded_bytes", 0)
                         for info in acks.values())
-        try:
-            storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
-                       else self.storage)
-            relpath = METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}"
-            storage.write_bytes(relpath, pickle.dumps(metadata, protocol=5))
-        except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
-            self._fail(p, f"cannot write the checkpoint metadata: {exc}")
-            return
-        p.metadata_path = storage.uri_of(relpath)
-        del self.pending[p.checkpoint_id]
-        self.consecutive_failures = 0
-        self.last_completed_at = time.monotonic()
-        self.history.append({
+        p.completing = True
+        entry = {
             "id": p.checkpoint_id, "status": "COMPLETED", "savepoint": p.savepoint_uri is not None,
-            "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
+            "trigger_timestamp": p.trigger_ms, "duration_ms": None,
             "size_bytes": size, "full_size_bytes": full_size, "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
             "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
             "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
-            "path": p.metadata_path, "failure": None,
-        })
+            "path": None, "failure": None,
+        }
+        return _Completion(p, METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}",
+                           metadata, acks, shared, entry)
+
+    def _write_metadata(self, c: _Completion | None) -> None:
+        """Write a checkpoint's metadata (not holding the lock), then complete it, unless it
+        expired or its attempt ended meanwhile."""
+        if c is None:
+            return
+        p = c.p
+        try:
+            storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
+                       else self.storage)
+            storage.write_bytes(c.relpath, encode_metadata(c.metadata))
+            error = None
+        except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
+            error = f"cannot write the checkpoint metadata: {exc}"
+        with self.lock:
+            if self.pending.get(p.checkpoint_id) is not p:  # it failed while the metadata was written
+                if error is None:
+                    self._in_background(storage.delete, c.relpath)
+                return
+            if error is not None:
+                self._fail(p, error)
+                return
+            self._completed(c, storage.uri_of(c.relpath))
+
+    def _completed(self, c: _Completion, metadata_path: str) -> None:
+        p = c.p
+        p.metadata_path = metadata_path
+        del self.pending[p.checkpoint_id]
+        self.consecutive_failures = 0
+        self.last_completed_at = time.monotonic()
+        self._record({**c.entry, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
+                      "path": p.metadata_path})
         if p.savepoint_uri is None:
-            self.last_acks.update(acks)
-            self.completed.append(metadata)
-            for f in shared:
+            self.last_acks.update(c.acks)
+            self.completed.append(c.metadata)
+            for f in c.shared:
                 self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
             while len(self.completed) > self.retained:
                 self._discard(self.completed.pop(0))
@@ -300,6 +387,25 @@ class CheckpointCoordinator:
         for key in self.tasks:
             self.send(key, CheckpointCompleted(p.checkpoint_id))
         p.done.set()
+
+    def _record(self, entry: dict) -> None:
+        """Add a completed or failed checkpoint to the history, the counts and the latest ones."""
+        self.history.append(entry)
+        if entry["status"] == "COMPLETED":
+            self.counts["completed"] += 1
+            self.latest["savepoint" if entry["savepoint"] else "completed"] = entry
+        else:
+            self.counts["failed"] += 1
+            self.latest["failed"] = entry
+
+    def statistics(self) -> dict:
+        """Flink's checkpointing statistics: ``counts`` (completed, failed, in progress, total
+        over the job's life), ``latest`` (completed, savepoint, failed: their history entries,
+        or None) and ``history`` (the latest ``web.checkpoints.history`` entries, oldest first)."""
+        with self.lock:
+            counts = {**self.counts, "in_progress": len(self.pending)}
+            counts["total"] = sum(counts.values())
+            return {"counts": counts, "latest": dict(self.latest), "history": list(self.history)}
 
     def _discard(self, metadata: dict) -> None:
         """Delete a subsumed checkpoint: its directory (but the files of a finished subtask that
@@ -313,17 +419,8 @@ class CheckpointCoordinator:
                 self.shared_refs.pop(f, None)
                 unused.append(f)
         directory = f"chk-{metadata['checkpoint_id']}/"
-        try:
-            if any(f.startswith(directory) for f in self.shared_refs):
-                for f in self.storage.list(directory):
-                    if not self.shared_refs.get(f):
-                        self.storage.delete(f)
-            else:
-                self.storage.delete_prefix(directory)
-            for f in unused:
-                self.storage.delete(f)
-        except Exception:  # noqa: BLE001 - leftover files of an old checkpoint must not fail the job
-            pass
+        keep = {f for f in self.shared_refs if f.startswith(directory)}  # carried by a retained one
+        self._in_background(_delete_checkpoint, self.storage, directory, keep, unused)
 
     def _delete_unused(self, info: dict) -> None:
         """Delete the files an ack names that no retained checkpoint uses: the ack came after
@@ -335,19 +432,19 @@ class CheckpointCoordinator:
             return
         reused = set(info.get("reused_shared", ()))
         files = [f for f in info.get("shared", ()) if f not in reused] + _own_files(info)
-        with contextlib.suppress(Exception):  # leftovers of a failed checkpoint must not fail the job
-            for f in files:
-                if not self.shared_refs.get(f):
-                    self.storage.delete(f)
+        self._in_background(_delete_files, self.storage, [f for f in files if not self.shared_refs.get(f)])
 
-    def _delete_savepoint_files(self, acks: Any) -> None:
+    def _delete_savepoint_files(self, acks: Any, savepoint_uri: str | None = None) -> None:
         """Delete the files subtasks stored for a savepoint that failed: only those, as the
-        directory belongs to whoever asked for the savepoint."""
-        with contextlib.suppress(Exception):  # leftovers must not hide the failure
-            for info in acks:
-                storage = CheckpointStorage.from_uri(info["uri"], self.storage_options)
-                for f in _own_files(info):
-                    storage.delete(f)
+        directory belongs to whoever asked for the savepoint, and what interrupted writes left
+        in its ``savepoint/`` before now (temporary files of a subtask killed while writing;
+        not those of a later savepoint there)."""
+        for info in acks:
+            storage = CheckpointStorage.from_uri(info["uri"], self.storage_options)
+            self._in_background(_delete_files, storage, _own_files(info))
+        if savepoint_uri is not None:
+            storage = CheckpointStorage.from_uri(savepoint_uri, self.storage_options)
+            self._in_background(storage.discard_temporary, "savepoint/", time.time())
 
     def _fail(self, p: PendingCheckpoint, reason: str, count: bool = True) -> None:
         self.pending.pop(p.checkpoint_id, None)
@@ -356,17 +453,12 @@ class CheckpointCoordinator:
             # (subtasks still uploading delete theirs when told it was aborted)
             orphans = {f for info in p.acks.values() for f in info.get("shared", ())
                        if f not in info.get("reused_shared", ()) and not self.shared_refs.get(f)}
-            try:
-                self.storage.delete_prefix(f"chk-{p.checkpoint_id}/")
-                for f in sorted(orphans):
-                    self.storage.delete(f)
-            except Exception:  # noqa: BLE001 - cleaning up after a failure must not hide the failure
-                pass
+            self._in_background(_delete_checkpoint, self.storage, f"chk-{p.checkpoint_id}/", set(), sorted(orphans))
         if p.savepoint_uri is not None:
             self.stopped = False
-            self._delete_savepoint_files(p.acks.values())
+            self._delete_savepoint_files(p.acks.values(), p.savepoint_uri)
         p.failure = reason
-        self.history.append({
+        self._record({
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
             "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None, "path": None,
@@ -389,9 +481,25 @@ class CheckpointCoordinator:
             return self.completed[-1] if self.completed else None
 
     def discard_all(self) -> None:
-        """Delete the job's checkpoints (DELETE_ON_CANCELLATION, or a finished job)."""
+        """Delete the job's checkpoints (DELETE_ON_CANCELLATION, or a finished job), in the
+        background after the clean-up queued before (``drain`` waits for it)."""
         if self.storage is not None:
-            self.storage.delete_prefix("")
+            self._in_background(self.storage.delete_prefix, "")
+
+
+def _delete_files(storage: CheckpointStorage, relpaths: list[str]) -> None:
+    for relpath in relpaths:
+        storage.delete(relpath)
+
+
+def _delete_checkpoint(storage: CheckpointStorage, directory: str, keep: set, files: list[str]) -> None:
+    """Delete a checkpoint's ``directory`` but the files in ``keep``, and ``files`` (shared ones
+    no retained checkpoint uses)."""
+    if keep:
+        _delete_files(storage, [f for f in storage.list(directory) if f not in keep])
+    else:
+        storage.delete_prefix(directory)
+    _delete_files(storage, files)
 
 
 def _own_files(info: dict) -> list[str]:
@@ -399,16 +507,3 @@ def _own_files(info: dict) -> list[str]:
     private files of its RocksDB checkpoints."""
     return [info["relpath"], *info.get("private", ())]
 
-
-def read_metadata(path: str, storage_options: Mapping[str, Any] | None = None) -> dict:
-    """Load a checkpoint's or savepoint's metadata from its directory (or its _metadata file).
-
-    ``storage_options`` are the ``s3.*`` options to reach it (see ``storage_options``)."""
-    uri = path[: -len(METADATA) - 1] if path.rstrip("/").endswith(METADATA) else path
-    storage = CheckpointStorage.from_uri(uri, storage_options)
-    try:
-        return pickle.loads(storage.read_bytes(METADATA))
-    except Exception as exc:
-        from rayflink.errors import RayflinkError
-
-        raise RayflinkError(f"cannot read savepoint/checkpoint metadata at {storage.uri_of(METADATA)}: {exc}") from exc

@@ -1,4 +1,12 @@
-"""A subtask's side of a checkpoint: snapshot its chain, write it asynchronously, acknowledge."""
+"""A subtask's side of a checkpoint: snapshot its chain, write it asynchronously, acknowledge.
+
+A subtask's snapshot file (``chk-N/<task>.state``, ``savepoint/<task>.state``) holds its
+operators' states and, for a source subtask, its splits with their positions: user objects,
+pickled. They are unpickled only here, in the subtask that restores them (``load_states``,
+``load_source_splits``), never in the job manager, which reads nothing but the JSON metadata
+(``rayflink.checkpoint.metadata``). Whoever can write the checkpoint storage can therefore run
+code in the task executors when a job restores from it: the storage must be trusted.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ from rayflink.checkpoint.rocksdb_files import (
     upload,
 )
 from rayflink.checkpoint.storage import CheckpointStorage
+from rayflink.errors import RayflinkError
 from rayflink.runtime.messages import CheckpointBarrier
 
 
@@ -65,7 +74,10 @@ class SnapshotWriter:
 
     def write(self, barrier: CheckpointBarrier, states: dict[str, Any], extra: dict,
               alignment_ms: float, sync_ms: float) -> None:
-        """Upload ``states`` (operator uid -> state) for ``barrier`` and acknowledge when durable."""
+        """Upload ``states`` (operator uid -> state) for ``barrier`` and acknowledge when durable.
+
+        ``extra`` goes into the ack, except ``source_splits`` (source uid -> its splits), which
+        are stored in the snapshot file with the states and acknowledged by split id."""
         with self._lock:
             self._in_progress.add(barrier.checkpoint_id)
         self._pool.submit(self._upload, barrier, states, extra, alignment_ms, sync_ms)
@@ -97,7 +109,8 @@ class SnapshotWriter:
                 states = self._resolve_local(states, locals_, storage, f"{directory}/{self.file_stem}",
                                              cid, savepoint=barrier.savepoint_uri is not None, info=info,
                                              written=written)
-            data = cloudpickle.dumps(states, protocol=5)
+            splits = extra.get("source_splits", {})
+            data = cloudpickle.dumps({"states": states, "source_splits": splits}, protocol=5)
             storage.write_bytes(relpath, data)
             written.append(relpath)
         except Exception as exc:  # noqa: BLE001 - a failed upload declines the checkpoint, naming why
@@ -126,7 +139,8 @@ class SnapshotWriter:
         size = len(data) + info.get("uploaded_bytes", 0)
         self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted(states), "size": size,
                        "alignment_ms": alignment_ms, "sync_ms": sync_ms,
-                       "async_ms": (time.perf_counter() - start) * 1000, **info, **extra})
+                       "async_ms": (time.perf_counter() - start) * 1000, **info, **extra,
+                       "source_splits": {uid: [s.split_id for s in ss] for uid, ss in splits.items()}})
 
     def _resolve_local(self, states: dict, locals_: list, storage: CheckpointStorage, private_dir: str,
                        cid: int, savepoint: bool, info: dict, written: list[str]) -> dict:
@@ -213,19 +227,46 @@ def load_states(restore: dict[str, list[tuple[str, str]]],
     the RocksDB checkpoint handles in the states, which download their files with them.
     """
     options = dict(storage_options or {})
-    storages: dict[str, CheckpointStorage] = {}
-    files: dict[tuple[str, str], dict] = {}
+    files = _SnapshotFiles(options)
     out: dict[str, list[Any]] = {}
     for uid, locations in restore.items():
         for uri, relpath in locations:
-            if (uri, relpath) not in files:
-                if uri not in storages:
-                    storages[uri] = CheckpointStorage.from_uri(uri, options)
-                files[(uri, relpath)] = pickle.loads(storages[uri].read_bytes(relpath))
-            state = files[(uri, relpath)].get(uid)
+            state = files.read(uri, relpath)["states"].get(uid)
             if state is not None:
                 out.setdefault(uid, []).append(_with_options(state, options))
     return out
+
+
+def load_source_splits(refs: list[list[str]], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The source splits ``refs`` names (``[split id, storage uri, relpath]`` from a checkpoint's
+    metadata), read from the snapshot files of the subtasks that checkpointed them: split id ->
+    ``SourceSplit`` with its position, in the order of ``refs``."""
+    files = _SnapshotFiles(dict(storage_options or {}))
+    out: dict[str, Any] = {}
+    for split_id, uri, relpath in refs:
+        found = {s.split_id: s for ss in files.read(uri, relpath)["source_splits"].values() for s in ss}
+        if split_id not in found:
+            raise RayflinkError(f"the snapshot file {uri}/{relpath} does not hold source split {split_id!r} "
+                               "that the checkpoint metadata names; the checkpoint is damaged")
+        out[split_id] = found[split_id]
+    return out
+
+
+class _SnapshotFiles:
+    """Reads (and keeps) the snapshot files a restore needs, each once."""
+
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        self.storages: dict[str, CheckpointStorage] = {}
+        self.files: dict[tuple[str, str], dict] = {}
+
+    def read(self, uri: str, relpath: str) -> dict:
+        if (uri, relpath) not in self.files:
+            if uri not in self.storages:
+                self.storages[uri] = CheckpointStorage.from_uri(uri, self.options)
+            # a state payload (user objects): trusted as the storage is (see the module docstring)
+            self.files[(uri, relpath)] = pickle.loads(self.storages[uri].read_bytes(relpath))
+        return self.files[(uri, relpath)]
 
 
 def _with_options(state: Any, options: dict) -> Any:

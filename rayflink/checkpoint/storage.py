@@ -75,6 +75,9 @@ def _describe(error: BaseException) -> str:
         code = err.get("Code") or type(error).__name__
         msg = err.get("Message") or str(error)
         return f"{code}: {msg}"
+    if type(error).__name__ in ("ReadTimeoutError", "ConnectTimeoutError"):
+        return (f"{type(error).__name__}: {error} (no answer in time; the limits are s3.connection.timeout, "
+                "s3.connection.establish.timeout and s3.attempts.maximum)")
     return f"{type(error).__name__}: {error}"
 
 
@@ -114,8 +117,11 @@ class CheckpointStorage(abc.ABC):
         """Open the storage for ``uri``: ``file:///abs/path``, a plain path, or ``s3://bucket/prefix``.
 
         ``options`` (Flink names): ``s3.endpoint``, ``s3.path.style.access``,
-        ``s3.region``, ``s3.access-key``, ``s3.secret-key``. Without
-        ``s3.endpoint`` the ``AWS_ENDPOINT_URL`` environment variable is used.
+        ``s3.region``, ``s3.access-key``, ``s3.secret-key``, and each request's
+        ``s3.connection.establish.timeout`` (connect, default 10 s),
+        ``s3.connection.timeout`` (waiting for an answer, default 60 s) and
+        ``s3.attempts.maximum`` (retries, default 3). Without ``s3.endpoint`` the
+        ``AWS_ENDPOINT_URL`` environment variable is used.
         Raises :class:`CheckpointStorageError` for an unsupported scheme.
         """
         if not isinstance(uri, str) or not uri:
@@ -192,7 +198,14 @@ class CheckpointStorage(abc.ABC):
 
     @abc.abstractmethod
     def delete_prefix(self, prefix: str) -> int:
-        """Delete everything :meth:`list` would return for ``prefix``; return how many."""
+        """Delete everything :meth:`list` would return for ``prefix``, and what interrupted
+        writes left there (see :meth:`discard_temporary`); return how many :meth:`list` gave."""
+
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
+        """Delete what interrupted writes left under ``prefix`` (a writer killed mid-write),
+        last written before ``before`` (epoch seconds; None: all); return how many. Such a
+        write still under way fails. Object stores leave nothing."""
+        return 0
 
     @abc.abstractmethod
     def upload_file(self, local_path: str | os.PathLike[str], relpath: str) -> None:
@@ -240,6 +253,9 @@ class ForwardingCheckpointStorage(CheckpointStorage):
 
     def delete_prefix(self, prefix: str) -> int:
         return self.inner.delete_prefix(prefix)
+
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
+        return self.inner.discard_temporary(prefix, before)
 
     def upload_file(self, local_path: str | os.PathLike[str], relpath: str) -> None:
         self.inner.upload_file(local_path, relpath)
@@ -300,32 +316,48 @@ class FileSystemCheckpointStorage(CheckpointStorage):
 
     def list(self, prefix: str = "") -> list[str]:
         with self._failing("list", prefix or "/"):
-            prefix = _check_relpath(self._uri, prefix, allow_empty=True) if prefix else ""
-            # Walk only the deepest directory the prefix is certainly inside.
-            start = self.root / posixpath.dirname(prefix) if "/" in prefix else self.root
-            if not start.is_dir():
-                return []
-            found = []
-            for dirpath, _dirs, files in os.walk(start):
-                for name in files:
-                    if name.startswith(_TMP_PREFIX):
-                        continue
-                    rel = Path(dirpath, name).relative_to(self.root).as_posix()
-                    if rel.startswith(prefix):
-                        found.append(rel)
-            return sorted(found)
+            return self._walk(prefix, temporary=False)
+
+    def _walk(self, prefix: str, temporary: bool) -> list[str]:
+        """Files under ``prefix``: the stored ones, or the temporary files of writes."""
+        prefix = _check_relpath(self._uri, prefix, allow_empty=True) if prefix else ""
+        # Walk only the deepest directory the prefix is certainly inside.
+        start = self.root / posixpath.dirname(prefix) if "/" in prefix else self.root
+        if not start.is_dir():
+            return []
+        found = []
+        for dirpath, _dirs, files in os.walk(start):
+            for name in files:
+                if name.startswith(_TMP_PREFIX) != temporary:
+                    continue
+                rel = Path(dirpath, name).relative_to(self.root).as_posix()
+                # (a temporary file's name is random: its directory must match the prefix)
+                if (posixpath.dirname(rel) + "/" if temporary else rel).startswith(prefix):
+                    found.append(rel)
+        return sorted(found)
 
     def delete(self, relpath: str) -> None:
         with self._failing("delete", relpath):
             self._path(relpath).unlink(missing_ok=True)
 
+    def discard_temporary(self, prefix: str = "", before: float | None = None) -> int:
+        with self._failing("delete temporary files under", prefix or "/"):
+            leftovers = []
+            for rel in self._walk(prefix, temporary=True):
+                with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                    if before is None or (self.root / rel).stat().st_mtime < before:
+                        (self.root / rel).unlink()
+                        leftovers.append(rel)
+        return len(leftovers)
+
     def delete_prefix(self, prefix: str) -> int:
         paths = self.list(prefix)
         with self._failing("delete under", prefix):
-            for rel in paths:
+            gone = paths + self._walk(prefix, temporary=True)
+            for rel in gone:
                 (self.root / rel).unlink(missing_ok=True)
             # Remove directories left empty, deepest first, never the root.
-            dirs = {p for rel in paths for p in (self.root / rel).parents if p != self.root
+            dirs = {p for rel in gone for p in (self.root / rel).parents if p != self.root
                     and self.root in p.parents}
             for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
                 with contextlib.suppress(OSError):
@@ -341,6 +373,13 @@ class FileSystemCheckpointStorage(CheckpointStorage):
         with self._failing("download", relpath):
             Path(local_path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._path(relpath), local_path)
+
+
+def _request_limits(opts: Mapping[str, Any]) -> tuple[float, float, int]:
+    """Every S3 request's connect and read timeouts (s) and retries, so that a frozen endpoint
+    fails a call instead of hanging it."""
+    return (options.get(opts, options.S3_CONNECTION_ESTABLISH_TIMEOUT) / 1000,
+            options.get(opts, options.S3_CONNECTION_TIMEOUT) / 1000, options.get(opts, options.S3_ATTEMPTS_MAXIMUM))
 
 
 class S3CheckpointStorage(CheckpointStorage):
@@ -362,6 +401,8 @@ class S3CheckpointStorage(CheckpointStorage):
         canonical = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         super().__init__(canonical, options)
         self._client: Any = None
+        # checked here, not on first use: a bad value fails where the storage is opened
+        self._connect_timeout_s, self._read_timeout_s, self._retries = _request_limits(self._options)
 
     @property
     def client(self) -> Any:
@@ -388,7 +429,8 @@ class S3CheckpointStorage(CheckpointStorage):
         return boto3.session.Session().client(
             "s3", endpoint_url=endpoint, region_name=region,
             config=Config(s3={"addressing_style": "path" if path_style else "auto"},
-                          retries={"max_attempts": 3, "mode": "standard"}),
+                          connect_timeout=self._connect_timeout_s, read_timeout=self._read_timeout_s,
+                          retries={"max_attempts": self._retries, "mode": "standard"}),
             **kwargs)
 
     def _key(self, relpath: str, *, allow_empty: bool = False) -> str:

@@ -314,6 +314,9 @@ BUFFER_TIMEOUT = _opt("execution.buffer-timeout", DurationType(0, allow_minus_on
                       "-1: only when full).")
 RUNTIME_MODE = _opt("execution.runtime-mode", EnumType(("STREAMING", "BATCH", "AUTOMATIC")), "STREAMING",
                     "STREAMING, or BATCH for bounded jobs (keyed aggregates emit final results only).")
+TASKMANAGER_TIMEOUT = _opt("resourcemanager.taskmanager-timeout", DurationType(0), 30_000,
+                          "A task executor no running job uses is released after it has been idle this long "
+                          "(one per CPU of the cluster stays up).")
 # network (rayflink's channels)
 NETWORK_BATCH_SIZE = _opt("taskmanager.network.batch-size", IntType(1), 4096,
                           "Records per channel batch (rayflink's own).")
@@ -399,6 +402,13 @@ EXPONENTIAL_DELAY_JITTER_FACTOR = _opt("restart-strategy.exponential-delay.jitte
                                        0.0, "Random share added to or taken from each wait.")
 EXPONENTIAL_DELAY_ATTEMPTS = _opt("restart-strategy.exponential-delay.attempts-before-reset-backoff",
                                   IntType(0), 2**31 - 1, "Restarts before the job fails for good.")
+# SQL (rayflink.table): regular aggregations buffer input and update each key once per mini-batch
+MINI_BATCH_ENABLED = _opt("table.exec.mini-batch.enabled", BoolType(), False,
+                          "Buffer the input of regular aggregations (flushed by size, latency, barriers).")
+MINI_BATCH_ALLOW_LATENCY = _opt("table.exec.mini-batch.allow-latency", DurationType(0), 0,
+                                "How long a mini-batch may wait before its keys are updated (with enabled).")
+MINI_BATCH_SIZE = _opt("table.exec.mini-batch.size", IntType(1), 5000,
+                       "Rows a mini-batch holds before its keys are updated (with enabled).")
 # checkpoint storage on S3 (every other ``s3.*`` key passes through to the storage as well)
 S3_ENDPOINT = _opt("s3.endpoint", StringType(), None, "S3 endpoint (default: AWS_ENDPOINT_URL, then AWS).")
 S3_PATH_STYLE_ACCESS = _opt("s3.path.style.access", BoolType(), None,
@@ -406,6 +416,11 @@ S3_PATH_STYLE_ACCESS = _opt("s3.path.style.access", BoolType(), None,
 S3_REGION = _opt("s3.region", StringType(), None, "S3 region (default: AWS_REGION, then us-east-1).")
 S3_ACCESS_KEY = _opt("s3.access-key", StringType(), None, "S3 access key id.")
 S3_SECRET_KEY = _opt("s3.secret-key", StringType(), None, "S3 secret access key.")
+S3_CONNECTION_ESTABLISH_TIMEOUT = _opt("s3.connection.establish.timeout", DurationType(1), 10_000,
+                                     "Connecting to S3 fails after this long (per attempt).")
+S3_CONNECTION_TIMEOUT = _opt("s3.connection.timeout", DurationType(1), 60_000,
+                             "An S3 request that gets no answer for this long fails (per attempt).")
+S3_ATTEMPTS_MAXIMUM = _opt("s3.attempts.maximum", IntType(0), 3, "Retries of a failed S3 request.")
 # the REST endpoint and web UI (the cluster's, configured by the first job that starts it)
 REST_BIND_ADDRESS = _opt("rest.bind-address", StringType(), "127.0.0.1",
                          "Address the REST API and web UI listen on; beyond loopback it needs "
@@ -418,6 +433,9 @@ REST_ADDRESS = _opt("rest.address", StringType(), None, "Host name shown in the 
 REST_AUTHENTICATION_TOKEN = _opt("rest.authentication.token", StringType(), None,
                                  "Token every REST request must carry (Authorization: Bearer); required "
                                  "when rest.bind-address is not a loopback address.")
+# web
+WEB_CHECKPOINTS_HISTORY = _opt("web.checkpoints.history", IntType(0), 10,
+                               "Checkpoints the checkpoint history keeps (counts cover them all).")
 
 OPTIONS: Mapping[str, ConfigOption] = MappingProxyType({
     o.key: o for o in globals().values() if isinstance(o, ConfigOption)})
@@ -471,8 +489,11 @@ def warn_if_unknown(key: str) -> None:
     unless they are a near miss of a known key (``s3.endpont``)."""
     if key in _BY_KEY:
         return
-    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.8)
-    if key.startswith(PASS_THROUGH_PREFIXES) and not close:
+    # (a passed-through key is a near miss only when one letter or two are off: s3.connection.maximum,
+    # a storage option of its own, is not a misspelt s3.connection.timeout)
+    passed_through = key.startswith(PASS_THROUGH_PREFIXES)
+    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.9 if passed_through else 0.8)
+    if passed_through and not close:
         return
     if close:
         message = f"configuration option {key!r} is unknown and ignored; did you mean {close[0]!r}?"

@@ -19,7 +19,7 @@ class RestartStrategyConfiguration:
 
     def get_description(self) -> str:
         """The strategy in words, e.g. ``fixed-delay (attempts=3, delay=1000)``."""
-        kind = self.options.get("restart-strategy.type", "cluster default (fallback)")
+        kind = self.options.get(options.RESTART_STRATEGY_TYPE.key) or "cluster default (fallback)"
         prefix = f"restart-strategy.{kind}."
         settings = ", ".join(f"{k[len(prefix):]}={v}" for k, v in self.options.items() if k.startswith(prefix))
         return f"{kind} ({settings})" if settings else kind

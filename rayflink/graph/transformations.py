@@ -61,6 +61,17 @@ class OperatorKind(str, Enum):
     INTERVAL_JOIN = "interval_join"
     CEP = "cep"
     QUERYABLE_STATE = "queryable_state"
+    # SQL / Table API: records are Arrow record batches (rayflink.operators.sql)
+    SQL_CALC = "sql_calc"
+    SQL_GROUP_AGGREGATE = "sql_group_aggregate"
+    SQL_WINDOW_AGGREGATE = "sql_window_aggregate"
+    SQL_SESSION_WINDOW_AGGREGATE = "sql_session_window_aggregate"
+    SQL_FORMAT_ROWS = "sql_format_rows"
+    SQL_RECORDS_TO_BATCH = "sql_records_to_batch"
+    SQL_BATCHES_TO_ROWS = "sql_batches_to_rows"
+    SQL_JOIN = "sql_join"
+    SQL_RANK = "sql_rank"
+    SQL_WINDOW_ASSIGN = "sql_window_assign"
 
     def __str__(self) -> str:
         return self.value
@@ -159,8 +170,96 @@ class QueryableStateParams:
     descriptor: Any
 
 
+# ---- SQL / Table API (rayflink.sql.translate); records are Arrow record batches ------------------
+
+
+@dataclass(frozen=True)
+class SqlCalcParams:
+    """A projection and filter: ``projections`` (bound Exprs), ``condition`` (Expr or None), the output ``schema``."""
+
+    projections: tuple
+    condition: Any
+    schema: Any  # pa.Schema
+
+
+@dataclass(frozen=True)
+class SqlGroupAggregateParams:
+    """GROUP BY: ``keys`` (KeyColumns of the input), ``aggs`` (AggCalls), ``schema`` (keys then aggregates);
+    ``retract``: the input is an updating changelog."""
+
+    keys: Any
+    aggs: tuple
+    schema: Any
+    retract: bool = False
+
+
+@dataclass(frozen=True)
+class SqlWindowAggregateParams:
+    """A window TVF aggregate (TUMBLE/HOP/CUMULATE, or SESSION with ``window.size_ms`` the gap):
+    ``keys``, ``aggs``, ``schema``, ``time`` (the time attribute's field index), ``window`` (WindowSpec)."""
+
+    keys: Any
+    aggs: tuple
+    schema: Any
+    time: int
+    window: Any
+
+
+@dataclass(frozen=True)
+class SqlRankParams:
+    """Top-N: ``keys`` (KeyColumns), ``order`` ((field, descending, nulls first), ...), ``limit``, ``schema``."""
+
+    keys: Any
+    order: tuple
+    limit: int
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlWindowAssignParams:
+    """A window table function: ``time`` (field index), ``window`` (WindowSpec), ``schema`` (input fields +
+    window_start, window_end, window_time)."""
+
+    time: int
+    window: Any
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlJoinParams:
+    """A regular join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT),
+    ``condition`` (Expr or None), ``schema``."""
+
+    keys: tuple
+    kind: str
+    condition: Any
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlFormatRowsParams:
+    """Batches in, one string per row out: ``format`` (print, csv, json) and the csv ``delimiter``."""
+
+    format: str
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class SqlSchemaParams:
+    """A DataStream of records (Rows, tuples, lists or dicts) into Arrow batches of ``schema``."""
+
+    schema: Any
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A kind that takes no parameters (sql_batches_to_rows)."""
+
+
 OperatorParams = Union[FunctionParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
-                       WindowParams, IntervalJoinParams, CepParams, QueryableStateParams]
+                       WindowParams, IntervalJoinParams, CepParams, QueryableStateParams, SqlCalcParams,
+                       SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
+                       SqlJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SOURCE: WatermarkParams,
@@ -183,6 +282,16 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.INTERVAL_JOIN: IntervalJoinParams,
     OperatorKind.CEP: CepParams,
     OperatorKind.QUERYABLE_STATE: QueryableStateParams,
+    OperatorKind.SQL_CALC: SqlCalcParams,
+    OperatorKind.SQL_GROUP_AGGREGATE: SqlGroupAggregateParams,
+    OperatorKind.SQL_WINDOW_AGGREGATE: SqlWindowAggregateParams,
+    OperatorKind.SQL_SESSION_WINDOW_AGGREGATE: SqlWindowAggregateParams,
+    OperatorKind.SQL_FORMAT_ROWS: SqlFormatRowsParams,
+    OperatorKind.SQL_RECORDS_TO_BATCH: SqlSchemaParams,
+    OperatorKind.SQL_BATCHES_TO_ROWS: NoParams,
+    OperatorKind.SQL_JOIN: SqlJoinParams,
+    OperatorKind.SQL_RANK: SqlRankParams,
+    OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
 }
 
 

@@ -331,7 +331,9 @@ def job_view(master: Any, sampler: MetricsSampler, executors: dict[str, dict]) -
     metrics = sampler.latest(master.job_id)
     if metrics is None or master.status in views.TERMINAL:
         metrics = master.metrics()
-    history = tuple(master.checkpoint_history())
+    statistics = master.checkpoint_statistics()  # the history is the latest web.checkpoints.history
+    history = tuple(statistics["history"])
+    counts = {k: statistics["counts"][k] for k in ("total", "in_progress", "completed", "failed")}
     exceptions = []
     failovers = list(master.failovers)
     for i, message in enumerate(list(master.failures)):
@@ -343,7 +345,7 @@ def job_view(master: Any, sampler: MetricsSampler, executors: dict[str, dict]) -
         job_id=master.job_id, name=graph.name, state=str(master.status), start_ms=int(master.start_time * 1000),
         end_ms=int(master.end_time * 1000) if master.end_time else -1, now_ms=int(time.time() * 1000),
         restarts=master.restarts, vertices=tuple(vertices), metrics=metrics,
-        rates=sampler.subtask_rates(master.job_id), checkpoints=history, checkpoint_counts={},
+        rates=sampler.subtask_rates(master.job_id), checkpoints=history, checkpoint_counts=counts,
         config=dict(master.config), exceptions=tuple(exceptions), executors=executors)
 
 

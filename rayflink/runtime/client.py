@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import Any, Iterator
 
 import ray
 
-from rayflink.errors import JobCancelledError, JobExecutionError
+from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
 from rayflink.graph.job_graph import JobGraph
 from rayflink.runtime.cluster import ensure_ray
 
@@ -32,6 +33,37 @@ class JobExecutionResult:
         return self.net_runtime_ms
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (Ray colours the tracebacks it forwards)."""
+    return _ANSI.sub("", text)
+
+
+def call(ref: Any) -> Any:
+    """The result of a job manager call (``ray.get``), raising what the job manager raised.
+
+    A rayflink error raised in the job manager reaches the caller as itself, with its own
+    message (not wrapped in Ray's coloured remote traceback); any other exception is raised as
+    itself with the remote traceback, uncoloured, as a note; a job manager that died raises a
+    RayflinkError saying so.
+    """
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, RayflinkError):
+            raise cause from None
+        if isinstance(cause, Exception):
+            cause.add_note("raised in the job manager:\n" + strip_ansi(str(exc)))
+            raise cause from None
+        raise RayflinkError(strip_ansi(str(exc))) from None
+    except ray.exceptions.RayActorError as exc:
+        raise RayflinkError("the job manager is gone (its Ray actor died); jobs it ran are lost unless "
+                            f"restored from a retained checkpoint: {strip_ansi(str(exc))[:500]}") from None
+
+
 def submit_job(graph: JobGraph) -> "JobClient":
     """Start a job master for ``graph`` and deploy the job; returns at once."""
     ensure_ray()
@@ -40,7 +72,7 @@ def submit_job(graph: JobGraph) -> "JobClient":
     _ship_user_modules(graph)
     job_id = uuid.uuid4().hex[:16]
     manager = job_manager()
-    ray.get(manager.submit.remote(job_id, graph))
+    call(manager.submit.remote(job_id, graph))
     return JobClient(job_id, graph.name, manager)
 
 
@@ -108,20 +140,20 @@ class JobClient:
         """CREATED, RUNNING, CANCELING, FINISHED, FAILED or CANCELED."""
         if self._final is not None:
             return self._final["status"]
-        return ray.get(self._manager.status.remote(self.job_id))["status"]
+        return call(self._manager.status.remote(self.job_id))["status"]
 
     def cancel(self) -> None:
         """Cancel the job; ``get_job_execution_result`` then raises JobCancelledError."""
         if self._final is None:
-            ray.get(self._manager.cancel.remote(self.job_id))
+            call(self._manager.cancel.remote(self.job_id))
 
     def trigger_savepoint(self, savepoint_directory: str) -> str:
         """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``."""
-        return ray.get(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
+        return call(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
 
     def stop_with_savepoint(self, savepoint_directory: str) -> str:
         """Take a savepoint, then stop the job; it ends FINISHED."""
-        path = ray.get(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
+        path = call(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
         self.wait()
         return path
 
@@ -132,23 +164,29 @@ class JobClient:
 
             savepoint_directory = "file://" + os.path.join(tempfile.gettempdir(), "rayflink-savepoints",
                                                            f"{self.job_id}-rescale-{time.time_ns()}")
-        return ray.get(self._manager.rescale.remote(self.job_id, new_parallelism, savepoint_directory))
+        return call(self._manager.rescale.remote(self.job_id, new_parallelism, savepoint_directory))
 
     def get_checkpoint_history(self) -> list[dict]:
-        """Every checkpoint and savepoint: id, status, trigger time, duration, size, alignment, failure."""
-        return ray.get(self._manager.checkpoint_history.remote(self.job_id))
+        """The latest checkpoints and savepoints (``web.checkpoints.history``, default 10), oldest
+        first: id, status, trigger time, duration, size, alignment, failure."""
+        return call(self._manager.checkpoint_history.remote(self.job_id))
+
+    def get_checkpoint_statistics(self) -> dict:
+        """Flink's checkpointing statistics: ``counts`` (completed, failed, in_progress, total over
+        the job's life), ``latest`` (completed, savepoint, failed) and ``history`` (as above)."""
+        return call(self._manager.checkpoint_statistics.remote(self.job_id))
 
     def get_status(self) -> dict:
         """Status, restarts, the failures that caused them, and the final error if any."""
         if self._final is not None:
             return self._final
-        return ray.get(self._manager.status.remote(self.job_id))
+        return call(self._manager.status.remote(self.job_id))
 
     def get_metrics(self) -> dict:
         """Per vertex: records in/out, records/s, backpressure ratio, and per subtask its node and actor."""
         if self._final_metrics is not None:
             return self._final_metrics
-        return ray.get(self._manager.metrics.remote(self.job_id))
+        return call(self._manager.metrics.remote(self.job_id))
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status."""
@@ -157,18 +195,18 @@ class JobClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            status, text = ray.get(self._manager.wait_output.remote(self.job_id, left))
+            status, text = call(self._manager.wait_output.remote(self.job_id, left))
             if text:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             if status in ("FINISHED", "FAILED", "CANCELED"):
-                self._finalize(ray.get(self._manager.status.remote(self.job_id)))
+                self._finalize(call(self._manager.status.remote(self.job_id)))
                 return status
             if deadline is not None and time.monotonic() >= deadline:
                 return status
 
     def _finalize(self, status: dict) -> None:
-        self._final_metrics = ray.get(self._manager.metrics.remote(self.job_id))
+        self._final_metrics = call(self._manager.metrics.remote(self.job_id))
         self._final = status
 
     def get_job_execution_result(self) -> JobExecutionResult:
@@ -178,9 +216,9 @@ class JobClient:
         if status["status"] == "FAILED":
             err = status["error"] or {}
             raise JobExecutionError(
-                f"job {self.job_name!r} ({self.job_id}) failed: {err.get('error')}",
+                f"job {self.job_name!r} ({self.job_id}) failed: {strip_ansi(str(err.get('error')))}",
                 operator=err.get("operator"), uid=err.get("uid"), subtask=err.get("subtask"),
-                record=err.get("record"), cause=err.get("traceback"),
+                record=err.get("record"), cause=strip_ansi(err["traceback"]) if err.get("traceback") else None,
             )
         if status["status"] == "CANCELED":
             raise JobCancelledError(f"job {self.job_name!r} ({self.job_id}) was cancelled")
@@ -204,7 +242,7 @@ class CollectIterator:
         while self._pos >= len(self._buffer):
             if self._ended:
                 raise StopIteration
-            kind, values = ray.get(self.client._manager.collect_pull.remote(self.client.job_id, 1.0))
+            kind, values = call(self.client._manager.collect_pull.remote(self.client.job_id, 1.0))
             if kind == "DATA":
                 self._buffer, self._pos = values, 0
             elif kind == "END":

@@ -61,7 +61,8 @@ class TaskDeployment:
     working_dir: str
     attempt: int = 0
     source: Any = None
-    source_splits: list = field(default_factory=list)
+    source_splits: list = field(default_factory=list)  # SourceSplits, or [split id, uri, relpath] restored
+    restored_splits: list | None = None  # restored: every split of the source, [split id, uri, relpath]
     state_backend: Any = None
     checkpoint_uri: str | None = None  # the job's checkpoint directory (storage URI)
     restore: dict = field(default_factory=dict)  # operator uid -> [(storage uri, relpath)] to restore from

@@ -1,39 +1,78 @@
-"""Task executors: long-lived actors (Flink's TaskManagers) whose slots run subtasks as threads."""
+"""Task executors: long-lived actors (Flink's TaskManagers) whose slots run subtasks as threads,
+and the pool the job manager leases them from and releases idle ones to (Flink's ResourceManager)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import ray
 
+from rayflink.common import config_options as options
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import QueryKvState
 from rayflink.runtime.results import TaskResult
 from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
+JOB_MANAGER_CHECK_S = 2.0  # how often an executor checks that the job managers of its subtasks are alive
+_EXECUTOR_NAME = "task-executor-{}"
 
 
-@ray.remote(concurrency_groups={"data": 16, "control": 4, "run": 64, "query": 4})
+@ray.remote(concurrency_groups={"data": 16, "control": 4, "watch": 8, "query": 2})
 class TaskExecutor:
-    """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates."""
+    """Hosts the subtasks of any number of jobs; ``push`` feeds their input gates.
+
+    Each subtask runs on a thread of its own, started by ``run``; the job master learns how its
+    subtasks ended from ``ended``, a long poll. Ray makes every thread of an actor's
+    concurrency groups when the actor starts, so the groups stay small: an idle executor has
+    about 55 threads (30 of them ours), a running one one more per subtask.
+    """
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.tasks: dict[str, StreamTask] = {}
+        self._ended: dict[str, TaskResult | BaseException] = {}  # task key -> how the subtask ended, until ``ended`` hands it over
+        self._ended_cond = threading.Condition()
         # subtasks share this process: hand the GIL over every 0.5 ms (default 5 ms) so one busy
         # subtask cannot hold another's records back for a whole switch interval
         sys.setswitchinterval(0.0005)
+        threading.Thread(target=self._drop_orphans, daemon=True, name="job-manager-watchdog").start()
+
+    def _drop_orphans(self) -> None:
+        """Fail the subtasks whose job manager died: nobody could list, cancel or restart them,
+        and forget how they ended: nobody will ask."""
+        orphaned_jobs: set[str] = set()
+        while True:
+            time.sleep(JOB_MANAGER_CHECK_S)
+            with self._ended_cond:
+                for task_key in [k for k in self._ended if k.split("/", 1)[0] in orphaned_jobs]:
+                    del self._ended[task_key]
+            managers: dict[Any, tuple[Any, list[StreamTask]]] = {}
+            for task in list(self.tasks.values()):
+                managers.setdefault(task.job_manager._actor_id, (task.job_manager, []))[1].append(task)
+            for manager, tasks in managers.values():
+                try:
+                    ray.get(manager.ping.remote(), timeout=10 * JOB_MANAGER_CHECK_S)
+                except ray.exceptions.ActorDiedError as exc:
+                    for task in tasks:
+                        orphaned_jobs.add(task.d.job_id)
+                        task.failure_reason = f"the job manager of job {task.d.job_id} died: {str(exc)[:200]}"
+                        task.cancelled.set()
+                except (ray.exceptions.GetTimeoutError, ray.exceptions.ActorUnavailableError):
+                    pass  # busy or out of reach for now: it may come back
 
     @ray.method(concurrency_group="control")
     def info(self) -> dict:
         ctx = ray.get_runtime_context()
         return {"index": self.index, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
-                "pid": os.getpid(), "tasks": len(self.tasks), "rss_bytes": process_rss_bytes()}
+                "pid": os.getpid(), "tasks": len(self.tasks), "rss_bytes": process_rss_bytes(),
+                "jobs": sorted({task.d.job_id for task in list(self.tasks.values())})}
 
     @ray.method(concurrency_group="control")
     def deploy(self, task_key: str, deployment: TaskDeployment, job_manager: Any) -> dict:
@@ -50,12 +89,32 @@ class TaskExecutor:
             return self.tasks[task_key].gate
         return None
 
-    @ray.method(concurrency_group="run")
-    def run(self, task_key: str) -> TaskResult:
+    @ray.method(concurrency_group="control")
+    def run(self, task_key: str) -> None:
+        """Start the subtask on a thread of its own."""
+        threading.Thread(target=self._run, args=(task_key,), daemon=True, name=f"subtask-{task_key}").start()
+
+    def _run(self, task_key: str) -> None:
+        result: TaskResult | BaseException
         try:
-            return self.tasks[task_key].run()
+            result = self.tasks[task_key].run()
+        except BaseException as exc:  # noqa: BLE001 - StreamTask.run reports failures itself: a bug in it
+            result = exc
         finally:
             self.tasks.pop(task_key, None)
+        with self._ended_cond:
+            self._ended[task_key] = result
+            self._ended_cond.notify_all()
+
+    @ray.method(concurrency_group="watch")
+    def ended(self, prefix: str, timeout: float) -> list[tuple[str, TaskResult | BaseException]]:
+        """(task key, result) of the subtasks whose key starts with ``prefix`` (a job attempt's)
+        that ended since the last call; waits up to ``timeout`` s for one. A result is what
+        ``StreamTask.run`` returned, or the exception it raised."""
+        with self._ended_cond:
+            self._ended_cond.wait_for(lambda: any(k.startswith(prefix) for k in self._ended), timeout)
+            keys = [k for k in self._ended if k.startswith(prefix)]
+            return [(k, self._ended.pop(k)) for k in keys]
 
     @ray.method(concurrency_group="data")
     def push(self, task_key: str, channel_id: int, seq: int, message: Any) -> None:
@@ -110,7 +169,7 @@ def task_executors(count: int) -> list[Any]:
     handles = []
     for index in range(count):
         handle = TaskExecutor.options(
-            name=f"task-executor-{index}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+            name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
             num_cpus=0, max_restarts=0,
         ).remote(index)
         handles.append(handle)
@@ -120,7 +179,7 @@ def task_executors(count: int) -> list[Any]:
             ray.get(handle.info.remote(), timeout=60)
         except ray.exceptions.RayActorError:  # it died: its name is free again, start a new one
             handle = TaskExecutor.options(
-                name=f"task-executor-{index}", namespace=NAMESPACE, get_if_exists=True,
+                name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True,
                 lifetime="detached", num_cpus=0, max_restarts=0,
             ).remote(index)
         alive.append(handle)
@@ -134,3 +193,74 @@ def process_rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+class ExecutorPool:
+    """The task executors jobs run in (Flink's ResourceManager), kept by the job manager.
+
+    Subtask i of a job runs in executor i, so a job of parallelism p leases executors 0..p-1.
+    An executor that no job leases any more is released (its actor stopped) once it has been
+    idle for the ``resourcemanager.taskmanager-timeout`` of the last job that leased it, except
+    the first ``warm`` ones (one per CPU of the cluster), which stay up for the next job.
+    Parallelism above the number of CPUs is allowed: slots are not CPUs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: dict[int, Any] = {}
+        self._leases: dict[int, set[str]] = {}  # executor index -> jobs leasing it
+        self._idle_since: dict[int, float] = {}
+        self._timeout_s: dict[int, float] = {}
+        for name in (a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                     if a["namespace"] == NAMESPACE and a["name"].startswith(_EXECUTOR_NAME.format(""))):
+            # started by an earlier job manager: idle until a job leases it
+            index = int(name.rsplit("-", 1)[1])
+            self._handles[index] = ray.get_actor(name, namespace=NAMESPACE)
+            self._leases[index] = set()
+            self._idle_since[index] = time.monotonic()
+            self._timeout_s[index] = options.TASKMANAGER_TIMEOUT.default / 1000
+
+    def lease(self, job_id: str, count: int, idle_timeout: float) -> list[Any]:
+        """Executors 0..count-1 for ``job_id`` (started if need be), each released ``idle_timeout``
+        seconds after its last job ended; the job gives back any others it held."""
+        with self._lock:
+            handles = task_executors(count)
+            for index, handle in enumerate(handles):
+                self._handles[index] = handle
+                self._leases.setdefault(index, set()).add(job_id)
+                self._idle_since.pop(index, None)
+                self._timeout_s[index] = idle_timeout
+            for index in [i for i in self._leases if i >= count]:
+                self._give_back(index, job_id)
+            return handles
+
+    def release(self, job_id: str) -> None:
+        """``job_id`` ended: it leases nothing any more."""
+        with self._lock:
+            for index in list(self._leases):
+                self._give_back(index, job_id)
+
+    def _give_back(self, index: int, job_id: str) -> None:
+        jobs = self._leases[index]
+        if job_id in jobs:
+            jobs.discard(job_id)
+            if not jobs:
+                self._idle_since[index] = time.monotonic()
+
+    def release_idle(self, warm: int) -> list[int]:
+        """Stop the executors beyond the first ``warm`` idle for longer than their timeout; their indices."""
+        now = time.monotonic()
+        released = []
+        with self._lock:
+            for index, since in sorted(self._idle_since.items()):
+                if index < warm or now - since < self._timeout_s[index]:
+                    continue
+                handle = self._handles.pop(index)
+                ray.kill(handle, no_restart=True)
+                try:  # wait until Ray knows: its name must be free for the next lease
+                    ray.get(handle.info.remote(), timeout=30)
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                    pass
+                del self._idle_since[index], self._leases[index], self._timeout_s[index]
+                released.append(index)
+        return released

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import ray
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
 from rayflink.common import config_options as options
-from rayflink.errors import RayflinkError, truncate
+from rayflink.errors import RayflinkError, UnknownJobError, truncate
 from rayflink.graph.job_graph import JobGraph, JobVertex
 from rayflink.graph.transformations import OperatorKind, OperatorSpec, Partitioner, WatermarkParams
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
-from rayflink.runtime.executor import NAMESPACE, task_executors
+from rayflink.runtime.executor import NAMESPACE, ExecutorPool
 from rayflink.runtime.network import OrderedReceiver
 from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.restart import RestartBackoff
@@ -27,6 +27,11 @@ from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, oper
 
 _STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
 _CANCEL_GRACE_S = 10.0  # after this, subtasks that ignore cancellation lose their executor
+_COLLECT_BUFFER_BATCHES = 64  # batches a job's collect buffer holds before its collect sinks wait
+_COLLECT_PULL_RECORDS = 100_000  # records one pull of the client takes at most
+_RELEASE_CHECK_S = 1.0  # how often the job manager looks for idle task executors to release
+_WATCH_POLL_S = 1.0  # how long one ``ended`` call waits at an executor for a subtask to end
+_CLEANUP_WAIT_S = 10.0  # a job's end waits this long for its checkpoints' deletion, then goes on without it
 
 
 def _targets(partitioner: Partitioner, u: int, up: int, down: int) -> list[int]:
@@ -44,10 +49,11 @@ class JobMaster:
     """Runs one job: deploys attempts, restarts them from the latest checkpoint, coordinates
     checkpoints and savepoints, rescales, serves metrics and collected records."""
 
-    def __init__(self, job_id: str, graph: JobGraph, manager: Any) -> None:
+    def __init__(self, job_id: str, graph: JobGraph, manager: Any, pool: ExecutorPool) -> None:
         self.job_id = job_id
         self.graph = graph
         self.manager = manager
+        self.pool = pool
         self.config = graph.config
         self.status = JobStatus.CREATED
         self.error: TaskFailure | None = None
@@ -63,7 +69,11 @@ class JobMaster:
         self.stopping: str | None = None  # "cancel" or "stop" (stop-with-savepoint) once asked
         self.rescale_to: Any = None
         self.attempt_outcome = threading.Event()
-        self.collected: queue.Queue = queue.Queue(maxsize=64)
+        # execute_and_collect's records wait here for the client: a bounded buffer of this job
+        # alone; when it is full, the collect sinks' pushes are refused (they send again later),
+        # so a client that does not read holds back only its own job, never a job manager thread
+        self.collected: deque = deque()
+        self.collect_cond = threading.Condition()
         self.collect_receiver = OrderedReceiver(self._collect)
         self.committed: dict[Any, int] = {}  # collect sink subtask -> last committed checkpoint id
         self.stdout: list[str] = []
@@ -75,6 +85,7 @@ class JobMaster:
         self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
                                                  self._checkpoints_failing)
         self.backoff = RestartBackoff(self.config)
+        self.idle_timeout_s = options.get(self.config, options.TASKMANAGER_TIMEOUT) / 1000
 
     # ---- the job's life ----------------------------------------------------------------------
 
@@ -141,6 +152,7 @@ class JobMaster:
 
     def _finish(self) -> None:
         self.end_time = time.time()
+        self.pool.release(self.job_id)
         if self.error is not None:
             self.status = JobStatus.FAILED
         elif self.stopping == "cancel":
@@ -150,22 +162,22 @@ class JobMaster:
         cleanup = options.get(self.config, options.EXTERNALIZED_CHECKPOINT_RETENTION)
         if self.status is JobStatus.FINISHED or (self.status is JobStatus.CANCELED
                                                  and cleanup != "RETAIN_ON_CANCELLATION"):
-            try:
-                self.coordinator.discard_all()
-            except Exception:  # noqa: BLE001 - leftover checkpoint files must not fail a finished job
-                pass
+            self.coordinator.discard_all()
+        # a storage that does not answer must not hold the job's end: the deletion goes on after it
+        self.coordinator.drain(_CLEANUP_WAIT_S)
         self.coordinator.shutdown()
         self.done.set()
         with self.stdout_cond:
             self.stdout_cond.notify_all()
-        self.collected.put(("END", None))
+        with self.collect_cond:
+            self.collect_cond.notify_all()
 
     # ---- deployment ------------------------------------------------------------------------
 
     def _deploy(self, restore: dict | None) -> None:
         """Place subtask ``s`` of every vertex in slot ``s`` (task executor ``s``), wire, start."""
         graph = self.graph
-        executors = task_executors(max(v.parallelism for v in graph.vertices))
+        executors = self.pool.lease(self.job_id, max(v.parallelism for v in graph.vertices), self.idle_timeout_s)
         inputs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for e_index, edge in enumerate(graph.edges):
             up, down = edge.source_vertex.parallelism, edge.target_vertex.parallelism
@@ -204,7 +216,8 @@ class JobMaster:
                 executor, task_key = self.tasks[(vertex.id, s)]
                 setups.append(executor.setup.remote(task_key, outs))
         ray.get(setups)
-        self.runs = {executor.run.remote(task_key): key for key, (executor, task_key) in self.tasks.items()}
+        for executor, task_key in self.tasks.values():
+            executor.run.remote(task_key)  # a lost executor shows in ``_watch_attempt``
         sources = [key for key in self.tasks if self._vertex(key[0]).is_source()]
         self.coordinator.start_attempt(self.attempt, self.tasks, sources, self._graph_info())
 
@@ -216,9 +229,8 @@ class JobMaster:
         if not vertex.is_source():
             return []
         if restore is not None and vertex.head.uid in restore["source_splits"]:
-            splits = sorted(restore["source_splits"][vertex.head.uid], key=lambda sp: sp.split_id)
-            vertex.head.transformation.source.restore_splits(splits)
-            return splits
+            # [split id, uri, relpath], by split id: the subtasks read the splits (user objects)
+            return sorted(restore["source_splits"][vertex.head.uid])
         return vertex.head.transformation.source.create_splits(vertex.parallelism)
 
     def _check_restore(self, restore: dict) -> None:
@@ -261,6 +273,8 @@ class JobMaster:
             working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
+            restored_splits=(self._source_splits(vertex, restore)
+                             if is_source and restore is not None and head.uid in restore["source_splits"] else None),
             state_backend=self.graph.state_backend,
             checkpoint_uri=self.coordinator.uri, restore=restore_files,
         )
@@ -269,36 +283,52 @@ class JobMaster:
 
     def _watch_attempt(self) -> TaskFailure | None:
         """Wait for every subtask of the attempt; return the first failure (None if none)."""
-        runs = self.runs
-        pending = list(runs)
+        pending = dict(self.tasks)  # (vertex, subtask) -> (executor, task key), until it ends
+        key_of = {task_key: key for key, (_executor, task_key) in pending.items()}
+        executors = {executor._actor_id: executor for executor, _task_key in pending.values()}
+        prefix = f"{self.job_id}/{self.attempt}/"
+        watches = {executor.ended.remote(prefix, _WATCH_POLL_S): actor for actor, executor in executors.items()}
         failure: TaskFailure | None = None
         cancel_deadline = None
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=0.2)
+            ready, _ = ray.wait(list(watches), num_returns=1, timeout=0.2)
             for ref in ready:
-                key = runs[ref]
+                actor = watches.pop(ref)
                 try:
-                    result = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a lost executor is a task failure
-                    vertex = self._vertex(key[0])
-                    result = TaskResult(ExecutionState.FAILED, failure=TaskFailure(
-                        f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
-                        f"was lost: {type(exc).__name__}: {str(exc)[:500]}",
-                        operator=vertex.name, uid=vertex.head.uid, subtask=key[1]))
-                if result.metrics is not None:
-                    self.final_metrics[key] = result.metrics
-                if result.status is ExecutionState.FINISHED:  # a failed or cancelled subtask did not finish its work
-                    self.coordinator.task_finished(key)
-                if result.status is ExecutionState.FAILED and failure is None:
-                    failure = result.failure
-                    self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
-                    self._cancel_tasks()
+                    ended = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a lost executor loses every subtask it ran
+                    ended = [(task_key, exc) for executor, task_key in pending.values()
+                             if executor._actor_id == actor]
+                for task_key, result in ended:
+                    key = key_of[task_key]
+                    if pending.pop(key, None) is None:
+                        continue
+                    if isinstance(result, BaseException):
+                        result = self._lost(key, result)
+                    if result.metrics is not None:
+                        self.final_metrics[key] = result.metrics
+                    if result.status is ExecutionState.FINISHED:  # a failed or cancelled subtask did not finish
+                        self.coordinator.task_finished(key)
+                    if result.status is ExecutionState.FAILED and failure is None:
+                        failure = result.failure
+                        self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
+                        self._cancel_tasks()
+                if any(executor._actor_id == actor for executor, _task_key in pending.values()):
+                    watches[executors[actor].ended.remote(prefix, _WATCH_POLL_S)] = actor
             if (failure is not None or self.stopping) and pending:
                 cancel_deadline = cancel_deadline or time.monotonic() + _CANCEL_GRACE_S
                 if time.monotonic() > cancel_deadline:  # stuck in user code: only killing stops it
-                    for ref in pending:
-                        ray.kill(self.tasks[runs[ref]][0], no_restart=True)
+                    for executor in {id(e): e for e, _task_key in pending.values()}.values():
+                        ray.kill(executor, no_restart=True)
         return failure
+
+    def _lost(self, key: tuple[int, int], exc: BaseException) -> TaskResult:
+        """The failure of a subtask whose executor was lost (or whose loop broke)."""
+        vertex = self._vertex(key[0])
+        return TaskResult(ExecutionState.FAILED, failure=TaskFailure(
+            f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
+            f"was lost: {type(exc).__name__}: {str(exc)[:500]}",
+            operator=vertex.name, uid=vertex.head.uid, subtask=key[1]))
 
     def _checkpoints_failing(self, reason: str) -> None:
         """More checkpoints failed in a row than tolerated: fail the attempt (the restart strategy decides)."""
@@ -420,7 +450,12 @@ class JobMaster:
                 "failovers": [dict(f) for f in self.failovers]}
 
     def checkpoint_history(self) -> list[dict]:
-        return list(self.coordinator.history)
+        """The latest ``web.checkpoints.history`` checkpoints and savepoints, oldest first."""
+        return self.coordinator.statistics()["history"]
+
+    def checkpoint_statistics(self) -> dict:
+        """Counts over the job's life, the latest of each kind, and the recent history."""
+        return self.coordinator.statistics()
 
     def metrics(self) -> dict:
         """Per-vertex and per-subtask metrics: live from running tasks, final from finished ones."""
@@ -451,41 +486,47 @@ class JobMaster:
 
     # ---- collect and print sinks ----------------------------------------------------------------
 
-    def collect_commit(self, channel: Any, checkpoint_id: int, values: list) -> None:
-        """Records a collect sink releases at checkpoint ``checkpoint_id`` (once, even after a restore)."""
+    def _collect_refuses(self) -> bool:
+        """The collect buffer is full and the job still wants its records: refuse a push."""
+        return (len(self.collected) >= _COLLECT_BUFFER_BATCHES and self.stopping != "cancel"
+                and not self.done.is_set())
+
+    def collect_push(self, channel: Any, seq: int, values: list) -> bool:
+        """Take a collect sink's batch; False (nothing taken) while the buffer is full."""
+        if self._collect_refuses():
+            return False
+        self.collect_receiver.receive(channel, seq, values)
+        return True
+
+    def collect_commit(self, channel: Any, checkpoint_id: int, values: list) -> bool:
+        """Records a collect sink releases at checkpoint ``checkpoint_id`` (once, even after a
+        restore); False (nothing taken) while the buffer is full."""
         if checkpoint_id <= self.committed.get(channel, 0):
-            return
+            return True
+        if self._collect_refuses():
+            return False
         self.committed[channel] = checkpoint_id
         self._collect(channel, values)
+        return True
 
     def _collect(self, _channel: Any, values: list) -> None:
-        while True:
-            try:
-                self.collected.put(("DATA", values), timeout=0.5)
-                return
-            except queue.Full:
-                if self.stopping == "cancel" or self.done.is_set():
-                    return
+        with self.collect_cond:
+            if self.stopping == "cancel" or self.done.is_set():
+                return  # nobody will read them
+            self.collected.append(values)
+            self.collect_cond.notify_all()
 
     def collect_pull(self, timeout: float) -> tuple[str, Any]:
-        """Every collected record available now: ("DATA", records), ("END", None) or ("WAIT", None)."""
-        try:
-            item = self.collected.get(timeout=timeout)
-        except queue.Empty:
-            return ("WAIT", None)
-        if item[0] == "END":
-            self.collected.put(item)  # every later pull sees the end too
-            return item
-        records = list(item[1])
-        while len(records) < 100_000:
-            try:
-                more = self.collected.get_nowait()
-            except queue.Empty:
-                break
-            if more[0] == "END":
-                self.collected.put(more)
-                break
-            records.extend(more[1])
+        """Every collected record available now: ("DATA", records), ("END", None) once the job
+        ended and every record was pulled, or ("WAIT", None) after ``timeout`` s without any."""
+        with self.collect_cond:
+            if not self.collected and not self.done.is_set():
+                self.collect_cond.wait(timeout)
+            if not self.collected:
+                return ("END", None) if self.done.is_set() else ("WAIT", None)
+            records: list = []
+            while self.collected and len(records) < _COLLECT_PULL_RECORDS:
+                records.extend(self.collected.popleft())
         return ("DATA", records)
 
     def _print(self, _channel: Any, text: str) -> None:
@@ -509,13 +550,33 @@ class JobMaster:
         return self.status, text
 
 
-@ray.remote(concurrency_groups={"client": 8, "sinks": 32, "query": 8})
+@ray.remote(concurrency_groups={"client": 8, "poll": 16, "savepoints": 4, "checkpoints": 8, "sinks": 16,
+                                "query": 8})
 class JobManager:
-    """One per Ray cluster (Flink's dispatcher): hosts a JobMaster per submitted job."""
+    """One per Ray cluster (Flink's dispatcher): hosts a JobMaster per submitted job.
+
+    Its methods run on threads in groups, so that calls that wait cannot hold back the others:
+    ``client`` answers at once (status, cancel, metrics, submit), ``poll`` waits up to the
+    timeout the client gives (printed output, collected records), ``savepoints`` waits for a
+    savepoint, ``checkpoints`` takes the subtasks' acknowledgements, ``sinks`` the print and
+    collect sinks' batches (never waiting: a full collect buffer refuses), ``query`` queryable
+    state.
+    """
 
     def __init__(self) -> None:
         self.jobs: dict[str, JobMaster] = {}
         self.rest: RestEndpoint | None = None
+        self.pool = ExecutorPool()
+        threading.Thread(target=self._release_idle_executors, daemon=True, name="executor-release").start()
+
+    def _release_idle_executors(self) -> None:
+        while True:
+            time.sleep(_RELEASE_CHECK_S)
+            try:
+                self.pool.release_idle(warm=int(ray.cluster_resources().get("CPU", 1)))
+            except Exception as exc:  # noqa: BLE001 - try again at the next round; never stop releasing
+                print(f"rayflink: releasing idle task executors failed: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
 
     @ray.method(concurrency_group="client")
     def submit(self, job_id: str, graph: JobGraph) -> dict:
@@ -525,11 +586,19 @@ class JobManager:
             rest.start()
             self.rest = rest
         me = ray.get_runtime_context().current_actor
-        master = JobMaster(job_id, graph, me)
+        master = JobMaster(job_id, graph, me, self.pool)
         self.jobs[job_id] = master
         self._forget_old_jobs()
-        master.start()
+        try:
+            master.start()
+        except BaseException:
+            self.pool.release(job_id)
+            del self.jobs[job_id]
+            raise
         return master.get_status()
+
+    def ping(self) -> None:
+        """Liveness, for the task executors (in the default group, which nothing else uses)."""
 
     def _forget_old_jobs(self, keep: int = 100) -> None:
         ended = [j for j, m in self.jobs.items() if m.status.is_terminal()]
@@ -562,40 +631,44 @@ class JobManager:
         return self._job(job_id).checkpoint_history()
 
     @ray.method(concurrency_group="client")
+    def checkpoint_statistics(self, job_id: str) -> dict:
+        return self._job(job_id).checkpoint_statistics()
+
+    @ray.method(concurrency_group="savepoints")
     def trigger_savepoint(self, job_id: str, path: str) -> str:
         return self._job(job_id).trigger_savepoint(path)
 
-    @ray.method(concurrency_group="client")
+    @ray.method(concurrency_group="savepoints")
     def stop_with_savepoint(self, job_id: str, path: str) -> str:
         return self._job(job_id).stop_with_savepoint(path)
 
-    @ray.method(concurrency_group="client")
+    @ray.method(concurrency_group="savepoints")
     def rescale(self, job_id: str, parallelism: Any, path: str) -> str:
         return self._job(job_id).rescale(parallelism, path)
 
-    @ray.method(concurrency_group="sinks")
+    @ray.method(concurrency_group="checkpoints")
     def checkpoint_ack(self, job_id: str, attempt: int, key: Any, checkpoint_id: int, info: dict) -> None:
         master = self.jobs.get(job_id)
         if master is not None:
             master.coordinator.ack(attempt, key, checkpoint_id, info)
 
-    @ray.method(concurrency_group="sinks")
+    @ray.method(concurrency_group="checkpoints")
     def checkpoint_decline(self, job_id: str, attempt: int, key: Any, checkpoint_id: int, reason: str) -> None:
         master = self.jobs.get(job_id)
         if master is not None:
             master.coordinator.decline(attempt, key, checkpoint_id, reason)
 
-    @ray.method(concurrency_group="sinks")
+    @ray.method(concurrency_group="checkpoints")
     def task_reached_end(self, job_id: str, attempt: int, key: Any) -> None:
         master = self.jobs.get(job_id)
         if master is not None:
             master.coordinator.task_reached_end(attempt, key)
 
     @ray.method(concurrency_group="sinks")
-    def collect_commit(self, job_id: str, channel_id: Any, checkpoint_id: int, values: list) -> None:
+    def collect_commit(self, job_id: str, channel_id: Any, checkpoint_id: int, values: list) -> bool:
+        """False while the job's collect buffer is full: the sink commits again later."""
         master = self.jobs.get(job_id)
-        if master is not None:
-            master.collect_commit(channel_id, checkpoint_id, values)
+        return True if master is None else master.collect_commit(channel_id, checkpoint_id, values)
 
     @ray.method(concurrency_group="query")
     def query_kv_state(self, job_id: str, name: str, key: Any, timeout: float) -> dict:
@@ -605,19 +678,19 @@ class JobManager:
             return {"status": "UNKNOWN_JOB", "known": list(self.jobs)}
         return master.query_kv_state(name, key, timeout)
 
-    @ray.method(concurrency_group="client")
+    @ray.method(concurrency_group="poll")
     def wait_output(self, job_id: str, timeout: float) -> tuple[str, str]:
         return self._job(job_id).wait_output(timeout)
 
-    @ray.method(concurrency_group="client")
+    @ray.method(concurrency_group="poll")
     def collect_pull(self, job_id: str, timeout: float) -> tuple[str, Any]:
         return self._job(job_id).collect_pull(timeout)
 
     @ray.method(concurrency_group="sinks")
-    def collect_push(self, job_id: str, channel_id: Any, seq: int, values: list) -> None:
+    def collect_push(self, job_id: str, channel_id: Any, seq: int, values: list) -> bool:
+        """False while the job's collect buffer is full: the sink sends the batch again later."""
         master = self.jobs.get(job_id)
-        if master is not None:
-            master.collect_receiver.receive(channel_id, seq, values)
+        return True if master is None else master.collect_push(channel_id, seq, values)
 
     @ray.method(concurrency_group="sinks")
     def print_push(self, job_id: str, channel_id: Any, seq: int, text: str) -> None:
@@ -629,7 +702,9 @@ class JobManager:
         try:
             return self.jobs[job_id]
         except KeyError:
-            raise KeyError(f"no job {job_id!r} on this cluster (known: {', '.join(self.jobs) or 'none'})") from None
+            known = ", ".join(list(self.jobs)[-10:]) or "none"
+            raise UnknownJobError(f"no job {job_id!r} on this cluster (recent jobs: {known}; "
+                                  "`rayflink list` shows them all)") from None
 
 
 def job_manager() -> Any:

@@ -108,6 +108,57 @@ class OutputChannel:
             ray.get(self._in_flight.popleft())
 
 
+_REFUSED_PAUSE_S = (0.001, 0.1)  # first and longest pause before a refused batch is sent again
+
+
+def until_accepted(method: Any, *args: Any, ref: Any = None) -> None:
+    """Call ``method.remote(*args)`` until the receiver accepts; ``ref`` is a first call already made.
+
+    A receiver with a bounded buffer answers False when the buffer is full (it took nothing)
+    instead of holding one of its threads until there is room, so one slow consumer cannot use
+    up the threads that other jobs' calls need. The caller waits here: that is its backpressure.
+    """
+    pause = _REFUSED_PAUSE_S[0]
+    if ref is None:
+        ref = method.remote(*args)
+    while ray.get(ref) is False:  # raises if the receiver died
+        time.sleep(pause)
+        pause = min(2 * pause, _REFUSED_PAUSE_S[1])
+        ref = method.remote(*args)
+
+
+class RefusableChannel:
+    """A channel to a receiver that may refuse a batch (see ``until_accepted``): the job
+    manager's collect buffer. Up to ``credits`` batches are in flight; a refused one is sent
+    again, with its sequence number, before the next batch goes out."""
+
+    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_seq")
+
+    def __init__(self, handle: Any, channel_id: Any, credits: int, method: str, prefix: tuple = ()) -> None:
+        self.method = getattr(handle, method)
+        self.prefix = prefix
+        self.channel_id = channel_id
+        self.credits = credits
+        self._in_flight: deque = deque()  # (args, ref) of each unsettled batch
+        self._seq = 0
+
+    def send(self, message: Any) -> None:
+        if len(self._in_flight) >= self.credits:
+            self._settle_oldest()
+        args = (*self.prefix, self.channel_id, self._seq, message)
+        self._in_flight.append((args, self.method.remote(*args)))
+        self._seq += 1
+
+    def _settle_oldest(self) -> None:
+        args, ref = self._in_flight.popleft()
+        until_accepted(self.method, *args, ref=ref)
+
+    def drain(self) -> None:
+        """Wait until every sent batch has been accepted by the receiver."""
+        while self._in_flight:
+            self._settle_oldest()
+
+
 class LocalChannel:
     """A channel to a subtask in the same process: no serialization; a full input queue is the backpressure."""
 
@@ -173,7 +224,8 @@ class RecordWriter:
             Partitioner.RESCALE: self._route_round_robin,
             Partitioner.SHUFFLE: self._route_shuffle,
             Partitioner.BROADCAST: self._route_broadcast,
-            Partitioner.HASH: self._route_hash,
+            Partitioner.HASH: (self._route_hash_batches if hasattr(key_selector, "split_by_channel")
+                               else self._route_hash),
             Partitioner.CUSTOM: self._route_custom,
         }[partitioner]
 
@@ -253,6 +305,13 @@ class RecordWriter:
                 cache[key] = t
             append(t)
         self._scatter(values, timestamps, targets)
+
+    def _route_hash_batches(self, values: list, timestamps: list | None) -> None:
+        """Columnar records (SQL's Arrow record batches): the key selector (``KeyColumns``) cuts each
+        batch by its rows' key groups."""
+        for batch in values:
+            for index, part in self.key_selector.split_by_channel(batch, len(self.channels), self.max_parallelism):
+                self._append(index, [part], None)
 
     def _key_error(self, key: Any, record: Any, reason: str) -> UnhashableKeyError:
         return UnhashableKeyError(

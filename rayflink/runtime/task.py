@@ -11,7 +11,7 @@ from typing import Any, Callable
 import ray
 from ray import cloudpickle
 
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_states
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
@@ -256,7 +256,12 @@ class StreamTask:
         if not isinstance(head, SourceOperator):
             raise TypeError(f"task {d.vertex_name!r}: the head of a source chain must be a SourceOperator, "
                             f"got {type(head).__name__}")
-        reader = d.source.create_reader(list(d.source_splits), d.subtask_index, d.parallelism)
+        splits = list(d.source_splits)
+        if d.restored_splits is not None:  # read from the checkpoint's snapshot files, here in the task
+            every = load_source_splits(d.restored_splits, storage_options(d.config))
+            d.source.restore_splits(list(every.values()))
+            splits = [every[split_id] for split_id, _uri, _relpath in splits]
+        reader = d.source.create_reader(splits, d.subtask_index, d.parallelism)
         self.reader = reader
         batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
         interval_ns = options.get(d.config, options.AUTO_WATERMARK_INTERVAL) * 1_000_000

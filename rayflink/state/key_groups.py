@@ -43,10 +43,11 @@ import datetime
 import decimal
 import enum
 import fractions
+import math
 import numbers
 import operator
 import struct
-from typing import Iterable
+from typing import Any, Iterable
 
 import mmh3
 
@@ -264,3 +265,44 @@ def _encode_other(key: object) -> tuple[bytes, bytes]:
         "encode the same way in every process (its hash may differ between processes); return a "
         "str, int, float, bytes, None, or a tuple/frozenset/dataclass of those from the key selector")
 
+
+def assign_key_groups(columns: list, max_parallelism: int) -> Any:
+    """Key group of every row of the Arrow arrays ``columns`` (the columnar ``assign_key_group``),
+    as a numpy array. A row's key is its value with one column, the tuple of its values with
+    several, so a row lands in the key group ``assign_key_group`` gives its key; each distinct key
+    of the call is hashed once."""
+    import numpy as np
+
+    if not columns:
+        raise ValueError("assign_key_groups: give at least one key column")
+    encoded = [_dictionary(c) for c in columns]
+    if len(encoded) == 1:
+        codes, uniques = encoded[0]
+        groups = np.array([assign_key_group(v, max_parallelism) for v in uniques] or [0], dtype=np.int64)
+        return groups[codes]
+    if math.prod(len(uniques) + 1 for _, uniques in encoded) >= 2**62:  # codes would overflow: per row
+        rows = zip(*[[uniques[c] for c in codes] for codes, uniques in encoded])
+        return np.array([assign_key_group(k, max_parallelism) for k in rows], dtype=np.int64)
+    combined = np.zeros(len(encoded[0][0]), dtype=np.int64)  # one code per distinct combination
+    for codes, uniques in encoded:
+        combined = combined * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    keys = [tuple(uniques[codes[i]] for codes, uniques in encoded) for i in first]
+    groups = np.array([assign_key_group(k, max_parallelism) for k in keys] or [0], dtype=np.int64)
+    return groups[inverse]
+
+
+def _dictionary(column: Any) -> tuple:
+    """(code per row, distinct Python values) of an Arrow array; None is one of the values."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = column.dictionary_encode() if not isinstance(column, pa.DictionaryArray) else column
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    uniques = encoded.dictionary.to_pylist()
+    codes = encoded.indices
+    if codes.null_count:
+        uniques.append(None)
+        codes = codes.fill_null(len(uniques) - 1)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), uniques

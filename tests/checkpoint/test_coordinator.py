@@ -3,9 +3,12 @@ after some subtasks ended, and what later checkpoints carry of finished subtasks
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFailure, read_metadata
+from rayflink.checkpoint.storage import ForwardingCheckpointStorage
 from rayflink.runtime.messages import CheckpointCompleted, TriggerCheckpoint
 
 SOURCE, SINK = (1, 0), (2, 0)
@@ -23,6 +26,12 @@ def coordinator(tmp_path):
 def ack(c, key, cid):
     c.ack(0, key, cid, {"uri": c.uri, "relpath": f"chk-{cid}/{key}", "uids": [], "size": 1,
                         "alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0})
+
+
+def stored(c, prefix: str = "") -> list[str]:
+    """The files in the coordinator's storage once the deletions it queued have run."""
+    assert c.drain(30), "the coordinator's storage clean-up did not finish"
+    return c.storage.list(prefix)
 
 
 def triggers(sent, key):
@@ -79,7 +88,7 @@ def stored_ack(c, key, cid, new_shared=(), reused_shared=(), private=(), attempt
     own = [f"{stem}/op/{name}" for name in private]
     for f in [f"{stem}.state", *files, *own]:
         c.storage.write_bytes(f, b"x")
-    splits = {"source-uid": [f"split of checkpoint {cid}"]} if key == SOURCE else {}
+    splits = {"source-uid": [f"split-{cid}"]} if key == SOURCE else {}  # ids: the splits are in its file
     c.ack(attempt, key, cid, {"uri": c.uri, "relpath": f"{stem}.state", "uids": [f"op-{key[0]}"], "size": 1,
                               "alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0, "source_splits": splits,
                               "shared": sorted([*files, *reused_shared]), "reused_shared": sorted(reused_shared),
@@ -104,13 +113,13 @@ def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_
 
     # then its metadata lists the source's state and splits, as the source acknowledged them at 1,
     meta = read_metadata(final["path"])
-    assert meta["operators"] == {"op-1": [(c.uri, "chk-1/task-1-0.state")],
-                                 "op-2": [(c.uri, "chk-2/task-2-0.state")]}
-    assert meta["source_splits"] == {"source-uid": ["split of checkpoint 1"]}
+    assert meta["operators"] == {"op-1": [[c.uri, "chk-1/task-1-0.state"]],
+                                 "op-2": [[c.uri, "chk-2/task-2-0.state"]]}
+    assert meta["source_splits"] == {"source-uid": [["split-1", c.uri, "chk-1/task-1-0.state"]]}
     # and the files that state uses outlive checkpoint 1: only what 1 alone used is gone.
     carried = {"chk-1/task-1-0.state", "chk-1/task-1-0/op/MANIFEST", *source_files}
-    assert set(meta["shared"]) == carried | set(c.storage.list("shared/"))
-    assert set(c.storage.list("")) == carried | {"chk-2/_metadata", "chk-2/task-2-0.state",
+    assert set(meta["shared"]) == carried | set(stored(c, "shared/"))
+    assert set(stored(c)) == carried | {"chk-2/_metadata", "chk-2/task-2-0.state",
                                                   *sink_files, "shared/sink-2.sst"}
 
     # Given the job restarted from checkpoint 2, when checkpoint 3 completes, subsuming 2,
@@ -120,7 +129,7 @@ def test_checkpoints_after_a_subtask_finished_carry_its_last_state_and_keep_its_
     stored_ack(c, SINK, 3, new_shared=["sink"], attempt=1)
     assert c.history[-1]["id"] == 3 and c.history[-1]["status"] == "COMPLETED"
     # then the files carried from checkpoint 1 are deleted with it: storage holds checkpoint 3 alone.
-    assert set(c.storage.list("")) == {"chk-3/_metadata", "chk-3/task-1-0.state", "chk-3/task-2-0.state",
+    assert set(stored(c)) == {"chk-3/_metadata", "chk-3/task-1-0.state", "chk-3/task-2-0.state",
                                        "shared/source-3.sst", "shared/sink-3.sst"}
     assert set(c.shared_refs) == {"shared/source-3.sst", "shared/sink-3.sst"}
 
@@ -168,4 +177,97 @@ def test_a_failed_savepoint_deletes_the_files_its_subtasks_stored_and_nothing_el
         source_acks()
     # then the savepoint failed, the source's file is gone, and the user's file stays.
     assert "injected" in p.failure
-    assert target.list("") == ["notes.txt"]
+    assert c.drain(30) and target.list("") == ["notes.txt"]
+
+
+def test_the_history_keeps_the_latest_checkpoints_and_counts_them_all(tmp_path):
+    # Given a coordinator keeping the 3 latest checkpoints (web.checkpoints.history),
+    c = CheckpointCoordinator("job", {"state.checkpoints.dir": tmp_path.as_uri(), "web.checkpoints.history": 3},
+                              send=lambda key, message: None, on_too_many_failures=lambda reason: None)
+    c.start_attempt(0, {SOURCE: None, SINK: None}, [SOURCE], {})
+    # when 200 checkpoints complete and every tenth fails,
+    for cid in range(1, 201):
+        c.trigger()
+        ack(c, SOURCE, cid)
+        if cid % 10 == 0:
+            c.decline(0, SINK, cid, f"injected failure of {cid}")
+        else:
+            ack(c, SINK, cid)
+    # then the history holds the 3 latest, and the counts and the latest of each kind hold the rest.
+    stats = c.statistics()
+    assert [h["id"] for h in stats["history"]] == [198, 199, 200] and len(c.history) == 3
+    assert stats["counts"] == {"completed": 180, "failed": 20, "in_progress": 0, "total": 200}
+    assert stats["latest"]["completed"]["id"] == 199 and stats["latest"]["savepoint"] is None
+    assert stats["latest"]["failed"]["failure"] == "injected failure of 200"
+    # (Flink's default is 10)
+    assert CheckpointCoordinator("j", {}, send=None, on_too_many_failures=None).history.maxlen == 10
+
+
+def test_a_savepoint_that_fails_leaves_no_temporary_file_of_a_subtask_killed_while_writing(tmp_path):
+    # Given a savepoint for which the source stored its file, and the sink was killed while
+    # writing its own (its temporary file is left),
+    c, _ = coordinator(tmp_path / "chk")
+    directory = tmp_path / "savepoint-1"
+    p = c.trigger(savepoint_uri=directory.as_uri())
+    (directory / "savepoint").mkdir(parents=True)
+    (directory / "savepoint" / "task-1-0.state").write_bytes(b"x")
+    c.ack(0, SOURCE, p.checkpoint_id, {"uri": directory.as_uri(), "relpath": "savepoint/task-1-0.state",
+                                       "uids": [], "size": 1, "alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0})
+    (directory / "savepoint" / ".tmp-a1b2c3").write_bytes(b"half a snapshot")
+    # when the savepoint fails,
+    c.stop_attempt("the sink's executor was lost")
+    # then nothing of it is left in its directory.
+    assert p.failure and c.drain(30)
+    assert not [f for f in directory.rglob("*") if f.is_file()]
+
+
+class _Frozen(ForwardingCheckpointStorage):
+    """A storage whose writes and deletes hang until ``thaw`` is set."""
+
+    def __init__(self, inner) -> None:
+        super().__init__(inner)
+        self.thaw = threading.Event()
+        self.calls = threading.Semaphore(0)
+
+    def _hang(self) -> None:
+        self.calls.release()
+        assert self.thaw.wait(60)
+
+    def write_bytes(self, relpath, data):
+        self._hang()
+        super().write_bytes(relpath, data)
+
+    def delete_prefix(self, prefix):
+        self._hang()
+        return super().delete_prefix(prefix)
+
+
+def test_a_checkpoint_expires_while_its_metadata_write_hangs_and_no_call_waits_for_the_storage(tmp_path):
+    # Given a coordinator (100 ms checkpoint timeout) whose storage hangs every write and delete,
+    c = CheckpointCoordinator("job", {"state.checkpoints.dir": tmp_path.as_uri(),
+                                      "execution.checkpointing.interval": 3_600_000,
+                                      "execution.checkpointing.timeout": 100},
+                              send=lambda key, message: None, on_too_many_failures=lambda reason: None)
+    frozen = c.storage = _Frozen(c.storage)
+    c.start_attempt(0, {SOURCE: None, SINK: None}, [SOURCE], {})
+    try:
+        p = c.trigger()
+        ack(c, SOURCE, 1)
+        # when the last ack's thread writes the metadata, which hangs,
+        last = threading.Thread(target=ack, args=(c, SINK, 1), daemon=True)
+        last.start()
+        assert frozen.calls.acquire(timeout=30)
+        # then the checkpoint expires all the same, and the history, the statistics and the end
+        # of the attempt (whose clean-up hangs too) do not wait for the storage,
+        assert p.done.wait(30) and "expired before completing" in p.failure
+        assert c.statistics()["counts"]["failed"] == 1
+        c.stop_attempt("cancelled")
+        c.discard_all()
+        assert not c.drain(0.2)  # (the clean-up is still stuck)
+        # and when the storage answers again, the checkpoint stays failed, its metadata deleted.
+        frozen.thaw.set()
+        last.join(30)
+        assert c.drain(30) and p.metadata_path is None and not c.storage.list("")
+    finally:
+        frozen.thaw.set()
+        c.shutdown()

@@ -80,6 +80,7 @@ class Checkpoints:
         assert p.done.wait(60) and p.failure is None, p.failure
         for writer in self.writers:
             writer.notify_checkpoint_complete(p.checkpoint_id)
+        assert self.coordinator.drain(60)  # the subsumed checkpoints' files are deleted in the background
         return self.coordinator.history[-1]
 
     def handles(self, entry: dict) -> list[RocksDBCheckpointHandle]:

@@ -9,6 +9,7 @@ import pytest
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from exactly_once import CountPerKey, collect_under_chaos, compare, counting_job, expected_output
 from rayflink.checkpoint.coordinator import read_metadata
+from rayflink.checkpoint.snapshots import load_source_splits
 from rayflink.common import WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.datastream import StreamExecutionEnvironment
@@ -93,6 +94,13 @@ class _FailingCommits(SinkWriter):
             raise RuntimeError("injected: the commit after the final checkpoint fails")
 
 
+def positions(checkpoint: dict) -> dict:
+    """Source uid -> the positions of its splits in ``checkpoint`` (read from its snapshot files)."""
+    meta = read_metadata(checkpoint["path"])
+    return {uid: [s.payload[0] for s in load_source_splits(refs).values()]
+            for uid, refs in meta["source_splits"].items()}
+
+
 def two_sources_job(checkpoint_dir, a_records: int, b_records: int, b_rate: float | None, savepoint=None,
                     a_source=EndsLate):
     """Sources 'a' and 'b' (one subtask each), counted per source at parallelism 2."""
@@ -123,10 +131,8 @@ def test_a_final_checkpoint_holds_the_state_of_a_subtask_that_finished_before_it
     final = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][-1]
 
     # then the final checkpoint holds both sources' positions (at their ends) and the counts,
-    meta = read_metadata(final["path"])
-    assert {uid: [s.payload[0] for s in splits] for uid, splits in meta["source_splits"].items()} == \
-        {"a": [100], "b": [300]}
-    assert len(meta["operators"]["count"]) == 2
+    assert positions(final) == {"a": [100], "b": [300]}
+    assert len(read_metadata(final["path"])["operators"]["count"]) == 2
 
     # and a job restored from it with more input for both goes on where each source ended.
     env, counts = two_sources_job(f"file://{tmp_path}/chk2", 150, 350, None, savepoint=final["path"])
@@ -141,16 +147,13 @@ def test_checkpoints_go_on_after_a_source_ends_and_restore_both_sources(tmp_path
     # job that fails after its final checkpoint (so that it keeps its checkpoints),
     env, counts = two_sources_job(f"file://{tmp_path}/chk", 100, 300, 150, a_source=DataGeneratorSource)
     env.get_checkpoint_config().set_num_retained_checkpoints(100)
+    env.get_config().set_string("web.checkpoints.history", "100")
     counts.sink_to(FailsAfterTheFinalCheckpoint()).uid("fails")
     client = env.execute_async("a-ends-first")
     with pytest.raises(JobExecutionError, match="injected: the commit after the final checkpoint fails"):
         client.get_job_execution_result()
 
     # then checkpoints completed while 'b' still read, with 'a' at its end (Flink's FLIP-147),
-    def positions(checkpoint):
-        meta = read_metadata(checkpoint["path"])
-        return {uid: [s.payload[0] for s in splits] for uid, splits in meta["source_splits"].items()}
-
     completed = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"]
     after_a = [c for c in completed if positions(c)["a"] == [100] and positions(c)["b"][0] < 300]
     assert len(after_a) >= 3, [positions(c) for c in completed]  # before: none, or one that raced a's end

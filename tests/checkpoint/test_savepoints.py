@@ -349,7 +349,7 @@ def test_keyed_state_of_a_rich_map_survives_a_savepoint(tmp_path):
 
 class Prepared:
     """What a sink subtask prepared at a checkpoint. Storing it with the subtask's snapshot
-    fails (``fault="refused"``), or takes two seconds (``"slow"``), the first time."""
+    fails (``fault="refused"``), or takes six seconds (``"slow"``), the first time."""
 
     def __init__(self, fault: str | None = None) -> None:
         self.fault = fault
@@ -359,7 +359,7 @@ class Prepared:
         if fault == "refused":
             raise RuntimeError("injected: the storage refused the snapshot")
         if fault == "slow":
-            time.sleep(2.0)  # the slow storage
+            time.sleep(6.0)  # the slow storage
         return (Prepared, ())
 
 
@@ -396,9 +396,10 @@ def test_files_of_checkpoints_that_fail_are_deleted_and_the_retained_one_keeps_i
     env.enable_checkpointing(100)
     cfg = env.get_checkpoint_config()
     cfg.set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
-    cfg.set_checkpoint_timeout(1_000)
+    cfg.set_checkpoint_timeout(3_000)  # (RocksDB uploads on a loaded machine take a second or more)
     cfg.set_tolerable_checkpoint_failure_number(100)
     cfg.enable_externalized_checkpoints(ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    env.get_config().set_string("web.checkpoints.history", "1000")  # (the failures at 3 and 5 stay in it)
     source = DataGeneratorSource(lambda i: (i % 500, i), None, RateLimiterStrategy.per_second(5_000))
     (env.from_source(source, WatermarkStrategy.no_watermarks(), "events").key_by(lambda e: e[0])
      .process(Total()).sink_to(FaultySnapshots({3: "refused", 5: "slow"})))

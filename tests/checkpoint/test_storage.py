@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import S3Endpoint, free_port, wait_until
+from services import S3Endpoint
 
 from rayflink.checkpoint.storage import (
     CheckpointStorage,
@@ -21,6 +19,7 @@ from rayflink.checkpoint.storage import (
     S3CheckpointStorage,
     storage_options,
 )
+from rayflink.errors import ConfigurationError
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -192,23 +191,6 @@ def test_forwarding_storage_wraps_any_storage(tmp_path: Path) -> None:
     assert isinstance(plain, ForwardingCheckpointStorage) and plain.read_bytes("chk-1/_metadata") == b"m"
 
 
-@pytest.fixture
-def s3_of_its_own() -> Iterator[S3Endpoint]:
-    """A moto S3 server in a process of its own: its buckets exist on no other server, so a Ray
-    worker reaches them only through an endpoint that names this one (``AWS_ENDPOINT_URL``, if
-    a worker inherited it from the test session, names the session's server)."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = S3Endpoint(f"http://127.0.0.1:{port}")
-    try:
-        wait_until(lambda: endpoint.client().list_buckets(), timeout=30, what=f"moto S3 on port {port}")
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 def test_storage_options_are_the_s3_options_of_a_job_configuration() -> None:
     config = {"s3.endpoint": "http://127.0.0.1:9000", "s3.path.style.access": "true",
               "state.checkpoints.dir": "s3://bucket/chk", "parallelism.default": 2}
@@ -237,7 +219,7 @@ def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_ow
 
     # when a job on incremental RocksDB checkpoints there (task actors upload, the job master
     # writes metadata) and is cancelled with its checkpoints retained,
-    _, latest = retained_after_cancel(job("chk", 5_000), "to-s3", 2)
+    _, latest = retained_after_cancel(job("chk", 1_000), "to-s3", 2)  # (20 s of input: cancelled before its end)
     assert latest["path"].startswith(f"s3://{bucket}/chk/")
     assert CheckpointStorage.from_uri(latest["path"].rsplit("/", 2)[0], options).list("shared/")
 
@@ -252,3 +234,55 @@ def test_a_job_reaches_s3_through_the_endpoint_in_its_configuration(s3_of_its_ow
     for key, ns in per_key.items():
         assert sorted(ns) == list(range(min(ns), records // keys + 1)), f"key {key}"
     assert sum(min(ns) - 1 for ns in per_key.values()) > 0, "the checkpoint should have held some counts"
+
+
+def test_a_frozen_s3_endpoint_fails_a_call_after_the_configured_timeout_naming_the_options(freezable_s3) -> None:
+    # Given a bucket on an S3 endpoint that then freezes (accepts connections, never answers),
+    bucket = freezable_s3.endpoint.create_bucket()
+    storage = CheckpointStorage.from_uri(f"s3://{bucket}/chk", {
+        "s3.endpoint": freezable_s3.endpoint.endpoint_url, "s3.access-key": "testing", "s3.secret-key": "testing",
+        "s3.connection.timeout": 300, "s3.attempts.maximum": "0"})
+    storage.write_bytes("chk-1/_metadata", b"m")
+    freezable_s3.freeze()
+    # when a call is made, it fails after s3.connection.timeout (300 ms, no retry), naming the options,
+    outcome: list = []
+
+    def call() -> None:
+        try:
+            storage.read_bytes("chk-1/_metadata")
+        except CheckpointStorageError as e:
+            outcome.append(e)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(60)  # (boto3's defaults would wait 60 s per attempt, 4 attempts)
+    assert not caller.is_alive(), "the storage call hangs on the frozen endpoint"
+    (error,) = outcome
+    assert "cannot read chk-1/_metadata: ReadTimeoutError" in str(error) and "s3.connection.timeout" in str(error)
+
+
+@pytest.mark.parametrize("key, value", [("s3.connection.timeout", "ten seconds"),
+                                        ("s3.connection.establish.timeout", 0), ("s3.attempts.maximum", -1)])
+def test_a_bad_s3_timeout_option_fails_where_the_storage_is_opened(key, value) -> None:
+    with pytest.raises(ConfigurationError, match=key):
+        CheckpointStorage.from_uri("s3://b/x", {key: value})
+    # (Flink's durations are read: '10 s' is 10,000 ms)
+    assert CheckpointStorage.from_uri("s3://b/x", {"s3.connection.timeout": "10 s"})._read_timeout_s == 10.0
+
+
+def test_deleting_a_directory_deletes_what_interrupted_writes_left_there(tmp_path: Path) -> None:
+    storage = CheckpointStorage.from_uri(tmp_path.as_uri())
+    storage.write_bytes("chk-1/a", b"1")
+    storage.write_bytes("chk-10/a", b"1")
+    (tmp_path / "chk-1" / ".tmp-killed-writer").write_bytes(b"partial")
+    (tmp_path / "chk-10" / ".tmp-other").write_bytes(b"partial")
+    assert storage.delete_prefix("chk-1/") == 1
+    assert not (tmp_path / "chk-1").exists() and (tmp_path / "chk-10" / ".tmp-other").exists()
+    assert storage.discard_temporary("chk-10/") == 1 and storage.list("") == ["chk-10/a"]
+    # (only those last written before a given time: a write that began since goes on)
+    storage.write_bytes("chk-10/b", b"1")
+    (tmp_path / "chk-10" / ".tmp-old").write_bytes(b"partial")
+    os.utime(tmp_path / "chk-10" / ".tmp-old", (1_000, 1_000))
+    (tmp_path / "chk-10" / ".tmp-new").write_bytes(b"partial")
+    assert storage.discard_temporary("chk-10/", before=2_000) == 1
+    assert sorted(p.name for p in (tmp_path / "chk-10").iterdir()) == [".tmp-new", "a", "b"]

@@ -24,7 +24,7 @@ def test_lower_case_exactly_once_reaches_the_job_master_and_its_tasks_as_exactly
     env = StreamExecutionEnvironment(Configuration({"execution.checkpointing.mode": "exactly_once",
                                                     "execution.checkpointing.interval": "1 s"}))
     env.from_collection([1]).print()
-    master = JobMaster("config-test", env.get_stream_graph("mode"), manager=None)
+    master = JobMaster("config-test", env.get_stream_graph("mode"), manager=None, pool=None)
     assert master.config["execution.checkpointing.mode"] == "EXACTLY_ONCE"  # what every TaskDeployment carries
     assert master.config["execution.checkpointing.interval"] == 1000
 

@@ -22,23 +22,9 @@ from rayflink.connectors.mysql_cdc import (
     JsonDebeziumDeserializationSchema,
     MySqlCdcError,
     MySqlSource,
-    StartupOptions,
-    changelog_kind,
+    changelog_rows,
 )
 from rayflink.datastream import StreamExecutionEnvironment
-
-
-class Change:
-    """A changelog row (kind 0 +I, 1 -U, 2 +U, 3 -D)."""
-
-    def __init__(self, kind: int, row: dict):
-        self.kind, self.row = kind, row
-
-    def get_row_kind(self):
-        return self.kind
-
-    def as_dict(self):
-        return dict(self.row)
 
 
 @pytest.fixture
@@ -94,7 +80,9 @@ def test_snapshot_then_inserts_updates_and_deletes_in_order(mariadb_binlog, tabl
     assert changes[0]["after"] == {"id": 4, "name": "cap", "price": pytest.approx(7)}
     assert (changes[1]["before"]["price"], changes[1]["after"]["price"]) == (2, 9)
     assert changes[2]["before"]["id"] == 2 and changes[2]["after"] is None
-    assert changelog_kind(changes[1]) == [(1, changes[1]["before"]), (2, changes[1]["after"])]
+    before, after = changelog_rows(changes[1])
+    assert (str(before.get_row_kind()), str(after.get_row_kind())) == ("-U", "+U")
+    assert (before.as_dict(), after.as_dict()) == (changes[1]["before"], changes[1]["after"])
 
 
 def _updates(db, name: str, first: int, last: int) -> None:
@@ -218,8 +206,8 @@ def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_bi
             .with_url("jdbc:postgresql://127.0.0.1:5432/test").with_user_name("postgres").build()
         e.from_source(source(mariadb_binlog, name, server_id=5503), WatermarkStrategy.no_watermarks(), "cdc") \
             .set_parallelism(1).uid("cdc") \
-            .flat_map(lambda change: [Change(k, row) for k, row in changelog_kind(change)]).uid("changelog") \
-            .key_by(lambda c: c.row["id"]) \
+            .flat_map(changelog_rows).uid("changelog") \
+            .key_by(lambda row: row["id"]) \
             .add_sink(JdbcSink.upsert(name, ["id", "name", "price"], ["id"], pg_options)).uid("pg")
         client = e.execute_async("cdc-to-pg")
         stop = threading.Event()

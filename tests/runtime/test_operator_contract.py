@@ -14,8 +14,8 @@ from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.connectors.discarding import DiscardingSink
 from rayflink.datastream import MapFunction, OutputTag, SinkFunction, StreamExecutionEnvironment
 from rayflink.errors import JobExecutionError
-from rayflink.graph.transformations import FunctionParams, OperatorKind, OperatorSpec, PrintParams
-from rayflink.runtime.operator import OneInputStreamOperator, OperatorContext
+from rayflink.graph.transformations import PARAMS_OF, FunctionParams, OperatorKind, OperatorSpec, PrintParams
+from rayflink.runtime.operator import AbstractStreamOperator, OneInputStreamOperator, OperatorContext
 from rayflink.runtime.output import Output, TimestampedCollector
 from rayflink.runtime.registry import OperatorRegistry
 
@@ -54,6 +54,15 @@ def test_the_registry_loads_the_operator_package_by_name_on_first_use():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "WindowOperator"
+
+
+def test_every_operator_kind_has_a_registered_class_taking_its_params():
+    from rayflink.runtime.registry import OPERATORS
+
+    for kind in OperatorKind:  # the SQL kinds too: operators/__init__.py must import their package
+        cls = OPERATORS.operator_class(kind)
+        assert issubclass(cls, AbstractStreamOperator), (kind, cls)
+        assert kind in PARAMS_OF, kind
 
 
 def test_a_kind_nobody_registered_is_named_in_the_error():

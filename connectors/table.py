@@ -1,0 +1,343 @@
+"""SQL table factories: ``WITH ('connector' = ...)`` options to the connectors' own sources and
+sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFactory`` and
+``DynamicTableSinkFactory``, one per connector, keyed by the ``connector`` option).
+
+- ``datagen``: ``number-of-rows`` (unbounded without), ``rows-per-second`` (10000; ``0``: unlimited),
+  ``fields.<name>.kind`` (``random`` | ``sequence``), ``.min``, ``.max``, ``.length``, ``.start``, ``.end``
+- ``filesystem``: ``path``, ``format`` (``csv`` | ``json``), ``csv.field-delimiter``;
+  ``source.monitor-interval`` keeps reading new files (unbounded)
+- ``kafka``: ``topic``, ``properties.bootstrap.servers``, ``properties.group.id``, ``properties.*``,
+  ``format`` (``json`` | ``csv``), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
+  ``group-offsets`` | ``timestamp`` with ``scan.startup.timestamp-millis``), ``scan.bounded.mode``
+  (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
+- ``jdbc`` (sink): ``url`` (``jdbc:postgresql://...`` or ``jdbc:mysql://...``), ``table-name``,
+  ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
+  ``sink.max-retries``; with a PRIMARY KEY it upserts and takes updates (``-D`` deletes)
+- ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
+- ``blackhole``: drops everything; takes updates
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+
+from rayflink.operators.sql.scan import ROWS_PER_BATCH
+from rayflink.sql.catalog import CatalogTable
+from rayflink.sql.errors import SqlValidationError, closest
+
+CONNECTORS = ("datagen", "filesystem", "kafka", "jdbc", "print", "blackhole")
+
+
+def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
+    if key in table.options:
+        return table.options[key]
+    if required:
+        raise SqlValidationError(f"table {table.name!r} ('connector' = '{table.connector()}') needs the option "
+                                 f"'{key}'; add it to WITH (...)")
+    return default
+
+
+def _check_connector(table: CatalogTable) -> str:
+    name = table.connector()
+    if name not in CONNECTORS:
+        hint = "; it comes with the connectors issue" if name in ("upsert-kafka", "mysql-cdc") else ""
+        raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
+                                 + (closest(name, CONNECTORS) if not hint else hint)
+                                 + f" (supported: {', '.join(CONNECTORS)})")
+    return name
+
+
+# ---- sources -----------------------------------------------------------------------------------
+
+def create_table_source(table: CatalogTable) -> Any:
+    """A ``Source`` whose records are ``pyarrow.RecordBatch`` es of ``table.physical_schema``."""
+    name = _check_connector(table)
+    if name == "datagen":
+        return _datagen_source(table)
+    if name == "filesystem":
+        return _filesystem_source(table)
+    if name == "kafka":
+        return _kafka_source(table)
+    raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a sink only; it cannot be read")
+
+
+@dataclass(frozen=True)
+class _FieldGenerator:
+    kind: str
+    type: pa.DataType
+    low: float
+    high: float
+    length: int
+
+
+class DataGenBatches:
+    """Rows ``i * rows .. (i + 1) * rows`` of a datagen table: random fields drawn from a generator
+    seeded by the batch index (a batch read again after a restore is the same), sequences by row."""
+
+    def __init__(self, table: CatalogTable, rows_per_batch: int, total: int | None) -> None:
+        self.schema = table.physical_schema
+        self.rows_per_batch = rows_per_batch
+        self.total = total
+        self.fields = []
+        for f in self.schema:
+            def opt(key: str, default: Any = None, field: str = f.name) -> Any:
+                return table.options.get(f"fields.{field}.{key}", default)
+
+            kind = opt("kind", "random")
+            if kind not in ("random", "sequence"):
+                raise SqlValidationError(f"table {table.name!r}: 'fields.{f.name}.kind' = {kind!r}; "
+                                         "use 'random' or 'sequence'")
+            low = float(opt("start" if kind == "sequence" else "min", 0))
+            high = float(opt("end" if kind == "sequence" else "max", 2**31 - 1 if kind == "random" else 2**62))
+            self.fields.append(_FieldGenerator(kind, f.type, low, high, int(opt("length", 10))))
+
+    def __call__(self, index: int) -> pa.RecordBatch:
+        start = index * self.rows_per_batch
+        n = self.rows_per_batch if self.total is None else min(self.rows_per_batch, self.total - start)
+        rng = np.random.default_rng(index)
+        rows = np.arange(start, start + n, dtype=np.int64)
+        return pa.RecordBatch.from_arrays([self.column(g, rng, rows) for g in self.fields], schema=self.schema)
+
+    def column(self, g: _FieldGenerator, rng: np.random.Generator, rows: np.ndarray) -> pa.Array:
+        n, t = len(rows), g.type
+        if pa.types.is_timestamp(t):
+            return pa.array(np.full(n, time.time_ns() // 1_000_000, dtype=np.int64)).cast(t)
+        if g.kind == "sequence":
+            values = (g.low + rows).astype(np.int64)
+            return pa.array(values.astype(str)) if pa.types.is_string(t) else pa.array(values).cast(t)
+        if pa.types.is_string(t):
+            letters = rng.integers(0, 16, size=(n, g.length))
+            return pa.array(["".join("0123456789abcdef"[c] for c in row) for row in letters])
+        if pa.types.is_boolean(t):
+            return pa.array(rng.integers(0, 2, size=n).astype(bool))
+        if pa.types.is_integer(t):
+            info = np.iinfo(t.to_pandas_dtype())
+            return pa.array(rng.integers(max(int(g.low), info.min), min(int(g.high), info.max), size=n,
+                                         endpoint=True)).cast(t)
+        if pa.types.is_floating(t) or pa.types.is_decimal(t):
+            return pa.array(rng.uniform(g.low, g.high, size=n)).cast(t, safe=False)
+        if pa.types.is_date(t):
+            return pa.array(np.full(n, int(time.time() // 86400), dtype=np.int32)).cast(t)
+        raise SqlValidationError(f"datagen cannot generate type {t}")
+
+
+def _datagen_source(table: CatalogTable) -> Any:
+    from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+
+    total = _option(table, "number-of-rows")
+    total = None if total is None else int(total)
+    rate = float(_option(table, "rows-per-second", 10000))
+    rows = ROWS_PER_BATCH if total is None else max(1, min(ROWS_PER_BATCH, total))
+    if rate:  # about ten batches a second, so that a rate-limited table flows evenly
+        rows = max(1, min(rows, int(rate // 10)))
+    batches = None if total is None else -(-total // rows)
+    limiter = RateLimiterStrategy.per_second(rate / rows) if rate else None
+    return DataGeneratorSource(DataGenBatches(table, rows, total), batches, limiter)
+
+
+class ArrowLines:
+    """Decodes lines of a CSV or JSON-lines file into one record batch of ``schema``."""
+
+    def __init__(self, schema: pa.Schema, fmt: str, delimiter: str = ",") -> None:
+        self.schema = schema
+        self.fmt = fmt
+        self.delimiter = delimiter
+
+    def __call__(self, lines: list[bytes]) -> list[pa.RecordBatch]:
+        if not lines:
+            return []
+        data = b"\n".join(lines) + b"\n"
+        if self.fmt == "csv":
+            import pyarrow.csv as csv
+
+            table = csv.read_csv(io.BytesIO(data), read_options=csv.ReadOptions(column_names=self.schema.names),
+                                 parse_options=csv.ParseOptions(delimiter=self.delimiter),
+                                 convert_options=csv.ConvertOptions(column_types=self.schema,
+                                                                    strings_can_be_null=True,
+                                                                    timestamp_parsers=["%Y-%m-%d %H:%M:%S",
+                                                                                       "%Y-%m-%dT%H:%M:%S",
+                                                                                       csv.ISO8601]))
+        else:
+            import pyarrow.json as pj
+
+            table = pj.read_json(io.BytesIO(data), parse_options=pj.ParseOptions(
+                explicit_schema=self.schema, unexpected_field_behavior="ignore"))
+        table = table.select(self.schema.names).cast(self.schema)
+        return table.combine_chunks().to_batches()
+
+
+class ArrowRowsSchema:
+    """A Kafka value schema: message values (JSON or CSV lines) to one record batch per poll."""
+
+    def __init__(self, lines: ArrowLines) -> None:
+        self.lines = lines
+
+    def deserialize(self, message: bytes) -> pa.RecordBatch:
+        return self.lines([message])[0]
+
+    def deserialize_batch(self, messages: list[bytes]) -> list[pa.RecordBatch]:
+        return self.lines([m for m in messages if m is not None])
+
+
+def _kafka_source(table: CatalogTable) -> Any:
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+
+    builder = (KafkaSource.builder()
+               .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
+               .set_topics(*_option(table, "topic", required=True).split(";"))
+               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
+               .set_value_only_deserializer(ArrowRowsSchema(ArrowLines(
+                   table.physical_schema, _format(table), _option(table, "csv.field-delimiter", ",")))))
+    mode = _option(table, "scan.startup.mode", "group-offsets")
+    starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
+              "group-offsets": KafkaOffsetsInitializer.committed_offsets}
+    if mode == "timestamp":
+        builder.set_starting_offsets(KafkaOffsetsInitializer.timestamp(
+            int(_option(table, "scan.startup.timestamp-millis", required=True))))
+    elif mode in starts:
+        builder.set_starting_offsets(starts[mode]())
+    else:
+        raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use one of "
+                                 f"{', '.join([*starts, 'timestamp'])}" + closest(mode, [*starts, "timestamp"]))
+    bounded = _option(table, "scan.bounded.mode", "unbounded")
+    if bounded == "latest-offset":
+        builder.set_bounded(KafkaOffsetsInitializer.latest())
+    elif bounded != "unbounded":
+        raise SqlValidationError(f"table {table.name!r}: 'scan.bounded.mode' = {bounded!r}; use 'unbounded' "
+                                 "or 'latest-offset'")
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key not in ("properties.bootstrap.servers", "properties.group.id"):
+            builder.set_property(key[len("properties."):], value)
+    return builder.build()
+
+
+def _kafka_sink(table: CatalogTable) -> Any:
+    from rayflink.common.serialization import SimpleStringSchema
+    from rayflink.connectors.kafka import DeliveryGuarantee, KafkaRecordSerializationSchema, KafkaSink
+
+    serializer = (KafkaRecordSerializationSchema.builder().set_topic(_option(table, "topic", required=True))
+                  .set_value_serialization_schema(SimpleStringSchema()).build())
+    guarantee = _option(table, "sink.delivery-guarantee", "at-least-once")
+    try:
+        delivery = DeliveryGuarantee(guarantee)
+    except ValueError:
+        raise SqlValidationError(f"table {table.name!r}: 'sink.delivery-guarantee' = {guarantee!r}; use "
+                                 "'exactly-once', 'at-least-once' or 'none'") from None
+    builder = (KafkaSink.builder().set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
+               .set_record_serializer(serializer).set_delivery_guarantee(delivery))
+    if delivery == DeliveryGuarantee.EXACTLY_ONCE:
+        builder.set_transactional_id_prefix(_option(table, "sink.transactional-id-prefix", f"rayflink-{table.name}"))
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key != "properties.bootstrap.servers":
+            builder.set_property(key[len("properties."):], value)
+    return builder.build()
+
+
+def _duration_ms(table: CatalogTable, key: str, value: str) -> int:
+    from rayflink.common.config_options import parse_duration_ms
+
+    try:
+        return parse_duration_ms(value)
+    except Exception:  # noqa: BLE001 - the parser's own error names no table
+        raise SqlValidationError(f"table {table.name!r}: {key!r} = {value!r} is not a duration; write e.g. "
+                                 "'10 s', '500 ms' or '1 min'") from None
+
+
+def _jdbc_sink(table: CatalogTable) -> Any:
+    """Upserts on the PRIMARY KEY (a changelog's -D rows delete), else plain INSERTs."""
+    from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink
+
+    connection = JdbcConnectionOptions.JdbcConnectionOptionsBuilder().with_url(_option(table, "url", required=True))
+    if "username" in table.options:
+        connection = connection.with_user_name(table.options["username"])
+    if "password" in table.options:
+        connection = connection.with_password(table.options["password"])
+    execution = JdbcExecutionOptions.builder().with_batch_size(int(_option(table, "sink.buffer-flush.max-rows", 100)))
+    if "sink.buffer-flush.interval" in table.options:
+        execution = execution.with_batch_interval_ms(_duration_ms(table, "sink.buffer-flush.interval",
+                                                                  table.options["sink.buffer-flush.interval"]))
+    execution = execution.with_max_retries(int(_option(table, "sink.max-retries", 3))).build()
+    target = _option(table, "table-name", required=True)
+    columns = table.physical_schema.names
+    if table.primary_key:
+        return JdbcSink.upsert(target, columns, list(table.primary_key), connection.build(), execution)
+    placeholders = ", ".join("?" for _ in columns)
+    return JdbcSink.sink(f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({placeholders})", None,
+                         connection.build(), execution)
+
+
+def _format(table: CatalogTable) -> str:
+    fmt = _option(table, "format", required=True)
+    if fmt not in ("csv", "json"):
+        raise SqlValidationError(f"table {table.name!r}: 'format' = {fmt!r} is not supported; use 'csv' or 'json'"
+                                 + closest(fmt, ["csv", "json"]))
+    return fmt
+
+
+def _filesystem_source(table: CatalogTable) -> Any:
+    from rayflink.common.time import Duration
+    from rayflink.connectors.file import FileSource, StreamFormat
+
+    fmt = _format(table)
+    decode = ArrowLines(table.physical_schema, fmt, _option(table, "csv.field-delimiter", ","))
+    builder = FileSource.for_record_stream_format(StreamFormat(decode), _option(table, "path", required=True))
+    interval = _option(table, "source.monitor-interval")
+    if interval is not None:
+        builder = builder.monitor_continuously(Duration.of_millis(_duration_ms(table, "source.monitor-interval",
+                                                                               interval)))
+    return builder.build()
+
+
+# ---- sinks -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableSink:
+    """How a table is written: ``attach(stream)`` adds the sink after a stream of record batches."""
+
+    table: CatalogTable
+    accepts_updates: bool
+    attach: Callable[[Any], Any]
+
+
+def create_table_sink(table: CatalogTable) -> TableSink:
+    """The sink of ``table``; ``accepts_updates`` says whether it takes an updating changelog."""
+    from rayflink.graph.transformations import NoParams, OperatorKind, OperatorSpec, SqlFormatRowsParams
+
+    name = _check_connector(table)
+    label = f"Sink: {table.name}"
+
+    def rows(stream: Any, fmt: str, delimiter: str = ",") -> Any:
+        spec = OperatorSpec(OperatorKind.SQL_FORMAT_ROWS, SqlFormatRowsParams(fmt, delimiter))
+        return stream._one_input(f"{label} rows", spec, None)
+
+    if name == "print":
+        identifier = _option(table, "print-identifier")
+        return TableSink(table, True, lambda s: rows(s, "print").print(identifier).name(label))
+    if name == "blackhole":
+        from rayflink.connectors.discarding import DiscardingSink
+
+        return TableSink(table, True, lambda s: s.sink_to(DiscardingSink()).name(label))
+    if name == "filesystem":
+        from rayflink.connectors.file import Encoder, FileSink
+
+        fmt = _format(table)
+        path = _option(table, "path", required=True)
+        delimiter = _option(table, "csv.field-delimiter", ",")
+        sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
+        return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+    if name == "jdbc":
+        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, NoParams())
+        sink = _jdbc_sink(table)
+        return TableSink(table, bool(table.primary_key),
+                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))
+    if name == "kafka":
+        sink = _kafka_sink(table)
+        fmt, delimiter = _format(table), _option(table, "csv.field-delimiter", ",")
+        return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+    raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a source only; it cannot be written")

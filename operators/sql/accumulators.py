@@ -1,0 +1,231 @@
+"""Aggregate functions of SQL (COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX): per-batch partial
+aggregates computed by Arrow's hash aggregation, merged into one accumulator per key in keyed state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from rayflink.sql.logical import AggCall
+
+
+def _arrow_aggregates(calls: tuple[AggCall, ...]) -> list[tuple]:
+    """The Arrow aggregations each call needs, over columns named ``a<i>`` (its argument)."""
+    out = []
+    for c in calls:
+        col = f"a{c.arg}"
+        if c.kind == "count_star":
+            out.append(([], "count_all"))
+        elif c.distinct:
+            out.append((col, "distinct"))
+        elif c.kind == "avg":
+            out += [(col, "sum"), (col, "count")]
+        else:
+            out.append((col, c.kind))
+    return out
+
+
+def partial_aggregates(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
+                       ) -> tuple[list[list], list[list]]:
+    """Group ``batch``'s rows by the ``group`` columns: (group values per group column, partial
+    values per call), each a list with one entry per group."""
+    columns = {f"g{i}": g for i, g in enumerate(group)}
+    for c in calls:
+        if c.arg is not None:
+            columns[f"a{c.arg}"] = batch.column(c.arg)
+    if not group:
+        columns["g"] = pa.repeat(pa.scalar(0, pa.int8()), batch.num_rows)
+    table = pa.table(columns)
+    keys = [f"g{i}" for i in range(len(group))] or ["g"]
+    result = table.group_by(keys, use_threads=False).aggregate(_arrow_aggregates(calls))
+    groups = [result.column(k).to_pylist() for k in keys] if group else []
+    partials = []
+    for c in calls:
+        col = f"a{c.arg}"
+        if c.kind == "count_star":
+            partials.append(result.column("count_all").to_pylist())
+        elif c.distinct:
+            partials.append(result.column(f"{col}_distinct").to_pylist())
+        elif c.kind == "avg":
+            partials.append(list(zip(result.column(f"{col}_sum").to_pylist(),
+                                     result.column(f"{col}_count").to_pylist())))
+        else:
+            partials.append(result.column(f"{col}_{c.kind}").to_pylist())
+    return groups, partials
+
+
+def merge(calls: tuple[AggCall, ...], acc: list | None, partial: list) -> list:
+    """``acc`` (None for a new key) with one group's partial aggregates added."""
+    if acc is None:
+        acc = [_empty(c) for c in calls]
+    for i, (c, p) in enumerate(zip(calls, partial)):
+        a = acc[i]
+        if c.distinct:
+            for v in p:
+                a[v] = a.get(v, 0) + 1
+        elif c.kind in ("count", "count_star"):
+            acc[i] = a + p
+        elif c.kind == "sum":
+            if p is not None:
+                acc[i] = p if a is None else a + p
+        elif c.kind == "avg":
+            if p[1]:
+                acc[i] = (p[0] if a[0] is None else a[0] + p[0], a[1] + p[1])
+        elif c.kind == "min":
+            if p is not None and (a is None or p < a):
+                acc[i] = p
+        elif c.kind == "max":
+            if p is not None and (a is None or p > a):
+                acc[i] = p
+    return acc
+
+
+def merge_accumulators(calls: tuple[AggCall, ...], a: list, b: list) -> list:
+    """One accumulator holding both ``a`` and ``b`` (session windows that grow into each other)."""
+    out = []
+    for c, x, y in zip(calls, a, b):
+        if c.distinct:
+            merged = dict(x)
+            for v, n in y.items():
+                merged[v] = merged.get(v, 0) + n
+            out.append(merged)
+        elif c.kind in ("count", "count_star"):
+            out.append(x + y)
+        elif c.kind == "avg":
+            out.append((y[0] if x[0] is None else x[0] if y[0] is None else x[0] + y[0], x[1] + y[1]))
+        elif x is None or y is None:
+            out.append(y if x is None else x)
+        elif c.kind == "sum":
+            out.append(x + y)
+        else:
+            out.append(min(x, y) if c.kind == "min" else max(x, y))
+    return out
+
+
+def _empty(c: AggCall) -> Any:
+    if c.distinct:
+        return {}
+    if c.kind in ("count", "count_star"):
+        return 0
+    if c.kind == "avg":
+        return (None, 0)
+    return None
+
+
+def results(calls: tuple[AggCall, ...], acc: list) -> list:
+    """The value of each aggregate for accumulator ``acc``."""
+    out = []
+    for c, a in zip(calls, acc):
+        if c.distinct:
+            values = list(a)
+            if c.kind == "count":
+                out.append(len(values))
+            elif c.kind == "sum":
+                out.append(sum(values) if values else None)
+            elif c.kind == "avg":
+                out.append(_avg(c, sum(values), len(values)) if values else None)
+            else:
+                out.append((min if c.kind == "min" else max)(values) if values else None)
+        elif c.kind == "avg":
+            out.append(None if a[1] == 0 else _avg(c, a[0], a[1]))
+        else:
+            out.append(a)
+    return out
+
+
+def _avg(c: AggCall, total: Any, count: int) -> Any:
+    if pa.types.is_integer(c.type):
+        return int(total / count)  # Flink: AVG of an integer type is of that type, truncated
+    return total / count
+
+
+# ---- retracting accumulators: an aggregation over a changelog (-U/-D take rows back out) ------------
+
+def retracting_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
+                        ) -> tuple[list[list], list[int], list[list]]:
+    """Like ``partial_aggregates``, for accumulators that can take rows out again: (group values,
+    rows per group, per call: a count, a (sum, non-null count), or the list of values for MIN, MAX
+    and DISTINCT, whose accumulators count each value)."""
+    columns = {f"g{i}": g for i, g in enumerate(group)}
+    if not group:
+        columns["g"] = pa.repeat(pa.scalar(0, pa.int8()), batch.num_rows)
+    aggregations: list[tuple] = [((), "count_all")]
+    for c in calls:
+        if c.arg is None:
+            continue
+        col = f"a{c.arg}"
+        columns[col] = batch.column(c.arg)
+        if c.distinct or c.kind in ("min", "max"):
+            aggregations.append((col, "list"))
+        elif c.kind in ("sum", "avg"):
+            aggregations += [(col, "sum"), (col, "count")]
+        else:
+            aggregations.append((col, "count"))
+    keys = [f"g{i}" for i in range(len(group))] or ["g"]
+    unique = [([] if col == () else col, how) for col, how in dict.fromkeys(aggregations)]
+    result = pa.table(columns).group_by(keys, use_threads=False).aggregate(unique)
+    groups = [result.column(k).to_pylist() for k in keys] if group else []
+    partials = []
+    for c in calls:
+        col = f"a{c.arg}"
+        if c.kind == "count_star":
+            partials.append(result.column("count_all").to_pylist())
+        elif c.distinct or c.kind in ("min", "max"):
+            lists = result.column(f"{col}_list").to_pylist()
+            partials.append([[v for v in values if v is not None] for values in lists])
+        elif c.kind in ("sum", "avg"):
+            partials.append(list(zip(result.column(f"{col}_sum").to_pylist(),
+                                     result.column(f"{col}_count").to_pylist())))
+        else:
+            partials.append(result.column(f"{col}_count").to_pylist())
+    return groups, result.column("count_all").to_pylist(), partials
+
+
+def merge_retracting(calls: tuple[AggCall, ...], acc: list | None, rows: int, partial: list, sign: int) -> list:
+    """``acc`` ([row count, per call ...]) with one group's partials added (``sign`` 1) or taken out (-1)."""
+    if acc is None:
+        acc = [0] + [{} if c.distinct or c.kind in ("min", "max") else (0, 0) if c.kind in ("sum", "avg") else 0
+                     for c in calls]
+    acc[0] += sign * rows
+    for i, p in enumerate(partial, start=1):
+        a = acc[i]
+        if isinstance(a, dict):
+            for v in p:
+                n = a.get(v, 0) + sign
+                if n:
+                    a[v] = n
+                else:
+                    del a[v]
+        elif isinstance(a, tuple):
+            total, count = p
+            acc[i] = (a[0] + sign * (total or 0), a[1] + sign * count)
+        else:
+            acc[i] = a + sign * p
+    return acc
+
+
+def retracting_results(calls: tuple[AggCall, ...], acc: list) -> list:
+    """The value of each aggregate for a retracting accumulator."""
+    out = []
+    for c, a in zip(calls, acc[1:]):
+        if isinstance(a, dict):
+            values = list(a)
+            if not values:
+                out.append(0 if c.kind == "count" else None)
+            elif c.kind == "min":
+                out.append(min(values))
+            elif c.kind == "max":
+                out.append(max(values))
+            elif c.kind == "count":
+                out.append(len(values))
+            elif c.kind == "sum":
+                out.append(sum(values))
+            else:
+                out.append(_avg(c, sum(values), len(values)))
+        elif isinstance(a, tuple):
+            total, count = a
+            out.append(None if count == 0 else total if c.kind == "sum" else _avg(c, total, count))
+        else:
+            out.append(a)
+    return out

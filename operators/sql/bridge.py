@@ -1,0 +1,47 @@
+"""Between the DataStream API and SQL: Python records to record batches and back to Rows."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from rayflink.graph.transformations import OperatorKind
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
+
+
+@register_operator(OperatorKind.SQL_RECORDS_TO_BATCH)
+class RecordsToBatchOperator(OneInputStreamOperator):
+    """params: ``schema``: each incoming batch of records (Rows, tuples, lists or dicts) becomes one
+    record batch; a record that does not fit names itself and the schema."""
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        schema: pa.Schema = self.params.schema
+        names = schema.names
+        rows = [v if isinstance(v, dict) else dict(zip(names, v)) for v in values]
+        try:
+            batch = pa.RecordBatch.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            bad = next((r for r in rows if not _fits(r, schema)), rows[0])
+            raise self.ctx.failure(exc, bad, what=f"converting records to the table schema ({schema})") from exc
+        self.output.emit([batch], None)
+
+
+def _fits(row: dict, schema: pa.Schema) -> bool:
+    try:
+        pa.RecordBatch.from_pylist([row], schema=schema)
+        return True
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+
+
+@register_operator(OperatorKind.SQL_BATCHES_TO_ROWS)
+class BatchesToRowsOperator(OneInputStreamOperator):
+    """Record batches to ``Row`` s (with their ``RowKind``) for ``to_data_stream``/``to_changelog_stream``."""
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        from rayflink.table.table_result import rows_of
+
+        out: list = []
+        for batch in values:
+            out += rows_of(batch)
+        self.output.emit(out, None)

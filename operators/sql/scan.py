@@ -1,0 +1,110 @@
+"""``TableSourceScan``: a connector's source of Arrow batches with the table's computed columns
+added and only the fields the query reads kept; its watermark strategy evaluates the table's
+``WATERMARK FOR rowtime AS expr`` over each batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rayflink.common.watermark_strategy import WatermarkGenerator, WatermarkOutput, WatermarkStrategy
+from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.runtime.messages import MIN_WATERMARK
+from rayflink.sql.expressions import Expr, as_array, evaluate
+
+
+ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
+
+
+class TableScanSource(Source):
+    """Wraps ``source`` (records: batches of the table's physical schema)."""
+
+    def __init__(self, source: Source, computed: tuple[tuple[str, Expr], ...], schema: pa.Schema) -> None:
+        self.source = source
+        self.computed = computed
+        self.schema = schema
+
+    def is_bounded(self) -> bool:
+        return self.source.is_bounded()
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        return self.source.create_splits(parallelism)
+
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        self.source.restore_splits(splits)
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return _ScanReader(self.source.create_reader(splits, subtask_index, parallelism), self)
+
+
+class _ScanReader(SourceReader):
+    def __init__(self, reader: SourceReader, scan: TableScanSource) -> None:
+        self.reader = reader
+        self.scan = scan
+
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        # a record here is a batch of rows: ``max_records`` rows is about one batch per poll
+        batches = self.reader.poll(max(1, max_records // ROWS_PER_BATCH))
+        if not batches:
+            return batches
+        return [SplitBatch(b.split_id, [self.project(r) for r in b.records if r.num_rows], None, b.side_output)
+                for b in batches]
+
+    def project(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self.scan.computed:
+            n = batch.num_rows
+            for name, expr in self.scan.computed:
+                batch = batch.append_column(name, as_array(evaluate(expr, batch), n))
+        return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in self.scan.schema],
+                                          schema=self.scan.schema)
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return self.reader.snapshot_state()
+
+    def wait_time(self) -> float:
+        return self.reader.wait_time()
+
+    def finished_splits(self) -> list[str]:
+        return self.reader.finished_splits()
+
+    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
+        self.reader.notify_checkpoint_complete(checkpoint_id, splits)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _BatchWatermarkExpression:
+    """The timestamp of a batch: the largest value of the watermark expression over its rows."""
+
+    def __init__(self, expr: Expr) -> None:
+        self.expr = expr
+
+    def __call__(self, batch: pa.RecordBatch, record_timestamp: int | None) -> int:
+        values = as_array(evaluate(self.expr, batch), batch.num_rows)
+        top = pc.max(values.cast(pa.int64()) if pa.types.is_timestamp(values.type) else values).as_py()
+        return MIN_WATERMARK if top is None else int(top)
+
+
+class _MaxWatermarks(WatermarkGenerator):
+    """Flink SQL's watermark: the largest watermark-expression value seen (no extra -1 ms)."""
+
+    def __init__(self) -> None:
+        self.max_seen = MIN_WATERMARK
+
+    def on_event(self, event: Any, event_timestamp: int, output: WatermarkOutput) -> None:
+        if event_timestamp > self.max_seen:
+            self.max_seen = event_timestamp
+
+    def on_periodic_emit(self, output: WatermarkOutput) -> None:
+        if self.max_seen > MIN_WATERMARK:
+            output.emit_watermark(self.max_seen)
+
+
+def sql_watermark_strategy(expr: Expr | None) -> WatermarkStrategy:
+    """The strategy of a table with ``WATERMARK FOR ... AS expr`` (none without)."""
+    if expr is None:
+        return WatermarkStrategy.no_watermarks()
+    return WatermarkStrategy(_MaxWatermarks, _BatchWatermarkExpression(expr))

@@ -1,0 +1,38 @@
+"""Which event-time windows each row belongs to (TUMBLE, HOP, CUMULATE), on whole columns.
+
+A window is named by its end (exclusive, epoch ms): its start is ``window_start(spec, end)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rayflink.sql.logical import WindowSpec
+
+
+def assign_windows(spec: WindowSpec, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row index, window end) for every (row, window) pair: one window per row for TUMBLE,
+    size / slide for HOP, and for CUMULATE each window of the row's period that ends after it."""
+    rows = np.arange(len(ts))
+    if spec.kind == "CUMULATE":  # windows [period start, period start + k * step) for k = 1 .. size / step
+        start = ts - np.mod(ts - spec.offset_ms, spec.size_ms)
+        first_end = ts - np.mod(ts - start, spec.slide_ms) + spec.slide_ms
+        pairs = []
+        for j in range(spec.size_ms // spec.slide_ms):
+            end = first_end + j * spec.slide_ms
+            keep = end <= start + spec.size_ms
+            pairs.append((rows[keep], end[keep]))
+    else:
+        last_start = ts - np.mod(ts - spec.offset_ms, spec.slide_ms)
+        pairs = [(rows, last_start - k * spec.slide_ms + spec.size_ms) for k in range(spec.size_ms // spec.slide_ms)]
+    if len(pairs) == 1:
+        return pairs[0]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def window_start(spec: WindowSpec, end: int) -> int:
+    """The start of the window that ends at ``end``."""
+    if spec.kind == "CUMULATE":
+        last = end - 1
+        return last - (last - spec.offset_ms) % spec.size_ms
+    return end - spec.size_ms

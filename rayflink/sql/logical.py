@@ -1,0 +1,361 @@
+"""The logical plan of a query: typed, immutable nodes, each knowing its output schema.
+
+``Scan`` reads a catalog table; ``Calc`` projects and filters; ``Aggregate`` groups (an updating
+result in STREAMING mode); ``WindowAggregate`` groups per event-time window (final results when
+the watermark passes the window's end); ``Sink`` writes into a catalog table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from rayflink.sql.catalog import CatalogTable
+from rayflink.sql.expressions import Expr
+
+ROWKIND = "_rowkind"  # the int8 column of an updating result: RowKind's byte value
+
+
+class RelNode:
+    """A node of the logical plan."""
+
+    schema: pa.Schema
+    inputs: tuple = ()
+
+    @property
+    def updating(self) -> bool:
+        """True when the node's output is a changelog with updates (not insert-only)."""
+        return any(i.updating for i in self.inputs)
+
+    @property
+    def rowtime(self) -> str | None:
+        """The name of the event-time attribute among the output fields (None without one)."""
+        return None
+
+    def explain(self) -> str:
+        raise NotImplementedError
+
+
+def explain_tree(node: RelNode, depth: int = 0) -> str:
+    """The plan as Flink prints it: one node per line, inputs indented below."""
+    lines = ["  " * depth + node.explain()]
+    for child in node.inputs:
+        lines.append(explain_tree(child, depth + 1))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Scan(RelNode):
+    """Read ``table``: its physical columns, then its computed ones; ``fields`` are kept (pushed down)."""
+
+    table: CatalogTable
+    fields: tuple[str, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        full = self.table.schema
+        return pa.schema([full.field(name) for name in self.fields])
+
+    @property
+    def rowtime(self) -> str | None:
+        wm = self.table.watermark
+        return wm.rowtime if wm is not None and wm.rowtime in self.fields else None
+
+    def explain(self) -> str:
+        wm = f", watermark=[{self.table.watermark.rowtime} AS {self.table.watermark.expr}]" \
+            if self.table.watermark else ""
+        return f"TableSourceScan(table=[{self.table.name}], fields=[{', '.join(self.fields)}]{wm})"
+
+
+@dataclass(frozen=True)
+class Values(RelNode):
+    """Rows given in the program (``from_elements``): one bounded batch."""
+
+    rows: pa.Table = field(compare=False)
+    name: str = "Values"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.rows.schema
+
+    def explain(self) -> str:
+        return f"Values(fields=[{', '.join(self.schema.names)}], rows=[{self.rows.num_rows}])"
+
+
+@dataclass(frozen=True)
+class DataStreamScan(RelNode):
+    """A DataStream's records as a table (``from_data_stream``)."""
+
+    stream: Any = field(compare=False)
+    fields: pa.Schema = field(compare=False)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.fields
+
+    def explain(self) -> str:
+        return f"DataStreamScan(stream=[{self.stream.get_name()}], fields=[{', '.join(self.schema.names)}])"
+
+
+@dataclass(frozen=True)
+class Union(RelNode):
+    """UNION ALL of inputs with the same field types (names from the first)."""
+
+    inputs: tuple
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.inputs[0].schema
+
+    def explain(self) -> str:
+        return f"Union(all=[true], fields=[{', '.join(self.schema.names)}])"
+
+
+@dataclass(frozen=True)
+class Calc(RelNode):
+    """``SELECT projections WHERE condition`` over one input (the row kind column passes through)."""
+
+    input: RelNode
+    projections: tuple[Expr, ...]
+    names: tuple[str, ...]
+    types: tuple[pa.DataType, ...]
+    condition: Expr | None = None
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.types)])
+
+    @property
+    def rowtime(self) -> str | None:
+        from rayflink.sql.expressions import Col
+
+        source = self.input.rowtime
+        for name, expr in zip(self.names, self.projections):
+            if isinstance(expr, Col) and expr.name == source:
+                return name
+        return None
+
+    def explain(self) -> str:
+        select = ", ".join(f"{e.sql()} AS {n}" if e.sql() != f"`{n}`" else n
+                           for e, n in zip(self.projections, self.names))
+        where = f", where=[{self.condition.sql()}]" if self.condition is not None else ""
+        return f"Calc(select=[{select}]{where})"
+
+
+@dataclass(frozen=True)
+class AggCall:
+    """An aggregate function (``count``, ``count_star``, ``sum``, ``avg``, ``min``, ``max``) of input field ``arg``."""
+
+    kind: str
+    arg: int | None
+    distinct: bool
+    type: pa.DataType
+
+    def explain(self, names: list[str]) -> str:
+        if self.kind == "count_star":
+            return "COUNT(*)"
+        return f"{self.kind.upper()}({'DISTINCT ' if self.distinct else ''}{names[self.arg]})"
+
+
+@dataclass(frozen=True)
+class Aggregate(RelNode):
+    """``GROUP BY keys``: one row per key, updated as input arrives (``-U``/``+U`` in STREAMING)."""
+
+    input: RelNode
+    keys: tuple[int, ...]
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = self.input.schema
+        types = [fields.field(k).type for k in self.keys] + [a.type for a in self.aggs]
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(a.explain(names) for a in self.aggs)
+        return f"GroupAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], select=[{aggs}])"
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, CUMULATE (``slide_ms`` is
+    the step), or SESSION (``size_ms`` is the gap)."""
+
+    kind: str  # "TUMBLE" | "HOP" | "CUMULATE" | "SESSION"
+    size_ms: int
+    slide_ms: int
+    offset_ms: int = 0
+
+    def explain(self) -> str:
+        if self.kind == "TUMBLE":
+            return f"TUMBLE(size=[{self.size_ms} ms])"
+        if self.kind == "SESSION":
+            return f"SESSION(gap=[{self.size_ms} ms])"
+        if self.kind == "CUMULATE":
+            return f"CUMULATE(step=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
+        return f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
+
+
+@dataclass(frozen=True)
+class WindowTableFunction(RelNode):
+    """A window TVF on its own: each row once per window, with window_start, window_end and
+    window_time (the new event-time attribute)."""
+
+    input: RelNode
+    time: int
+    window: WindowSpec
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        time_type = self.input.schema.field(self.time).type
+        return self.input.schema.append(pa.field("window_start", time_type)).append(
+            pa.field("window_end", time_type)).append(pa.field("window_time", time_type))
+
+    @property
+    def rowtime(self) -> str | None:
+        return "window_time"
+
+    def explain(self) -> str:
+        return f"WindowTableFunction(window=[{self.window.explain()} on {self.input.schema.names[self.time]}])"
+
+
+@dataclass(frozen=True)
+class WindowAggregate(RelNode):
+    """Aggregate per key and window of the event-time field ``time``; output: keys, window_start,
+    window_end, window_time, aggregates, each window's row emitted once when the watermark passes its end."""
+
+    input: RelNode
+    time: int
+    window: WindowSpec
+    keys: tuple[int, ...]
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = self.input.schema
+        time_type = fields.field(self.time).type
+        types = ([fields.field(k).type for k in self.keys] + [time_type] * 3 + [a.type for a in self.aggs])
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[len(self.keys) + 2]
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(a.explain(names) for a in self.aggs)
+        return (f"WindowAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], "
+                f"window=[{self.window.explain()} on {names[self.time]}], select=[{aggs}])")
+
+
+@dataclass(frozen=True)
+class Rank(RelNode):
+    """Top-N: per ``partition`` key, the ``limit`` first rows by ``order`` ((field, descending,
+    nulls first), ...), each with its rank (``ROW_NUMBER``) as the last field ``rank_name``."""
+
+    input: RelNode
+    partition: tuple[int, ...]
+    order: tuple[tuple[int, bool, bool], ...]
+    limit: int
+    rank_name: str
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema.append(pa.field(self.rank_name, pa.int64()))
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        order = ", ".join(f"{names[i]} {'DESC' if d else 'ASC'}" for i, d, _ in self.order)
+        return (f"Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={self.limit}], "
+                f"partitionBy=[{', '.join(names[i] for i in self.partition)}], orderBy=[{order}])")
+
+
+@dataclass(frozen=True)
+class Join(RelNode):
+    """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
+
+    Both inputs are kept in keyed state; a LEFT join emits a left row with NULLs until its first
+    match, which retracts that row (``-D``) and inserts the joined one: an updating result."""
+
+    left: RelNode
+    right: RelNode
+    kind: str  # INNER | LEFT
+    left_keys: tuple[int, ...]
+    right_keys: tuple[int, ...]
+    condition: Expr | None
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.left, self.right)
+
+    @property
+    def updating(self) -> bool:
+        return self.kind == "LEFT" or super().updating
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.left.schema.types + self.right.schema.types)])
+
+    def explain(self) -> str:
+        pairs = ", ".join(f"{self.names[a]} = {self.names[len(self.left.schema) + b]}"
+                          for a, b in zip(self.left_keys, self.right_keys))
+        cond = f" AND {self.condition.sql()}" if self.condition is not None else ""
+        return f"Join(joinType=[{self.kind}], where=[{pairs}{cond}])"
+
+
+@dataclass(frozen=True)
+class Sink(RelNode):
+    """``INSERT INTO table``: the input's rows written by the table's connector."""
+
+    input: RelNode
+    table: CatalogTable
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.physical_schema
+
+    def explain(self) -> str:
+        return f"Sink(table=[{self.table.name}], fields=[{', '.join(self.schema.names)}])"
+

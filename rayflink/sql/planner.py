@@ -1,0 +1,548 @@
+"""From a parsed query to the logical plan: FROM, WHERE, GROUP BY (regular, group windows and
+window TVFs), HAVING, SELECT, INSERT INTO; names and types are checked on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+
+from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate
+from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
+from rayflink.sql.errors import SqlPlanningError, closest
+from rayflink.sql.expressions import Call, Col, Expr
+from rayflink.sql.logical import (
+    AggCall,
+    Aggregate,
+    Calc,
+    Join,
+    Rank,
+    RelNode,
+    Scan,
+    Sink,
+    Union,
+    WindowAggregate,
+    WindowSpec,
+    WindowTableFunction,
+)
+
+WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
+
+
+@dataclass(frozen=True)
+class _Windowed:
+    """A window TVF in FROM: the input, its time field and the window (aggregated by the GROUP BY)."""
+
+    input: RelNode
+    time: str
+    window: WindowSpec
+
+
+class Planner:
+    """Plans queries against ``catalog``."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.ctes: list[dict[str, RelNode]] = []  # WITH ... AS (...) of the queries being planned
+
+    # ---- statements ------------------------------------------------------------------------
+
+    def plan_insert(self, node: exp.Insert) -> Sink:
+        target = node.this
+        name = target.this.name if isinstance(target, exp.Schema) else target.name
+        table = self.catalog.get(name)
+        if not isinstance(table, CatalogTable):
+            raise invalid(f"cannot INSERT INTO view {name!r}; insert into a table", target)
+        query = self.plan_query(node.expression)
+        return Sink(conform(query, table, node), table)
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def plan_query(self, node: exp.Expr) -> RelNode:
+        with_ = node.args.get("with_")
+        if with_ is None:
+            return self._plan_query(node)
+        scope: dict[str, RelNode] = {}
+        self.ctes.append(scope)
+        try:
+            for cte in with_.expressions:
+                scope[cte.alias] = self.plan_query(cte.this)
+            return self._plan_query(node)
+        finally:
+            self.ctes.pop()
+
+    def _plan_query(self, node: exp.Expr) -> RelNode:
+        if isinstance(node, exp.Subquery):
+            return self.plan_query(node.this)
+        if isinstance(node, exp.Union):
+            return self.plan_union(node)
+        if not isinstance(node, exp.Select):
+            raise invalid(f"{type(node).__name__.upper()} queries are not supported yet; use SELECT", node)
+        for unsupported in ("order", "limit", "laterals"):
+            if node.args.get(unsupported):
+                raise invalid(f"{unsupported.rstrip('s').upper()} is not supported yet", node.args[unsupported]
+                              if isinstance(node.args[unsupported], exp.Expr) else node)
+        from_ = node.args["from_"].this if node.args.get("from_") else None
+        if from_ is None:
+            raise invalid("a SELECT needs a FROM clause", node)
+        where = node.args.get("where")
+        ranked = self.plan_rank(from_, where.this) if where is not None else None
+        if ranked is not None:
+            source, where = ranked
+        else:
+            source = self.plan_from(from_)
+        windowed = source if isinstance(source, _Windowed) else None
+        rel = windowed.input if windowed is not None else source
+        aliases = {_alias(from_): {n: i for i, n in enumerate(rel.schema.names)}}
+        for join in node.args.get("joins") or []:
+            if windowed is not None:
+                raise invalid("a join with a window TVF is not supported yet", join)
+            rel, aliases = self.plan_join(rel, aliases, join)
+        if where is not None:
+            rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(where.this))
+        selects = self.expand_star(node, rel, windowed, aliases)
+        group = node.args.get("group")
+        having = node.args.get("having")
+        aggregates = [a for s in selects for a in s.find_all(exp.AggFunc) if is_aggregate(a)]
+        if having is not None:
+            aggregates += [a for a in having.find_all(exp.AggFunc) if is_aggregate(a)]
+        if group is None and not aggregates and not node.args.get("distinct"):
+            if windowed is not None:
+                rel = WindowTableFunction(rel, rel.schema.names.index(windowed.time), windowed.window)
+            return project(rel, selects, Binder(rel.schema, what=_what(rel), aliases=aliases))
+        group_exprs = list(group.expressions) if group is not None else []
+        if node.args.get("distinct"):
+            group_exprs += [s.this if isinstance(s, exp.Alias) else s for s in selects]
+        return self.plan_aggregate(rel, windowed, group_exprs, aggregates, selects,
+                                   having.this if having is not None else None, aliases)
+
+    def expand_star(self, node: exp.Select, rel: RelNode, windowed: _Windowed | None,
+                    aliases: dict[str, dict[str, int]]) -> list[exp.Expr]:
+        """``*`` and ``t.*`` as the columns they stand for (qualified, so a join's equal names stay apart)."""
+        out = []
+        for s in node.expressions:
+            if isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)):
+                qualifier = s.table if isinstance(s, exp.Column) else ""
+                if qualifier and qualifier not in aliases:
+                    raise invalid(f"table or alias {qualifier!r} is not in FROM" + closest(qualifier, aliases), s)
+                for alias, columns in aliases.items():
+                    if not qualifier or alias == qualifier:
+                        out += [exp.column(n, table=alias, quoted=True)
+                                for n, _ in sorted(columns.items(), key=lambda c: c[1])]
+                if windowed is not None and not qualifier:
+                    out += [exp.column(n, quoted=True) for n in WINDOW_COLUMNS]
+            else:
+                out.append(s)
+        return out
+
+    def plan_rank(self, from_: exp.Expr, where: exp.Expr) -> tuple[RelNode, exp.Where | None] | None:
+        """Top-N: ``FROM (SELECT ..., ROW_NUMBER() OVER (PARTITION BY p ORDER BY o) AS rn FROM ...)
+        WHERE rn <= N`` becomes a Rank node; the rest of the WHERE stays (None when not this shape)."""
+        inner = from_.this if isinstance(from_, exp.Subquery) else None
+        if not isinstance(inner, exp.Select):
+            return None
+        windows = [s for s in inner.expressions if isinstance(s, exp.Alias) and isinstance(s.this, exp.Window)]
+        if not windows:
+            return None
+        window = windows[0]
+        if not isinstance(window.this.this, exp.RowNumber) or len(windows) > 1:
+            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N); other OVER "
+                          "aggregations are not supported yet", window)
+        rank_name = window.alias
+        limit, rest = None, []
+        for conjunct in _conjuncts(where):
+            bound = _rank_limit(conjunct, rank_name)
+            if bound is not None and limit is None:
+                limit = bound
+            else:
+                rest.append(conjunct)
+        if limit is None:
+            raise invalid(f"ROW_NUMBER() needs a limit on {rank_name!r} in the outer WHERE (e.g. "
+                          f"{rank_name} <= 3, or {rank_name} = 1 to deduplicate)", where)
+        base = inner.copy()
+        base.set("expressions", [s for s in base.expressions if s is not None and s.alias != rank_name] or
+                 [exp.Star()])
+        rel = self.plan_query(base)
+        if rel.updating:
+            raise SqlPlanningError("Top-N over an updating input is not supported yet")
+        binder = Binder(rel.schema, what="the Top-N input")
+        over = window.this
+        partition = tuple(binder.column(p).index for p in over.args.get("partition_by") or [])
+        order_node = over.args.get("order")
+        if order_node is None:
+            raise invalid("ROW_NUMBER() OVER (...) needs an ORDER BY", over)
+        order = tuple((binder.column(o.this).index, bool(o.args.get("desc")), bool(o.args.get("nulls_first")))
+                      for o in order_node.expressions)
+        ranked = Rank(rel, partition, order, limit, rank_name)
+        condition = None
+        for r in rest:
+            condition = r if condition is None else exp.and_(condition, r)
+        return ranked, (exp.Where(this=condition) if condition is not None else None)
+
+    def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]],
+                  join: exp.Join) -> tuple[RelNode, dict[str, dict[str, int]]]:
+        """A regular equi-join (INNER or LEFT) of two insert-only inputs."""
+        side = (join.args.get("side") or "").upper()
+        kind = (join.args.get("kind") or "").upper()
+        if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
+            raise invalid(f"{' '.join(p for p in (side, kind) if p)} JOIN is not supported yet; use JOIN or "
+                          "LEFT JOIN", join)
+        right = self.plan_from(join.this)
+        if isinstance(right, _Windowed):
+            raise invalid("a join with a window TVF is not supported yet", join)
+        alias = _alias(join.this)
+        if alias in aliases:
+            raise invalid(f"{alias!r} appears twice in FROM; give one of them an alias", join.this)
+        if left.updating or right.updating:
+            raise SqlPlanningError("a join of an updating input (a GROUP BY result) is not supported yet")
+        offset = len(left.schema)
+        names = _unique(list(left.schema.names) + list(right.schema.names))
+        joined = {**aliases, alias: {n: i + offset for i, n in enumerate(right.schema.names)}}
+        schema = pa.schema([pa.field(n, t) for n, t in zip(names, left.schema.types + right.schema.types)])
+        on = join.args.get("on")
+        if on is None:
+            raise invalid("a join needs ON with an equality of both sides' columns (cross joins are not "
+                          "supported)", join)
+        binder = Binder(schema, what="the joined tables", aliases=joined)
+        left_keys, right_keys, residual = [], [], []
+        for conjunct in _conjuncts(on):
+            bound = binder.bind(conjunct)
+            if (isinstance(bound, Call) and bound.name == "equal" and all(isinstance(a, Col) for a in bound.args)
+                    and (bound.args[0].index < offset) != (bound.args[1].index < offset)):
+                a, b = sorted(bound.args, key=lambda c: c.index)
+                if not _same_key_kind(schema.field(a.index).type, schema.field(b.index).type):
+                    raise invalid(f"join keys {a.name} and {b.name} differ in type", conjunct)
+                left_keys.append(a.index)
+                right_keys.append(b.index - offset)
+            else:
+                residual.append(bound)
+        if not left_keys:
+            raise invalid("a join needs an equality of a column of each side in ON (non-equi joins are not "
+                          "supported yet)", on)
+        if residual and side == "LEFT":
+            raise invalid("a LEFT JOIN's ON may only hold equalities of both sides' columns for now; move the "
+                          "other conditions into a subquery", on)
+        condition = None
+        for r in residual:
+            condition = r if condition is None else Call("and", (condition, r))
+        return Join(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
+                    condition, tuple(names)), joined
+
+    def plan_from(self, node: exp.Expr) -> RelNode | _Windowed:
+        if isinstance(node, exp.Subquery):
+            return self.plan_query(node.this)
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous) and node.this.name.upper() == "TABLE":
+            return self.plan_window_tvf(node.this.expressions[0])
+        if isinstance(node, exp.Table):
+            for scope in reversed(self.ctes):
+                if node.name in scope:
+                    return scope[node.name]
+            try:
+                obj = self.catalog.get(node.name)
+            except Exception as exc:
+                raise invalid(str(exc), node) from None
+            if isinstance(obj, CatalogView):
+                return obj.query if isinstance(obj.query, RelNode) else self.plan_query(obj.query)
+            return Scan(obj, tuple(obj.schema.names))
+        raise invalid(f"'{node.sql()[:60]}' is not supported in FROM yet", node)
+
+    def plan_union(self, node: exp.Union) -> RelNode:
+        """UNION ALL: the inputs' fields must agree in number and type (UNION, deduplicating, is not supported)."""
+        if node.args.get("distinct"):
+            raise invalid("UNION (with deduplication) is not supported yet; use UNION ALL", node)
+        left, right = self.plan_query(node.this), self.plan_query(node.expression)
+        inputs = [*(left.inputs if isinstance(left, Union) else (left,)), right]
+        first = inputs[0].schema
+        for other in inputs[1:]:
+            if len(other.schema) != len(first) or other.schema.types != first.types:
+                raise invalid(f"UNION ALL inputs differ: ({_describe(first)}) and ({_describe(other.schema)}); "
+                              "CAST them to the same column types", node)
+            if other.updating != inputs[0].updating:
+                raise invalid("UNION ALL of an updating and an insert-only input is not supported yet", node)
+        renamed = [i if i.schema.names == first.names else
+                   Calc(i, tuple(Col(k, n) for k, n in enumerate(i.schema.names)), tuple(first.names),
+                        tuple(first.types)) for i in inputs]
+        return Union(tuple(renamed))
+
+    def plan_window_tvf(self, call: exp.Expr) -> _Windowed:
+        name = call.name.upper() if isinstance(call, exp.Anonymous) else ""
+        if name not in ("TUMBLE", "HOP", "CUMULATE"):
+            raise invalid(f"window table function {name or call.sql()[:40]} is not supported yet; "
+                          "use TUMBLE, HOP or CUMULATE (or GROUP BY SESSION(...))", call)
+        args = call.expressions
+        data, descriptor = args[0], args[1]
+        rel = self.plan_from(data)
+        if isinstance(rel, _Windowed):
+            raise invalid("nested window table functions are not supported", call)
+        if not (isinstance(descriptor, exp.Anonymous) and descriptor.name.upper() == "DESCRIPTOR"):
+            raise invalid(f"{name}: the second argument must be DESCRIPTOR(time_column)", descriptor)
+        time_col = Binder(rel.schema, what=_what(rel)).column(descriptor.expressions[0])
+        check_rowtime(rel, time_col.name, descriptor)
+        intervals = [interval_ms(a) for a in args[2:] if isinstance(a, exp.Interval)]
+        if name == "TUMBLE":
+            window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0)
+        else:  # HOP(data, descriptor, slide, size), CUMULATE(data, descriptor, step, size)
+            window = WindowSpec(name, intervals[1], intervals[0])
+        check_window(window, call)
+        return _Windowed(rel, time_col.name, window)
+
+    def plan_aggregate(self, rel: RelNode, windowed: _Windowed | None, group_exprs: list[exp.Expr],
+                       aggregates: list[exp.Expr], selects: list[exp.Expr], having: exp.Expr | None,
+                       aliases: dict[str, dict[str, int]] | None = None) -> RelNode:
+        binder = Binder(rel.schema, what=_what(rel), aliases=aliases)
+        window: WindowSpec | None = windowed.window if windowed is not None else None
+        time_name = windowed.time if windowed is not None else None
+        window_call = None
+        keys: list[exp.Expr] = []
+        tvf_window_cols = []
+        for g in group_exprs:
+            if isinstance(g, exp.Anonymous) and g.name.upper() in ("TUMBLE", "HOP", "SESSION"):
+                if window is not None:
+                    raise invalid("only one window per GROUP BY", g)
+                window_call, time_name, window = self.group_window(rel, g)
+            elif windowed is not None and isinstance(g, exp.Column) and g.name in WINDOW_COLUMNS:
+                tvf_window_cols.append(g.name)
+            else:
+                keys.append(g)
+        if windowed is not None and not {"window_start", "window_end"} <= set(tvf_window_cols):
+            raise invalid("a window TVF aggregation must GROUP BY window_start, window_end", group_exprs[0]
+                          if group_exprs else selects[0])
+        # pre-projection: keys, aggregate arguments, the time field
+        pre: list[Expr] = [binder.bind(k) for k in keys]
+        pre_names = [k.name if isinstance(k, exp.Column) else f"$f{i}" for i, k in enumerate(keys)]
+        calls: list[tuple[str, int | None, bool]] = []
+        seen: dict[str, int] = {}
+        for a in aggregates:
+            text = a.sql(dialect="risingwave")
+            if text in seen:
+                continue
+            seen[text] = len(calls)
+            kind, arg, distinct = _agg_parts(a)
+            if arg is None:
+                calls.append((kind, None, distinct))
+            else:
+                pre.append(binder.bind(arg))
+                pre_names.append(f"$f{len(pre) - 1}")
+                calls.append((kind, len(pre) - 1, distinct))
+        if window is not None:
+            t = Binder(rel.schema).column(exp.column(time_name, quoted=True))
+            pre.append(t)
+            pre_names.append(time_name)
+        pre_names = _unique(pre_names)
+        pre_calc = Calc(rel, tuple(pre), tuple(pre_names), tuple(binder.type_of(e) for e in pre))
+        if rel.updating and window is not None:
+            raise SqlPlanningError("a window aggregation over an updating input (a GROUP BY result or a LEFT "
+                                   "JOIN) is not supported; window the insert-only input first")
+        agg_calls = tuple(AggCall(kind, arg, distinct, _agg_type(kind, None if arg is None
+                                                                   else pre_calc.types[arg]))
+                          for kind, arg, distinct in calls)
+        key_idx = tuple(range(len(keys)))
+        agg_names = [f"$agg{i}" for i in range(len(agg_calls))]
+        if window is None:
+            agg: RelNode = Aggregate(pre_calc, key_idx, agg_calls, tuple(_unique(pre_names[:len(keys)] + agg_names)))
+        else:
+            names = _unique(pre_names[:len(keys)] + list(WINDOW_COLUMNS) + agg_names)
+            agg = WindowAggregate(pre_calc, len(pre) - 1, window, key_idx, agg_calls, tuple(names))
+        # post-projection: group keys, window properties and aggregate calls become fields
+        replacements: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            replacements[k.sql(dialect="risingwave")] = i
+        offset = len(keys) + (3 if window is not None else 0)
+        for text, i in seen.items():
+            replacements[text] = offset + i
+        if window is not None:
+            for i, col in enumerate(WINDOW_COLUMNS):
+                replacements[exp.column(col).sql(dialect="risingwave")] = len(keys) + i
+        post = Binder(agg.schema, replacements, what="the GROUP BY's keys and aggregates")
+        selects = [self.window_properties(s, window_call, len(keys)) for s in selects]
+        for s in selects:
+            self.check_grouped(s, replacements, keys)
+        if having is None:
+            return project(agg, selects, post)
+        having = self.window_properties(having, window_call, len(keys))
+        self.check_grouped(having, replacements, keys)
+        return _filter_last(project(agg, selects, post, extra=[post.bind(having)]))
+
+    def group_window(self, rel: RelNode, call: exp.Anonymous) -> tuple[exp.Anonymous, str, WindowSpec]:
+        args = call.expressions
+        time_col = Binder(rel.schema, what=_what(rel)).column(args[0]) if isinstance(args[0], exp.Column) else None
+        if time_col is None:
+            raise invalid(f"{call.name}: the first argument must be a time attribute column", call)
+        check_rowtime(rel, time_col.name, args[0])
+        intervals = [interval_ms(a) for a in args[1:] if isinstance(a, exp.Interval)]
+        if call.name.upper() in ("TUMBLE", "SESSION"):  # SESSION(time, gap)
+            window = WindowSpec(call.name.upper(), intervals[0], intervals[0])
+        else:  # HOP(time, slide, size)
+            window = WindowSpec("HOP", intervals[1], intervals[0])
+        check_window(window, call)
+        return call, time_col.name, window
+
+    def window_properties(self, node: exp.Expr, window_call: exp.Anonymous | None, nkeys: int) -> exp.Expr:
+        """TUMBLE_START(...)/TUMBLE_END/TUMBLE_ROWTIME (and HOP_*) become the window's fields."""
+        def swap(n: exp.Expr) -> exp.Expr:
+            if isinstance(n, exp.Anonymous):
+                name = n.name.upper()
+                for prefix in ("TUMBLE", "HOP", "SESSION"):
+                    for suffix, col in (("_START", "window_start"), ("_END", "window_end"),
+                                        ("_ROWTIME", "window_time")):
+                        if name == prefix + suffix:
+                            if window_call is None or window_call.name.upper() != prefix:
+                                raise invalid(f"{name} needs GROUP BY {prefix}(...)", n)
+                            return exp.column(col)
+            return n
+        return node.transform(swap, copy=True)
+
+    def check_grouped(self, node: exp.Expr, replacements: dict[str, int], keys: list[exp.Expr]) -> None:
+        """A column outside aggregates and group keys is an error naming it."""
+        def visit(n: exp.Expr) -> None:
+            if n.sql(dialect="risingwave") in replacements:
+                return
+            if isinstance(n, exp.Column):
+                raise invalid(f"expression {n.sql()!r} is not being grouped; add it to GROUP BY or "
+                              "wrap it in an aggregate", n)
+            for child in n.iter_expressions():
+                visit(child)
+        visit(node)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+def _what(rel: RelNode) -> str:
+    if isinstance(rel, Scan):
+        return f"table {rel.table.name!r}"
+    return "the input"
+
+
+def _alias(node: exp.Expr) -> str:
+    """The name a FROM item is qualified with: its alias, else its table name."""
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):  # TABLE(TUMBLE(TABLE t, ...))
+        return node.alias or node.this.expressions[0].expressions[0].name
+    return node.alias_or_name
+
+
+def _rank_limit(node: exp.Expr, rank_name: str) -> int | None:
+    """N of ``rn <= N``, ``rn < N + 1``, ``rn = 1`` (also written the other way round), else None."""
+    flipped = {exp.GTE: exp.LTE, exp.GT: exp.LT, exp.EQ: exp.EQ}
+    kind, left, right = type(node), node.args.get("this"), node.args.get("expression")
+    if isinstance(right, exp.Column) and isinstance(left, exp.Literal) and kind in flipped:
+        kind, left, right = flipped[kind], right, left
+    if not (isinstance(left, exp.Column) and left.name == rank_name and isinstance(right, exp.Literal)
+            and not right.is_string):
+        return None
+    n = int(right.this)
+    if kind is exp.LTE:
+        return n
+    if kind is exp.LT:
+        return n - 1
+    if kind is exp.EQ and n == 1:
+        return 1
+    return None
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _same_key_kind(a: pa.DataType, b: pa.DataType) -> bool:
+    """Join keys hash alike when both are integers, or both the same type otherwise."""
+    return a == b or (pa.types.is_integer(a) and pa.types.is_integer(b))
+
+
+def _describe(schema: pa.Schema) -> str:
+    from rayflink.sql.types import flink_type_name
+
+    return ", ".join(f"{f.name} {flink_type_name(f.type)}" for f in schema)
+
+
+def _unique(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}{seen[n]}"
+        else:
+            seen[n] = 0
+        out.append(n)
+    return out
+
+
+def check_rowtime(rel: RelNode, name: str, node: exp.Expr) -> None:
+    if rel.rowtime != name:
+        hint = f"the event-time attribute is {rel.rowtime!r}" if rel.rowtime else \
+            "declare one with WATERMARK FOR <column> AS ... in CREATE TABLE"
+        raise invalid(f"column {name!r} is not an event-time attribute; {hint}", node)
+
+
+def check_window(window: WindowSpec, node: exp.Expr) -> None:
+    if window.size_ms <= 0 or window.slide_ms <= 0:
+        raise invalid("window size and slide must be positive intervals", node)
+    if window.size_ms % window.slide_ms:
+        raise invalid(f"{window.kind} window size {window.size_ms} ms must be a multiple of its slide (step) "
+                      f"{window.slide_ms} ms", node)
+
+
+def _agg_parts(node: exp.Expr) -> tuple[str, exp.Expr | None, bool]:
+    kind = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}[type(node)]
+    arg = node.this
+    distinct = isinstance(arg, exp.Distinct)
+    if distinct:
+        arg = arg.expressions[0]
+    if kind == "count" and (arg is None or isinstance(arg, exp.Star)):
+        return "count_star", None, False
+    return kind, arg, distinct
+
+
+def _agg_type(kind: str, arg: pa.DataType | None) -> pa.DataType:
+    if kind in ("count", "count_star"):
+        return pa.int64()
+    if kind == "sum" and pa.types.is_integer(arg):
+        return pa.int64()
+    return arg
+
+
+def filter_(rel: RelNode, condition: Expr) -> Calc:
+    """All fields of ``rel`` where ``condition`` holds."""
+    schema = rel.schema
+    return Calc(rel, tuple(Col(i, n) for i, n in enumerate(schema.names)), tuple(schema.names),
+                tuple(schema.types), condition)
+
+
+def project(rel: RelNode, selects: list[exp.Expr], binder: Binder | None = None,
+            extra: list[Expr] | None = None) -> Calc:
+    """``SELECT selects`` over ``rel`` (names from aliases, columns, else ``EXPR$n`` as Flink)."""
+    binder = binder or Binder(rel.schema, what=_what(rel))
+    exprs, names = [], []
+    for i, s in enumerate(selects):
+        inner = s.this if isinstance(s, exp.Alias) else s
+        exprs.append(binder.bind(inner))
+        names.append(s.alias if isinstance(s, exp.Alias) else inner.name if isinstance(inner, exp.Column)
+                     else f"EXPR${i}")
+    for e in extra or []:
+        exprs.append(e)
+        names.append("$cond")
+    return Calc(rel, tuple(exprs), tuple(_unique(names)), tuple(binder.type_of(e) for e in exprs))
+
+
+def _filter_last(calc: Calc) -> Calc:
+    """HAVING: a Calc whose last projection is the condition becomes the condition."""
+    return Calc(calc.input, calc.projections[:-1], calc.names[:-1], calc.types[:-1], calc.projections[-1])
+
+
+def conform(query: RelNode, table: CatalogTable, where: exp.Expr) -> RelNode:
+    """The query's fields cast to the sink table's physical columns (same count, in order)."""
+    target = table.physical_schema
+    have = query.schema
+    if len(have) != len(target):
+        raise invalid(f"INSERT INTO {table.name}: the query has {len(have)} columns "
+                      f"({', '.join(have.names)}) but the table has {len(target)} "
+                      f"({', '.join(target.names)})", where)
+    exprs = []
+    for i, (h, t) in enumerate(zip(have, target)):
+        col = Col(i, h.name)
+        exprs.append(col if h.type == t.type else Call("cast", (col,), (t.type,)))
+    return Calc(query, tuple(exprs), tuple(target.names), tuple(target.types))

@@ -1,0 +1,59 @@
+"""Flink SQL types as Arrow types, and back (DESCRIBE shows Flink's names)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from sqlglot import exp
+
+from rayflink.sql.errors import SqlValidationError
+
+_SIMPLE = {
+    exp.DataType.Type.TEXT: pa.string(), exp.DataType.Type.VARCHAR: pa.string(),
+    exp.DataType.Type.CHAR: pa.string(), exp.DataType.Type.NVARCHAR: pa.string(),
+    exp.DataType.Type.INT: pa.int32(), exp.DataType.Type.BIGINT: pa.int64(),
+    exp.DataType.Type.SMALLINT: pa.int16(), exp.DataType.Type.TINYINT: pa.int8(),
+    exp.DataType.Type.DOUBLE: pa.float64(), exp.DataType.Type.FLOAT: pa.float32(),
+    exp.DataType.Type.BOOLEAN: pa.bool_(), exp.DataType.Type.DATE: pa.date32(),
+    exp.DataType.Type.BINARY: pa.binary(), exp.DataType.Type.VARBINARY: pa.binary(),
+}
+
+TIMESTAMP = pa.timestamp("ms")
+TIMESTAMP_LTZ = pa.timestamp("ms", tz="UTC")
+
+
+def arrow_type(dt: exp.DataType) -> pa.DataType:
+    """The Arrow type of a parsed SQL type (``STRING``, ``DECIMAL(10, 2)``, ``TIMESTAMP(3)``, ...)."""
+    kind = dt.this
+    if kind in _SIMPLE:
+        return _SIMPLE[kind]
+    params = [int(p.this.this) for p in dt.expressions if isinstance(p, exp.DataTypeParam)]
+    if kind == exp.DataType.Type.DECIMAL:
+        precision, scale = (params + [10, 0])[:2] if params else (10, 0)
+        if len(params) == 1:
+            scale = 0
+        return pa.decimal128(precision, scale)
+    if kind in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATETIME):
+        return TIMESTAMP
+    if kind in (exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.TIMESTAMPTZ):
+        return TIMESTAMP_LTZ
+    raise SqlValidationError(f"type {dt.sql()} is not supported yet; use STRING, INT, BIGINT, DOUBLE, "
+                             "DECIMAL(p, s), BOOLEAN, TIMESTAMP(3), TIMESTAMP_LTZ(3) or DATE")
+
+
+def flink_type_name(t: pa.DataType) -> str:
+    """Flink's name of an Arrow type: ``INT``, ``STRING``, ``TIMESTAMP(3)``, ..."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "STRING"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP_LTZ(3)" if t.tz else "TIMESTAMP(3)"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    names = {pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT",
+             pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
+             pa.binary(): "BYTES", pa.null(): "NULL"}
+    return names.get(t, str(t).upper())
+
+
+def is_time(t: pa.DataType) -> bool:
+    """A TIMESTAMP or TIMESTAMP_LTZ column (what a watermark or window can be defined on)."""
+    return pa.types.is_timestamp(t)

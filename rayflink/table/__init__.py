@@ -1,0 +1,12 @@
+"""The Table API and SQL at PyFlink's paths (``pyflink.table``)."""
+
+from rayflink.table.environment_settings import EnvironmentSettings
+from rayflink.common.types import Row, RowKind
+from rayflink.table.table import GroupedTable, GroupWindowedTable, Table, WindowGroupedTable
+from rayflink.table.table_environment import StatementSet, StreamTableEnvironment, TableConfig, TableEnvironment
+from rayflink.table.table_result import ResultKind, TableResult
+from rayflink.table.types import DataType, DataTypes
+
+__all__ = ["DataType", "DataTypes", "EnvironmentSettings", "GroupWindowedTable", "GroupedTable", "ResultKind",
+           "Row", "RowKind", "StatementSet", "StreamTableEnvironment", "Table", "TableConfig", "TableEnvironment",
+           "TableResult", "WindowGroupedTable"]

@@ -1,0 +1,90 @@
+"""SQL over the real tansu Kafka broker: the seed's 12.7.1 program as written (a Kafka source with
+a WATERMARK, a TUMBLE group window per key), its JDBC sink swapped for print, and INSERT INTO a
+Kafka table read back."""
+
+from __future__ import annotations
+
+import json
+
+from services import KafkaBroker, unique_name
+
+from rayflink.table import EnvironmentSettings, TableEnvironment
+
+EVENTS = [  # evento_id, user_id, tipo, monto, ts
+    ("e1", "ana", "compra", 10.0, "2024-05-01 10:01:00"), ("e2", "ana", "vista", 0.0, "2024-05-01 10:02:00"),
+    ("e3", "luis", "compra", 4.5, "2024-05-01 10:03:00"), ("e4", "ana", "compra", 2.5, "2024-05-01 10:04:59"),
+    ("e5", "luis", "compra", 8.0, "2024-05-01 10:06:00"), ("e6", "ana", "compra", 1.0, "2024-05-01 10:12:00"),
+]
+
+
+def kafka_events(broker: KafkaBroker) -> str:
+    topic = broker.create_topic(unique_name("eventos"), partitions=2)
+    for i, (eid, user, kind, amount, ts) in enumerate(EVENTS):
+        broker.produce(topic, [json.dumps({"evento_id": eid, "user_id": user, "tipo": kind, "monto": amount,
+                                           "ts": ts})], partition=i % 2)
+    return topic
+
+
+def test_seed_12_7_1_on_kafka_with_a_print_sink(kafka_broker: KafkaBroker, capsys) -> None:
+    topic = kafka_events(kafka_broker)
+    env_settings = EnvironmentSettings.new_instance().in_streaming_mode().build()
+    table_env = TableEnvironment.create(env_settings)
+    table_env.get_config().set("parallelism.default", "2")
+    table_env.execute_sql(f"""
+        CREATE TABLE eventos (
+            evento_id STRING,
+            user_id   STRING,
+            tipo      STRING,
+            monto     DOUBLE,
+            ts        TIMESTAMP(3),
+            WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+        ) WITH (
+            'connector' = 'kafka',
+            'topic' = '{topic}',
+            'properties.bootstrap.servers' = '{kafka_broker.bootstrap_servers}',
+            'format' = 'json',
+            'scan.startup.mode' = 'earliest-offset',
+            'scan.bounded.mode' = 'latest-offset'
+        )""")
+    table_env.execute_sql("""
+        CREATE TABLE metricas_por_ventana (
+            ventana_inicio TIMESTAMP(3),
+            ventana_fin    TIMESTAMP(3),
+            region         STRING,
+            revenue        DOUBLE,
+            PRIMARY KEY (ventana_inicio, ventana_fin, region) NOT ENFORCED
+        ) WITH ('connector' = 'print')""")
+    table_env.execute_sql("""
+        INSERT INTO metricas_por_ventana
+        SELECT
+            TUMBLE_START(ts, INTERVAL '5' MINUTE) AS ventana_inicio,
+            TUMBLE_END(ts,   INTERVAL '5' MINUTE) AS ventana_fin,
+            user_id,
+            SUM(monto) AS revenue
+        FROM eventos
+        WHERE tipo = 'compra'
+        GROUP BY TUMBLE(ts, INTERVAL '5' MINUTE), user_id
+    """).wait()
+    printed = sorted(line.split("> ", 1)[-1] for line in capsys.readouterr().out.splitlines() if "+I[" in line)
+    assert printed == [
+        "+I[2024-05-01 10:00:00.000, 2024-05-01 10:05:00.000, ana, 12.5]",
+        "+I[2024-05-01 10:00:00.000, 2024-05-01 10:05:00.000, luis, 4.5]",
+        "+I[2024-05-01 10:05:00.000, 2024-05-01 10:10:00.000, luis, 8.0]",
+        "+I[2024-05-01 10:10:00.000, 2024-05-01 10:15:00.000, ana, 1.0]",
+    ]
+
+
+def test_insert_into_a_kafka_table(kafka_broker: KafkaBroker) -> None:
+    source = kafka_events(kafka_broker)
+    target = kafka_broker.create_topic(unique_name("compras"), partitions=1)
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    servers = kafka_broker.bootstrap_servers
+    t_env.execute_sql(f"""CREATE TABLE eventos (evento_id STRING, user_id STRING, tipo STRING, monto DOUBLE,
+                          ts TIMESTAMP(3)) WITH ('connector' = 'kafka', 'topic' = '{source}',
+                          'properties.bootstrap.servers' = '{servers}', 'format' = 'json',
+                          'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset')""")
+    t_env.execute_sql(f"""CREATE TABLE compras (evento_id STRING, monto DOUBLE) WITH ('connector' = 'kafka',
+                          'topic' = '{target}', 'properties.bootstrap.servers' = '{servers}', 'format' = 'json')""")
+    t_env.execute_sql("INSERT INTO compras SELECT evento_id, monto FROM eventos WHERE tipo = 'compra'").wait()
+    written = sorted((json.loads(r.value) for r in kafka_broker.consume_all(target)), key=lambda d: d["evento_id"])
+    assert written == [{"evento_id": e[0], "monto": e[3]} for e in EVENTS if e[2] == "compra"]
