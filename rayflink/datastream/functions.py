@@ -217,3 +217,36 @@ class CoProcessFunction(RichFunction):
 
 class KeyedCoProcessFunction(CoProcessFunction):
     """A CoProcessFunction on two keyed streams."""
+
+
+class BroadcastProcessFunction(RichFunction):
+    """Process a stream connected to a broadcast stream (the broadcast state pattern).
+
+    ``process_broadcast_element(value, ctx)`` sees every broadcast record, on every subtask, and
+    may change the broadcast state (``ctx.get_broadcast_state(descriptor)``: ``put``, ``remove``,
+    ``clear``); ``process_element(value, ctx)`` sees the other stream's records and reads the
+    broadcast state only. Like ``process_element`` elsewhere, both may yield their outputs (or
+    ``(OutputTag, value)``) or take a third ``out`` argument.
+
+    Every subtask must change its broadcast state the same way (from the broadcast records alone):
+    Flink keeps one copy per subtask and checkpoints each, and so does rayflink.
+    """
+
+    def process_element(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+
+class KeyedBroadcastProcessFunction(BroadcastProcessFunction):
+    """A BroadcastProcessFunction whose other stream is keyed: ``process_element`` has keyed state,
+    ``ctx.get_current_key()`` and timers (``on_timer``); ``process_broadcast_element`` may visit
+    every key's state with ``ctx.apply_to_keyed_state(descriptor, fn(key, state))``.
+
+    >>> rules = rule_stream.broadcast(MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+    >>> events.key_by(lambda e: e["user"]).connect(rules).process(ApplyRules())
+    """
+
+    def on_timer(self, timestamp: int, ctx: Any, *out: Any) -> Any:
+        pass

@@ -51,6 +51,7 @@ class OperatorKind(str, Enum):
     CO_MAP = "co_map"
     CO_FLAT_MAP = "co_flat_map"
     CO_PROCESS = "co_process"
+    BROADCAST_PROCESS = "broadcast_process"
     PRINT = "print"
     SINK_FUNCTION = "sink_function"
     SINK = "sink"
@@ -66,6 +67,15 @@ class OperatorKind(str, Enum):
 
 
 # ---- the parameters of each operator kind ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BroadcastProcessParams:
+    """broadcast_process: the (Keyed)BroadcastProcessFunction and the broadcast states'
+    descriptors (``MapStateDescriptor``), which name the states both inputs see."""
+
+    function: Any
+    descriptors: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class QueryableStateParams:
     descriptor: Any
 
 
-OperatorParams = Union[FunctionParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
+OperatorParams = Union[FunctionParams, BroadcastProcessParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
                        WindowParams, IntervalJoinParams, CepParams, QueryableStateParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
@@ -172,6 +182,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.CO_MAP: FunctionParams,
     OperatorKind.CO_FLAT_MAP: FunctionParams,
     OperatorKind.CO_PROCESS: FunctionParams,
+    OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
     OperatorKind.PRINT: PrintParams,
     OperatorKind.SINK_FUNCTION: FunctionParams,
     OperatorKind.SINK: SinkParams,
