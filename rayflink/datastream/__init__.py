@@ -1,9 +1,22 @@
 """PyFlink's ``pyflink.datastream``: the DataStream API."""
 
-from rayflink.datastream.data_stream import ConnectedStreams, DataStream, DataStreamSink, KeyedStream
+from rayflink.datastream.async_data_stream import AsyncDataStream
+from rayflink.datastream.data_stream import (
+    BroadcastConnectedStream,
+    BroadcastStream,
+    ConnectedStreams,
+    DataStream,
+    DataStreamSink,
+    KeyedStream,
+)
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.datastream.functions import (
     AggregateFunction,
+    AsyncFunction,
+    AsyncRetryPredicate,
+    AsyncRetryStrategy,
+    BroadcastProcessFunction,
+    KeyedBroadcastProcessFunction,
     CoFlatMapFunction,
     CoMapFunction,
     CoProcessFunction,
@@ -31,6 +44,8 @@ from rayflink.datastream.windowed_stream import (
 )
 
 __all__ = [
+    "AsyncDataStream", "AsyncFunction", "AsyncRetryPredicate", "AsyncRetryStrategy", "BroadcastConnectedStream",
+    "BroadcastProcessFunction", "BroadcastStream", "KeyedBroadcastProcessFunction",
     "AggregateFunction", "AllWindowedStream", "CoGroupFunction", "JoinFunction", "ProcessJoinFunction",
     "ProcessWindowFunction", "WindowFunction", "WindowedStream", "CoFlatMapFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams",
     "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "KeyedCoProcessFunction",

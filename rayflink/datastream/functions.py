@@ -250,3 +250,68 @@ class KeyedBroadcastProcessFunction(BroadcastProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: Any, *out: Any) -> Any:
         pass
+
+
+class AsyncFunction(RichFunction):
+    """Asynchronous I/O per record (``AsyncDataStream.unordered_wait`` / ``ordered_wait``).
+
+    ``async def async_invoke(value)`` returns the list of outputs for ``value`` (an empty list for
+    none); many run at once, up to the operator's capacity, on one asyncio event loop per subtask,
+    so use asyncio clients (``redis.asyncio``, ``psycopg.AsyncConnection``, ``aiohttp``) and create
+    them in ``open``. ``timeout(value)`` runs when ``async_invoke`` (with its retries) takes longer
+    than the operator's timeout: it returns the outputs to emit instead, or raises (the default),
+    which fails the job. Requests still in flight at a checkpoint are part of it and are sent again
+    after a restore, so ``async_invoke`` should be safe to repeat (a lookup, an idempotent write).
+    """
+
+    async def async_invoke(self, value: Any) -> list:
+        raise NotImplementedError
+
+    def timeout(self, value: Any) -> list:
+        raise TimeoutError(f"async function call has timed out for input: {str(value)[:200]}")
+
+
+class AsyncRetryPredicate(ABC):
+    """When to attempt an async call again: on its result, on its exception."""
+
+    def result_predicate(self) -> Any:
+        """``fn(results) -> bool``: retry when True (None: never on results)."""
+        return None
+
+    def exception_predicate(self) -> Any:
+        """``fn(exception) -> bool``: retry when True (None: never on exceptions)."""
+        return None
+
+
+class AsyncRetryStrategy(ABC):
+    """How often and after what delay an async call is attempted again (PyFlink's interface)."""
+
+    def can_retry(self, current_attempts: int) -> bool:
+        raise NotImplementedError
+
+    def get_backoff_time_millis(self, current_attempts: int) -> int:
+        raise NotImplementedError
+
+    def get_retry_predicate(self) -> AsyncRetryPredicate:
+        raise NotImplementedError
+
+    @staticmethod
+    def no_restart() -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import NO_RETRY_STRATEGY
+
+        return NO_RETRY_STRATEGY
+
+    @staticmethod
+    def fixed_delay(max_attempts: int, backoff_time_millis: int, result_predicate: Any = None,
+                    exception_predicate: Any = None) -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import FixedDelayRetryStrategy
+
+        return FixedDelayRetryStrategy(max_attempts, backoff_time_millis, result_predicate, exception_predicate)
+
+    @staticmethod
+    def exponential_backoff(max_attempts: int, initial_delay: int, max_retry_delay: int, multiplier: float,
+                            result_predicate: Any = None, exception_predicate: Any = None) -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import ExponentialBackoffDelayRetryStrategy
+
+        return ExponentialBackoffDelayRetryStrategy(max_attempts, initial_delay, max_retry_delay, multiplier,
+                                                    result_predicate, exception_predicate)

@@ -52,6 +52,7 @@ class OperatorKind(str, Enum):
     CO_FLAT_MAP = "co_flat_map"
     CO_PROCESS = "co_process"
     BROADCAST_PROCESS = "broadcast_process"
+    ASYNC_WAIT = "async_wait"
     PRINT = "print"
     SINK_FUNCTION = "sink_function"
     SINK = "sink"
@@ -76,6 +77,18 @@ class BroadcastProcessParams:
 
     function: Any
     descriptors: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class AsyncWaitParams:
+    """async_wait: the AsyncFunction, its timeout (ms, over all attempts), the most requests in
+    flight, the retry strategy, and whether results keep the input's order."""
+
+    function: Any
+    timeout_ms: int
+    capacity: int
+    retry_strategy: Any
+    ordered: bool
 
 
 @dataclass(frozen=True)
@@ -167,7 +180,7 @@ class QueryableStateParams:
     descriptor: Any
 
 
-OperatorParams = Union[FunctionParams, BroadcastProcessParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
+OperatorParams = Union[FunctionParams, BroadcastProcessParams, AsyncWaitParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
                        WindowParams, IntervalJoinParams, CepParams, QueryableStateParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
@@ -183,6 +196,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.CO_FLAT_MAP: FunctionParams,
     OperatorKind.CO_PROCESS: FunctionParams,
     OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
+    OperatorKind.ASYNC_WAIT: AsyncWaitParams,
     OperatorKind.PRINT: PrintParams,
     OperatorKind.SINK_FUNCTION: FunctionParams,
     OperatorKind.SINK: SinkParams,
