@@ -7,6 +7,7 @@ trigger timers and cleanup timers live in the ``InternalTimerService`` with the 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from rayflink.clock import current_time_ms
@@ -36,6 +37,8 @@ from rayflink.runtime.output import TimestampedCollector
 from rayflink.runtime.registry import register_operator
 
 CONTENTS = "_window-contents"
+SLICES = "_window-slices"  # sliced sliding windows: per key, {slice end: accumulator}
+SLICED = "slices"  # the timer namespace of a sliced window operator's window ends
 MERGING_WINDOWS = "_merging-window-set"
 
 
@@ -253,6 +256,12 @@ class WindowOperator(OneInputStreamOperator):
         self.assigner_ctx = AssignerContext(self)
         self.fast = (not self.merging and self.evictor is None and type(self.trigger) is EventTimeTrigger
                      and isinstance(self.assigner, (TumblingEventTimeWindows, SlidingEventTimeWindows)))
+        self.sliced = (self.fast and isinstance(self.assigner, SlidingEventTimeWindows) and not self.list_contents
+                       and self.lateness == 0 and self.assigner.slide <= self.assigner.size
+                       and (self.reduce_fn is not None or _merges(self.agg)))
+        if self.sliced:
+            self.slice_size = math.gcd(self.assigner.size, self.assigner.slide)
+            self.slices = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(SLICES, None))
 
     def _open_contents(self, incremental: Any) -> None:
         """The keyed state holding each window's contents: an accumulator, a reduced value or a list."""
@@ -287,7 +296,9 @@ class WindowOperator(OneInputStreamOperator):
         if self.event_time and (timestamps is None or None in timestamps):
             self._missing_timestamp(values, timestamps)
         try:
-            if self.fast:
+            if self.sliced:
+                self._process_sliced(values, timestamps)
+            elif self.fast:
                 self._process_fast(values, timestamps)
             else:
                 self._process_each(values, timestamps)
@@ -372,6 +383,106 @@ class WindowOperator(OneInputStreamOperator):
         backend.set_current_namespace(None)
         if late:
             self._late([values[i] for i in late], [timestamps[i] for i in late])
+
+    # ---- sliced sliding windows (Flink SQL's slicing window operator) ---------------------------------
+
+    def _process_sliced(self, values: list, timestamps: list) -> None:
+        """Sliding windows that share work: each record updates one accumulator, that of its slice
+        (``gcd(size, slide)`` long) and key; a window's result merges its slices when it fires.
+
+        A 7-day window sliding by 1 hour keeps one accumulator per key and hour instead of 168,
+        and a record costs one ``add`` instead of 168. Used for ``aggregate`` (with ``merge``) and
+        ``reduce`` on event-time sliding windows with the default trigger and no allowed lateness;
+        the results equal the unsliced operator's for associative functions (Flink SQL's contract).
+        """
+        assigner, g, wm = self.assigner, self.slice_size, self.current_watermark
+        size, slide, offset = assigner.size, assigner.slide, assigner.offset
+        selector = self.selector
+        per_key: dict[Any, dict[int, list]] = {}
+        late: list[int] = []
+        for i, value in enumerate(values):
+            ts = timestamps[i]
+            last_end = ts - (ts - offset + slide) % slide + size  # the last window holding ts ends here
+            if last_end - 1 <= wm:
+                late.append(i)
+                continue
+            slice_end = ts - (ts - offset + g) % g + g
+            slices = per_key.setdefault(selector(value), {})
+            items = slices.get(slice_end)
+            if items is None:
+                slices[slice_end] = [value]
+            else:
+                items.append(value)
+        backend, state, timers = self.keyed_backend, self.slices, self.timers.event_time
+        agg, reduce_fn = self.agg, self.reduce_fn
+        for key, slices in per_key.items():
+            backend.set_current_key(key)
+            stored = state.value()
+            stored = {} if stored is None else dict(stored)
+            for slice_end, items in slices.items():
+                acc = stored.get(slice_end)
+                if agg is not None:
+                    if acc is None:
+                        acc = agg.create_accumulator()
+                    for v in items:
+                        acc = agg.add(v, acc)
+                else:
+                    start = 0
+                    if acc is None:
+                        acc, start = items[0], 1
+                    for v in items[start:]:
+                        acc = reduce_fn(acc, v)
+                if slice_end not in stored:
+                    timers.add(self._first_live_end(slice_end, wm) - 1, key, SLICED)
+                stored[slice_end] = acc
+            state.update(stored)
+        if late:
+            self._late([values[i] for i in late], [timestamps[i] for i in late])
+
+    def _first_live_end(self, slice_end: int, watermark: int) -> int:
+        """The end of the first window holding the slice that ends at ``slice_end`` and has not fired."""
+        slide = self.assigner.slide
+        align = self.assigner.offset + self.assigner.size  # window ends are align + k * slide
+        end = slice_end + (align - slice_end) % slide
+        if end - 1 <= watermark:
+            end = watermark + 1 + (align - watermark - 1) % slide
+            if end - 1 <= watermark:
+                end += slide
+        return end
+
+    def _fire_slices(self, ts: int, key: Any) -> None:
+        """The window ending at ``ts + 1`` fires for ``key``: merge its slices, emit, drop the slices
+        no later window holds, and set the timer of the next window that holds one."""
+        backend = self.keyed_backend
+        backend.set_current_key(key)
+        backend.set_current_namespace(None)
+        stored = self.slices.value()
+        if not stored:
+            return
+        size, slide = self.assigner.size, self.assigner.slide
+        end = ts + 1
+        members = sorted((se, acc) for se, acc in stored.items() if end - size < se <= end)
+        if members:
+            if self.agg is not None:
+                acc = self.agg.create_accumulator()
+                for _, a in members:
+                    acc = self.agg.merge(acc, a)
+                result = self.agg.get_result(acc)
+            else:
+                result = members[0][1]
+                for _, a in members[1:]:
+                    result = self.reduce_fn(result, a)
+            window = TimeWindow(end - size, end)
+            self.collector.timestamp = window.max_timestamp()
+            self._apply(key, window, [result])
+            if self.function is not None and self.fn_clear is not None:
+                self.fn_clear(WindowContext(self, key, window))
+        keep = {se: a for se, a in stored.items() if se > end + slide - size}
+        if keep:
+            self.slices.update(keep)
+            self.timers.event_time.add(max(end + slide, self._first_live_end(min(keep), ts)) - 1, key, SLICED)
+        else:
+            self.slices.clear()
 
     def _process_each(self, values: list, timestamps: list | None) -> None:
         selector, backend = self.selector, self.keyed_backend
@@ -551,6 +662,9 @@ class WindowOperator(OneInputStreamOperator):
             out.collect_all(returned)
 
     def _on_timer(self, ts: int, key: Any, window: Any, event_time: bool) -> None:
+        if window == SLICED:
+            self._fire_slices(ts, key)
+            return
         backend = self.keyed_backend
         backend.set_current_key(key)
         window_set = None
@@ -636,3 +750,10 @@ class WindowOperator(OneInputStreamOperator):
         finally:
             super().close()
 
+
+def _merges(agg: Any) -> bool:
+    """Whether an AggregateFunction implements ``merge`` (the base class's raises)."""
+    from rayflink.datastream.functions import AggregateFunction
+
+    merge = getattr(type(agg), "merge", None)
+    return callable(merge) and merge is not getattr(AggregateFunction, "merge", None)

@@ -12,6 +12,7 @@ from rayflink.datastream.windowed_stream import (  # also PyFlink's path
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
     AggregationParams,
+    BroadcastProcessParams,
     ChainingStrategy,
     FunctionParams,
     OperatorKind,
@@ -196,8 +197,11 @@ class DataStream:
                                           output_type=self._t.output_type)
         return DataStream(self._env, t)
 
-    def connect(self, stream: "DataStream") -> "ConnectedStreams":
-        """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function."""
+    def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
+        """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function, or with a
+        ``BroadcastStream`` (``broadcast(descriptor)``) for a BroadcastProcessFunction."""
+        if isinstance(stream, BroadcastStream):
+            return BroadcastConnectedStream(self, stream)
         return ConnectedStreams(self, stream)
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: Any) -> "DataStream":
@@ -238,8 +242,26 @@ class DataStream:
     def shuffle(self) -> "DataStream":
         return self._partition(Partitioner.SHUFFLE, "Shuffle")
 
-    def broadcast(self) -> "DataStream":
-        return self._partition(Partitioner.BROADCAST, "Broadcast")
+    def broadcast(self, *broadcast_state_descriptors: Any) -> "DataStream | BroadcastStream":
+        """Send every record to every subtask of the next operator. With ``MapStateDescriptor``s,
+        return a ``BroadcastStream`` whose records maintain those broadcast states, for
+        ``other.connect(broadcast_stream).process(BroadcastProcessFunction)``.
+
+        >>> rules = rule_stream.broadcast(MapStateDescriptor("rules", Types.STRING(), Types.STRING()))
+        """
+        from rayflink.datastream.state import MapStateDescriptor
+
+        if not broadcast_state_descriptors:
+            return self._partition(Partitioner.BROADCAST, "Broadcast")
+        for d in broadcast_state_descriptors:
+            if not isinstance(d, MapStateDescriptor):
+                raise GraphBuildError(f"broadcast({d!r:.80}): broadcast state is described by a "
+                                      "MapStateDescriptor(name, key type, value type)")
+        names = [d.name for d in broadcast_state_descriptors]
+        if len(set(names)) != len(names):
+            raise GraphBuildError(f"broadcast(): two broadcast states named alike in {names}")
+        return BroadcastStream(self._partition(Partitioner.BROADCAST, "Broadcast"),
+                               tuple(broadcast_state_descriptors))
 
     def global_(self) -> "DataStream":
         return self._partition(Partitioner.GLOBAL, "Global")
@@ -444,7 +466,9 @@ class KeyedStream(DataStream):
         spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
         return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
 
-    def connect(self, stream: DataStream) -> "ConnectedStreams":
+    def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
+        if isinstance(stream, BroadcastStream):
+            return BroadcastConnectedStream(self, stream)
         return ConnectedStreams(self, stream)
 
     def count_window(self, size: int, slide: int = 0) -> Any:
@@ -659,6 +683,51 @@ class _CustomRoute:
             raise ValueError(f"partition_custom: the partitioner returned {index!r:.40} for key {key!r:.100}; "
                              f"expected an int in 0..{num_partitions - 1} (the downstream parallelism)")
         return index
+
+
+class BroadcastStream:
+    """A stream sent to every subtask, whose records maintain broadcast states
+    (``DataStream.broadcast(descriptor, ...)``); connect another stream to it."""
+
+    def __init__(self, stream: DataStream, descriptors: tuple[Any, ...]) -> None:
+        self._stream = stream
+        self._env = stream._env
+        self.descriptors = descriptors
+
+    def get_broadcast_state_descriptors(self) -> list[Any]:
+        return list(self.descriptors)
+
+
+class BroadcastConnectedStream:
+    """A (keyed) stream connected to a ``BroadcastStream``: ``process`` it with a
+    ``BroadcastProcessFunction`` or, when the stream is keyed, a ``KeyedBroadcastProcessFunction``."""
+
+    def __init__(self, stream: DataStream, broadcast_stream: BroadcastStream) -> None:
+        self.non_broadcast_stream = stream
+        self.broadcast_stream = broadcast_stream
+        self._env = stream._env
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """Apply ``func``: ``process_element`` to the stream's records, ``process_broadcast_element``
+        to the broadcast records (on every subtask)."""
+        from rayflink.datastream.functions import KeyedBroadcastProcessFunction
+
+        _check_function(func, ("process_element", "process_broadcast_element"), "process")
+        stream = self.non_broadcast_stream
+        keyed = isinstance(stream, KeyedStream)
+        if isinstance(func, KeyedBroadcastProcessFunction) and not keyed:
+            raise GraphBuildError("process(): a KeyedBroadcastProcessFunction needs a keyed stream; "
+                                  "key_by(...) the stream before connect(broadcast_stream)")
+        if keyed and not isinstance(func, KeyedBroadcastProcessFunction):
+            raise GraphBuildError("process(): a keyed stream connected to a broadcast stream takes a "
+                                  "KeyedBroadcastProcessFunction")
+        spec = OperatorSpec(OperatorKind.BROADCAST_PROCESS,
+                            BroadcastProcessParams(func, self.broadcast_stream.descriptors))
+        t = self._env._new_transformation(
+            "operator", "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast",
+            inputs=[stream._t, self.broadcast_stream._stream._t], operator=spec, output_type=output_type,
+            state_key_selectors=(stream._key_selector, None) if keyed else None)
+        return DataStream(self._env, t)
 
 
 def _check_callable(func: Any, method: str, where: str) -> None:

@@ -52,6 +52,8 @@ class OperatorKind(str, Enum):
     CO_MAP = "co_map"
     CO_FLAT_MAP = "co_flat_map"
     CO_PROCESS = "co_process"
+    BROADCAST_PROCESS = "broadcast_process"
+    ASYNC_WAIT = "async_wait"
     PRINT = "print"
     SINK_FUNCTION = "sink_function"
     SINK = "sink"
@@ -78,6 +80,27 @@ class OperatorKind(str, Enum):
 
 
 # ---- the parameters of each operator kind ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BroadcastProcessParams:
+    """broadcast_process: the (Keyed)BroadcastProcessFunction and the broadcast states'
+    descriptors (``MapStateDescriptor``), which name the states both inputs see."""
+
+    function: Any
+    descriptors: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class AsyncWaitParams:
+    """async_wait: the AsyncFunction, its timeout (ms, over all attempts), the most requests in
+    flight, the retry strategy, and whether results keep the input's order."""
+
+    function: Any
+    timeout_ms: int
+    capacity: int
+    retry_strategy: Any
+    ordered: bool
 
 
 @dataclass(frozen=True)
@@ -256,8 +279,9 @@ class NoParams:
     """A kind that takes no parameters (sql_batches_to_rows)."""
 
 
-OperatorParams = Union[FunctionParams, AggregationParams, PrintParams, SinkParams, CollectParams, WatermarkParams,
-                       WindowParams, IntervalJoinParams, CepParams, QueryableStateParams, SqlCalcParams,
+OperatorParams = Union[FunctionParams, BroadcastProcessParams, AsyncWaitParams, AggregationParams, PrintParams,
+                       SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
+                       QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
                        SqlJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
 
@@ -273,6 +297,8 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.CO_MAP: FunctionParams,
     OperatorKind.CO_FLAT_MAP: FunctionParams,
     OperatorKind.CO_PROCESS: FunctionParams,
+    OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
+    OperatorKind.ASYNC_WAIT: AsyncWaitParams,
     OperatorKind.PRINT: PrintParams,
     OperatorKind.SINK_FUNCTION: FunctionParams,
     OperatorKind.SINK: SinkParams,

@@ -68,6 +68,7 @@ class StreamTask:
         self.operators: dict[int, StreamOperator] = {}
         self.started_ns = time.monotonic_ns()
         self.finished_ns: int | None = None
+        self.idle_ns = 0  # time spent waiting for input (Flink's idle time; busy = the rest, less backpressure)
         self.status = ExecutionState.CREATED
         self.input_watermark = MIN_WATERMARK
         self.records_read = 0
@@ -305,7 +306,9 @@ class StreamTask:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
-                    time.sleep(min(wait, reader.wait_time()))
+                    nap = min(wait, reader.wait_time())
+                    time.sleep(nap)
+                    self.idle_ns += int(nap * 1e9)
             if streaming:
                 head.process_watermark(MAX_WATERMARK)
             self._end_of_input()
@@ -337,8 +340,10 @@ class StreamTask:
         while remaining:
             if self.cancelled.is_set():
                 raise TaskCancelled()
+            waited_from = time.monotonic_ns()
             item = gate.get(wait)
             now_ns = time.monotonic_ns()
+            self.idle_ns += now_ns - waited_from
             if item is not None:
                 channel, message = item
                 if channel < 0:
@@ -545,6 +550,7 @@ class StreamTask:
             "pid": os.getpid(), "records_in": self.records_read, "records_out": records_out,
             "records_in_per_s": self.records_read / elapsed_s, "records_out_per_s": records_out / elapsed_s,
             "backpressure_ratio": min(1.0, backpressure_ns / 1e9 / elapsed_s),
+            "backpressured_s": backpressure_ns / 1e9, "idle_s": self.idle_ns / 1e9,
             "output_batch_size": min((w.current_batch_size() for w in self.writers), default=None),
             "input_watermark": self.input_watermark, "elapsed_s": elapsed_s, "operators": ops,
         }
