@@ -22,9 +22,11 @@ import time
 
 from harness import HERE, emit, percentiles, rss_sampler, run_peers, start_ray, table
 
+from rayflink.clock import current_time_ms  # noqa: E402 - after harness puts the repository on sys.path
+
 
 def _stamp(value: int, record_timestamp: int | None) -> int:
-    return time.time_ns() // 1_000_000
+    return current_time_ms()
 
 
 def _backend(name: str, cache_entries: int | None):
@@ -60,7 +62,7 @@ def run_rayflink(backend: str, events: int, parallelism: int, keys: int, checkpo
             self.count.update(c)
             out.collect((value % keys, c))
             if value % sample == 0:
-                ctx.output(latency_tag, time.time_ns() // 1_000_000 - ctx.timestamp())
+                ctx.output(latency_tag, current_time_ms() - ctx.timestamp())
 
     def job(n: int, name: str) -> tuple[list, dict]:
         env = StreamExecutionEnvironment.get_execution_environment()

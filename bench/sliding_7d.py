@@ -57,16 +57,16 @@ def measure_state(events: int, keys: int, days: int) -> dict:
 
     from rayflink.common.watermark_strategy import BoundedOutOfOrdernessWatermarks, WatermarkOutput
     from rayflink.datastream.window import SlidingEventTimeWindows
-    from rayflink.graph.transformations import OperatorSpec
-    from rayflink.operators.registry import create_operator
+    from rayflink.graph.transformations import OperatorKind, OperatorSpec, WindowParams
     from rayflink.runtime.operator import OperatorContext
+    from rayflink.runtime.registry import create_operator
 
     with tempfile.TemporaryDirectory() as tmp:
         ctx = OperatorContext(name="sliding-7d", uid="sliding-7d", subtask_index=0, parallelism=1,
                               max_parallelism=128, attempt=0, config={}, state_key_selectors=(lambda e: e[0],),
                               working_dir=tmp)
-        params = {"assigner": SlidingEventTimeWindows.of(7 * 24 * HOUR, HOUR), "incremental": ("aggregate", Mean())}
-        op = create_operator(OperatorSpec("window", params), ctx)
+        params = WindowParams(SlidingEventTimeWindows.of(7 * 24 * HOUR, HOUR), incremental=("aggregate", Mean()))
+        op = create_operator(OperatorSpec(OperatorKind.WINDOW, params), ctx)
         op.open()
         gen, out, make = BoundedOutOfOrdernessWatermarks(60_000), WatermarkOutput(), Event(events, keys, days)
         t0 = time.perf_counter()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
@@ -500,7 +501,7 @@ class FileSinkWriter(SinkWriter):
             self.current = open(in_progress, "wb")
         self.current_paths = (in_progress, final)
         self.size = 0
-        self.opened_ms = self.last_write_ms = time.time_ns() // 1_000_000
+        self.opened_ms = self.last_write_ms = current_time_ms()
 
     def _roll(self) -> None:
         """Close the in-progress part: it becomes pending."""
@@ -510,7 +511,7 @@ class FileSinkWriter(SinkWriter):
             self.current = self.current_paths = None
 
     def write(self, records: list, timestamps: list | None) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = current_time_ms()
         policy = self.sink.rolling_policy
         if self.current is not None and policy.should_roll(self.size, self.opened_ms, self.last_write_ms, now_ms):
             self._roll()

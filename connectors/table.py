@@ -308,14 +308,14 @@ class TableSink:
 
 def create_table_sink(table: CatalogTable) -> TableSink:
     """The sink of ``table``; ``accepts_updates`` says whether it takes an updating changelog."""
-    from rayflink.graph.transformations import OperatorSpec
+    from rayflink.graph.transformations import NoParams, OperatorKind, OperatorSpec, SqlFormatRowsParams
 
     name = _check_connector(table)
     label = f"Sink: {table.name}"
 
     def rows(stream: Any, fmt: str, delimiter: str = ",") -> Any:
-        return stream._one_input(f"{label} rows", OperatorSpec("sql_format_rows",
-                                                               {"format": fmt, "delimiter": delimiter}), None)
+        spec = OperatorSpec(OperatorKind.SQL_FORMAT_ROWS, SqlFormatRowsParams(fmt, delimiter))
+        return stream._one_input(f"{label} rows", spec, None)
 
     if name == "print":
         identifier = _option(table, "print-identifier")
@@ -333,7 +333,7 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
     if name == "jdbc":
-        as_rows = OperatorSpec("sql_batches_to_rows", {})
+        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, NoParams())
         sink = _jdbc_sink(table)
         return TableSink(table, bool(table.primary_key),
                          lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))

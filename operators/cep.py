@@ -13,18 +13,20 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
-import time
 from operator import itemgetter
 from typing import Any
 
 from rayflink.cep.cep import _SelectAdapter
+from rayflink.clock import current_time_ms
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.graph.transformations import CepParams, OperatorKind
 from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
 from rayflink.operators.functions import close_function, open_function, positional_arity
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
-from rayflink.runtime.operator import NO_RECORD
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 from rayflink.state.backend import KeyedStateSnapshot
 
 STATE = "_cep-key-state"
@@ -32,32 +34,17 @@ MAX_TIMESTAMP = 2**63 - 1
 _ts_of = itemgetter(0)
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class _Collector:
-    __slots__ = ("items",)
-
-    def __init__(self, items: list) -> None:
-        self.items = items
-
-    def collect(self, value: Any) -> None:
-        self.items.append(value)
-
-
 class PatternContext:
     """The ``ctx`` of ``process_match`` / ``process_timed_out_match``."""
 
-    __slots__ = ("_op", "_timestamp", "_key")
+    __slots__ = ("_op", "_key")
 
     def __init__(self, op: "CepOperator") -> None:
         self._op = op
-        self._timestamp: int | None = None
         self._key: Any = None
 
     def timestamp(self) -> int | None:
-        return self._timestamp
+        return self._op.collector.timestamp
 
     def current_processing_time(self) -> int:
         return self._op.clock()
@@ -72,55 +59,54 @@ class PatternContext:
         if not isinstance(output_tag, OutputTag):
             raise JobExecutionError(f"{self._op.ctx.describe()}: ctx.output() needs an OutputTag, "
                                     f"got {output_tag!r:.100}")
-        self._op.side_out(output_tag, value, self._timestamp)
+        self._op.collector.output(output_tag, value)
 
 
-class CepOperator(KeyedStateOperator):
-    """Runs ``CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)``.
+@register_operator(OperatorKind.CEP)
+class CepOperator(OneInputStreamOperator):
+    """Runs ``CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)`` (see ``CepParams``)."""
 
-    params: ``pattern``, ``function`` (a PatternProcessFunction or a select adapter),
-    ``processing_time``, ``late_tag``, ``comparator``.
-    """
+    params: CepParams
 
     def open(self) -> None:
         p = self.params
-        self.clock = _now_ms
+        self.clock = current_time_ms
         try:
-            self.compiled = CompiledPattern(p["pattern"])
+            self.compiled = CompiledPattern(p.pattern)
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="compiling the pattern") from exc
         self.nfa = NFA(self.compiled, self.clock)
         self.window = self.compiled.window
-        self.processing_time = bool(p.get("processing_time"))
-        self.late_tag: OutputTag | None = p.get("late_tag")
-        comparator = p.get("comparator")
+        self.processing_time = bool(p.processing_time)
+        self.late_tag: OutputTag | None = p.late_tag
+        comparator = p.comparator
         self.sort_key = (_ts_of if comparator is None else
                          (lambda item, k=functools.cmp_to_key(comparator): (item[0], k(item[1]))))  # noqa: B008 - made once
-        self.keyed_backend = keyed_backend_for(self)
+        self.keyed_backend = self.keyed_state_backend()
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(STATE, None))
         self.due: list[tuple[int, Any]] = []  # heap of (time, key): event time, or the clock in processing time
         self.selector = self.ctx.state_key_selectors[0]
-        self.function = fn = p["function"]
-        open_function(fn, self.ctx, runtime_context_for(self))
+        self.function = fn = p.function
+        open_function(fn, self.ctx, self.runtime_context())
         self.pctx = PatternContext(self)
         self.num_late_records_dropped = 0
         self.live_partials = 0
         self.max_live_partials = 0
-        self.out_values: list = []
-        self.out_stamps: list = []
-        self.side: dict[str, tuple[OutputTag, list, list]] = {}
+        self.collector = TimestampedCollector(self.output)
+        self.timeout_collector: TimestampedCollector | None = None
         if isinstance(fn, _SelectAdapter):
             self.on_match = self._select_match
             self.on_timeout = self._select_timeout if fn.timeout_tag is not None else None
             self.select_collects = fn.flat and (positional_arity(fn.fn) >= 2 or positional_arity(fn.fn) == -1)
+            if fn.timeout_tag is not None:
+                self.timeout_collector = TimestampedCollector(self.output, side_tag=fn.timeout_tag)
         else:
             self.on_match = self._process_match
             handler = getattr(fn, "process_timed_out_match", None)
             self.on_timeout = self._process_timeout if callable(handler) else None
             self.process_collects = positional_arity(fn.process_match) != 2
 
-    def extra_metrics(self) -> dict:
-        """Gauges and counters the task adds to this operator's metrics."""
+    def metrics(self) -> dict[str, int | float]:
         return {"live_partial_matches": self.live_partials, "max_live_partial_matches": self.max_live_partials,
                 "num_late_records_dropped": self.num_late_records_dropped}
 
@@ -164,8 +150,7 @@ class CepOperator(KeyedStateOperator):
             state.update(ks)
         if late:
             if self.late_tag is not None:
-                for i in late:
-                    self.side_out(self.late_tag, values[i], timestamps[i])
+                self.collector.output_all(self.late_tag, [values[i] for i in late], [timestamps[i] for i in late])
             else:
                 self.num_late_records_dropped += len(late)
 
@@ -187,7 +172,7 @@ class CepOperator(KeyedStateOperator):
     def _missing_timestamp(self, values: list, timestamps: list | None) -> None:
         i = 0 if timestamps is None else timestamps.index(None)
         raise JobExecutionError(
-            f"CEP operator {self.ctx.describe()}: record {truncate(values[i], 100)} has no event timestamp; "
+            f"CEP {self.ctx.describe()}: record {truncate(values[i], 100)} has no event timestamp; "
             "assign timestamps with a WatermarkStrategy(...).with_timestamp_assigner(...) or match in "
             "processing time with CEP.pattern(...).in_processing_time()",
             operator=self.ctx.name, uid=self.ctx.uid, subtask=self.ctx.subtask_index, record=truncate(values[i]))
@@ -275,10 +260,12 @@ class CepOperator(KeyedStateOperator):
 
     def _emit(self, key: Any, out: list) -> None:
         on_match, on_timeout = self.on_match, self.on_timeout
-        pctx = self.pctx
-        pctx._key = key
+        self.pctx._key = key
+        collector, timeout_collector = self.collector, self.timeout_collector
         for kind, match, ts in out:
-            pctx._timestamp = ts
+            collector.timestamp = ts
+            if timeout_collector is not None:
+                timeout_collector.timestamp = ts
             try:
                 if kind == NFA.MATCH:
                     on_match(match, ts)
@@ -292,60 +279,39 @@ class CepOperator(KeyedStateOperator):
         out.clear()
 
     def _select_match(self, match: dict, ts: int) -> None:
-        fn = self.function
-        if fn.flat:
-            items: list = []
-            if self.select_collects:
-                fn.fn(match, _Collector(items))
-            else:
-                returned = fn.fn(match)
-                if returned is not None:
-                    items.extend(returned)
-            self.out_values.extend(items)
-            self.out_stamps.extend([ts] * len(items))
+        fn, out = self.function, self.collector
+        if not fn.flat:
+            out.collect(fn.fn(match))
+        elif self.select_collects:
+            fn.fn(match, out)
         else:
-            self.out_values.append(fn.fn(match))
-            self.out_stamps.append(ts)
+            returned = fn.fn(match)
+            if returned is not None:
+                out.collect_all(returned)
 
     def _select_timeout(self, match: dict, ts: int) -> None:
-        fn = self.function
+        fn, out = self.function, self.timeout_collector
         if fn.flat:
-            items: list = []
-            fn.timeout_fn(match, ts, _Collector(items))
-            for item in items:
-                self.side_out(fn.timeout_tag, item, ts)
+            fn.timeout_fn(match, ts, out)
         else:
-            self.side_out(fn.timeout_tag, fn.timeout_fn(match, ts), ts)
+            out.collect(fn.timeout_fn(match, ts))
 
     def _process_match(self, match: dict, ts: int) -> None:
-        items: list = []
+        out = self.collector
         if self.process_collects:
-            self.function.process_match(match, self.pctx, _Collector(items))
+            self.function.process_match(match, self.pctx, out)
         else:
             returned = self.function.process_match(match, self.pctx)
             if returned is not None:
-                items.extend(returned)
-        self.out_values.extend(items)
-        self.out_stamps.extend([ts] * len(items))
+                out.collect_all(returned)
 
     def _process_timeout(self, match: dict, ts: int) -> None:
         self.function.process_timed_out_match(match, self.pctx)
 
-    def side_out(self, tag: OutputTag, value: Any, ts: int | None) -> None:
-        entry = self.side.get(tag.tag_id)
-        if entry is None:
-            entry = self.side[tag.tag_id] = (tag, [], [])
-        entry[1].append(value)
-        entry[2].append(ts)
-
     def _flush(self) -> None:
-        if self.out_values:
-            self.output.emit(self.out_values, self.out_stamps)
-            self.out_values, self.out_stamps = [], []
-        if self.side:
-            for tag, values, stamps in self.side.values():
-                self.output.emit_side(tag, values, stamps)
-            self.side = {}
+        self.collector.flush()
+        if self.timeout_collector is not None:
+            self.timeout_collector.flush()
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -384,7 +350,7 @@ class CepOperator(KeyedStateOperator):
         self.live_partials = self.max_live_partials = live
 
     def close(self) -> None:
-        fn = self.params.get("function")
-        if fn is not None:
-            close_function(fn)
-        super().close()
+        try:
+            close_function(self.params.function)
+        finally:
+            super().close()

@@ -28,6 +28,7 @@ def open_function(function: Any, ctx: OperatorContext, runtime_context: Any) -> 
 
 
 def close_function(function: Any) -> None:
+    """Call ``close()`` on a rich function (its exceptions propagate: the task decides)."""
     closer = getattr(function, "close", None)
     if callable(closer) and not inspect.isfunction(function):
         closer()
@@ -55,14 +56,3 @@ def failed_record(ctx: OperatorContext, values: list, consumed: Iterator, exc: E
     index = len(values) - consumed.__length_hint__() - 1
     return ctx.failure(exc, values[index] if 0 <= index < len(values) else None)
 
-
-class ListCollector:
-    """The ``out`` of a function that collects: ``out.collect(value)``."""
-
-    __slots__ = ("values",)
-
-    def __init__(self) -> None:
-        self.values: list = []
-
-    def collect(self, value: Any) -> None:
-        self.values.append(value)

@@ -12,10 +12,12 @@ from typing import Any
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import MapStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.graph.transformations import IntervalJoinParams, OperatorKind
 from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.messages import MIN_WATERMARK
-from rayflink.state.timers import InternalTimerService
+from rayflink.runtime.operator import TwoInputStreamOperator
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 
 _CLEANUP_LEFT = "CLEANUP_LEFT"
 _CLEANUP_RIGHT = "CLEANUP_RIGHT"
@@ -24,12 +26,18 @@ _CLEANUP_RIGHT = "CLEANUP_RIGHT"
 class JoinContext:
     """The ``ctx`` of ``ProcessJoinFunction.process_element``."""
 
-    __slots__ = ("_op", "left_ts", "right_ts")
+    __slots__ = ("_out", "left_ts", "right_ts")
 
-    def __init__(self, op: "IntervalJoinOperator") -> None:
-        self._op = op
+    def __init__(self, out: TimestampedCollector) -> None:
+        self._out = out
         self.left_ts = 0
         self.right_ts = 0
+
+    def set_timestamps(self, left_ts: int, right_ts: int) -> None:
+        """The pair about to be joined; its results are stamped with the later of the two."""
+        self.left_ts = left_ts
+        self.right_ts = right_ts
+        self._out.timestamp = left_ts if left_ts > right_ts else right_ts
 
     def get_left_timestamp(self) -> int:
         return self.left_ts
@@ -43,54 +51,35 @@ class JoinContext:
     timestamp = get_timestamp
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        self._op.side_out(output_tag, value, self.get_timestamp())
+        self._out.output(output_tag, value)
 
 
-class _Collector:
-    __slots__ = ("op",)
+@register_operator(OperatorKind.INTERVAL_JOIN)
+class IntervalJoinOperator(TwoInputStreamOperator):
+    """Runs ``interval_join(...).between(lower, upper).process(fn)`` (see ``IntervalJoinParams``)."""
 
-    def __init__(self, op: "IntervalJoinOperator") -> None:
-        self.op = op
-
-    def collect(self, value: Any) -> None:
-        self.op.out_values.append(value)
-        self.op.out_stamps.append(self.op.join_ctx.get_timestamp())
-
-
-class IntervalJoinOperator(KeyedStateOperator):
-    """params: ``function`` (ProcessJoinFunction), inclusive ``lower``/``upper`` bounds (ms), late tags."""
+    params: IntervalJoinParams
 
     def open(self) -> None:
         p = self.params
-        self.function = p["function"]
-        self.lower = int(p["lower"])
-        self.upper = int(p["upper"])
-        self.late_tags = (p.get("left_late_tag"), p.get("right_late_tag"))
+        self.function = p.function
+        self.lower = int(p.lower)
+        self.upper = int(p.upper)
+        self.late_tags = (p.left_late_tag, p.right_late_tag)
         self.num_late_records_dropped = 0
-        self.keyed_backend = keyed_backend_for(self)
-        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.keyed_backend = self.keyed_state_backend()
+        self.timers = self.internal_timer_service()
         backend = self.keyed_backend
         self.buffers = (backend.get_partitioned_state(MapStateDescriptor("LEFT_BUFFER", None, None)),
                         backend.get_partitioned_state(MapStateDescriptor("RIGHT_BUFFER", None, None)))
-        open_function(self.function, self.ctx, runtime_context_for(self))
+        open_function(self.function, self.ctx, self.runtime_context())
         self.fn = resolve(self.function, "process_element")
         self.fn_collects = positional_arity(self.fn) != 3
-        self.join_ctx = JoinContext(self)
-        self.collector = _Collector(self)
-        self.out_values: list = []
-        self.out_stamps: list = []
-        self.side: dict[str, tuple[OutputTag, list, list]] = {}
+        self.collector = TimestampedCollector(self.output)
+        self.join_ctx = JoinContext(self.collector)
 
-    def extra_metrics(self) -> dict:
-        """Counters the task adds to this operator's metrics."""
+    def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.num_late_records_dropped}
-
-    def side_out(self, tag: OutputTag, value: Any, ts: int) -> None:
-        entry = self.side.get(tag.tag_id)
-        if entry is None:
-            entry = self.side[tag.tag_id] = (tag, [], [])
-        entry[1].append(value)
-        entry[2].append(ts)
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         is_left = input_index == 0
@@ -111,12 +100,12 @@ class IntervalJoinOperator(KeyedStateOperator):
         backend, wm = self.keyed_backend, self.current_watermark
         timers = self.timers.event_time
         cleanup_ns = _CLEANUP_LEFT if is_left else _CLEANUP_RIGHT
-        jctx = self.join_ctx
+        jctx, out = self.join_ctx, self.collector
         for value, ts in zip(values, timestamps):
             if wm != MIN_WATERMARK and ts < wm:
                 tag = self.late_tags[input_index]
                 if tag is not None:
-                    self.side_out(tag, value, ts)
+                    out.output(tag, value, ts)
                 else:
                     self.num_late_records_dropped += 1
                 continue
@@ -130,17 +119,17 @@ class IntervalJoinOperator(KeyedStateOperator):
                         continue
                     for other in bucket:
                         if is_left:
-                            jctx.left_ts, jctx.right_ts = ts, other_ts
+                            jctx.set_timestamps(ts, other_ts)
                             self._call(value, other)
                         else:
-                            jctx.left_ts, jctx.right_ts = other_ts, ts
+                            jctx.set_timestamps(other_ts, ts)
                             self._call(other, value)
             except JobExecutionError:
                 raise
             except Exception as exc:
                 raise self.ctx.failure(exc, value) from exc
             timers.add(ts + upper if upper > 0 else ts, key, cleanup_ns)
-        self._flush()
+        out.flush()
 
     def _call(self, left: Any, right: Any) -> None:
         if self.fn_collects:
@@ -148,16 +137,7 @@ class IntervalJoinOperator(KeyedStateOperator):
         else:
             returned = self.fn(left, right, self.join_ctx)
             if returned is not None:
-                for r in returned:
-                    self.collector.collect(r)
-
-    def _flush(self) -> None:
-        if self.out_values:
-            self.output.emit(self.out_values, self.out_stamps)
-            self.out_values, self.out_stamps = [], []
-        for tag, values, stamps in self.side.values():
-            self.output.emit_side(tag, values, stamps)
-        self.side = {}
+                self.collector.collect_all(returned)
 
     def process_watermark(self, watermark: int) -> None:
         self.current_watermark = watermark
@@ -172,6 +152,8 @@ class IntervalJoinOperator(KeyedStateOperator):
         self.output.emit_watermark(watermark)
 
     def close(self) -> None:
-        close_function(self.function)
-        super().close()
+        try:
+            close_function(self.function)
+        finally:
+            super().close()
 

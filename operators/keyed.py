@@ -5,26 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rayflink.datastream.state import ValueStateDescriptor
+from rayflink.graph.transformations import AggregationParams, FunctionParams, OperatorKind
 from rayflink.operators.functions import close_function, open_function, resolve
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
 from rayflink.runtime.fields import field_getter, field_setter
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 _STATE_NAME = "_rayflink_reduce"
 
 
-class ReduceOperator(KeyedStateOperator):
-    """Keeps one reduced value per key; STREAMING emits it after every record, BATCH once at the end."""
+@register_operator(OperatorKind.REDUCE, OperatorKind.AGGREGATION)
+class ReduceOperator(OneInputStreamOperator):
+    """Keeps one reduced value per key; STREAMING emits it after every record, BATCH once at the end.
+
+    Runs ``reduce(fn)`` (``FunctionParams``) and the built-in aggregations (``AggregationParams``)."""
+
+    params: FunctionParams | AggregationParams
 
     def open(self) -> None:
-        from rayflink.datastream.state import ValueStateDescriptor
-
-        self.function = self.params.get("function")
-        self.keyed_backend = keyed_backend_for(self)
-        if self.function is not None:
-            open_function(self.function, self.ctx, runtime_context_for(self))
+        p = self.params
+        self.keyed_backend = self.keyed_state_backend()
+        if isinstance(p, FunctionParams):
+            self.function = p.function
+            open_function(self.function, self.ctx, self.runtime_context())
             self.reduce_fn = resolve(self.function, "reduce")
         else:
-            self.reduce_fn = aggregation(self.params["kind"], self.params["field"])
+            self.function = None
+            self.reduce_fn = aggregation(p.aggregation, p.field)
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE_NAME, None))
         self.selector = self.ctx.state_key_selectors[0]
 
@@ -54,9 +62,11 @@ class ReduceOperator(KeyedStateOperator):
         self.output.emit(out, None)
 
     def close(self) -> None:
-        if self.function is not None:
-            close_function(self.function)
-        super().close()
+        try:
+            if self.function is not None:
+                close_function(self.function)
+        finally:
+            super().close()
 
 
 def aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.time_domain import TimeDomain
 from rayflink.errors import JobExecutionError
+from rayflink.graph.transformations import FunctionParams, OperatorKind
 from rayflink.operators.functions import close_function, open_function, positional_arity
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
-from rayflink.runtime.operator import NO_RECORD
+from rayflink.runtime.operator import (
+    NO_RECORD,
+    AbstractStreamOperator,
+    OneInputStreamOperator,
+    TwoInputStreamOperator,
+)
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 from rayflink.state.timers import InternalTimerService
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class TimerService:
@@ -23,11 +26,11 @@ class TimerService:
 
     __slots__ = ("_op",)
 
-    def __init__(self, op: "ProcessOperator") -> None:
+    def __init__(self, op: "_ProcessOperatorBase") -> None:
         self._op = op
 
     def current_processing_time(self) -> int:
-        return _now_ms()
+        return current_time_ms()
 
     def current_watermark(self) -> int:
         return self._op.current_watermark
@@ -49,7 +52,6 @@ class TimerService:
 
     def register_processing_time_timer(self, timestamp: int) -> None:
         self._timers().processing_time.add(int(timestamp), self._op.keyed_backend.get_current_key(), None)
-        self._op.timer_registered = True
 
     def delete_processing_time_timer(self, timestamp: int) -> None:
         self._timers().processing_time.remove(int(timestamp), self._op.keyed_backend.get_current_key(), None)
@@ -58,22 +60,25 @@ class TimerService:
 class ProcessContext:
     """The ``ctx`` of ``process_element`` and ``on_timer``."""
 
-    __slots__ = ("_op", "_timestamp", "_time_domain", "_timer_service")
+    __slots__ = ("_op", "_out", "_time_domain", "_timer_service")
 
-    def __init__(self, op: "ProcessOperator") -> None:
+    def __init__(self, op: "_ProcessOperatorBase", out: TimestampedCollector) -> None:
         self._op = op
-        self._timestamp: int | None = None
+        self._out = out
         self._time_domain: TimeDomain | None = None
         self._timer_service = TimerService(op)
 
     def timestamp(self) -> int | None:
-        return self._timestamp
+        return self._out.timestamp
 
     def timer_service(self) -> TimerService:
         return self._timer_service
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        self._op.emit_side(output_tag, value, self._timestamp)
+        if not isinstance(output_tag, OutputTag):
+            raise JobExecutionError(f"{self._op.ctx.describe()}: ctx.output() needs an OutputTag, "
+                                    f"got {output_tag!r:.100}")
+        self._out.output(output_tag, value)
 
     def get_current_key(self) -> Any:
         backend = self._op.keyed_backend
@@ -85,30 +90,19 @@ class ProcessContext:
         return self._time_domain
 
 
-class _Collector:
-    __slots__ = ("_op",)
-
-    def __init__(self, op: "ProcessOperator") -> None:
-        self._op = op
-
-    def collect(self, value: Any) -> None:
-        self._op.emit_main(value)
-
-
-class ProcessOperator(KeyedStateOperator):
-    """Runs a (Keyed)ProcessFunction; on a keyed stream it scopes state and timers to each key."""
+class _ProcessOperatorBase(AbstractStreamOperator):
+    """Runs a process function; on a keyed stream it scopes state and timers to each key."""
 
     element_methods: tuple[str, ...] = ("process_element",)
+    params: FunctionParams
 
     def open(self) -> None:
-        self.function = self.params["function"]
-        self.keyed_backend = keyed_backend_for(self)
-        self.timers = (InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
-                       if self.keyed_backend is not None else None)
-        self.timer_registered = False
-        open_function(self.function, self.ctx, runtime_context_for(self))
-        self.context = ProcessContext(self)
-        self.collector = _Collector(self)
+        self.function = self.params.function
+        self.keyed_backend = self.keyed_state_backend()
+        self.timers = self.internal_timer_service() if self.keyed_backend is not None else None
+        open_function(self.function, self.ctx, self.runtime_context())
+        self.collector = TimestampedCollector(self.output)
+        self.context = ProcessContext(self, self.collector)
         fn = self.function
         self.element_fns = [getattr(fn, m, None) or fn for m in self.element_methods]
         self.element_collects = [positional_arity(f) >= 3 or positional_arity(f) == -1
@@ -118,47 +112,17 @@ class ProcessOperator(KeyedStateOperator):
         self.on_timer_collects = on_timer is not None and positional_arity(on_timer) >= 3
         selectors = self.ctx.state_key_selectors
         self.key_selectors = list(selectors) if selectors else None
-        self._reset_buffers()
-
-    def _reset_buffers(self) -> None:
-        self.out_values: list = []
-        self.out_stamps: list = []
-        self.any_stamp = False
-        self.side: dict[str, tuple[OutputTag, list, list]] = {}
-
-    # ---- emission from user code ----------------------------------------------------
-
-    def emit_main(self, value: Any) -> None:
-        self.out_values.append(value)
-        ts = self.context._timestamp
-        self.out_stamps.append(ts)
-        if ts is not None:
-            self.any_stamp = True
-
-    def emit_side(self, tag: OutputTag, value: Any, timestamp: int | None) -> None:
-        if not isinstance(tag, OutputTag):
-            raise JobExecutionError(f"{self.ctx.describe()}: ctx.output() needs an OutputTag, got {tag!r:.100}")
-        entry = self.side.get(tag.tag_id)
-        if entry is None:
-            entry = self.side[tag.tag_id] = (tag, [], [])
-        entry[1].append(value)
-        entry[2].append(timestamp)
 
     def _consume(self, result: Any) -> None:
+        """What a function returned or yielded: records, or ``(OutputTag, record)`` for side outputs."""
         if result is None:
             return
+        out = self.collector
         for item in result:
             if type(item) is tuple and len(item) == 2 and isinstance(item[0], OutputTag):
-                self.emit_side(item[0], item[1], self.context._timestamp)
+                out.output(item[0], item[1])
             else:
-                self.emit_main(item)
-
-    def _flush(self) -> None:
-        if self.out_values:
-            self.output.emit(self.out_values, self.out_stamps if self.any_stamp else None)
-        for tag, values, stamps in self.side.values():
-            self.output.emit_side(tag, values, stamps if any(s is not None for s in stamps) else None)
-        self._reset_buffers()
+                out.collect(item)
 
     # ---- records ------------------------------------------------------------------------
 
@@ -171,7 +135,7 @@ class ProcessOperator(KeyedStateOperator):
         selector = self.key_selectors[input_index] if self.key_selectors else None
         collector = self.collector
         for i, value in enumerate(values):
-            ctx._timestamp = None if timestamps is None else timestamps[i]
+            collector.timestamp = None if timestamps is None else timestamps[i]
             try:
                 if selector is not None:
                     backend.set_current_key(selector(value))
@@ -183,7 +147,7 @@ class ProcessOperator(KeyedStateOperator):
                 raise
             except Exception as exc:
                 raise self.ctx.failure(exc, value) from exc
-        self._flush()
+        collector.flush()
 
     # ---- timers ---------------------------------------------------------------------------
 
@@ -192,7 +156,7 @@ class ProcessOperator(KeyedStateOperator):
             return
         self.keyed_backend.set_current_key(key)
         ctx = self.context
-        ctx._timestamp = timestamp if domain is TimeDomain.EVENT_TIME else None
+        self.collector.timestamp = timestamp if domain is TimeDomain.EVENT_TIME else None
         ctx._time_domain = domain
         try:
             if self.on_timer_collects:
@@ -209,7 +173,7 @@ class ProcessOperator(KeyedStateOperator):
         if self.timers is not None and len(self.timers.event_time):
             for ts, key, _ns in self.timers.event_time.pop_due(watermark):
                 self._fire(ts, key, TimeDomain.EVENT_TIME)
-            self._flush()
+            self.collector.flush()
         self.output.emit_watermark(watermark)
 
     def next_processing_time_timer(self) -> int | None:
@@ -220,16 +184,22 @@ class ProcessOperator(KeyedStateOperator):
             return
         for ts, key, _ns in self.timers.processing_time.pop_due(now_ms):
             self._fire(ts, key, TimeDomain.PROCESSING_TIME)
-        self._flush()
-
-    # ---- state ------------------------------------------------------------------------------
+        self.collector.flush()
 
     def close(self) -> None:
-        close_function(self.function)
-        super().close()
+        try:
+            close_function(self.function)
+        finally:
+            super().close()
 
 
-class CoProcessOperator(ProcessOperator):
+@register_operator(OperatorKind.PROCESS, OperatorKind.KEYED_PROCESS)
+class ProcessOperator(_ProcessOperatorBase, OneInputStreamOperator):
+    """Runs a ProcessFunction or, on a keyed stream, a KeyedProcessFunction."""
+
+
+@register_operator(OperatorKind.CO_PROCESS)
+class CoProcessOperator(_ProcessOperatorBase, TwoInputStreamOperator):
     """Runs a (Keyed)CoProcessFunction over two inputs."""
 
     element_methods = ("process_element1", "process_element2")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.graph.transformations import OperatorKind, QueryableStateParams
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 
-class QueryableStateSinkOperator(KeyedStateOperator):
-    """params: ``descriptor`` (value state: the latest record per key; list, reducing or aggregating
-    state: every record added), already marked queryable."""
+@register_operator(OperatorKind.QUERYABLE_STATE)
+class QueryableStateSinkOperator(OneInputStreamOperator):
+    """Writes every record to its key's state (``QueryableStateParams.descriptor``, already marked
+    queryable): a value state keeps the latest record per key; list, reducing or aggregating
+    states add every record."""
+
+    params: QueryableStateParams
 
     def open(self) -> None:
-        self.keyed_backend = keyed_backend_for(self)
-        descriptor = self.params["descriptor"]
+        self.keyed_backend = self.keyed_state_backend()
+        descriptor = self.params.descriptor
         self.state = self.keyed_backend.get_partitioned_state(descriptor)
         self.write = self.state.update if descriptor.kind == "value" else self.state.add
         self.selector = self.ctx.state_key_selectors[0]

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
+from rayflink.graph.transformations import CollectParams, FunctionParams, OperatorKind, PrintParams, SinkParams
 from rayflink.operators.functions import close_function, open_function
-from rayflink.operators.runtime_context import runtime_context_for
-from rayflink.runtime.operator import NO_RECORD, StreamOperator
+from rayflink.runtime.network import OutputChannel, RefusableChannel, until_accepted
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 
-class PrintSinkOperator(StreamOperator):
+@register_operator(OperatorKind.PRINT)
+class PrintSinkOperator(OneInputStreamOperator):
     """Prints ``identifier:subtask> record`` lines, as Flink's print sink does, on the client's stdout."""
 
-    def open(self) -> None:
-        from rayflink.runtime.network import OutputChannel
+    params: PrintParams
 
+    def open(self) -> None:
         credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
-        self.channel = OutputChannel(self.ctx.job_master, (self.ctx.uid, self.ctx.subtask_index), credits,
+        self.channel = OutputChannel(self.ctx.job_manager, (self.ctx.uid, self.ctx.subtask_index), credits,
                                      "print_push", prefix=(self.ctx.job_id,))
-        identifier = self.params.get("identifier")
+        identifier = self.params.identifier
         subtask = f"{self.ctx.subtask_index + 1}> " if self.ctx.parallelism > 1 else ""
         if identifier:
             self.prefix = f"{identifier}:{subtask}" if subtask else f"{identifier}> "
@@ -29,7 +33,7 @@ class PrintSinkOperator(StreamOperator):
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         prefix = self.prefix
-        type_info = self.params.get("type_info")  # records print as Flink prints their declared type
+        type_info = self.params.type_info  # records print as Flink prints their declared type
         fmt = str if type_info is None else type_info.to_print_string
         self.channel.send("".join(f"{prefix}{fmt(v)}\n" for v in values))
 
@@ -53,17 +57,18 @@ class SinkContext:
         return self._watermark
 
     def current_processing_time(self) -> int:
-        import time
-
-        return time.time_ns() // 1_000_000
+        return current_time_ms()
 
 
-class SinkFunctionOperator(StreamOperator):
+@register_operator(OperatorKind.SINK_FUNCTION)
+class SinkFunctionOperator(OneInputStreamOperator):
     """Calls ``invoke(value, context)`` of a user SinkFunction for every record."""
 
+    params: FunctionParams
+
     def open(self) -> None:
-        self.function = self.params["function"]
-        open_function(self.function, self.ctx, runtime_context_for(self))
+        self.function = self.params.function
+        open_function(self.function, self.ctx, self.runtime_context())
         self.invoke = getattr(self.function, "invoke", self.function)
         self.context = SinkContext()
 
@@ -80,10 +85,13 @@ class SinkFunctionOperator(StreamOperator):
         self.context._watermark = watermark
 
     def close(self) -> None:
-        close_function(self.function)
+        try:
+            close_function(self.function)
+        finally:
+            super().close()
 
 
-class _TwoPhaseCommitSink(StreamOperator):
+class _TwoPhaseCommitSink(OneInputStreamOperator):
     """Shared two-phase commit: what arrives before barrier n is prepared at n and committed when
     checkpoint n completes; a restore commits again what the checkpoint had prepared (commits are
     idempotent). Without checkpointing everything commits at the end of input."""
@@ -115,13 +123,17 @@ class _TwoPhaseCommitSink(StreamOperator):
             self.commit(cid, self.pending.pop(cid))
 
 
+@register_operator(OperatorKind.SINK)
 class SinkWriterOperator(_TwoPhaseCommitSink):
     """Hands batches to a connector Sink's writer; writers with ``prepare_commit``/``commit``
     (Kafka transactions, files moved from pending to finished) get exactly-once."""
 
+    params: SinkParams
+
     def open(self) -> None:
         super().open()
-        self.writer = self.params["sink"].create_writer(self.ctx.subtask_index, self.ctx.parallelism)
+        self.writer: Any = None
+        self.writer = self.params.sink.create_writer(self.ctx.subtask_index, self.ctx.parallelism)
         self.two_phase = callable(getattr(self.writer, "prepare_commit", None))
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
@@ -148,10 +160,14 @@ class SinkWriterOperator(_TwoPhaseCommitSink):
             self.writer.commit([self.writer.prepare_commit(0)])
 
     def close(self) -> None:
-        if hasattr(self, "writer"):
-            self.writer.close()
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            super().close()
 
 
+@register_operator(OperatorKind.COLLECT)
 class CollectSinkOperator(_TwoPhaseCommitSink):
     """Sends records to the job master, where ``execute_and_collect``'s iterator pulls them.
 
@@ -159,13 +175,13 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
     iterator sees each record exactly once even when the job restarts from a checkpoint.
     """
 
-    def open(self) -> None:
-        from rayflink.runtime.network import RefusableChannel
+    params: CollectParams
 
+    def open(self) -> None:
         super().open()
         credits = options.get(self.ctx.config, options.NETWORK_CREDITS_PER_CHANNEL)
         channel_id = (self.ctx.subtask_index, self.ctx.attempt)
-        self.channel = RefusableChannel(self.ctx.job_master, channel_id, credits, "collect_push",
+        self.channel = RefusableChannel(self.ctx.job_manager, channel_id, credits, "collect_push",
                                         prefix=(self.ctx.job_id,))
         self.buffer: list = []
 
@@ -181,12 +197,10 @@ class CollectSinkOperator(_TwoPhaseCommitSink):
         return prepared
 
     def commit(self, checkpoint_id: int, prepared: Any) -> None:
-        from rayflink.runtime.network import until_accepted
-
         job_id, origin, values = prepared
         if job_id != self.ctx.job_id:
             return  # prepared by the job a savepoint came from: its records went to that job's client
-        until_accepted(self.ctx.job_master.collect_commit, self.ctx.job_id, origin, checkpoint_id, values)
+        until_accepted(self.ctx.job_manager.collect_commit, self.ctx.job_id, origin, checkpoint_id, values)
 
     def end_input(self) -> None:
         self.channel.drain()

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from rayflink.common.watermark_strategy import WatermarkOutput
+from rayflink.graph.transformations import OperatorKind, WatermarkParams
 from rayflink.operators.timestamps import assign_timestamps
 from rayflink.runtime.messages import MIN_WATERMARK
-from rayflink.runtime.operator import StreamOperator
+from rayflink.runtime.operator import SourceOperator
+from rayflink.runtime.registry import register_operator
 
 
 class _SplitWatermarks:
     __slots__ = ("generator", "output", "last_active_ms")
 
     def __init__(self, generator: Any, now_ms: int) -> None:
-        from rayflink.common.watermark_strategy import WatermarkOutput
-
         self.generator = generator
         self.output = WatermarkOutput()
         self.last_active_ms = now_ms
 
 
-class SourceOperator(StreamOperator):
+@register_operator(OperatorKind.SOURCE)
+class SplitWatermarkSourceOperator(SourceOperator):
     """Assigns timestamps and tracks one watermark generator per split; the minimum over
     active splits is the subtask's watermark, and a subtask whose splits are all idle is idle."""
 
+    params: WatermarkParams
+
     def open(self) -> None:
-        strategy = self.params.get("watermark_strategy")
+        strategy = self.params.watermark_strategy
         self.assigner = strategy.assigner_function() if strategy is not None else None
         self.factory = strategy.generator_factory if strategy is not None else None
         self.idleness_ms = strategy.idleness_ms if strategy is not None else None
@@ -97,9 +101,3 @@ class SourceOperator(StreamOperator):
             self.emitted_watermark = watermark
             return watermark, idle_change
         return None, idle_change
-
-    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        raise RuntimeError("the source operator is fed by its SourceReader, not by a channel")
-
-    def snapshot_state(self) -> Any:
-        return None

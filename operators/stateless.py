@@ -4,31 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from rayflink.operators.functions import (
-    ListCollector,
-    close_function,
-    failed_record,
-    open_function,
-    positional_arity,
-    resolve,
-)
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
+from rayflink.graph.transformations import FunctionParams, OperatorKind
+from rayflink.operators.functions import close_function, failed_record, open_function, positional_arity, resolve
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 
 
-class _UserFunctionOperator(KeyedStateOperator):
+class _UserFunctionOperator(OneInputStreamOperator):
     method = ""
+    params: FunctionParams
 
     def open(self) -> None:
-        self.function = self.params["function"]
-        open_function(self.function, self.ctx, runtime_context_for(self))
+        self.function = self.params.function
+        open_function(self.function, self.ctx, self.runtime_context())
         self.fn = resolve(self.function, self.method)
-        backend = keyed_backend_for(self)
+        backend = self.keyed_state_backend()
         if backend is not None:  # a rich function on a keyed stream may use keyed state
             self.fn = _scoped_to_key(self.fn, self.ctx.state_key_selectors[0], backend)
 
     def close(self) -> None:
-        close_function(self.function)
-        super().close()
+        try:
+            close_function(self.function)
+        finally:
+            super().close()
 
 
 def _scoped_to_key(fn: Any, selector: Any, backend: Any) -> Any:
@@ -41,6 +40,7 @@ def _scoped_to_key(fn: Any, selector: Any, backend: Any) -> Any:
     return scoped
 
 
+@register_operator(OperatorKind.MAP)
 class MapOperator(_UserFunctionOperator):
     """One record in, one out."""
 
@@ -55,6 +55,7 @@ class MapOperator(_UserFunctionOperator):
         self.output.emit(out, timestamps)
 
 
+@register_operator(OperatorKind.FILTER)
 class FilterOperator(_UserFunctionOperator):
     """Keep records whose predicate is true."""
 
@@ -76,6 +77,7 @@ class FilterOperator(_UserFunctionOperator):
         self.output.emit([v for v, k in zip(values, keep) if k], [t for t, k in zip(timestamps, keep) if k])
 
 
+@register_operator(OperatorKind.FLAT_MAP)
 class FlatMapOperator(_UserFunctionOperator):
     """Any number of records out per record in: returned/yielded iterables, or ``out.collect``."""
 
@@ -84,24 +86,19 @@ class FlatMapOperator(_UserFunctionOperator):
     def open(self) -> None:
         super().open()
         self.collecting = positional_arity(resolve(self.function, self.method)) == 2
+        self.collector = TimestampedCollector(self.output)
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        out: list = []
-        stamps: list | None = None if timestamps is None else []
-        fn = self.fn
-        collector = ListCollector() if self.collecting else None
+        fn, out, collecting = self.fn, self.collector, self.collecting
         for i, value in enumerate(values):
-            before = len(out)
+            out.timestamp = None if timestamps is None else timestamps[i]
             try:
-                if collector is not None:
-                    collector.values = out
-                    fn(value, collector)
+                if collecting:
+                    fn(value, out)
                 else:
                     result = fn(value)
                     if result is not None:
-                        out.extend(result)
+                        out.collect_all(result)
             except Exception as exc:
                 raise self.ctx.failure(exc, value) from exc
-            if stamps is not None and len(out) > before:
-                stamps.extend([timestamps[i]] * (len(out) - before))
-        self.output.emit(out, stamps)
+        out.flush()

@@ -8,15 +8,17 @@ at the end of input.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.watermark_strategy import WatermarkOutput
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.graph.transformations import OperatorKind, WatermarkParams
 from rayflink.runtime.messages import MAX_WATERMARK, MIN_WATERMARK
-from rayflink.runtime.operator import NO_RECORD, OperatorContext, StreamOperator
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator, OperatorContext
+from rayflink.runtime.registry import register_operator
 
 
 def assign_timestamps(ctx: OperatorContext, assign: Callable[[Any, int | None], int], values: list,
@@ -36,18 +38,21 @@ def assign_timestamps(ctx: OperatorContext, assign: Callable[[Any, int | None], 
     return out
 
 
-class TimestampsAndWatermarksOperator(StreamOperator):
-    """params: ``watermark_strategy``."""
+@register_operator(OperatorKind.TIMESTAMPS_WATERMARKS)
+class TimestampsAndWatermarksOperator(OneInputStreamOperator):
+    """Runs the ``WatermarkStrategy`` of ``WatermarkParams`` on every record."""
+
+    params: WatermarkParams
 
     def open(self) -> None:
-        strategy = self.params["watermark_strategy"]
+        strategy = self.params.watermark_strategy
         self.assign = strategy.assigner_function()
         factory = strategy.generator_factory
         self.generator = factory() if factory is not None else None
         self.watermarks = WatermarkOutput()
         self.interval = options.get(self.ctx.config, options.AUTO_WATERMARK_INTERVAL)
         periodic = self.generator is not None and self.interval > 0 and not self.ctx.batch_mode
-        self.next_emit: int | None = time.time_ns() // 1_000_000 + self.interval if periodic else None
+        self.next_emit: int | None = current_time_ms() + self.interval if periodic else None
         self.emitted = MIN_WATERMARK
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:

@@ -7,10 +7,11 @@ trigger timers and cleanup timers live in the ``InternalTimerService`` with the 
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Callable
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.state import (
     AggregatingStateDescriptor,
@@ -29,18 +30,17 @@ from rayflink.datastream.window import (
     WindowAssigner,
 )
 from rayflink.errors import JobExecutionError, truncate
+from rayflink.graph.transformations import OperatorKind, WindowParams
 from rayflink.operators.functions import close_function, open_function, positional_arity, resolve
 from rayflink.operators.keyed import aggregation
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for, runtime_context_for
-from rayflink.runtime.operator import NO_RECORD
-from rayflink.state.timers import InternalTimerService
+from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
+from rayflink.runtime.output import TimestampedCollector
+from rayflink.runtime.registry import register_operator
 
 CONTENTS = "_window-contents"
+SLICES = "_window-slices"  # sliced sliding windows: per key, {slice end: accumulator}
+SLICED = "slices"  # the timer namespace of a sliced window operator's window ends
 MERGING_WINDOWS = "_merging-window-set"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Scoped:
@@ -97,7 +97,7 @@ class AssignerContext(WindowAssigner.WindowAssignerContext):
         return self.now
 
     def get_runtime_context(self) -> Any:
-        return runtime_context_for(self.op)
+        return self.op.runtime_context()
 
 
 class TriggerContext:
@@ -171,20 +171,10 @@ class WindowContext:
         return KeyedStateStore(self._op.keyed_backend, None)
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        self._op.side_out(output_tag, value, self._window.max_timestamp())
+        self._op.collector.output(output_tag, value, self._window.max_timestamp())
 
     def get_current_key(self) -> Any:
         return self._key
-
-
-class _Collector:
-    __slots__ = ("items",)
-
-    def __init__(self) -> None:
-        self.items: list = []
-
-    def collect(self, value: Any) -> None:
-        self.items.append(value)
 
 
 class MergingWindowSet:
@@ -228,34 +218,33 @@ class MergingWindowSet:
         return result_window
 
 
-class WindowOperator(KeyedStateOperator):
-    """Runs ``window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>``.
+@register_operator(OperatorKind.WINDOW)
+class WindowOperator(OneInputStreamOperator):
+    """Runs ``window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>``
+    (see ``WindowParams``)."""
 
-    params: ``assigner``, ``trigger`` (None: the assigner's default), ``evictor``, ``allowed_lateness``
-    (ms), ``late_tag``, ``incremental`` (None | ("reduce", fn) | ("aggregate", AggregateFunction) |
-    ("sum"|"min"|"max", field)), ``function`` (a window function or None) and ``style``
-    ("process" | "apply" | "process_all" | "apply_all" | None).
-    """
+    params: WindowParams
 
     def open(self) -> None:
         p = self.params
-        self.assigner = p["assigner"]
-        self.trigger = p.get("trigger") or self.assigner.get_default_trigger()
-        self.evictor = p.get("evictor")
-        self.lateness = int(p.get("allowed_lateness") or 0)
-        self.late_tag: OutputTag | None = p.get("late_tag")
-        self.function = p.get("function")
-        self.style = p.get("style")
+        self.assigner = p.assigner
+        self.trigger = p.trigger or self.assigner.get_default_trigger()
+        self.evictor = p.evictor
+        self.lateness = int(p.allowed_lateness or 0)
+        self.late_tag: OutputTag | None = p.late_tag
+        self.function = p.function
+        self.style = p.style
         self.event_time = self.assigner.is_event_time()
         self.merging = isinstance(self.assigner, MergingWindowAssigner)
-        self.clock: Callable[[], int] = _now_ms
+        self.clock: Callable[[], int] = current_time_ms
         self.num_late_records_dropped = 0
-        self.keyed_backend = keyed_backend_for(self)
-        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.keyed_backend = self.keyed_state_backend()
+        self.timers = self.internal_timer_service()
         self.selector = self.ctx.state_key_selectors[0]
-        self._open_contents(p.get("incremental"))
+        self.collector = TimestampedCollector(self.output)
+        self._open_contents(p.incremental)
         if self.function is not None:
-            open_function(self.function, self.ctx, runtime_context_for(self))
+            open_function(self.function, self.ctx, self.runtime_context())
             method = "process" if self.style in ("process", "process_all") else "apply"
             self.window_fn = resolve(self.function, method)
             arity = positional_arity(self.window_fn)
@@ -268,7 +257,12 @@ class WindowOperator(KeyedStateOperator):
         self.assigner_ctx = AssignerContext(self)
         self.fast = (not self.merging and self.evictor is None and type(self.trigger) is EventTimeTrigger
                      and isinstance(self.assigner, (TumblingEventTimeWindows, SlidingEventTimeWindows)))
-        self._reset_buffers()
+        self.sliced = (self.fast and isinstance(self.assigner, SlidingEventTimeWindows) and not self.list_contents
+                       and self.lateness == 0 and self.assigner.slide <= self.assigner.size
+                       and (self.reduce_fn is not None or _merges(self.agg)))
+        if self.sliced:
+            self.slice_size = math.gcd(self.assigner.size, self.assigner.slide)
+            self.slices = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(SLICES, None))
 
     def _open_contents(self, incremental: Any) -> None:
         """The keyed state holding each window's contents: an accumulator, a reduced value or a list."""
@@ -278,11 +272,11 @@ class WindowOperator(KeyedStateOperator):
             kind, fn = incremental
             if kind == "aggregate":
                 self.agg = fn
-                open_function(fn, self.ctx, runtime_context_for(self))
+                open_function(fn, self.ctx, self.runtime_context())
             else:
                 self.reduce_fn = resolve(fn, "reduce") if kind == "reduce" else aggregation(kind, fn)
                 if kind == "reduce":
-                    open_function(fn, self.ctx, runtime_context_for(self))
+                    open_function(fn, self.ctx, self.runtime_context())
         backend = self.keyed_backend
         if self.evictor is not None or incremental is None:
             self.list_contents = True
@@ -294,13 +288,7 @@ class WindowOperator(KeyedStateOperator):
             self.list_contents = False
             self.contents = backend.get_partitioned_state(ReducingStateDescriptor(CONTENTS, self.reduce_fn, None))
 
-    def _reset_buffers(self) -> None:
-        self.out_values: list = []
-        self.out_stamps: list = []
-        self.side: dict[str, tuple[OutputTag, list, list]] = {}
-
-    def extra_metrics(self) -> dict:
-        """Counters the task adds to this operator's metrics."""
+    def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.num_late_records_dropped}
 
     # ---- records ------------------------------------------------------------------------
@@ -309,7 +297,9 @@ class WindowOperator(KeyedStateOperator):
         if self.event_time and (timestamps is None or None in timestamps):
             self._missing_timestamp(values, timestamps)
         try:
-            if self.fast:
+            if self.sliced:
+                self._process_sliced(values, timestamps)
+            elif self.fast:
                 self._process_fast(values, timestamps)
             else:
                 self._process_each(values, timestamps)
@@ -317,12 +307,12 @@ class WindowOperator(KeyedStateOperator):
             raise
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="the window operator") from exc
-        self._flush()
+        self.collector.flush()
 
     def _missing_timestamp(self, values: list, timestamps: list | None) -> None:
         i = 0 if timestamps is None else timestamps.index(None)
         raise JobExecutionError(
-            f"window operator {self.ctx.describe()}: record {truncate(values[i], 100)} has no event "
+            f"window {self.ctx.describe()}: record {truncate(values[i], 100)} has no event "
             f"timestamp, but {type(self.assigner).__name__} needs one; assign timestamps with a "
             "WatermarkStrategy(...).with_timestamp_assigner(...) on the source or with "
             "assign_timestamps_and_watermarks(...) before the window",
@@ -395,6 +385,106 @@ class WindowOperator(KeyedStateOperator):
         if late:
             self._late([values[i] for i in late], [timestamps[i] for i in late])
 
+    # ---- sliced sliding windows (Flink SQL's slicing window operator) ---------------------------------
+
+    def _process_sliced(self, values: list, timestamps: list) -> None:
+        """Sliding windows that share work: each record updates one accumulator, that of its slice
+        (``gcd(size, slide)`` long) and key; a window's result merges its slices when it fires.
+
+        A 7-day window sliding by 1 hour keeps one accumulator per key and hour instead of 168,
+        and a record costs one ``add`` instead of 168. Used for ``aggregate`` (with ``merge``) and
+        ``reduce`` on event-time sliding windows with the default trigger and no allowed lateness;
+        the results equal the unsliced operator's for associative functions (Flink SQL's contract).
+        """
+        assigner, g, wm = self.assigner, self.slice_size, self.current_watermark
+        size, slide, offset = assigner.size, assigner.slide, assigner.offset
+        selector = self.selector
+        per_key: dict[Any, dict[int, list]] = {}
+        late: list[int] = []
+        for i, value in enumerate(values):
+            ts = timestamps[i]
+            last_end = ts - (ts - offset + slide) % slide + size  # the last window holding ts ends here
+            if last_end - 1 <= wm:
+                late.append(i)
+                continue
+            slice_end = ts - (ts - offset + g) % g + g
+            slices = per_key.setdefault(selector(value), {})
+            items = slices.get(slice_end)
+            if items is None:
+                slices[slice_end] = [value]
+            else:
+                items.append(value)
+        backend, state, timers = self.keyed_backend, self.slices, self.timers.event_time
+        agg, reduce_fn = self.agg, self.reduce_fn
+        for key, slices in per_key.items():
+            backend.set_current_key(key)
+            stored = state.value()
+            stored = {} if stored is None else dict(stored)
+            for slice_end, items in slices.items():
+                acc = stored.get(slice_end)
+                if agg is not None:
+                    if acc is None:
+                        acc = agg.create_accumulator()
+                    for v in items:
+                        acc = agg.add(v, acc)
+                else:
+                    start = 0
+                    if acc is None:
+                        acc, start = items[0], 1
+                    for v in items[start:]:
+                        acc = reduce_fn(acc, v)
+                if slice_end not in stored:
+                    timers.add(self._first_live_end(slice_end, wm) - 1, key, SLICED)
+                stored[slice_end] = acc
+            state.update(stored)
+        if late:
+            self._late([values[i] for i in late], [timestamps[i] for i in late])
+
+    def _first_live_end(self, slice_end: int, watermark: int) -> int:
+        """The end of the first window holding the slice that ends at ``slice_end`` and has not fired."""
+        slide = self.assigner.slide
+        align = self.assigner.offset + self.assigner.size  # window ends are align + k * slide
+        end = slice_end + (align - slice_end) % slide
+        if end - 1 <= watermark:
+            end = watermark + 1 + (align - watermark - 1) % slide
+            if end - 1 <= watermark:
+                end += slide
+        return end
+
+    def _fire_slices(self, ts: int, key: Any) -> None:
+        """The window ending at ``ts + 1`` fires for ``key``: merge its slices, emit, drop the slices
+        no later window holds, and set the timer of the next window that holds one."""
+        backend = self.keyed_backend
+        backend.set_current_key(key)
+        backend.set_current_namespace(None)
+        stored = self.slices.value()
+        if not stored:
+            return
+        size, slide = self.assigner.size, self.assigner.slide
+        end = ts + 1
+        members = sorted((se, acc) for se, acc in stored.items() if end - size < se <= end)
+        if members:
+            if self.agg is not None:
+                acc = self.agg.create_accumulator()
+                for _, a in members:
+                    acc = self.agg.merge(acc, a)
+                result = self.agg.get_result(acc)
+            else:
+                result = members[0][1]
+                for _, a in members[1:]:
+                    result = self.reduce_fn(result, a)
+            window = TimeWindow(end - size, end)
+            self.collector.timestamp = window.max_timestamp()
+            self._apply(key, window, [result])
+            if self.function is not None and self.fn_clear is not None:
+                self.fn_clear(WindowContext(self, key, window))
+        keep = {se: a for se, a in stored.items() if se > end + slide - size}
+        if keep:
+            self.slices.update(keep)
+            self.timers.event_time.add(max(end + slide, self._first_live_end(min(keep), ts)) - 1, key, SLICED)
+        else:
+            self.slices.clear()
+
     def _process_each(self, values: list, timestamps: list | None) -> None:
         selector, backend = self.selector, self.keyed_backend
         now = self.clock()
@@ -446,7 +536,7 @@ class WindowOperator(KeyedStateOperator):
 
     def _merge(self, key: Any, result: Any, merged: list, state_window: Any, merged_state_windows: list) -> None:
         if self.event_time and result.max_timestamp() + self.lateness <= self.current_watermark:
-            raise JobExecutionError(f"window operator {self.ctx.describe()}: merging produced window {result!r} "
+            raise JobExecutionError(f"window {self.ctx.describe()}: merging produced window {result!r} "
                                     "whose end is already behind the watermark")
         ctx = self.trigger_ctx
         ctx.window, ctx.merged_windows = result, merged
@@ -501,11 +591,7 @@ class WindowOperator(KeyedStateOperator):
 
     def _late(self, values: list, stamps: list) -> None:
         if self.late_tag is not None:
-            entry = self.side.get(self.late_tag.tag_id)
-            if entry is None:
-                entry = self.side[self.late_tag.tag_id] = (self.late_tag, [], [])
-            entry[1].extend(values)
-            entry[2].extend(stamps)
+            self.collector.output_all(self.late_tag, values, stamps)
         else:
             self.num_late_records_dropped += len(values)
 
@@ -518,7 +604,8 @@ class WindowOperator(KeyedStateOperator):
         return self.contents.get()
 
     def _emit_window(self, key: Any, window: Any, state_window: Any, contents: Any) -> None:
-        """Evaluate the window function on ``contents`` and buffer the results at ``window.max_timestamp()``."""
+        """Evaluate the window function on ``contents`` and collect the results at ``window.max_timestamp()``."""
+        self.collector.timestamp = window.max_timestamp()
         if self.list_contents:
             elements = list(contents)
             wctx = WindowContext(self, key, window)
@@ -537,22 +624,20 @@ class WindowOperator(KeyedStateOperator):
                 inputs = [] if acc is None else [acc]
             else:
                 inputs = values
-            results = self._apply(key, window, inputs) if inputs or self.function is not None else []
+            if inputs or self.function is not None:
+                self._apply(key, window, inputs)
             if self.evictor is not None:
                 self.evictor.evict_after(elements, len(elements), window, wctx)
                 self.keyed_backend.set_current_namespace(state_window)
                 self.contents.update(elements)
         else:
-            results = self._apply(key, window, [contents])
-        if results:
-            ts = window.max_timestamp()
-            self.out_values.extend(results)
-            self.out_stamps.extend([ts] * len(results))
+            self._apply(key, window, [contents])
 
-    def _apply(self, key: Any, window: Any, inputs: list) -> list:
+    def _apply(self, key: Any, window: Any, inputs: list) -> None:
+        out = self.collector
         if self.function is None:
-            return inputs
-        out = _Collector()
+            out.collect_all(inputs)
+            return
         style, fn = self.style, self.window_fn
         backend = self.keyed_backend
         previous = backend.current_namespace
@@ -575,24 +660,12 @@ class WindowOperator(KeyedStateOperator):
         finally:
             backend.set_current_namespace(previous)
         if returned is not None:
-            out.items.extend(returned)
-        return out.items
-
-    def side_out(self, tag: OutputTag, value: Any, ts: int) -> None:
-        entry = self.side.get(tag.tag_id)
-        if entry is None:
-            entry = self.side[tag.tag_id] = (tag, [], [])
-        entry[1].append(value)
-        entry[2].append(ts)
-
-    def _flush(self) -> None:
-        if self.out_values:
-            self.output.emit(self.out_values, self.out_stamps)
-        for tag, values, stamps in self.side.values():
-            self.output.emit_side(tag, values, stamps)
-        self._reset_buffers()
+            out.collect_all(returned)
 
     def _on_timer(self, ts: int, key: Any, window: Any, event_time: bool) -> None:
+        if window == SLICED:
+            self._fire_slices(ts, key)
+            return
         backend = self.keyed_backend
         backend.set_current_key(key)
         window_set = None
@@ -648,7 +721,7 @@ class WindowOperator(KeyedStateOperator):
                 raise
             except Exception as exc:
                 raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
-            self._flush()
+            self.collector.flush()
         self.output.emit_watermark(watermark)
 
     def next_processing_time_timer(self) -> int | None:
@@ -662,7 +735,7 @@ class WindowOperator(KeyedStateOperator):
             raise
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
-        self._flush()
+        self.collector.flush()
 
     def end_input(self) -> None:
         if self.ctx.batch_mode:  # BATCH: no watermarks flow; the end of input completes event time
@@ -671,8 +744,17 @@ class WindowOperator(KeyedStateOperator):
     # ---- state ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        for fn in (self.params.get("function"), getattr(self, "agg", None)):
-            if fn is not None:
-                close_function(fn)
-        super().close()
+        try:
+            for fn in (self.params.function, self.agg):
+                if fn is not None:
+                    close_function(fn)
+        finally:
+            super().close()
 
+
+def _merges(agg: Any) -> bool:
+    """Whether an AggregateFunction implements ``merge`` (the base class's raises)."""
+    from rayflink.datastream.functions import AggregateFunction
+
+    merge = getattr(type(agg), "merge", None)
+    return callable(merge) and merge is not getattr(AggregateFunction, "merge", None)

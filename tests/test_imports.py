@@ -32,7 +32,6 @@ REEXPORT_PACKAGES = ("rayflink.datastream.connectors", "rayflink.datastream.form
 
 # (importer, imported) edges that break the rules and are being removed elsewhere; each says by what.
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
-    ("rayflink.runtime.task", "rayflink.operators.registry"): "removed by the operator registry",
     # SQL, merged last before this test's first run on it: the planner, the result and the network's
     # column routing reach physical operators and the SQL connector factory directly, and Table and
     # TableEnvironment import each other. To go through the operator registry / a shared module.

@@ -1,1 +1,14 @@
-"""Physical operators of SQL and Table API jobs: their records are ``pyarrow.RecordBatch`` es."""
+"""Physical operators of SQL and Table API jobs: their records are ``pyarrow.RecordBatch`` es.
+Importing this package registers their kinds (``OperatorKind.SQL_*``) with the operator registry."""
+
+from rayflink.operators.sql import (  # noqa: F401 - imported for their @register_operator side effect
+    bridge,
+    calc,
+    group_aggregate,
+    join,
+    rank,
+    rows,
+    session_window,
+    window_aggregate,
+    window_assign,
+)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from rayflink.runtime.operator import StreamOperator
+from rayflink.graph.transformations import OperatorKind
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 
-class RecordsToBatchOperator(StreamOperator):
+@register_operator(OperatorKind.SQL_RECORDS_TO_BATCH)
+class RecordsToBatchOperator(OneInputStreamOperator):
     """params: ``schema``: each incoming batch of records (Rows, tuples, lists or dicts) becomes one
     record batch; a record that does not fit names itself and the schema."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        schema: pa.Schema = self.params["schema"]
+        schema: pa.Schema = self.params.schema
         names = schema.names
         rows = [v if isinstance(v, dict) else dict(zip(names, v)) for v in values]
         try:
@@ -31,7 +34,8 @@ def _fits(row: dict, schema: pa.Schema) -> bool:
         return False
 
 
-class BatchesToRowsOperator(StreamOperator):
+@register_operator(OperatorKind.SQL_BATCHES_TO_ROWS)
+class BatchesToRowsOperator(OneInputStreamOperator):
     """Record batches to ``Row`` s (with their ``RowKind``) for ``to_data_stream``/``to_changelog_stream``."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:

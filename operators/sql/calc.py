@@ -5,20 +5,23 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayflink.runtime.operator import StreamOperator
+from rayflink.graph.transformations import OperatorKind
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 from rayflink.sql.expressions import as_array, evaluate
 from rayflink.sql.logical import ROWKIND
 
 
-class CalcOperator(StreamOperator):
+@register_operator(OperatorKind.SQL_CALC)
+class CalcOperator(OneInputStreamOperator):
     """params: ``projections`` (Exprs), ``condition`` (Expr or None), ``schema`` (the output's).
 
     The row kind column of a changelog passes through unchanged."""
 
     def open(self) -> None:
-        self.projections = self.params["projections"]
-        self.condition = self.params["condition"]
-        self.schema: pa.Schema = self.params["schema"]
+        self.projections = self.params.projections
+        self.condition = self.params.condition
+        self.schema: pa.Schema = self.params.schema
         self.changelog_schema = self.schema.append(pa.field(ROWKIND, pa.int8()))
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:

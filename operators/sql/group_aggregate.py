@@ -11,7 +11,7 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import (
     merge,
     merge_retracting,
@@ -20,6 +20,8 @@ from rayflink.operators.sql.accumulators import (
     retracting_partials,
     retracting_results,
 )
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 from rayflink.sql.logical import ROWKIND
 from rayflink.sql.options import MiniBatch
 
@@ -28,18 +30,19 @@ INSERT, UPDATE_BEFORE, UPDATE_AFTER, DELETE = 0, 1, 2, 3  # Flink's RowKind byte
 _STATE = "sql-group-accumulators"
 
 
-class GroupAggregateOperator(KeyedStateOperator):
+@register_operator(OperatorKind.SQL_GROUP_AGGREGATE)
+class GroupAggregateOperator(OneInputStreamOperator):
     """params: ``keys`` (KeyColumns of the input), ``aggs`` (AggCalls), ``schema`` (keys then aggregates)."""
 
     def open(self) -> None:
         from rayflink.datastream.state import ValueStateDescriptor
 
-        self.key_columns = self.params["keys"]
-        self.aggs = self.params["aggs"]
-        self.schema: pa.Schema = self.params["schema"]
+        self.key_columns = self.params.keys
+        self.aggs = self.params.aggs
+        self.schema: pa.Schema = self.params.schema
         # the input is a changelog with updates (in BATCH mode inputs are final rows)
-        self.retract = self.params.get("retract", False) and not self.ctx.batch_mode
-        self.keyed_backend = keyed_backend_for(self)
+        self.retract = self.params.retract and not self.ctx.batch_mode
+        self.keyed_state_backend()
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
         self.mini_batch = MiniBatch.of(self.ctx.config)
         self.buffer: list[pa.RecordBatch] = []

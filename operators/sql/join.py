@@ -7,24 +7,27 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.group_aggregate import DELETE, INSERT
+from rayflink.runtime.operator import TwoInputStreamOperator
+from rayflink.runtime.registry import register_operator
 from rayflink.sql.expressions import as_array, evaluate
 from rayflink.sql.logical import ROWKIND
 
 
-class JoinOperator(KeyedStateOperator):
+@register_operator(OperatorKind.SQL_JOIN)
+class JoinOperator(TwoInputStreamOperator):
     """params: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT),
     ``condition`` (Expr over the joined fields, or None), ``schema`` (left's fields then right's)."""
 
     def open(self) -> None:
         from rayflink.datastream.state import MapStateDescriptor
 
-        self.keys = self.params["keys"]
-        self.left_join = self.params["kind"] == "LEFT"
-        self.condition = self.params["condition"]
-        self.schema: pa.Schema = self.params["schema"]
-        self.keyed_backend = keyed_backend_for(self)
+        self.keys = self.params.keys
+        self.left_join = self.params.kind == "LEFT"
+        self.condition = self.params.condition
+        self.schema: pa.Schema = self.params.schema
+        self.keyed_state_backend()
         self.sides = [self.keyed_backend.get_partitioned_state(MapStateDescriptor(f"sql-join-{side}", None, None))
                       for side in ("left", "right")]
         # BATCH: a LEFT join pads its unmatched left rows once, at the end, instead of retracting

@@ -15,8 +15,8 @@ from rayflink.state.key_groups import assign_key_group, assign_key_groups
 class KeyColumns:
     """The key of a row: the value of its one key column, the tuple of several, ``()`` for none.
 
-    A network edge whose key selector is a ``KeyColumns`` splits each batch by the key group of
-    its rows (``key_groups_of``) instead of calling the selector per record.
+    A network edge whose key selector is a ``KeyColumns`` cuts each batch by the key group of
+    its rows (``split_by_channel``) instead of calling the selector per record.
     """
 
     indices: tuple[int, ...]
@@ -50,24 +50,24 @@ class KeyColumns:
             return values[0]
         return tuple(values)
 
+    def split_by_channel(self, batch: pa.RecordBatch, channels: int,
+                         max_parallelism: int) -> list[tuple[int, pa.RecordBatch]]:
+        """``batch`` cut into one batch per receiving subtask: ``key_group * channels // max_parallelism``
+        (the network's hash route calls this on a key selector that has it)."""
+        if channels == 1:
+            return [(0, batch)]
+        targets = self.key_groups_of(batch, max_parallelism) * channels // max_parallelism
+        order = np.argsort(targets, kind="stable")
+        sorted_targets = targets[order]
+        bounds = np.flatnonzero(np.diff(sorted_targets)) + 1
+        taken = batch.take(pa.array(order))
+        out = []
+        start = 0
+        for end in [*bounds.tolist(), len(order)]:
+            if end > start:
+                out.append((int(sorted_targets[start]), taken.slice(start, end - start)))
+            start = end
+        return out
+
     def __call__(self, record: Any) -> Any:
-        raise TypeError("KeyColumns partitions whole record batches (key_groups_of); it has no per-record key")
-
-
-def split_by_channel(batch: pa.RecordBatch, key_columns: KeyColumns, channels: int,
-                     max_parallelism: int) -> list[tuple[int, pa.RecordBatch]]:
-    """``batch`` cut into one batch per receiving subtask: ``key_group * channels // max_parallelism``."""
-    if channels == 1:
-        return [(0, batch)]
-    targets = key_columns.key_groups_of(batch, max_parallelism) * channels // max_parallelism
-    order = np.argsort(targets, kind="stable")
-    sorted_targets = targets[order]
-    bounds = np.flatnonzero(np.diff(sorted_targets)) + 1
-    taken = batch.take(pa.array(order))
-    out = []
-    start = 0
-    for end in [*bounds.tolist(), len(order)]:
-        if end > start:
-            out.append((int(sorted_targets[start]), taken.slice(start, end - start)))
-        start = end
-    return out
+        raise TypeError("KeyColumns partitions whole record batches (split_by_channel); it has no per-record key")

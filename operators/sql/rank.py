@@ -10,8 +10,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.group_aggregate import INSERT, UPDATE_AFTER, UPDATE_BEFORE
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 from rayflink.sql.logical import ROWKIND
 
 _STATE = "sql-top-n"
@@ -32,18 +34,19 @@ class _Desc:
         return isinstance(other, _Desc) and self.v == other.v
 
 
-class RankOperator(KeyedStateOperator):
+@register_operator(OperatorKind.SQL_RANK)
+class RankOperator(OneInputStreamOperator):
     """params: ``keys`` (KeyColumns), ``order`` ((field, descending, nulls first), ...), ``limit``,
     ``schema`` (the input's fields, then the rank)."""
 
     def open(self) -> None:
         from rayflink.datastream.state import ValueStateDescriptor
 
-        self.key_columns = self.params["keys"]
-        self.order = self.params["order"]
-        self.limit = self.params["limit"]
-        self.schema: pa.Schema = self.params["schema"]
-        self.keyed_backend = keyed_backend_for(self)
+        self.key_columns = self.params.keys
+        self.order = self.params.order
+        self.limit = self.params.limit
+        self.schema: pa.Schema = self.params.schema
+        self.keyed_state_backend()
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
 
     def sort_key(self, row: tuple) -> tuple:

@@ -8,7 +8,9 @@ import json
 
 import pyarrow as pa
 
-from rayflink.runtime.operator import StreamOperator
+from rayflink.graph.transformations import OperatorKind
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 from rayflink.sql.logical import ROWKIND
 
 ROW_KIND_SHORT = ("+I", "-U", "+U", "-D")
@@ -57,11 +59,12 @@ def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",") -> list[s
     raise ValueError(f"unknown row format {fmt!r}")
 
 
-class FormatRowsOperator(StreamOperator):
+@register_operator(OperatorKind.SQL_FORMAT_ROWS)
+class FormatRowsOperator(OneInputStreamOperator):
     """params: ``format`` (print, csv, json), ``delimiter``: batches in, one string per row out."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        fmt, delimiter = self.params["format"], self.params.get("delimiter", ",")
+        fmt, delimiter = self.params.format, self.params.delimiter
         out: list[str] = []
         for batch in values:
             out += format_rows(batch, fmt, delimiter)

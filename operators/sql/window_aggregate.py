@@ -11,37 +11,39 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayflink.operators.runtime_context import KeyedStateOperator, keyed_backend_for
+from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import merge, partial_aggregates, results
 from rayflink.operators.sql.windows import assign_windows, window_start
 from rayflink.runtime.messages import MAX_WATERMARK
-from rayflink.state.timers import InternalTimerService
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 _STATE = "sql-window-accumulators"
 BUFFERED_ROWS = 65_536  # rows buffered between watermarks before they are aggregated together
 
 
-class WindowAggregateOperator(KeyedStateOperator):
+@register_operator(OperatorKind.SQL_WINDOW_AGGREGATE)
+class WindowAggregateOperator(OneInputStreamOperator):
     """params: ``keys`` (KeyColumns), ``time`` (field index), ``window`` (WindowSpec), ``aggs``,
     ``schema`` (keys, window_start, window_end, window_time, aggregates)."""
 
     def open(self) -> None:
         from rayflink.datastream.state import ValueStateDescriptor
 
-        self.key_columns = self.params["keys"]
-        self.time = self.params["time"]
-        self.window = self.params["window"]
-        self.aggs = self.params["aggs"]
-        self.schema: pa.Schema = self.params["schema"]
-        self.keyed_backend = keyed_backend_for(self)
+        self.key_columns = self.params.keys
+        self.time = self.params.time
+        self.window = self.params.window
+        self.aggs = self.params.aggs
+        self.schema: pa.Schema = self.params.schema
+        self.keyed_state_backend()
         self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
-        self.timers = InternalTimerService(self.ctx.max_parallelism, self.ctx.key_groups())
+        self.internal_timer_service()
         self.late_records_dropped = 0
         self.windows_fired = 0
         self.buffer: list[pa.RecordBatch] = []
         self.buffered_rows = 0
 
-    def extra_metrics(self) -> dict:
+    def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.late_records_dropped, "num_windows_fired": self.windows_fired}
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:

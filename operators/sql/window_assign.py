@@ -8,22 +8,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.windows import assign_windows, window_start
-from rayflink.runtime.operator import StreamOperator
+from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.runtime.registry import register_operator
 
 
-class WindowAssignOperator(StreamOperator):
+@register_operator(OperatorKind.SQL_WINDOW_ASSIGN)
+class WindowAssignOperator(OneInputStreamOperator):
     """params: ``time`` (field index), ``window`` (WindowSpec), ``schema`` (input fields + the three)."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        spec, schema = self.params["window"], self.params["schema"]
+        spec, schema = self.params.window, self.params.schema
         time_type = schema.field("window_time").type
         out = []
         for batch in values:
-            times = batch.column(self.params["time"])
+            times = batch.column(self.params.time)
             if times.null_count:
                 batch = batch.filter(pc.is_valid(times))
-                times = batch.column(self.params["time"])
+                times = batch.column(self.params.time)
             ts = np.asarray(times.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
             rows, ends = assign_windows(spec, ts)
             if len(rows) == 0:

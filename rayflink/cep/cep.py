@@ -8,7 +8,7 @@ from rayflink.cep.functions import PatternProcessFunction
 from rayflink.cep.pattern import MalformedPatternException, Pattern, Quantifier
 from rayflink.cep.skip import SKIP_TO_FIRST, SKIP_TO_LAST
 from rayflink.errors import GraphBuildError
-from rayflink.graph.transformations import OperatorSpec
+from rayflink.graph.transformations import CepParams, OperatorKind, OperatorSpec
 
 
 class CEP:
@@ -127,9 +127,9 @@ class PatternStream:
     def _build(self, function: Any, output_type: Any) -> Any:
         from rayflink.datastream.data_stream import KeyedStream
 
-        params = {"pattern": self._pattern, "function": function, "processing_time": self._processing_time,
-                  "late_tag": self._late_tag, "comparator": self._comparator}
-        spec = OperatorSpec("cep", params)
+        params = CepParams(pattern=self._pattern, function=function, processing_time=bool(self._processing_time),
+                           late_tag=self._late_tag, comparator=self._comparator)
+        spec = OperatorSpec(OperatorKind.CEP, params)
         stream = self._input
         if isinstance(stream, KeyedStream):
             return stream._keyed("CepOperator", spec, output_type)

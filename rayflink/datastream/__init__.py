@@ -1,5 +1,6 @@
 """PyFlink's ``pyflink.datastream``: the DataStream API."""
 
+from rayflink.datastream.async_data_stream import AsyncDataStream
 from rayflink.datastream.checkpoint_config import CheckpointConfig, ExternalizedCheckpointRetention
 from rayflink.datastream.checkpoint_storage import (
     CheckpointStorage,
@@ -7,16 +8,28 @@ from rayflink.datastream.checkpoint_storage import (
     JobManagerCheckpointStorage,
 )
 from rayflink.datastream.checkpointing_mode import CheckpointingMode
-from rayflink.datastream.data_stream import ConnectedStreams, DataStream, DataStreamSink, KeyedStream
+from rayflink.datastream.data_stream import (
+    BroadcastConnectedStream,
+    BroadcastStream,
+    ConnectedStreams,
+    DataStream,
+    DataStreamSink,
+    KeyedStream,
+)
 from rayflink.datastream.execution_mode import RuntimeExecutionMode
 from rayflink.datastream.functions import (
     AggregateFunction,
     AllWindowFunction,
+    AsyncFunction,
+    AsyncRetryPredicate,
+    AsyncRetryStrategy,
+    BroadcastProcessFunction,
     CoFlatMapFunction,
     CoMapFunction,
     CoProcessFunction,
     FilterFunction,
     FlatMapFunction,
+    KeyedBroadcastProcessFunction,
     KeyedCoProcessFunction,
     KeyedProcessFunction,
     KeySelector,
@@ -60,14 +73,17 @@ from rayflink.datastream.windowed_stream import (
 )
 
 __all__ = [
-    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CheckpointStorage",
-    "CheckpointingMode", "CoFlatMapFunction", "CoGroupFunction", "CoMapFunction", "CoProcessFunction",
-    "ConnectedStreams", "CountWindow", "DataStream", "DataStreamSink", "EmbeddedRocksDBStateBackend",
-    "ExternalizedCheckpointRetention", "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction",
-    "GlobalWindow", "HashMapStateBackend", "JobManagerCheckpointStorage", "JoinFunction", "KeyedCoProcessFunction",
-    "KeyedProcessFunction", "KeyedStream", "KeySelector", "MapFunction", "MemorySize", "MergingWindowAssigner",
-    "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction", "ProcessFunction",
-    "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext", "RuntimeExecutionMode",
-    "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment", "TimeDomain", "TimeWindow",
-    "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner", "WindowFunction", "WindowedStream",
+    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "AsyncDataStream", "AsyncFunction",
+    "AsyncRetryPredicate", "AsyncRetryStrategy", "BroadcastConnectedStream", "BroadcastProcessFunction",
+    "BroadcastStream", "CheckpointConfig", "CheckpointStorage", "CheckpointingMode", "CoFlatMapFunction",
+    "CoGroupFunction", "CoMapFunction", "CoProcessFunction", "ConnectedStreams", "CountWindow", "DataStream",
+    "DataStreamSink", "EmbeddedRocksDBStateBackend", "ExternalizedCheckpointRetention",
+    "FileSystemCheckpointStorage", "FilterFunction", "FlatMapFunction", "GlobalWindow", "HashMapStateBackend",
+    "JobManagerCheckpointStorage", "JoinFunction", "KeySelector", "KeyedBroadcastProcessFunction",
+    "KeyedCoProcessFunction", "KeyedProcessFunction", "KeyedStream", "MapFunction", "MemorySize",
+    "MergingWindowAssigner", "OutputTag", "Partitioner", "PredefinedOptions", "ProcessAllWindowFunction",
+    "ProcessFunction", "ProcessJoinFunction", "ProcessWindowFunction", "ReduceFunction", "RuntimeContext",
+    "RuntimeExecutionMode", "SinkFunction", "SlotSharingGroup", "StateBackend", "StreamExecutionEnvironment",
+    "TimeDomain", "TimeWindow", "TimerService", "Trigger", "TriggerResult", "Window", "WindowAssigner",
+    "WindowFunction", "WindowedStream",
 ]

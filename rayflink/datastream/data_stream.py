@@ -16,18 +16,18 @@ from rayflink.datastream.windowed_stream import (  # also PyFlink's path
 )
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
-    BROADCAST,
-    CHAIN_HEAD,
-    CHAIN_NEVER,
-    CUSTOM,
-    FORWARD,
-    GLOBAL,
-    HASH,
-    REBALANCE,
-    RESCALE,
-    SHUFFLE,
+    AggregationParams,
+    BroadcastProcessParams,
+    ChainingStrategy,
+    FunctionParams,
+    OperatorKind,
     OperatorSpec,
+    Partitioner,
+    PrintParams,
+    QueryableStateParams,
+    SinkParams,
     Transformation,
+    WatermarkParams,
 )
 
 if TYPE_CHECKING:
@@ -85,12 +85,12 @@ class DataStream:
 
     def disable_chaining(self) -> "DataStream":
         """Never chain this operator with its neighbours."""
-        self._t.chaining = CHAIN_NEVER
+        self._t.chaining = ChainingStrategy.NEVER
         return self
 
     def start_new_chain(self) -> "DataStream":
         """Begin a new chain at this operator (do not chain it to its predecessor)."""
-        self._t.chaining = CHAIN_HEAD
+        self._t.chaining = ChainingStrategy.HEAD
         return self
 
     def slot_sharing_group(self, name: Any) -> "DataStream":
@@ -157,7 +157,8 @@ class DataStream:
     def map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` (a callable or a ``MapFunction``) to every record."""
         _check_callable(func, "map", "map")
-        return self._one_input("Map", OperatorSpec("map", {"function": _rows_out(func, output_type)}), output_type)
+        spec = OperatorSpec(OperatorKind.MAP, FunctionParams(_rows_out(func, output_type)))
+        return self._one_input("Map", spec, output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> "DataStream":
         """Apply ``func`` to every record and emit each element of what it returns or yields.
@@ -165,25 +166,25 @@ class DataStream:
         A two-argument function receives a collector: ``lambda value, out: out.collect(...)``.
         """
         _check_callable(func, "flat_map", "flat_map")
-        spec = OperatorSpec("flat_map", {"function": _rows_out(func, output_type, "flat_map")})
+        spec = OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(_rows_out(func, output_type, "flat_map")))
         return self._one_input("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> "DataStream":
         """Keep the records for which ``func`` (a callable or a ``FilterFunction``) is true."""
         _check_callable(func, "filter", "filter")
-        return self._one_input("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+        return self._one_input("Filter", OperatorSpec(OperatorKind.FILTER, FunctionParams(func)), self._t.output_type)
 
     def process(self, func: Any, output_type: Any = None) -> "DataStream":
         """Run a ``ProcessFunction`` on every record (side outputs, timestamps)."""
         _check_function(func, ("process_element",), "process")
-        spec = OperatorSpec("process", {"function": _rows_out(func, output_type, "process_element")})
+        spec = OperatorSpec(OperatorKind.PROCESS, FunctionParams(_rows_out(func, output_type, "process_element")))
         return self._one_input("Process", spec, output_type)
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> "KeyedStream":
         """Partition by key: records with the same key go to the same subtask (and state)."""
         selector = as_key_selector(key_selector)
         t = self._env._new_transformation(
-            "partition", "KeyBy", inputs=[self._t], partitioner=HASH, key_selector=selector,
+            "partition", "KeyBy", inputs=[self._t], partitioner=Partitioner.HASH, key_selector=selector,
             output_type=self._t.output_type,
         )
         return KeyedStream(self._env, t, selector, key_type)
@@ -201,8 +202,11 @@ class DataStream:
                                           output_type=self._t.output_type)
         return DataStream(self._env, t)
 
-    def connect(self, stream: "DataStream") -> "ConnectedStreams":
-        """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function."""
+    def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
+        """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function, or with a
+        ``BroadcastStream`` (``broadcast(descriptor)``) for a BroadcastProcessFunction."""
+        if isinstance(stream, BroadcastStream):
+            return BroadcastConnectedStream(self, stream)
         return ConnectedStreams(self, stream)
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: Any) -> "DataStream":
@@ -212,7 +216,7 @@ class DataStream:
         if not isinstance(watermark_strategy, WatermarkStrategy):
             raise GraphBuildError(f"assign_timestamps_and_watermarks(): expected a WatermarkStrategy, got "
                                   f"{type(watermark_strategy).__name__}")
-        spec = OperatorSpec("timestamps_watermarks", {"watermark_strategy": watermark_strategy})
+        spec = OperatorSpec(OperatorKind.TIMESTAMPS_WATERMARKS, WatermarkParams(watermark_strategy))
         return self._one_input("Timestamps/Watermarks", spec, self._t.output_type)
 
     def window_all(self, window_assigner: Any) -> Any:
@@ -228,22 +232,40 @@ class DataStream:
         return CoGroupedStreams(self, other_stream)
 
     def forward(self) -> "DataStream":
-        return self._partition(FORWARD, "Forward")
+        return self._partition(Partitioner.FORWARD, "Forward")
 
     def rebalance(self) -> "DataStream":
-        return self._partition(REBALANCE, "Rebalance")
+        return self._partition(Partitioner.REBALANCE, "Rebalance")
 
     def rescale(self) -> "DataStream":
-        return self._partition(RESCALE, "Rescale")
+        return self._partition(Partitioner.RESCALE, "Rescale")
 
     def shuffle(self) -> "DataStream":
-        return self._partition(SHUFFLE, "Shuffle")
+        return self._partition(Partitioner.SHUFFLE, "Shuffle")
 
-    def broadcast(self) -> "DataStream":
-        return self._partition(BROADCAST, "Broadcast")
+    def broadcast(self, *broadcast_state_descriptors: Any) -> "DataStream | BroadcastStream":
+        """Send every record to every subtask of the next operator. With ``MapStateDescriptor``s,
+        return a ``BroadcastStream`` whose records maintain those broadcast states, for
+        ``other.connect(broadcast_stream).process(BroadcastProcessFunction)``.
+
+        >>> rules = rule_stream.broadcast(MapStateDescriptor("rules", Types.STRING(), Types.STRING()))
+        """
+        from rayflink.datastream.state import MapStateDescriptor
+
+        if not broadcast_state_descriptors:
+            return self._partition(Partitioner.BROADCAST, "Broadcast")
+        for d in broadcast_state_descriptors:
+            if not isinstance(d, MapStateDescriptor):
+                raise GraphBuildError(f"broadcast({d!r:.80}): broadcast state is described by a "
+                                      "MapStateDescriptor(name, key type, value type)")
+        names = [d.name for d in broadcast_state_descriptors]
+        if len(set(names)) != len(names):
+            raise GraphBuildError(f"broadcast(): two broadcast states named alike in {names}")
+        return BroadcastStream(self._partition(Partitioner.BROADCAST, "Broadcast"),
+                               tuple(broadcast_state_descriptors))
 
     def global_(self) -> "DataStream":
-        return self._partition(GLOBAL, "Global")
+        return self._partition(Partitioner.GLOBAL, "Global")
 
     def partition_custom(self, partitioner: Any, key_selector: Any) -> "DataStream":
         """Send each record to the subtask ``partitioner.partition(key, num_partitions)`` picks for
@@ -256,13 +278,14 @@ class DataStream:
         ``Partitioner``'s ``open``/``close`` are not called. An index outside
         0 .. num_partitions - 1 fails the job with a JobExecutionError naming the key.
         """
-        from rayflink.datastream.functions import Partitioner
+        from rayflink.datastream.functions import Partitioner as PartitionerFunction
 
-        if not isinstance(partitioner, Partitioner) and not callable(partitioner):
+        if not isinstance(partitioner, PartitionerFunction) and not callable(partitioner):
             raise GraphBuildError(f"partition_custom(): expected a Partitioner or a function (key, num_partitions) "
                                   f"-> index, got {type(partitioner).__name__}")
         route = _CustomRoute(getattr(partitioner, "partition", partitioner), as_key_selector(key_selector))
-        t = self._env._new_transformation("partition", "Custom Partition", inputs=[self._t], partitioner=CUSTOM,
+        t = self._env._new_transformation("partition", "Custom Partition", inputs=[self._t],
+                                          partitioner=Partitioner.CUSTOM,
                                           key_selector=route, output_type=self._t.output_type)
         return DataStream(self._env, t)
 
@@ -288,7 +311,7 @@ class DataStream:
     def print(self, sink_identifier: str | None = None) -> "DataStreamSink":
         """Print every record to standard output (of the task's worker), as Flink prints records of
         the stream's declared type (``TypeInformation.to_print_string``), else as ``str``."""
-        spec = OperatorSpec("print", {"identifier": sink_identifier, "type_info": self._t.output_type})
+        spec = OperatorSpec(OperatorKind.PRINT, PrintParams(sink_identifier, self._t.output_type))
         return self._sink("Print to Std. Out", spec)
 
     def add_sink(self, sink_func: Any) -> "DataStreamSink":
@@ -298,7 +321,7 @@ class DataStream:
         if isinstance(sink_func, Sink):
             return self.sink_to(sink_func)
         _check_function(sink_func, ("invoke",), "add_sink")
-        return self._sink("Sink", OperatorSpec("sink_function", {"function": sink_func}))
+        return self._sink("Sink", OperatorSpec(OperatorKind.SINK_FUNCTION, FunctionParams(sink_func)))
 
     def sink_to(self, sink: Any) -> "DataStreamSink":
         """Write with a ``Sink`` (a connector's sink)."""
@@ -307,7 +330,7 @@ class DataStream:
         if not isinstance(sink, Sink):
             raise GraphBuildError(f"sink_to() needs a Sink, got {type(sink).__name__}; "
                                   "use add_sink() for a SinkFunction")
-        return self._sink(type(sink).__name__, OperatorSpec("sink", {"sink": sink}))
+        return self._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
                             limit: int | None = None) -> Any:
@@ -327,7 +350,7 @@ class DataStream:
                                           state_key_selectors=state_key_selectors)
         return DataStream(self._env, t)
 
-    def _partition(self, partitioner: str, name: str) -> "DataStream":
+    def _partition(self, partitioner: Partitioner, name: str) -> "DataStream":
         t = self._env._new_transformation("partition", name, inputs=[self._t], partitioner=partitioner,
                                           output_type=self._t.output_type)
         return DataStream(self._env, t)
@@ -366,21 +389,22 @@ class KeyedStream(DataStream):
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "map", "map")
-        return self._keyed("Map", OperatorSpec("map", {"function": _rows_out(func, output_type)}), output_type)
+        spec = OperatorSpec(OperatorKind.MAP, FunctionParams(_rows_out(func, output_type)))
+        return self._keyed("Map", spec, output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         _check_callable(func, "flat_map", "flat_map")
-        spec = OperatorSpec("flat_map", {"function": _rows_out(func, output_type, "flat_map")})
+        spec = OperatorSpec(OperatorKind.FLAT_MAP, FunctionParams(_rows_out(func, output_type, "flat_map")))
         return self._keyed("Flat Map", spec, output_type)
 
     def filter(self, func: Any) -> DataStream:
         _check_callable(func, "filter", "filter")
-        return self._keyed("Filter", OperatorSpec("filter", {"function": func}), self._t.output_type)
+        return self._keyed("Filter", OperatorSpec(OperatorKind.FILTER, FunctionParams(func)), self._t.output_type)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Run a ``KeyedProcessFunction`` (or ``ProcessFunction``) with keyed state and timers."""
         _check_function(func, ("process_element",), "process")
-        spec = OperatorSpec("keyed_process", {"function": _rows_out(func, output_type, "process_element")})
+        spec = OperatorSpec(OperatorKind.KEYED_PROCESS, FunctionParams(_rows_out(func, output_type, "process_element")))
         return self._keyed("KeyedProcess", spec, output_type)
 
     def as_queryable_state(self, queryable_state_name: str, state_descriptor: Any = None) -> "DataStreamSink":
@@ -407,7 +431,7 @@ class KeyedStream(DataStream):
             raise GraphBuildError(f"as_queryable_state({queryable_state_name!r}): {exc}") from None
         t = self._env._new_transformation(
             "sink", f"Queryable State: {queryable_state_name}", inputs=[self._t],
-            operator=OperatorSpec("queryable_state", {"descriptor": state_descriptor}),
+            operator=OperatorSpec(OperatorKind.QUERYABLE_STATE, QueryableStateParams(state_descriptor)),
             state_key_selectors=(self._key_selector,))
         self._env._add_sink(t)
         return DataStreamSink(self._env, t)
@@ -415,7 +439,7 @@ class KeyedStream(DataStream):
     def reduce(self, func: Any) -> DataStream:
         """Rolling reduce per key: emits the reduced value after every record."""
         _check_callable(func, "reduce", "reduce")
-        return self._keyed("Keyed Reduce", OperatorSpec("reduce", {"function": func}), self._t.output_type)
+        return self._keyed("Keyed Reduce", OperatorSpec(OperatorKind.REDUCE, FunctionParams(func)), self._t.output_type)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Rolling sum of a field (tuple/list index, dict key or attribute) per key."""
@@ -440,10 +464,12 @@ class KeyedStream(DataStream):
     def _aggregation(self, kind: str, field: int | str) -> DataStream:
         if not isinstance(field, (int, str)):
             raise GraphBuildError(f"{kind}({field!r}): the field must be an index or a name")
-        spec = OperatorSpec("aggregation", {"kind": kind, "field": field})
+        spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
         return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
 
-    def connect(self, stream: DataStream) -> "ConnectedStreams":
+    def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
+        if isinstance(stream, BroadcastStream):
+            return BroadcastConnectedStream(self, stream)
         return ConnectedStreams(self, stream)
 
     def count_window(self, size: int, slide: int = 0) -> Any:
@@ -516,12 +542,12 @@ class ConnectedStreams:
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoMapFunction``: ``map1`` to the first stream, ``map2`` to the second."""
         _check_function(func, ("map1", "map2"), "map")
-        return self._two_input("Co-Map", OperatorSpec("co_map", {"function": func}), output_type)
+        return self._two_input("Co-Map", OperatorSpec(OperatorKind.CO_MAP, FunctionParams(func)), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoFlatMapFunction``: ``flat_map1`` and ``flat_map2``."""
         _check_function(func, ("flat_map1", "flat_map2"), "flat_map")
-        return self._two_input("Co-Flat Map", OperatorSpec("co_flat_map", {"function": func}), output_type)
+        return self._two_input("Co-Flat Map", OperatorSpec(OperatorKind.CO_FLAT_MAP, FunctionParams(func)), output_type)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Apply a ``CoProcessFunction`` or ``KeyedCoProcessFunction``."""
@@ -529,7 +555,7 @@ class ConnectedStreams:
 
         _check_function(func, ("process_element1", "process_element2"), "process")
         keyed = isinstance(func, KeyedCoProcessFunction)
-        return self._two_input("Co-Process", OperatorSpec("co_process", {"function": func}), output_type,
+        return self._two_input("Co-Process", OperatorSpec(OperatorKind.CO_PROCESS, FunctionParams(func)), output_type,
                                keyed_required=keyed)
 
 
@@ -658,6 +684,51 @@ class _CustomRoute:
             raise ValueError(f"partition_custom: the partitioner returned {index!r:.40} for key {key!r:.100}; "
                              f"expected an int in 0..{num_partitions - 1} (the downstream parallelism)")
         return index
+
+
+class BroadcastStream:
+    """A stream sent to every subtask, whose records maintain broadcast states
+    (``DataStream.broadcast(descriptor, ...)``); connect another stream to it."""
+
+    def __init__(self, stream: DataStream, descriptors: tuple[Any, ...]) -> None:
+        self._stream = stream
+        self._env = stream._env
+        self.descriptors = descriptors
+
+    def get_broadcast_state_descriptors(self) -> list[Any]:
+        return list(self.descriptors)
+
+
+class BroadcastConnectedStream:
+    """A (keyed) stream connected to a ``BroadcastStream``: ``process`` it with a
+    ``BroadcastProcessFunction`` or, when the stream is keyed, a ``KeyedBroadcastProcessFunction``."""
+
+    def __init__(self, stream: DataStream, broadcast_stream: BroadcastStream) -> None:
+        self.non_broadcast_stream = stream
+        self.broadcast_stream = broadcast_stream
+        self._env = stream._env
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """Apply ``func``: ``process_element`` to the stream's records, ``process_broadcast_element``
+        to the broadcast records (on every subtask)."""
+        from rayflink.datastream.functions import KeyedBroadcastProcessFunction
+
+        _check_function(func, ("process_element", "process_broadcast_element"), "process")
+        stream = self.non_broadcast_stream
+        keyed = isinstance(stream, KeyedStream)
+        if isinstance(func, KeyedBroadcastProcessFunction) and not keyed:
+            raise GraphBuildError("process(): a KeyedBroadcastProcessFunction needs a keyed stream; "
+                                  "key_by(...) the stream before connect(broadcast_stream)")
+        if keyed and not isinstance(func, KeyedBroadcastProcessFunction):
+            raise GraphBuildError("process(): a keyed stream connected to a broadcast stream takes a "
+                                  "KeyedBroadcastProcessFunction")
+        spec = OperatorSpec(OperatorKind.BROADCAST_PROCESS,
+                            BroadcastProcessParams(func, self.broadcast_stream.descriptors))
+        t = self._env._new_transformation(
+            "operator", "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast",
+            inputs=[stream._t, self.broadcast_stream._stream._t], operator=spec, output_type=output_type,
+            state_key_selectors=(stream._key_selector, None) if keyed else None)
+        return DataStream(self._env, t)
 
 
 def _check_callable(func: Any, method: str, where: str) -> None:

@@ -367,3 +367,174 @@ class ProcessAllWindowFunction(RichFunction, Generic[IN, OUT, W]):
 
     def clear(self, context: "ProcessAllWindowFunction.Context") -> None:
         """The window is gone: release its per-window state."""
+
+
+class _BroadcastBaseContext:
+    """Declares what both methods of a broadcast process function may call on ``ctx`` (the runtime
+    implements it: operators/broadcast.py)."""
+
+    def timestamp(self) -> int | None:
+        """The current record's timestamp (None without event time)."""
+        raise NotImplementedError
+
+    def current_processing_time(self) -> int:
+        raise NotImplementedError
+
+    def current_watermark(self) -> int:
+        raise NotImplementedError
+
+    def output(self, output_tag: Any, value: Any) -> None:
+        """Emit ``value`` to the side output ``output_tag``."""
+        raise NotImplementedError
+
+
+class _BroadcastReadOnlyContext(_BroadcastBaseContext):
+    """The ``ctx`` of ``process_element``: the broadcast state, read-only."""
+
+    def get_broadcast_state(self, state_descriptor: Any) -> Any:
+        """The broadcast state ``state_descriptor`` (a ``MapStateDescriptor`` given to ``broadcast``): get, contains,
+        items, keys, values; changing it raises."""
+        raise NotImplementedError
+
+
+class _BroadcastContext(_BroadcastBaseContext):
+    """The ``ctx`` of ``process_broadcast_element``: the broadcast state, writable."""
+
+    def get_broadcast_state(self, state_descriptor: Any) -> Any:
+        """The broadcast state ``state_descriptor``: put, remove, clear besides the reads."""
+        raise NotImplementedError
+
+
+class _KeyedBroadcastReadOnlyContext(_BroadcastReadOnlyContext):
+    """The ``ctx`` of a keyed ``process_element``: also the current key and timers."""
+
+    def timer_service(self) -> Any:
+        raise NotImplementedError
+
+    def get_current_key(self) -> Any:
+        raise NotImplementedError
+
+
+class _KeyedBroadcastContext(_BroadcastContext):
+    """The ``ctx`` of a keyed ``process_broadcast_element``: also every key's state."""
+
+    def apply_to_keyed_state(self, state_descriptor: Any, function: Callable[[Any, Any], None]) -> None:
+        """Call ``function(key, state)`` for every key of this subtask holding ``state_descriptor``'s state."""
+        raise NotImplementedError
+
+
+class _KeyedBroadcastOnTimerContext(_KeyedBroadcastReadOnlyContext):
+    """The ``ctx`` of ``on_timer``: also the time domain of the timer that fired."""
+
+    def time_domain(self) -> Any:
+        raise NotImplementedError
+
+
+class BaseBroadcastProcessFunction(RichFunction):
+    """The base of ``BroadcastProcessFunction`` and ``KeyedBroadcastProcessFunction``: their contexts."""
+
+    BaseContext = _BroadcastBaseContext
+    ReadOnlyContext = _BroadcastReadOnlyContext
+    Context = _BroadcastContext
+
+
+class BroadcastProcessFunction(BaseBroadcastProcessFunction):
+    """Process a stream connected to a broadcast stream (the broadcast state pattern).
+
+    ``process_broadcast_element(value, ctx)`` sees every broadcast record, on every subtask, and
+    may change the broadcast state (``ctx.get_broadcast_state(descriptor)``: ``put``, ``remove``,
+    ``clear``); ``process_element(value, ctx)`` sees the other stream's records and reads the
+    broadcast state only. Like ``process_element`` elsewhere, both may yield their outputs (or
+    ``(OutputTag, value)``) or take a third ``out`` argument.
+
+    Every subtask must change its broadcast state the same way (from the broadcast records alone):
+    Flink keeps one copy per subtask and checkpoints each, and so does rayflink.
+    """
+
+    def process_element(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+    def process_broadcast_element(self, value: Any, ctx: Any, *out: Any) -> Any:
+        raise NotImplementedError
+
+
+class KeyedBroadcastProcessFunction(BroadcastProcessFunction):
+    """A BroadcastProcessFunction whose other stream is keyed: ``process_element`` has keyed state,
+    ``ctx.get_current_key()`` and timers (``on_timer``); ``process_broadcast_element`` may visit
+    every key's state with ``ctx.apply_to_keyed_state(descriptor, fn(key, state))``.
+
+    >>> rules = rule_stream.broadcast(MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+    >>> events.key_by(lambda e: e["user"]).connect(rules).process(ApplyRules())
+    """
+
+    ReadOnlyContext = _KeyedBroadcastReadOnlyContext
+    Context = _KeyedBroadcastContext
+    OnTimerContext = _KeyedBroadcastOnTimerContext
+
+    def on_timer(self, timestamp: int, ctx: Any, *out: Any) -> Any:
+        pass
+
+
+class AsyncFunction(RichFunction):
+    """Asynchronous I/O per record (``AsyncDataStream.unordered_wait`` / ``ordered_wait``).
+
+    ``async def async_invoke(value)`` returns the list of outputs for ``value`` (an empty list for
+    none); many run at once, up to the operator's capacity, on one asyncio event loop per subtask,
+    so use asyncio clients (``redis.asyncio``, ``psycopg.AsyncConnection``, ``aiohttp``) and create
+    them in ``open``. ``timeout(value)`` runs when ``async_invoke`` (with its retries) takes longer
+    than the operator's timeout: it returns the outputs to emit instead, or raises (the default),
+    which fails the job. Requests still in flight at a checkpoint are part of it and are sent again
+    after a restore, so ``async_invoke`` should be safe to repeat (a lookup, an idempotent write).
+    """
+
+    async def async_invoke(self, value: Any) -> list:
+        raise NotImplementedError
+
+    def timeout(self, value: Any) -> list:
+        raise TimeoutError(f"async function call has timed out for input: {str(value)[:200]}")
+
+
+class AsyncRetryPredicate(ABC):  # noqa: B024 - PyFlink's interface: defaults, nothing abstract
+    """When to attempt an async call again: on its result, on its exception."""
+
+    def result_predicate(self) -> Any:
+        """``fn(results) -> bool``: retry when True (None: never on results)."""
+        return None
+
+    def exception_predicate(self) -> Any:
+        """``fn(exception) -> bool``: retry when True (None: never on exceptions)."""
+        return None
+
+
+class AsyncRetryStrategy(ABC):  # noqa: B024 - PyFlink's interface, implemented by the strategies
+    """How often and after what delay an async call is attempted again (PyFlink's interface)."""
+
+    def can_retry(self, current_attempts: int) -> bool:
+        raise NotImplementedError
+
+    def get_backoff_time_millis(self, current_attempts: int) -> int:
+        raise NotImplementedError
+
+    def get_retry_predicate(self) -> AsyncRetryPredicate:
+        raise NotImplementedError
+
+    @staticmethod
+    def no_restart() -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import NO_RETRY_STRATEGY
+
+        return NO_RETRY_STRATEGY
+
+    @staticmethod
+    def fixed_delay(max_attempts: int, backoff_time_millis: int, result_predicate: Any = None,
+                    exception_predicate: Any = None) -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import FixedDelayRetryStrategy
+
+        return FixedDelayRetryStrategy(max_attempts, backoff_time_millis, result_predicate, exception_predicate)
+
+    @staticmethod
+    def exponential_backoff(max_attempts: int, initial_delay: int, max_retry_delay: int, multiplier: float,
+                            result_predicate: Any = None, exception_predicate: Any = None) -> "AsyncRetryStrategy":
+        from rayflink.datastream.async_retry_strategies import ExponentialBackoffDelayRetryStrategy
+
+        return ExponentialBackoffDelayRetryStrategy(max_attempts, initial_delay, max_retry_delay, multiplier,
+                                                    result_predicate, exception_predicate)

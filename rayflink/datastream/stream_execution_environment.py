@@ -293,11 +293,12 @@ class StreamExecutionEnvironment:
         return self.execute_async(job_name).get_job_execution_result()
 
     def _execute_and_collect(self, stream: DataStream, job_name: str | None, limit: int | None) -> Any:
-        from rayflink.graph.transformations import OperatorSpec
+        from rayflink.graph.transformations import CollectParams, OperatorKind, OperatorSpec
         from rayflink.runtime.client import CollectIterator, submit_job
 
         collect = self._new_transformation("sink", "Collect Sink", inputs=[stream._t],
-                                           operator=OperatorSpec("collect", {}), collect_id="collect")
+                                           operator=OperatorSpec(OperatorKind.COLLECT, CollectParams()),
+                                           collect_id="collect")
         graph = self._job_graph(job_name or "collect", list(self._sinks) + [collect])
         self._sinks.clear()
         iterator = CollectIterator(submit_job(graph))

@@ -30,7 +30,7 @@ from rayflink.datastream.window import (
     to_millis,
 )
 from rayflink.errors import GraphBuildError
-from rayflink.graph.transformations import OperatorSpec, Transformation
+from rayflink.graph.transformations import IntervalJoinParams, OperatorKind, OperatorSpec, Transformation, WindowParams
 
 if TYPE_CHECKING:
     from rayflink.datastream.data_stream import DataStream, KeyedStream
@@ -47,7 +47,7 @@ def has_event_time(t: Transformation) -> bool:
         seen.add(node.id)
         if node.kind == "source" and node.watermark_strategy is not None:
             return True
-        if node.operator is not None and node.operator.kind == "timestamps_watermarks":
+        if node.operator is not None and node.operator.kind is OperatorKind.TIMESTAMPS_WATERMARKS:
             return True
         stack.extend(node.inputs)
     return False
@@ -180,12 +180,12 @@ class WindowedStream:
         style = _window_style(function, self._all) if function is not None else None
         s = self._stream
         trigger = self._trigger or self._assigner.get_default_trigger(s._env)
-        params = {"assigner": self._assigner, "trigger": trigger, "evictor": self._evictor,
-                  "allowed_lateness": self._lateness, "late_tag": self._late_tag, "incremental": incremental,
-                  "function": function, "style": style}
+        params = WindowParams(assigner=self._assigner, trigger=trigger, evictor=self._evictor,
+                              allowed_lateness=self._lateness or 0, late_tag=self._late_tag, incremental=incremental,
+                              function=function, style=style)
         name = (f"{'AllWindow' if self._all else 'Window'}({self._assigner!r}, {type(trigger).__name__}, "
                 f"{what}{', ' + type(self._evictor).__name__ if self._evictor else ''})")
-        windowed = s._one_input(name, OperatorSpec("window", params), output_type,
+        windowed = s._one_input(name, OperatorSpec(OperatorKind.WINDOW, params), output_type,
                                 state_key_selectors=(s._key_selector,))
         if self._all:
             windowed._t.parallelism = 1
@@ -397,8 +397,8 @@ class IntervalJoined:
         upper = self._upper if self._upper_inclusive else self._upper - 1
         if lower > upper:
             raise GraphBuildError("interval_join(): the exclusive bounds leave an empty interval")
-        params = {"function": process_join_function, "lower": lower, "upper": upper,
-                  "left_late_tag": self._left_late, "right_late_tag": self._right_late}
+        params = IntervalJoinParams(function=process_join_function, lower=lower, upper=upper,
+                                    left_late_tag=self._left_late, right_late_tag=self._right_late)
         # a keyed two-input operator over both streams, as Flink builds it (connect, then transform)
         return self._left.connect(self._right)._two_input(
-            f"IntervalJoin([{lower}, {upper}])", OperatorSpec("interval_join", params), output_type)
+            f"IntervalJoin([{lower}, {upper}])", OperatorSpec(OperatorKind.INTERVAL_JOIN, params), output_type)

@@ -8,14 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayflink.errors import GraphBuildError
-from rayflink.graph.transformations import (
-    CHAIN_HEAD,
-    CHAIN_NEVER,
-    FORWARD,
-    HASH,
-    REBALANCE,
-    Transformation,
-)
+from rayflink.graph.transformations import ChainingStrategy, Partitioner, Transformation
 
 
 @dataclass(eq=False)
@@ -39,10 +32,11 @@ class StreamEdge:
 
     source: StreamNode
     target: StreamNode
-    partitioner: str
+    partitioner: Partitioner
     input_index: int  # 0 or 1: which input of a two-input target
     key_selector: Any = None
     side_tag: Any = None
+    chained: bool = False  # decided by build_job_graph: the target runs in the source's task
 
 
 @dataclass(eq=False)
@@ -94,11 +88,7 @@ class JobGraph:
     def chained_edges(self, vertex: JobVertex) -> list[StreamEdge]:
         ids = {n.id for n in vertex.nodes}
         return [e for n in vertex.nodes for e in n.out_edges if e.target.id in ids and e.source.id in ids
-                and _chained(e)]
-
-
-def _chained(edge: StreamEdge) -> bool:
-    return getattr(edge, "_chained", False)
+                and e.chained]
 
 
 def build_job_graph(sinks: list[Transformation], *, name: str, default_parallelism: int,
@@ -133,16 +123,16 @@ def build_job_graph(sinks: list[Transformation], *, name: str, default_paralleli
                 connect(node_for(src), node, partitioner, index, key_sel, tag)
         return node
 
-    def connect(src: StreamNode, dst: StreamNode, partitioner: str | None, index: int,
+    def connect(src: StreamNode, dst: StreamNode, partitioner: Partitioner | None, index: int,
                 key_selector: Any, tag: Any) -> None:
         if partitioner is None:
-            partitioner = FORWARD if src.parallelism == dst.parallelism else REBALANCE
-        if partitioner == FORWARD and src.parallelism != dst.parallelism:
+            partitioner = Partitioner.FORWARD if src.parallelism == dst.parallelism else Partitioner.REBALANCE
+        if partitioner is Partitioner.FORWARD and src.parallelism != dst.parallelism:
             raise GraphBuildError(
                 f"forward edge {src.name!r} -> {dst.name!r} needs equal parallelism, got "
                 f"{src.parallelism} and {dst.parallelism}; use rebalance() or rescale()"
             )
-        if partitioner == HASH and src.max_parallelism != dst.max_parallelism:
+        if partitioner is Partitioner.HASH and src.max_parallelism != dst.max_parallelism:
             dst.max_parallelism = src.max_parallelism = max(src.max_parallelism, dst.max_parallelism)
         edge = StreamEdge(src, dst, partitioner, index, key_selector, tag)
         src.out_edges.append(edge)
@@ -155,17 +145,17 @@ def build_job_graph(sinks: list[Transformation], *, name: str, default_paralleli
     # keyed operators share the max parallelism of their key_by edge (key groups must agree)
     for node in nodes.values():
         for edge in node.in_edges:
-            if edge.partitioner == HASH:
+            if edge.partitioner is Partitioner.HASH:
                 node.max_parallelism = edge.source.max_parallelism
 
     # chaining: a forward edge of equal parallelism into a single-input node
     for edge in edges:
-        edge._chained = chaining_enabled and _chainable(edge)
+        edge.chained = chaining_enabled and _chainable(edge)
 
     vertices: list[JobVertex] = []
     vertex_of: dict[int, JobVertex] = {}
     for node in _topological(nodes):
-        incoming = [e for e in node.in_edges if e._chained]
+        incoming = [e for e in node.in_edges if e.chained]
         if incoming:
             vertex = vertex_of[incoming[0].source.id]
             vertex.nodes.append(node)
@@ -174,24 +164,24 @@ def build_job_graph(sinks: list[Transformation], *, name: str, default_paralleli
             vertices.append(vertex)
         vertex_of[node.id] = vertex
     job_edges = [JobEdge(vertex_of[e.source.id], vertex_of[e.target.id], e)
-                 for e in edges if not e._chained]
+                 for e in edges if not e.chained]
     return JobGraph(name, vertices, job_edges, config)
 
 
 def _chainable(edge: StreamEdge) -> bool:
     src, dst = edge.source, edge.target
     return (
-        edge.partitioner == FORWARD
+        edge.partitioner is Partitioner.FORWARD
         and len(dst.in_edges) == 1
         and src.parallelism == dst.parallelism
         and dst.kind != "source"
-        and dst.transformation.chaining not in (CHAIN_HEAD, CHAIN_NEVER)
-        and src.transformation.chaining != CHAIN_NEVER
+        and dst.transformation.chaining not in (ChainingStrategy.HEAD, ChainingStrategy.NEVER)
+        and src.transformation.chaining is not ChainingStrategy.NEVER
         and src.transformation.slot_sharing_group == dst.transformation.slot_sharing_group
     )
 
 
-def _resolve(t: Transformation) -> list[tuple[Transformation, str | None, Any, Any]]:
+def _resolve(t: Transformation) -> list[tuple[Transformation, Partitioner | None, Any, Any]]:
     """Follow virtual transformations down to physical ones, collecting edge properties."""
     if t.kind == "partition":
         return [(src, t.partitioner, t.key_selector, tag) for src, _p, _k, tag in _resolve(t.inputs[0])]
@@ -249,9 +239,9 @@ def execution_plan_json(graph: JobGraph) -> str:
                 "max_parallelism": n.max_parallelism,
                 "chain": _vertex_of(graph, n).id,
                 "predecessors": [
-                    {"id": e.source.id, "ship_strategy": e.partitioner,
+                    {"id": e.source.id, "ship_strategy": e.partitioner.value,
                      "side": "second" if e.input_index else "first",
-                     "chained": _chained(e),
+                     "chained": e.chained,
                      **({"side_output": getattr(e.side_tag, "tag_id", str(e.side_tag))}
                         if e.side_tag is not None else {})}
                     for e in n.in_edges

@@ -5,35 +5,344 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Union
 
 from rayflink.common.typeinfo import TypeInformation
 
-# Partitioners between operators (Flink's names).
-FORWARD = "FORWARD"
-REBALANCE = "REBALANCE"
-RESCALE = "RESCALE"
-SHUFFLE = "SHUFFLE"
-BROADCAST = "BROADCAST"
-HASH = "HASH"
-GLOBAL = "GLOBAL"
-CUSTOM = "CUSTOM"  # partition_custom: the edge's key_selector is (record, n_channels) -> channel
 
-# Chaining strategies.
-CHAIN_ALWAYS = "ALWAYS"
-CHAIN_HEAD = "HEAD"  # start_new_chain(): do not chain to the predecessor
-CHAIN_NEVER = "NEVER"  # disable_chaining(): chain to nothing
+class Partitioner(str, Enum):
+    """How records travel from an operator's subtasks to the next operator's (Flink's names)."""
+
+    FORWARD = "FORWARD"  # subtask i -> subtask i (equal parallelism); chained when possible
+    REBALANCE = "REBALANCE"  # round robin over every downstream subtask
+    RESCALE = "RESCALE"  # round robin over a local group of downstream subtasks
+    SHUFFLE = "SHUFFLE"  # uniformly at random
+    BROADCAST = "BROADCAST"  # every record to every downstream subtask
+    HASH = "HASH"  # key_by: by key group
+    GLOBAL = "GLOBAL"  # everything to subtask 0
+    CUSTOM = "CUSTOM"  # partition_custom: the edge's key_selector is (record, n_channels) -> channel
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ChainingStrategy(str, Enum):
+    """Whether an operator may be chained to its neighbours (Flink's ``ChainingStrategy``)."""
+
+    ALWAYS = "ALWAYS"
+    HEAD = "HEAD"  # start_new_chain(): do not chain to the predecessor
+    NEVER = "NEVER"  # disable_chaining(): chain to nothing
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class OperatorKind(str, Enum):
+    """The physical operators a plan can ask for; operator packages register a class per kind
+    (``rayflink.runtime.registry``)."""
+
+    SOURCE = "source"
+    MAP = "map"
+    FILTER = "filter"
+    FLAT_MAP = "flat_map"
+    PROCESS = "process"
+    KEYED_PROCESS = "keyed_process"
+    REDUCE = "reduce"
+    AGGREGATION = "aggregation"
+    CO_MAP = "co_map"
+    CO_FLAT_MAP = "co_flat_map"
+    CO_PROCESS = "co_process"
+    BROADCAST_PROCESS = "broadcast_process"
+    ASYNC_WAIT = "async_wait"
+    PRINT = "print"
+    SINK_FUNCTION = "sink_function"
+    SINK = "sink"
+    COLLECT = "collect"
+    TIMESTAMPS_WATERMARKS = "timestamps_watermarks"
+    WINDOW = "window"
+    INTERVAL_JOIN = "interval_join"
+    CEP = "cep"
+    QUERYABLE_STATE = "queryable_state"
+    # SQL / Table API: records are Arrow record batches (rayflink.operators.sql)
+    SQL_CALC = "sql_calc"
+    SQL_GROUP_AGGREGATE = "sql_group_aggregate"
+    SQL_WINDOW_AGGREGATE = "sql_window_aggregate"
+    SQL_SESSION_WINDOW_AGGREGATE = "sql_session_window_aggregate"
+    SQL_FORMAT_ROWS = "sql_format_rows"
+    SQL_RECORDS_TO_BATCH = "sql_records_to_batch"
+    SQL_BATCHES_TO_ROWS = "sql_batches_to_rows"
+    SQL_JOIN = "sql_join"
+    SQL_RANK = "sql_rank"
+    SQL_WINDOW_ASSIGN = "sql_window_assign"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---- the parameters of each operator kind ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BroadcastProcessParams:
+    """broadcast_process: the (Keyed)BroadcastProcessFunction and the broadcast states'
+    descriptors (``MapStateDescriptor``), which name the states both inputs see."""
+
+    function: Any
+    descriptors: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class AsyncWaitParams:
+    """async_wait: the AsyncFunction, its timeout (ms, over all attempts), the most requests in
+    flight, the retry strategy, and whether results keep the input's order."""
+
+    function: Any
+    timeout_ms: int
+    capacity: int
+    retry_strategy: Any
+    ordered: bool
+
+
+@dataclass(frozen=True)
+class FunctionParams:
+    """map, filter, flat_map, (keyed/co) process, co_map, co_flat_map, reduce, sink_function:
+    the user function (a lambda or a function class)."""
+
+    function: Any
+
+
+@dataclass(frozen=True)
+class AggregationParams:
+    """sum, min, max, min_by, max_by over ``field`` (a tuple position or a Row field name)."""
+
+    aggregation: str  # "sum" | "min" | "max" | "min_by" | "max_by"
+    field: int | str
+
+
+@dataclass(frozen=True)
+class PrintParams:
+    """print(): lines ``identifier:subtask> record``, records printed as their declared type prints them."""
+
+    identifier: str | None = None
+    type_info: Any = None  # the stream's TypeInformation, or None
+
+
+@dataclass(frozen=True)
+class SinkParams:
+    """sink_to(): a connector ``Sink``."""
+
+    sink: Any
+
+
+@dataclass(frozen=True)
+class CollectParams:
+    """execute_and_collect(): the collect sink (no parameters)."""
+
+
+@dataclass(frozen=True)
+class WatermarkParams:
+    """A source, or assign_timestamps_and_watermarks(): the ``WatermarkStrategy`` (None: none)."""
+
+    watermark_strategy: Any = None
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """window(assigner)[.trigger][.evictor][.allowed_lateness][.side_output_late_data].<function>.
+
+    ``incremental``: None | ("reduce", fn) | ("aggregate", AggregateFunction) |
+    ("sum"|"min"|"max", field); ``style``: "process" | "apply" | "process_all" | "apply_all" | None.
+    """
+
+    assigner: Any
+    trigger: Any = None  # None: the assigner's default trigger
+    evictor: Any = None
+    allowed_lateness: int = 0  # ms
+    late_tag: Any = None
+    incremental: tuple | None = None
+    function: Any = None
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class IntervalJoinParams:
+    """interval_join(...).between(lower, upper).process(fn): inclusive bounds in ms."""
+
+    function: Any
+    lower: int
+    upper: int
+    left_late_tag: Any = None
+    right_late_tag: Any = None
+
+
+@dataclass(frozen=True)
+class CepParams:
+    """CEP.pattern(keyed_stream, pattern).select/flat_select/process(...)."""
+
+    pattern: Any
+    function: Any  # a PatternProcessFunction or a select adapter
+    processing_time: bool = False
+    late_tag: Any = None
+    comparator: Any = None
+
+
+@dataclass(frozen=True)
+class QueryableStateParams:
+    """as_queryable_state(): the state descriptor, already marked queryable."""
+
+    descriptor: Any
+
+
+# ---- SQL / Table API (rayflink.sql.translate); records are Arrow record batches ------------------
+
+
+@dataclass(frozen=True)
+class SqlCalcParams:
+    """A projection and filter: ``projections`` (bound Exprs), ``condition`` (Expr or None), the output ``schema``."""
+
+    projections: tuple
+    condition: Any
+    schema: Any  # pa.Schema
+
+
+@dataclass(frozen=True)
+class SqlGroupAggregateParams:
+    """GROUP BY: ``keys`` (KeyColumns of the input), ``aggs`` (AggCalls), ``schema`` (keys then aggregates);
+    ``retract``: the input is an updating changelog."""
+
+    keys: Any
+    aggs: tuple
+    schema: Any
+    retract: bool = False
+
+
+@dataclass(frozen=True)
+class SqlWindowAggregateParams:
+    """A window TVF aggregate (TUMBLE/HOP/CUMULATE, or SESSION with ``window.size_ms`` the gap):
+    ``keys``, ``aggs``, ``schema``, ``time`` (the time attribute's field index), ``window`` (WindowSpec)."""
+
+    keys: Any
+    aggs: tuple
+    schema: Any
+    time: int
+    window: Any
+
+
+@dataclass(frozen=True)
+class SqlRankParams:
+    """Top-N: ``keys`` (KeyColumns), ``order`` ((field, descending, nulls first), ...), ``limit``, ``schema``."""
+
+    keys: Any
+    order: tuple
+    limit: int
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlWindowAssignParams:
+    """A window table function: ``time`` (field index), ``window`` (WindowSpec), ``schema`` (input fields +
+    window_start, window_end, window_time)."""
+
+    time: int
+    window: Any
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlJoinParams:
+    """A regular join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT),
+    ``condition`` (Expr or None), ``schema``."""
+
+    keys: tuple
+    kind: str
+    condition: Any
+    schema: Any
+
+
+@dataclass(frozen=True)
+class SqlFormatRowsParams:
+    """Batches in, one string per row out: ``format`` (print, csv, json) and the csv ``delimiter``."""
+
+    format: str
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class SqlSchemaParams:
+    """A DataStream of records (Rows, tuples, lists or dicts) into Arrow batches of ``schema``."""
+
+    schema: Any
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A kind that takes no parameters (sql_batches_to_rows)."""
+
+
+OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an annotation
+    FunctionParams, BroadcastProcessParams, AsyncWaitParams, AggregationParams, PrintParams,
+                       SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
+                       QueryableStateParams, SqlCalcParams,
+                       SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
+                       SqlJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
+
+PARAMS_OF: dict[OperatorKind, type] = {
+    OperatorKind.SOURCE: WatermarkParams,
+    OperatorKind.MAP: FunctionParams,
+    OperatorKind.FILTER: FunctionParams,
+    OperatorKind.FLAT_MAP: FunctionParams,
+    OperatorKind.PROCESS: FunctionParams,
+    OperatorKind.KEYED_PROCESS: FunctionParams,
+    OperatorKind.REDUCE: FunctionParams,
+    OperatorKind.AGGREGATION: AggregationParams,
+    OperatorKind.CO_MAP: FunctionParams,
+    OperatorKind.CO_FLAT_MAP: FunctionParams,
+    OperatorKind.CO_PROCESS: FunctionParams,
+    OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
+    OperatorKind.ASYNC_WAIT: AsyncWaitParams,
+    OperatorKind.PRINT: PrintParams,
+    OperatorKind.SINK_FUNCTION: FunctionParams,
+    OperatorKind.SINK: SinkParams,
+    OperatorKind.COLLECT: CollectParams,
+    OperatorKind.TIMESTAMPS_WATERMARKS: WatermarkParams,
+    OperatorKind.WINDOW: WindowParams,
+    OperatorKind.INTERVAL_JOIN: IntervalJoinParams,
+    OperatorKind.CEP: CepParams,
+    OperatorKind.QUERYABLE_STATE: QueryableStateParams,
+    OperatorKind.SQL_CALC: SqlCalcParams,
+    OperatorKind.SQL_GROUP_AGGREGATE: SqlGroupAggregateParams,
+    OperatorKind.SQL_WINDOW_AGGREGATE: SqlWindowAggregateParams,
+    OperatorKind.SQL_SESSION_WINDOW_AGGREGATE: SqlWindowAggregateParams,
+    OperatorKind.SQL_FORMAT_ROWS: SqlFormatRowsParams,
+    OperatorKind.SQL_RECORDS_TO_BATCH: SqlSchemaParams,
+    OperatorKind.SQL_BATCHES_TO_ROWS: NoParams,
+    OperatorKind.SQL_JOIN: SqlJoinParams,
+    OperatorKind.SQL_RANK: SqlRankParams,
+    OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
+}
 
 
 @dataclass(frozen=True)
 class OperatorSpec:
-    """A physical operator to instantiate in a task: its kind and its arguments.
+    """A physical operator to instantiate in a task: its kind and its parameters.
 
-    The ``operators`` package maps ``kind`` to a class (``operators.registry``).
+    Operator packages register a class per kind (``rayflink.runtime.registry``); the
+    parameters are the frozen dataclass ``PARAMS_OF[kind]``::
+
+        OperatorSpec(OperatorKind.MAP, FunctionParams(lambda x: x * 2))
     """
 
-    kind: str
-    params: dict = field(default_factory=dict)
+    kind: OperatorKind
+    params: OperatorParams
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, OperatorKind):
+            raise TypeError(f"OperatorSpec kind must be an OperatorKind, got {self.kind!r}")
+        expected = PARAMS_OF[self.kind]
+        if type(self.params) is not expected:
+            raise TypeError(f"operator kind {self.kind.value!r} takes {expected.__name__}, "
+                            f"got {type(self.params).__name__}")
 
 
 @dataclass(eq=False)
@@ -50,10 +359,10 @@ class Transformation:
     max_parallelism: int | None = None
     uid: str | None = None
     output_type: TypeInformation | None = None
-    chaining: str = CHAIN_ALWAYS
+    chaining: ChainingStrategy = ChainingStrategy.ALWAYS
     slot_sharing_group: str = "default"
     # partition transformations
-    partitioner: str | None = None
+    partitioner: Partitioner | None = None
     key_selector: Callable[[Any], Any] | None = None
     # keyed operators: one key selector per input (None for non-keyed)
     state_key_selectors: tuple | None = None

@@ -340,9 +340,8 @@ def job_view(master: Any, sampler: MetricsSampler, executors: dict[str, dict]) -
     for i, message in enumerate(list(master.failures)):
         at = failovers[i]["detected_at"] if i < len(failovers) else master.start_time
         exceptions.append(_exception(message, at))
-    if master.error and (not master.failures or master.error.get("error") != master.failures[-1]):
-        exceptions.append(_exception(master.error.get("error", ""), master.end_time or time.time(),
-                                     master.error.get("traceback")))
+    if master.error and (not master.failures or master.error.error != master.failures[-1]):
+        exceptions.append(_exception(master.error.error, master.end_time or time.time(), master.error.traceback))
     return views.JobView(
         job_id=master.job_id, name=graph.name, state=str(master.status), start_ms=int(master.start_time * 1000),
         end_ms=int(master.end_time * 1000) if master.end_time else -1, now_ms=int(time.time() * 1000),

@@ -109,7 +109,7 @@ def _ship_user_modules(graph: JobGraph) -> None:
     for vertex in graph.vertices:
         for node in vertex.nodes:
             t = node.transformation
-            visit(t.operator.params if t.operator else None)
+            visit(vars(t.operator.params) if t.operator else None)
             visit(t.state_key_selectors)
             visit(t.source)
             visit(t.watermark_strategy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayflink.graph.transformations import OperatorSpec
+from rayflink.graph.transformations import OperatorSpec, Partitioner
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class OutputEdge:
 
     source: int
     side_tag: Any
-    partitioner: str
+    partitioner: Partitioner
     key_selector: Any
     max_parallelism: int
     target_name: str
@@ -63,7 +63,6 @@ class TaskDeployment:
     source: Any = None
     source_splits: list = field(default_factory=list)  # SourceSplits, or [split id, uri, relpath] restored
     restored_splits: list | None = None  # restored: every split of the source, [split id, uri, relpath]
-    watermark_strategy: Any = None
     state_backend: Any = None
     checkpoint_uri: str | None = None  # the job's checkpoint directory (storage URI)
     restore: dict = field(default_factory=dict)  # operator uid -> [(storage uri, relpath)] to restore from

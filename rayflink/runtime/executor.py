@@ -16,6 +16,7 @@ import ray
 from rayflink.common import config_options as options
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import QueryKvState
+from rayflink.runtime.results import TaskResult
 from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
@@ -36,7 +37,8 @@ class TaskExecutor:
     def __init__(self, index: int) -> None:
         self.index = index
         self.tasks: dict[str, StreamTask] = {}
-        self._ended: dict[str, Any] = {}  # task key -> how the subtask ended, until ``ended`` hands it over
+        # task key -> how the subtask ended, until ``ended`` hands it over
+        self._ended: dict[str, TaskResult | BaseException] = {}
         self._ended_cond = threading.Condition()
         # subtasks share this process: hand the GIL over every 0.5 ms (default 5 ms) so one busy
         # subtask cannot hold another's records back for a whole switch interval
@@ -54,7 +56,7 @@ class TaskExecutor:
                     del self._ended[task_key]
             managers: dict[Any, tuple[Any, list[StreamTask]]] = {}
             for task in list(self.tasks.values()):
-                managers.setdefault(task.job_master._actor_id, (task.job_master, []))[1].append(task)
+                managers.setdefault(task.job_manager._actor_id, (task.job_manager, []))[1].append(task)
             for manager, tasks in managers.values():
                 try:
                     ray.get(manager.ping.remote(), timeout=10 * JOB_MANAGER_CHECK_S)
@@ -74,8 +76,8 @@ class TaskExecutor:
                 "jobs": sorted({task.d.job_id for task in list(self.tasks.values())})}
 
     @ray.method(concurrency_group="control")
-    def deploy(self, task_key: str, deployment: TaskDeployment, job_master: Any) -> dict:
-        self.tasks[task_key] = StreamTask(deployment, job_master)
+    def deploy(self, task_key: str, deployment: TaskDeployment, job_manager: Any) -> dict:
+        self.tasks[task_key] = StreamTask(deployment, job_manager)
         return self.info()
 
     @ray.method(concurrency_group="control")
@@ -94,7 +96,7 @@ class TaskExecutor:
         threading.Thread(target=self._run, args=(task_key,), daemon=True, name=f"subtask-{task_key}").start()
 
     def _run(self, task_key: str) -> None:
-        result: Any
+        result: TaskResult | BaseException
         try:
             result = self.tasks[task_key].run()
         except BaseException as exc:  # noqa: BLE001 - StreamTask.run reports failures itself: a bug in it
@@ -106,7 +108,7 @@ class TaskExecutor:
             self._ended_cond.notify_all()
 
     @ray.method(concurrency_group="watch")
-    def ended(self, prefix: str, timeout: float) -> list[tuple[str, Any]]:
+    def ended(self, prefix: str, timeout: float) -> list[tuple[str, TaskResult | BaseException]]:
         """(task key, result) of the subtasks whose key starts with ``prefix`` (a job attempt's)
         that ended since the last call; waits up to ``timeout`` s for one. A result is what
         ``StreamTask.run`` returned, or the exception it raised."""

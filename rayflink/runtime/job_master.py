@@ -16,15 +16,15 @@ from rayflink.checkpoint.coordinator import CheckpointCoordinator, CheckpointFai
 from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError, UnknownJobError, truncate
 from rayflink.graph.job_graph import JobGraph, JobVertex
-from rayflink.graph.transformations import FORWARD, RESCALE, OperatorSpec
+from rayflink.graph.transformations import OperatorKind, OperatorSpec, Partitioner, WatermarkParams
 from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, ExecutorPool
 from rayflink.runtime.network import OrderedReceiver
 from rayflink.runtime.restart import RestartBackoff
+from rayflink.runtime.results import ExecutionState, JobStatus, TaskFailure, TaskResult
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
-TERMINAL = ("FINISHED", "FAILED", "CANCELED")
 _STDOUT_LIMIT = 4 << 20  # bytes of printed output kept for the client before the master prints it itself
 _CANCEL_GRACE_S = 10.0  # after this, subtasks that ignore cancellation lose their executor
 _COLLECT_BUFFER_BATCHES = 64  # batches a job's collect buffer holds before its collect sinks wait
@@ -34,11 +34,11 @@ _WATCH_POLL_S = 1.0  # how long one ``ended`` call waits at an executor for a su
 _CLEANUP_WAIT_S = 10.0  # a job's end waits this long for its checkpoints' deletion, then goes on without it
 
 
-def _targets(partitioner: str, u: int, up: int, down: int) -> list[int]:
+def _targets(partitioner: Partitioner, u: int, up: int, down: int) -> list[int]:
     """Downstream subtasks that upstream subtask ``u`` sends to."""
-    if partitioner == FORWARD:
+    if partitioner is Partitioner.FORWARD:
         return [u]
-    if partitioner == RESCALE:
+    if partitioner is Partitioner.RESCALE:
         if down >= up:
             return list(range(u * down // up, (u + 1) * down // up))
         return [u * down // up]
@@ -55,8 +55,8 @@ class JobMaster:
         self.manager = manager
         self.pool = pool
         self.config = graph.config
-        self.status = "CREATED"
-        self.error: dict | None = None
+        self.status = JobStatus.CREATED
+        self.error: TaskFailure | None = None
         self.done = threading.Event()
         self.tasks: dict[tuple[int, int], tuple[Any, str]] = {}  # (vertex, subtask) -> (executor, task key)
         self.final_metrics: dict[tuple[int, int], dict] = {}
@@ -98,7 +98,7 @@ class JobMaster:
             self._check_restore(restore)
             self.coordinator.next_id = restore["checkpoint_id"] + 1  # ids go on, as in Flink
         self._deploy(restore)
-        self.status = "RUNNING"
+        self.status = JobStatus.RUNNING
         threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}").start()
 
     def _run(self) -> None:
@@ -107,9 +107,8 @@ class JobMaster:
         except Exception as exc:  # noqa: BLE001 - a fault of the job master ends the job, named, never hangs it
             import traceback
 
-            self.error = {"status": "FAILED", "error": f"the job master failed: {type(exc).__name__}: {exc}",
-                          "operator": None, "uid": None, "subtask": None, "record": None,
-                          "traceback": traceback.format_exc()}
+            self.error = TaskFailure(f"the job master failed: {type(exc).__name__}: {exc}",
+                                     traceback=traceback.format_exc())
             try:
                 self._cancel_tasks()
             except Exception:  # noqa: BLE001 - executors that are gone have nothing left to cancel
@@ -127,13 +126,13 @@ class JobMaster:
                 restore, self.rescale_to = self._apply_rescale()
                 self.stopping = None
             elif failure is not None and self.stopping is None:
-                self.failures.append(failure["error"])
+                self.failures.append(failure.error)
                 # state that cannot be restored (its kind changed) fails the same way every time
-                delay = self.backoff.next_delay() if failure.get("recoverable", True) else None
+                delay = self.backoff.next_delay() if failure.recoverable else None
                 if delay is None:
                     self.error = failure
                     return
-                self.status = "RESTARTING"
+                self.status = JobStatus.RESTARTING
                 time.sleep(delay)
                 restore = self.coordinator.latest_completed()
                 self.restarts += 1
@@ -144,25 +143,25 @@ class JobMaster:
             self.attempt += 1
             try:
                 self._deploy(restore)
-                self.status = "RUNNING"
+                self.status = JobStatus.RUNNING
                 if failure is not None and self.failovers:
                     self.failovers[-1]["running_at"] = time.time()
             except Exception as exc:  # noqa: BLE001 - a redeploy that fails ends the job, named
-                self.error = {"status": "FAILED", "error": f"cannot redeploy the job: {type(exc).__name__}: {exc}",
-                              "operator": None, "uid": None, "subtask": None, "record": None}
+                self.error = TaskFailure(f"cannot redeploy the job: {type(exc).__name__}: {exc}")
                 return
 
     def _finish(self) -> None:
         self.end_time = time.time()
         self.pool.release(self.job_id)
         if self.error is not None:
-            self.status = "FAILED"
+            self.status = JobStatus.FAILED
         elif self.stopping == "cancel":
-            self.status = "CANCELED"
+            self.status = JobStatus.CANCELED
         else:
-            self.status = "FINISHED"
+            self.status = JobStatus.FINISHED
         cleanup = options.get(self.config, options.EXTERNALIZED_CHECKPOINT_RETENTION)
-        if self.status == "FINISHED" or (self.status == "CANCELED" and cleanup != "RETAIN_ON_CANCELLATION"):
+        if self.status is JobStatus.FINISHED or (self.status is JobStatus.CANCELED
+                                                 and cleanup != "RETAIN_ON_CANCELLATION"):
             self.coordinator.discard_all()
         # a storage that does not answer must not hold the job's end: the deletion goes on after it
         self.coordinator.drain(_CLEANUP_WAIT_S)
@@ -255,13 +254,14 @@ class JobMaster:
                     splits: list, restore: dict | None) -> TaskDeployment:
         head = vertex.head
         nodes = [NodeDeployment(n.id, n.name, n.uid,
-                                n.transformation.operator if n.kind != "source" else OperatorSpec("source"),
+                                n.transformation.operator if n.kind != "source" else
+                                OperatorSpec(OperatorKind.SOURCE, WatermarkParams(n.transformation.watermark_strategy)),
                                 n.transformation.state_key_selectors, n.transformation.output_type)
                  for n in vertex.nodes]
         ids = {n.id for n in vertex.nodes}
         chained = [ChainedEdge(e.source.id, e.target.id, e.side_tag)
                    for n in vertex.nodes for e in n.out_edges
-                   if e.target.id in ids and getattr(e, "_chained", False)]
+                   if e.target.id in ids and e.chained]
         is_source = head.kind == "source"
         restore_files = {}
         if restore is not None:
@@ -275,21 +275,20 @@ class JobMaster:
             source_splits=splits,
             restored_splits=(self._source_splits(vertex, restore)
                              if is_source and restore is not None and head.uid in restore["source_splits"] else None),
-            watermark_strategy=head.transformation.watermark_strategy if is_source else None,
             state_backend=self.graph.state_backend,
             checkpoint_uri=self.coordinator.uri, restore=restore_files,
         )
 
     # ---- watching --------------------------------------------------------------------------
 
-    def _watch_attempt(self) -> dict | None:
+    def _watch_attempt(self) -> TaskFailure | None:
         """Wait for every subtask of the attempt; return the first failure (None if none)."""
         pending = dict(self.tasks)  # (vertex, subtask) -> (executor, task key), until it ends
         key_of = {task_key: key for key, (_executor, task_key) in pending.items()}
         executors = {executor._actor_id: executor for executor, _task_key in pending.values()}
         prefix = f"{self.job_id}/{self.attempt}/"
         watches = {executor.ended.remote(prefix, _WATCH_POLL_S): actor for actor, executor in executors.items()}
-        failure = None
+        failure: TaskFailure | None = None
         cancel_deadline = None
         while pending:
             ready, _ = ray.wait(list(watches), num_returns=1, timeout=0.2)
@@ -306,12 +305,12 @@ class JobMaster:
                         continue
                     if isinstance(result, BaseException):
                         result = self._lost(key, result)
-                    if "metrics" in result:
-                        self.final_metrics[key] = result["metrics"]
-                    if result["status"] == "FINISHED":  # a failed or cancelled subtask did not finish its work
+                    if result.metrics is not None:
+                        self.final_metrics[key] = result.metrics
+                    if result.status is ExecutionState.FINISHED:  # a failed or cancelled subtask did not finish
                         self.coordinator.task_finished(key)
-                    if result["status"] == "FAILED" and failure is None:
-                        failure = result
+                    if result.status is ExecutionState.FAILED and failure is None:
+                        failure = result.failure
                         self.failovers.append({"attempt": self.attempt, "detected_at": time.time()})
                         self._cancel_tasks()
                 if any(executor._actor_id == actor for executor, _task_key in pending.values()):
@@ -323,12 +322,13 @@ class JobMaster:
                         ray.kill(executor, no_restart=True)
         return failure
 
-    def _lost(self, key: tuple[int, int], exc: BaseException) -> dict:
+    def _lost(self, key: tuple[int, int], exc: BaseException) -> TaskResult:
         """The failure of a subtask whose executor was lost (or whose loop broke)."""
         vertex = self._vertex(key[0])
-        return {"status": "FAILED", "subtask": key[1], "operator": vertex.name, "uid": vertex.head.uid,
-                "record": None, "error": (f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
-                                          f"was lost: {type(exc).__name__}: {str(exc)[:500]}")}
+        return TaskResult(ExecutionState.FAILED, failure=TaskFailure(
+            f"task {vertex.name!r} subtask {key[1] + 1}/{vertex.parallelism} "
+            f"was lost: {type(exc).__name__}: {str(exc)[:500]}",
+            operator=vertex.name, uid=vertex.head.uid, subtask=key[1]))
 
     def _checkpoints_failing(self, reason: str) -> None:
         """More checkpoints failed in a row than tolerated: fail the attempt (the restart strategy decides)."""
@@ -349,10 +349,10 @@ class JobMaster:
     # ---- client requests --------------------------------------------------------------------
 
     def cancel(self) -> None:
-        if self.status in TERMINAL:
+        if self.status.is_terminal():
             return
         self.stopping = "cancel"
-        self.status = "CANCELING"
+        self.status = JobStatus.CANCELING
         self._cancel_tasks()
 
     def trigger_savepoint(self, path: str, timeout: float = 600.0, stop: bool = False) -> str:
@@ -401,7 +401,7 @@ class JobMaster:
     def query_kv_state(self, name: str, key: Any, timeout: float) -> dict:
         """Ask the subtask that owns ``key``'s key group, in every keyed vertex, for the state
         queryable as ``name``; the first that has it answers (see ``StreamTask._answer_query``)."""
-        if self.status != "RUNNING":
+        if self.status is not JobStatus.RUNNING:
             return {"status": "NOT_RUNNING", "job_status": self.status}
         asked = []
         try:
@@ -417,7 +417,7 @@ class JobMaster:
                 subtask = operator_index_for_key_group(key_group, vertex.parallelism, vertex.max_parallelism)
                 located = self.tasks.get((vertex.id, subtask))
                 if located is None:  # between two attempts (a restart or a rescale)
-                    return {"status": "NOT_RUNNING", "job_status": "RESTARTING"}
+                    return {"status": "NOT_RUNNING", "job_status": JobStatus.RESTARTING}
                 executor, task_key = located
                 asked.append(executor.query_kv_state.remote(task_key, name, key, timeout))
         except UnhashableKeyError as exc:
@@ -443,7 +443,8 @@ class JobMaster:
         return {"status": "UNKNOWN_STATE", "known": sorted(known)}
 
     def get_status(self) -> dict:
-        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status, "error": self.error,
+        return {"job_id": self.job_id, "name": self.graph.name, "status": self.status,
+                "error": None if self.error is None else self.error.to_dict(),
                 "start_time": self.start_time, "end_time": self.end_time, "restarts": self.restarts,
                 "attempt": self.attempt, "failures": list(self.failures),
                 "failovers": [dict(f) for f in self.failovers]}
@@ -600,7 +601,7 @@ class JobManager:
         """Liveness, for the task executors (in the default group, which nothing else uses)."""
 
     def _forget_old_jobs(self, keep: int = 100) -> None:
-        ended = [j for j, m in self.jobs.items() if m.status in TERMINAL]
+        ended = [j for j, m in self.jobs.items() if m.status.is_terminal()]
         for job_id in ended[: max(0, len(ended) - keep)]:
             del self.jobs[job_id]
 

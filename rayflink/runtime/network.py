@@ -12,7 +12,7 @@ from typing import Any
 import ray
 
 from rayflink.errors import truncate
-from rayflink.graph.transformations import BROADCAST, CUSTOM, FORWARD, GLOBAL, HASH, REBALANCE, RESCALE, SHUFFLE
+from rayflink.graph.transformations import Partitioner
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
@@ -198,7 +198,7 @@ def _done(ref: Any) -> bool:
 class RecordWriter:
     """Partitions an operator's output over the channels of one network edge, in batches."""
 
-    def __init__(self, channels: list[OutputChannel], partitioner: str, subtask_index: int,
+    def __init__(self, channels: list[OutputChannel], partitioner: Partitioner, subtask_index: int,
                  key_selector: Callable[[Any], Any] | None, max_parallelism: int,
                  batch_size: int, describe: Callable[[], str]) -> None:
         self.channels = channels
@@ -218,14 +218,15 @@ class RecordWriter:
         self.oldest_buffered_ns: int | None = None
         self.last_watermark = MIN_WATERMARK
         self._route = {
-            FORWARD: self._route_forward,
-            GLOBAL: self._route_forward,
-            REBALANCE: self._route_round_robin,
-            RESCALE: self._route_round_robin,
-            SHUFFLE: self._route_shuffle,
-            BROADCAST: self._route_broadcast,
-            HASH: self._route_hash_batches if hasattr(key_selector, "key_groups_of") else self._route_hash,
-            CUSTOM: self._route_custom,
+            Partitioner.FORWARD: self._route_forward,
+            Partitioner.GLOBAL: self._route_forward,
+            Partitioner.REBALANCE: self._route_round_robin,
+            Partitioner.RESCALE: self._route_round_robin,
+            Partitioner.SHUFFLE: self._route_shuffle,
+            Partitioner.BROADCAST: self._route_broadcast,
+            Partitioner.HASH: (self._route_hash_batches if hasattr(key_selector, "split_by_channel")
+                               else self._route_hash),
+            Partitioner.CUSTOM: self._route_custom,
         }[partitioner]
 
     # ---- records -----------------------------------------------------------------------
@@ -306,11 +307,10 @@ class RecordWriter:
         self._scatter(values, timestamps, targets)
 
     def _route_hash_batches(self, values: list, timestamps: list | None) -> None:
-        """Columnar records (SQL's Arrow record batches): each batch is cut by its rows' key groups."""
-        from rayflink.operators.sql.keys import split_by_channel
-
+        """Columnar records (SQL's Arrow record batches): the key selector (``KeyColumns``) cuts each
+        batch by its rows' key groups."""
         for batch in values:
-            for index, part in split_by_channel(batch, self.key_selector, len(self.channels), self.max_parallelism):
+            for index, part in self.key_selector.split_by_channel(batch, len(self.channels), self.max_parallelism):
                 self._append(index, [part], None)
 
     def _key_error(self, key: Any, record: Any, reason: str) -> UnhashableKeyError:

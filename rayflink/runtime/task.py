@@ -14,10 +14,10 @@ from ray import cloudpickle
 
 from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
+from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
 from rayflink.errors import ConfigurationError, JobExecutionError, truncate
-from rayflink.graph.transformations import FORWARD, OperatorSpec
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -39,7 +39,10 @@ from rayflink.runtime.network import (
     OutputChannel,
     RecordWriter,
 )
-from rayflink.runtime.operator import ChainedInput, OperatorContext, StreamOperator
+from rayflink.runtime.operator import NO_RECORD, OperatorContext, SourceOperator, StreamOperator
+from rayflink.runtime.output import ChainedInput
+from rayflink.runtime.registry import create_operator
+from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
 from rayflink.state.backend import StateError, StateMigrationError
 from rayflink.state.key_groups import UnhashableKeyError
 
@@ -54,17 +57,20 @@ class TaskCancelled(Exception):
 class StreamTask:
     """The processing loop of one subtask (runs inside a TaskActor)."""
 
-    def __init__(self, deployment: TaskDeployment, job_master: Any) -> None:
+    def __init__(self, deployment: TaskDeployment, job_manager: Any) -> None:
         self.d = deployment
-        self.job_master = job_master
+        self.job_manager = job_manager
         self.gate = InputGate(len(deployment.input_channels),
                               options.get(deployment.config, options.NETWORK_CREDITS_PER_CHANNEL))
         self.cancelled = threading.Event()
         self.writers: list[RecordWriter] = []
+        self.counted_writers: list[RecordWriter] = []  # one writer per operator output that leaves the task
+        self.opened: list[StreamOperator] = []  # in the order they must close
         self.operators: dict[int, StreamOperator] = {}
         self.started_ns = time.monotonic_ns()
         self.finished_ns: int | None = None
-        self.status = "CREATED"
+        self.idle_ns = 0  # time spent waiting for input (Flink's idle time; busy = the rest, less backpressure)
+        self.status = ExecutionState.CREATED
         self.input_watermark = MIN_WATERMARK
         self.records_read = 0
         self.reader: Any = None
@@ -89,19 +95,15 @@ class StreamTask:
                 name=node.name, uid=node.uid, subtask_index=d.subtask_index, parallelism=d.parallelism,
                 max_parallelism=d.max_parallelism, attempt=d.attempt, config=d.config,
                 state_key_selectors=node.state_key_selectors, working_dir=d.working_dir,
-                state_backend=d.state_backend, batch_mode=batch_mode, job_master=self.job_master, job_id=d.job_id,
+                state_backend=d.state_backend, batch_mode=batch_mode, job_manager=self.job_manager, job_id=d.job_id,
             )
-            from rayflink.operators.registry import create_operator
-
-            spec = node.spec
-            if spec.kind == "source":
-                spec = OperatorSpec("source", {"watermark_strategy": d.watermark_strategy})
-            self.operators[node.node_id] = create_operator(spec, ctx)
+            self.operators[node.node_id] = create_operator(node.spec, ctx)
         for edge in d.chained_edges:
             self.operators[edge.source].output.add(ChainedInput(self.operators[edge.target]), edge.side_tag)
         credits = options.get(d.config, options.NETWORK_CREDITS_PER_CHANNEL)
         batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
         debloat_s = debloat_target_s(d.config)
+        counted: set[tuple[int, Any]] = set()
         for out in outputs:
             channels = []
             for (executor, task_key), cid in zip(out.targets, out.channel_ids):
@@ -117,14 +119,19 @@ class StreamTask:
                                                   debloat=debloat))
             source_name = self.operators[out.source].ctx.name
             writer = RecordWriter(
-                channels, out.partitioner if len(channels) > 1 or out.partitioner != FORWARD else FORWARD,
+                channels, out.partitioner,
                 d.subtask_index, out.key_selector, out.max_parallelism, batch_size,
                 describe=lambda s=source_name, t=out.target_name: f"{s!r} -> {t!r}",
             )
             self.writers.append(writer)
+            # each record counts once in the task's records_out, however many edges it leaves on
+            output_id = (out.source, None if out.side_tag is None else out.side_tag.tag_id)
+            if output_id not in counted:
+                counted.add(output_id)
+                self.counted_writers.append(writer)
             self.operators[out.source].output.add(writer, out.side_tag)
         key = (d.vertex_id, d.subtask_index)
-        master, job_id, attempt = self.job_master, d.job_id, d.attempt
+        master, job_id, attempt = self.job_manager, d.job_id, d.attempt
         self.snapshots = SnapshotWriter(
             f"task {d.vertex_name!r} subtask {d.subtask_index + 1}/{d.parallelism}",
             f"task-{d.vertex_id}-{d.subtask_index}", d.checkpoint_uri,
@@ -135,10 +142,12 @@ class StreamTask:
 
     # ---- the loop -----------------------------------------------------------------------
 
-    def run(self) -> dict:
-        self.status = "RUNNING"
+    def run(self) -> TaskResult:
+        """Open the chain, restore it, run it to the end of its input, close it; never raises."""
+        self.status = ExecutionState.RUNNING
         try:
             for op in reversed(list(self.operators.values())):
+                self.opened.insert(0, op)
                 op.open()
             if self.d.restore:
                 self._restore()
@@ -146,41 +155,53 @@ class StreamTask:
                 self._run_source()
             else:
                 self._run_inputs()
-            self.status = "FINISHED"
-            return {"status": "FINISHED", "metrics": self.metrics()}
+            self._close_operators()
+            self.status = ExecutionState.FINISHED
+            return TaskResult(ExecutionState.FINISHED, self.metrics())
         except TaskCancelled:
             if self.failure_reason is not None:
-                self.status = "FAILED"
-                return {"status": "FAILED", "error": self.failure_reason, "operator": self.d.vertex_name,
-                        "uid": self.d.nodes[0].uid, "subtask": self.d.subtask_index, "record": None,
-                        "metrics": self.metrics()}
-            self.status = "CANCELED"
-            return {"status": "CANCELED", "metrics": self.metrics()}
+                self.status = ExecutionState.FAILED
+                return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                    self.failure_reason, operator=self.d.vertex_name, uid=self.d.nodes[0].uid,
+                    subtask=self.d.subtask_index))
+            self.status = ExecutionState.CANCELED
+            return TaskResult(ExecutionState.CANCELED, self.metrics())
         except JobExecutionError as exc:
-            self.status = "FAILED"
-            return {"status": "FAILED", "error": str(exc), "operator": exc.operator, "uid": exc.uid,
-                    "subtask": exc.subtask, "record": exc.record, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc.__cause__, _NOT_RECOVERABLE),
-                    "metrics": self.metrics()}
+            self.status = ExecutionState.FAILED
+            return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                str(exc), operator=exc.operator, uid=exc.uid, subtask=exc.subtask, record=exc.record,
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc.__cause__, _NOT_RECOVERABLE)))
         except Exception as exc:  # noqa: BLE001 - everything must reach the job master, named
-            self.status = "FAILED"
+            self.status = ExecutionState.FAILED
             head = self.d.nodes[0]
             message = (f"task {self.d.vertex_name!r} (uid {head.uid!r}, subtask {self.d.subtask_index + 1}/"
                        f"{self.d.parallelism}) failed: {type(exc).__name__}: {exc}")
-            return {"status": "FAILED", "error": message, "operator": self.d.vertex_name, "uid": head.uid,
-                    "subtask": self.d.subtask_index, "record": None, "traceback": traceback.format_exc(),
-                    "recoverable": not isinstance(exc, _NOT_RECOVERABLE),
-                    "metrics": self.metrics()}
+            return TaskResult(ExecutionState.FAILED, self.metrics(), TaskFailure(
+                message, operator=self.d.vertex_name, uid=head.uid, subtask=self.d.subtask_index,
+                traceback=traceback.format_exc(), recoverable=not isinstance(exc, _NOT_RECOVERABLE)))
         finally:
             self.finished_ns = time.monotonic_ns()
             self.gate.close()
             if self.snapshots is not None:
                 self.snapshots.close()
-            for op in self.operators.values():
+            while self.opened:  # after a failure: close what is left, report what fails
+                op = self.opened.pop(0)
                 try:
                     op.close()
-                except Exception:  # noqa: BLE001 - a failing close must not hide the job's outcome
+                except Exception:  # noqa: BLE001 - a failing close must not hide the failure before it
                     traceback.print_exc()
+
+    def _close_operators(self) -> None:
+        """The chain ended successfully: close every operator, head first; the first failure fails
+        the task (a sink that cannot flush in close() has lost records), as in Flink."""
+        while self.opened:
+            op = self.opened.pop(0)
+            try:
+                op.close()
+            except JobExecutionError:
+                raise
+            except Exception as exc:
+                raise op.ctx.failure(exc, NO_RECORD, what="close()") from exc
 
     def _restore(self) -> None:
         """Load each operator's state from the snapshot files the deployment names.
@@ -201,8 +222,8 @@ class StreamTask:
     def _timers_and_flush(self, now_ns: int) -> float:
         """Fire due processing-time timers and flush aged batches; return seconds until the next deadline."""
         next_deadline = None
-        now_ms = time.time_ns() // 1_000_000
-        for op in self.timer_ops:
+        now_ms = current_time_ms()
+        for op in self.chain:
             due = op.next_processing_time_timer()
             if due is not None:
                 if due <= now_ms:
@@ -227,13 +248,16 @@ class StreamTask:
     def _prepare_loop(self) -> None:
         timeout_ms = options.get(self.d.config, options.BUFFER_TIMEOUT)
         self.buffer_timeout_ns = timeout_ms * 1_000_000 if timeout_ms >= 0 else -1
-        self.timer_ops = [op for op in self.operators.values()
-                          if type(op).next_processing_time_timer is not StreamOperator.next_processing_time_timer]
+        self.chain = list(self.operators.values())
         self.head = self.operators[self.d.nodes[0].node_id]
 
     def _run_source(self) -> None:
         self._prepare_loop()
         d = self.d
+        head = self.head
+        if not isinstance(head, SourceOperator):
+            raise TypeError(f"task {d.vertex_name!r}: the head of a source chain must be a SourceOperator, "
+                            f"got {type(head).__name__}")
         splits = list(d.source_splits)
         if d.restored_splits is not None:  # read from the checkpoint's snapshot files, here in the task
             every = load_source_splits(d.restored_splits, storage_options(d.config))
@@ -241,13 +265,11 @@ class StreamTask:
             splits = [every[split_id] for split_id, _uri, _relpath in splits]
         reader = d.source.create_reader(splits, d.subtask_index, d.parallelism)
         self.reader = reader
-        head = self.head
         batch_size = options.get(d.config, options.NETWORK_BATCH_SIZE)
         interval_ns = options.get(d.config, options.AUTO_WATERMARK_INTERVAL) * 1_000_000
         streaming = options.get(d.config, options.RUNTIME_MODE) != "BATCH"
         bounded = d.source.is_bounded()
-        head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished],
-                             time.time_ns() // 1_000_000)
+        head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
         try:
@@ -269,7 +291,7 @@ class StreamTask:
                         break
                     batches = []  # an unbounded source never ends: a reader without splits idles
                 now_ns = time.monotonic_ns()
-                now_ms = time.time_ns() // 1_000_000
+                now_ms = current_time_ms()
                 for b in batches:
                     self.records_read += len(b.records)
                     head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms, b.side_output)
@@ -285,7 +307,9 @@ class StreamTask:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
-                    time.sleep(min(wait, reader.wait_time()))
+                    nap = min(wait, reader.wait_time())
+                    time.sleep(nap)
+                    self.idle_ns += int(nap * 1e9)
             if streaming:
                 head.process_watermark(MAX_WATERMARK)
             self._end_of_input()
@@ -317,8 +341,10 @@ class StreamTask:
         while remaining:
             if self.cancelled.is_set():
                 raise TaskCancelled()
+            waited_from = time.monotonic_ns()
             item = gate.get(wait)
             now_ns = time.monotonic_ns()
+            self.idle_ns += now_ns - waited_from
             if item is not None:
                 channel, message = item
                 if channel < 0:
@@ -398,15 +424,13 @@ class StreamTask:
         known: list[str] = []
         try:
             for node in self.d.nodes:
-                backend = getattr(self.operators[node.node_id], "keyed_backend", None)
-                if backend is None or not hasattr(backend, "queryable_states"):
-                    continue
-                names = backend.queryable_states()
+                op = self.operators[node.node_id]
+                names = op.queryable_states()
                 state_name = names.get(query.name)
                 if state_name is None:
                     known.extend(names)
                     continue
-                found, value = backend.query(state_name, query.key)
+                found, value = op.query_state(state_name, query.key)
                 try:
                     payload = cloudpickle.dumps(value, protocol=5) if found else None
                 except Exception as exc:  # noqa: BLE001 - the user's value
@@ -478,7 +502,7 @@ class StreamTask:
         Later checkpoints carry the state we acknowledged for it, so a savepoint (not kept by the
         job) does not count."""
         d = self.d
-        self.job_master.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
+        self.job_manager.task_reached_end.remote(d.job_id, d.attempt, (d.vertex_id, d.subtask_index))
         final_ids: set[int] = set()
         while True:
             if self.cancelled.is_set():
@@ -516,20 +540,18 @@ class StreamTask:
             ops[node.uid] = {"name": node.name, "records_in": op.records_in,
                              "records_out": op.output.records_out,
                              "side_records_out": op.output.side_records_out,
-                             "watermark": op.current_watermark}
-            extra = getattr(op, "extra_metrics", None)  # operator counters, e.g. num_late_records_dropped
-            if extra is not None:
-                ops[node.uid].update(extra())
+                             "watermark": op.current_watermark, **op.metrics()}
         if self.reader is not None and self.d.nodes[0].uid in ops:  # the source reader's counters
             ops[self.d.nodes[0].uid].update(self.reader.metrics())
-        records_out = sum(w.records_out for w in self.writers)
+        records_out = sum(w.records_out for w in self.counted_writers)
         ctx = ray.get_runtime_context()
         return {
             "vertex_id": self.d.vertex_id, "vertex": self.d.vertex_name, "subtask": self.d.subtask_index,
-            "status": self.status, "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
+            "status": str(self.status), "node_id": ctx.get_node_id(), "actor_id": ctx.get_actor_id(),
             "pid": os.getpid(), "records_in": self.records_read, "records_out": records_out,
             "records_in_per_s": self.records_read / elapsed_s, "records_out_per_s": records_out / elapsed_s,
             "backpressure_ratio": min(1.0, backpressure_ns / 1e9 / elapsed_s),
+            "backpressured_s": backpressure_ns / 1e9, "idle_s": self.idle_ns / 1e9,
             "output_batch_size": min((w.current_batch_size() for w in self.writers), default=None),
             "input_watermark": self.input_watermark, "elapsed_s": elapsed_s, "operators": ops,
         }

@@ -9,7 +9,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from rayflink.graph.transformations import OperatorSpec
+from rayflink.graph.transformations import (
+    OperatorKind,
+    OperatorSpec,
+    SqlCalcParams,
+    SqlGroupAggregateParams,
+    SqlJoinParams,
+    SqlRankParams,
+    SqlSchemaParams,
+    SqlWindowAggregateParams,
+    SqlWindowAssignParams,
+)
 from rayflink.operators.sql.keys import KeyColumns
 from rayflink.operators.sql.scan import ROWS_PER_BATCH, TableScanSource, sql_watermark_strategy
 from rayflink.sql.binder import Binder
@@ -58,41 +68,38 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
                                      [pa.RecordBatch.from_pylist([], schema=node.schema)])
         return stream.name(node.explain()[:120])
     if isinstance(node, DataStreamScan):
-        return node.stream._one_input("DataStreamScan", OperatorSpec("sql_records_to_batch", {"schema": node.schema}),
-                                      None)
+        spec = OperatorSpec(OperatorKind.SQL_RECORDS_TO_BATCH, SqlSchemaParams(node.schema))
+        return node.stream._one_input("DataStreamScan", spec, None)
     if isinstance(node, Union):
         first, *rest = [child(i) for i in node.inputs]
         return first.union(*rest)
     if isinstance(node, Calc):
         stream = child(node.input)
-        spec = OperatorSpec("sql_calc", {"projections": node.projections, "condition": node.condition,
-                                         "schema": node.schema})
+        spec = OperatorSpec(OperatorKind.SQL_CALC, SqlCalcParams(node.projections, node.condition, node.schema))
         return stream._one_input(node.explain()[:120], spec, None)
     if isinstance(node, (Aggregate, WindowAggregate)):
         stream = child(node.input)
         keys = KeyColumns(node.keys)
         keyed = stream.key_by(keys)
         if isinstance(node, Aggregate):
-            spec = OperatorSpec("sql_group_aggregate", {"keys": keys, "aggs": node.aggs, "schema": node.schema,
-                                                        "retract": node.input.updating})
+            spec = OperatorSpec(OperatorKind.SQL_GROUP_AGGREGATE,
+                                SqlGroupAggregateParams(keys, node.aggs, node.schema, retract=node.input.updating))
         else:
-            kind = "sql_session_window_aggregate" if node.window.kind == "SESSION" else "sql_window_aggregate"
-            spec = OperatorSpec(kind, {"keys": keys, "aggs": node.aggs, "schema": node.schema,
-                                                         "time": node.time, "window": node.window})
+            kind = (OperatorKind.SQL_SESSION_WINDOW_AGGREGATE if node.window.kind == "SESSION"
+                    else OperatorKind.SQL_WINDOW_AGGREGATE)
+            spec = OperatorSpec(kind, SqlWindowAggregateParams(keys, node.aggs, node.schema, node.time, node.window))
         return keyed._keyed(node.explain()[:120], spec, None)
     if isinstance(node, Rank):
         keys = KeyColumns(node.partition)
-        spec = OperatorSpec("sql_rank", {"keys": keys, "order": node.order, "limit": node.limit,
-                                         "schema": node.schema})
+        spec = OperatorSpec(OperatorKind.SQL_RANK, SqlRankParams(keys, node.order, node.limit, node.schema))
         return child(node.input).key_by(keys)._keyed(node.explain()[:120], spec, None)
     if isinstance(node, WindowTableFunction):
-        spec = OperatorSpec("sql_window_assign", {"time": node.time, "window": node.window, "schema": node.schema})
+        spec = OperatorSpec(OperatorKind.SQL_WINDOW_ASSIGN, SqlWindowAssignParams(node.time, node.window, node.schema))
         return child(node.input)._one_input(node.explain()[:120], spec, None)
     if isinstance(node, Join):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
         connected = child(node.left).connect(child(node.right)).key_by(*keys)
-        spec = OperatorSpec("sql_join", {"keys": keys, "kind": node.kind, "condition": node.condition,
-                                         "schema": node.schema})
+        spec = OperatorSpec(OperatorKind.SQL_JOIN, SqlJoinParams(keys, node.kind, node.condition, node.schema))
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, Sink):
         from rayflink.connectors.table import create_table_sink

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.datastream.state import (
     AggregatingState,
     ListState,
@@ -303,7 +304,7 @@ class TableKeyedStateBackend(KeyedStateBackend):
         super().__init__(operator_uid=operator_uid, max_parallelism=max_parallelism,
                          key_groups=key_groups)
         self._ck: Any = NoCurrentKey(operator_uid)
-        self.ttl_time_provider: Callable[[], int] = ttl_time_provider or wall_clock_ms
+        self.ttl_time_provider: Callable[[], int] = ttl_time_provider or current_time_ms
         self._states: dict[str, Any] = {}
         self._descriptors: dict[str, StateDescriptor] = {}
         # name -> (kind, ttl wrapped?) for every table, registered or only restored

@@ -307,11 +307,11 @@ class StreamTableEnvironment(TableEnvironment):
 
     def to_changelog_stream(self, table: "Table") -> Any:
         """The table's changelog as a DataStream of ``Row`` with their ``RowKind``."""
-        from rayflink.graph.transformations import OperatorSpec
+        from rayflink.graph.transformations import NoParams, OperatorKind, OperatorSpec
         from rayflink.sql.translate import translate
 
         stream = translate([optimize(table._plan)], self._prepare_env())[0]
-        return stream._one_input("To Rows", OperatorSpec("sql_batches_to_rows", {}), None)
+        return stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, NoParams()), None)
 
 
 class StatementSet:

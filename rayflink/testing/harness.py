@@ -7,9 +7,8 @@ would (pickled and unpickled, as it would travel), and ``restored_state`` starts
 such snapshots, so a test can check that a restore changes nothing.
 
 >>> from rayflink.datastream.window import TumblingEventTimeWindows
->>> h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(10), "trigger": None,
-...                                "evictor": None, "allowed_lateness": 0, "late_tag": None,
-...                                "incremental": ("sum", 1), "function": None, "style": None},
+>>> from rayflink.graph.transformations import OperatorKind, WindowParams
+>>> h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(10), incremental=("sum", 1)),
 ...                     key_selectors=(lambda r: r[0],))
 >>> h.batch([("a", 1), ("a", 2), ("b", 5)], timestamps=[1, 2, 3])
 >>> h.watermark(9)
@@ -25,9 +24,9 @@ from typing import Any
 
 from ray import cloudpickle
 
-from rayflink.graph.transformations import OperatorSpec
-from rayflink.operators.registry import create_operator
+from rayflink.graph.transformations import OperatorKind, OperatorParams, OperatorSpec
 from rayflink.runtime.operator import OperatorContext, StreamOperator
+from rayflink.runtime.registry import create_operator
 
 
 class CollectingOutput:
@@ -47,8 +46,8 @@ class CollectingOutput:
 
 
 class OperatorHarness:
-    """One operator of kind ``kind`` (an ``OperatorSpec`` kind: ``"window"``, ``"interval_join"``,
-    ``"process"``, ...) with ``params``, opened and ready for input.
+    """One operator of kind ``kind`` (an ``OperatorKind``: ``WINDOW``, ``INTERVAL_JOIN``,
+    ``PROCESS``, ...) with ``params`` (that kind's params dataclass), opened and ready for input.
 
     :param kind: the operator spec's kind.
     :param params: the operator spec's parameters, as the DataStream API records them.
@@ -59,10 +58,10 @@ class OperatorHarness:
         restore after ``open``, as a task restores from a checkpoint.
     """
 
-    def __init__(self, kind: str, params: dict, key_selectors: tuple | None, side_tags: tuple = (),
+    def __init__(self, kind: OperatorKind, params: OperatorParams, key_selectors: tuple | None, side_tags: tuple = (),
                  max_parallelism: int = 128, restored_state: list[Any] | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory()
-        ctx = OperatorContext(name=kind, uid=f"{kind}-uid", subtask_index=0, parallelism=1,
+        ctx = OperatorContext(name=kind.value, uid=f"{kind.value}-uid", subtask_index=0, parallelism=1,
                               max_parallelism=max_parallelism, attempt=0, config={},
                               state_key_selectors=key_selectors, working_dir=self.tmp.name)
         self.op: StreamOperator = create_operator(OperatorSpec(kind, params), ctx)

@@ -11,10 +11,11 @@ from rayflink.cep import CEP, AfterMatchSkipStrategy, MalformedPatternException,
 from rayflink.cep.cep import _SelectAdapter
 from rayflink.common import Time
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
-from rayflink.graph.transformations import OperatorSpec
+from rayflink.errors import JobExecutionError
+from rayflink.graph.transformations import CepParams, OperatorKind, OperatorSpec
 from rayflink.operators.cep_nfa import KeyState
-from rayflink.operators.registry import create_operator
 from rayflink.runtime.operator import OperatorContext
+from rayflink.runtime.registry import create_operator
 
 LATE = OutputTag("late")
 TIMED_OUT = OutputTag("timed-out")
@@ -37,7 +38,7 @@ def make_op(pattern, subtask: int = 0, parallelism: int = 1):
                           working_dir=tempfile.mkdtemp())
     fn = _SelectAdapter(lambda m: tuple(e[2] for evs in m.values() for e in evs), False, TIMED_OUT,
                         lambda m, ts: ("timeout", tuple(e[2] for evs in m.values() for e in evs)))
-    op = create_operator(OperatorSpec("cep", {"pattern": pattern, "function": fn, "late_tag": LATE}), ctx)
+    op = create_operator(OperatorSpec(OperatorKind.CEP, CepParams(pattern, fn, late_tag=LATE)), ctx)
     main, late, timed_out = _Sink(), _Sink(), _Sink()
     op.output.add(main)
     op.output.add(late, LATE)
@@ -92,17 +93,17 @@ def test_events_wait_for_the_watermark_and_late_ones_go_to_the_side_output():
     op.process_watermark(40)
     assert main.values == [(1, 2, 3)]
     assert late.values == [("k", "a", 9)]
-    assert op.extra_metrics()["live_partial_matches"] == 0  # followed_by takes the next b and c: done
+    assert op.metrics()["live_partial_matches"] == 0  # followed_by takes the next b and c: done
 
 
 def test_within_prunes_partial_matches_and_reports_them_timed_out():
     op, main, _, timed_out = make_op(abc_within(100))
     feed(op, [(k, "a", i, 10) for i, k in enumerate("xyz")] + [("x", "b", 7, 50)])
     op.process_watermark(60)
-    assert op.extra_metrics()["live_partial_matches"] == 3
+    assert op.metrics()["live_partial_matches"] == 3
     op.process_watermark(110)                       # 10 + 100: the window is up
     assert sorted(timed_out.values) == [("timeout", (0, 7)), ("timeout", (1,)), ("timeout", (2,))]
-    assert op.extra_metrics()["live_partial_matches"] == 0
+    assert op.metrics()["live_partial_matches"] == 0
     assert op.keyed_backend.keys("_cep-key-state") == []   # no state left behind
 
 
@@ -123,7 +124,7 @@ def test_partial_matches_survive_a_checkpoint_restore_and_a_rescale():
     restored = [make_op(pattern, subtask=i, parallelism=2) for i in range(2)]
     for r, *_ in restored:
         r.restore_state([snap])
-    live = [r.extra_metrics()["live_partial_matches"] for r, *_ in restored]
+    live = [r.metrics()["live_partial_matches"] for r, *_ in restored]
     assert sum(live) == 40 and all(live)   # one a-b partial match per key, split by key group
     for r, *_ in restored:
         r.process_watermark(700)
@@ -176,3 +177,13 @@ def test_iterative_condition_sees_the_events_already_matched():
     feed(op, [("k", "a", v, t) for t, v in enumerate([1, 5, 3, 4, 6, 2])])
     op.process_watermark(100)
     assert main.values == [(3, 4, 6)]
+
+
+def test_the_missing_timestamp_message_names_the_cep_operator_once():
+    op, *_ = make_op(abc_within())
+    with pytest.raises(JobExecutionError) as failure:
+        op.process_batch([("k", "a", 1)], None, 0)
+    message = str(failure.value)
+    assert message.startswith("CEP operator 'cep' (uid 'cep-uid', subtask 1/1): record ('k', 'a', 1) has no event "
+                              "timestamp")
+    assert "operator operator" not in message

@@ -45,14 +45,11 @@ JVM_ONLY_MEMBERS = {
     "add_source": "takes a Java SourceFunction",
 }
 
-_BROADCAST = "the broadcast state pattern: the second half of issue 14"
-_ASYNC = "async I/O: the second half of issue 14"
+_BROADCAST_STATE = "broadcast state is operators/broadcast.py's, reached through ctx.get_broadcast_state"
 PENDING_NAMES = {
-    "BroadcastStream": _BROADCAST, "BroadcastConnectedStream": _BROADCAST, "BroadcastProcessFunction": _BROADCAST,
-    "KeyedBroadcastProcessFunction": _BROADCAST, "BaseBroadcastProcessFunction": _BROADCAST,
-    "BroadcastState": _BROADCAST, "ReadOnlyBroadcastState": _BROADCAST, "OperatorStateStore": _BROADCAST,
-    "AsyncDataStream": _ASYNC, "AsyncFunction": _ASYNC, "AsyncFunctionDescriptor": _ASYNC,
-    "AsyncRetryPredicate": _ASYNC, "AsyncRetryStrategy": _ASYNC,
+    "BroadcastState": _BROADCAST_STATE, "ReadOnlyBroadcastState": _BROADCAST_STATE,
+    "OperatorStateStore": "operator state (list/union/broadcast) is not a user-facing store here",
+    "AsyncFunctionDescriptor": "PyFlink's internal wrapper of an AsyncFunction and its options",
     "CompletableFuture": "JobClient methods return their results, not futures",
     "ConfigOptions": "PyFlink's builder of options; rayflink declares its options in config_options",
     "JobID": "job ids are strings",

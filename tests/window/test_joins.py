@@ -7,6 +7,7 @@ import pytest
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, ProcessJoinFunction, StreamExecutionEnvironment
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.graph.transformations import IntervalJoinParams, OperatorKind
 from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
@@ -67,8 +68,8 @@ def test_interval_join_finds_purchases_within_30_minutes_of_a_click():
 
 def test_interval_join_bounds_cleanup_and_late_records():
     late = OutputTag("late-left")
-    h = OperatorHarness("interval_join", {"function": Conversion(), "lower": -5, "upper": 10,
-                                          "left_late_tag": late, "right_late_tag": None},
+    h = OperatorHarness(OperatorKind.INTERVAL_JOIN, IntervalJoinParams(Conversion(), lower=-5, upper=10,
+                                                                       left_late_tag=late, right_late_tag=None),
                         (lambda r: r["user"], lambda r: r["user"]), side_tags=(late,))
     h.batch([{"user": "u", "ts": 100, "amount": 1.0}, {"user": "u", "ts": 111, "amount": 2.0}], [100, 111], 1)
     h.batch([{"user": "u", "page": "p"}], [101], 0)          # joins rights in [96, 111]

@@ -25,6 +25,7 @@ from rayflink.datastream.window import (
     TumblingEventTimeWindows,
     WindowFunction,
 )
+from rayflink.graph.transformations import OperatorKind, WindowParams
 from rayflink.testing import OperatorHarness
 
 MAX = 2**63 - 1
@@ -194,7 +195,7 @@ def test_window_operator_matches_the_brute_force_model(scenario):
     params = {"assigner": _assigner(assigner), "trigger": _trigger(trigger), "allowed_lateness": lateness,
               "late_tag": LATE if side_output else None, "evictor": CountEvictor.of(2) if evict else None,
               **_functions(function)}
-    h = OperatorHarness("window", params, (lambda r: r[0],), side_tags=(LATE,))
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(**params), (lambda r: r[0],), side_tags=(LATE,))
     try:
         for op in ops:
             if op[0] == "wm":
@@ -220,8 +221,8 @@ def test_batches_give_the_same_results_as_single_records():
     records = [("a" if i % 3 else "b", i * 7 % 50, i) for i in range(200)]
     results = []
     for batch_size in (1, 5, 25):
-        h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(10), "allowed_lateness": 5,
-                                       "incremental": ("aggregate", SumAgg())}, (lambda r: r[0],))
+        h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(10), allowed_lateness=5,
+                                                              incremental=("aggregate", SumAgg())), (lambda r: r[0],))
         for i in range(0, len(records), batch_size):
             chunk = records[i:i + batch_size]
             h.batch([(k, v) for k, _, v in chunk], [ts for _, ts, _ in chunk])
@@ -231,3 +232,72 @@ def test_batches_give_the_same_results_as_single_records():
         results.append((Counter(zip(h.out, h.main.stamps)), h.op.num_late_records_dropped))
         h.close()
     assert results[0] == results[1] == results[2]
+
+
+@st.composite
+def sliding_scenarios(draw):
+    size = draw(st.integers(2, 30))
+    slide = draw(st.integers(1, size))
+    offset = draw(st.integers(0, slide - 1))
+    ops, wm = [], -1
+    for i in range(draw(st.integers(1, 60))):
+        key = draw(st.sampled_from("ab"))
+        ops.append(("rec", key, draw(st.integers(0, 120)), (i + 1) * (1000 if key == "b" else 1)))
+        if draw(st.integers(0, 3)) == 0:
+            wm = draw(st.integers(wm, 130))
+            ops.append(("wm", wm))
+    return size, slide, offset, ops, draw(st.sampled_from(["reduce", "aggregate"])), draw(st.integers(1, 7))
+
+
+def sliding_model(size: int, slide: int, offset: int, ops: list) -> tuple[Counter, int]:
+    """Every window keeps its own sum (no slices): Flink's sliding windows by brute force."""
+    out: Counter = Counter()
+    sums: dict = {}
+    wm, late = -(2**63), 0
+    for op in ops:
+        if op[0] == "wm":
+            wm = max(wm, op[1])
+            for (key, start), total in sorted(sums.items(), key=lambda kv: kv[0][1]):
+                if start + size - 1 <= wm:
+                    out[(key, total, start + size - 1)] += 1
+                    del sums[(key, start)]
+            continue
+        _, key, ts, value = op
+        last = ts - (ts - offset + slide) % slide
+        live = [s for s in range(last, ts - size, -slide) if s + size - 1 > wm]
+        if not live:
+            late += 1
+        for s in live:
+            sums[(key, s)] = sums.get((key, s), 0) + value
+    return out, late
+
+
+@settings(max_examples=300, deadline=None)
+@given(sliding_scenarios())
+def test_sliced_sliding_windows_match_the_brute_force_model(scenario):
+    """The sliced path (aggregate/reduce, default trigger, no lateness) over any size, slide,
+    offset and batching gives what one accumulator per window would."""
+    size, slide, offset, ops, function, batch = scenario
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(SlidingEventTimeWindows.of(size, slide, offset),
+                                                          **_functions(function)), (lambda r: r[0],))
+    try:
+        assert h.op.sliced and h.op.slice_size == __import__("math").gcd(size, slide)
+        pending: list = []
+        for op in ops + [("wm", MAX)]:
+            if op[0] == "wm":
+                if pending:
+                    h.batch([(k, v) for _, k, _, v in pending], [ts for _, _, ts, _ in pending])
+                    pending = []
+                h.watermark(op[1])
+            else:
+                pending.append(op)
+                if len(pending) >= batch:
+                    h.batch([(k, v) for _, k, _, v in pending], [ts for _, _, ts, _ in pending])
+                    pending = []
+        values = [_value_of(function, r) for r in h.out]
+        got = Counter(("b" if v >= 1000 else "a", v, ts) for v, ts in zip(values, h.main.stamps))
+        expected, late = sliding_model(size, slide, offset, ops + [("wm", MAX)])
+        assert got == expected
+        assert h.op.num_late_records_dropped == late
+    finally:
+        h.close()

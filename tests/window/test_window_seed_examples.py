@@ -25,6 +25,7 @@ from rayflink.datastream.window import (
     WindowFunction,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.graph.transformations import OperatorKind, WindowParams
 from rayflink.testing import OperatorHarness, collect
 
 MIN = 60_000
@@ -243,8 +244,9 @@ class TriggerPorCountOTiempo(Trigger):
 
 
 def test_seed_12_5_3_custom_trigger_fires_on_count_or_on_processing_time():
-    h = OperatorHarness("window", {"assigner": GlobalWindows.create(), "trigger": TriggerPorCountOTiempo(3, 1000),
-                                   "incremental": ("sum", 1)}, (lambda r: r[0],))
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(GlobalWindows.create(),
+                                                          trigger=TriggerPorCountOTiempo(3, 1000),
+                                                          incremental=("sum", 1)), (lambda r: r[0],))
     now = [10_000]
     h.op.clock = lambda: now[0]
     h.batch([("a", 1), ("a", 2), ("b", 5), ("a", 3)])
@@ -259,8 +261,9 @@ def test_seed_12_5_3_custom_trigger_fires_on_count_or_on_processing_time():
 
 
 def test_continuous_event_time_trigger_fires_early_and_at_the_end():
-    h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(100),
-                                   "trigger": ContinuousEventTimeTrigger.of(30), "incremental": ("sum", 1)},
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(100),
+                                                          trigger=ContinuousEventTimeTrigger.of(30),
+                                                          incremental=("sum", 1)),
                         (lambda r: r[0],))
     h.batch([("a", 1)], [5])
     h.watermark(35)                                   # the first early firing, at 30
@@ -272,8 +275,8 @@ def test_continuous_event_time_trigger_fires_early_and_at_the_end():
 
 
 def test_time_evictor_keeps_the_latest_elements():
-    h = OperatorHarness("window", {"assigner": TumblingEventTimeWindows.of(100), "evictor": TimeEvictor.of(10),
-                                   "incremental": ("sum", 1)}, (lambda r: r[0],))
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(100), evictor=TimeEvictor.of(10),
+                                                          incremental=("sum", 1)), (lambda r: r[0],))
     h.batch([("a", 1), ("a", 2), ("a", 4)], [10, 85, 90])
     h.watermark(1000)
     assert h.out == [("a", 6)]
@@ -281,8 +284,8 @@ def test_time_evictor_keeps_the_latest_elements():
 
 
 def test_processing_time_windows_fire_on_the_processing_time_clock():
-    h = OperatorHarness("window", {"assigner": TumblingProcessingTimeWindows.of(Time.seconds(1)),
-                                   "incremental": ("sum", 1)}, (lambda r: r[0],))
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingProcessingTimeWindows.of(Time.seconds(1)),
+                                                          incremental=("sum", 1)), (lambda r: r[0],))
     h.op.clock = lambda: 5_200
     h.batch([("a", 1), ("a", 2)])
     assert h.op.next_processing_time_timer() == 5_999
@@ -329,6 +332,18 @@ def test_a_record_without_timestamp_fails_naming_the_window_operator():
     with pytest.raises(JobExecutionError, match=r"window operator .*Window\(TumblingEventTimeWindows.*has no event "
                                                 r"timestamp"):
         collect(stream)
+
+
+def test_the_missing_timestamp_message_names_the_window_operator_once():
+    h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(100), incremental=("sum", 1)),
+                        (lambda r: r[0],))
+    with pytest.raises(JobExecutionError) as failure:
+        h.batch([("a", 1)])
+    message = str(failure.value)
+    assert message.startswith("window operator 'window' (uid 'window-uid', subtask 1/1): record ('a', 1) has no "
+                              "event timestamp, but TumblingEventTimeWindows needs one")
+    assert "operator operator" not in message
+    h.close()
 
 
 @pytest.mark.integration
