@@ -10,22 +10,17 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from rayflink.common.types import Row, RowKind
 from rayflink.connectors.delta import DeltaSink, DeltaSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
 from rayflink.testing.exactly_once import chaos, counting_job, expected_output
 
 
-class Change:
-    """A changelog row as a Row with a RowKind would present it (kind 0 +I, 1 -U, 2 +U, 3 -D)."""
-
-    def __init__(self, kind: int, **fields):
-        self.kind, self.fields = kind, fields
-
-    def get_row_kind(self):
-        return self.kind
-
-    def as_dict(self):
-        return dict(self.fields)
+def Change(kind: int, **fields) -> Row:  # noqa: N802 - reads as the row it builds
+    """A changelog row: a Row of ``fields`` with RowKind ``kind`` (0 +I, 1 -U, 2 +U, 3 -D)."""
+    row = Row(**fields)
+    row.set_row_kind(RowKind(kind))
+    return row
 
 
 def rows(path) -> list[dict]:

@@ -10,6 +10,7 @@ import psycopg
 import pymysql
 import pytest
 
+from rayflink.common.types import Row, RowKind
 from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink, JdbcSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
 from rayflink.testing.exactly_once import KEYS, chaos, counting_job
@@ -18,15 +19,11 @@ PG_URL = "jdbc:postgresql://127.0.0.1:5432/test"
 MY_URL = "jdbc:mariadb://127.0.0.1:3306/test"
 
 
-class Change:
-    def __init__(self, kind: int, **fields):
-        self.kind, self.fields = kind, fields
-
-    def get_row_kind(self):
-        return self.kind
-
-    def as_dict(self):
-        return dict(self.fields)
+def Change(kind: int, **fields) -> Row:  # noqa: N802 - reads as the row it builds
+    """A changelog row: a Row of ``fields`` with RowKind ``kind`` (0 +I, 1 -U, 2 +U, 3 -D)."""
+    row = Row(**fields)
+    row.set_row_kind(RowKind(kind))
+    return row
 
 
 def options(url: str) -> JdbcConnectionOptions:
