@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import rayflink.testing.harness
 from rayflink.datastream.window import TumblingEventTimeWindows
+from rayflink.graph.transformations import OperatorKind, WindowParams
 from rayflink.testing import OperatorHarness
 
 PLUGIN = ["-p", "rayflink.testing.pytest_plugin", "-p", "no:cacheprovider"]
@@ -20,9 +21,8 @@ def test_the_operator_harness_example_runs_as_documented() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def _sum_per_key_and_window() -> dict:
-    return {"assigner": TumblingEventTimeWindows.of(10), "trigger": None, "evictor": None,
-            "allowed_lateness": 0, "late_tag": None, "incremental": ("sum", 1), "function": None, "style": None}
+def _sum_per_key_and_window() -> WindowParams:
+    return WindowParams(TumblingEventTimeWindows.of(10), incremental=("sum", 1))
 
 
 @settings(max_examples=25, deadline=None)
@@ -32,16 +32,16 @@ def test_a_restored_operator_emits_what_an_uninterrupted_one_emits(records, cut)
     # Given records (key, value, timestamp) summed per key in 10 ms tumbling windows,
     values = [(k, v) for k, v, _ in records]
     stamps = [t for _, _, t in records]
-    whole = OperatorHarness("window", _sum_per_key_and_window(), key_selectors=(lambda r: r[0],))
+    whole = OperatorHarness(OperatorKind.WINDOW, _sum_per_key_and_window(), key_selectors=(lambda r: r[0],))
     whole.batch(values, stamps)
     whole.watermark(100)
     # when one operator takes the first records, is snapshotted, and a new one restored from that
     # snapshot takes the rest,
-    first = OperatorHarness("window", _sum_per_key_and_window(), key_selectors=(lambda r: r[0],))
+    first = OperatorHarness(OperatorKind.WINDOW, _sum_per_key_and_window(), key_selectors=(lambda r: r[0],))
     first.batch(values[:cut], stamps[:cut])
     state = first.snapshot()
     first.close()
-    second = OperatorHarness("window", _sum_per_key_and_window(), key_selectors=(lambda r: r[0],),
+    second = OperatorHarness(OperatorKind.WINDOW, _sum_per_key_and_window(), key_selectors=(lambda r: r[0],),
                              restored_state=[state])
     second.batch(values[cut:], stamps[cut:])
     second.watermark(100)

@@ -21,6 +21,7 @@ from rayflink.apps.ecommerce import fraud, revenue
 from rayflink.apps.ecommerce.config import AppConfig, load
 from rayflink.apps.ecommerce.generate import ground_truth
 from rayflink.apps.ecommerce.sinks import TABLES
+from rayflink.common.config_options import PARALLELISM_DEFAULT
 from rayflink.datastream import StreamExecutionEnvironment
 
 DEMO_OPTIONS = {"parallelism.default": 2, "ecommerce.day": "10 min", "ecommerce.generator.duration": "30 min"}
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     g = cfg.generator
     print(f"generating {g.duration_s // 60} minutes of event time ({g.clicks_per_second:g} clicks/s, "
           f"{g.purchases_per_second:g} purchases/s, a {cfg.day_ms // 60_000}-minute day); "
-          f"revenue and fraud apps at parallelism {conf.get_integer('parallelism.default', 2)} "
+          f"revenue and fraud apps at parallelism {conf.get(PARALLELISM_DEFAULT.key)} "
           "(a local Ray starts first)")
     started = time.perf_counter()
     clients = []

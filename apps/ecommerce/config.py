@@ -13,21 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from rayflink.apps.ecommerce.generate import GeneratorConfig
-from rayflink.common.config_options import parse_duration_ms
+from rayflink.apps.ecommerce.generate import GeneratorConfig, as_millis
 from rayflink.common.configuration import Configuration
 from rayflink.errors import ConfigurationError
 
 PREFIX = "ecommerce."
-
-
-def as_millis(key: str, value: Any) -> int:
-    """A duration option (``"5 min"``, ``"30 s"``, ``1000``) in milliseconds, or a named error."""
-    try:
-        return parse_duration_ms(value)
-    except ValueError:
-        raise ConfigurationError(f"option {key!r}: {value!r} is not a duration", key=key, value=value,
-                                 accepted="a duration such as '5 min', '30 s', '2 h' or milliseconds") from None
 
 
 def _choice(*accepted: str) -> Callable[[str, Any], str]:

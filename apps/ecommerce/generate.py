@@ -43,7 +43,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rayflink.common.config_options import parse_duration_ms
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.errors import ConfigurationError
 
 REGIONS = ("us-east", "us-west", "eu-west", "eu-central", "ap-south")
 REGION_WEIGHTS = (0.30, 0.20, 0.20, 0.15, 0.15)
@@ -57,6 +59,15 @@ FRAUD_SPAN_MS = 240_000
 NORMAL_PRICE = (2.0, 450.0)
 PREMIUM_PRICE = (510.0, 2_000.0)
 _CLICKS, _PURCHASES, _SESSIONS, _FRAUD, _DIPS, _UPDATES, _CATALOG, _USERS = range(8)
+
+
+def as_millis(key: str, value: Any) -> int:
+    """A duration option (``"5 min"``, ``"30 s"``, ``1000``) in milliseconds, or a named error."""
+    try:
+        return parse_duration_ms(value)
+    except ValueError:
+        raise ConfigurationError(f"option {key!r}: {value!r} is not a duration", key=key, value=value,
+                                 accepted="a duration such as '5 min', '30 s', '2 h' or milliseconds") from None
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,6 @@ class GeneratorConfig:
     @staticmethod
     def from_options(options: dict[str, Any], prefix: str = "ecommerce.generator.") -> "GeneratorConfig":
         """The config from flat options (``ecommerce.generator.clicks-per-second: 500``)."""
-        from rayflink.apps.ecommerce.config import as_millis
-
         known = {f.name: f for f in fields(GeneratorConfig)}
         values: dict[str, Any] = {}
         for key, value in options.items():

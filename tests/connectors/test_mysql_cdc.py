@@ -95,7 +95,7 @@ def _updates(db, name: str, first: int, last: int) -> None:
 
 
 def _drain(reader, out: list, until) -> None:
-    wait_until(lambda: out.extend(r for b in reader.poll(500) for r in b.records) or until(out), timeout=60,
+    wait_until(lambda: out.extend(r for b in reader.poll(500) for r in b.records) or until(out), timeout=180,
                what="the reader to catch up")
 
 
