@@ -34,11 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
 
 _OP_COLUMN = "__rayflink_op"  # the change kind of a row in merge mode (0 +I, 1 -U, 2 +U, 3 -D)
-_DELETE, _UPDATE_BEFORE = 3, 1
+_DELETE, _UPDATE_BEFORE = RowKind.DELETE.value, RowKind.UPDATE_BEFORE.value  # values in the op column
 
 
 class DeltaSinkError(RayflinkError):
@@ -135,14 +136,6 @@ class DeltaSinkBuilder:
                          self._app_id, self._storage)
 
 
-def _row_kind(row: Any) -> int:
-    kind = getattr(row, "get_row_kind", None)
-    if kind is None:
-        return 0
-    value = kind()
-    return int(getattr(value, "value", value))
-
-
 class DeltaSinkWriter(SinkWriter):
     """One sink subtask: buffers rows, writes Parquet files at a barrier, commits them on completion."""
 
@@ -171,7 +164,7 @@ class DeltaSinkWriter(SinkWriter):
             raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: cannot write a {type(row).__name__} row "
                                  f"({str(row)[:200]}); give dicts, Row objects, or tuples with set_column_names")
         if self.sink.mode == "merge":
-            out[_OP_COLUMN] = _row_kind(row)
+            out[_OP_COLUMN] = row_kind_of(row).value
         return out
 
     def write(self, records: list, timestamps: list | None) -> None:

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
-
-_DELETE, _UPDATE_BEFORE = 3, 1
 
 
 class JdbcSinkError(RayflinkError):
@@ -204,14 +203,6 @@ class JdbcSink(Sink):
         return JdbcSinkWriter(self, subtask_index)
 
 
-def _kind(row: Any) -> int:
-    get = getattr(row, "get_row_kind", None)
-    if get is None:
-        return 0
-    value = get()
-    return int(getattr(value, "value", value))
-
-
 class JdbcSinkWriter(SinkWriter):
     """One subtask's connection and buffer."""
 
@@ -247,10 +238,10 @@ class JdbcSinkWriter(SinkWriter):
         upsert = upsert_statement(self.dialect, s.table, s.columns, s.key_columns)
         delete = delete_statement(self.dialect, s.table, s.key_columns)
         for row in rows:
-            kind = _kind(row)
-            if kind == _UPDATE_BEFORE:
+            kind = row_kind_of(row)
+            if kind is RowKind.UPDATE_BEFORE:
                 continue
-            if kind == _DELETE:
+            if kind is RowKind.DELETE:
                 statement, params = delete, self._fields(row, s.key_columns)
             else:
                 statement, params = upsert, self._fields(row, s.columns)

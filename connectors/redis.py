@@ -19,10 +19,9 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
-
-_DELETE, _UPDATE_BEFORE = 3, 1
 
 
 class RedisSinkError(RayflinkError):
@@ -120,9 +119,8 @@ class RedisSinkWriter(SinkWriter):
         self.buffer: list[Any] = []
         self.key_fields = _fields_of(sink.write.key)
 
-    def _row(self, row: Any) -> tuple[int, dict]:
-        get = getattr(row, "get_row_kind", None)
-        kind = 0 if get is None else int(getattr(get(), "value", get()))
+    def _row(self, row: Any) -> tuple[RowKind, dict]:
+        kind = row_kind_of(row)
         if isinstance(row, dict):
             return kind, row
         if hasattr(row, "as_dict"):
@@ -145,18 +143,18 @@ class RedisSinkWriter(SinkWriter):
         pipe = self.client.pipeline(transaction=False)
         for row in rows:
             kind, fields = self._row(row)
-            if kind == _UPDATE_BEFORE:
+            if kind is RowKind.UPDATE_BEFORE:
                 continue
             try:
                 key = w.key.format(**{f: fields[f] for f in self.key_fields})
                 if w.kind == "string":
-                    if kind == _DELETE:
+                    if kind is RowKind.DELETE:
                         pipe.delete(key)
                     else:
                         value = fields[w.value_field] if w.value_field else fields
                         pipe.set(key, _text(value), ex=ttl)
                 elif w.kind == "hash":
-                    if kind == _DELETE:
+                    if kind is RowKind.DELETE:
                         pipe.hdel(key, *w.fields)
                     else:
                         pipe.hset(key, mapping={f: _text(fields[f]) for f in w.fields})
@@ -164,7 +162,7 @@ class RedisSinkWriter(SinkWriter):
                             pipe.expire(key, ttl)
                 else:
                     member = _text(fields[w.member_field])
-                    if kind == _DELETE:
+                    if kind is RowKind.DELETE:
                         pipe.zrem(key, member)
                     else:
                         pipe.zadd(key, {member: float(fields[w.score_field])})

@@ -28,6 +28,16 @@ class RowKind(Enum):
         return ("+I", "-U", "+U", "-D")[self.value]
 
 
+def row_kind_of(record: object) -> RowKind:
+    """The changelog kind of a record a sink receives: a ``Row``'s (or any object with
+    ``get_row_kind``), INSERT for every other record."""
+    get = getattr(record, "get_row_kind", None)
+    if get is None:
+        return RowKind.INSERT
+    kind = get()
+    return kind if isinstance(kind, RowKind) else RowKind(int(kind))
+
+
 def _create_row(fields: list | None, values: tuple, row_kind: RowKind | None = None) -> "Row":
     row = Row(*values)
     if fields is not None:
