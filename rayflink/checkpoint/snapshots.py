@@ -22,6 +22,7 @@ from typing import Any
 from ray import cloudpickle  # state may hold instances of user classes shipped by value
 
 from rayflink.checkpoint.rocksdb_files import (
+    LocalRocksDBCheckpoint,
     RocksDBCheckpointHandle,
     local_checkpoints_in,
     upload,
@@ -77,7 +78,17 @@ class SnapshotWriter:
         """Upload ``states`` (operator uid -> state) for ``barrier`` and acknowledge when durable.
 
         ``extra`` goes into the ack, except ``source_splits`` (source uid -> its splits), which
-        are stored in the snapshot file with the states and acknowledged by split id."""
+        are stored in the snapshot file with the states and acknowledged by split id.
+
+        The states are serialized here, in the caller's thread, before it goes on: they hold
+        live objects (a ``ValueState``'s value, an aggregate's accumulator) that the subtask
+        changes in place after the barrier, and what is stored must be what they were at the
+        barrier. Only local RocksDB checkpoints, immutable files, are left to the upload."""
+        start = time.perf_counter()
+        states = {uid: _freeze(state) for uid, state in states.items()}
+        if "source_splits" in extra:
+            extra = {**extra, "source_splits": pickle.loads(cloudpickle.dumps(extra["source_splits"], protocol=5))}
+        sync_ms += (time.perf_counter() - start) * 1000
         with self._lock:
             self._in_progress.add(barrier.checkpoint_id)
         self._pool.submit(self._upload, barrier, states, extra, alignment_ms, sync_ms)
@@ -231,7 +242,7 @@ def load_states(restore: dict[str, list[tuple[str, str]]],
     out: dict[str, list[Any]] = {}
     for uid, locations in restore.items():
         for uri, relpath in locations:
-            state = files.read(uri, relpath)["states"].get(uid)
+            state = _thaw(files.read(uri, relpath)["states"].get(uid))
             if state is not None:
                 out.setdefault(uid, []).append(_with_options(state, options))
     return out
@@ -267,6 +278,31 @@ class _SnapshotFiles:
             # a state payload (user objects): trusted as the storage is (see the module docstring)
             self.files[(uri, relpath)] = pickle.loads(self.storages[uri].read_bytes(relpath))
         return self.files[(uri, relpath)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frozen:
+    """An operator's state as it was at the barrier: its pickle, taken in the subtask's thread."""
+
+    data: bytes
+
+
+def _freeze(state: Any) -> Any:
+    """``state`` serialized now, but for local RocksDB checkpoints (as the state, or as values of
+    the state's dict), which the upload turns into file handles."""
+    if isinstance(state, LocalRocksDBCheckpoint):
+        return state
+    if isinstance(state, dict) and any(isinstance(v, LocalRocksDBCheckpoint) for v in state.values()):
+        return {k: _freeze(v) for k, v in state.items()}
+    return _Frozen(cloudpickle.dumps(state, protocol=5))
+
+
+def _thaw(state: Any) -> Any:
+    if isinstance(state, _Frozen):
+        return pickle.loads(state.data)  # trusted as the storage is (see the module docstring)
+    if isinstance(state, dict) and any(isinstance(v, _Frozen) for v in state.values()):
+        return {k: _thaw(v) for k, v in state.items()}
+    return state
 
 
 def _with_options(state: Any, options: dict) -> Any:

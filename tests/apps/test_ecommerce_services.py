@@ -61,8 +61,6 @@ def test_both_apps_on_the_services(tmp_path, kafka_broker, mariadb_binlog):
     run_on_services(tmp_path, kafka_broker, mariadb_binlog, kills=0)
 
 
-@pytest.mark.xfail(reason="under executor kills the first revenue window of some regions is over-counted "
-                          "(Kafka source -> window after a restore); reported to the lead", strict=False)
 def test_both_apps_on_the_services_exactly_once_across_executor_kills(tmp_path, kafka_broker, mariadb_binlog):
     run_on_services(tmp_path, kafka_broker, mariadb_binlog, kills=3)
 
