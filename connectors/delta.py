@@ -23,8 +23,10 @@ checkpoint the last change of a key wins). Partition columns become Delta partit
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,6 +39,8 @@ import pyarrow.parquet as pq
 from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
+
+_COMMIT_ATTEMPTS = 20  # tries of one checkpoint's commit against other subtasks' concurrent ones
 
 _OP_COLUMN = "__rayflink_op"  # the change kind of a row in merge mode (0 +I, 1 -U, 2 +U, 3 -D)
 _DELETE, _UPDATE_BEFORE = RowKind.DELETE.value, RowKind.UPDATE_BEFORE.value  # values in the op column
@@ -207,31 +211,48 @@ class DeltaSinkWriter(SinkWriter):
         return DeltaCommittable(self.app_id, checkpoint_id, tuple(files), table.schema.serialize().to_pybytes())
 
     def commit(self, committables: list[DeltaCommittable | None]) -> None:
-        """Add each committable's files in one Delta commit, unless the table has it already."""
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-        from deltalake.transaction import CommitProperties, Transaction
+        """Add each committable's files in one Delta commit, unless the table has it already; a
+        commit that loses to another subtask's concurrent one is retried on the new version."""
+        from deltalake.exceptions import CommitFailedError
 
         for c in sorted((c for c in committables if c is not None), key=lambda c: c.checkpoint_id):
-            schema = pa.ipc.read_schema(pa.py_buffer(c.schema))
-            table_schema = schema.remove(schema.get_field_index(_OP_COLUMN)) \
-                if schema.get_field_index(_OP_COLUMN) >= 0 else schema
-            try:
-                dt = DeltaTable(self.sink.table_uri, storage_options=self.sink.storage_options or None)
-            except TableNotFoundError:
-                dt = _create(self.sink, table_schema)
-            done = dt.transaction_version(c.app_id)
-            if done is not None and done >= c.checkpoint_id:
-                continue  # committed before a failure: the replay is recognised and skipped
-            props = CommitProperties(app_transactions=[Transaction(c.app_id, c.checkpoint_id)])
-            try:
-                if self.sink.mode == "merge":
-                    self._merge(dt, c, props)
-                else:
-                    self._append(dt, c, table_schema, props)
-            except Exception as exc:
-                raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: commit of checkpoint {c.checkpoint_id} "
-                                     f"by {c.app_id} failed: {type(exc).__name__}: {exc}") from exc
+            for attempt in itertools.count(1):
+                try:
+                    self._commit_one(c)
+                    break
+                except CommitFailedError as exc:  # another subtask committed first: retry on its version
+                    if attempt == _COMMIT_ATTEMPTS:
+                        raise DeltaSinkError(
+                            f"DeltaSink {self.sink.table_uri}: commit of checkpoint {c.checkpoint_id} by "
+                            f"{c.app_id} failed {attempt} times on concurrent commits: {exc}") from exc
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+
+    def _commit_one(self, c: DeltaCommittable) -> None:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import CommitFailedError, TableNotFoundError
+        from deltalake.transaction import CommitProperties, Transaction
+
+        schema = pa.ipc.read_schema(pa.py_buffer(c.schema))
+        table_schema = schema.remove(schema.get_field_index(_OP_COLUMN)) \
+            if schema.get_field_index(_OP_COLUMN) >= 0 else schema
+        try:
+            dt = DeltaTable(self.sink.table_uri, storage_options=self.sink.storage_options or None)
+        except TableNotFoundError:
+            dt = _create(self.sink, table_schema)
+        done = dt.transaction_version(c.app_id)
+        if done is not None and done >= c.checkpoint_id:
+            return  # committed before a failure: the replay is recognised and skipped
+        props = CommitProperties(app_transactions=[Transaction(c.app_id, c.checkpoint_id)])
+        try:
+            if self.sink.mode == "merge":
+                self._merge(dt, c, props)
+            else:
+                self._append(dt, c, table_schema, props)
+        except CommitFailedError:
+            raise
+        except Exception as exc:
+            raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: commit of checkpoint {c.checkpoint_id} "
+                                 f"by {c.app_id} failed: {type(exc).__name__}: {exc}") from exc
 
     def _append(self, dt: Any, c: DeltaCommittable, schema: pa.Schema, props: Any) -> None:
         from deltalake.transaction import AddAction

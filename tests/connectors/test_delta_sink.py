@@ -91,3 +91,36 @@ def test_every_record_lands_once_under_executor_kills(tmp_path):
     got = Counter((int(r["key"]), r["n"]) for r in DeltaTable(str(table)).to_pyarrow_table().to_pylist())
     assert killed, "no executor was killed: the run proved nothing"
     assert got == expected_output(records)
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_subtasks_committing_at_once_all_land(tmp_path, mode):
+    # Given four subtasks' writers of one table that does not exist yet,
+    builder = DeltaSink.builder(str(tmp_path))
+    if mode == "merge":
+        builder = builder.set_mode("merge").set_merge_keys(["key"])
+    sink = builder.build()
+    writers = [sink.create_writer(s, 4) for s in range(4)]
+    start = threading.Barrier(4)
+    errors: list = []
+
+    def commit_checkpoints(s: int) -> None:
+        try:
+            for cid in range(1, 6):
+                writers[s].write([{"key": s * 100 + cid, "subtask": s}], None)
+                committable = writers[s].prepare_commit(cid)
+                start.wait()
+                writers[s].commit([committable])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            start.abort()
+
+    # when they commit each checkpoint at the same moment,
+    threads = [threading.Thread(target=commit_checkpoints, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then every commit lands (the losers retry on the winner's version), each once.
+    assert errors == []
+    assert sorted(r["key"] for r in rows(tmp_path)) == sorted(s * 100 + c for s in range(4) for c in range(1, 6))
