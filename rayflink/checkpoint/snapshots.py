@@ -85,9 +85,16 @@ class SnapshotWriter:
         changes in place after the barrier, and what is stored must be what they were at the
         barrier. Only local RocksDB checkpoints, immutable files, are left to the upload."""
         start = time.perf_counter()
-        states = {uid: _freeze(state) for uid, state in states.items()}
-        if "source_splits" in extra:
-            extra = {**extra, "source_splits": pickle.loads(cloudpickle.dumps(extra["source_splits"], protocol=5))}
+        try:
+            states = {uid: _freeze(state) for uid, state in states.items()}
+            if "source_splits" in extra:
+                extra = {**extra, "source_splits": pickle.loads(cloudpickle.dumps(extra["source_splits"], protocol=5))}
+        except Exception as exc:  # noqa: BLE001 - a state that cannot be serialized declines the checkpoint
+            for _, _, local in local_checkpoints_in(states):
+                local.discard()
+            self.decline(barrier.checkpoint_id, f"{self.task_name}: cannot serialize its snapshot: "
+                                                f"{type(exc).__name__}: {exc}")
+            return
         sync_ms += (time.perf_counter() - start) * 1000
         with self._lock:
             self._in_progress.add(barrier.checkpoint_id)

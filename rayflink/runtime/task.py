@@ -18,6 +18,7 @@ from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
 from rayflink.errors import ConfigurationError, JobExecutionError, truncate
+from rayflink.runtime.alignment import BarrierAligner
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -76,10 +77,8 @@ class StreamTask:
         self.reader: Any = None
         self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
         self.exactly_once = options.get(deployment.config, options.CHECKPOINTING_MODE) == "EXACTLY_ONCE"
-        self.aligning: CheckpointBarrier | None = None  # the barrier this subtask is aligning on
+        self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint)
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
-        self.barrier_channels: set[int] = set()
-        self.alignment_start = 0.0
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
         self.failure_reason: str | None = None
@@ -350,7 +349,7 @@ class StreamTask:
                 if channel < 0:
                     self._on_control(message)
                 elif type(message) is CheckpointBarrier:
-                    self._on_barrier(channel, message, ended)
+                    self.aligner.on_barrier(channel, message, ended)
                 elif type(message) is tuple:
                     values, stamps = message
                     self.records_read += len(values)
@@ -367,8 +366,7 @@ class StreamTask:
                     elif type(message) is EndOfInput:
                         ended[channel] = True
                         remaining -= 1
-                        if self.aligning is not None:
-                            self._maybe_aligned(ended)
+                        self.aligner.check(ended)
                     active = [w for w, i, e in zip(watermarks, idle, ended) if not i and not e]
                     if active:
                         combined = min(active)
@@ -404,9 +402,7 @@ class StreamTask:
         elif type(message) is CheckpointAborted:
             if self.suspended_at == message.checkpoint_id:
                 self.suspended_at = None  # the savepoint failed: the job goes on
-            if self.aligning is not None and self.aligning.checkpoint_id == message.checkpoint_id:
-                self.aligning = None
-                self.gate.unblock_all()
+            self.aligner.aborted(message.checkpoint_id)
             self.source_snapshots.pop(message.checkpoint_id, None)
             self.snapshots.notify_checkpoint_aborted(message.checkpoint_id)
             for op in self.operators.values():
@@ -443,33 +439,11 @@ class StreamTask:
         except Exception as exc:  # noqa: BLE001 - the asker gets the error, the job goes on
             query.reply.set_result({"status": "ERROR", "message": f"{type(exc).__name__}: {exc}"})
 
-    def _on_barrier(self, channel: int, barrier: CheckpointBarrier, ended: list[bool]) -> None:
-        current = self.aligning
-        if current is None or barrier.checkpoint_id > current.checkpoint_id:
-            if current is not None:  # a newer barrier overtook an unfinished alignment: drop the old one
-                self.gate.unblock_all()
-            self.aligning = barrier
-            self.barrier_channels = set()
-            self.alignment_start = time.perf_counter()
-        elif barrier.checkpoint_id < current.checkpoint_id:
-            return  # a barrier of an aborted checkpoint
-        self.barrier_channels.add(channel)
-        if self.exactly_once:
-            self.gate.block(channel)  # records after the barrier wait until every channel has it
-        self._maybe_aligned(ended)
-
-    def _maybe_aligned(self, ended: list[bool]) -> None:
-        if all(ended[c] or c in self.barrier_channels for c in range(len(ended))):
-            barrier = self.aligning
-            self.aligning = None
-            alignment_ms = (time.perf_counter() - self.alignment_start) * 1000
-            self._checkpoint(barrier, alignment_ms)
-            self.gate.unblock_all()
-
     def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float) -> None:
         """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background."""
         start = time.perf_counter()
         self.last_checkpoint_id = barrier.checkpoint_id
+        self.aligner.passed(barrier.checkpoint_id)
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
         if not self.ended:
