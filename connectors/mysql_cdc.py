@@ -84,6 +84,43 @@ class CdcPosition:
     tables_done: tuple[str, ...] = ()
     table: str | None = None  # the table being snapshotted
     last_key: tuple | None = None  # its last primary key emitted
+    # snapshots continued after a restore: (file, pos, tables_done, table, last_key) each; the rows
+    # not yet read at that restore came from a snapshot at (file, pos), so the binlog's events
+    # up to there for those rows are already in them (see ``Resumed``)
+    resumed: tuple[tuple, ...] = ()
+
+
+class Resumed:
+    """Which binlog events a continued snapshot already holds.
+
+    A snapshot interrupted by a failure cannot be continued in its own transaction: a restored
+    reader reads the remaining rows (the current table's keys after the last one emitted, and the
+    tables not begun) in a new snapshot at a later binlog position. The binlog is then read from
+    the first snapshot's position, as for the rows emitted before the failure; for the rows of
+    the new snapshot, events up to its position are skipped, or they would go back to older
+    values after the newer ones (as Flink CDC's incremental snapshot skips a chunk's events
+    before its high watermark).
+    """
+
+    def __init__(self, resumed: tuple[tuple, ...], keys: dict[str, list[str]]) -> None:
+        self.ranges = [((file, pos), set(done), table, last) for file, pos, done, table, last in resumed]
+        self.keys = keys  # "db.table" -> its primary key columns
+        self.until = max((r[0] for r in self.ranges), default=None)
+
+    def skips(self, name: str, row: dict | None, at: tuple[str, int]) -> bool:
+        """Whether the change of ``row`` of table ``name`` ending at binlog position ``at`` was in a
+        continued snapshot already."""
+        if self.until is None or at > self.until or row is None:
+            return False
+        for position, done, table, last in self.ranges:
+            if at > position or name in done:
+                continue
+            if name != table or last is None:
+                return True
+            keys = self.keys.get(name) or []
+            if keys and tuple(row[k] for k in keys) > tuple(last):
+                return True
+        return False
 
 
 class JsonDebeziumDeserializationSchema:
@@ -287,11 +324,17 @@ class MySqlSourceReader(SourceReader):
         finally:
             conn.close()
         if self.position.phase == "snapshot" and self.snapshot_conn is None:
-            self.snapshot_conn = self.source.connect()  # a restore continues the snapshot after its last key
-            with self.snapshot_conn.cursor() as cur:
-                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            # a restore continues the snapshot after its last key, in a new snapshot (see Resumed)
+            p = self.position
+            self.snapshot_conn, (file, pos) = self._open_snapshot()
+            self.position = replace(p, resumed=p.resumed + ((file, pos, p.tables_done, p.table, p.last_key),))
 
     def _begin_snapshot(self) -> None:
+        self.snapshot_conn, (file, pos) = self._open_snapshot()
+        self.position = CdcPosition("snapshot", file, pos)
+
+    def _open_snapshot(self) -> tuple[Any, tuple[str, int]]:
+        """A connection in a consistent-snapshot transaction, and the binlog position it reads at."""
         conn = self.source.connect()
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -307,8 +350,7 @@ class MySqlSourceReader(SourceReader):
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
                 file, pos = _master_position(conn)
                 cur.execute("UNLOCK TABLES")
-        self.snapshot_conn = conn
-        self.position = CdcPosition("snapshot", file, pos)
+        return conn, (file, pos)
 
     # ---- polling -------------------------------------------------------------------------------
 
@@ -343,7 +385,7 @@ class MySqlSourceReader(SourceReader):
             self.snapshot_conn.commit()
             self.snapshot_conn.close()
             self.snapshot_conn = None
-            self.position = CdcPosition("binlog", p.file, p.pos)
+            self.position = CdcPosition("binlog", p.file, p.pos, resumed=p.resumed)
             return []
         db, table, keys = todo[0]
         name = f"{db}.{table}"
@@ -384,6 +426,7 @@ class MySqlSourceReader(SourceReader):
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
         captured = {(db, table) for db, table, _ in self.tables}
+        resumed = Resumed(self.position.resumed, {f"{db}.{table}": keys for db, table, keys in self.tables})
         # its warning about binlog_row_metadata is handled here: names come from information_schema
         logging.getLogger("pymysqlreplication.binlogstream").setLevel(logging.ERROR)
         try:
@@ -423,6 +466,10 @@ class MySqlSourceReader(SourceReader):
                                         "after": named(row["after_values"])})
                     else:
                         changes.append({"op": "d", "before": named(row["values"]), "after": None})
+                at, name = (stream.log_file, stream.log_pos), f"{event.schema}.{event.table}"
+                changes = [c for c in changes if not resumed.skips(name, c["after"] or c["before"], at)]
+                if not changes:
+                    continue
                 for c in changes:
                     c.update(source=source, ts_ms=ts_ms)
                 while not self.stop.is_set():
@@ -440,6 +487,15 @@ class MySqlSourceReader(SourceReader):
 
     def wait_time(self) -> float:
         return 0.005
+
+    def metrics(self) -> dict[str, int]:
+        """Flink CDC's reader gauges: the phase, and how many tables the snapshot has read."""
+        if not self.active or self.position is None:
+            return {}
+        done = len(self.position.tables_done) if self.position.phase == "snapshot" else len(self.tables)
+        return {"is_snapshotting": int(self.position.phase == "snapshot"),
+                "is_stream_reading": int(self.position.phase == "binlog"),
+                "num_tables_snapshotted": done, "num_tables_remaining": len(self.tables) - done}
 
     def snapshot_state(self) -> list[SourceSplit]:
         return [SourceSplit(SPLIT_ID, self.position)] if self.active else []
