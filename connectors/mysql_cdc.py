@@ -516,25 +516,30 @@ class MySqlSourceReader(SourceReader):
             self.thread.join(timeout=5)
 
 
-def changelog_rows(change: dict) -> list:
-    """A Debezium-shaped change as changelog ``Row``s with their ``RowKind``: reads and inserts
-    are +I, an update is -U (the row before) then +U (after), a delete is -D (the row before).
-
-    >>> stream.flat_map(changelog_rows).key_by(lambda row: row["id"]).add_sink(JdbcSink.upsert(...))
-    """
-    from rayflink.common.types import Row, RowKind
+def change_kinds(change: dict) -> list[tuple[Any, dict]]:
+    """A Debezium-shaped change as ``(RowKind, values)`` pairs: reads and inserts are +I, an update
+    is -U (the row before) then +U (after), a delete is -D (the row before)."""
+    from rayflink.common.types import RowKind
 
     op = change["op"]
     if op in ("r", "c"):
-        pairs = [(RowKind.INSERT, change["after"])]
-    elif op == "u":
-        pairs = [(RowKind.UPDATE_BEFORE, change["before"]), (RowKind.UPDATE_AFTER, change["after"])]
-    elif op == "d":
-        pairs = [(RowKind.DELETE, change["before"])]
-    else:
-        raise MySqlCdcError(f"mysql-cdc: unknown change op {op!r} in {str(change)[:200]}")
+        return [(RowKind.INSERT, change["after"])]
+    if op == "u":
+        return [(RowKind.UPDATE_BEFORE, change["before"]), (RowKind.UPDATE_AFTER, change["after"])]
+    if op == "d":
+        return [(RowKind.DELETE, change["before"])]
+    raise MySqlCdcError(f"mysql-cdc: unknown change op {op!r} in {str(change)[:200]}")
+
+
+def changelog_rows(change: dict) -> list:
+    """A Debezium-shaped change as changelog ``Row``s with their ``RowKind`` (see ``change_kinds``).
+
+    >>> stream.flat_map(changelog_rows).key_by(lambda row: row["id"]).add_sink(JdbcSink.upsert(...))
+    """
+    from rayflink.common.types import Row
+
     rows = []
-    for kind, values in pairs:
+    for kind, values in change_kinds(change):
         row = Row(**values)
         row.set_row_kind(kind)
         rows.append(row)

@@ -13,6 +13,9 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 - ``jdbc`` (sink): ``url`` (``jdbc:postgresql://...`` or ``jdbc:mysql://...``), ``table-name``,
   ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
   ``sink.max-retries``; with a PRIMARY KEY it upserts and takes updates (``-D`` deletes)
+- ``mysql-cdc`` (source of a changelog): Flink CDC's ``hostname``, ``port`` (3306), ``username``,
+  ``password``, ``database-name``, ``table-name``, ``server-id``, ``scan.startup.mode``
+  (``initial`` | ``latest-offset``): a snapshot of the table, then its binlog, as ``+I``/``-U``/``+U``/``-D``
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
 """
@@ -28,11 +31,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
+from rayflink.sql.logical import ROWKIND
 
-CONNECTORS = ("datagen", "filesystem", "kafka", "jdbc", "print", "blackhole")
+CONNECTORS = ("datagen", "filesystem", "kafka", "jdbc", "mysql-cdc", "print", "blackhole")
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -47,7 +52,7 @@ def _option(table: CatalogTable, key: str, default: Any = None, *, required: boo
 def _check_connector(table: CatalogTable) -> str:
     name = table.connector()
     if name not in CONNECTORS:
-        hint = "; it comes with the connectors issue" if name in ("upsert-kafka", "mysql-cdc") else ""
+        hint = "; it comes with the connectors issue" if name == "upsert-kafka" else ""
         raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
                                  + (closest(name, CONNECTORS) if not hint else hint)
                                  + f" (supported: {', '.join(CONNECTORS)})")
@@ -65,6 +70,8 @@ def create_table_source(table: CatalogTable) -> Any:
         return _filesystem_source(table)
     if name == "kafka":
         return _kafka_source(table)
+    if name == "mysql-cdc":
+        return _mysql_cdc_source(table)
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a sink only; it cannot be read")
 
 
@@ -216,6 +223,103 @@ def _kafka_source(table: CatalogTable) -> Any:
         if key.startswith("properties.") and key not in ("properties.bootstrap.servers", "properties.group.id"):
             builder.set_property(key[len("properties."):], value)
     return builder.build()
+
+
+def _mysql_cdc_source(table: CatalogTable) -> Any:
+    from rayflink.connectors.mysql_cdc import MySqlSource, StartupOptions
+
+    db = _option(table, "database-name", required=True)
+    builder = (MySqlSource.builder().hostname(_option(table, "hostname", required=True))
+               .port(int(_option(table, "port", 3306))).username(_option(table, "username", required=True))
+               .password(_option(table, "password", "")).database_list(db)
+               .table_list(f"{db}.{_option(table, 'table-name', required=True)}"))
+    if "server-id" in table.options:
+        builder = builder.server_id(table.options["server-id"])
+    mode = _option(table, "scan.startup.mode", "initial")
+    modes = {"initial": StartupOptions.initial, "latest-offset": StartupOptions.latest}
+    if mode not in modes:
+        raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use 'initial' or "
+                                 "'latest-offset'" + closest(mode, list(modes)))
+    return ChangelogBatches(builder.startup_options(modes[mode]()).build(), table)
+
+
+class ChangelogBatches(Source):
+    """A source of Debezium-shaped changes (``op``, ``before``, ``after``) as record batches of a
+    table's physical columns plus the row kind column: ``c``/``r`` give ``+I``, ``u`` gives
+    ``-U`` and ``+U``, ``d`` gives ``-D``."""
+
+    def __init__(self, source: Source, table: CatalogTable) -> None:
+        self.source = source
+        self.table_name = table.name
+        self.schema = table.physical_schema
+
+    def is_bounded(self) -> bool:
+        return self.source.is_bounded()
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        return self.source.create_splits(parallelism)
+
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        self.source.restore_splits(splits)
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return _ChangelogReader(self.source.create_reader(splits, subtask_index, parallelism), self)
+
+    def to_batch(self, changes: list[dict]) -> pa.RecordBatch:
+        from rayflink.connectors.mysql_cdc import change_kinds
+
+        rows, kinds = [], []
+        for c in changes:
+            for kind, row in change_kinds(c):
+                rows.append(row)
+                kinds.append(kind.value)
+        columns = []
+        for f in self.schema:
+            values = [r.get(f.name) for r in rows]
+            try:
+                columns.append(pa.array(values, f.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                try:  # DECIMAL into DOUBLE, a datetime string into TIMESTAMP, ...
+                    columns.append(pa.array(values).cast(f.type, safe=False))
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                    raise SqlValidationError(
+                        f"table {self.table_name!r}: column {f.name!r} is {f.type} but the database gives "
+                        f"{type(next(v for v in values if v is not None)).__name__} values such as "
+                        f"{next(v for v in values if v is not None)!r} ({exc})") from None
+        columns.append(pa.array(kinds, pa.int8()))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
+
+
+class _ChangelogReader(SourceReader):
+    def __init__(self, reader: SourceReader, source: ChangelogBatches) -> None:
+        self.reader = reader
+        self.source = source
+
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        # a record here is a batch of rows: ``max_records`` batches of changes
+        batches = self.reader.poll(max(1, max_records) * ROWS_PER_BATCH)
+        if not batches:
+            return batches
+        return [SplitBatch(b.split_id, [self.source.to_batch(b.records)], None, b.side_output)
+                for b in batches if b.records]
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return self.reader.snapshot_state()
+
+    def wait_time(self) -> float:
+        return self.reader.wait_time()
+
+    def finished_splits(self) -> list[str]:
+        return self.reader.finished_splits()
+
+    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
+        self.reader.notify_checkpoint_complete(checkpoint_id, splits)
+
+    def metrics(self) -> dict[str, int]:
+        return self.reader.metrics()
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def _kafka_sink(table: CatalogTable) -> Any:

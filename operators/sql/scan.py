@@ -13,6 +13,7 @@ from rayflink.common.watermark_strategy import WatermarkGenerator, WatermarkOutp
 from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.sql.expressions import Expr, as_array, evaluate
+from rayflink.sql.logical import ROWKIND
 
 ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
 
@@ -56,8 +57,12 @@ class _ScanReader(SourceReader):
             n = batch.num_rows
             for name, expr in self.scan.computed:
                 batch = batch.append_column(name, as_array(evaluate(expr, batch), n))
-        return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in self.scan.schema],
-                                          schema=self.scan.schema)
+        schema = self.scan.schema
+        columns = [batch.column(f.name).cast(f.type) for f in schema]
+        if batch.schema.names[-1] == ROWKIND:  # a changelog's row kinds stay the last column
+            columns.append(batch.column(ROWKIND))
+            schema = schema.append(batch.schema.field(ROWKIND))
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def snapshot_state(self) -> list[SourceSplit]:
         return self.reader.snapshot_state()
@@ -70,6 +75,9 @@ class _ScanReader(SourceReader):
 
     def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
         self.reader.notify_checkpoint_complete(checkpoint_id, splits)
+
+    def metrics(self) -> dict[str, int]:
+        return self.reader.metrics()
 
     def close(self) -> None:
         self.reader.close()

@@ -34,6 +34,9 @@ class WatermarkSpec:
     expr: str
 
 
+CHANGELOG_CONNECTORS = ("mysql-cdc",)  # sources of a changelog rather than of inserts only
+
+
 @dataclass(frozen=True)
 class CatalogTable:
     """A table made by CREATE TABLE: its schema and its connector options (``WITH (...)``)."""
@@ -53,6 +56,11 @@ class CatalogTable:
     def physical_schema(self) -> pa.Schema:
         """The columns the connector reads or writes."""
         return pa.schema([pa.field(c.name, c.type) for c in self.columns if c.physical])
+
+    @property
+    def changelog(self) -> bool:
+        """Whether reading the table gives a changelog (inserts, updates and deletes): a CDC table."""
+        return self.options.get("connector") in CHANGELOG_CONNECTORS
 
     def connector(self) -> str:
         try:

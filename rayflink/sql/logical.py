@@ -59,6 +59,10 @@ class Scan(RelNode):
         return pa.schema([full.field(name) for name in self.fields])
 
     @property
+    def updating(self) -> bool:
+        return self.table.changelog
+
+    @property
     def rowtime(self) -> str | None:
         wm = self.table.watermark
         return wm.rowtime if wm is not None and wm.rowtime in self.fields else None
