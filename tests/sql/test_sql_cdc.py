@@ -46,10 +46,12 @@ def change_randomly(conn, name: str, seed: int, n: int = 200) -> None:
         for i in range(n):
             key, action = rng.randint(1, 60), rng.random()
             if action < 0.4:
-                cur.execute(f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE saldo = saldo + 1",
+                cur.execute(f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s) "
+                            "ON DUPLICATE KEY UPDATE saldo = saldo + 1",
                             (key, f"n{key}", f"c{key}@x.es", f"r{rng.randint(0, 3)}", i))
             elif action < 0.8:
-                cur.execute(f"UPDATE {name} SET region = %s, saldo = %s WHERE id = %s", (f"r{rng.randint(0, 3)}", i, key))
+                cur.execute(f"UPDATE {name} SET region = %s, saldo = %s WHERE id = %s",
+                            (f"r{rng.randint(0, 3)}", i, key))
             else:
                 cur.execute(f"DELETE FROM {name} WHERE id = %s", (key,))
     conn.commit()
