@@ -9,6 +9,7 @@ from rayflink.operators.sql import (  # noqa: F401 - imported for their @registe
     rank,
     rows,
     session_window,
+    temporal_join,
     window_aggregate,
     window_assign,
 )

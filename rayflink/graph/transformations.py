@@ -73,6 +73,7 @@ class OperatorKind(str, Enum):
     SQL_RECORDS_TO_BATCH = "sql_records_to_batch"
     SQL_BATCHES_TO_ROWS = "sql_batches_to_rows"
     SQL_JOIN = "sql_join"
+    SQL_TEMPORAL_JOIN = "sql_temporal_join"
     SQL_RANK = "sql_rank"
     SQL_WINDOW_ASSIGN = "sql_window_assign"
 
@@ -261,6 +262,20 @@ class SqlJoinParams:
 
 
 @dataclass(frozen=True)
+class SqlTemporalJoinParams:
+    """An event-time temporal join: ``keys`` (KeyColumns of the left and right input), ``kind``
+    (INNER | LEFT), the time field of each side (``left_time``, ``right_time``), ``schema`` (the
+    left input's ``left_width`` fields, then the right's)."""
+
+    keys: tuple
+    kind: str
+    left_time: int
+    right_time: int
+    left_width: int
+    schema: Any
+
+
+@dataclass(frozen=True)
 class SqlFormatRowsParams:
     """Batches in, one string per row out: ``format`` (print, csv, json) and the csv ``delimiter``."""
 
@@ -285,7 +300,7 @@ OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an an
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
-                       SqlJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
+                       SqlJoinParams, SqlTemporalJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SOURCE: WatermarkParams,
@@ -318,6 +333,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_RECORDS_TO_BATCH: SqlSchemaParams,
     OperatorKind.SQL_BATCHES_TO_ROWS: NoParams,
     OperatorKind.SQL_JOIN: SqlJoinParams,
+    OperatorKind.SQL_TEMPORAL_JOIN: SqlTemporalJoinParams,
     OperatorKind.SQL_RANK: SqlRankParams,
     OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
 }

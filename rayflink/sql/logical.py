@@ -346,6 +346,46 @@ class Join(RelNode):
 
 
 @dataclass(frozen=True)
+class TemporalJoin(RelNode):
+    """``left JOIN right FOR SYSTEM_TIME AS OF left.time ON keys``: each left row joined with the
+    version of ``right`` (a versioned table: a primary key and an event-time attribute) that was
+    valid at the row's time, once the watermark has passed it; LEFT pads rows without one with
+    NULLs. The result is insert-only."""
+
+    left: RelNode
+    right: RelNode
+    kind: str  # INNER | LEFT
+    left_keys: tuple[int, ...]
+    right_keys: tuple[int, ...]
+    left_time: int
+    right_time: int
+    names: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.left, self.right)
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[self.left_time]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.left.schema.types + self.right.schema.types)])
+
+    def explain(self) -> str:
+        offset = len(self.left.schema)
+        pairs = ", ".join(f"{self.names[a]} = {self.names[offset + b]}"
+                          for a, b in zip(self.left_keys, self.right_keys))
+        return (f"TemporalJoin(joinType=[{self.kind}], where=[{pairs}], "
+                f"period=[{self.names[self.left_time]} AS OF {self.names[offset + self.right_time]}])")
+
+
+@dataclass(frozen=True)
 class Sink(RelNode):
     """``INSERT INTO table``: the input's rows written by the table's connector."""
 

@@ -21,6 +21,7 @@ from rayflink.sql.logical import (
     RelNode,
     Scan,
     Sink,
+    TemporalJoin,
     Union,
     WindowAggregate,
     WindowSpec,
@@ -194,7 +195,8 @@ class Planner:
         alias = _alias(join.this)
         if alias in aliases:
             raise invalid(f"{alias!r} appears twice in FROM; give one of them an alias", join.this)
-        if left.updating or right.updating:
+        version = join.this.args.get("version") if isinstance(join.this, exp.Table) else None
+        if version is None and (left.updating or right.updating):
             raise SqlPlanningError("a join of an updating input (a GROUP BY result) is not supported yet")
         offset = len(left.schema)
         names = _unique(list(left.schema.names) + list(right.schema.names))
@@ -220,6 +222,9 @@ class Planner:
         if not left_keys:
             raise invalid("a join needs an equality of a column of each side in ON (non-equi joins are not "
                           "supported yet)", on)
+        if version is not None:
+            return self.temporal_join(left, right, side, version, binder, offset, left_keys, right_keys, residual,
+                                      names, join), joined
         if residual and side == "LEFT":
             raise invalid("a LEFT JOIN's ON may only hold equalities of both sides' columns for now; move the "
                           "other conditions into a subquery", on)
@@ -228,6 +233,34 @@ class Planner:
             condition = r if condition is None else Call("and", (condition, r))
         return Join(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
                     condition, tuple(names)), joined
+
+    def temporal_join(self, left: RelNode, right: RelNode, side: str, version: exp.Expr, binder: Binder,
+                      offset: int, left_keys: list[int], right_keys: list[int], residual: list[Expr],
+                      names: list[str], join: exp.Join) -> TemporalJoin:
+        """``JOIN versioned FOR SYSTEM_TIME AS OF left.time``: an event-time temporal join."""
+        if version.args.get("kind") != "AS OF":
+            raise invalid("a temporal join reads FOR SYSTEM_TIME AS OF <the left table's time attribute>", version)
+        if left.updating:
+            raise SqlPlanningError("the left input of a temporal join must be insert-only; it is updating "
+                                   f"({_what(left)})")
+        table = right.table if isinstance(right, Scan) else None
+        if table is None or not table.primary_key or right.rowtime is None:
+            raise invalid(f"{join.this.name!r} is not a versioned table: a temporal join needs a table with a "
+                          "PRIMARY KEY and a WATERMARK (an event-time attribute)", join.this)
+        time = binder.bind(version.expression)
+        if not isinstance(time, Col) or time.index >= offset or left.rowtime != left.schema.names[time.index]:
+            raise invalid(f"FOR SYSTEM_TIME AS OF takes the left input's event-time attribute"
+                          f"{f' ({left.rowtime})' if left.rowtime else ''}; got {version.expression.sql()}",
+                          version.expression)
+        key_names = {right.schema.names[k] for k in right_keys}
+        if not set(table.primary_key) <= key_names:
+            raise invalid(f"a temporal join's ON must equal every PRIMARY KEY column of {table.name!r} "
+                          f"({', '.join(table.primary_key)}) to a left column", join.args.get("on"))
+        if residual:
+            raise invalid("a temporal join's ON may only hold equalities of both sides' columns for now; filter "
+                          "in WHERE", join.args.get("on"))
+        return TemporalJoin(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
+                            time.index, right.schema.names.index(right.rowtime), tuple(names))
 
     def plan_from(self, node: exp.Expr) -> RelNode | _Windowed:
         if isinstance(node, exp.Subquery):

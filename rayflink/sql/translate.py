@@ -17,6 +17,7 @@ from rayflink.graph.transformations import (
     SqlJoinParams,
     SqlRankParams,
     SqlSchemaParams,
+    SqlTemporalJoinParams,
     SqlWindowAggregateParams,
     SqlWindowAssignParams,
 )
@@ -34,6 +35,7 @@ from rayflink.sql.logical import (
     RelNode,
     Scan,
     Sink,
+    TemporalJoin,
     Union,
     Values,
     WindowAggregate,
@@ -100,6 +102,12 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
         connected = child(node.left).connect(child(node.right)).key_by(*keys)
         spec = OperatorSpec(OperatorKind.SQL_JOIN, SqlJoinParams(keys, node.kind, node.condition, node.schema))
+        return connected._two_input(node.explain()[:120], spec, None)
+    if isinstance(node, TemporalJoin):
+        keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
+        connected = child(node.left).connect(child(node.right)).key_by(*keys)
+        spec = OperatorSpec(OperatorKind.SQL_TEMPORAL_JOIN, SqlTemporalJoinParams(
+            keys, node.kind, node.left_time, node.right_time, len(node.left.schema), node.schema))
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, Sink):
         from rayflink.connectors.table import create_table_sink
