@@ -412,7 +412,7 @@ class TableSink:
 
 def create_table_sink(table: CatalogTable) -> TableSink:
     """The sink of ``table``; ``accepts_updates`` says whether it takes an updating changelog."""
-    from rayflink.graph.transformations import NoParams, OperatorKind, OperatorSpec, SqlFormatRowsParams
+    from rayflink.graph.transformations import OperatorKind, OperatorSpec, SqlFormatRowsParams, SqlRowsParams
 
     name = _check_connector(table)
     label = f"Sink: {table.name}"
@@ -437,7 +437,7 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
     if name == "jdbc":
-        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, NoParams())
+        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams())
         sink = _jdbc_sink(table)
         return TableSink(table, bool(table.primary_key),
                          lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))

@@ -7,6 +7,7 @@ import pyarrow as pa
 from rayflink.graph.transformations import OperatorKind
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
+from rayflink.sql.types import epoch_millis
 
 
 @register_operator(OperatorKind.SQL_RECORDS_TO_BATCH)
@@ -36,12 +37,17 @@ def _fits(row: dict, schema: pa.Schema) -> bool:
 
 @register_operator(OperatorKind.SQL_BATCHES_TO_ROWS)
 class BatchesToRowsOperator(OneInputStreamOperator):
-    """Record batches to ``Row`` s (with their ``RowKind``) for ``to_data_stream``/``to_changelog_stream``."""
+    """Record batches to ``Row`` s (with their ``RowKind``) for ``to_data_stream``/``to_changelog_stream``;
+    params ``rowtime``: the field whose epoch milliseconds become the records' timestamps (or None)."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         from rayflink.table.table_result import rows_of
 
+        rowtime = self.params.rowtime
         out: list = []
+        stamps: list | None = [] if rowtime is not None else None
         for batch in values:
             out += rows_of(batch)
-        self.output.emit(out, None)
+            if stamps is not None:
+                stamps += epoch_millis(batch.column(rowtime))
+        self.output.emit(out, stamps)

@@ -21,17 +21,11 @@ from rayflink.runtime.messages import MAX_WATERMARK
 from rayflink.runtime.operator import TwoInputStreamOperator
 from rayflink.runtime.registry import register_operator
 from rayflink.sql.logical import ROWKIND
+from rayflink.sql.types import epoch_millis
 
 _LEFT, _VERSIONS = "sql-temporal-join-left", "sql-temporal-join-versions"
 _PROBE, _CLEANUP = 0, 1  # timer namespaces: join the left rows at that time / drop outdated versions
 _UPDATE_BEFORE, _DELETE = 1, 3  # RowKind values
-
-
-def _millis(array: pa.Array) -> list:
-    """Event times as epoch milliseconds (None where NULL)."""
-    if pa.types.is_timestamp(array.type):
-        array = array.cast(pa.timestamp("ms", array.type.tz))
-    return array.cast(pa.int64()).to_pylist()
 
 
 @register_operator(OperatorKind.SQL_TEMPORAL_JOIN)
@@ -71,7 +65,7 @@ class TemporalJoinOperator(TwoInputStreamOperator):
         kinds = batch.column(ROWKIND).to_pylist() if batch.schema.names[-1] == ROWKIND else None
         width = batch.num_columns - (kinds is not None)
         columns = [batch.column(i).to_pylist() for i in range(width)]
-        times = _millis(batch.column(self.times[side]))
+        times = epoch_millis(batch.column(self.times[side]))
         key_columns = self.keys[side]
         backend, timers = self.keyed_backend, self.timers
         never: list[tuple] = []

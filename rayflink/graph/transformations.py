@@ -291,8 +291,11 @@ class SqlSchemaParams:
 
 
 @dataclass(frozen=True)
-class NoParams:
-    """A kind that takes no parameters (sql_batches_to_rows)."""
+class SqlRowsParams:
+    """sql_batches_to_rows: ``rowtime``, the field whose value becomes each row's record timestamp
+    (the table's event-time attribute), or None."""
+
+    rowtime: int | None = None
 
 
 OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an annotation
@@ -300,7 +303,7 @@ OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an an
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
-                       SqlJoinParams, SqlTemporalJoinParams, SqlFormatRowsParams, SqlSchemaParams, NoParams]
+                       SqlJoinParams, SqlTemporalJoinParams, SqlFormatRowsParams, SqlSchemaParams, SqlRowsParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SOURCE: WatermarkParams,
@@ -331,7 +334,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_SESSION_WINDOW_AGGREGATE: SqlWindowAggregateParams,
     OperatorKind.SQL_FORMAT_ROWS: SqlFormatRowsParams,
     OperatorKind.SQL_RECORDS_TO_BATCH: SqlSchemaParams,
-    OperatorKind.SQL_BATCHES_TO_ROWS: NoParams,
+    OperatorKind.SQL_BATCHES_TO_ROWS: SqlRowsParams,
     OperatorKind.SQL_JOIN: SqlJoinParams,
     OperatorKind.SQL_TEMPORAL_JOIN: SqlTemporalJoinParams,
     OperatorKind.SQL_RANK: SqlRankParams,

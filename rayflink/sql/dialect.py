@@ -33,6 +33,21 @@ class FlinkParser(RisingWaveParser):
         virtual = self._match_text_seq("VIRTUAL")
         return self.expression(MetadataColumnConstraint(this=key, virtual=virtual))
 
+    def _parse_match_recognize(self) -> exp.MatchRecognize | None:
+        """sqlglot's MATCH_RECOGNIZE, plus Flink's ``PATTERN (...) WITHIN INTERVAL ...`` (arg ``within``)."""
+        self._within: exp.Expr | None = None
+        node = super()._parse_match_recognize()
+        if node is not None and self._within is not None:
+            node.set("within", self._within)
+        return node
+
+    def _match_text_seq(self, *texts: str, advance: bool = True) -> bool | None:
+        # DEFINE follows the pattern: a WITHIN between them is Flink's time constraint
+        if texts == ("DEFINE",) and self._curr is not None and self._curr.text.upper() == "WITHIN":
+            self._advance()
+            self._within = self._parse_interval()
+        return super()._match_text_seq(*texts, advance=advance)
+
     def _parse_lambda(self, alias: bool = False) -> exp.Expr | None:
         if (self._curr is not None and self._curr.token_type == TokenType.TABLE and self._next is not None
                 and self._next.token_type in (TokenType.VAR, *self.ID_VAR_TOKENS)):
@@ -47,7 +62,8 @@ class Flink(RisingWave):
     class Tokenizer(RisingWave.Tokenizer):
         IDENTIFIERS = ['"', "`"]
         # SESSION is Flink's session window function, not SET SESSION's keyword
-        KEYWORDS = {k: v for k, v in RisingWave.Tokenizer.KEYWORDS.items() if k != "SESSION"}
+        KEYWORDS = {**{k: v for k, v in RisingWave.Tokenizer.KEYWORDS.items() if k != "SESSION"},
+                    "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE}
 
     Parser = FlinkParser
 

@@ -386,6 +386,75 @@ class TemporalJoin(RelNode):
 
 
 @dataclass(frozen=True)
+class PatternVariable:
+    """One element of a MATCH_RECOGNIZE pattern: ``name`` repeated ``low`` to ``high`` times (None:
+    unbounded), greedy or reluctant; ``define`` is the input field holding its DEFINE condition's
+    value for each row (None: any row matches)."""
+
+    name: str
+    low: int
+    high: int | None
+    greedy: bool
+    define: int | None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A MEASURES item: ``kind`` (FIRST, LAST, SUM, COUNT, AVG, MIN, MAX) of input field ``field``
+    (None for COUNT(*)) over the rows of ``variable`` (None: every row of the match)."""
+
+    name: str
+    kind: str
+    variable: str | None
+    field: int | None
+    type: pa.DataType
+
+
+@dataclass(frozen=True)
+class MatchRecognize(RelNode):
+    """``MATCH_RECOGNIZE``: per partition, rows in event-time order matched against ``pattern``
+    (consecutive rows, as SQL's row pattern matching is), ONE ROW PER MATCH: the partition
+    columns, then the measures. Runs on the CEP operator; insert-only."""
+
+    input: RelNode
+    partition: tuple[int, ...]
+    time: int
+    pattern: tuple[PatternVariable, ...]
+    measures: tuple[Measure, ...]
+    skip: tuple[str, str | None]  # PAST_LAST_ROW | TO_NEXT_ROW | TO_FIRST | TO_LAST, and the variable
+    within_ms: int | None
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = [self.input.schema.field(i) for i in self.partition]
+        return pa.schema(fields + [pa.field(m.name, m.type) for m in self.measures])
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        pattern = " ".join(v.name + _quantifier(v) for v in self.pattern)
+        measures = ", ".join(f"{m.kind}({m.variable or ''}.{names[m.field] if m.field is not None else '*'}) AS "
+                             f"{m.name}" for m in self.measures)
+        within = f" WITHIN {self.within_ms} ms" if self.within_ms is not None else ""
+        skip = " ".join(filter(None, self.skip))
+        return (f"Match(partitionBy=[{', '.join(names[i] for i in self.partition)}], orderBy=[{names[self.time]}], "
+                f"measures=[{measures}], pattern=[({pattern}){within}], after=[SKIP {skip}])")
+
+
+def _quantifier(v: PatternVariable) -> str:
+    text = {(1, 1): "", (0, 1): "?", (1, None): "+", (0, None): "*"}.get(
+        (v.low, v.high), f"{{{v.low},{'' if v.high is None else v.high}}}")
+    return text + ("" if v.greedy or not text else "?")
+
+
+@dataclass(frozen=True)
 class Sink(RelNode):
     """``INSERT INTO table``: the input's rows written by the table's connector."""
 

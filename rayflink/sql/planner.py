@@ -3,6 +3,7 @@ window TVFs), HAVING, SELECT, INSERT INTO; names and types are checked on the wa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -17,6 +18,9 @@ from rayflink.sql.logical import (
     Aggregate,
     Calc,
     Join,
+    MatchRecognize,
+    Measure,
+    PatternVariable,
     Rank,
     RelNode,
     Scan,
@@ -93,9 +97,15 @@ class Planner:
             source, where = ranked
         else:
             source = self.plan_from(from_)
+        match = node.args.get("match")
+        if match is not None:
+            if isinstance(source, _Windowed):
+                raise invalid("MATCH_RECOGNIZE over a window TVF is not supported; match over the table", match)
+            source = self.plan_match(source, match)
         windowed = source if isinstance(source, _Windowed) else None
         rel = windowed.input if windowed is not None else source
-        aliases = {_alias(from_): {n: i for i, n in enumerate(rel.schema.names)}}
+        alias = match.alias if match is not None and match.alias else _alias(from_)
+        aliases = {alias: {n: i for i, n in enumerate(rel.schema.names)}}
         for join in node.args.get("joins") or []:
             if windowed is not None:
                 raise invalid("a join with a window TVF is not supported yet", join)
@@ -261,6 +271,78 @@ class Planner:
                           "in WHERE", join.args.get("on"))
         return TemporalJoin(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
                             time.index, right.schema.names.index(right.rowtime), tuple(names))
+
+    def plan_match(self, rel: RelNode, match: exp.MatchRecognize) -> MatchRecognize:
+        """``MATCH_RECOGNIZE (PARTITION BY ... ORDER BY rowtime MEASURES ... PATTERN (...) DEFINE ...)``."""
+        if rel.updating:
+            raise SqlPlanningError(f"MATCH_RECOGNIZE needs an insert-only input; it is updating ({_what(rel)})")
+        binder = Binder(rel.schema, what=_what(rel))
+        partition = []
+        for p in match.args.get("partition_by") or []:
+            col = binder.bind(p)
+            if not isinstance(col, Col):
+                raise invalid("PARTITION BY takes columns", p)
+            partition.append(col.index)
+        order = match.args.get("order")
+        ordered = order.expressions if order is not None else []
+        if (len(ordered) != 1 or ordered[0].args.get("desc") or rel.rowtime is None
+                or binder.bind(ordered[0].this) != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
+            raise invalid(f"MATCH_RECOGNIZE must ORDER BY the input's event-time attribute ascending"
+                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}",
+                          order or match)
+        rows = match.args.get("rows")
+        if rows is not None and rows.name != "ONE ROW PER MATCH":
+            raise invalid(f"{rows.name} is not supported; use ONE ROW PER MATCH", match)
+        names = _pattern_names(match.args.get("pattern"), match)
+        defines: dict[str, Expr] = {}
+        for d in match.args.get("define") or []:
+            var = d.alias
+            if var not in names:
+                raise invalid(f"DEFINE {var}: {var!r} is not a variable of the PATTERN ({', '.join(names)})", d)
+            for c in d.this.find_all(exp.Column):
+                if c.table and c.table != var:
+                    raise invalid(f"DEFINE {var} refers to {c.table}.{c.name}: a condition may only read the row it "
+                                  "tests (its own columns); conditions on earlier rows are not supported yet", c)
+            defines[var] = binder.bind(d.this.transform(
+                lambda n: exp.column(n.name, quoted=True) if isinstance(n, exp.Column) else n))
+        # the DEFINE conditions, computed per row in one vectorized Calc ahead of the matching
+        width = len(rel.schema)
+        fields = {v: width + i for i, v in enumerate(defines)}
+        rel = Calc(rel, tuple(Col(i, n) for i, n in enumerate(rel.schema.names)) + tuple(defines.values()),
+                   tuple(_unique(list(rel.schema.names) + [f"$define${v}" for v in defines])),
+                   tuple(rel.schema.types) + tuple(pa.bool_() for _ in defines))
+        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v))
+                        for v, lo, hi, greedy in _pattern(match.args.get("pattern"), match))
+        measures = tuple(self.measure(m.this, rel, binder, names) for m in match.args.get("measures") or [])
+        if not measures:
+            raise invalid("MATCH_RECOGNIZE needs MEASURES (what each match gives)", match)
+        skip = _skip(match.args.get("after"), names, match)
+        within = match.args.get("within")
+        return MatchRecognize(rel, tuple(partition), rel.schema.names.index(rel.rowtime), pattern, measures, skip,
+                              interval_ms(within) if within is not None else None)
+
+    def measure(self, node: exp.Expr, rel: RelNode, binder: Binder, names: list[str]) -> Measure:
+        if not isinstance(node, exp.Alias):
+            raise invalid("each measure needs a name: MEASURES expr AS name", node)
+        inner, kind = node.this, "LAST"
+        kinds = {exp.First: "FIRST", exp.Last: "LAST", exp.Sum: "SUM", exp.Count: "COUNT", exp.Avg: "AVG",
+                 exp.Min: "MIN", exp.Max: "MAX"}
+        if type(inner) in kinds:
+            kind, inner = kinds[type(inner)], inner.this
+        if kind == "COUNT" and isinstance(inner, exp.Star):
+            return Measure(node.alias, kind, None, None, pa.int64())
+        if not isinstance(inner, exp.Column) or (inner.table and inner.table not in names):
+            raise invalid("a measure is var.column, FIRST/LAST(var.column) or SUM/COUNT/AVG/MIN/MAX(var.column), "
+                          f"with var a PATTERN variable ({', '.join(names)})", node)
+        col = binder.bind(exp.column(inner.name, quoted=True))
+        assert isinstance(col, Col)
+        t = rel.schema.field(col.index).type
+        if kind in ("SUM", "AVG") and not (pa.types.is_integer(t) or pa.types.is_floating(t)
+                                           or pa.types.is_decimal(t)):
+            raise invalid(f"{kind} needs a numeric column; {inner.name} is {t}", node)
+        out = {"COUNT": pa.int64(), "AVG": pa.float64(),
+               "SUM": pa.int64() if pa.types.is_integer(t) else pa.float64()}.get(kind, t)
+        return Measure(node.alias, kind, inner.table or None, col.index, out)
 
     def plan_from(self, node: exp.Expr) -> RelNode | _Windowed:
         if isinstance(node, exp.Subquery):
@@ -445,6 +527,45 @@ def _what(rel: RelNode) -> str:
     if isinstance(rel, Scan):
         return f"table {rel.table.name!r}"
     return "the input"
+
+
+_PATTERN_ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(\*|\+|\?|\{(\d*)(,?)(\d*)\})?(\?)?")
+
+
+def _pattern(node: exp.Expr | None, match: exp.Expr) -> list[tuple[str, int, int | None, bool]]:
+    """``A B+ C{2,3}?`` as (variable, low, high, greedy) in order: a sequence of quantified variables."""
+    text = node.name if node is not None else ""
+    out, at = [], 0
+    while at < len(text.rstrip()):
+        m = _PATTERN_ITEM.match(text, at)
+        if m is None or m.end() == at:
+            raise invalid(f"PATTERN ({text}): only a sequence of variables with quantifiers (*, +, ?, {{n}}, {{n,m}}, "
+                          "a trailing ? for reluctant) is supported, not alternation, groups or anchors", match)
+        name, quant, lo, comma, hi, reluctant = m.groups()
+        low, high = {None: (1, 1), "*": (0, None), "+": (1, None), "?": (0, 1)}.get(
+            quant, (int(lo or 0), None if comma and not hi else int(hi or lo or 0)))
+        out.append((name, low, high, not reluctant))
+        at = m.end()
+    if not out:
+        raise invalid("MATCH_RECOGNIZE needs a PATTERN (...)", match)
+    if len({v for v, *_ in out}) != len(out):
+        raise invalid(f"PATTERN ({text}): a variable may appear once", match)
+    return out
+
+
+def _pattern_names(node: exp.Expr | None, match: exp.Expr) -> list[str]:
+    return [v for v, *_ in _pattern(node, match)]
+
+
+def _skip(node: exp.Expr | None, names: list[str], match: exp.Expr) -> tuple[str, str | None]:
+    text = node.name.removeprefix("AFTER MATCH SKIP ").strip() if node is not None else "PAST LAST ROW"
+    if text in ("PAST LAST ROW", "TO NEXT ROW"):
+        return text.replace(" ", "_"), None
+    direction, _, var = text.partition(" ")[2].partition(" ")
+    if direction not in ("FIRST", "LAST") or var not in names:
+        raise invalid(f"AFTER MATCH SKIP {text}: use PAST LAST ROW, TO NEXT ROW, TO FIRST v or TO LAST v with v a "
+                      f"PATTERN variable ({', '.join(names)})", match)
+    return f"TO_{direction}", var
 
 
 def _alias(node: exp.Expr) -> str:

@@ -16,6 +16,7 @@ from rayflink.graph.transformations import (
     SqlGroupAggregateParams,
     SqlJoinParams,
     SqlRankParams,
+    SqlRowsParams,
     SqlSchemaParams,
     SqlTemporalJoinParams,
     SqlWindowAggregateParams,
@@ -31,6 +32,7 @@ from rayflink.sql.logical import (
     Calc,
     DataStreamScan,
     Join,
+    MatchRecognize,
     Rank,
     RelNode,
     Scan,
@@ -109,6 +111,8 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         spec = OperatorSpec(OperatorKind.SQL_TEMPORAL_JOIN, SqlTemporalJoinParams(
             keys, node.kind, node.left_time, node.right_time, len(node.left.schema), node.schema))
         return connected._two_input(node.explain()[:120], spec, None)
+    if isinstance(node, MatchRecognize):
+        return _match_recognize(node, child(node.input))
     if isinstance(node, Sink):
         from rayflink.connectors.table import create_table_sink
 
@@ -120,6 +124,19 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
                 "sink that takes updates ('print', 'blackhole') or aggregate over a window instead")
         return sink.attach(child(node.input))
     raise SqlPlanningError(f"no physical operator for {type(node).__name__}")
+
+
+def _match_recognize(node: MatchRecognize, stream: Any) -> Any:
+    """Rows stamped with their event time, keyed by partition, through the CEP operator, back to batches."""
+    from rayflink.cep import CEP
+    from rayflink.sql.match_recognize import MatchMeasures, PartitionKey, compile_pattern
+
+    rows = stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams(node.time)),
+                             None)
+    matches = CEP.pattern(rows.key_by(PartitionKey(node.partition)), compile_pattern(node)).process(
+        MatchMeasures(node.partition, node.measures, tuple(v.name for v in node.pattern)))
+    spec = OperatorSpec(OperatorKind.SQL_RECORDS_TO_BATCH, SqlSchemaParams(node.schema))
+    return matches._one_input(node.explain()[:120], spec, None)
 
 
 def _updating_operator(node: RelNode) -> str:

@@ -57,3 +57,10 @@ def flink_type_name(t: pa.DataType) -> str:
 def is_time(t: pa.DataType) -> bool:
     """A TIMESTAMP or TIMESTAMP_LTZ column (what a watermark or window can be defined on)."""
     return pa.types.is_timestamp(t)
+
+
+def epoch_millis(array: pa.Array) -> list:
+    """Event times (TIMESTAMP, TIMESTAMP_LTZ or BIGINT milliseconds) as epoch milliseconds, None where NULL."""
+    if pa.types.is_timestamp(array.type):
+        array = array.cast(pa.timestamp("ms", array.type.tz))
+    return array.cast(pa.int64()).to_pylist()

@@ -306,12 +306,16 @@ class StreamTableEnvironment(TableEnvironment):
         return self.to_changelog_stream(table)
 
     def to_changelog_stream(self, table: "Table") -> Any:
-        """The table's changelog as a DataStream of ``Row`` with their ``RowKind``."""
-        from rayflink.graph.transformations import NoParams, OperatorKind, OperatorSpec
+        """The table's changelog as a DataStream of ``Row`` with their ``RowKind``; a table with an
+        event-time attribute gives each row its value as the record's timestamp, as Flink does."""
+        from rayflink.graph.transformations import OperatorKind, OperatorSpec, SqlRowsParams
         from rayflink.sql.translate import translate
 
-        stream = translate([optimize(table._plan)], self._prepare_env())[0]
-        return stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, NoParams()), None)
+        plan = optimize(table._plan)
+        stream = translate([plan], self._prepare_env())[0]
+        rowtime = plan.schema.names.index(plan.rowtime) if plan.rowtime is not None else None
+        return stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams(rowtime)),
+                                 None)
 
 
 class StatementSet:
