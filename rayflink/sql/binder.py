@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +35,20 @@ _UNARY = {
 }
 _OPERATOR_SQL = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "mod": "%", "equal": "=",
                  "not_equal": "<>", "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="}
+
+
+# the user-defined functions of the TableEnvironment planning now (name in upper case -> udf)
+_USER_FUNCTIONS: ContextVar[Mapping[str, Any]] = ContextVar("user_functions", default=MappingProxyType({}))
+
+
+@contextmanager
+def user_functions(functions: Mapping[str, Any]) -> Iterator[None]:
+    """Bind calls to ``functions`` (a catalog's udfs) while planning in this block."""
+    token = _USER_FUNCTIONS.set(functions)
+    try:
+        yield
+    finally:
+        _USER_FUNCTIONS.reset(token)
 
 
 def position(node: exp.Expr) -> dict:
@@ -214,6 +232,9 @@ class Binder:
     def function(self, node: exp.Anonymous) -> Expr:
         name = node.name.upper()
         args = list(node.expressions)
+        udf = node.meta.get("udf") or _USER_FUNCTIONS.get().get(name)  # inline (Table API) or registered
+        if udf is not None:
+            return Call("udf", tuple(self.bind(a) for a in args), (udf,))
         if name == "TO_TIMESTAMP":
             fmt = self._constant_string(args[1], node) if len(args) > 1 else None
             return Call("to_timestamp", (self.bind(args[0]),), (fmt,) if fmt else ())
@@ -229,8 +250,10 @@ class Binder:
             return Call(SQL_FUNCTIONS[name], tuple(self.bind(a) for a in args))
         if name in ("TUMBLE_START", "TUMBLE_END", "HOP_START", "HOP_END", "TUMBLE_ROWTIME", "HOP_ROWTIME"):
             raise invalid(f"{name} needs a GROUP BY with the matching {name.split('_')[0]}(...) window", node)
-        raise invalid(f"function {name} is not supported yet"
-                      + closest(name, [*SQL_FUNCTIONS, "TO_TIMESTAMP", "DATE_FORMAT", "REPLACE"]), node)
+        raise invalid(f"function {name} is not supported yet (nor a function registered with "
+                      "create_temporary_function / CREATE TEMPORARY FUNCTION)"
+                      + closest(name, [*SQL_FUNCTIONS, *_USER_FUNCTIONS.get(), "TO_TIMESTAMP", "DATE_FORMAT",
+                                       "REPLACE"]), node)
 
     def _constant_string(self, node: exp.Expr, where: exp.Expr) -> str:
         if isinstance(node, exp.Literal) and node.is_string:

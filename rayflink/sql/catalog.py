@@ -83,6 +83,18 @@ class Catalog:
 
     def __init__(self) -> None:
         self._objects: dict[str, CatalogTable | CatalogView] = {}
+        self.functions: dict[str, Any] = {}  # user-defined functions by name in upper case (SQL's are not
+        # case-sensitive): rayflink.table.udf's wrappers
+
+    def create_function(self, name: str, function: Any, *, if_not_exists: bool = False) -> None:
+        if name.upper() in self.functions and not if_not_exists:
+            raise SqlValidationError(f"function {name!r} already exists; drop it first or use IF NOT EXISTS")
+        self.functions.setdefault(name.upper(), function)
+
+    def drop_function(self, name: str, *, if_exists: bool = False) -> bool:
+        if self.functions.pop(name.upper(), None) is None and not if_exists:
+            raise SqlValidationError(f"function {name!r} does not exist" + closest(name.upper(), self.functions))
+        return True
 
     def create(self, obj: CatalogTable | CatalogView, *, if_not_exists: bool = False,
                replace: bool = False) -> None:

@@ -62,6 +62,8 @@ class Call(Expr):
 
     def sql(self) -> str:
         inner = ", ".join(a.sql() for a in self.args)
+        if self.name == "udf":  # a user-defined function prints as its name
+            return f"{self.options[0]!r}({inner})"
         opts = "".join(f", {o!r}" for o in self.options)
         return f"{self.name.upper()}({inner}{opts})"
 
@@ -253,7 +255,13 @@ def _or(args: list, options: tuple, n: int) -> Any:
     return pc.or_kleene(args[0], args[1])
 
 
+def _udf(args: list, options: tuple, n: int) -> pa.Array:
+    """A user-defined function (``options[0]``, made by ``rayflink.table.udf.udf``)."""
+    return options[0].evaluate(args, n)
+
+
 FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
+    "udf": _udf,
     "add": _binary("add"), "subtract": _binary("subtract"), "multiply": _binary("multiply"),
     "divide": _binary("divide"), "mod": _mod, "power": _binary("power"),
     "negate": _unary("negate"), "abs": _unary("abs"), "sqrt": _unary("sqrt"), "ln": _unary("ln"),

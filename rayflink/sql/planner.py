@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlglot import exp
 
-from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate
+from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate, user_functions
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.errors import SqlPlanningError, closest
 from rayflink.sql.expressions import Call, Col, Expr
@@ -59,12 +59,17 @@ class Planner:
         table = self.catalog.get(name)
         if not isinstance(table, CatalogTable):
             raise invalid(f"cannot INSERT INTO view {name!r}; insert into a table", target)
-        query = self.plan_query(node.expression)
+        with user_functions(self.catalog.functions):
+            query = self.plan_query(node.expression)
         return Sink(conform(query, table, node), table)
 
     # ---- queries ---------------------------------------------------------------------------
 
     def plan_query(self, node: exp.Expr) -> RelNode:
+        with user_functions(self.catalog.functions):
+            return self._plan_with(node)
+
+    def _plan_with(self, node: exp.Expr) -> RelNode:
         with_ = node.args.get("with_")
         if with_ is None:
             return self._plan_query(node)

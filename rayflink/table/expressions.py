@@ -196,9 +196,14 @@ def lit(value: Any, data_type: Any = None) -> Expression:
     return e.cast(data_type) if data_type is not None else e
 
 
-def call(f: str, *args: Any) -> Expression:
-    """The built-in function ``f`` (``call("UPPER", col("name"))``)."""
-    return Expression(exp.Anonymous(this=f.upper(), expressions=[_node(a) for a in args]))
+def call(f: Any, *args: Any) -> Expression:
+    """The function ``f`` (``call("UPPER", col("name"))``): a built-in or registered one by name, or a
+    ``udf`` itself."""
+    if isinstance(f, str):
+        return Expression(exp.Anonymous(this=f.upper(), expressions=[_node(a) for a in args]))
+    node = exp.Anonymous(this=repr(f).upper(), expressions=[_node(a) for a in args])
+    node.meta["udf"] = f
+    return Expression(node)
 
 
 def to_node(e: Any) -> exp.Expr:

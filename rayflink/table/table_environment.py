@@ -85,9 +85,15 @@ class TableEnvironment:
         command = _COMMAND.match(statement)
         if command is not None:
             return self._command(command.group(1).upper(), statement[command.end():], statement)
-        node = self._parse_one(statement)
+        # Flink's SYSTEM functions live in the one namespace of temporary functions here
+        node = self._parse_one(re.sub(r"\bTEMPORARY\s+SYSTEM\s+FUNCTION\b", "TEMPORARY FUNCTION", statement,
+                                      flags=re.IGNORECASE))
         if isinstance(node, exp.Create):
             return self._create(node)
+        if isinstance(node, exp.Drop) and (node.args.get("kind") or "").upper() == "FUNCTION":
+            for function in node.args.get("tables") or [node.this]:
+                self._catalog.drop_function(function.name, if_exists=bool(node.args.get("exists")))
+            return _ok()
         if isinstance(node, exp.Drop):
             kind = (node.args.get("kind") or "TABLE").upper()
             for table in node.args.get("tables") or [node.this]:
@@ -152,6 +158,23 @@ class TableEnvironment:
         """Register ``table`` under ``view_path`` for SQL."""
         self._catalog.create(CatalogView(view_path, table._plan), replace=True)
 
+    def create_temporary_function(self, path: str, function: Any) -> None:
+        """Register a ``udf`` under ``path`` for SQL (``SELECT path(...)``)."""
+        self._catalog.create_function(path, _as_udf(function, path))
+
+    def create_temporary_system_function(self, name: str, function: Any) -> None:
+        """Register a ``udf`` under ``name`` for SQL (as a temporary function: one namespace here)."""
+        self._catalog.create_function(name, _as_udf(function, name))
+
+    def drop_temporary_function(self, path: str) -> bool:
+        return self._catalog.drop_function(path)
+
+    def drop_temporary_system_function(self, name: str) -> bool:
+        return self._catalog.drop_function(name)
+
+    def list_user_defined_functions(self) -> list[str]:
+        return sorted(name.lower() for name in self._catalog.functions)
+
     def list_tables(self) -> list[str]:
         return self._catalog.tables()
 
@@ -203,8 +226,17 @@ class TableEnvironment:
             self._planner.plan_query(node.expression)  # validated now, planned where it is used
             self._catalog.create(CatalogView(node.this.name, node.expression), if_not_exists=exists,
                                  replace=bool(node.args.get("replace")))
+        elif kind == "FUNCTION":
+            from rayflink.table.udf import load_function
+
+            language = next((p.this.name.upper() for p in (node.args.get("properties") or exp.Properties()).expressions
+                             if isinstance(p, exp.LanguageProperty)), "PYTHON")
+            if language != "PYTHON":
+                raise invalid(f"CREATE FUNCTION ... LANGUAGE {language}: only Python functions run here", node)
+            path = node.expression.this if isinstance(node.expression, exp.Literal) else node.expression.sql()
+            self._catalog.create_function(node.this.name, load_function(path, node.this.name), if_not_exists=exists)
         else:
-            raise invalid(f"CREATE {kind} is not supported; use CREATE TABLE or CREATE VIEW", node)
+            raise invalid(f"CREATE {kind} is not supported; use CREATE TABLE, VIEW or TEMPORARY FUNCTION", node)
         return _ok()
 
     def _describe(self, target: exp.Expr) -> TableResult:
@@ -316,6 +348,15 @@ class StreamTableEnvironment(TableEnvironment):
         rowtime = plan.schema.names.index(plan.rowtime) if plan.rowtime is not None else None
         return stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams(rowtime)),
                                  None)
+
+
+def _as_udf(function: Any, name: str) -> Any:
+    from rayflink.table.udf import UserDefinedScalarFunctionWrapper
+
+    if not isinstance(function, UserDefinedScalarFunctionWrapper):
+        raise SqlValidationError(f"function {name!r}: register a function made by udf(..., result_type=...), "
+                                 f"got {type(function).__name__}")
+    return function
 
 
 class StatementSet:
