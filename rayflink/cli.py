@@ -1,5 +1,5 @@
-"""The ``rayflink`` command: run a job script (from a savepoint), list, inspect, savepoint, stop
-and cancel jobs on a Ray cluster."""
+"""The ``rayflink`` command: run a job script (from a savepoint) or SQL (``rayflink sql``), list,
+inspect, savepoint, stop and cancel jobs on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -66,6 +66,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from rayflink.sql.client import interactive, run_statements, statements
+    from rayflink.table import EnvironmentSettings, TableEnvironment
+
+    if args.address:
+        os.environ["RAY_ADDRESS"] = args.address
+    settings = EnvironmentSettings.in_batch_mode() if args.batch else EnvironmentSettings.in_streaming_mode()
+    t_env = TableEnvironment.create(settings)
+    for item in args.define or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"rayflink sql: -D takes key=value, got {item!r}", file=sys.stderr)
+            return 2
+        t_env.get_config().set(key.strip(), value.strip())
+    if args.execute:
+        return run_statements(t_env, statements([args.execute]))
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                script = f.read()
+        except OSError as exc:
+            print(f"rayflink sql: {exc}", file=sys.stderr)
+            return 2
+        return run_statements(t_env, statements(script.splitlines()))
+    return interactive(t_env)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     jobs = call(_manager(args.address).list_jobs.remote())
     if not jobs:
@@ -126,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=cmd_run)
+    sql = sub.add_parser("sql", help="the SQL client: run a script (-f), a statement (-e), or type statements")
+    sql.add_argument("-f", "--file", help="a script of ;-terminated statements")
+    sql.add_argument("-e", "--execute", help="one statement")
+    sql.add_argument("-D", dest="define", action="append", help="an option: -D key=value (as SET)")
+    sql.add_argument("--batch", action="store_true", help="batch mode (execution.runtime-mode BATCH)")
+    sql.set_defaults(func=cmd_sql)
     lst = sub.add_parser("list", help="list the jobs of the cluster")
     lst.set_defaults(func=cmd_list)
     status = sub.add_parser("status", help="a job's vertices: records, rates, backpressure")
