@@ -12,7 +12,7 @@ from typing import Any
 
 from rayflink.common.configuration import CONFIG_ENV  # JSON options the CLI hands to the job's environment
 from rayflink.errors import JobExecutionError, RayflinkError
-from rayflink.runtime.client import call
+from rayflink.runtime.client import call, strip_ansi
 
 
 def _manager(address: str | None) -> Any:
@@ -98,13 +98,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs")
     for job in jobs:
-        print(f"{job['job_id']}  {job['status']:<10} {job['name']}")
+        restarts = f"  ({job['restarts']} restart{'s' * (job['restarts'] != 1)})" if job.get("restarts") else ""
+        print(f"{job['job_id']}  {job['status']:<10} {job['name']}{restarts}")
+        reason = _failure_reason(job)
+        if reason:
+            print(f"    {'failed' if job['status'] == 'FAILED' else 'last failure'}: {reason}")
     return 0
 
 
+def _failure_reason(job: dict) -> str | None:
+    """The first line of why a job failed (or, running, why it last restarted)."""
+    error = job.get("error")
+    text = (error or {}).get("error") if isinstance(error, dict) else error
+    if not text and job.get("failures"):
+        text = job["failures"][-1]
+    return strip_ansi(str(text)).strip().splitlines()[0][:300] if text else None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    metrics = call(_manager(args.address).metrics.remote(args.job_id))
+    manager = _manager(args.address)
+    metrics = call(manager.metrics.remote(args.job_id))
     print(f"job {metrics['job_id']} {metrics['name']!r}: {metrics['status']}")
+    reason = _failure_reason(call(manager.status.remote(args.job_id)))
+    if reason:
+        print(f"  {'failed' if metrics['status'] == 'FAILED' else 'last failure'}: {reason}")
     for v in metrics["vertices"]:
         print(f"  [{v['id']}] {v['name']} x{v['parallelism']}: in {v['records_in']:,} out {v['records_out']:,} "
               f"({v['records_in_per_s']:,.0f}/s) backpressure {v['backpressure_ratio']:.0%}")

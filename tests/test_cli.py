@@ -100,3 +100,12 @@ def test_a_failing_job_script_ends_the_run_with_its_error_and_exit_code_1(tmp_pa
     err = capsys.readouterr().err
     assert err.startswith("rayflink run: job 'fails'") and "two is not allowed" in err
     assert "raise ValueError" in err and "\x1b[" not in err
+    # and `rayflink list` and `status` say why it failed, in one line
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    line = next(i for i, text in enumerate(listed.splitlines()) if "FAILED" in text and " fails" in text)
+    reason = listed.splitlines()[line + 1]
+    assert reason.startswith("    failed: ") and "two is not allowed" in reason
+    job_id = listed.splitlines()[line].split()[0]
+    assert main(["status", job_id]) == 0
+    assert "  failed: " in capsys.readouterr().out
