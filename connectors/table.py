@@ -7,9 +7,12 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 - ``filesystem``: ``path``, ``format`` (``csv`` | ``json``), ``csv.field-delimiter``;
   ``source.monitor-interval`` keeps reading new files (unbounded)
 - ``kafka``: ``topic``, ``properties.bootstrap.servers``, ``properties.group.id``, ``properties.*``,
-  ``format`` (``json`` | ``csv``), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
+  ``format`` (``json`` | ``csv`` | ``debezium-json``: a changelog read and written as Debezium's
+  changes), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
   ``group-offsets`` | ``timestamp`` with ``scan.startup.timestamp-millis``), ``scan.bounded.mode``
   (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
+- ``upsert-kafka`` (sink): ``topic``, ``properties.*``, ``key.format`` and ``value.format`` (``json``):
+  each row under its PRIMARY KEY, a deleted key as a tombstone (no value)
 - ``jdbc`` (sink): ``url`` (``jdbc:postgresql://...`` or ``jdbc:mysql://...``), ``table-name``,
   ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
   ``sink.max-retries``; with a PRIMARY KEY it upserts and takes updates (``-D`` deletes)
@@ -23,6 +26,7 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 from rayflink.sql.logical import ROWKIND
 
-CONNECTORS = ("datagen", "filesystem", "kafka", "jdbc", "mysql-cdc", "print", "blackhole")
+CONNECTORS = ("datagen", "filesystem", "kafka", "upsert-kafka", "jdbc", "mysql-cdc", "print", "blackhole")
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -52,10 +56,8 @@ def _option(table: CatalogTable, key: str, default: Any = None, *, required: boo
 def _check_connector(table: CatalogTable) -> str:
     name = table.connector()
     if name not in CONNECTORS:
-        hint = "; it comes with the connectors issue" if name == "upsert-kafka" else ""
         raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
-                                 + (closest(name, CONNECTORS) if not hint else hint)
-                                 + f" (supported: {', '.join(CONNECTORS)})")
+                                 + closest(name, CONNECTORS) + f" (supported: {', '.join(CONNECTORS)})")
     return name
 
 
@@ -193,15 +195,31 @@ class ArrowRowsSchema:
         return self.lines([m for m in messages if m is not None])
 
 
+class DebeziumJsonChanges:
+    """A Kafka value schema for ``debezium-json``: each message a change dict (``op``, ``before``,
+    ``after``, also inside Debezium's ``payload`` envelope); a tombstone (no value) is no change."""
+
+    def deserialize(self, message: bytes | None) -> dict:
+        if message is None:
+            return {}
+        change = json.loads(message)
+        return change.get("payload", change) if "op" not in change else change
+
+    def deserialize_batch(self, messages: list) -> list[dict]:
+        return [self.deserialize(m) for m in messages]
+
+
 def _kafka_source(table: CatalogTable) -> Any:
     from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 
+    fmt = _format(table, formats=_KAFKA_FORMATS)
+    values = DebeziumJsonChanges() if fmt == "debezium-json" else ArrowRowsSchema(ArrowLines(
+        table.physical_schema, fmt, _option(table, "csv.field-delimiter", ",")))
     builder = (KafkaSource.builder()
                .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
                .set_topics(*_option(table, "topic", required=True).split(";"))
                .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
-               .set_value_only_deserializer(ArrowRowsSchema(ArrowLines(
-                   table.physical_schema, _format(table), _option(table, "csv.field-delimiter", ",")))))
+               .set_value_only_deserializer(values))
     mode = _option(table, "scan.startup.mode", "group-offsets")
     starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
               "group-offsets": KafkaOffsetsInitializer.committed_offsets}
@@ -222,7 +240,7 @@ def _kafka_source(table: CatalogTable) -> Any:
     for key, value in table.options.items():
         if key.startswith("properties.") and key not in ("properties.bootstrap.servers", "properties.group.id"):
             builder.set_property(key[len("properties."):], value)
-    return builder.build()
+    return ChangelogBatches(builder.build(), table) if fmt == "debezium-json" else builder.build()
 
 
 def _mysql_cdc_source(table: CatalogTable) -> Any:
@@ -270,6 +288,8 @@ class ChangelogBatches(Source):
 
         rows, kinds = [], []
         for c in changes:
+            if not c:  # a tombstone: no change
+                continue
             for kind, row in change_kinds(c):
                 rows.append(row)
                 kinds.append(kind.value)
@@ -300,8 +320,9 @@ class _ChangelogReader(SourceReader):
         batches = self.reader.poll(max(1, max_records) * ROWS_PER_BATCH)
         if not batches:
             return batches
-        return [SplitBatch(b.split_id, [self.source.to_batch(b.records)], None, b.side_output)
-                for b in batches if b.records]
+        out = [SplitBatch(b.split_id, [self.source.to_batch(b.records)], None, b.side_output)
+               for b in batches if b.records]
+        return [b for b in out if b.records[0].num_rows]
 
     def snapshot_state(self) -> list[SourceSplit]:
         return self.reader.snapshot_state()
@@ -322,12 +343,27 @@ class _ChangelogReader(SourceReader):
         self.reader.close()
 
 
-def _kafka_sink(table: CatalogTable) -> Any:
+class _PairPart:
+    """A Kafka sink's key or value schema over (key, value) pairs: the UTF-8 bytes of one part (None stays None)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def serialize(self, pair: tuple) -> bytes | None:
+        part = pair[self.index]
+        return None if part is None else part.encode()
+
+
+def _kafka_sink(table: CatalogTable, upsert: bool = False) -> Any:
     from rayflink.common.serialization import SimpleStringSchema
     from rayflink.connectors.kafka import DeliveryGuarantee, KafkaRecordSerializationSchema, KafkaSink
 
-    serializer = (KafkaRecordSerializationSchema.builder().set_topic(_option(table, "topic", required=True))
-                  .set_value_serialization_schema(SimpleStringSchema()).build())
+    records = KafkaRecordSerializationSchema.builder().set_topic(_option(table, "topic", required=True))
+    if upsert:  # (key, value or None) pairs of the upsert-json rows
+        records = records.set_key_serialization_schema(_PairPart(0)).set_value_serialization_schema(_PairPart(1))
+    else:
+        records = records.set_value_serialization_schema(SimpleStringSchema())
+    serializer = records.build()
     guarantee = _option(table, "sink.delivery-guarantee", "at-least-once")
     try:
         delivery = DeliveryGuarantee(guarantee)
@@ -377,12 +413,15 @@ def _jdbc_sink(table: CatalogTable) -> Any:
                          connection.build(), execution)
 
 
-def _format(table: CatalogTable) -> str:
-    fmt = _option(table, "format", required=True)
-    if fmt not in ("csv", "json"):
-        raise SqlValidationError(f"table {table.name!r}: 'format' = {fmt!r} is not supported; use 'csv' or 'json'"
-                                 + closest(fmt, ["csv", "json"]))
+def _format(table: CatalogTable, key: str = "format", formats: tuple[str, ...] = ("csv", "json")) -> str:
+    fmt = _option(table, key, required=True)
+    if fmt not in formats:
+        raise SqlValidationError(f"table {table.name!r}: {key!r} = {fmt!r} is not supported here; use "
+                                 + " or ".join(f"'{f}'" for f in formats) + closest(fmt, list(formats)))
     return fmt
+
+
+_KAFKA_FORMATS = ("csv", "json", "debezium-json")
 
 
 def _filesystem_source(table: CatalogTable) -> Any:
@@ -443,6 +482,14 @@ def create_table_sink(table: CatalogTable) -> TableSink:
                          lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))
     if name == "kafka":
         sink = _kafka_sink(table)
-        fmt, delimiter = _format(table), _option(table, "csv.field-delimiter", ",")
-        return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+        fmt, delimiter = _format(table, formats=_KAFKA_FORMATS), _option(table, "csv.field-delimiter", ",")
+        return TableSink(table, fmt == "debezium-json", lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
+    if name == "upsert-kafka":
+        if not table.primary_key:
+            raise SqlValidationError(f"table {table.name!r}: 'upsert-kafka' needs a PRIMARY KEY (the Kafka key)")
+        for key in ("key.format", "value.format"):
+            _format(table, key, formats=("json",))
+        sink = _kafka_sink(table, upsert=True)
+        spec = OperatorSpec(OperatorKind.SQL_FORMAT_ROWS, SqlFormatRowsParams("upsert-json", key=table.primary_key))
+        return TableSink(table, True, lambda s: s._one_input(f"{label} rows", spec, None).sink_to(sink).name(label))
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a source only; it cannot be written")

@@ -44,14 +44,34 @@ def _csv_value(value: object) -> str:
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
 
 
-def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",") -> list[str]:
-    """The rows of ``batch`` as text in format ``print``, ``csv`` or ``json``."""
+def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",", key: tuple[str, ...] = ()) -> list:
+    """The rows of ``batch`` as text in format ``print``, ``csv``, ``json`` or ``debezium-json`` (a
+    change each: -U as a delete of the row before, +U as a create of the row after, as Flink
+    writes them), or for ``upsert-json`` as (key JSON, value JSON) pairs, None as the value of a
+    deleted key (a tombstone) and -U rows left out."""
     names = [n for n in batch.schema.names if n != ROWKIND]
     columns = [batch.column(n).to_pylist() for n in names]
     rows = list(zip(*columns)) if columns else [()] * batch.num_rows
+    kinds = batch.column(ROWKIND).to_pylist() if ROWKIND in batch.schema.names else [0] * batch.num_rows
     if fmt == "print":
-        kinds = batch.column(ROWKIND).to_pylist() if ROWKIND in batch.schema.names else [0] * batch.num_rows
         return [f"{ROW_KIND_SHORT[k]}[{', '.join(show(v) for v in row)}]" for k, row in zip(kinds, rows)]
+    if fmt == "debezium-json":
+        out = []
+        for k, row in zip(kinds, rows):
+            values = {n: _json_value(v) for n, v in zip(names, row)}
+            deleted = k in (1, 3)  # -U, -D
+            out.append(json.dumps({"before": values if deleted else None, "after": None if deleted else values,
+                                   "op": "d" if deleted else "c"}))
+        return out
+    if fmt == "upsert-json":
+        at = [names.index(n) for n in key]
+        pairs = []
+        for k, row in zip(kinds, rows):
+            if k == 1:  # -U: the +U after it overwrites the key
+                continue
+            key_json = json.dumps({names[i]: _json_value(row[i]) for i in at})
+            pairs.append((key_json, None if k == 3 else json.dumps({n: _json_value(v) for n, v in zip(names, row)})))
+        return pairs
     if fmt == "csv":
         return [delimiter.join(_csv_value(v) for v in row) for row in rows]
     if fmt == "json":
@@ -61,11 +81,11 @@ def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",") -> list[s
 
 @register_operator(OperatorKind.SQL_FORMAT_ROWS)
 class FormatRowsOperator(OneInputStreamOperator):
-    """params: ``format`` (print, csv, json), ``delimiter``: batches in, one string per row out."""
+    """params: ``format``, ``delimiter``, ``key`` (see ``format_rows``): batches in, one record per row out."""
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
-        fmt, delimiter = self.params.format, self.params.delimiter
-        out: list[str] = []
+        fmt, delimiter, key = self.params.format, self.params.delimiter, self.params.key
+        out: list = []
         for batch in values:
-            out += format_rows(batch, fmt, delimiter)
+            out += format_rows(batch, fmt, delimiter, key)
         self.output.emit(out, None)

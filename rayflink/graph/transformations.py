@@ -277,10 +277,12 @@ class SqlTemporalJoinParams:
 
 @dataclass(frozen=True)
 class SqlFormatRowsParams:
-    """Batches in, one string per row out: ``format`` (print, csv, json) and the csv ``delimiter``."""
+    """Batches in, one record per row out: ``format`` (print, csv, json, debezium-json: a string;
+    upsert-json: a (key, value or None) pair of the ``key`` fields), the csv ``delimiter``."""
 
     format: str
     delimiter: str = ","
+    key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class WatermarkSpec:
 
 
 CHANGELOG_CONNECTORS = ("mysql-cdc",)  # sources of a changelog rather than of inserts only
+CHANGELOG_FORMATS = ("debezium-json",)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class CatalogTable:
     @property
     def changelog(self) -> bool:
         """Whether reading the table gives a changelog (inserts, updates and deletes): a CDC table."""
-        return self.options.get("connector") in CHANGELOG_CONNECTORS
+        return self.options.get("connector") in CHANGELOG_CONNECTORS or \
+            self.options.get("format") in CHANGELOG_FORMATS
 
     def connector(self) -> str:
         try:

@@ -87,3 +87,65 @@ def test_insert_into_a_kafka_table(kafka_broker: KafkaBroker) -> None:
     t_env.execute_sql("INSERT INTO compras SELECT evento_id, monto FROM eventos WHERE tipo = 'compra'").wait()
     written = sorted((json.loads(r.value) for r in kafka_broker.consume_all(target)), key=lambda d: d["evento_id"])
     assert written == [{"evento_id": e[0], "monto": e[3]} for e in EVENTS if e[2] == "compra"]
+
+
+def _eventos(t_env: TableEnvironment, broker: KafkaBroker) -> None:
+    t_env.execute_sql(f"""CREATE TABLE eventos (evento_id STRING, user_id STRING, tipo STRING, monto DOUBLE,
+                          ts TIMESTAMP(3)) WITH ('connector' = 'kafka', 'topic' = '{kafka_events(broker)}',
+                          'properties.bootstrap.servers' = '{broker.bootstrap_servers}', 'format' = 'json',
+                          'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset')""")
+
+
+def _totals() -> dict:
+    totals: dict = {}
+    for _, user, kind, amount, _ in EVENTS:
+        if kind == "compra":
+            totals[user] = (totals.get(user, (0, 0.0))[0] + 1, totals.get(user, (0, 0.0))[1] + amount)
+    return totals
+
+
+def test_a_changelog_through_kafka_as_debezium_json_and_read_back(kafka_broker: KafkaBroker) -> None:
+    # Given a GROUP BY (an updating result) written to a Kafka table in debezium-json,
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    _eventos(t_env, kafka_broker)
+    topic = kafka_broker.create_topic(unique_name("totales"), partitions=1)
+    options = (f"'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = "
+               f"'{kafka_broker.bootstrap_servers}', 'format' = 'debezium-json'")
+    t_env.execute_sql(f"CREATE TABLE totales (user_id STRING, compras BIGINT, total DOUBLE) WITH ({options})")
+    t_env.execute_sql("INSERT INTO totales SELECT user_id, COUNT(*), SUM(monto) FROM eventos WHERE tipo = 'compra' "
+                      "GROUP BY user_id").wait()
+    changes = [json.loads(r.value) for r in kafka_broker.consume_all(topic)]
+    assert {c["op"] for c in changes} == {"c", "d"} and len(changes) > len(_totals())
+    # when the topic is read back as a changelog table (a second table over it),
+    reader = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    reader.execute_sql(f"CREATE TABLE totales (user_id STRING, compras BIGINT, total DOUBLE) WITH ({options}, "
+                       "'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset')")
+    view: dict = {}
+    for row in reader.execute_sql("SELECT * FROM totales").collect():
+        if str(row.get_row_kind()) in ("+I", "+U"):
+            view[row[0]] = (row[1], row[2])
+        else:
+            view.pop(row[0], None)
+    # then its final state is the GROUP BY's result.
+    assert view == _totals()
+
+
+def test_an_updating_result_into_upsert_kafka_leaves_the_last_value_per_key(kafka_broker: KafkaBroker) -> None:
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    _eventos(t_env, kafka_broker)
+    topic = kafka_broker.create_topic(unique_name("upserts"), partitions=1)
+    t_env.execute_sql(f"""CREATE TABLE totales (user_id STRING, compras BIGINT, total DOUBLE,
+                          PRIMARY KEY (user_id) NOT ENFORCED) WITH ('connector' = 'upsert-kafka',
+                          'topic' = '{topic}', 'properties.bootstrap.servers' = '{kafka_broker.bootstrap_servers}',
+                          'key.format' = 'json', 'value.format' = 'json')""")
+    t_env.execute_sql("INSERT INTO totales SELECT user_id, COUNT(*), SUM(monto) FROM eventos WHERE tipo = 'compra' "
+                      "GROUP BY user_id").wait()
+    compacted: dict = {}
+    for r in kafka_broker.consume_all(topic):  # what log compaction would keep
+        key = json.loads(r.key)["user_id"]
+        if r.value is None:
+            compacted.pop(key, None)
+        else:
+            value = json.loads(r.value)
+            compacted[key] = (value["compras"], value["total"])
+    assert compacted == _totals()
