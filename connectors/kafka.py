@@ -114,8 +114,8 @@ class KafkaPartitionSplit:
 
 
 @dataclass(frozen=True)
-class KafkaConsumerRecord:
-    """What a ``KafkaRecordDeserializationSchema`` sees."""
+class _KafkaRecord:
+    """A record read from Kafka: where it stands (topic, partition, offset), its timestamp, key and value."""
 
     topic: str
     partition: int
@@ -123,19 +123,19 @@ class KafkaConsumerRecord:
     timestamp: int
     key: bytes | None
     value: bytes | None
+
+
+@dataclass(frozen=True)
+class KafkaConsumerRecord(_KafkaRecord):
+    """What a ``KafkaRecordDeserializationSchema`` sees."""
+
     headers: list | None = None
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(_KafkaRecord):
     """A record that failed to deserialize, as emitted to the dead-letter side output."""
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
     error: str
 
 
