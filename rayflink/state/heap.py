@@ -120,13 +120,7 @@ class HeapListState(TableState, ListState):
             raise state_error(self._backend, self.name, "cannot add None to a ListState")
         if type(value) not in self._seen:
             self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is None:
-            self._put(ck, [value])
-        else:
-            stored.append(value)
-            self._put(ck, stored)
+        self._append(self._backend._ck, value)
 
     def add_all(self, values: list[Any]) -> None:
         values = self._checked(values)
@@ -171,31 +165,11 @@ class HeapMapState(TableState, MapState):
         return None if stored is None else stored.get(key)
 
     def put(self, key: Any, value: Any) -> None:
-        if type(key) not in self._kcheck.seen:
-            self._kcheck.check(key)
-        if type(value) not in self._seen:
-            self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is None:
-            self._put(ck, {key: value})
-        else:
-            stored[key] = value
-            self._put(ck, stored)
-
-    def put_all(self, dict_value: dict[Any, Any]) -> None:
-        for k, v in dict_value.items():
-            self.put(k, v)
+        self._checked_entry(key, value)
+        self._put_entry(self._backend._ck, key, value)
 
     def remove(self, key: Any) -> None:
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is not None and key in stored:
-            del stored[key]
-            if stored:
-                self._put(ck, stored)
-            else:
-                self._pop(ck, None)
+        self._remove_entry(self._backend._ck, key)
 
     def contains(self, key: Any) -> bool:
         stored = self._get(self._backend._ck)
@@ -231,22 +205,11 @@ class HeapReducingState(TableState, ReducingState):
         if value is None:
             return
         ck = self._backend._ck
-        stored = self._get(ck)
-        new = value if stored is None else self._reduce(stored, value)
-        if type(new) not in self._seen:
-            self._check(new)
-        self._put(ck, new)
+        self._put(ck, self._reduced(self._reduce, self._get(ck), value))
 
     def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
         """Reduce the values of ``sources`` into ``target`` (merging windows)."""
-        found = self._merge_sources(target, sources)
-        if not found:
-            return
-        ck = make_ck(self._backend.get_current_key(), target)
-        acc = self._get(ck)
-        for v in found:
-            acc = v if acc is None else self._reduce(acc, v)
-        self._put(ck, acc)
+        self._merge_values(target, sources, self._reduce)
 
 
 class HeapAggregatingState(TableState, AggregatingState):
@@ -262,24 +225,11 @@ class HeapAggregatingState(TableState, AggregatingState):
 
     def add(self, value: Any) -> None:
         ck = self._backend._ck
-        acc = self._get(ck)
-        if acc is None:
-            acc = self._agg.create_accumulator()
-        acc = self._agg.add(value, acc)
-        if type(acc) not in self._seen:
-            self._check(acc)
-        self._put(ck, acc)
+        self._put(ck, self._aggregated(self._agg, self._get(ck), value))
 
     def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
         """Merge the accumulators of ``sources`` into ``target`` (merging windows)."""
-        found = self._merge_sources(target, sources)
-        if not found:
-            return
-        ck = make_ck(self._backend.get_current_key(), target)
-        acc = self._get(ck)
-        for v in found:
-            acc = v if acc is None else self._agg.merge(acc, v)
-        self._put(ck, acc)
+        self._merge_values(target, sources, self._agg.merge)
 
 
 PLAIN_STATES: dict[str, type] = {
