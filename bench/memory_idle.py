@@ -8,11 +8,10 @@ the task executors) and the total, after the job has been running idle for --sec
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
-from harness import emit, start_ray
+from harness import Opt, emit, parse_args, start_ray
 
 
 def rss_by_process(root: int) -> list[tuple[int, str, float]]:
@@ -43,9 +42,7 @@ def rss_by_process(root: int) -> list[tuple[int, str, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10)
-    args = ap.parse_args()
+    args = parse_args(__doc__, seconds=Opt(10, type=float))
     start_ray()
     from rayflink.common import WatermarkStrategy
     from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
