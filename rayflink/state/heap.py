@@ -17,7 +17,7 @@ TTL are wrapped by ``rayflink.state.ttl``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rayflink.clock import current_time_ms
@@ -375,6 +375,41 @@ class TableKeyedStateBackend(KeyedStateBackend):
             return None
         return desc.ttl_config.get_ttl_ms()
 
+    def _restored_states(self, snapshots: list[KeyedStateSnapshot]) -> Iterator[tuple[str, str, Iterator]]:
+        """For each state of the full ``snapshots``: its name, its kind and its ``(ck, stored)``
+        entries in the key groups this subtask owns, wrapped or unwrapped for this operator's TTL.
+        A state new here is registered (``_restore_new_state``); a state of another kind here fails."""
+        now = self.ttl_time_provider()
+        for snap in snapshots:
+            self._check_snapshot(snap)
+            for name, st in snap.states.items():
+                kind, ttl = st["kind"], bool(st.get("ttl", False))
+                meta = self._table_meta.get(name)
+                if meta is None:
+                    meta = (kind, ttl)
+                    self._restore_new_state(name, kind, ttl)
+                elif meta[0] != kind:
+                    raise self._restored_kind_differs(name, kind, meta[0])
+                yield name, kind, self._owned_entries(st["entries"], kind, None if ttl == meta[1] else meta[1], now)
+
+    def _owned_entries(self, entries: dict, kind: str, to_ttl: bool | None, now: int) -> Iterator[tuple[Any, Any]]:
+        """The ``(ck, stored)`` entries of the key groups this subtask owns; with ``to_ttl`` set,
+        wrapped (True) or unwrapped (False)."""
+        owned = self.key_groups
+        for kg, group in entries.items():
+            if kg not in owned:
+                continue
+            for key, ns, stored in group:
+                yield make_ck(key, ns), stored if to_ttl is None else convert_stored(kind, stored, to_ttl, now)
+
+    def _restore_new_state(self, name: str, kind: str, ttl: bool) -> None:
+        """Register a state found in a snapshot and not registered here."""
+        raise NotImplementedError
+
+    def _restored_kind_differs(self, name: str, kind: str, registered: str) -> Exception:
+        """The error of a state restored as ``kind`` and registered here as ``registered``."""
+        raise NotImplementedError
+
     def _check_snapshot(self, snapshot: KeyedStateSnapshot) -> None:
         if snapshot.max_parallelism != self.max_parallelism:
             raise StateError(
@@ -446,29 +481,19 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
         return KeyedStateSnapshot(self.operator_uid, max_p, states)
 
     def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
-        owned = self.key_groups
-        now = self.ttl_time_provider()
-        for snap in snapshots:
-            self._check_snapshot(snap)
-            for name, st in snap.states.items():
-                kind, ttl = st["kind"], bool(st.get("ttl", False))
-                meta = self._table_meta.get(name)
-                if meta is None:
-                    meta = self._table_meta[name] = (kind, ttl)
-                elif meta[0] != kind:
-                    raise StateMigrationError(
-                        f"state {name!r} of operator {self.operator_uid!r}: the snapshot holds {kind} "
-                        f"state but this operator has {meta[0]} state of that name; keep the state kind "
-                        "when changing the job, or give the new state another name")
-                table = self._tables.setdefault(name, {})
-                for kg, entries in st["entries"].items():
-                    if kg not in owned:
-                        continue
-                    for key, ns, stored in entries:
-                        stored = copy_stored(kind, stored)
-                        if ttl != meta[1]:
-                            stored = convert_stored(kind, stored, meta[1], now)
-                        table[make_ck(key, ns)] = stored
+        for name, kind, entries in self._restored_states(snapshots):
+            table = self._tables.setdefault(name, {})
+            for ck, stored in entries:
+                table[ck] = copy_stored(kind, stored)
+
+    def _restore_new_state(self, name: str, kind: str, ttl: bool) -> None:
+        self._table_meta[name] = (kind, ttl)
+
+    def _restored_kind_differs(self, name: str, kind: str, registered: str) -> Exception:
+        return StateMigrationError(
+            f"state {name!r} of operator {self.operator_uid!r}: the snapshot holds {kind} "
+            f"state but this operator has {registered} state of that name; keep the state kind "
+            "when changing the job, or give the new state another name")
 
     def dispose(self) -> None:
         self._tables.clear()
