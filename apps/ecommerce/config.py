@@ -215,7 +215,7 @@ def load(argv: list[str] | None, description: str,
 
 
 def app_main(job: Callable[[Any, AppConfig], Any], job_name: str,
-             description: str) -> Callable[[list[str] | None], None]:
+             description: str) -> Callable[..., None]:
     """The ``main(argv=None)`` of an app: its configuration (``load``, ``description`` for ``--help``),
     ``job(env, cfg)`` on an environment of that configuration, executed as ``job_name``."""
 

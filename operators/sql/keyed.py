@@ -45,8 +45,10 @@ class KeyedSqlOperator(OneInputStreamOperator):
 
         self.key_columns = self.params.keys
         self.schema: pa.Schema = self.params.schema
-        self.keyed_state_backend()
-        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(self.STATE, None))
+        backend = self.keyed_state_backend()
+        assert backend is not None  # keyed: the plan gives a SQL operator keys
+        self.backend = backend
+        self.state = backend.get_partitioned_state(ValueStateDescriptor(self.STATE, None))  # type: ignore[arg-type]
 
 
 class WindowSqlOperator(KeyedSqlOperator):
@@ -57,7 +59,7 @@ class WindowSqlOperator(KeyedSqlOperator):
         super().open()
         self.time = self.params.time
         self.aggs = self.params.aggs
-        self.internal_timer_service()
+        self.window_timers = self.internal_timer_service()
         self.late_records_dropped = 0
         self.windows_fired = 0
 
@@ -83,10 +85,10 @@ class WindowSqlOperator(KeyedSqlOperator):
 
     def fire(self, watermark: int) -> None:
         """Emit and clear every window whose last millisecond is at or before ``watermark``."""
-        backend = self.keyed_backend
+        backend = self.backend
         single = len(self.key_columns.indices) == 1
         rows = []
-        for _, key, end in self.timers.event_time.pop_due(watermark):
+        for _, key, end in self.window_timers.event_time.pop_due(watermark):
             backend.set_current_key(key)
             window = self.take_window(end)
             if window is None:
