@@ -11,16 +11,11 @@ alone on running executors.
 
 from __future__ import annotations
 
-import argparse
-import time
-
-from harness import emit, rss_sampler, run_peers, start_ray, table
+from harness import Opt, emit, parse_args, run_peers, start_run, table, timed_runs
 
 
 def run_rayflink(events: int, parallelism: int) -> dict:
-    t0 = time.perf_counter()
-    sampler = rss_sampler()
-    ray_s = start_ray()
+    t0, sampler, ray_s = start_run()
     from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
 
@@ -30,28 +25,19 @@ def run_rayflink(events: int, parallelism: int) -> dict:
         env.from_sequence(1, n).map(lambda x: x * 2).filter(lambda x: x % 3 != 0).sink_to(DiscardingSink())
         return env.execute("B1")
 
-    job(1000)  # the first job starts the task executors (Ray worker processes)
-    t1 = time.perf_counter()
-    result = job(events)
-    t2 = time.perf_counter()
-    sampler.stop()
+    result, timings = timed_runs(job, events, t0, ray_s, sampler)
     sink = result.metrics["vertices"][-1]["subtasks"]
     out = sum(s["operators"][list(s["operators"])[-1]]["records_in"] for s in sink)
     expected = sum(1 for x in range(1, events + 1) if (2 * x) % 3 != 0) if events <= 10_000_000 else None
     if expected is not None and out != expected:
         raise SystemExit(f"B1 wrong: the sink saw {out} records, expected {expected}")
-    return {"system": "rayflink", "workload": "B1", "events": events, "parallelism": parallelism,
-            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
-            "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1)),
+    return {"system": "rayflink", "workload": "B1", "events": events, "parallelism": parallelism, **timings,
             "sink_records": out, "peak_rss_mb": sampler.peak_mb, "latency": "n/a (throughput run; see L1)"}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=5_000_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--compare", action="store_true", help="also run PyFlink and Bytewax (bench/peers)")
-    args = ap.parse_args()
+    args = parse_args(__doc__, events=5_000_000, parallelism=2,
+                      compare=Opt(False, help="also run PyFlink and Bytewax (bench/peers)"))
     rows = [run_rayflink(args.events, args.parallelism)]
     emit(rows[0])
     if args.compare:

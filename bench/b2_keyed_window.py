@@ -11,10 +11,9 @@ process tree); --compare also runs PyFlink's and Bytewax's B2 in the same run.
 
 from __future__ import annotations
 
-import argparse
-import time
+from typing import Any
 
-from harness import emit, rss_sampler, run_peers, start_ray, table
+from harness import Opt, emit, parse_args, run_peers, start_run, table, timed_runs
 
 
 class B2Event:
@@ -51,9 +50,7 @@ def _event_ts(event: tuple, record_timestamp: int | None) -> int:
 
 
 def run_rayflink(events: int, parallelism: int, keys: int, window_s: int, disorder_ms: int) -> dict:
-    t0 = time.perf_counter()
-    sampler = rss_sampler()
-    ray_s = start_ray()
+    t0, sampler, ray_s = start_run()
     from rayflink.common import Duration, Time, WatermarkStrategy
     from rayflink.connectors.discarding import DiscardingSink
     from rayflink.datastream import StreamExecutionEnvironment
@@ -70,11 +67,7 @@ def run_rayflink(events: int, parallelism: int, keys: int, window_s: int, disord
          .aggregate(SumAmount()).uid("b2-window").sink_to(DiscardingSink()))
         return env.execute("B2")
 
-    job(1000)  # the first job starts the task executors
-    t1 = time.perf_counter()
-    result = job(events)
-    t2 = time.perf_counter()
-    sampler.stop()
+    result, timings = timed_runs(job, events, t0, ray_s, sampler)
     windows = late = 0
     for v in result.metrics["vertices"]:
         for s in v["subtasks"]:
@@ -82,24 +75,22 @@ def run_rayflink(events: int, parallelism: int, keys: int, window_s: int, disord
             if op is not None:
                 windows += op["records_out"]
                 late += op["num_late_records_dropped"]
+    return result_line("rayflink", "B2", events, parallelism, keys, window_s, timings, windows, late, sampler)
+
+
+def result_line(system: str, name: str, events: int, parallelism: int, keys: int, window_s: int, timings: dict,
+                windows: int, late: int, sampler: Any) -> dict:
+    """The result line of a B2 run, once its window results are checked: one per key and window, none late."""
     expected = keys * -(-events // (window_s * 1000)) if events >= keys else None
     if late or (expected is not None and windows != expected):
-        raise SystemExit(f"B2 wrong: {windows} window results (expected {expected}), {late} late records")
-    return {"system": "rayflink", "workload": "B2", "events": events, "parallelism": parallelism, "keys": keys,
-            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
-            "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1)),
-            "windows": windows, "late_records_dropped": late, "peak_rss_mb": sampler.peak_mb}
+        raise SystemExit(f"{name} wrong: {windows} window results (expected {expected}), {late} late records")
+    return {"system": system, "workload": "B2", "events": events, "parallelism": parallelism, "keys": keys,
+            **timings, "windows": windows, "late_records_dropped": late, "peak_rss_mb": sampler.peak_mb}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=5_000_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--keys", type=int, default=1000)
-    ap.add_argument("--window-s", type=int, default=60)
-    ap.add_argument("--disorder-ms", type=int, default=5000)
-    ap.add_argument("--compare", action="store_true", help="also run PyFlink and Bytewax (bench/peers)")
-    args = ap.parse_args()
+    args = parse_args(__doc__, events=5_000_000, parallelism=2, keys=1000, window_s=60, disorder_ms=5000,
+                      compare=Opt(False, help="also run PyFlink and Bytewax (bench/peers)"))
     rows = [run_rayflink(args.events, args.parallelism, args.keys, args.window_s, args.disorder_ms)]
     emit(rows[0])
     if args.compare:

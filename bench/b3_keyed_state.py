@@ -14,13 +14,12 @@ figures from bench/peers/results.jsonl (``--run-peers`` runs them in this run in
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
 import time
 
-from harness import HERE, emit, percentiles, rss_sampler, run_peers, start_ray, table
+from harness import HERE, Opt, emit, parse_args, percentiles, rss_sampler, run_peers, start_ray, table
 
 from rayflink.clock import current_time_ms  # noqa: E402 - after harness puts the repository on sys.path
 
@@ -111,19 +110,15 @@ def recorded_peers(workload: str) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=["hashmap", "rocksdb", "both"], default="both")
-    ap.add_argument("--events", type=int, default=2_000_000)
-    ap.add_argument("--keys", type=int, default=100_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--checkpoint-interval-ms", type=int, default=0, help="0: no checkpoints")
-    ap.add_argument("--latency-sample", type=int, default=1000, help="one latency sample per N records")
-    ap.add_argument("--rocksdb-cache-entries", type=int, default=None,
-                    help="RocksDB write-back cache entries per state (default 100,000: B3's keys fit; "
-                         "a smaller cache makes most reads and writes reach RocksDB)")
-    ap.add_argument("--compare", action="store_true", help="peers' B3 figures from bench/peers/results.jsonl")
-    ap.add_argument("--run-peers", action="store_true", help="run PyFlink's and Bytewax's B3 in this run")
-    args = ap.parse_args()
+    args = parse_args(__doc__, backend=Opt("both", choices=["hashmap", "rocksdb", "both"]), events=2_000_000,
+                      keys=100_000, parallelism=2, checkpoint_interval_ms=Opt(0, help="0: no checkpoints"),
+                      latency_sample=Opt(1000, help="one latency sample per N records"),
+                      rocksdb_cache_entries=Opt(
+                          None, type=int,
+                          help="RocksDB write-back cache entries per state (default 100,000: B3's keys fit; "
+                               "a smaller cache makes most reads and writes reach RocksDB)"),
+                      compare=Opt(False, help="peers' B3 figures from bench/peers/results.jsonl"),
+                      run_peers=Opt(False, help="run PyFlink's and Bytewax's B3 in this run"))
     backends = ["hashmap", "rocksdb"] if args.backend == "both" else [args.backend]
     rows = []
     for backend in backends:

@@ -14,10 +14,9 @@ prunes them, so the maximum stays near the number of users, not the number of ev
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from harness import emit, percentiles, rss_sampler, start_ray
+from harness import emit, parse_args, percentiles, rss_sampler, start_ray
 
 WINDOW_MS = 5 * 60_000
 FAILED, PURCHASE, OK = "login_failed", "purchase", "login_ok"
@@ -112,11 +111,7 @@ def run(events: int, users: int, parallelism: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=2_000_000)
-    ap.add_argument("--users", type=int, default=100_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(__doc__, events=2_000_000, users=100_000, parallelism=2)
     emit(run(args.events, args.users, args.parallelism))
 
 

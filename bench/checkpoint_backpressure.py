@@ -20,13 +20,12 @@ checkpoints taken while the job was backpressured, and the job's time.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
 import time
 
-from harness import emit, start_ray, table
+from harness import emit, parse_args, start_ray, table
 
 
 def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: int | None) -> dict:
@@ -73,13 +72,7 @@ def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: i
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=150_000)
-    ap.add_argument("--batch-sizes", default="4096,512")
-    ap.add_argument("--credits", type=int, default=4)
-    ap.add_argument("--slow-us", type=int, default=200)
-    ap.add_argument("--debloat-target-ms", type=int, default=1000)
-    args = ap.parse_args()
+    args = parse_args(__doc__, records=150_000, batch_sizes="4096,512", credits=4, slow_us=200, debloat_target_ms=1000)
     start_ray()
     rows = [run(args.records, int(b), args.credits, args.slow_us, debloat)
             for b in args.batch_sizes.split(",") for debloat in (None, args.debloat_target_ms)]

@@ -15,28 +15,23 @@ when it cannot keep the pace, the rate written (reported) is what the apps recei
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import tempfile
 import threading
 import time
 
-from harness import emit, percentiles, rss_sampler, start_ray  # noqa: E402
+from harness import Opt, emit, parse_args, percentiles, rss_sampler, start_ray  # noqa: E402
 from services import running_tansu  # noqa: E402
 
 SLA_S = {"revenue": 120.0, "fraud": 10.0, "conversion": 300.0}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=300, help="seconds of load (event time runs at wall speed)")
-    ap.add_argument("--clicks-per-second", type=float, default=100_000)
-    ap.add_argument("--purchases-per-second", type=float, default=10_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--drain", type=int, default=150, help="seconds to wait for the last results")
-    ap.add_argument("--fraud-bursts-per-hour", type=float, default=600)
-    args = ap.parse_args()
+    args = parse_args(__doc__, duration=Opt(300, help="seconds of load (event time runs at wall speed)"),
+                      clicks_per_second=Opt(100_000, type=float), purchases_per_second=Opt(10_000, type=float),
+                      parallelism=2, drain=Opt(150, help="seconds to wait for the last results"),
+                      fraud_bursts_per_hour=Opt(600, type=float))
 
     from confluent_kafka import Consumer, TopicPartition
 

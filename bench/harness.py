@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from peers._common import TreeRssSampler  # bench/peers: one RSS method for everyone
 
@@ -80,3 +83,50 @@ def table(rows: list[dict], columns: list[str]) -> str:
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+class Opt:
+    """A command-line option of ``parse_args`` beyond a plain default: its type, help or choices."""
+
+    def __init__(self, default: object = None, type: type | None = None, help: str | None = None,
+                 choices: list | None = None) -> None:
+        self.kwargs = {"default": default, "type": type, "help": help, "choices": choices}
+
+
+def parse_args(doc: str, **options: object) -> argparse.Namespace:
+    """The command line of a bench script, its docstring as ``--help``: one ``--option`` per keyword
+    (``window_s`` is ``--window-s``), whose value is the default, read as the default's type (an int or
+    a float; text as text), a ``False`` default being a switch; an ``Opt`` says more."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, spec in options.items():
+        flag = "--" + name.replace("_", "-")
+        kwargs = dict(spec.kwargs) if isinstance(spec, Opt) else {"default": spec}
+        default = kwargs["default"]
+        if default is False:
+            ap.add_argument(flag, action="store_true", help=kwargs.get("help"))
+            continue
+        if kwargs.get("type") is None and isinstance(default, (int, float)):
+            kwargs["type"] = type(default)
+        ap.add_argument(flag, **{k: v for k, v in kwargs.items() if v is not None or k == "default"})
+    return ap.parse_args()
+
+
+def start_run() -> tuple[float, TreeRssSampler, float]:
+    """The start of a run: its start time, the RSS sampler started, and the seconds Ray took to start."""
+    t0 = time.perf_counter()
+    sampler = rss_sampler()
+    return t0, sampler, start_ray()
+
+
+def timed_runs(job: Callable[[int], Any], events: int, t0: float, ray_s: float,
+               sampler: TreeRssSampler) -> tuple[Any, dict]:
+    """Run ``job(1000)`` (the first job starts the task executors), then ``job(events)`` timed; stop the
+    sampler. Returns the second job's result and the timings of a result line: ``seconds`` and
+    ``events_per_s`` since ``t0`` (Ray's start included), ``job_s`` and ``job_events_per_s`` of the job."""
+    job(1000)
+    t1 = time.perf_counter()
+    result = job(events)
+    t2 = time.perf_counter()
+    sampler.stop()
+    return result, {"seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
+                    "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1))}

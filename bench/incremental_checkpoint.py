@@ -28,18 +28,13 @@ import shutil
 import tempfile
 import time
 
-from harness import emit, table
+from harness import Opt, emit, parse_args, table
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--keys", type=int, default=1_000_000)
-    ap.add_argument("--value-bytes", type=int, default=100)
-    ap.add_argument("--changed", type=float, default=0.05)
-    ap.add_argument("--checkpoints", type=int, default=10)
-    ap.add_argument("--storage", choices=["file", "s3"], default="file")
-    ap.add_argument("--compaction-style", choices=["level", "universal", "both"], default="both")
-    args = ap.parse_args()
+    args = parse_args(__doc__, keys=1_000_000, value_bytes=100, changed=0.05, checkpoints=10,
+                      storage=Opt("file", choices=["file", "s3"]),
+                      compaction_style=Opt("both", choices=["level", "universal", "both"]))
     styles = ["level", "universal"] if args.compaction_style == "both" else [args.compaction_style]
     if args.storage == "s3":
         from rayflink.testing.services import DUMMY_AWS_ENV, running_moto_s3

@@ -16,13 +16,11 @@ filters aborted transactions they are not seen. The JSON line reports both count
 
 from __future__ import annotations
 
-import argparse
-import threading
 import time
 
-from harness import emit, rss_sampler, start_ray
+from harness import emit, parse_args, rss_sampler, start_ray
 
-from rayflink.testing.exactly_once import KEYS, CountPerKey, chaos, compare
+from rayflink.testing.exactly_once import KEYS, CountPerKey, chaos_thread, compare
 from rayflink.testing.services import running_tansu, unique_name
 
 PARTITIONS = 4
@@ -43,12 +41,7 @@ def produce_numbers(broker, topic: str, records: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--kills", type=int, default=3)
-    ap.add_argument("--interval-ms", type=int, default=500)
-    ap.add_argument("--parallelism", type=int, default=2)
-    a = ap.parse_args()
+    a = parse_args(__doc__, records=1_000_000, kills=3, interval_ms=500, parallelism=2)
 
     from rayflink.common import Types, WatermarkStrategy
     from rayflink.common.restart_strategy import RestartStrategies
@@ -88,14 +81,9 @@ def main() -> None:
          .sink_to(sink))
         t0 = time.perf_counter()
         client = env.execute_async("kafka exactly-once soak")
-        stop = threading.Event()
-        killed: list = []
-        killer = threading.Thread(target=lambda: killed.extend(chaos(client, a.kills, stop)), daemon=True)
-        killer.start()
-        client.get_job_execution_result()
-        job_s = time.perf_counter() - t0
-        stop.set()
-        killer.join()
+        with chaos_thread(client, a.kills) as killed:
+            client.get_job_execution_result()
+            job_s = time.perf_counter() - t0
         sampler.stop()
         status = client.get_status()
         print(f"job done in {job_s:.1f} s with {status['restarts']} restarts; reading the output", flush=True)

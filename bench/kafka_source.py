@@ -12,12 +12,11 @@ line per system and the ratio. "job_s" excludes Ray's and the executors' start (
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from harness import emit, start_ray
+from harness import emit, parse_args, start_ray
 from kafka_ceiling import PARTITIONS, produce
 
 from rayflink.testing.services import running_tansu, unique_name
@@ -78,10 +77,7 @@ def rayflink_job(bootstrap: str, topic: str, warm: str, n: int, parallelism: int
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=500_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(__doc__, messages=500_000, parallelism=2)
     with running_tansu() as broker:
         topic = broker.create_topic(unique_name("bench"), PARTITIONS)
         rate = produce(broker.bootstrap_servers, topic, args.messages)

@@ -9,21 +9,14 @@ Prints events/s, latency percentiles (ms) and the peak RSS of the whole process 
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from harness import emit, percentiles, rss_sampler, start_ray
+from harness import Opt, emit, parse_args, percentiles, rss_sampler, start_ray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rate", type=float, default=10_000)
-    ap.add_argument("--duration", type=float, default=30)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--buffer-timeout", type=int, default=5)
-    ap.add_argument("--keys", type=int, default=10_000)
-    ap.add_argument("--warmup", type=float, default=0.1, help="fraction of samples dropped at the start")
-    args = ap.parse_args()
+    args = parse_args(__doc__, rate=Opt(10_000, type=float), duration=Opt(30, type=float), parallelism=2,
+                      buffer_timeout=5, keys=10_000, warmup=Opt(0.1, help="fraction of samples dropped at the start"))
     sampler = rss_sampler()
     start_ray()
     from rayflink.common import Types, WatermarkStrategy

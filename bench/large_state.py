@@ -13,7 +13,6 @@ events/s, peak RSS per executor and summed, peak state size on disk, and the 1-m
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import tempfile
@@ -21,7 +20,7 @@ import threading
 import time
 
 import psutil
-from harness import emit, start_ray
+from harness import Opt, emit, parse_args, start_ray
 
 
 class ExecutorSampler:
@@ -70,13 +69,9 @@ def _tree_size(directory: str) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--keys", type=int, default=20_000_000)
-    ap.add_argument("--value-bytes", type=int, default=100)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--fixed-per-slot", default="256mb", help="state.backend.rocksdb.memory.fixed-per-slot")
-    ap.add_argument("--rss-limit-mb", type=float, default=1024, help="the bar: peak RSS per executor")
-    args = ap.parse_args()
+    args = parse_args(__doc__, keys=20_000_000, value_bytes=100, parallelism=2,
+                      fixed_per_slot=Opt("256mb", help="state.backend.rocksdb.memory.fixed-per-slot"),
+                      rss_limit_mb=Opt(1024, type=float, help="the bar: peak RSS per executor"))
     ray_s = start_ray()
     import ray
 

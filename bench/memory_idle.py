@@ -8,44 +8,28 @@ the task executors) and the total, after the job has been running idle for --sec
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
-from harness import emit, start_ray
+from harness import Opt, emit, parse_args, start_ray
+from peers._common import proc_tree
 
 
 def rss_by_process(root: int) -> list[tuple[int, str, float]]:
     """(pid, name, RSS MB) for ``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    info: dict[int, tuple[str, float]] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
+    out = []
+    for pid, stat, rss in proc_tree(root):
         try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{d}/cmdline", "rb") as f:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(d))
-        info[int(d)] = (cmd[:90] or stat[stat.index("(") + 1:stat.rindex(")")], int(fields[21]) * page / 2**20)
-    out, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        if pid in info:
-            out.append((pid, info[pid][0], round(info[pid][1], 1)))
-        stack.extend(children.get(pid, ()))
+        out.append((pid, cmd[:90] or stat[stat.index("(") + 1:stat.rindex(")")], round(rss / 2**20, 1)))
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10)
-    args = ap.parse_args()
+    args = parse_args(__doc__, seconds=Opt(10, type=float))
     start_ray()
     from rayflink.common import WatermarkStrategy
     from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy

@@ -20,14 +20,13 @@ Bar: kill -> first record < 5 s for 100 MB of state.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
 import tempfile
 import time
 
-from harness import emit, start_ray, table
+from harness import Opt, emit, parse_args, start_ray, table
 
 from rayflink.testing.services import wait_until
 
@@ -160,14 +159,9 @@ def run(backend_name: str, state_mb: float, value_bytes: int, rate: float, kills
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backend", choices=["rocksdb-incremental", "rocksdb", "hashmap", "all"],
-                    default="rocksdb-incremental")
-    ap.add_argument("--state-mb", type=float, default=100)
-    ap.add_argument("--value-bytes", type=int, default=250)
-    ap.add_argument("--rate", type=float, default=40_000)
-    ap.add_argument("--kills", type=int, default=3)
-    args = ap.parse_args()
+    args = parse_args(__doc__,
+                      backend=Opt("rocksdb-incremental", choices=["rocksdb-incremental", "rocksdb", "hashmap", "all"]),
+                      state_mb=Opt(100, type=float), value_bytes=250, rate=Opt(40_000, type=float), kills=3)
     start_ray()
     names = ["rocksdb-incremental", "rocksdb", "hashmap"] if args.backend == "all" else [args.backend]
     for name in names:

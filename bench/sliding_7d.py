@@ -11,11 +11,10 @@ subtask, half the events over half the days, all windows still open): entries an
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import time
 
-from harness import emit, rss_sampler, start_ray
+from harness import emit, parse_args, rss_sampler, start_ray
 
 HOUR = 3_600_000
 
@@ -86,12 +85,7 @@ def measure_state(events: int, keys: int, days: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--keys", type=int, default=100_000)
-    ap.add_argument("--days", type=int, default=14)
-    ap.add_argument("--parallelism", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(__doc__, events=1_000_000, keys=100_000, days=14, parallelism=2)
     sampler = rss_sampler()
     start_ray()
     from rayflink.common import Duration, Time, WatermarkStrategy

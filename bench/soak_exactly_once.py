@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 
-from harness import emit, start_ray, table
+from harness import Opt, emit, parse_args, start_ray, table
 
 from rayflink.testing.exactly_once import collect_under_chaos, compare, counting_job
 
@@ -55,14 +55,9 @@ def run(mode_name: str, backend_name: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--keys", type=int, default=1000)
-    ap.add_argument("--rate", type=float, default=40_000, help="source records/s (the chaos needs time to kill)")
-    ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--interval-ms", type=int, default=500)
-    ap.add_argument("--runs", default=RUNS, help=f"comma-separated mode:backend (default {RUNS})")
-    args = ap.parse_args()
+    args = parse_args(__doc__, records=1_000_000, keys=1000,
+                      rate=Opt(40_000, type=float, help="source records/s (the chaos needs time to kill)"), kills=5,
+                      interval_ms=500, runs=Opt(RUNS, help=f"comma-separated mode:backend (default {RUNS})"))
     start_ray()
     rows = []
     for spec in args.runs.split(","):

@@ -9,17 +9,12 @@ ts j ms plus disorder, amount ((j * 31) % 1000) / 10); prints one JSON line per 
 
 from __future__ import annotations
 
-import argparse
-import time
-
-from b2_keyed_window import run_rayflink
-from harness import emit, rss_sampler, start_ray, table
+from b2_keyed_window import result_line, run_rayflink
+from harness import emit, parse_args, start_run, table, timed_runs
 
 
 def run_sql(events: int, parallelism: int, keys: int, window_s: int, disorder_ms: int) -> dict:
-    t0 = time.perf_counter()
-    sampler = rss_sampler()
-    ray_s = start_ray()
+    t0, sampler, ray_s = start_run()
     from rayflink.table import EnvironmentSettings, TableEnvironment
 
     def job(n: int):
@@ -42,34 +37,18 @@ def run_sql(events: int, parallelism: int, keys: int, window_s: int, disorder_ms
             GROUP BY window_start, window_end, k""")
         return result.get_job_client().get_job_execution_result()
 
-    job(1000)  # the first job starts the task executors
-    t1 = time.perf_counter()
-    result = job(events)
-    t2 = time.perf_counter()
-    sampler.stop()
+    result, timings = timed_runs(job, events, t0, ray_s, sampler)
     windows = late = 0
     for v in result.metrics["vertices"]:
         for s in v["subtasks"]:
             for op in s["operators"].values():
                 windows += op.get("num_windows_fired", 0)
                 late += op.get("num_late_records_dropped", 0)
-    expected = keys * -(-events // (window_s * 1000)) if events >= keys else None
-    if late or (expected is not None and windows != expected):
-        raise SystemExit(f"SQL B2 wrong: {windows} window results (expected {expected}), {late} late records")
-    return {"system": "rayflink-sql", "workload": "B2", "events": events, "parallelism": parallelism, "keys": keys,
-            "seconds": round(t2 - t0, 3), "job_s": round(t2 - t1, 3), "ray_start_s": round(ray_s, 3),
-            "events_per_s": round(events / (t2 - t0)), "job_events_per_s": round(events / (t2 - t1)),
-            "windows": windows, "late_records_dropped": late, "peak_rss_mb": sampler.peak_mb}
+    return result_line("rayflink-sql", "SQL B2", events, parallelism, keys, window_s, timings, windows, late, sampler)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=5_000_000)
-    ap.add_argument("--parallelism", type=int, default=2)
-    ap.add_argument("--keys", type=int, default=1000)
-    ap.add_argument("--window-s", type=int, default=60)
-    ap.add_argument("--disorder-ms", type=int, default=5000)
-    args = ap.parse_args()
+    args = parse_args(__doc__, events=5_000_000, parallelism=2, keys=1000, window_s=60, disorder_ms=5000)
     rows = []
     for run in (run_sql, run_rayflink):
         rows.append(run(args.events, args.parallelism, args.keys, args.window_s, args.disorder_ms))

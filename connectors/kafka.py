@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from rayflink.common.serialization import DeserializationSchema, SerializationSchema
 from rayflink.datastream.connectors.base import (
@@ -114,8 +114,8 @@ class KafkaPartitionSplit:
 
 
 @dataclass(frozen=True)
-class KafkaConsumerRecord:
-    """What a ``KafkaRecordDeserializationSchema`` sees."""
+class _KafkaRecord:
+    """A record read from Kafka: where it stands (topic, partition, offset), its timestamp, key and value."""
 
     topic: str
     partition: int
@@ -123,19 +123,19 @@ class KafkaConsumerRecord:
     timestamp: int
     key: bytes | None
     value: bytes | None
+
+
+@dataclass(frozen=True)
+class KafkaConsumerRecord(_KafkaRecord):
+    """What a ``KafkaRecordDeserializationSchema`` sees."""
+
     headers: list | None = None
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(_KafkaRecord):
     """A record that failed to deserialize, as emitted to the dead-letter side output."""
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
     error: str
 
 
@@ -267,23 +267,45 @@ class KafkaSource(Source):
         return KafkaSourceReader(self, [s.payload for s in splits], subtask_index, parallelism)
 
 
-class KafkaSourceBuilder:
-    """Builder of :class:`KafkaSource` (PyFlink's ``KafkaSourceBuilder``)."""
+_Builder = TypeVar("_Builder", bound="_KafkaBuilder")
+
+
+class _KafkaBuilder:
+    """What the Kafka source and sink builders share: the brokers and the client properties."""
 
     def __init__(self) -> None:
         self._bootstrap: str | None = None
+        self._properties: dict = {}
+
+    def set_bootstrap_servers(self: _Builder, bootstrap_servers: str) -> _Builder:
+        self._bootstrap = bootstrap_servers
+        return self
+
+    def set_property(self: _Builder, key: str, value: Any) -> _Builder:
+        """A Kafka client setting; a source also reads Flink's source options here
+        (``partition.discovery.interval.ms``, ``commit.offsets.on.checkpoint``,
+        ``default.api.timeout.ms``, ``client.id.prefix``)."""
+        self._properties[key] = value
+        return self
+
+    def _check_bootstrap(self, where: str) -> str:
+        if not self._bootstrap:
+            raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
+        return self._bootstrap
+
+
+class KafkaSourceBuilder(_KafkaBuilder):
+    """Builder of :class:`KafkaSource` (PyFlink's ``KafkaSourceBuilder``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._topics: tuple[str, ...] = ()
         self._pattern: str | None = None
         self._group_id: str | None = None
         self._starting = KafkaOffsetsInitializer.earliest()
         self._stopping: KafkaOffsetsInitializer | None = None
         self._deserializer: KafkaRecordDeserializationSchema | None = None
-        self._properties: dict = {}
         self._dead_letter: Any = None
-
-    def set_bootstrap_servers(self, bootstrap_servers: str) -> "KafkaSourceBuilder":
-        self._bootstrap = bootstrap_servers
-        return self
 
     def set_topics(self, *topics: str) -> "KafkaSourceBuilder":
         self._topics = tuple(t for arg in topics for t in ([arg] if isinstance(arg, str) else arg))
@@ -345,20 +367,13 @@ class KafkaSourceBuilder:
         self._dead_letter = output_tag
         return self
 
-    def set_property(self, key: str, value: Any) -> "KafkaSourceBuilder":
-        """A Kafka client setting, or one of Flink's source options (``partition.discovery.interval.ms``,
-        ``commit.offsets.on.checkpoint``, ``default.api.timeout.ms``, ``client.id.prefix``)."""
-        self._properties[key] = value
-        return self
-
     def set_properties(self, properties: dict) -> "KafkaSourceBuilder":
         self._properties.update(properties)
         return self
 
     def build(self) -> KafkaSource:
         where = "KafkaSource.builder()"
-        if not self._bootstrap:
-            raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
+        bootstrap = self._check_bootstrap(where)
         if bool(self._topics) == bool(self._pattern):
             raise ValueError(f"{where}: call exactly one of set_topics(...) or set_topic_pattern(...)")
         if self._deserializer is None:
@@ -366,7 +381,7 @@ class KafkaSourceBuilder:
         group_id = self._group_id or self._properties.get("group.id")
         if "committed" in (self._starting.kind, getattr(self._stopping, "kind", None)) and not group_id:
             raise ValueError(f"{where}: committed_offsets() needs set_group_id(...)")
-        return KafkaSource(self._bootstrap, self._topics, self._pattern, group_id, self._starting, self._stopping,
+        return KafkaSource(bootstrap, self._topics, self._pattern, group_id, self._starting, self._stopping,
                            self._deserializer, dict(self._properties), self._dead_letter)
 
 
@@ -818,19 +833,14 @@ class KafkaSink(Sink):
         return KafkaSinkWriter(self, subtask_index)
 
 
-class KafkaSinkBuilder:
+class KafkaSinkBuilder(_KafkaBuilder):
     """Builder of :class:`KafkaSink` (PyFlink's ``KafkaSinkBuilder``)."""
 
     def __init__(self) -> None:
-        self._bootstrap: str | None = None
+        super().__init__()
         self._serializer: KafkaRecordSerializationSchema | None = None
         self._guarantee = DeliveryGuarantee.NONE
         self._prefix: str | None = None
-        self._properties: dict = {}
-
-    def set_bootstrap_servers(self, bootstrap_servers: str) -> "KafkaSinkBuilder":
-        self._bootstrap = bootstrap_servers
-        return self
 
     def set_record_serializer(self, serializer: KafkaRecordSerializationSchema) -> "KafkaSinkBuilder":
         self._serializer = serializer
@@ -844,20 +854,15 @@ class KafkaSinkBuilder:
         self._prefix = prefix
         return self
 
-    def set_property(self, key: str, value: Any) -> "KafkaSinkBuilder":
-        self._properties[key] = value
-        return self
-
     def build(self) -> KafkaSink:
         where = "KafkaSink.builder()"
-        if not self._bootstrap:
-            raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
+        bootstrap = self._check_bootstrap(where)
         if self._serializer is None:
             raise ValueError(f"{where}: call set_record_serializer(KafkaRecordSerializationSchema.builder()...build())")
         if self._guarantee is DeliveryGuarantee.EXACTLY_ONCE and not self._prefix:
             raise ValueError(f"{where}: DeliveryGuarantee.EXACTLY_ONCE needs set_transactional_id_prefix(...), "
                              "unique per job, so that a restarted job can fence and abort its old transactions")
-        return KafkaSink(self._bootstrap, self._serializer, self._guarantee, self._prefix, dict(self._properties))
+        return KafkaSink(bootstrap, self._serializer, self._guarantee, self._prefix, dict(self._properties))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.errors import JobExecutionError, truncate
 from rayflink.graph.transformations import CepParams, OperatorKind
 from rayflink.operators.cep_nfa import NFA, CompiledPattern, KeyState
-from rayflink.operators.functions import close_function, open_function, positional_arity
+from rayflink.operators.functions import close_function, open_function, positional_arity, side_output
 from rayflink.runtime.operator import NO_RECORD, OneInputStreamOperator
 from rayflink.runtime.output import TimestampedCollector
 from rayflink.runtime.registry import register_operator
@@ -56,10 +56,7 @@ class PatternContext:
         return self._key
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        if not isinstance(output_tag, OutputTag):
-            raise JobExecutionError(f"{self._op.ctx.describe()}: ctx.output() needs an OutputTag, "
-                                    f"got {output_tag!r:.100}")
-        self._op.collector.output(output_tag, value)
+        side_output(self._op.ctx, self._op.collector, output_tag, value)
 
 
 @register_operator(OperatorKind.CEP)

@@ -292,6 +292,14 @@ class CompiledPattern:
 
 # ---------------------------------------------------------------------------- per-key state
 
+def _none_holds(conditions: list, event: Any, ctx: Any) -> bool:
+    """True when none of ``conditions`` (a stage's absences) holds for ``event``."""
+    for condition in conditions:
+        if condition(event, ctx):
+            return False
+    return True
+
+
 def _rebuild(flat: list, branches: list, pending: list | None, buffer: list, next_id: int,
              timer: int | None, buf_min: int | None = None) -> "KeyState":
     nodes: list = []
@@ -465,14 +473,10 @@ class NFA:
                     continue
                 tmpl = templates[tmpl.twin]
             if tmpl.final:
-                if tmpl.absence:
-                    for a in tmpl.absence:
-                        if a(event, ctx):
-                            break
-                    else:
-                        new.append((tmpl.id, node, br[2], br[3]))
-                else:
+                if not tmpl.absence:
                     matches.append((node, br[3], ts))
+                elif _none_holds(tmpl.absence, event, ctx):
+                    new.append((tmpl.id, node, br[2], br[3]))
                 continue
             stage = tmpl.stage
             hit = stage.cond(event, ctx)
@@ -488,13 +492,7 @@ class NFA:
                 iu = tmpl.ignore_until
                 if iu is not None and iu(event, ctx):
                     continue
-                if tmpl.absence:
-                    for a in tmpl.absence:
-                        if a(event, ctx):
-                            break
-                    else:
-                        new.append((tmpl.id, node, br[2], br[3]))
-                else:
+                if not tmpl.absence or _none_holds(tmpl.absence, event, ctx):
                     new.append((tmpl.id, node, br[2], br[3]))
         ctx.node = None
         for tmpl in self.start:

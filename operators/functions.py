@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rayflink.datastream.output_tag import OutputTag
+from rayflink.errors import JobExecutionError
 from rayflink.runtime.operator import OperatorContext
 
 
@@ -56,3 +58,11 @@ def failed_record(ctx: OperatorContext, values: list, consumed: Iterator, exc: E
     index = len(values) - consumed.__length_hint__() - 1
     return ctx.failure(exc, values[index] if 0 <= index < len(values) else None)
 
+
+
+def side_output(ctx: OperatorContext, out: Any, output_tag: Any, value: Any) -> None:
+    """``ctx.output(output_tag, value)`` of a function's context: ``value`` to the side output through
+    ``out``; anything but an ``OutputTag`` fails naming the operator."""
+    if not isinstance(output_tag, OutputTag):
+        raise JobExecutionError(f"{ctx.describe()}: ctx.output() needs an OutputTag, got {output_tag!r:.100}")
+    out.output(output_tag, value)

@@ -9,7 +9,7 @@ from rayflink.datastream.output_tag import OutputTag
 from rayflink.datastream.time_domain import TimeDomain
 from rayflink.errors import JobExecutionError
 from rayflink.graph.transformations import FunctionParams, OperatorKind
-from rayflink.operators.functions import close_function, open_function, positional_arity
+from rayflink.operators.functions import close_function, open_function, positional_arity, side_output
 from rayflink.runtime.operator import (
     NO_RECORD,
     AbstractStreamOperator,
@@ -75,10 +75,7 @@ class ProcessContext:
         return self._timer_service
 
     def output(self, output_tag: OutputTag, value: Any) -> None:
-        if not isinstance(output_tag, OutputTag):
-            raise JobExecutionError(f"{self._op.ctx.describe()}: ctx.output() needs an OutputTag, "
-                                    f"got {output_tag!r:.100}")
-        self._out.output(output_tag, value)
+        side_output(self._op.ctx, self._out, output_tag, value)
 
     def get_current_key(self) -> Any:
         backend = self._op.keyed_backend

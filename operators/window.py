@@ -555,7 +555,12 @@ class WindowOperator(OneInputStreamOperator):
         self.contents.add((value, ts) if self.list_contents else value)
         ctx = self.trigger_ctx
         ctx.window = window
-        result = self.trigger.on_element(value, ts, window, ctx)
+        self._act_on(self.trigger.on_element(value, ts, window, ctx), key, window, state_window)
+        self._register_cleanup_timer(key, window)
+
+    def _act_on(self, result: Any, key: Any, window: Any, state_window: Any) -> None:
+        """Do what the trigger said: emit the window's contents (FIRE), then clear them (PURGE)."""
+        backend = self.keyed_backend
         if result.is_fire():
             backend.set_current_namespace(state_window)
             contents = self._contents_of(state_window)
@@ -564,7 +569,6 @@ class WindowOperator(OneInputStreamOperator):
         if result.is_purge():
             backend.set_current_namespace(state_window)
             self.contents.clear()
-        self._register_cleanup_timer(key, window)
 
     # ---- lateness and cleanup -----------------------------------------------------------------
 
@@ -685,14 +689,7 @@ class WindowOperator(OneInputStreamOperator):
             ctx.window = window
             result = (self.trigger.on_event_time(ts, window, ctx) if event_time
                       else self.trigger.on_processing_time(ts, window, ctx))
-            if result.is_fire():
-                backend.set_current_namespace(state_window)
-                contents = self._contents_of(state_window)
-                if contents is not None:
-                    self._emit_window(key, window, state_window, contents)
-            if result.is_purge():
-                backend.set_current_namespace(state_window)
-                self.contents.clear()
+            self._act_on(result, key, window, state_window)
         if event_time == self.event_time and ts == self._cleanup_time(window):
             self._clear_all_state(key, window, state_window, window_set)
         if window_set is not None:
@@ -714,28 +711,25 @@ class WindowOperator(OneInputStreamOperator):
     def process_watermark(self, watermark: int) -> None:
         self.current_watermark = watermark
         if len(self.timers.event_time):
-            try:
-                for ts, key, window in self.timers.event_time.pop_due(watermark):
-                    self._on_timer(ts, key, window, True)
-            except JobExecutionError:
-                raise
-            except Exception as exc:
-                raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
-            self.collector.flush()
+            self._fire_timers(self.timers.event_time, watermark, True)
         self.output.emit_watermark(watermark)
 
-    def next_processing_time_timer(self) -> int | None:
-        return self.timers.processing_time.peek()
-
-    def on_processing_time(self, now_ms: int) -> None:
+    def _fire_timers(self, timers: Any, time: int, event_time: bool) -> None:
+        """Run the timers of ``timers`` due at ``time``; a failure is the window trigger's."""
         try:
-            for ts, key, window in self.timers.processing_time.pop_due(now_ms):
-                self._on_timer(ts, key, window, False)
+            for ts, key, window in timers.pop_due(time):
+                self._on_timer(ts, key, window, event_time)
         except JobExecutionError:
             raise
         except Exception as exc:
             raise self.ctx.failure(exc, NO_RECORD, what="the window trigger") from exc
         self.collector.flush()
+
+    def next_processing_time_timer(self) -> int | None:
+        return self.timers.processing_time.peek()
+
+    def on_processing_time(self, now_ms: int) -> None:
+        self._fire_timers(self.timers.processing_time, now_ms, False)
 
     def end_input(self) -> None:
         if self.ctx.batch_mode:  # BATCH: no watermarks flow; the end of input completes event time

@@ -212,3 +212,20 @@ def load(argv: list[str] | None, description: str,
 
     merged = Configuration(defaults or {}).add_all(Configuration(cli_options())).add_all(conf)
     return merged, AppConfig.from_options(merged.to_dict()), args
+
+
+def app_main(job: Callable[[Any, AppConfig], Any], job_name: str,
+             description: str) -> Callable[..., None]:
+    """The ``main(argv=None)`` of an app: its configuration (``load``, ``description`` for ``--help``),
+    ``job(env, cfg)`` on an environment of that configuration, executed as ``job_name``."""
+
+    def main(argv: list[str] | None = None) -> None:
+        """Run the app (blocks until a bounded source ends; ``rayflink run`` calls it as a script)."""
+        from rayflink.datastream import StreamExecutionEnvironment
+
+        conf, cfg, _ = load(argv, description)
+        env = StreamExecutionEnvironment.get_execution_environment(conf)
+        job(env, cfg)
+        env.execute(job_name)
+
+    return main

@@ -11,7 +11,7 @@ purchases and alerts go to Delta Lake; alerts also to Kafka (exactly once, when
 
 from __future__ import annotations
 
-from rayflink.apps.ecommerce.config import AppConfig, load
+from rayflink.apps.ecommerce.config import AppConfig, app_main
 from rayflink.apps.ecommerce.fraud_pattern import fraud_alerts
 from rayflink.apps.ecommerce.sinks import alerts_to_kafka, printed, to_dashboard, to_delta
 from rayflink.apps.ecommerce.streams import inputs
@@ -41,12 +41,7 @@ def job(env: StreamExecutionEnvironment, cfg: AppConfig) -> dict[str, DataStream
     return streams
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the app (blocks until a bounded source ends; ``rayflink run`` calls it as a script)."""
-    conf, cfg, _ = load(argv, __doc__)
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
-    job(env, cfg)
-    env.execute(JOB_NAME)
+main = app_main(job, JOB_NAME, __doc__)
 
 
 if __name__ == "__main__":  # no sys.exit: under `rayflink run` this module is the job script

@@ -10,7 +10,7 @@ alerts are printed.
 
 from __future__ import annotations
 
-from rayflink.apps.ecommerce.config import AppConfig, load
+from rayflink.apps.ecommerce.config import AppConfig, app_main
 from rayflink.apps.ecommerce.conversion import conversion
 from rayflink.apps.ecommerce.dips import revenue_dips
 from rayflink.apps.ecommerce.revenue_per_region import revenue_per_region
@@ -43,12 +43,7 @@ def job(env: StreamExecutionEnvironment, cfg: AppConfig) -> dict[str, DataStream
     return streams
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the app (blocks until a bounded source ends; ``rayflink run`` calls it as a script)."""
-    conf, cfg, _ = load(argv, __doc__)
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
-    job(env, cfg)
-    env.execute(JOB_NAME)
+main = app_main(job, JOB_NAME, __doc__)
 
 
 if __name__ == "__main__":  # no sys.exit: under `rayflink run` this module is the job script

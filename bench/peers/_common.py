@@ -37,9 +37,10 @@ def reexec_in_venv(module: str) -> None:
     os.execv(py, [py] + sys.argv)
 
 
-def _proc_tree_rss_procfs(root: int) -> int:
+def proc_tree(root: int) -> list[tuple[int, str, int]]:
+    """``(pid, stat line, RSS bytes)`` of ``root`` and all its descendants, read from /proc."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    procs: dict[int, tuple[str, int]] = {}
     page = os.sysconf("SC_PAGE_SIZE")
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -50,16 +51,21 @@ def _proc_tree_rss_procfs(root: int) -> int:
             fields = s[s.rindex(")") + 2:].split()
             ppid = int(fields[1])
             pid = int(d)
-            rss[pid] = int(fields[21]) * page
+            procs[pid] = (s, int(fields[21]) * page)
             children.setdefault(ppid, []).append(pid)
         except (OSError, ValueError, IndexError):
             continue
-    total, stack = 0, [root]
+    out, stack = [], [root]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        if p in procs:
+            out.append((p, *procs[p]))
         stack.extend(children.get(p, ()))
-    return total
+    return out
+
+
+def _proc_tree_rss_procfs(root: int) -> int:
+    return sum(rss for _, _, rss in proc_tree(root))
 
 
 def _proc_tree_rss_psutil(root: int) -> int:

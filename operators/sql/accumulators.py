@@ -26,20 +26,32 @@ def _arrow_aggregates(calls: tuple[AggCall, ...]) -> list[tuple]:
     return out
 
 
-def partial_aggregates(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
-                       ) -> tuple[list[list], list[list]]:
-    """Group ``batch``'s rows by the ``group`` columns: (group values per group column, partial
-    values per call), each a list with one entry per group."""
+def _group_by(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
+              aggregations: list[tuple]) -> tuple[pa.Table, list[list]]:
+    """Group ``batch``'s rows by the ``group`` columns (``g<i>``; all in one group without any) and
+    compute ``aggregations`` over the calls' arguments (``a<i>``): Arrow's result, and the group
+    values per group column."""
     columns = {f"g{i}": g for i, g in enumerate(group)}
     for c in calls:
         if c.arg is not None:
             columns[f"a{c.arg}"] = batch.column(c.arg)
     if not group:
         columns["g"] = pa.repeat(pa.scalar(0, pa.int8()), batch.num_rows)
-    table = pa.table(columns)
     keys = [f"g{i}" for i in range(len(group))] or ["g"]
-    result = table.group_by(keys, use_threads=False).aggregate(_arrow_aggregates(calls))
-    groups = [result.column(k).to_pylist() for k in keys] if group else []
+    result = pa.table(columns).group_by(keys, use_threads=False).aggregate(aggregations)
+    return result, [result.column(k).to_pylist() for k in keys] if group else []
+
+
+def _sums_and_counts(result: pa.Table, col: str) -> list[tuple]:
+    """(sum, count) per group of column ``col``."""
+    return list(zip(result.column(f"{col}_sum").to_pylist(), result.column(f"{col}_count").to_pylist()))
+
+
+def partial_aggregates(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],
+                       ) -> tuple[list[list], list[list]]:
+    """Group ``batch``'s rows by the ``group`` columns: (group values per group column, partial
+    values per call), each a list with one entry per group."""
+    result, groups = _group_by(batch, group, calls, _arrow_aggregates(calls))
     partials = []
     for c in calls:
         col = f"a{c.arg}"
@@ -48,8 +60,7 @@ def partial_aggregates(batch: pa.RecordBatch, group: list[pa.Array], calls: tupl
         elif c.distinct:
             partials.append(result.column(f"{col}_distinct").to_pylist())
         elif c.kind == "avg":
-            partials.append(list(zip(result.column(f"{col}_sum").to_pylist(),
-                                     result.column(f"{col}_count").to_pylist())))
+            partials.append(_sums_and_counts(result, col))
         else:
             partials.append(result.column(f"{col}_{c.kind}").to_pylist())
     return groups, partials
@@ -147,25 +158,19 @@ def retracting_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tup
     """Like ``partial_aggregates``, for accumulators that can take rows out again: (group values,
     rows per group, per call: a count, a (sum, non-null count), or the list of values for MIN, MAX
     and DISTINCT, whose accumulators count each value)."""
-    columns = {f"g{i}": g for i, g in enumerate(group)}
-    if not group:
-        columns["g"] = pa.repeat(pa.scalar(0, pa.int8()), batch.num_rows)
     aggregations: list[tuple] = [((), "count_all")]
     for c in calls:
         if c.arg is None:
             continue
         col = f"a{c.arg}"
-        columns[col] = batch.column(c.arg)
         if c.distinct or c.kind in ("min", "max"):
             aggregations.append((col, "list"))
         elif c.kind in ("sum", "avg"):
             aggregations += [(col, "sum"), (col, "count")]
         else:
             aggregations.append((col, "count"))
-    keys = [f"g{i}" for i in range(len(group))] or ["g"]
     unique = [([] if col == () else col, how) for col, how in dict.fromkeys(aggregations)]
-    result = pa.table(columns).group_by(keys, use_threads=False).aggregate(unique)
-    groups = [result.column(k).to_pylist() for k in keys] if group else []
+    result, groups = _group_by(batch, group, calls, unique)
     partials = []
     for c in calls:
         col = f"a{c.arg}"
@@ -175,8 +180,7 @@ def retracting_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tup
             lists = result.column(f"{col}_list").to_pylist()
             partials.append([[v for v in values if v is not None] for values in lists])
         elif c.kind in ("sum", "avg"):
-            partials.append(list(zip(result.column(f"{col}_sum").to_pylist(),
-                                     result.column(f"{col}_count").to_pylist())))
+            partials.append(_sums_and_counts(result, col))
         else:
             partials.append(result.column(f"{col}_count").to_pylist())
     return groups, result.column("count_all").to_pylist(), partials

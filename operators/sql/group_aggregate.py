@@ -20,30 +20,32 @@ from rayflink.operators.sql.accumulators import (
     retracting_partials,
     retracting_results,
 )
-from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.operators.sql.keyed import (  # noqa: F401 - the RowKind values are also reached here
+    DELETE,
+    INSERT,
+    UPDATE_AFTER,
+    UPDATE_BEFORE,
+    KeyedSqlOperator,
+    changed,
+    changelog_batch,
+)
 from rayflink.runtime.registry import register_operator
-from rayflink.sql.logical import ROWKIND
 from rayflink.sql.options import MiniBatch
-
-INSERT, UPDATE_BEFORE, UPDATE_AFTER, DELETE = 0, 1, 2, 3  # Flink's RowKind byte values
 
 _STATE = "sql-group-accumulators"
 
 
 @register_operator(OperatorKind.SQL_GROUP_AGGREGATE)
-class GroupAggregateOperator(OneInputStreamOperator):
+class GroupAggregateOperator(KeyedSqlOperator):
     """params: ``keys`` (KeyColumns of the input), ``aggs`` (AggCalls), ``schema`` (keys then aggregates)."""
 
-    def open(self) -> None:
-        from rayflink.datastream.state import ValueStateDescriptor
+    STATE = _STATE
 
-        self.key_columns = self.params.keys
+    def open(self) -> None:
+        super().open()
         self.aggs = self.params.aggs
-        self.schema: pa.Schema = self.params.schema
         # the input is a changelog with updates (in BATCH mode inputs are final rows)
         self.retract = self.params.retract and not self.ctx.batch_mode
-        self.keyed_state_backend()
-        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
         self.mini_batch = MiniBatch.of(self.ctx.config)
         self.buffer: list[pa.RecordBatch] = []
         self.buffered_rows = 0
@@ -97,13 +99,7 @@ class GroupAggregateOperator(OneInputStreamOperator):
             acc = merge(aggs, acc, [p[g] for p in partials])
             state.update(acc)
             if emit:
-                after = results(aggs, acc)
-                if before is None:
-                    rows.append(key_values + after)
-                    kinds.append(INSERT)
-                elif before != after:
-                    rows += [key_values + before, key_values + after]
-                    kinds += [UPDATE_BEFORE, UPDATE_AFTER]
+                changed(rows, kinds, key_values, before, results(aggs, acc))
         return self.changelog(rows, kinds) if rows else None
 
     def aggregate_changelog(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
@@ -138,21 +134,11 @@ class GroupAggregateOperator(OneInputStreamOperator):
                 continue
             state.update(acc)
             if emit:
-                after = retracting_results(aggs, acc)
-                if before is None:
-                    out.append(key_values + after)
-                    kinds.append(INSERT)
-                elif before != after:
-                    out += [key_values + before, key_values + after]
-                    kinds += [UPDATE_BEFORE, UPDATE_AFTER]
+                changed(out, kinds, key_values, before, retracting_results(aggs, acc))
         return self.changelog(out, kinds) if out else None
 
     def changelog(self, rows: list[list], kinds: list[int] | None) -> pa.RecordBatch:
-        columns = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
-        if kinds is None:
-            return pa.RecordBatch.from_arrays(columns, schema=self.schema)
-        columns.append(pa.array(kinds, type=pa.int8()))
-        return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
+        return changelog_batch(self.schema, rows, kinds)
 
     def end_input(self) -> None:
         self.flush()

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayflink.graph.transformations import OperatorKind
-from rayflink.operators.sql.group_aggregate import DELETE, INSERT
+from rayflink.operators.sql.keyed import DELETE, INSERT
 from rayflink.runtime.operator import TwoInputStreamOperator
 from rayflink.runtime.registry import register_operator
 from rayflink.sql.expressions import as_array, evaluate

@@ -11,10 +11,8 @@ from typing import Any
 import pyarrow as pa
 
 from rayflink.graph.transformations import OperatorKind
-from rayflink.operators.sql.group_aggregate import INSERT, UPDATE_AFTER, UPDATE_BEFORE
-from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.operators.sql.keyed import INSERT, UPDATE_AFTER, UPDATE_BEFORE, KeyedSqlOperator, changelog_batch
 from rayflink.runtime.registry import register_operator
-from rayflink.sql.logical import ROWKIND
 
 _STATE = "sql-top-n"
 
@@ -35,19 +33,16 @@ class _Desc:
 
 
 @register_operator(OperatorKind.SQL_RANK)
-class RankOperator(OneInputStreamOperator):
+class RankOperator(KeyedSqlOperator):
     """params: ``keys`` (KeyColumns), ``order`` ((field, descending, nulls first), ...), ``limit``,
     ``schema`` (the input's fields, then the rank)."""
 
-    def open(self) -> None:
-        from rayflink.datastream.state import ValueStateDescriptor
+    STATE = _STATE
 
-        self.key_columns = self.params.keys
+    def open(self) -> None:
+        super().open()
         self.order = self.params.order
         self.limit = self.params.limit
-        self.schema: pa.Schema = self.params.schema
-        self.keyed_state_backend()
-        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
 
     def sort_key(self, row: tuple) -> tuple:
         out = []
@@ -84,11 +79,7 @@ class RankOperator(OneInputStreamOperator):
             self.output.emit([self.batch(rows_out, kinds)], None)
 
     def batch(self, rows: list[tuple], kinds: list[int] | None) -> pa.RecordBatch:
-        columns = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
-        if kinds is None:
-            return pa.RecordBatch.from_arrays(columns, schema=self.schema)
-        columns.append(pa.array(kinds, type=pa.int8()))
-        return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
+        return changelog_batch(self.schema, rows, kinds)
 
     def end_input(self) -> None:
         if not self.ctx.batch_mode:

@@ -11,34 +11,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayflink.graph.transformations import OperatorKind
-from rayflink.operators.sql.accumulators import merge, merge_accumulators, partial_aggregates, results
-from rayflink.runtime.messages import MAX_WATERMARK
-from rayflink.runtime.operator import OneInputStreamOperator
+from rayflink.operators.sql.accumulators import merge, merge_accumulators, partial_aggregates
+from rayflink.operators.sql.keyed import WindowSqlOperator
 from rayflink.runtime.registry import register_operator
 
 _STATE = "sql-session-windows"
 
 
 @register_operator(OperatorKind.SQL_SESSION_WINDOW_AGGREGATE)
-class SessionWindowAggregateOperator(OneInputStreamOperator):
+class SessionWindowAggregateOperator(WindowSqlOperator):
     """params as ``WindowAggregateOperator``'s; ``window.size_ms`` is the gap."""
 
+    STATE = _STATE
+
     def open(self) -> None:
-        from rayflink.datastream.state import ValueStateDescriptor
-
-        self.key_columns = self.params.keys
-        self.time = self.params.time
+        super().open()
         self.gap = self.params.window.size_ms
-        self.aggs = self.params.aggs
-        self.schema: pa.Schema = self.params.schema
-        self.keyed_state_backend()
-        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
-        self.internal_timer_service()
-        self.late_records_dropped = 0
-        self.windows_fired = 0
-
-    def metrics(self) -> dict[str, int | float]:
-        return {"num_late_records_dropped": self.late_records_dropped, "num_windows_fired": self.windows_fired}
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         for batch in values:
@@ -91,34 +79,16 @@ class SessionWindowAggregateOperator(OneInputStreamOperator):
             state.update(kept)
             self.timers.event_time.add(end - 1, key, end)
 
-    def process_watermark(self, watermark: int) -> None:
-        self.fire(watermark)
-        super().process_watermark(watermark)
-
-    def fire(self, watermark: int) -> None:
-        backend, state = self.keyed_backend, self.state
-        single = len(self.key_columns.indices) == 1
-        rows = []
-        for _, key, end in self.timers.event_time.pop_due(watermark):
-            backend.set_current_key(key)
-            sessions = state.value() or []
-            done = [s for s in sessions if s[1] == end]
-            if not done:
-                continue  # merged into a longer session since
-            rest = [s for s in sessions if s[1] != end]
-            if rest:
-                state.update(rest)
-            else:
-                state.clear()
-            start, _, acc = done[0]
-            key_values = [key] if single else list(key)
-            rows.append(key_values + [start, end, end - 1] + results(self.aggs, acc))
-        self.windows_fired += len(rows)
-        if rows:
-            nkeys = len(self.key_columns.indices)
-            columns = [pa.array([r[i] for r in rows], type=pa.int64()).cast(f.type) if nkeys <= i < nkeys + 3
-                       else pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
-            self.output.emit([pa.RecordBatch.from_arrays(columns, schema=self.schema)], None)
-
-    def end_input(self) -> None:
-        self.fire(MAX_WATERMARK)
+    def take_window(self, end: int) -> tuple[int, list] | None:
+        state = self.state
+        sessions = state.value() or []
+        done = [s for s in sessions if s[1] == end]
+        if not done:
+            return None  # merged into a longer session since
+        rest = [s for s in sessions if s[1] != end]
+        if rest:
+            state.update(rest)
+        else:
+            state.clear()
+        start, _, acc = done[0]
+        return start, acc

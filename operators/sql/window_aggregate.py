@@ -12,10 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayflink.graph.transformations import OperatorKind
-from rayflink.operators.sql.accumulators import merge, partial_aggregates, results
+from rayflink.operators.sql.accumulators import merge, partial_aggregates
+from rayflink.operators.sql.keyed import WindowSqlOperator
 from rayflink.operators.sql.windows import assign_windows, window_start
-from rayflink.runtime.messages import MAX_WATERMARK
-from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
 
 _STATE = "sql-window-accumulators"
@@ -23,28 +22,17 @@ BUFFERED_ROWS = 65_536  # rows buffered between watermarks before they are aggre
 
 
 @register_operator(OperatorKind.SQL_WINDOW_AGGREGATE)
-class WindowAggregateOperator(OneInputStreamOperator):
+class WindowAggregateOperator(WindowSqlOperator):
     """params: ``keys`` (KeyColumns), ``time`` (field index), ``window`` (WindowSpec), ``aggs``,
     ``schema`` (keys, window_start, window_end, window_time, aggregates)."""
 
-    def open(self) -> None:
-        from rayflink.datastream.state import ValueStateDescriptor
+    STATE = _STATE
 
-        self.key_columns = self.params.keys
-        self.time = self.params.time
+    def open(self) -> None:
+        super().open()
         self.window = self.params.window
-        self.aggs = self.params.aggs
-        self.schema: pa.Schema = self.params.schema
-        self.keyed_state_backend()
-        self.state = self.keyed_backend.get_partitioned_state(ValueStateDescriptor(_STATE, None))
-        self.internal_timer_service()
-        self.late_records_dropped = 0
-        self.windows_fired = 0
         self.buffer: list[pa.RecordBatch] = []
         self.buffered_rows = 0
-
-    def metrics(self) -> dict[str, int | float]:
-        return {"num_late_records_dropped": self.late_records_dropped, "num_windows_fired": self.windows_fired}
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         for batch in values:
@@ -91,33 +79,12 @@ class WindowAggregateOperator(OneInputStreamOperator):
             state.update(merge(aggs, state.value(), [p[g] for p in partials]))
             timers.event_time.add(end - 1, key, end)
 
-    def process_watermark(self, watermark: int) -> None:
-        self.flush()
-        self.fire(watermark)
-        super().process_watermark(watermark)
+    def take_window(self, end: int) -> tuple[int, list] | None:
+        self.keyed_backend.set_current_namespace(end)
+        acc = self.state.value()
+        self.state.clear()
+        return None if acc is None else (window_start(self.window, end), acc)
 
     def fire(self, watermark: int) -> None:
-        """Emit and clear every window whose last millisecond is at or before ``watermark``."""
-        backend, state = self.keyed_backend, self.state
-        single = len(self.key_columns.indices) == 1
-        rows = []
-        for _, key, end in self.timers.event_time.pop_due(watermark):
-            backend.set_current_key(key)
-            backend.set_current_namespace(end)
-            acc = state.value()
-            state.clear()
-            if acc is None:
-                continue
-            key_values = [key] if single else list(key)
-            rows.append(key_values + [window_start(self.window, end), end, end - 1] + results(self.aggs, acc))
-        backend.set_current_namespace(None)
-        self.windows_fired += len(rows)
-        if rows:
-            window_fields = range(len(self.key_columns.indices), len(self.key_columns.indices) + 3)
-            columns = [pa.array([r[i] for r in rows], type=pa.int64()).cast(f.type) if i in window_fields
-                       else pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
-            self.output.emit([pa.RecordBatch.from_arrays(columns, schema=self.schema)], None)
-
-    def end_input(self) -> None:
-        self.flush()
-        self.fire(MAX_WATERMARK)  # BATCH: no watermarks came, every window ends with the input
+        super().fire(watermark)
+        self.keyed_backend.set_current_namespace(None)

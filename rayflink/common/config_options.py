@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from rayflink.errors import ConfigurationError, ConfigurationWarning, truncate
 
@@ -76,54 +76,62 @@ def _check_range(number: Any, minimum: Any, maximum: Any, unit: str = "") -> Non
 
 
 @dataclass(frozen=True)
-class IntType(OptionType[int]):
-    """An integer in ``minimum..maximum`` (either bound optional); ``"4"`` reads as 4."""
+class _NumberType(OptionType[T]):
+    """A number in ``minimum..maximum`` (either bound optional), ``noun`` read by ``_number``."""
 
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: Any = None
+    maximum: Any = None
+    noun: ClassVar[str] = "a number"
 
     @property
     def accepted(self) -> str:  # type: ignore[override]
         low = "" if self.minimum is None else f" >= {self.minimum}"
         high = "" if self.maximum is None else f" <= {self.maximum}"
-        return f"an integer{low}{' and' if low and high else ''}{high}"
+        return f"{self.noun}{low}{' and' if low and high else ''}{high}"
 
-    def parse(self, value: Any) -> int:
+    def parse(self, value: Any) -> T:
         if isinstance(value, bool):
-            raise _Invalid("cannot read {value} as an integer (it is a boolean)")
+            raise _Invalid(f"cannot read {{value}} as {self.noun} (it is a boolean)")
+        number = self._number(value)
+        _check_range(number, self.minimum, self.maximum)
+        return number
+
+    def _number(self, value: Any) -> T:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class IntType(_NumberType[int]):
+    """An integer in ``minimum..maximum`` (either bound optional); ``"4"`` reads as 4."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+    noun: ClassVar[str] = "an integer"
+
+    def _number(self, value: Any) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
             value = int(value)
         if not isinstance(value, int):
             raise _Invalid("cannot read {value} as an integer")
-        _check_range(value, self.minimum, self.maximum)
         return value
 
 
 @dataclass(frozen=True)
-class FloatType(OptionType[float]):
+class FloatType(_NumberType[float]):
     """A number in ``minimum..maximum`` (either bound optional)."""
 
     minimum: float | None = None
     maximum: float | None = None
 
-    @property
-    def accepted(self) -> str:  # type: ignore[override]
-        low = "" if self.minimum is None else f" >= {self.minimum}"
-        high = "" if self.maximum is None else f" <= {self.maximum}"
-        return f"a number{low}{' and' if low and high else ''}{high}"
-
-    def parse(self, value: Any) -> float:
-        if isinstance(value, bool):
-            raise _Invalid("cannot read {value} as a number (it is a boolean)")
+    def _number(self, value: Any) -> float:
         try:
             number = float(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
             raise _Invalid("cannot read {value} as a number") from None
         if math.isnan(number):
             raise _Invalid("cannot read {value} as a number")
-        _check_range(number, self.minimum, self.maximum)
         return number
 
 

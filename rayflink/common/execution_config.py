@@ -14,7 +14,7 @@ are Java serialization and are not offered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rayflink.common import config_options as options
@@ -29,6 +29,21 @@ def global_job_parameters(config: Mapping[str, Any]) -> dict[str, str]:
     """The job parameters in a job's options (``pipeline.global-job-parameters.<name>: value``)."""
     n = len(GLOBAL_JOB_PARAMETERS)
     return {k[n:]: str(v) for k, v in config.items() if k.startswith(GLOBAL_JOB_PARAMETERS) and v is not None}
+
+
+def _switch(key: str, default: bool) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., bool]]:
+    """The ``enable_...``, ``disable_...`` and ``is_..._enabled`` methods of the boolean option ``key``."""
+
+    def enable(self: ExecutionConfig) -> ExecutionConfig:
+        return self._flag(key, True)
+
+    def disable(self: ExecutionConfig) -> ExecutionConfig:
+        return self._flag(key, False)
+
+    def is_enabled(self: ExecutionConfig) -> bool:
+        return self.get_boolean(key, default)
+
+    return enable, disable, is_enabled
 
 
 class ExecutionConfig(Configuration):
@@ -84,32 +99,12 @@ class ExecutionConfig(Configuration):
 
     # ---- recorded (no effect in rayflink, see the module docstring) ----------------------
 
-    def enable_closure_cleaner(self) -> "ExecutionConfig":
-        return self._flag("pipeline.closure-cleaner-level", True)
-
-    def disable_closure_cleaner(self) -> "ExecutionConfig":
-        return self._flag("pipeline.closure-cleaner-level", False)
-
-    def is_closure_cleaner_enabled(self) -> bool:
-        return self.get_boolean("pipeline.closure-cleaner-level", True)
-
-    def enable_object_reuse(self) -> "ExecutionConfig":
-        return self._flag("pipeline.object-reuse", True)
-
-    def disable_object_reuse(self) -> "ExecutionConfig":
-        return self._flag("pipeline.object-reuse", False)
-
-    def is_object_reuse_enabled(self) -> bool:
-        return self.get_boolean("pipeline.object-reuse", False)
-
-    def enable_auto_generated_uids(self) -> "ExecutionConfig":
-        return self._flag("pipeline.auto-generate-uids", True)
-
-    def disable_auto_generated_uids(self) -> "ExecutionConfig":
-        return self._flag("pipeline.auto-generate-uids", False)
-
-    def has_auto_generated_uids_enabled(self) -> bool:
-        return self.get_boolean("pipeline.auto-generate-uids", True)
+    # (enable, disable, is enabled) of a recorded switch: its key and its default
+    enable_closure_cleaner, disable_closure_cleaner, is_closure_cleaner_enabled = _switch(
+        "pipeline.closure-cleaner-level", True)
+    enable_object_reuse, disable_object_reuse, is_object_reuse_enabled = _switch("pipeline.object-reuse", False)
+    enable_auto_generated_uids, disable_auto_generated_uids, has_auto_generated_uids_enabled = _switch(
+        "pipeline.auto-generate-uids", True)
 
     def set_latency_tracking_interval(self, interval: int) -> "ExecutionConfig":
         self.set_integer("metrics.latency.interval", interval)

@@ -7,7 +7,7 @@ import io
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.common.types import Row
@@ -269,6 +269,24 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
 }
 
 
+_Builder = TypeVar("_Builder", bound="_CsvBuilder")
+
+
+class _CsvBuilder:
+    """What the builders of the CSV row schemas share: the row type and the CSV dialect."""
+
+    def __init__(self, type_info: TypeInformation) -> None:
+        self._args: dict[str, Any] = {"type_info": type_info}
+
+    def set_field_delimiter(self: _Builder, delimiter: str) -> _Builder:
+        self._args["field_delimiter"] = delimiter
+        return self
+
+    def set_quote_character(self: _Builder, c: str) -> _Builder:
+        self._args["quote_character"] = c
+        return self
+
+
 class CsvRowDeserializationSchema(DeserializationSchema):
     """One CSV line as a dict of the ``Types.ROW_NAMED`` fields, converted from text.
 
@@ -289,19 +307,8 @@ class CsvRowDeserializationSchema(DeserializationSchema):
         self.ignore_parse_errors = ignore_parse_errors
         self.charset = charset
 
-    class Builder:
+    class Builder(_CsvBuilder):
         """PyFlink's ``CsvRowDeserializationSchema.Builder(type_info)``."""
-
-        def __init__(self, type_info: TypeInformation) -> None:
-            self._args: dict[str, Any] = {"type_info": type_info}
-
-        def set_field_delimiter(self, delimiter: str) -> "CsvRowDeserializationSchema.Builder":
-            self._args["field_delimiter"] = delimiter
-            return self
-
-        def set_quote_character(self, c: str) -> "CsvRowDeserializationSchema.Builder":
-            self._args["quote_character"] = c
-            return self
 
         def set_ignore_parse_errors(self) -> "CsvRowDeserializationSchema.Builder":
             """Skip malformed lines (None records, dropped and counted by the sources)."""
@@ -364,19 +371,8 @@ class CsvRowSerializationSchema(SerializationSchema):
         self.quote_character = quote_character
         self.charset = charset
 
-    class Builder:
+    class Builder(_CsvBuilder):
         """PyFlink's ``CsvRowSerializationSchema.Builder(type_info)``."""
-
-        def __init__(self, type_info: TypeInformation) -> None:
-            self._args: dict[str, Any] = {"type_info": type_info}
-
-        def set_field_delimiter(self, delimiter: str) -> "CsvRowSerializationSchema.Builder":
-            self._args["field_delimiter"] = delimiter
-            return self
-
-        def set_quote_character(self, c: str) -> "CsvRowSerializationSchema.Builder":
-            self._args["quote_character"] = c
-            return self
 
         def build(self) -> "CsvRowSerializationSchema":
             return CsvRowSerializationSchema(**self._args)

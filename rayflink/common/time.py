@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 def _millis(factory: str, n: object, unit_ms: int) -> int:
@@ -13,77 +15,71 @@ def _millis(factory: str, n: object, unit_ms: int) -> int:
     return int(n * unit_ms)
 
 
+class _Unit:
+    """A factory of spans of ``n`` units of ``unit_ms`` on the class it is set in: ``Time.seconds(n)``,
+    ``Duration.of_hours(n)``."""
+
+    def __init__(self, unit_ms: int) -> None:
+        self.unit_ms = unit_ms
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Callable[[int], Any]:
+        owner, unit_ms, where = self.owner, self.unit_ms, f"{self.owner.__name__}.{self.name}"
+
+        def span(n: int) -> Any:
+            return owner(_millis(where, n, unit_ms))
+
+        span.__name__, span.__qualname__ = self.name, where
+        span.__annotations__ = {"n": "int", "return": owner.__name__}
+        return span
+
+
 @dataclass(frozen=True)
-class Time:
+class _Span:
+    """A span of time in whole milliseconds."""
+
+    millis: int
+
+    def to_milliseconds(self) -> int:
+        return self.millis
+
+
+@dataclass(frozen=True)
+class Time(_Span):
     """A span of time, as in PyFlink's ``pyflink.common.time.Time``.
 
     >>> Time.hours(24).to_milliseconds()
     86400000
     """
 
-    millis: int
-
-    @staticmethod
-    def milliseconds(n: int) -> "Time":
-        return Time(_millis("Time.milliseconds", n, 1))
-
-    @staticmethod
-    def seconds(n: int) -> "Time":
-        return Time(_millis("Time.seconds", n, 1000))
-
-    @staticmethod
-    def minutes(n: int) -> "Time":
-        return Time(_millis("Time.minutes", n, 60_000))
-
-    @staticmethod
-    def hours(n: int) -> "Time":
-        return Time(_millis("Time.hours", n, 3_600_000))
-
-    @staticmethod
-    def days(n: int) -> "Time":
-        return Time(_millis("Time.days", n, 86_400_000))
-
-    def to_milliseconds(self) -> int:
-        return self.millis
+    milliseconds = _Unit(1)
+    seconds = _Unit(1000)
+    minutes = _Unit(60_000)
+    hours = _Unit(3_600_000)
+    days = _Unit(86_400_000)
 
 
 @dataclass(frozen=True)
-class Duration:
+class Duration(_Span):
     """A span of time, as in PyFlink's ``pyflink.common.Duration``.
 
     >>> Duration.of_seconds(5).to_milliseconds()
     5000
     """
 
-    millis: int
-
-    @staticmethod
-    def of_millis(n: int) -> "Duration":
-        return Duration(_millis("Duration.of_millis", n, 1))
-
-    @staticmethod
-    def of_seconds(n: int) -> "Duration":
-        return Duration(_millis("Duration.of_seconds", n, 1000))
-
-    @staticmethod
-    def of_minutes(n: int) -> "Duration":
-        return Duration(_millis("Duration.of_minutes", n, 60_000))
-
-    @staticmethod
-    def of_hours(n: int) -> "Duration":
-        return Duration(_millis("Duration.of_hours", n, 3_600_000))
+    of_millis = _Unit(1)
+    of_seconds = _Unit(1000)
+    of_minutes = _Unit(60_000)
+    of_hours = _Unit(3_600_000)
 
     @staticmethod
     def of_nanos(n: int) -> "Duration":
         """A duration of ``n`` nanoseconds (kept in whole milliseconds, rounded down)."""
         return Duration(int(n // 1_000_000))
 
-    @staticmethod
-    def of_days(n: int) -> "Duration":
-        return Duration(_millis("Duration.of_days", n, 86_400_000))
-
-    def to_milliseconds(self) -> int:
-        return self.millis
+    of_days = _Unit(86_400_000)
 
 
 @dataclass(frozen=True, order=True)

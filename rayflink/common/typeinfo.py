@@ -84,92 +84,59 @@ class TypeInformation:
         return bool(self.params) and isinstance(self.params[0], tuple)
 
 
-def _basic(name: str, arrow_type: Any, python_type: Any) -> TypeInformation:
-    return TypeInformation(name, arrow_type, python_type)
+def _basic(name: str, arrow_type: Any, python_type: Any, doc: str | None = None) -> Any:
+    """The ``Types`` factory of a basic type: ``Types.<name>()``, a new ``TypeInformation`` each call."""
+
+    def factory() -> TypeInformation:
+        return TypeInformation(name, arrow_type, python_type)
+
+    factory.__name__ = name
+    factory.__qualname__ = f"Types.{name}"
+    factory.__doc__ = doc
+    return staticmethod(factory)
+
+
+def _list_of(name: str, element: TypeInformation) -> TypeInformation:
+    """A list type ``<name><element>`` (an Arrow list when the element has an Arrow type)."""
+    return TypeInformation(f"{name}<{element}>", pa.list_(element.arrow_type) if element.arrow_type else None,
+                           list, (element,))
 
 
 class Types:
     """PyFlink's ``Types`` factory: ``Types.STRING()``, ``Types.MAP(Types.STRING(), Types.FLOAT())``."""
 
-    @staticmethod
-    def STRING() -> TypeInformation:
-        return _basic("STRING", pa.string(), str)
-
-    @staticmethod
-    def BOOLEAN() -> TypeInformation:
-        return _basic("BOOLEAN", pa.bool_(), bool)
-
-    @staticmethod
-    def BYTE() -> TypeInformation:
-        return _basic("BYTE", pa.int8(), int)
-
-    @staticmethod
-    def SHORT() -> TypeInformation:
-        return _basic("SHORT", pa.int16(), int)
-
-    @staticmethod
-    def INT() -> TypeInformation:
-        return _basic("INT", pa.int32(), int)
-
-    @staticmethod
-    def LONG() -> TypeInformation:
-        return _basic("LONG", pa.int64(), int)
-
-    @staticmethod
-    def BIG_INT() -> TypeInformation:
-        return _basic("BIG_INT", None, int)
-
-    @staticmethod
-    def FLOAT() -> TypeInformation:
-        return _basic("FLOAT", pa.float32(), float)
-
-    @staticmethod
-    def DOUBLE() -> TypeInformation:
-        return _basic("DOUBLE", pa.float64(), float)
-
-    @staticmethod
-    def CHAR() -> TypeInformation:
-        """A single character (a one-character ``str``)."""
-        return _basic("CHAR", pa.string(), str)
-
-    @staticmethod
-    def BIG_DEC() -> TypeInformation:
-        """An arbitrary-precision decimal (``decimal.Decimal``)."""
-        return _basic("BIG_DEC", None, decimal.Decimal)
-
-    @staticmethod
-    def SQL_DATE() -> TypeInformation:
-        """A date (``datetime.date``)."""
-        return _basic("SQL_DATE", pa.date32(), datetime.date)
-
-    @staticmethod
-    def SQL_TIME() -> TypeInformation:
-        """A time of day (``datetime.time``)."""
-        return _basic("SQL_TIME", pa.time64("us"), datetime.time)
-
-    @staticmethod
-    def SQL_TIMESTAMP() -> TypeInformation:
-        """A timestamp (``datetime.datetime``; epoch milliseconds are accepted too)."""
-        return _basic("SQL_TIMESTAMP", pa.timestamp("ms"), object)
+    STRING = _basic("STRING", pa.string(), str)
+    BOOLEAN = _basic("BOOLEAN", pa.bool_(), bool)
+    BYTE = _basic("BYTE", pa.int8(), int)
+    SHORT = _basic("SHORT", pa.int16(), int)
+    INT = _basic("INT", pa.int32(), int)
+    LONG = _basic("LONG", pa.int64(), int)
+    BIG_INT = _basic("BIG_INT", None, int)
+    FLOAT = _basic("FLOAT", pa.float32(), float)
+    DOUBLE = _basic("DOUBLE", pa.float64(), float)
+    CHAR = _basic("CHAR", pa.string(), str, "A single character (a one-character ``str``).")
+    BIG_DEC = _basic("BIG_DEC", None, decimal.Decimal, "An arbitrary-precision decimal (``decimal.Decimal``).")
+    SQL_DATE = _basic("SQL_DATE", pa.date32(), datetime.date, "A date (``datetime.date``).")
+    SQL_TIME = _basic("SQL_TIME", pa.time64("us"), datetime.time, "A time of day (``datetime.time``).")
+    SQL_TIMESTAMP = _basic("SQL_TIMESTAMP", pa.timestamp("ms"), object,
+                           "A timestamp (``datetime.datetime``; epoch milliseconds are accepted too).")
 
     @staticmethod
     def INSTANT() -> TypeInformation:
         """A point in time (``rayflink.common.Instant``)."""
         from rayflink.common.time import Instant
 
-        return _basic("INSTANT", pa.timestamp("ns"), Instant)
+        return TypeInformation("INSTANT", pa.timestamp("ns"), Instant)
 
     @staticmethod
     def BASIC_ARRAY(element_type: TypeInformation) -> TypeInformation:
         """An array of a basic type (Java's ``Integer[]``, ``String[]``): a Python list."""
-        return TypeInformation(f"BASIC_ARRAY<{element_type}>", pa.list_(element_type.arrow_type)
-                               if element_type.arrow_type else None, list, (element_type,))
+        return _list_of("BASIC_ARRAY", element_type)
 
     @staticmethod
     def OBJECT_ARRAY(element_type: TypeInformation) -> TypeInformation:
         """An array of any type (Java's ``Object[]``): a Python list."""
-        return TypeInformation(f"OBJECT_ARRAY<{element_type}>", pa.list_(element_type.arrow_type)
-                               if element_type.arrow_type else None, list, (element_type,))
+        return _list_of("OBJECT_ARRAY", element_type)
 
     @staticmethod
     def PRIMITIVE_ARRAY(element: TypeInformation) -> TypeInformation:
@@ -177,13 +144,11 @@ class Types:
         (Java's ``byte[]``, as in PyFlink)."""
         if element.name == "BYTE":
             return TypeInformation("PRIMITIVE_ARRAY<BYTE>", pa.binary(), bytes, (element,))
-        return TypeInformation(f"PRIMITIVE_ARRAY<{element}>", pa.list_(element.arrow_type)
-                               if element.arrow_type else None, list, (element,))
+        return _list_of("PRIMITIVE_ARRAY", element)
 
     @staticmethod
     def LIST(element: TypeInformation) -> TypeInformation:
-        return TypeInformation(f"LIST<{element}>", pa.list_(element.arrow_type)
-                               if element.arrow_type else None, list, (element,))
+        return _list_of("LIST", element)
 
     @staticmethod
     def MAP(key: TypeInformation, value: TypeInformation) -> TypeInformation:
@@ -193,15 +158,11 @@ class Types:
 
     @staticmethod
     def TUPLE(fields: list[TypeInformation]) -> TypeInformation:
-        names = [f"f{i}" for i in range(len(fields))]
-        return TypeInformation(f"TUPLE<{', '.join(map(repr, fields))}>",
-                               _struct(names, fields), tuple, tuple(fields))
+        return _positional("TUPLE", fields, tuple)
 
     @staticmethod
     def ROW(fields: list[TypeInformation]) -> TypeInformation:
-        names = [f"f{i}" for i in range(len(fields))]
-        return TypeInformation(f"ROW<{', '.join(map(repr, fields))}>",
-                               _struct(names, fields), Row, tuple(fields))
+        return _positional("ROW", fields, Row)
 
     @staticmethod
     def ROW_NAMED(names: list[str], fields: list[TypeInformation]) -> TypeInformation:
@@ -214,6 +175,13 @@ class Types:
     @staticmethod
     def PICKLED_BYTE_ARRAY() -> TypeInformation:
         return TypeInformation("PICKLED_BYTE_ARRAY", None, object)
+
+
+def _positional(name: str, fields: list[TypeInformation], python_type: Any) -> TypeInformation:
+    """A type of fields named by position (``f0``, ``f1``, ...): ``<name><field types>``."""
+    names = [f"f{i}" for i in range(len(fields))]
+    return TypeInformation(f"{name}<{', '.join(map(repr, fields))}>", _struct(names, fields), python_type,
+                           tuple(fields))
 
 
 def _struct(names: list[str], fields: list[TypeInformation]) -> Any:

@@ -16,6 +16,14 @@ from typing import Any
 __all__ = ["Row", "RowKind"]
 
 
+class NameEnum(str, Enum):
+    """A ``str`` enum whose ``str()`` is its value (Flink's name: ``"RUNNING"``, ``"FORWARD"``), so
+    what users see (the CLI, JSON, messages) reads as the name."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class RowKind(Enum):
     """The kind of change a row is in a changelog: ``+I``, ``-U``, ``+U``, ``-D``."""
 

@@ -8,6 +8,35 @@ from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import AsyncWaitParams, OperatorKind, OperatorSpec
 
 
+def _named(function: Any, name: str, doc: str) -> Any:
+    function.__name__ = name
+    function.__qualname__ = f"AsyncDataStream.{name}"
+    function.__doc__ = doc
+    return function
+
+
+def _waiting(name: str, ordered: bool, doc: str) -> Any:
+    """An ``AsyncDataStream`` entry point without retries, keeping the input's order or not."""
+
+    def wait(data_stream: Any, async_function: Any, timeout: Any, capacity: int = 100,
+             output_type: Any = None) -> Any:
+        return _async_wait(data_stream, async_function, timeout, None, capacity, output_type, ordered=ordered)
+
+    return _named(wait, name, doc)
+
+
+def _waiting_with_retry(name: str, ordered: bool) -> Any:
+    """An ``AsyncDataStream`` entry point with an ``async_retry_strategy``, keeping the input's order or not."""
+
+    def wait_with_retry(data_stream: Any, async_function: Any, timeout: Any, async_retry_strategy: Any,
+                        capacity: int = 100, output_type: Any = None) -> Any:
+        return _async_wait(data_stream, async_function, timeout, async_retry_strategy, capacity, output_type,
+                           ordered=ordered)
+
+    plain = name.removesuffix("_with_retry")
+    return _named(wait_with_retry, name, f"``{plain}``, attempting a call again as ``async_retry_strategy`` says.")
+
+
 class AsyncDataStream:
     """Async I/O: ``async_invoke`` runs for many records at once; results come back unordered
     (as they complete, never across a watermark) or in the input's order.
@@ -15,31 +44,12 @@ class AsyncDataStream:
     >>> enriched = AsyncDataStream.unordered_wait(orders, LookupUser(), Time.seconds(2), capacity=100)
     """
 
-    @staticmethod
-    def unordered_wait(data_stream: Any, async_function: Any, timeout: Any, capacity: int = 100,
-                       output_type: Any = None) -> Any:
-        """Emit each record's results as soon as they complete (watermarks still order them)."""
-        return _async_wait(data_stream, async_function, timeout, None, capacity, output_type, ordered=False)
-
-    @staticmethod
-    def unordered_wait_with_retry(data_stream: Any, async_function: Any, timeout: Any, async_retry_strategy: Any,
-                                  capacity: int = 100, output_type: Any = None) -> Any:
-        """``unordered_wait``, attempting a call again as ``async_retry_strategy`` says."""
-        return _async_wait(data_stream, async_function, timeout, async_retry_strategy, capacity, output_type,
-                           ordered=False)
-
-    @staticmethod
-    def ordered_wait(data_stream: Any, async_function: Any, timeout: Any, capacity: int = 100,
-                     output_type: Any = None) -> Any:
-        """Emit results in the order of the input records."""
-        return _async_wait(data_stream, async_function, timeout, None, capacity, output_type, ordered=True)
-
-    @staticmethod
-    def ordered_wait_with_retry(data_stream: Any, async_function: Any, timeout: Any, async_retry_strategy: Any,
-                                capacity: int = 100, output_type: Any = None) -> Any:
-        """``ordered_wait``, attempting a call again as ``async_retry_strategy`` says."""
-        return _async_wait(data_stream, async_function, timeout, async_retry_strategy, capacity, output_type,
-                           ordered=True)
+    # PyFlink's four entry points differ only in the order kept and in taking a retry strategy
+    unordered_wait = staticmethod(_waiting(
+        "unordered_wait", False, "Emit each record's results as soon as they complete (watermarks still order them)."))
+    unordered_wait_with_retry = staticmethod(_waiting_with_retry("unordered_wait_with_retry", False))
+    ordered_wait = staticmethod(_waiting("ordered_wait", True, "Emit results in the order of the input records."))
+    ordered_wait_with_retry = staticmethod(_waiting_with_retry("ordered_wait_with_retry", True))
 
 
 def _millis(timeout: Any) -> int:

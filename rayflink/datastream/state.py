@@ -462,8 +462,10 @@ class MapState(State, Generic[K, V]):
     @abstractmethod
     def put(self, key: K, value: V) -> None: ...
 
-    @abstractmethod
-    def put_all(self, dict_value: dict[K, V]) -> None: ...
+    def put_all(self, dict_value: dict[K, V]) -> None:
+        """Put every entry of ``dict_value``."""
+        for k, v in dict_value.items():
+            self.put(k, v)
 
     @abstractmethod
     def remove(self, key: K) -> None: ...

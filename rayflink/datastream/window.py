@@ -228,8 +228,43 @@ class Trigger(ABC, Generic[T, W]):
         """The window is purged for good: delete its timers and state."""
 
 
-class EventTimeTrigger(Trigger[T, TimeWindow]):
+class _Clock(NamedTuple):
+    """The names of a time domain's methods on a trigger's ``ctx``: its clock, and how to set and delete a timer."""
+
+    now: str
+    register: str
+    delete: str
+
+
+_EVENT_CLOCK = _Clock("get_current_watermark", "register_event_time_timer", "delete_event_time_timer")
+_PROCESSING_CLOCK = _Clock("get_current_processing_time", "register_processing_time_timer",
+                           "delete_processing_time_timer")
+
+
+class _WindowEndTrigger(Trigger[T, TimeWindow]):
+    """Fires when the clock of ``_clock`` passes the window's end; merging re-registers that timer."""
+
+    _clock: _Clock
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        if window.max_timestamp() > getattr(ctx, self._clock.now)():
+            getattr(ctx, self._clock.register)(window.max_timestamp())
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        getattr(ctx, self._clock.delete)(window.max_timestamp())
+
+    @classmethod
+    def create(cls) -> Any:
+        return cls()
+
+
+class EventTimeTrigger(_WindowEndTrigger[T]):
     """Fires once the watermark passes the window's end (the default of event-time assigners)."""
+
+    _clock = _EVENT_CLOCK
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
         if window.max_timestamp() <= ctx.get_current_watermark():
@@ -240,23 +275,11 @@ class EventTimeTrigger(Trigger[T, TimeWindow]):
     def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
         return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
 
-    def can_merge(self) -> bool:
-        return True
 
-    def on_merge(self, window: Window, ctx: Any) -> None:
-        if window.max_timestamp() > ctx.get_current_watermark():
-            ctx.register_event_time_timer(window.max_timestamp())
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        ctx.delete_event_time_timer(window.max_timestamp())
-
-    @staticmethod
-    def create() -> "EventTimeTrigger":
-        return EventTimeTrigger()
-
-
-class ProcessingTimeTrigger(Trigger[T, TimeWindow]):
+class ProcessingTimeTrigger(_WindowEndTrigger[T]):
     """Fires when the processing-time clock passes the window's end."""
+
+    _clock = _PROCESSING_CLOCK
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
         ctx.register_processing_time_timer(window.max_timestamp())
@@ -264,20 +287,6 @@ class ProcessingTimeTrigger(Trigger[T, TimeWindow]):
 
     def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
         return TriggerResult.FIRE
-
-    def can_merge(self) -> bool:
-        return True
-
-    def on_merge(self, window: Window, ctx: Any) -> None:
-        if window.max_timestamp() > ctx.get_current_processing_time():
-            ctx.register_processing_time_timer(window.max_timestamp())
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        ctx.delete_processing_time_timer(window.max_timestamp())
-
-    @staticmethod
-    def create() -> "ProcessingTimeTrigger":
-        return ProcessingTimeTrigger()
 
 
 class NeverTrigger(Trigger[T, Window]):
@@ -297,7 +306,22 @@ def _sum(a: int, b: int) -> int:
     return a + b
 
 
-class CountTrigger(Trigger[T, Window]):
+class _StateTrigger(Trigger[T, W]):
+    """A trigger that keeps a window's state in ``state_desc``: merging windows merges it, clearing clears it."""
+
+    state_desc: Any
+
+    def can_merge(self) -> bool:
+        return True
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        ctx.merge_partitioned_state(self.state_desc)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        ctx.get_partitioned_state(self.state_desc).clear()
+
+
+class CountTrigger(_StateTrigger[T, Window]):
     """Fires every ``count`` elements of a window.
 
     >>> stream.key_by(k).window(GlobalWindows.create()).trigger(CountTrigger.of(1000)).sum("monto")
@@ -322,15 +346,6 @@ class CountTrigger(Trigger[T, Window]):
             count.clear()
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
-
-    def can_merge(self) -> bool:
-        return True
-
-    def on_merge(self, window: Window, ctx: Any) -> None:
-        ctx.merge_partitioned_state(self.state_desc)
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        ctx.get_partitioned_state(self.state_desc).clear()
 
 
 class PurgingTrigger(Trigger[T, Window]):
@@ -372,20 +387,56 @@ def _min(a: int, b: int) -> int:
     return a if a <= b else b
 
 
-class ContinuousEventTimeTrigger(Trigger[T, TimeWindow]):
-    """Fires every ``interval`` of event time (aligned to the epoch) and at the window's end."""
+class _ContinuousTrigger(_StateTrigger[T, TimeWindow]):
+    """Fires every ``interval`` of the clock of ``_clock`` (aligned to the epoch), at most at the window's end."""
+
+    _clock: _Clock
 
     def __init__(self, interval: Any) -> None:
         from rayflink.datastream.state import ReducingStateDescriptor
 
-        self.interval = to_millis(interval, "ContinuousEventTimeTrigger.of")
+        name = type(self).__name__
+        self.interval = to_millis(interval, f"{name}.of")
         if self.interval <= 0:
-            raise GraphBuildError(f"ContinuousEventTimeTrigger.of(): the interval must be > 0, got {self.interval} ms")
+            raise GraphBuildError(f"{name}.of(): the interval must be > 0, got {self.interval} ms")
         self.state_desc = ReducingStateDescriptor("fire-time", _min, None)
 
-    @staticmethod
-    def of(interval: Any) -> "ContinuousEventTimeTrigger":
-        return ContinuousEventTimeTrigger(interval)
+    @classmethod
+    def of(cls, interval: Any) -> Any:
+        return cls(interval)
+
+    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
+        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
+        next_fire = min(time + self.interval, window.max_timestamp())
+        fire_time.add(next_fire)
+        getattr(ctx, self._clock.register)(next_fire)
+
+    def _on_timer(self, time: int, window: Window, ctx: Any) -> TriggerResult:
+        """A timer of the trigger's clock fired: fire when it is the remembered firing, and register the next."""
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() == time:
+            fire_time.clear()
+            self.register_next_fire_timestamp(time, window, ctx, fire_time)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def on_merge(self, window: Window, ctx: Any) -> None:
+        super().on_merge(window, ctx)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            getattr(ctx, self._clock.register)(next_fire)
+
+    def clear(self, window: Window, ctx: Any) -> None:
+        fire_time = ctx.get_partitioned_state(self.state_desc)
+        if fire_time.get() is not None:
+            getattr(ctx, self._clock.delete)(fire_time.get())
+            fire_time.clear()
+
+
+class ContinuousEventTimeTrigger(_ContinuousTrigger[T]):
+    """Fires every ``interval`` of event time (aligned to the epoch) and at the window's end."""
+
+    _clock = _EVENT_CLOCK
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
         if window.max_timestamp() <= ctx.get_current_watermark():
@@ -396,39 +447,13 @@ class ContinuousEventTimeTrigger(Trigger[T, TimeWindow]):
             self.register_next_fire_timestamp(timestamp - timestamp % self.interval, window, ctx, fire_time)
         return TriggerResult.CONTINUE
 
-    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
-        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
-        next_fire = min(time + self.interval, window.max_timestamp())
-        fire_time.add(next_fire)
-        ctx.register_event_time_timer(next_fire)
-
     def on_event_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
         if time == window.max_timestamp():
             return TriggerResult.FIRE
-        fire_time = ctx.get_partitioned_state(self.state_desc)
-        if fire_time.get() == time:
-            fire_time.clear()
-            self.register_next_fire_timestamp(time, window, ctx, fire_time)
-            return TriggerResult.FIRE
-        return TriggerResult.CONTINUE
-
-    def can_merge(self) -> bool:
-        return True
-
-    def on_merge(self, window: Window, ctx: Any) -> None:
-        ctx.merge_partitioned_state(self.state_desc)
-        next_fire = ctx.get_partitioned_state(self.state_desc).get()
-        if next_fire is not None:
-            ctx.register_event_time_timer(next_fire)
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        fire_time = ctx.get_partitioned_state(self.state_desc)
-        if fire_time.get() is not None:
-            ctx.delete_event_time_timer(fire_time.get())
-            fire_time.clear()
+        return self._on_timer(time, window, ctx)
 
 
-class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
+class ContinuousProcessingTimeTrigger(_ContinuousTrigger[T]):
     """Fires every ``interval`` of processing time (aligned to the epoch) while the window has
     elements; with a processing-time assigner it also fires at the window's end (through
     ``PurgingTrigger`` or the assigner's own trigger it is combined with).
@@ -436,18 +461,7 @@ class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
     >>> windowed.trigger(ContinuousProcessingTimeTrigger.of(Time.seconds(10)))
     """
 
-    def __init__(self, interval: Any) -> None:
-        from rayflink.datastream.state import ReducingStateDescriptor
-
-        self.interval = to_millis(interval, "ContinuousProcessingTimeTrigger.of")
-        if self.interval <= 0:
-            raise GraphBuildError(f"ContinuousProcessingTimeTrigger.of(): the interval must be > 0, "
-                                  f"got {self.interval} ms")
-        self.state_desc = ReducingStateDescriptor("fire-time", _min, None)
-
-    @staticmethod
-    def of(interval: Any) -> "ContinuousProcessingTimeTrigger":
-        return ContinuousProcessingTimeTrigger(interval)
+    _clock = _PROCESSING_CLOCK
 
     def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
         fire_time = ctx.get_partitioned_state(self.state_desc)
@@ -457,33 +471,7 @@ class ContinuousProcessingTimeTrigger(Trigger[T, TimeWindow]):
         return TriggerResult.CONTINUE
 
     def on_processing_time(self, time: int, window: Window, ctx: Any) -> TriggerResult:
-        fire_time = ctx.get_partitioned_state(self.state_desc)
-        if fire_time.get() == time:
-            fire_time.clear()
-            self.register_next_fire_timestamp(time, window, ctx, fire_time)
-            return TriggerResult.FIRE
-        return TriggerResult.CONTINUE
-
-    def register_next_fire_timestamp(self, time: int, window: Window, ctx: Any, fire_time: Any) -> None:
-        """Remember and register the next firing: one interval after ``time``, at most the window's end."""
-        next_fire = min(time + self.interval, window.max_timestamp())
-        fire_time.add(next_fire)
-        ctx.register_processing_time_timer(next_fire)
-
-    def can_merge(self) -> bool:
-        return True
-
-    def on_merge(self, window: Window, ctx: Any) -> None:
-        ctx.merge_partitioned_state(self.state_desc)
-        next_fire = ctx.get_partitioned_state(self.state_desc).get()
-        if next_fire is not None:
-            ctx.register_processing_time_timer(next_fire)
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        fire_time = ctx.get_partitioned_state(self.state_desc)
-        if fire_time.get() is not None:
-            ctx.delete_processing_time_timer(fire_time.get())
-            fire_time.clear()
+        return self._on_timer(time, window, ctx)
 
 
 # ---------------------------------------------------------------------------- assigners
@@ -569,38 +557,12 @@ def _check_size_offset(where: str, size: int, offset: int, slide: int | None = N
                               f"{'slide' if slide is not None else 'size'} ({period} ms)")
 
 
-class _Tumbling(WindowAssigner[T, TimeWindow]):
-    def __init__(self, size: Any, offset: Any, name: str) -> None:
-        self.size = to_millis(size, f"{name}.of")
-        self.offset = to_millis(offset, f"{name}.of")
-        _check_size_offset(f"{name}.of()", self.size, self.offset)
-
-    def window_start(self, timestamp: int) -> int:
-        return timestamp - (timestamp - self.offset + self.size) % self.size
-
-    def get_window_serializer(self) -> TypeSerializer:
-        return TimeWindowSerializer()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size}, offset={self.offset})"
-
-
-class TumblingEventTimeWindows(_Tumbling[T]):
-    """Fixed-size, non-overlapping event-time windows ``[k*size + offset, (k+1)*size + offset)``.
-
-    >>> TumblingEventTimeWindows.of(Time.minutes(5))
-    """
-
-    def __init__(self, size: Any, offset: Any = 0) -> None:
-        super().__init__(size, offset, "TumblingEventTimeWindows")
+class _EventTimeAssigner:
+    """The event-time side of an assigner: the element's timestamp, fired by the watermark."""
 
     @staticmethod
-    def of(size: Any, offset: Any = 0) -> "TumblingEventTimeWindows":
-        return TumblingEventTimeWindows(size, offset)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        start = self.window_start(timestamp)
-        return [TimeWindow(start, start + self.size)]
+    def _time(timestamp: int, context: Any) -> int:
+        return timestamp
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
         return EventTimeTrigger()
@@ -609,19 +571,12 @@ class TumblingEventTimeWindows(_Tumbling[T]):
         return True
 
 
-class TumblingProcessingTimeWindows(_Tumbling[T]):
-    """Fixed-size, non-overlapping processing-time windows."""
-
-    def __init__(self, size: Any, offset: Any = 0) -> None:
-        super().__init__(size, offset, "TumblingProcessingTimeWindows")
+class _ProcessingTimeAssigner:
+    """The processing-time side of an assigner: the clock when the element arrives, fired by that clock."""
 
     @staticmethod
-    def of(size: Any, offset: Any = 0) -> "TumblingProcessingTimeWindows":
-        return TumblingProcessingTimeWindows(size, offset)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        start = self.window_start(context.get_current_processing_time())
-        return [TimeWindow(start, start + self.size)]
+    def _time(timestamp: int, context: Any) -> int:
+        return context.get_current_processing_time()
 
     def get_default_trigger(self, env: Any = None) -> Trigger:
         return ProcessingTimeTrigger()
@@ -630,17 +585,60 @@ class TumblingProcessingTimeWindows(_Tumbling[T]):
         return False
 
 
-class _Sliding(WindowAssigner[T, TimeWindow]):
-    def __init__(self, size: Any, slide: Any, offset: Any, name: str) -> None:
+class _OfTimeWindows:
+    """An assigner of ``TimeWindow``s: their serializer."""
+
+    def get_window_serializer(self) -> TypeSerializer:
+        return TimeWindowSerializer()
+
+
+class _Tumbling(_OfTimeWindows, WindowAssigner[T, TimeWindow]):
+    def __init__(self, size: Any, offset: Any = 0) -> None:
+        name = type(self).__name__
+        self.size = to_millis(size, f"{name}.of")
+        self.offset = to_millis(offset, f"{name}.of")
+        _check_size_offset(f"{name}.of()", self.size, self.offset)
+
+    @classmethod
+    def of(cls, size: Any, offset: Any = 0) -> Any:
+        return cls(size, offset)
+
+    def window_start(self, timestamp: int) -> int:
+        return timestamp - (timestamp - self.offset + self.size) % self.size
+
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        start = self.window_start(self._time(timestamp, context))  # type: ignore[attr-defined]
+        return [TimeWindow(start, start + self.size)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, offset={self.offset})"
+
+
+class TumblingEventTimeWindows(_EventTimeAssigner, _Tumbling[T]):
+    """Fixed-size, non-overlapping event-time windows ``[k*size + offset, (k+1)*size + offset)``.
+
+    >>> TumblingEventTimeWindows.of(Time.minutes(5))
+    """
+
+
+class TumblingProcessingTimeWindows(_ProcessingTimeAssigner, _Tumbling[T]):
+    """Fixed-size, non-overlapping processing-time windows."""
+
+
+class _Sliding(_OfTimeWindows, WindowAssigner[T, TimeWindow]):
+    def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
+        name = type(self).__name__
         self.size = to_millis(size, f"{name}.of")
         self.slide = to_millis(slide, f"{name}.of")
         self.offset = to_millis(offset, f"{name}.of")
         _check_size_offset(f"{name}.of()", self.size, self.offset, self.slide)
 
-    def get_window_serializer(self) -> TypeSerializer:
-        return TimeWindowSerializer()
+    @classmethod
+    def of(cls, size: Any, slide: Any, offset: Any = 0) -> Any:
+        return cls(size, slide, offset)
 
-    def _windows(self, timestamp: int) -> list[Window]:
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        timestamp = self._time(timestamp, context)  # type: ignore[attr-defined]
         size, slide = self.size, self.slide
         last_start = timestamp - (timestamp - self.offset + slide) % slide
         return [TimeWindow(start, start + size) for start in range(last_start, timestamp - size, -slide)]
@@ -649,47 +647,15 @@ class _Sliding(WindowAssigner[T, TimeWindow]):
         return f"{type(self).__name__}(size={self.size}, slide={self.slide}, offset={self.offset})"
 
 
-class SlidingEventTimeWindows(_Sliding[T]):
+class SlidingEventTimeWindows(_EventTimeAssigner, _Sliding[T]):
     """Event-time windows of ``size`` starting every ``slide`` (an element is in size/slide windows).
 
     >>> SlidingEventTimeWindows.of(Time.days(7), Time.hours(1))
     """
 
-    def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
-        super().__init__(size, slide, offset, "SlidingEventTimeWindows")
 
-    @staticmethod
-    def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingEventTimeWindows":
-        return SlidingEventTimeWindows(size, slide, offset)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        return self._windows(timestamp)
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        return EventTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        return True
-
-
-class SlidingProcessingTimeWindows(_Sliding[T]):
+class SlidingProcessingTimeWindows(_ProcessingTimeAssigner, _Sliding[T]):
     """Processing-time windows of ``size`` starting every ``slide``."""
-
-    def __init__(self, size: Any, slide: Any, offset: Any = 0) -> None:
-        super().__init__(size, slide, offset, "SlidingProcessingTimeWindows")
-
-    @staticmethod
-    def of(size: Any, slide: Any, offset: Any = 0) -> "SlidingProcessingTimeWindows":
-        return SlidingProcessingTimeWindows(size, slide, offset)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        return self._windows(context.get_current_processing_time())
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        return ProcessingTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        return False
 
 
 class SessionWindowTimeGapExtractor(ABC):
@@ -714,9 +680,9 @@ def merge_time_windows(windows: Iterable[TimeWindow], callback: Callable[[list, 
             callback(members, cover)
 
 
-class _Sessions(MergingWindowAssigner[T, TimeWindow]):
-    def __init__(self, gap: Any, name: str, dynamic: bool) -> None:
-        self.name = name
+class _Sessions(_OfTimeWindows, MergingWindowAssigner[T, TimeWindow]):
+    def __init__(self, gap: Any, dynamic: bool = False) -> None:
+        self.name = name = type(self).__name__
         if dynamic:
             extract = getattr(gap, "extract", None)
             if not callable(extract) and not callable(gap):
@@ -730,7 +696,16 @@ class _Sessions(MergingWindowAssigner[T, TimeWindow]):
             if self.gap <= 0:
                 raise GraphBuildError(f"{name}.with_gap(): the session gap must be > 0, got {self.gap} ms")
 
-    def _session(self, timestamp: int, element: Any) -> list[Window]:
+    @classmethod
+    def with_gap(cls, size: Any) -> Any:
+        return cls(size)
+
+    @classmethod
+    def with_dynamic_gap(cls, extractor: Any) -> Any:
+        return cls(extractor, dynamic=True)
+
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        timestamp = self._time(timestamp, context)  # type: ignore[attr-defined]
         gap = self.gap
         if gap is None:
             gap = to_millis(self.gap_extractor(element), f"{self.name} gap extractor")
@@ -742,63 +717,20 @@ class _Sessions(MergingWindowAssigner[T, TimeWindow]):
     def merge_windows(self, windows: Iterable[Window], callback: Callable[[list, Window], None]) -> None:
         merge_time_windows(windows, callback)  # type: ignore[arg-type]
 
-    def get_window_serializer(self) -> TypeSerializer:
-        return TimeWindowSerializer()
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(gap={self.gap if self.gap is not None else 'dynamic'})"
 
 
-class EventTimeSessionWindows(_Sessions[T]):
+class EventTimeSessionWindows(_EventTimeAssigner, _Sessions[T]):
     """Event-time sessions: a window per burst of activity, closed after ``gap`` without elements.
 
     >>> EventTimeSessionWindows.with_gap(Time.minutes(30))
     >>> EventTimeSessionWindows.with_dynamic_gap(lambda e: e["gap_ms"])
     """
 
-    def __init__(self, gap: Any, dynamic: bool = False) -> None:
-        super().__init__(gap, "EventTimeSessionWindows", dynamic)
 
-    @staticmethod
-    def with_gap(size: Any) -> "EventTimeSessionWindows":
-        return EventTimeSessionWindows(size)
-
-    @staticmethod
-    def with_dynamic_gap(extractor: Any) -> "EventTimeSessionWindows":
-        return EventTimeSessionWindows(extractor, dynamic=True)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        return self._session(timestamp, element)
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        return EventTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        return True
-
-
-class ProcessingTimeSessionWindows(_Sessions[T]):
+class ProcessingTimeSessionWindows(_ProcessingTimeAssigner, _Sessions[T]):
     """Processing-time sessions."""
-
-    def __init__(self, gap: Any, dynamic: bool = False) -> None:
-        super().__init__(gap, "ProcessingTimeSessionWindows", dynamic)
-
-    @staticmethod
-    def with_gap(size: Any) -> "ProcessingTimeSessionWindows":
-        return ProcessingTimeSessionWindows(size)
-
-    @staticmethod
-    def with_dynamic_gap(extractor: Any) -> "ProcessingTimeSessionWindows":
-        return ProcessingTimeSessionWindows(extractor, dynamic=True)
-
-    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
-        return self._session(context.get_current_processing_time(), element)
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        return ProcessingTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        return False
 
 
 DynamicEventTimeSessionWindows = EventTimeSessionWindows
@@ -927,7 +859,24 @@ class Evictor(ABC, Generic[T, W]):
     def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None: ...
 
 
-class CountEvictor(Evictor):
+class _BeforeOrAfterEvictor(Evictor):
+    """Evicts (``_evict``) before the window function, or after it when ``do_evict_after``."""
+
+    do_evict_after: bool
+
+    @abstractmethod
+    def _evict(self, elements: list) -> None: ...
+
+    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if not self.do_evict_after:
+            self._evict(elements)
+
+    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None:
+        if self.do_evict_after:
+            self._evict(elements)
+
+
+class CountEvictor(_BeforeOrAfterEvictor):
     """Keeps the last ``max_count`` elements."""
 
     def __init__(self, max_count: int, do_evict_after: bool = False) -> None:
@@ -944,16 +893,8 @@ class CountEvictor(Evictor):
         if len(elements) > self.max_count:
             del elements[: len(elements) - self.max_count]
 
-    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None:
-        if not self.do_evict_after:
-            self._evict(elements)
 
-    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None:
-        if self.do_evict_after:
-            self._evict(elements)
-
-
-class TimeEvictor(Evictor):
+class TimeEvictor(_BeforeOrAfterEvictor):
     """Keeps the elements with timestamp > (latest timestamp - ``window_size``)."""
 
     def __init__(self, window_size: Any, do_evict_after: bool = False) -> None:
@@ -972,13 +913,5 @@ class TimeEvictor(Evictor):
             return
         cutoff = max(stamps) - self.window_size
         elements[:] = [(v, ts) for v, ts in elements if ts is None or ts > cutoff]
-
-    def evict_before(self, elements: list, size: int, window: Window, ctx: Any) -> None:
-        if not self.do_evict_after:
-            self._evict(elements)
-
-    def evict_after(self, elements: list, size: int, window: Window, ctx: Any) -> None:
-        if self.do_evict_after:
-            self._evict(elements)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Union
 
 from rayflink.common.typeinfo import TypeInformation
+from rayflink.common.types import NameEnum
 
 
-class Partitioner(str, Enum):
+class Partitioner(NameEnum):
     """How records travel from an operator's subtasks to the next operator's (Flink's names)."""
 
     FORWARD = "FORWARD"  # subtask i -> subtask i (equal parallelism); chained when possible
@@ -23,22 +23,16 @@ class Partitioner(str, Enum):
     GLOBAL = "GLOBAL"  # everything to subtask 0
     CUSTOM = "CUSTOM"  # partition_custom: the edge's key_selector is (record, n_channels) -> channel
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ChainingStrategy(str, Enum):
+class ChainingStrategy(NameEnum):
     """Whether an operator may be chained to its neighbours (Flink's ``ChainingStrategy``)."""
 
     ALWAYS = "ALWAYS"
     HEAD = "HEAD"  # start_new_chain(): do not chain to the predecessor
     NEVER = "NEVER"  # disable_chaining(): chain to nothing
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class OperatorKind(str, Enum):
+class OperatorKind(NameEnum):
     """The physical operators a plan can ask for; operator packages register a class per kind
     (``rayflink.runtime.registry``)."""
 
@@ -76,9 +70,6 @@ class OperatorKind(str, Enum):
     SQL_TEMPORAL_JOIN = "sql_temporal_join"
     SQL_RANK = "sql_rank"
     SQL_WINDOW_ASSIGN = "sql_window_assign"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # ---- the parameters of each operator kind ----------------------------------------------------

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -660,15 +661,12 @@ class JobManager:
 
     @ray.method(concurrency_group="checkpoints")
     def task_reached_end(self, job_id: str, attempt: int, key: Any) -> None:
-        master = self.jobs.get(job_id)
-        if master is not None:
-            master.coordinator.task_reached_end(attempt, key)
+        self._if_known(job_id, lambda master: master.coordinator.task_reached_end(attempt, key))
 
     @ray.method(concurrency_group="sinks")
     def collect_commit(self, job_id: str, channel_id: Any, checkpoint_id: int, values: list) -> bool:
         """False while the job's collect buffer is full: the sink commits again later."""
-        master = self.jobs.get(job_id)
-        return True if master is None else master.collect_commit(channel_id, checkpoint_id, values)
+        return self._if_known(job_id, lambda master: master.collect_commit(channel_id, checkpoint_id, values), True)
 
     @ray.method(concurrency_group="query")
     def query_kv_state(self, job_id: str, name: str, key: Any, timeout: float) -> dict:
@@ -689,14 +687,17 @@ class JobManager:
     @ray.method(concurrency_group="sinks")
     def collect_push(self, job_id: str, channel_id: Any, seq: int, values: list) -> bool:
         """False while the job's collect buffer is full: the sink sends the batch again later."""
-        master = self.jobs.get(job_id)
-        return True if master is None else master.collect_push(channel_id, seq, values)
+        return self._if_known(job_id, lambda master: master.collect_push(channel_id, seq, values), True)
 
     @ray.method(concurrency_group="sinks")
     def print_push(self, job_id: str, channel_id: Any, seq: int, text: str) -> None:
+        self._if_known(job_id, lambda master: master.stdout_receiver.receive(channel_id, seq, text))
+
+    def _if_known(self, job_id: str, call: Callable[[JobMaster], Any], default: Any = None) -> Any:
+        """``call`` on the job's master; ``default`` when the job is not here (any more): what a
+        task sends about a job that has ended is dropped."""
         master = self.jobs.get(job_id)
-        if master is not None:
-            master.stdout_receiver.receive(channel_id, seq, text)
+        return default if master is None else call(master)
 
     def _job(self, job_id: str) -> JobMaster:
         try:

@@ -7,11 +7,12 @@ The enums are ``str`` enums whose ``str()`` is Flink's name, so what users see (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
+from rayflink.common.types import NameEnum
 
-class JobStatus(str, Enum):
+
+class JobStatus(NameEnum):
     """A job's status (Flink's ``JobStatus``)."""
 
     CREATED = "CREATED"
@@ -23,15 +24,12 @@ class JobStatus(str, Enum):
     FINISHED = "FINISHED"
     RESTARTING = "RESTARTING"
 
-    def __str__(self) -> str:
-        return self.value
-
     def is_terminal(self) -> bool:
         """FINISHED, FAILED or CANCELED: the job does nothing more (Flink's globally terminal states)."""
         return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED)
 
 
-class ExecutionState(str, Enum):
+class ExecutionState(NameEnum):
     """A subtask's state (Flink's ``ExecutionState``, the ones a subtask here goes through)."""
 
     CREATED = "CREATED"
@@ -39,9 +37,6 @@ class ExecutionState(str, Enum):
     FINISHED = "FINISHED"
     CANCELED = "CANCELED"
     FAILED = "FAILED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ def result_type(expr: Expr, schema: pa.Schema) -> pa.DataType:
     return evaluate(expr, empty).type
 
 
+_JAVA_DATE_FIELDS = {"M": "%m", "d": "%d", "H": "%H", "m": "%M", "s": "%S", "S": "%f"}  # Java's -> strftime's
+
+
 def _java_to_strftime(fmt: str) -> str:
     """Flink's (Java's) date pattern as a strftime pattern: ``yyyy-MM-dd HH:mm:ss`` -> ``%Y-%m-%d %H:%M:%S``."""
     out = []
@@ -103,18 +106,8 @@ def _java_to_strftime(fmt: str) -> str:
         c = token[0]
         if c == "y":
             out.append("%Y" if len(token) != 2 else "%y")
-        elif c == "M":
-            out.append("%m")
-        elif c == "d":
-            out.append("%d")
-        elif c == "H":
-            out.append("%H")
-        elif c == "m":
-            out.append("%M")
-        elif c == "s":
-            out.append("%S")
-        elif c == "S":
-            out.append("%f")
+        elif c in _JAVA_DATE_FIELDS:
+            out.append(_JAVA_DATE_FIELDS[c])
         elif c == "'":
             out.append(token[1:-1])
         else:

@@ -38,6 +38,40 @@ class RelNode:
         raise NotImplementedError
 
 
+class OneInput(RelNode):
+    """A node of one input, its field ``input``."""
+
+    input: RelNode
+
+    @property
+    def inputs(self) -> tuple:
+        return (self.input,)
+
+
+class Grouping(OneInput):
+    """A node that aggregates ``aggs`` per ``keys`` of its input; its output: the keys, what the
+    node adds (``_between``), the aggregates, named ``names``."""
+
+    keys: tuple[int, ...]
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    def _between(self) -> list[pa.DataType]:
+        """The types of the fields between the keys and the aggregates."""
+        return []
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = self.input.schema
+        types = [fields.field(k).type for k in self.keys] + self._between() + [a.type for a in self.aggs]
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    def _explain(self, name: str, window: str = "") -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(a.explain(names) for a in self.aggs)
+        return f"{name}(groupBy=[{', '.join(names[k] for k in self.keys)}], {window}select=[{aggs}])"
+
+
 def explain_tree(node: RelNode, depth: int = 0) -> str:
     """The plan as Flink prints it: one node per line, inputs indented below."""
     lines = ["  " * depth + node.explain()]
@@ -118,7 +152,7 @@ class Union(RelNode):
 
 
 @dataclass(frozen=True)
-class Calc(RelNode):
+class Calc(OneInput):
     """``SELECT projections WHERE condition`` over one input (the row kind column passes through)."""
 
     input: RelNode
@@ -126,10 +160,6 @@ class Calc(RelNode):
     names: tuple[str, ...]
     types: tuple[pa.DataType, ...]
     condition: Expr | None = None
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def schema(self) -> pa.Schema:
@@ -168,7 +198,7 @@ class AggCall:
 
 
 @dataclass(frozen=True)
-class Aggregate(RelNode):
+class Aggregate(Grouping):
     """``GROUP BY keys``: one row per key, updated as input arrives (``-U``/``+U`` in STREAMING)."""
 
     input: RelNode
@@ -177,23 +207,11 @@ class Aggregate(RelNode):
     names: tuple[str, ...]
 
     @property
-    def inputs(self) -> tuple:
-        return (self.input,)
-
-    @property
     def updating(self) -> bool:
         return True
 
-    @property
-    def schema(self) -> pa.Schema:
-        fields = self.input.schema
-        types = [fields.field(k).type for k in self.keys] + [a.type for a in self.aggs]
-        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
-
     def explain(self) -> str:
-        names = self.input.schema.names
-        aggs = ", ".join(a.explain(names) for a in self.aggs)
-        return f"GroupAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], select=[{aggs}])"
+        return self._explain("GroupAggregate")
 
 
 @dataclass(frozen=True)
@@ -217,17 +235,13 @@ class WindowSpec:
 
 
 @dataclass(frozen=True)
-class WindowTableFunction(RelNode):
+class WindowTableFunction(OneInput):
     """A window TVF on its own: each row once per window, with window_start, window_end and
     window_time (the new event-time attribute)."""
 
     input: RelNode
     time: int
     window: WindowSpec
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def schema(self) -> pa.Schema:
@@ -244,7 +258,7 @@ class WindowTableFunction(RelNode):
 
 
 @dataclass(frozen=True)
-class WindowAggregate(RelNode):
+class WindowAggregate(Grouping):
     """Aggregate per key and window of the event-time field ``time``; output: keys, window_start,
     window_end, window_time, aggregates, each window's row emitted once when the watermark passes its end."""
 
@@ -256,33 +270,23 @@ class WindowAggregate(RelNode):
     names: tuple[str, ...]
 
     @property
-    def inputs(self) -> tuple:
-        return (self.input,)
-
-    @property
     def updating(self) -> bool:
         return False
 
-    @property
-    def schema(self) -> pa.Schema:
-        fields = self.input.schema
-        time_type = fields.field(self.time).type
-        types = ([fields.field(k).type for k in self.keys] + [time_type] * 3 + [a.type for a in self.aggs])
-        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+    def _between(self) -> list[pa.DataType]:
+        return [self.input.schema.field(self.time).type] * 3  # window_start, window_end, window_time
 
     @property
     def rowtime(self) -> str | None:
         return self.names[len(self.keys) + 2]
 
     def explain(self) -> str:
-        names = self.input.schema.names
-        aggs = ", ".join(a.explain(names) for a in self.aggs)
-        return (f"WindowAggregate(groupBy=[{', '.join(names[k] for k in self.keys)}], "
-                f"window=[{self.window.explain()} on {names[self.time]}], select=[{aggs}])")
+        time = self.input.schema.names[self.time]
+        return self._explain("WindowAggregate", f"window=[{self.window.explain()} on {time}], ")
 
 
 @dataclass(frozen=True)
-class Rank(RelNode):
+class Rank(OneInput):
     """Top-N: per ``partition`` key, the ``limit`` first rows by ``order`` ((field, descending,
     nulls first), ...), each with its rank (``ROW_NUMBER``) as the last field ``rank_name``."""
 
@@ -291,10 +295,6 @@ class Rank(RelNode):
     order: tuple[tuple[int, bool, bool], ...]
     limit: int
     rank_name: str
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def updating(self) -> bool:
@@ -411,7 +411,7 @@ class Measure:
 
 
 @dataclass(frozen=True)
-class MatchRecognize(RelNode):
+class MatchRecognize(OneInput):
     """``MATCH_RECOGNIZE``: per partition, rows in event-time order matched against ``pattern``
     (consecutive rows, as SQL's row pattern matching is), ONE ROW PER MATCH: the partition
     columns, then the measures. Runs on the CEP operator; insert-only."""
@@ -423,10 +423,6 @@ class MatchRecognize(RelNode):
     measures: tuple[Measure, ...]
     skip: tuple[str, str | None]  # PAST_LAST_ROW | TO_NEXT_ROW | TO_FIRST | TO_LAST, and the variable
     within_ms: int | None
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def updating(self) -> bool:
@@ -455,15 +451,11 @@ def _quantifier(v: PatternVariable) -> str:
 
 
 @dataclass(frozen=True)
-class Sink(RelNode):
+class Sink(OneInput):
     """``INSERT INTO table``: the input's rows written by the table's connector."""
 
     input: RelNode
     table: CatalogTable
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.input,)
 
     @property
     def schema(self) -> pa.Schema:

@@ -17,7 +17,7 @@ TTL are wrapped by ``rayflink.state.ttl``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rayflink.clock import current_time_ms
@@ -120,13 +120,7 @@ class HeapListState(TableState, ListState):
             raise state_error(self._backend, self.name, "cannot add None to a ListState")
         if type(value) not in self._seen:
             self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is None:
-            self._put(ck, [value])
-        else:
-            stored.append(value)
-            self._put(ck, stored)
+        self._append(self._backend._ck, value)
 
     def add_all(self, values: list[Any]) -> None:
         values = self._checked(values)
@@ -171,31 +165,11 @@ class HeapMapState(TableState, MapState):
         return None if stored is None else stored.get(key)
 
     def put(self, key: Any, value: Any) -> None:
-        if type(key) not in self._kcheck.seen:
-            self._kcheck.check(key)
-        if type(value) not in self._seen:
-            self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is None:
-            self._put(ck, {key: value})
-        else:
-            stored[key] = value
-            self._put(ck, stored)
-
-    def put_all(self, dict_value: dict[Any, Any]) -> None:
-        for k, v in dict_value.items():
-            self.put(k, v)
+        self._checked_entry(key, value)
+        self._put_entry(self._backend._ck, key, value)
 
     def remove(self, key: Any) -> None:
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is not None and key in stored:
-            del stored[key]
-            if stored:
-                self._put(ck, stored)
-            else:
-                self._pop(ck, None)
+        self._remove_entry(self._backend._ck, key)
 
     def contains(self, key: Any) -> bool:
         stored = self._get(self._backend._ck)
@@ -231,22 +205,11 @@ class HeapReducingState(TableState, ReducingState):
         if value is None:
             return
         ck = self._backend._ck
-        stored = self._get(ck)
-        new = value if stored is None else self._reduce(stored, value)
-        if type(new) not in self._seen:
-            self._check(new)
-        self._put(ck, new)
+        self._put(ck, self._reduced(self._reduce, self._get(ck), value))
 
     def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
         """Reduce the values of ``sources`` into ``target`` (merging windows)."""
-        found = self._merge_sources(target, sources)
-        if not found:
-            return
-        ck = make_ck(self._backend.get_current_key(), target)
-        acc = self._get(ck)
-        for v in found:
-            acc = v if acc is None else self._reduce(acc, v)
-        self._put(ck, acc)
+        self._merge_values(target, sources, self._reduce)
 
 
 class HeapAggregatingState(TableState, AggregatingState):
@@ -262,24 +225,11 @@ class HeapAggregatingState(TableState, AggregatingState):
 
     def add(self, value: Any) -> None:
         ck = self._backend._ck
-        acc = self._get(ck)
-        if acc is None:
-            acc = self._agg.create_accumulator()
-        acc = self._agg.add(value, acc)
-        if type(acc) not in self._seen:
-            self._check(acc)
-        self._put(ck, acc)
+        self._put(ck, self._aggregated(self._agg, self._get(ck), value))
 
     def merge_namespaces(self, target: Any, sources: Iterable[Any]) -> None:
         """Merge the accumulators of ``sources`` into ``target`` (merging windows)."""
-        found = self._merge_sources(target, sources)
-        if not found:
-            return
-        ck = make_ck(self._backend.get_current_key(), target)
-        acc = self._get(ck)
-        for v in found:
-            acc = v if acc is None else self._agg.merge(acc, v)
-        self._put(ck, acc)
+        self._merge_values(target, sources, self._agg.merge)
 
 
 PLAIN_STATES: dict[str, type] = {
@@ -425,6 +375,41 @@ class TableKeyedStateBackend(KeyedStateBackend):
             return None
         return desc.ttl_config.get_ttl_ms()
 
+    def _restored_states(self, snapshots: list[KeyedStateSnapshot]) -> Iterator[tuple[str, str, Iterator]]:
+        """For each state of the full ``snapshots``: its name, its kind and its ``(ck, stored)``
+        entries in the key groups this subtask owns, wrapped or unwrapped for this operator's TTL.
+        A state new here is registered (``_restore_new_state``); a state of another kind here fails."""
+        now = self.ttl_time_provider()
+        for snap in snapshots:
+            self._check_snapshot(snap)
+            for name, st in snap.states.items():
+                kind, ttl = st["kind"], bool(st.get("ttl", False))
+                meta = self._table_meta.get(name)
+                if meta is None:
+                    meta = (kind, ttl)
+                    self._restore_new_state(name, kind, ttl)
+                elif meta[0] != kind:
+                    raise self._restored_kind_differs(name, kind, meta[0])
+                yield name, kind, self._owned_entries(st["entries"], kind, None if ttl == meta[1] else meta[1], now)
+
+    def _owned_entries(self, entries: dict, kind: str, to_ttl: bool | None, now: int) -> Iterator[tuple[Any, Any]]:
+        """The ``(ck, stored)`` entries of the key groups this subtask owns; with ``to_ttl`` set,
+        wrapped (True) or unwrapped (False)."""
+        owned = self.key_groups
+        for kg, group in entries.items():
+            if kg not in owned:
+                continue
+            for key, ns, stored in group:
+                yield make_ck(key, ns), stored if to_ttl is None else convert_stored(kind, stored, to_ttl, now)
+
+    def _restore_new_state(self, name: str, kind: str, ttl: bool) -> None:
+        """Register a state found in a snapshot and not registered here."""
+        raise NotImplementedError
+
+    def _restored_kind_differs(self, name: str, kind: str, registered: str) -> Exception:
+        """The error of a state restored as ``kind`` and registered here as ``registered``."""
+        raise NotImplementedError
+
     def _check_snapshot(self, snapshot: KeyedStateSnapshot) -> None:
         if snapshot.max_parallelism != self.max_parallelism:
             raise StateError(
@@ -496,29 +481,19 @@ class HeapKeyedStateBackend(TableKeyedStateBackend):
         return KeyedStateSnapshot(self.operator_uid, max_p, states)
 
     def restore(self, snapshots: list[KeyedStateSnapshot]) -> None:
-        owned = self.key_groups
-        now = self.ttl_time_provider()
-        for snap in snapshots:
-            self._check_snapshot(snap)
-            for name, st in snap.states.items():
-                kind, ttl = st["kind"], bool(st.get("ttl", False))
-                meta = self._table_meta.get(name)
-                if meta is None:
-                    meta = self._table_meta[name] = (kind, ttl)
-                elif meta[0] != kind:
-                    raise StateMigrationError(
-                        f"state {name!r} of operator {self.operator_uid!r}: the snapshot holds {kind} "
-                        f"state but this operator has {meta[0]} state of that name; keep the state kind "
-                        "when changing the job, or give the new state another name")
-                table = self._tables.setdefault(name, {})
-                for kg, entries in st["entries"].items():
-                    if kg not in owned:
-                        continue
-                    for key, ns, stored in entries:
-                        stored = copy_stored(kind, stored)
-                        if ttl != meta[1]:
-                            stored = convert_stored(kind, stored, meta[1], now)
-                        table[make_ck(key, ns)] = stored
+        for name, kind, entries in self._restored_states(snapshots):
+            table = self._tables.setdefault(name, {})
+            for ck, stored in entries:
+                table[ck] = copy_stored(kind, stored)
+
+    def _restore_new_state(self, name: str, kind: str, ttl: bool) -> None:
+        self._table_meta[name] = (kind, ttl)
+
+    def _restored_kind_differs(self, name: str, kind: str, registered: str) -> Exception:
+        return StateMigrationError(
+            f"state {name!r} of operator {self.operator_uid!r}: the snapshot holds {kind} "
+            f"state but this operator has {registered} state of that name; keep the state kind "
+            "when changing the job, or give the new state another name")
 
     def dispose(self) -> None:
         self._tables.clear()

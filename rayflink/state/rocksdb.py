@@ -643,39 +643,29 @@ class RocksDBKeyedStateBackend(TableKeyedStateBackend):
         if handles:
             self._restore_incremental(handles)
             snapshots = [s for s in snapshots if not isinstance(s, RocksDBCheckpointHandle)]
-        owned = self.key_groups
-        now = self.ttl_time_provider()
-        for snap in snapshots:
-            self._check_snapshot(snap)
-            for name, st in snap.states.items():
-                kind, ttl = st["kind"], bool(st.get("ttl", False))
-                meta = self._table_meta.get(name)
-                if meta is None:
-                    meta = (kind, ttl)
-                    self._open_table(name, kind, ttl)
-                    self._set_meta(name, kind, ttl)
-                elif meta[0] != kind:
-                    raise state_error(self, name, f"snapshot holds {kind} state but this "
-                                                  f"operator has {meta[0]} state of that name")
-                table = self._tables[name]
-                table.invalidate()
-                batches = _Batches(self)
-                for kg, entries in st["entries"].items():
-                    if kg not in owned:
-                        continue
-                    for key, ns, stored in entries:
-                        if ttl != meta[1]:
-                            stored = convert_stored(kind, stored, meta[1], now)
-                        prefix = self.entry_prefix(table.sid, make_ck(key, ns))
-                        wb, cf = batches.of(prefix)
-                        if kind == "map":
-                            wb.delete_range(prefix, prefix_successor(prefix), cf)
-                            for uk, uv in stored.items():
-                                wb.put(prefix + encode_obj(uk), _dumps(uv), cf)
-                        else:
-                            wb.put(prefix, _dumps(stored), cf)
-                        batches.write_if_full()
-                batches.write()
+        for name, kind, entries in self._restored_states(snapshots):
+            table = self._tables[name]
+            table.invalidate()
+            batches = _Batches(self)
+            for ck, stored in entries:
+                prefix = self.entry_prefix(table.sid, ck)
+                wb, cf = batches.of(prefix)
+                if kind == "map":
+                    wb.delete_range(prefix, prefix_successor(prefix), cf)
+                    for uk, uv in stored.items():
+                        wb.put(prefix + encode_obj(uk), _dumps(uv), cf)
+                else:
+                    wb.put(prefix, _dumps(stored), cf)
+                batches.write_if_full()
+            batches.write()
+
+    def _restore_new_state(self, name: str, kind: str, ttl: bool) -> None:
+        self._open_table(name, kind, ttl)
+        self._set_meta(name, kind, ttl)
+
+    def _restored_kind_differs(self, name: str, kind: str, registered: str) -> Exception:
+        return state_error(self, name, f"snapshot holds {kind} state but this operator has {registered} state "
+                                       "of that name")
 
     def _restore_incremental(self, handles: list[Any]) -> None:
         """Download incremental checkpoint handles and load what this subtask owns.

@@ -9,7 +9,7 @@ backends, plain (``rayflink.state.heap``) or with TTL (``rayflink.state.ttl``), 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ray import cloudpickle  # user classes from modules the workers cannot import pickle by value
@@ -120,3 +120,67 @@ class TableState:
             if stored is not None:
                 found.append(stored)
         return found
+
+    def _merge_values(self, target: Any, sources: Iterable[Any], combine: Callable[[Any, Any], Any]) -> None:
+        """Combine the values of ``sources`` into ``target``'s, in order (merging windows)."""
+        found = self._merge_sources(target, sources)
+        if not found:
+            return
+        ck = make_ck(self._backend.get_current_key(), target)
+        acc = self._get(ck)
+        for v in found:
+            acc = v if acc is None else combine(acc, v)
+        self._put(ck, acc)
+
+    def _checked_value(self, value: Any) -> Any:
+        """``value``, after checking its type against the descriptor's (once per type)."""
+        if type(value) not in self._seen:
+            self._check(value)
+        return value
+
+    def _checked_entry(self, key: Any, value: Any) -> None:
+        """Check a map entry's key and value types against the descriptor's (once per type)."""
+        if type(key) not in self._kcheck.seen:
+            self._kcheck.check(key)
+        if type(value) not in self._seen:
+            self._check(value)
+
+    def _store(self, ck: Any, stored: Any) -> None:
+        """Store a list or dict of ``ck``, or remove ``ck`` when it is empty."""
+        if stored:
+            self._put(ck, stored)
+        else:
+            self._pop(ck, None)
+
+    def _append(self, ck: Any, item: Any) -> None:
+        """Append ``item`` to the list stored at ``ck`` (a new list when there is none)."""
+        stored = self._get(ck)
+        if stored is None:
+            self._put(ck, [item])
+        else:
+            stored.append(item)
+            self._put(ck, stored)
+
+    def _put_entry(self, ck: Any, key: Any, entry: Any) -> None:
+        """Put ``key: entry`` in the dict stored at ``ck`` (a new dict when there is none)."""
+        stored = self._get(ck)
+        if stored is None:
+            self._put(ck, {key: entry})
+        else:
+            stored[key] = entry
+            self._put(ck, stored)
+
+    def _remove_entry(self, ck: Any, key: Any) -> None:
+        """Remove ``key`` from the dict stored at ``ck``, and ``ck`` with its last entry."""
+        stored = self._get(ck)
+        if stored is not None and key in stored:
+            del stored[key]
+            self._store(ck, stored)
+
+    def _reduced(self, reduce: Callable[[Any, Any], Any], current: Any, value: Any) -> Any:
+        """``value`` reduced into ``current`` (None: there is none yet), checked."""
+        return self._checked_value(value if current is None else reduce(current, value))
+
+    def _aggregated(self, agg: Any, acc: Any, value: Any) -> Any:
+        """``value`` added to the accumulator ``acc`` of ``agg`` (None: a new one), checked."""
+        return self._checked_value(agg.add(value, agg.create_accumulator() if acc is None else acc))

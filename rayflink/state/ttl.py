@@ -140,6 +140,18 @@ class TtlState(TableState):
             self._put(ck, w)
         return w
 
+    def _current_stored(self) -> tuple[Any, Any]:
+        """After the incremental cleanup: the current key and namespace, and what is stored there."""
+        if self._cleanup is not None:
+            self._cleanup()
+        ck = self._backend._ck
+        return ck, self._get(ck)
+
+    def _read_value(self) -> Any:
+        """The unexpired value of the current key and namespace, or None."""
+        w = self._read_wrapped(self._backend._ck)
+        return None if w is None else w[0]
+
     def _unexpired_value(self, ck: Any) -> Any:
         """The unexpired value of ``ck`` for a write (expired counts as absent)."""
         if self._cleanup is not None:
@@ -157,8 +169,7 @@ class TtlValueState(TtlState, ValueState):
     """``ValueState`` with TTL."""
 
     def value(self) -> Any:
-        w = self._read_wrapped(self._backend._ck)
-        return None if w is None else w[0]
+        return self._read_value()
 
     def update(self, value: Any) -> None:
         ck = self._backend._ck
@@ -180,18 +191,13 @@ class TtlReducingState(TtlState, ReducingState):
         self._reduce = as_reduce_callable(cast(ReducingStateDescriptor, self.descriptor).reduce_function)
 
     def get(self) -> Any:
-        w = self._read_wrapped(self._backend._ck)
-        return None if w is None else w[0]
+        return self._read_value()
 
     def add(self, value: Any) -> None:
         if value is None:
             return
         ck = self._backend._ck
-        cur = self._unexpired_value(ck)
-        new = value if cur is None else self._reduce(cur, value)
-        if type(new) not in self._seen:
-            self._check(new)
-        self._put(ck, (new, self._clock()))
+        self._put(ck, (self._reduced(self._reduce, self._unexpired_value(ck), value), self._clock()))
 
 
 class TtlAggregatingState(TtlState, AggregatingState):
@@ -207,23 +213,14 @@ class TtlAggregatingState(TtlState, AggregatingState):
 
     def add(self, value: Any) -> None:
         ck = self._backend._ck
-        acc = self._unexpired_value(ck)
-        if acc is None:
-            acc = self._agg.create_accumulator()
-        acc = self._agg.add(value, acc)
-        if type(acc) not in self._seen:
-            self._check(acc)
-        self._put(ck, (acc, self._clock()))
+        self._put(ck, (self._aggregated(self._agg, self._unexpired_value(ck), value), self._clock()))
 
 
 class TtlListState(TtlState, ListState):
     """``ListState`` with TTL per element."""
 
     def get(self) -> list[Any]:
-        if self._cleanup is not None:
-            self._cleanup()
-        ck = self._backend._ck
-        stored = self._get(ck)
+        ck, stored = self._current_stored()
         if stored is None:
             return []
         now = self._clock()
@@ -246,14 +243,7 @@ class TtlListState(TtlState, ListState):
             raise state_error(self._backend, self.name, "cannot add None to a ListState")
         if type(value) not in self._seen:
             self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        w = (value, self._clock())
-        if stored is None:
-            self._put(ck, [w])
-        else:
-            stored.append(w)
-            self._put(ck, stored)
+        self._append(self._backend._ck, (value, self._clock()))
 
     def add_all(self, values: list[Any]) -> None:
         for v in list(values or ()):
@@ -280,10 +270,7 @@ class TtlMapState(TtlState, MapState):
     """``MapState`` with TTL per entry."""
 
     def _wrapped(self, key: Any) -> Any:
-        if self._cleanup is not None:
-            self._cleanup()
-        ck = self._backend._ck
-        stored = self._get(ck)
+        ck, stored = self._current_stored()
         if stored is None:
             return None
         w = stored.get(key)
@@ -299,18 +286,9 @@ class TtlMapState(TtlState, MapState):
             self._put(ck, stored)
         return w
 
-    def _store(self, ck: Any, stored: dict) -> None:
-        if stored:
-            self._put(ck, stored)
-        else:
-            self._pop(ck, None)
-
     def _visible(self) -> list[tuple[Any, Any]]:
         """Visible ``(key, value)`` entries of the current key, dropping expired ones."""
-        if self._cleanup is not None:
-            self._cleanup()
-        ck = self._backend._ck
-        stored = self._get(ck)
+        ck, stored = self._current_stored()
         if stored is None:
             return []
         now = self._clock()
@@ -332,29 +310,11 @@ class TtlMapState(TtlState, MapState):
     def put(self, key: Any, value: Any) -> None:
         if self._cleanup is not None:
             self._cleanup()
-        if type(key) not in self._kcheck.seen:
-            self._kcheck.check(key)
-        if type(value) not in self._seen:
-            self._check(value)
-        ck = self._backend._ck
-        stored = self._get(ck)
-        w = (value, self._clock())
-        if stored is None:
-            self._put(ck, {key: w})
-        else:
-            stored[key] = w
-            self._put(ck, stored)
-
-    def put_all(self, dict_value: dict[Any, Any]) -> None:
-        for k, v in dict_value.items():
-            self.put(k, v)
+        self._checked_entry(key, value)
+        self._put_entry(self._backend._ck, key, (value, self._clock()))
 
     def remove(self, key: Any) -> None:
-        ck = self._backend._ck
-        stored = self._get(ck)
-        if stored is not None and key in stored:
-            del stored[key]
-            self._store(ck, stored)
+        self._remove_entry(self._backend._ck, key)
 
     def contains(self, key: Any) -> bool:
         return self._wrapped(key) is not None

@@ -10,6 +10,7 @@ planner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
@@ -19,6 +20,30 @@ def _node(value: Any) -> exp.Expr:
     if isinstance(value, Expression):
         return value.node
     return lit(value).node
+
+
+def _operator(cls: type, reverse: bool = False) -> Callable[["Expression", Any], "Expression"]:
+    """A binary operator method: ``self <op> other`` (``other <op> self`` when ``reverse``)."""
+
+    def operator(self: Expression, other: Any) -> Expression:
+        return self._binary(cls, other, reverse)
+
+    return operator
+
+
+def _applied(cls: type) -> Any:
+    """A property: ``cls`` applied to the expression (an aggregate: ``col("a").sum``)."""
+    return property(lambda self: Expression(cls(this=self.node)))
+
+
+def _interval_of(unit: str) -> Any:
+    """A property: the literal as an interval of ``unit`` (``lit(5).seconds``)."""
+    return property(lambda self: self._interval(unit))
+
+
+def _window_property(function: str) -> Any:
+    """A property of a group window alias (``col("w").start``): ``function`` of the window."""
+    return property(lambda self: Expression(exp.Anonymous(this=function, expressions=[self.node])))
 
 
 class Expression:
@@ -31,83 +56,35 @@ class Expression:
         left, right = (_node(other), self.node) if reverse else (self.node, _node(other))
         return Expression(cls(this=exp.paren(left, copy=False), expression=exp.paren(right, copy=False)))
 
-    # arithmetic and comparisons
-    def __add__(self, other: Any) -> "Expression":
-        return self._binary(exp.Add, other)
-
-    def __radd__(self, other: Any) -> "Expression":
-        return self._binary(exp.Add, other, True)
-
-    def __sub__(self, other: Any) -> "Expression":
-        return self._binary(exp.Sub, other)
-
-    def __rsub__(self, other: Any) -> "Expression":
-        return self._binary(exp.Sub, other, True)
-
-    def __mul__(self, other: Any) -> "Expression":
-        return self._binary(exp.Mul, other)
-
-    def __rmul__(self, other: Any) -> "Expression":
-        return self._binary(exp.Mul, other, True)
-
-    def __truediv__(self, other: Any) -> "Expression":
-        return self._binary(exp.Div, other)
-
-    def __mod__(self, other: Any) -> "Expression":
-        return self._binary(exp.Mod, other)
+    # arithmetic and comparisons: ``col("a") + 1``, ``2 * col("a")``, ``col("a") >= 5``
+    __add__, __radd__ = _operator(exp.Add), _operator(exp.Add, reverse=True)
+    __sub__, __rsub__ = _operator(exp.Sub), _operator(exp.Sub, reverse=True)
+    __mul__, __rmul__ = _operator(exp.Mul), _operator(exp.Mul, reverse=True)
+    __truediv__ = _operator(exp.Div)
+    __mod__ = _operator(exp.Mod)
+    __eq__ = _operator(exp.EQ)  # type: ignore[assignment]
+    __ne__ = _operator(exp.NEQ)  # type: ignore[assignment]
+    __lt__ = _operator(exp.LT)
+    __le__ = _operator(exp.LTE)
+    __gt__ = _operator(exp.GT)
+    __ge__ = _operator(exp.GTE)
+    __and__ = _operator(exp.And)
+    __or__ = _operator(exp.Or)
 
     def __neg__(self) -> "Expression":
         return Expression(exp.Neg(this=self.node))
-
-    def __eq__(self, other: Any) -> "Expression":  # type: ignore[override]
-        return self._binary(exp.EQ, other)
-
-    def __ne__(self, other: Any) -> "Expression":  # type: ignore[override]
-        return self._binary(exp.NEQ, other)
-
-    def __lt__(self, other: Any) -> "Expression":
-        return self._binary(exp.LT, other)
-
-    def __le__(self, other: Any) -> "Expression":
-        return self._binary(exp.LTE, other)
-
-    def __gt__(self, other: Any) -> "Expression":
-        return self._binary(exp.GT, other)
-
-    def __ge__(self, other: Any) -> "Expression":
-        return self._binary(exp.GTE, other)
-
-    def __and__(self, other: Any) -> "Expression":
-        return self._binary(exp.And, other)
-
-    def __or__(self, other: Any) -> "Expression":
-        return self._binary(exp.Or, other)
 
     def __invert__(self) -> "Expression":
         return Expression(exp.Not(this=self.node))
 
     __hash__ = None  # type: ignore[assignment]
 
-    # aggregates (properties, as in PyFlink)
-    @property
-    def sum(self) -> "Expression":
-        return Expression(exp.Sum(this=self.node))
-
-    @property
-    def count(self) -> "Expression":
-        return Expression(exp.Count(this=self.node))
-
-    @property
-    def avg(self) -> "Expression":
-        return Expression(exp.Avg(this=self.node))
-
-    @property
-    def min(self) -> "Expression":
-        return Expression(exp.Min(this=self.node))
-
-    @property
-    def max(self) -> "Expression":
-        return Expression(exp.Max(this=self.node))
+    # aggregates (properties, as in PyFlink): ``col("amount").sum``
+    sum = _applied(exp.Sum)
+    count = _applied(exp.Count)
+    avg = _applied(exp.Avg)
+    min = _applied(exp.Min)
+    max = _applied(exp.Max)
 
     @property
     def is_null(self) -> "Expression":
@@ -122,48 +99,16 @@ class Expression:
         value = self.node.this if isinstance(self.node, exp.Literal) else self.node.sql()
         return Expression(exp.Interval(this=exp.Literal.string(str(value)), unit=exp.var(unit)))
 
-    @property
-    def milli(self) -> "Expression":
-        return self._interval("MILLISECOND")
-
-    millis = milli
-
-    @property
-    def seconds(self) -> "Expression":
-        return self._interval("SECOND")
-
-    second = seconds
-
-    @property
-    def minutes(self) -> "Expression":
-        return self._interval("MINUTE")
-
-    minute = minutes
-
-    @property
-    def hours(self) -> "Expression":
-        return self._interval("HOUR")
-
-    hour = hours
-
-    @property
-    def days(self) -> "Expression":
-        return self._interval("DAY")
-
-    day = days
+    milli = millis = _interval_of("MILLISECOND")
+    seconds = second = _interval_of("SECOND")
+    minutes = minute = _interval_of("MINUTE")
+    hours = hour = _interval_of("HOUR")
+    days = day = _interval_of("DAY")
 
     # window properties of a group window alias: col("w").start
-    @property
-    def start(self) -> "Expression":
-        return Expression(exp.Anonymous(this="$WINDOW_START", expressions=[self.node]))
-
-    @property
-    def end(self) -> "Expression":
-        return Expression(exp.Anonymous(this="$WINDOW_END", expressions=[self.node]))
-
-    @property
-    def rowtime(self) -> "Expression":
-        return Expression(exp.Anonymous(this="$WINDOW_ROWTIME", expressions=[self.node]))
+    start = _window_property("$WINDOW_START")
+    end = _window_property("$WINDOW_END")
+    rowtime = _window_property("$WINDOW_ROWTIME")
 
     def alias(self, name: str, *extra_names: str) -> "Expression":
         return Expression(exp.alias_(self.node, name, quoted=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -22,44 +23,29 @@ class DataType:
         return self.sql()
 
 
+def _of(arrow: pa.DataType, name: str) -> Any:
+    """The ``DataTypes`` factory of a type without parameters: ``DataTypes.<name>()``."""
+
+    def factory() -> DataType:
+        return DataType(arrow)
+
+    factory.__name__ = name
+    factory.__qualname__ = f"DataTypes.{name}"
+    return staticmethod(factory)
+
+
 class DataTypes:
     """PyFlink's ``DataTypes`` factory: ``DataTypes.STRING()``, ``DataTypes.DECIMAL(10, 2)``, ..."""
 
-    @staticmethod
-    def STRING() -> DataType:
-        return DataType(pa.string())
-
-    @staticmethod
-    def INT() -> DataType:
-        return DataType(pa.int32())
-
-    @staticmethod
-    def BIGINT() -> DataType:
-        return DataType(pa.int64())
-
-    @staticmethod
-    def SMALLINT() -> DataType:
-        return DataType(pa.int16())
-
-    @staticmethod
-    def TINYINT() -> DataType:
-        return DataType(pa.int8())
-
-    @staticmethod
-    def DOUBLE() -> DataType:
-        return DataType(pa.float64())
-
-    @staticmethod
-    def FLOAT() -> DataType:
-        return DataType(pa.float32())
-
-    @staticmethod
-    def BOOLEAN() -> DataType:
-        return DataType(pa.bool_())
-
-    @staticmethod
-    def DATE() -> DataType:
-        return DataType(pa.date32())
+    STRING = _of(pa.string(), "STRING")
+    INT = _of(pa.int32(), "INT")
+    BIGINT = _of(pa.int64(), "BIGINT")
+    SMALLINT = _of(pa.int16(), "SMALLINT")
+    TINYINT = _of(pa.int8(), "TINYINT")
+    DOUBLE = _of(pa.float64(), "DOUBLE")
+    FLOAT = _of(pa.float32(), "FLOAT")
+    BOOLEAN = _of(pa.bool_(), "BOOLEAN")
+    DATE = _of(pa.date32(), "DATE")
 
     @staticmethod
     def DECIMAL(precision: int, scale: int) -> DataType:

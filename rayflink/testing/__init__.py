@@ -2,8 +2,8 @@
 
 - :class:`OperatorHarness` (``rayflink.testing.harness``): one physical operator in-process,
   without Ray; feed it batches, watermarks and processing time and read what it emitted.
-- :func:`collect`, :func:`checkpointed_env` (``rayflink.testing.jobs``): run a job and return its
-  records; an environment that checkpoints every 100 ms.
+- :func:`collect`, :func:`env`, :func:`checkpointed_env` (``rayflink.testing.jobs``): run a job and
+  return its records; the environment at a parallelism; one that checkpoints every 100 ms.
 - ``rayflink.testing.exactly_once``: a counting job whose output shows any record lost or
   duplicated, and ``chaos``, which kills task executors while a job runs.
 - ``rayflink.testing.services``: a tansu Kafka broker and a moto S3 server on free ports, and
@@ -16,7 +16,7 @@ apps imports it.
 """
 
 from rayflink.testing.harness import CollectingOutput, OperatorHarness
-from rayflink.testing.jobs import checkpointed_env, collect
+from rayflink.testing.jobs import checkpointed_env, collect, env
 from rayflink.testing.services import wait_until
 
-__all__ = ["CollectingOutput", "OperatorHarness", "checkpointed_env", "collect", "wait_until"]
+__all__ = ["CollectingOutput", "OperatorHarness", "checkpointed_env", "collect", "env", "wait_until"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from rayflink.common import Types, WatermarkStrategy
@@ -104,15 +106,29 @@ class ChaosRun(NamedTuple):
 def collect_under_chaos(stream: Any, name: str, kills: int, seed: int | None = None) -> ChaosRun:
     """Run ``stream`` to its end through the collect sink while ``chaos`` kills task executors
     (up to ``kills``); return its output, the executors killed, its status and checkpoints."""
+    with stream.execute_and_collect(name) as results:
+        with chaos_thread(results.client, kills, seed=seed) as killed:
+            out = list(results)
+        return ChaosRun(out, killed, results.client.get_status(), results.client.get_checkpoint_history())
+
+
+@contextmanager
+def chaos_thread(client: Any, kills: int, executors: int = 2, seed: int | None = None) -> Iterator[list[str]]:
+    """Run ``chaos`` in a thread while the block runs (its job running); at the block's end, stop it
+    and wait for it. Gives the list of the executors killed, complete once the block has ended.
+
+    >>> with chaos_thread(client, 2) as killed:
+    ...     client.get_job_execution_result()
+    """
     stop = threading.Event()
     killed: list[str] = []
-    with stream.execute_and_collect(name) as results:
-        killer = threading.Thread(target=lambda: killed.extend(chaos(results.client, kills, stop, seed=seed)))
-        killer.start()
-        out = list(results)
+    killer = threading.Thread(target=lambda: killed.extend(chaos(client, kills, stop, executors, seed)))
+    killer.start()
+    try:
+        yield killed
+    finally:
         stop.set()
         killer.join()
-        return ChaosRun(out, killed, results.client.get_status(), results.client.get_checkpoint_history())
 
 
 def chaos(client: Any, kills: int, stop: threading.Event, executors: int = 2,

@@ -21,6 +21,13 @@ def collect(stream: DataStream) -> list[Any]:
         return list(results)
 
 
+def env(parallelism: int = 2) -> StreamExecutionEnvironment:
+    """The execution environment, at ``parallelism``."""
+    e = StreamExecutionEnvironment.get_execution_environment()
+    e.set_parallelism(parallelism)
+    return e
+
+
 def checkpointed_env(parallelism: int, checkpoint_dir: Any, savepoint: str | None = None
                      ) -> StreamExecutionEnvironment:
     """An environment checkpointing every 100 ms into ``checkpoint_dir`` (a local path), resuming

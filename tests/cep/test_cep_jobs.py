@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rayflink import testing
 from rayflink.cep import CEP, Pattern, PatternProcessFunction, TimedOutPartialMatchHandler
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, StreamExecutionEnvironment
@@ -15,9 +16,7 @@ MIN = 60_000
 
 
 def _env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(parallelism)
-    return env
+    return testing.env(parallelism)
 
 
 def _timed(env, rows, disorder_ms: int = 0):

@@ -53,6 +53,18 @@ def read_all(b: RocksDBKeyedStateBackend, keys) -> dict:
     return found
 
 
+def assert_restores_and_close(tmp_path: Path, cps: "Checkpoints", entry: dict, values: dict, name: str,
+                              written: RocksDBKeyedStateBackend) -> None:
+    """A fresh backend ``name`` restored from checkpoint ``entry`` reads ``values``; then close the
+    checkpoints and dispose of both backends."""
+    restored = backend(tmp_path, name)
+    restored.restore(cps.handles(entry))
+    assert read_all(restored, range(KEYS)) == values
+    cps.close()
+    for x in (written, restored):
+        x.dispose()
+
+
 class Checkpoints:
     """A coordinator and one subtask's snapshot writer, driven by hand: trigger, upload, ack."""
 
@@ -131,12 +143,7 @@ def test_second_checkpoint_uploads_only_new_files_and_restores_every_key(tmp_pat
     assert set(handle.shared.values()) == cps.shared_files()
 
     # and a fresh backend restored from it reads every key's latest value.
-    restored = backend(tmp_path, "b")
-    restored.restore(cps.handles(second))
-    assert read_all(restored, range(KEYS)) == values
-    cps.close()
-    for x in (b, restored):
-        x.dispose()
+    assert_restores_and_close(tmp_path, cps, second, values, "b", b)
 
 
 def test_full_rocksdb_checkpoints_upload_every_file_into_their_own_directory(tmp_path):
@@ -193,12 +200,7 @@ def test_shared_files_no_retained_checkpoint_uses_are_deleted(tmp_path, checkpoi
     first_files = set(taken[0][1][0].shared.values())
     assert first_files - cps.shared_files(), "RocksDB should have compacted the first files away"
     entries = [e for e, _ in taken]
-    restored = backend(tmp_path, "b")
-    restored.restore(cps.handles(entries[-1]))
-    assert read_all(restored, range(KEYS)) == values
-    cps.close()
-    for x in (b, restored):
-        x.dispose()
+    assert_restores_and_close(tmp_path, cps, entries[-1], values, "b", b)
 
 
 def test_restore_at_another_parallelism_takes_exactly_the_owned_key_groups(tmp_path):
@@ -316,12 +318,7 @@ def test_universal_compaction_style_is_configurable_and_checkpoints_restore(tmp_
     write(b, values)
     cps = Checkpoints((tmp_path / "checkpoints").as_uri())
     entry = cps.take(b)
-    restored = backend(tmp_path, "level")  # a LEVEL database opens the files as well
-    restored.restore(cps.handles(entry))
-    assert read_all(restored, range(KEYS)) == values
-    cps.close()
-    for x in (b, restored):
-        x.dispose()
+    assert_restores_and_close(tmp_path, cps, entry, values, "level", b)  # a LEVEL database opens the files as well
 
 
 def test_a_rocksdb_checkpoint_restored_into_the_heap_backend_is_refused_with_the_way_out(tmp_path):

@@ -35,6 +35,15 @@ class Total(KeyedProcessFunction):
         out.collect((value[0], t, None))
 
 
+def savepoint_of(stream, uri: str) -> str:
+    """Run ``stream`` until its first result, stop it with a savepoint at ``uri``; the savepoint's path."""
+    with stream.execute_and_collect("to-save") as results:
+        next(iter(results))
+        path = results.client.stop_with_savepoint(uri)
+        list(results)
+    return path
+
+
 def build(tmp_path, keys: int, records: int, rate: float | None, parallelism: int, backend, savepoint=None,
           uid="totals", allow=False, source_uid="events"):
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -135,11 +144,7 @@ def test_rescale_2_to_4_to_1_keeps_every_keys_state(tmp_path):
 
 
 def test_a_savepoint_with_state_for_a_missing_operator_is_refused_unless_allowed(tmp_path):
-    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
-    with stream.execute_and_collect("to-save") as results:
-        next(iter(results))
-        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp2")
-        list(results)
+    path = savepoint_of(build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend()), f"file://{tmp_path}/sp2")
     renamed = build(tmp_path, 10, 100, None, 1, HashMapStateBackend(), savepoint=path, uid="renamed")
     with pytest.raises(Exception, match="state for operator uid 'totals'.*allow non-restored state"):
         with renamed.execute_and_collect("refused") as results:
@@ -152,11 +157,7 @@ def test_a_savepoint_with_state_for_a_missing_operator_is_refused_unless_allowed
 
 
 def test_changing_max_parallelism_is_refused(tmp_path):
-    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
-    with stream.execute_and_collect("to-save") as results:
-        next(iter(results))
-        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp3")
-        list(results)
+    path = savepoint_of(build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend()), f"file://{tmp_path}/sp3")
     env_stream = build(tmp_path, 10, 100, None, 1, HashMapStateBackend(), savepoint=path)
     env_stream.get_execution_environment().set_max_parallelism(256)
     env_stream._t.max_parallelism = 256
@@ -283,11 +284,7 @@ def test_no_restart_strategy_fails_the_job_with_the_user_error(tmp_path):
 
 @pytest.mark.parametrize("lazily", [False, True], ids=["registered-in-open", "registered-at-first-record"])
 def test_restoring_a_state_whose_kind_changed_is_refused_naming_the_uid_and_the_state(tmp_path, lazily):
-    stream = build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend())
-    with stream.execute_and_collect("to-save") as results:
-        next(iter(results))
-        path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp-kind")
-        list(results)
+    path = savepoint_of(build(tmp_path, 10, None, 2_000, 1, HashMapStateBackend()), f"file://{tmp_path}/sp-kind")
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
     env.enable_checkpointing(200)  # restarts without limit by default: the refusal must not restart

@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 from rayflink.common.types import Row, RowKind
 from rayflink.connectors.delta import DeltaSink, DeltaSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
-from rayflink.testing.exactly_once import chaos, counting_job, expected_output
+from rayflink.testing.exactly_once import chaos_thread, counting_job, expected_output
 
 
 def Change(kind: int, **fields) -> Row:  # noqa: N802 - reads as the row it builds
@@ -79,15 +79,8 @@ def test_every_record_lands_once_under_executor_kills(tmp_path):
     stream.map(lambda kn: {"key": kn[0], "n": kn[1]}).sink_to(
         DeltaSink.builder(str(table)).set_partition_columns(["key"]).build()).uid("delta")
     client = stream.get_execution_environment().execute_async("delta-exactly-once")
-    stop = threading.Event()
-    killed: list = []
-    killer = threading.Thread(target=lambda: killed.extend(chaos(client, 2, stop)))
-    killer.start()
-    try:
+    with chaos_thread(client, 2) as killed:
         client.get_job_execution_result()
-    finally:
-        stop.set()
-        killer.join()
     got = Counter((int(r["key"]), r["n"]) for r in DeltaTable(str(table)).to_pyarrow_table().to_pylist())
     assert killed, "no executor was killed: the run proved nothing"
     assert got == expected_output(records)

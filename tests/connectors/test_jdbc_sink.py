@@ -3,7 +3,6 @@ deletes from a changelog, batches flushed at checkpoints; the upserted table is 
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import psycopg
@@ -13,7 +12,7 @@ import pytest
 from rayflink.common.types import Row, RowKind
 from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink, JdbcSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
-from rayflink.testing.exactly_once import KEYS, chaos, counting_job
+from rayflink.testing.exactly_once import KEYS, chaos_thread, counting_job
 
 PG_URL = "jdbc:postgresql://127.0.0.1:5432/test"
 MY_URL = "jdbc:mariadb://127.0.0.1:3306/test"
@@ -99,14 +98,7 @@ def test_the_upserted_table_is_exact_under_executor_kills(database):
     stream.map(lambda kn: {"k": str(kn[0]), "total": kn[1]}).add_sink(
         JdbcSink.upsert(table, ["k", "total"], ["k"], options(url))).uid("jdbc")
     client = stream.get_execution_environment().execute_async("jdbc-upsert")
-    stop = threading.Event()
-    killed: list = []
-    killer = threading.Thread(target=lambda: killed.extend(chaos(client, 2, stop)))
-    killer.start()
-    try:
+    with chaos_thread(client, 2) as killed:
         client.get_job_execution_result()
-    finally:
-        stop.set()
-        killer.join()
     expected = {str(k): sum(1 for i in range(records) if i % KEYS == k) for k in range(KEYS)}
     assert killed and read() == expected

@@ -12,7 +12,7 @@ import pytest
 from rayflink.common import Duration, Time, Types, WatermarkStrategy
 from rayflink.common.restart_strategy import RestartStrategies
 from rayflink.common.serialization import JsonRowDeserializationSchema, JsonRowSerializationSchema, SimpleStringSchema
-from rayflink.datastream import OutputTag, StreamExecutionEnvironment
+from rayflink.datastream import OutputTag
 from rayflink.datastream.connectors.discarding import DiscardingSink
 from rayflink.datastream.connectors.kafka import (
     DeadLetter,
@@ -26,15 +26,9 @@ from rayflink.datastream.connectors.kafka import (
 )
 from rayflink.datastream.window import TumblingEventTimeWindows
 from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
-from rayflink.testing import checkpointed_env, collect
+from rayflink.testing import checkpointed_env, collect, env
 from rayflink.testing.exactly_once import KEYS, CountPerKey, compare
 from rayflink.testing.services import KafkaBroker, running_tansu, unique_name, wait_until
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 def source(broker: KafkaBroker, topic: str, schema=None, **options) -> KafkaSource:

@@ -3,7 +3,6 @@ TTLs and changelog deletes; a dashboard job's keys equal the expected values und
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -13,7 +12,7 @@ from rayflink.common import Duration
 from rayflink.common.types import Row, RowKind
 from rayflink.connectors.redis import RedisSink, RedisSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
-from rayflink.testing.exactly_once import KEYS, chaos, counting_job
+from rayflink.testing.exactly_once import KEYS, chaos_thread, counting_job
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -76,14 +75,7 @@ def test_dashboard_keys_equal_the_final_counts_under_executor_kills(prefix):
     stream.map(lambda kn: {"key": kn[0], "count": kn[1]}).add_sink(
         RedisSink.builder(URL).string(p + ":count:{key}", "count").build()).uid("redis")
     client = stream.get_execution_environment().execute_async("redis-dashboard")
-    stop = threading.Event()
-    killed: list = []
-    killer = threading.Thread(target=lambda: killed.extend(chaos(client, 2, stop)))
-    killer.start()
-    try:
+    with chaos_thread(client, 2) as killed:
         client.get_job_execution_result()
-    finally:
-        stop.set()
-        killer.join()
     got = {int(k.rsplit(":", 1)[1]): int(v) for k in r.scan_iter(p + ":count:*") if (v := r.get(k))}
     assert killed and got == {k: sum(1 for i in range(records) if i % KEYS == k) for k in range(KEYS)}

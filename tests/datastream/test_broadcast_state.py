@@ -7,21 +7,15 @@ from __future__ import annotations
 import pytest
 
 from rayflink.common import Types
-from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.functions import BroadcastProcessFunction, KeyedBroadcastProcessFunction
 from rayflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from rayflink.errors import GraphBuildError, JobExecutionError
+from rayflink.testing import env
 from rayflink.testing.jobs import collect
 
 pytestmark = pytest.mark.integration  # these tests run jobs on Ray
 
 RULES = MapStateDescriptor("rules", Types.STRING(), Types.LONG())
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 class Threshold(BroadcastProcessFunction):

@@ -14,20 +14,13 @@ from rayflink.datastream import (
     KeyedProcessFunction,
     OutputTag,
     ProcessFunction,
-    StreamExecutionEnvironment,
     TimeDomain,
 )
 from rayflink.datastream.connectors.collection import CollectionSource
 from rayflink.datastream.state import ValueStateDescriptor
-from rayflink.testing import collect
+from rayflink.testing import collect, env
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 PURCHASES = [

@@ -36,7 +36,6 @@ from rayflink.datastream import (
     PredefinedOptions,
     ProcessWindowFunction,
     RuntimeContext,
-    StreamExecutionEnvironment,
     Trigger,
     WindowAssigner,
     WindowFunction,
@@ -53,14 +52,7 @@ from rayflink.datastream.window import (
     TimeWindowSerializer,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
-from rayflink.testing import collect
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
-
+from rayflink.testing import collect, env
 
 # ---------------------------------------------------------------------------- Row and RowKind
 

@@ -13,9 +13,8 @@ from rayflink.datastream import (
     MapFunction,
     ReduceFunction,
     RuntimeExecutionMode,
-    StreamExecutionEnvironment,
 )
-from rayflink.testing import collect
+from rayflink.testing import collect, env
 
 pytestmark = pytest.mark.integration  # every test here runs a job on Ray
 
@@ -26,12 +25,6 @@ EVENTS = [
     '{"user_id": "carol", "tipo": "compra", "monto": 50.0}',
     '{"user_id": "bob",   "tipo": "compra", "monto": 200.0}',
 ]
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 def test_map_filter_with_lambdas_across_two_subtasks():

@@ -6,15 +6,14 @@ import json
 
 import pytest
 
+from rayflink import testing
 from rayflink.common import Types
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.errors import GraphBuildError
 
 
 def env(parallelism: int = 4) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
+    return testing.env(parallelism)
 
 
 def plan(e: StreamExecutionEnvironment) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rayflink import testing
 from rayflink.common import WatermarkStrategy
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
 from rayflink.datastream import StreamExecutionEnvironment
@@ -16,9 +17,7 @@ def unbounded(env: StreamExecutionEnvironment, per_second: float, name: str = "n
 
 
 def env(parallelism: int = 1) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
+    return testing.env(parallelism)
 
 
 @pytest.mark.integration

@@ -8,16 +8,10 @@ import pytest
 
 from rayflink.common import WatermarkStrategy
 from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
-from rayflink.datastream import MapFunction, RuntimeExecutionMode, SinkFunction, StreamExecutionEnvironment
+from rayflink.datastream import MapFunction, RuntimeExecutionMode, SinkFunction
 from rayflink.errors import GraphBuildError, JobExecutionError
-from rayflink.testing import collect
+from rayflink.testing import collect, env
 from rayflink.testing.services import wait_until
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 class WhereAmI(MapFunction):

@@ -276,16 +276,23 @@ def test_enabling_and_disabling_ttl_across_restore(make_backend, clock):
     assert again.value() == 1  # TTL dropped: never expires
 
 
-def test_heap_incremental_cleanup_on_access(clock, tmp_path):
+def expired_heap_state(clock, tmp_path, cleanup_size: int, for_every_record: bool):
+    """A heap backend and its value state "v" (TTL 100 ms, incremental cleanup), whose 30 keys have expired."""
     b = HashMapStateBackend().create_keyed_state_backend(
         operator_uid="op", max_parallelism=128, key_groups=range(128), working_dir=str(tmp_path),
         ttl_time_provider=clock)
-    config = StateTtlConfig.new_builder(Time.milliseconds(100)).cleanup_incrementally(10, False).build()
+    config = StateTtlConfig.new_builder(Time.milliseconds(100)).cleanup_incrementally(
+        cleanup_size, for_every_record).build()
     s = b.get_partitioned_state(with_ttl(ValueStateDescriptor("v", Types.LONG()), config))
     for i in range(30):
         b.set_current_key(i)
         s.update(i)
     clock.now += 100
+    return b, s
+
+
+def test_heap_incremental_cleanup_on_access(clock, tmp_path):
+    b, s = expired_heap_state(clock, tmp_path, 10, False)
     b.set_current_key("fresh")
     s.update(0)  # first access after expiry: takes a key list, checks 10 of them
     assert len(b.keys("v")) == 31 - 10
@@ -295,15 +302,7 @@ def test_heap_incremental_cleanup_on_access(clock, tmp_path):
 
 
 def test_heap_incremental_cleanup_for_every_record(clock, tmp_path):
-    b = HashMapStateBackend().create_keyed_state_backend(
-        operator_uid="op", max_parallelism=128, key_groups=range(128), working_dir=str(tmp_path),
-        ttl_time_provider=clock)
-    config = StateTtlConfig.new_builder(Time.milliseconds(100)).cleanup_incrementally(100, True).build()
-    s = b.get_partitioned_state(with_ttl(ValueStateDescriptor("v", Types.LONG()), config))
-    for i in range(30):
-        b.set_current_key(i)
-        s.update(i)
-    clock.now += 100
+    b, _ = expired_heap_state(clock, tmp_path, 100, True)
     b.set_current_key("no state access")
     assert b.keys("v") == []
 

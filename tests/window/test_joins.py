@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rayflink import testing
 from rayflink.common import Duration, Time, WatermarkStrategy
 from rayflink.datastream import OutputTag, ProcessJoinFunction, StreamExecutionEnvironment
 from rayflink.datastream.window import TumblingEventTimeWindows
@@ -14,9 +15,7 @@ MIN = 60_000
 
 
 def _env() -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(2)
-    return e
+    return testing.env(2)
 
 
 def _timed(e, rows):

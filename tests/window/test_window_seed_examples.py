@@ -8,7 +8,7 @@ import pytest
 from rayflink.common import Duration, Time, Types, Watermark, WatermarkGenerator, WatermarkStrategy
 from rayflink.common.watermark_strategy import TimestampAssigner
 from rayflink.connectors.discarding import DiscardingSink
-from rayflink.datastream import OutputTag, ProcessWindowFunction, StreamExecutionEnvironment
+from rayflink.datastream import OutputTag, ProcessWindowFunction
 from rayflink.datastream.state import ValueStateDescriptor
 from rayflink.datastream.window import (
     ContinuousEventTimeTrigger,
@@ -26,15 +26,9 @@ from rayflink.datastream.window import (
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
 from rayflink.graph.transformations import OperatorKind, WindowParams
-from rayflink.testing import OperatorHarness, collect
+from rayflink.testing import OperatorHarness, collect, env
 
 MIN = 60_000
-
-
-def env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    e = StreamExecutionEnvironment.get_execution_environment()
-    e.set_parallelism(parallelism)
-    return e
 
 
 class AsignadorTimestamp(TimestampAssigner):
