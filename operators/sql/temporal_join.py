@@ -42,9 +42,12 @@ class TemporalJoinOperator(TwoInputStreamOperator):
         self.times = (p.left_time, p.right_time)
         self.schema: pa.Schema = p.schema
         backend = self.keyed_state_backend()
-        self.pending = backend.get_partitioned_state(MapStateDescriptor(_LEFT, None, None))
-        self.versions = backend.get_partitioned_state(MapStateDescriptor(_VERSIONS, None, None))
-        self.internal_timer_service()
+        assert backend is not None  # keyed: the plan keys both inputs by the join keys
+        self.backend = backend
+        self.pending = backend.get_partitioned_state(MapStateDescriptor(_LEFT, None, None))  # type: ignore[arg-type]
+        self.versions = backend.get_partitioned_state(
+            MapStateDescriptor(_VERSIONS, None, None))  # type: ignore[arg-type]
+        self.event_timers = self.internal_timer_service().event_time
         self.nulls = (None,) * (len(self.schema) - p.left_width)  # the right fields of an unmatched row
         self.unmatched = 0
 
@@ -67,7 +70,7 @@ class TemporalJoinOperator(TwoInputStreamOperator):
         columns = [batch.column(i).to_pylist() for i in range(width)]
         times = epoch_millis(batch.column(self.times[side]))
         key_columns = self.keys[side]
-        backend, timers = self.keyed_backend, self.timers
+        backend, timers = self.backend, self.event_timers
         never: list[tuple] = []
         for i, row in enumerate(zip(*columns)):
             key_values = [row[k] for k in key_columns.indices]
@@ -80,10 +83,10 @@ class TemporalJoinOperator(TwoInputStreamOperator):
             if side == 0:
                 waiting = self.pending.get(t)
                 self.pending.put(t, [row] if waiting is None else [*waiting, row])
-                timers.event_time.add(t, backend.get_current_key(), _PROBE)
+                timers.add(t, backend.get_current_key(), _PROBE)
             elif kinds is None or kinds[i] != _UPDATE_BEFORE:  # -U: the +U after it holds the new version
                 self.versions.put(t, None if kinds is not None and kinds[i] == _DELETE else row)
-                timers.event_time.add(t, backend.get_current_key(), _CLEANUP)
+                timers.add(t, backend.get_current_key(), _CLEANUP)
         self.unmatched += len(never)
         return never
 
@@ -96,11 +99,11 @@ class TemporalJoinOperator(TwoInputStreamOperator):
 
     def fire(self, watermark: int) -> None:
         due: dict[Any, list[int]] = {}
-        for t, key, namespace in self.timers.event_time.pop_due(watermark):
+        for t, key, namespace in self.event_timers.pop_due(watermark):
             probes = due.setdefault(key, [])
             if namespace == _PROBE:
                 probes.append(t)
-        backend, out, nulls = self.keyed_backend, [], self.nulls
+        backend, out, nulls = self.backend, [], self.nulls
         for key, probes in due.items():
             backend.set_current_key(key)
             versions = sorted(self.versions.items(), key=lambda kv: kv[0])

@@ -41,7 +41,7 @@ class FlinkParser(RisingWaveParser):
             node.set("within", self._within)
         return node
 
-    def _match_text_seq(self, *texts: str, advance: bool = True) -> bool | None:
+    def _match_text_seq(self, *texts: str, advance: bool = True) -> bool:
         # DEFINE follows the pattern: a WITHIN between them is Flink's time constraint
         if texts == ("DEFINE",) and self._curr is not None and self._curr.text.upper() == "WITHIN":
             self._advance()

@@ -42,11 +42,10 @@ def _skip(node: MatchRecognize) -> AfterMatchSkipStrategy:
     kind, variable = node.skip
     if kind == "TO_NEXT_ROW":
         return AfterMatchSkipStrategy.skip_to_next()
-    if kind == "TO_FIRST":
-        return AfterMatchSkipStrategy.skip_to_first(variable)
-    if kind == "TO_LAST":
-        return AfterMatchSkipStrategy.skip_to_last(variable)
-    return AfterMatchSkipStrategy.skip_past_last_event()
+    if kind == "PAST_LAST_ROW" or variable is None:
+        return AfterMatchSkipStrategy.skip_past_last_event()
+    return (AfterMatchSkipStrategy.skip_to_first if kind == "TO_FIRST" else AfterMatchSkipStrategy.skip_to_last)(
+        variable)
 
 
 def _stage(pattern: Pattern, v: PatternVariable, last: bool) -> Pattern:

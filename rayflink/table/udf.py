@@ -87,7 +87,7 @@ class UserDefinedScalarFunctionWrapper:
         return self._result_type.arrow
 
     def __repr__(self) -> str:  # how plans print the call
-        return self._name
+        return str(self._name)
 
     def __call__(self, *args: Any) -> Any:
         """Called from Python (the Table API's ``add(col('a'), col('b'))``): the call expression."""
