@@ -22,6 +22,7 @@ import threading
 import time
 
 from harness import Opt, emit, parse_args, percentiles, rss_sampler, start_ray  # noqa: E402
+
 from rayflink.testing.services import running_tansu  # noqa: E402
 
 SLA_S = {"revenue": 120.0, "fraud": 10.0, "conversion": 300.0}

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import Source, SourceReader, SplitBatch, WrappedReader, WrappedSource
 from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
@@ -261,27 +261,18 @@ def _mysql_cdc_source(table: CatalogTable) -> Any:
     return ChangelogBatches(builder.startup_options(modes[mode]()).build(), table)
 
 
-class ChangelogBatches(Source):
+class ChangelogBatches(WrappedSource):
     """A source of Debezium-shaped changes (``op``, ``before``, ``after``) as record batches of a
     table's physical columns plus the row kind column: ``c``/``r`` give ``+I``, ``u`` gives
     ``-U`` and ``+U``, ``d`` gives ``-D``."""
 
     def __init__(self, source: Source, table: CatalogTable) -> None:
-        self.source = source
+        super().__init__(source)
         self.table_name = table.name
         self.schema = table.physical_schema
 
-    def is_bounded(self) -> bool:
-        return self.source.is_bounded()
-
-    def create_splits(self, parallelism: int) -> list[SourceSplit]:
-        return self.source.create_splits(parallelism)
-
-    def restore_splits(self, splits: list[SourceSplit]) -> None:
-        self.source.restore_splits(splits)
-
-    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
-        return _ChangelogReader(self.source.create_reader(splits, subtask_index, parallelism), self)
+    def wrap(self, reader: SourceReader) -> SourceReader:
+        return _ChangelogReader(reader, self)
 
     def to_batch(self, changes: list[dict]) -> pa.RecordBatch:
         from rayflink.connectors.mysql_cdc import change_kinds
@@ -310,9 +301,9 @@ class ChangelogBatches(Source):
         return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
 
 
-class _ChangelogReader(SourceReader):
+class _ChangelogReader(WrappedReader):
     def __init__(self, reader: SourceReader, source: ChangelogBatches) -> None:
-        self.reader = reader
+        super().__init__(reader)
         self.source = source
 
     def poll(self, max_records: int) -> list[SplitBatch] | None:
@@ -323,24 +314,6 @@ class _ChangelogReader(SourceReader):
         out = [SplitBatch(b.split_id, [self.source.to_batch(b.records)], None, b.side_output)
                for b in batches if b.records]
         return [b for b in out if b.records[0].num_rows]
-
-    def snapshot_state(self) -> list[SourceSplit]:
-        return self.reader.snapshot_state()
-
-    def wait_time(self) -> float:
-        return self.reader.wait_time()
-
-    def finished_splits(self) -> list[str]:
-        return self.reader.finished_splits()
-
-    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
-        self.reader.notify_checkpoint_complete(checkpoint_id, splits)
-
-    def metrics(self) -> dict[str, int]:
-        return self.reader.metrics()
-
-    def close(self) -> None:
-        self.reader.close()
 
 
 class _PairPart:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayflink.common.watermark_strategy import WatermarkGenerator, WatermarkOutput, WatermarkStrategy
-from rayflink.datastream.connectors.base import Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import Source, SourceReader, SplitBatch, WrappedReader, WrappedSource
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.sql.expressions import Expr, as_array, evaluate
 from rayflink.sql.logical import ROWKIND
@@ -18,30 +18,21 @@ from rayflink.sql.logical import ROWKIND
 ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
 
 
-class TableScanSource(Source):
+class TableScanSource(WrappedSource):
     """Wraps ``source`` (records: batches of the table's physical schema)."""
 
     def __init__(self, source: Source, computed: tuple[tuple[str, Expr], ...], schema: pa.Schema) -> None:
-        self.source = source
+        super().__init__(source)
         self.computed = computed
         self.schema = schema
 
-    def is_bounded(self) -> bool:
-        return self.source.is_bounded()
-
-    def create_splits(self, parallelism: int) -> list[SourceSplit]:
-        return self.source.create_splits(parallelism)
-
-    def restore_splits(self, splits: list[SourceSplit]) -> None:
-        self.source.restore_splits(splits)
-
-    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
-        return _ScanReader(self.source.create_reader(splits, subtask_index, parallelism), self)
+    def wrap(self, reader: SourceReader) -> SourceReader:
+        return _ScanReader(reader, self)
 
 
-class _ScanReader(SourceReader):
+class _ScanReader(WrappedReader):
     def __init__(self, reader: SourceReader, scan: TableScanSource) -> None:
-        self.reader = reader
+        super().__init__(reader)
         self.scan = scan
 
     def poll(self, max_records: int) -> list[SplitBatch] | None:
@@ -63,24 +54,6 @@ class _ScanReader(SourceReader):
             columns.append(batch.column(ROWKIND))
             schema = schema.append(batch.schema.field(ROWKIND))
         return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-    def snapshot_state(self) -> list[SourceSplit]:
-        return self.reader.snapshot_state()
-
-    def wait_time(self) -> float:
-        return self.reader.wait_time()
-
-    def finished_splits(self) -> list[str]:
-        return self.reader.finished_splits()
-
-    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
-        self.reader.notify_checkpoint_complete(checkpoint_id, splits)
-
-    def metrics(self) -> dict[str, int]:
-        return self.reader.metrics()
-
-    def close(self) -> None:
-        self.reader.close()
 
 
 class _BatchWatermarkExpression:

@@ -95,6 +95,56 @@ class Source(ABC):
         splits, i.e. everything the source had found; discovery must not find them again."""
 
 
+class WrappedSource(Source):
+    """A source that reads through ``source`` and changes its records (``wrap(reader)`` gives the
+    reader that does); splitting, restoring and boundedness are ``source``'s."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def is_bounded(self) -> bool:
+        return self.source.is_bounded()
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        return self.source.create_splits(parallelism)
+
+    def restore_splits(self, splits: list[SourceSplit]) -> None:
+        self.source.restore_splits(splits)
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return self.wrap(self.source.create_reader(splits, subtask_index, parallelism))
+
+    @abstractmethod
+    def wrap(self, reader: SourceReader) -> SourceReader:
+        """The reader of this source over ``reader``, the wrapped source's (a ``WrappedReader``)."""
+
+
+class WrappedReader(SourceReader):
+    """A reader that polls ``reader`` and changes its records; positions, checkpoints, metrics and
+    closing are ``reader``'s."""
+
+    def __init__(self, reader: SourceReader) -> None:
+        self.reader = reader
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return self.reader.snapshot_state()
+
+    def wait_time(self) -> float:
+        return self.reader.wait_time()
+
+    def finished_splits(self) -> list[str]:
+        return self.reader.finished_splits()
+
+    def notify_checkpoint_complete(self, checkpoint_id: int, splits: list[SourceSplit]) -> None:
+        self.reader.notify_checkpoint_complete(checkpoint_id, splits)
+
+    def metrics(self) -> dict[str, int]:
+        return self.reader.metrics()
+
+    def close(self) -> None:
+        self.reader.close()
+
+
 class SinkWriter(ABC):
     """Writes the records of one sink subtask."""
 
