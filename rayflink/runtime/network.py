@@ -14,6 +14,7 @@ import ray
 from rayflink.errors import truncate
 from rayflink.graph.transformations import Partitioner
 from rayflink.runtime.messages import MIN_WATERMARK, Watermark
+from rayflink.runtime.output import record_count
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
 MIN_DEBLOATED_BATCH = 16
@@ -234,7 +235,7 @@ class RecordWriter:
     def emit(self, values: list, timestamps: list | None) -> None:
         if not values:
             return
-        self.records_out += len(values)
+        self.records_out += record_count(values)
         if self.oldest_buffered_ns is None:
             self.oldest_buffered_ns = time.monotonic_ns()
         self._route(values, timestamps)

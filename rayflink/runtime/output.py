@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 if TYPE_CHECKING:
     from rayflink.runtime.operator import StreamOperator
 
+
+
+def record_count(values: list) -> int:
+    """How many records ``values`` holds: its length, or, for SQL's Arrow record batches, their rows
+    (so that records in/out mean rows for SQL operators as they do in Flink)."""
+    if values and type(values[0]) is pa.RecordBatch:
+        return sum(b.num_rows for b in values)
+    return len(values)
 
 class Output:
     """Where an operator emits: chained operators and network writers, main and side outputs.
@@ -42,13 +52,13 @@ class Output:
     def emit(self, values: list, timestamps: list | None) -> None:
         """Emit a batch on the main output (the lists are handed over: do not change them after)."""
         if values:
-            self.records_out += len(values)
+            self.records_out += record_count(values)
             for target in self.main:
                 target.emit(values, timestamps)
 
     def emit_side(self, tag: Any, values: list, timestamps: list | None) -> None:
         """Emit a batch on the side output ``tag`` (dropped when nothing consumes it)."""
-        self.side_records_out += len(values)
+        self.side_records_out += record_count(values)
         targets = self.side.get(tag.tag_id)
         if targets and values:
             for target in targets:
@@ -73,7 +83,7 @@ class ChainedInput:
         self.operator = operator
 
     def emit(self, values: list, timestamps: list | None) -> None:
-        self.operator.records_in += len(values)
+        self.operator.records_in += record_count(values)
         self.operator.process_batch(values, timestamps, 0)
 
     def emit_watermark(self, watermark: int) -> None:

@@ -41,7 +41,7 @@ from rayflink.runtime.network import (
     RecordWriter,
 )
 from rayflink.runtime.operator import NO_RECORD, OperatorContext, SourceOperator, StreamOperator
-from rayflink.runtime.output import ChainedInput
+from rayflink.runtime.output import ChainedInput, record_count
 from rayflink.runtime.registry import create_operator
 from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
 from rayflink.state.backend import StateError, StateMigrationError
@@ -292,7 +292,7 @@ class StreamTask:
                 now_ns = time.monotonic_ns()
                 now_ms = current_time_ms()
                 for b in batches:
-                    self.records_read += len(b.records)
+                    self.records_read += record_count(b.records)
                     head.emit_split_batch(b.split_id, b.records, b.timestamps, now_ms, b.side_output)
                 if flush_each and batches:
                     self._flush_all()
@@ -352,8 +352,9 @@ class StreamTask:
                     self.aligner.on_barrier(channel, message, ended)
                 elif type(message) is tuple:
                     values, stamps = message
-                    self.records_read += len(values)
-                    head.records_in += len(values)
+                    count = record_count(values)
+                    self.records_read += count
+                    head.records_in += count
                     head.process_batch(values, stamps, channel_input[channel])
                     if flush_each:
                         self._flush_all()

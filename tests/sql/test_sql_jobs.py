@@ -241,3 +241,23 @@ def test_mini_batch_updates_each_key_once_per_mini_batch(events_csv):
     # the three files' rows end up in one mini-batch: one insert per key, no updates
     assert sorted((tuple(r), r.get_row_kind()) for r in changelog) == [
         (("alice", 16.5), RowKind.INSERT), (("bob", 5.0), RowKind.INSERT), (("carol", 7.0), RowKind.INSERT)]
+
+
+def test_sql_metrics_count_rows_not_record_batches():
+    # Given a bounded SQL job whose 10,000 rows travel as a few record batches,
+    t_env = streaming(2)
+    t_env.execute_sql("CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10000', "
+                      "'rows-per-second' = '0', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1')")
+    t_env.execute_sql("CREATE TABLE sink (id BIGINT) WITH ('connector' = 'blackhole')")
+    result = t_env.execute_sql("INSERT INTO sink SELECT id FROM src WHERE id % 2 = 0")
+    result.wait()
+    # then the records in and out of the (chained) vertex and of its operators are rows, as in Flink.
+    (vertex,) = result.get_job_client().get_metrics()["vertices"]
+    assert vertex["records_in"] == 10_000
+    ops = [op for sub in vertex["subtasks"] for op in sub["operators"].values()]
+
+    def total(prefix: str, what: str) -> int:
+        return sum(op[what] for op in ops if op["name"].startswith(prefix))
+
+    assert (total("TableSourceScan", "records_out"), total("Calc", "records_in"), total("Calc", "records_out"),
+            total("Sink", "records_in")) == (10_000, 10_000, 5_000, 5_000)
