@@ -285,3 +285,80 @@ class JdbcSinkWriter(SinkWriter):
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a broken connection
             pass
+
+
+class JdbcLookup:
+    """A lookup source (Flink's JDBC ``LookupTableSource``): the rows of ``table`` whose ``key``
+    columns equal given values, read with one query per batch of keys and cached (Flink's
+    ``lookup.cache`` PARTIAL: up to ``max_rows`` keys, each kept ``ttl_ms``; ``max_rows`` 0: no cache)."""
+
+    def __init__(self, connection: JdbcConnectionOptions, table: str, columns: list[str], key: list[str],
+                 max_rows: int = 0, ttl_ms: int | None = None, max_retries: int = 3) -> None:
+        self.connection = connection
+        self.table = table
+        self.columns = columns
+        self.key = key
+        self.max_rows = max_rows
+        self.ttl_ms = ttl_ms
+        self.max_retries = max_retries
+        self.conn: Any = None
+        self.cache: dict[tuple, tuple[float, list[tuple]]] = {}  # key -> (read at, rows), oldest first
+
+    def open(self) -> None:
+        self.dialect, self.conn = connect(self.connection)
+
+    def fetch(self, keys: list[tuple]) -> dict[tuple, list[tuple]]:
+        """The rows of each of ``keys`` (every key present; [] when the table has none)."""
+        now = time.monotonic()
+        found: dict[tuple, list[tuple]] = {}
+        missing = []
+        for k in keys:
+            hit = self.cache.get(k)
+            if hit is not None and (self.ttl_ms is None or (now - hit[0]) * 1000 < self.ttl_ms):
+                found[k] = hit[1]
+            else:
+                missing.append(k)
+        if missing:
+            read = self._query(missing)
+            for k in missing:
+                found[k] = read.get(k, [])
+                if self.max_rows > 0:
+                    self.cache.pop(k, None)
+                    self.cache[k] = (now, found[k])
+            while len(self.cache) > self.max_rows:
+                del self.cache[next(iter(self.cache))]
+        return found
+
+    def _query(self, keys: list[tuple]) -> dict[tuple, list[tuple]]:
+        q = lambda name: _quote(self.dialect, name)  # noqa: E731 - a short local alias
+        one = "(" + ", ".join(["%s"] * len(self.key)) + ")"
+        sql = (f"SELECT {', '.join(q(c) for c in self.columns)} FROM {self.table} "
+               f"WHERE ({', '.join(q(k) for k in self.key)}) IN ({', '.join([one] * len(keys))})")
+        params = [v for k in keys for v in k]
+        at = [self.columns.index(k) for k in self.key]
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(sql, params)
+                    rows = cur.fetchall()
+                self.conn.commit()  # end the read's transaction: the next lookup sees new rows
+                break
+            except Exception as exc:  # noqa: BLE001 - retried on a new connection, then named
+                if attempt == self.max_retries:
+                    raise JdbcSinkError(f"JDBC lookup in {self.table} by {', '.join(self.key)} failed after "
+                                        f"{attempt + 1} attempts: {type(exc).__name__}: {exc}") from exc
+                time.sleep(min(1.0, 0.1 * 2 ** attempt))
+                self.close()
+                self.open()
+        out: dict[tuple, list[tuple]] = {}
+        for row in rows:
+            out.setdefault(tuple(row[i] for i in at), []).append(tuple(row))
+        return out
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self.conn = None

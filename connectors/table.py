@@ -13,7 +13,8 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
   (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
 - ``upsert-kafka`` (sink): ``topic``, ``properties.*``, ``key.format`` and ``value.format`` (``json``):
   each row under its PRIMARY KEY, a deleted key as a tombstone (no value)
-- ``jdbc`` (sink): ``url`` (``jdbc:postgresql://...`` or ``jdbc:mysql://...``), ``table-name``,
+- ``jdbc`` (sink; a lookup join's dimension table): ``url`` (``jdbc:postgresql://...`` or
+  ``jdbc:mysql://...``), ``table-name``,
   ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
   ``sink.max-retries``; with a PRIMARY KEY it upserts and takes updates (``-D`` deletes)
 - ``mysql-cdc`` (source of a changelog): Flink CDC's ``hostname``, ``port`` (3306), ``username``,
@@ -40,6 +41,7 @@ from rayflink.operators.sql.scan import ROWS_PER_BATCH
 from rayflink.sql.catalog import CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 from rayflink.sql.logical import ROWKIND
+from rayflink.sql.types import column_of
 
 CONNECTORS = ("datagen", "filesystem", "kafka", "upsert-kafka", "jdbc", "mysql-cdc", "print", "blackhole")
 
@@ -284,19 +286,8 @@ class ChangelogBatches(WrappedSource):
             for kind, row in change_kinds(c):
                 rows.append(row)
                 kinds.append(kind.value)
-        columns = []
-        for f in self.schema:
-            values = [r.get(f.name) for r in rows]
-            try:
-                columns.append(pa.array(values, f.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                try:  # DECIMAL into DOUBLE, a datetime string into TIMESTAMP, ...
-                    columns.append(pa.array(values).cast(f.type, safe=False))
-                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-                    raise SqlValidationError(
-                        f"table {self.table_name!r}: column {f.name!r} is {f.type} but the database gives "
-                        f"{type(next(v for v in values if v is not None)).__name__} values such as "
-                        f"{next(v for v in values if v is not None)!r} ({exc})") from None
+        columns = [column_of([r.get(f.name) for r in rows], f.type, f"table {self.table_name!r}: column {f.name!r}")
+                   for f in self.schema]
         columns.append(pa.array(kinds, pa.int8()))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
 
@@ -363,15 +354,43 @@ def _duration_ms(table: CatalogTable, key: str, value: str) -> int:
                                  "'10 s', '500 ms' or '1 min'") from None
 
 
-def _jdbc_sink(table: CatalogTable) -> Any:
-    """Upserts on the PRIMARY KEY (a changelog's -D rows delete), else plain INSERTs."""
-    from rayflink.connectors.jdbc import JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink
+def _jdbc_connection(table: CatalogTable) -> Any:
+    from rayflink.connectors.jdbc import JdbcConnectionOptions
 
     connection = JdbcConnectionOptions.JdbcConnectionOptionsBuilder().with_url(_option(table, "url", required=True))
     if "username" in table.options:
         connection = connection.with_user_name(table.options["username"])
     if "password" in table.options:
         connection = connection.with_password(table.options["password"])
+    return connection.build()
+
+
+def create_table_lookup(table: CatalogTable, key: list[str]) -> Any:
+    """The lookup source of ``table`` by its columns ``key`` (a lookup join's dimension table):
+    jdbc, with Flink's cache options ``lookup.cache`` (NONE | PARTIAL),
+    ``lookup.partial-cache.max-rows`` and ``lookup.partial-cache.expire-after-write``, and
+    ``lookup.max-retries``."""
+    from rayflink.connectors.jdbc import JdbcLookup
+
+    if _check_connector(table) != "jdbc":
+        raise SqlValidationError(f"table {table.name!r} ('connector' = '{table.connector()}') cannot be looked up; "
+                                 "a lookup join (FOR SYSTEM_TIME AS OF a processing time) reads a 'jdbc' table")
+    cache = str(_option(table, "lookup.cache", "NONE")).upper()
+    if cache not in ("NONE", "PARTIAL"):
+        raise SqlValidationError(f"table {table.name!r}: 'lookup.cache' = {cache!r}; use 'NONE' or 'PARTIAL'")
+    max_rows = int(_option(table, "lookup.partial-cache.max-rows", 10_000)) if cache == "PARTIAL" else 0
+    ttl = _option(table, "lookup.partial-cache.expire-after-write")
+    return JdbcLookup(_jdbc_connection(table), _option(table, "table-name", required=True),
+                      table.physical_schema.names, key, max_rows,
+                      _duration_ms(table, "lookup.partial-cache.expire-after-write", ttl) if ttl else None,
+                      int(_option(table, "lookup.max-retries", 3)))
+
+
+def _jdbc_sink(table: CatalogTable) -> Any:
+    """Upserts on the PRIMARY KEY (a changelog's -D rows delete), else plain INSERTs."""
+    from rayflink.connectors.jdbc import JdbcExecutionOptions, JdbcSink
+
+    connection = _jdbc_connection(table)
     execution = JdbcExecutionOptions.builder().with_batch_size(int(_option(table, "sink.buffer-flush.max-rows", 100)))
     if "sink.buffer-flush.interval" in table.options:
         execution = execution.with_batch_interval_ms(_duration_ms(table, "sink.buffer-flush.interval",
@@ -380,10 +399,10 @@ def _jdbc_sink(table: CatalogTable) -> Any:
     target = _option(table, "table-name", required=True)
     columns = table.physical_schema.names
     if table.primary_key:
-        return JdbcSink.upsert(target, columns, list(table.primary_key), connection.build(), execution)
+        return JdbcSink.upsert(target, columns, list(table.primary_key), connection, execution)
     placeholders = ", ".join("?" for _ in columns)
     return JdbcSink.sink(f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({placeholders})", None,
-                         connection.build(), execution)
+                         connection, execution)
 
 
 def _format(table: CatalogTable, key: str = "format", formats: tuple[str, ...] = ("csv", "json")) -> str:

@@ -6,6 +6,7 @@ from rayflink.operators.sql import (  # noqa: F401 - imported for their @registe
     calc,
     group_aggregate,
     join,
+    lookup_join,
     rank,
     rows,
     session_window,

@@ -68,6 +68,7 @@ class OperatorKind(NameEnum):
     SQL_BATCHES_TO_ROWS = "sql_batches_to_rows"
     SQL_JOIN = "sql_join"
     SQL_TEMPORAL_JOIN = "sql_temporal_join"
+    SQL_LOOKUP_JOIN = "sql_lookup_join"
     SQL_RANK = "sql_rank"
     SQL_WINDOW_ASSIGN = "sql_window_assign"
 
@@ -267,6 +268,18 @@ class SqlTemporalJoinParams:
 
 
 @dataclass(frozen=True)
+class SqlLookupJoinParams:
+    """A lookup join: ``lookup`` (the dimension table's lookup source), the left fields
+    ``left_keys`` matched to its key columns, ``kind`` (INNER | LEFT), ``schema`` (left's fields,
+    then the dimension table's)."""
+
+    lookup: Any
+    left_keys: tuple[int, ...]
+    kind: str
+    schema: Any
+
+
+@dataclass(frozen=True)
 class SqlFormatRowsParams:
     """Batches in, one record per row out: ``format`` (print, csv, json, debezium-json: a string;
     upsert-json: a (key, value or None) pair of the ``key`` fields), the csv ``delimiter``."""
@@ -296,7 +309,8 @@ OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an an
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
-                       SqlJoinParams, SqlTemporalJoinParams, SqlFormatRowsParams, SqlSchemaParams, SqlRowsParams]
+                       SqlJoinParams, SqlTemporalJoinParams, SqlLookupJoinParams, SqlFormatRowsParams,
+                       SqlSchemaParams, SqlRowsParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SOURCE: WatermarkParams,
@@ -330,6 +344,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_BATCHES_TO_ROWS: SqlRowsParams,
     OperatorKind.SQL_JOIN: SqlJoinParams,
     OperatorKind.SQL_TEMPORAL_JOIN: SqlTemporalJoinParams,
+    OperatorKind.SQL_LOOKUP_JOIN: SqlLookupJoinParams,
     OperatorKind.SQL_RANK: SqlRankParams,
     OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
 }

@@ -13,6 +13,7 @@ and evaluated on whole ``pyarrow.RecordBatch`` es with ``pyarrow.compute``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -248,13 +249,19 @@ def _or(args: list, options: tuple, n: int) -> Any:
     return pc.or_kleene(args[0], args[1])
 
 
+def _proctime(args: list, options: tuple, n: int) -> pa.Array:
+    """``PROCTIME()``: the wall clock when the row is processed, as TIMESTAMP_LTZ(3)."""
+    now = time.time_ns() // 1_000_000
+    return pa.array([now] * n, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+
+
 def _udf(args: list, options: tuple, n: int) -> pa.Array:
     """A user-defined function (``options[0]``, made by ``rayflink.table.udf.udf``)."""
     return options[0].evaluate(args, n)
 
 
 FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
-    "udf": _udf,
+    "udf": _udf, "proctime": _proctime,
     "add": _binary("add"), "subtract": _binary("subtract"), "multiply": _binary("multiply"),
     "divide": _binary("divide"), "mod": _mod, "power": _binary("power"),
     "negate": _unary("negate"), "abs": _unary("abs"), "sqrt": _unary("sqrt"), "ln": _unary("ln"),
@@ -279,7 +286,7 @@ SQL_FUNCTIONS = {
     "CEIL": "ceil", "CEILING": "ceil", "POWER": "power", "POW": "power", "MOD": "mod",
     "UPPER": "upper", "LOWER": "lower", "CHAR_LENGTH": "char_length", "CHARACTER_LENGTH": "char_length",
     "LENGTH": "char_length", "TRIM": "trim", "LTRIM": "ltrim", "RTRIM": "rtrim", "CONCAT": "concat",
-    "COALESCE": "coalesce", "IF": "if",
+    "COALESCE": "coalesce", "IF": "if", "PROCTIME": "proctime",
 }
 
 TIME_UNITS = {"SECOND": "second", "MINUTE": "minute", "HOUR": "hour", "DAY": "day", "MONTH": "month",

@@ -386,6 +386,35 @@ class TemporalJoin(RelNode):
 
 
 @dataclass(frozen=True)
+class LookupJoin(OneInput):
+    """``input JOIN dim FOR SYSTEM_TIME AS OF input.proc_time ON keys``: each row joined with the
+    rows of the dimension table ``table`` (a lookup source, e.g. jdbc) as they are when the row
+    passes, looked up by its ``left_keys`` in the table's columns ``right_keys``; LEFT pads rows
+    without a match with NULLs. Insert-only."""
+
+    input: RelNode
+    table: CatalogTable
+    kind: str  # INNER | LEFT
+    left_keys: tuple[int, ...]
+    right_keys: tuple[int, ...]
+    names: tuple[str, ...]
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def schema(self) -> pa.Schema:
+        types = self.input.schema.types + self.table.physical_schema.types
+        return pa.schema([pa.field(n, t) for n, t in zip(self.names, types)])
+
+    def explain(self) -> str:
+        right = self.table.physical_schema.names
+        pairs = ", ".join(f"{self.names[a]} = {right[b]}" for a, b in zip(self.left_keys, self.right_keys))
+        return f"LookupJoin(table=[{self.table.name}], joinType=[{self.kind}], where=[{pairs}])"
+
+
+@dataclass(frozen=True)
 class PatternVariable:
     """One element of a MATCH_RECOGNIZE pattern: ``name`` repeated ``low`` to ``high`` times (None:
     unbounded), greedy or reluctant; ``define`` is the input field holding its DEFINE condition's

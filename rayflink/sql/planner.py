@@ -18,6 +18,7 @@ from rayflink.sql.logical import (
     Aggregate,
     Calc,
     Join,
+    LookupJoin,
     MatchRecognize,
     Measure,
     PatternVariable,
@@ -251,14 +252,22 @@ class Planner:
 
     def temporal_join(self, left: RelNode, right: RelNode, side: str, version: exp.Expr, binder: Binder,
                       offset: int, left_keys: list[int], right_keys: list[int], residual: list[Expr],
-                      names: list[str], join: exp.Join) -> TemporalJoin:
-        """``JOIN versioned FOR SYSTEM_TIME AS OF left.time``: an event-time temporal join."""
+                      names: list[str], join: exp.Join) -> TemporalJoin | LookupJoin:
+        """``JOIN versioned FOR SYSTEM_TIME AS OF left.time``: an event-time temporal join, or a
+        lookup join when the right table is a lookup source (jdbc)."""
         if version.args.get("kind") != "AS OF":
             raise invalid("a temporal join reads FOR SYSTEM_TIME AS OF <the left table's time attribute>", version)
         if left.updating:
             raise SqlPlanningError("the left input of a temporal join must be insert-only; it is updating "
                                    f"({_what(left)})")
         table = right.table if isinstance(right, Scan) else None
+        if table is not None and table.options.get("connector") == "jdbc":
+            if residual:
+                raise invalid("a lookup join's ON may only hold equalities of both sides' columns for now; filter "
+                              "in WHERE", join.args.get("on"))
+            return LookupJoin(left, table, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys),
+                              tuple(table.physical_schema.names.index(right.schema.names[k]) for k in right_keys),
+                              tuple(names))
         if table is None or not table.primary_key or right.rowtime is None:
             raise invalid(f"{join.this.name!r} is not a versioned table: a temporal join needs a table with a "
                           "PRIMARY KEY and a WATERMARK (an event-time attribute)", join.this)

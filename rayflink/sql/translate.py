@@ -15,6 +15,7 @@ from rayflink.graph.transformations import (
     SqlCalcParams,
     SqlGroupAggregateParams,
     SqlJoinParams,
+    SqlLookupJoinParams,
     SqlRankParams,
     SqlRowsParams,
     SqlSchemaParams,
@@ -32,6 +33,7 @@ from rayflink.sql.logical import (
     Calc,
     DataStreamScan,
     Join,
+    LookupJoin,
     MatchRecognize,
     Rank,
     RelNode,
@@ -113,6 +115,14 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, MatchRecognize):
         return _match_recognize(node, child(node.input))
+    if isinstance(node, LookupJoin):
+        from rayflink.connectors.table import create_table_lookup
+
+        right = node.table.physical_schema.names
+        lookup = create_table_lookup(node.table, [right[k] for k in node.right_keys])
+        spec = OperatorSpec(OperatorKind.SQL_LOOKUP_JOIN, SqlLookupJoinParams(lookup, node.left_keys, node.kind,
+                                                                              node.schema))
+        return child(node.input)._one_input(node.explain()[:120], spec, None)
     if isinstance(node, Sink):
         from rayflink.connectors.table import create_table_sink
 

@@ -64,3 +64,17 @@ def epoch_millis(array: pa.Array) -> list:
     if pa.types.is_timestamp(array.type):
         array = array.cast(pa.timestamp("ms", array.type.tz))
     return array.cast(pa.int64()).to_pylist()
+
+
+def column_of(values: list, t: pa.DataType, what: str) -> pa.Array:
+    """``values`` as an Arrow array of type ``t``, converting what a database or a driver gives
+    (DECIMAL into DOUBLE, ...); values that do not fit raise naming ``what`` and one such value."""
+    try:
+        return pa.array(values, t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        try:
+            return pa.array(values).cast(t, safe=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            sample = next((v for v in values if v is not None), None)
+            raise SqlValidationError(f"{what} is {flink_type_name(t)} but got {type(sample).__name__} values such "
+                                     f"as {sample!r} ({exc})") from None
