@@ -5,6 +5,7 @@ from typing import Any
 from rayflink.common.config_options import ConfigOption
 from rayflink.common.configuration import Configuration
 from rayflink.common.execution_config import ExecutionConfig
+from rayflink.common.job_id import JobID
 from rayflink.common.job_status import JobStatus
 from rayflink.common.restart_strategy import RestartStrategies, RestartStrategyConfiguration
 from rayflink.common.serialization import (
@@ -23,7 +24,7 @@ from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGener
 
 __all__ = [
     "ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder",
-    "ExecutionConfig", "Instant", "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies",
+    "ExecutionConfig", "Instant", "JobClient", "JobExecutionResult", "JobID", "JobStatus", "RestartStrategies",
     "RestartStrategyConfiguration", "Row", "RowKind", "SerializationSchema", "SimpleStringSchema", "Time",
     "TimestampAssigner", "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator",
     "WatermarkStrategy",

@@ -6,13 +6,13 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
+from rayflink.common.job_id import JobID
 from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
 from rayflink.graph.job_graph import JobGraph
 from rayflink.runtime.cluster import ensure_ray
@@ -27,8 +27,8 @@ class JobExecutionResult:
     net_runtime_ms: int
     metrics: dict
 
-    def get_job_id(self) -> str:
-        return self.job_id
+    def get_job_id(self) -> JobID:
+        return JobID(self.job_id)
 
     def get_net_runtime(self) -> int:
         return self.net_runtime_ms
@@ -71,7 +71,7 @@ def submit_job(graph: JobGraph) -> "JobClient":
     from rayflink.runtime.job_master import job_manager
 
     _ship_user_modules(graph)
-    job_id = uuid.uuid4().hex[:16]
+    job_id = JobID.generate()
     manager = job_manager()
     call(manager.submit.remote(job_id, graph))
     return JobClient(job_id, graph.name, manager)
@@ -130,8 +130,8 @@ class JobClient:
         self._final: dict | None = None
         self._final_metrics: dict | None = None
 
-    def get_job_id(self) -> str:
-        return self.job_id
+    def get_job_id(self) -> JobID:
+        return JobID(self.job_id)
 
     def get_rest_url(self) -> str | None:
         """The URL of the cluster's REST API and web UI (``http://127.0.0.1:8081`` by default)."""
