@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rayflink.common.config_options import ConfigOption
+from rayflink.common.config_options import ConfigOption, ConfigOptions
 from rayflink.common.configuration import Configuration
 from rayflink.common.execution_config import ExecutionConfig
 from rayflink.common.job_id import JobID
@@ -23,7 +23,7 @@ from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
 __all__ = [
-    "ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder",
+    "ByteArraySchema", "ConfigOption", "ConfigOptions", "Configuration", "DeserializationSchema", "Duration", "Encoder",
     "ExecutionConfig", "Instant", "JobClient", "JobExecutionResult", "JobID", "JobStatus", "RestartStrategies",
     "RestartStrategyConfiguration", "Row", "RowKind", "SerializationSchema", "SimpleStringSchema", "Time",
     "TimestampAssigner", "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator",

@@ -51,7 +51,6 @@ PENDING_NAMES = {
     "OperatorStateStore": "operator state (list/union/broadcast) is not a user-facing store here",
     "AsyncFunctionDescriptor": "PyFlink's internal wrapper of an AsyncFunction and its options",
     "CompletableFuture": "JobClient methods return their results, not futures",
-    "ConfigOptions": "PyFlink's builder of options; rayflink declares its options in config_options",
     "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
     "CloseableIterator": "execute_and_collect returns rayflink's CollectIterator (iterate, close, with)",
     "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
