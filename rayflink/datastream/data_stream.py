@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rayflink.datastream.stream_execution_environment import (
         StreamExecutionEnvironment,
     )
+    from rayflink.runtime.client import CloseableIterator
 
 
 class DataStream:
@@ -333,8 +334,9 @@ class DataStream:
         return self._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
-                            limit: int | None = None) -> Any:
-        """Run the job and iterate over this stream's records (a list when ``limit`` is given).
+                            limit: int | None = None) -> "CloseableIterator | list":
+        """Run the job and iterate over this stream's records (a ``CloseableIterator``; a list
+        of the first ``limit`` records when ``limit`` is given).
 
         >>> with env.from_collection([1, 2]).execute_and_collect() as results:
         ...     print(list(results))
@@ -745,3 +747,13 @@ def _check_function(func: Any, methods: tuple, where: str) -> None:
         return
     raise GraphBuildError(f"{where}(): expected an object with {', '.join(m + '()' for m in methods)}, "
                           f"got {type(func).__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    """``CloseableIterator`` (what ``execute_and_collect`` returns) pulls from the running job, so
+    it lives in the runtime: imported on use, at PyFlink's path."""
+    if name == "CloseableIterator":
+        from rayflink.runtime.client import CloseableIterator
+
+        return CloseableIterator
+    raise AttributeError(f"module 'rayflink.datastream.data_stream' has no attribute {name!r}")

@@ -294,14 +294,14 @@ class StreamExecutionEnvironment:
 
     def _execute_and_collect(self, stream: DataStream, job_name: str | None, limit: int | None) -> Any:
         from rayflink.graph.transformations import CollectParams, OperatorKind, OperatorSpec
-        from rayflink.runtime.client import CollectIterator, submit_job
+        from rayflink.runtime.client import CloseableIterator, submit_job
 
         collect = self._new_transformation("sink", "Collect Sink", inputs=[stream._t],
                                            operator=OperatorSpec(OperatorKind.COLLECT, CollectParams()),
                                            collect_id="collect")
         graph = self._job_graph(job_name or "collect", list(self._sinks) + [collect])
         self._sinks.clear()
-        iterator = CollectIterator(submit_job(graph))
+        iterator = CloseableIterator(submit_job(graph))
         if limit is None:
             return iterator
         with iterator:

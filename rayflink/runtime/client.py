@@ -227,8 +227,17 @@ class JobClient:
         return JobExecutionResult(self.job_id, self.job_name, runtime, self._final_metrics or {})
 
 
-class CollectIterator:
-    """Iterates over the records of ``execute_and_collect``; close() cancels a job still running."""
+class CloseableIterator:
+    """What ``execute_and_collect`` returns: the job's records, pulled as the job makes them.
+
+    Iterate it (or call ``next()``, which raises ``StopIteration`` at the end); ``close()``, or
+    leaving a ``with`` block, cancels a job still running. The end of the records raises what
+    the job failed with, if it failed.
+
+    >>> with env.from_collection([1, 2]).execute_and_collect() as results:  # doctest: +SKIP
+    ...     print(results.next(), list(results))
+    1 [2]
+    """
 
     def __init__(self, client: JobClient) -> None:
         self.client = client
@@ -240,6 +249,10 @@ class CollectIterator:
         return self
 
     def __next__(self) -> Any:
+        return self.next()
+
+    def next(self) -> Any:
+        """The next record; raises ``StopIteration`` when the job has ended and all are read."""
         while self._pos >= len(self._buffer):
             if self._ended:
                 raise StopIteration
@@ -254,6 +267,8 @@ class CollectIterator:
         return value
 
     def close(self) -> None:
+        """Stop reading: records not read yet are dropped, and a job still running is cancelled."""
+        self._buffer, self._pos = [], 0
         if not self._ended:
             self._ended = True
             self.client.cancel()
@@ -262,7 +277,7 @@ class CollectIterator:
             except JobCancelledError:
                 pass
 
-    def __enter__(self) -> "CollectIterator":
+    def __enter__(self) -> "CloseableIterator":
         return self
 
     def __exit__(self, *exc: Any) -> None:

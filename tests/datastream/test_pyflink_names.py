@@ -52,7 +52,6 @@ PENDING_NAMES = {
     "AsyncFunctionDescriptor": "PyFlink's internal wrapper of an AsyncFunction and its options",
     "CompletableFuture": "JobClient methods return their results, not futures",
     "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
-    "CloseableIterator": "execute_and_collect returns rayflink's CollectIterator (iterate, close, with)",
     "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
     "FlinkKafkaProducer": "the legacy Kafka SinkFunction; use KafkaSink",
     "Semantic": "the legacy FlinkKafkaProducer's guarantee; KafkaSink takes DeliveryGuarantee",
