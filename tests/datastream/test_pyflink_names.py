@@ -45,10 +45,7 @@ JVM_ONLY_MEMBERS = {
     "add_source": "takes a Java SourceFunction",
 }
 
-_BROADCAST_STATE = "broadcast state is operators/broadcast.py's, reached through ctx.get_broadcast_state"
 PENDING_NAMES = {
-    "BroadcastState": _BROADCAST_STATE, "ReadOnlyBroadcastState": _BROADCAST_STATE,
-    "OperatorStateStore": "operator state (list/union/broadcast) is not a user-facing store here",
     "AsyncFunctionDescriptor": "PyFlink's internal wrapper of an AsyncFunction and its options",
     "CompletableFuture": "JobClient methods return their results, not futures",
     "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
