@@ -375,23 +375,43 @@ class OnCheckpointRollingPolicy:
 
 @dataclass(frozen=True)
 class OutputFileConfig:
-    """Prefix and suffix of finished part files: ``<prefix>-<uuid>-<subtask>-<n><suffix>``."""
+    """Prefix and suffix of finished part files: ``<prefix>-<uuid>-<subtask>-<n><suffix>``.
+
+    >>> config = OutputFileConfig.builder().with_part_prefix("orders").with_part_suffix(".jsonl").build()
+    >>> config.get_part_prefix(), config.get_part_suffix()
+    ('orders', '.jsonl')
+    """
 
     part_prefix: str = "part"
     part_suffix: str = ""
 
     @staticmethod
-    def builder() -> "OutputFileConfig":
-        return OutputFileConfig()
+    def builder() -> "OutputFileConfig.OutputFileConfigBuilder":
+        return OutputFileConfig.OutputFileConfigBuilder()
 
-    def with_part_prefix(self, prefix: str) -> "OutputFileConfig":
-        return OutputFileConfig(prefix, self.part_suffix)
+    def get_part_prefix(self) -> str:
+        return self.part_prefix
 
-    def with_part_suffix(self, suffix: str) -> "OutputFileConfig":
-        return OutputFileConfig(self.part_prefix, suffix)
+    def get_part_suffix(self) -> str:
+        return self.part_suffix
 
-    def build(self) -> "OutputFileConfig":
-        return self
+    class OutputFileConfigBuilder:
+        """Builds an ``OutputFileConfig`` (prefix ``part`` and no suffix unless set)."""
+
+        def __init__(self) -> None:
+            self.part_prefix = "part"
+            self.part_suffix = ""
+
+        def with_part_prefix(self, prefix: str) -> "OutputFileConfig.OutputFileConfigBuilder":
+            self.part_prefix = prefix
+            return self
+
+        def with_part_suffix(self, suffix: str) -> "OutputFileConfig.OutputFileConfigBuilder":
+            self.part_suffix = suffix
+            return self
+
+        def build(self) -> "OutputFileConfig":
+            return OutputFileConfig(self.part_prefix, self.part_suffix)
 
 
 class ParquetBulkWriters:
@@ -465,6 +485,11 @@ class FileSinkBuilder:
         return self
 
     def with_output_file_config(self, config: OutputFileConfig) -> "FileSinkBuilder":
+        """Name part files by ``config`` (an ``OutputFileConfig``, or its builder, built here)."""
+        if isinstance(config, OutputFileConfig.OutputFileConfigBuilder):
+            config = config.build()
+        if not isinstance(config, OutputFileConfig):
+            raise TypeError(f"with_output_file_config: expected an OutputFileConfig, got {type(config).__name__}")
         self._config = config
         return self
 

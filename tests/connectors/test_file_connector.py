@@ -277,3 +277,21 @@ def test_a_file_read_to_its_end_stops_holding_the_watermark_back(tmp_path) -> No
         timer.cancel()
     # then the windows of both files fire: a.txt's finished split no longer holds the watermark at 4 s.
     assert got == [("all", 0, 4), ("all", 10, 5)]
+
+
+def test_output_file_config_is_built_by_its_builder_and_read_by_its_getters(tmp_path) -> None:
+    default = OutputFileConfig.builder().build()
+    assert (default.get_part_prefix(), default.get_part_suffix()) == ("part", "")
+    builder = OutputFileConfig.builder().with_part_prefix("orders")
+    assert isinstance(builder, OutputFileConfig.OutputFileConfigBuilder)
+    config = builder.with_part_suffix(".jsonl").build()
+    assert (config.get_part_prefix(), config.get_part_suffix()) == ("orders", ".jsonl")
+    assert config == OutputFileConfig("orders", ".jsonl")
+
+    sink_builder = FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    assert sink_builder.with_output_file_config(config).build().file_config == config
+    # a builder handed over unbuilt is built
+    assert sink_builder.with_output_file_config(OutputFileConfig.builder().with_part_prefix("x")) \
+        .build().file_config == OutputFileConfig("x", "")
+    with pytest.raises(TypeError, match="expected an OutputFileConfig, got str"):
+        sink_builder.with_output_file_config("orders")
