@@ -583,6 +583,22 @@ def default_checkpoint_dir() -> str:
     return "file://" + os.path.join(tempfile.gettempdir(), "rayflink-checkpoints")
 
 
+def savepoint_directory(config: Mapping[str, Any], target: str | None = None) -> str:
+    """Where a savepoint goes: ``target`` when given, else the job's default
+    (``execution.checkpointing.savepoint-dir``, which ``env.set_default_savepoint_directory``
+    sets); raises ``ConfigurationError`` when neither is there.
+
+    >>> savepoint_directory({"execution.checkpointing.savepoint-dir": "file:///sp"}), savepoint_directory({}, "/x")
+    ('file:///sp', '/x')
+    """
+    directory = target or get(config, SAVEPOINT_DIRECTORY)
+    if not directory:
+        raise ConfigurationError(f"no savepoint directory: give one when triggering the savepoint or set "
+                                 f"{SAVEPOINT_DIRECTORY.key} (env.set_default_savepoint_directory)",
+                                 key=SAVEPOINT_DIRECTORY.key, value=None, accepted=SAVEPOINT_DIRECTORY.type.accepted)
+    return directory
+
+
 def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     """The job configuration checked as a whole at submission: every known option parsed (all
     bad values reported together in one ``ConfigurationError``), unknown keys warned about, and

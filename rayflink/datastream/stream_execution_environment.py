@@ -56,6 +56,19 @@ class StreamExecutionEnvironment:
         self._config.add_all(configuration)
         return self
 
+    def set_default_savepoint_directory(self, directory: str) -> "StreamExecutionEnvironment":
+        """Where the job's savepoints go when triggered without a directory (``JobClient``,
+        REST, CLI): ``execution.checkpointing.savepoint-dir``.
+
+        >>> env.set_default_savepoint_directory("s3://bucket/savepoints")
+        """
+        self._config.set(options.SAVEPOINT_DIRECTORY, directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        """The directory ``set_default_savepoint_directory`` set, or None."""
+        return self._config.get(options.SAVEPOINT_DIRECTORY)
+
     def set_parallelism(self, parallelism: int) -> "StreamExecutionEnvironment":
         """Default number of subtasks per operator (``parallelism.default``)."""
         self._check_parallelism(parallelism, "set_parallelism()")

@@ -148,12 +148,14 @@ class JobClient:
         if self._final is None:
             call(self._manager.cancel.remote(self.job_id))
 
-    def trigger_savepoint(self, savepoint_directory: str) -> str:
-        """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``."""
+    def trigger_savepoint(self, savepoint_directory: str | None = None) -> str:
+        """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``
+        (default: the job's ``execution.checkpointing.savepoint-dir``)."""
         return call(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
 
-    def stop_with_savepoint(self, savepoint_directory: str) -> str:
-        """Take a savepoint, then stop the job; it ends FINISHED."""
+    def stop_with_savepoint(self, savepoint_directory: str | None = None) -> str:
+        """Take a savepoint (into ``savepoint_directory``, default as ``trigger_savepoint``), then
+        stop the job; it ends FINISHED."""
         path = call(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
         self.wait()
         return path

@@ -635,12 +635,14 @@ class JobManager:
         return self._job(job_id).checkpoint_statistics()
 
     @ray.method(concurrency_group="savepoints")
-    def trigger_savepoint(self, job_id: str, path: str) -> str:
-        return self._job(job_id).trigger_savepoint(path)
+    def trigger_savepoint(self, job_id: str, path: str | None) -> str:
+        master = self._job(job_id)
+        return master.trigger_savepoint(options.savepoint_directory(master.config, path))
 
     @ray.method(concurrency_group="savepoints")
-    def stop_with_savepoint(self, job_id: str, path: str) -> str:
-        return self._job(job_id).stop_with_savepoint(path)
+    def stop_with_savepoint(self, job_id: str, path: str | None) -> str:
+        master = self._job(job_id)
+        return master.stop_with_savepoint(options.savepoint_directory(master.config, path))
 
     @ray.method(concurrency_group="savepoints")
     def rescale(self, job_id: str, parallelism: Any, path: str) -> str:

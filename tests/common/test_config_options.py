@@ -429,3 +429,16 @@ def test_an_option_built_at_a_key_rayflink_reads_is_checked_as_rayflink_reads_it
     assert conf.get(options.CHECKPOINTING_INTERVAL) == 10_000
     with pytest.raises(ConfigurationError, match="execution.checkpointing.interval"):
         conf.set(interval, "soon")
+
+
+def test_the_default_savepoint_directory_is_the_jobs_savepoint_dir_option():
+    env = StreamExecutionEnvironment(Configuration())
+    assert env.get_default_savepoint_directory() is None
+    with pytest.raises(ConfigurationError, match="no savepoint directory.*execution.checkpointing.savepoint-dir"):
+        options.savepoint_directory(env.get_config().to_dict())
+    assert env.set_default_savepoint_directory("file:///sp") is env
+    assert env.get_default_savepoint_directory() == "file:///sp"
+    config = options.validate(env.get_config().to_dict())  # what the job master gets
+    assert options.savepoint_directory(config) == "file:///sp"  # triggered without a directory
+    assert options.savepoint_directory(config, "file:///other") == "file:///other"
+    assert env_with(**{"state.savepoints.dir": "/old"}).get_default_savepoint_directory() == "/old"

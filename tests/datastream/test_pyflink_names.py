@@ -102,8 +102,6 @@ PENDING_MEMBERS = {
     "StreamExecutionEnvironment.is_changelog_state_backend_enabled": "the changelog state backend is not built",
     "StreamExecutionEnvironment.set_default_local_parallelism": "the environment is local or not by RAY_ADDRESS",
     "StreamExecutionEnvironment.get_default_local_parallelism": "the environment is local or not by RAY_ADDRESS",
-    "StreamExecutionEnvironment.set_default_savepoint_directory": "savepoints take their directory when triggered",
-    "StreamExecutionEnvironment.get_default_savepoint_directory": "savepoints take their directory when triggered",
 }
 
 
