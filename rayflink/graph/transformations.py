@@ -93,15 +93,34 @@ class BroadcastProcessParams:
 
 
 @dataclass(frozen=True)
-class AsyncWaitParams:
-    """async_wait: the AsyncFunction, its timeout (ms, over all attempts), the most requests in
-    flight, the retry strategy, and whether results keep the input's order."""
+class AsyncFunctionDescriptor:
+    """async_wait (PyFlink's ``AsyncFunctionDescriptor``, re-exported at
+    ``rayflink.datastream.functions``): the AsyncFunction, its timeout over all attempts (a
+    ``Time``/``Duration`` or milliseconds), the most requests in flight, the retry strategy,
+    and whether results keep the input's order (``output_mode``)."""
 
-    function: Any
-    timeout_ms: int
+    class OutputMode(Enum):
+        """ORDERED: results in the input's order; UNORDERED: as they complete (never across a
+        watermark)."""
+
+        ORDERED = 0
+        UNORDERED = 1
+
+    async_function: Any
+    timeout: Any
     capacity: int
-    retry_strategy: Any
-    ordered: bool
+    async_retry_strategy: Any
+    output_mode: AsyncFunctionDescriptor.OutputMode
+
+    @property
+    def timeout_ms(self) -> int:
+        from rayflink.common.config_options import parse_duration_ms
+
+        return parse_duration_ms(self.timeout)
+
+    @property
+    def ordered(self) -> bool:
+        return self.output_mode is AsyncFunctionDescriptor.OutputMode.ORDERED
 
 
 @dataclass(frozen=True)
@@ -281,7 +300,7 @@ class NoParams:
 
 
 OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an annotation
-    FunctionParams, BroadcastProcessParams, AsyncWaitParams, AggregationParams, PrintParams,
+    FunctionParams, BroadcastProcessParams, AsyncFunctionDescriptor, AggregationParams, PrintParams,
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
@@ -300,7 +319,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.CO_FLAT_MAP: FunctionParams,
     OperatorKind.CO_PROCESS: FunctionParams,
     OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
-    OperatorKind.ASYNC_WAIT: AsyncWaitParams,
+    OperatorKind.ASYNC_WAIT: AsyncFunctionDescriptor,
     OperatorKind.PRINT: PrintParams,
     OperatorKind.SINK_FUNCTION: FunctionParams,
     OperatorKind.SINK: SinkParams,

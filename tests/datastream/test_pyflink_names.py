@@ -46,7 +46,6 @@ JVM_ONLY_MEMBERS = {
 }
 
 PENDING_NAMES = {
-    "AsyncFunctionDescriptor": "PyFlink's internal wrapper of an AsyncFunction and its options",
     "CompletableFuture": "JobClient methods return their results, not futures",
     "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
     "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
