@@ -16,6 +16,7 @@ from rayflink.datastream.windowed_stream import (  # also PyFlink's path
 )
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
+    AccumulateType,
     AggregationParams,
     BroadcastProcessParams,
     ChainingStrategy,
@@ -377,6 +378,8 @@ class CachedDataStream(DataStream):
 class KeyedStream(DataStream):
     """A stream partitioned by key; state and timers of the next operator are per key."""
 
+    AccumulateType = AccumulateType  # the rolling aggregations sum, min, max, min_by, max_by
+
     def __init__(self, env: "StreamExecutionEnvironment", transformation: Transformation,
                  key_selector: Callable[[Any], Any], key_type: Any = None) -> None:
         super().__init__(env, transformation)
@@ -445,29 +448,29 @@ class KeyedStream(DataStream):
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Rolling sum of a field (tuple/list index, dict key or attribute) per key."""
-        return self._aggregation("sum", position_to_sum)
+        return self._aggregation(AccumulateType.SUM, position_to_sum)
 
     def min(self, position_to_min: int | str = 0) -> DataStream:
         """Rolling minimum of a field per key (other fields from the first record)."""
-        return self._aggregation("min", position_to_min)
+        return self._aggregation(AccumulateType.MIN, position_to_min)
 
     def max(self, position_to_max: int | str = 0) -> DataStream:
         """Rolling maximum of a field per key (other fields from the first record)."""
-        return self._aggregation("max", position_to_max)
+        return self._aggregation(AccumulateType.MAX, position_to_max)
 
     def min_by(self, position_to_min_by: int | str = 0) -> DataStream:
         """The record with the minimum field per key."""
-        return self._aggregation("min_by", position_to_min_by)
+        return self._aggregation(AccumulateType.MIN_BY, position_to_min_by)
 
     def max_by(self, position_to_max_by: int | str = 0) -> DataStream:
         """The record with the maximum field per key."""
-        return self._aggregation("max_by", position_to_max_by)
+        return self._aggregation(AccumulateType.MAX_BY, position_to_max_by)
 
-    def _aggregation(self, kind: str, field: int | str) -> DataStream:
+    def _aggregation(self, kind: AccumulateType, field: int | str) -> DataStream:
         if not isinstance(field, (int, str)):
-            raise GraphBuildError(f"{kind}({field!r}): the field must be an index or a name")
+            raise GraphBuildError(f"{kind.name.lower()}({field!r}): the field must be an index or a name")
         spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
-        return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
+        return self._keyed(f"Keyed {kind.name.title().replace('_', '')}", spec, self._t.output_type)
 
     def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
         if isinstance(stream, BroadcastStream):

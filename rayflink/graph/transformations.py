@@ -131,11 +131,23 @@ class FunctionParams:
     function: Any
 
 
+class AccumulateType(Enum):
+    """The built-in rolling aggregations of a keyed stream or a window (PyFlink's
+    ``KeyedStream.AccumulateType``): MIN/MAX change the field only, MIN_BY/MAX_BY keep the
+    whole record with the least/greatest field, SUM adds the field up."""
+
+    MIN = 1
+    MAX = 2
+    MIN_BY = 3
+    MAX_BY = 4
+    SUM = 5
+
+
 @dataclass(frozen=True)
 class AggregationParams:
-    """sum, min, max, min_by, max_by over ``field`` (a tuple position or a Row field name)."""
+    """An ``AccumulateType`` over ``field`` (a tuple position or a Row field name)."""
 
-    aggregation: str  # "sum" | "min" | "max" | "min_by" | "max_by"
+    aggregation: AccumulateType
     field: int | str
 
 

@@ -72,7 +72,6 @@ PENDING_NAMES = {
 PENDING_MEMBERS = {
     "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
     "KeyedStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
-    "KeyedStream.AccumulateType": "an internal enum of PyFlink's rolling aggregations",
     "KeySelector.open": "key selectors are plain functions here (open/close are not called)",
     "KeySelector.close": "key selectors are plain functions here (open/close are not called)",
     "EmbeddedRocksDBStateBackend.set_db_storage_paths": "RocksDB lives in the executor's working dir",
