@@ -47,7 +47,6 @@ JVM_ONLY_MEMBERS = {
 
 PENDING_NAMES = {
     "CompletableFuture": "JobClient methods return their results, not futures",
-    "InputDependencyConstraint": "a DataSet-era batch scheduling setting",
     "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
     "FlinkKafkaProducer": "the legacy Kafka SinkFunction; use KafkaSink",
     "Semantic": "the legacy FlinkKafkaProducer's guarantee; KafkaSink takes DeliveryGuarantee",
