@@ -459,42 +459,60 @@ class FileSink(Sink):
         self.file_config = file_config
 
     @staticmethod
-    def for_row_format(base_path: str, encoder: Encoder) -> "FileSinkBuilder":
-        return FileSinkBuilder(str(base_path), encoder, None)
+    def for_row_format(base_path: str, encoder: Encoder) -> "FileSink.RowFormatBuilder":
+        """Part files of records written one by one by ``encoder``."""
+        return FileSink.RowFormatBuilder(str(base_path), encoder, None)
 
     @staticmethod
-    def for_bulk_format(base_path: str, writer: ParquetBulkWriters) -> "FileSinkBuilder":
-        return FileSinkBuilder(str(base_path), None, writer)
+    def for_bulk_format(base_path: str, writer: ParquetBulkWriters) -> "FileSink.BulkFormatBuilder":
+        """Part files written in bulk by ``writer`` (Parquet), rolled at checkpoints."""
+        return FileSink.BulkFormatBuilder(str(base_path), None, writer)
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return FileSinkWriter(self, subtask_index)
 
+    class BaseBuilder:
+        """What both builders of a ``FileSink`` set: the output file names; ``build()``."""
 
-class FileSinkBuilder:
-    """Builder of :class:`FileSink`."""
+        def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None) -> None:
+            self._args = [base_path, encoder, bulk]
+            self._policy = RollingPolicy() if bulk is None else RollingPolicy.on_checkpoint_rolling_policy()
+            self._config = OutputFileConfig()
 
-    def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None) -> None:
-        self._args = [base_path, encoder, bulk]
-        self._policy = RollingPolicy() if bulk is None else RollingPolicy.on_checkpoint_rolling_policy()
-        self._config = OutputFileConfig()
+        def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.BaseBuilder":
+            raise NotImplementedError
 
-    def with_rolling_policy(self, policy: RollingPolicy) -> "FileSinkBuilder":
-        if self._args[2] is not None:
-            raise ValueError("FileSink.for_bulk_format: bulk formats roll on checkpoints only")
-        self._policy = policy
-        return self
+        def with_output_file_config(self, config: OutputFileConfig) -> "FileSink.BaseBuilder":
+            """Name part files by ``config`` (an ``OutputFileConfig``, or its builder, built here)."""
+            if isinstance(config, OutputFileConfig.OutputFileConfigBuilder):
+                config = config.build()
+            if not isinstance(config, OutputFileConfig):
+                raise TypeError(f"with_output_file_config: expected an OutputFileConfig, got {type(config).__name__}")
+            self._config = config
+            return self
 
-    def with_output_file_config(self, config: OutputFileConfig) -> "FileSinkBuilder":
-        """Name part files by ``config`` (an ``OutputFileConfig``, or its builder, built here)."""
-        if isinstance(config, OutputFileConfig.OutputFileConfigBuilder):
-            config = config.build()
-        if not isinstance(config, OutputFileConfig):
-            raise TypeError(f"with_output_file_config: expected an OutputFileConfig, got {type(config).__name__}")
-        self._config = config
-        return self
+        def build(self) -> "FileSink":
+            return FileSink(*self._args, self._policy, self._config)
 
-    def build(self) -> FileSink:
-        return FileSink(*self._args, self._policy, self._config)
+    class RowFormatBuilder(BaseBuilder):
+        """Builder of a row-format ``FileSink`` (``FileSink.for_row_format``)."""
+
+        def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.RowFormatBuilder":
+            """Roll part files by size and time as ``policy`` says (and at every checkpoint)."""
+            self._policy = policy
+            return self
+
+    class BulkFormatBuilder(BaseBuilder):
+        """Builder of a bulk-format ``FileSink`` (``FileSink.for_bulk_format``): part files roll
+        at checkpoints only, as in Flink."""
+
+        def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.BulkFormatBuilder":
+            """Only ``RollingPolicy.on_checkpoint_rolling_policy()`` (the default) is accepted."""
+            if policy != RollingPolicy.on_checkpoint_rolling_policy():
+                raise ValueError("FileSink.for_bulk_format: bulk formats roll on checkpoints only "
+                                 "(RollingPolicy.on_checkpoint_rolling_policy())")
+            self._policy = policy
+            return self
 
 
 class FileSinkWriter(SinkWriter):

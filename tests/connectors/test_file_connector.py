@@ -295,3 +295,20 @@ def test_output_file_config_is_built_by_its_builder_and_read_by_its_getters(tmp_
         .build().file_config == OutputFileConfig("x", "")
     with pytest.raises(TypeError, match="expected an OutputFileConfig, got str"):
         sink_builder.with_output_file_config("orders")
+
+
+def test_file_sink_builders_are_pyflinks_row_and_bulk_format_builders(tmp_path) -> None:
+    row = FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    bulk = FileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW))
+    assert isinstance(row, FileSink.RowFormatBuilder) and isinstance(bulk, FileSink.BulkFormatBuilder)
+    assert isinstance(row, FileSink.BaseBuilder) and isinstance(bulk, FileSink.BaseBuilder)
+
+    policy = RollingPolicy.default_rolling_policy(part_size=1 << 10)
+    sink = row.with_rolling_policy(policy).build()
+    assert (sink.encoder is not None, sink.bulk, sink.rolling_policy) == (True, None, policy)
+
+    on_checkpoint = RollingPolicy.on_checkpoint_rolling_policy()
+    assert bulk.build().rolling_policy == on_checkpoint  # bulk formats roll at checkpoints
+    assert bulk.with_rolling_policy(on_checkpoint).build().bulk is not None
+    with pytest.raises(ValueError, match="bulk formats roll on checkpoints only"):
+        bulk.with_rolling_policy(policy)
