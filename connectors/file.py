@@ -47,6 +47,8 @@ class StreamFormat:
     decode: Callable[[list[bytes]], list]
     skip_header: bool = False
     type_info: TypeInformation | None = None
+    skip_lines: int = 0  # lines skipped at the start of each file after the header
+    check_header: Callable[[bytes], None] | None = None  # called with each file's header (skip_header)
 
     @staticmethod
     def text_line_format(charset: str = "UTF-8") -> "StreamFormat":
@@ -208,6 +210,7 @@ class FileSourceReader(SourceReader):
         self._file: Any = None  # open file (line formats) or batch iterator (Parquet) of queue[0]
         self._tail = b""
         self._skip_header = False
+        self._skip_lines = 0
         self.num_records_in_errors = 0
 
     def metrics(self) -> dict[str, int]:
@@ -247,6 +250,7 @@ class FileSourceReader(SourceReader):
             self._file.seek(split.position)
             self._tail = b""
             self._skip_header = fmt.skip_header and split.position == 0
+            self._skip_lines = fmt.skip_lines if split.position == 0 else 0
         chunk = self._file.read(_CHUNK)
         if not chunk:
             if not self._tail:
@@ -258,8 +262,16 @@ class FileSourceReader(SourceReader):
         consumed = sum(len(line) + 1 for line in lines) if chunk else len(lines[0])
         self.queue[0] = FileSourceSplit(split.path, split.position + consumed)
         if self._skip_header and lines:
-            lines = lines[1:]
+            header, lines = lines[0], lines[1:]
             self._skip_header = False
+            if fmt.check_header is not None:
+                try:
+                    fmt.check_header(header[:-1] if header.endswith(b"\r") else header)
+                except ValueError as exc:
+                    raise FileConnectorError(f"FileSource: the header of {split.path!r}: {exc}") from None
+        if self._skip_lines and lines:
+            skipped = min(self._skip_lines, len(lines))
+            lines, self._skip_lines = lines[skipped:], self._skip_lines - skipped
         lines = [line[:-1] if line.endswith(b"\r") else line for line in lines if line]
         try:
             records = fmt.decode(lines)
@@ -461,12 +473,19 @@ class FileSink(Sink):
     @staticmethod
     def for_row_format(base_path: str, encoder: Encoder) -> "FileSink.RowFormatBuilder":
         """Part files of records written one by one by ``encoder``."""
-        return FileSink.RowFormatBuilder(str(base_path), encoder, None)
+        return FileSink.RowFormatBuilder(str(base_path), encoder, None, RollingPolicy())
 
     @staticmethod
-    def for_bulk_format(base_path: str, writer: ParquetBulkWriters) -> "FileSink.BulkFormatBuilder":
-        """Part files written in bulk by ``writer`` (Parquet), rolled at checkpoints."""
-        return FileSink.BulkFormatBuilder(str(base_path), None, writer)
+    def for_bulk_format(base_path: str, writer: Any) -> "FileSink.BulkFormatBuilder":
+        """Part files written in bulk by ``writer`` (``ParquetBulkWriters`` or
+        ``CsvBulkWriters.for_schema``), rolled at checkpoints."""
+        on_checkpoint = RollingPolicy.on_checkpoint_rolling_policy()
+        if isinstance(writer, ParquetBulkWriters):
+            return FileSink.BulkFormatBuilder(str(base_path), None, writer, on_checkpoint)
+        if callable(getattr(writer, "encoder", None)):  # a writer of lines (CSV)
+            return FileSink.BulkFormatBuilder(str(base_path), writer.encoder(), None, on_checkpoint)
+        raise TypeError(f"FileSink.for_bulk_format: expected ParquetBulkWriters or CsvBulkWriters, "
+                        f"got {type(writer).__name__}")
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return FileSinkWriter(self, subtask_index)
@@ -474,9 +493,10 @@ class FileSink(Sink):
     class BaseBuilder:
         """What both builders of a ``FileSink`` set: the output file names; ``build()``."""
 
-        def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None) -> None:
+        def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None,
+                     rolling_policy: RollingPolicy) -> None:
             self._args = [base_path, encoder, bulk]
-            self._policy = RollingPolicy() if bulk is None else RollingPolicy.on_checkpoint_rolling_policy()
+            self._policy = rolling_policy
             self._config = OutputFileConfig()
 
         def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.BaseBuilder":

@@ -63,10 +63,6 @@ PENDING_NAMES = {
     "AvroParquetReaders": "Avro-Parquet not built; FileSource reads Parquet as rows",
     "AvroParquetWriters": "Avro-Parquet not built; ParquetBulkWriters writes rows",
     "ParquetColumnarRowInputFormat": "FileSource reads Parquet through its own bulk format",
-    "CsvBulkWriters": "CSV bulk files not built (CsvRowSerializationSchema is)",
-    "CsvReaderFormat": "CSV reader format not built (FileSource reads CSV lines)",
-    "CsvSchema": "CSV schemas not built (CsvRow*Schema take a ROW_NAMED type)",
-    "CsvSchemaBuilder": "CSV schemas not built (CsvRow*Schema take a ROW_NAMED type)",
 }
 PENDING_MEMBERS = {
     "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
