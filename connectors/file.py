@@ -13,12 +13,13 @@ from typing import Any
 from rayflink.clock import current_time_ms
 from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation
+from rayflink.common.types import Row
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
 
 __all__ = ["BulkFormat", "DefaultRollingPolicy", "Encoder", "FileCommittable", "FileConnectorError", "FileSink",
            "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy", "OutputFileConfig", "ParquetBulkWriters",
-           "RollingPolicy", "StreamFormat"]
+           "ParquetColumnarRowInputFormat", "RollingPolicy", "StreamFormat"]
 
 _CHUNK = 1 << 20  # bytes read per call for line formats
 
@@ -84,11 +85,39 @@ class BulkFormat:
     columns: tuple[str, ...] | None = None
     batch_size: int = 65_536
     arrow_batches: bool = False
+    rows: bool = False  # each row a ``Row`` named by ``columns`` instead of a dict
+    case_sensitive: bool = True  # False: ``columns`` match the file's columns in any case
 
     @staticmethod
     def parquet(columns: list[str] | None = None, batch_size: int = 65_536,
                 arrow_batches: bool = False) -> "BulkFormat":
         return BulkFormat(tuple(columns) if columns else None, batch_size, arrow_batches)
+
+    def file_columns(self, names: list[str]) -> list[str] | None:
+        """The columns to read of a file whose columns are ``names``."""
+        if self.columns is None or self.case_sensitive:
+            return list(self.columns) if self.columns else None
+        by_lower = {name.lower(): name for name in names}
+        return [by_lower.get(column.lower(), column) for column in self.columns]
+
+
+class ParquetColumnarRowInputFormat(BulkFormat):
+    """PyFlink's reader of Parquet files as ``Row``s of ``row_type`` (a ``DataTypes.ROW``), for
+    ``FileSource.for_bulk_file_format``: the row type's fields are read by name (in any case
+    unless ``is_case_sensitive``), ``batch_size`` rows at a time.
+
+    >>> fmt = ParquetColumnarRowInputFormat(DataTypes.ROW([DataTypes.FIELD("id", DataTypes.BIGINT())]))
+    ... # doctest: +SKIP
+
+    There is no Hadoop here: ``hadoop_config`` is not read. Timestamps are read as stored (as
+    pyarrow reads them), which is ``is_utc_timestamp=True``'s reading.
+    """
+
+    def __init__(self, row_type: Any, hadoop_config: Any = None, batch_size: int = 2048,
+                 is_utc_timestamp: bool = False, is_case_sensitive: bool = True) -> None:
+        names = tuple(name for name, _ in row_type.fields)
+        super().__init__(names, batch_size, False, True, is_case_sensitive)
+        object.__setattr__(self, "row_type", row_type)
 
 
 # ---- source ----------------------------------------------------------------------------------
@@ -289,7 +318,7 @@ class FileSourceReader(SourceReader):
         if self._file is None:
             pf = pq.ParquetFile(split.path)
             self._file = pf.iter_batches(batch_size=fmt.batch_size,
-                                         columns=list(fmt.columns) if fmt.columns else None)
+                                         columns=fmt.file_columns(pf.schema_arrow.names))
             self._skip_rows = split.position
         for batch in self._file:
             if self._skip_rows:  # restored mid-file: drop the rows already read
@@ -298,7 +327,16 @@ class FileSourceReader(SourceReader):
                 if batch.num_rows == 0:
                     continue
             self.queue[0] = FileSourceSplit(split.path, self.queue[0].position + batch.num_rows)
-            return [batch] if fmt.arrow_batches else batch.to_pylist()
+            if fmt.arrow_batches:
+                return [batch]
+            if fmt.rows:  # a column the file lacks reads as None (Flink's reading)
+                names = fmt.columns or tuple(batch.schema.names)
+                present = dict(zip(fmt.file_columns(batch.schema.names) or names, names))
+                by_name = {present[n]: c.to_pylist() for n, c in zip(batch.schema.names, batch.columns)
+                           if n in present}
+                columns = [by_name.get(name, [None] * batch.num_rows) for name in names]
+                return [_named_row(names, values) for values in zip(*columns)]
+            return batch.to_pylist()
         return None
 
     def _close_file(self) -> None:
@@ -640,3 +678,9 @@ class FileSinkWriter(SinkWriter):
             self.current.close()
             os.remove(self.current_paths[0])
             self.current = None
+
+
+def _named_row(names: Any, values: tuple) -> Row:
+    row = Row(*values)
+    row.set_field_names(list(names))
+    return row

@@ -312,3 +312,27 @@ def test_file_sink_builders_are_pyflinks_row_and_bulk_format_builders(tmp_path) 
     assert bulk.with_rolling_policy(on_checkpoint).build().bulk is not None
     with pytest.raises(ValueError, match="bulk formats roll on checkpoints only"):
         bulk.with_rolling_policy(policy)
+
+
+def test_parquet_columnar_row_input_format_reads_rows_of_its_row_type(tmp_path) -> None:
+    from rayflink.connectors.file import FileSourceReader, FileSourceSplit
+    from rayflink.datastream.formats.parquet import ParquetColumnarRowInputFormat
+    from rayflink.table.types import DataTypes
+
+    pq.write_table(pa.table({"ID": [1, 2, 3], "Name": ["a", "b", "c"], "other": [0.5] * 3}), tmp_path / "p.parquet")
+    row_type = DataTypes.ROW([DataTypes.FIELD("name", DataTypes.STRING()), DataTypes.FIELD("id", DataTypes.BIGINT())])
+
+    def read_rows(fmt) -> list:
+        source = FileSource.for_bulk_file_format(fmt, str(tmp_path / "p.parquet")).build()
+        reader = FileSourceReader(source, [FileSourceSplit(str(tmp_path / "p.parquet"))], [], 0, 1)
+        rows = []
+        while (batches := reader.poll(100)) is not None:
+            rows += [r for b in batches for r in b.records]
+        return rows
+
+    # fields by name in any case, in the row type's order, as PyFlink's Rows
+    rows = read_rows(ParquetColumnarRowInputFormat(row_type, batch_size=2, is_case_sensitive=False))
+    assert [tuple(r) for r in rows] == [("a", 1), ("b", 2), ("c", 3)]
+    assert rows[0].name == "a" and rows[0]["id"] == 1 and rows[0].as_dict() == {"name": "a", "id": 1}
+    # case-sensitive by default, as in Flink: "id" is not "ID", and a field the file lacks reads as None
+    assert [tuple(r) for r in read_rows(ParquetColumnarRowInputFormat(row_type))] == [(None, None)] * 3

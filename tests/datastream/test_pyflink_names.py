@@ -58,7 +58,6 @@ PENDING_NAMES = {
     "StreamTransformer": "sink pre-processing topologies not built",
     "SupportsPreprocessing": "sink pre-processing topologies not built",
     "AvroBulkWriters": "Avro container files not built (FileSink writes Parquet, also of Avro schemas, and CSV)",
-    "ParquetColumnarRowInputFormat": "FileSource reads Parquet through its own bulk format",
 }
 PENDING_MEMBERS = {
     "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",

@@ -2,6 +2,6 @@
 ``rayflink.connectors.avro_files``)."""
 
 from rayflink.connectors.avro_files import AvroParquetReaders, AvroParquetWriters
-from rayflink.connectors.file import ParquetBulkWriters
+from rayflink.connectors.file import ParquetBulkWriters, ParquetColumnarRowInputFormat
 
-__all__ = ["AvroParquetReaders", "AvroParquetWriters", "ParquetBulkWriters"]
+__all__ = ["AvroParquetReaders", "AvroParquetWriters", "ParquetBulkWriters", "ParquetColumnarRowInputFormat"]
