@@ -14,7 +14,16 @@ from rayflink.clock import current_time_ms
 from rayflink.common.serialization import CsvRowDeserializationSchema, Encoder, JsonRowDeserializationSchema
 from rayflink.common.typeinfo import TypeInformation
 from rayflink.common.types import Row
-from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
+from rayflink.datastream.connectors.base import (
+    Sink,
+    SinkWriter,
+    Source,
+    SourceReader,
+    SourceSplit,
+    SplitBatch,
+    StreamTransformer,
+    SupportsPreprocessing,
+)
 from rayflink.errors import RayflinkError
 
 __all__ = ["BulkFormat", "DefaultRollingPolicy", "Encoder", "FileCommittable", "FileConnectorError", "FileSink",
@@ -488,7 +497,7 @@ class FileCommittable:
     files: tuple[tuple[str, str], ...]
 
 
-class FileSink(Sink):
+class FileSink(Sink, SupportsPreprocessing):
     """Writes part files under ``base_path``: in-progress -> pending at a roll -> finished on commit.
 
     >>> sink = FileSink.for_row_format("/data/out", Encoder.simple_string_encoder()) \\
@@ -527,6 +536,10 @@ class FileSink(Sink):
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return FileSinkWriter(self, subtask_index)
+
+    def get_transformer(self) -> StreamTransformer | None:
+        """None: part files are written as the records come (no compaction topology)."""
+        return None
 
     class BaseBuilder:
         """What both builders of a ``FileSink`` set: the output file names; ``build()``."""

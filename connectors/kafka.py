@@ -20,6 +20,8 @@ from rayflink.datastream.connectors.base import (
     SourceReader,
     SourceSplit,
     SplitBatch,
+    StreamTransformer,
+    SupportsPreprocessing,
 )
 from rayflink.errors import RayflinkError, truncate
 
@@ -787,7 +789,7 @@ class KafkaCommittable:
     records: tuple  # (topic, partition | None, key | None, value, timestamp | None)
 
 
-class KafkaSink(Sink):
+class KafkaSink(Sink, SupportsPreprocessing):
     """Writes records to Kafka.
 
     >>> sink = KafkaSink.builder().set_bootstrap_servers("localhost:9092") \\
@@ -816,6 +818,10 @@ class KafkaSink(Sink):
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return KafkaSinkWriter(self, subtask_index)
+
+    def get_transformer(self) -> StreamTransformer | None:
+        """None: the writer itself picks each record's topic (the serializer's topic selector)."""
+        return None
 
 
 class KafkaSinkBuilder:

@@ -326,13 +326,22 @@ class DataStream:
         return self._sink("Sink", OperatorSpec(OperatorKind.SINK_FUNCTION, FunctionParams(sink_func)))
 
     def sink_to(self, sink: Any) -> "DataStreamSink":
-        """Write with a ``Sink`` (a connector's sink)."""
-        from rayflink.datastream.connectors.base import Sink
+        """Write with a ``Sink`` (a connector's sink); a sink that ``SupportsPreprocessing``
+        writes the stream its transformer makes of this one."""
+        from rayflink.datastream.connectors.base import Sink, SupportsPreprocessing
 
         if not isinstance(sink, Sink):
             raise GraphBuildError(f"sink_to() needs a Sink, got {type(sink).__name__}; "
                                   "use add_sink() for a SinkFunction")
-        return self._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
+        stream = self
+        transformer = sink.get_transformer() if isinstance(sink, SupportsPreprocessing) else None
+        if transformer is not None:
+            stream = transformer.apply(self)
+            if not isinstance(stream, DataStream):
+                raise GraphBuildError(f"sink_to({type(sink).__name__}): its transformer "
+                                      f"{type(transformer).__name__}.apply() returned {type(stream).__name__}, "
+                                      "not a DataStream")
+        return stream._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
                             limit: int | None = None) -> "CloseableIterator | list":

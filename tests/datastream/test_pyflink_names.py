@@ -55,8 +55,6 @@ PENDING_NAMES = {
     "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
     "FileEnumeratorProvider": "FileSource enumerates files itself",
     "FileSplitAssignerProvider": "FileSource assigns splits itself",
-    "StreamTransformer": "sink pre-processing topologies not built",
-    "SupportsPreprocessing": "sink pre-processing topologies not built",
     "AvroBulkWriters": "Avro container files not built (FileSink writes Parquet, also of Avro schemas, and CSV)",
 }
 PENDING_MEMBERS = {
@@ -70,8 +68,6 @@ PENDING_MEMBERS = {
     "EmbeddedRocksDBStateBackend.get_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool",
     "EmbeddedRocksDBStateBackend.get_number_of_transfer_threads": "snapshot uploads use one thread pool",
-    "FileSink.get_transformer": "sink pre-processing topologies not built",
-    "KafkaSink.get_transformer": "sink pre-processing topologies not built",
     "FileSourceBuilder.set_file_enumerator": "see FileEnumeratorProvider",
     "FileSourceBuilder.set_split_assigner": "see FileSplitAssignerProvider",
     "KafkaSourceBuilder.set_partitions": "KafkaSource subscribes to topics or a pattern",
