@@ -28,7 +28,7 @@ from rayflink.errors import RayflinkError
 
 __all__ = ["BulkFormat", "DefaultRollingPolicy", "Encoder", "FileCommittable", "FileConnectorError", "FileSink",
            "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy", "OutputFileConfig", "ParquetBulkWriters",
-           "ParquetColumnarRowInputFormat", "RollingPolicy", "StreamFormat"]
+           "ParquetColumnarRowInputFormat", "RollingPolicy", "StreamFormat", "StreamingFileSink"]
 
 _CHUNK = 1 << 20  # bytes read per call for line formats
 
@@ -563,7 +563,10 @@ class FileSink(Sink, SupportsPreprocessing):
             return self
 
         def build(self) -> "FileSink":
-            return FileSink(*self._args, self._policy, self._config)
+            return self._sink_type()(*self._args, self._policy, self._config)
+
+        def _sink_type(self) -> type:
+            return FileSink
 
     class RowFormatBuilder(BaseBuilder):
         """Builder of a row-format ``FileSink`` (``FileSink.for_row_format``)."""
@@ -584,6 +587,36 @@ class FileSink(Sink, SupportsPreprocessing):
                                  "(RollingPolicy.on_checkpoint_rolling_policy())")
             self._policy = policy
             return self
+
+
+class StreamingFileSink(FileSink):
+    """PyFlink's legacy file sink, for ``ds.add_sink(...)``: the part files of ``FileSink``,
+    built the same way.
+
+    >>> ds.add_sink(StreamingFileSink.for_row_format("/data/out", Encoder.simple_string_encoder()).build())
+    ... # doctest: +SKIP
+    """
+
+    @staticmethod
+    def for_row_format(base_path: str, encoder: Encoder) -> "StreamingFileSink.DefaultRowFormatBuilder":
+        return StreamingFileSink.DefaultRowFormatBuilder(str(base_path), encoder, None, RollingPolicy())
+
+    @staticmethod
+    def for_bulk_format(base_path: str, writer: Any) -> "StreamingFileSink.DefaultBulkFormatBuilder":
+        bulk = FileSink.for_bulk_format(base_path, writer)
+        return StreamingFileSink.DefaultBulkFormatBuilder(*bulk._args, bulk._policy)
+
+    class BaseBuilder(FileSink.BaseBuilder):
+        """What both builders of a ``StreamingFileSink`` set."""
+
+        def _sink_type(self) -> type:
+            return StreamingFileSink
+
+    class DefaultRowFormatBuilder(BaseBuilder, FileSink.RowFormatBuilder):
+        """Builder of a row-format ``StreamingFileSink``."""
+
+    class DefaultBulkFormatBuilder(BaseBuilder, FileSink.BulkFormatBuilder):
+        """Builder of a bulk-format ``StreamingFileSink`` (rolled at checkpoints)."""
 
 
 class FileSinkWriter(SinkWriter):

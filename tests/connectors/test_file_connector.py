@@ -336,3 +336,30 @@ def test_parquet_columnar_row_input_format_reads_rows_of_its_row_type(tmp_path) 
     assert rows[0].name == "a" and rows[0]["id"] == 1 and rows[0].as_dict() == {"name": "a", "id": 1}
     # case-sensitive by default, as in Flink: "id" is not "ID", and a field the file lacks reads as None
     assert [tuple(r) for r in read_rows(ParquetColumnarRowInputFormat(row_type))] == [(None, None)] * 3
+
+
+def test_streaming_file_sink_is_built_as_pyflink_builds_it(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import StreamingFileSink
+
+    row = StreamingFileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    assert isinstance(row, StreamingFileSink.DefaultRowFormatBuilder) and isinstance(row, StreamingFileSink.BaseBuilder)
+    policy = RollingPolicy.default_rolling_policy(part_size=1 << 10)
+    sink = row.with_rolling_policy(policy).with_output_file_config(OutputFileConfig("orders", ".txt")).build()
+    assert type(sink) is StreamingFileSink and isinstance(sink, FileSink)
+    assert (sink.rolling_policy, sink.file_config) == (policy, OutputFileConfig("orders", ".txt"))
+    bulk = StreamingFileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW))
+    assert isinstance(bulk, StreamingFileSink.DefaultBulkFormatBuilder) and type(bulk.build()) is StreamingFileSink
+    with pytest.raises(ValueError, match="bulk formats roll on checkpoints only"):
+        bulk.with_rolling_policy(policy)
+
+
+@pytest.mark.integration
+def test_a_streaming_file_sink_added_with_add_sink_writes_every_record(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import StreamingFileSink
+
+    e = env(2)
+    e.from_collection([f"line-{i}" for i in range(100)]).add_sink(
+        StreamingFileSink.for_row_format(str(tmp_path / "out"), Encoder.simple_string_encoder()).build())
+    e.execute("streaming file sink")
+    lines = [line for name in os.listdir(tmp_path / "out") for line in (tmp_path / "out" / name).read_text().split()]
+    assert sorted(lines) == sorted(f"line-{i}" for i in range(100))

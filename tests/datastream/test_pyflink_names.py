@@ -50,7 +50,6 @@ PENDING_NAMES = {
     "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
     "FlinkKafkaProducer": "the legacy Kafka SinkFunction; use KafkaSink",
     "Semantic": "the legacy FlinkKafkaProducer's guarantee; KafkaSink takes DeliveryGuarantee",
-    "StreamingFileSink": "the legacy file sink; use FileSink",
     "BucketAssigner": "FileSink writes one bucket per subtask; bucket assigners not built",
     "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
     "FileEnumeratorProvider": "FileSource enumerates files itself",

@@ -15,4 +15,5 @@ from rayflink.connectors.file import (
     ParquetBulkWriters,
     RollingPolicy,
     StreamFormat,
+    StreamingFileSink,
 )
