@@ -1,6 +1,6 @@
 """Avro schemas for files: PyFlink's ``AvroSchema``, the type of its records
-(``GenericRecordAvroTypeInfo``), and Parquet files of such records (``AvroParquetReaders``,
-``AvroParquetWriters``).
+(``GenericRecordAvroTypeInfo``), Avro container files of such records (``AvroBulkWriters``) and
+Parquet files of them (``AvroParquetReaders``, ``AvroParquetWriters``).
 
 A generic record is a ``dict`` of the schema's fields, as PyFlink hands Avro records to Python.
 The Parquet columns are the record's fields, typed by mapping Avro to Arrow: ``int``/``long``
@@ -23,10 +23,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from rayflink.common.serialization import BulkWriterFactory
 from rayflink.common.typeinfo import TypeInformation
-from rayflink.connectors.file import BulkFormat, ParquetBulkWriters
+from rayflink.connectors.file import BulkFormat, BulkWriter, FileConnectorError, ParquetBulkWriters
 
-__all__ = ["AvroParquetReaders", "AvroParquetWriters", "AvroSchema", "GenericRecordAvroTypeInfo"]
+__all__ = ["AvroBulkWriters", "AvroParquetReaders", "AvroParquetWriters", "AvroSchema", "GenericRecordAvroTypeInfo"]
 
 _PRIMITIVES = {"null": pa.null(), "boolean": pa.bool_(), "int": pa.int32(), "long": pa.int64(),
                "float": pa.float32(), "double": pa.float64(), "bytes": pa.binary(), "string": pa.string()}
@@ -99,13 +100,63 @@ class GenericRecordAvroTypeInfo(TypeInformation):
         return self._avro_schema  # type: ignore[attr-defined]
 
 
+class AvroBulkWriters:
+    """Writes generic records of an Avro schema as Avro container files (``FileSink.for_bulk_format``).
+
+    >>> sink = FileSink.for_bulk_format("/data/out", AvroBulkWriters.for_generic_record(schema)).build()
+    ... # doctest: +SKIP
+    """
+
+    @staticmethod
+    def for_generic_record(schema: AvroSchema) -> AvroBulkWriterFactory:
+        """Each part file an Avro container file of ``schema``; a record that does not fit fails the sink."""
+        return AvroBulkWriterFactory(schema)
+
+
+class AvroBulkWriterFactory(BulkWriterFactory):
+    """What ``AvroBulkWriters.for_generic_record`` returns: a writer per part file."""
+
+    def __init__(self, schema: AvroSchema) -> None:
+        self.schema = schema
+
+    def create(self, path: str) -> BulkWriter:
+        return _AvroPartWriter(path, self.schema)
+
+
+class _AvroPartWriter(BulkWriter):
+    def __init__(self, path: str, schema: AvroSchema) -> None:
+        from fastavro.write import Writer
+
+        self.schema = schema
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.writer = Writer(self.file, schema.parsed, validator=True)
+
+    def add_elements(self, records: list) -> int:
+        from fastavro.validation import ValidationError
+
+        start = self.file.tell()
+        try:
+            for record in records:
+                self.writer.write(record)
+            self.writer.flush()
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise FileConnectorError(f"FileSink: a record does not match the Avro schema "
+                                     f"{self.schema.parsed.get('name')}: {exc}") from exc
+        return self.file.tell() - start
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.file.close()
+
+
 class AvroParquetReaders:
     """Reads Parquet files as generic records of an Avro schema (``FileSource.for_bulk_file_format``)."""
 
     @staticmethod
     def for_generic_record(schema: AvroSchema) -> BulkFormat:
-        """Each row a dict of the schema's fields (the file's other columns are not read)."""
-        return BulkFormat.parquet(columns=schema.field_names())
+        """Each row a dict of the schema's fields (the file's other columns are not read), maps
+        as dicts."""
+        return BulkFormat(tuple(schema.field_names()), maps_as_dicts=True)
 
 
 class AvroParquetWriters:

@@ -26,9 +26,10 @@ from rayflink.datastream.connectors.base import (
 )
 from rayflink.errors import RayflinkError
 
-__all__ = ["BulkFormat", "DefaultRollingPolicy", "Encoder", "FileCommittable", "FileConnectorError", "FileSink",
-           "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy", "OutputFileConfig", "ParquetBulkWriters",
-           "ParquetColumnarRowInputFormat", "RollingPolicy", "StreamFormat", "StreamingFileSink"]
+__all__ = ["BulkFormat", "BulkWriter", "DefaultRollingPolicy", "Encoder", "FileCommittable",
+           "FileConnectorError", "FileSink", "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy",
+           "OutputFileConfig", "ParquetBulkWriters", "ParquetColumnarRowInputFormat", "RollingPolicy",
+           "StreamFormat", "StreamingFileSink"]
 
 _CHUNK = 1 << 20  # bytes read per call for line formats
 
@@ -96,6 +97,7 @@ class BulkFormat:
     arrow_batches: bool = False
     rows: bool = False  # each row a ``Row`` named by ``columns`` instead of a dict
     case_sensitive: bool = True  # False: ``columns`` match the file's columns in any case
+    maps_as_dicts: bool = False  # map columns read as dicts (else lists of key-value tuples, Arrow's form)
 
     @staticmethod
     def parquet(columns: list[str] | None = None, batch_size: int = 65_536,
@@ -345,7 +347,7 @@ class FileSourceReader(SourceReader):
                            if n in present}
                 columns = [by_name.get(name, [None] * batch.num_rows) for name in names]
                 return [_named_row(names, values) for values in zip(*columns)]
-            return batch.to_pylist()
+            return batch.to_pylist(maps_as_pydicts="strict" if fmt.maps_as_dicts else None)
         return None
 
     def _close_file(self) -> None:
@@ -473,6 +475,18 @@ class OutputFileConfig:
             return OutputFileConfig(self.part_prefix, self.part_suffix)
 
 
+class BulkWriter:
+    """Writes one in-progress part file of a bulk format (Flink's ``BulkWriter``)."""
+
+    def add_elements(self, records: list) -> int:
+        """Write ``records``; return about how many bytes they took (for the rolling policy)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the file (a bulk file is complete only once closed)."""
+        raise NotImplementedError
+
+
 class ParquetBulkWriters:
     """Parquet part files through pyarrow (PyFlink's ``ParquetBulkWriters``)."""
 
@@ -488,6 +502,33 @@ class ParquetBulkWriters:
 
     def __init__(self, schema: Any) -> None:
         self.schema = schema
+
+    def create(self, path: str) -> BulkWriter:
+        """The writer of the part file at ``path``."""
+        return _ParquetPartWriter(path, self.schema)
+
+
+class _ParquetPartWriter(BulkWriter):
+    def __init__(self, path: str, schema: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.schema = schema
+        self.writer = pq.ParquetWriter(path, schema)
+
+    def add_elements(self, records: list) -> int:
+        import pyarrow as pa
+
+        schema = self.schema
+        rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
+        try:
+            table = pa.Table.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise FileConnectorError(f"FileSink: rows do not match the Parquet schema {schema}: {exc}") from exc
+        self.writer.write_table(table)
+        return table.nbytes
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 @dataclass(frozen=True)
@@ -509,7 +550,7 @@ class FileSink(Sink, SupportsPreprocessing):
     ``part-<uuid>-<subtask>-<n>``. Readers of the directory see only finished files.
     """
 
-    def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None,
+    def __init__(self, base_path: str, encoder: Encoder | None, bulk: Any,
                  rolling_policy: RollingPolicy, file_config: OutputFileConfig) -> None:
         self.base_path = base_path
         self.encoder = encoder
@@ -524,15 +565,15 @@ class FileSink(Sink, SupportsPreprocessing):
 
     @staticmethod
     def for_bulk_format(base_path: str, writer: Any) -> "FileSink.BulkFormatBuilder":
-        """Part files written in bulk by ``writer`` (``ParquetBulkWriters`` or
-        ``CsvBulkWriters.for_schema``), rolled at checkpoints."""
+        """Part files written in bulk by ``writer`` (``ParquetBulkWriters``,
+        ``AvroBulkWriters.for_generic_record`` or ``CsvBulkWriters.for_schema``), rolled at checkpoints."""
         on_checkpoint = RollingPolicy.on_checkpoint_rolling_policy()
-        if isinstance(writer, ParquetBulkWriters):
+        if callable(getattr(writer, "create", None)):  # a writer of whole files (Parquet, Avro)
             return FileSink.BulkFormatBuilder(str(base_path), None, writer, on_checkpoint)
         if callable(getattr(writer, "encoder", None)):  # a writer of lines (CSV)
             return FileSink.BulkFormatBuilder(str(base_path), writer.encoder(), None, on_checkpoint)
-        raise TypeError(f"FileSink.for_bulk_format: expected ParquetBulkWriters or CsvBulkWriters, "
-                        f"got {type(writer).__name__}")
+        raise TypeError(f"FileSink.for_bulk_format: expected ParquetBulkWriters, AvroBulkWriters or "
+                        f"CsvBulkWriters, got {type(writer).__name__}")
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return FileSinkWriter(self, subtask_index)
@@ -544,7 +585,7 @@ class FileSink(Sink, SupportsPreprocessing):
     class BaseBuilder:
         """What both builders of a ``FileSink`` set: the output file names; ``build()``."""
 
-        def __init__(self, base_path: str, encoder: Encoder | None, bulk: ParquetBulkWriters | None,
+        def __init__(self, base_path: str, encoder: Encoder | None, bulk: Any,
                      rolling_policy: RollingPolicy) -> None:
             self._args = [base_path, encoder, bulk]
             self._policy = rolling_policy
@@ -628,7 +669,7 @@ class FileSinkWriter(SinkWriter):
         self.uuid = uuid.uuid4().hex
         self.count = 0
         self.pending: list[tuple[str, str]] = []
-        self.current: Any = None  # open file object or pyarrow ParquetWriter
+        self.current: Any = None  # open file object (row formats) or BulkWriter
         self.current_paths: tuple[str, str] | None = None
         self.size = 0
         self.opened_ms = self.last_write_ms = 0
@@ -641,9 +682,7 @@ class FileSinkWriter(SinkWriter):
         final = os.path.join(self.sink.base_path, name)
         in_progress = os.path.join(self.sink.base_path, f".{name}.inprogress")
         if self.sink.bulk is not None:
-            import pyarrow.parquet as pq
-
-            self.current = pq.ParquetWriter(in_progress, self.sink.bulk.schema)
+            self.current = self.sink.bulk.create(in_progress)
         else:
             self.current = open(in_progress, "wb")
         self.current_paths = (in_progress, final)
@@ -665,16 +704,7 @@ class FileSinkWriter(SinkWriter):
         if self.current is None:
             self._open()
         if self.sink.bulk is not None:
-            import pyarrow as pa
-
-            schema = self.sink.bulk.schema
-            rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
-            try:
-                table = pa.Table.from_pylist(rows, schema=schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise FileConnectorError(f"FileSink: rows do not match the Parquet schema {schema}: {exc}") from exc
-            self.current.write_table(table)
-            self.size += table.nbytes
+            self.size += self.current.add_elements(records)
         else:
             self._write_rows([self.sink.encoder.encode(r) for r in records], policy.part_size)
         self.last_write_ms = now_ms

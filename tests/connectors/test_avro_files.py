@@ -1,19 +1,22 @@
-"""Avro schemas for files (PyFlink's AvroSchema, GenericRecordAvroTypeInfo, AvroParquetReaders,
-AvroParquetWriters): Avro types mapped to Arrow (unit tests), and one job round trip."""
+"""Avro schemas for files (PyFlink's AvroSchema, GenericRecordAvroTypeInfo, AvroBulkWriters,
+AvroParquetReaders, AvroParquetWriters): Avro types mapped to Arrow (unit tests), and one job round trip."""
 
 from __future__ import annotations
 
 import datetime
 import decimal
 import json
+import os
 
+import fastavro
 import pyarrow as pa
 import pytest
 
 from rayflink.common import WatermarkStrategy
+from rayflink.connectors.file import FileConnectorError
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.connectors.file_system import FileSink, FileSource
-from rayflink.datastream.formats.avro import AvroSchema, GenericRecordAvroTypeInfo
+from rayflink.datastream.formats.avro import AvroBulkWriters, AvroSchema, GenericRecordAvroTypeInfo
 from rayflink.datastream.formats.parquet import AvroParquetReaders, AvroParquetWriters
 
 ORDER = {
@@ -68,8 +71,24 @@ def test_the_type_info_of_generic_records_is_a_dict_of_the_fields():
 
 def test_the_parquet_reader_and_writer_take_the_schemas_columns():
     schema = AvroSchema(ORDER)
-    assert AvroParquetReaders.for_generic_record(schema).columns == tuple(schema.field_names())
+    reader = AvroParquetReaders.for_generic_record(schema)
+    assert reader.columns == tuple(schema.field_names()) and reader.maps_as_dicts  # Avro maps are dicts
     assert AvroParquetWriters.for_generic_record(schema).schema == schema.arrow_schema()
+
+
+def test_the_avro_bulk_writer_writes_container_files_of_the_schema(tmp_path):
+    schema = AvroSchema.parse_string('{"type": "record", "name": "R", "fields": [{"name": "id", "type": "long"}, '
+                                     '{"name": "note", "type": ["null", "string"]}]}')
+    factory = AvroBulkWriters.for_generic_record(schema)
+    builder = FileSink.for_bulk_format(str(tmp_path), factory)
+    assert isinstance(builder, FileSink.BulkFormatBuilder) and builder.build().bulk is factory
+    writer = factory.create(str(tmp_path / "part"))
+    assert writer.add_elements([{"id": 1, "note": None}, {"id": 2, "note": "b"}]) > 0
+    with pytest.raises(FileConnectorError, match="does not match the Avro schema R"):
+        writer.add_elements([{"id": "three"}])
+    writer.close()
+    with open(tmp_path / "part", "rb") as f:
+        assert list(fastavro.reader(f)) == [{"id": 1, "note": None}, {"id": 2, "note": "b"}]
 
 
 @pytest.mark.integration
@@ -77,14 +96,22 @@ def test_generic_records_round_trip_through_parquet_files(tmp_path):
     schema = AvroSchema(ORDER)
     records = [{"id": i, "note": None if i % 2 else f"n{i}", "amount": decimal.Decimal(f"{i}.25"),
                 "at": datetime.datetime(2024, 1, 1, 0, 0, i), "day": datetime.date(2024, 1, 1 + i),
-                "tags": ["a"] * i, "attrs": [("w", float(i))], "status": "NEW",
+                "tags": ["a"] * i, "attrs": {"w": float(i)}, "status": "NEW",
                 "customer": {"name": f"c{i}", "vip": i == 0}, "billed_to": {"name": "b", "vip": False}}
                for i in range(5)]
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
-    env.from_collection(records, type_info=GenericRecordAvroTypeInfo(schema)).sink_to(
-        FileSink.for_bulk_format(str(tmp_path / "out"), AvroParquetWriters.for_generic_record(schema)).build())
-    env.execute("write avro-parquet")
+    generic = env.from_collection(records, type_info=GenericRecordAvroTypeInfo(schema))
+    generic.sink_to(FileSink.for_bulk_format(str(tmp_path / "out"), AvroParquetWriters.for_generic_record(schema))
+                    .build())
+    generic.sink_to(FileSink.for_bulk_format(str(tmp_path / "avro"), AvroBulkWriters.for_generic_record(schema))
+                    .build())
+    env.execute("write avro-parquet and avro")
+    avro = []
+    for name in os.listdir(tmp_path / "avro"):
+        with open(tmp_path / "avro" / name, "rb") as f:
+            avro += list(fastavro.reader(f))
+    assert sorted(r["id"] for r in avro) == list(range(5)) and avro[0]["customer"]["name"].startswith("c")
     source = FileSource.for_bulk_file_format(AvroParquetReaders.for_generic_record(schema),
                                              str(tmp_path / "out")).build()
     with env.from_source(source, WatermarkStrategy.no_watermarks(), "read").execute_and_collect() as results:

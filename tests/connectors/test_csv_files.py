@@ -110,7 +110,7 @@ def test_the_reader_format_and_the_bulk_writer_plug_into_file_source_and_sink(tm
     sink = builder.build()
     assert sink.bulk is None and sink.rolling_policy.part_size is None  # lines, rolled at checkpoints
     assert sink.encoder.encode((1, "a", 2.0, True, ["x"])) == b"1,a,2.0,true,x\n"
-    with pytest.raises(TypeError, match="expected ParquetBulkWriters or CsvBulkWriters"):
+    with pytest.raises(TypeError, match="expected ParquetBulkWriters, AvroBulkWriters or CsvBulkWriters"):
         FileSink.for_bulk_format(str(tmp_path), object())
 
 

@@ -54,7 +54,6 @@ PENDING_NAMES = {
     "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
     "FileEnumeratorProvider": "FileSource enumerates files itself",
     "FileSplitAssignerProvider": "FileSource assigns splits itself",
-    "AvroBulkWriters": "Avro container files not built (FileSink writes Parquet, also of Avro schemas, and CSV)",
 }
 PENDING_MEMBERS = {
     "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",

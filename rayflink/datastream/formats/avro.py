@@ -5,6 +5,7 @@ from rayflink.common.serialization import (
     AvroRowDeserializationSchema,
     AvroRowSerializationSchema,
 )
-from rayflink.connectors.avro_files import AvroSchema, GenericRecordAvroTypeInfo
+from rayflink.connectors.avro_files import AvroBulkWriters, AvroSchema, GenericRecordAvroTypeInfo
 
-__all__ = ["AvroRowDeserializationSchema", "AvroRowSerializationSchema", "AvroSchema", "GenericRecordAvroTypeInfo"]
+__all__ = ["AvroBulkWriters", "AvroRowDeserializationSchema", "AvroRowSerializationSchema", "AvroSchema",
+           "GenericRecordAvroTypeInfo"]
