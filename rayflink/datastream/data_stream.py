@@ -76,6 +76,22 @@ class DataStream:
         self._t.parallelism = parallelism
         return self
 
+    def set_buffer_timeout(self, timeout_millis: int) -> "DataStream":
+        """Flush this operator's output channels at the latest after ``timeout_millis`` ms (0:
+        after every batch, -1: only when full), instead of the job's ``execution.buffer-timeout``.
+
+        A task runs a chain of operators and flushes its channels on one timeout: the smallest
+        one set on the chain's operators whose output leaves the task (-1 only if all are -1).
+        """
+        if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, int) or timeout_millis < -1:
+            raise GraphBuildError(f"operator {self._t.name!r}: set_buffer_timeout() takes milliseconds >= -1, "
+                                  f"got {timeout_millis!r}")
+        if self._t.kind in ("partition", "union", "side_output"):
+            raise GraphBuildError(f"{self._t.name!r} is not an operator: set the buffer timeout of the operator "
+                                  "before it")
+        self._t.buffer_timeout = timeout_millis
+        return self
+
     def set_max_parallelism(self, max_parallelism: int) -> "DataStream":
         """The number of key groups this operator's keyed state is split into."""
         if max_parallelism < 1 or max_parallelism > 32768:
@@ -517,6 +533,9 @@ class KeyedStream(DataStream):
 
     def set_parallelism(self, parallelism: int) -> "DataStream":
         raise GraphBuildError("key_by() is not an operator: set the parallelism of the operator after it")
+
+    def set_buffer_timeout(self, timeout_millis: int) -> "DataStream":
+        raise GraphBuildError("key_by() is not an operator: set the buffer timeout of the operator before it")
 
 
 class ConnectedStreams:

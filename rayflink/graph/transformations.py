@@ -392,6 +392,7 @@ class Transformation:
     output_type: TypeInformation | None = None
     chaining: ChainingStrategy = ChainingStrategy.ALWAYS
     slot_sharing_group: str = "default"
+    buffer_timeout: int | None = None  # ms; set_buffer_timeout() (None: the job's execution.buffer-timeout)
     # partition transformations
     partitioner: Partitioner | None = None
     key_selector: Callable[[Any], Any] | None = None

@@ -56,8 +56,6 @@ PENDING_NAMES = {
     "FileSplitAssignerProvider": "FileSource assigns splits itself",
 }
 PENDING_MEMBERS = {
-    "DataStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
-    "KeyedStream.set_buffer_timeout": "the buffer timeout is per job (execution.buffer-timeout)",
     "KeySelector.open": "key selectors are plain functions here (open/close are not called)",
     "KeySelector.close": "key selectors are plain functions here (open/close are not called)",
     "EmbeddedRocksDBStateBackend.set_db_storage_paths": "RocksDB lives in the executor's working dir",
