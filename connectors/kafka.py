@@ -195,9 +195,10 @@ class KafkaSource(Source):
     def __init__(self, bootstrap_servers: str, topics: tuple[str, ...], topic_pattern: str | None,
                  group_id: str | None, starting: KafkaOffsetsInitializer,
                  stopping: KafkaOffsetsInitializer | None, deserializer: KafkaRecordDeserializationSchema,
-                 properties: dict, dead_letter_tag: Any) -> None:
+                 properties: dict, dead_letter_tag: Any, partitions: tuple[KafkaTopicPartition, ...] = ()) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
+        self.partitions = partitions  # set_partitions(...): exactly these (else topics or a pattern)
         self.topic_pattern = topic_pattern
         self.group_id = group_id
         self.starting = starting
@@ -228,6 +229,8 @@ class KafkaSource(Source):
 
     def list_partitions(self, metadata: Any) -> list[tuple[str, int]]:
         """The (topic, partition) pairs this source reads, from a cluster metadata answer."""
+        if self.partitions:
+            return self._assigned_partitions(metadata)
         if self.topic_pattern is not None:
             pattern = re.compile(self.topic_pattern)
             names = [t for t in metadata.topics if pattern.fullmatch(t) and not t.startswith("__")]
@@ -243,6 +246,18 @@ class KafkaSource(Source):
                     f"(error {md.error if md else 'UNKNOWN_TOPIC_OR_PART'}; topics there: {truncate(known, 300)}); "
                     "create it or fix set_topics(...)")
             out.extend((name, p) for p in md.partitions)
+        return sorted(out)
+
+    def _assigned_partitions(self, metadata: Any) -> list[tuple[str, int]]:
+        out = []
+        for tp in self.partitions:
+            md = metadata.topics.get(tp.topic)
+            if md is None or md.error is not None or tp.partition not in md.partitions:
+                have = sorted(md.partitions) if md is not None and md.error is None else "no such topic"
+                raise KafkaConnectorError(
+                    f"KafkaSource: partition {tp.partition} of topic {tp.topic!r} does not exist on "
+                    f"{self.bootstrap_servers} (partitions there: {have}); fix set_partitions(...)")
+            out.append((tp.topic, tp.partition))
         return sorted(out)
 
     def create_splits(self, parallelism: int) -> list[SourceSplit]:
@@ -276,6 +291,7 @@ class KafkaSourceBuilder:
         self._bootstrap: str | None = None
         self._topics: tuple[str, ...] = ()
         self._pattern: str | None = None
+        self._partitions: tuple[KafkaTopicPartition, ...] = ()
         self._group_id: str | None = None
         self._starting = KafkaOffsetsInitializer.earliest()
         self._stopping: KafkaOffsetsInitializer | None = None
@@ -294,6 +310,14 @@ class KafkaSourceBuilder:
     def set_topic_pattern(self, topic_pattern: str) -> "KafkaSourceBuilder":
         """Read every topic whose whole name matches the regular expression (new ones are discovered)."""
         self._pattern = topic_pattern
+        return self
+
+    def set_partitions(self, partitions: set[KafkaTopicPartition]) -> "KafkaSourceBuilder":
+        """Read exactly these partitions (no others are discovered)."""
+        parts = set(partitions)
+        if not parts or not all(isinstance(tp, KafkaTopicPartition) for tp in parts):
+            raise TypeError(f"set_partitions: expected a non-empty set of KafkaTopicPartition, got {partitions!r:.200}")
+        self._partitions = tuple(sorted(parts, key=lambda tp: (tp.topic, tp.partition)))
         return self
 
     def set_group_id(self, group_id: str) -> "KafkaSourceBuilder":
@@ -361,15 +385,16 @@ class KafkaSourceBuilder:
         where = "KafkaSource.builder()"
         if not self._bootstrap:
             raise ValueError(f"{where}: call set_bootstrap_servers('host:port')")
-        if bool(self._topics) == bool(self._pattern):
-            raise ValueError(f"{where}: call exactly one of set_topics(...) or set_topic_pattern(...)")
+        if sum(map(bool, (self._topics, self._pattern, self._partitions))) != 1:
+            raise ValueError(f"{where}: call exactly one of set_topics(...), set_topic_pattern(...) or "
+                             "set_partitions(...)")
         if self._deserializer is None:
             raise ValueError(f"{where}: call set_value_only_deserializer(...) or set_deserializer(...)")
         group_id = self._group_id or self._properties.get("group.id")
         if "committed" in (self._starting.kind, getattr(self._stopping, "kind", None)) and not group_id:
             raise ValueError(f"{where}: committed_offsets() needs set_group_id(...)")
         return KafkaSource(self._bootstrap, self._topics, self._pattern, group_id, self._starting, self._stopping,
-                           self._deserializer, dict(self._properties), self._dead_letter)
+                           self._deserializer, dict(self._properties), self._dead_letter, self._partitions)
 
 
 class KafkaSourceReader(SourceReader):

@@ -66,7 +66,6 @@ PENDING_MEMBERS = {
     "EmbeddedRocksDBStateBackend.get_number_of_transfer_threads": "snapshot uploads use one thread pool",
     "FileSourceBuilder.set_file_enumerator": "see FileEnumeratorProvider",
     "FileSourceBuilder.set_split_assigner": "see FileSplitAssignerProvider",
-    "KafkaSourceBuilder.set_partitions": "KafkaSource subscribes to topics or a pattern",
     "JobClient.get_accumulators": "accumulators not built (metrics are)",
     "JobExecutionResult.get_accumulator_result": "accumulators not built (metrics are)",
     "JobExecutionResult.get_all_accumulator_results": "accumulators not built (metrics are)",
