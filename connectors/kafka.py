@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -40,6 +41,7 @@ _CONSUMER_DEFAULTS = {
 # Flink's KafkaSource options: read by rayflink, never passed to the Kafka client.
 _SOURCE_OPTIONS = ("partition.discovery.interval.ms", "commit.offsets.on.checkpoint", "default.api.timeout.ms",
                    "client.id.prefix")
+_LOG = logging.getLogger(__name__)
 _CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
 
 
@@ -829,6 +831,10 @@ class KafkaSink(Sink, SupportsPreprocessing):
     (``<prefix>-<subtask>-<checkpoint>``), committed when the checkpoint completes.
     """
 
+    write_timestamps = True  # each record's timestamp goes to Kafka (FlinkKafkaProducer: off unless set)
+    flush_on_checkpoint = True  # AT_LEAST_ONCE waits for acknowledgements at every checkpoint barrier
+    log_failures_only = False  # a failed delivery is logged instead of failing the sink
+
     def __init__(self, bootstrap_servers: str, serializer: KafkaRecordSerializationSchema,
                  guarantee: DeliveryGuarantee, transactional_id_prefix: str | None, properties: dict) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -960,7 +966,8 @@ class KafkaSinkWriter(SinkWriter):
                  s.partitioner(record) if s.partitioner is not None else None,
                  key_ser(record) if key_ser is not None else None,
                  value_ser(record),
-                 timestamps[i] if timestamps is not None else None) for i, record in enumerate(records)]
+                 timestamps[i] if timestamps is not None and self.sink.write_timestamps else None)
+                for i, record in enumerate(records)]
         if self.exactly_once:
             self.buffer.extend(rows)
         else:
@@ -1021,13 +1028,18 @@ class KafkaSinkWriter(SinkWriter):
                         "takes no records") from None
 
     def _raise_delivery_errors(self) -> None:
+        if self.delivery.errors and self.sink.log_failures_only:
+            _LOG.warning("KafkaSink subtask %d on %r: delivery failed (logged only): %s", self.subtask_index + 1,
+                         self.sink.bootstrap_servers, self.delivery.errors)
+            self.delivery.errors.clear()
         if self.delivery.errors and self.sink.guarantee is not DeliveryGuarantee.NONE:
             raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1} on "
                                       f"{self.sink.bootstrap_servers!r}: delivery failed: {self.delivery.errors}")
 
     def flush(self, end_of_input: bool) -> None:
         """Wait for acknowledgements (AT_LEAST_ONCE at barriers; every guarantee at the end of input)."""
-        if self.exactly_once or (self.sink.guarantee is DeliveryGuarantee.NONE and not end_of_input):
+        if self.exactly_once or (not end_of_input and (self.sink.guarantee is DeliveryGuarantee.NONE
+                                                       or not self.sink.flush_on_checkpoint)):
             return
         timeout = self._timeout()
         left = self.producer.flush(timeout)
@@ -1096,6 +1108,136 @@ class KafkaSinkWriter(SinkWriter):
         if not self.exactly_once:
             self.producer.flush(5)
 
+
+
+# ---- PyFlink's legacy Kafka consumer and producer ---------------------------------------------
+
+
+class FlinkKafkaConsumer(KafkaSource):
+    """PyFlink's legacy Kafka consumer, for ``env.add_source(...)``: a ``KafkaSource`` of
+    ``topics`` configured by Kafka ``properties`` (``bootstrap.servers``, ``group.id``, ...).
+
+    >>> consumer = FlinkKafkaConsumer("orders", SimpleStringSchema(),
+    ...                               {"bootstrap.servers": "localhost:9092", "group.id": "shop"})
+    >>> env.add_source(consumer.set_start_from_earliest())  # doctest: +SKIP
+
+    It starts from the group's committed offsets (``auto.offset.reset`` where there are none),
+    commits its offsets at checkpoints, and after a restore reads only partitions of its topics.
+    """
+
+    def __init__(self, topics: str | list[str], deserialization_schema: DeserializationSchema,
+                 properties: dict) -> None:
+        config = {k: str(v) for k, v in dict(properties).items()}
+        bootstrap = config.pop("bootstrap.servers", None)
+        if not bootstrap:
+            raise ValueError("FlinkKafkaConsumer: the properties need 'bootstrap.servers'")
+        group_id = config.pop("group.id", None)
+        topic_names = (topics,) if isinstance(topics, str) else tuple(topics)
+        super().__init__(bootstrap, topic_names, None, group_id, KafkaOffsetsInitializer.earliest(), None,
+                         KafkaRecordDeserializationSchema.value_only(deserialization_schema), config, None)
+        self.filter_restored_partitions = True
+        self.set_start_from_group_offsets()
+
+    def set_start_from_group_offsets(self) -> "FlinkKafkaConsumer":
+        """Start from the group's committed offsets; ``auto.offset.reset`` (default latest) where
+        there are none, or when the consumer has no ``group.id``."""
+        reset = KafkaOffsetResetStrategy(self.properties.get("auto.offset.reset", "latest").lower())
+        self.starting = (KafkaOffsetsInitializer.committed_offsets(reset) if self.group_id else
+                         KafkaOffsetsInitializer(reset.value if reset is not KafkaOffsetResetStrategy.NONE
+                                                 else "earliest"))
+        return self
+
+    def set_start_from_earliest(self) -> "FlinkKafkaConsumer":
+        self.starting = KafkaOffsetsInitializer.earliest()
+        return self
+
+    def set_start_from_latest(self) -> "FlinkKafkaConsumer":
+        self.starting = KafkaOffsetsInitializer.latest()
+        return self
+
+    def set_start_from_timestamp(self, startup_offsets_timestamp: int) -> "FlinkKafkaConsumer":
+        """Start at the first record of each partition whose timestamp is >= the given one (ms)."""
+        self.starting = KafkaOffsetsInitializer.timestamp(startup_offsets_timestamp)
+        return self
+
+    def set_commit_offsets_on_checkpoints(self, commit_on_checkpoints: bool) -> "FlinkKafkaConsumer":
+        """Commit the offsets to the group when a checkpoint completes (the default)."""
+        self.properties["commit.offsets.on.checkpoint"] = "true" if commit_on_checkpoints else "false"
+        return self
+
+    def disable_filter_restored_partitions_with_subscribed_topics(self) -> "FlinkKafkaConsumer":
+        """After a restore, also read restored partitions of topics no longer subscribed."""
+        self.filter_restored_partitions = False
+        return self
+
+    def get_produced_type(self) -> Any:
+        """The type of the records (the deserialization schema's)."""
+        return self.output_type()
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        if self.filter_restored_partitions:
+            splits = [s for s in splits if s.payload.topic in self.topics]
+        return super().create_reader(splits, subtask_index, parallelism)
+
+
+class Semantic(Enum):
+    """The guarantee of a ``FlinkKafkaProducer`` (KafkaSink's ``DeliveryGuarantee``)."""
+
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+    NONE = 2
+
+    def delivery_guarantee(self) -> DeliveryGuarantee:
+        return DeliveryGuarantee[self.name]
+
+
+class FlinkKafkaProducer(KafkaSink):
+    """PyFlink's legacy Kafka producer, for ``ds.add_sink(...)``: a ``KafkaSink`` writing every
+    record to ``topic``, configured by Kafka ``producer_config`` (``bootstrap.servers``, ...).
+
+    >>> producer = FlinkKafkaProducer("out", SimpleStringSchema(), {"bootstrap.servers": "localhost:9092"})
+    >>> ds.add_sink(producer)  # doctest: +SKIP
+
+    ``Semantic.EXACTLY_ONCE`` writes each checkpoint's records in one transaction (under the
+    ``transactional.id`` of ``producer_config`` as prefix, else one made for this producer).
+    ``kafka_producer_pool_size`` is not needed: each subtask has one producer, and its
+    transactions are opened at commit time.
+    """
+
+    def __init__(self, topic: str, serialization_schema: SerializationSchema, producer_config: dict,
+                 kafka_producer_pool_size: int = 5, semantic: Semantic = Semantic.AT_LEAST_ONCE) -> None:
+        config = {k: str(v) for k, v in dict(producer_config).items()}
+        bootstrap = config.pop("bootstrap.servers", None)
+        if not bootstrap:
+            raise ValueError("FlinkKafkaProducer: the producer config needs 'bootstrap.servers'")
+        prefix = config.pop("transactional.id", None)
+        if semantic is Semantic.EXACTLY_ONCE and not prefix:
+            prefix = f"{topic}-producer-{uuid.uuid4().hex[:12]}"  # the same in every attempt of the job
+        serializer = KafkaRecordSerializationSchema.builder().set_topic(topic) \
+            .set_value_serialization_schema(serialization_schema).build()
+        super().__init__(bootstrap, serializer, semantic.delivery_guarantee(), prefix, config)
+        self.write_timestamps = False
+
+    def set_write_timestamp_to_kafka(self, write_timestamp_to_kafka: bool) -> "FlinkKafkaProducer":
+        """Give each Kafka record the stream record's timestamp (off by default)."""
+        self.write_timestamps = bool(write_timestamp_to_kafka)
+        return self
+
+    def set_log_failures_only(self, log_failures_only: bool) -> "FlinkKafkaProducer":
+        """Log failed deliveries instead of failing the job (records may then be lost)."""
+        self.log_failures_only = bool(log_failures_only)
+        return self
+
+    def set_flush_on_checkpoint(self, flush_on_checkpoint: bool) -> "FlinkKafkaProducer":
+        """Wait for every acknowledgement at checkpoints (the default; AT_LEAST_ONCE needs it)."""
+        self.flush_on_checkpoint = bool(flush_on_checkpoint)
+        return self
+
+    def ignore_failures_after_transaction_timeout(self) -> "FlinkKafkaProducer":
+        """Accepted for PyFlink's programs; nothing to ignore here: a transaction is opened only
+        when its checkpoint has completed and is committed at once, so none can time out while
+        the job is down."""
+        return self
 
 class KafkaTopicSelector:
     """Chooses the topic of each record for ``KafkaRecordSerializationSchema.builder()

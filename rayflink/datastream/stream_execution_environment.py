@@ -238,6 +238,17 @@ class StreamExecutionEnvironment:
         """The integers ``start..end`` inclusive, split across the source subtasks."""
         return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
 
+    def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
+        """A stream read by a legacy source (``FlinkKafkaConsumer``), without watermarks: PyFlink's
+        form of ``from_source``. Java ``SourceFunction``s do not exist here."""
+        from rayflink.common.watermark_strategy import WatermarkStrategy
+        from rayflink.datastream.connectors.base import Source
+
+        if not isinstance(source_func, Source):
+            raise GraphBuildError(f"add_source({source_name!r}): {type(source_func).__name__} is not a source "
+                                  "rayflink runs; use from_source(...) with a connector's Source")
+        return self._from(source_func, WatermarkStrategy.no_watermarks(), source_name, type_info)
+
     def from_source(self, source: Any, watermark_strategy: Any, source_name: str,
                     type_info: Any = None) -> DataStream:
         """A stream read by a connector ``Source`` (Kafka, files, number sequence, ...)."""

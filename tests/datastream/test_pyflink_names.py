@@ -42,14 +42,10 @@ JVM_ONLY_MEMBERS = {
     "is_force_avro_enabled": "Java serialization (Avro for POJOs)",
     "enable_generic_types": "Java generic types (Kryo fallback)", "disable_generic_types": "Java generic types",
     "has_generic_types_disabled": "Java generic types (Kryo fallback)",
-    "add_source": "takes a Java SourceFunction",
 }
 
 PENDING_NAMES = {
     "CompletableFuture": "JobClient methods return their results, not futures",
-    "FlinkKafkaConsumer": "the legacy Kafka SourceFunction; use KafkaSource",
-    "FlinkKafkaProducer": "the legacy Kafka SinkFunction; use KafkaSink",
-    "Semantic": "the legacy FlinkKafkaProducer's guarantee; KafkaSink takes DeliveryGuarantee",
     "BucketAssigner": "FileSink writes one bucket per subtask; bucket assigners not built",
     "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
     "FileEnumeratorProvider": "FileSource enumerates files itself",
