@@ -54,8 +54,6 @@ PENDING_NAMES = {
 PENDING_MEMBERS = {
     "KeySelector.open": "key selectors are plain functions here (open/close are not called)",
     "KeySelector.close": "key selectors are plain functions here (open/close are not called)",
-    "EmbeddedRocksDBStateBackend.set_db_storage_paths": "RocksDB lives in the executor's working dir",
-    "EmbeddedRocksDBStateBackend.get_db_storage_paths": "RocksDB lives in the executor's working dir",
     "EmbeddedRocksDBStateBackend.set_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.get_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool",
