@@ -69,8 +69,13 @@ class ReduceOperator(OneInputStreamOperator):
             super().close()
 
 
-def aggregation(kind: AccumulateType, field: int | str) -> Callable[[Any, Any], Any]:
-    """The reduce function of a built-in aggregation over ``field`` (Flink's semantics)."""
+def aggregation(kind: AccumulateType | str, field: int | str) -> Callable[[Any, Any], Any]:
+    """The reduce function of a built-in aggregation over ``field`` (Flink's semantics); ``kind``
+    is an ``AccumulateType`` or its name (``"sum"``, ``"min_by"``, ...)."""
+    if isinstance(kind, str):
+        if kind.upper() not in AccumulateType.__members__:
+            raise ValueError(f"unknown aggregation {kind!r}")
+        kind = AccumulateType[kind.upper()]
     raw_get = field_getter(field)
 
     def get(record: Any) -> Any:

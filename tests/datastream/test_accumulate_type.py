@@ -36,3 +36,12 @@ def test_each_accumulate_type_computes_flinks_result(records):
     # MIN_BY/MAX_BY keep the whole record: the first one with the least/greatest field
     assert fold(AccumulateType.MIN_BY) == next(r for r in records if r[0] == min(x[0] for x in records))
     assert fold(AccumulateType.MAX_BY) == next(r for r in records if r[0] == max(x[0] for x in records))
+
+
+def test_an_aggregation_may_be_named_by_its_type_name():
+    assert aggregation("sum", 0)((1, "a"), (2, "b")) == aggregation(AccumulateType.SUM, 0)((1, "a"), (2, "b"))
+    assert aggregation("max_by", 0)((1, "a"), (2, "b")) == (2, "b")
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown aggregation 'avg'"):
+        aggregation("avg", 0)
