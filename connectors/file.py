@@ -26,7 +26,7 @@ from rayflink.datastream.connectors.base import (
 )
 from rayflink.errors import RayflinkError
 
-__all__ = ["BulkFormat", "BulkWriter", "DefaultRollingPolicy", "Encoder", "FileCommittable",
+__all__ = ["BucketAssigner", "BulkFormat", "BulkWriter", "DefaultRollingPolicy", "Encoder", "FileCommittable",
            "FileConnectorError", "FileSink", "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy",
            "OutputFileConfig", "ParquetBulkWriters", "ParquetColumnarRowInputFormat", "RollingPolicy",
            "StreamFormat", "StreamingFileSink"]
@@ -538,6 +538,75 @@ class FileCommittable:
     files: tuple[tuple[str, str], ...]
 
 
+_JAVA_DATE_FIELDS = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+
+
+@dataclass(frozen=True)
+class BucketAssigner:
+    """Which bucket (a directory under the base path) a sink's part files go to (PyFlink's
+    ``BucketAssigner``): the base path itself, or a directory named by the processing time.
+
+    >>> BucketAssigner.date_time_bucket_assigner("yyyy-MM-dd--HH", "UTC").bucket_id(0)
+    '1970-01-01--00'
+    >>> BucketAssigner.base_path_bucket_assigner().bucket_id(0)
+    ''
+    """
+
+    strftime_format: str | None = None  # None: the base path
+    timezone_id: str | None = None  # None: the machine's time zone
+
+    @staticmethod
+    def base_path_bucket_assigner() -> "BucketAssigner":
+        """Every part file directly in the base path (no buckets)."""
+        return BucketAssigner()
+
+    @staticmethod
+    def date_time_bucket_assigner(format_str: str = "yyyy-MM-dd--HH", timezone_id: str | None = None
+                                  ) -> "BucketAssigner":
+        """A bucket per ``format_str`` (Java's date pattern: ``yyyy``, ``MM``, ``dd``, ``HH``, ``mm``,
+        ``ss``, quoted ``'text'``) of the time a record is written, in ``timezone_id`` (e.g.
+        ``Europe/Madrid``; default the machine's). Raises ``ValueError`` for other pattern letters
+        or an unknown time zone."""
+        if timezone_id is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(timezone_id)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"date_time_bucket_assigner: unknown time zone {timezone_id!r}") from None
+        return BucketAssigner(_strftime_of(format_str), timezone_id)
+
+    def bucket_id(self, now_ms: int) -> str:
+        """The bucket of a record written at ``now_ms`` ("" for the base path)."""
+        if self.strftime_format is None:
+            return ""
+        import datetime
+        import zoneinfo
+
+        zone = zoneinfo.ZoneInfo(self.timezone_id) if self.timezone_id else None
+        moment = datetime.datetime.fromtimestamp(now_ms / 1000, tz=zone)
+        return moment.strftime(self.strftime_format)
+
+
+def _strftime_of(pattern: str) -> str:
+    """Java's date pattern as a strftime format."""
+    import re
+
+    out = []
+    for token in re.finditer(r"'[^']*'|([A-Za-z])\1*|[^A-Za-z']+", pattern):
+        text = token.group(0)
+        if text.startswith("'"):
+            out.append(text[1:-1].replace("%", "%%") or "'")
+        elif text[0].isalpha():
+            if text not in _JAVA_DATE_FIELDS:
+                raise ValueError(f"date_time_bucket_assigner: pattern {pattern!r}: {text!r} is not supported "
+                                 f"(use {', '.join(_JAVA_DATE_FIELDS)})")
+            out.append(_JAVA_DATE_FIELDS[text])
+        else:
+            out.append(text.replace("%", "%%"))
+    return "".join(out)
+
+
 class FileSink(Sink, SupportsPreprocessing):
     """Writes part files under ``base_path``: in-progress -> pending at a roll -> finished on commit.
 
@@ -557,6 +626,7 @@ class FileSink(Sink, SupportsPreprocessing):
         self.bulk = bulk
         self.rolling_policy = rolling_policy
         self.file_config = file_config
+        self.bucket_assigner = BucketAssigner.base_path_bucket_assigner()
 
     @staticmethod
     def for_row_format(base_path: str, encoder: Encoder) -> "FileSink.RowFormatBuilder":
@@ -590,6 +660,7 @@ class FileSink(Sink, SupportsPreprocessing):
             self._args = [base_path, encoder, bulk]
             self._policy = rolling_policy
             self._config = OutputFileConfig()
+            self._assigner = BucketAssigner.base_path_bucket_assigner()
 
         def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.BaseBuilder":
             raise NotImplementedError
@@ -603,8 +674,18 @@ class FileSink(Sink, SupportsPreprocessing):
             self._config = config
             return self
 
+        def with_bucket_assigner(self, bucket_assigner: BucketAssigner) -> "FileSink.BaseBuilder":
+            """Write part files into the buckets ``bucket_assigner`` names (default: the base path)."""
+            if not isinstance(bucket_assigner, BucketAssigner):
+                raise TypeError(f"with_bucket_assigner: expected a BucketAssigner, "
+                                f"got {type(bucket_assigner).__name__}")
+            self._assigner = bucket_assigner
+            return self
+
         def build(self) -> "FileSink":
-            return self._sink_type()(*self._args, self._policy, self._config)
+            sink = self._sink_type()(*self._args, self._policy, self._config)
+            sink.bucket_assigner = self._assigner
+            return sink
 
         def _sink_type(self) -> type:
             return FileSink
@@ -669,67 +750,66 @@ class FileSinkWriter(SinkWriter):
         self.uuid = uuid.uuid4().hex
         self.count = 0
         self.pending: list[tuple[str, str]] = []
-        self.current: Any = None  # open file object (row formats) or BulkWriter
-        self.current_paths: tuple[str, str] | None = None
-        self.size = 0
-        self.opened_ms = self.last_write_ms = 0
+        self.parts: dict[str, _Part] = {}  # the in-progress part of each bucket with one
         os.makedirs(sink.base_path, exist_ok=True)
 
-    def _open(self) -> None:
+    def _open(self, bucket: str) -> "_Part":
         cfg = self.sink.file_config
         name = f"{cfg.part_prefix}-{self.uuid}-{self.subtask_index}-{self.count}{cfg.part_suffix}"
         self.count += 1
-        final = os.path.join(self.sink.base_path, name)
-        in_progress = os.path.join(self.sink.base_path, f".{name}.inprogress")
-        if self.sink.bulk is not None:
-            self.current = self.sink.bulk.create(in_progress)
-        else:
-            self.current = open(in_progress, "wb")
-        self.current_paths = (in_progress, final)
-        self.size = 0
-        self.opened_ms = self.last_write_ms = current_time_ms()
+        directory = os.path.join(self.sink.base_path, bucket) if bucket else self.sink.base_path
+        os.makedirs(directory, exist_ok=True)
+        final = os.path.join(directory, name)
+        in_progress = os.path.join(directory, f".{name}.inprogress")
+        file = self.sink.bulk.create(in_progress) if self.sink.bulk is not None else open(in_progress, "wb")  # noqa: SIM115
+        part = self.parts[bucket] = _Part(file, (in_progress, final), current_time_ms())
+        return part
 
-    def _roll(self) -> None:
-        """Close the in-progress part: it becomes pending."""
-        if self.current is not None:
-            self.current.close()
-            self.pending.append(self.current_paths)
-            self.current = self.current_paths = None
+    def _roll(self, bucket: str | None = None) -> None:
+        """Close the in-progress part of ``bucket`` (of every bucket when None): it becomes pending."""
+        for b in list(self.parts) if bucket is None else [bucket]:
+            part = self.parts.pop(b, None)
+            if part is not None:
+                part.file.close()
+                self.pending.append(part.paths)
 
     def write(self, records: list, timestamps: list | None) -> None:
         now_ms = current_time_ms()
         policy = self.sink.rolling_policy
-        if self.current is not None and policy.should_roll(self.size, self.opened_ms, self.last_write_ms, now_ms):
-            self._roll()
-        if self.current is None:
-            self._open()
+        for b, part in list(self.parts.items()):  # every bucket's part rolls by size and time
+            if policy.should_roll(part.size, part.opened_ms, part.last_write_ms, now_ms):
+                self._roll(b)
+        bucket = self.sink.bucket_assigner.bucket_id(now_ms)
+        part = self.parts.get(bucket) or self._open(bucket)
         if self.sink.bulk is not None:
-            self.size += self.current.add_elements(records)
+            part.size += part.file.add_elements(records)
         else:
-            self._write_rows([self.sink.encoder.encode(r) for r in records], policy.part_size)
-        self.last_write_ms = now_ms
+            self._write_rows(bucket, [self.sink.encoder.encode(r) for r in records], policy.part_size)
+        self.parts[bucket].last_write_ms = now_ms
 
-    def _write_rows(self, rows: list[bytes], part_size: int | None) -> None:
+    def _write_rows(self, bucket: str, rows: list[bytes], part_size: int | None) -> None:
         """Append encoded rows, rolling whenever the part reaches ``part_size`` bytes (as Flink, per record)."""
         start = 0
+        part = self.parts[bucket]
         while start < len(rows):
-            end, size = start, self.size
+            end, size = start, part.size
             while end < len(rows) and (part_size is None or size < part_size):
                 size += len(rows[end])
                 end += 1
             data = b"".join(rows[start:end])
-            self.current.write(data)
-            self.size += len(data)
+            part.file.write(data)
+            part.size += len(data)
             start = end
             if start < len(rows):
-                self._roll()
-                self._open()
+                self._roll(bucket)
+                part = self._open(bucket)
 
     def flush(self, end_of_input: bool) -> None:
         if end_of_input:
             self._roll()
-        elif self.current is not None and self.sink.bulk is None:
-            self.current.flush()
+        elif self.sink.bulk is None:
+            for part in self.parts.values():
+                part.file.flush()
 
     def prepare_commit(self, checkpoint_id: int) -> FileCommittable:
         """At a barrier: roll the in-progress part; this checkpoint's pending parts are the committable."""
@@ -749,11 +829,25 @@ class FileSinkWriter(SinkWriter):
                                              f"is gone and {final!r} does not exist")
 
     def close(self) -> None:
-        """Drop the part still in progress (its records come again from the last checkpoint)."""
-        if self.current is not None:
-            self.current.close()
-            os.remove(self.current_paths[0])
-            self.current = None
+        """Drop the parts still in progress (their records come again from the last checkpoint)."""
+        for part in self.parts.values():
+            part.file.close()
+            os.remove(part.paths[0])
+        self.parts.clear()
+
+
+@dataclass
+class _Part:
+    """A bucket's in-progress part file: its writer, (in-progress, final) paths, size and times."""
+
+    file: Any  # an open file (row formats) or a BulkWriter
+    paths: tuple[str, str]
+    opened_ms: int
+    size: int = 0
+    last_write_ms: int = 0
+
+    def __post_init__(self) -> None:
+        self.last_write_ms = self.opened_ms
 
 
 def _named_row(names: Any, values: tuple) -> Row:

@@ -363,3 +363,51 @@ def test_a_streaming_file_sink_added_with_add_sink_writes_every_record(tmp_path)
     e.execute("streaming file sink")
     lines = [line for name in os.listdir(tmp_path / "out") for line in (tmp_path / "out" / name).read_text().split()]
     assert sorted(lines) == sorted(f"line-{i}" for i in range(100))
+
+
+def test_bucket_assigners_name_buckets_by_the_processing_time() -> None:
+    from rayflink.datastream.connectors.file_system import BucketAssigner
+
+    hour = BucketAssigner.date_time_bucket_assigner(timezone_id="UTC")
+    assert hour.bucket_id(0) == "1970-01-01--00" and hour.bucket_id(3_600_000) == "1970-01-01--01"
+    partitioned = BucketAssigner.date_time_bucket_assigner("'dt='yyyyMMdd'/hour='HH", "Asia/Tokyo")
+    assert partitioned.bucket_id(0) == "dt=19700101/hour=09"
+    assert BucketAssigner.base_path_bucket_assigner().bucket_id(123) == ""
+    with pytest.raises(ValueError, match="'EEE' is not supported"):
+        BucketAssigner.date_time_bucket_assigner("EEE-HH")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        BucketAssigner.date_time_bucket_assigner(timezone_id="Mars/Olympus")
+
+
+def test_a_sink_writes_a_part_per_bucket_and_commits_them_all(tmp_path, monkeypatch) -> None:
+    import rayflink.connectors.file as file_module
+    from rayflink.datastream.connectors.file_system import BucketAssigner
+
+    now = [0]
+    monkeypatch.setattr(file_module, "current_time_ms", lambda: now[0])
+    sink = (FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+            .with_bucket_assigner(BucketAssigner.date_time_bucket_assigner("HH", "UTC"))
+            .with_rolling_policy(RollingPolicy.default_rolling_policy(rollover_interval=10 * 3_600_000,
+                                                                      inactivity_interval=2 * 3_600_000)).build())
+    writer = sink.create_writer(0, 1)
+    writer.write(["a", "b"], None)  # hour 00
+    now[0] = 3_600_000
+    writer.write(["c"], None)  # hour 01: a second bucket, the first one's part stays open
+    assert sorted(writer.parts) == ["00", "01"]
+    now[0] = 3 * 3_600_000
+    writer.write(["d"], None)  # hour 03: the parts of 00 and 01 have been idle too long and roll
+    assert sorted(writer.parts) == ["03"] and len(writer.pending) == 2
+    committable = writer.prepare_commit(1)  # a checkpoint rolls every bucket's part
+    assert writer.parts == {} and len(committable.files) == 3
+    writer.commit([committable])
+
+    def lines(bucket: str) -> list[str]:
+        return [line for n in os.listdir(tmp_path / bucket) for line in (tmp_path / bucket / n).read_text().split()]
+
+    assert (lines("00"), lines("01"), lines("03")) == (["a", "b"], ["c"], ["d"])
+    assert not any(n.startswith(".") for b in ("00", "01", "03") for n in os.listdir(tmp_path / b))
+    writer.write(["e"], None)
+    writer.close()  # a part in progress is dropped (its records come again from the checkpoint)
+    assert lines("03") == ["d"] and not [n for n in os.listdir(tmp_path / "03") if n.startswith(".")]
+    with pytest.raises(TypeError, match="expected a BucketAssigner"):
+        FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder()).with_bucket_assigner("HH")

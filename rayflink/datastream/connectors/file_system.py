@@ -1,6 +1,7 @@
 """PyFlink path for the file connector (the code lives in ``rayflink.connectors.file``)."""
 
 from rayflink.connectors.file import (
+    BucketAssigner,
     BulkFormat,
     DefaultRollingPolicy,
     Encoder,
