@@ -27,6 +27,7 @@ from rayflink.datastream.connectors.base import (
 from rayflink.errors import RayflinkError
 
 __all__ = ["BucketAssigner", "BulkFormat", "BulkWriter", "DefaultRollingPolicy", "Encoder", "FileCommittable",
+           "FileCompactStrategy", "FileCompactor",
            "FileConnectorError", "FileSink", "FileSource", "FileSourceSplit", "OnCheckpointRollingPolicy",
            "OutputFileConfig", "ParquetBulkWriters", "ParquetColumnarRowInputFormat", "RollingPolicy",
            "StreamFormat", "StreamingFileSink"]
@@ -607,6 +608,83 @@ def _strftime_of(pattern: str) -> str:
     return "".join(out)
 
 
+@dataclass(frozen=True)
+class FileCompactStrategy:
+    """When a ``FileSink`` compacts its part files (PyFlink's ``FileCompactStrategy``): the part
+    files a sink subtask wrote in a checkpoint, per bucket, are merged into compacted files
+    (``compacted-<first part's name>``) of up to about ``size_threshold`` bytes (-1: one file)
+    before they are committed.
+
+    >>> FileCompactStrategy.builder().set_size_threshold(64 << 20).build().size_threshold
+    67108864
+
+    Departures from Flink: compaction happens at every checkpoint (``enable_compaction_on_checkpoint``
+    takes 1 only: pending files are not kept across checkpoints), in the sink's own thread
+    (``set_num_compact_threads`` is recorded, not used).
+    """
+
+    size_threshold: int = -1
+    num_checkpoints_before_compaction: int = 1
+    num_compact_threads: int = 1
+
+    @staticmethod
+    def builder() -> "FileCompactStrategy.Builder":
+        return FileCompactStrategy.Builder()
+
+    class Builder:
+        def __init__(self) -> None:
+            self._strategy = FileCompactStrategy()
+
+        def enable_compaction_on_checkpoint(self, num_checkpoints_before_compaction: int
+                                            ) -> "FileCompactStrategy.Builder":
+            if num_checkpoints_before_compaction != 1:
+                raise ValueError("enable_compaction_on_checkpoint: rayflink compacts the part files of every "
+                                 f"checkpoint (1), not every {num_checkpoints_before_compaction}")
+            return self
+
+        def set_size_threshold(self, size_threshold: int) -> "FileCompactStrategy.Builder":
+            """Compacted files grow up to this many bytes (-1: all of a checkpoint's parts in one)."""
+            if not isinstance(size_threshold, int) or (size_threshold < 1 and size_threshold != -1):
+                raise ValueError(f"set_size_threshold: bytes > 0 (or -1), got {size_threshold!r}")
+            self._strategy = FileCompactStrategy(size_threshold, 1, self._strategy.num_compact_threads)
+            return self
+
+        def set_num_compact_threads(self, num_compact_threads: int) -> "FileCompactStrategy.Builder":
+            self._strategy = FileCompactStrategy(self._strategy.size_threshold, 1, num_compact_threads)
+            return self
+
+        def build(self) -> "FileCompactStrategy":
+            return self._strategy
+
+
+@dataclass(frozen=True)
+class FileCompactor:
+    """How part files are merged (PyFlink's ``FileCompactor``): concatenated (row formats),
+    ``file_delimiter`` between files, or left as they are (``identical_file_compactor``, for
+    bulk formats, whose files cannot be concatenated)."""
+
+    concat: bool = True
+    file_delimiter: bytes | None = None
+
+    @staticmethod
+    def concat_file_compactor(file_delimiter: bytes | None = None) -> "FileCompactor":
+        return FileCompactor(True, file_delimiter)
+
+    @staticmethod
+    def identical_file_compactor() -> "FileCompactor":
+        return FileCompactor(False)
+
+    def compact(self, sources: list[str], target: str) -> None:
+        """Write the concatenation of ``sources`` to ``target``."""
+        with open(target, "wb") as out:
+            for i, source in enumerate(sources):
+                if i and self.file_delimiter:
+                    out.write(self.file_delimiter)
+                with open(source, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        out.write(chunk)
+
+
 class FileSink(Sink, SupportsPreprocessing):
     """Writes part files under ``base_path``: in-progress -> pending at a roll -> finished on commit.
 
@@ -627,6 +705,7 @@ class FileSink(Sink, SupportsPreprocessing):
         self.rolling_policy = rolling_policy
         self.file_config = file_config
         self.bucket_assigner = BucketAssigner.base_path_bucket_assigner()
+        self.compaction: tuple[FileCompactStrategy, FileCompactor] | None = None
 
     @staticmethod
     def for_row_format(base_path: str, encoder: Encoder) -> "FileSink.RowFormatBuilder":
@@ -661,6 +740,7 @@ class FileSink(Sink, SupportsPreprocessing):
             self._policy = rolling_policy
             self._config = OutputFileConfig()
             self._assigner = BucketAssigner.base_path_bucket_assigner()
+            self._compaction: tuple[FileCompactStrategy, FileCompactor] | None = None
 
         def with_rolling_policy(self, policy: RollingPolicy) -> "FileSink.BaseBuilder":
             raise NotImplementedError
@@ -682,9 +762,24 @@ class FileSink(Sink, SupportsPreprocessing):
             self._assigner = bucket_assigner
             return self
 
+        def enable_compact(self, strategy: FileCompactStrategy, compactor: FileCompactor) -> "FileSink.BaseBuilder":
+            """Merge each checkpoint's part files (per bucket) as ``strategy`` and ``compactor`` say."""
+            if not isinstance(strategy, FileCompactStrategy) or not isinstance(compactor, FileCompactor):
+                raise TypeError("enable_compact: expected a FileCompactStrategy and a FileCompactor")
+            if compactor.concat and self._args[2] is not None:
+                raise ValueError("enable_compact: bulk files (Parquet, Avro) cannot be concatenated; use "
+                                 "FileCompactor.identical_file_compactor()")
+            self._compaction = (strategy, compactor)
+            return self
+
+        def disable_compact(self) -> "FileSink.BaseBuilder":
+            self._compaction = None
+            return self
+
         def build(self) -> "FileSink":
             sink = self._sink_type()(*self._args, self._policy, self._config)
             sink.bucket_assigner = self._assigner
+            sink.compaction = self._compaction
             return sink
 
         def _sink_type(self) -> type:
@@ -812,11 +907,39 @@ class FileSinkWriter(SinkWriter):
                 part.file.flush()
 
     def prepare_commit(self, checkpoint_id: int) -> FileCommittable:
-        """At a barrier: roll the in-progress part; this checkpoint's pending parts are the committable."""
+        """At a barrier: roll the in-progress part; this checkpoint's pending parts (compacted, with
+        compaction) are the committable."""
         self._roll()
+        if self.sink.compaction is not None and self.sink.compaction[1].concat:
+            self.pending = self._compacted(self.pending, *self.sink.compaction)
         committable = FileCommittable(tuple(self.pending))
         self.pending = []
         return committable
+
+    @staticmethod
+    def _compacted(pending: list[tuple[str, str]], strategy: FileCompactStrategy,
+                   compactor: FileCompactor) -> list[tuple[str, str]]:
+        """Merge the pending parts of each bucket into compacted parts of up to the size threshold."""
+        groups: dict[str, list[list[tuple[str, str]]]] = {}
+        for pair in pending:
+            runs = groups.setdefault(os.path.dirname(pair[1]), [[]])
+            size = sum(os.path.getsize(p) for p, _ in runs[-1])
+            if runs[-1] and strategy.size_threshold != -1 and size >= strategy.size_threshold:
+                runs.append([])
+            runs[-1].append(pair)
+        out = []
+        for directory, runs in groups.items():
+            for run in runs:
+                if len(run) == 1:
+                    out.append(run[0])
+                    continue
+                name = "compacted-" + os.path.basename(run[0][1])
+                target = os.path.join(directory, f".{name}.inprogress")
+                compactor.compact([p for p, _ in run], target)
+                for p, _ in run:
+                    os.remove(p)
+                out.append((target, os.path.join(directory, name)))
+        return out
 
     def commit(self, committables: list[FileCommittable | None]) -> None:
         """Rename pending parts to their finished names (again after a restore: idempotent)."""

@@ -411,3 +411,38 @@ def test_a_sink_writes_a_part_per_bucket_and_commits_them_all(tmp_path, monkeypa
     assert lines("03") == ["d"] and not [n for n in os.listdir(tmp_path / "03") if n.startswith(".")]
     with pytest.raises(TypeError, match="expected a BucketAssigner"):
         FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder()).with_bucket_assigner("HH")
+
+
+def test_compaction_merges_the_parts_of_a_checkpoint_before_they_are_committed(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import FileCompactor, FileCompactStrategy
+
+    def run(strategy, compactor, out):
+        sink = (FileSink.for_row_format(str(out), Encoder.simple_string_encoder())
+                .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=10))  # a part per ~3 records
+                .enable_compact(strategy, compactor).build())
+        writer = sink.create_writer(0, 1)
+        writer.write([f"r{i}" for i in range(12)], None)
+        writer.commit([writer.prepare_commit(1)])
+        return sorted(os.listdir(out))
+
+    one = run(FileCompactStrategy.builder().build(), FileCompactor.concat_file_compactor(), tmp_path / "one")
+    assert len(one) == 1 and one[0].startswith("compacted-part-")
+    assert (tmp_path / "one" / one[0]).read_text().split() == [f"r{i}" for i in range(12)]
+    bounded = run(FileCompactStrategy.builder().set_size_threshold(20).build(), FileCompactor.concat_file_compactor(),
+                  tmp_path / "bounded")
+    assert 1 < len(bounded) < 4  # merged up to ~20 bytes each: fewer files than the 4 parts
+    assert sorted(line for n in bounded for line in (tmp_path / "bounded" / n).read_text().split()) == \
+        sorted(f"r{i}" for i in range(12))
+    kept = run(FileCompactStrategy.builder().build(), FileCompactor.identical_file_compactor(), tmp_path / "kept")
+    assert len(kept) == 4 and not any(n.startswith("compacted-") for n in kept)
+
+    with pytest.raises(ValueError, match="every checkpoint"):
+        FileCompactStrategy.builder().enable_compaction_on_checkpoint(3)
+    with pytest.raises(ValueError, match="cannot be concatenated"):
+        FileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW)).enable_compact(
+            FileCompactStrategy.builder().build(), FileCompactor.concat_file_compactor())
+    delimited = FileCompactor.concat_file_compactor(b"--\n")
+    (tmp_path / "a").write_bytes(b"x\n")
+    (tmp_path / "b").write_bytes(b"y\n")
+    delimited.compact([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "ab"))
+    assert (tmp_path / "ab").read_bytes() == b"x\n--\ny\n"

@@ -46,7 +46,6 @@ JVM_ONLY_MEMBERS = {
 
 PENDING_NAMES = {
     "CompletableFuture": "JobClient methods return their results, not futures",
-    "FileCompactStrategy": "file compaction not built", "FileCompactor": "file compaction not built",
     "FileEnumeratorProvider": "FileSource enumerates files itself",
     "FileSplitAssignerProvider": "FileSource assigns splits itself",
 }

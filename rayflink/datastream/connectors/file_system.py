@@ -6,6 +6,8 @@ from rayflink.connectors.file import (
     DefaultRollingPolicy,
     Encoder,
     FileCommittable,
+    FileCompactor,
+    FileCompactStrategy,
     FileConnectorError,
     FileSink,
     FileSource,
