@@ -45,16 +45,20 @@ JVM_ONLY_MEMBERS = {
 }
 
 PENDING_NAMES = {
-    "CompletableFuture": "JobClient methods return their results, not futures",
-    "FileEnumeratorProvider": "FileSource enumerates files itself",
-    "FileSplitAssignerProvider": "FileSource assigns splits itself",
+    "CompletableFuture": "JobClient methods return their results, not futures (apps and tests rely on it: "
+                         "changing what get_job_status/cancel/trigger_savepoint return is an API decision)",
+    "FileEnumeratorProvider": "FileSource enumerates files without splitting them; block-splitting needs "
+                              "splits with an end offset in the reader",
+    "FileSplitAssignerProvider": "FileSource deals whole files to its subtasks itself (no host locality on Ray)",
 }
 PENDING_MEMBERS = {
-    "KeySelector.open": "key selectors are plain functions here (open/close are not called)",
-    "KeySelector.close": "key selectors are plain functions here (open/close are not called)",
+    "KeySelector.open": "key selectors are plain functions here; calling open/close needs the task "
+                        "(rayflink/runtime/task.py, not this change's to edit)",
+    "KeySelector.close": "key selectors are plain functions here; calling open/close needs the task",
     "EmbeddedRocksDBStateBackend.set_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.get_options": "takes a Java RocksDBOptionsFactory class name",
-    "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool",
+    "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool "
+                                                                  "(rayflink/checkpoint/)",
     "EmbeddedRocksDBStateBackend.get_number_of_transfer_threads": "snapshot uploads use one thread pool",
     "FileSourceBuilder.set_file_enumerator": "see FileEnumeratorProvider",
     "FileSourceBuilder.set_split_assigner": "see FileSplitAssignerProvider",
