@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -20,6 +21,8 @@ from rayflink.datastream.connectors.base import (
     SourceReader,
     SourceSplit,
     SplitBatch,
+    StreamTransformer,
+    SupportsPreprocessing,
 )
 from rayflink.errors import RayflinkError, truncate
 
@@ -38,6 +41,7 @@ _CONSUMER_DEFAULTS = {
 # Flink's KafkaSource options: read by rayflink, never passed to the Kafka client.
 _SOURCE_OPTIONS = ("partition.discovery.interval.ms", "commit.offsets.on.checkpoint", "default.api.timeout.ms",
                    "client.id.prefix")
+_LOG = logging.getLogger(__name__)
 _CONSUME_BATCH = 1000  # bench/KAFKA.md: consume(1000) is the fastest batch size
 
 
@@ -193,9 +197,10 @@ class KafkaSource(Source):
     def __init__(self, bootstrap_servers: str, topics: tuple[str, ...], topic_pattern: str | None,
                  group_id: str | None, starting: KafkaOffsetsInitializer,
                  stopping: KafkaOffsetsInitializer | None, deserializer: KafkaRecordDeserializationSchema,
-                 properties: dict, dead_letter_tag: Any) -> None:
+                 properties: dict, dead_letter_tag: Any, partitions: tuple[KafkaTopicPartition, ...] = ()) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
+        self.partitions = partitions  # set_partitions(...): exactly these (else topics or a pattern)
         self.topic_pattern = topic_pattern
         self.group_id = group_id
         self.starting = starting
@@ -226,6 +231,8 @@ class KafkaSource(Source):
 
     def list_partitions(self, metadata: Any) -> list[tuple[str, int]]:
         """The (topic, partition) pairs this source reads, from a cluster metadata answer."""
+        if self.partitions:
+            return self._assigned_partitions(metadata)
         if self.topic_pattern is not None:
             pattern = re.compile(self.topic_pattern)
             names = [t for t in metadata.topics if pattern.fullmatch(t) and not t.startswith("__")]
@@ -241,6 +248,18 @@ class KafkaSource(Source):
                     f"(error {md.error if md else 'UNKNOWN_TOPIC_OR_PART'}; topics there: {truncate(known, 300)}); "
                     "create it or fix set_topics(...)")
             out.extend((name, p) for p in md.partitions)
+        return sorted(out)
+
+    def _assigned_partitions(self, metadata: Any) -> list[tuple[str, int]]:
+        out = []
+        for tp in self.partitions:
+            md = metadata.topics.get(tp.topic)
+            if md is None or md.error is not None or tp.partition not in md.partitions:
+                have = sorted(md.partitions) if md is not None and md.error is None else "no such topic"
+                raise KafkaConnectorError(
+                    f"KafkaSource: partition {tp.partition} of topic {tp.topic!r} does not exist on "
+                    f"{self.bootstrap_servers} (partitions there: {have}); fix set_partitions(...)")
+            out.append((tp.topic, tp.partition))
         return sorted(out)
 
     def create_splits(self, parallelism: int) -> list[SourceSplit]:
@@ -301,6 +320,7 @@ class KafkaSourceBuilder(_KafkaBuilder):
         super().__init__()
         self._topics: tuple[str, ...] = ()
         self._pattern: str | None = None
+        self._partitions: tuple[KafkaTopicPartition, ...] = ()
         self._group_id: str | None = None
         self._starting = KafkaOffsetsInitializer.earliest()
         self._stopping: KafkaOffsetsInitializer | None = None
@@ -314,6 +334,14 @@ class KafkaSourceBuilder(_KafkaBuilder):
     def set_topic_pattern(self, topic_pattern: str) -> "KafkaSourceBuilder":
         """Read every topic whose whole name matches the regular expression (new ones are discovered)."""
         self._pattern = topic_pattern
+        return self
+
+    def set_partitions(self, partitions: set[KafkaTopicPartition]) -> "KafkaSourceBuilder":
+        """Read exactly these partitions (no others are discovered)."""
+        parts = set(partitions)
+        if not parts or not all(isinstance(tp, KafkaTopicPartition) for tp in parts):
+            raise TypeError(f"set_partitions: expected a non-empty set of KafkaTopicPartition, got {partitions!r:.200}")
+        self._partitions = tuple(sorted(parts, key=lambda tp: (tp.topic, tp.partition)))
         return self
 
     def set_group_id(self, group_id: str) -> "KafkaSourceBuilder":
@@ -374,15 +402,16 @@ class KafkaSourceBuilder(_KafkaBuilder):
     def build(self) -> KafkaSource:
         where = "KafkaSource.builder()"
         bootstrap = self._check_bootstrap(where)
-        if bool(self._topics) == bool(self._pattern):
-            raise ValueError(f"{where}: call exactly one of set_topics(...) or set_topic_pattern(...)")
+        if sum(map(bool, (self._topics, self._pattern, self._partitions))) != 1:
+            raise ValueError(f"{where}: call exactly one of set_topics(...), set_topic_pattern(...) or "
+                             "set_partitions(...)")
         if self._deserializer is None:
             raise ValueError(f"{where}: call set_value_only_deserializer(...) or set_deserializer(...)")
         group_id = self._group_id or self._properties.get("group.id")
         if "committed" in (self._starting.kind, getattr(self._stopping, "kind", None)) and not group_id:
             raise ValueError(f"{where}: committed_offsets() needs set_group_id(...)")
         return KafkaSource(bootstrap, self._topics, self._pattern, group_id, self._starting, self._stopping,
-                           self._deserializer, dict(self._properties), self._dead_letter)
+                           self._deserializer, dict(self._properties), self._dead_letter, self._partitions)
 
 
 class KafkaSourceReader(SourceReader):
@@ -802,7 +831,7 @@ class KafkaCommittable:
     records: tuple  # (topic, partition | None, key | None, value, timestamp | None)
 
 
-class KafkaSink(Sink):
+class KafkaSink(Sink, SupportsPreprocessing):
     """Writes records to Kafka.
 
     >>> sink = KafkaSink.builder().set_bootstrap_servers("localhost:9092") \\
@@ -816,6 +845,10 @@ class KafkaSink(Sink):
     end of input; ``EXACTLY_ONCE`` writes each checkpoint's records in one Kafka transaction
     (``<prefix>-<subtask>-<checkpoint>``), committed when the checkpoint completes.
     """
+
+    write_timestamps = True  # each record's timestamp goes to Kafka (FlinkKafkaProducer: off unless set)
+    flush_on_checkpoint = True  # AT_LEAST_ONCE waits for acknowledgements at every checkpoint barrier
+    log_failures_only = False  # a failed delivery is logged instead of failing the sink
 
     def __init__(self, bootstrap_servers: str, serializer: KafkaRecordSerializationSchema,
                  guarantee: DeliveryGuarantee, transactional_id_prefix: str | None, properties: dict) -> None:
@@ -831,6 +864,10 @@ class KafkaSink(Sink):
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         return KafkaSinkWriter(self, subtask_index)
+
+    def get_transformer(self) -> StreamTransformer | None:
+        """None: the writer itself picks each record's topic (the serializer's topic selector)."""
+        return None
 
 
 class KafkaSinkBuilder(_KafkaBuilder):
@@ -934,7 +971,8 @@ class KafkaSinkWriter(SinkWriter):
                  s.partitioner(record) if s.partitioner is not None else None,
                  key_ser(record) if key_ser is not None else None,
                  value_ser(record),
-                 timestamps[i] if timestamps is not None else None) for i, record in enumerate(records)]
+                 timestamps[i] if timestamps is not None and self.sink.write_timestamps else None)
+                for i, record in enumerate(records)]
         if self.exactly_once:
             self.buffer.extend(rows)
         else:
@@ -995,13 +1033,18 @@ class KafkaSinkWriter(SinkWriter):
                         "takes no records") from None
 
     def _raise_delivery_errors(self) -> None:
+        if self.delivery.errors and self.sink.log_failures_only:
+            _LOG.warning("KafkaSink subtask %d on %r: delivery failed (logged only): %s", self.subtask_index + 1,
+                         self.sink.bootstrap_servers, self.delivery.errors)
+            self.delivery.errors.clear()
         if self.delivery.errors and self.sink.guarantee is not DeliveryGuarantee.NONE:
             raise KafkaConnectorError(f"KafkaSink subtask {self.subtask_index + 1} on "
                                       f"{self.sink.bootstrap_servers!r}: delivery failed: {self.delivery.errors}")
 
     def flush(self, end_of_input: bool) -> None:
         """Wait for acknowledgements (AT_LEAST_ONCE at barriers; every guarantee at the end of input)."""
-        if self.exactly_once or (self.sink.guarantee is DeliveryGuarantee.NONE and not end_of_input):
+        if self.exactly_once or (not end_of_input and (self.sink.guarantee is DeliveryGuarantee.NONE
+                                                       or not self.sink.flush_on_checkpoint)):
             return
         timeout = self._timeout()
         left = self.producer.flush(timeout)
@@ -1070,6 +1113,136 @@ class KafkaSinkWriter(SinkWriter):
         if not self.exactly_once:
             self.producer.flush(5)
 
+
+
+# ---- PyFlink's legacy Kafka consumer and producer ---------------------------------------------
+
+
+class FlinkKafkaConsumer(KafkaSource):
+    """PyFlink's legacy Kafka consumer, for ``env.add_source(...)``: a ``KafkaSource`` of
+    ``topics`` configured by Kafka ``properties`` (``bootstrap.servers``, ``group.id``, ...).
+
+    >>> consumer = FlinkKafkaConsumer("orders", SimpleStringSchema(),
+    ...                               {"bootstrap.servers": "localhost:9092", "group.id": "shop"})
+    >>> env.add_source(consumer.set_start_from_earliest())  # doctest: +SKIP
+
+    It starts from the group's committed offsets (``auto.offset.reset`` where there are none),
+    commits its offsets at checkpoints, and after a restore reads only partitions of its topics.
+    """
+
+    def __init__(self, topics: str | list[str], deserialization_schema: DeserializationSchema,
+                 properties: dict) -> None:
+        config = {k: str(v) for k, v in dict(properties).items()}
+        bootstrap = config.pop("bootstrap.servers", None)
+        if not bootstrap:
+            raise ValueError("FlinkKafkaConsumer: the properties need 'bootstrap.servers'")
+        group_id = config.pop("group.id", None)
+        topic_names = (topics,) if isinstance(topics, str) else tuple(topics)
+        super().__init__(bootstrap, topic_names, None, group_id, KafkaOffsetsInitializer.earliest(), None,
+                         KafkaRecordDeserializationSchema.value_only(deserialization_schema), config, None)
+        self.filter_restored_partitions = True
+        self.set_start_from_group_offsets()
+
+    def set_start_from_group_offsets(self) -> "FlinkKafkaConsumer":
+        """Start from the group's committed offsets; ``auto.offset.reset`` (default latest) where
+        there are none, or when the consumer has no ``group.id``."""
+        reset = KafkaOffsetResetStrategy(self.properties.get("auto.offset.reset", "latest").lower())
+        self.starting = (KafkaOffsetsInitializer.committed_offsets(reset) if self.group_id else
+                         KafkaOffsetsInitializer(reset.value if reset is not KafkaOffsetResetStrategy.NONE
+                                                 else "earliest"))
+        return self
+
+    def set_start_from_earliest(self) -> "FlinkKafkaConsumer":
+        self.starting = KafkaOffsetsInitializer.earliest()
+        return self
+
+    def set_start_from_latest(self) -> "FlinkKafkaConsumer":
+        self.starting = KafkaOffsetsInitializer.latest()
+        return self
+
+    def set_start_from_timestamp(self, startup_offsets_timestamp: int) -> "FlinkKafkaConsumer":
+        """Start at the first record of each partition whose timestamp is >= the given one (ms)."""
+        self.starting = KafkaOffsetsInitializer.timestamp(startup_offsets_timestamp)
+        return self
+
+    def set_commit_offsets_on_checkpoints(self, commit_on_checkpoints: bool) -> "FlinkKafkaConsumer":
+        """Commit the offsets to the group when a checkpoint completes (the default)."""
+        self.properties["commit.offsets.on.checkpoint"] = "true" if commit_on_checkpoints else "false"
+        return self
+
+    def disable_filter_restored_partitions_with_subscribed_topics(self) -> "FlinkKafkaConsumer":
+        """After a restore, also read restored partitions of topics no longer subscribed."""
+        self.filter_restored_partitions = False
+        return self
+
+    def get_produced_type(self) -> Any:
+        """The type of the records (the deserialization schema's)."""
+        return self.output_type()
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        if self.filter_restored_partitions:
+            splits = [s for s in splits if s.payload.topic in self.topics]
+        return super().create_reader(splits, subtask_index, parallelism)
+
+
+class Semantic(Enum):
+    """The guarantee of a ``FlinkKafkaProducer`` (KafkaSink's ``DeliveryGuarantee``)."""
+
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+    NONE = 2
+
+    def delivery_guarantee(self) -> DeliveryGuarantee:
+        return DeliveryGuarantee[self.name]
+
+
+class FlinkKafkaProducer(KafkaSink):
+    """PyFlink's legacy Kafka producer, for ``ds.add_sink(...)``: a ``KafkaSink`` writing every
+    record to ``topic``, configured by Kafka ``producer_config`` (``bootstrap.servers``, ...).
+
+    >>> producer = FlinkKafkaProducer("out", SimpleStringSchema(), {"bootstrap.servers": "localhost:9092"})
+    >>> ds.add_sink(producer)  # doctest: +SKIP
+
+    ``Semantic.EXACTLY_ONCE`` writes each checkpoint's records in one transaction (under the
+    ``transactional.id`` of ``producer_config`` as prefix, else one made for this producer).
+    ``kafka_producer_pool_size`` is not needed: each subtask has one producer, and its
+    transactions are opened at commit time.
+    """
+
+    def __init__(self, topic: str, serialization_schema: SerializationSchema, producer_config: dict,
+                 kafka_producer_pool_size: int = 5, semantic: Semantic = Semantic.AT_LEAST_ONCE) -> None:
+        config = {k: str(v) for k, v in dict(producer_config).items()}
+        bootstrap = config.pop("bootstrap.servers", None)
+        if not bootstrap:
+            raise ValueError("FlinkKafkaProducer: the producer config needs 'bootstrap.servers'")
+        prefix = config.pop("transactional.id", None)
+        if semantic is Semantic.EXACTLY_ONCE and not prefix:
+            prefix = f"{topic}-producer-{uuid.uuid4().hex[:12]}"  # the same in every attempt of the job
+        serializer = KafkaRecordSerializationSchema.builder().set_topic(topic) \
+            .set_value_serialization_schema(serialization_schema).build()
+        super().__init__(bootstrap, serializer, semantic.delivery_guarantee(), prefix, config)
+        self.write_timestamps = False
+
+    def set_write_timestamp_to_kafka(self, write_timestamp_to_kafka: bool) -> "FlinkKafkaProducer":
+        """Give each Kafka record the stream record's timestamp (off by default)."""
+        self.write_timestamps = bool(write_timestamp_to_kafka)
+        return self
+
+    def set_log_failures_only(self, log_failures_only: bool) -> "FlinkKafkaProducer":
+        """Log failed deliveries instead of failing the job (records may then be lost)."""
+        self.log_failures_only = bool(log_failures_only)
+        return self
+
+    def set_flush_on_checkpoint(self, flush_on_checkpoint: bool) -> "FlinkKafkaProducer":
+        """Wait for every acknowledgement at checkpoints (the default; AT_LEAST_ONCE needs it)."""
+        self.flush_on_checkpoint = bool(flush_on_checkpoint)
+        return self
+
+    def ignore_failures_after_transaction_timeout(self) -> "FlinkKafkaProducer":
+        """Accepted for PyFlink's programs; nothing to ignore here: a transaction is opened only
+        when its checkpoint has completed and is committed at once, so none can time out while
+        the job is down."""
+        return self
 
 class KafkaTopicSelector:
     """Chooses the topic of each record for ``KafkaRecordSerializationSchema.builder()

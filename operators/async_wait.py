@@ -26,7 +26,7 @@ from typing import Any
 
 from rayflink.clock import current_time_ms
 from rayflink.errors import JobExecutionError
-from rayflink.graph.transformations import AsyncWaitParams, OperatorKind
+from rayflink.graph.transformations import AsyncFunctionDescriptor, OperatorKind
 from rayflink.operators.functions import close_function, open_function
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
@@ -54,10 +54,10 @@ class _Watermark:
 class AsyncWaitOperator(OneInputStreamOperator):
     """Runs an AsyncFunction over each record (see the module docstring)."""
 
-    params: AsyncWaitParams
+    params: AsyncFunctionDescriptor
 
     def open(self) -> None:
-        self.function = self.params.function
+        self.function = self.params.async_function
         open_function(self.function, self.ctx, self.runtime_context())
         self.queue: deque[_Request | _Watermark] = deque()
         self.in_flight = 0
@@ -70,7 +70,7 @@ class AsyncWaitOperator(OneInputStreamOperator):
     # ---- calls ----------------------------------------------------------------------------
 
     async def _call(self, value: Any) -> Any:
-        strategy = self.params.retry_strategy
+        strategy = self.params.async_retry_strategy
         predicate = strategy.get_retry_predicate()
         on_result, on_exception = predicate.result_predicate(), predicate.exception_predicate()
         loop = asyncio.get_running_loop()

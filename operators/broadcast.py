@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rayflink.clock import current_time_ms
+from rayflink.datastream.state import BroadcastState, OperatorStateStore, ReadOnlyBroadcastState
 from rayflink.datastream.time_domain import TimeDomain
 from rayflink.errors import JobExecutionError
 from rayflink.graph.transformations import BroadcastProcessParams, OperatorKind
@@ -26,8 +27,8 @@ from rayflink.runtime.operator import TwoInputStreamOperator
 from rayflink.runtime.registry import register_operator
 
 
-class ReadOnlyBroadcastState:
-    """A broadcast state as ``process_element`` sees it: read only."""
+class HeapReadOnlyBroadcastState(ReadOnlyBroadcastState):
+    """A broadcast state as ``process_element`` sees it: the subtask's dict, read only."""
 
     __slots__ = ("_name", "_data")
 
@@ -73,8 +74,8 @@ class ReadOnlyBroadcastState:
         raise self._read_only("clear")
 
 
-class BroadcastState(ReadOnlyBroadcastState):
-    """A broadcast state as ``process_broadcast_element`` sees it: a map it may change."""
+class HeapBroadcastState(HeapReadOnlyBroadcastState, BroadcastState):
+    """A broadcast state as ``process_broadcast_element`` sees it: the subtask's dict, writable."""
 
     __slots__ = ()
 
@@ -91,6 +92,27 @@ class BroadcastState(ReadOnlyBroadcastState):
         self._data.clear()
 
 
+class BroadcastStateStore(OperatorStateStore):
+    """A subtask's broadcast states: one dict per ``MapStateDescriptor`` given to ``broadcast``."""
+
+    def __init__(self, op: "BroadcastProcessOperator") -> None:
+        self._op = op
+        self.states: dict[str, dict] = {d.name: {} for d in op.params.descriptors}
+
+    def _data(self, state_descriptor: Any) -> dict:
+        data = self.states.get(state_descriptor.name)
+        if data is None:
+            raise JobExecutionError(f"{self._op.ctx.describe()}: no broadcast state {state_descriptor.name!r}; "
+                                    f"broadcast(...) declared {sorted(self.states)}")
+        return data
+
+    def get_broadcast_state(self, state_descriptor: Any) -> HeapBroadcastState:
+        return HeapBroadcastState(state_descriptor.name, self._data(state_descriptor))
+
+    def get_read_only_broadcast_state(self, state_descriptor: Any) -> HeapReadOnlyBroadcastState:
+        return HeapReadOnlyBroadcastState(state_descriptor.name, self._data(state_descriptor))
+
+
 class BroadcastContext(ProcessContext):
     """The ``ctx`` of both methods: broadcast state (read-only on the element side), the clocks,
     side outputs; on a keyed stream the element side adds the current key and timers, the
@@ -103,13 +125,10 @@ class BroadcastContext(ProcessContext):
         self._writable = writable
 
     def get_broadcast_state(self, state_descriptor: Any) -> ReadOnlyBroadcastState:
-        op: BroadcastProcessOperator = self._op  # type: ignore[assignment]
-        data = op.broadcast_states.get(state_descriptor.name)
-        if data is None:
-            raise JobExecutionError(f"{op.ctx.describe()}: no broadcast state {state_descriptor.name!r}; "
-                                    f"broadcast(...) declared {sorted(op.broadcast_states)}")
-        cls = BroadcastState if self._writable else ReadOnlyBroadcastState
-        return cls(state_descriptor.name, data)
+        store: BroadcastStateStore = self._op.operator_state_store  # type: ignore[attr-defined]
+        if self._writable:
+            return store.get_broadcast_state(state_descriptor)
+        return store.get_read_only_broadcast_state(state_descriptor)
 
     def current_processing_time(self) -> int:
         return current_time_ms()
@@ -150,7 +169,8 @@ class BroadcastProcessOperator(_ProcessOperatorBase, TwoInputStreamOperator):
     params: BroadcastProcessParams
 
     def open(self) -> None:
-        self.broadcast_states: dict[str, dict] = {d.name: {} for d in self.params.descriptors}
+        self.operator_state_store = BroadcastStateStore(self)
+        self.broadcast_states = self.operator_state_store.states
         super().open()
         self.contexts = (BroadcastContext(self, self.collector, writable=False),
                          BroadcastContext(self, self.collector, writable=True))

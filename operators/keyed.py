@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rayflink.datastream.state import ValueStateDescriptor
-from rayflink.graph.transformations import AggregationParams, FunctionParams, OperatorKind
+from rayflink.graph.transformations import AccumulateType, AggregationParams, FunctionParams, OperatorKind
 from rayflink.operators.functions import close_function, open_function, resolve
 from rayflink.runtime.fields import field_getter, field_setter
 from rayflink.runtime.operator import OneInputStreamOperator
@@ -69,8 +69,13 @@ class ReduceOperator(OneInputStreamOperator):
             super().close()
 
 
-def aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
-    """The reduce function of a built-in aggregation over ``field`` (Flink's semantics)."""
+def aggregation(kind: AccumulateType | str, field: int | str) -> Callable[[Any, Any], Any]:
+    """The reduce function of a built-in aggregation over ``field`` (Flink's semantics); ``kind``
+    is an ``AccumulateType`` or its name (``"sum"``, ``"min_by"``, ...)."""
+    if isinstance(kind, str):
+        if kind.upper() not in AccumulateType.__members__:
+            raise ValueError(f"unknown aggregation {kind!r}")
+        kind = AccumulateType[kind.upper()]
     raw_get = field_getter(field)
 
     def get(record: Any) -> Any:
@@ -78,14 +83,14 @@ def aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
             return record
         return raw_get(record)
 
-    if kind == "sum":
+    if kind is AccumulateType.SUM:
         return lambda acc, v: field_setter(acc, field, get(acc) + get(v))
-    if kind == "min":
+    if kind is AccumulateType.MIN:
         return lambda acc, v: field_setter(acc, field, min(get(acc), get(v)))
-    if kind == "max":
+    if kind is AccumulateType.MAX:
         return lambda acc, v: field_setter(acc, field, max(get(acc), get(v)))
-    if kind == "min_by":
+    if kind is AccumulateType.MIN_BY:
         return lambda acc, v: v if get(v) < get(acc) else acc
-    if kind == "max_by":
+    if kind is AccumulateType.MAX_BY:
         return lambda acc, v: v if get(v) > get(acc) else acc
     raise ValueError(f"unknown aggregation {kind!r}")

@@ -2,9 +2,11 @@
 
 from typing import Any
 
-from rayflink.common.config_options import ConfigOption
+from rayflink.common.config_options import ConfigOption, ConfigOptions
 from rayflink.common.configuration import Configuration
 from rayflink.common.execution_config import ExecutionConfig
+from rayflink.common.input_dependency_constraint import InputDependencyConstraint
+from rayflink.common.job_id import JobID
 from rayflink.common.job_status import JobStatus
 from rayflink.common.restart_strategy import RestartStrategies, RestartStrategyConfiguration
 from rayflink.common.serialization import (
@@ -22,11 +24,11 @@ from rayflink.common.watermark import Watermark
 from rayflink.common.watermark_strategy import TimestampAssigner, WatermarkGenerator, WatermarkStrategy
 
 __all__ = [
-    "ByteArraySchema", "ConfigOption", "Configuration", "DeserializationSchema", "Duration", "Encoder",
-    "ExecutionConfig", "Instant", "JobClient", "JobExecutionResult", "JobStatus", "RestartStrategies",
-    "RestartStrategyConfiguration", "Row", "RowKind", "SerializationSchema", "SimpleStringSchema", "Time",
-    "TimestampAssigner", "TypeInformation", "TypeSerializer", "Types", "Watermark", "WatermarkGenerator",
-    "WatermarkStrategy",
+    "ByteArraySchema", "ConfigOption", "ConfigOptions", "Configuration", "DeserializationSchema", "Duration",
+    "Encoder", "ExecutionConfig", "InputDependencyConstraint", "Instant", "JobClient", "JobExecutionResult",
+    "JobID", "JobStatus", "RestartStrategies", "RestartStrategyConfiguration", "Row", "RowKind",
+    "SerializationSchema", "SimpleStringSchema", "Time", "TimestampAssigner", "TypeInformation",
+    "TypeSerializer", "Types", "Watermark", "WatermarkGenerator", "WatermarkStrategy",
 ]
 
 

@@ -154,15 +154,19 @@ class BoolType(OptionType[bool]):
 
 @dataclass(frozen=True)
 class StringType(OptionType[str]):
-    """Any non-empty text (a path, a URI, a name)."""
+    """Any non-empty text (a path, a URI, a name); any text at all with ``allow_empty``."""
 
-    accepted = "a non-empty string"
+    allow_empty: bool = False
+
+    @property
+    def accepted(self) -> str:  # type: ignore[override]
+        return "a string" if self.allow_empty else "a non-empty string"
 
     def parse(self, value: Any) -> str:
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
-        if not isinstance(value, str) or not value.strip():
-            raise _Invalid("cannot read {value} as a non-empty string")
+        if not isinstance(value, str) or not (self.allow_empty or value.strip()):
+            raise _Invalid("cannot read {value} as " + self.accepted)
         return value
 
 
@@ -301,6 +305,75 @@ class ConfigOption(Generic[T]):
         """``value`` read as this option's type; raises ``ConfigurationError`` naming the key, the
         value and the accepted form."""
         return self.type.parse_for(key or self.key, value)
+
+
+class ConfigOptions:
+    """PyFlink's builder of ``ConfigOption``s, for a job's own options: a key, a value type, a
+    default. ``Configuration.set`` checks a value against the option's type and
+    ``Configuration.get`` reads it back parsed, or the default when it is not set.
+
+    >>> threshold = ConfigOptions.key("fraud.threshold").double_type().default_value(0.9)
+    >>> get({"fraud.threshold": "0.75"}, threshold), get({}, threshold)
+    (0.75, 0.9)
+    >>> threshold.parse("high")
+    Traceback (most recent call last):
+    rayflink.errors.ConfigurationError: fraud.threshold: cannot read 'high' as a number; expected a number
+    """
+
+    @staticmethod
+    def key(key: str) -> "ConfigOptions.OptionBuilder":
+        """Start building the option at ``key`` (choose its type next)."""
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError(f"a configuration option's key must be a non-empty str, got {key!r}")
+        return ConfigOptions.OptionBuilder(key)
+
+    class OptionBuilder:
+        """The option's key, waiting for its type (``int_type()``, ``string_type()``, ...)."""
+
+        def __init__(self, key: str) -> None:
+            self._key = key
+
+        def _typed(self, type_: OptionType) -> "ConfigOptions.TypedConfigOptionBuilder":
+            return ConfigOptions.TypedConfigOptionBuilder(self._key, type_)
+
+        def boolean_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[bool]":
+            """``true`` or ``false`` (in any case), or a bool."""
+            return self._typed(BoolType())
+
+        def int_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[int]":
+            """A 32-bit integer, as Java's int."""
+            return self._typed(IntType(-(2**31), 2**31 - 1))
+
+        def long_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[int]":
+            """A 64-bit integer, as Java's long."""
+            return self._typed(IntType(-(2**63), 2**63 - 1))
+
+        def float_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[float]":
+            """A number."""
+            return self._typed(FloatType())
+
+        def double_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[float]":
+            """A number."""
+            return self._typed(FloatType())
+
+        def string_type(self) -> "ConfigOptions.TypedConfigOptionBuilder[str]":
+            """Any string (the empty one too)."""
+            return self._typed(StringType(allow_empty=True))
+
+    class TypedConfigOptionBuilder(Generic[T]):
+        """The option's key and type, waiting for its default."""
+
+        def __init__(self, key: str, type_: OptionType[T]) -> None:
+            self._key = key
+            self._type = type_
+
+        def default_value(self, value: T) -> ConfigOption[T]:
+            """The option, read as ``value`` when it is not set (``value`` is checked against the type)."""
+            return ConfigOption(self._key, self._type, self._type.parse_for(self._key, value), "")
+
+        def no_default_value(self) -> ConfigOption[T]:
+            """The option, read as None when it is not set."""
+            return ConfigOption(self._key, self._type, None, "")
 
 
 def _opt(key: str, type_: OptionType[T], default: T | None, description: str,
@@ -516,6 +589,22 @@ def warn_if_unknown(key: str) -> None:
 def default_checkpoint_dir() -> str:
     """Where checkpoints go when checkpointing is on and ``state.checkpoints.dir`` is not set."""
     return "file://" + os.path.join(tempfile.gettempdir(), "rayflink-checkpoints")
+
+
+def savepoint_directory(config: Mapping[str, Any], target: str | None = None) -> str:
+    """Where a savepoint goes: ``target`` when given, else the job's default
+    (``execution.checkpointing.savepoint-dir``, which ``env.set_default_savepoint_directory``
+    sets); raises ``ConfigurationError`` when neither is there.
+
+    >>> savepoint_directory({"execution.checkpointing.savepoint-dir": "file:///sp"}), savepoint_directory({}, "/x")
+    ('file:///sp', '/x')
+    """
+    directory = target or get(config, SAVEPOINT_DIRECTORY)
+    if not directory:
+        raise ConfigurationError(f"no savepoint directory: give one when triggering the savepoint or set "
+                                 f"{SAVEPOINT_DIRECTORY.key} (env.set_default_savepoint_directory)",
+                                 key=SAVEPOINT_DIRECTORY.key, value=None, accepted=SAVEPOINT_DIRECTORY.type.accepted)
+    return directory
 
 
 def validate(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,8 +63,12 @@ class Configuration:
         return self
 
     def set(self, option: options.ConfigOption, value: Any) -> "Configuration":
-        """Set ``option`` (a ``ConfigOption`` of ``config_options``) to ``value``, checked."""
-        return self._set(option.key, value)
+        """Set ``option`` to ``value``, checked: an option of ``config_options`` or one built
+        with ``ConfigOptions`` (checked against its own type)."""
+        if value is None or options.known_option(option.key) is not None:
+            return self._set(option.key, value)
+        self._data[option.key] = option.parse(value)
+        return self
 
     def set_string(self, key: str, value: str) -> "Configuration":
         return self._set(key, value)

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rayflink.common.typeinfo import TypeInformation
+from rayflink.common.typeinfo import TypeInformation, Types
 from rayflink.common.types import Row
 from rayflink.errors import RayflinkError, truncate
 
@@ -72,6 +72,9 @@ class SimpleStringSchema(SerializationSchema, DeserializationSchema):
 
     def deserialize(self, message: bytes) -> Any:
         return None if message is None else message.decode(self.charset)
+
+    def output_type(self) -> TypeInformation | None:
+        return Types.STRING()
 
     def deserialize_batch(self, messages: list[bytes]) -> list:
         charset = self.charset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rayflink.errors import GraphBuildError
-from rayflink.graph.transformations import AsyncWaitParams, OperatorKind, OperatorSpec
+from rayflink.graph.transformations import AsyncFunctionDescriptor, OperatorKind, OperatorSpec
 
 
 def _named(function: Any, name: str, doc: str) -> Any:
@@ -75,6 +75,7 @@ def _async_wait(stream: Any, function: Any, timeout: Any, retry: Any, capacity: 
         raise GraphBuildError(f"async I/O timeout must be positive, not {timeout_ms} ms")
     if retry is not None and not isinstance(retry, AsyncRetryStrategy):
         raise GraphBuildError(f"async I/O retry: expected an AsyncRetryStrategy, got {type(retry).__name__}")
-    params = AsyncWaitParams(function, timeout_ms, capacity, retry or NO_RETRY_STRATEGY, ordered)
+    mode = AsyncFunctionDescriptor.OutputMode.ORDERED if ordered else AsyncFunctionDescriptor.OutputMode.UNORDERED
+    params = AsyncFunctionDescriptor(function, timeout_ms, capacity, retry or NO_RETRY_STRATEGY, mode)
     name = "Async Wait (ordered)" if ordered else "Async Wait (unordered)"
     return stream._one_input(name, OperatorSpec(OperatorKind.ASYNC_WAIT, params), output_type)

@@ -16,6 +16,7 @@ from rayflink.datastream.windowed_stream import (  # also PyFlink's path
 )
 from rayflink.errors import GraphBuildError
 from rayflink.graph.transformations import (
+    AccumulateType,
     AggregationParams,
     BroadcastProcessParams,
     ChainingStrategy,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rayflink.datastream.stream_execution_environment import (
         StreamExecutionEnvironment,
     )
+    from rayflink.runtime.client import CloseableIterator
 
 
 class DataStream:
@@ -72,6 +74,22 @@ class DataStream:
                 f"{self._t.name!r} is not an operator: set the parallelism of the operator after it"
             )
         self._t.parallelism = parallelism
+        return self
+
+    def set_buffer_timeout(self, timeout_millis: int) -> "DataStream":
+        """Flush this operator's output channels at the latest after ``timeout_millis`` ms (0:
+        after every batch, -1: only when full), instead of the job's ``execution.buffer-timeout``.
+
+        A task runs a chain of operators and flushes its channels on one timeout: the smallest
+        one set on the chain's operators whose output leaves the task (-1 only if all are -1).
+        """
+        if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, int) or timeout_millis < -1:
+            raise GraphBuildError(f"operator {self._t.name!r}: set_buffer_timeout() takes milliseconds >= -1, "
+                                  f"got {timeout_millis!r}")
+        if self._t.kind in ("partition", "union", "side_output"):
+            raise GraphBuildError(f"{self._t.name!r} is not an operator: set the buffer timeout of the operator "
+                                  "before it")
+        self._t.buffer_timeout = timeout_millis
         return self
 
     def set_max_parallelism(self, max_parallelism: int) -> "DataStream":
@@ -324,17 +342,27 @@ class DataStream:
         return self._sink("Sink", OperatorSpec(OperatorKind.SINK_FUNCTION, FunctionParams(sink_func)))
 
     def sink_to(self, sink: Any) -> "DataStreamSink":
-        """Write with a ``Sink`` (a connector's sink)."""
-        from rayflink.datastream.connectors.base import Sink
+        """Write with a ``Sink`` (a connector's sink); a sink that ``SupportsPreprocessing``
+        writes the stream its transformer makes of this one."""
+        from rayflink.datastream.connectors.base import Sink, SupportsPreprocessing
 
         if not isinstance(sink, Sink):
             raise GraphBuildError(f"sink_to() needs a Sink, got {type(sink).__name__}; "
                                   "use add_sink() for a SinkFunction")
-        return self._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
+        stream = self
+        transformer = sink.get_transformer() if isinstance(sink, SupportsPreprocessing) else None
+        if transformer is not None:
+            stream = transformer.apply(self)
+            if not isinstance(stream, DataStream):
+                raise GraphBuildError(f"sink_to({type(sink).__name__}): its transformer "
+                                      f"{type(transformer).__name__}.apply() returned {type(stream).__name__}, "
+                                      "not a DataStream")
+        return stream._sink(type(sink).__name__, OperatorSpec(OperatorKind.SINK, SinkParams(sink)))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
-                            limit: int | None = None) -> Any:
-        """Run the job and iterate over this stream's records (a list when ``limit`` is given).
+                            limit: int | None = None) -> "CloseableIterator | list":
+        """Run the job and iterate over this stream's records (a ``CloseableIterator``; a list
+        of the first ``limit`` records when ``limit`` is given).
 
         >>> with env.from_collection([1, 2]).execute_and_collect() as results:
         ...     print(list(results))
@@ -374,6 +402,8 @@ class CachedDataStream(DataStream):
 
 class KeyedStream(DataStream):
     """A stream partitioned by key; state and timers of the next operator are per key."""
+
+    AccumulateType = AccumulateType  # the rolling aggregations sum, min, max, min_by, max_by
 
     def __init__(self, env: "StreamExecutionEnvironment", transformation: Transformation,
                  key_selector: Callable[[Any], Any], key_type: Any = None) -> None:
@@ -443,29 +473,29 @@ class KeyedStream(DataStream):
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Rolling sum of a field (tuple/list index, dict key or attribute) per key."""
-        return self._aggregation("sum", position_to_sum)
+        return self._aggregation(AccumulateType.SUM, position_to_sum)
 
     def min(self, position_to_min: int | str = 0) -> DataStream:
         """Rolling minimum of a field per key (other fields from the first record)."""
-        return self._aggregation("min", position_to_min)
+        return self._aggregation(AccumulateType.MIN, position_to_min)
 
     def max(self, position_to_max: int | str = 0) -> DataStream:
         """Rolling maximum of a field per key (other fields from the first record)."""
-        return self._aggregation("max", position_to_max)
+        return self._aggregation(AccumulateType.MAX, position_to_max)
 
     def min_by(self, position_to_min_by: int | str = 0) -> DataStream:
         """The record with the minimum field per key."""
-        return self._aggregation("min_by", position_to_min_by)
+        return self._aggregation(AccumulateType.MIN_BY, position_to_min_by)
 
     def max_by(self, position_to_max_by: int | str = 0) -> DataStream:
         """The record with the maximum field per key."""
-        return self._aggregation("max_by", position_to_max_by)
+        return self._aggregation(AccumulateType.MAX_BY, position_to_max_by)
 
-    def _aggregation(self, kind: str, field: int | str) -> DataStream:
+    def _aggregation(self, kind: AccumulateType, field: int | str) -> DataStream:
         if not isinstance(field, (int, str)):
-            raise GraphBuildError(f"{kind}({field!r}): the field must be an index or a name")
+            raise GraphBuildError(f"{kind.name.lower()}({field!r}): the field must be an index or a name")
         spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
-        return self._keyed(f"Keyed {kind.title().replace('_', '')}", spec, self._t.output_type)
+        return self._keyed(f"Keyed {kind.name.title().replace('_', '')}", spec, self._t.output_type)
 
     def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
         if isinstance(stream, BroadcastStream):
@@ -503,6 +533,9 @@ class KeyedStream(DataStream):
 
     def set_parallelism(self, parallelism: int) -> "DataStream":
         raise GraphBuildError("key_by() is not an operator: set the parallelism of the operator after it")
+
+    def set_buffer_timeout(self, timeout_millis: int) -> "DataStream":
+        raise GraphBuildError("key_by() is not an operator: set the buffer timeout of the operator before it")
 
 
 class ConnectedStreams:
@@ -745,3 +778,13 @@ def _check_function(func: Any, methods: tuple, where: str) -> None:
         return
     raise GraphBuildError(f"{where}(): expected an object with {', '.join(m + '()' for m in methods)}, "
                           f"got {type(func).__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    """``CloseableIterator`` (what ``execute_and_collect`` returns) pulls from the running job, so
+    it lives in the runtime: imported on use, at PyFlink's path."""
+    if name == "CloseableIterator":
+        from rayflink.runtime.client import CloseableIterator
+
+        return CloseableIterator
+    raise AttributeError(f"module 'rayflink.datastream.data_stream' has no attribute {name!r}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from rayflink.errors import GraphBuildError
+from rayflink.graph.transformations import AsyncFunctionDescriptor  # noqa: F401 - PyFlink's path
 from rayflink.runtime.fields import field_getter
 
 IN = TypeVar("IN")

@@ -23,9 +23,9 @@ from rayflink.common.typeinfo import TypeInformation, Types
 
 __all__ = [
     "AggregateFunction", "AggregatingState", "AggregatingStateDescriptor", "AppendingState",
-    "ListState", "ListStateDescriptor", "MapState", "MapStateDescriptor", "MergingState",
-    "ReduceFunction", "ReducingState", "ReducingStateDescriptor", "State", "StateDescriptor",
-    "StateTtlConfig", "ValueState", "ValueStateDescriptor",
+    "BroadcastState", "ListState", "ListStateDescriptor", "MapState", "MapStateDescriptor", "MergingState",
+    "OperatorStateStore", "ReadOnlyBroadcastState", "ReduceFunction", "ReducingState",
+    "ReducingStateDescriptor", "State", "StateDescriptor", "StateTtlConfig", "ValueState", "ValueStateDescriptor",
 ]
 
 T = TypeVar("T")
@@ -499,3 +499,65 @@ class MapState(State, Generic[K, V]):
 
     def __iter__(self):
         return iter(self.keys())
+
+
+class ReadOnlyBroadcastState(State, Generic[K, V]):
+    """A broadcast state as ``process_element`` sees it (``ctx.get_broadcast_state(descriptor)``):
+    the map every broadcast record may update, read only here. Do not change the values it
+    returns in place: they are the subtask's own copy, not a copy of it."""
+
+    @abstractmethod
+    def get(self, key: K) -> V | None: ...
+
+    @abstractmethod
+    def contains(self, key: K) -> bool: ...
+
+    @abstractmethod
+    def items(self) -> Iterable[tuple[K, V]]: ...
+
+    @abstractmethod
+    def keys(self) -> Iterable[K]: ...
+
+    @abstractmethod
+    def values(self) -> Iterable[V]: ...
+
+    @abstractmethod
+    def is_empty(self) -> bool: ...
+
+    def __getitem__(self, key: K) -> V | None:
+        return self.get(key)
+
+    def __contains__(self, key: K) -> bool:
+        return self.contains(key)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+class BroadcastState(ReadOnlyBroadcastState[K, V]):
+    """A broadcast state as ``process_broadcast_element`` sees it: a map it may change. Every
+    subtask keeps its own copy and gets every broadcast record, so the function must change it
+    alike in every subtask (from the broadcast records alone), as Flink requires."""
+
+    @abstractmethod
+    def put(self, key: K, value: V) -> None: ...
+
+    @abstractmethod
+    def put_all(self, dict_value: dict[K, V]) -> None: ...
+
+    @abstractmethod
+    def remove(self, key: K) -> None: ...
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: K) -> None:
+        self.remove(key)
+
+
+class OperatorStateStore(ABC):
+    """An operator's non-keyed state: its broadcast states (the only kind PyFlink exposes)."""
+
+    @abstractmethod
+    def get_broadcast_state(self, state_descriptor: MapStateDescriptor) -> BroadcastState:
+        """The broadcast state ``state_descriptor`` names, writable."""

@@ -11,6 +11,9 @@ Configuration only: ``create_keyed_state_backend`` builds the runtime backend fr
 
 from __future__ import annotations
 
+import hashlib
+import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -87,6 +90,7 @@ class EmbeddedRocksDBStateBackend(StateBackend):
     cache_max_entries: int = 100_000
     compaction_style: str = "LEVEL"
     predefined_options: PredefinedOptions = PredefinedOptions.DEFAULT
+    db_storage_paths: tuple[str, ...] = ()  # local directories the databases go to (default: the task's)
 
     def __post_init__(self) -> None:
         if str(self.compaction_style).upper() not in ("LEVEL", "UNIVERSAL"):
@@ -105,12 +109,40 @@ class EmbeddedRocksDBStateBackend(StateBackend):
     def get_predefined_options(self) -> PredefinedOptions:
         return self.predefined_options
 
+    def set_db_storage_paths(self, *paths: str) -> None:
+        """Local directories (``/data/rocksdb`` or ``file:///data/rocksdb``) the subtasks' databases
+        go to, spread over them by operator and key groups (several disks share the load); no
+        path resets to the task's working directory.
+
+        >>> backend = EmbeddedRocksDBStateBackend()
+        >>> backend.set_db_storage_paths("file:///mnt/disk1/rocksdb", "/mnt/disk2/rocksdb")
+        >>> backend.get_db_storage_paths()
+        ['/mnt/disk1/rocksdb', '/mnt/disk2/rocksdb']
+        """
+        local = []
+        for path in paths:
+            text = str(path)
+            if text.startswith("file://"):
+                text = text[len("file://"):]
+            if "://" in text or not os.path.isabs(text):
+                raise ValueError(f"set_db_storage_paths(): {path!r} is not an absolute local path "
+                                 "(RocksDB works on local disks)")
+            local.append(text)
+        self.db_storage_paths = tuple(local)
+
+    def get_db_storage_paths(self) -> list[str]:
+        return list(self.db_storage_paths)
+
     def create_keyed_state_backend(self, *, operator_uid: str, max_parallelism: int,
                                    key_groups: range, working_dir: str,
                                    ttl_time_provider: Callable[[], int] | None = None
                                    ) -> KeyedStateBackend:
         from rayflink.state.rocksdb import RocksDBKeyedStateBackend
         high_mem = self.predefined_options is PredefinedOptions.SPINNING_DISK_OPTIMIZED_HIGH_MEM
+        if self.db_storage_paths:  # one of them, by operator and key groups; a directory of this task's own
+            paths = self.db_storage_paths
+            root = paths[zlib.crc32(f"{operator_uid}/{key_groups.start}".encode()) % len(paths)]
+            working_dir = os.path.join(root, "rayflink-" + hashlib.sha1(working_dir.encode()).hexdigest()[:16])
         return RocksDBKeyedStateBackend(
             operator_uid=operator_uid, max_parallelism=max_parallelism, key_groups=key_groups,
             working_dir=working_dir, ttl_time_provider=ttl_time_provider,

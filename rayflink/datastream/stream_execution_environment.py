@@ -56,6 +56,19 @@ class StreamExecutionEnvironment:
         self._config.add_all(configuration)
         return self
 
+    def set_default_savepoint_directory(self, directory: str) -> "StreamExecutionEnvironment":
+        """Where the job's savepoints go when triggered without a directory (``JobClient``,
+        REST, CLI): ``execution.checkpointing.savepoint-dir``.
+
+        >>> env.set_default_savepoint_directory("s3://bucket/savepoints")
+        """
+        self._config.set(options.SAVEPOINT_DIRECTORY, directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        """The directory ``set_default_savepoint_directory`` set, or None."""
+        return self._config.get(options.SAVEPOINT_DIRECTORY)
+
     def set_parallelism(self, parallelism: int) -> "StreamExecutionEnvironment":
         """Default number of subtasks per operator (``parallelism.default``)."""
         self._check_parallelism(parallelism, "set_parallelism()")
@@ -225,6 +238,17 @@ class StreamExecutionEnvironment:
         """The integers ``start..end`` inclusive, split across the source subtasks."""
         return self._from(NumberSequenceSource(start, end), None, "Sequence Source")
 
+    def add_source(self, source_func: Any, source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
+        """A stream read by a legacy source (``FlinkKafkaConsumer``), without watermarks: PyFlink's
+        form of ``from_source``. Java ``SourceFunction``s do not exist here."""
+        from rayflink.common.watermark_strategy import WatermarkStrategy
+        from rayflink.datastream.connectors.base import Source
+
+        if not isinstance(source_func, Source):
+            raise GraphBuildError(f"add_source({source_name!r}): {type(source_func).__name__} is not a source "
+                                  "rayflink runs; use from_source(...) with a connector's Source")
+        return self._from(source_func, WatermarkStrategy.no_watermarks(), source_name, type_info)
+
     def from_source(self, source: Any, watermark_strategy: Any, source_name: str,
                     type_info: Any = None) -> DataStream:
         """A stream read by a connector ``Source`` (Kafka, files, number sequence, ...)."""
@@ -294,14 +318,14 @@ class StreamExecutionEnvironment:
 
     def _execute_and_collect(self, stream: DataStream, job_name: str | None, limit: int | None) -> Any:
         from rayflink.graph.transformations import CollectParams, OperatorKind, OperatorSpec
-        from rayflink.runtime.client import CollectIterator, submit_job
+        from rayflink.runtime.client import CloseableIterator, submit_job
 
         collect = self._new_transformation("sink", "Collect Sink", inputs=[stream._t],
                                            operator=OperatorSpec(OperatorKind.COLLECT, CollectParams()),
                                            collect_id="collect")
         graph = self._job_graph(job_name or "collect", list(self._sinks) + [collect])
         self._sinks.clear()
-        iterator = CollectIterator(submit_job(graph))
+        iterator = CloseableIterator(submit_job(graph))
         if limit is None:
             return iterator
         with iterator:

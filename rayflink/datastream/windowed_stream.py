@@ -30,7 +30,14 @@ from rayflink.datastream.window import (
     to_millis,
 )
 from rayflink.errors import GraphBuildError
-from rayflink.graph.transformations import IntervalJoinParams, OperatorKind, OperatorSpec, Transformation, WindowParams
+from rayflink.graph.transformations import (
+    AccumulateType,
+    IntervalJoinParams,
+    OperatorKind,
+    OperatorSpec,
+    Transformation,
+    WindowParams,
+)
 
 if TYPE_CHECKING:
     from rayflink.datastream.data_stream import DataStream, KeyedStream
@@ -166,15 +173,15 @@ class WindowedStream:
 
     def sum(self, position_to_sum: int | str = 0) -> "DataStream":
         """Sum a field per window (other fields from the window's first element)."""
-        return self._build("sum", ("sum", position_to_sum), None, self._stream._t.output_type)
+        return self._build("sum", (AccumulateType.SUM, position_to_sum), None, self._stream._t.output_type)
 
     def min(self, position_to_min: int | str = 0) -> "DataStream":
         """Minimum of a field per window."""
-        return self._build("min", ("min", position_to_min), None, self._stream._t.output_type)
+        return self._build("min", (AccumulateType.MIN, position_to_min), None, self._stream._t.output_type)
 
     def max(self, position_to_max: int | str = 0) -> "DataStream":
         """Maximum of a field per window."""
-        return self._build("max", ("max", position_to_max), None, self._stream._t.output_type)
+        return self._build("max", (AccumulateType.MAX, position_to_max), None, self._stream._t.output_type)
 
     def _build(self, what: str, incremental: tuple | None, function: Any, output_type: Any) -> "DataStream":
         style = _window_style(function, self._all) if function is not None else None

@@ -59,6 +59,18 @@ class JobVertex:
     def is_source(self) -> bool:
         return self.head.kind == "source"
 
+    def buffer_timeout(self) -> int | None:
+        """The buffer timeout (ms) set on the chain's operators whose output leaves the task
+        (``set_buffer_timeout``): the smallest, -1 only if all are -1; None when none is set."""
+        ids = {n.id for n in self.nodes}
+        timeouts = [n.transformation.buffer_timeout for n in self.nodes
+                    if n.transformation.buffer_timeout is not None
+                    and any(e.target.id not in ids for e in n.out_edges)]
+        if not timeouts:
+            return None
+        flushing = [t for t in timeouts if t >= 0]
+        return min(flushing) if flushing else -1
+
 
 @dataclass(eq=False)
 class JobEdge:

@@ -86,15 +86,34 @@ class BroadcastProcessParams:
 
 
 @dataclass(frozen=True)
-class AsyncWaitParams:
-    """async_wait: the AsyncFunction, its timeout (ms, over all attempts), the most requests in
-    flight, the retry strategy, and whether results keep the input's order."""
+class AsyncFunctionDescriptor:
+    """async_wait (PyFlink's ``AsyncFunctionDescriptor``, re-exported at
+    ``rayflink.datastream.functions``): the AsyncFunction, its timeout over all attempts (a
+    ``Time``/``Duration`` or milliseconds), the most requests in flight, the retry strategy,
+    and whether results keep the input's order (``output_mode``)."""
 
-    function: Any
-    timeout_ms: int
+    class OutputMode(Enum):
+        """ORDERED: results in the input's order; UNORDERED: as they complete (never across a
+        watermark)."""
+
+        ORDERED = 0
+        UNORDERED = 1
+
+    async_function: Any
+    timeout: Any
     capacity: int
-    retry_strategy: Any
-    ordered: bool
+    async_retry_strategy: Any
+    output_mode: AsyncFunctionDescriptor.OutputMode
+
+    @property
+    def timeout_ms(self) -> int:
+        from rayflink.common.config_options import parse_duration_ms
+
+        return parse_duration_ms(self.timeout)
+
+    @property
+    def ordered(self) -> bool:
+        return self.output_mode is AsyncFunctionDescriptor.OutputMode.ORDERED
 
 
 @dataclass(frozen=True)
@@ -105,11 +124,23 @@ class FunctionParams:
     function: Any
 
 
+class AccumulateType(Enum):
+    """The built-in rolling aggregations of a keyed stream or a window (PyFlink's
+    ``KeyedStream.AccumulateType``): MIN/MAX change the field only, MIN_BY/MAX_BY keep the
+    whole record with the least/greatest field, SUM adds the field up."""
+
+    MIN = 1
+    MAX = 2
+    MIN_BY = 3
+    MAX_BY = 4
+    SUM = 5
+
+
 @dataclass(frozen=True)
 class AggregationParams:
-    """sum, min, max, min_by, max_by over ``field`` (a tuple position or a Row field name)."""
+    """An ``AccumulateType`` over ``field`` (a tuple position or a Row field name)."""
 
-    aggregation: str  # "sum" | "min" | "max" | "min_by" | "max_by"
+    aggregation: AccumulateType
     field: int | str
 
 
@@ -305,7 +336,7 @@ class SqlRowsParams:
 
 
 OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an annotation
-    FunctionParams, BroadcastProcessParams, AsyncWaitParams, AggregationParams, PrintParams,
+    FunctionParams, BroadcastProcessParams, AsyncFunctionDescriptor, AggregationParams, PrintParams,
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
@@ -325,7 +356,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.CO_FLAT_MAP: FunctionParams,
     OperatorKind.CO_PROCESS: FunctionParams,
     OperatorKind.BROADCAST_PROCESS: BroadcastProcessParams,
-    OperatorKind.ASYNC_WAIT: AsyncWaitParams,
+    OperatorKind.ASYNC_WAIT: AsyncFunctionDescriptor,
     OperatorKind.PRINT: PrintParams,
     OperatorKind.SINK_FUNCTION: FunctionParams,
     OperatorKind.SINK: SinkParams,
@@ -388,6 +419,7 @@ class Transformation:
     output_type: TypeInformation | None = None
     chaining: ChainingStrategy = ChainingStrategy.ALWAYS
     slot_sharing_group: str = "default"
+    buffer_timeout: int | None = None  # ms; set_buffer_timeout() (None: the job's execution.buffer-timeout)
     # partition transformations
     partitioner: Partitioner | None = None
     key_selector: Callable[[Any], Any] | None = None

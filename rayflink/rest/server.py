@@ -153,10 +153,7 @@ class RestEndpoint:
 
     def trigger(self, job_id: str, action: str, target: str | None) -> str:
         master = self._jobs()[job_id]
-        directory = target or config_options.get(master.config, config_options.SAVEPOINT_DIRECTORY)
-        if not directory:
-            raise ValueError("no target directory: give 'target-directory' in the request or set "
-                             "execution.checkpointing.savepoint-dir")
+        directory = config_options.savepoint_directory(master.config, target)
         request_id = uuid.uuid4().hex
         with self._triggers_lock:
             self._triggers[request_id] = {"job_id": job_id, "status": "IN_PROGRESS"}

@@ -6,13 +6,13 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
+from rayflink.common.job_id import JobID
 from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
 from rayflink.graph.job_graph import JobGraph
 from rayflink.runtime.cluster import ensure_ray
@@ -27,8 +27,8 @@ class JobExecutionResult:
     net_runtime_ms: int
     metrics: dict
 
-    def get_job_id(self) -> str:
-        return self.job_id
+    def get_job_id(self) -> JobID:
+        return JobID(self.job_id)
 
     def get_net_runtime(self) -> int:
         return self.net_runtime_ms
@@ -71,7 +71,7 @@ def submit_job(graph: JobGraph) -> "JobClient":
     from rayflink.runtime.job_master import job_manager
 
     _ship_user_modules(graph)
-    job_id = uuid.uuid4().hex[:16]
+    job_id = JobID.generate()
     manager = job_manager()
     call(manager.submit.remote(job_id, graph))
     return JobClient(job_id, graph.name, manager)
@@ -130,8 +130,8 @@ class JobClient:
         self._final: dict | None = None
         self._final_metrics: dict | None = None
 
-    def get_job_id(self) -> str:
-        return self.job_id
+    def get_job_id(self) -> JobID:
+        return JobID(self.job_id)
 
     def get_rest_url(self) -> str | None:
         """The URL of the cluster's REST API and web UI (``http://127.0.0.1:8081`` by default)."""
@@ -148,12 +148,14 @@ class JobClient:
         if self._final is None:
             call(self._manager.cancel.remote(self.job_id))
 
-    def trigger_savepoint(self, savepoint_directory: str) -> str:
-        """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``."""
+    def trigger_savepoint(self, savepoint_directory: str | None = None) -> str:
+        """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``
+        (default: the job's ``execution.checkpointing.savepoint-dir``)."""
         return call(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
 
-    def stop_with_savepoint(self, savepoint_directory: str) -> str:
-        """Take a savepoint, then stop the job; it ends FINISHED."""
+    def stop_with_savepoint(self, savepoint_directory: str | None = None) -> str:
+        """Take a savepoint (into ``savepoint_directory``, default as ``trigger_savepoint``), then
+        stop the job; it ends FINISHED."""
         path = call(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
         self.wait()
         return path
@@ -227,8 +229,17 @@ class JobClient:
         return JobExecutionResult(self.job_id, self.job_name, runtime, self._final_metrics or {})
 
 
-class CollectIterator:
-    """Iterates over the records of ``execute_and_collect``; close() cancels a job still running."""
+class CloseableIterator:
+    """What ``execute_and_collect`` returns: the job's records, pulled as the job makes them.
+
+    Iterate it (or call ``next()``, which raises ``StopIteration`` at the end); ``close()``, or
+    leaving a ``with`` block, cancels a job still running. The end of the records raises what
+    the job failed with, if it failed.
+
+    >>> with env.from_collection([1, 2]).execute_and_collect() as results:  # doctest: +SKIP
+    ...     print(results.next(), list(results))
+    1 [2]
+    """
 
     def __init__(self, client: JobClient) -> None:
         self.client = client
@@ -240,6 +251,10 @@ class CollectIterator:
         return self
 
     def __next__(self) -> Any:
+        return self.next()
+
+    def next(self) -> Any:
+        """The next record; raises ``StopIteration`` when the job has ended and all are read."""
         while self._pos >= len(self._buffer):
             if self._ended:
                 raise StopIteration
@@ -254,6 +269,8 @@ class CollectIterator:
         return value
 
     def close(self) -> None:
+        """Stop reading: records not read yet are dropped, and a job still running is cancelled."""
+        self._buffer, self._pos = [], 0
         if not self._ended:
             self._ended = True
             self.client.cancel()
@@ -262,7 +279,7 @@ class CollectIterator:
             except JobCancelledError:
                 pass
 
-    def __enter__(self) -> "CollectIterator":
+    def __enter__(self) -> "CloseableIterator":
         return self
 
     def __exit__(self, *exc: Any) -> None:

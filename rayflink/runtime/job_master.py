@@ -46,6 +46,13 @@ def _targets(partitioner: Partitioner, u: int, up: int, down: int) -> list[int]:
     return list(range(down))
 
 
+def task_config(config: dict, vertex: JobVertex) -> dict:
+    """The options a task of ``vertex`` runs with: the job's, with the buffer timeout its
+    operators set (``DataStream.set_buffer_timeout``) in place of ``execution.buffer-timeout``."""
+    timeout = vertex.buffer_timeout()
+    return config if timeout is None else {**config, options.BUFFER_TIMEOUT.key: timeout}
+
+
 class JobMaster:
     """Runs one job: deploys attempts, restarts them from the latest checkpoint, coordinates
     checkpoints and savepoints, rescales, serves metrics and collected records."""
@@ -270,7 +277,7 @@ class JobMaster:
         return TaskDeployment(
             job_id=self.job_id, job_name=self.graph.name, vertex_id=vertex.id, vertex_name=vertex.name,
             subtask_index=subtask, parallelism=vertex.parallelism, max_parallelism=vertex.max_parallelism,
-            nodes=nodes, chained_edges=chained, input_channels=input_channels, config=self.config,
+            nodes=nodes, chained_edges=chained, input_channels=input_channels, config=task_config(self.config, vertex),
             working_dir=os.path.join(self.working_dir, str(self.attempt)), attempt=self.attempt,
             source=head.transformation.source if is_source else None,
             source_splits=splits,
@@ -636,12 +643,14 @@ class JobManager:
         return self._job(job_id).checkpoint_statistics()
 
     @ray.method(concurrency_group="savepoints")
-    def trigger_savepoint(self, job_id: str, path: str) -> str:
-        return self._job(job_id).trigger_savepoint(path)
+    def trigger_savepoint(self, job_id: str, path: str | None) -> str:
+        master = self._job(job_id)
+        return master.trigger_savepoint(options.savepoint_directory(master.config, path))
 
     @ray.method(concurrency_group="savepoints")
-    def stop_with_savepoint(self, job_id: str, path: str) -> str:
-        return self._job(job_id).stop_with_savepoint(path)
+    def stop_with_savepoint(self, job_id: str, path: str | None) -> str:
+        master = self._job(job_id)
+        return master.stop_with_savepoint(options.savepoint_directory(master.config, path))
 
     @ray.method(concurrency_group="savepoints")
     def rescale(self, job_id: str, parallelism: Any, path: str) -> str:

@@ -7,9 +7,9 @@ would (pickled and unpickled, as it would travel), and ``restored_state`` starts
 such snapshots, so a test can check that a restore changes nothing.
 
 >>> from rayflink.datastream.window import TumblingEventTimeWindows
->>> from rayflink.graph.transformations import OperatorKind, WindowParams
->>> h = OperatorHarness(OperatorKind.WINDOW, WindowParams(TumblingEventTimeWindows.of(10), incremental=("sum", 1)),
-...                     key_selectors=(lambda r: r[0],))
+>>> from rayflink.graph.transformations import AccumulateType, OperatorKind, WindowParams
+>>> sums = WindowParams(TumblingEventTimeWindows.of(10), incremental=(AccumulateType.SUM, 1))
+>>> h = OperatorHarness(OperatorKind.WINDOW, sums, key_selectors=(lambda r: r[0],))
 >>> h.batch([("a", 1), ("a", 2), ("b", 5)], timestamps=[1, 2, 3])
 >>> h.watermark(9)
 >>> sorted(h.out)

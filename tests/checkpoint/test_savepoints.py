@@ -45,9 +45,11 @@ def savepoint_of(stream, uri: str) -> str:
 
 
 def build(tmp_path, keys: int, records: int, rate: float | None, parallelism: int, backend, savepoint=None,
-          uid="totals", allow=False, source_uid="events"):
+          uid="totals", allow=False, source_uid="events", default_savepoint_dir=None):
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
+    if default_savepoint_dir:
+        env.set_default_savepoint_directory(default_savepoint_dir)
     env.set_state_backend(backend)
     env.enable_checkpointing(200)
     env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/chk")
@@ -88,16 +90,17 @@ def finals(out) -> dict:
 
 def test_stop_with_savepoint_then_resume_in_the_other_backend_continues_every_key(tmp_path):
     keys, records = 500, 40_000
-    stream = build(tmp_path, keys, records, 5_000, 2, HashMapStateBackend())
+    stream = build(tmp_path, keys, records, 5_000, 2, HashMapStateBackend(), default_savepoint_dir=f"file://{tmp_path}/sp1")
     first = []
     with stream.execute_and_collect("before-savepoint") as results:
         for record in results:
             first.append(record)
             if len(first) == 5_000:
-                path = results.client.stop_with_savepoint(f"file://{tmp_path}/sp1")
+                path = results.client.stop_with_savepoint()  # into the job's default savepoint directory
                 break
         first.extend(results)
     assert results.client.get_job_status() == "FINISHED"
+    assert path == f"file://{tmp_path}/sp1"
     # resume from the savepoint, in RocksDB this time, with the rest of the input
     resumed = build(tmp_path, keys, records, None, 2, EmbeddedRocksDBStateBackend(), savepoint=path)
     with resumed.execute_and_collect("after-savepoint") as results:

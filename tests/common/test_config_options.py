@@ -384,3 +384,61 @@ def test_the_options_table_lists_every_option():
     table = options.describe_options()
     assert all(f"| `{key}` |" in table for key in options.OPTIONS)
     assert len(table.splitlines()) == len(options.OPTIONS) + 2
+
+
+# ---- a job's own options: PyFlink's ConfigOptions builder -------------------------------------------
+
+
+def test_config_options_builds_a_typed_option_that_configuration_checks_and_reads():
+    from rayflink.common import ConfigOption, ConfigOptions
+
+    threshold = ConfigOptions.key("fraud.threshold").double_type().default_value(0.9)
+    window = ConfigOptions.key("fraud.window-size").int_type().default_value(5)
+    big = ConfigOptions.key("fraud.max-amount").long_type().no_default_value()
+    enabled = ConfigOptions.key("fraud.enabled").boolean_type().default_value(True)
+    name = ConfigOptions.key("fraud.name").string_type().default_value("")
+    assert all(isinstance(o, ConfigOption) for o in (threshold, window, big, enabled, name))
+    assert (threshold.key, threshold.default, big.default) == ("fraud.threshold", 0.9, None)
+
+    conf = Configuration()
+    assert (conf.get(threshold), conf.get(window), conf.get(big), conf.get(enabled), conf.get(name)) == \
+        (0.9, 5, None, True, "")  # unset: the defaults
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a job's own keys are not reported as unknown
+        conf.set(threshold, "0.75").set(window, "10").set(big, 2**40).set(enabled, "FALSE").set(name, "eu")
+    assert (conf.get(threshold), conf.get(window), conf.get(big), conf.get(enabled), conf.get(name)) == \
+        (0.75, 10, 2**40, False, "eu")
+    assert conf.get_integer("fraud.window-size") == 10 and conf.get_string("fraud.name") == "eu"
+    assert Configuration().set_string("fraud.window-size", "7").get(window) == 7  # set by key, read typed
+
+    with pytest.raises(ConfigurationError, match="fraud.window-size: cannot read 'ten' as an integer"):
+        conf.set(window, "ten")
+    with pytest.raises(ConfigurationError, match="out of range"):
+        conf.set(window, 2**31)  # Java's int
+    with pytest.raises(ConfigurationError, match="fraud.enabled"):
+        ConfigOptions.key("fraud.enabled").boolean_type().default_value("maybe")
+    with pytest.raises(ConfigurationError, match="non-empty str"):
+        ConfigOptions.key("")
+
+
+def test_an_option_built_at_a_key_rayflink_reads_is_checked_as_rayflink_reads_it():
+    from rayflink.common import ConfigOptions
+
+    interval = ConfigOptions.key("execution.checkpointing.interval").string_type().no_default_value()
+    conf = Configuration().set(interval, "10 s")
+    assert conf.get(options.CHECKPOINTING_INTERVAL) == 10_000
+    with pytest.raises(ConfigurationError, match="execution.checkpointing.interval"):
+        conf.set(interval, "soon")
+
+
+def test_the_default_savepoint_directory_is_the_jobs_savepoint_dir_option():
+    env = StreamExecutionEnvironment(Configuration())
+    assert env.get_default_savepoint_directory() is None
+    with pytest.raises(ConfigurationError, match="no savepoint directory.*execution.checkpointing.savepoint-dir"):
+        options.savepoint_directory(env.get_config().to_dict())
+    assert env.set_default_savepoint_directory("file:///sp") is env
+    assert env.get_default_savepoint_directory() == "file:///sp"
+    config = options.validate(env.get_config().to_dict())  # what the job master gets
+    assert options.savepoint_directory(config) == "file:///sp"  # triggered without a directory
+    assert options.savepoint_directory(config, "file:///other") == "file:///other"
+    assert env_with(**{"state.savepoints.dir": "/old"}).get_default_savepoint_directory() == "/old"

@@ -277,3 +277,172 @@ def test_a_file_read_to_its_end_stops_holding_the_watermark_back(tmp_path) -> No
         timer.cancel()
     # then the windows of both files fire: a.txt's finished split no longer holds the watermark at 4 s.
     assert got == [("all", 0, 4), ("all", 10, 5)]
+
+
+def test_output_file_config_is_built_by_its_builder_and_read_by_its_getters(tmp_path) -> None:
+    default = OutputFileConfig.builder().build()
+    assert (default.get_part_prefix(), default.get_part_suffix()) == ("part", "")
+    builder = OutputFileConfig.builder().with_part_prefix("orders")
+    assert isinstance(builder, OutputFileConfig.OutputFileConfigBuilder)
+    config = builder.with_part_suffix(".jsonl").build()
+    assert (config.get_part_prefix(), config.get_part_suffix()) == ("orders", ".jsonl")
+    assert config == OutputFileConfig("orders", ".jsonl")
+
+    sink_builder = FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    assert sink_builder.with_output_file_config(config).build().file_config == config
+    # a builder handed over unbuilt is built
+    assert sink_builder.with_output_file_config(OutputFileConfig.builder().with_part_prefix("x")) \
+        .build().file_config == OutputFileConfig("x", "")
+    with pytest.raises(TypeError, match="expected an OutputFileConfig, got str"):
+        sink_builder.with_output_file_config("orders")
+
+
+def test_file_sink_builders_are_pyflinks_row_and_bulk_format_builders(tmp_path) -> None:
+    row = FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    bulk = FileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW))
+    assert isinstance(row, FileSink.RowFormatBuilder) and isinstance(bulk, FileSink.BulkFormatBuilder)
+    assert isinstance(row, FileSink.BaseBuilder) and isinstance(bulk, FileSink.BaseBuilder)
+
+    policy = RollingPolicy.default_rolling_policy(part_size=1 << 10)
+    sink = row.with_rolling_policy(policy).build()
+    assert (sink.encoder is not None, sink.bulk, sink.rolling_policy) == (True, None, policy)
+
+    on_checkpoint = RollingPolicy.on_checkpoint_rolling_policy()
+    assert bulk.build().rolling_policy == on_checkpoint  # bulk formats roll at checkpoints
+    assert bulk.with_rolling_policy(on_checkpoint).build().bulk is not None
+    with pytest.raises(ValueError, match="bulk formats roll on checkpoints only"):
+        bulk.with_rolling_policy(policy)
+
+
+def test_parquet_columnar_row_input_format_reads_rows_of_its_row_type(tmp_path) -> None:
+    from rayflink.connectors.file import FileSourceReader, FileSourceSplit
+    from rayflink.datastream.formats.parquet import ParquetColumnarRowInputFormat
+    from rayflink.table.types import DataTypes
+
+    pq.write_table(pa.table({"ID": [1, 2, 3], "Name": ["a", "b", "c"], "other": [0.5] * 3}), tmp_path / "p.parquet")
+    row_type = DataTypes.ROW([DataTypes.FIELD("name", DataTypes.STRING()), DataTypes.FIELD("id", DataTypes.BIGINT())])
+
+    def read_rows(fmt) -> list:
+        source = FileSource.for_bulk_file_format(fmt, str(tmp_path / "p.parquet")).build()
+        reader = FileSourceReader(source, [FileSourceSplit(str(tmp_path / "p.parquet"))], [], 0, 1)
+        rows = []
+        while (batches := reader.poll(100)) is not None:
+            rows += [r for b in batches for r in b.records]
+        return rows
+
+    # fields by name in any case, in the row type's order, as PyFlink's Rows
+    rows = read_rows(ParquetColumnarRowInputFormat(row_type, batch_size=2, is_case_sensitive=False))
+    assert [tuple(r) for r in rows] == [("a", 1), ("b", 2), ("c", 3)]
+    assert rows[0].name == "a" and rows[0]["id"] == 1 and rows[0].as_dict() == {"name": "a", "id": 1}
+    # case-sensitive by default, as in Flink: "id" is not "ID", and a field the file lacks reads as None
+    assert [tuple(r) for r in read_rows(ParquetColumnarRowInputFormat(row_type))] == [(None, None)] * 3
+
+
+def test_streaming_file_sink_is_built_as_pyflink_builds_it(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import StreamingFileSink
+
+    row = StreamingFileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+    assert isinstance(row, StreamingFileSink.DefaultRowFormatBuilder) and isinstance(row, StreamingFileSink.BaseBuilder)
+    policy = RollingPolicy.default_rolling_policy(part_size=1 << 10)
+    sink = row.with_rolling_policy(policy).with_output_file_config(OutputFileConfig("orders", ".txt")).build()
+    assert type(sink) is StreamingFileSink and isinstance(sink, FileSink)
+    assert (sink.rolling_policy, sink.file_config) == (policy, OutputFileConfig("orders", ".txt"))
+    bulk = StreamingFileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW))
+    assert isinstance(bulk, StreamingFileSink.DefaultBulkFormatBuilder) and type(bulk.build()) is StreamingFileSink
+    with pytest.raises(ValueError, match="bulk formats roll on checkpoints only"):
+        bulk.with_rolling_policy(policy)
+
+
+@pytest.mark.integration
+def test_a_streaming_file_sink_added_with_add_sink_writes_every_record(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import StreamingFileSink
+
+    e = env(2)
+    e.from_collection([f"line-{i}" for i in range(100)]).add_sink(
+        StreamingFileSink.for_row_format(str(tmp_path / "out"), Encoder.simple_string_encoder()).build())
+    e.execute("streaming file sink")
+    lines = [line for name in os.listdir(tmp_path / "out") for line in (tmp_path / "out" / name).read_text().split()]
+    assert sorted(lines) == sorted(f"line-{i}" for i in range(100))
+
+
+def test_bucket_assigners_name_buckets_by_the_processing_time() -> None:
+    from rayflink.datastream.connectors.file_system import BucketAssigner
+
+    hour = BucketAssigner.date_time_bucket_assigner(timezone_id="UTC")
+    assert hour.bucket_id(0) == "1970-01-01--00" and hour.bucket_id(3_600_000) == "1970-01-01--01"
+    partitioned = BucketAssigner.date_time_bucket_assigner("'dt='yyyyMMdd'/hour='HH", "Asia/Tokyo")
+    assert partitioned.bucket_id(0) == "dt=19700101/hour=09"
+    assert BucketAssigner.base_path_bucket_assigner().bucket_id(123) == ""
+    with pytest.raises(ValueError, match="'EEE' is not supported"):
+        BucketAssigner.date_time_bucket_assigner("EEE-HH")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        BucketAssigner.date_time_bucket_assigner(timezone_id="Mars/Olympus")
+
+
+def test_a_sink_writes_a_part_per_bucket_and_commits_them_all(tmp_path, monkeypatch) -> None:
+    import rayflink.connectors.file as file_module
+    from rayflink.datastream.connectors.file_system import BucketAssigner
+
+    now = [0]
+    monkeypatch.setattr(file_module, "current_time_ms", lambda: now[0])
+    sink = (FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder())
+            .with_bucket_assigner(BucketAssigner.date_time_bucket_assigner("HH", "UTC"))
+            .with_rolling_policy(RollingPolicy.default_rolling_policy(rollover_interval=10 * 3_600_000,
+                                                                      inactivity_interval=2 * 3_600_000)).build())
+    writer = sink.create_writer(0, 1)
+    writer.write(["a", "b"], None)  # hour 00
+    now[0] = 3_600_000
+    writer.write(["c"], None)  # hour 01: a second bucket, the first one's part stays open
+    assert sorted(writer.parts) == ["00", "01"]
+    now[0] = 3 * 3_600_000
+    writer.write(["d"], None)  # hour 03: the parts of 00 and 01 have been idle too long and roll
+    assert sorted(writer.parts) == ["03"] and len(writer.pending) == 2
+    committable = writer.prepare_commit(1)  # a checkpoint rolls every bucket's part
+    assert writer.parts == {} and len(committable.files) == 3
+    writer.commit([committable])
+
+    def lines(bucket: str) -> list[str]:
+        return [line for n in os.listdir(tmp_path / bucket) for line in (tmp_path / bucket / n).read_text().split()]
+
+    assert (lines("00"), lines("01"), lines("03")) == (["a", "b"], ["c"], ["d"])
+    assert not any(n.startswith(".") for b in ("00", "01", "03") for n in os.listdir(tmp_path / b))
+    writer.write(["e"], None)
+    writer.close()  # a part in progress is dropped (its records come again from the checkpoint)
+    assert lines("03") == ["d"] and not [n for n in os.listdir(tmp_path / "03") if n.startswith(".")]
+    with pytest.raises(TypeError, match="expected a BucketAssigner"):
+        FileSink.for_row_format(str(tmp_path), Encoder.simple_string_encoder()).with_bucket_assigner("HH")
+
+
+def test_compaction_merges_the_parts_of_a_checkpoint_before_they_are_committed(tmp_path) -> None:
+    from rayflink.datastream.connectors.file_system import FileCompactor, FileCompactStrategy
+
+    def run(strategy, compactor, out):
+        sink = (FileSink.for_row_format(str(out), Encoder.simple_string_encoder())
+                .with_rolling_policy(RollingPolicy.default_rolling_policy(part_size=10))  # a part per ~3 records
+                .enable_compact(strategy, compactor).build())
+        writer = sink.create_writer(0, 1)
+        writer.write([f"r{i}" for i in range(12)], None)
+        writer.commit([writer.prepare_commit(1)])
+        return sorted(os.listdir(out))
+
+    one = run(FileCompactStrategy.builder().build(), FileCompactor.concat_file_compactor(), tmp_path / "one")
+    assert len(one) == 1 and one[0].startswith("compacted-part-")
+    assert (tmp_path / "one" / one[0]).read_text().split() == [f"r{i}" for i in range(12)]
+    bounded = run(FileCompactStrategy.builder().set_size_threshold(20).build(), FileCompactor.concat_file_compactor(),
+                  tmp_path / "bounded")
+    assert 1 < len(bounded) < 4  # merged up to ~20 bytes each: fewer files than the 4 parts
+    assert sorted(line for n in bounded for line in (tmp_path / "bounded" / n).read_text().split()) == \
+        sorted(f"r{i}" for i in range(12))
+    kept = run(FileCompactStrategy.builder().build(), FileCompactor.identical_file_compactor(), tmp_path / "kept")
+    assert len(kept) == 4 and not any(n.startswith("compacted-") for n in kept)
+
+    with pytest.raises(ValueError, match="every checkpoint"):
+        FileCompactStrategy.builder().enable_compaction_on_checkpoint(3)
+    with pytest.raises(ValueError, match="cannot be concatenated"):
+        FileSink.for_bulk_format(str(tmp_path), ParquetBulkWriters.for_row_type(ROW)).enable_compact(
+            FileCompactStrategy.builder().build(), FileCompactor.concat_file_compactor())
+    delimited = FileCompactor.concat_file_compactor(b"--\n")
+    (tmp_path / "a").write_bytes(b"x\n")
+    (tmp_path / "b").write_bytes(b"y\n")
+    delimited.compact([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "ab"))
+    assert (tmp_path / "ab").read_bytes() == b"x\n--\ny\n"

@@ -354,3 +354,36 @@ def test_memory_options_open_a_working_database(tmp_path, memory):
     b.flush()
     assert visible(b, KEYS[:10])["user-3"][0] == 3
     b.dispose()
+
+
+def test_db_storage_paths_hold_the_databases_spread_over_them(tmp_path):
+    from rayflink.common import Types
+    from rayflink.datastream.state import ValueStateDescriptor
+    from rayflink.datastream.state_backend import EmbeddedRocksDBStateBackend
+
+    disks = [tmp_path / "disk1", tmp_path / "disk2"]
+    backend = EmbeddedRocksDBStateBackend()
+    backend.set_db_storage_paths(f"file://{disks[0]}", str(disks[1]))
+    assert backend.get_db_storage_paths() == [str(d) for d in disks]
+    working = str(tmp_path / "task")
+    subtasks = [backend.create_keyed_state_backend(operator_uid="counts", max_parallelism=128,
+                                                   key_groups=range(start, start + 16), working_dir=working)
+                for start in range(0, 128, 16)]
+    try:
+        roots = {os.path.dirname(os.path.dirname(s.path)) for s in subtasks}
+        assert roots == {str(d) for d in disks}  # every database on one of the disks, both disks used
+        first = subtasks[0]
+        first.set_current_key("k")
+        first.get_partitioned_state(ValueStateDescriptor("v", Types.LONG())).update(7)
+        assert first.get_partitioned_state(ValueStateDescriptor("v", Types.LONG())).value() == 7
+        assert os.path.isdir(first.path)
+    finally:
+        for s in subtasks:
+            s.dispose()
+    assert not any(os.path.exists(s.path) for s in subtasks)  # disposed with their subtask
+    with pytest.raises(ValueError, match="not an absolute local path"):
+        backend.set_db_storage_paths("s3://bucket/rocksdb")
+    with pytest.raises(ValueError, match="not an absolute local path"):
+        backend.set_db_storage_paths("relative/dir")
+    backend.set_db_storage_paths()
+    assert backend.get_db_storage_paths() == []

@@ -165,3 +165,27 @@ class Sink(ABC):
     @abstractmethod
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
         """A writer for one subtask."""
+
+
+class StreamTransformer(ABC):
+    """A pre-processing topology a sink puts in front of itself (PyFlink's ``StreamTransformer``)."""
+
+    @abstractmethod
+    def apply(self, ds: Any) -> Any:
+        """The stream the sink writes, built from ``ds`` (the stream ``sink_to`` was called on)."""
+
+
+class SupportsPreprocessing(ABC):
+    """A sink that may need a pre-processing topology: ``sink_to`` applies its transformer first.
+
+    >>> class Upper(StreamTransformer):
+    ...     def apply(self, ds):
+    ...         return ds.map(str.upper)
+    >>> class UpperPrint(Sink, SupportsPreprocessing):   # doctest: +SKIP
+    ...     def get_transformer(self):
+    ...         return Upper()
+    """
+
+    @abstractmethod
+    def get_transformer(self) -> StreamTransformer | None:
+        """The transformer to apply, or None when the sink writes the stream as it is."""

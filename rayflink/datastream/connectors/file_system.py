@@ -1,10 +1,13 @@
 """PyFlink path for the file connector (the code lives in ``rayflink.connectors.file``)."""
 
 from rayflink.connectors.file import (
+    BucketAssigner,
     BulkFormat,
     DefaultRollingPolicy,
     Encoder,
     FileCommittable,
+    FileCompactor,
+    FileCompactStrategy,
     FileConnectorError,
     FileSink,
     FileSource,
@@ -15,4 +18,5 @@ from rayflink.connectors.file import (
     ParquetBulkWriters,
     RollingPolicy,
     StreamFormat,
+    StreamingFileSink,
 )

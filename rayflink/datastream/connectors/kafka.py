@@ -3,6 +3,8 @@
 from rayflink.connectors.kafka import (
     DeadLetter,
     DeliveryGuarantee,
+    FlinkKafkaConsumer,
+    FlinkKafkaProducer,
     KafkaCommittable,
     KafkaConnectorError,
     KafkaConsumerRecord,
@@ -18,4 +20,5 @@ from rayflink.connectors.kafka import (
     KafkaSourceBuilder,
     KafkaTopicPartition,
     KafkaTopicSelector,
+    Semantic,
 )
