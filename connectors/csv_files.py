@@ -108,7 +108,7 @@ class CsvSchema:
             if len(cells) != len(converters):
                 raise DeserializationError(f"CSV line {truncate(line, 120)}: expected {len(converters)} columns "
                                            f"{names}, got {len(cells)}")
-            values = []
+            values: list[Any] = []
             for (name, convert, arrow), text in zip(converters, cells):
                 if text == self.null_value or (text == "" and not pa.types.is_string(arrow)):
                     values.append(None)

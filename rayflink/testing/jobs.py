@@ -17,7 +17,9 @@ def collect(stream: DataStream) -> list[Any]:
     >>> sorted(collect(env.from_collection([1, 2, 3]).map(lambda x: x * 10)))  # doctest: +SKIP
     [10, 20, 30]
     """
-    with stream.execute_and_collect() as results:
+    results = stream.execute_and_collect()
+    assert not isinstance(results, list)  # (a list only with limit=)
+    with results:
         return list(results)
 
 

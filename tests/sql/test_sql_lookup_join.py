@@ -38,8 +38,8 @@ def test_orders_enriched_with_their_customer_as_python_joins_them(customers, tmp
     t_env.execute_sql(f"""CREATE TABLE customers (id INT, name STRING, region STRING, credit DOUBLE,
                           PRIMARY KEY (id) NOT ENFORCED) WITH ('connector' = 'jdbc',
                           'url' = 'jdbc:postgresql://127.0.0.1:5432/test', 'table-name' = '{customers}',
-                          'username' = 'postgres', 'lookup.cache' = 'PARTIAL',
-                          'lookup.partial-cache.max-rows' = '10', 'lookup.partial-cache.expire-after-write' = '1 min')""")
+                          'username' = 'postgres', 'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '10',
+                          'lookup.partial-cache.expire-after-write' = '1 min')""")
     query = (f"SELECT o.order_id, o.amount, c.name, c.region, c.credit FROM orders AS o {join} customers "
              "FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer_id = c.id")
     assert "LookupJoin(table=[customers]" in t_env.explain_sql(query)
