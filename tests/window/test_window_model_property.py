@@ -204,7 +204,7 @@ def test_window_operator_matches_the_brute_force_model(scenario):
                 h.batch([(op[1], op[3])], [op[2]])
         h.watermark(MAX)
         values = [_value_of(function, r) for r in h.out]
-        got = Counter(("b" if v >= 1000 else "a", v, ts) for v, ts in zip(values, h.main.stamps))
+        got = Counter(("b" if v >= 100_000 else "a", v, ts) for v, ts in zip(values, h.main.stamps))  # a: at most 1830
         expected, late = model(ops + [("wm", MAX)], assigner, trigger, lateness, evict)
         assert got == expected
         if side_output:
@@ -242,7 +242,7 @@ def sliding_scenarios(draw):
     ops, wm = [], -1
     for i in range(draw(st.integers(1, 60))):
         key = draw(st.sampled_from("ab"))
-        ops.append(("rec", key, draw(st.integers(0, 120)), (i + 1) * (1000 if key == "b" else 1)))
+        ops.append(("rec", key, draw(st.integers(0, 120)), (i + 1) * (100_000 if key == "b" else 1)))
         if draw(st.integers(0, 3)) == 0:
             wm = draw(st.integers(wm, 130))
             ops.append(("wm", wm))
@@ -295,7 +295,7 @@ def test_sliced_sliding_windows_match_the_brute_force_model(scenario):
                     h.batch([(k, v) for _, k, _, v in pending], [ts for _, _, ts, _ in pending])
                     pending = []
         values = [_value_of(function, r) for r in h.out]
-        got = Counter(("b" if v >= 1000 else "a", v, ts) for v, ts in zip(values, h.main.stamps))
+        got = Counter(("b" if v >= 100_000 else "a", v, ts) for v, ts in zip(values, h.main.stamps))  # a: at most 1830
         expected, late = sliding_model(size, slide, offset, ops + [("wm", MAX)])
         assert got == expected
         assert h.op.num_late_records_dropped == late
