@@ -177,7 +177,7 @@ def scenarios(draw):
     wm = -1
     for i in range(n):
         key = draw(st.sampled_from("ab"))  # b's values are multiples of 1000: a sum tells its key
-        ops.append(("rec", key, draw(st.integers(0, 60)), (i + 1) * (1000 if key == "b" else 1)))
+        ops.append(("rec", key, draw(st.integers(0, 60)), (i + 1) * (100_000 if key == "b" else 1)))
         if draw(st.integers(0, 3)) == 0:
             wm = draw(st.integers(wm, 70))
             ops.append(("wm", wm))
