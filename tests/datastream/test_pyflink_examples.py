@@ -1,5 +1,5 @@
 """PyFlink's own example programs (shipped inside apache-flink 2.3, copied unchanged into
-``tests/data/pyflink_examples``), run with only ``pyflink`` replaced by ``rayflink``: their
+``tests/data/third_party/pyflink_examples``), run with only ``pyflink`` replaced by ``rayflink``: their
 output equals what PyFlink printed (recorded once in ``<example>.expected``)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).parent.parent / "data" / "pyflink_examples"
+EXAMPLES = pathlib.Path(__file__).parent.parent / "data" / "third_party" / "pyflink_examples"
 
 
 @pytest.mark.integration
