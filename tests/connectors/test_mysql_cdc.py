@@ -230,10 +230,6 @@ def test_debezium_json_text_as_flink_cdc_gives_it(mariadb_binlog, table):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=False, reason=(
-    "open: in the full suite (not alone) the upserted table stops following MariaDB after the "
-    "restarts (older values, a deleted row kept) while the job runs on; the CDC -> Delta and "
-    "restored-reader tests pass, so the suspect is the restarted pipeline's sink flushes"))
 def test_cdc_to_postgresql_upsert_equals_mariadb_under_executor_kills(mariadb_binlog, table, tmp_path):
     name, conn = table
     rng = random.Random(7)
