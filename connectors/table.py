@@ -11,8 +11,9 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
   changes), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
   ``group-offsets`` | ``timestamp`` with ``scan.startup.timestamp-millis``), ``scan.bounded.mode``
   (``unbounded`` | ``latest-offset``), ``sink.delivery-guarantee``, ``sink.transactional-id-prefix``
-- ``upsert-kafka`` (sink): ``topic``, ``properties.*``, ``key.format`` and ``value.format`` (``json``):
-  each row under its PRIMARY KEY, a deleted key as a tombstone (no value)
+- ``upsert-kafka``: ``topic``, ``properties.*``, ``key.format`` and ``value.format`` (``json``),
+  ``scan.bounded.mode``: written, each row under its PRIMARY KEY and a deleted key as a tombstone
+  (no value); read from the topic's start as upserts, normalized into a full changelog
 - ``jdbc`` (sink; a lookup join's dimension table): ``url`` (``jdbc:postgresql://...`` or
   ``jdbc:mysql://...``), ``table-name``,
   ``username``, ``password``, ``sink.buffer-flush.max-rows``, ``sink.buffer-flush.interval``,
@@ -76,6 +77,8 @@ def create_table_source(table: CatalogTable) -> Any:
         return _kafka_source(table)
     if name == "mysql-cdc":
         return _mysql_cdc_source(table)
+    if name == "upsert-kafka":
+        return _upsert_kafka_source(table)
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a sink only; it cannot be read")
 
 
@@ -211,6 +214,49 @@ class DebeziumJsonChanges:
         return [self.deserialize(m) for m in messages]
 
 
+def upsert_json_change(record: Any) -> dict:
+    """An ``upsert-kafka`` record as a change: its value a row of the key (an upsert), no value a
+    deletion of the key (a tombstone); ChangelogNormalize makes the full changelog of them."""
+    if record.value is None:
+        return {"op": "d", "before": json.loads(record.key) if record.key else {}, "after": None}
+    return {"op": "c", "before": None, "after": json.loads(record.value)}
+
+
+def _upsert_kafka_source(table: CatalogTable) -> Any:
+    """Every record of the topic from the start (an upsert topic is a table's history)."""
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+
+    for key in ("key.format", "value.format"):
+        _format(table, key, formats=("json",))
+    builder = (KafkaSource.builder()
+               .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
+               .set_topics(*_option(table, "topic", required=True).split(";"))
+               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
+               .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+               .set_deserializer(upsert_json_change))
+    _bounded(table, builder)
+    _properties(table, builder, ("properties.bootstrap.servers", "properties.group.id"))
+    return ChangelogBatches(builder.build(), table)
+
+
+def _bounded(table: CatalogTable, builder: Any) -> None:
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer
+
+    bounded = _option(table, "scan.bounded.mode", "unbounded")
+    if bounded == "latest-offset":
+        builder.set_bounded(KafkaOffsetsInitializer.latest())
+    elif bounded != "unbounded":
+        raise SqlValidationError(f"table {table.name!r}: 'scan.bounded.mode' = {bounded!r}; use 'unbounded' "
+                                 "or 'latest-offset'")
+
+
+def _properties(table: CatalogTable, builder: Any, own: tuple[str, ...]) -> None:
+    """The table's ``properties.*`` options as Kafka client settings (but ``own``, taken already)."""
+    for key, value in table.options.items():
+        if key.startswith("properties.") and key not in own:
+            builder.set_property(key[len("properties."):], value)
+
+
 def _kafka_source(table: CatalogTable) -> Any:
     from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 
@@ -233,15 +279,8 @@ def _kafka_source(table: CatalogTable) -> Any:
     else:
         raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use one of "
                                  f"{', '.join([*starts, 'timestamp'])}" + closest(mode, [*starts, "timestamp"]))
-    bounded = _option(table, "scan.bounded.mode", "unbounded")
-    if bounded == "latest-offset":
-        builder.set_bounded(KafkaOffsetsInitializer.latest())
-    elif bounded != "unbounded":
-        raise SqlValidationError(f"table {table.name!r}: 'scan.bounded.mode' = {bounded!r}; use 'unbounded' "
-                                 "or 'latest-offset'")
-    for key, value in table.options.items():
-        if key.startswith("properties.") and key not in ("properties.bootstrap.servers", "properties.group.id"):
-            builder.set_property(key[len("properties."):], value)
+    _bounded(table, builder)
+    _properties(table, builder, ("properties.bootstrap.servers", "properties.group.id"))
     return ChangelogBatches(builder.build(), table) if fmt == "debezium-json" else builder.build()
 
 
@@ -338,9 +377,7 @@ def _kafka_sink(table: CatalogTable, upsert: bool = False) -> Any:
                .set_record_serializer(serializer).set_delivery_guarantee(delivery))
     if delivery == DeliveryGuarantee.EXACTLY_ONCE:
         builder.set_transactional_id_prefix(_option(table, "sink.transactional-id-prefix", f"rayflink-{table.name}"))
-    for key, value in table.options.items():
-        if key.startswith("properties.") and key != "properties.bootstrap.servers":
-            builder.set_property(key[len("properties."):], value)
+    _properties(table, builder, ("properties.bootstrap.servers",))
     return builder.build()
 
 

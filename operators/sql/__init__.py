@@ -4,6 +4,7 @@ Importing this package registers their kinds (``OperatorKind.SQL_*``) with the o
 from rayflink.operators.sql import (  # noqa: F401 - imported for their @register_operator side effect
     bridge,
     calc,
+    changelog_normalize,
     group_aggregate,
     join,
     lookup_join,

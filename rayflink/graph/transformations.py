@@ -70,6 +70,7 @@ class OperatorKind(NameEnum):
     SQL_JOIN = "sql_join"
     SQL_TEMPORAL_JOIN = "sql_temporal_join"
     SQL_LOOKUP_JOIN = "sql_lookup_join"
+    SQL_CHANGELOG_NORMALIZE = "sql_changelog_normalize"
     SQL_RANK = "sql_rank"
     SQL_WINDOW_ASSIGN = "sql_window_assign"
 
@@ -255,6 +256,14 @@ class SqlWindowAggregateParams:
 
 
 @dataclass(frozen=True)
+class SqlKeyedParams:
+    """A keyed SQL operator that needs only its ``keys`` (KeyColumns) and ``schema`` (changelog normalize)."""
+
+    keys: Any
+    schema: Any
+
+
+@dataclass(frozen=True)
 class SqlRankParams:
     """Top-N: ``keys`` (KeyColumns), ``order`` ((field, descending, nulls first), ...), ``limit``, ``schema``."""
 
@@ -341,7 +350,7 @@ OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an an
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
                        SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
-                       SqlJoinParams, SqlTemporalJoinParams, SqlLookupJoinParams, SqlFormatRowsParams,
+                       SqlJoinParams, SqlTemporalJoinParams, SqlLookupJoinParams, SqlKeyedParams, SqlFormatRowsParams,
                        SqlSchemaParams, SqlRowsParams]
 
 PARAMS_OF: dict[OperatorKind, type] = {
@@ -377,6 +386,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_JOIN: SqlJoinParams,
     OperatorKind.SQL_TEMPORAL_JOIN: SqlTemporalJoinParams,
     OperatorKind.SQL_LOOKUP_JOIN: SqlLookupJoinParams,
+    OperatorKind.SQL_CHANGELOG_NORMALIZE: SqlKeyedParams,
     OperatorKind.SQL_RANK: SqlRankParams,
     OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
 }

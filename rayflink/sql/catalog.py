@@ -34,7 +34,7 @@ class WatermarkSpec:
     expr: str
 
 
-CHANGELOG_CONNECTORS = ("mysql-cdc",)  # sources of a changelog rather than of inserts only
+CHANGELOG_CONNECTORS = ("mysql-cdc", "upsert-kafka")  # sources of a changelog rather than of inserts only
 CHANGELOG_FORMATS = ("debezium-json",)
 
 
@@ -63,6 +63,12 @@ class CatalogTable:
         """Whether reading the table gives a changelog (inserts, updates and deletes): a CDC table."""
         return self.options.get("connector") in CHANGELOG_CONNECTORS or \
             self.options.get("format") in CHANGELOG_FORMATS
+
+    @property
+    def upsert(self) -> bool:
+        """Whether reading the table gives upserts and deletions by key, without the rows before
+        (an ``upsert-kafka`` table): its scan is normalized into a full changelog."""
+        return self.options.get("connector") == "upsert-kafka"
 
     def connector(self) -> str:
         try:

@@ -386,6 +386,29 @@ class TemporalJoin(RelNode):
 
 
 @dataclass(frozen=True)
+class ChangelogNormalize(OneInput):
+    """An upsert source's scan as a full changelog (-U before +U, -D with the row), keyed by ``keys``."""
+
+    input: RelNode
+    keys: tuple[int, ...]
+
+    @property
+    def updating(self) -> bool:
+        return True
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    def explain(self) -> str:
+        return f"ChangelogNormalize(key=[{', '.join(self.schema.names[k] for k in self.keys)}])"
+
+
+@dataclass(frozen=True)
 class LookupJoin(OneInput):
     """``input JOIN dim FOR SYSTEM_TIME AS OF input.proc_time ON keys``: each row joined with the
     rows of the dimension table ``table`` (a lookup source, e.g. jdbc) as they are when the row

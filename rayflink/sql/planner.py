@@ -17,6 +17,7 @@ from rayflink.sql.logical import (
     AggCall,
     Aggregate,
     Calc,
+    ChangelogNormalize,
     Join,
     LookupJoin,
     MatchRecognize,
@@ -373,7 +374,13 @@ class Planner:
                 raise invalid(str(exc), node) from None
             if isinstance(obj, CatalogView):
                 return obj.query if isinstance(obj.query, RelNode) else self.plan_query(obj.query)
-            return Scan(obj, tuple(obj.schema.names))
+            scan = Scan(obj, tuple(obj.schema.names))
+            if obj.upsert:
+                if not obj.primary_key:
+                    raise invalid(f"table {obj.name!r} ('connector' = '{obj.connector()}') needs a PRIMARY KEY: "
+                                  "it is read as upserts by key", node)
+                return ChangelogNormalize(scan, tuple(scan.schema.names.index(k) for k in obj.primary_key))
+            return scan
         raise invalid(f"'{node.sql()[:60]}' is not supported in FROM yet", node)
 
     def plan_union(self, node: exp.Union) -> RelNode:

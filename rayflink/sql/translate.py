@@ -15,6 +15,7 @@ from rayflink.graph.transformations import (
     SqlCalcParams,
     SqlGroupAggregateParams,
     SqlJoinParams,
+    SqlKeyedParams,
     SqlLookupJoinParams,
     SqlRankParams,
     SqlRowsParams,
@@ -31,6 +32,7 @@ from rayflink.sql.errors import SqlPlanningError
 from rayflink.sql.logical import (
     Aggregate,
     Calc,
+    ChangelogNormalize,
     DataStreamScan,
     Join,
     LookupJoin,
@@ -95,6 +97,10 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
                     else OperatorKind.SQL_WINDOW_AGGREGATE)
             spec = OperatorSpec(kind, SqlWindowAggregateParams(keys, node.aggs, node.schema, node.time, node.window))
         return keyed._keyed(node.explain()[:120], spec, None)
+    if isinstance(node, ChangelogNormalize):
+        keys = KeyColumns(node.keys)
+        spec = OperatorSpec(OperatorKind.SQL_CHANGELOG_NORMALIZE, SqlKeyedParams(keys, node.schema))
+        return child(node.input).key_by(keys)._keyed(node.explain()[:120], spec, None)
     if isinstance(node, Rank):
         keys = KeyColumns(node.partition)
         spec = OperatorSpec(OperatorKind.SQL_RANK, SqlRankParams(keys, node.order, node.limit, node.schema))

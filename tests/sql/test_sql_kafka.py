@@ -149,3 +149,41 @@ def test_an_updating_result_into_upsert_kafka_leaves_the_last_value_per_key(kafk
             value = json.loads(r.value)
             compacted[key] = (value["compras"], value["total"])
     assert compacted == _totals()
+    # and the topic read back as an upsert-kafka table is a changelog whose final state is the same.
+    reader = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    reader.execute_sql(f"""CREATE TABLE totales (user_id STRING, compras BIGINT, total DOUBLE,
+                           PRIMARY KEY (user_id) NOT ENFORCED) WITH ('connector' = 'upsert-kafka',
+                           'topic' = '{topic}', 'properties.bootstrap.servers' = '{kafka_broker.bootstrap_servers}',
+                           'key.format' = 'json', 'value.format' = 'json', 'scan.bounded.mode' = 'latest-offset')""")
+    assert "ChangelogNormalize(key=[user_id])" in reader.explain_sql("SELECT * FROM totales")
+    view: dict = {}
+    kinds = set()
+    for row in reader.execute_sql("SELECT user_id, compras, total FROM totales").collect():
+        kinds.add(str(row.get_row_kind()))
+        if str(row.get_row_kind()) in ("+I", "+U"):
+            view[row[0]] = (row[1], row[2])
+        else:
+            view.pop(row[0], None)
+    assert view == _totals() and kinds <= {"+I", "-U", "+U"}
+
+
+def test_an_upsert_topic_is_read_as_a_full_changelog(kafka_broker: KafkaBroker) -> None:
+    # Given upserts and a tombstone under JSON keys in one partition,
+    topic = kafka_broker.create_topic(unique_name("upsert-in"), partitions=1)
+    producer = kafka_broker.producer()
+    for key, value in [("a", {"k": "a", "v": 1}), ("b", {"k": "b", "v": 1}), ("a", {"k": "a", "v": 2}),
+                       ("a", {"k": "a", "v": 2}), ("b", None), ("c", {"k": "c", "v": 1}), ("z", None)]:
+        producer.produce(topic, key=json.dumps({"k": key}), value=None if value is None else json.dumps(value))
+    assert producer.flush(30) == 0
+    # when it is read as an upsert-kafka table,
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env.get_config().set("parallelism.default", "1")
+    t_env.execute_sql(f"""CREATE TABLE t (k STRING, v INT, PRIMARY KEY (k) NOT ENFORCED) WITH (
+                          'connector' = 'upsert-kafka', 'topic' = '{topic}',
+                          'properties.bootstrap.servers' = '{kafka_broker.bootstrap_servers}',
+                          'key.format' = 'json', 'value.format' = 'json', 'scan.bounded.mode' = 'latest-offset')""")
+    got = [(str(r.get_row_kind()), r[0], r[1]) for r in t_env.execute_sql("SELECT k, v FROM t").collect()]
+    # then each key's change comes with the row it replaces: a repeated row and an unknown key's
+    # tombstone change nothing.
+    assert got == [("+I", "a", 1), ("+I", "b", 1), ("-U", "a", 1), ("+U", "a", 2), ("-D", "b", 1),
+                   ("+I", "c", 1)]
