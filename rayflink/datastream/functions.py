@@ -141,10 +141,17 @@ class AggregateFunction(RichFunction):
 
 
 class KeySelector(Function):
-    """Extract the key of a record: ``def get_key(self, value)``."""
+    """Extract the key of a record: ``def get_key(self, value)``; ``open(runtime_context)`` runs
+    in each subtask that uses it before its first record, ``close()`` after its last."""
 
     def get_key(self, value: Any) -> Any:
         raise NotImplementedError
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def as_key_selector(key_selector: Any) -> Callable[[Any], Any]:

@@ -67,6 +67,8 @@ class StreamTask:
         self.writers: list[RecordWriter] = []
         self.counted_writers: list[RecordWriter] = []  # one writer per operator output that leaves the task
         self.opened: list[StreamOperator] = []  # in the order they must close
+        self.key_selectors: list[Any] = []  # PyFlink KeySelectors used here: opened after the
+        self.opened_selectors: list[Any] = []  # operators, closed after them
         self.operators: dict[int, StreamOperator] = {}
         self.started_ns = time.monotonic_ns()
         self.finished_ns: int | None = None
@@ -129,6 +131,13 @@ class StreamTask:
                 counted.add(output_id)
                 self.counted_writers.append(writer)
             self.operators[out.source].output.add(writer, out.side_tag)
+        # KeySelector objects (PyFlink's, with open/close) of the keyed operators and the key_by edges
+        selectors = [*(sel for node in d.nodes for sel in node.state_key_selectors or ()),
+                     *(out.key_selector for out in outputs)]
+        owners = [getattr(sel, "__self__", None) for sel in selectors]
+        self.key_selectors = list({id(o): o for o in owners  # a KeySelector's get_key, bound to it
+                                   if callable(getattr(o, "get_key", None)) and callable(getattr(o, "open", None))
+                                   }.values())
         key = (d.vertex_id, d.subtask_index)
         master, job_id, attempt = self.job_manager, d.job_id, d.attempt
         self.snapshots = SnapshotWriter(
@@ -148,6 +157,10 @@ class StreamTask:
             for op in reversed(list(self.operators.values())):
                 self.opened.insert(0, op)
                 op.open()
+            head = next(iter(self.operators.values()))
+            for selector in self.key_selectors:
+                self.opened_selectors.append(selector)
+                selector.open(head.runtime_context())
             if self.d.restore:
                 self._restore()
             if self.d.source is not None:
@@ -189,6 +202,11 @@ class StreamTask:
                     op.close()
                 except Exception:  # noqa: BLE001 - a failing close must not hide the failure before it
                     traceback.print_exc()
+            while self.opened_selectors:
+                try:
+                    self.opened_selectors.pop().close()
+                except Exception:  # noqa: BLE001 - as above
+                    traceback.print_exc()
 
     def _close_operators(self) -> None:
         """The chain ended successfully: close every operator, head first; the first failure fails
@@ -201,6 +219,13 @@ class StreamTask:
                 raise
             except Exception as exc:
                 raise op.ctx.failure(exc, NO_RECORD, what="close()") from exc
+        while self.opened_selectors:
+            selector = self.opened_selectors.pop()
+            try:
+                selector.close()
+            except Exception as exc:
+                raise RuntimeError(f"task {self.d.vertex_name!r}: the key selector "
+                                   f"{type(selector).__name__}.close() failed: {type(exc).__name__}: {exc}") from exc
 
     def _restore(self) -> None:
         """Load each operator's state from the snapshot files the deployment names.

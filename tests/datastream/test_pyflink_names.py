@@ -52,9 +52,6 @@ PENDING_NAMES = {
     "FileSplitAssignerProvider": "FileSource deals whole files to its subtasks itself (no host locality on Ray)",
 }
 PENDING_MEMBERS = {
-    "KeySelector.open": "key selectors are plain functions here; calling open/close needs the task "
-                        "(rayflink/runtime/task.py, not this change's to edit)",
-    "KeySelector.close": "key selectors are plain functions here; calling open/close needs the task",
     "EmbeddedRocksDBStateBackend.set_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.get_options": "takes a Java RocksDBOptionsFactory class name",
     "EmbeddedRocksDBStateBackend.set_number_of_transfer_threads": "snapshot uploads use one thread pool "
@@ -142,3 +139,33 @@ def test_the_data_file_is_pyflinks_and_complete():
     assert DATA["apache-flink"].startswith("2.3")
     assert len(DATA["modules"]) >= 39
     assert sum(len(names) for names in DATA["modules"].values()) >= 250
+
+
+@pytest.mark.integration
+def test_a_key_selector_is_opened_before_its_first_record_and_closed_after_its_last(tmp_path):
+    import os
+
+    from rayflink.datastream import KeySelector, StreamExecutionEnvironment
+    from rayflink.testing import collect
+
+    folder = str(tmp_path)
+
+    class ByParity(KeySelector):
+        def open(self, runtime_context):
+            self.opened = runtime_context.get_index_of_this_subtask()
+            open(os.path.join(folder, f"open-{os.getpid()}-{id(self)}"), "w").close()
+
+        def get_key(self, value):
+            return (value % 2, self.opened is not None)
+
+        def close(self):
+            open(os.path.join(folder, f"close-{os.getpid()}-{id(self)}"), "w").close()
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    keys = collect(env.from_collection(list(range(10))).key_by(ByParity()).map(lambda v: v))
+    marks = os.listdir(folder)
+    assert sorted(keys) == list(range(10))
+    opened = {m[len("open-"):] for m in marks if m.startswith("open-")}
+    closed = {m[len("close-"):] for m in marks if m.startswith("close-")}
+    assert opened and opened == closed
