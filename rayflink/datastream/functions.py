@@ -154,6 +154,13 @@ class KeySelector(Function):
         pass
 
 
+def key_selector_of(key_function: Any) -> KeySelector | None:
+    """The ``KeySelector`` whose ``get_key`` ``key_function`` is (what ``as_key_selector`` gave for
+    it), else None: a subtask opens and closes it."""
+    owner = getattr(key_function, "__self__", None)
+    return owner if isinstance(owner, KeySelector) else None
+
+
 def as_key_selector(key_selector: Any) -> Callable[[Any], Any]:
     """The key function of what ``key_by`` (or a join's ``where``/``equal_to``) was given: a
     ``KeySelector``, a function, or a field position or name (``key_by(0)``, ``key_by("user")``).

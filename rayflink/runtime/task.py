@@ -17,6 +17,7 @@ from rayflink.checkpoint.storage import storage_options
 from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms, debloat_target_s
+from rayflink.datastream.functions import KeySelector, key_selector_of
 from rayflink.errors import ConfigurationError, JobExecutionError, truncate
 from rayflink.runtime.alignment import BarrierAligner
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
@@ -67,8 +68,8 @@ class StreamTask:
         self.writers: list[RecordWriter] = []
         self.counted_writers: list[RecordWriter] = []  # one writer per operator output that leaves the task
         self.opened: list[StreamOperator] = []  # in the order they must close
-        self.key_selectors: list[Any] = []  # PyFlink KeySelectors used here: opened after the
-        self.opened_selectors: list[Any] = []  # operators, closed after them
+        self.key_selectors: list[KeySelector] = []  # PyFlink KeySelectors used here: opened after the
+        self.opened_selectors: list[KeySelector] = []  # operators, closed after them
         self.operators: dict[int, StreamOperator] = {}
         self.started_ns = time.monotonic_ns()
         self.finished_ns: int | None = None
@@ -134,10 +135,8 @@ class StreamTask:
         # KeySelector objects (PyFlink's, with open/close) of the keyed operators and the key_by edges
         selectors = [*(sel for node in d.nodes for sel in node.state_key_selectors or ()),
                      *(out.key_selector for out in outputs)]
-        owners = [getattr(sel, "__self__", None) for sel in selectors]
-        self.key_selectors = list({id(o): o for o in owners  # a KeySelector's get_key, bound to it
-                                   if callable(getattr(o, "get_key", None)) and callable(getattr(o, "open", None))
-                                   }.values())
+        owners = [key_selector_of(sel) for sel in selectors]
+        self.key_selectors = list({id(o): o for o in owners if o is not None}.values())
         key = (d.vertex_id, d.subtask_index)
         master, job_id, attempt = self.job_manager, d.job_id, d.attempt
         self.snapshots = SnapshotWriter(
