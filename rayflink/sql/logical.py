@@ -312,58 +312,59 @@ class Rank(OneInput):
 
 
 @dataclass(frozen=True)
-class Join(RelNode):
-    """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
-
-    Both inputs are kept in keyed state; a LEFT join emits a left row with NULLs until its first
-    match, which retracts that row (``-D``) and inserts the joined one: an updating result."""
+class EquiJoin(RelNode):
+    """What the joins of two inputs share: left's fields then right's (``names``), matched on
+    ``left_keys`` = ``right_keys``; INNER or LEFT."""
 
     left: RelNode
     right: RelNode
     kind: str  # INNER | LEFT
     left_keys: tuple[int, ...]
     right_keys: tuple[int, ...]
-    condition: Expr | None
     names: tuple[str, ...]
 
     @property
     def inputs(self) -> tuple:
         return (self.left, self.right)
-
-    @property
-    def updating(self) -> bool:
-        return self.kind == "LEFT" or super().updating
 
     @property
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.left.schema.types + self.right.schema.types)])
 
-    def explain(self) -> str:
-        pairs = ", ".join(f"{self.names[a]} = {self.names[len(self.left.schema) + b]}"
-                          for a, b in zip(self.left_keys, self.right_keys))
-        cond = f" AND {self.condition.sql()}" if self.condition is not None else ""
-        return f"Join(joinType=[{self.kind}], where=[{pairs}{cond}])"
+    def pairs(self) -> str:
+        """The key equalities, as plans print them."""
+        offset = len(self.left.schema)
+        return ", ".join(f"{self.names[a]} = {self.names[offset + b]}"
+                         for a, b in zip(self.left_keys, self.right_keys))
 
 
 @dataclass(frozen=True)
-class TemporalJoin(RelNode):
+class Join(EquiJoin):
+    """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
+
+    Both inputs are kept in keyed state; a LEFT join emits a left row with NULLs until its first
+    match, which retracts that row (``-D``) and inserts the joined one: an updating result."""
+
+    condition: Expr | None = None
+
+    @property
+    def updating(self) -> bool:
+        return self.kind == "LEFT" or super().updating
+
+    def explain(self) -> str:
+        cond = f" AND {self.condition.sql()}" if self.condition is not None else ""
+        return f"Join(joinType=[{self.kind}], where=[{self.pairs()}{cond}])"
+
+
+@dataclass(frozen=True)
+class TemporalJoin(EquiJoin):
     """``left JOIN right FOR SYSTEM_TIME AS OF left.time ON keys``: each left row joined with the
     version of ``right`` (a versioned table: a primary key and an event-time attribute) that was
     valid at the row's time, once the watermark has passed it; LEFT pads rows without one with
     NULLs. The result is insert-only."""
 
-    left: RelNode
-    right: RelNode
-    kind: str  # INNER | LEFT
-    left_keys: tuple[int, ...]
-    right_keys: tuple[int, ...]
     left_time: int
     right_time: int
-    names: tuple[str, ...]
-
-    @property
-    def inputs(self) -> tuple:
-        return (self.left, self.right)
 
     @property
     def updating(self) -> bool:
@@ -373,15 +374,9 @@ class TemporalJoin(RelNode):
     def rowtime(self) -> str | None:
         return self.names[self.left_time]
 
-    @property
-    def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(n, t) for n, t in zip(self.names, self.left.schema.types + self.right.schema.types)])
-
     def explain(self) -> str:
         offset = len(self.left.schema)
-        pairs = ", ".join(f"{self.names[a]} = {self.names[offset + b]}"
-                          for a, b in zip(self.left_keys, self.right_keys))
-        return (f"TemporalJoin(joinType=[{self.kind}], where=[{pairs}], "
+        return (f"TemporalJoin(joinType=[{self.kind}], where=[{self.pairs()}], "
                 f"period=[{self.names[self.left_time]} AS OF {self.names[offset + self.right_time]}])")
 
 

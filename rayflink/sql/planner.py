@@ -249,7 +249,7 @@ class Planner:
         for r in residual:
             condition = r if condition is None else Call("and", (condition, r))
         return Join(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
-                    condition, tuple(names)), joined
+                    tuple(names), condition), joined
 
     def temporal_join(self, left: RelNode, right: RelNode, side: str, version: exp.Expr, binder: Binder,
                       offset: int, left_keys: list[int], right_keys: list[int], residual: list[Expr],
@@ -285,7 +285,7 @@ class Planner:
             raise invalid("a temporal join's ON may only hold equalities of both sides' columns for now; filter "
                           "in WHERE", join.args.get("on"))
         return TemporalJoin(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
-                            time.index, right.schema.names.index(right.rowtime), tuple(names))
+                            tuple(names), time.index, right.schema.names.index(right.rowtime))
 
     def plan_match(self, rel: RelNode, match: exp.MatchRecognize) -> MatchRecognize:
         """``MATCH_RECOGNIZE (PARTITION BY ... ORDER BY rowtime MEASURES ... PATTERN (...) DEFINE ...)``."""
