@@ -20,8 +20,10 @@ complete. A batch is one database transaction, retried up to ``max_retries`` tim
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -146,6 +148,32 @@ def connect(options: JdbcConnectionOptions) -> tuple[str, Any]:
     return "mysql", conn
 
 
+def in_transaction(options: JdbcConnectionOptions, connection: tuple[str, Any], work: Callable[[Any], Any],
+                   max_retries: int, failure: Callable[[Exception, int], str]) -> tuple[Any, tuple[str, Any]]:
+    """``work(cursor)`` then a commit on ``connection`` (``(dialect, DB-API connection)``); after an
+    error, a rollback and a retry on a new connection (waiting 0.1 s, doubling up to 1 s), at most
+    ``max_retries`` times, then JdbcSinkError with ``failure(error, attempts)``. Returns the work's
+    result and the connection it ran on."""
+    dialect, conn = connection
+    attempt = 0
+    while True:
+        try:
+            with conn.cursor() as cur:
+                result = work(cur)
+            conn.commit()
+            return result, (dialect, conn)
+        except Exception as exc:  # noqa: BLE001 - retried, then named by the caller's failure()
+            with contextlib.suppress(Exception):  # a broken connection is replaced below
+                conn.rollback()
+            if attempt == max_retries:
+                raise JdbcSinkError(failure(exc, attempt + 1)) from exc
+            time.sleep(min(1.0, 0.1 * 2 ** attempt))
+            with contextlib.suppress(Exception):
+                conn.close()
+            dialect, conn = connect(options)
+            attempt += 1
+
+
 def _quote(dialect: str, name: str) -> str:
     return f"`{name}`" if dialect == "mysql" else f'"{name}"'
 
@@ -257,26 +285,19 @@ class JdbcSinkWriter(SinkWriter):
             return
         rows, self.buffer = self.buffer, []
         statements = self._statements(rows)
-        attempts = self.sink.execution.max_retries + 1
-        for attempt in range(attempts):
-            try:
-                with self.conn.cursor() as cur:
-                    for statement, params in statements:
-                        cur.executemany(statement, params)
-                self.conn.commit()
-                break
-            except Exception as exc:  # noqa: BLE001 - retried, then named with the failing row batch
-                try:
-                    self.conn.rollback()
-                except Exception:  # noqa: BLE001 - a broken connection is replaced below
-                    pass
-                if attempt + 1 == attempts:
-                    raise JdbcSinkError(
-                        f"JdbcSink subtask {self.subtask_index + 1}: writing {len(rows)} rows failed after "
-                        f"{attempts} attempts (sink.max-retries {self.sink.execution.max_retries}): "
-                        f"{type(exc).__name__}: {' '.join(str(exc).split())}; first row {str(rows[0])[:200]}") from exc
-                time.sleep(min(1.0, 0.1 * 2 ** attempt))
-                self.dialect, self.conn = connect(self.sink.connection)
+        retries = self.sink.execution.max_retries
+
+        def write(cur: Any) -> None:
+            for statement, params in statements:
+                cur.executemany(statement, params)
+
+        def failure(exc: Exception, attempts: int) -> str:
+            return (f"JdbcSink subtask {self.subtask_index + 1}: writing {len(rows)} rows failed after {attempts} "
+                    f"attempts (sink.max-retries {retries}): {type(exc).__name__}: {' '.join(str(exc).split())}; "
+                    f"first row {str(rows[0])[:200]}")
+
+        _, (self.dialect, self.conn) = in_transaction(self.sink.connection, (self.dialect, self.conn), write,
+                                                      retries, failure)
         self.rows_written += len(rows)
         self.last_flush = time.monotonic()
 
@@ -336,20 +357,16 @@ class JdbcLookup:
                f"WHERE ({', '.join(q(k) for k in self.key)}) IN ({', '.join([one] * len(keys))})")
         params = [v for k in keys for v in k]
         at = [self.columns.index(k) for k in self.key]
-        for attempt in range(self.max_retries + 1):
-            try:
-                with self.conn.cursor() as cur:
-                    cur.execute(sql, params)
-                    rows = cur.fetchall()
-                self.conn.commit()  # end the read's transaction: the next lookup sees new rows
-                break
-            except Exception as exc:  # noqa: BLE001 - retried on a new connection, then named
-                if attempt == self.max_retries:
-                    raise JdbcSinkError(f"JDBC lookup in {self.table} by {', '.join(self.key)} failed after "
-                                        f"{attempt + 1} attempts: {type(exc).__name__}: {exc}") from exc
-                time.sleep(min(1.0, 0.1 * 2 ** attempt))
-                self.close()
-                self.open()
+        def read(cur: Any) -> list:
+            cur.execute(sql, params)
+            return cur.fetchall()  # (the commit ends the read's transaction: the next lookup sees new rows)
+
+        def failure(exc: Exception, attempts: int) -> str:
+            return (f"JDBC lookup in {self.table} by {', '.join(self.key)} failed after {attempts} attempts: "
+                    f"{type(exc).__name__}: {exc}")
+
+        rows, (self.dialect, self.conn) = in_transaction(self.connection, (self.dialect, self.conn), read,
+                                                         self.max_retries, failure)
         out: dict[tuple, list[tuple]] = {}
         for row in rows:
             out.setdefault(tuple(row[i] for i in at), []).append(tuple(row))

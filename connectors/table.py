@@ -224,19 +224,27 @@ def upsert_json_change(record: Any) -> dict:
 
 def _upsert_kafka_source(table: CatalogTable) -> Any:
     """Every record of the topic from the start (an upsert topic is a table's history)."""
-    from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer
 
     for key in ("key.format", "value.format"):
         _format(table, key, formats=("json",))
+    builder = (_kafka_source_builder(table).set_starting_offsets(KafkaOffsetsInitializer.earliest())
+               .set_deserializer(upsert_json_change))
+    return ChangelogBatches(builder.build(), table)
+
+
+def _kafka_source_builder(table: CatalogTable) -> Any:
+    """A KafkaSource builder of the table's brokers, topics, group, ``scan.bounded.mode`` and
+    ``properties.*`` (the records' deserializer and starting offsets are the caller's)."""
+    from rayflink.connectors.kafka import KafkaSource
+
     builder = (KafkaSource.builder()
                .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
                .set_topics(*_option(table, "topic", required=True).split(";"))
-               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
-               .set_starting_offsets(KafkaOffsetsInitializer.earliest())
-               .set_deserializer(upsert_json_change))
+               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}")))
     _bounded(table, builder)
     _properties(table, builder, ("properties.bootstrap.servers", "properties.group.id"))
-    return ChangelogBatches(builder.build(), table)
+    return builder
 
 
 def _bounded(table: CatalogTable, builder: Any) -> None:
@@ -258,16 +266,12 @@ def _properties(table: CatalogTable, builder: Any, own: tuple[str, ...]) -> None
 
 
 def _kafka_source(table: CatalogTable) -> Any:
-    from rayflink.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+    from rayflink.connectors.kafka import KafkaOffsetsInitializer
 
     fmt = _format(table, formats=_KAFKA_FORMATS)
     values = DebeziumJsonChanges() if fmt == "debezium-json" else ArrowRowsSchema(ArrowLines(
         table.physical_schema, fmt, _option(table, "csv.field-delimiter", ",")))
-    builder = (KafkaSource.builder()
-               .set_bootstrap_servers(_option(table, "properties.bootstrap.servers", required=True))
-               .set_topics(*_option(table, "topic", required=True).split(";"))
-               .set_group_id(_option(table, "properties.group.id", f"rayflink-sql-{table.name}"))
-               .set_value_only_deserializer(values))
+    builder = _kafka_source_builder(table).set_value_only_deserializer(values)
     mode = _option(table, "scan.startup.mode", "group-offsets")
     starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
               "group-offsets": KafkaOffsetsInitializer.committed_offsets}
@@ -279,8 +283,6 @@ def _kafka_source(table: CatalogTable) -> Any:
     else:
         raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use one of "
                                  f"{', '.join([*starts, 'timestamp'])}" + closest(mode, [*starts, "timestamp"]))
-    _bounded(table, builder)
-    _properties(table, builder, ("properties.bootstrap.servers", "properties.group.id"))
     return ChangelogBatches(builder.build(), table) if fmt == "debezium-json" else builder.build()
 
 

@@ -61,7 +61,7 @@ class BarrierAligner:
 
     def aborted(self, checkpoint_id: int) -> None:
         """The coordinator gave up on ``checkpoint_id``: stop aligning for it, drop its late barriers."""
-        self.done_up_to = max(self.done_up_to, checkpoint_id)
+        self.passed(checkpoint_id)
         if self.current is not None and self.current.checkpoint_id <= checkpoint_id:
             self.current = None
             self.gate.unblock_all()

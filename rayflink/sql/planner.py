@@ -308,7 +308,8 @@ class Planner:
         rows = match.args.get("rows")
         if rows is not None and rows.name != "ONE ROW PER MATCH":
             raise invalid(f"{rows.name} is not supported; use ONE ROW PER MATCH", match)
-        names = _pattern_names(match.args.get("pattern"), match)
+        variables = _pattern(match.args.get("pattern"), match)
+        names = [v for v, *_ in variables]
         defines: dict[str, Expr] = {}
         for d in match.args.get("define") or []:
             var = d.alias
@@ -326,8 +327,7 @@ class Planner:
         rel = Calc(rel, tuple(Col(i, n) for i, n in enumerate(rel.schema.names)) + tuple(defines.values()),
                    tuple(_unique(list(rel.schema.names) + [f"$define${v}" for v in defines])),
                    tuple(rel.schema.types) + tuple(pa.bool_() for _ in defines))
-        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v))
-                        for v, lo, hi, greedy in _pattern(match.args.get("pattern"), match))
+        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v)) for v, lo, hi, greedy in variables)
         measures = tuple(self.measure(m.this, rel, binder, names) for m in match.args.get("measures") or [])
         if not measures:
             raise invalid("MATCH_RECOGNIZE needs MEASURES (what each match gives)", match)
@@ -572,10 +572,6 @@ def _pattern(node: exp.Expr | None, match: exp.Expr) -> list[tuple[str, int, int
     if len({v for v, *_ in out}) != len(out):
         raise invalid(f"PATTERN ({text}): a variable may appear once", match)
     return out
-
-
-def _pattern_names(node: exp.Expr | None, match: exp.Expr) -> list[str]:
-    return [v for v, *_ in _pattern(node, match)]
 
 
 def _skip(node: exp.Expr | None, names: list[str], match: exp.Expr) -> tuple[str, str | None]:

@@ -99,12 +99,18 @@ def _drain(reader, out: list, until) -> None:
                what="the reader to catch up")
 
 
-def test_a_reader_restored_from_its_position_neither_loses_nor_repeats_a_change(mariadb_binlog, table):
+def fifty_rows_and_a_reader(db, table, server_id: int) -> tuple:
+    """Rows 1-50 (price 0) in the table, and a source over it with a fresh reader."""
     name, conn = table
     with conn.cursor() as cur:
         cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s)", [(i, f"p{i}", 0) for i in range(1, 51)])
-    s = source(mariadb_binlog, name, server_id=5501)
-    reader = s.create_reader(s.create_splits(1), 0, 1)
+    s = source(db, name, server_id=server_id)
+    return s, s.create_reader(s.create_splits(1), 0, 1)
+
+
+def test_a_reader_restored_from_its_position_neither_loses_nor_repeats_a_change(mariadb_binlog, table):
+    name, conn = table
+    s, reader = fifty_rows_and_a_reader(mariadb_binlog, table, server_id=5501)
     out: list = []
     _drain(reader, out, lambda o: reader.position.phase == "binlog")  # the snapshot, in chunks
     _updates(mariadb_binlog, name, 1, 600)
@@ -128,10 +134,7 @@ def test_a_reader_restored_from_its_position_neither_loses_nor_repeats_a_change(
 def test_a_snapshot_restored_midway_never_goes_back_to_older_values(mariadb_binlog, table):
     # Given a reader that emitted the first 10 of 50 rows of its snapshot when its checkpoint was taken,
     name, conn = table
-    with conn.cursor() as cur:
-        cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s)", [(i, f"p{i}", 0) for i in range(1, 51)])
-    s = source(mariadb_binlog, name, server_id=5505)
-    reader = s.create_reader(s.create_splits(1), 0, 1)
+    s, reader = fifty_rows_and_a_reader(mariadb_binlog, table, server_id=5505)
     out = [r for b in reader.poll(10) for r in b.records]
     state = reader.snapshot_state()
     assert reader.metrics() == {"is_snapshotting": 1, "is_stream_reading": 0, "num_tables_snapshotted": 0,
