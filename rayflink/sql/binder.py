@@ -112,6 +112,8 @@ class Binder:
             return b(node.this)
         if isinstance(node, exp.Column):
             return self.column(node)
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+            return self.element(node)
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return Lit(node.this, pa.string())
@@ -203,10 +205,13 @@ class Binder:
             raise invalid(f"aggregate function {node.sql_name()} is not allowed here", node)
         raise invalid(f"'{node.sql(dialect='risingwave')[:80]}' is not supported yet", node)
 
-    def column(self, node: exp.Column) -> Col:
+    def column(self, node: exp.Column) -> Expr:
         name = node.name
         names = self.schema.names
         qualifier = node.table
+        field = self.row_field(node)
+        if field is not None:
+            return field
         if qualifier and self.aliases:
             columns = self.aliases.get(qualifier)
             if columns is None:
@@ -228,6 +233,53 @@ class Binder:
             i = lowered.index(name.lower())
             return Col(i, names[i])
         raise invalid(f"column {name!r} not found in {self.what}" + closest(name, names), node)
+
+    def column_index(self, node: exp.Column, role: str) -> int:
+        """The field ``node`` names where only a column will do (``role``: what takes it, for the error)."""
+        bound = self.column(node)
+        if not isinstance(bound, Col):
+            raise invalid(f"{role} takes a column, not a ROW's field; declare a computed column for it "
+                          f"(e.g. f AS {node.sql(dialect='risingwave')})", node)
+        return bound.index
+
+    def row_field(self, node: exp.Column) -> Expr | None:
+        """``person.id`` (or ``t.person.id``): field ``id`` of the ROW column ``person``, where
+        ``person`` is a column and not a table or alias in FROM; None otherwise."""
+        qualifier, table = node.table, node.args.get("db")
+        if not qualifier or (qualifier in self.aliases and table is None):
+            return None
+        row = exp.Column(this=exp.to_identifier(qualifier), table=table.copy() if table is not None else None)
+        try:
+            bound = self.column(row)
+        except SqlValidationError:
+            if table is not None:
+                raise
+            return None
+        row_type = self.type_of(bound)
+        if not pa.types.is_struct(row_type):
+            raise invalid(f"{qualifier!r} is {flink_type_name(row_type)}, not a ROW: it has no field {node.name!r}",
+                          node)
+        if row_type.get_field_index(node.name) < 0:
+            raise invalid(f"ROW {qualifier!r} has no field {node.name!r}"
+                          + closest(node.name, [f.name for f in row_type]), node)
+        return Call("row_field", (bound,), (node.name,))
+
+    def element(self, node: exp.Bracket) -> Expr:
+        """``tags[1]`` (an ARRAY's element, 1-based as in Flink) or ``m['key']`` (a MAP's value);
+        NULL where there is none."""
+        container = self.bind(node.this)
+        container_type = self.type_of(container)
+        index = node.expressions[0]
+        if not isinstance(index, exp.Literal):
+            raise invalid("an ARRAY index or MAP key must be a constant", node)
+        if pa.types.is_list(container_type) and not index.is_string:
+            return Call("array_element", (container,), (int(index.this),))  # sqlglot made it 0-based
+        if pa.types.is_map(container_type):
+            # sqlglot takes a constant integer for a 1-based array index and makes it 0-based: undo it
+            key = index.this if index.is_string else int(index.this) + 1
+            return Call("map_value", (container,), (key,))
+        raise invalid(f"'{node.sql(dialect='risingwave')[:80]}': [] takes an ARRAY and an integer index or a MAP "
+                      f"and a key; this is {flink_type_name(container_type)}", node)
 
     def function(self, node: exp.Anonymous) -> Expr:
         name = node.name.upper()

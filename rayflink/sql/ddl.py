@@ -61,8 +61,8 @@ def create_table(node: exp.Create) -> CatalogTable:
     if watermark_node is not None:
         full = pa.schema([pa.field(c.name, c.type) for c in columns])
         binder = Binder(full, what=f"table {name!r}")
-        rowtime = binder.column(watermark_node.this)
-        if not is_time(full.field(rowtime.index).type):
+        rowtime = full.field(binder.column_index(watermark_node.this, "WATERMARK FOR"))
+        if not is_time(rowtime.type):
             raise invalid(f"WATERMARK FOR {rowtime.name}: the column must be TIMESTAMP(3) or TIMESTAMP_LTZ(3)",
                           watermark_node)
         wm_type = binder.type_of(binder.bind(watermark_node.expression))

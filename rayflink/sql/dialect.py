@@ -48,6 +48,13 @@ class FlinkParser(RisingWaveParser):
             self._within = self._parse_interval()
         return super()._match_text_seq(*texts, advance=advance)
 
+    def parse(self, raw_tokens: list, sql: str) -> list[exp.Expr | None]:
+        # Flink's ROW<name type, ...> is sqlglot's STRUCT<...> (ROW alone stays a keyword: CURRENT ROW)
+        for token, following in zip(raw_tokens, raw_tokens[1:]):
+            if token.token_type == TokenType.ROW and following.token_type == TokenType.LT:
+                token.token_type = TokenType.STRUCT
+        return super().parse(raw_tokens, sql)
+
     def _parse_lambda(self, alias: bool = False) -> exp.Expr | None:
         if (self._curr is not None and self._curr.token_type == TokenType.TABLE and self._next is not None
                 and self._next.token_type in (TokenType.VAR, *self.ID_VAR_TOKENS)):

@@ -255,6 +255,22 @@ def _proctime(args: list, options: tuple, n: int) -> pa.Array:
     return pa.array([now] * n, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
 
 
+def _array_element(args: list, options: tuple, n: int) -> Any:
+    """``a[i]`` (``options[0]``: the 0-based index): NULL where the array is shorter or NULL."""
+    arrays, i = args[0], options[0]
+    if i < 0:
+        return pa.nulls(n, arrays.type.value_type)
+    long_enough = pc.greater(pc.list_value_length(arrays), i)
+    padded = pc.if_else(long_enough, arrays, pa.scalar([None] * (i + 1), type=arrays.type))
+    return pc.list_element(padded, i)
+
+
+def _map_value(args: list, options: tuple, n: int) -> Any:
+    """``m[key]``: the value of ``options[0]``, NULL where the map has no such key."""
+    maps = args[0]
+    return pc.map_lookup(maps, pa.scalar(options[0], type=maps.type.key_type), "first")
+
+
 def _udf(args: list, options: tuple, n: int) -> pa.Array:
     """A user-defined function (``options[0]``, made by ``rayflink.table.udf.udf``)."""
     return options[0].evaluate(args, n)
@@ -278,6 +294,8 @@ FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
     "replace": lambda args, options, n: pc.replace_substring(args[0], options[0], options[1]),
     "to_timestamp": _to_timestamp, "to_timestamp_ltz": _to_timestamp_ltz, "date_format": _date_format,
     "floor_to": _floor_to, "ceil_to": _ceil_to, "extract": _extract,
+    "row_field": lambda args, options, n: pc.struct_field(args[0], [options[0]]),
+    "array_element": _array_element, "map_value": _map_value,
 }
 
 # SQL names of the functions above that take their arguments as they are

@@ -186,12 +186,12 @@ class Planner:
             raise SqlPlanningError("Top-N over an updating input is not supported yet")
         binder = Binder(rel.schema, what="the Top-N input")
         over = window.this
-        partition = tuple(binder.column(p).index for p in over.args.get("partition_by") or [])
+        partition = tuple(binder.column_index(p, "PARTITION BY") for p in over.args.get("partition_by") or [])
         order_node = over.args.get("order")
         if order_node is None:
             raise invalid("ROW_NUMBER() OVER (...) needs an ORDER BY", over)
-        order = tuple((binder.column(o.this).index, bool(o.args.get("desc")), bool(o.args.get("nulls_first")))
-                      for o in order_node.expressions)
+        order = tuple((binder.column_index(o.this, "ORDER BY"), bool(o.args.get("desc")),
+                       bool(o.args.get("nulls_first"))) for o in order_node.expressions)
         ranked = Rank(rel, partition, order, limit, rank_name)
         condition = None
         for r in rest:
@@ -413,7 +413,8 @@ class Planner:
             raise invalid("nested window table functions are not supported", call)
         if not (isinstance(descriptor, exp.Anonymous) and descriptor.name.upper() == "DESCRIPTOR"):
             raise invalid(f"{name}: the second argument must be DESCRIPTOR(time_column)", descriptor)
-        time_col = Binder(rel.schema, what=_what(rel)).column(descriptor.expressions[0])
+        time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(descriptor.expressions[0],
+                                                                                    "DESCRIPTOR"))
         check_rowtime(rel, time_col.name, descriptor)
         intervals = [interval_ms(a) for a in args[2:] if isinstance(a, exp.Interval)]
         if name == "TUMBLE":
@@ -502,9 +503,9 @@ class Planner:
 
     def group_window(self, rel: RelNode, call: exp.Anonymous) -> tuple[exp.Anonymous, str, WindowSpec]:
         args = call.expressions
-        time_col = Binder(rel.schema, what=_what(rel)).column(args[0]) if isinstance(args[0], exp.Column) else None
-        if time_col is None:
+        if not isinstance(args[0], exp.Column):
             raise invalid(f"{call.name}: the first argument must be a time attribute column", call)
+        time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(args[0], call.name))
         check_rowtime(rel, time_col.name, args[0])
         intervals = [interval_ms(a) for a in args[1:] if isinstance(a, exp.Interval)]
         if call.name.upper() in ("TUMBLE", "SESSION"):  # SESSION(time, gap)

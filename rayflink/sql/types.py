@@ -36,8 +36,15 @@ def arrow_type(dt: exp.DataType) -> pa.DataType:
         return TIMESTAMP
     if kind in (exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.TIMESTAMPTZ):
         return TIMESTAMP_LTZ
+    if kind == exp.DataType.Type.ARRAY and len(dt.expressions) == 1:
+        return pa.list_(arrow_type(dt.expressions[0]))
+    if kind == exp.DataType.Type.MAP and len(dt.expressions) == 2:
+        return pa.map_(arrow_type(dt.expressions[0]), arrow_type(dt.expressions[1]))
+    if kind == exp.DataType.Type.STRUCT and dt.expressions:
+        return pa.struct([pa.field(f.name, arrow_type(f.args["kind"])) for f in dt.expressions])
     raise SqlValidationError(f"type {dt.sql()} is not supported yet; use STRING, INT, BIGINT, DOUBLE, "
-                             "DECIMAL(p, s), BOOLEAN, TIMESTAMP(3), TIMESTAMP_LTZ(3) or DATE")
+                             "DECIMAL(p, s), BOOLEAN, TIMESTAMP(3), TIMESTAMP_LTZ(3), DATE, ARRAY<t>, "
+                             "MAP<k, v> or ROW<name t, ...>")
 
 
 def flink_type_name(t: pa.DataType) -> str:
@@ -48,6 +55,12 @@ def flink_type_name(t: pa.DataType) -> str:
         return "TIMESTAMP_LTZ(3)" if t.tz else "TIMESTAMP(3)"
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision}, {t.scale})"
+    if pa.types.is_list(t):
+        return f"ARRAY<{flink_type_name(t.value_type)}>"
+    if pa.types.is_map(t):
+        return f"MAP<{flink_type_name(t.key_type)}, {flink_type_name(t.item_type)}>"
+    if pa.types.is_struct(t):
+        return "ROW<" + ", ".join(f"`{f.name}` {flink_type_name(f.type)}" for f in t) + ">"
     names = {pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT",
              pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
              pa.binary(): "BYTES", pa.null(): "NULL"}

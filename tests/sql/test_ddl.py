@@ -195,3 +195,32 @@ def test_top_n_needs_a_limit_on_the_row_number(t_env):
     plan = t_env.explain_sql("SELECT order_id FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) "
                              "AS rn FROM orders) WHERE rn = 1")
     assert "Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd=1], partitionBy=[user_id]" in plan
+
+
+def test_row_array_and_map_columns_are_arrow_structs_lists_and_maps(t_env):
+    t_env.execute_sql("""
+        CREATE TABLE nested (
+            person ROW<id BIGINT, `dateTime` TIMESTAMP(3), address ROW<city STRING>>,
+            tags ARRAY<STRING>,
+            scores MAP<STRING, INT>,
+            born AS person.`dateTime`,
+            WATERMARK FOR born AS born - INTERVAL '1' SECOND
+        ) WITH ('connector' = 'filesystem', 'path' = '/tmp/nested', 'format' = 'json')""")
+    schema = t_env._catalog.get("nested").schema
+    assert schema.field("person").type == pa.struct([
+        ("id", pa.int64()), ("dateTime", pa.timestamp("ms")), ("address", pa.struct([("city", pa.string())]))])
+    assert schema.field("tags").type == pa.list_(pa.string())
+    assert schema.field("scores").type == pa.map_(pa.string(), pa.int32())
+    assert schema.field("born").type == pa.timestamp("ms")
+    described = {r[0]: r[1] for r in rows(t_env.execute_sql("DESCRIBE nested"))}
+    assert described["person"] == "ROW<`id` BIGINT, `dateTime` TIMESTAMP(3), `address` ROW<`city` STRING>>"
+    assert (described["tags"], described["scores"]) == ("ARRAY<STRING>", "MAP<STRING, INT>")
+
+
+def test_a_missing_row_field_is_named_with_the_closest(t_env):
+    t_env.execute_sql("CREATE TABLE p (person ROW<name STRING, city STRING>) "
+                      "WITH ('connector' = 'filesystem', 'path' = '/tmp/p', 'format' = 'json')")
+    with pytest.raises(SqlValidationError, match=r"ROW 'person' has no field 'nme'.*'name'"):
+        t_env.sql_query("SELECT person.nme FROM p")
+    with pytest.raises(SqlValidationError, match=r"'city' is STRING, not a ROW"):
+        t_env.sql_query("SELECT person.city.x FROM p")

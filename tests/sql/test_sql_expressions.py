@@ -103,3 +103,26 @@ def test_columnar_key_groups_equal_the_per_key_formula(rows, max_parallelism):
 def test_columnar_key_groups_with_nulls(values):
     assert assign_key_groups([pa.array(values, pa.int32())], 128).tolist() == \
         [assign_key_group(v, 128) for v in values]
+
+
+NESTED = pa.record_batch({
+    "person": pa.array([{"id": 1, "address": {"city": "Boise"}}, None, {"id": 3, "address": None}],
+                       pa.struct([("id", pa.int64()), ("address", pa.struct([("city", pa.string())]))])),
+    "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
+    "scores": pa.array([[("x", 1)], [("y", 2), ("x", 3)], None], pa.map_(pa.string(), pa.int32())),
+    "ids": pa.array([[(7, "seven")], [], [(8, "eight")]], pa.map_(pa.int64(), pa.string())),
+})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("person.id", [1, None, 3]),
+    ("person.address.city", ["Boise", None, None]),
+    ("person.id * 10", [10, None, 30]),
+    ("tags[1]", ["a", None, None]),  # 1-based; NULL past the end and for a NULL array
+    ("tags[2]", ["b", None, None]),
+    ("scores['x']", [1, 3, None]),
+    ("ids[8]", [None, None, "eight"]),  # an integer MAP key is a key, not an index
+])
+def test_row_fields_array_elements_and_map_values(text, expected):
+    expr = Binder(NESTED.schema).bind(parse_expression(text))
+    assert as_array(evaluate(expr, NESTED), NESTED.num_rows).to_pylist() == expected
