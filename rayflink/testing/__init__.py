@@ -8,6 +8,9 @@
   duplicated, and ``chaos``, which kills task executors while a job runs.
 - ``rayflink.testing.services``: a tansu Kafka broker and a moto S3 server on free ports, and
   :func:`wait_until` (poll, never sleep).
+- ``rayflink.testing.nexmark``: Nexmark's Person/Auction/Bid events as JSON lines (its model,
+  deterministic), and what runs its queries needs: statements of a SQL file, the final state of a
+  collected changelog and its digest (``python -m rayflink.testing.nexmark --events N``).
 - ``rayflink.testing.pytest_plugin``: pytest fixtures for those services and the rule that a test
   not marked ``integration`` may not start Ray (``pytest -p rayflink.testing.pytest_plugin``).
 
