@@ -22,6 +22,7 @@ import json
 import string
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -120,6 +121,14 @@ def _text(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
+def shown(url: str) -> str:
+    """``url`` as errors show it: its password masked."""
+    parsed = urlsplit(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
+
+
 def redis_key(template: str, fields: dict) -> str:
     """The key ``template`` names for a row's ``fields`` (their values as ``_text`` gives them), as the
     sink writes it and the lookup reads it: ``redis_key("user:{id}", {"id": 7})`` is ``"user:7"``."""
@@ -196,7 +205,7 @@ class RedisSinkWriter(SinkWriter):
             pipe.execute()
         except Exception as exc:
             raise RedisSinkError(f"RedisSink subtask {self.subtask_index + 1}: writing {len(rows)} rows to "
-                                 f"{self.sink.url} failed: {type(exc).__name__}: {exc}") from exc
+                                 f"{shown(self.sink.url)} failed: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self.client.close()
@@ -266,7 +275,7 @@ class RedisLookup(LookupSource):
                     pipe.hmget(name, self.values)
                 found = pipe.execute()
         except Exception as exc:
-            raise RedisLookupError(f"lookup in {self.name} ({self.url}) of {len(keys)} keys (first "
+            raise RedisLookupError(f"lookup in {self.name} ({shown(self.url)}) of {len(keys)} keys (first "
                                    f"{names[0]!r}) failed: {type(exc).__name__}: {exc}") from exc
         columns = {v: values_of([f[i] for f in found], self.schema.field(v).type, f"{self.name}: column {v!r}")
                    for i, v in enumerate(self.values)}

@@ -120,3 +120,10 @@ def test_the_lookup_reads_back_what_the_sink_wrote_typed_with_nulls(prefix):
     with pytest.raises(RedisLookupError, match="column 'price': a value in Redis is not a decimal128"):
         lookup.fetch([(3,)])
     lookup.close()
+
+
+def test_errors_show_the_url_without_its_password():
+    from rayflink.connectors.redis import shown
+
+    assert shown("redis://user:s3cret@host:6379/0") == "redis://user:***@host:6379/0"
+    assert shown("redis://host:6379/0") == "redis://host:6379/0"
