@@ -1,4 +1,5 @@
-"""Delta Lake sink: one Delta commit per checkpoint per subtask, exactly once (the deltalake package).
+"""Delta Lake sink: one Delta commit per checkpoint per subtask, exactly once (the deltalake package);
+and a bounded source of a table's version (``DeltaSource``, at the end).
 
 How exactly-once works here (Flink's two-phase commit over Delta's own transaction ids):
 
@@ -10,7 +11,8 @@ How exactly-once works here (Flink's two-phase commit over Delta's own transacti
   Delta's ``appId`` and the checkpoint id as its ``version`` (Delta's ``txn`` action).
 - After a failure, the job restores the last checkpoint and commits its committables again. A
   commit whose ``appId`` already has that ``version`` (or a later one) in the table is skipped, so
-  every checkpoint's rows land once, whichever process commits them.
+  every checkpoint's rows land once, whichever process commits them. Each built sink has its own
+  application id, so a second job (a second ``INSERT INTO``) writing the table is no replay.
 
 Modes: ``append`` (every row is added) and ``merge`` (upsert on ``merge_keys``: a changelog's
 -U rows are dropped, +I/+U rows replace the row with their key, -D rows delete it; within one
@@ -37,8 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rayflink.common.types import RowKind, row_kind_of
-from rayflink.datastream.connectors.base import Sink, SinkWriter
+from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
+from rayflink.sql.logical import ROWKIND
 
 _COMMIT_ATTEMPTS = 20  # tries of one checkpoint's commit against other subtasks' concurrent ones
 
@@ -61,7 +64,8 @@ class DeltaCommittable:
 
 
 class DeltaSink(Sink):
-    """Writes rows (dicts, ``Row`` objects, or tuples with ``set_column_names``) to a Delta table."""
+    """Writes rows (dicts, ``Row`` objects, tuples with ``set_column_names``, or Arrow record batches)
+    to a Delta table."""
 
     def __init__(self, table_uri: str, mode: str, partition_columns: tuple[str, ...], merge_keys: tuple[str, ...],
                  schema: pa.Schema | None, column_names: tuple[str, ...] | None, application_id: str,
@@ -94,7 +98,7 @@ class DeltaSinkBuilder:
         self._keys: tuple[str, ...] = ()
         self._schema: pa.Schema | None = None
         self._names: tuple[str, ...] | None = None
-        self._app_id = "rayflink-" + uuid.uuid5(uuid.NAMESPACE_URL, self._uri).hex[:12]
+        self._app_id = "rayflink-" + uuid.uuid4().hex[:12]  # one per sink: another job's checkpoint ids are its own
         self._storage: dict[str, str] = {}
 
     def set_mode(self, mode: str) -> "DeltaSinkBuilder":
@@ -124,8 +128,10 @@ class DeltaSinkBuilder:
         return self
 
     def set_application_id(self, app_id: str) -> "DeltaSinkBuilder":
-        """Delta's transaction ``appId`` prefix; keep it when restoring a job so replays are recognised
-        (default: derived from the table's path)."""
+        """Delta's transaction ``appId`` prefix (default: a new one per built sink). A committable restored
+        from a checkpoint carries the id it was written under, so its replay is recognised whatever the
+        restored sink's id; two jobs writing one table must not share an id (their checkpoint ids would
+        collide and one job's commits would be skipped as replays)."""
         self._app_id = app_id
         return self
 
@@ -148,6 +154,7 @@ class DeltaSinkWriter(SinkWriter):
         self.subtask_index = subtask_index
         self.app_id = f"{sink.application_id}-{subtask_index}"
         self.rows: list[dict] = []
+        self.batches: list[pa.RecordBatch] = []
         self.written = 0
 
     # ---- rows ------------------------------------------------------------------------------------
@@ -172,26 +179,47 @@ class DeltaSinkWriter(SinkWriter):
         return out
 
     def write(self, records: list, timestamps: list | None) -> None:
-        self.rows.extend(self._as_dict(r) for r in records)
+        if records and isinstance(records[0], pa.RecordBatch):  # a SQL table's rows, kept columnar
+            self.batches.extend(records)
+        else:
+            self.rows.extend(self._as_dict(r) for r in records)
 
     def _table(self) -> pa.Table:
         schema = self.sink.schema
         if schema is not None and self.sink.mode == "merge":
             schema = schema.append(pa.field(_OP_COLUMN, pa.int8()))
         try:
-            return pa.Table.from_pylist(self.rows, schema=schema)
+            parts = [pa.Table.from_pylist(self.rows, schema=schema)] if self.rows else []
+            parts += [self._batch_table(b, schema) for b in self.batches]
+            return pa.concat_tables(parts)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: rows do not fit the schema "
                                  f"{schema or 'of the first rows'}: {exc}") from exc
+
+    def _batch_table(self, batch: pa.RecordBatch, schema: pa.Schema | None) -> pa.Table:
+        """A record batch's rows; its ``_rowkind`` column (a SQL changelog's) is merge mode's change kinds,
+        and in append mode must hold inserts only."""
+        table = pa.Table.from_batches([batch])
+        if ROWKIND in table.column_names:
+            kinds = table[ROWKIND]
+            table = table.drop_columns([ROWKIND])
+            if self.sink.mode == "merge":
+                table = table.append_column(_OP_COLUMN, kinds)
+            elif pc.any(pc.not_equal(kinds, RowKind.INSERT.value)).as_py():
+                raise DeltaSinkError(f"DeltaSink {self.sink.table_uri}: append mode takes inserts only, "
+                                     "got updates or deletes; use set_mode('merge') with merge keys")
+        elif self.sink.mode == "merge":
+            table = table.append_column(_OP_COLUMN, pa.array([RowKind.INSERT.value] * table.num_rows, pa.int8()))
+        return table if schema is None else table.select(schema.names).cast(schema)
 
     # ---- two-phase commit ------------------------------------------------------------------------
 
     def prepare_commit(self, checkpoint_id: int) -> DeltaCommittable | None:
         """At a barrier: write this checkpoint's rows as Parquet files, not yet in the table."""
-        if not self.rows:
+        if not self.rows and not self.batches:
             return None
         table = self._table()
-        self.rows = []
+        self.rows, self.batches = [], []
         if self.sink.mode == "merge":
             table = _last_change_per_key(table, self.sink.merge_keys)
         files = []
@@ -279,6 +307,155 @@ class DeltaSinkWriter(SinkWriter):
 
     def flush(self, end_of_input: bool) -> None:
         """Rows become durable only through checkpoints (or at the end of a job without them)."""
+
+
+class DeltaSource(Source):
+    """A bounded source of a Delta table's rows at one version (Delta's ``DeltaSource.forBoundedRowData``
+    with ``versionAsOf``): one split per data file of that version, read as Arrow record batches.
+
+    The version is fixed when the source is built (the latest then, unless ``version_as_of``), so
+    every subtask, and every restart, reads the same snapshot. A split's position is the number of
+    batches it has emitted; a restored split skips those.
+
+    >>> source = DeltaSource.for_bounded("/data/revenue").version_as_of(3).build()
+    >>> env.from_source(source, WatermarkStrategy.no_watermarks(), "revenue")   # records: RecordBatches
+    """
+
+    def __init__(self, table_uri: str, version: int, schema: pa.Schema | None, batch_size: int,
+                 storage_options: dict[str, str]) -> None:
+        self.table_uri = table_uri
+        self.version = version
+        self.schema = schema
+        self.batch_size = batch_size
+        self.storage_options = storage_options
+
+    @staticmethod
+    def for_bounded(table_uri: str) -> "DeltaSourceBuilder":
+        """A builder for a source reading the Delta table at ``table_uri`` (a local path or ``file://`` URI)."""
+        return DeltaSourceBuilder(str(table_uri))
+
+    def is_bounded(self) -> bool:
+        return True
+
+    def dataset(self) -> Any:
+        """The table's files at the source's version, as a pyarrow dataset (partition values as columns)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.table_uri, version=self.version,
+                          storage_options=self.storage_options or None).to_pyarrow_dataset()
+
+    def create_splits(self, parallelism: int) -> list[SourceSplit]:
+        return [SourceSplit(f"delta-{f.path}", (f.path, 0)) for f in self.dataset().get_fragments()]
+
+    def create_reader(self, splits: list[SourceSplit], subtask_index: int, parallelism: int) -> SourceReader:
+        return _DeltaReader(self, splits)
+
+
+class DeltaSourceBuilder:
+    """Builder of :class:`DeltaSource`."""
+
+    def __init__(self, table_uri: str) -> None:
+        self._uri = table_uri.removeprefix("file://")
+        self._version: int | None = None
+        self._schema: pa.Schema | None = None
+        self._batch_size = 4096
+        self._storage: dict[str, str] = {}
+
+    def version_as_of(self, version: int) -> "DeltaSourceBuilder":
+        """Read the table as it was at ``version`` (default: the latest when built)."""
+        self._version = int(version)
+        return self
+
+    def set_schema(self, schema: pa.Schema) -> "DeltaSourceBuilder":
+        """The columns to read, by name, cast to these types (default: all, as the table stores them)."""
+        self._schema = schema
+        return self
+
+    def set_batch_size(self, rows: int) -> "DeltaSourceBuilder":
+        self._batch_size = int(rows)
+        return self
+
+    def set_storage_options(self, options: dict[str, str]) -> "DeltaSourceBuilder":
+        self._storage = dict(options)
+        return self
+
+    def build(self) -> DeltaSource:
+        """The source; raises DeltaSourceError when the table, its version or a column does not exist."""
+        from deltalake import DeltaTable
+
+        try:
+            dt = DeltaTable(self._uri, version=self._version, storage_options=self._storage or None)
+        except Exception as exc:  # noqa: BLE001 - deltalake's errors name neither the source nor the fix
+            at = "" if self._version is None else f" at version {self._version}"
+            raise DeltaSourceError(f"DeltaSource {self._uri}: cannot open the Delta table{at}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        if self._schema is not None:
+            have = set(dt.schema().to_arrow().names)
+            missing = [n for n in self._schema.names if n not in have]
+            if missing:
+                raise DeltaSourceError(f"DeltaSource {self._uri}: the table (version {dt.version()}) has no column "
+                                       f"{missing[0]!r}; it has {', '.join(sorted(have))}")
+        return DeltaSource(self._uri, dt.version(), self._schema, self._batch_size, self._storage)
+
+
+class DeltaSourceError(RayflinkError):
+    """A Delta table cannot be read: it, its version or a column does not exist, or a value does not fit."""
+
+
+class _DeltaReader(SourceReader):
+    """One subtask's files, read one after the other."""
+
+    def __init__(self, source: DeltaSource, splits: list[SourceSplit]) -> None:
+        self.source = source
+        self.pending = [[s.split_id, *s.payload] for s in splits if not s.finished]  # [id, path, batches read]
+        self.done = [s for s in splits if s.finished]
+        self.just_finished: list[str] = []
+        self.batches: Any = None  # the current file's batch iterator
+        self.fragments: dict[str, Any] = {}
+        self.dataset: Any = None
+
+    def _open(self, path: str, skip: int) -> Any:
+        if self.dataset is None:
+            self.dataset = self.source.dataset()
+            self.fragments = {f.path: f for f in self.dataset.get_fragments()}
+        schema = self.source.schema
+        batches = self.fragments[path].to_batches(schema=self.dataset.schema, batch_size=self.source.batch_size,
+                                                  columns=None if schema is None else schema.names)
+        return itertools.islice(batches, skip, None)
+
+    def poll(self, max_records: int) -> list[SplitBatch] | None:
+        if not self.pending:
+            return None
+        split = self.pending[0]
+        if self.batches is None:
+            self.batches = self._open(split[1], split[2])
+        want = max(1, max_records)
+        taken = list(itertools.islice(self.batches, want))
+        split[2] += len(taken)
+        if len(taken) < want:  # the file is read to its end
+            self.pending.pop(0)
+            self.done.append(SourceSplit(split[0], (split[1], split[2]), finished=True))
+            self.just_finished.append(split[0])
+            self.batches = None
+        out = [self._cast(b, split[1]) for b in taken if b.num_rows]
+        return [SplitBatch(split[0], out)] if out else []
+
+    def _cast(self, batch: pa.RecordBatch, path: str) -> pa.RecordBatch:
+        schema = self.source.schema
+        if schema is None or batch.schema.equals(schema):
+            return batch
+        try:
+            return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DeltaSourceError(f"DeltaSource {self.source.table_uri} (version {self.source.version}), file "
+                                   f"{path}: its columns do not cast to {schema}: {exc}") from exc
+
+    def snapshot_state(self) -> list[SourceSplit]:
+        return [SourceSplit(sid, (path, n)) for sid, path, n in self.pending] + list(self.done)
+
+    def finished_splits(self) -> list[str]:
+        out, self.just_finished = self.just_finished, []
+        return out
 
 
 def _create(sink: DeltaSink, schema: pa.Schema) -> Any:

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from rayflink.common.types import RowKind, row_kind_of
+from rayflink.connectors.lookup import LookupCache, LookupSource
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
 
@@ -308,56 +309,31 @@ class JdbcSinkWriter(SinkWriter):
             pass
 
 
-class JdbcLookup:
+class JdbcLookup(LookupSource):
     """A lookup source (Flink's JDBC ``LookupTableSource``): the rows of ``table`` whose ``key``
-    columns equal given values, read with one query per batch of keys and cached (Flink's
-    ``lookup.cache`` PARTIAL: up to ``max_rows`` keys, each kept ``ttl_ms``; ``max_rows`` 0: no cache)."""
+    columns equal given values, read with one query per batch of keys, through the cache."""
 
     def __init__(self, connection: JdbcConnectionOptions, table: str, columns: list[str], key: list[str],
-                 max_rows: int = 0, ttl_ms: int | None = None, max_retries: int = 3) -> None:
+                 cache: LookupCache, max_retries: int = 3) -> None:
+        super().__init__(key, cache)
         self.connection = connection
         self.table = table
         self.columns = columns
-        self.key = key
-        self.max_rows = max_rows
-        self.ttl_ms = ttl_ms
         self.max_retries = max_retries
         self.conn: Any = None
-        self.cache: dict[tuple, tuple[float, list[tuple]]] = {}  # key -> (read at, rows), oldest first
 
     def open(self) -> None:
         self.dialect, self.conn = connect(self.connection)
 
-    def fetch(self, keys: list[tuple]) -> dict[tuple, list[tuple]]:
-        """The rows of each of ``keys`` (every key present; [] when the table has none)."""
-        now = time.monotonic()
-        found: dict[tuple, list[tuple]] = {}
-        missing = []
-        for k in keys:
-            hit = self.cache.get(k)
-            if hit is not None and (self.ttl_ms is None or (now - hit[0]) * 1000 < self.ttl_ms):
-                found[k] = hit[1]
-            else:
-                missing.append(k)
-        if missing:
-            read = self._query(missing)
-            for k in missing:
-                found[k] = read.get(k, [])
-                if self.max_rows > 0:
-                    self.cache.pop(k, None)
-                    self.cache[k] = (now, found[k])
-            while len(self.cache) > self.max_rows:
-                del self.cache[next(iter(self.cache))]
-        return found
-
-    def _query(self, keys: list[tuple]) -> dict[tuple, list[tuple]]:
+    def read(self, keys: list[tuple]) -> dict[tuple, list[tuple]]:
         q = lambda name: _quote(self.dialect, name)  # noqa: E731 - a short local alias
         one = "(" + ", ".join(["%s"] * len(self.key)) + ")"
         sql = (f"SELECT {', '.join(q(c) for c in self.columns)} FROM {self.table} "
                f"WHERE ({', '.join(q(k) for k in self.key)}) IN ({', '.join([one] * len(keys))})")
         params = [v for k in keys for v in k]
         at = [self.columns.index(k) for k in self.key]
-        def read(cur: Any) -> list:
+
+        def query(cur: Any) -> list:
             cur.execute(sql, params)
             return cur.fetchall()  # (the commit ends the read's transaction: the next lookup sees new rows)
 
@@ -365,7 +341,7 @@ class JdbcLookup:
             return (f"JDBC lookup in {self.table} by {', '.join(self.key)} failed after {attempts} attempts: "
                     f"{type(exc).__name__}: {exc}")
 
-        rows, (self.dialect, self.conn) = in_transaction(self.connection, (self.dialect, self.conn), read,
+        rows, (self.dialect, self.conn) = in_transaction(self.connection, (self.dialect, self.conn), query,
                                                          self.max_retries, failure)
         out: dict[tuple, list[tuple]] = {}
         for row in rows:

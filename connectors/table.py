@@ -21,8 +21,23 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 - ``mysql-cdc`` (source of a changelog): Flink CDC's ``hostname``, ``port`` (3306), ``username``,
   ``password``, ``database-name``, ``table-name``, ``server-id``, ``scan.startup.mode``
   (``initial`` | ``latest-offset``): a snapshot of the table, then its binlog, as ``+I``/``-U``/``+U``/``-D``
+- ``redis`` (sink; a lookup join's dimension table): ``host`` (127.0.0.1), ``port`` (6379),
+  ``database`` (0), ``username``, ``password``, ``data-type`` (``hash``: a field per value column,
+  a NULL one left out | ``string``: the one value column's text, a NULL deletes the key),
+  ``key-prefix`` (''), ``key-delimiter`` (``:``), ``ttl`` (e.g. ``'1 h'``: keys expire),
+  ``sink.buffer-flush.max-rows`` (1000). The Redis key of a row is the prefix and its PRIMARY KEY
+  values joined by the delimiter (without a PRIMARY KEY: its first column, and inserts only). With
+  a PRIMARY KEY it upserts and takes updates (``-D`` deletes). Looked up by that key, with the
+  ``lookup.*`` options below
+- ``delta`` (sink; bounded source): ``table-path``; written append-only, each checkpoint's rows in
+  one Delta commit (exactly once; without checkpoints at the end of input); read at the table's
+  latest version, or ``versionAsOf``
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
+
+A lookup join's dimension table (``jdbc``, ``redis``) takes Flink's cache options: ``lookup.cache``
+(``NONE`` | ``PARTIAL``), ``lookup.partial-cache.max-rows`` (10000),
+``lookup.partial-cache.expire-after-write`` and ``lookup.max-retries`` (3).
 """
 
 from __future__ import annotations
@@ -39,12 +54,13 @@ import pyarrow as pa
 
 from rayflink.datastream.connectors.base import Source, SourceReader, SplitBatch, WrappedReader, WrappedSource
 from rayflink.operators.sql.scan import ROWS_PER_BATCH
-from rayflink.sql.catalog import CatalogTable
+from rayflink.sql.catalog import LOOKUP_CONNECTORS, CatalogTable
 from rayflink.sql.errors import SqlValidationError, closest
 from rayflink.sql.logical import ROWKIND
 from rayflink.sql.types import column_of
 
-CONNECTORS = ("datagen", "filesystem", "kafka", "upsert-kafka", "jdbc", "mysql-cdc", "print", "blackhole")
+CONNECTORS = ("datagen", "filesystem", "kafka", "upsert-kafka", "jdbc", "mysql-cdc", "redis", "delta", "print",
+              "blackhole")
 
 
 def _option(table: CatalogTable, key: str, default: Any = None, *, required: bool = False) -> Any:
@@ -79,6 +95,8 @@ def create_table_source(table: CatalogTable) -> Any:
         return _mysql_cdc_source(table)
     if name == "upsert-kafka":
         return _upsert_kafka_source(table)
+    if name == "delta":
+        return _delta_source(table)
     raise SqlValidationError(f"table {table.name!r}: connector {name!r} is a sink only; it cannot be read")
 
 
@@ -406,23 +424,129 @@ def _jdbc_connection(table: CatalogTable) -> Any:
 
 def create_table_lookup(table: CatalogTable, key: list[str]) -> Any:
     """The lookup source of ``table`` by its columns ``key`` (a lookup join's dimension table):
-    jdbc, with Flink's cache options ``lookup.cache`` (NONE | PARTIAL),
+    jdbc or redis, with Flink's cache options ``lookup.cache`` (NONE | PARTIAL),
     ``lookup.partial-cache.max-rows`` and ``lookup.partial-cache.expire-after-write``, and
     ``lookup.max-retries``."""
-    from rayflink.connectors.jdbc import JdbcLookup
+    from rayflink.connectors.lookup import LookupCache
 
-    if _check_connector(table) != "jdbc":
-        raise SqlValidationError(f"table {table.name!r} ('connector' = '{table.connector()}') cannot be looked up; "
-                                 "a lookup join (FOR SYSTEM_TIME AS OF a processing time) reads a 'jdbc' table")
+    name = _check_connector(table)
+    if not table.lookup:
+        raise SqlValidationError(f"table {table.name!r} ('connector' = '{name}') cannot be looked up; "
+                                 "a lookup join (FOR SYSTEM_TIME AS OF a processing time) reads a "
+                                 + " or ".join(f"'{c}'" for c in LOOKUP_CONNECTORS) + " table")
     cache = str(_option(table, "lookup.cache", "NONE")).upper()
     if cache not in ("NONE", "PARTIAL"):
         raise SqlValidationError(f"table {table.name!r}: 'lookup.cache' = {cache!r}; use 'NONE' or 'PARTIAL'")
-    max_rows = int(_option(table, "lookup.partial-cache.max-rows", 10_000)) if cache == "PARTIAL" else 0
+    max_rows = _int_option(table, "lookup.partial-cache.max-rows", 10_000) if cache == "PARTIAL" else 0
     ttl = _option(table, "lookup.partial-cache.expire-after-write")
+    ttl_ms = _duration_ms(table, "lookup.partial-cache.expire-after-write", ttl) if ttl else None
+    options = LookupCache(max_rows, ttl_ms)
+    retries = _int_option(table, "lookup.max-retries", 3)
+    if name == "redis":
+        return _redis_lookup(table, key, options, retries)
+    from rayflink.connectors.jdbc import JdbcLookup
+
     return JdbcLookup(_jdbc_connection(table), _option(table, "table-name", required=True),
-                      table.physical_schema.names, key, max_rows,
-                      _duration_ms(table, "lookup.partial-cache.expire-after-write", ttl) if ttl else None,
-                      int(_option(table, "lookup.max-retries", 3)))
+                      table.physical_schema.names, key, options, retries)
+
+
+def _int_option(table: CatalogTable, key: str, default: int, minimum: int = 0) -> int:
+    value = _option(table, key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum:
+        raise SqlValidationError(f"table {table.name!r}: {key!r} = {value!r} is not a whole number >= {minimum}")
+    return number
+
+
+_REDIS_DATA_TYPES = ("hash", "string")
+
+
+def _redis_url(table: CatalogTable) -> str:
+    from urllib.parse import quote
+
+    host = _option(table, "host", "127.0.0.1")
+    port = _int_option(table, "port", 6379, minimum=1)
+    database = _int_option(table, "database", 0)
+    user, password = _option(table, "username", ""), _option(table, "password")
+    auth = "" if password is None else f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return f"redis://{auth}{host}:{port}/{database}"
+
+
+def _redis_write(table: CatalogTable) -> Any:
+    """What a row of the table is in Redis: a hash or a string under the key its key columns give."""
+    from rayflink.connectors.redis import RedisWrite
+
+    names = table.physical_schema.names
+    key = list(table.primary_key) or names[:1]
+    for k in key:
+        if not k.isidentifier():
+            raise SqlValidationError(f"table {table.name!r}: key column {k!r} cannot be part of a Redis key "
+                                     "template; name it with letters, digits and '_'")
+    values = [n for n in names if n not in key]
+    data_type = _option(table, "data-type", "hash")
+    if data_type not in _REDIS_DATA_TYPES:
+        raise SqlValidationError(f"table {table.name!r}: 'data-type' = {data_type!r}; use 'hash' or 'string'"
+                                 + closest(data_type, list(_REDIS_DATA_TYPES)))
+    if not values or (data_type == "string" and len(values) != 1):
+        raise SqlValidationError(f"table {table.name!r}: 'data-type' = '{data_type}' stores "
+                                 f"{'one value column' if data_type == 'string' else 'value columns'} beside the "
+                                 f"key ({', '.join(key)}), the table has {len(values)} ({', '.join(values)})"
+                                 + ("; use 'hash'" if data_type == "string" and values else ""))
+
+    def escaped(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+
+    template = escaped(_option(table, "key-prefix", "")) + escaped(_option(table, "key-delimiter", ":")).join(
+        f"{{{k}}}" for k in key)
+    if data_type == "string":
+        return RedisWrite("string", template, value_field=values[0])
+    return RedisWrite("hash", template, fields=tuple(values))
+
+
+def _redis_lookup(table: CatalogTable, key: list[str], cache: Any, max_retries: int) -> Any:
+    from rayflink.connectors.redis import RedisLookup
+
+    stored = list(table.primary_key) or table.physical_schema.names[:1]
+    if sorted(key) != sorted(stored):
+        raise SqlValidationError(f"table {table.name!r} ('connector' = 'redis') is looked up by its key "
+                                 f"({', '.join(stored)}); the join's condition gives ({', '.join(key)}): join on "
+                                 "exactly the key's columns")
+    return RedisLookup(_redis_url(table), _redis_write(table), table.physical_schema, key, cache, max_retries,
+                       f"table {table.name!r}")
+
+
+def _redis_sink(table: CatalogTable) -> Any:
+    from rayflink.connectors.redis import RedisSink, RedisSinkBuilder
+
+    builder: RedisSinkBuilder = RedisSink.builder(_redis_url(table))
+    write = _redis_write(table)
+    builder = builder.string(write.key, write.value_field) if write.kind == "string" \
+        else builder.hash(write.key, list(write.fields))
+    if "ttl" in table.options:
+        builder = builder.with_ttl(_duration_ms(table, "ttl", table.options["ttl"]) / 1000)
+    return builder.with_batch_size(_int_option(table, "sink.buffer-flush.max-rows", 1000, minimum=1)).build()
+
+
+def _delta_sink(table: CatalogTable) -> Any:
+    from rayflink.connectors.delta import DeltaSink
+
+    return DeltaSink.builder(_option(table, "table-path", required=True)).set_schema(table.physical_schema).build()
+
+
+def _delta_source(table: CatalogTable) -> Any:
+    from rayflink.connectors.delta import DeltaSource, DeltaSourceError
+
+    builder = (DeltaSource.for_bounded(_option(table, "table-path", required=True))
+               .set_schema(table.physical_schema).set_batch_size(ROWS_PER_BATCH))
+    if "versionAsOf" in table.options:
+        builder = builder.version_as_of(_int_option(table, "versionAsOf", 0))
+    try:
+        return builder.build()
+    except DeltaSourceError as exc:
+        raise SqlValidationError(f"table {table.name!r} ('connector' = 'delta'): {exc}") from None
 
 
 def _jdbc_sink(table: CatalogTable) -> Any:
@@ -478,6 +602,12 @@ class TableSink:
     table: CatalogTable
     accepts_updates: bool
     attach: Callable[[Any], Any]
+    updates_hint: str = ("write it to a sink that takes updates ('print', 'blackhole') or aggregate over a "
+                         "window instead")  # what to do when it does not take the query's updates
+
+
+_UPSERT_HINT = ("declare the table's PRIMARY KEY (... NOT ENFORCED): its rows are then upserted by the key and "
+                "deleted by -D")
 
 
 def create_table_sink(table: CatalogTable) -> TableSink:
@@ -510,7 +640,17 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams())
         sink = _jdbc_sink(table)
         return TableSink(table, bool(table.primary_key),
-                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label))
+                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label),
+                         _UPSERT_HINT)
+    if name == "redis":
+        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams())
+        sink = _redis_sink(table)
+        return TableSink(table, bool(table.primary_key),
+                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label),
+                         _UPSERT_HINT)
+    if name == "delta":
+        sink = _delta_sink(table)
+        return TableSink(table, False, lambda s: s.sink_to(sink).name(label))
     if name == "kafka":
         sink = _kafka_sink(table)
         fmt, delimiter = _format(table, formats=_KAFKA_FORMATS), _option(table, "csv.field-delimiter", ",")

@@ -36,6 +36,7 @@ class WatermarkSpec:
 
 CHANGELOG_CONNECTORS = ("mysql-cdc", "upsert-kafka")  # sources of a changelog rather than of inserts only
 CHANGELOG_FORMATS = ("debezium-json",)
+LOOKUP_CONNECTORS = ("jdbc", "redis")  # a lookup join's dimension tables (read by key as rows pass)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class CatalogTable:
         """Whether reading the table gives upserts and deletions by key, without the rows before
         (an ``upsert-kafka`` table): its scan is normalized into a full changelog."""
         return self.options.get("connector") == "upsert-kafka"
+
+    @property
+    def lookup(self) -> bool:
+        """Whether a join ``FOR SYSTEM_TIME AS OF`` a processing time looks the table up by key (a lookup join)."""
+        return self.options.get("connector") in LOOKUP_CONNECTORS
 
     def connector(self) -> str:
         try:

@@ -255,14 +255,14 @@ class Planner:
                       offset: int, left_keys: list[int], right_keys: list[int], residual: list[Expr],
                       names: list[str], join: exp.Join) -> TemporalJoin | LookupJoin:
         """``JOIN versioned FOR SYSTEM_TIME AS OF left.time``: an event-time temporal join, or a
-        lookup join when the right table is a lookup source (jdbc)."""
+        lookup join when the right table is a lookup source (jdbc, redis)."""
         if version.args.get("kind") != "AS OF":
             raise invalid("a temporal join reads FOR SYSTEM_TIME AS OF <the left table's time attribute>", version)
         if left.updating:
             raise SqlPlanningError("the left input of a temporal join must be insert-only; it is updating "
                                    f"({_what(left)})")
         table = right.table if isinstance(right, Scan) else None
-        if table is not None and table.options.get("connector") == "jdbc":
+        if table is not None and table.lookup:
             if residual:
                 raise invalid("a lookup join's ON may only hold equalities of both sides' columns for now; filter "
                               "in WHERE", join.args.get("on"))

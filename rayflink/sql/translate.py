@@ -136,8 +136,7 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         if node.input.updating and not sink.accepts_updates:
             raise SqlPlanningError(
                 f"table sink {node.table.name!r} ('connector' = '{node.table.connector()}') only takes "
-                f"inserts, but the query produces updates ({_updating_operator(node.input)}); write it to a "
-                "sink that takes updates ('print', 'blackhole') or aggregate over a window instead")
+                f"inserts, but the query produces updates ({_updating_operator(node.input)}); {sink.updates_hint}")
         return sink.attach(child(node.input))
     raise SqlPlanningError(f"no physical operator for {type(node).__name__}")
 

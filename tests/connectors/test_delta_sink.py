@@ -117,3 +117,25 @@ def test_subtasks_committing_at_once_all_land(tmp_path, mode):
     # then every commit lands (the losers retry on the winner's version), each once.
     assert errors == []
     assert sorted(r["key"] for r in rows(tmp_path)) == sorted(s * 100 + c for s in range(4) for c in range(1, 6))
+
+
+def test_two_sinks_appending_to_one_table_both_land(tmp_path):
+    # Given two jobs' sinks of one table (two INSERT INTOs), each committing its checkpoint 1,
+    for job in ("first", "second"):
+        writer = DeltaSink.builder(str(tmp_path)).build().create_writer(0, 1)
+        writer.write([{"job": job}], None)
+        writer.commit([writer.prepare_commit(1)])
+    # then the second's checkpoint 1 is not taken for a replay of the first's.
+    assert rows(tmp_path) == [{"job": "first"}, {"job": "second"}]
+
+
+def test_record_batches_are_written_as_they_are_and_append_mode_refuses_changes(tmp_path):
+    schema = pa.schema([("k", pa.int32()), ("v", pa.string())])
+    writer = DeltaSink.builder(str(tmp_path)).set_schema(schema).build().create_writer(0, 1)
+    writer.write([pa.RecordBatch.from_pylist([{"k": 1, "v": "a"}, {"k": 2, "v": None}], schema=schema)], None)
+    writer.commit([writer.prepare_commit(1)])
+    assert rows(tmp_path) == [{"k": 1, "v": "a"}, {"k": 2, "v": None}]
+    changes = pa.RecordBatch.from_pydict({"k": [1], "v": ["b"], "_rowkind": pa.array([2], pa.int8())})
+    writer.write([changes], None)
+    with pytest.raises(DeltaSinkError, match="append mode takes inserts only"):
+        writer.prepare_commit(2)

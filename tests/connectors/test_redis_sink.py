@@ -10,7 +10,7 @@ import redis
 
 from rayflink.common import Duration
 from rayflink.common.types import Row, RowKind
-from rayflink.connectors.redis import RedisSink, RedisSinkError
+from rayflink.connectors.redis import RedisLookupError, RedisSink, RedisSinkError
 from rayflink.datastream.state_backend import HashMapStateBackend
 from rayflink.testing.exactly_once import KEYS, chaos_thread, counting_job
 
@@ -79,3 +79,51 @@ def test_dashboard_keys_equal_the_final_counts_under_executor_kills(prefix):
         client.get_job_execution_result()
     got = {int(k.rsplit(":", 1)[1]): int(v) for k in r.scan_iter(p + ":count:*") if (v := r.get(k))}
     assert killed and got == {k: sum(1 for i in range(records) if i % KEYS == k) for k in range(KEYS)}
+
+
+def test_the_lookup_reads_back_what_the_sink_wrote_typed_with_nulls(prefix):
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    from rayflink.connectors.lookup import LookupCache
+    from rayflink.connectors.redis import RedisLookup, RedisWrite
+
+    p, r = prefix
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string()), ("ts", pa.timestamp("ms")),
+                        ("price", pa.decimal128(10, 2)), ("ok", pa.bool_())])
+    hashes = RedisWrite("hash", p + ":h:{id}", fields=("name", "ts", "price", "ok"))
+    writer = RedisSink(URL, hashes, None, 100).create_writer(0, 1)
+    first = {"id": 1, "name": "a", "ts": datetime.datetime(2024, 5, 1, 10, 0, 0, 123000),
+             "price": decimal.Decimal("1.50"), "ok": True}
+    writer.write([first, {"id": 2, "name": None, "ts": None, "price": None, "ok": False}], None)
+    writer.flush(False)
+    assert r.hgetall(p + ":h:2") == {"ok": "false"}  # a NULL is no field
+    lookup = RedisLookup(URL, hashes, schema, ["id"], LookupCache())
+    lookup.open()
+    assert lookup.fetch([(1,), (2,), (3,)]) == {(1,): [tuple(first.values())], (2,): [(2, None, None, None, False)],
+                                                (3,): []}
+    writer.write([Change(2, id=2, name="b", ts=None, price=None, ok=None), Change(3, **first)], None)
+    writer.flush(False)
+    assert lookup.fetch([(1,), (2,)]) == {(1,): [], (2,): [(2, "b", None, None, None)]}  # no cache: read again
+    lookup.close()
+
+    strings = RedisWrite("string", p + ":s:{id}", value_field="price")
+    writer = RedisSink(URL, strings, None, 100).create_writer(0, 1)
+    writer.write([{"id": 1, "price": decimal.Decimal("2.25")}, {"id": 2, "price": None}], None)
+    writer.flush(False)
+    lookup = RedisLookup(URL, strings, pa.schema([schema.field("id"), schema.field("price")]), ["id"], LookupCache())
+    lookup.open()
+    assert lookup.fetch([(1,), (2,)]) == {(1,): [(1, decimal.Decimal("2.25"))], (2,): []}
+    r.set(p + ":s:3", "not a price")
+    with pytest.raises(RedisLookupError, match="column 'price': a value in Redis is not a decimal128"):
+        lookup.fetch([(3,)])
+    lookup.close()
+
+
+def test_errors_show_the_url_without_its_password():
+    from rayflink.connectors.redis import shown
+
+    assert shown("redis://user:s3cret@host:6379/0") == "redis://user:***@host:6379/0"
+    assert shown("redis://host:6379/0") == "redis://host:6379/0"

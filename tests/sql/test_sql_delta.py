@@ -1,0 +1,124 @@
+"""SQL tables on local Delta Lake tables: INSERT INTO appends commits that deltalake reads back as
+Python computes them; SELECT reads a version (the latest, or ``versionAsOf``); a checkpointed
+INSERT under executor kills lands every row once; updating queries are refused at planning."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections import Counter
+
+import pytest
+from deltalake import DeltaTable
+
+from rayflink.sql.errors import SqlPlanningError, SqlValidationError
+from rayflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment
+
+ROWS = [  # (id, user, amount, price, paid, ts): a NULL in every nullable column somewhere
+    (i, f"u{i % 7}" if i % 11 else None, 1.5 * i, decimal.Decimal(f"{i}.{i % 100:02d}"), i % 2 == 0,
+     datetime.datetime(2024, 5, 1, 10, i % 60, i % 60, 1000 * (i % 1000)))
+    for i in range(1, 300)]
+COLUMNS = "id INT, user_id STRING, amount DOUBLE, price DECIMAL(10, 2), paid BOOLEAN, ts TIMESTAMP(3)"
+
+
+def streaming(parallelism: int = 1) -> TableEnvironment:
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    t_env.get_config().set("parallelism.default", str(parallelism))
+    return t_env
+
+
+def csv_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ", timespec="milliseconds")
+    return str(value)
+
+
+def orders_table(t_env: TableEnvironment, tmp_path, rows: list) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("".join(",".join(csv_text(v) for v in row) + "\n" for row in rows))
+    t_env.execute_sql(f"CREATE TABLE orders ({COLUMNS}) WITH ('connector' = 'filesystem', 'path' = '{path}', "
+                      "'format' = 'csv')")
+
+
+def as_rows(records: list[dict]) -> list[tuple]:
+    return sorted(tuple(r.values()) for r in records)
+
+
+@pytest.mark.integration
+def test_insert_into_delta_then_read_with_deltalake_and_with_sql_at_each_version(tmp_path):
+    table = tmp_path / "orders_delta"
+    t_env = streaming(2)
+    orders_table(t_env, tmp_path, ROWS)
+    t_env.execute_sql(f"CREATE TABLE lake ({COLUMNS}) WITH ('connector' = 'delta', 'table-path' = '{table}')")
+    t_env.execute_sql("INSERT INTO lake SELECT id, user_id, amount * 2, price, paid, ts FROM orders "
+                      "WHERE id % 3 <> 0").wait()
+    first = [(i, u, a * 2, p, paid, ts) for i, u, a, p, paid, ts in ROWS if i % 3]
+    assert as_rows(DeltaTable(str(table)).to_pyarrow_table().to_pylist()) == sorted(first)
+    first_version = DeltaTable(str(table)).version()
+
+    t_env.execute_sql("INSERT INTO lake SELECT id + 1000, user_id, amount, price, paid, ts FROM orders "
+                      "WHERE id % 3 = 0").wait()
+    second = [(i + 1000, u, a, p, paid, ts) for i, u, a, p, paid, ts in ROWS if i % 3 == 0]
+    assert as_rows(DeltaTable(str(table)).to_pyarrow_table().to_pylist()) == sorted(first + second)
+
+    # read back through SQL: the latest version, then the first INSERT's
+    assert sorted(tuple(r) for r in t_env.execute_sql("SELECT * FROM lake").collect()) == sorted(first + second)
+    t_env.execute_sql(f"CREATE TABLE lake_v ({COLUMNS}) WITH ('connector' = 'delta', 'table-path' = '{table}', "
+                      f"'versionAsOf' = '{first_version}')")
+    got = sorted(tuple(r) for r in t_env.execute_sql("SELECT * FROM lake_v").collect())
+    assert got == sorted(first)
+
+
+@pytest.mark.integration
+def test_a_checkpointed_insert_lands_every_row_once_under_executor_kills(tmp_path):
+    from rayflink.common.restart_strategy import RestartStrategies
+    from rayflink.datastream import StreamExecutionEnvironment
+    from rayflink.testing.exactly_once import chaos_thread
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
+    t_env = StreamTableEnvironment.create(env)
+    n = 12_000
+    t_env.execute_sql(f"""CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{n}',
+                          'rows-per-second' = '3000', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
+                          'fields.id.end' = '{n - 1}')""")
+    t_env.execute_sql(f"CREATE TABLE lake (id BIGINT, k INT) WITH ('connector' = 'delta', "
+                      f"'table-path' = '{tmp_path / 'lake'}')")
+    result = t_env.execute_sql("INSERT INTO lake SELECT id, CAST(id % 7 AS INT) FROM gen")
+    with chaos_thread(result.get_job_client(), 2) as killed:
+        result.wait()
+    got = Counter((r["id"], r["k"]) for r in DeltaTable(str(tmp_path / "lake")).to_pyarrow_table().to_pylist())
+    assert killed, "no executor was killed: the run proved nothing"
+    assert got == Counter((i, i % 7) for i in range(n))
+
+
+# ---- refused at planning (no job runs) -----------------------------------------------------------
+
+def test_an_updating_query_into_delta_is_refused_naming_the_sink_and_operator(tmp_path):
+    t_env = streaming()
+    orders_table(t_env, tmp_path, ROWS[:3])
+    t_env.execute_sql(f"CREATE TABLE lake (user_id STRING, n BIGINT) WITH ('connector' = 'delta', "
+                      f"'table-path' = '{tmp_path / 'lake'}')")
+    with pytest.raises(SqlPlanningError, match="table sink 'lake' \\('connector' = 'delta'\\) only takes inserts, "
+                                               "but the query produces updates \\(GroupAggregate"):
+        t_env.execute_sql("INSERT INTO lake SELECT user_id, COUNT(*) FROM orders GROUP BY user_id")
+
+
+def test_a_missing_table_or_path_is_named(tmp_path):
+    t_env = streaming()
+    t_env.execute_sql(f"CREATE TABLE nowhere (id INT) WITH ('connector' = 'delta', "
+                      f"'table-path' = '{tmp_path / 'none'}')")
+    with pytest.raises(SqlValidationError, match=f"table 'nowhere' \\('connector' = 'delta'\\): DeltaSource "
+                                                 f"{tmp_path / 'none'}: cannot open the Delta table"):
+        t_env.execute_sql("SELECT * FROM nowhere")
+    t_env.execute_sql("CREATE TABLE nopath (id INT) WITH ('connector' = 'delta')")
+    with pytest.raises(SqlValidationError, match="table 'nopath' \\('connector' = 'delta'\\) needs the option "
+                                                 "'table-path'"):
+        t_env.execute_sql("SELECT * FROM nopath")
