@@ -301,7 +301,7 @@ def _kafka_source(table: CatalogTable) -> Any:
     else:
         raise SqlValidationError(f"table {table.name!r}: 'scan.startup.mode' = {mode!r}; use one of "
                                  f"{', '.join([*starts, 'timestamp'])}" + closest(mode, [*starts, "timestamp"]))
-    return ChangelogBatches(builder.build(), table) if fmt == "debezium-json" else builder.build()
+    return (ChangelogBatches if fmt == "debezium-json" else MessageBatches)(builder.build(), table)
 
 
 def _mysql_cdc_source(table: CatalogTable) -> Any:
@@ -322,10 +322,10 @@ def _mysql_cdc_source(table: CatalogTable) -> Any:
     return ChangelogBatches(builder.startup_options(modes[mode]()).build(), table)
 
 
-class ChangelogBatches(WrappedSource):
-    """A source of Debezium-shaped changes (``op``, ``before``, ``after``) as record batches of a
-    table's physical columns plus the row kind column: ``c``/``r`` give ``+I``, ``u`` gives
-    ``-U`` and ``+U``, ``d`` gives ``-D``."""
+class MessageBatches(WrappedSource):
+    """A source of messages (Kafka records, CDC changes) read by the SQL scan a batch of rows at a
+    time: the scan asks for ``max_records`` batches, so this reader polls ``ROWS_PER_BATCH`` messages
+    for each, and ``to_batches`` turns a split's messages of one poll into record batches."""
 
     def __init__(self, source: Source, table: CatalogTable) -> None:
         super().__init__(source)
@@ -333,9 +333,18 @@ class ChangelogBatches(WrappedSource):
         self.schema = table.physical_schema
 
     def wrap(self, reader: SourceReader) -> SourceReader:
-        return _ChangelogReader(reader, self)
+        return _MessageReader(reader, self)
 
-    def to_batch(self, changes: list[dict]) -> pa.RecordBatch:
+    def to_batches(self, records: list) -> list[pa.RecordBatch]:
+        return records  # the value format made them batches already (ArrowRowsSchema)
+
+
+class ChangelogBatches(MessageBatches):
+    """A source of Debezium-shaped changes (``op``, ``before``, ``after``) as record batches of a
+    table's physical columns plus the row kind column: ``c``/``r`` give ``+I``, ``u`` gives
+    ``-U`` and ``+U``, ``d`` gives ``-D``."""
+
+    def to_batches(self, changes: list[dict]) -> list[pa.RecordBatch]:
         from rayflink.connectors.mysql_cdc import change_kinds
 
         rows, kinds = [], []
@@ -348,22 +357,21 @@ class ChangelogBatches(WrappedSource):
         columns = [column_of([r.get(f.name) for r in rows], f.type, f"table {self.table_name!r}: column {f.name!r}")
                    for f in self.schema]
         columns.append(pa.array(kinds, pa.int8()))
-        return pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))
+        return [pa.RecordBatch.from_arrays(columns, schema=self.schema.append(pa.field(ROWKIND, pa.int8())))]
 
 
-class _ChangelogReader(WrappedReader):
-    def __init__(self, reader: SourceReader, source: ChangelogBatches) -> None:
+class _MessageReader(WrappedReader):
+    def __init__(self, reader: SourceReader, source: MessageBatches) -> None:
         super().__init__(reader)
         self.source = source
 
     def poll(self, max_records: int) -> list[SplitBatch] | None:
-        # a record here is a batch of rows: ``max_records`` batches of changes
         batches = self.reader.poll(max(1, max_records) * ROWS_PER_BATCH)
         if not batches:
             return batches
-        out = [SplitBatch(b.split_id, [self.source.to_batch(b.records)], None, b.side_output)
-               for b in batches if b.records]
-        return [b for b in out if b.records[0].num_rows]
+        out = [SplitBatch(b.split_id, [r for r in self.source.to_batches(b.records) if r.num_rows], None,
+                          b.side_output) for b in batches if b.records]
+        return [b for b in out if b.records]
 
 
 class _PairPart:
