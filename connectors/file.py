@@ -520,9 +520,14 @@ class _ParquetPartWriter(BulkWriter):
         import pyarrow as pa
 
         schema = self.schema
-        rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
         try:
-            table = pa.Table.from_pylist(rows, schema=schema)
+            if records and isinstance(records[0], pa.RecordBatch):  # a SQL table's batches: the schema's columns
+                table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
+                    [b.column(name).cast(f.type) for name, f in zip(schema.names, schema)], schema=schema)
+                    for b in records], schema)
+            else:
+                rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
+                table = pa.Table.from_pylist(rows, schema=schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise FileConnectorError(f"FileSink: rows do not match the Parquet schema {schema}: {exc}") from exc
         self.writer.write_table(table)

@@ -4,8 +4,9 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 
 - ``datagen``: ``number-of-rows`` (unbounded without), ``rows-per-second`` (10000; ``0``: unlimited),
   ``fields.<name>.kind`` (``random`` | ``sequence``), ``.min``, ``.max``, ``.length``, ``.start``, ``.end``
-- ``filesystem``: ``path``, ``format`` (``csv`` | ``json``), ``csv.field-delimiter``;
-  ``source.monitor-interval`` keeps reading new files (unbounded)
+- ``filesystem``: ``path``, ``format`` (``csv`` | ``json`` | ``parquet``: record batches as they are,
+  a part file per checkpoint), ``csv.field-delimiter``; ``source.monitor-interval`` keeps reading
+  new files (unbounded)
 - ``kafka``: ``topic``, ``properties.bootstrap.servers``, ``properties.group.id``, ``properties.*``,
   ``format`` (``json`` | ``csv`` | ``debezium-json``: a changelog read and written as Debezium's
   changes), ``scan.startup.mode`` (``earliest-offset`` | ``latest-offset`` |
@@ -585,15 +586,23 @@ def _format(table: CatalogTable, key: str = "format", formats: tuple[str, ...] =
 
 
 _KAFKA_FORMATS = ("csv", "json", "debezium-json")
+_FILE_FORMATS = ("csv", "json", "parquet")
 
 
 def _filesystem_source(table: CatalogTable) -> Any:
     from rayflink.common.time import Duration
     from rayflink.connectors.file import FileSource, StreamFormat
 
-    fmt = _format(table)
-    decode = ArrowLines(table.physical_schema, fmt, _option(table, "csv.field-delimiter", ","))
-    builder = FileSource.for_record_stream_format(StreamFormat(decode), _option(table, "path", required=True))
+    fmt = _format(table, formats=_FILE_FORMATS)
+    path = _option(table, "path", required=True)
+    if fmt == "parquet":  # record batches of the table's columns, read by name
+        from rayflink.connectors.file import BulkFormat
+
+        columns = BulkFormat.parquet(table.physical_schema.names, ROWS_PER_BATCH, arrow_batches=True)
+        builder = FileSource.for_bulk_file_format(columns, path)
+    else:
+        decode = ArrowLines(table.physical_schema, fmt, _option(table, "csv.field-delimiter", ","))
+        builder = FileSource.for_record_stream_format(StreamFormat(decode), path)
     interval = _option(table, "source.monitor-interval")
     if interval is not None:
         builder = builder.monitor_continuously(Duration.of_millis(_duration_ms(table, "source.monitor-interval",
@@ -637,10 +646,13 @@ def create_table_sink(table: CatalogTable) -> TableSink:
 
         return TableSink(table, True, lambda s: s.sink_to(DiscardingSink()).name(label))
     if name == "filesystem":
-        from rayflink.connectors.file import Encoder, FileSink
+        from rayflink.connectors.file import Encoder, FileSink, ParquetBulkWriters
 
-        fmt = _format(table)
+        fmt = _format(table, formats=_FILE_FORMATS)
         path = _option(table, "path", required=True)
+        if fmt == "parquet":  # the record batches as they are, a part file per checkpoint
+            sink = FileSink.for_bulk_format(path, ParquetBulkWriters(table.physical_schema)).build()
+            return TableSink(table, False, lambda s: s.sink_to(sink).name(label))
         delimiter = _option(table, "csv.field-delimiter", ",")
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))

@@ -170,6 +170,34 @@ def test_seed_12_7_1_group_window_into_print_and_filesystem_sinks(events_csv, tm
         [("alice", 15.5), ("carol", 7.0)]
 
 
+def test_a_parquet_table_written_by_one_query_and_read_by_another(tmp_path):
+    """'format' = 'parquet': a checkpointed INSERT writes part files of the table's columns (read here
+    with pyarrow), which a parquet source table reads back, in batches and without per-row objects."""
+    import pyarrow.parquet as pq
+
+    from rayflink.datastream import StreamExecutionEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql("""
+        CREATE TABLE gen (id BIGINT, k INT, v DOUBLE) WITH (
+            'connector' = 'datagen', 'number-of-rows' = '20000', 'rows-per-second' = '0',
+            'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '20000',
+            'fields.k.min' = '0', 'fields.k.max' = '9')""")
+    out = tmp_path / "parquet"
+    t_env.execute_sql(f"""CREATE TABLE pq (id BIGINT, tag STRING, v DOUBLE)
+                          WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'parquet')""")
+    t_env.execute_sql("INSERT INTO pq SELECT id, CONCAT('k', CAST(k AS STRING)), v FROM gen").wait()
+    written = pq.ParquetDataset(str(out)).read()
+    assert written.schema.names == ["id", "tag", "v"] and written.num_rows == 20000
+    assert sorted(written.column("id").to_pylist()) == list(range(1, 20001))
+    counts = Counter(r[0] for r in rows(t_env.execute_sql("SELECT tag FROM pq WHERE id % 2 = 0")))
+    assert sum(counts.values()) == 10000 and set(counts) <= {f"k{i}" for i in range(10)}
+
+
 def test_datagen_into_blackhole_and_a_checkpointed_stream_table_environment(tmp_path):
     from rayflink.datastream import StreamExecutionEnvironment
 
