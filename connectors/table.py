@@ -83,15 +83,17 @@ def _check_connector(table: CatalogTable) -> str:
 
 # ---- sources -----------------------------------------------------------------------------------
 
-def create_table_source(table: CatalogTable) -> Any:
-    """A ``Source`` whose records are ``pyarrow.RecordBatch`` es of ``table.physical_schema``."""
+def create_table_source(table: CatalogTable, read: pa.Schema | None = None) -> Any:
+    """A ``Source`` whose records are ``pyarrow.RecordBatch`` es of ``table.physical_schema``, or of
+    ``read`` (the columns and ROW fields a query uses) where the format can read no more (JSON, Parquet)."""
     name = _check_connector(table)
+    read = table.physical_schema if read is None else read
     if name == "datagen":
         return _datagen_source(table)
     if name == "filesystem":
-        return _filesystem_source(table)
+        return _filesystem_source(table, read)
     if name == "kafka":
-        return _kafka_source(table)
+        return _kafka_source(table, read)
     if name == "mysql-cdc":
         return _mysql_cdc_source(table)
     if name == "upsert-kafka":
@@ -284,12 +286,12 @@ def _properties(table: CatalogTable, builder: Any, own: tuple[str, ...]) -> None
             builder.set_property(key[len("properties."):], value)
 
 
-def _kafka_source(table: CatalogTable) -> Any:
+def _kafka_source(table: CatalogTable, read: pa.Schema) -> Any:
     from rayflink.connectors.kafka import KafkaOffsetsInitializer
 
     fmt = _format(table, formats=_KAFKA_FORMATS)
     values = DebeziumJsonChanges() if fmt == "debezium-json" else ArrowRowsSchema(ArrowLines(
-        table.physical_schema, fmt, _option(table, "csv.field-delimiter", ",")))
+        read if fmt == "json" else table.physical_schema, fmt, _option(table, "csv.field-delimiter", ",")))
     builder = _kafka_source_builder(table).set_value_only_deserializer(values)
     mode = _option(table, "scan.startup.mode", "group-offsets")
     starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
@@ -589,7 +591,7 @@ _KAFKA_FORMATS = ("csv", "json", "debezium-json")
 _FILE_FORMATS = ("csv", "json", "parquet")
 
 
-def _filesystem_source(table: CatalogTable) -> Any:
+def _filesystem_source(table: CatalogTable, read: pa.Schema) -> Any:
     from rayflink.common.time import Duration
     from rayflink.connectors.file import FileSource, StreamFormat
 
@@ -598,10 +600,11 @@ def _filesystem_source(table: CatalogTable) -> Any:
     if fmt == "parquet":  # record batches of the table's columns, read by name
         from rayflink.connectors.file import BulkFormat
 
-        columns = BulkFormat.parquet(table.physical_schema.names, ROWS_PER_BATCH, arrow_batches=True)
+        columns = BulkFormat.parquet(read.names, ROWS_PER_BATCH, arrow_batches=True)
         builder = FileSource.for_bulk_file_format(columns, path)
     else:
-        decode = ArrowLines(table.physical_schema, fmt, _option(table, "csv.field-delimiter", ","))
+        decode = ArrowLines(read if fmt == "json" else table.physical_schema, fmt,
+                            _option(table, "csv.field-delimiter", ","))
         builder = FileSource.for_record_stream_format(StreamFormat(decode), path)
     interval = _option(table, "source.monitor-interval")
     if interval is not None:

@@ -19,10 +19,14 @@ ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connector
 
 
 class TableScanSource(WrappedSource):
-    """Wraps ``source`` (records: batches of the table's physical schema)."""
+    """Wraps ``source`` (records: batches of the table's physical columns, ``read`` of them where the
+    connector reads no more; the others are dropped here), adds the ``computed`` columns (over ``read``)
+    and keeps those of ``schema``."""
 
-    def __init__(self, source: Source, computed: tuple[tuple[str, Expr], ...], schema: pa.Schema) -> None:
+    def __init__(self, source: Source, read: pa.Schema, computed: tuple[tuple[str, Expr], ...],
+                 schema: pa.Schema) -> None:
         super().__init__(source)
+        self.read = read
         self.computed = computed
         self.schema = schema
 
@@ -44,6 +48,9 @@ class _ScanReader(WrappedReader):
                 for b in batches]
 
     def project(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        read = self.scan.read
+        if self.scan.computed and not batch.schema.equals(read):  # the computed columns index ``read``
+            batch = pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in read], schema=read)
         if self.scan.computed:
             n = batch.num_rows
             for name, expr in self.scan.computed:

@@ -7,6 +7,7 @@ the watermark passes the window's end); ``Sink`` writes into a catalog table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,17 +81,28 @@ def explain_tree(node: RelNode, depth: int = 0) -> str:
     return "\n".join(lines)
 
 
+def pruned_row(f: pa.Field, names: Iterable[str] | None) -> pa.Field:
+    """``f``, a ROW column, with only its fields ``names`` (in its order); ``f`` as it is for None."""
+    if names is None:
+        return f
+    keep = set(names)
+    return f.with_type(pa.struct([sub for sub in f.type if sub.name in keep]))
+
+
 @dataclass(frozen=True)
 class Scan(RelNode):
-    """Read ``table``: its physical columns, then its computed ones; ``fields`` are kept (pushed down)."""
+    """Read ``table``: its physical columns, then its computed ones; ``fields`` are kept (pushed down),
+    and of the ROW fields in ``subfields`` (name, its field names) only those fields."""
 
     table: CatalogTable
     fields: tuple[str, ...]
+    subfields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def schema(self) -> pa.Schema:
         full = self.table.schema
-        return pa.schema([full.field(name) for name in self.fields])
+        parts = dict(self.subfields)
+        return pa.schema([pruned_row(full.field(name), parts.get(name)) for name in self.fields])
 
     @property
     def updating(self) -> bool:
@@ -104,7 +116,9 @@ class Scan(RelNode):
     def explain(self) -> str:
         wm = f", watermark=[{self.table.watermark.rowtime} AS {self.table.watermark.expr}]" \
             if self.table.watermark else ""
-        return f"TableSourceScan(table=[{self.table.name}], fields=[{', '.join(self.fields)}]{wm})"
+        parts = dict(self.subfields)
+        fields = ", ".join(name + ("{" + ", ".join(parts[name]) + "}" if name in parts else "") for name in self.fields)
+        return f"TableSourceScan(table=[{self.table.name}], fields=[{fields}]{wm})"
 
 
 @dataclass(frozen=True)

@@ -87,14 +87,25 @@ def fold_calc(calc: Calc) -> Calc:
     return Calc(calc.input, tuple(fold(e) for e in calc.projections), calc.names, calc.types, condition)
 
 
-def fields_used(exprs: list[Expr]) -> set[int]:
-    out: set[int] = set()
-    for e in exprs:
+def field_uses(exprs: list[Expr]) -> tuple[set[int], dict[int, set[str]]]:
+    """The fields ``exprs`` read whole, and those they read only through their ROW fields
+    (``person.id``): for each such field, the names of its fields read."""
+    whole: set[int] = set()
+    parts: dict[int, set[str]] = {}
+
+    def visit(e: Expr) -> None:
         if isinstance(e, Col):
-            out.add(e.index)
+            whole.add(e.index)
         elif isinstance(e, Call):
-            out |= fields_used(list(e.args))
-    return out
+            if e.name == "row_field" and isinstance(e.args[0], Col):
+                parts.setdefault(e.args[0].index, set()).add(e.options[0])
+                return
+            for a in e.args:
+                visit(a)
+
+    for e in exprs:
+        visit(e)
+    return whole, {i: names for i, names in parts.items() if i not in whole}
 
 
 def _renumber(expr: Expr, mapping: dict[int, int]) -> Expr:
@@ -106,12 +117,14 @@ def _renumber(expr: Expr, mapping: dict[int, int]) -> Expr:
 
 
 def prune_scan(calc: Calc, scan: Scan) -> Calc:
-    """The scan keeps the fields the Calc reads (and its event-time attribute)."""
-    used = fields_used(list(calc.projections) + ([calc.condition] if calc.condition is not None else []))
-    keep = [i for i, name in enumerate(scan.fields) if i in used or name == scan.rowtime]
-    if len(keep) == len(scan.fields):
+    """The scan keeps the fields the Calc reads (and its event-time attribute), and of a ROW read only
+    through its fields, those fields."""
+    whole, parts = field_uses(list(calc.projections) + ([calc.condition] if calc.condition is not None else []))
+    keep = [i for i, name in enumerate(scan.fields) if i in whole or i in parts or name == scan.rowtime]
+    subfields = tuple((scan.fields[i], tuple(sorted(parts[i]))) for i in keep if i in parts)
+    if len(keep) == len(scan.fields) and subfields == scan.subfields:
         return calc
     mapping = {old: new for new, old in enumerate(keep)}
-    pruned = Scan(scan.table, tuple(scan.fields[i] for i in keep))
+    pruned = Scan(scan.table, tuple(scan.fields[i] for i in keep), subfields)
     return Calc(pruned, tuple(_renumber(e, mapping) for e in calc.projections), calc.names, calc.types,
                 None if calc.condition is None else _renumber(calc.condition, mapping))

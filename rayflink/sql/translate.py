@@ -47,7 +47,9 @@ from rayflink.sql.logical import (
     WindowAggregate,
     WindowTableFunction,
     explain_tree,
+    pruned_row,
 )
+from rayflink.sql.optimizer import field_uses
 
 
 def translate(nodes: list[RelNode], env: Any) -> list[Any]:
@@ -161,6 +163,26 @@ def _updating_operator(node: RelNode) -> str:
     return node.explain()
 
 
+def read_schema(node: Scan) -> pa.Schema:
+    """The physical columns ``node`` reads: those it keeps and those its computed columns use; of a
+    ROW column used only through its fields (``person.id``), only those fields (a JSON or Parquet
+    source converts no more than that: projection push-down into the format)."""
+    table = node.table
+    physical = table.physical_schema
+    binder = Binder(physical, what=f"table {table.name!r}")
+    whole, parts = field_uses([binder.bind(parse_expression(c.expr)) for c in table.columns
+                               if c.expr is not None and c.name in node.fields])
+    read: dict[str, set[str] | None] = {physical.names[i]: None for i in whole}
+    kept = dict(node.subfields)
+    uses = [(physical.names[i], names) for i, names in parts.items()] + \
+        [(name, kept.get(name)) for name in node.fields if name in physical.names]
+    for name, names in uses:
+        if name in read and read[name] is None:
+            continue  # read whole already
+        read[name] = None if names is None else (read.get(name) or set()) | set(names)
+    return pa.schema([pruned_row(f, read[f.name]) for f in physical if f.name in read])
+
+
 def _scan(node: Scan, env: Any) -> Any:
     from rayflink.connectors.table import create_table_source
 
@@ -170,10 +192,10 @@ def _scan(node: Scan, env: Any) -> Any:
         raise SqlPlanningError(f"table {table.name!r}: connector {table.connector()!r} provides no metadata "
                                f"{metadata[0].metadata!r} (column {metadata[0].name!r}); metadata columns come "
                                "with the Kafka connector")
-    physical = table.physical_schema
-    computed = tuple((c.name, Binder(physical, what=f"table {table.name!r}").bind(parse_expression(c.expr)))
+    read = read_schema(node)
+    computed = tuple((c.name, Binder(read, what=f"table {table.name!r}").bind(parse_expression(c.expr)))
                      for c in table.columns if c.expr is not None and c.name in node.fields)
-    source = TableScanSource(create_table_source(table), computed, node.schema)
+    source = TableScanSource(create_table_source(table, read), read, computed, node.schema)
     wm_expr = None
     if node.rowtime is not None:
         wm_expr = Binder(node.schema, what=f"table {table.name!r}").bind(parse_expression(table.watermark.expr))

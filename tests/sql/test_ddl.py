@@ -224,3 +224,24 @@ def test_a_missing_row_field_is_named_with_the_closest(t_env):
         t_env.sql_query("SELECT person.nme FROM p")
     with pytest.raises(SqlValidationError, match=r"'city' is STRING, not a ROW"):
         t_env.sql_query("SELECT person.city.x FROM p")
+
+
+def test_a_scan_reads_only_the_row_fields_a_query_uses(t_env):
+    """Projection push-down into ROW columns: the scan keeps bid's fields the query reads, and the
+    source reads them plus those its computed columns use (a JSON source converts nothing else)."""
+    from rayflink.sql.logical import Scan
+    from rayflink.sql.translate import read_schema
+
+    t_env.execute_sql("""
+        CREATE TABLE ev (kind INT, person ROW<id BIGINT, ts TIMESTAMP(3), name STRING>,
+                         bid ROW<auction BIGINT, price BIGINT, ts TIMESTAMP(3), extra STRING>,
+                         ts AS CASE WHEN kind = 0 THEN person.ts ELSE bid.ts END,
+                         WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+        WITH ('connector' = 'filesystem', 'path' = '/tmp/ev', 'format' = 'json')""")
+    plan = t_env.explain_sql("SELECT bid.auction, bid.price * 2 FROM ev WHERE kind = 2")
+    assert "fields=[kind, bid{auction, price}, ts]" in plan
+    scan = Scan(t_env._catalog.get("ev"), ("kind", "bid", "ts"), (("bid", ("auction", "price")),))
+    assert read_schema(scan) == pa.schema([
+        ("kind", pa.int32()), ("person", pa.struct([("ts", pa.timestamp("ms"))])),
+        ("bid", pa.struct([("auction", pa.int64()), ("price", pa.int64()), ("ts", pa.timestamp("ms"))]))])
+    assert "fields=[person, ts]" in t_env.explain_sql("SELECT person, person.id FROM ev")  # whole: every field

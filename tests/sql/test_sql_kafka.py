@@ -207,6 +207,7 @@ def test_the_scan_polls_a_batch_of_messages_for_each_batch_it_asks_for() -> None
             return [SplitBatch("topic-0", [pa.record_batch({"v": list(range(max_records))})])]
 
     table = CatalogTable("t", (Column("v", pa.int64()),), {"connector": "kafka"})
-    scan = TableScanSource(MessageBatches(None, table), (), table.physical_schema)  # type: ignore[arg-type]
+    schema = table.physical_schema
+    scan = TableScanSource(MessageBatches(None, table), schema, (), schema)  # type: ignore[arg-type]
     polled = scan.wrap(MessageBatches(None, table).wrap(Messages())).poll(4 * ROWS_PER_BATCH)  # type: ignore[arg-type]
     assert asked == [4 * ROWS_PER_BATCH] and polled[0].records[0].num_rows == 4 * ROWS_PER_BATCH
