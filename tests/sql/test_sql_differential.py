@@ -1,6 +1,7 @@
 """Differential test: generated queries (projections, filters, group aggregations, tumbling
-windows, inner and left joins, also of GROUP BY results) over seeded random data; rayflink STREAMING (the final state of its changelog) equals
-rayflink BATCH, and both equal DuckDB on the same data."""
+windows, inner and left joins, also of GROUP BY results) over seeded random data; rayflink
+STREAMING (the final state of its changelog) equals rayflink BATCH, and both equal DuckDB on the
+same data."""
 
 from __future__ import annotations
 

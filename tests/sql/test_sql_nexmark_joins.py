@@ -59,7 +59,8 @@ JOIN (SELECT MAX(price) AS maxprice, window_end AS `dateTime`
       GROUP BY window_start, window_end) B1
 ON B.price = B1.maxprice
 WHERE B.`dateTime` BETWEEN B1.`dateTime` - INTERVAL '10' SECOND AND B1.`dateTime`"""
-Q7_DUCKDB = """WITH b1 AS (SELECT MAX(price) AS maxprice, epoch_ms(CAST(dateTime AS TIMESTAMP)) // 10000 * 10000 + 10000 AS we
+Q7_DUCKDB = """WITH b1 AS (SELECT MAX(price) AS maxprice,
+                   epoch_ms(CAST(dateTime AS TIMESTAMP)) // 10000 * 10000 + 10000 AS we
             FROM bid GROUP BY we)
 SELECT B.auction, B.price, B.bidder, B.dateTime FROM bid B JOIN b1 ON B.price = b1.maxprice
 WHERE epoch_ms(CAST(B.dateTime AS TIMESTAMP)) BETWEEN b1.we - 10000 AND b1.we"""
@@ -80,11 +81,10 @@ def make_data(rng: random.Random) -> tuple[pa.Table, pa.Table]:
         bids["bidder"].append(rng.randrange(50))
         bids["price"].append(rng.randrange(1, 500))
         bids["dateTime"].append(BASE + datetime.timedelta(milliseconds=i * 40 + rng.randrange(300)))
-    ts = pa.timestamp("ms")
-    return (pa.table({"id": pa.array(auctions["id"], pa.int64()), "category": pa.array(auctions["category"], pa.int64()),
-                      "dateTime": pa.array(auctions["dateTime"], ts), "expires": pa.array(auctions["expires"], ts)}),
-            pa.table({"auction": pa.array(bids["auction"], pa.int64()), "bidder": pa.array(bids["bidder"], pa.int64()),
-                      "price": pa.array(bids["price"], pa.int64()), "dateTime": pa.array(bids["dateTime"], ts)}))
+    types = {"dateTime": pa.timestamp("ms"), "expires": pa.timestamp("ms")}
+    auction, bid = (pa.table({name: pa.array(values, types.get(name, pa.int64())) for name, values in columns.items()})
+                    for columns in (auctions, bids))
+    return auction, bid
 
 
 def write_csv(table: pa.Table, path) -> None:
