@@ -57,8 +57,8 @@ class JoinOperator(TwoInputStreamOperator):
     FULL), ``condition`` (Expr over the joined fields, or None), ``schema`` (left's fields then
     right's), ``changelog`` (the output carries the ``ROWKIND`` column).
 
-    State per join key and side: row -> occurrences; an outer side's rows map to (occurrences,
-    matches)."""
+    State per join key and side: row -> occurrences; with a non-equi condition, an outer side's
+    rows map to (occurrences, matches)."""
 
     def open(self) -> None:
         from rayflink.datastream.state import MapStateDescriptor
@@ -142,9 +142,9 @@ class JoinOperator(TwoInputStreamOperator):
             pairs = [records[at] + match if side == 0 else match + records[at]
                      for key, positions in by_key.items() for at in positions for match, _ in candidates[key]]
             hits = iter(self.holds(changelog_batch(self.schema, pairs, None)).to_pylist() if pairs else ())
-        other_width = len(self.schema) - len(records[0]) if records else 0
-        nulls = (None,) * other_width  # the other side's fields of a padded row of this side
-        other_nulls = (None,) * (len(self.schema) - other_width)
+        width = len(records[0]) if records else 0
+        nulls = (None,) * (len(self.schema) - width)  # the other side's fields of a padded row of this side
+        other_nulls = (None,) * width  # this side's fields of a padded row of the other side
         for key, positions in by_key.items():
             backend.set_current_key(key)
             matches = candidates[key] if counted else other.items()
