@@ -285,13 +285,14 @@ class SqlWindowAssignParams:
 
 @dataclass(frozen=True)
 class SqlJoinParams:
-    """A regular join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT),
-    ``condition`` (Expr or None), ``schema``."""
+    """A regular join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT |
+    RIGHT | FULL), ``condition`` (Expr or None), ``schema``, ``changelog`` (the output is updating)."""
 
     keys: tuple
     kind: str
     condition: Any
     schema: Any
+    changelog: bool
 
 
 @dataclass(frozen=True)

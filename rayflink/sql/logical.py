@@ -328,11 +328,11 @@ class Rank(OneInput):
 @dataclass(frozen=True)
 class EquiJoin(RelNode):
     """What the joins of two inputs share: left's fields then right's (``names``), matched on
-    ``left_keys`` = ``right_keys``; INNER or LEFT."""
+    ``left_keys`` = ``right_keys``; INNER or LEFT (a regular join also RIGHT or FULL)."""
 
     left: RelNode
     right: RelNode
-    kind: str  # INNER | LEFT
+    kind: str  # INNER | LEFT | RIGHT | FULL
     left_keys: tuple[int, ...]
     right_keys: tuple[int, ...]
     names: tuple[str, ...]
@@ -354,16 +354,19 @@ class EquiJoin(RelNode):
 
 @dataclass(frozen=True)
 class Join(EquiJoin):
-    """A regular equi-join: left's fields then right's; ``condition`` (over both) filters matches.
+    """A regular equi-join: left's fields then right's; ``condition`` (over both) decides which
+    rows of a key match.
 
-    Both inputs are kept in keyed state; a LEFT join emits a left row with NULLs until its first
-    match, which retracts that row (``-D``) and inserts the joined one: an updating result."""
+    Both inputs (insert-only or changelogs) are kept in keyed state; a retraction on either side
+    retracts the rows it joined. An outer join emits a row of its outer side(s) with NULLs while
+    it has no match and retracts that row (``-D``) when the first match comes: an updating
+    result, as is any join of an updating input."""
 
     condition: Expr | None = None
 
     @property
     def updating(self) -> bool:
-        return self.kind == "LEFT" or super().updating
+        return self.kind != "INNER" or super().updating
 
     def explain(self) -> str:
         cond = f" AND {self.condition.sql()}" if self.condition is not None else ""

@@ -3,6 +3,7 @@ window TVFs), HAVING, SELECT, INSERT INTO; names and types are checked on the wa
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -113,12 +114,14 @@ class Planner:
         rel = windowed.input if windowed is not None else source
         alias = match.alias if match is not None and match.alias else _alias(from_)
         aliases = {alias: {n: i for i, n in enumerate(rel.schema.names)}}
+        conjuncts = rest = _conjuncts(where.this) if where is not None else []
         for join in node.args.get("joins") or []:
             if windowed is not None:
                 raise invalid("a join with a window TVF is not supported yet", join)
-            rel, aliases = self.plan_join(rel, aliases, join)
-        if where is not None:
-            rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(where.this))
+            rel, aliases, rest = self.plan_join(rel, aliases, join, rest)
+        if rest:  # (what a join took into its condition is not filtered again)
+            condition = where.this if len(rest) == len(conjuncts) else functools.reduce(exp.and_, rest)
+            rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(condition))
         selects = self.expand_star(node, rel, windowed, aliases)
         group = node.args.get("group")
         having = node.args.get("having")
@@ -198,14 +201,16 @@ class Planner:
             condition = r if condition is None else exp.and_(condition, r)
         return ranked, (exp.Where(this=condition) if condition is not None else None)
 
-    def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]],
-                  join: exp.Join) -> tuple[RelNode, dict[str, dict[str, int]]]:
-        """A regular equi-join (INNER or LEFT) of two insert-only inputs."""
+    def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]], join: exp.Join,
+                  where: list[exp.Expr]) -> tuple[RelNode, dict[str, dict[str, int]], list[exp.Expr]]:
+        """An equi-join (INNER, LEFT, RIGHT or FULL) of ``left`` (its tables ``aliases``) and the
+        join's table, and the conjuncts of the WHERE (``where``) that are left to filter after it:
+        ``FROM a, b WHERE ...`` joins on the conjuncts that only read tables joined so far."""
         side = (join.args.get("side") or "").upper()
         kind = (join.args.get("kind") or "").upper()
-        if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
-            raise invalid(f"{' '.join(p for p in (side, kind) if p)} JOIN is not supported yet; use JOIN or "
-                          "LEFT JOIN", join)
+        if side not in ("", "LEFT", "RIGHT", "FULL") or kind not in ("", "INNER", "OUTER"):
+            raise invalid(f"{' '.join(p for p in (side, kind) if p)} JOIN is not supported yet; use JOIN, "
+                          "LEFT JOIN, RIGHT JOIN or FULL JOIN", join)
         right = self.plan_from(join.this)
         if isinstance(right, _Windowed):
             raise invalid("a join with a window TVF is not supported yet", join)
@@ -213,19 +218,23 @@ class Planner:
         if alias in aliases:
             raise invalid(f"{alias!r} appears twice in FROM; give one of them an alias", join.this)
         version = join.this.args.get("version") if isinstance(join.this, exp.Table) else None
-        if version is None and (left.updating or right.updating):
-            raise SqlPlanningError("a join of an updating input (a GROUP BY result) is not supported yet")
         offset = len(left.schema)
         names = _unique(list(left.schema.names) + list(right.schema.names))
         joined = {**aliases, alias: {n: i + offset for i, n in enumerate(right.schema.names)}}
         schema = pa.schema([pa.field(n, t) for n, t in zip(names, left.schema.types + right.schema.types)])
         on = join.args.get("on")
-        if on is None:
+        comma = on is None and not side and not kind and not join.args.get("using")
+        if comma:  # FROM a, b WHERE ...: an inner join on the WHERE's conjuncts over a and b
+            on_conjuncts = [c for c in where if _reads_only(c, joined)]
+            where = [c for c in where if not _reads_only(c, joined)]
+        elif on is None:
             raise invalid("a join needs ON with an equality of both sides' columns (cross joins are not "
                           "supported)", join)
+        else:
+            on_conjuncts = _conjuncts(on)
         binder = Binder(schema, what="the joined tables", aliases=joined)
         left_keys, right_keys, residual = [], [], []
-        for conjunct in _conjuncts(on):
+        for conjunct in on_conjuncts:
             bound = binder.bind(conjunct)
             if (isinstance(bound, Call) and bound.name == "equal" and all(isinstance(a, Col) for a in bound.args)
                     and (bound.args[0].index < offset) != (bound.args[1].index < offset)):
@@ -237,25 +246,24 @@ class Planner:
             else:
                 residual.append(bound)
         if not left_keys:
-            raise invalid("a join needs an equality of a column of each side in ON (non-equi joins are not "
-                          "supported yet)", on)
+            raise invalid(f"a join needs an equality of a column of each side in {'WHERE' if comma else 'ON'} "
+                          "(non-equi joins are not supported yet)", on or join)
         if version is not None:
             return self.temporal_join(left, right, side, version, binder, offset, left_keys, right_keys, residual,
-                                      names, join), joined
-        if residual and side == "LEFT":
-            raise invalid("a LEFT JOIN's ON may only hold equalities of both sides' columns for now; move the "
-                          "other conditions into a subquery", on)
+                                      names, join), joined, where
         condition = None
         for r in residual:
             condition = r if condition is None else Call("and", (condition, r))
-        return Join(left, right, "LEFT" if side == "LEFT" else "INNER", tuple(left_keys), tuple(right_keys),
-                    tuple(names), condition), joined
+        return Join(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
+                    condition), joined, where
 
     def temporal_join(self, left: RelNode, right: RelNode, side: str, version: exp.Expr, binder: Binder,
                       offset: int, left_keys: list[int], right_keys: list[int], residual: list[Expr],
                       names: list[str], join: exp.Join) -> TemporalJoin | LookupJoin:
         """``JOIN versioned FOR SYSTEM_TIME AS OF left.time``: an event-time temporal join, or a
         lookup join when the right table is a lookup source (jdbc, redis)."""
+        if side not in ("", "LEFT"):
+            raise invalid(f"a temporal join is a JOIN or a LEFT JOIN, not a {side} JOIN", join)
         if version.args.get("kind") != "AS OF":
             raise invalid("a temporal join reads FOR SYSTEM_TIME AS OF <the left table's time attribute>", version)
         if left.updating:
@@ -610,6 +618,13 @@ def _rank_limit(node: exp.Expr, rank_name: str) -> int | None:
     if kind is exp.EQ and n == 1:
         return 1
     return None
+
+
+def _reads_only(node: exp.Expr, aliases: dict[str, dict[str, int]]) -> bool:
+    """Whether every column ``node`` reads is one of the tables ``aliases``."""
+    return all(c.name in aliases[c.table] if c.table in aliases else
+               not c.table and any(c.name in columns for columns in aliases.values())
+               for c in node.find_all(exp.Column))
 
 
 def _conjuncts(node: exp.Expr) -> list[exp.Expr]:

@@ -113,7 +113,8 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
     if isinstance(node, Join):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
         connected = child(node.left).connect(child(node.right)).key_by(*keys)
-        spec = OperatorSpec(OperatorKind.SQL_JOIN, SqlJoinParams(keys, node.kind, node.condition, node.schema))
+        spec = OperatorSpec(OperatorKind.SQL_JOIN, SqlJoinParams(keys, node.kind, node.condition, node.schema,
+                                                                  node.updating))
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, TemporalJoin):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))

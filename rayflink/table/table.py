@@ -81,13 +81,21 @@ class Table:
         """Left outer equi-join (an updating result in STREAMING mode)."""
         return self._join(right, join_predicate, "LEFT")
 
+    def right_outer_join(self, right: "Table", join_predicate: Any) -> "Table":
+        """Right outer equi-join (an updating result in STREAMING mode)."""
+        return self._join(right, join_predicate, "RIGHT")
+
+    def full_outer_join(self, right: "Table", join_predicate: Any) -> "Table":
+        """Full outer equi-join (an updating result in STREAMING mode)."""
+        return self._join(right, join_predicate, "FULL")
+
     def _join(self, right: "Table", predicate: Any, side: str) -> "Table":
         planner = self._t_env._planner
         join = exp.Join(this=exp.to_table("__right"), on=to_node(predicate), side=side or None)
         planner.ctes.append({"__right": right._plan})
         try:
-            plan, _ = planner.plan_join(self._plan, {"__left": {n: i for i, n in enumerate(self._plan.schema.names)}},
-                                        join)
+            left = {"__left": {n: i for i, n in enumerate(self._plan.schema.names)}}
+            plan, _, _ = planner.plan_join(self._plan, left, join, [])
         finally:
             planner.ctes.pop()
         return Table(self._t_env, plan)

@@ -245,3 +245,26 @@ def test_a_scan_reads_only_the_row_fields_a_query_uses(t_env):
         ("kind", pa.int32()), ("person", pa.struct([("ts", pa.timestamp("ms"))])),
         ("bid", pa.struct([("auction", pa.int64()), ("price", pa.int64()), ("ts", pa.timestamp("ms"))]))])
     assert "fields=[person, ts]" in t_env.explain_sql("SELECT person, person.id FROM ev")  # whole: every field
+
+
+def test_joins_in_where_and_outer_joins_plan_and_are_updating(t_env):
+    t_env.execute_sql("CREATE TABLE users (user_id BIGINT, name STRING, since TIMESTAMP(3)) "
+                      "WITH ('connector' = 'datagen')")
+    plan = t_env.explain_sql("SELECT o.order_id, u.name FROM orders AS o, users AS u "
+                             "WHERE o.user_id = u.user_id AND o.ts BETWEEN u.since AND o.ts")
+    assert "Join(joinType=[INNER], where=[user_id = user_id1 AND " in plan
+    with pytest.raises(SqlValidationError, match="a join needs an equality of a column of each side in WHERE"):
+        t_env.explain_sql("SELECT o.order_id FROM orders AS o, users AS u WHERE o.qty > 3")
+    for side in ("RIGHT", "FULL OUTER"):
+        plan = t_env.explain_sql(f"SELECT o.order_id, u.name FROM orders AS o {side} JOIN users AS u "
+                                 "ON o.user_id = u.user_id AND o.qty > 3")
+        assert f"Join(joinType=[{side.split()[0]}], where=[user_id = user_id1 AND GREATER(`qty`, 3)])" in plan
+    t_env.execute_sql("CREATE TABLE out_files (order_id STRING, name STRING) WITH ("
+                      "'connector' = 'filesystem', 'path' = '/tmp/never', 'format' = 'csv')")
+    with pytest.raises(SqlPlanningError, match=r"table sink 'out_files' .* only takes inserts.*Join\(joinType=\[RIGHT"):
+        t_env.execute_sql("INSERT INTO out_files SELECT o.order_id, u.name FROM orders AS o RIGHT JOIN users AS u "
+                          "ON o.user_id = u.user_id")
+    with pytest.raises(SqlPlanningError, match="table sink 'out_files' .* only takes inserts.*GroupAggregate"):
+        t_env.execute_sql("INSERT INTO out_files SELECT o.order_id, u.name FROM orders AS o JOIN "
+                          "(SELECT user_id, MAX(name) AS name FROM users GROUP BY user_id) AS u "
+                          "ON o.user_id = u.user_id")

@@ -1,6 +1,7 @@
 """Differential test: generated queries (projections, filters, group aggregations, tumbling
-windows, inner and left joins) over seeded random data; rayflink STREAMING (the final state of its changelog) equals
-rayflink BATCH, and both equal DuckDB on the same data."""
+windows, inner and left joins, also of GROUP BY results) over seeded random data; rayflink
+STREAMING (the final state of its changelog) equals rayflink BATCH, and both equal DuckDB on the
+same data."""
 
 from __future__ import annotations
 
@@ -120,6 +121,23 @@ def generate(rng: random.Random, kind: str) -> Query:
         text = (f"SELECT u.color, COUNT(*), SUM(t.v), MAX(u.n) FROM (SELECT * FROM t{cond}) AS t "
                 "LEFT JOIN u ON t.k = u.k GROUP BY u.color")
         return Query(text, text)
+    if kind in ("aggregates_join", "aggregate_join_table", "table_join_aggregate"):  # joins of changelogs
+        x = f"(SELECT k, g, COUNT(*) AS n, SUM(v) AS s FROM t{cond} GROUP BY k, g) AS x"
+        y = "(SELECT k, MAX(v) AS m, COUNT(*) AS c FROM t GROUP BY k) AS y"
+        side = rng.choice(["", "LEFT "])
+        shape, on = {
+            "aggregates_join": [(f"SELECT x.k, x.g, x.n, y.m FROM {x} {side}JOIN {y} ON x.k = y.k", " AND x.s >= y.m")],
+            "aggregate_join_table": [(f"SELECT x.k, x.g, x.n, u.color FROM {x} {side}JOIN u ON x.k = u.k",
+                                      " AND x.g < u.n")],
+            "table_join_aggregate": [
+                (f"SELECT u.k, u.color, y.c FROM u {side}JOIN {y} ON u.k = y.k", " AND u.n * 150 <= y.c"),
+                (f"SELECT t.k, t.v, t.g, y.m FROM (SELECT * FROM t{cond}) AS t {side}JOIN "
+                 "(SELECT k, MAX(v) AS m FROM t GROUP BY k) AS y ON t.k = y.k", " AND t.v + 5 >= y.m")],
+        }[kind][rng.randrange(2) if kind == "table_join_aggregate" else 0]
+        text = shape + (on if rng.random() < 0.6 else "")
+        if rng.random() < 0.3:  # an aggregation over the join's changelog
+            text = f"SELECT COUNT(*), COUNT(DISTINCT k) FROM ({text}) AS j"
+        return Query(text, text)
     if kind == "cumulate":
         step, size = rng.choice([(1, 5), (2, 6)])
         flink = (f"SELECT {select_keys}window_end, {', '.join(f for f, _ in aggs)} FROM TABLE(CUMULATE(TABLE t, "
@@ -219,7 +237,8 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
 
 
 KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["cumulate"] * 2 + ["hop_rows"]
-         + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"] + ["top_n"] * 3)
+         + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"] + ["top_n"] * 3
+         + ["aggregates_join"] * 3 + ["aggregate_join_table"] * 3 + ["table_join_aggregate"] * 4)
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 

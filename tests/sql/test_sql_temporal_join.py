@@ -90,3 +90,6 @@ def test_explain_and_the_errors_of_a_temporal_join(tmp_path):
     with pytest.raises(SqlValidationError, match="must equal every PRIMARY KEY column of 'perfiles'"):
         t_env.explain_sql("SELECT * FROM transacciones AS t JOIN perfiles FOR SYSTEM_TIME AS OF t.ts AS p "
                           "ON t.user_id = p.segmento")
+    with pytest.raises(SqlValidationError, match="a temporal join is a JOIN or a LEFT JOIN, not a RIGHT JOIN"):
+        t_env.explain_sql("SELECT * FROM transacciones AS t RIGHT JOIN perfiles FOR SYSTEM_TIME AS OF t.ts AS p "
+                          "ON t.user_id = p.user_id")

@@ -142,7 +142,7 @@ def test_data_stream_to_table_and_back():
 
 
 @pytest.mark.integration
-def test_join_and_left_outer_join():
+def test_join_and_outer_joins():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     orders = t_env.from_elements([(1, 10), (2, 20), (3, 30)], ["user_id", "amount"])
     users = t_env.from_elements([(1, "ana"), (2, "luis")], ["uid", "name"])
@@ -151,3 +151,9 @@ def test_join_and_left_outer_join():
     assert joined.alias("who", "how_much").get_schema().names == ["who", "how_much"]
     outer = orders.left_outer_join(users, col("user_id") == col("uid")).select(col("user_id"), col("name"))
     assert sorted(tuple(r) for r in outer.execute().collect()) == [(1, "ana"), (2, "luis"), (3, None)]
+    right = users.right_outer_join(orders, col("uid") == col("user_id")).select(col("user_id"), col("name"))
+    assert sorted(tuple(r) for r in right.execute().collect()) == [(1, "ana"), (2, "luis"), (3, None)]
+    more_users = t_env.from_elements([(2, "luis"), (4, "eva")], ["uid", "name"])
+    full = orders.full_outer_join(more_users, col("user_id") == col("uid")).select(col("user_id"), col("name"))
+    assert sorted((tuple(r) for r in full.execute().collect()), key=str) == \
+        [(1, None), (2, "luis"), (3, None), (None, "eva")]
