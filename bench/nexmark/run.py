@@ -9,7 +9,7 @@ process of its own at ``--parallelism``. Reported per query and system: ``whole_
 ``events_per_s`` from the process's start to its exit (interpreter, Ray or the JVM, planning, the job),
 ``job_s`` and ``job_events_per_s`` from the statement's submission until the job has finished (the
 steady rate after start-up, start of the job's workers included), and ``peak_rss_mb`` of the process
-tree. One JSON line per run, then a Markdown table. Flink SQL runs in the peers' venv
+tree, with the 1-minute load average at the end of the run. One JSON line per run, then a Markdown table. Flink SQL runs in the peers' venv
 (bench/peers/setup.sh); a system that cannot run is reported as such. ``--record`` keeps Flink SQL's
 answers on the check events (row counts and digests) in tests/data/nexmark/flink_answers.json,
 which tests/sql/test_nexmark.py holds rayflink to.
@@ -58,7 +58,8 @@ def run_query(system: str, query: str, path: str, parallelism: int, collect: str
     if proc.returncode != 0 or line is None:
         error = [x for x in stderr.strip().splitlines() if "WARNING" not in x][-3:]
         return {"system": system, "query": query, "error": " / ".join(error)[-400:] or f"exit {proc.returncode}"}
-    return {**line, "whole_s": round(whole, 3), "peak_rss_mb": round(sampler.peak / 2**20)}
+    return {**line, "whole_s": round(whole, 3), "peak_rss_mb": round(sampler.peak / 2**20),
+            "load_avg_1m": round(os.getloadavg()[0], 1)}
 
 
 def record(query: str, result: list, events: int, seed: int) -> None:
@@ -107,7 +108,7 @@ def main() -> None:
             print(json.dumps(r), flush=True)
             rows.append(r)
     print(table(rows, ["query", "system", "events_per_s", "whole_s", "job_events_per_s", "job_s", "peak_rss_mb",
-                       "result_rows", "results_equal", "error"]))
+                       "result_rows", "results_equal", "load_avg_1m", "error"]))
 
 
 if __name__ == "__main__":

@@ -256,9 +256,9 @@ def final_rows(rows: object) -> list:
     """The final state of a collected changelog: sorted ``[values..., count]``."""
     counts: dict[tuple, int] = {}
     for row in rows:  # type: ignore[attr-defined]
-        kind = str(row.get_row_kind()).rsplit(".", 1)[-1]
+        kind = str(row.get_row_kind()).rsplit(".", 1)[-1]  # '-U' (both PyFlink and rayflink) or 'UPDATE_BEFORE'
         key = tuple(plain(v) for v in row)
-        counts[key] = counts.get(key, 0) + (-1 if kind in ("UPDATE_BEFORE", "DELETE") else 1)
+        counts[key] = counts.get(key, 0) + (-1 if kind in ("-U", "-D", "UPDATE_BEFORE", "DELETE") else 1)
     return sorted(([*k, n] for k, n in counts.items() if n), key=lambda r: json.dumps(r, default=str))
 
 

@@ -49,3 +49,16 @@ def test_the_generator_follows_nexmarks_model():
     assert all(a["dateTime"] < a["expires"] and 10 <= a["category"] < 15 for a in auctions)
     assert all(1000 <= b["auction"] <= 1059 + 10 for b in bids)  # in flight, or a few ahead
     assert nexmark.events(0, 1000, seed=1) == [json.dumps(e) for e in lines]  # deterministic
+
+
+def test_a_changelog_ends_in_its_final_rows():
+    from rayflink.table import Row, RowKind
+
+    def row(kind: RowKind, *values: object) -> Row:
+        r = Row(*values)
+        r.set_row_kind(kind)
+        return r
+
+    changelog = [row(RowKind.INSERT, 10, 5), row(RowKind.UPDATE_BEFORE, 10, 5), row(RowKind.UPDATE_AFTER, 10, 7),
+                 row(RowKind.INSERT, 11, 1), row(RowKind.DELETE, 11, 1), row(RowKind.INSERT, 12, 2.00049)]
+    assert nexmark.final_rows(changelog) == [[10, 7, 1], [12, 2.0, 1]]
