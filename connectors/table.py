@@ -659,15 +659,9 @@ def create_table_sink(table: CatalogTable) -> TableSink:
         delimiter = _option(table, "csv.field-delimiter", ",")
         sink = FileSink.for_row_format(path, Encoder.simple_string_encoder()).build()
         return TableSink(table, False, lambda s: rows(s, fmt, delimiter).sink_to(sink).name(label))
-    if name == "jdbc":
+    if name in ("jdbc", "redis"):  # rows, upserted (and -D deleted) by PRIMARY KEY
         as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams())
-        sink = _jdbc_sink(table)
-        return TableSink(table, bool(table.primary_key),
-                         lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label),
-                         _UPSERT_HINT)
-    if name == "redis":
-        as_rows = OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams())
-        sink = _redis_sink(table)
+        sink = (_jdbc_sink if name == "jdbc" else _redis_sink)(table)
         return TableSink(table, bool(table.primary_key),
                          lambda s: s._one_input(f"{label} rows", as_rows, None).sink_to(sink).name(label),
                          _UPSERT_HINT)

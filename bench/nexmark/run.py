@@ -2,17 +2,18 @@
 
     python bench/nexmark/run.py --events 1000000 --queries q0,q1,q2,q3,q4,q5,q7,q8,q11
 
-For each query and system: first the query's result on ``--check-events`` events is collected and the
-two systems' results are compared (the final state of each changelog, as multisets of rows); then the
-query runs into its blackhole sink (as Nexmark runs it) on ``--events`` events, each system in a
-process of its own at ``--parallelism``. Reported per query and system: ``whole_s`` and
-``events_per_s`` from the process's start to its exit (interpreter, Ray or the JVM, planning, the job),
-``job_s`` and ``job_events_per_s`` from the statement's submission until the job has finished (the
-steady rate after start-up, start of the job's workers included), and ``peak_rss_mb`` of the process
-tree, with the 1-minute load average at the end of the run. One JSON line per run, then a Markdown table. Flink SQL runs in the peers' venv
-(bench/peers/setup.sh); a system that cannot run is reported as such. ``--record`` keeps Flink SQL's
-answers on the check events (row counts and digests) in tests/data/nexmark/flink_answers.json,
-which tests/sql/test_nexmark.py holds rayflink to.
+For each query and system: first the query's result on ``--check-events`` events is collected and
+the two systems' results are compared (the final state of each changelog, as multisets of rows);
+then the query runs into its blackhole sink (as Nexmark runs it) on ``--events`` events, each system
+in a process of its own at ``--parallelism``. Reported per query and system: ``whole_s`` and
+``events_per_s`` from the process's start to its exit (interpreter, Ray or the JVM, planning, the
+job), ``job_s`` and ``job_events_per_s`` from the statement's submission until the job has finished
+(the steady rate after start-up, start of the job's workers included), and ``peak_rss_mb`` of the
+process tree, with the 1-minute load average at the end of the run. One JSON line per run, then a
+Markdown table. Flink SQL runs in the peers' venv (bench/peers/setup.sh); a system that cannot run
+is reported as such. ``--record`` keeps Flink SQL's answers on the check events (row counts and
+digests) in tests/data/nexmark/flink_answers.json, which tests/sql/test_nexmark.py holds rayflink
+to.
 """
 
 from __future__ import annotations

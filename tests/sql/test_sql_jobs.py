@@ -170,11 +170,9 @@ def test_seed_12_7_1_group_window_into_print_and_filesystem_sinks(events_csv, tm
         [("alice", 15.5), ("carol", 7.0)]
 
 
-def test_a_parquet_table_written_by_one_query_and_read_by_another(tmp_path):
-    """'format' = 'parquet': a checkpointed INSERT writes part files of the table's columns (read here
-    with pyarrow), which a parquet source table reads back, in batches and without per-row objects."""
-    import pyarrow.parquet as pq
-
+def checkpointed_with_gen(tmp_path) -> StreamTableEnvironment:
+    """A StreamTableEnvironment at parallelism 2 checkpointing every 200 ms, with table ``gen``: ids
+    1 to 20,000 and ``k`` random in 0-9."""
     from rayflink.datastream import StreamExecutionEnvironment
 
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -187,6 +185,15 @@ def test_a_parquet_table_written_by_one_query_and_read_by_another(tmp_path):
             'connector' = 'datagen', 'number-of-rows' = '20000', 'rows-per-second' = '0',
             'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '20000',
             'fields.k.min' = '0', 'fields.k.max' = '9')""")
+    return t_env
+
+
+def test_a_parquet_table_written_by_one_query_and_read_by_another(tmp_path):
+    """'format' = 'parquet': a checkpointed INSERT writes part files of the table's columns (read here
+    with pyarrow), which a parquet source table reads back, in batches and without per-row objects."""
+    import pyarrow.parquet as pq
+
+    t_env = checkpointed_with_gen(tmp_path)
     out = tmp_path / "parquet"
     t_env.execute_sql(f"""CREATE TABLE pq (id BIGINT, tag STRING, v DOUBLE)
                           WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'parquet')""")
@@ -199,18 +206,7 @@ def test_a_parquet_table_written_by_one_query_and_read_by_another(tmp_path):
 
 
 def test_datagen_into_blackhole_and_a_checkpointed_stream_table_environment(tmp_path):
-    from rayflink.datastream import StreamExecutionEnvironment
-
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2)
-    env.enable_checkpointing(200)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
-    t_env = StreamTableEnvironment.create(env)
-    t_env.execute_sql("""
-        CREATE TABLE gen (id BIGINT, k INT, v DOUBLE) WITH (
-            'connector' = 'datagen', 'number-of-rows' = '20000', 'rows-per-second' = '0',
-            'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '20000',
-            'fields.k.min' = '0', 'fields.k.max' = '9')""")
+    t_env = checkpointed_with_gen(tmp_path)
     t_env.execute_sql("CREATE TABLE nothing (k INT, n BIGINT) WITH ('connector' = 'blackhole')")
     t_env.execute_sql("INSERT INTO nothing SELECT k, COUNT(*) FROM gen GROUP BY k").wait()
     final = {}
