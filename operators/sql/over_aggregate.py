@@ -10,10 +10,12 @@ that time enter the frame in arrival order. In a ROWS frame each row sees the ro
 a RANGE frame rows of equal time are peers and all see each other. Each row is emitted with its
 frame's aggregates: insert-only, in time order.
 
-A row whose time is at or before the watermark when it arrives is late: dropped and counted
-(``num_late_records_dropped``), as Flink does; rows without a time are dropped. A RANGE frame's
-rows are removed once the watermark is past them by more than the frame's length (a timer per
-time): no later row can see them. BATCH has no watermarks: every row waits for the end of input.
+A row whose time is at or before the watermark when it arrives, or at or before the last time
+its key emitted (the watermark starts over after a restore; the frame keeps that time, as Flink's
+bounded OVER functions do), is late: dropped and counted (``num_late_records_dropped``); rows
+without a time are dropped. A RANGE frame's rows are removed once the watermark is past them by
+more than the frame's length (a timer per time): no later row can see them. BATCH has no
+watermarks: every row waits for the end of input.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ _EMIT, _EXPIRE = 0, 1  # timer namespaces: emit the rows of that time / drop RAN
 class OverAggregateOperator(KeyedSqlOperator):
     """params: ``keys`` (KeyColumns of the PARTITION BY), ``time`` (field index), ``frame``
     (OverFrame), ``aggs``, ``schema`` (the input's fields, then the aggregates). The ``STATE``
-    value of a key is its frame: ``[accumulator, deque of (time, arguments) of the rows in it]``."""
+    value of a key is its frame: ``[accumulator, deque of (time, arguments) of the rows in it
+    (bounded frames), the last time emitted]``."""
 
     STATE = "sql-over-frame"
 
@@ -69,7 +72,11 @@ class OverAggregateOperator(KeyedSqlOperator):
                 by_key.setdefault(key_of([row[i] for i in indices]), {}).setdefault(t, []).append(row)
             for key, times in by_key.items():
                 self.backend.set_current_key(key)
+                frame = self.state.value()
                 for t, rows in times.items():
+                    if frame is not None and t <= frame[2]:
+                        self.late_records_dropped += len(rows)
+                        continue
                     waiting = self.pending.get(t)
                     self.pending.put(t, rows if waiting is None else waiting + rows)
                     self.event_timers.add(t, key, _EMIT)
@@ -97,7 +104,7 @@ class OverAggregateOperator(KeyedSqlOperator):
         rows = self.pending.get(t) or []
         self.pending.remove(t)
         aggs, n, bounded = self.aggs, self.preceding, self.preceding is not None
-        acc, kept = self.state.value() or (None, deque())
+        acc, kept, _ = self.state.value() or (None, deque(), None)
         for row in rows:
             args = [None if c.arg is None else row[c.arg] for c in aggs]
             if not bounded:
@@ -116,7 +123,7 @@ class OverAggregateOperator(KeyedSqlOperator):
             out += [row + values for row in rows]
             if bounded:
                 self.event_timers.add(t + n + 1, self.backend.get_current_key(), _EXPIRE)
-        self.state.update([acc, kept])
+        self.state.update([acc, kept, t])
 
     def expire(self, at: int) -> None:
         """Drop the current key's RANGE rows older than ``at`` - the frame's length: every row still
@@ -124,13 +131,10 @@ class OverAggregateOperator(KeyedSqlOperator):
         frame = self.state.value()
         if frame is None:
             return
-        acc, kept = frame
+        acc, kept, last = frame
         while kept and kept[0][0] < at - self.preceding:
             acc = self.retract(acc, kept.popleft()[1])
-        if kept:
-            self.state.update([acc, kept])
-        else:
-            self.state.clear()
+        self.state.update([acc if kept else None, kept, last])
 
     def retract(self, acc: list, args: list) -> list:
         return merge_retracting(self.aggs, acc, 1, row_partial(self.aggs, args, True), -1)
