@@ -4,8 +4,11 @@ across a snapshot and restore; the planner's errors; a query run as a job."""
 
 from __future__ import annotations
 
+import datetime
+import random
 from collections import Counter, deque
 
+import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -17,6 +20,7 @@ from rayflink.sql.errors import SqlPlanningError, SqlValidationError
 from rayflink.sql.logical import AggCall, OverFrame
 from rayflink.table import EnvironmentSettings, TableEnvironment
 from rayflink.testing import OperatorHarness
+from tests.sql.test_sql_differential import BASE_MS, SEED, final_state, normalize, same_rows
 
 INPUT = pa.schema([pa.field("k", pa.string()), pa.field("v", pa.int64()), pa.field("ts", pa.timestamp("ms"))])
 AGGS = (AggCall("sum", 1, False, pa.int64()), AggCall("count_star", None, False, pa.int64()),
@@ -48,14 +52,12 @@ def emitted(h: OperatorHarness) -> list[tuple]:
     out = []
     for batch in h.out:
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        out += [(k, v, int(ts.timestamp() * 1000) if ts.tzinfo else _ms(ts), *aggs)
+        out += [(k, v, _ms(ts), *aggs)
                 for k, v, ts, *aggs in zip(*columns)]
     return out
 
 
 def _ms(ts) -> int:
-    import datetime
-
     return int((ts - datetime.datetime(1970, 1, 1)) / datetime.timedelta(milliseconds=1))
 
 
@@ -209,3 +211,93 @@ def test_explain_shows_the_over_aggregate(t_env):
 def test_planning_errors_name_what_is_wrong(t_env, query, error, message):
     with pytest.raises(error, match=message):
         t_env.explain_sql(query)
+
+
+# ---- rayflink STREAMING == rayflink BATCH == DuckDB -------------------------------------------
+
+OVER_ROWS = 2400
+OVER_FILES = 3
+
+
+def over_data(rng: random.Random) -> pa.Table:
+    """Rows of keys k (NULL among them) and g; ``ts`` in whole seconds (ties: ~3 rows a second), ``tu``
+    unique; both at most ~2 s out of order, under the tables' 5 s watermark delay (no row is late)."""
+    used: set[int] = set()
+    data: dict[str, list] = {"k": [], "g": [], "v": [], "d": [], "ts": [], "tu": []}
+    for i in range(OVER_ROWS):
+        data["k"].append(rng.choice(["ant", "bee", "cat", "dog", None]))
+        data["g"].append(rng.randrange(3))
+        data["v"].append(None if rng.random() < 0.1 else rng.randrange(-50, 100))
+        data["d"].append(None if rng.random() < 0.1 else round(rng.uniform(-10, 10), 3))
+        t = BASE_MS + i * 300 + rng.randrange(-1000, 1000)
+        data["ts"].append(t - t % 1000)
+        while t in used:
+            t += 1
+        used.add(t)
+        data["tu"].append(t)
+    return pa.table({"k": pa.array(data["k"]), "g": pa.array(data["g"], pa.int32()),
+                     "v": pa.array(data["v"], pa.int32()), "d": pa.array(data["d"]),
+                     "ts": pa.array(data["ts"], pa.timestamp("ms")), "tu": pa.array(data["tu"], pa.timestamp("ms"))})
+
+
+@pytest.fixture(scope="module")
+def over_dataset(tmp_path_factory):
+    table = over_data(random.Random(SEED))
+    root = tmp_path_factory.mktemp("over")
+    for f in range(OVER_FILES):  # each file spans the whole time range: splits interleave in time
+        part = table.take(list(range(f, OVER_ROWS, OVER_FILES)))
+        rows = zip(*(part.column(c).to_pylist() for c in table.column_names))
+        lines = [",".join("" if x is None else x.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+                          if isinstance(x, datetime.datetime) else str(x) for x in row) for row in rows]
+        (root / f"part-{f}.csv").write_text("\n".join(lines) + "\n")
+    return table, str(root)
+
+
+def over_environment(path: str, streaming: bool) -> TableEnvironment:
+    """``t``: the rows with event time ``ts`` (ties); ``tu``: the same rows with event time ``tu`` (unique)."""
+    settings = EnvironmentSettings.in_streaming_mode() if streaming else EnvironmentSettings.in_batch_mode()
+    t_env = TableEnvironment.create(settings)
+    t_env.get_config().set("parallelism.default", "2")
+    for name, rowtime in (("t", "ts"), ("tu", "tu")):
+        t_env.execute_sql(f"""CREATE TABLE {name} (k STRING, g INT, v INT, d DOUBLE, ts TIMESTAMP(3), tu TIMESTAMP(3),
+                              WATERMARK FOR {rowtime} AS {rowtime} - INTERVAL '5' SECOND)
+                              WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
+    return t_env
+
+
+OVER_QUERIES = [  # the same text for rayflink and DuckDB; ROWS frames order by the unique tu (peers' order
+    # is arbitrary in a ROWS frame)
+    "SELECT k, v, tu, SUM(v) OVER w, COUNT(*) OVER w, MIN(d) OVER w, MAX(v) OVER w FROM tu "
+    "WINDOW w AS (PARTITION BY k ORDER BY tu ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
+    "SELECT g, d, tu, COUNT(v) OVER (ORDER BY tu ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n, "
+    "AVG(d) OVER (ORDER BY tu ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), "
+    "MAX(d) OVER (ORDER BY tu ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM tu WHERE g <> 1",
+    "SELECT k, g, v, ts, COUNT(*) OVER w, SUM(v) OVER w, MIN(v) OVER w, MAX(d) OVER w, AVG(d) OVER w FROM t "
+    "WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '3' SECOND PRECEDING AND CURRENT ROW)",
+    "SELECT k, g, ts, COUNT(*) OVER w, SUM(v) OVER w, MIN(d) OVER w FROM t "
+    "WINDOW w AS (PARTITION BY k, g ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
+    "SELECT ts, v, COUNT(*) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW), "
+    "MAX(v) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW) FROM t",
+    # no frame: RANGE UNBOUNDED PRECEDING
+    "SELECT g, ts, SUM(v) OVER (PARTITION BY g ORDER BY ts) AS s, COUNT(v) OVER (PARTITION BY g ORDER BY ts) FROM t",
+    "SELECT k, tu, SUM(v * 2) OVER w + 1, MIN(v) OVER w FROM tu WHERE d > -5 "
+    "WINDOW w AS (PARTITION BY k ORDER BY tu ROWS BETWEEN 5 PRECEDING AND CURRENT ROW)",
+    # OVER in a subquery, filtered outside
+    "SELECT * FROM (SELECT k, v, MAX(v) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1' SECOND "
+    "PRECEDING AND CURRENT ROW) AS m FROM t) AS x WHERE m > 90",
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("query", OVER_QUERIES, ids=[q[:70] for q in OVER_QUERIES])
+def test_over_streaming_equals_batch_equals_duckdb(over_dataset, query):
+    table, path = over_dataset
+    con = duckdb.connect()
+    con.register("t", table)
+    con.register("tu", table)
+    expected = Counter(normalize(r) for r in con.execute(query).fetchall())
+    streaming = final_state(over_environment(path, True).execute_sql(query).collect())
+    batch = final_state(over_environment(path, False).execute_sql(query).collect())
+    assert sum(expected.values()) > 100
+    assert same_rows(streaming, expected), (query, streaming - expected, expected - streaming)
+    assert same_rows(batch, expected), (query, batch - expected, expected - batch)
