@@ -21,6 +21,7 @@ watermarks: every row waits for the end of input.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import merge, merge_retracting, results, retracting_results, row_partial
@@ -104,7 +105,9 @@ class OverAggregateOperator(KeyedSqlOperator):
         rows = self.pending.get(t) or []
         self.pending.remove(t)
         aggs, n, bounded = self.aggs, self.preceding, self.preceding is not None
-        acc, kept, _ = self.state.value() or (None, deque(), None)
+        frame = self.state.value()
+        acc: Any = frame[0] if frame is not None else None  # None: no rows yet (merge starts one)
+        kept: deque[tuple[int, list]] = frame[1] if frame is not None else deque()
         for row in rows:
             args = [None if c.arg is None else row[c.arg] for c in aggs]
             if not bounded:

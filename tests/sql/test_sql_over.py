@@ -282,6 +282,11 @@ OVER_QUERIES = [  # the same text for rayflink and DuckDB; ROWS frames order by 
     "SELECT g, ts, SUM(v) OVER (PARTITION BY g ORDER BY ts) AS s, COUNT(v) OVER (PARTITION BY g ORDER BY ts) FROM t",
     "SELECT k, tu, SUM(v * 2) OVER w + 1, MIN(v) OVER w FROM tu WHERE d > -5 "
     "WINDOW w AS (PARTITION BY k ORDER BY tu ROWS BETWEEN 5 PRECEDING AND CURRENT ROW)",
+    # DISTINCT aggregates, over a bounded frame (taken back out as rows leave) and an unbounded one
+    "SELECT k, ts, COUNT(DISTINCT g) OVER w, SUM(DISTINCT v) OVER w FROM t "
+    "WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '4' SECOND PRECEDING AND CURRENT ROW)",
+    "SELECT g, tu, COUNT(DISTINCT k) OVER (PARTITION BY g ORDER BY tu ROWS BETWEEN UNBOUNDED PRECEDING AND "
+    "CURRENT ROW) FROM tu",
     # OVER in a subquery, filtered outside
     "SELECT * FROM (SELECT k, v, MAX(v) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1' SECOND "
     "PRECEDING AND CURRENT ROW) AS m FROM t) AS x WHERE m > 90",
