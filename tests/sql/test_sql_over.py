@@ -306,3 +306,42 @@ def test_over_streaming_equals_batch_equals_duckdb(over_dataset, query):
     assert sum(expected.values()) > 100
     assert same_rows(streaming, expected), (query, streaming - expected, expected - streaming)
     assert same_rows(batch, expected), (query, batch - expected, expected - batch)
+
+
+@pytest.mark.integration
+def test_over_aggregate_state_survives_rescaling_exactly_once(tmp_path):
+    """A rate-limited datagen OVER aggregation, rescaled 2 -> 3 mid-way through a savepoint: each
+    key's frames (keyed state) and waiting rows (with their timers) move by key group; every row
+    comes out once, with the aggregates of the rows before it."""
+    from rayflink.datastream import StreamExecutionEnvironment
+    from rayflink.table import StreamTableEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(100)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
+    t_env = StreamTableEnvironment.create(env)
+    rows_total = 6000
+    t_env.execute_sql(f"""
+        CREATE TABLE gen (id BIGINT, k AS id % 7, ts AS TO_TIMESTAMP_LTZ(id * 10, 3),
+                          WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH (
+            'connector' = 'datagen', 'number-of-rows' = '{rows_total}', 'rows-per-second' = '2000',
+            'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{rows_total - 1}')""")
+    result = t_env.execute_sql("SELECT k, id, COUNT(*) OVER w AS n, SUM(id) OVER w AS s FROM gen "
+                               "WINDOW w AS (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)")
+    got: Counter = Counter()
+    rescaled = False
+    with result.collect() as rows:
+        for r in rows:
+            got[tuple(r)] += 1
+            if not rescaled and sum(got.values()) >= 600:
+                result.get_job_client().rescale(3, f"file://{tmp_path}/savepoints")
+                rescaled = True
+    expected: Counter = Counter()
+    for k in range(7):
+        ids = list(range(k, rows_total, 7))
+        for j, i in enumerate(ids):
+            frame = ids[max(0, j - 2):j + 1]
+            expected[(k, i, len(frame), sum(frame))] += 1
+    assert rescaled
+    assert got == expected
