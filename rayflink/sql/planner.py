@@ -169,8 +169,8 @@ class Planner:
             return None  # OVER aggregations: planned with the subquery
         window = windows[0]
         if not isinstance(window.this.this, exp.RowNumber) or len(windows) > 1:
-            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N); other OVER "
-                          "aggregations are not supported yet", window)
+            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N), and no OVER "
+                          "aggregation next to it", window)
         rank_name = window.alias
         limit, rest = None, []
         for conjunct in _conjuncts(where):
@@ -294,7 +294,7 @@ class Planner:
                           f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}",
                           order or call)
         time = rel.schema.names.index(rel.rowtime)
-        return (tuple(partition), time, _over_frame(spec, call)), text
+        return (tuple(partition), time, _over_frame(spec)), text
 
     def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]],
                   join: exp.Join) -> tuple[RelNode, dict[str, dict[str, int]]]:
@@ -710,7 +710,7 @@ def _rank_limit(node: exp.Expr, rank_name: str) -> int | None:
     return None
 
 
-def _over_frame(spec: exp.WindowSpec | None, call: exp.Expr) -> OverFrame:
+def _over_frame(spec: exp.WindowSpec | None) -> OverFrame:
     """ROWS n / RANGE INTERVAL ... / UNBOUNDED PRECEDING up to CURRENT ROW (without a frame: RANGE
     UNBOUNDED PRECEDING, SQL's default); other frames are refused naming them."""
     if spec is None:
