@@ -8,6 +8,7 @@ from rayflink.operators.sql import (  # noqa: F401 - imported for their @registe
     group_aggregate,
     join,
     lookup_join,
+    over_aggregate,
     rank,
     rows,
     session_window,

@@ -151,6 +151,25 @@ def _avg(c: AggCall, total: Any, count: int) -> Any:
     return total / count
 
 
+def row_partial(calls: tuple[AggCall, ...], args: list, retracting: bool) -> list:
+    """One row's partial aggregates (``args``: each call's argument value, None for COUNT(*)) in
+    the form ``merge`` adds, or with ``retracting`` the form ``merge_retracting`` adds and takes out
+    (OVER aggregations feed their frames row by row)."""
+    out: list = []
+    for c, v in zip(calls, args):
+        if c.kind == "count_star":
+            out.append(1)
+        elif c.distinct or (retracting and c.kind in ("min", "max")):
+            out.append([] if v is None else [v])
+        elif c.kind == "count":
+            out.append(0 if v is None else 1)
+        elif c.kind == "avg" or (retracting and c.kind == "sum"):
+            out.append((v, 0 if v is None else 1))
+        else:
+            out.append(v)
+    return out
+
+
 # ---- retracting accumulators: an aggregation over a changelog (-U/-D take rows back out) ------------
 
 def retracting_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...],

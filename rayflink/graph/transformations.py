@@ -72,6 +72,7 @@ class OperatorKind(NameEnum):
     SQL_LOOKUP_JOIN = "sql_lookup_join"
     SQL_CHANGELOG_NORMALIZE = "sql_changelog_normalize"
     SQL_RANK = "sql_rank"
+    SQL_OVER_AGGREGATE = "sql_over_aggregate"
     SQL_WINDOW_ASSIGN = "sql_window_assign"
 
 
@@ -274,6 +275,18 @@ class SqlRankParams:
 
 
 @dataclass(frozen=True)
+class SqlOverAggregateParams:
+    """An OVER aggregation: ``keys`` (KeyColumns of the PARTITION BY), ``time`` (the event-time
+    field), ``frame`` (OverFrame), ``aggs`` (AggCalls), ``schema`` (the input's fields, then the aggregates)."""
+
+    keys: Any
+    time: int
+    frame: Any
+    aggs: tuple
+    schema: Any
+
+
+@dataclass(frozen=True)
 class SqlWindowAssignParams:
     """A window table function: ``time`` (field index), ``window`` (WindowSpec), ``schema`` (input fields +
     window_start, window_end, window_time)."""
@@ -350,7 +363,8 @@ OperatorParams = Union[  # noqa: UP007 - a runtime alias (isinstance), not an an
     FunctionParams, BroadcastProcessParams, AsyncFunctionDescriptor, AggregationParams, PrintParams,
                        SinkParams, CollectParams, WatermarkParams, WindowParams, IntervalJoinParams, CepParams,
                        QueryableStateParams, SqlCalcParams,
-                       SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlWindowAssignParams,
+                       SqlGroupAggregateParams, SqlWindowAggregateParams, SqlRankParams, SqlOverAggregateParams,
+                       SqlWindowAssignParams,
                        SqlJoinParams, SqlTemporalJoinParams, SqlLookupJoinParams, SqlKeyedParams, SqlFormatRowsParams,
                        SqlSchemaParams, SqlRowsParams]
 
@@ -389,6 +403,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_LOOKUP_JOIN: SqlLookupJoinParams,
     OperatorKind.SQL_CHANGELOG_NORMALIZE: SqlKeyedParams,
     OperatorKind.SQL_RANK: SqlRankParams,
+    OperatorKind.SQL_OVER_AGGREGATE: SqlOverAggregateParams,
     OperatorKind.SQL_WINDOW_ASSIGN: SqlWindowAssignParams,
 }
 

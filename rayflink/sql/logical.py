@@ -2,7 +2,8 @@
 
 ``Scan`` reads a catalog table; ``Calc`` projects and filters; ``Aggregate`` groups (an updating
 result in STREAMING mode); ``WindowAggregate`` groups per event-time window (final results when
-the watermark passes the window's end); ``Sink`` writes into a catalog table.
+the watermark passes the window's end); ``OverAggregate`` appends OVER aggregates to each row;
+``Sink`` writes into a catalog table.
 """
 
 from __future__ import annotations
@@ -323,6 +324,55 @@ class Rank(OneInput):
         order = ", ".join(f"{names[i]} {'DESC' if d else 'ASC'}" for i, d, _ in self.order)
         return (f"Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={self.limit}], "
                 f"partitionBy=[{', '.join(names[i] for i in self.partition)}], orderBy=[{order}])")
+
+
+@dataclass(frozen=True)
+class OverFrame:
+    """An OVER window's frame: ``ROWS`` or ``RANGE`` from ``preceding`` (rows, or milliseconds
+    of event time for RANGE; None: UNBOUNDED PRECEDING) to CURRENT ROW."""
+
+    kind: str  # "ROWS" | "RANGE"
+    preceding: int | None
+
+    def explain(self) -> str:
+        if self.preceding is None:
+            start = "UNBOUNDED PRECEDING"
+        else:
+            start = f"{self.preceding} PRECEDING" if self.kind == "ROWS" else f"{self.preceding} ms PRECEDING"
+        return f"{self.kind} BETWEEN {start} AND CURRENT ROW"
+
+
+@dataclass(frozen=True)
+class OverAggregate(OneInput):
+    """``agg(...) OVER (PARTITION BY partition ORDER BY time frame)``: each input row, in event-time
+    order per partition, with the aggregates of its frame appended (named ``names``). Rows are
+    emitted once the watermark passes their time; rows of equal time are peers of a RANGE frame.
+    Insert-only."""
+
+    input: RelNode
+    partition: tuple[int, ...]
+    time: int
+    frame: OverFrame
+    aggs: tuple[AggCall, ...]
+    names: tuple[str, ...]
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema(list(self.input.schema) + [pa.field(n, a.type) for n, a in zip(self.names, self.aggs)])
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.input.rowtime
+
+    def explain(self) -> str:
+        names = self.input.schema.names
+        aggs = ", ".join(f"{a.explain(names)} AS {n}" for a, n in zip(self.aggs, self.names))
+        return (f"OverAggregate(partitionBy=[{', '.join(names[i] for i in self.partition)}], "
+                f"orderBy=[{names[self.time]} ASC], window=[{self.frame.explain()}], select=[{aggs}])")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """From a parsed query to the logical plan: FROM, WHERE, GROUP BY (regular, group windows and
-window TVFs), HAVING, SELECT, INSERT INTO; names and types are checked on the way."""
+window TVFs), HAVING, OVER aggregations, SELECT, INSERT INTO; names and types are checked on the way."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from rayflink.sql.logical import (
     LookupJoin,
     MatchRecognize,
     Measure,
+    OverAggregate,
+    OverFrame,
     PatternVariable,
     Rank,
     RelNode,
@@ -123,6 +125,8 @@ class Planner:
             condition = where.this if len(rest) == len(conjuncts) else functools.reduce(exp.and_, rest)
             rel = filter_(rel, Binder(rel.schema, what=_what(rel), aliases=aliases).bind(condition))
         selects = self.expand_star(node, rel, windowed, aliases)
+        if any(s.find(exp.Window) for s in selects):
+            return self.plan_over(node, rel, windowed, selects, aliases)
         group = node.args.get("group")
         having = node.args.get("having")
         aggregates = [a for s in selects for a in s.find_all(exp.AggFunc) if is_aggregate(a)]
@@ -164,12 +168,12 @@ class Planner:
         if not isinstance(inner, exp.Select):
             return None
         windows = [s for s in inner.expressions if isinstance(s, exp.Alias) and isinstance(s.this, exp.Window)]
-        if not windows:
-            return None
+        if not any(isinstance(w.this.this, exp.RowNumber) for w in windows):
+            return None  # OVER aggregations: planned with the subquery
         window = windows[0]
         if not isinstance(window.this.this, exp.RowNumber) or len(windows) > 1:
-            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N); other OVER "
-                          "aggregations are not supported yet", window)
+            raise invalid("only one ROW_NUMBER() OVER (...) per query is supported (Top-N), and no OVER "
+                          "aggregation next to it", window)
         rank_name = window.alias
         limit, rest = None, []
         for conjunct in _conjuncts(where):
@@ -200,6 +204,100 @@ class Planner:
         for r in rest:
             condition = r if condition is None else exp.and_(condition, r)
         return ranked, (exp.Where(this=condition) if condition is not None else None)
+
+    def plan_over(self, node: exp.Select, rel: RelNode, windowed: _Windowed | None, selects: list[exp.Expr],
+                  aliases: dict[str, dict[str, int]]) -> RelNode:
+        """``agg(...) OVER (PARTITION BY ... ORDER BY rowtime ROWS|RANGE ...)`` in the SELECT list: an
+        OverAggregate appending the aggregates to each input row, then the projection. As in Flink,
+        every OVER call of a SELECT uses the same window."""
+        for clause in ("group", "having", "distinct"):
+            if node.args.get(clause):
+                raise invalid(f"OVER aggregations and {clause.upper()} in one SELECT are not supported; "
+                              "aggregate in a subquery", node.args[clause] if isinstance(node.args[clause], exp.Expr)
+                              else node)
+        if windowed is not None:
+            raise invalid("an OVER aggregation over a window TVF is not supported; use the table itself", node)
+        if rel.updating:
+            raise SqlPlanningError(f"an OVER aggregation needs an insert-only input; it is updating "
+                                   f"({_what(rel)}: a GROUP BY result, a LEFT JOIN or a changelog source)")
+        named = {w.name: w for w in node.args.get("windows") or []}
+        binder = Binder(rel.schema, what=_what(rel), aliases=aliases)
+        window: tuple | None = None
+        first = ""
+        calls: dict[str, exp.Window] = {}
+        for s in selects:
+            for call in s.find_all(exp.Window):
+                resolved, text = self.over_window(call, named, rel, binder)
+                if window is None:
+                    window, first = resolved, text
+                elif resolved != window:
+                    raise invalid(f"all OVER aggregations of a SELECT must use the same window; got OVER ({first}) "
+                                  f"and OVER ({text})", call)
+                calls.setdefault(call.sql(dialect="risingwave"), call)
+        assert window is not None  # the caller found an OVER call
+        partition, time, frame = window
+        width = len(rel.schema)
+        pre: list[Expr] = [Col(i, n) for i, n in enumerate(rel.schema.names)]
+        agg_calls = []
+        for call in calls.values():
+            agg = call.this
+            if not is_aggregate(agg):
+                what = "ROW_NUMBER() OVER is Top-N only: filter on it in an outer query (WHERE rn <= N)" \
+                    if isinstance(agg, exp.RowNumber) else \
+                    f"{agg.sql(dialect='risingwave')[:40]} OVER is not supported; use COUNT, SUM, AVG, MIN or MAX"
+                raise invalid(what, call)
+            kind, arg, distinct = _agg_parts(agg)
+            index = None
+            if arg is not None:
+                bound = binder.bind(arg)
+                if not isinstance(bound, Col):
+                    pre.append(bound)
+                index = bound.index if isinstance(bound, Col) else len(pre) - 1
+            agg_calls.append((kind, index, distinct))
+        if len(pre) > width:
+            rel = Calc(rel, tuple(pre), tuple(_unique(list(rel.schema.names) +
+                                                      [f"$f{i}" for i in range(width, len(pre))])),
+                       tuple(binder.type_of(e) for e in pre))
+        aggs = tuple(AggCall(kind, arg, distinct, _agg_type(kind, None if arg is None else rel.schema.field(arg).type))
+                     for kind, arg, distinct in agg_calls)
+        names = _unique(list(rel.schema.names) + [f"w0$o{i}" for i in range(len(aggs))])[len(rel.schema):]
+        over = OverAggregate(rel, partition, time, frame, aggs, tuple(names))
+        replacements = {text: len(rel.schema) + i for i, text in enumerate(calls)}
+        return project(over, selects, Binder(over.schema, replacements, what=_what(rel), aliases=aliases))
+
+    def over_window(self, call: exp.Window, named: dict[str, exp.Window], rel: RelNode,
+                    binder: Binder) -> tuple[tuple[tuple[int, ...], int, OverFrame], str]:
+        """The (partition fields, time field, frame) of an OVER call's window (inline or ``OVER w``
+        of the WINDOW clause), and the window as written."""
+        window: exp.Expr = call
+        name = call.args.get("alias")
+        if name is not None and not (call.args.get("partition_by") or call.args.get("order")
+                                     or call.args.get("spec")):
+            if name.name not in named:
+                raise invalid(f"window {name.name!r} is not defined; define it in WINDOW {name.name} AS (...)"
+                              + closest(name.name, named), call)
+            window = named[name.name]
+        partition_by = window.args.get("partition_by") or []
+        order, spec = window.args.get("order"), window.args.get("spec")
+        text = " ".join(p for p in (
+            f"PARTITION BY {', '.join(p.sql(dialect='risingwave') for p in partition_by)}" if partition_by else "",
+            order.sql(dialect="risingwave").strip() if order is not None else "",
+            spec.sql(dialect="risingwave") if spec is not None else "") if p)
+        partition = []
+        for p in partition_by:
+            col = binder.bind(p)
+            if not isinstance(col, Col):
+                raise invalid(f"an OVER window's PARTITION BY takes columns; got {p.sql()}", p)
+            partition.append(col.index)
+        ordered = order.expressions if order is not None else []
+        if (len(ordered) != 1 or ordered[0].args.get("desc") or rel.rowtime is None
+                or binder.bind(ordered[0].this) != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
+            got = f"; got ORDER BY {', '.join(o.sql() for o in ordered)}" if ordered else ""
+            raise invalid(f"an OVER window must ORDER BY the input's event-time attribute ascending"
+                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}",
+                          order or call)
+        time = rel.schema.names.index(rel.rowtime)
+        return (tuple(partition), time, _over_frame(spec)), text
 
     def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]], join: exp.Join,
                   where: list[exp.Expr]) -> tuple[RelNode, dict[str, dict[str, int]], list[exp.Expr]]:
@@ -625,6 +723,31 @@ def _reads_only(node: exp.Expr, aliases: dict[str, dict[str, int]]) -> bool:
     return all(c.name in aliases[c.table] if c.table in aliases else
                not c.table and any(c.name in columns for columns in aliases.values())
                for c in node.find_all(exp.Column))
+
+
+def _over_frame(spec: exp.WindowSpec | None) -> OverFrame:
+    """ROWS n / RANGE INTERVAL ... / UNBOUNDED PRECEDING up to CURRENT ROW (without a frame: RANGE
+    UNBOUNDED PRECEDING, SQL's default); other frames are refused naming them."""
+    if spec is None:
+        return OverFrame("RANGE", None)
+    kind, start, end = spec.args.get("kind"), spec.args.get("start"), spec.args.get("end")
+    written = spec.sql(dialect="risingwave")
+    if end not in (None, "CURRENT ROW") or spec.args.get("start_side") == "FOLLOWING":
+        raise invalid(f"OVER frame {written}: only frames from n PRECEDING or UNBOUNDED PRECEDING to CURRENT ROW "
+                      "are supported (Flink has no FOLLOWING in OVER aggregations)", spec)
+    if start == "UNBOUNDED":
+        return OverFrame(kind, None)
+    if start == "CURRENT ROW":
+        return OverFrame(kind, 0)
+    if kind == "ROWS":
+        if not (isinstance(start, exp.Literal) and not start.is_string and start.this.isdigit()):
+            raise invalid(f"OVER frame {written}: ROWS counts rows, as in ROWS BETWEEN 2 PRECEDING AND CURRENT ROW "
+                          "(for a time span use RANGE BETWEEN INTERVAL ... PRECEDING)", spec)
+        return OverFrame("ROWS", int(start.this))
+    if not isinstance(start, exp.Interval):
+        raise invalid(f"OVER frame {written}: RANGE over a time attribute takes an interval, as in RANGE BETWEEN "
+                      "INTERVAL '1' HOUR PRECEDING AND CURRENT ROW", spec)
+    return OverFrame("RANGE", interval_ms(start))
 
 
 def _conjuncts(node: exp.Expr) -> list[exp.Expr]:

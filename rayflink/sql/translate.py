@@ -17,6 +17,7 @@ from rayflink.graph.transformations import (
     SqlJoinParams,
     SqlKeyedParams,
     SqlLookupJoinParams,
+    SqlOverAggregateParams,
     SqlRankParams,
     SqlRowsParams,
     SqlSchemaParams,
@@ -37,6 +38,7 @@ from rayflink.sql.logical import (
     Join,
     LookupJoin,
     MatchRecognize,
+    OverAggregate,
     Rank,
     RelNode,
     Scan,
@@ -106,6 +108,11 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
     if isinstance(node, Rank):
         keys = KeyColumns(node.partition)
         spec = OperatorSpec(OperatorKind.SQL_RANK, SqlRankParams(keys, node.order, node.limit, node.schema))
+        return child(node.input).key_by(keys)._keyed(node.explain()[:120], spec, None)
+    if isinstance(node, OverAggregate):
+        keys = KeyColumns(node.partition)
+        spec = OperatorSpec(OperatorKind.SQL_OVER_AGGREGATE, SqlOverAggregateParams(keys, node.time, node.frame,
+                                                                                    node.aggs, node.schema))
         return child(node.input).key_by(keys)._keyed(node.explain()[:120], spec, None)
     if isinstance(node, WindowTableFunction):
         spec = OperatorSpec(OperatorKind.SQL_WINDOW_ASSIGN, SqlWindowAssignParams(node.time, node.window, node.schema))

@@ -2,11 +2,11 @@
 
 from rayflink.common.types import Row, RowKind
 from rayflink.table.environment_settings import EnvironmentSettings
-from rayflink.table.table import GroupedTable, GroupWindowedTable, Table, WindowGroupedTable
+from rayflink.table.table import GroupedTable, GroupWindowedTable, OverWindowedTable, Table, WindowGroupedTable
 from rayflink.table.table_environment import StatementSet, StreamTableEnvironment, TableConfig, TableEnvironment
 from rayflink.table.table_result import ResultKind, TableResult
 from rayflink.table.types import DataType, DataTypes
 
-__all__ = ["DataType", "DataTypes", "EnvironmentSettings", "GroupWindowedTable", "GroupedTable", "ResultKind",
-           "Row", "RowKind", "StatementSet", "StreamTableEnvironment", "Table", "TableConfig", "TableEnvironment",
-           "TableResult", "WindowGroupedTable"]
+__all__ = ["DataType", "DataTypes", "EnvironmentSettings", "GroupWindowedTable", "GroupedTable", "OverWindowedTable",
+           "ResultKind", "Row", "RowKind", "StatementSet", "StreamTableEnvironment", "Table", "TableConfig",
+           "TableEnvironment", "TableResult", "WindowGroupedTable"]

@@ -1,4 +1,6 @@
-"""Table API expressions (PyFlink's ``pyflink.table.expressions``): ``col``, ``lit``, ``call``.
+"""Table API expressions (PyFlink's ``pyflink.table.expressions``): ``col``, ``lit``, ``call``, and
+the frame bounds of over windows (``row_interval``, ``UNBOUNDED_ROW``, ``UNBOUNDED_RANGE``,
+``CURRENT_ROW``, ``CURRENT_RANGE``).
 
 Each ``Expression`` is a SQL expression tree underneath, so the Table API and SQL share one
 planner.
@@ -113,6 +115,11 @@ class Expression:
     def alias(self, name: str, *extra_names: str) -> "Expression":
         return Expression(exp.alias_(self.node, name, quoted=True))
 
+    def over(self, alias: "Expression") -> "Expression":
+        """This aggregate over the over window named ``alias`` (``Table.over_window``):
+        ``col("amount").sum.over(col("w"))``."""
+        return Expression(exp.Window(this=self.node, alias=exp.to_identifier(alias.node.name)))
+
     def cast(self, data_type: Any) -> "Expression":
         from rayflink.sql.dialect import Flink
 
@@ -149,6 +156,18 @@ def call(f: Any, *args: Any) -> Expression:
     node = exp.Anonymous(this=repr(f).upper(), expressions=[_node(a) for a in args])
     node.meta["udf"] = f
     return Expression(node)
+
+
+def row_interval(rows: int) -> Expression:
+    """``rows`` rows before the current one: an over window's ``preceding`` (a ROWS frame)."""
+    return Expression(exp.Anonymous(this="$ROW_INTERVAL", expressions=[exp.Literal.number(rows)]))
+
+
+# the bounds of an over window's frame (``Over...preceding(UNBOUNDED_RANGE)``), as in PyFlink
+UNBOUNDED_ROW = Expression(exp.Anonymous(this="$UNBOUNDED_ROW"))
+UNBOUNDED_RANGE = Expression(exp.Anonymous(this="$UNBOUNDED_RANGE"))
+CURRENT_ROW = Expression(exp.Anonymous(this="$CURRENT_ROW"))
+CURRENT_RANGE = Expression(exp.Anonymous(this="$CURRENT_RANGE"))
 
 
 def to_node(e: Any) -> exp.Expr:

@@ -17,7 +17,7 @@ from rayflink.sql.logical import RelNode, Sink
 from rayflink.sql.planner import conform, filter_, project
 from rayflink.table.expressions import to_node
 from rayflink.table.table_result import TableResult
-from rayflink.table.window import GroupWindow
+from rayflink.table.window import GroupWindow, OverWindow
 
 if TYPE_CHECKING:
     from rayflink.table.table_environment import TableEnvironment
@@ -108,6 +108,10 @@ class Table:
     def window(self, window: GroupWindow) -> "GroupWindowedTable":
         """A group window (``Tumble`` or ``Slide``), then ``group_by(col(alias), ...)``."""
         return GroupWindowedTable(self, window)
+
+    def over_window(self, *over_windows: OverWindow) -> "OverWindowedTable":
+        """Over windows (``Over...alias("w")``) for ``select`` 's aggregates: ``col("v").sum.over(col("w"))``."""
+        return OverWindowedTable(self, over_windows)
 
     def execute(self) -> TableResult:
         """Run the query; its rows come through ``collect()`` / ``print()``."""
@@ -200,4 +204,20 @@ class WindowGroupedTable:
         selects = [s.transform(properties) for s in t._expand([to_node(f) for f in fields])]
         aggregates = [a for s in selects for a in s.find_all(exp.AggFunc) if is_aggregate(a)]
         plan = t._t_env._planner.plan_aggregate(t._plan, None, self._keys, aggregates, selects, None)
+        return Table(t._t_env, plan)
+
+
+class OverWindowedTable:
+    """``table.over_window(w)``: ``select`` each row's columns and aggregates ``.over(col("w"))``
+    (an OVER aggregation: every aggregate over the same window, as in Flink)."""
+
+    def __init__(self, table: Table, windows: tuple[OverWindow, ...]) -> None:
+        self._table = table
+        self._windows = windows
+
+    def select(self, *fields: Any) -> Table:
+        t = self._table
+        selects = t._expand([to_node(f) for f in fields])
+        query = exp.Select(windows=[w.window() for w in self._windows])
+        plan = t._t_env._planner.plan_over(query, t._plan, None, selects, {})
         return Table(t._t_env, plan)

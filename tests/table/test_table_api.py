@@ -1,5 +1,5 @@
 """The Table API over the SQL planner: from_path, select, where, add_columns, group_by, group
-windows, execute, execute_insert, expressions (col, lit, call, arithmetic, comparisons, aggregates,
+windows, over windows, execute, execute_insert, expressions (col, lit, call, arithmetic, comparisons, aggregates,
 alias, cast)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from rayflink.sql.errors import SqlValidationError
 from rayflink.table import DataTypes, EnvironmentSettings, RowKind, TableEnvironment
-from rayflink.table.expressions import call, col, lit
-from rayflink.table.window import Session, Slide, Tumble
+from rayflink.table.expressions import CURRENT_ROW, UNBOUNDED_RANGE, call, col, lit, row_interval
+from rayflink.table.window import Over, Session, Slide, Tumble
 
 ROWS = [("a", 1, "2024-05-01 10:00:05"), ("b", 2, "2024-05-01 10:00:20"), ("a", 3, "2024-05-01 10:01:10"),
         ("c", 4, "2024-05-01 10:02:00"), ("a", 5, "2024-05-01 10:02:30")]
@@ -73,6 +73,23 @@ def test_tumble_and_slide_group_windows(t_env):
     second = lambda m, s: datetime.datetime(2024, 5, 1, 10, m, s)  # noqa: E731
     assert rows(sessions) == [("a", second(0, 5), 1), ("a", second(1, 10), 3), ("a", second(2, 30), 5),
                               ("b", second(0, 20), 2), ("c", second(2, 0), 4)]
+
+
+@pytest.mark.integration
+def test_over_windows_give_each_row_the_aggregates_of_its_frame(t_env):
+    src = t_env.from_path("src")
+    last2 = src.over_window(Over.partition_by(col("k")).order_by(col("ts")).preceding(row_interval(1)).alias("w")) \
+        .select(col("k"), col("v"), col("v").sum.over(col("w")).alias("s"), col("v").count.over(col("w")).alias("n"))
+    assert rows(last2) == [("a", 1, 1, 1), ("a", 3, 4, 2), ("a", 5, 8, 2), ("b", 2, 2, 1), ("c", 4, 4, 1)]
+    minute = src.over_window(Over.order_by(col("ts")).preceding(lit(1).minutes).following(CURRENT_ROW).alias("w")) \
+        .select(col("v"), col("v").min.over(col("w")).alias("lo"))
+    assert rows(minute) == [(1, 1), (2, 1), (3, 2), (4, 3), (5, 4)]
+    running = src.over_window(Over.order_by(col("ts")).preceding(UNBOUNDED_RANGE).alias("w")) \
+        .select(col("v"), (col("v").avg.over(col("w")) * 10).alias("avg10"))
+    assert "window=[RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW]" in running.explain()
+    assert rows(running) == [(1, 10), (2, 10), (3, 20), (4, 20), (5, 30)]
+    with pytest.raises(ValueError, match="following.* is not supported; over windows end at CURRENT_ROW"):
+        Over.order_by(col("ts")).following(row_interval(1))
 
 
 @pytest.mark.integration
