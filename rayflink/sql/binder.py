@@ -170,6 +170,13 @@ class Binder:
             return Call("coalesce", tuple(b(a) for a in [node.this, *node.expressions]))
         if isinstance(node, (exp.Cast, exp.TryCast)):
             return Call("cast", (b(node.this),), (arrow_type(node.to),))
+        if isinstance(node, exp.JSONValue):
+            path = node.args.get("path")
+            if not (isinstance(path, exp.Literal) and path.is_string):
+                raise invalid("JSON_VALUE takes a constant path, e.g. JSON_VALUE(s, '$.a.b')", node)
+            value = Call("json_value", (b(node.this),), (json_path(path.this, node),))
+            returning = node.args.get("returning")
+            return Call("cast", (value,), (arrow_type(returning),)) if isinstance(returning, exp.DataType) else value
         if isinstance(node, exp.Concat):
             return Call("concat", tuple(b(a) for a in node.expressions))
         if isinstance(node, (exp.Floor, exp.Ceil)):
@@ -316,6 +323,26 @@ class Binder:
 def _func_args(node: exp.Func) -> list[exp.Expr]:
     return [v for k, v in node.args.items() if isinstance(v, exp.Expr) and k in ("this", "expression")] + \
         list(node.expressions)
+
+
+def json_path(text: str, node: exp.Expr) -> tuple:
+    """A JSON path (``$.a.b``, ``$.a[0]``, ``$['a']``) as its steps: keys (str) and indexes (int)."""
+    import re
+
+    steps: list = []
+    rest = text.strip()
+    if not rest.startswith("$"):
+        raise invalid(f"JSON path {text!r} must start with '$'", node)
+    rest = rest[1:]
+    token = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+    while rest:
+        m = token.match(rest)
+        if m is None:
+            raise invalid(f"JSON path {text!r}: cannot read {rest!r} (use .key, ['key'] or [index])", node)
+        key, index, quoted, double = m.groups()
+        steps.append(int(index) if index is not None else key or quoted or double or "")
+        rest = rest[m.end():]
+    return tuple(steps)
 
 
 def interval_ms(node: exp.Interval) -> int:

@@ -271,6 +271,34 @@ def _map_value(args: list, options: tuple, n: int) -> Any:
     return pc.map_lookup(maps, pa.scalar(options[0], type=maps.type.key_type), "first")
 
 
+def _json_value(args: list, options: tuple, n: int) -> pa.Array:
+    """``JSON_VALUE(s, path)``: the scalar at ``path`` (its steps in ``options[0]``) as a STRING; NULL
+    where ``s`` is NULL or no JSON, the path leads nowhere or to an object or array (Flink's NULL ON
+    EMPTY and NULL ON ERROR)."""
+    import json
+
+    def value(text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            v = json.loads(text)
+        except ValueError:
+            return None
+        for step in options[0]:
+            if isinstance(step, int) and isinstance(v, list) and step < len(v):
+                v = v[step]
+            elif isinstance(step, str) and isinstance(v, dict) and step in v:
+                v = v[step]
+            else:
+                return None
+        if v is None or isinstance(v, (dict, list)):
+            return None
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    texts = args[0].to_pylist() if not isinstance(args[0], pa.Scalar) else [args[0].as_py()] * n
+    return pa.array([value(t) for t in texts], pa.string())
+
+
 def _udf(args: list, options: tuple, n: int) -> pa.Array:
     """A user-defined function (``options[0]``, made by ``rayflink.table.udf.udf``)."""
     return options[0].evaluate(args, n)
@@ -295,7 +323,7 @@ FUNCTIONS: dict[str, Callable[[list, tuple, int], Any]] = {
     "to_timestamp": _to_timestamp, "to_timestamp_ltz": _to_timestamp_ltz, "date_format": _date_format,
     "floor_to": _floor_to, "ceil_to": _ceil_to, "extract": _extract,
     "row_field": lambda args, options, n: pc.struct_field(args[0], [options[0]]),
-    "array_element": _array_element, "map_value": _map_value,
+    "array_element": _array_element, "map_value": _map_value, "json_value": _json_value,
 }
 
 # SQL names of the functions above that take their arguments as they are

@@ -126,3 +126,28 @@ NESTED = pa.record_batch({
 def test_row_fields_array_elements_and_map_values(text, expected):
     expr = Binder(NESTED.schema).bind(parse_expression(text))
     assert as_array(evaluate(expr, NESTED), NESTED.num_rows).to_pylist() == expected
+
+
+JSON = pa.record_batch({"j": pa.array([
+    '{"a": {"b": 7, "c": [10, 20]}, "ok": true, "s": "x"}', '{"a": {"b": "seven"}}', "not json", None,
+    '{"a": {"b": null}}'])})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("JSON_VALUE(j, '$.a.b')", ["7", "seven", None, None, None]),
+    ("JSON_VALUE(j, '$.a.c[1]')", ["20", None, None, None, None]),
+    ("JSON_VALUE(j, '$.ok')", ["true", None, None, None, None]),
+    ("JSON_VALUE(j, '$[''s'']')", ["x", None, None, None, None]),
+    ("JSON_VALUE(j, '$.a')", [None] * 5),  # an object is no scalar: NULL, as Flink's JSON_VALUE
+    ("JSON_VALUE(j, '$.a.c[0]' RETURNING INT) + 1", [11, None, None, None, None]),
+])
+def test_json_value_reads_a_scalar_at_a_path(text, expected):
+    expr = Binder(JSON.schema).bind(parse_expression(text))
+    assert as_array(evaluate(expr, JSON), JSON.num_rows).to_pylist() == expected
+
+
+def test_a_json_path_that_cannot_be_read_is_named():
+    from rayflink.sql.errors import SqlValidationError
+
+    with pytest.raises(SqlValidationError, match=r"JSON path '\$\.a\{b': cannot read '\{b'"):
+        Binder(JSON.schema).bind(parse_expression("JSON_VALUE(j, '$.a{b')"))
