@@ -385,6 +385,9 @@ class JobMaster:
         result = self.trigger_savepoint(path, stop=True)
         self.rescale_to = (new, read_metadata(path, self.coordinator.storage_options))
         self.stopping = "rescale"
+        # RESTARTING until the new attempt is deployed and checkpointing: a savepoint or rescale asked for
+        # in between would find the coordinator still stopped
+        self.status = JobStatus.RESTARTING
         self._cancel_tasks()
         return result
 
