@@ -117,7 +117,8 @@ def test_a_reader_restored_from_its_position_neither_loses_nor_repeats_a_change(
     _drain(reader, out, lambda o: len(o) >= 50 + 300)
     state = reader.snapshot_state()  # a checkpoint here...
     taken = len(out)
-    _drain(reader, out, lambda o: len(o) >= taken + 100)  # ...and records read after it, lost with the task
+    # ...and records read after it, lost with the task (fewer when one poll read past 550 of the 650)
+    _drain(reader, out, lambda o: len(o) >= min(taken + 100, 50 + 600))
     reader.close()
     del out[taken:]
     _updates(mariadb_binlog, name, 601, 700)  # changes while no reader runs
