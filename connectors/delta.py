@@ -42,6 +42,7 @@ from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
 from rayflink.sql.logical import ROWKIND
+from rayflink.sql.types import conform_batch
 
 _COMMIT_ATTEMPTS = 20  # tries of one checkpoint's commit against other subtasks' concurrent ones
 
@@ -442,10 +443,10 @@ class _DeltaReader(SourceReader):
 
     def _cast(self, batch: pa.RecordBatch, path: str) -> pa.RecordBatch:
         schema = self.source.schema
-        if schema is None or batch.schema.equals(schema):
+        if schema is None:
             return batch
         try:
-            return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
+            return conform_batch(batch, schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise DeltaSourceError(f"DeltaSource {self.source.table_uri} (version {self.source.version}), file "
                                    f"{path}: its columns do not cast to {schema}: {exc}") from exc

@@ -522,9 +522,9 @@ class _ParquetPartWriter(BulkWriter):
         schema = self.schema
         try:
             if records and isinstance(records[0], pa.RecordBatch):  # a SQL table's batches: the schema's columns
-                table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
-                    [b.column(name).cast(f.type) for name, f in zip(schema.names, schema)], schema=schema)
-                    for b in records], schema)
+                from rayflink.sql.types import conform_batch
+
+                table = pa.Table.from_batches([conform_batch(b, schema) for b in records], schema)
             else:
                 rows = [r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in records]
                 table = pa.Table.from_pylist(rows, schema=schema)

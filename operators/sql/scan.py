@@ -14,6 +14,7 @@ from rayflink.datastream.connectors.base import Source, SourceReader, SplitBatch
 from rayflink.runtime.messages import MIN_WATERMARK
 from rayflink.sql.expressions import Expr, as_array, evaluate
 from rayflink.sql.logical import ROWKIND
+from rayflink.sql.types import conform_batch
 
 ROWS_PER_BATCH = 4096  # rows a table source puts in one record batch (connectors/table.py makes them)
 
@@ -48,19 +49,15 @@ class _ScanReader(WrappedReader):
                 for b in batches]
 
     def project(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        read = self.scan.read
-        if self.scan.computed and not batch.schema.equals(read):  # the computed columns index ``read``
-            batch = pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in read], schema=read)
+        names = batch.schema.names
+        kinds = (batch.schema.field(ROWKIND), batch.column(ROWKIND)) if names and names[-1] == ROWKIND else None
         if self.scan.computed:
+            batch = conform_batch(batch, self.scan.read)  # the computed columns index ``read``
             n = batch.num_rows
             for name, expr in self.scan.computed:
                 batch = batch.append_column(name, as_array(evaluate(expr, batch), n))
-        schema = self.scan.schema
-        columns = [batch.column(f.name).cast(f.type) for f in schema]
-        if batch.schema.names[-1] == ROWKIND:  # a changelog's row kinds stay the last column
-            columns.append(batch.column(ROWKIND))
-            schema = schema.append(batch.schema.field(ROWKIND))
-        return pa.RecordBatch.from_arrays(columns, schema=schema)
+        batch = conform_batch(batch, self.scan.schema)
+        return batch if kinds is None else batch.append_column(*kinds)  # a changelog's row kinds stay last
 
 
 class _BatchWatermarkExpression:

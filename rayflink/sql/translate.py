@@ -180,15 +180,13 @@ def read_schema(node: Scan) -> pa.Schema:
     binder = Binder(physical, what=f"table {table.name!r}")
     whole, parts = field_uses([binder.bind(parse_expression(c.expr)) for c in table.columns
                                if c.expr is not None and c.name in node.fields])
-    read: dict[str, set[str] | None] = {physical.names[i]: None for i in whole}
-    kept = dict(node.subfields)
-    uses = [(physical.names[i], names) for i, names in parts.items()] + \
-        [(name, kept.get(name)) for name in node.fields if name in physical.names]
-    for name, names in uses:
-        if name in read and read[name] is None:
-            continue  # read whole already
-        read[name] = None if names is None else (read.get(name) or set()) | set(names)
-    return pa.schema([pruned_row(f, read[f.name]) for f in physical if f.name in read])
+    kept = dict(node.subfields)  # kept fields the query reads only through their ROW fields
+    whole_names = {physical.names[i] for i in whole} | {n for n in node.fields if n in physical.names and n not in kept}
+    fields = {n: set(names) for n, names in kept.items() if n in physical.names}
+    for i, names in parts.items():
+        fields.setdefault(physical.names[i], set()).update(names)
+    return pa.schema([pruned_row(f, None if f.name in whole_names else fields[f.name]) for f in physical
+                      if f.name in whole_names or f.name in fields])
 
 
 def _scan(node: Scan, env: Any) -> Any:

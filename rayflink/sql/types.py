@@ -79,6 +79,14 @@ def epoch_millis(array: pa.Array) -> list:
     return array.cast(pa.int64()).to_pylist()
 
 
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The columns of ``schema`` taken from ``batch`` by name and cast to its types (``batch`` as it
+    is when it has that schema already)."""
+    if batch.schema.equals(schema):
+        return batch
+    return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
 def column_of(values: list, t: pa.DataType, what: str) -> pa.Array:
     """``values`` as an Arrow array of type ``t``, converting what a database or a driver gives
     (DECIMAL into DOUBLE, ...); values that do not fit raise naming ``what`` and one such value."""

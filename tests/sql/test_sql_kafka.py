@@ -211,3 +211,24 @@ def test_the_scan_polls_a_batch_of_messages_for_each_batch_it_asks_for() -> None
     scan = TableScanSource(MessageBatches(None, table), schema, (), schema)  # type: ignore[arg-type]
     polled = scan.wrap(MessageBatches(None, table).wrap(Messages())).poll(4 * ROWS_PER_BATCH)  # type: ignore[arg-type]
     assert asked == [4 * ROWS_PER_BATCH] and polled[0].records[0].num_rows == 4 * ROWS_PER_BATCH
+
+
+def test_a_changelog_scan_with_computed_columns_keeps_its_row_kinds() -> None:
+    """A CDC or debezium-json table's batches end in the row-kind column: computed columns are
+    added after it, and the scan's output keeps the row kinds (last), not just the columns."""
+    import pyarrow as pa
+
+    from rayflink.operators.sql.scan import TableScanSource
+    from rayflink.sql.expressions import Call, Col, Lit
+    from rayflink.sql.logical import ROWKIND
+
+    read = pa.schema([("id", pa.int64()), ("price", pa.int64())])
+    kinds = pa.array([0, 1, 2, 3], pa.int8())
+    batch = pa.RecordBatch.from_arrays([pa.array([1, 1, 1, 2]), pa.array([5, 5, 7, 9]), kinds],
+                                       schema=read.append(pa.field(ROWKIND, pa.int8())))
+    doubled = Call("multiply", (Col(1, "price"), Lit(2, pa.int64())))
+    out_schema = pa.schema([("id", pa.int64()), ("double_price", pa.int64())])
+    scan = TableScanSource(None, read, (("double_price", doubled),), out_schema)  # type: ignore[arg-type]
+    out = scan.wrap(None).project(batch)  # type: ignore[arg-type,attr-defined]
+    assert out.schema.names == ["id", "double_price", ROWKIND]
+    assert out.column("double_price").to_pylist() == [10, 10, 14, 18] and out.column(ROWKIND).equals(kinds)
