@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -325,18 +326,18 @@ def _func_args(node: exp.Func) -> list[exp.Expr]:
         list(node.expressions)
 
 
+_JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+
+
 def json_path(text: str, node: exp.Expr) -> tuple:
     """A JSON path (``$.a.b``, ``$.a[0]``, ``$['a']``) as its steps: keys (str) and indexes (int)."""
-    import re
-
     steps: list = []
     rest = text.strip()
     if not rest.startswith("$"):
         raise invalid(f"JSON path {text!r} must start with '$'", node)
     rest = rest[1:]
-    token = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
     while rest:
-        m = token.match(rest)
+        m = _JSON_PATH_STEP.match(rest)
         if m is None:
             raise invalid(f"JSON path {text!r}: cannot read {rest!r} (use .key, ['key'] or [index])", node)
         key, index, quoted, double = m.groups()

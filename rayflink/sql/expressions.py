@@ -12,6 +12,7 @@ and evaluated on whole ``pyarrow.RecordBatch`` es with ``pyarrow.compute``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -275,7 +276,6 @@ def _json_value(args: list, options: tuple, n: int) -> pa.Array:
     """``JSON_VALUE(s, path)``: the scalar at ``path`` (its steps in ``options[0]``) as a STRING; NULL
     where ``s`` is NULL or no JSON, the path leads nowhere or to an object or array (Flink's NULL ON
     EMPTY and NULL ON ERROR)."""
-    import json
 
     def value(text: str | None) -> str | None:
         if text is None:
