@@ -208,6 +208,13 @@ class ArrowLines:
         return table.combine_chunks().to_batches()
 
 
+def _lines(table: CatalogTable, fmt: str, read: pa.Schema) -> ArrowLines:
+    """The decoder of the table's JSON or CSV lines: JSON by name, only the columns and ROW fields
+    ``read``; CSV by position, every physical column."""
+    return ArrowLines(read if fmt == "json" else table.physical_schema, fmt,
+                      _option(table, "csv.field-delimiter", ","))
+
+
 class ArrowRowsSchema:
     """A Kafka value schema: message values (JSON or CSV lines) to one record batch per poll."""
 
@@ -290,8 +297,7 @@ def _kafka_source(table: CatalogTable, read: pa.Schema) -> Any:
     from rayflink.connectors.kafka import KafkaOffsetsInitializer
 
     fmt = _format(table, formats=_KAFKA_FORMATS)
-    values = DebeziumJsonChanges() if fmt == "debezium-json" else ArrowRowsSchema(ArrowLines(
-        read if fmt == "json" else table.physical_schema, fmt, _option(table, "csv.field-delimiter", ",")))
+    values = DebeziumJsonChanges() if fmt == "debezium-json" else ArrowRowsSchema(_lines(table, fmt, read))
     builder = _kafka_source_builder(table).set_value_only_deserializer(values)
     mode = _option(table, "scan.startup.mode", "group-offsets")
     starts = {"earliest-offset": KafkaOffsetsInitializer.earliest, "latest-offset": KafkaOffsetsInitializer.latest,
@@ -603,8 +609,7 @@ def _filesystem_source(table: CatalogTable, read: pa.Schema) -> Any:
         columns = BulkFormat.parquet(read.names, ROWS_PER_BATCH, arrow_batches=True)
         builder = FileSource.for_bulk_file_format(columns, path)
     else:
-        decode = ArrowLines(read if fmt == "json" else table.physical_schema, fmt,
-                            _option(table, "csv.field-delimiter", ","))
+        decode = _lines(table, fmt, read)
         builder = FileSource.for_record_stream_format(StreamFormat(decode), path)
     interval = _option(table, "source.monitor-interval")
     if interval is not None:
