@@ -142,9 +142,6 @@ class JoinOperator(TwoInputStreamOperator):
             pairs = [records[at] + match if side == 0 else match + records[at]
                      for key, positions in by_key.items() for at in positions for match, _ in candidates[key]]
             hits = iter(self.holds(changelog_batch(self.schema, pairs, None)).to_pylist() if pairs else ())
-        width = len(records[0]) if records else 0
-        nulls = (None,) * (len(self.schema) - width)  # the other side's fields of a padded row of this side
-        other_nulls = (None,) * width  # this side's fields of a padded row of the other side
         for key, positions in by_key.items():
             backend.set_current_key(key)
             matches = candidates[key] if counted else other.items()
@@ -173,7 +170,7 @@ class JoinOperator(TwoInputStreamOperator):
                         pair = [row + match if side == 0 else match + row] * count
                         if accumulate:  # its first match retracts the other row's padded row
                             if pad_now and before == 0:
-                                rows += [other_nulls + match if side == 0 else match + other_nulls] * count
+                                rows += [self.pad(match, 1 - side)] * count
                                 kinds += [DELETE] * count
                             rows += pair
                             kinds += [INSERT] * count
@@ -181,11 +178,11 @@ class JoinOperator(TwoInputStreamOperator):
                             rows += pair
                             kinds += [DELETE] * count
                             if pad_now and before == 1:
-                                rows += [other_nulls + match if side == 0 else match + other_nulls] * count
+                                rows += [self.pad(match, 1 - side)] * count
                                 kinds += [INSERT] * count
                     total += delta
                 if mine_outer and pad_now and not found:
-                    rows.append(row + nulls if side == 0 else nulls + row)
+                    rows.append(self.pad(row, side))
                     kinds.append(INSERT if accumulate else DELETE)
                 if not (mine_outer and counted):
                     add(mine, row, delta)
