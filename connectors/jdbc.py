@@ -204,6 +204,8 @@ class JdbcSink(Sink):
     def __init__(self, connection: JdbcConnectionOptions, execution: JdbcExecutionOptions, *,
                  sql: str | None = None, table: str | None = None, columns: list[str] | None = None,
                  key_columns: list[str] | None = None) -> None:
+        if (sql is None) == (table is None):
+            raise JdbcSinkError(f"JdbcSink takes either sql or table, got sql={sql!r} and table={table!r}")
         self.connection = connection
         self.execution = execution
         self.sql = sql
@@ -264,6 +266,7 @@ class JdbcSinkWriter(SinkWriter):
         out: list[tuple[str, list[tuple]]] = []
         if s.sql is not None:
             return [(s.sql, [self._fields(r, []) for r in rows])]
+        assert s.table is not None  # the constructor took either sql or table
         upsert = upsert_statement(self.dialect, s.table, s.columns, s.key_columns)
         delete = delete_statement(self.dialect, s.table, s.key_columns)
         for row in rows:

@@ -21,6 +21,7 @@ from rayflink.checkpoint.metadata import METADATA, encode_metadata, read_metadat
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
+from rayflink.errors import RayflinkError
 from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
 __all__ = ["CheckpointCoordinator", "CheckpointFailure", "PendingCheckpoint", "read_metadata"]
@@ -354,17 +355,17 @@ class CheckpointCoordinator:
         try:
             storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
                        else self.storage)
+            if storage is None:
+                raise RayflinkError("no checkpoint storage: set execution.checkpointing.dir")
             storage.write_bytes(c.relpath, encode_metadata(c.metadata))
-            error = None
         except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
-            error = f"cannot write the checkpoint metadata: {exc}"
+            with self.lock:
+                if self.pending.get(p.checkpoint_id) is p:
+                    self._fail(p, f"cannot write the checkpoint metadata: {exc}")
+            return
         with self.lock:
             if self.pending.get(p.checkpoint_id) is not p:  # it failed while the metadata was written
-                if error is None:
-                    self._in_background(storage.delete, c.relpath)
-                return
-            if error is not None:
-                self._fail(p, error)
+                self._in_background(storage.delete, c.relpath)
                 return
             self._completed(c, storage.uri_of(c.relpath))
 

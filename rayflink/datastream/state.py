@@ -130,6 +130,9 @@ class CleanupStrategies:
         return self.rocksdb_compact_filter
 
 
+_CleanupStrategies = CleanupStrategies  # the name StateTtlConfig's annotations use: its own attribute hides the class
+
+
 @dataclass(frozen=True)
 class StateTtlConfig:
     """Time-to-live of keyed state entries (Flink's ``StateTtlConfig``).
@@ -154,7 +157,7 @@ class StateTtlConfig:
     state_visibility: _StateVisibility
     ttl_time_characteristic: TtlTimeCharacteristic
     ttl: Any  # anything with to_milliseconds()
-    cleanup_strategies: CleanupStrategies
+    cleanup_strategies: _CleanupStrategies
 
     @staticmethod
     def new_builder(ttl: Any) -> "StateTtlConfig.Builder":
@@ -178,7 +181,7 @@ class StateTtlConfig:
     def is_enabled(self) -> bool:
         return self.update_type is not _UpdateType.Disabled
 
-    def get_cleanup_strategies(self) -> CleanupStrategies:
+    def get_cleanup_strategies(self) -> _CleanupStrategies:
         return self.cleanup_strategies
 
     class Builder:
