@@ -298,9 +298,9 @@ class DeltaSinkWriter(SinkWriter):
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in self.sink.merge_keys)
         assign = {n: f"s.{n}" for n in columns}
         (dt.merge(source, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props)
-         .when_matched_delete(predicate=f"s.{_OP_COLUMN} = {_DELETE}")
+         .when_matched_delete(predicate=f"s.{_OP_COLUMN} IN ({_DELETE}, {_UPDATE_BEFORE})")
          .when_matched_update(updates=assign)
-         .when_not_matched_insert(updates=assign, predicate=f"s.{_OP_COLUMN} <> {_DELETE}")
+         .when_not_matched_insert(updates=assign, predicate=f"s.{_OP_COLUMN} NOT IN ({_DELETE}, {_UPDATE_BEFORE})")
          .execute())
         for path, *_ in c.files:  # staged rows, never part of the table
             with contextlib.suppress(FileNotFoundError):
@@ -487,8 +487,8 @@ def _partitions(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[list[tu
 
 
 def _last_change_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
-    """The last change of each key, in arrival order; -U rows carry nothing to write."""
-    table = table.filter(pc.not_equal(table[_OP_COLUMN], _UPDATE_BEFORE))
+    """The last change of each key, in arrival order. A -U that is a key's last change deletes its
+    row (it left the result, e.g. through a filter, as Flink's upsert sinks read it)."""
     if table.num_rows == 0:
         return table
     indexed = table.append_column("__rayflink_pos", pa.array(range(table.num_rows), pa.int64()))

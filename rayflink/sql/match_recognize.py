@@ -24,7 +24,7 @@ class _Defined(SimpleCondition):
     def __init__(self, field: int) -> None:
         self.field = field
 
-    def filter(self, value: Any) -> bool:  # type: ignore[override]
+    def filter(self, value: Any) -> bool:
         return bool(value[self.field])
 
 
