@@ -500,16 +500,33 @@ class LookupJoin(OneInput):
 
 
 @dataclass(frozen=True)
+class Navigation:
+    """A DEFINE condition's read of a row of the partial match: LAST / FIRST, the ``offset``-th
+    last / first row mapped to ``variable`` (the row tested counts as its own variable's last);
+    PREV, ``offset`` rows back from the last row of ``variable`` (None: the row tested) among the
+    partial match's rows. ``field`` is the input column read."""
+
+    kind: str
+    variable: str | None
+    field: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class PatternVariable:
     """One element of a MATCH_RECOGNIZE pattern: ``name`` repeated ``low`` to ``high`` times (None:
     unbounded), greedy or reluctant; ``define`` is the input field holding its DEFINE condition's
-    value for each row (None: any row matches)."""
+    value for each row (None: any row matches), or, for a condition that reads earlier rows,
+    ``navigated`` is the condition over the input's fields followed by one per ``navigation``
+    (evaluated as each row is tested)."""
 
     name: str
     low: int
     high: int | None
     greedy: bool
     define: int | None
+    navigated: Expr | None = None
+    navigation: tuple[Navigation, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from rayflink.sql.logical import (
     LookupJoin,
     MatchRecognize,
     Measure,
+    Navigation,
     OverAggregate,
     OverFrame,
     PatternVariable,
@@ -417,23 +418,27 @@ class Planner:
         variables = _pattern(match.args.get("pattern"), match)
         names = [v for v, *_ in variables]
         defines: dict[str, Expr] = {}
+        navigated: dict[str, tuple[Expr, tuple[Navigation, ...]]] = {}
         for d in match.args.get("define") or []:
             var = d.alias
             if var not in names:
                 raise invalid(f"DEFINE {var}: {var!r} is not a variable of the PATTERN ({', '.join(names)})", d)
-            for c in d.this.find_all(exp.Column):
-                if c.table and c.table != var:
-                    raise invalid(f"DEFINE {var} refers to {c.table}.{c.name}: a condition may only read the row it "
-                                  "tests (its own columns); conditions on earlier rows are not supported yet", c)
-            defines[var] = binder.bind(d.this.transform(
-                lambda n: exp.column(n.name, quoted=True) if isinstance(n, exp.Column) else n))
+            navigation: list[Navigation] = []
+            condition = d.this.transform(lambda n, v=var, nav=navigation: _navigate(n, v, names, binder, nav))
+            if not navigation:  # reads the row tested only: computed for every row ahead of the matching
+                defines[var] = binder.bind(condition)
+                continue
+            slots = [pa.field(f"$nav${i}", rel.schema.field(n.field).type) for i, n in enumerate(navigation)]
+            extended = Binder(pa.schema(list(rel.schema) + slots), what=_what(rel))
+            navigated[var] = (extended.bind(condition), tuple(navigation))
         # the DEFINE conditions, computed per row in one vectorized Calc ahead of the matching
         width = len(rel.schema)
         fields = {v: width + i for i, v in enumerate(defines)}
         rel = Calc(rel, tuple(Col(i, n) for i, n in enumerate(rel.schema.names)) + tuple(defines.values()),
                    tuple(_unique(list(rel.schema.names) + [f"$define${v}" for v in defines])),
                    tuple(rel.schema.types) + tuple(pa.bool_() for _ in defines))
-        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v)) for v, lo, hi, greedy in variables)
+        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v), *navigated.get(v, (None, ())))
+                        for v, lo, hi, greedy in variables)
         measures = tuple(self.measure(m.this, rel, binder, names) for m in match.args.get("measures") or [])
         if not measures:
             raise invalid("MATCH_RECOGNIZE needs MEASURES (what each match gives)", match)
@@ -679,6 +684,41 @@ def _pattern(node: exp.Expr | None, match: exp.Expr) -> list[tuple[str, int, int
     if len({v for v, *_ in out}) != len(out):
         raise invalid(f"PATTERN ({text}): a variable may appear once", match)
     return out
+
+
+def _navigate(node: exp.Expr, var: str, names: list[str], binder: Binder, out: list[Navigation]) -> exp.Expr:
+    """A DEFINE's node with its reads of other rows (``PREV(col[, n])``, ``LAST/FIRST(V.col[, n])``,
+    ``V.col`` of another variable V: its last row) replaced by slots ``$nav$i`` (described in ``out``),
+    and its reads of the row tested by plain columns."""
+    prev = isinstance(node, exp.Anonymous) and node.name.upper() == "PREV"
+    if prev or isinstance(node, (exp.Last, exp.First)):
+        kind = "PREV" if prev else "LAST" if isinstance(node, exp.Last) else "FIRST"
+        args = list(node.expressions) if prev else [node.this] + ([node.expression] if node.expression else [])
+        target = args[0] if args else None
+        if not isinstance(target, exp.Column) or len(args) > 2 or (target.table and target.table not in names):
+            raise invalid(f"{kind} in DEFINE takes a column or var.column of a PATTERN variable ({', '.join(names)}) "
+                          "and an optional offset, e.g. PREV(price) or LAST(A.price, 1)", node)
+        offset = 1 if prev else 0
+        if len(args) == 2:
+            if not (isinstance(args[1], exp.Literal) and not args[1].is_string and str(args[1].this).isdigit()):
+                raise invalid(f"the offset of {kind} must be a whole number >= 0, got {args[1].sql()}", args[1])
+            offset = int(args[1].this)
+        variable = target.table or (None if prev else var)
+        if prev and variable == var:
+            variable = None
+        if kind == "LAST" and variable == var and offset == 0:  # the row tested itself
+            return exp.column(target.name, quoted=True)
+        out.append(Navigation(kind, variable, binder.column_index(exp.column(target.name), kind), offset))
+        return exp.column(f"$nav${len(out) - 1}", quoted=True)
+    if isinstance(node, exp.Column):
+        if node.table and node.table != var:
+            if node.table not in names:
+                raise invalid(f"DEFINE {var} refers to {node.table}.{node.name}: {node.table!r} is not a PATTERN "
+                              f"variable ({', '.join(names)})", node)
+            out.append(Navigation("LAST", node.table, binder.column_index(exp.column(node.name), node.table), 0))
+            return exp.column(f"$nav${len(out) - 1}", quoted=True)
+        return exp.column(node.name, quoted=True)
+    return node
 
 
 def _skip(node: exp.Expr | None, names: list[str], match: exp.Expr) -> tuple[str, str | None]:
