@@ -33,7 +33,9 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
 - ``delta`` (sink; bounded source): ``table-path``; written append-only, or with a PRIMARY KEY
   merged on it (updates upsert, ``-D`` deletes), each checkpoint's rows in one Delta commit (exactly
   once; without checkpoints at the end of input); ``PARTITIONED BY (...)`` columns are the Delta
-  table's partition columns; read at the table's latest version, or ``versionAsOf``
+  table's partition columns; read at the table's latest version, or ``versionAsOf``. In S3
+  (``'table-path' = 's3://bucket/path'``) with Flink's ``s3.endpoint``, ``s3.access-key``,
+  ``s3.secret-key``, ``s3.region`` (else the ``AWS_*`` environment variables)
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
 
@@ -558,19 +560,21 @@ def _redis_sink(table: CatalogTable) -> Any:
 def _delta_sink(table: CatalogTable) -> Any:
     """Appends; with a PRIMARY KEY, merges on it (a changelog's -D rows delete); PARTITIONED BY
     columns are the Delta table's partition columns."""
-    from rayflink.connectors.delta import DeltaSink
+    from rayflink.connectors.delta import DeltaSink, storage_options_of
 
-    builder = DeltaSink.builder(_option(table, "table-path", required=True)).set_schema(table.physical_schema)
+    builder = (DeltaSink.builder(_option(table, "table-path", required=True)).set_schema(table.physical_schema)
+               .set_storage_options(storage_options_of(table.options)))
     if table.primary_key:
         builder = builder.set_mode("merge").set_merge_keys(list(table.primary_key))
     return builder.set_partition_columns(list(table.partition_keys)).build()
 
 
 def _delta_source(table: CatalogTable) -> Any:
-    from rayflink.connectors.delta import DeltaSource, DeltaSourceError
+    from rayflink.connectors.delta import DeltaSource, DeltaSourceError, storage_options_of
 
     builder = (DeltaSource.for_bounded(_option(table, "table-path", required=True))
-               .set_schema(table.physical_schema).set_batch_size(ROWS_PER_BATCH))
+               .set_schema(table.physical_schema).set_batch_size(ROWS_PER_BATCH)
+               .set_storage_options(storage_options_of(table.options)))
     if "versionAsOf" in table.options:
         builder = builder.version_as_of(_int_option(table, "versionAsOf", 0))
     try:

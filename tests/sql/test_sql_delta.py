@@ -189,3 +189,28 @@ def test_partitioned_by_is_checked_and_refused_where_the_connector_cannot_partit
     with pytest.raises(SqlValidationError, match="table 'printed': PARTITIONED BY \\(k\\) is not supported by "
                                                  "connector 'print'; partitioned tables: 'delta'"):
         t_env.execute_sql("INSERT INTO printed SELECT id, id FROM orders")
+
+
+@pytest.mark.integration
+def test_a_delta_table_in_s3_partitioned_and_merged(tmp_path, s3_endpoint):
+    bucket = s3_endpoint.create_bucket()
+    s3 = (f"'s3.endpoint' = '{s3_endpoint.endpoint_url}', 's3.access-key' = 'testing', "
+          "'s3.secret-key' = 'testing', 's3.region' = 'us-east-1'")
+    t_env = streaming(2)
+    orders_table(t_env, tmp_path, ROWS)
+    t_env.execute_sql(f"CREATE TABLE lake ({COLUMNS}) PARTITIONED BY (paid) "
+                      f"WITH ('connector' = 'delta', 'table-path' = 's3://{bucket}/orders', {s3})")
+    t_env.execute_sql("INSERT INTO lake SELECT * FROM orders").wait()
+    assert sorted(tuple(r) for r in t_env.execute_sql("SELECT * FROM lake").collect()) == sorted(ROWS)
+    keys = {o["Key"] for o in s3_endpoint.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {k.split("/")[1] for k in keys} == {"paid=true", "paid=false", "_delta_log"}
+
+    t_env.execute_sql(f"CREATE TABLE per_user (user_id STRING, n BIGINT, PRIMARY KEY (user_id) NOT ENFORCED) "
+                      f"WITH ('connector' = 'delta', 'table-path' = 's3://{bucket}/per_user', {s3})")
+    t_env.execute_sql("INSERT INTO per_user SELECT user_id, COUNT(*) FROM orders WHERE user_id IS NOT NULL "
+                      "GROUP BY user_id").wait()
+    counts = Counter(u for _i, u, *_ in ROWS if u is not None)
+    got = t_env.execute_sql("SELECT * FROM per_user").collect()
+    assert sorted(tuple(r) for r in got) == sorted(counts.items())
+    assert not [k for k in (o["Key"] for o in s3_endpoint.client().list_objects_v2(Bucket=bucket)["Contents"])
+                if "_rayflink_staging" in k]  # the merge's staged rows are removed
