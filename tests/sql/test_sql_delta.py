@@ -13,6 +13,7 @@ from deltalake import DeltaTable
 
 from rayflink.sql.errors import SqlPlanningError, SqlValidationError
 from rayflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment
+from rayflink.testing.exactly_once import chaos_thread
 
 ROWS = [  # (id, user, amount, price, paid, ts): a NULL in every nullable column somewhere
     (i, f"u{i % 7}" if i % 11 else None, 1.5 * i, decimal.Decimal(f"{i}.{i % 100:02d}"), i % 2 == 0,
@@ -48,6 +49,26 @@ def as_rows(records: list[dict]) -> list[tuple]:
     return sorted(tuple(r.values()) for r in records)
 
 
+def checkpointed(tmp_path) -> StreamTableEnvironment:
+    """A table environment at parallelism 2 checkpointing every 200 ms, restarting on failures."""
+    from rayflink.common.restart_strategy import RestartStrategies
+    from rayflink.datastream import StreamExecutionEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(2)
+    env.enable_checkpointing(200)
+    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
+    return StreamTableEnvironment.create(env)
+
+
+def sequence(t_env: TableEnvironment, n: int) -> None:
+    """Table ``gen``: ids 0 .. n-1 at 3,000 rows/s (several checkpoints' worth)."""
+    t_env.execute_sql(f"""CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{n}',
+                          'rows-per-second' = '3000', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
+                          'fields.id.end' = '{n - 1}')""")
+
+
 @pytest.mark.integration
 def test_insert_into_delta_then_read_with_deltalake_and_with_sql_at_each_version(tmp_path):
     table = tmp_path / "orders_delta"
@@ -75,20 +96,9 @@ def test_insert_into_delta_then_read_with_deltalake_and_with_sql_at_each_version
 
 @pytest.mark.integration
 def test_a_checkpointed_insert_lands_every_row_once_under_executor_kills(tmp_path):
-    from rayflink.common.restart_strategy import RestartStrategies
-    from rayflink.datastream import StreamExecutionEnvironment
-    from rayflink.testing.exactly_once import chaos_thread
-
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2)
-    env.enable_checkpointing(200)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
-    t_env = StreamTableEnvironment.create(env)
+    t_env = checkpointed(tmp_path)
     n = 12_000
-    t_env.execute_sql(f"""CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{n}',
-                          'rows-per-second' = '3000', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
-                          'fields.id.end' = '{n - 1}')""")
+    sequence(t_env, n)
     t_env.execute_sql(f"CREATE TABLE lake (id BIGINT, k INT) WITH ('connector' = 'delta', "
                       f"'table-path' = '{tmp_path / 'lake'}')")
     result = t_env.execute_sql("INSERT INTO lake SELECT id, CAST(id % 7 AS INT) FROM gen")
@@ -146,20 +156,9 @@ def test_partitioned_by_writes_delta_partitions_that_read_back_whole(tmp_path):
 
 @pytest.mark.integration
 def test_an_updating_query_merges_into_delta_on_its_primary_key_once_under_executor_kills(tmp_path):
-    from rayflink.common.restart_strategy import RestartStrategies
-    from rayflink.datastream import StreamExecutionEnvironment
-    from rayflink.testing.exactly_once import chaos_thread
-
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2)
-    env.enable_checkpointing(200)
-    env.get_checkpoint_config().set_checkpoint_storage_dir(f"file://{tmp_path}/checkpoints")
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
-    t_env = StreamTableEnvironment.create(env)
+    t_env = checkpointed(tmp_path)
     n = 9_000
-    t_env.execute_sql(f"""CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{n}',
-                          'rows-per-second' = '3000', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
-                          'fields.id.end' = '{n - 1}')""")
+    sequence(t_env, n)
     t_env.execute_sql(f"CREATE TABLE totals (k INT, n BIGINT, top BIGINT, PRIMARY KEY (k) NOT ENFORCED) "
                       f"PARTITIONED BY (k) WITH ('connector' = 'delta', 'table-path' = '{tmp_path / 'totals'}')")
     # keys come and go: a key's row is deleted while its count is odd past 3 (-D, then +I again)
