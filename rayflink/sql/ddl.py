@@ -80,7 +80,8 @@ def create_table(node: exp.Create) -> CatalogTable:
             key = p.this.this if isinstance(p.this, exp.Literal) else p.this.name
             value = p.args["value"]
             options[str(key)] = value.this if isinstance(value, exp.Literal) else value.sql()
-        elif not isinstance(p, exp.SchemaCommentProperty):  # COMMENT '...' documents the table only
+        elif not isinstance(p, (exp.SchemaCommentProperty, exp.TemporaryProperty)):  # COMMENT documents the
+            # table only; every table of the catalog lives as long as its TableEnvironment (TEMPORARY)
             raise invalid(f"table {name!r}: {type(p).__name__} is not supported in CREATE TABLE "
                           "(supported: PRIMARY KEY, WATERMARK, PARTITIONED BY (...), WITH (...))", p)
     return CatalogTable(name, tuple(columns), options, watermark, primary_key, partition_keys)
