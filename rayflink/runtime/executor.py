@@ -7,11 +7,13 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rayflink.common import config_options as options
 from rayflink.errors import RayflinkError
@@ -27,6 +29,7 @@ _EXECUTOR_START_S = 60.0  # how long a task executor may take to answer its firs
 # being lost, and Ray marks its actors dead only when the node misses its health checks (~15 s)
 _EXECUTOR_LOST_WAIT_S = 120.0
 _EXECUTOR_LOST_POLL_S = 0.5
+_EXECUTOR_STARTS = 3  # an executor that dies as it starts is started again up to this many times
 _EXECUTOR_NAME = "task-executor-{}"
 
 
@@ -190,39 +193,61 @@ class TaskExecutor:
 
 
 def task_executors(count: int, spread: bool = True) -> list[Any]:
-    """The first ``count`` task executors of the Ray cluster, started on first use: spread over
-    the cluster's nodes (Ray's SPREAD scheduling) when ``spread``
-    (``cluster.evenly-spread-out-slots``), else where Ray finds room.
+    """The first ``count`` task executors of the Ray cluster, started on first use.
 
     One that does not answer because its node is being lost is waited for until Ray declares
-    it dead (up to ``_EXECUTOR_LOST_WAIT_S``), then started again, on a node that is alive;
-    raises ``RayflinkError`` if Ray never does."""
-    handles = [_task_executor(index, spread) for index in range(count)]
-    return [_answering(index, handle, spread) for index, handle in enumerate(handles)]
+    it dead (up to ``_EXECUTOR_LOST_WAIT_S``; raises ``RayflinkError`` if Ray never does), then
+    started again. Executors are started, when ``spread`` (``cluster.evenly-spread-out-slots``),
+    each on the live node with the fewest of these executors, so subtasks spread evenly over
+    the nodes also after a node was lost; else where Ray finds room."""
+    handles: dict[int, Any] = {}
+    nodes: Counter[str] = Counter()
+    for index in range(count):
+        try:
+            handle = ray.get_actor(_EXECUTOR_NAME.format(index), namespace=NAMESPACE)
+        except ValueError:  # never started, or dead: its name is free
+            continue
+        info = _answering(index, handle)
+        if info is not None:
+            handles[index] = handle
+            nodes[info["node_id"]] += 1
+    for index in range(count):
+        for _start in range(_EXECUTOR_STARTS):
+            if index in handles:
+                break
+            node = None
+            if spread:
+                alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+                node = min(alive, key=lambda n: nodes[n])
+            handle = TaskExecutor.options(
+                name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+                num_cpus=0, max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False) if node else "DEFAULT",
+            ).remote(index)
+            info = _answering(index, handle)
+            if info is not None:  # (else it died at once, or lost its node: start it again)
+                handles[index] = handle
+                nodes[info["node_id"]] += 1
+        if index not in handles:
+            raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(index)} died as it started, "
+                                f"{_EXECUTOR_STARTS} times; see its log (Ray's worker logs) for why")
+    return [handles[index] for index in range(count)]
 
 
-def _task_executor(index: int, spread: bool) -> Any:
-    return TaskExecutor.options(
-        name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
-        num_cpus=0, max_restarts=0, scheduling_strategy="SPREAD" if spread else "DEFAULT",
-    ).remote(index)
-
-
-def _answering(index: int, handle: Any, spread: bool) -> Any:
-    """``handle``, or the executor started in its place once Ray declared it dead."""
+def _answering(index: int, handle: Any) -> dict | None:
+    """The ``info`` of executor ``index``, or None once Ray declared it dead."""
     deadline = time.monotonic() + _EXECUTOR_LOST_WAIT_S
     while True:
         try:
-            ray.get(handle.info.remote(), timeout=_EXECUTOR_START_S)
-            return handle
+            return ray.get(handle.info.remote(), timeout=_EXECUTOR_START_S)
         except ray.exceptions.ActorUnavailableError as exc:  # out of reach: its node is being lost
             if time.monotonic() > deadline:
                 raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(index)} has not answered for "
                                     f"{_EXECUTOR_LOST_WAIT_S:.0f} s and Ray has not declared it dead: "
                                     f"{str(exc)[:300]}") from None
             time.sleep(_EXECUTOR_LOST_POLL_S)
-        except ray.exceptions.RayActorError:  # it died: its name is free again, start a new one
-            handle = _task_executor(index, spread)
+        except ray.exceptions.RayActorError:
+            return None
 
 
 def process_rss_bytes() -> int:

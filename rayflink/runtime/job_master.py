@@ -803,6 +803,10 @@ class JobManager:
 
 
 def job_manager() -> Any:
-    """The cluster's job manager, started on first use; Ray restarts it whenever it dies."""
-    return JobManager.options(name="job-manager", namespace=NAMESPACE, get_if_exists=True,
-                              lifetime="detached", num_cpus=0, max_restarts=-1).remote()
+    """The cluster's job manager, started on first use; Ray restarts it whenever it dies.
+
+    It runs on the head node (as Ray Train's state actor does), with Ray's GCS: a head node
+    lost is the cluster lost, unless the GCS is fault tolerant (an external Redis), and then
+    the head node that takes over restarts the job manager."""
+    return JobManager.options(name="job-manager", namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+                              num_cpus=0, resources={"node:__internal_head__": 0.001}, max_restarts=-1).remote()
