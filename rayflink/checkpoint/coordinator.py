@@ -484,14 +484,16 @@ class CheckpointCoordinator:
                     f"execution.checkpointing.tolerable-failed-checkpoints ({self.tolerable}); last: {reason}")
 
     def adopt(self, metadata: dict) -> None:
-        """Retain the job's own checkpoint ``metadata``, completed under an earlier job manager,
-        as if completed here: ids go on after it, and the files it shares stay until a later
-        checkpoint subsumes it."""
+        """Go on from the job's checkpoint or savepoint ``metadata``, completed under an earlier
+        job manager: ids go on after it; a checkpoint is retained as if completed here (the
+        files it shares stay until a later checkpoint subsumes it), a savepoint is the user's."""
         with self.lock:
+            self.next_id = max(self.next_id, metadata["checkpoint_id"] + 1)
+            if metadata["savepoint"]:
+                return
             self.completed.append(metadata)
             for f in metadata.get("shared", ()):
                 self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
-            self.next_id = max(self.next_id, metadata["checkpoint_id"] + 1)
 
     def latest_completed(self) -> dict | None:
         with self.lock:

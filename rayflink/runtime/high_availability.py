@@ -92,7 +92,8 @@ class HighAvailabilityServices:
         self._change(job_id, attempt=attempt)
 
     def checkpoint_completed(self, job_id: str, metadata_path: str) -> None:
-        """The job's checkpoint with metadata at ``metadata_path`` completed: a recovery restores it."""
+        """The job's checkpoint with metadata at ``metadata_path`` completed (or the savepoint a
+        rescale took): a recovery restores it."""
         self._change(job_id, checkpoint=metadata_path)
 
     def remove(self, job_id: str) -> None:

@@ -449,6 +449,7 @@ class JobMaster:
         new = self._rescaled_parallelism(parallelism)
         result = self.trigger_savepoint(path, stop=True)
         self.rescale_to = (new, read_metadata(path, self.coordinator.storage_options))
+        self.ha.checkpoint_completed(self.job_id, path)  # a recovery from here on restores the savepoint
         self.stopping = "rescale"
         # RESTARTING until the new attempt is deployed and checkpointing: a savepoint or rescale asked for
         # in between would find the coordinator still stopped
