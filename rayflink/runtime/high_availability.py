@@ -97,16 +97,21 @@ class HighAvailabilityServices:
         self._change(job_id, checkpoint=metadata_path)
 
     def remove(self, job_id: str) -> None:
-        """The job ended: no job manager recovers it (its graph goes with its storage, or here)."""
+        """The job ended: no job manager recovers it. Its graph is deleted in the background: a
+        storage that does not answer must not hold the job's end."""
         with self._lock:
             record = self._records.pop(job_id, None)
         if record is None:
             return
         internal_kv._internal_kv_del(_key(job_id), namespace=_KV_NAMESPACE)
-        try:
-            record.open_storage().delete(_GRAPH)
-        except Exception:  # noqa: BLE001 - a leftover graph file is harmless; the record is gone
-            pass
+
+        def delete_graph() -> None:
+            try:
+                record.open_storage().delete(_GRAPH)
+            except Exception:  # noqa: BLE001 - a leftover graph file is harmless; the record is gone
+                pass
+
+        threading.Thread(target=delete_graph, daemon=True, name=f"ha-cleanup-{job_id}").start()
 
     def recover(self) -> list[tuple[JobRecord, JobGraph]]:
         """The jobs a job manager that died left running, with their graphs. A record whose

@@ -652,8 +652,14 @@ class JobManager:
         self.ha = HighAvailabilityServices()
         me = ray.get_runtime_context().current_actor
         for record, graph in self.ha.recover():
-            self._start_rest(graph.config)
-            master = JobMaster(record.job_id, graph, me, self.pool, self.ha)
+            try:
+                self._start_rest(graph.config)
+                master = JobMaster(record.job_id, graph, me, self.pool, self.ha)
+            except Exception as exc:  # noqa: BLE001 - named; the other jobs still recover, the job manager starts
+                print(f"rayflink: cannot recover job {record.job_id}: {type(exc).__name__}: {str(exc)[:500]}",
+                      file=sys.stderr)
+                self.ha.remove(record.job_id)
+                continue
             self.jobs[record.job_id] = master
             master.recover(record.attempt, record.checkpoint)
         threading.Thread(target=self._release_idle_executors, daemon=True, name="executor-release").start()
