@@ -27,7 +27,7 @@ from typing import Any
 from ray import cloudpickle
 from ray.experimental import internal_kv
 
-from rayflink.checkpoint.storage import CheckpointStorage, storage_options
+from rayflink.checkpoint.storage import CheckpointStorage, CheckpointStorageError, storage_options
 from rayflink.common import config_options as options
 from rayflink.graph.job_graph import JobGraph
 
@@ -71,12 +71,19 @@ class HighAvailabilityServices:
         return f"{base.rstrip('/')}/{job_id}" if base else None
 
     def add(self, job_id: str, graph: JobGraph, attempt: int) -> bool:
-        """Keep ``graph`` and a record of the job; False (nothing kept) if it is not recoverable."""
+        """Keep ``graph`` and a record of the job; False (nothing kept) if it is not recoverable.
+        A graph that cannot be written leaves the job running without recovery, said on stderr
+        (its checkpoints will fail the same way, as the job's restart strategy allows)."""
         uri = self.graph_uri(job_id, graph.config)
         if uri is None:
             return False
         record = JobRecord(job_id, uri, storage_options(graph.config), None, attempt)
-        record.open_storage().write_bytes(_GRAPH, cloudpickle.dumps(graph))
+        try:
+            record.open_storage().write_bytes(_GRAPH, cloudpickle.dumps(graph))
+        except CheckpointStorageError as exc:
+            print(f"rayflink: job {job_id} ends with its job manager (high availability is off for it): "
+                  f"{exc}", file=sys.stderr)
+            return False
         with self._lock:
             self._put(record)
         return True
