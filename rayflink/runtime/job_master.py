@@ -130,6 +130,7 @@ class JobMaster:
         thread of its own. A recovery is not a restart: the restart strategy is not asked."""
         self.status = JobStatus.RESTARTING
         self.attempt = attempt
+        self.failures.append("the job manager died; a new one recovers the job from its latest completed checkpoint")
         self.failovers.append({"attempt": attempt + 1, "detected_at": time.time(), "cause": "job manager restart"})
         threading.Thread(target=self._run, args=(True, checkpoint), daemon=True, name=f"job-{self.job_id}").start()
 

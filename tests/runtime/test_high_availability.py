@@ -50,6 +50,7 @@ def test_a_killed_job_manager_recovers_its_job_from_the_latest_checkpoint_exactl
                         timeout=120, what="the job to run again")
     recovery = status["failovers"][-1]
     assert recovery["cause"] == "job manager restart" and recovery["checkpoint_id"] >= 3, recovery
+    assert "job manager died" in status["failures"][-1]  # what `rayflink status` and the REST API show
     recovered_in = recovery["running_at"] - killed_at
     print(f"job manager killed -> job running again: {recovered_in:.2f} s "
           f"(load average {os.getloadavg()[0]:.1f})")
