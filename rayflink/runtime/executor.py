@@ -211,26 +211,28 @@ def task_executors(count: int, spread: bool = True) -> list[Any]:
         if info is not None:
             handles[index] = handle
             nodes[info["node_id"]] += 1
-    for index in range(count):
-        for _start in range(_EXECUTOR_STARTS):
-            if index in handles:
-                break
-            node = None
-            if spread:
-                alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-                node = min(alive, key=lambda n: nodes[n])
-            handle = TaskExecutor.options(
+    for _start in range(_EXECUTOR_STARTS):
+        missing = [index for index in range(count) if index not in handles]
+        if not missing:
+            break
+        alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]] if spread else []
+        started = {}
+        for index in missing:  # all at once: an executor takes a second or two to start
+            node = min(alive, key=lambda n: nodes[n]) if alive else None
+            if node is not None:
+                nodes[node] += 1  # planned there
+            started[index] = TaskExecutor.options(
                 name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
                 num_cpus=0, max_restarts=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False) if node else "DEFAULT",
             ).remote(index)
-            info = _answering(index, handle)
-            if info is not None:  # (else it died at once, or lost its node: start it again)
+        for index, handle in started.items():
+            if _answering(index, handle) is not None:  # (else it died at once, or lost its node: again)
                 handles[index] = handle
-                nodes[info["node_id"]] += 1
-        if index not in handles:
-            raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(index)} died as it started, "
-                                f"{_EXECUTOR_STARTS} times; see its log (Ray's worker logs) for why")
+    missing = [index for index in range(count) if index not in handles]
+    if missing:
+        raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(missing[0])} died as it started, "
+                            f"{_EXECUTOR_STARTS} times; see its log (Ray's worker logs) for why")
     return [handles[index] for index in range(count)]
 
 
