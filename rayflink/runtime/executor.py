@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -57,7 +58,7 @@ class TaskExecutor:
     def _drop_orphans(self) -> None:
         """Fail the subtasks whose job manager died for good: nobody could list, cancel or
         restart them, and forget how they ended: nobody will ask. (A job manager that Ray
-        restarts takes its jobs over and drops their old subtasks itself, ``drop_job``.)"""
+        restarts takes its jobs over and drops their old subtasks itself, ``ExecutorPool.drop_jobs``.)"""
         orphaned: set[str] = set()  # task keys
         while True:
             time.sleep(JOB_MANAGER_CHECK_S)
@@ -301,18 +302,24 @@ class ExecutorPool:
                 self._give_back(index, job_id)
             return handles
 
-    def drop_job(self, job_id: str, timeout: float) -> None:
-        """Cancel every subtask of ``job_id`` in every executor and wait for them to end; an
-        executor where one has not ended after ``timeout`` s is stopped (only that stops user
-        code that ignores cancellation)."""
+    def drop_jobs(self, dropped: Callable[[str], bool], timeout: float) -> None:
+        """Cancel every subtask of the jobs ``dropped`` names (by job id) in every executor and
+        wait for them to end; an executor where one has not ended after ``timeout`` s is stopped
+        (only that stops user code that ignores cancellation)."""
         with self._lock:
             handles = dict(self._handles)
-        asked = {index: handle.drop_job.remote(job_id, timeout) for index, handle in handles.items()}
-        for index, ref in asked.items():
+        asked = []
+        for index, handle in handles.items():
+            try:
+                jobs = ray.get(handle.info.remote(), timeout=_EXECUTOR_START_S)["jobs"]
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                continue  # lost: nothing runs there any more
+            asked += [(index, handle.drop_job.remote(job_id, timeout)) for job_id in jobs if dropped(job_id)]
+        for index, ref in asked:
             try:
                 left = ray.get(ref, timeout=timeout + _EXECUTOR_START_S)
             except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-                continue  # lost: nothing of the job runs there any more
+                continue
             if left:
                 ray.kill(handles[index], no_restart=True)
 

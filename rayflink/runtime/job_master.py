@@ -135,7 +135,7 @@ class JobMaster:
         threading.Thread(target=self._run, args=(True, checkpoint), daemon=True, name=f"job-{self.job_id}").start()
 
     def _recover(self, checkpoint: str | None) -> None:
-        self.pool.drop_job(self.job_id, _CANCEL_GRACE_S)
+        self.pool.drop_jobs(lambda job_id: job_id == self.job_id, _CANCEL_GRACE_S)
         self.failovers[-1]["tasks_ended_at"] = time.time()
         if any(n.transformation.operator is not None and n.transformation.operator.kind is OperatorKind.COLLECT
                for v in self.graph.vertices for n in v.nodes):
@@ -244,7 +244,7 @@ class JobMaster:
             except ray.exceptions.RayActorError:
                 if time.monotonic() > deadline:
                     raise
-                self.pool.drop_job(self.job_id, _CANCEL_GRACE_S)
+                self.pool.drop_jobs(lambda job_id: job_id == self.job_id, _CANCEL_GRACE_S)
 
     def _deploy(self, restore: dict | None) -> None:
         """Place subtask ``s`` of every vertex in slot ``s`` (task executor ``s``), wire, start."""
@@ -663,6 +663,11 @@ class JobManager:
                 continue
             self.jobs[record.job_id] = master
             master.recover(record.attempt, record.checkpoint)
+        # subtasks of jobs a job manager before this one ran and nothing recovers (not kept for
+        # high availability): nobody could list, cancel or restart them (a job is known here
+        # before any subtask of it is deployed)
+        threading.Thread(target=self.pool.drop_jobs, args=(lambda job_id: job_id not in self.jobs, _CANCEL_GRACE_S),
+                         daemon=True, name="drop-orphans").start()
         threading.Thread(target=self._release_idle_executors, daemon=True, name="executor-release").start()
 
     def _release_idle_executors(self) -> None:

@@ -8,11 +8,16 @@ import time
 
 import pytest
 
+from rayflink import testing
+from rayflink.common import WatermarkStrategy
+from rayflink.connectors.datagen import DataGeneratorSource, RateLimiterStrategy
+from rayflink.connectors.discarding import DiscardingSink
 from rayflink.datastream.connectors.file_system import Encoder, FileSink
 from rayflink.datastream.state_backend import HashMapStateBackend
-from rayflink.errors import JobExecutionError
+from rayflink.errors import JobExecutionError, UnknownJobError
 from rayflink.testing.exactly_once import compare, completed_checkpoints, counting_job
 from rayflink.testing.services import wait_until
+from tests.runtime.test_control_plane import jobs_on_executors
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +42,15 @@ def test_a_killed_job_manager_recovers_its_job_from_the_latest_checkpoint_exactl
     counts = counting_job(f"file://{tmp_path}/checkpoints", records, 3_000, HashMapStateBackend())
     counts.map(str).sink_to(FileSink.for_row_format(str(out), Encoder.simple_string_encoder()).build())
     client = counts.get_execution_environment().execute_async("survives its job manager")
-    # and a job that collects its records through the job manager,
+    # a job that collects its records through the job manager, and one that is not kept (no checkpoints),
     collected = counting_job(f"file://{tmp_path}/collected", 10**9, 100, HashMapStateBackend()).execute_and_collect()
+    not_kept = testing.env(2)
+    not_kept.from_source(DataGeneratorSource(lambda i: i, None, RateLimiterStrategy.per_second(100)),
+                         WatermarkStrategy.no_watermarks(), "unbounded").sink_to(DiscardingSink())
+    not_kept_client = not_kept.execute_async("not kept")
     wait_until(lambda: completed_checkpoints(client) >= 3 and completed_checkpoints(collected.client) >= 1,
                timeout=120, what="checkpoints of both jobs")
+    assert not_kept_client.job_id in jobs_on_executors(2)
     attempt = client.get_status()["attempt"]
     # when the job manager's actor is killed mid-job (Ray restarts it),
     killed_at = time.time()
@@ -60,6 +70,11 @@ def test_a_killed_job_manager_recovers_its_job_from_the_latest_checkpoint_exactl
     missing, duplicated = compare(finished_lines(out), records)
     assert duplicated == {}, "records written twice"
     assert missing == {}, "records lost"
-    # the collecting job, whose buffered records died with the job manager, fails saying so.
+    # the collecting job, whose buffered records died with the job manager, fails saying so;
     with pytest.raises(JobExecutionError, match="execute_and_collect"):
         list(collected)
+    # and the job that was not kept is gone, its subtasks too.
+    with pytest.raises(UnknownJobError):
+        not_kept_client.get_status()
+    wait_until(lambda: not_kept_client.job_id not in jobs_on_executors(2), timeout=60,
+               what="the subtasks of the job not kept to be dropped")
