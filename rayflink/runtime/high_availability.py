@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ray import cloudpickle
@@ -150,7 +150,7 @@ class HighAvailabilityServices:
     def _put(self, record: JobRecord) -> None:
         """Keep ``record`` here and in the GCS (the caller holds the lock: changes never cross)."""
         self._records[record.job_id] = record
-        internal_kv._internal_kv_put(_key(record.job_id), json.dumps(record.__dict__).encode(), overwrite=True,
+        internal_kv._internal_kv_put(_key(record.job_id), json.dumps(asdict(record)).encode(), overwrite=True,
                                      namespace=_KV_NAMESPACE)
 
 
