@@ -50,6 +50,10 @@ class UnknownJobError(RayflinkError, LookupError):
     """No job with that id runs (or ran recently) on this cluster."""
 
 
+class JobManagerUnavailableError(RayflinkError):
+    """The job manager did not answer: its Ray actor died, or is restarting (clients retry for a while)."""
+
+
 class QueryableStateError(RayflinkError):
     """A queryable state request failed: the job is not running, the state is unknown, or it timed out."""
 

@@ -62,7 +62,9 @@ class CheckpointCoordinator:
     """Periodic aligned checkpoints of one job attempt, savepoints on request, and their history.
 
     ``send(task_key, message)`` delivers a control message to a subtask; ``on_too_many_failures``
-    is called when more checkpoints failed in a row than the job tolerates.
+    is called when more checkpoints failed in a row than the job tolerates; ``on_completed``
+    with the metadata path of each completed checkpoint (not savepoint), before any subtask
+    hears of it (the job manager's high-availability pointer).
 
     A subtask that finished (on a checkpoint taken after its end of input) acknowledges no
     later checkpoint: those carry the state it acknowledged last, as Flink's checkpoints carry
@@ -74,11 +76,13 @@ class CheckpointCoordinator:
     """
 
     def __init__(self, job_id: str, config: dict, send: Callable[[Any, Any], None],
-                 on_too_many_failures: Callable[[str], None]) -> None:
+                 on_too_many_failures: Callable[[str], None],
+                 on_completed: Callable[[str], None] = lambda _path: None) -> None:
         self.job_id = job_id
         self.config = config
         self.send = send
         self.on_too_many_failures = on_too_many_failures
+        self.on_completed = on_completed
         self.interval_s = checkpoint_interval_ms(config) / 1000
         self.timeout_s = options.get(config, options.CHECKPOINTING_TIMEOUT) / 1000
         self.min_pause_s = options.get(config, options.CHECKPOINTING_MIN_PAUSE) / 1000
@@ -384,6 +388,7 @@ class CheckpointCoordinator:
                 self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
             while len(self.completed) > self.retained:
                 self._discard(self.completed.pop(0))
+            self.on_completed(metadata_path)
         from rayflink.runtime.messages import CheckpointCompleted
 
         for key in self.tasks:
@@ -478,6 +483,18 @@ class CheckpointCoordinator:
                 self.on_too_many_failures(
                     f"{self.consecutive_failures} checkpoints failed in a row, more than "
                     f"execution.checkpointing.tolerable-failed-checkpoints ({self.tolerable}); last: {reason}")
+
+    def adopt(self, metadata: dict) -> None:
+        """Go on from the job's checkpoint or savepoint ``metadata``, completed under an earlier
+        job manager: ids go on after it; a checkpoint is retained as if completed here (the
+        files it shares stay until a later checkpoint subsumes it), a savepoint is the user's."""
+        with self.lock:
+            self.next_id = max(self.next_id, metadata["checkpoint_id"] + 1)
+            if metadata["savepoint"]:
+                return
+            self.completed.append(metadata)
+            for f in metadata.get("shared", ()):
+                self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
 
     def latest_completed(self) -> dict | None:
         with self.lock:
