@@ -15,7 +15,12 @@ window but for COUNT(DISTINCT) and AVG's results. A checkpoint holds each slice'
 watermark windows have fired up to; a restore keeps the rows of the key groups it owns.
 
 Rows are buffered (up to ``BUFFERED_ROWS``) and aggregated together when a watermark or a barrier
-comes: results only leave at watermarks, so buffering changes nothing but the cost."""
+comes: results only leave at watermarks, so buffering changes nothing but the cost.
+
+In processing time (``window.proctime``, a window on a ``PROCTIME()`` attribute) a row belongs to
+the slice of the operator's clock when it arrives (never late), rows are aggregated as they come,
+and a processing-time timer fires each window when the clock passes its end. At the end of a
+bounded input every window fires, as in Flink."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rayflink.clock import current_time_ms
 from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import merge_slices, slice_partials, slice_results
 from rayflink.operators.sql.keys import KeyColumns
@@ -51,11 +57,17 @@ class WindowAggregateOperator(OneInputStreamOperator):
         self.buffered_rows = 0
         self.late_records_dropped = 0
         self.windows_fired = 0
+        self.clock = current_time_ms  # processing time (windows on a PROCTIME() attribute)
 
     def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.late_records_dropped, "num_windows_fired": self.windows_fired}
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        if self.window.proctime:
+            now = max(self.clock(), self.fired_until + 1)
+            for batch in values:
+                self.assign(batch, np.full(batch.num_rows, now, dtype=np.int64))
+            return
         for batch in values:
             self.buffer.append(batch)
             self.buffered_rows += batch.num_rows
@@ -63,9 +75,22 @@ class WindowAggregateOperator(OneInputStreamOperator):
             self.flush()
 
     def process_watermark(self, watermark: int) -> None:
-        self.flush()
-        self.fire(watermark)
+        if not self.window.proctime:
+            self.flush()
+            self.fire(watermark)
         super().process_watermark(watermark)
+
+    def next_processing_time_timer(self) -> int | None:
+        """The last millisecond of the first window that holds a slice and has not fired (processing time)."""
+        if not self.window.proctime or not self.slices:
+            return None
+        first = min(self.slices)
+        if self.fired_until != MIN_WATERMARK:  # a slice of an earlier window fired is in a later one
+            first = max(first, int(slice_ends(self.window, self.fired_until + 1)))
+        return first - 1
+
+    def on_processing_time(self, now_ms: int) -> None:
+        self.fire(now_ms)
 
     def end_input(self) -> None:
         self.flush()
@@ -78,16 +103,16 @@ class WindowAggregateOperator(OneInputStreamOperator):
         """Aggregate the buffered rows into their slices: one hash aggregation for all of them."""
         if self.buffer:
             batches, self.buffer, self.buffered_rows = self.buffer, [], 0
-            self.assign(batches[0] if len(batches) == 1 else
-                        pa.Table.from_batches(batches).combine_chunks().to_batches()[0])
-
-    def assign(self, batch: pa.RecordBatch) -> None:
-        """Add each row to its key's slice; rows whose windows have all fired are dropped."""
-        times = batch.column(self.time)
-        if times.null_count:
-            batch = batch.filter(pc.is_valid(times))
+            batch = batches[0] if len(batches) == 1 else \
+                pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
             times = batch.column(self.time)
-        ts = np.asarray(times.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+            if times.null_count:
+                batch = batch.filter(pc.is_valid(times))
+                times = batch.column(self.time)
+            self.assign(batch, np.asarray(times.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64))
+
+    def assign(self, batch: pa.RecordBatch, ts: np.ndarray) -> None:
+        """Add each row (of time ``ts``) to its key's slice; rows whose windows have all fired are dropped."""
         ends = slice_ends(self.window, ts)
         on_time = last_window_end(self.window, ends) - 1 > self.fired_until
         if not on_time.all():

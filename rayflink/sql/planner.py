@@ -3,6 +3,7 @@ window TVFs), HAVING, OVER aggregations, SELECT, INSERT INTO; names and types ar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ class Planner:
             aggregates += [a for a in having.find_all(exp.AggFunc) if is_aggregate(a)]
         if group is None and not aggregates and not node.args.get("distinct"):
             if windowed is not None:
+                if windowed.window.proctime:
+                    raise invalid(f"a window TVF on the processing-time attribute {windowed.time!r} is supported in "
+                                  "a window aggregation (GROUP BY window_start, window_end) only", from_)
                 rel = WindowTableFunction(rel, rel.schema.names.index(windowed.time), windowed.window)
             return project(rel, selects, Binder(rel.schema, what=_what(rel), aliases=aliases))
         group_exprs = list(group.expressions) if group is not None else []
@@ -291,14 +295,19 @@ class Planner:
                 raise invalid(f"an OVER window's PARTITION BY takes columns; got {p.sql()}", p)
             partition.append(col.index)
         ordered = order.expressions if order is not None else []
-        if (len(ordered) != 1 or ordered[0].args.get("desc") or rel.rowtime is None
-                or binder.bind(ordered[0].this) != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
+        by = binder.bind(ordered[0].this) if len(ordered) == 1 and not ordered[0].args.get("desc") else None
+        proctime = isinstance(by, Col) and is_proctime(rel, rel.schema.names[by.index])
+        if not proctime and (by is None or rel.rowtime is None
+                             or by != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
             got = f"; got ORDER BY {', '.join(o.sql() for o in ordered)}" if ordered else ""
             raise invalid(f"an OVER window must ORDER BY the input's event-time attribute ascending"
-                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}",
-                          order or call)
-        time = rel.schema.names.index(rel.rowtime)
-        return (tuple(partition), time, _over_frame(spec)), text
+                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}; "
+                          "or a processing-time attribute (a PROCTIME() column)", order or call)
+        frame = _over_frame(spec)
+        if proctime:
+            assert isinstance(by, Col)
+            return (tuple(partition), by.index, dataclasses.replace(frame, proctime=True)), text
+        return (tuple(partition), rel.schema.names.index(rel.rowtime), frame), text
 
     def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]], join: exp.Join,
                   where: list[exp.Expr]) -> tuple[RelNode, dict[str, dict[str, int]], list[exp.Expr]]:
@@ -526,12 +535,15 @@ class Planner:
             raise invalid(f"{name}: the second argument must be DESCRIPTOR(time_column)", descriptor)
         time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(descriptor.expressions[0],
                                                                                     "DESCRIPTOR"))
-        check_rowtime(rel, time_col.name, descriptor)
+        proctime = is_proctime(rel, time_col.name)
+        if not proctime:
+            check_rowtime(rel, time_col.name, descriptor)
         intervals = [interval_ms(a) for a in args[2:] if isinstance(a, exp.Interval)]
         if name == "TUMBLE":
-            window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0)
+            window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0,
+                                proctime)
         else:  # HOP(data, descriptor, slide, size), CUMULATE(data, descriptor, step, size)
-            window = WindowSpec(name, intervals[1], intervals[0])
+            window = WindowSpec(name, intervals[1], intervals[0], proctime=proctime)
         check_window(window, call)
         return _Windowed(rel, time_col.name, window)
 
@@ -617,12 +629,17 @@ class Planner:
         if not isinstance(args[0], exp.Column):
             raise invalid(f"{call.name}: the first argument must be a time attribute column", call)
         time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(args[0], call.name))
-        check_rowtime(rel, time_col.name, args[0])
+        proctime = is_proctime(rel, time_col.name)
+        if proctime and call.name.upper() == "SESSION":
+            raise invalid(f"SESSION windows in processing time ({time_col.name!r} is a PROCTIME() attribute) are "
+                          "not supported yet; use an event-time attribute", call)
+        if not proctime:
+            check_rowtime(rel, time_col.name, args[0])
         intervals = [interval_ms(a) for a in args[1:] if isinstance(a, exp.Interval)]
         if call.name.upper() in ("TUMBLE", "SESSION"):  # SESSION(time, gap)
-            window = WindowSpec(call.name.upper(), intervals[0], intervals[0])
+            window = WindowSpec(call.name.upper(), intervals[0], intervals[0], proctime=proctime)
         else:  # HOP(time, slide, size)
-            window = WindowSpec("HOP", intervals[1], intervals[0])
+            window = WindowSpec("HOP", intervals[1], intervals[0], proctime=proctime)
         check_window(window, call)
         return call, time_col.name, window
 
@@ -819,6 +836,21 @@ def _unique(names: list[str]) -> list[str]:
             seen[n] = 0
         out.append(n)
     return out
+
+
+def is_proctime(rel: RelNode, name: str) -> bool:
+    """Whether field ``name`` of ``rel`` is a processing-time attribute: a computed column
+    ``AS PROCTIME()`` of the scanned table, or ``PROCTIME()`` in a projection, passed on as is."""
+    if isinstance(rel, Scan):
+        column = next((c for c in rel.table.columns if c.name == name), None)
+        return column is not None and column.expr is not None and \
+            re.sub(r"\s", "", column.expr).upper() == "PROCTIME()"
+    if isinstance(rel, Calc) and name in rel.names:
+        expr = rel.projections[rel.names.index(name)]
+        if isinstance(expr, Col):
+            return is_proctime(rel.input, rel.input.schema.names[expr.index])
+        return isinstance(expr, Call) and expr.name == "proctime"
+    return False
 
 
 def check_rowtime(rel: RelNode, name: str, node: exp.Expr) -> None:
