@@ -429,6 +429,28 @@ class Join(EquiJoin):
 
 
 @dataclass(frozen=True)
+class IntervalJoin(EquiJoin):
+    """An INNER equi-join of two insert-only inputs whose ON bounds left's event time by right's:
+    ``left_time`` - ``right_time`` (field indices, right's counted from 0) lies in [``lower``,
+    ``upper``] ms (``l.t BETWEEN r.t - INTERVAL ... AND r.t + INTERVAL ...``). A row is kept only
+    while a row still to come can match it: the state is cleaned as the watermark passes. The
+    ``condition`` (time bounds included) decides which rows match. Insert-only."""
+
+    condition: Expr
+    left_time: int
+    right_time: int
+    lower: int
+    upper: int
+
+    def explain(self) -> str:
+        offset = len(self.left.schema)
+        return (f"IntervalJoin(joinType=[{self.kind}], where=[{self.pairs()} AND {self.condition.sql()}], "
+                f"leftLowerBound=[{self.lower} ms], leftUpperBound=[{self.upper} ms], "
+                f"leftTimeAttribute=[{self.names[self.left_time]}], "
+                f"rightTimeAttribute=[{self.names[offset + self.right_time]}])")
+
+
+@dataclass(frozen=True)
 class TemporalJoin(EquiJoin):
     """``left JOIN right FOR SYSTEM_TIME AS OF left.time ON keys``: each left row joined with the
     version of ``right`` (a versioned table: a primary key and an event-time attribute) that was

@@ -14,12 +14,13 @@ from sqlglot import exp
 from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate, user_functions
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.errors import SqlPlanningError, closest
-from rayflink.sql.expressions import Call, Col, Expr
+from rayflink.sql.expressions import Call, Col, Expr, Lit
 from rayflink.sql.logical import (
     AggCall,
     Aggregate,
     Calc,
     ChangelogNormalize,
+    IntervalJoin,
     Join,
     LookupJoin,
     MatchRecognize,
@@ -362,6 +363,14 @@ class Planner:
         condition = None
         for r in residual:
             condition = r if condition is None else Call("and", (condition, r))
+        bounds = None
+        if not side and condition is not None and not left.updating and not right.updating \
+                and left.rowtime is not None and right.rowtime is not None:
+            left_time, right_time = left.schema.names.index(left.rowtime), right.schema.names.index(right.rowtime)
+            bounds = time_bounds(residual, left_time, offset + right_time)
+        if bounds is not None:
+            return IntervalJoin(left, right, "INNER", tuple(left_keys), tuple(right_keys), tuple(names), condition,
+                                left_time, right_time, *bounds), joined, where
         return Join(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
                     condition), joined, where
 
@@ -836,6 +845,48 @@ def _unique(names: list[str]) -> list[str]:
             seen[n] = 0
         out.append(n)
     return out
+
+
+_FLIPPED = {"greater_equal": "less_equal", "greater": "less", "less_equal": "greater_equal", "less": "greater"}
+
+
+def time_bounds(conjuncts: list[Expr], left_time: int, right_time: int) -> tuple[int, int] | None:
+    """(lower, upper): the bounds in ms on left time - right time that the join's non-equi
+    conjuncts set (``l.t BETWEEN r.t - INTERVAL a AND r.t + INTERVAL b``, ``l.t >= r.t``, ...,
+    either side first), or None when they do not bound it on both sides (no interval join)."""
+    def shifted(e: Expr) -> tuple[int, int] | None:  # field + constant ms
+        if isinstance(e, Col):
+            return e.index, 0
+        if isinstance(e, Call) and e.name in ("add", "subtract") and isinstance(e.args[0], Col) \
+                and isinstance(e.args[1], Lit) and e.args[1].type == pa.duration("ms"):
+            return e.args[0].index, e.args[1].value if e.name == "add" else -e.args[1].value
+        return None
+
+    lower = upper = None
+    pending = list(conjuncts)
+    while pending:
+        c = pending.pop()
+        if not isinstance(c, Call):
+            continue
+        if c.name == "and":
+            pending += c.args
+            continue
+        if c.name not in _FLIPPED:
+            continue
+        a, b = shifted(c.args[0]), shifted(c.args[1])
+        if a is None or b is None or {a[0], b[0]} != {left_time, right_time}:
+            continue
+        op = c.name if a[0] == left_time else _FLIPPED[c.name]
+        if a[0] != left_time:
+            a, b = b, a
+        bound = b[1] - a[1]  # left time <op> right time + bound
+        if op in ("greater_equal", "greater"):
+            bound += op == "greater"
+            lower = bound if lower is None else max(lower, bound)
+        else:
+            bound -= op == "less"
+            upper = bound if upper is None else min(upper, bound)
+    return None if lower is None or upper is None else (lower, upper)
 
 
 def is_proctime(rel: RelNode, name: str) -> bool:

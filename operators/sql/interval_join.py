@@ -1,0 +1,94 @@
+"""``IntervalJoin``: an INNER equi-join of two insert-only inputs whose ON bounds left's event time
+by right's, ``l.t - r.t`` in [lower, upper] (Flink's ``TimeIntervalJoin``).
+
+Per join key and side, keyed state maps an event time to the rows of that time. A row is joined
+with the other side's rows of its key whose times fall in its interval; the ON condition (the
+time bounds and any other non-equi part) is evaluated on the candidate pairs of a whole batch at
+once. A row is kept only while a row still to come can match it: rows still to come are later
+than the watermark, so a left row at ``t`` can be matched until the watermark reaches
+``t - lower``, a right row until it reaches ``t + upper``. An event-time timer per key, side and
+time removes the rows of that time then, so the state holds the rows of the last interval, not
+every row ever seen (a regular join would). A row that arrives when no later row can match it
+(late) is still joined with the rows kept, but not kept itself. Rows with a NULL key or time match
+nothing. BATCH has no watermarks: every row is kept until the end of input."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rayflink.graph.transformations import OperatorKind
+from rayflink.operators.sql.keyed import changelog_batch
+from rayflink.runtime.operator import TwoInputStreamOperator
+from rayflink.runtime.registry import register_operator
+from rayflink.sql.expressions import as_array, evaluate
+from rayflink.sql.types import epoch_millis
+
+_STATES = ("sql-interval-join-left", "sql-interval-join-right")  # per key: event time -> rows
+
+
+@register_operator(OperatorKind.SQL_INTERVAL_JOIN)
+class IntervalJoinOperator(TwoInputStreamOperator):
+    """params: ``keys`` (KeyColumns of the left and right input), ``condition``, ``left_time`` and
+    ``right_time`` (field indices), ``lower`` and ``upper`` (ms), ``schema`` (left's fields, then right's)."""
+
+    def open(self) -> None:
+        from rayflink.datastream.state import MapStateDescriptor
+
+        p = self.params
+        self.keys, self.condition, self.schema = p.keys, p.condition, p.schema
+        self.times = (p.left_time, p.right_time)
+        # a row of side 0 (left) at t matches right times in [t - upper, t - lower]; of side 1, left
+        # times in [t + lower, t + upper]; it can be matched until the watermark reaches t + expiry
+        self.window = ((-p.upper, -p.lower), (p.lower, p.upper))
+        self.expiry = (-p.lower, p.upper)
+        backend = self.keyed_state_backend()
+        assert backend is not None  # keyed: the plan keys both inputs by the join key
+        self.backend = backend
+        self.sides = [backend.get_partitioned_state(MapStateDescriptor(name, None, None))  # type: ignore[arg-type]
+                      for name in _STATES]
+        self.event_timers = self.internal_timer_service().event_time
+
+    def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
+        out = [b for b in (self.join(batch, input_index) for batch in values) if b is not None]
+        self.output.emit(out, None)
+
+    def join(self, batch: pa.RecordBatch, side: int) -> pa.RecordBatch | None:
+        """The joined rows ``batch`` (rows of input ``side``) makes; its rows kept that later rows can match."""
+        records = list(zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns))))
+        times = epoch_millis(batch.column(self.times[side]))
+        key_columns = self.keys[side]
+        by_key: dict = {}  # join key -> its rows' positions, in input order
+        for at, row in enumerate(records):
+            key_values = [row[i] for i in key_columns.indices]
+            if None not in key_values and times[at] is not None:  # NULL matches nothing
+                by_key.setdefault(key_columns.key(key_values), []).append(at)
+        (low, high), expiry = self.window[side], self.expiry[side]
+        mine, other, watermark = self.sides[side], self.sides[1 - side], self.current_watermark
+        pairs: list[tuple] = []
+        for key, positions in by_key.items():
+            self.backend.set_current_key(key)
+            kept = list(other.items())
+            for at in positions:
+                row, t = records[at], times[at]
+                for other_time, rows in kept:
+                    if t + low <= other_time <= t + high:
+                        pairs += [row + match if side == 0 else match + row for match in rows]
+                if t + expiry > watermark:  # a later row can still match it
+                    stored = mine.get(t)
+                    mine.put(t, [row] if stored is None else stored + [row])
+                    self.event_timers.add(t + expiry, key, side)
+        if not pairs:
+            return None
+        joined = changelog_batch(self.schema, pairs, None)
+        joined = joined.filter(pc.fill_null(as_array(evaluate(self.condition, joined), joined.num_rows), False))
+        return joined if joined.num_rows else None
+
+    def process_watermark(self, watermark: int) -> None:
+        """Remove the rows no later row can match: of each key, side and time whose timer is due."""
+        for _, key, side in self.event_timers.pop_due(watermark):
+            self.backend.set_current_key(key)
+            state, expiry = self.sides[side], self.expiry[side]
+            for t in [t for t in state.keys() if t + expiry <= watermark]:
+                state.remove(t)
+        super().process_watermark(watermark)
