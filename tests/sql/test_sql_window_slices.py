@@ -6,6 +6,7 @@ checkpoint and restore somewhere in between (from one old subtask, or from two h
 keys): after every watermark the operator has emitted exactly the rows of the windows the
 watermark passed, each with the aggregates of the rows that arrived before its window fired
 (brute force: every row in every window it belongs to), and it counts the rows it dropped as late.
+Restored at a higher parallelism, each subtask keeps the slices' rows of the key groups it owns.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rayflink.graph.transformations import OperatorKind, SqlWindowAggregateParams
+from rayflink.graph.transformations import OperatorKind, OperatorSpec, SqlWindowAggregateParams
 from rayflink.operators.sql.keys import KeyColumns
 from rayflink.runtime.messages import MAX_WATERMARK
+from rayflink.runtime.operator import OperatorContext
+from rayflink.runtime.registry import create_operator
 from rayflink.sql.logical import AggCall, WindowSpec
+from rayflink.state.key_groups import assign_key_group
 from rayflink.testing import OperatorHarness
+from rayflink.testing.harness import CollectingOutput
 
 INPUT = pa.schema([("k", pa.string()), ("g", pa.int32()), ("v", pa.int64()), ("ts", pa.timestamp("ms"))])
 AGGS = (AggCall("count_star", None, False, pa.int64()), AggCall("count", 2, False, pa.int64()),
@@ -177,3 +182,28 @@ def test_a_row_updates_one_slice_however_many_windows_hold_it():
     assert [(r[1], r[4]) for r in sorted(emitted(h))] == [(-8_000, 2), (-6_000, 4), (-4_000, 6), (-2_000, 8),
                                                          (0, 10)]
     h.close()
+
+
+def test_a_restore_at_a_higher_parallelism_keeps_the_slices_of_the_key_groups_each_subtask_owns(tmp_path):
+    window = WindowSpec("HOP", 20, 10)
+    h = harness((0,), window)
+    h.batch([batch([(k, 1, v, t) for k in ("a", "b", "c", "d", "e", None) for v, t in ((1, 3), (2, 14))])])
+    snapshot = h.snapshot()
+    h.watermark(MAX_WATERMARK)
+    whole = emitted(h)
+    h.close()
+    parts: list[Counter] = []
+    for subtask in range(2):  # the same state restored into two subtasks
+        ctx = OperatorContext(name="w", uid="w-uid", subtask_index=subtask, parallelism=2, max_parallelism=128,
+                              attempt=1, config={}, state_key_selectors=(lambda r: r,), working_dir=str(tmp_path))
+        op = create_operator(OperatorSpec(OperatorKind.SQL_WINDOW_AGGREGATE, h.op.params), ctx)
+        out = CollectingOutput()
+        op.output.add(out)
+        op.open()
+        op.restore_state([snapshot])
+        op.process_watermark(MAX_WATERMARK)
+        parts.append(Counter(row for b in out.values for row in zip(*(
+            (c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c).to_pylist() for c in b.columns))))
+        owned = ctx.key_groups()
+        assert all(assign_key_group(row[0], 128) in owned for row in parts[-1])
+    assert parts[0] + parts[1] == whole and parts[0] and parts[1]
