@@ -84,10 +84,13 @@ class WindowAggregateOperator(OneInputStreamOperator):
         """The last millisecond of the first window that holds a slice and has not fired (processing time)."""
         if not self.window.proctime or not self.slices:
             return None
-        first = min(self.slices)
-        if self.fired_until != MIN_WATERMARK:  # a slice of an earlier window fired is in a later one
-            first = max(first, int(slice_ends(self.window, self.fired_until + 1)))
-        return first - 1
+        return max(min(self.slices), self.first_unfired_end()) - 1
+
+    def first_unfired_end(self) -> int:
+        """The end of the first window that has not fired (windows end where slices end)."""
+        if self.fired_until == MIN_WATERMARK:
+            return MIN_WATERMARK
+        return int(slice_ends(self.window, self.fired_until + 1))
 
     def on_processing_time(self, now_ms: int) -> None:
         self.fire(now_ms)
@@ -146,8 +149,9 @@ class WindowAggregateOperator(OneInputStreamOperator):
         if watermark <= self.fired_until:
             return
         window, step = self.window, self.window.slide_ms
-        due = sorted({end for s in self.slices for end in range(s, int(last_window_end(window, s)) + 1, step)
-                      if self.fired_until < end - 1 <= watermark})
+        first = self.first_unfired_end()
+        due = sorted({end for s in self.slices
+                      for end in range(max(s, first), min(int(last_window_end(window, s)), watermark + 1) + 1, step)})
         self.fired_until = watermark
         out = []
         for end in due:
