@@ -36,6 +36,7 @@ from rayflink.operators.sql.windows import last_window_end, slice_ends, window_s
 from rayflink.runtime.messages import MAX_WATERMARK, MIN_WATERMARK
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
+from rayflink.state.backend import StateError
 
 BUFFERED_ROWS = 65_536  # rows buffered between watermarks before they are aggregated together
 COMPACTED_PIECES = 16  # a slice's pieces (one per aggregated buffer) merged into one at this many
@@ -182,6 +183,9 @@ class WindowAggregateOperator(OneInputStreamOperator):
         old subtask the same watermark at the barrier, so their ``fired_until`` agree."""
         if not states:
             return
+        if any("slices" not in state for state in states):
+            raise StateError("the window aggregate's state holds an accumulator per window (written before "
+                             "windows were sliced), not per slice; drain the job or start it without that state")
         self.fired_until = min(state["fired_until"] for state in states)
         owned = self.ctx.key_groups()
         for state in states:

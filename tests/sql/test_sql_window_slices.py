@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from rayflink.runtime.messages import MAX_WATERMARK
 from rayflink.runtime.operator import OperatorContext
 from rayflink.runtime.registry import create_operator
 from rayflink.sql.logical import AggCall, WindowSpec
+from rayflink.state.backend import StateError
 from rayflink.state.key_groups import assign_key_group
 from rayflink.testing import OperatorHarness
 from rayflink.testing.harness import CollectingOutput
@@ -207,3 +209,8 @@ def test_a_restore_at_a_higher_parallelism_keeps_the_slices_of_the_key_groups_ea
         owned = ctx.key_groups()
         assert all(assign_key_group(row[0], 128) in owned for row in parts[-1])
     assert parts[0] + parts[1] == whole and parts[0] and parts[1]
+
+
+def test_a_state_of_accumulators_per_window_is_refused_with_a_clear_error():
+    with pytest.raises(StateError, match="accumulator per window"):
+        harness((0,), WindowSpec("TUMBLE", 10, 10), restored=[{"keyed": {}, "timers": {}}])
