@@ -10,7 +10,12 @@ than the watermark, so a left row at ``t`` can be matched until the watermark re
 time removes the rows of that time then, so the state holds the rows of the last interval, not
 every row ever seen (a regular join would). A row that arrives when no later row can match it
 (late) is still joined with the rows kept, but not kept itself. Rows with a NULL key or time match
-nothing. BATCH has no watermarks: every row is kept until the end of input."""
+nothing. BATCH has no watermarks: every row is kept until the end of input.
+
+The joined rows keep left's event time as their time attribute. A joined row can be older than
+the watermark ``W`` (a right row after ``W`` meets left rows from ``W + lower`` on), so the
+watermark goes on delayed by the interval's reach, ``max(-lower, upper)``, as Flink delays it: no
+joined row is late downstream."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import pyarrow.compute as pc
 
 from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.keyed import changelog_batch
+from rayflink.runtime.messages import MAX_WATERMARK, MIN_WATERMARK
 from rayflink.runtime.operator import TwoInputStreamOperator
 from rayflink.runtime.registry import register_operator
 from rayflink.sql.expressions import as_array, evaluate
@@ -42,6 +48,8 @@ class IntervalJoinOperator(TwoInputStreamOperator):
         # times in [t + lower, t + upper]; it can be matched until the watermark reaches t + expiry
         self.window = ((-p.upper, -p.lower), (p.lower, p.upper))
         self.expiry = (-p.lower, p.upper)
+        self.delay = max(-p.lower, p.upper, 0)  # how far behind the watermark a joined row's time can be
+        self.input_watermark = MIN_WATERMARK  # the watermark of the inputs (the output's is delayed)
         backend = self.keyed_state_backend()
         assert backend is not None  # keyed: the plan keys both inputs by the join key
         self.backend = backend
@@ -64,7 +72,7 @@ class IntervalJoinOperator(TwoInputStreamOperator):
             if None not in key_values and times[at] is not None:  # NULL matches nothing
                 by_key.setdefault(key_columns.key(key_values), []).append(at)
         (low, high), expiry = self.window[side], self.expiry[side]
-        mine, other, watermark = self.sides[side], self.sides[1 - side], self.current_watermark
+        mine, other, watermark = self.sides[side], self.sides[1 - side], self.input_watermark
         pairs: list[tuple] = []
         for key, positions in by_key.items():
             self.backend.set_current_key(key)
@@ -91,4 +99,6 @@ class IntervalJoinOperator(TwoInputStreamOperator):
             state, expiry = self.sides[side], self.expiry[side]
             for t in [t for t in state.keys() if t + expiry <= watermark]:
                 state.remove(t)
-        super().process_watermark(watermark)
+        self.input_watermark = watermark
+        delayed = watermark if watermark == MAX_WATERMARK else max(MIN_WATERMARK, watermark - self.delay)
+        super().process_watermark(delayed)

@@ -434,13 +434,22 @@ class IntervalJoin(EquiJoin):
     ``left_time`` - ``right_time`` (field indices, right's counted from 0) lies in [``lower``,
     ``upper``] ms (``l.t BETWEEN r.t - INTERVAL ... AND r.t + INTERVAL ...``). A row is kept only
     while a row still to come can match it: the state is cleaned as the watermark passes. The
-    ``condition`` (time bounds included) decides which rows match. Insert-only."""
+    ``condition`` (time bounds included) decides which rows match. Insert-only; left's time stays
+    the event-time attribute (the watermark is delayed by the interval's reach)."""
 
     condition: Expr
     left_time: int
     right_time: int
     lower: int
     upper: int
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[self.left_time]
 
     def explain(self) -> str:
         offset = len(self.left.schema)

@@ -5,7 +5,9 @@ Given random rows of both inputs (keys with NULLs, times out of order by at most
 batches, with watermarks trailing the times by that bound and a checkpoint and restore somewhere in
 between: the operator emits every pair of rows of equal key whose times and other condition
 match (brute force over all pairs), each once; and after each watermark it keeps only the rows a
-row still to come can match, so the state is bounded by the interval, not by the input.
+row still to come can match, so the state is bounded by the interval, not by the input; its
+watermark goes on delayed by the interval's reach, so that windows over the joined rows (on the
+left time, which stays the event-time attribute) equal DuckDB's too.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def test_interval_join_emits_every_matching_pair_once_and_keeps_only_rows_still_
         h.batch([batch(side, rows)], input_index=side)
         seen[side].extend(rows)
         h.watermark(watermark)
+        assert h.main.watermarks[-1] == watermark - max(-lower, upper, 0)  # delayed: no joined row is late
         # kept: the rows a row later than the watermark can still match
         assert retained(h) == sum(1 for r in seen[0] if r[0] is not None and r[2] - lower > watermark) + \
             sum(1 for r in seen[1] if r[0] is not None and r[2] + upper > watermark)
@@ -142,3 +145,10 @@ def test_an_interval_join_query_equals_duckdb(tmp_path):
         assert "IntervalJoin(joinType=[INNER]" in t_env.explain_sql(query)
         got = final_state(t_env.execute_sql(query).collect())
         assert len(expected) > 100 and same_rows(got, expected), (got - expected, expected - got)
+        # the joined rows keep a's time as their event time: windows over them, none late
+        windows = final_state(t_env.execute_sql(
+            f"SELECT TUMBLE_START(ts, INTERVAL '1' MINUTE), COUNT(*), SUM(bv) FROM (SELECT a.ts, b.v AS bv "
+            f"{query[query.index('FROM'):]}) AS j GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE)").collect())
+        assert windows == Counter(normalize(r) for r in con.execute(
+            f"SELECT epoch_ms(CAST(a.ts AS TIMESTAMP)) // 60000 * 60000 AS ws, COUNT(*), SUM(b.v) "
+            f"{query[query.index('FROM'):]} GROUP BY ws").fetchall())
