@@ -299,12 +299,13 @@ class SqlWindowAssignParams:
 
 @dataclass(frozen=True)
 class SqlIntervalJoinParams:
-    """An interval join: ``keys`` (KeyColumns of the left and right input), ``condition`` (Expr:
-    the ON's non-equi part, time bounds included), ``left_time`` and ``right_time`` (the inputs'
-    event-time field indices), ``lower`` and ``upper`` (ms: left time - right time lies in
-    [lower, upper]), ``schema``."""
+    """An interval join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT |
+    RIGHT | FULL), ``condition`` (Expr: the ON's non-equi part, time bounds included),
+    ``left_time`` and ``right_time`` (the inputs' event-time field indices), ``lower`` and
+    ``upper`` (ms: left time - right time lies in [lower, upper]), ``schema``."""
 
     keys: tuple
+    kind: str
     condition: Any
     left_time: int
     right_time: int

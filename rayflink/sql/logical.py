@@ -430,11 +430,12 @@ class Join(EquiJoin):
 
 @dataclass(frozen=True)
 class IntervalJoin(EquiJoin):
-    """An INNER equi-join of two insert-only inputs whose ON bounds left's event time by right's:
+    """An equi-join of two insert-only inputs whose ON bounds left's event time by right's:
     ``left_time`` - ``right_time`` (field indices, right's counted from 0) lies in [``lower``,
     ``upper``] ms (``l.t BETWEEN r.t - INTERVAL ... AND r.t + INTERVAL ...``). A row is kept only
-    while a row still to come can match it: the state is cleaned as the watermark passes. The
-    ``condition`` (time bounds included) decides which rows match. Insert-only; left's time stays
+    while a row still to come can match it: the state is cleaned as the watermark passes, when an
+    outer side's rows that never matched are emitted padded with NULLs. The ``condition`` (time
+    bounds included) decides which rows match. Insert-only; for INNER and LEFT, left's time stays
     the event-time attribute (the watermark is delayed by the interval's reach)."""
 
     condition: Expr
@@ -449,7 +450,7 @@ class IntervalJoin(EquiJoin):
 
     @property
     def rowtime(self) -> str | None:
-        return self.names[self.left_time]
+        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
 
     def explain(self) -> str:
         offset = len(self.left.schema)
@@ -475,7 +476,7 @@ class TemporalJoin(EquiJoin):
 
     @property
     def rowtime(self) -> str | None:
-        return self.names[self.left_time]
+        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
 
     def explain(self) -> str:
         offset = len(self.left.schema)

@@ -364,13 +364,13 @@ class Planner:
         for r in residual:
             condition = r if condition is None else Call("and", (condition, r))
         bounds = None
-        if not side and condition is not None and not left.updating and not right.updating \
+        if condition is not None and not left.updating and not right.updating \
                 and left.rowtime is not None and right.rowtime is not None:
             left_time, right_time = left.schema.names.index(left.rowtime), right.schema.names.index(right.rowtime)
             bounds = time_bounds(residual, left_time, offset + right_time)
         if bounds is not None:
-            return IntervalJoin(left, right, "INNER", tuple(left_keys), tuple(right_keys), tuple(names), condition,
-                                left_time, right_time, *bounds), joined, where
+            return IntervalJoin(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
+                                condition, left_time, right_time, *bounds), joined, where
         return Join(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
                     condition), joined, where
 

@@ -129,7 +129,7 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
         connected = child(node.left).connect(child(node.right)).key_by(*keys)
         spec = OperatorSpec(OperatorKind.SQL_INTERVAL_JOIN, SqlIntervalJoinParams(
-            keys, node.condition, node.left_time, node.right_time, node.lower, node.upper, node.schema))
+            keys, node.kind, node.condition, node.left_time, node.right_time, node.lower, node.upper, node.schema))
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, TemporalJoin):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))

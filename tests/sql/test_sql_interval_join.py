@@ -3,8 +3,9 @@ against DuckDB.
 
 Given random rows of both inputs (keys with NULLs, times out of order by at most a bound), in
 batches, with watermarks trailing the times by that bound and a checkpoint and restore somewhere in
-between: the operator emits every pair of rows of equal key whose times and other condition
-match (brute force over all pairs), each once; and after each watermark it keeps only the rows a
+between, an INNER, LEFT, RIGHT or FULL join: the operator emits every pair of rows of equal key
+whose times and other condition match (brute force over all pairs), each once, and each row of an
+outer side that matched nothing once, padded with NULLs; and after each watermark it keeps only the rows a
 row still to come can match, so the state is bounded by the interval, not by the input; its
 watermark goes on delayed by the interval's reach, so that windows over the joined rows (on the
 left time, which stays the event-time attribute) equal DuckDB's too.
@@ -45,9 +46,9 @@ def condition(lower: int, upper: int, a_below_b: bool) -> Call:
     return Call("and", (bounds, Call("less", (Col(1, "a"), Col(4, "b"))))) if a_below_b else bounds
 
 
-def harness(lower: int, upper: int, a_below_b: bool, restored: list | None = None) -> OperatorHarness:
+def harness(kind: str, lower: int, upper: int, a_below_b: bool, restored: list | None = None) -> OperatorHarness:
     keys = (KeyColumns((0,)), KeyColumns((0,)))
-    params = SqlIntervalJoinParams(keys, condition(lower, upper, a_below_b), 2, 2, lower, upper, SCHEMA)
+    params = SqlIntervalJoinParams(keys, kind, condition(lower, upper, a_below_b), 2, 2, lower, upper, SCHEMA)
     return OperatorHarness(OperatorKind.SQL_INTERVAL_JOIN, params, key_selectors=keys, restored_state=restored)
 
 
@@ -81,14 +82,15 @@ def scenarios(draw):
             rows.append((draw(st.sampled_from([None, 0, 1, 2])), draw(st.integers(0, 5)),
                          clock - draw(st.integers(0, DISORDER_MS))))
         steps.append((side, rows, clock - DISORDER_MS - 1))  # then the watermark: no row to come is at or before it
-    return lower, upper, draw(st.booleans()), steps, draw(st.integers(0, len(steps)))
+    kind = draw(st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]))
+    return kind, lower, upper, draw(st.booleans()), steps, draw(st.integers(0, len(steps)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_interval_join_emits_every_matching_pair_once_and_keeps_only_rows_still_matchable(scenario):
-    lower, upper, a_below_b, steps, restore_at = scenario
-    h = harness(lower, upper, a_below_b)
+    kind, lower, upper, a_below_b, steps, restore_at = scenario
+    h = harness(kind, lower, upper, a_below_b)
     out: Counter = Counter()
     seen: tuple[list, list] = ([], [])
     for i, (side, rows, watermark) in enumerate(steps):
@@ -96,7 +98,7 @@ def test_interval_join_emits_every_matching_pair_once_and_keeps_only_rows_still_
             snapshot = h.snapshot()
             out.update(_rows(h))
             h.close()
-            h = harness(lower, upper, a_below_b, restored=[snapshot])
+            h = harness(kind, lower, upper, a_below_b, restored=[snapshot])
         h.batch([batch(side, rows)], input_index=side)
         seen[side].extend(rows)
         h.watermark(watermark)
@@ -108,9 +110,15 @@ def test_interval_join_emits_every_matching_pair_once_and_keeps_only_rows_still_
     out.update(_rows(h))
     assert retained(h) == 0
     h.close()
-    expected = Counter(left + right for left in seen[0] for right in seen[1]
-                       if left[0] is not None and left[0] == right[0]
-                       and right[2] + lower <= left[2] <= right[2] + upper and (not a_below_b or left[1] < right[1]))
+    def match(left: tuple, right: tuple) -> bool:
+        return left[0] is not None and left[0] == right[0] and right[2] + lower <= left[2] <= right[2] + upper \
+            and (not a_below_b or left[1] < right[1])
+
+    expected = Counter(left + right for left in seen[0] for right in seen[1] if match(left, right))
+    if kind in ("LEFT", "FULL"):  # a row that never matched, padded with NULLs
+        expected.update(left + (None,) * 3 for left in seen[0] if not any(match(left, r) for r in seen[1]))
+    if kind in ("RIGHT", "FULL"):
+        expected.update((None,) * 3 + right for right in seen[1] if not any(match(left, right) for left in seen[0]))
     assert out == expected
 
 
@@ -124,14 +132,15 @@ def _rows(h: OperatorHarness) -> Counter:
 
 
 @pytest.mark.integration
-def test_an_interval_join_query_equals_duckdb(tmp_path):
+@pytest.mark.parametrize("join", ["JOIN", "FULL JOIN"])
+def test_an_interval_join_query_equals_duckdb(tmp_path, join):
     table = make_data(random.Random(SEED))
     lines = [",".join("" if x is None else x.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if hasattr(x, "strftime")
                       else str(x) for x in row)
              for row in zip(*(table.column(c).to_pylist() for c in table.column_names))]
     for part in range(3):
         (tmp_path / f"part-{part}.csv").write_text("\n".join(lines[part::3]) + "\n")
-    query = ("SELECT a.k, a.v, a.ts, b.v, b.ts FROM t AS a JOIN t AS b ON a.k = b.k AND a.g < b.g "
+    query = (f"SELECT a.k, a.v, a.ts, b.v, b.ts FROM t AS a {join} t AS b ON a.k = b.k AND a.g < b.g "
              "AND a.ts BETWEEN b.ts - INTERVAL '2' SECOND AND b.ts + INTERVAL '1' SECOND")
     con = duckdb.connect()
     con.register("t", table)
@@ -142,9 +151,11 @@ def test_an_interval_join_query_equals_duckdb(tmp_path):
         t_env.execute_sql(f"""CREATE TABLE t (k STRING, g INT, v INT, d DOUBLE, ts TIMESTAMP(3),
                               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
                               WITH ('connector' = 'filesystem', 'path' = '{tmp_path}', 'format' = 'csv')""")
-        assert "IntervalJoin(joinType=[INNER]" in t_env.explain_sql(query)
+        assert f"IntervalJoin(joinType=[{join.split()[0] if ' ' in join else 'INNER'}]" in t_env.explain_sql(query)
         got = final_state(t_env.execute_sql(query).collect())
         assert len(expected) > 100 and same_rows(got, expected), (got - expected, expected - got)
+        if join != "JOIN":
+            continue
         # the joined rows keep a's time as their event time: windows over them, none late
         windows = final_state(t_env.execute_sql(
             f"SELECT TUMBLE_START(ts, INTERVAL '1' MINUTE), COUNT(*), SUM(bv) FROM (SELECT a.ts, b.v AS bv "
