@@ -2,7 +2,8 @@
 
 The operators with a clock the test sets: a row belongs to the window of the clock when it
 arrives, a window fires when processing time passes its end (watermarks fire nothing), and OVER
-rows are emitted at once in arrival order. Then jobs on Ray whose answers do not depend on timing:
+rows are emitted at once in arrival order. Then jobs on Ray (SQL and a Table API sliding window)
+whose answers do not depend on timing:
 windows of a bounded input all fire at its end, so their counts and sums add up to the input's,
 and an unbounded ROWS frame numbers each key's rows 1..n.
 """
@@ -20,6 +21,8 @@ from rayflink.operators.sql.keys import KeyColumns
 from rayflink.sql.errors import SqlValidationError
 from rayflink.sql.logical import AggCall, OverFrame, WindowSpec
 from rayflink.table import EnvironmentSettings, TableEnvironment
+from rayflink.table.expressions import col, lit
+from rayflink.table.window import Slide
 from rayflink.testing import OperatorHarness
 
 INPUT = pa.schema([("k", pa.string()), ("v", pa.int64()), ("pt", pa.timestamp("ms", tz="UTC"))])
@@ -160,6 +163,14 @@ def test_an_unbounded_rows_frame_in_processing_time_numbers_each_keys_rows(t_env
         SELECT k, COUNT(*) OVER (PARTITION BY k ORDER BY pt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         FROM t""").collect()]
     assert Counter(rows) == Counter((k, i) for k, (n, _) in EXPECTED.items() for i in range(1, n + 1))
+
+
+@pytest.mark.integration
+def test_a_table_api_sliding_window_on_a_proctime_attribute(t_env):
+    windowed = t_env.from_path("t").window(Slide.over(lit(2).seconds).every(lit(1).seconds).on(col("pt")).alias("w")) \
+        .group_by(col("w"), col("k")).select(col("k"), col("w").start.alias("s"), col("v").count.alias("n"))
+    rows = [tuple(r) for r in windowed.execute().collect()]
+    assert {k: sum(n for kk, _, n in rows if kk == k) for k in EXPECTED} == {k: 2 * n for k, (n, _) in EXPECTED.items()}
 
 
 def test_explain_and_errors_of_processing_time_windows(t_env):
