@@ -3,9 +3,8 @@
 The operators with a clock the test sets: a row belongs to the window of the clock when it
 arrives, a window fires when processing time passes its end (watermarks fire nothing), and OVER
 rows are emitted at once in arrival order. Then jobs on Ray (SQL and a Table API sliding window)
-whose answers do not depend on timing:
-windows of a bounded input all fire at its end, so their counts and sums add up to the input's,
-and an unbounded ROWS frame numbers each key's rows 1..n.
+whose answers do not depend on timing: windows of a bounded input all fire at its end, so their
+counts and sums add up to the input's, and an unbounded ROWS frame numbers each key's rows 1..n.
 """
 
 from __future__ import annotations
