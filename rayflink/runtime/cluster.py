@@ -1,9 +1,16 @@
-"""Connect to Ray: the cluster named by ``RAY_ADDRESS``, or an embedded local one.
+"""Connect to Ray: the cluster named by ``RAY_ADDRESS``, the standing local cluster
+(``rayflink cluster start``, see ``local_cluster``), or else an embedded local one.
 
 The embedded local Ray is private to this machine: its GCS, raylet, workers and agents listen on
-127.0.0.1 only. To serve other machines, start a cluster (``ray start --head``) and point
-``RAY_ADDRESS`` at it, or call ``ray.init(...)`` yourself before the first job: rayflink then
-uses that Ray as it is.
+127.0.0.1 only, and it lives as long as the process that started it. To serve other machines, start
+a cluster (``ray start --head``) and point ``RAY_ADDRESS`` at it, or call ``ray.init(...)`` yourself
+before the first job: rayflink then uses that Ray as it is.
+
+Joining a cluster fails within seconds, naming the address, when nothing answers there (Ray
+itself retries for minutes). Under Ray's token authentication (``RAY_AUTH_MODE=token`` on the
+cluster) a process joins with the token Ray finds (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or
+``~/.ray/auth_token``): with ``RAY_AUTH_MODE`` unset and a token present, rayflink joins in token
+mode, which a cluster without authentication accepts too.
 
 Ray's processes die with the thread that started them (Linux's parent-death signal follows the
 thread, not the process), so a first job submitted from a short-lived thread starts Ray from a
@@ -20,7 +27,11 @@ from collections.abc import Iterator
 
 import ray
 
-_LOOPBACK = "127.0.0.1"
+from rayflink.errors import ClusterUnavailableError
+from rayflink.runtime import local_cluster
+from rayflink.runtime.local_cluster import LOOPBACK as _LOOPBACK
+
+JOIN_TIMEOUT_S = 3.0  # how long a cluster's GCS may take to accept a connection before we give up
 _start_lock = threading.Lock()
 
 
@@ -38,7 +49,6 @@ def ensure_ray() -> None:
 
 
 def _init() -> None:
-    address = os.environ.get("RAY_ADDRESS")
     kwargs: dict = {
         "ignore_reinit_error": True,
         "logging_level": logging.WARNING,
@@ -46,11 +56,68 @@ def _init() -> None:
         # the task actors import rayflink, operators and connectors from the driver's tree
         "runtime_env": {"env_vars": {"PYTHONPATH": _project_path()}},
     }
-    if address:
-        ray.init(address=address, **kwargs)
+    address = os.environ.get("RAY_ADDRESS")
+    standing = local_cluster.running()
+    if address or standing:
+        join(address or standing.address, standing, **kwargs)
         return
     with _single_machine():
         ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
+
+
+def connect() -> None:
+    """Join the cluster named by RAY_ADDRESS or the standing local cluster (never start one).
+
+    Raises ClusterUnavailableError at once when neither is there, and within seconds when
+    nothing answers at the address.
+    """
+    if ray.is_initialized():
+        return
+    if not os.environ.get("RAY_ADDRESS") and local_cluster.running() is None:
+        raise ClusterUnavailableError(
+            "no rayflink cluster runs on this machine and RAY_ADDRESS is not set: start one with "
+            "`rayflink cluster start` (or `rayflink run -d job.py`), or set RAY_ADDRESS (or --address) "
+            f"to a Ray cluster's address (looked for a standing cluster in {local_cluster.cluster_file()})")
+    ensure_ray()
+
+
+def join(address: str, standing: local_cluster.LocalCluster | None = None, **kwargs: object) -> None:
+    """``ray.init(address)`` that fails fast: checks the GCS answers, and brings the auth mode."""
+    if "RAY_AUTH_MODE" not in os.environ:
+        if standing is not None and address == standing.address:
+            _set_auth_mode(standing.auth_mode)
+        elif _token_available():
+            _set_auth_mode("token")  # ray.init(address=...) would not, and fail unauthenticated
+    if not address.startswith(("ray://", "auto", "local")):
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ClusterUnavailableError(f"RAY_ADDRESS {address!r} is not host:port (a Ray cluster's GCS "
+                                          "address, as `ray start --head` prints it)")
+        if not local_cluster.answers(address, JOIN_TIMEOUT_S):
+            raise ClusterUnavailableError(
+                f"no Ray cluster answers at {address}" + (" (RAY_ADDRESS)" if standing is None else "")
+                + ": start one (`rayflink cluster start`, `ray start --head`) or point RAY_ADDRESS at a "
+                "running one")
+    if standing is not None and address == standing.address:
+        with _single_machine():  # the cluster's node is 127.0.0.1: Ray must not look for another
+            ray.init(address=address, **kwargs)
+    else:
+        ray.init(address=address, **kwargs)
+
+
+def _token_available() -> bool:
+    from ray._raylet import AuthenticationTokenLoader
+
+    return bool(AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True))
+
+
+def _set_auth_mode(mode: str) -> None:
+    """Set RAY_AUTH_MODE for this process and its children, and make Ray's cached config read it
+    again (as ``ray start`` does when it enables token authentication)."""
+    from ray._raylet import Config
+
+    os.environ["RAY_AUTH_MODE"] = mode
+    Config.initialize("")
 
 
 @contextlib.contextmanager
