@@ -171,6 +171,19 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from rayflink.runtime.task_logging import job_log_lines
+
+    call(_manager(args.address).status.remote(args.job_id))  # an unknown job id: one clear line
+    lines = job_log_lines(args.job_id, args.task)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"no log lines of job {args.job_id}" + (f" from a task named like {args.task!r}" if args.task else ""),
+              file=sys.stderr)
+    return 0
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from rayflink.runtime import local_cluster
 
@@ -237,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     cancel = sub.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
     cancel.set_defaults(func=cmd_cancel)
+    logs = sub.add_parser("logs", help="a job's log lines, from its subtasks on every node")
+    logs.add_argument("job_id")
+    logs.add_argument("--task", help="only the subtasks of tasks whose name contains this")
+    logs.set_defaults(func=cmd_logs)
     cluster = sub.add_parser("cluster", help="the standing local cluster: start, status, stop")
     cluster.add_argument("action", choices=("start", "status", "stop"))
     cluster.add_argument("--num-cpus", type=int, help="CPUs the cluster offers (default: the machine's)")
