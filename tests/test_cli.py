@@ -71,6 +71,9 @@ def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
 
 def test_an_unknown_job_id_prints_one_clear_line_and_exits_non_zero(capsys):
     # Given a cluster that has no job "no-such-job",
+    from rayflink.runtime.cluster import ensure_ray
+
+    ensure_ray()
     for command in (["status", "no-such-job"], ["cancel", "no-such-job"]):
         # when the CLI is asked about it,
         code = main(command)

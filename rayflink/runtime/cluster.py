@@ -59,7 +59,7 @@ def _init() -> None:
     address = os.environ.get("RAY_ADDRESS")
     standing = local_cluster.running()
     if address or standing:
-        join(address or standing.address, standing, **kwargs)
+        _join(address or standing.address, standing, **kwargs)
         return
     with _single_machine():
         ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
@@ -81,7 +81,7 @@ def connect() -> None:
     ensure_ray()
 
 
-def join(address: str, standing: local_cluster.LocalCluster | None = None, **kwargs: object) -> None:
+def _join(address: str, standing: local_cluster.LocalCluster | None = None, **kwargs: object) -> None:
     """``ray.init(address)`` that fails fast: checks the GCS answers, and brings the auth mode."""
     if "RAY_AUTH_MODE" not in os.environ:
         if standing is not None and address == standing.address:
@@ -98,11 +98,24 @@ def join(address: str, standing: local_cluster.LocalCluster | None = None, **kwa
                 f"no Ray cluster answers at {address}" + (" (RAY_ADDRESS)" if standing is None else "")
                 + ": start one (`rayflink cluster start`, `ray start --head`) or point RAY_ADDRESS at a "
                 "running one")
-    if standing is not None and address == standing.address:
-        with _single_machine():  # the cluster's node is 127.0.0.1: Ray must not look for another
+    if _on_loopback_only(address):
+        with _single_machine():  # the cluster's node is 127.0.0.1: Ray must not look for it elsewhere
             ray.init(address=address, **kwargs)
     else:
         ray.init(address=address, **kwargs)
+
+
+def _on_loopback_only(address: str) -> bool:
+    """Whether the cluster at ``address`` is a head started on 127.0.0.1 (as the standing local
+    cluster is), which Ray cannot join by itself: it swaps a loopback address for the machine's
+    routable one, where such a cluster does not answer. A loopback address of a cluster that
+    answers on the machine's address too is left to Ray."""
+    host, _, port = address.rpartition(":")
+    if host not in (_LOOPBACK, "localhost"):
+        return False
+    from ray._common.network_utils import node_ip_address_from_perspective
+
+    return not local_cluster.answers(f"{node_ip_address_from_perspective()}:{port}", 0.5)
 
 
 def _token_available() -> bool:
@@ -122,7 +135,7 @@ def _set_auth_mode(mode: str) -> None:
 
 @contextlib.contextmanager
 def _single_machine() -> Iterator[None]:
-    """Let ``_node_ip_address=127.0.0.1`` stand while the local Ray starts.
+    """Let ``_node_ip_address=127.0.0.1`` stand while the local Ray starts (or a process joins it).
 
     Ray replaces a loopback node address by the machine's routable one unless its
     single-machine switch (the one Ray sets on macOS and Windows) is off; its servers then

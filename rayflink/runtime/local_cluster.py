@@ -97,10 +97,16 @@ def running() -> LocalCluster | None:
     return cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((LOOPBACK, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _auth_mode() -> str:
@@ -124,8 +130,11 @@ def start(num_cpus: int | None = None, port: int | None = None) -> LocalCluster:
     existing = running()
     if existing is not None:
         return existing
-    port = port or _free_port()
-    dashboard_port = _free_port()
+    # every server of the cluster on a free port: Ray's fixed defaults (the dashboard agent's 52365,
+    # the client server's 10001, ...) collide with any other Ray on the machine
+    free = _free_ports(7)
+    port = port or free[0]
+    dashboard_port, agent_port, agent_grpc_port, metrics_port, runtime_env_port, client_port = free[1:]
     temp_dir = os.path.join(tempfile.gettempdir(), f"rayflink-cluster-{port}")
     os.makedirs(temp_dir, exist_ok=True)
     auth_mode = _auth_mode()
@@ -136,7 +145,9 @@ def start(num_cpus: int | None = None, port: int | None = None) -> LocalCluster:
     command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
                f"--node-ip-address={LOOPBACK}", f"--port={port}", f"--temp-dir={temp_dir}",
                "--include-dashboard=true", f"--dashboard-host={LOOPBACK}", f"--dashboard-port={dashboard_port}",
-               "--disable-usage-stats"]
+               f"--dashboard-agent-listen-port={agent_port}", f"--dashboard-agent-grpc-port={agent_grpc_port}",
+               f"--metrics-export-port={metrics_port}", f"--runtime-env-agent-port={runtime_env_port}",
+               f"--ray-client-server-port={client_port}", "--disable-usage-stats"]
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
     log_path = os.path.join(temp_dir, "ray-start.log")
