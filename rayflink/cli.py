@@ -189,9 +189,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     if args.action == "start":
         was = local_cluster.running()
-        cluster = was or local_cluster.start(num_cpus=args.num_cpus, port=args.port)
-        print(f"{'already running' if was else 'started'}: the standing local cluster at {cluster.address} "
-              f"(dashboard {cluster.dashboard_url}, auth {cluster.auth_mode})")
+        started = was or local_cluster.start(num_cpus=args.num_cpus, port=args.port)
+        print(f"{'already running' if was else 'started'}: the standing local cluster at {started.address} "
+              f"(dashboard {started.dashboard_url}, auth {started.auth_mode})")
         return 0
     if args.action == "stop":
         stopped = local_cluster.stop()

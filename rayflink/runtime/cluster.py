@@ -56,10 +56,10 @@ def _init() -> None:
         # the task actors import rayflink, operators and connectors from the driver's tree
         "runtime_env": {"env_vars": {"PYTHONPATH": _project_path()}},
     }
-    address = os.environ.get("RAY_ADDRESS")
     standing = local_cluster.running()
-    if address or standing:
-        _join(address or standing.address, standing, **kwargs)
+    address = os.environ.get("RAY_ADDRESS") or (standing.address if standing is not None else None)
+    if address:
+        _join(address, standing, **kwargs)
         return
     with _single_machine():
         ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
@@ -119,7 +119,7 @@ def _on_loopback_only(address: str) -> bool:
 
 
 def _token_available() -> bool:
-    from ray._raylet import AuthenticationTokenLoader
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
 
     return bool(AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True))
 
@@ -127,7 +127,7 @@ def _token_available() -> bool:
 def _set_auth_mode(mode: str) -> None:
     """Set RAY_AUTH_MODE for this process and its children, and make Ray's cached config read it
     again (as ``ray start`` does when it enables token authentication)."""
-    from ray._raylet import Config
+    from ray._raylet import Config  # type: ignore[attr-defined]
 
     os.environ["RAY_AUTH_MODE"] = mode
     Config.initialize("")

@@ -115,7 +115,7 @@ def _auth_mode() -> str:
     if mode:
         return mode.lower()
     from ray._private.authentication.authentication_token_setup import generate_and_save_token
-    from ray._raylet import AuthenticationTokenLoader
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
 
     if not AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
         generate_and_save_token()
