@@ -33,7 +33,7 @@ from rayflink.errors import ClusterUnavailableError
 CLUSTER_FILE_ENV = "RAYFLINK_CLUSTER_FILE"
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 180.0  # a loaded 2-core machine takes 5-35 s
-STOP_TIMEOUT_S = 60.0  # Ray drains the node for up to 30 s
+STOP_TIMEOUT_S = 60.0  # for `ray start` to stop the processes of the cluster (seconds, usually)
 _STARTED_LINE = "Ray runtime started."
 _SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray keeps the node on 127.0.0.1
 
@@ -66,17 +66,22 @@ def _recorded() -> LocalCluster | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def _alive(cluster: LocalCluster) -> bool:
+    """Whether the cluster's ``ray start`` process still runs (and its pid was not reused)."""
     try:
-        os.kill(pid, 0)
+        os.kill(cluster.pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     with contextlib.suppress(ChildProcessError):  # reap it if we started it and it ended
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+        if os.waitpid(cluster.pid, os.WNOHANG)[0] == cluster.pid:
             return False
-    return True
+    try:
+        with open(f"/proc/{cluster.pid}/cmdline", "rb") as f:
+            return cluster.temp_dir.encode() in f.read()
+    except OSError:  # no /proc (macOS): the pid is all there is to go by
+        return True
 
 
 def answers(address: str, timeout_s: float = 2.0) -> bool:
@@ -92,7 +97,7 @@ def answers(address: str, timeout_s: float = 2.0) -> bool:
 def running() -> LocalCluster | None:
     """The standing local cluster, if one is recorded and its GCS answers."""
     cluster = _recorded()
-    if cluster is None or not _alive(cluster.pid) or not answers(cluster.address, 1.0):
+    if cluster is None or not _alive(cluster) or not answers(cluster.address, 1.0):
         return None
     return cluster
 
@@ -182,12 +187,12 @@ def stop() -> LocalCluster | None:
     cluster = _recorded()
     if cluster is None:
         return None
-    if _alive(cluster.pid):
-        os.kill(cluster.pid, signal.SIGTERM)  # `ray start --block` drains the node and stops its processes
+    if _alive(cluster):
+        os.kill(cluster.pid, signal.SIGTERM)  # `ray start --block` stops every process of the cluster
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(cluster.pid) and time.monotonic() < deadline:
+        while _alive(cluster) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(cluster.pid):
+        if _alive(cluster):
             os.kill(cluster.pid, signal.SIGKILL)  # Ray's reaper stops the rest when it goes
     with contextlib.suppress(FileNotFoundError):
         os.remove(cluster_file())
