@@ -63,6 +63,19 @@ def _init() -> None:
         return
     with _single_machine():
         ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
+    _prestart_job_manager_and_executor()
+
+
+def _prestart_job_manager_and_executor() -> None:
+    """Start the job manager and task executor 0 (every job's subtask 0 runs there) as soon as a
+    new Ray is up, side by side: each is a Ray worker process that takes a second or two to boot,
+    and the first job would otherwise start them one after the other, after the driver built its
+    job graph."""
+    from rayflink.runtime.executor import task_executors
+    from rayflink.runtime.job_master import job_manager
+
+    job_manager()
+    threading.Thread(target=task_executors, args=(1,), daemon=True, name="rayflink-executor-prestart").start()
 
 
 def connect() -> None:
