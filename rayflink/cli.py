@@ -67,6 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             cluster = local_cluster.start()
             print(f"Started the standing local cluster at {cluster.address}; `rayflink cluster stop` stops it",
                   flush=True)
+    from rayflink.runtime.cluster import ensure_ray
+
+    ensure_ray()  # join (or start) Ray now: the job manager's connection is made while the script imports
     saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
     os.environ[CONFIG_ENV] = json.dumps(options)
     sys.argv = [args.script] + args.args

@@ -60,22 +60,22 @@ def _init() -> None:
     address = os.environ.get("RAY_ADDRESS") or (standing.address if standing is not None else None)
     if address:
         _join(address, standing, **kwargs)
-        return
-    with _single_machine():
-        ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
-    _prestart_job_manager_and_executor()
+    else:
+        with _single_machine():
+            ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
+    _warm_up()
 
 
-def _prestart_job_manager_and_executor() -> None:
-    """Start the job manager and task executor 0 (every job's subtask 0 runs there) as soon as a
-    new Ray is up, side by side: each is a Ray worker process that takes a second or two to boot,
-    and the first job would otherwise start them one after the other, after the driver built its
-    job graph."""
+def _warm_up() -> None:
+    """Get the job manager and task executor 0 (every job's subtask 0 runs there) going as soon
+    as Ray is joined, without waiting for them: on a new Ray each is a worker process that takes
+    a second or two to boot, and the first job would otherwise start them one after the other;
+    on a running cluster, the first call to the job manager sets up its connection meanwhile."""
     from rayflink.runtime.executor import task_executors
     from rayflink.runtime.job_master import job_manager
 
-    job_manager()
-    threading.Thread(target=task_executors, args=(1,), daemon=True, name="rayflink-executor-prestart").start()
+    job_manager().ping.remote()
+    threading.Thread(target=task_executors, args=(1,), daemon=True, name="rayflink-executor-warm-up").start()
 
 
 def connect() -> None:
