@@ -35,8 +35,9 @@ JOIN_TIMEOUT_S = 3.0  # how long a cluster's GCS may take to accept a connection
 _start_lock = threading.Lock()
 
 
-def ensure_ray() -> None:
-    """Start (or join) Ray once per process; a no-op when ``ray.init`` already ran."""
+def ensure_ray(warm_up: bool = True) -> None:
+    """Start (or join) Ray once per process; a no-op when ``ray.init`` already ran. With
+    ``warm_up`` (a job is coming), get the job manager and executor 0 going at once (``_warm_up``)."""
     if ray.is_initialized():
         return
     with _start_lock:
@@ -46,6 +47,8 @@ def ensure_ray() -> None:
             _init()
         else:
             _init_in_owner_thread()
+    if warm_up:
+        _warm_up()
 
 
 def _init() -> None:
@@ -63,7 +66,6 @@ def _init() -> None:
     else:
         with _single_machine():
             ray.init(include_dashboard=False, _node_ip_address=_LOOPBACK, **kwargs)
-    _warm_up()
 
 
 def _warm_up() -> None:
@@ -91,7 +93,7 @@ def connect() -> None:
             "no rayflink cluster runs on this machine and RAY_ADDRESS is not set: start one with "
             "`rayflink cluster start` (or `rayflink run -d job.py`), or set RAY_ADDRESS (or --address) "
             f"to a Ray cluster's address (looked for a standing cluster in {local_cluster.cluster_file()})")
-    ensure_ray()
+    ensure_ray(warm_up=False)
 
 
 def _join(address: str, standing: local_cluster.LocalCluster | None = None, **kwargs: object) -> None:
