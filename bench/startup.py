@@ -20,6 +20,7 @@ end; the machine's load average is in the result.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,13 @@ def summary(system: str, case: str, runs: list[dict]) -> dict:
 def main() -> None:
     args = parse_args(__doc__, runs=3)
     work = tempfile.mkdtemp(prefix="rayflink-startup-")
+    try:
+        measure(args.runs, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(runs: int, work: str) -> None:
     job = os.path.join(work, "job.py")
     with open(job, "w", encoding="utf-8") as f:
         f.write(RAYFLINK_JOB)
@@ -95,7 +103,7 @@ def main() -> None:
     rayflink = [sys.executable, "-m", "rayflink.cli"]
     load_before = os.getloadavg()
     rows = [summary("rayflink", "cold python job.py", [timed([sys.executable, job], env, work)
-                                                        for _ in range(args.runs)])]
+                                                        for _ in range(runs)])]
     emit(rows[-1])
     started = subprocess.run(rayflink + ["cluster", "start"], env=env, capture_output=True, text=True)
     if started.returncode != 0:
@@ -103,7 +111,7 @@ def main() -> None:
     try:
         timed(rayflink + ["run", job], env, work)  # the first job starts the job manager and an executor
         rows.append(summary("rayflink", "rayflink run, standing cluster",
-                            [timed(rayflink + ["run", job], env, work) for _ in range(args.runs)]))
+                            [timed(rayflink + ["run", job], env, work) for _ in range(runs)]))
         emit(rows[-1])
     finally:
         subprocess.run(rayflink + ["cluster", "stop"], env=env, capture_output=True, text=True)
@@ -111,7 +119,7 @@ def main() -> None:
     if os.path.exists(bytewax_python):
         rows.append(summary("bytewax", "python -m bytewax.run", [
             timed([bytewax_python, "-m", "bytewax.run", "flow:flow"], dict(env, PYTHONPATH=work), work, first="0")
-            for _ in range(args.runs)]))
+            for _ in range(runs)]))
         emit(rows[-1])
     else:
         print(f"Bytewax not run: no peers venv at {DEFAULT_VENV} (bash bench/peers/setup.sh)", file=sys.stderr)
