@@ -191,6 +191,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from rayflink.runtime import local_cluster
 
     if args.action == "start":
+        if args.num_cpus is not None and args.num_cpus < 1:
+            print(f"rayflink cluster: --num-cpus takes a number of at least 1, got {args.num_cpus}", file=sys.stderr)
+            return 2
+        if args.port is not None and not 0 < args.port < 65536:
+            print(f"rayflink cluster: --port takes a port number (1-65535), got {args.port}", file=sys.stderr)
+            return 2
         was = local_cluster.running()
         started = was or local_cluster.start(num_cpus=args.num_cpus, port=args.port)
         print(f"{'already running' if was else 'started'}: the standing local cluster at {started.address} "
@@ -216,7 +222,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rayflink", description="Run and manage rayflink jobs.")
-    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, or a local Ray)")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else the standing local "
+                                           "cluster; `run` starts an embedded Ray when there is neither)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job script")
     run.add_argument("--conf", help="YAML file of Flink options (parallelism.default: 4, ...)")
