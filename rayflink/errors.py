@@ -62,6 +62,11 @@ class UnknownKvStateError(QueryableStateError, LookupError):
     """No operator of the job registered keyed state under that queryable state name."""
 
 
+class ClusterUnavailableError(RayflinkError, ConnectionError):
+    """No Ray cluster answers where rayflink looked (RAY_ADDRESS, the standing local cluster), or
+    the standing local cluster could not start: names the address and how to start one."""
+
+
 def truncate(value: object, limit: int = 200) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages."""
     try:

@@ -395,6 +395,9 @@ BUFFER_TIMEOUT = _opt("execution.buffer-timeout", DurationType(0, allow_minus_on
                       "-1: only when full).")
 RUNTIME_MODE = _opt("execution.runtime-mode", EnumType(("STREAMING", "BATCH", "AUTOMATIC")), "STREAMING",
                     "STREAMING, or BATCH for bounded jobs (keyed aggregates emit final results only).")
+ATTACHED = _opt("execution.attached", BoolType(), True,
+               "execute() waits for the job to end (false: it submits the job and returns its JobClient "
+               "at once, as `rayflink run -d` sets).")
 TASKMANAGER_TIMEOUT = _opt("resourcemanager.taskmanager-timeout", DurationType(0), 30_000,
                           "A task executor no running job uses is released after it has been idle this long "
                           "(one per CPU of the cluster stays up).")

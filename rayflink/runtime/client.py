@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +15,7 @@ from typing import Any
 
 import ray
 
+from rayflink.common.configuration import CONFIG_ENV
 from rayflink.common.job_id import JobID
 from rayflink.errors import JobCancelledError, JobExecutionError, JobManagerUnavailableError, RayflinkError
 from rayflink.graph.job_graph import JobGraph
@@ -76,6 +80,8 @@ def submit_job(graph: JobGraph) -> "JobClient":
     job_id = JobID.generate()
     manager = job_manager()
     call(manager.submit.remote(job_id, graph))
+    if CONFIG_ENV in os.environ:  # run by `rayflink run`: say which job it is, as `flink run` does
+        print(f"Job has been submitted with JobID {job_id}", flush=True)
     return JobClient(job_id, graph.name, manager)
 
 
@@ -218,21 +224,30 @@ class JobClient:
         return self._ask("metrics", self.job_id)
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status."""
+        """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status.
+
+        Ctrl-C or SIGTERM (``ray job stop``) while waiting cancels the job, then ends the process.
+        """
         if self._final is not None:
             return self._final["status"]
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            status, text = self._ask("wait_output", self.job_id, left)
-            if text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            if status in ("FINISHED", "FAILED", "CANCELED"):
-                self._finalize(self._ask("status", self.job_id))
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                return status
+        with _sigterm_raises_system_exit():
+            try:
+                while True:
+                    left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                    status, text = self._ask("wait_output", self.job_id, left)
+                    if text:
+                        sys.stdout.write(text)
+                        sys.stdout.flush()
+                    if status in ("FINISHED", "FAILED", "CANCELED"):
+                        self._finalize(self._ask("status", self.job_id))
+                        return status
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return status
+            except (KeyboardInterrupt, SystemExit):
+                # the process waiting for its job is told to stop (Ctrl-C, `ray job stop`): so is the job
+                self.cancel()
+                raise
 
     def _finalize(self, status: dict) -> None:
         self._final_metrics = self._ask("metrics", self.job_id)
@@ -253,6 +268,26 @@ class JobClient:
             raise JobCancelledError(f"job {self.job_name!r} ({self.job_id}) was cancelled")
         runtime = int(((status.get("end_time") or 0) - status["start_time"]) * 1000)
         return JobExecutionResult(self.job_id, self.job_name, runtime, self._final_metrics or {})
+
+
+@contextlib.contextmanager
+def _sigterm_raises_system_exit() -> Iterator[None]:
+    """While a job is waited for, SIGTERM (what ``ray job stop`` and ``kill`` send) raises
+    SystemExit(143) in the main thread, so the wait can cancel the job before the process ends.
+    A handler the program set itself stays as it is."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class CloseableIterator:
