@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from rayflink.common.time import Instant
 from rayflink.graph.transformations import OperatorKind
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
@@ -22,9 +23,31 @@ class RecordsToBatchOperator(OneInputStreamOperator):
         try:
             batch = pa.RecordBatch.from_pylist(rows, schema=schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            bad = next((r for r in rows if not _fits(r, schema)), rows[0])
-            raise self.ctx.failure(exc, bad, what=f"converting records to the table schema ({schema})") from exc
+            try:  # Types.INSTANT values (PyFlink's Instant) in timestamp columns, as their epoch time
+                batch = pa.RecordBatch.from_pylist(_instants_as_epoch(rows, schema), schema=schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                bad = next((r for r in rows if not _fits(r, schema)), rows[0])
+                raise self.ctx.failure(exc, bad, what=f"converting records to the table schema ({schema})") from exc
         self.output.emit([batch], None)
+
+
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _instants_as_epoch(rows: list[dict], schema: pa.Schema) -> list[dict]:
+    """The rows with each ``Instant`` in a timestamp column as an integer of the column's unit."""
+    units = {f.name: _PER_SECOND[f.type.unit] for f in schema if pa.types.is_timestamp(f.type)}
+    if not units:
+        return rows
+    out = []
+    for row in rows:
+        row = dict(row)
+        for name, per_second in units.items():
+            v = row.get(name)
+            if isinstance(v, Instant):
+                row[name] = v.seconds * per_second + v.nanos * per_second // 1_000_000_000
+        out.append(row)
+    return out
 
 
 def _fits(row: dict, schema: pa.Schema) -> bool:

@@ -1,8 +1,9 @@
 """``WindowAggregate``: GROUP BY key and window (TUMBLE, HOP, CUMULATE) on slices, as Flink SQL's
 ``SlicingWindowOperator`` does.
 
-Time is cut into slices of the window's slide (HOP, whose size is a multiple of its slide), step
-(CUMULATE) or size (TUMBLE), so every window is a run of whole slices. A row updates one
+Time is cut into slices of the window's slide (HOP; the greatest common divisor of size and slide
+when the size is no multiple of it), step (CUMULATE) or size (TUMBLE), so every window is a run of
+whole slices. A row updates one
 accumulator, that of its key and slice, however many windows hold it (five for q5's HOP of 10 s
 by 2 s); when the watermark passes a window's last millisecond its slices are merged and its rows
 emitted once (insert-only). A slice is dropped when the last window holding it has fired; a row
@@ -32,7 +33,7 @@ from rayflink.clock import current_time_ms
 from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import merge_slices, slice_partials, slice_results
 from rayflink.operators.sql.keys import KeyColumns
-from rayflink.operators.sql.windows import last_window_end, slice_ends, window_start
+from rayflink.operators.sql.windows import last_window_end, slice_ends, window_ends, window_start
 from rayflink.runtime.messages import MAX_WATERMARK, MIN_WATERMARK
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
@@ -149,10 +150,10 @@ class WindowAggregateOperator(OneInputStreamOperator):
         last watermark), then drop the slices no later window holds."""
         if watermark <= self.fired_until:
             return
-        window, step = self.window, self.window.slide_ms
+        window = self.window
         first = self.first_unfired_end()
-        due = sorted({end for s in self.slices
-                      for end in range(max(s, first), min(int(last_window_end(window, s)), watermark + 1) + 1, step)})
+        due = sorted({end for s in self.slices for end in
+                      window_ends(window, max(s, first), min(int(last_window_end(window, s)), watermark + 1))})
         self.fired_until = watermark
         out = []
         for end in due:

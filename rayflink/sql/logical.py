@@ -153,6 +153,28 @@ class DataStreamScan(RelNode):
 
 
 @dataclass(frozen=True)
+class WatermarkAssigner(OneInput):
+    """Rows of ``input`` stamped with their ``rowtime`` column, watermarks by ``watermark`` (an
+    expression over the row, e.g. ``ts - INTERVAL '3' SECOND``): a DataStream's table declared
+    with a schema's ``watermark(...)``."""
+
+    input: RelNode
+    rowtime_field: str
+    watermark: Expr
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.rowtime_field
+
+    def explain(self) -> str:
+        return f"WatermarkAssigner(rowtime=[{self.rowtime_field}], watermark=[{self.watermark.sql()}])"
+
+
+@dataclass(frozen=True)
 class Union(RelNode):
     """UNION ALL of inputs with the same field types (names from the first)."""
 

@@ -914,8 +914,11 @@ def check_rowtime(rel: RelNode, name: str, node: exp.Expr) -> None:
 def check_window(window: WindowSpec, node: exp.Expr) -> None:
     if window.size_ms <= 0 or window.slide_ms <= 0:
         raise invalid("window size and slide must be positive intervals", node)
-    if window.size_ms % window.slide_ms:
-        raise invalid(f"{window.kind} window size {window.size_ms} ms must be a multiple of its slide (step) "
+    if window.kind == "HOP" and window.size_ms < window.slide_ms:
+        raise invalid(f"HOP window size {window.size_ms} ms is shorter than its slide {window.slide_ms} ms: rows "
+                      "between two windows would belong to none", node)
+    if window.kind == "CUMULATE" and window.size_ms % window.slide_ms:
+        raise invalid(f"CUMULATE window size {window.size_ms} ms must be a multiple of its step "
                       f"{window.slide_ms} ms", node)
 
 

@@ -48,6 +48,7 @@ from rayflink.sql.logical import (
     TemporalJoin,
     Union,
     Values,
+    WatermarkAssigner,
     WindowAggregate,
     WindowTableFunction,
     explain_tree,
@@ -84,6 +85,8 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
     if isinstance(node, DataStreamScan):
         spec = OperatorSpec(OperatorKind.SQL_RECORDS_TO_BATCH, SqlSchemaParams(node.schema))
         return node.stream._one_input("DataStreamScan", spec, None)
+    if isinstance(node, WatermarkAssigner):
+        return child(node.input).assign_timestamps_and_watermarks(sql_watermark_strategy(node.watermark))
     if isinstance(node, Union):
         first, *rest = [child(i) for i in node.inputs]
         return first.union(*rest)

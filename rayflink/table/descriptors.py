@@ -62,7 +62,20 @@ def _type_of(data_type: Any, column: str) -> str:
 @dataclass(frozen=True)
 class _Column:
     name: str
-    ddl: str  # the column's text in CREATE TABLE
+    kind: str  # physical, computed or metadata
+    sql: str  # a physical or metadata column's type, a computed column's expression
+    metadata_key: str | None = None
+    virtual: bool = False
+
+    @property
+    def ddl(self) -> str:
+        """The column's text in CREATE TABLE."""
+        if self.kind == "computed":
+            return f"{_quote(self.name)} AS {self.sql}"
+        if self.kind == "metadata":
+            key = f" FROM {_literal(self.metadata_key)}" if self.metadata_key else ""
+            return f"{_quote(self.name)} {self.sql} METADATA{key}{' VIRTUAL' if self.virtual else ''}"
+        return f"{_quote(self.name)} {self.sql}"
 
 
 class Schema:
@@ -79,6 +92,14 @@ class Schema:
     @staticmethod
     def new_builder() -> "Schema.Builder":
         return Schema.Builder()
+
+    def columns(self) -> list[_Column]:
+        """The declared columns, in order."""
+        return list(self._columns)
+
+    def watermark(self) -> tuple[str, str] | None:
+        """The watermark's column and its SQL expression, if declared."""
+        return self._watermark
 
     def ddl_items(self) -> list[str]:
         """The column list of CREATE TABLE: columns, then WATERMARK and PRIMARY KEY."""
@@ -128,22 +149,20 @@ class Schema:
 
         def column(self, column_name: str, data_type: Any) -> "Schema.Builder":
             """A physical column: ``column("id", DataTypes.BIGINT())`` or ``column("id", "BIGINT")``."""
-            self._columns.append(_Column(column_name, f"{_quote(column_name)} {_type_of(data_type, column_name)}"))
+            self._columns.append(_Column(column_name, "physical", _type_of(data_type, column_name)))
             return self
 
         def column_by_expression(self, column_name: str, expr: Any) -> "Schema.Builder":
             """A computed column: ``column_by_expression("ts", "TO_TIMESTAMP(t)")`` (SQL text or an Expression)."""
             sql = _sql_of(expr, f"column_by_expression({column_name!r})")
-            self._columns.append(_Column(column_name, f"{_quote(column_name)} AS {sql}"))
+            self._columns.append(_Column(column_name, "computed", sql))
             return self
 
         def column_by_metadata(self, column_name: str, data_type: Any, metadata_key: str | None = None,
                                is_virtual: bool = False) -> "Schema.Builder":
             """A metadata column (e.g. Kafka's ``timestamp``), read-only when ``is_virtual``."""
-            key = f" FROM {_literal(metadata_key)}" if metadata_key else ""
-            virtual = " VIRTUAL" if is_virtual else ""
-            self._columns.append(_Column(column_name, f"{_quote(column_name)} {_type_of(data_type, column_name)} "
-                                                      f"METADATA{key}{virtual}"))
+            self._columns.append(_Column(column_name, "metadata", _type_of(data_type, column_name), metadata_key,
+                                         is_virtual))
             return self
 
         def watermark(self, column_name: str, watermark_expr: Any) -> "Schema.Builder":

@@ -14,16 +14,16 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from rayflink.sql.binder import invalid
+from rayflink.sql.binder import Binder, invalid
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.ddl import create_table
-from rayflink.sql.dialect import parse
+from rayflink.sql.dialect import parse, parse_expression
 from rayflink.sql.errors import SqlParseError, SqlPlanningError, SqlValidationError
-from rayflink.sql.logical import RelNode, Sink, explain_tree
+from rayflink.sql.logical import Calc, RelNode, Sink, WatermarkAssigner, explain_tree
 from rayflink.sql.optimizer import optimize
 from rayflink.sql.planner import Planner
-from rayflink.sql.types import flink_type_name
-from rayflink.table.descriptors import TableDescriptor
+from rayflink.sql.types import flink_type_name, is_time
+from rayflink.table.descriptors import Schema, TableDescriptor
 from rayflink.table.environment_settings import EnvironmentSettings
 from rayflink.table.table_result import ResultKind, TableResult, make_row
 
@@ -345,7 +345,14 @@ class StreamTableEnvironment(TableEnvironment):
 
     def from_data_stream(self, data_stream: Any, schema: Any = None) -> "Table":
         """A Table of a DataStream's records (Rows, tuples or dicts); the columns come from ``schema``
-        (``DataTypes.ROW([...])``) or from the stream's ``Types.ROW_NAMED`` type."""
+        (``DataTypes.ROW([...])``) or from the stream's ``Types.ROW`` / ``Types.ROW_NAMED`` type
+        (fields ``f0``, ``f1``, ... when unnamed), which a ``Schema`` may select, cast, add computed
+        columns to and give a watermark:
+
+        >>> t_env.from_data_stream(ds, Schema.new_builder()
+        ...     .column_by_expression("ts", "CAST(f0 AS TIMESTAMP(3))").column("f1", DataTypes.STRING())
+        ...     .watermark("ts", "ts - INTERVAL '3' SECOND").build())
+        """
         from rayflink.sql.logical import DataStreamScan
         from rayflink.table.table import Table
         from rayflink.table.types import RowType
@@ -354,15 +361,14 @@ class StreamTableEnvironment(TableEnvironment):
             raise SqlValidationError("from_data_stream: the stream belongs to another StreamExecutionEnvironment; "
                                      "create the table environment with StreamTableEnvironment.create(env)")
         if isinstance(schema, RowType):
-            fields = schema.schema()
-        else:
-            type_info = data_stream.get_type()
-            struct = getattr(type_info, "arrow_type", None)
-            if not isinstance(struct, pa.StructType) or struct.num_fields == 0:
-                raise SqlValidationError("from_data_stream: give the columns, as DataTypes.ROW([...]) or as the "
-                                         "stream's output type Types.ROW_NAMED([...], [...])")
-            fields = pa.schema(list(struct))
-        return Table(self, DataStreamScan(data_stream, fields))
+            return Table(self, DataStreamScan(data_stream, schema.schema()))
+        type_info = data_stream.get_type()
+        struct = getattr(type_info, "arrow_type", None)
+        if not isinstance(struct, pa.StructType) or struct.num_fields == 0:
+            raise SqlValidationError("from_data_stream: give the columns, as DataTypes.ROW([...]) or as the "
+                                     "stream's output type Types.ROW([...]) / Types.ROW_NAMED([...], [...])")
+        scan = DataStreamScan(data_stream, pa.schema(list(struct)))
+        return Table(self, scan if schema is None else _declared(scan, schema))
 
     def to_data_stream(self, table: "Table") -> Any:
         """The rows of an insert-only table as a DataStream of ``Row``."""
@@ -382,6 +388,36 @@ class StreamTableEnvironment(TableEnvironment):
         rowtime = plan.schema.names.index(plan.rowtime) if plan.rowtime is not None else None
         return stream._one_input("To Rows", OperatorSpec(OperatorKind.SQL_BATCHES_TO_ROWS, SqlRowsParams(rowtime)),
                                  None)
+
+
+def _declared(scan: RelNode, schema: Schema) -> RelNode:
+    """A DataStream's table as ``schema`` declares it: its physical columns (all the stream's fields
+    when it names none; cast to the declared types), computed columns and watermark, in
+    declaration order."""
+    columns = schema.columns()
+    bad = [c for c in columns if c.kind == "metadata"]
+    if bad:
+        raise SqlValidationError(f"from_data_stream: column {bad[0].name!r} is a metadata column; a DataStream "
+                                 "has no connector metadata")
+    for c in columns:
+        if c.kind == "physical" and c.name not in scan.schema.names:
+            raise SqlValidationError(f"from_data_stream: the stream has no field {c.name!r} (its fields: "
+                                     f"{', '.join(scan.schema.names)})")
+    # each column's name and its SQL over the stream's fields
+    items = [(c.name, f"CAST(`{c.name}` AS {c.sql})" if c.kind == "physical" else c.sql) for c in columns]
+    if not any(c.kind == "physical" for c in columns):
+        items = [(n, f"`{n}`") for n in scan.schema.names] + items
+    binder = Binder(scan.schema, what="from_data_stream")
+    exprs = [binder.bind(parse_expression(sql)) for _name, sql in items]
+    calc = Calc(scan, tuple(exprs), tuple(n for n, _sql in items), tuple(binder.type_of(e) for e in exprs))
+    watermark = schema.watermark()
+    if watermark is None:
+        return calc
+    rowtime, expr = watermark
+    if rowtime not in calc.schema.names or not is_time(calc.schema.field(rowtime).type):
+        raise SqlValidationError(f"from_data_stream: the watermark's column {rowtime!r} must be a TIMESTAMP(3) or "
+                                 f"TIMESTAMP_LTZ(3) column ({calc.schema})")
+    return WatermarkAssigner(calc, rowtime, Binder(calc.schema, what="from_data_stream").bind(parse_expression(expr)))
 
 
 def _as_udf(function: Any, name: str) -> Any:

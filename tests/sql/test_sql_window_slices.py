@@ -53,8 +53,8 @@ def windows_of(window: WindowSpec, ts: int) -> list[tuple[int, int]]:
     if window.kind == "CUMULATE":
         period = ts - (ts - offset) % size
         return [(period, period + j * slide) for j in range(1, size // slide + 1) if period + j * slide > ts]
-    first = ts - (ts - offset) % slide - size + slide
-    return [(s, s + size) for s in range(first, ts + 1, slide)]
+    last = ts - (ts - offset) % slide  # windows start every slide from the offset; those in (ts - size, ts]
+    return [(s, s + size) for s in range(last, ts - size, -slide)]
 
 
 def aggregate(rows: list[tuple]) -> tuple:
@@ -109,6 +109,9 @@ WINDOWS = st.one_of(
               st.sampled_from([5, 10, 30]), st.sampled_from([0, 3])),
     st.builds(lambda slide, n, offset: WindowSpec("HOP", slide * n, slide, offset),
               st.sampled_from([2, 5, 10]), st.integers(1, 5), st.sampled_from([0, 1])),
+    # a size no multiple of the slide: slices of their greatest common divisor
+    st.builds(lambda slide, extra, offset: WindowSpec("HOP", slide + extra, slide, offset),
+              st.sampled_from([2, 4, 6]), st.integers(1, 9), st.sampled_from([0, 1])),
     st.builds(lambda step, n: WindowSpec("CUMULATE", step * n, step),
               st.sampled_from([2, 5, 10]), st.integers(1, 5)),
 )

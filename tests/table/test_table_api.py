@@ -226,3 +226,40 @@ def test_a_table_is_named_in_sql_by_str_and_its_columns_are_attributes(t_env):
         from rayflink.table import TableDescriptor
 
         t_env.create_temporary_table("x", TableDescriptor.for_connector("print").build())
+
+
+@pytest.mark.integration
+def test_a_data_stream_declared_by_a_schema_windows_on_its_computed_rowtime():
+    """PyFlink's windowing examples: ``from_data_stream(ds, Schema...)`` with an Instant field cast
+    to the rowtime, a watermark, and sliding windows whose size is no multiple of their slide."""
+    from rayflink.common import Types
+    from rayflink.common.time import Instant
+    from rayflink.datastream import StreamExecutionEnvironment
+    from rayflink.table import Schema, StreamTableEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    events = [(1000, "Alice", 110.5), (4000, "Bob", 30.25), (3000, "Alice", 20.0), (2000, "Bob", 53.5),
+              (5000, "Alice", 13.0), (3000, "Bob", 3.0), (7000, "Bob", 16.5), (10000, "Alice", 20.5)]
+    ds = env.from_collection([(Instant.of_epoch_milli(t), n, p) for t, n, p in events],
+                             type_info=Types.ROW([Types.INSTANT(), Types.STRING(), Types.DOUBLE()]))
+    table = t_env.from_data_stream(ds, Schema.new_builder()
+                                   .column_by_expression("ts", "CAST(f0 AS TIMESTAMP(3))")
+                                   .column("f1", DataTypes.STRING())
+                                   .column("f2", DataTypes.DOUBLE())
+                                   .watermark("ts", "ts - INTERVAL '3' SECOND")
+                                   .build()).alias("ts", "name", "price")
+    assert table.get_schema().names == ["ts", "name", "price"]
+    got = rows(table.window(Slide.over(lit(5).seconds).every(lit(2).seconds).on(col("ts")).alias("w"))
+               .group_by(col("name"), col("w"))
+               .select(col("name"), col("price").sum, col("w").start))
+    expected = {}
+    for t, n, p in events:  # windows [s, s + 5 s) with s a multiple of 2 s, holding t
+        for start in range(t - t % 2000, t - 5000, -2000):
+            expected[(n, start)] = expected.get((n, start), 0.0) + p
+    assert got == sorted((n, total, datetime.datetime.utcfromtimestamp(s / 1000)) for (n, s), total in expected.items())
+    with pytest.raises(SqlValidationError, match="the stream has no field 'f9'"):
+        t_env.from_data_stream(ds, Schema.new_builder().column("f9", DataTypes.STRING()).build())
+    with pytest.raises(SqlValidationError, match="watermark's column 'f1' must be a TIMESTAMP"):
+        t_env.from_data_stream(ds, Schema.new_builder().watermark("f1", "f1").build())
