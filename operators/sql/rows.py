@@ -8,6 +8,7 @@ import json
 
 import pyarrow as pa
 
+from rayflink.common.typeinfo import java_double
 from rayflink.graph.transformations import OperatorKind
 from rayflink.runtime.operator import OneInputStreamOperator
 from rayflink.runtime.registry import register_operator
@@ -24,6 +25,26 @@ def show(value: object) -> str:
         return value.isoformat(sep=" ", timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    return str(value)
+
+
+def printed(value: object, type_: pa.DataType) -> str:
+    """A field as Flink's print connector writes it (Java's ``toString``): ``null``, ``true``,
+    ``13.1`` for a FLOAT, ``1.0E7``, TIMESTAMP as ``2024-05-01T10:00`` (``LocalDateTime``) and
+    TIMESTAMP_LTZ as ``1970-01-01T00:00:05Z`` (``Instant``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return java_double(value, single=pa.types.is_float32(type_))
+    if isinstance(value, datetime.datetime):
+        fraction = "" if not value.microsecond else (
+            f".{value.microsecond // 1000:03d}" if value.microsecond % 1000 == 0 else f".{value.microsecond:06d}")
+        if value.tzinfo is not None:  # an Instant: seconds always shown
+            return f"{value.astimezone(datetime.timezone.utc):%Y-%m-%dT%H:%M:%S}{fraction}Z"
+        seconds = f":{value:%S}" if value.second or value.microsecond else ""
+        return f"{value:%Y-%m-%dT%H:%M}{seconds}{fraction}"
     return str(value)
 
 
@@ -54,7 +75,9 @@ def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",", key: tupl
     rows = list(zip(*columns)) if columns else [()] * batch.num_rows
     kinds = batch.column(ROWKIND).to_pylist() if ROWKIND in batch.schema.names else [0] * batch.num_rows
     if fmt == "print":
-        return [f"{ROW_KIND_SHORT[k]}[{', '.join(show(v) for v in row)}]" for k, row in zip(kinds, rows)]
+        types = [batch.schema.field(n).type for n in names]
+        return [f"{ROW_KIND_SHORT[k]}[{', '.join(printed(v, t) for v, t in zip(row, types))}]"
+                for k, row in zip(kinds, rows)]
     if fmt == "debezium-json":
         out = []
         for k, row in zip(kinds, rows):

@@ -7,6 +7,7 @@ import decimal
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from rayflink.common.types import Row
@@ -196,7 +197,7 @@ def _java_string(value: Any, t: TypeInformation | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and t is not None and t.name in ("DOUBLE", "FLOAT"):
-        return _java_double(value)
+        return java_double(value)
     if t is not None and t.name == "INSTANT" and hasattr(value, "to_epoch_milli"):  # Instant.toString
         moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=value.seconds)
         nanos = f".{value.nanos:09d}".rstrip("0") if value.nanos else ""
@@ -224,15 +225,19 @@ def _field_types(t: TypeInformation, n: int) -> list:
     return fields + [None] * (n - len(fields))
 
 
-def _java_double(x: float) -> str:
-    """Java's ``Double.toString``: plain between 1e-3 and 1e7, else ``1.2345E7``."""
+def java_double(x: float, single: bool = False) -> str:
+    """Java's ``Double.toString`` (``Float.toString`` when ``single``: the shortest digits of the
+    32-bit value): plain between 1e-3 and 1e7, else ``1.2345E7``."""
     if x != x:
         return "NaN"
     if x in (float("inf"), float("-inf")):
         return "Infinity" if x > 0 else "-Infinity"
+    shortest = np.format_float_scientific(np.float32(abs(x)), unique=True) if single else repr(abs(x))
+    value = decimal.Decimal(shortest)
     if x == 0 or 1e-3 <= abs(x) < 1e7:
-        return repr(x) if "e" not in repr(x) else f"{x:.1f}"
-    sign, digits, exponent = decimal.Decimal(repr(abs(x))).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    power = len(digits) - 1 + exponent
+        text = format(value, "f")
+        return ("-" if x < 0 else "") + (text if "." in text else text + ".0")
+    _sign, digits, exponent = value.normalize().as_tuple()
+    text = "".join(map(str, digits)) or "0"
+    power = len(digits) - 1 + int(exponent)
     return f"{'-' if x < 0 else ''}{text[0]}.{text[1:] or '0'}E{power}"

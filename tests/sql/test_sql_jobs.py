@@ -152,10 +152,10 @@ def test_seed_12_7_1_group_window_into_print_and_filesystem_sinks(events_csv, tm
     printed = sorted(line.split("> ", 1)[1] for line in capsys.readouterr().out.splitlines()
                      if line.startswith("metricas"))
     assert printed == sorted([
-        "+I[2024-05-01 10:00:00.000, 2024-05-01 10:01:00.000, alice, 15.5]",
-        "+I[2024-05-01 10:01:00.000, 2024-05-01 10:02:00.000, carol, 7.0]",
-        "+I[2024-05-01 10:01:00.000, 2024-05-01 10:02:00.000, bob, 5.0]",
-        "+I[2024-05-01 10:02:00.000, 2024-05-01 10:03:00.000, alice, 1.0]"])
+        "+I[2024-05-01T10:00, 2024-05-01T10:01, alice, 15.5]",
+        "+I[2024-05-01T10:01, 2024-05-01T10:02, carol, 7.0]",
+        "+I[2024-05-01T10:01, 2024-05-01T10:02, bob, 5.0]",
+        "+I[2024-05-01T10:02, 2024-05-01T10:03, alice, 1.0]"])
     written = sorted(line for f in glob.glob(str(tmp_path / "out" / "part-*")) for line in open(f).read().splitlines())
     assert written == sorted([
         "2024-05-01 10:00:00.000,2024-05-01 10:01:00.000,alice,15.5",
