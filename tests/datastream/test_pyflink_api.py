@@ -168,7 +168,8 @@ def test_window_classes_are_generic_as_in_pyflink():
 
 class _PyFlinkApply(WindowFunction[tuple, tuple, str, CountWindow]):
     def apply(self, key: str, window, inputs: Iterable[tuple]):
-        return [(key, tuple(v for v, _ in inputs))]
+        assert type(window) is CountWindow
+        return [(key, window.id, tuple(v for v, _ in inputs))]
 
 
 class _CollectingApply(WindowFunction):
@@ -186,16 +187,18 @@ def _records(n: int, keys: str, seed: int) -> list[tuple[int, str]]:
     return [(i, rnd.choice(keys)) for i in range(n)]
 
 
-def _model(records: list, size: int, slide: int) -> list:
+def _model(records: list, size: int, slide: int, ids: bool = False) -> list:
     """Brute force: per key, after the c-th record (1-based) a window of the last ``size`` fires
-    when c >= size and (c - size) % slide == 0 (tumbling: slide == size)."""
+    when c >= size and (c - size) % slide == 0 (tumbling: slide == size); with ``ids``, each
+    with its number as PyFlink's ``CountWindow`` has it: (c - size) // slide."""
     seen: dict[str, list[int]] = {}
     fired = []
     for v, k in records:
         seen.setdefault(k, []).append(v)
         c = len(seen[k])
         if c >= size and (c - size) % slide == 0:
-            fired.append((k, tuple(seen[k][c - size:c])))
+            window = tuple(seen[k][c - size:c])
+            fired.append((k, (c - size) // slide, window) if ids else (k, window))
     return fired
 
 
@@ -206,11 +209,11 @@ def test_count_windows_against_a_brute_force_model(size, slide, seed):
     e = env(2)
     stream = e.from_collection(records).key_by(lambda r: r[1]).count_window(size, slide)
     out = collect(stream.apply(_PyFlinkApply()))
-    expected = _model(records, size, slide or size)
+    expected = _model(records, size, slide or size, ids=True)
     assert sorted(out) == sorted(expected)
-    # per key the windows come in order
+    # per key the windows come in order, numbered as PyFlink numbers its CountWindows
     for key in "abcd":
-        assert [w for k, w in out if k == key] == [w for k, w in expected if k == key]
+        assert [w for k, *w in out if k == key] == [w for k, *w in expected if k == key]
 
 
 @pytest.mark.integration
@@ -224,7 +227,7 @@ def test_count_window_assigners_through_window_and_collecting_apply():
     keyed = e.from_collection(records).key_by(lambda r: r[1])
     sliding = collect(keyed.window(CountSlidingWindowAssigner.of(3, 2)).reduce(lambda a, b: (a[0] + b[0], a[1])))
     assert sorted(sliding) == sorted((sum(w), k) for k, w in _model(records, 3, 2))
-    assert isinstance(CountTumblingWindowAssigner.of(2), GlobalWindows)
+    assert CountTumblingWindowAssigner.of(2).get_window_serializer().__class__.__name__ == "CountWindowSerializer"
     with pytest.raises(GraphBuildError):
         CountSlidingWindowAssigner.of(3, 0)
 
@@ -525,6 +528,7 @@ def test_window_serializers_round_trip():
     import io
 
     from rayflink.datastream.window import (
+        CountWindowSerializer,
         GlobalWindow,
         GlobalWindowSerializer,
         TumblingEventTimeWindows,
@@ -533,10 +537,13 @@ def test_window_serializers_round_trip():
     buf = io.BytesIO()
     TimeWindowSerializer().serialize(TimeWindow(-5, 2**40), buf)
     GlobalWindowSerializer().serialize(GlobalWindow(), buf)
+    CountWindowSerializer().serialize(CountWindow(7), buf)
     buf.seek(0)
-    assert len(buf.getvalue()) == 17
+    assert len(buf.getvalue()) == 25
     assert TimeWindowSerializer().deserialize(buf) == TimeWindow(-5, 2**40)
     assert GlobalWindowSerializer().deserialize(buf) == GlobalWindow()
+    assert CountWindowSerializer().deserialize(buf) == CountWindow(7)
+    assert repr(CountWindow(7)) == "CountWindow(id=7)" and CountWindow(7) != CountWindow(8)
     assert TumblingEventTimeWindows.of(5).get_window_serializer() == TimeWindowSerializer()
 
 
