@@ -431,7 +431,7 @@ def test_row_records_serialize_to_json_csv_and_avro():
     assert JsonRowSerializationSchema.builder().with_type_info(named).build().serialize(Row(name="a", id=2)) \
         == b'{"id":2,"name":"a"}'
     assert JsonRowDeserializationSchema.Builder().type_info(unnamed).build().deserialize(b'{"f0":3,"f1":"x"}') \
-        == {"f0": 3, "f1": "x"}
+        == Row(f0=3, f1="x")
     assert CsvRowSerializationSchema.Builder(unnamed).build().serialize(Row(4, "y")) == b"4,y"
     schema = ('{"type": "record", "name": "T", '
               '"fields": [{"name": "id", "type": "int"}, {"name": "n", "type": "string"}]}')
