@@ -6,14 +6,15 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
 
 from rayflink.errors import truncate
 from rayflink.graph.transformations import Partitioner
-from rayflink.runtime.messages import MIN_WATERMARK, Watermark
+from rayflink.runtime.channel_state import ChannelStateCapture
+from rayflink.runtime.messages import MIN_WATERMARK, CheckpointBarrier, EndOfInput, PriorityBarrier, Watermark
 from rayflink.runtime.output import record_count
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
@@ -59,14 +60,16 @@ class OutputChannel:
 
     At most ``credits`` batches may be unacknowledged; when they are used up, ``send``
     waits, and that wait is counted as backpressure (and, with ``debloat``, measured).
+    ``send_priority`` goes to the receiver's ``control`` method instead, without credit.
     """
 
-    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_sent", "_recent", "_seq",
+    __slots__ = ("method", "control", "prefix", "channel_id", "credits", "_in_flight", "_sent", "_recent", "_seq",
                  "backpressure_ns", "debloat")
 
     def __init__(self, handle: Any, channel_id: int, credits: int, method: str = "push",
-                 prefix: tuple = (), debloat: Debloat | None = None) -> None:
+                 prefix: tuple = (), debloat: Debloat | None = None, control: str | None = None) -> None:
         self.method = getattr(handle, method)
+        self.control = None if control is None else getattr(handle, control)
         self.prefix = prefix
         self.channel_id = channel_id
         self.credits = credits
@@ -102,6 +105,15 @@ class OutputChannel:
             self._sent.append((time.perf_counter_ns(), sum(self._recent)))
             self._recent.append(_records(message))
         self._seq += 1
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number of the next message ``send`` sends."""
+        return self._seq
+
+    def send_priority(self, barrier: CheckpointBarrier, seq: int, announced: bool) -> None:
+        """Send ``barrier`` ahead of the messages in the channel, naming ``seq`` the first one after it."""
+        self.control.remote(*self.prefix, PriorityBarrier(self.channel_id, barrier, seq, announced))
 
     def drain(self) -> None:
         """Wait until every sent batch has been accepted by the receiver."""
@@ -186,6 +198,13 @@ class LocalChannel:
         if self.debloat is not None:
             self._recent.append(_records(message))
         self._seq += 1
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def send_priority(self, barrier: CheckpointBarrier, seq: int, announced: bool) -> None:
+        self.gate.put_control(PriorityBarrier(self.channel_id, barrier, seq, announced))
 
     def drain(self) -> None:
         """Nothing in flight: a local send returns once the message is queued."""
@@ -342,22 +361,28 @@ class RecordWriter:
 
     # ---- flushing and control events ---------------------------------------------------
 
-    def _flush_channel(self, index: int) -> None:
+    def _batches(self, index: int) -> Iterator[tuple]:
+        """Take the records buffered for channel ``index``, as the batches to send."""
         values = self._values[index]
         if values:
             stamps = self._stamps[index]
             self._values[index] = []
             self._stamps[index] = None
-            channel = self.channels[index]
             debloat = self._debloats[index]
             if debloat is None or len(values) <= debloat.size:
-                channel.send((values, stamps))
+                yield values, stamps
                 return
             start = 0
             while start < len(values):  # debloated: in slices of the size it adapts as it goes
                 end = start + debloat.size
-                channel.send((values[start:end], None if stamps is None else stamps[start:end]))
+                yield values[start:end], None if stamps is None else stamps[start:end]
                 start = end
+
+    def _flush_channel(self, index: int) -> None:
+        if self._values[index]:
+            send = self.channels[index].send
+            for batch in self._batches(index):
+                send(batch)
 
     def flush(self) -> None:
         for index in range(len(self.channels)):
@@ -374,6 +399,21 @@ class RecordWriter:
         self.flush()
         for channel in self.channels:
             channel.send(event)
+
+    def broadcast_barrier(self, barrier: CheckpointBarrier, in_order: bool, ahead: bool) -> None:
+        """Send a checkpoint barrier on every channel: ``in_order`` behind the records buffered
+        here and those in the channel (an aligned checkpoint's), ``ahead`` of both to the
+        receiver's control path (an unaligned checkpoint's ``PriorityBarrier``, which names the
+        sequence number the barrier has, or would have, in the channel), or both (announced)."""
+        for index, channel in enumerate(self.channels):
+            batches = list(self._batches(index))
+            if ahead:
+                channel.send_priority(barrier, channel.next_seq + len(batches), announced=in_order)
+            for batch in batches:
+                channel.send(batch)
+            if in_order:
+                channel.send(barrier)
+        self.oldest_buffered_ns = None
 
     def drain(self) -> None:
         for channel in self.channels:
@@ -425,7 +465,13 @@ class InputGate:
 
     A channel can be *blocked* (barrier alignment): its queue then fills up and its sender
     runs out of credit, while the other channels keep flowing. Control messages for the task
-    (checkpoint triggers and notifications) come through the same gate, ahead of records.
+    (checkpoint triggers and notifications, and barriers sent ahead of the records,
+    ``PriorityBarrier``) come through the same gate, ahead of records.
+
+    For unaligned checkpoints the gate knows each channel's messages by sequence number: those
+    that arrived and are not taken yet (``arrived``), how many were taken (``taken``), and where
+    the barriers and ends of input were; ``start_capture`` collects a checkpoint's in-flight
+    records from them, and from what arrives after (``rayflink.runtime.channel_state``).
     """
 
     def __init__(self, num_channels: int, credits: int) -> None:
@@ -437,6 +483,12 @@ class InputGate:
         self._receiver = OrderedReceiver(self._put)
         self._next = 0
         self.closed = False
+        self.taken = [0] * num_channels  # messages taken from each channel (the next one's seq)
+        self.arrived: list[dict[int, Any]] = [{} for _ in range(num_channels)]  # seq -> message not taken
+        self._barrier_at: list[tuple[int, int]] = [(0, 0)] * num_channels  # (checkpoint id, seq) of the last
+        self._ahead_at: list[tuple[int, int]] = [(0, 0)] * num_channels  # taken barrier; of the last ahead
+        self._end_at: list[int | None] = [None] * num_channels  # seq of a taken end of input
+        self.capture: ChannelStateCapture | None = None
 
     def _put(self, channel_id: int, message: Any) -> None:
         q = self.queues[channel_id]
@@ -448,7 +500,20 @@ class InputGate:
                 self.cond.notify_all()
 
     def push(self, channel_id: int, seq: int, message: Any) -> None:
+        with self.cond:
+            if self.closed:
+                return
+            self._arrive(channel_id, seq, message)
         self._receiver.receive(channel_id, seq, message)
+
+    def _arrive(self, channel_id: int, seq: int, message: Any) -> None:
+        """Under the lock: message ``seq`` of ``channel_id`` is at the gate."""
+        self.arrived[channel_id][seq] = message
+        capture = self.capture
+        if capture is not None:
+            capture.arrived(channel_id, seq, message)
+            if capture.done:
+                self.capture = None
 
     def offer(self, channel_id: int, seq: int, message: Any) -> bool:
         """Queue an in-order message from a local channel without blocking; False when full."""
@@ -458,6 +523,7 @@ class InputGate:
                 return True
             if len(q) >= self.capacity:
                 return False
+            self._arrive(channel_id, seq, message)
             q.append(message)
             self.cond.notify_all()
         self._receiver.advance(channel_id, seq)
@@ -465,8 +531,48 @@ class InputGate:
 
     def put_control(self, message: Any) -> None:
         with self.cond:
+            if type(message) is PriorityBarrier:
+                self._barrier_ahead(message)
             self.control.append(message)
             self.cond.notify_all()
+
+    def _barrier_ahead(self, message: PriorityBarrier) -> None:
+        channel, cid = message.channel_id, message.barrier.checkpoint_id
+        if cid > self._ahead_at[channel][0]:
+            self._ahead_at[channel] = (cid, message.seq)
+        capture = self.capture
+        if capture is not None and cid == capture.checkpoint_id:
+            capture.ends_at(channel, message.seq)
+            if capture.done:
+                self.capture = None
+
+    def start_capture(self, checkpoint_id: int, inputs: list[int]) -> ChannelStateCapture:
+        """Collect checkpoint ``checkpoint_id``'s in-flight records, from each channel's first
+        message not taken yet (call from the subtask's thread as it snapshots); ``inputs[c]`` is
+        the operator input channel ``c`` feeds. A capture still running is given up."""
+        with self.cond:
+            if self.capture is not None:
+                self.capture.cancel(f"checkpoint {checkpoint_id} started before checkpoint "
+                                    f"{self.capture.checkpoint_id} had its in-flight records")
+            capture = ChannelStateCapture(checkpoint_id, inputs, list(self.taken))
+            for channel, arrived in enumerate(self.arrived):
+                for cid, seq in (self._barrier_at[channel], self._ahead_at[channel]):
+                    if cid == checkpoint_id:
+                        capture.ends_at(channel, seq)
+                if self._end_at[channel] is not None:
+                    capture.ends_at(channel, self._end_at[channel])
+                for seq in sorted(arrived):
+                    capture.arrived(channel, seq, arrived[seq])
+            capture.check()
+            self.capture = None if capture.done else capture
+            return capture
+
+    def cancel_capture(self, checkpoint_id: int, reason: str) -> None:
+        """Give up collecting the in-flight records of checkpoints up to ``checkpoint_id``."""
+        with self.cond:
+            if self.capture is not None and self.capture.checkpoint_id <= checkpoint_id:
+                self.capture.cancel(reason)
+                self.capture = None
 
     def block(self, channel_id: int) -> None:
         self.blocked[channel_id] = True
@@ -490,6 +596,14 @@ class InputGate:
                     if q and not self.blocked[channel]:
                         self._next = (channel + 1) % n
                         message = q.popleft()
+                        seq = self.taken[channel]
+                        self.taken[channel] = seq + 1
+                        self.arrived[channel].pop(seq, None)
+                        kind = type(message)
+                        if kind is CheckpointBarrier:
+                            self._barrier_at[channel] = (message.checkpoint_id, seq)
+                        elif kind is EndOfInput:
+                            self._end_at[channel] = seq
                         self.cond.notify_all()
                         return channel, message
                 if attempt == 0 and timeout > 0:
@@ -502,4 +616,9 @@ class InputGate:
             self.closed = True
             for q in self.queues:
                 q.clear()
+            for arrived in self.arrived:
+                arrived.clear()
+            if self.capture is not None:
+                self.capture.cancel("the subtask ended")
+                self.capture = None
             self.cond.notify_all()

@@ -12,7 +12,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_in_flight, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
@@ -20,6 +20,7 @@ from rayflink.common.configuration import checkpoint_interval_ms, debloat_target
 from rayflink.datastream.functions import KeySelector, key_selector_of
 from rayflink.errors import ConfigurationError, JobExecutionError, truncate
 from rayflink.runtime.alignment import BarrierAligner
+from rayflink.runtime.channel_state import InFlight
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -30,6 +31,7 @@ from rayflink.runtime.messages import (
     CheckpointCompleted,
     EndOfInput,
     IdleStatus,
+    PriorityBarrier,
     QueryKvState,
     TriggerCheckpoint,
     Watermark,
@@ -80,7 +82,13 @@ class StreamTask:
         self.reader: Any = None
         self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
         self.exactly_once = options.get(deployment.config, options.CHECKPOINTING_MODE) == "EXACTLY_ONCE"
-        self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint)
+        # unaligned checkpoints (EXACTLY_ONCE only): barriers ahead of the records, and with a
+        # timeout, in order too (aligned until it passes)
+        self.unaligned = self.exactly_once and options.get(deployment.config, options.UNALIGNED_CHECKPOINTS)
+        self.aligned_timeout_ms = options.get(deployment.config, options.ALIGNED_CHECKPOINT_TIMEOUT)
+        self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint, self.aligned_timeout_ms)
+        self.input_ended = [False] * len(deployment.input_channels)
+        self.replay: list[tuple[int, bytes]] = []  # in-flight records of the restored checkpoint
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
@@ -118,7 +126,7 @@ class StreamTask:
                     # a full channel: batches sent and not accepted, and the receiver's queue
                     debloat = None if debloat_s is None else Debloat(debloat_s, 2 * credits, batch_size)
                     channels.append(OutputChannel(executor, cid, credits, "push", prefix=(task_key,),
-                                                  debloat=debloat))
+                                                  debloat=debloat, control="control"))
             source_name = self.operators[out.source].ctx.name
             writer = RecordWriter(
                 channels, out.partitioner,
@@ -232,6 +240,9 @@ class StreamTask:
         State that does not fit (a state's kind changed, max parallelism changed) raises
         StateMigrationError naming the operator uid and the state: restarting cannot fix it."""
         states = load_states(self.d.restore, storage_options(self.d.config))
+        head = self.d.nodes[0]
+        self.replay = load_in_flight(self.d.restore.get(head.uid, []), head.uid, self.d.subtask_index,
+                                     self.d.parallelism, storage_options(self.d.config))
         for node in self.d.nodes:
             if node.uid not in states:
                 continue
@@ -354,13 +365,15 @@ class StreamTask:
         channel_input = d.input_channels
         watermarks = [MIN_WATERMARK] * n
         idle = [False] * n
-        ended = [False] * n
+        ended = self.input_ended
         remaining = n
         head = self.head
         gate = self.gate
         flush_each = self.buffer_timeout_ns == 0
         wait = 0.1
         idle_out = False
+        self._replay_in_flight()
+        aligner = self.aligner
         while remaining:
             if self.cancelled.is_set():
                 raise TaskCancelled()
@@ -373,7 +386,7 @@ class StreamTask:
                 if channel < 0:
                     self._on_control(message)
                 elif type(message) is CheckpointBarrier:
-                    self.aligner.on_barrier(channel, message, ended)
+                    aligner.on_barrier(channel, message, ended)
                 elif type(message) is tuple:
                     values, stamps = message
                     count = record_count(values)
@@ -391,7 +404,7 @@ class StreamTask:
                     elif type(message) is EndOfInput:
                         ended[channel] = True
                         remaining -= 1
-                        self.aligner.check(ended)
+                        aligner.check(ended)
                     active = [w for w, i, e in zip(watermarks, idle, ended) if not i and not e]
                     if active:
                         combined = min(active)
@@ -403,7 +416,22 @@ class StreamTask:
                         idle_out = all_idle
                         self._broadcast(IdleStatus(all_idle))
             wait = self._timers_and_flush(now_ns)
+            if aligner.announced is not None:  # an aligned checkpoint that may turn unaligned
+                due = aligner.due(current_time_ms())
+                if due is not None:
+                    wait = min(wait, due)
         self._end_of_input()
+
+    def _replay_in_flight(self) -> None:
+        """Process the restored checkpoint's in-flight records before any new input."""
+        head = self.head
+        for input_index, data in self.replay:
+            values, stamps = cloudpickle.loads(data)
+            count = record_count(values)
+            self.records_read += count
+            head.records_in += count
+            head.process_batch(values, stamps, input_index)
+        self.replay = []
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -432,6 +460,9 @@ class StreamTask:
             self.snapshots.notify_checkpoint_aborted(message.checkpoint_id)
             for op in self.operators.values():
                 op.notify_checkpoint_aborted(message.checkpoint_id)
+        elif type(message) is PriorityBarrier:
+            if not self.ended:
+                self.aligner.on_priority(message, current_time_ms())
         elif type(message) is QueryKvState:
             self._answer_query(message)
 
@@ -464,15 +495,23 @@ class StreamTask:
         except Exception as exc:  # noqa: BLE001 - the asker gets the error, the job goes on
             query.reply.set_result({"status": "ERROR", "message": f"{type(exc).__name__}: {exc}"})
 
-    def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float) -> None:
-        """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background."""
+    def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float, unaligned: bool = False) -> None:
+        """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background.
+
+        ``unaligned``: taken at the checkpoint's first barrier; the gate collects the records in
+        flight before the barriers still to come, and the upload stores them with the snapshot."""
         start = time.perf_counter()
         self.last_checkpoint_id = barrier.checkpoint_id
         self.aligner.passed(barrier.checkpoint_id)
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
+        in_flight = None
+        if unaligned:
+            head = self.d.nodes[0]
+            in_flight = InFlight(head.uid, self.d.subtask_index, self.d.parallelism,
+                                 self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels)).records)
         if not self.ended:
-            self._broadcast(barrier)
+            self._forward_barrier(barrier, unaligned)
         states = {}
         for node in self.d.nodes:
             state = self.operators[node.node_id].snapshot_state()
@@ -483,7 +522,20 @@ class StreamTask:
             splits = self.reader.snapshot_state()
             self.source_snapshots[barrier.checkpoint_id] = splits
             extra["source_splits"] = {self.d.nodes[0].uid: splits}
-        self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000)
+        self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000, in_flight)
+
+    def _forward_barrier(self, barrier: CheckpointBarrier, taken_unaligned: bool) -> None:
+        """Send the barrier downstream: in order (aligned checkpoints, savepoints), ahead of the
+        records (unaligned), or both (aligned, announced ahead, while the aligned checkpoint
+        timeout may still turn it unaligned downstream)."""
+        if not self.unaligned or barrier.savepoint_uri is not None:
+            in_order, ahead = True, False
+        elif taken_unaligned or self.aligned_timeout_ms == 0:
+            in_order, ahead = False, True
+        else:
+            in_order, ahead = True, True
+        for writer in self.writers:
+            writer.broadcast_barrier(barrier, in_order, ahead)
 
     def _end_of_input(self) -> None:
         for op in self.operators.values():  # topological order: upstream results reach downstream first

@@ -313,14 +313,13 @@ def test_add_jars_is_accepted_with_one_note(caplog):
     assert len(notes) == 1 and "flink-sql-connector-kafka" in notes[0].getMessage()
 
 
-def test_unaligned_checkpoint_options_are_recorded_and_said_to_be_unimplemented(caplog):
+def test_unaligned_checkpoint_options_are_flink_options():
     e = env(1)
     e.enable_checkpointing(1000, CheckpointingMode.EXACTLY_ONCE)
     config = e.get_checkpoint_config()
-    with caplog.at_level(logging.WARNING):
-        config.enable_unaligned_checkpoints()
+    config.enable_unaligned_checkpoints()
     assert config.is_unaligned_checkpoints_enabled() and e.is_unaligned_checkpoints_enabled()
-    assert any("does not implement unaligned checkpoints" in r.getMessage() for r in caplog.records)
+    assert e.get_config().get_boolean("execution.checkpointing.unaligned.enabled", False)
     config.set_aligned_checkpoint_timeout(Duration.of_seconds(3))
     assert config.get_aligned_checkpoint_timeout() == Duration.of_seconds(3)
     assert e.get_config().get_integer("execution.checkpointing.aligned-checkpoint-timeout") == 3000
