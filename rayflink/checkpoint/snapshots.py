@@ -3,10 +3,11 @@
 A subtask's snapshot file (``chk-N/<task>.state``, ``savepoint/<task>.state``) holds its
 operators' states, for a source subtask its splits with their positions, and for an unaligned
 checkpoint the records that were in flight to it (``in_flight``, listed under its head
-operator's uid): user objects, pickled. They are unpickled only here, in the subtask that restores them (``load_states``,
-``load_source_splits``), never in the job manager, which reads nothing but the JSON metadata
-(``rayflink.checkpoint.metadata``). Whoever can write the checkpoint storage can therefore run
-code in the task executors when a job restores from it: the storage must be trusted.
+operator's uid): user objects, pickled. They are unpickled only here, in the subtask that
+restores them (``load_states``, ``load_source_splits``, ``load_in_flight``), never in the job
+manager, which reads nothing but the JSON metadata (``rayflink.checkpoint.metadata``). Whoever
+can write the checkpoint storage can therefore run code in the task executors when a job
+restores from it: the storage must be trusted.
 """
 
 from __future__ import annotations

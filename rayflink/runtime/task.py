@@ -47,8 +47,11 @@ from rayflink.runtime.operator import NO_RECORD, OperatorContext, SourceOperator
 from rayflink.runtime.output import ChainedInput, record_count
 from rayflink.runtime.registry import create_operator
 from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
+from rayflink.runtime.watermark_alignment import AlignedSource
 from rayflink.state.backend import StateError, StateMigrationError
 from rayflink.state.key_groups import UnhashableKeyError
+
+_PAUSED_NAP_S = 0.01  # how often a source paused by watermark alignment looks for a new allowance
 
 # failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
 _NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
@@ -306,6 +309,10 @@ class StreamTask:
         head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
+        alignment = head.watermark_alignment() if streaming else None
+        aligned = None if alignment is None else AlignedSource(
+            d.job_id, d.attempt, (d.nodes[0].uid, d.subtask_index), alignment.watermark_group,
+            alignment.max_allowed_drift_ms, alignment.update_interval_ms)
         try:
             while True:
                 if self.cancelled.is_set():
@@ -319,7 +326,10 @@ class StreamTask:
                         self._on_control(item[1])
                     continue
                 wanted = self._poll_size(batch_size)
-                batches = reader.poll(wanted)
+                # watermark alignment: no reading while ahead of the group's allowance
+                paused = aligned is not None and aligned.paused(*head.reading_watermark(current_time_ms()),
+                                                                 time.monotonic())
+                batches = [] if paused else reader.poll(wanted)
                 if batches is None:
                     if bounded:
                         break
@@ -341,13 +351,15 @@ class StreamTask:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
-                    nap = min(wait, reader.wait_time())
+                    nap = min(wait, _PAUSED_NAP_S if paused else reader.wait_time())
                     time.sleep(nap)
                     self.idle_ns += int(nap * 1e9)
             if streaming:
                 head.process_watermark(MAX_WATERMARK)
             self._end_of_input()
         finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
+            if aligned is not None:
+                aligned.leave()
             reader.close()
 
     def _poll_size(self, batch_size: int) -> int:

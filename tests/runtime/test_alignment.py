@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from rayflink.runtime.alignment import BarrierAligner
 import pickle
 
 import pytest
 
+from rayflink.runtime.alignment import BarrierAligner
 from rayflink.runtime.messages import END_OF_INPUT, CheckpointBarrier, PriorityBarrier, Watermark
 from rayflink.runtime.network import InputGate
 
 
-def aligner(channels: int = 2, exactly_once: bool = True, timeout_ms: int = 0) -> tuple[BarrierAligner, InputGate, list]:
+def aligner(channels: int = 2, exactly_once: bool = True,
+            timeout_ms: int = 0) -> tuple[BarrierAligner, InputGate, list]:
     gate = InputGate(channels, 4)
     taken: list = []
     a = BarrierAligner(gate, exactly_once, lambda barrier, _ms, unaligned: (
