@@ -58,19 +58,18 @@ class AlignedSource:
     """A source subtask's side of its watermark group: reports its watermark every update
     interval and answers whether it must pause (``paused``).
 
-    >>> aligned = AlignedSource(job_id, attempt, ("uid", 0), alignment)
-    >>> if not aligned.paused(watermark, idle, now): reader.poll(...)
+    >>> aligned = AlignedSource(job_id, attempt, ("orders-source", 0), "orders", 20_000, 1_000)
+    >>> if not aligned.paused(watermark, idle, time.monotonic()): reader.poll(...)
     """
 
     def __init__(self, job_id: str, attempt: int, member: Any, group: str, drift_ms: int,
                  update_interval_ms: int) -> None:
-        from rayflink.runtime.executor import NAMESPACE
-
         self.attempt = attempt
         self.member = member
         self.interval_s = update_interval_ms / 1000
         self._open = lambda: _COORDINATOR.options(
-            name=f"watermark-alignment-{job_id}-{group}", namespace=NAMESPACE, get_if_exists=True,
+            name=f"watermark-alignment-{job_id}-{group}", get_if_exists=True,
+            namespace=ray.get_runtime_context().namespace,
             lifetime="detached", num_cpus=0, max_restarts=0).remote(drift_ms)
         self.coordinator = self._open()
         self._pending: Any = None
