@@ -90,7 +90,6 @@ class StreamTask:
         self.unaligned = self.exactly_once and options.get(deployment.config, options.UNALIGNED_CHECKPOINTS)
         self.aligned_timeout_ms = options.get(deployment.config, options.ALIGNED_CHECKPOINT_TIMEOUT)
         self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint, self.aligned_timeout_ms)
-        self.input_ended = [False] * len(deployment.input_channels)
         self.replay: list[tuple[int, bytes]] = []  # in-flight records of the restored checkpoint
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.snapshots: SnapshotWriter | None = None
@@ -377,7 +376,7 @@ class StreamTask:
         channel_input = d.input_channels
         watermarks = [MIN_WATERMARK] * n
         idle = [False] * n
-        ended = self.input_ended
+        ended = [False] * n
         remaining = n
         head = self.head
         gate = self.gate
