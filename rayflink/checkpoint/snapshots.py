@@ -136,11 +136,14 @@ class SnapshotWriter:
             splits = extra.get("source_splits", {})
             channel_state = {}
             if in_flight is not None:
-                records = in_flight.records.result()  # once the barriers of every channel arrived
-                info.update(unaligned=True, persisted_data_bytes=sum(len(data) for _, data in records))
-                if records:
-                    channel_state[in_flight.uid] = {"subtask": in_flight.subtask,
-                                                    "parallelism": in_flight.parallelism, "records": records}
+                # the input side once the barriers of every channel arrived
+                records = [] if in_flight.records is None else in_flight.records.result()
+                output = in_flight.output
+                info.update(unaligned=True, persisted_data_bytes=sum(len(data) for _, data in records)
+                            + sum(len(data) for _, _, data in output))
+                if records or output:
+                    channel_state[in_flight.uid] = {"subtask": in_flight.subtask, "parallelism": in_flight.parallelism,
+                                                    "records": records, "output": output}
             data = cloudpickle.dumps({"states": states, "source_splits": splits, "in_flight": channel_state},
                                      protocol=5)
             storage.write_bytes(relpath, data)
@@ -270,15 +273,19 @@ def load_states(restore: dict[str, list[tuple[str, str]]],
 
 
 def load_in_flight(locations: list[tuple[str, str]], uid: str, subtask: int, parallelism: int,
-                   storage_options: Mapping[str, Any] | None = None) -> list[tuple[int, bytes]]:
+                   storage_options: Mapping[str, Any] | None = None
+                   ) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, bytes]]]:
     """The in-flight records an unaligned checkpoint stored for subtask ``subtask`` of the task
     whose head operator is ``uid``, from the snapshot files ``locations`` (every old subtask's
-    file holding ``uid``): ``[(input index, pickled batch)]``, to replay before new input.
+    file holding ``uid``): those to its inputs, ``[(input index, pickled batch)]``, to replay
+    before new input, and those its barriers overtook in its output buffers, ``[(writer index,
+    channel index, pickled batch)]``, to send again before anything else.
 
     Raises ``StateMigrationError`` when the parallelism changed: in-flight records are not
     redistributed (restore at the same parallelism, or from a savepoint, which is aligned)."""
     files = _SnapshotFiles(dict(storage_options or {}))
     records: list[tuple[int, bytes]] = []
+    output: list[tuple[int, int, bytes]] = []
     for uri, relpath in locations:
         state = files.read(uri, relpath).get("in_flight", {}).get(uid)
         if state is None:
@@ -290,7 +297,8 @@ def load_in_flight(locations: list[tuple[str, str]], uid: str, subtask: int, par
                 f"{parallelism}; restore at parallelism {state['parallelism']}, or from a savepoint (always aligned)")
         if state["subtask"] == subtask:
             records.extend(state["records"])
-    return records
+            output.extend(state["output"])
+    return records, output
 
 
 def load_source_splits(refs: list[list[str]], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:

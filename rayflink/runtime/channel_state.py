@@ -90,10 +90,13 @@ class ChannelStateCapture:
 
 @dataclass(frozen=True)
 class InFlight:
-    """What a subtask hands its ``SnapshotWriter`` for an unaligned checkpoint: the records
-    (``ChannelStateCapture.records``) to store with the snapshot of its head operator ``uid``."""
+    """What a subtask hands its ``SnapshotWriter`` for an unaligned checkpoint, to store with the
+    snapshot of its head operator ``uid``: the records in flight to it (``ChannelStateCapture.records``;
+    None for a source), and those its barriers overtook in its own output buffers,
+    ``[(writer index, channel index, pickled batch)]``."""
 
     uid: str
     subtask: int
     parallelism: int
-    records: Future
+    records: Future | None
+    output: list[tuple[int, int, bytes]]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
+from ray import cloudpickle
 
 from rayflink.errors import truncate
 from rayflink.graph.transformations import Partitioner
@@ -115,6 +116,10 @@ class OutputChannel:
         """Send ``barrier`` ahead of the messages in the channel, naming ``seq`` the first one after it."""
         self.control.remote(*self.prefix, PriorityBarrier(self.channel_id, barrier, seq, announced))
 
+    def available(self) -> bool:
+        """Whether ``send`` would not wait for credit now."""
+        return len(self._in_flight) < self.credits or _done(self._in_flight[0])
+
     def drain(self) -> None:
         """Wait until every sent batch has been accepted by the receiver."""
         while self._in_flight:
@@ -205,6 +210,9 @@ class LocalChannel:
 
     def send_priority(self, barrier: CheckpointBarrier, seq: int, announced: bool) -> None:
         self.gate.put_control(PriorityBarrier(self.channel_id, barrier, seq, announced))
+
+    def available(self) -> bool:
+        return len(self.gate.queues[self.channel_id]) < self.gate.capacity
 
     def drain(self) -> None:
         """Nothing in flight: a local send returns once the message is queued."""
@@ -400,20 +408,34 @@ class RecordWriter:
         for channel in self.channels:
             channel.send(event)
 
-    def broadcast_barrier(self, barrier: CheckpointBarrier, in_order: bool, ahead: bool) -> None:
+    def broadcast_barrier(self, barrier: CheckpointBarrier, in_order: bool, ahead: bool) -> list[tuple[int, bytes]]:
         """Send a checkpoint barrier on every channel: ``in_order`` behind the records buffered
         here and those in the channel (an aligned checkpoint's), ``ahead`` of both to the
-        receiver's control path (an unaligned checkpoint's ``PriorityBarrier``, which names the
-        sequence number the barrier has, or would have, in the channel), or both (announced)."""
+        receiver's control path (an unaligned checkpoint's ``PriorityBarrier``, naming the
+        sequence number of the first message after it), or both (announced: the number of the
+        barrier in order, behind the buffered records).
+
+        Ahead only, the barrier also overtakes the records buffered here: they are sent after
+        it, and returned, pickled before they leave, as ``(channel index, batch)`` for the
+        sender's checkpoint (its output in flight, sent again first on restore)."""
+        overtaken: list[tuple[int, bytes]] = []
         for index, channel in enumerate(self.channels):
             batches = list(self._batches(index))
             if ahead:
-                channel.send_priority(barrier, channel.next_seq + len(batches), announced=in_order)
+                seq = channel.next_seq + len(batches) if in_order else channel.next_seq
+                channel.send_priority(barrier, seq, announced=in_order)
+                if not in_order:
+                    overtaken.extend((index, cloudpickle.dumps(batch, protocol=5)) for batch in batches)
             for batch in batches:
                 channel.send(batch)
             if in_order:
                 channel.send(barrier)
         self.oldest_buffered_ns = None
+        return overtaken
+
+    def available(self) -> bool:
+        """Whether every channel can take a batch now without waiting for credit."""
+        return all(channel.available() for channel in self.channels)
 
     def drain(self) -> None:
         for channel in self.channels:

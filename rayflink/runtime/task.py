@@ -90,7 +90,9 @@ class StreamTask:
         self.unaligned = self.exactly_once and options.get(deployment.config, options.UNALIGNED_CHECKPOINTS)
         self.aligned_timeout_ms = options.get(deployment.config, options.ALIGNED_CHECKPOINT_TIMEOUT)
         self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint, self.aligned_timeout_ms)
-        self.replay: list[tuple[int, bytes]] = []  # in-flight records of the restored checkpoint
+        # in-flight records of the restored checkpoint: to the inputs, and overtaken in the output
+        self.replay: tuple[list[tuple[int, bytes]], list[tuple[int, int, bytes]]] = ([], [])
+        self.output_wait_ns = 0  # a source's wait for output credit (unaligned checkpoints), backpressure
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
@@ -308,6 +310,7 @@ class StreamTask:
         head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
+        self._replay_in_flight()
         alignment = head.watermark_alignment() if streaming else None
         aligned = None if alignment is None else AlignedSource(
             d.job_id, d.attempt, (d.nodes[0].uid, d.subtask_index), alignment.watermark_group,
@@ -325,9 +328,12 @@ class StreamTask:
                         self._on_control(item[1])
                     continue
                 wanted = self._poll_size(batch_size)
-                # watermark alignment: no reading while ahead of the group's allowance
-                paused = aligned is not None and aligned.paused(*head.reading_watermark(current_time_ms()),
-                                                                 time.monotonic())
+                # watermark alignment: no reading while ahead of the group's allowance; unaligned
+                # checkpoints: none while an output has no credit, so that a trigger, read
+                # between two polls, is not held up behind a send
+                waiting = self.unaligned and not all(w.available() for w in self.writers)
+                paused = waiting or (aligned is not None and aligned.paused(
+                    *head.reading_watermark(current_time_ms()), time.monotonic()))
                 batches = [] if paused else reader.poll(wanted)
                 if batches is None:
                     if bounded:
@@ -352,7 +358,10 @@ class StreamTask:
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
                     nap = min(wait, _PAUSED_NAP_S if paused else reader.wait_time())
                     time.sleep(nap)
-                    self.idle_ns += int(nap * 1e9)
+                    if waiting:
+                        self.output_wait_ns += int(nap * 1e9)
+                    else:
+                        self.idle_ns += int(nap * 1e9)
             if streaming:
                 head.process_watermark(MAX_WATERMARK)
             self._end_of_input()
@@ -434,15 +443,19 @@ class StreamTask:
         self._end_of_input()
 
     def _replay_in_flight(self) -> None:
-        """Process the restored checkpoint's in-flight records before any new input."""
+        """Before any new input, send again the output records the restored checkpoint's barriers
+        overtook here, then process the records that were in flight to this subtask."""
+        records, output = self.replay
+        self.replay = ([], [])
+        for writer, channel, data in output:
+            self.writers[writer].channels[channel].send(cloudpickle.loads(data))
         head = self.head
-        for input_index, data in self.replay:
+        for input_index, data in records:
             values, stamps = cloudpickle.loads(data)
             count = record_count(values)
             self.records_read += count
             head.records_in += count
             head.process_batch(values, stamps, input_index)
-        self.replay = []
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -516,13 +529,12 @@ class StreamTask:
         self.aligner.passed(barrier.checkpoint_id)
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
+        capture = self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels)) if unaligned else None
+        overtaken = [] if self.ended else self._forward_barrier(barrier, unaligned)
         in_flight = None
-        if unaligned:
-            head = self.d.nodes[0]
-            in_flight = InFlight(head.uid, self.d.subtask_index, self.d.parallelism,
-                                 self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels)).records)
-        if not self.ended:
-            self._forward_barrier(barrier, unaligned)
+        if capture is not None or overtaken:
+            in_flight = InFlight(self.d.nodes[0].uid, self.d.subtask_index, self.d.parallelism,
+                                 None if capture is None else capture.records, overtaken)
         states = {}
         for node in self.d.nodes:
             state = self.operators[node.node_id].snapshot_state()
@@ -535,18 +547,19 @@ class StreamTask:
             extra["source_splits"] = {self.d.nodes[0].uid: splits}
         self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000, in_flight)
 
-    def _forward_barrier(self, barrier: CheckpointBarrier, taken_unaligned: bool) -> None:
+    def _forward_barrier(self, barrier: CheckpointBarrier, taken_unaligned: bool) -> list[tuple[int, int, bytes]]:
         """Send the barrier downstream: in order (aligned checkpoints, savepoints), ahead of the
         records (unaligned), or both (aligned, announced ahead, while the aligned checkpoint
-        timeout may still turn it unaligned downstream)."""
+        timeout may still turn it unaligned downstream). Returns the output batches it
+        overtook here, ``[(writer index, channel index, pickled batch)]``."""
         if not self.unaligned or barrier.savepoint_uri is not None:
             in_order, ahead = True, False
         elif taken_unaligned or self.aligned_timeout_ms == 0:
             in_order, ahead = False, True
         else:
             in_order, ahead = True, True
-        for writer in self.writers:
-            writer.broadcast_barrier(barrier, in_order, ahead)
+        return [(w, channel, data) for w, writer in enumerate(self.writers)
+                for channel, data in writer.broadcast_barrier(barrier, in_order, ahead)]
 
     def _end_of_input(self) -> None:
         for op in self.operators.values():  # topological order: upstream results reach downstream first
@@ -593,7 +606,7 @@ class StreamTask:
     def metrics(self) -> dict:
         end = self.finished_ns or time.monotonic_ns()
         elapsed_s = max((end - self.started_ns) / 1e9, 1e-9)
-        backpressure_ns = sum(w.backpressure_ns() for w in self.writers)
+        backpressure_ns = sum(w.backpressure_ns() for w in self.writers) + self.output_wait_ns
         ops = {}
         for node in self.d.nodes:
             op = self.operators.get(node.node_id)

@@ -176,3 +176,25 @@ def test_an_announced_barrier_that_aligns_in_time_stays_aligned():
         a.on_priority(PriorityBarrier(channel, barrier, seq=0, announced=True), now_ms=1010)
         a.on_barrier(channel, barrier, [False, False])
     assert taken == [5] and a.due(5000) is None
+
+
+def test_a_barrier_ahead_overtakes_the_sender_buffer_which_the_sender_keeps():
+    from rayflink.graph.transformations import Partitioner
+    from rayflink.runtime.network import LocalChannel, RecordWriter
+
+    # Given a sender with 2 records buffered for a receiver,
+    gate = InputGate(1, 4)
+    writer = RecordWriter([LocalChannel(gate, 0)], Partitioner.FORWARD, 0, None, 128, 100, describe=str)
+    writer.emit([1, 2], None)
+    # when it sends an unaligned checkpoint's barrier,
+    overtaken = writer.broadcast_barrier(CheckpointBarrier(1, 0), in_order=False, ahead=True)
+    # then the barrier comes first and names the buffered batch as after it, and the sender gets
+    # that batch back, pickled, for its own checkpoint; the receiver still gets it.
+    assert gate.get(0) == (-1, PriorityBarrier(0, CheckpointBarrier(1, 0), seq=0))
+    assert [(c, pickle.loads(data)) for c, data in overtaken] == [(0, ([1, 2], None))]
+    assert gate.get(0) == (0, ([1, 2], None))
+    # Announced (aligned checkpoint timeout), it comes both ways, naming its own place in order.
+    writer.emit([3], None)
+    assert writer.broadcast_barrier(CheckpointBarrier(2, 0), in_order=True, ahead=True) == []
+    assert take_all(gate) == [(-1, PriorityBarrier(0, CheckpointBarrier(2, 0), seq=2, announced=True)),
+                              (0, ([3], None)), (0, CheckpointBarrier(2, 0))]
