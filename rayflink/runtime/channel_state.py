@@ -36,10 +36,13 @@ class ChannelStateCapture:
     barrier's, None while unknown. The gate calls ``arrived`` (under its lock) with every message,
     and ``ends_at`` when it learns where a channel's range ends."""
 
-    def __init__(self, checkpoint_id: int, inputs: list[int], start: list[int]) -> None:
+    def __init__(self, checkpoint_id: int, inputs: list[int], start: list[int],
+                 rest: tuple[int, list, list | None] | None = None) -> None:
         self.checkpoint_id = checkpoint_id
         self.inputs = inputs
         self.start = start
+        # (channel, values, timestamps): the part of a batch taken, not processed at the snapshot
+        self.rest = None if rest is None else (rest[0], cloudpickle.dumps((rest[1], rest[2]), protocol=5))
         self.until: list[int | None] = [None] * len(start)
         self.messages: list[dict[int, bytes | None]] = [{} for _ in start]  # seq -> batch (None: an event)
         self.records: Future = Future()
@@ -84,8 +87,12 @@ class ChannelStateCapture:
         for start, until, messages in zip(self.start, self.until, self.messages):
             if until is None or len(messages) < until - start:
                 return
-        self.records.set_result([(self.inputs[c], data) for c, messages in enumerate(self.messages)
-                                 for _, data in sorted(messages.items()) if data is not None])
+        records = []
+        for c, messages in enumerate(self.messages):
+            if self.rest is not None and self.rest[0] == c:
+                records.append((self.inputs[c], self.rest[1]))
+            records.extend((self.inputs[c], data) for _, data in sorted(messages.items()) if data is not None)
+        self.records.set_result(records)
 
 
 @dataclass(frozen=True)

@@ -568,15 +568,18 @@ class InputGate:
             if capture.done:
                 self.capture = None
 
-    def start_capture(self, checkpoint_id: int, inputs: list[int]) -> ChannelStateCapture:
+    def start_capture(self, checkpoint_id: int, inputs: list[int],
+                      rest: tuple[int, list, list | None] | None = None) -> ChannelStateCapture:
         """Collect checkpoint ``checkpoint_id``'s in-flight records, from each channel's first
         message not taken yet (call from the subtask's thread as it snapshots); ``inputs[c]`` is
-        the operator input channel ``c`` feeds. A capture still running is given up."""
+        the operator input channel ``c`` feeds; ``rest``: (channel, values, timestamps) of a
+        batch taken but not processed to its end, which comes first. A capture still running
+        is given up."""
         with self.cond:
             if self.capture is not None:
                 self.capture.cancel(f"checkpoint {checkpoint_id} started before checkpoint "
                                     f"{self.capture.checkpoint_id} had its in-flight records")
-            capture = ChannelStateCapture(checkpoint_id, inputs, list(self.taken))
+            capture = ChannelStateCapture(checkpoint_id, inputs, list(self.taken), rest)
             for channel, arrived in enumerate(self.arrived):
                 for cid, seq in (self._barrier_at[channel], self._ahead_at[channel]):
                     if cid == checkpoint_id:

@@ -52,6 +52,9 @@ from rayflink.state.backend import StateError, StateMigrationError
 from rayflink.state.key_groups import UnhashableKeyError
 
 _PAUSED_NAP_S = 0.01  # how often a source paused by watermark alignment looks for a new allowance
+# with unaligned checkpoints, batches are processed in slices of this many records, and a barrier
+# that came ahead is taken between two (Flink's task takes it between two records)
+_UNALIGNED_SLICE = 256
 
 # failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
 _NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
@@ -93,6 +96,8 @@ class StreamTask:
         # in-flight records of the restored checkpoint: to the inputs, and overtaken in the output
         self.replay: tuple[list[tuple[int, bytes]], list[tuple[int, int, bytes]]] = ([], [])
         self.output_wait_ns = 0  # a source's wait for output credit (unaligned checkpoints), backpressure
+        self.unprocessed: tuple[int, list, list | None] | None = None  # (channel, values, stamps) of a batch
+        # being processed in slices: what is left of it
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
@@ -412,7 +417,10 @@ class StreamTask:
                     count = record_count(values)
                     self.records_read += count
                     head.records_in += count
-                    head.process_batch(values, stamps, channel_input[channel])
+                    if self.unaligned and len(values) > _UNALIGNED_SLICE:
+                        self._process_in_slices(values, stamps, channel, channel_input[channel])
+                    else:
+                        head.process_batch(values, stamps, channel_input[channel])
                     if flush_each:
                         self._flush_all()
                 else:
@@ -441,6 +449,21 @@ class StreamTask:
                 if due is not None:
                     wait = min(wait, due)
         self._end_of_input()
+
+    def _process_in_slices(self, values: list, stamps: list | None, channel: int, input_index: int) -> None:
+        """Process a batch in slices, handling the control messages that came meanwhile between
+        two (a barrier ahead: the checkpoint holds the rest of the batch as in flight)."""
+        head, gate = self.head, self.gate
+        for start in range(0, len(values), _UNALIGNED_SLICE):
+            if start and gate.control:
+                self.unprocessed = (channel, values[start:], None if stamps is None else stamps[start:])
+                while gate.control:
+                    item = gate.get(0)  # control messages come first
+                    if item is not None:
+                        self._on_control(item[1])
+                self.unprocessed = None
+            end = start + _UNALIGNED_SLICE
+            head.process_batch(values[start:end], None if stamps is None else stamps[start:end], input_index)
 
     def _replay_in_flight(self) -> None:
         """Before any new input, send again the output records the restored checkpoint's barriers
@@ -529,7 +552,8 @@ class StreamTask:
         self.aligner.passed(barrier.checkpoint_id)
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
-        capture = self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels)) if unaligned else None
+        capture = (self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels), self.unprocessed)
+                   if unaligned else None)
         overtaken = [] if self.ended else self._forward_barrier(barrier, unaligned)
         in_flight = None
         if capture is not None or overtaken:

@@ -38,7 +38,8 @@ def unaligned_counting_job(checkpoint_dir: str, records: int, timeout_ms: int):
     config.set_checkpoint_storage_dir(checkpoint_dir)
     config.enable_unaligned_checkpoints()
     config.set_aligned_checkpoint_timeout(timeout_ms)
-    env.get_config().set_string("taskmanager.network.batch-size", "256")  # several batches in flight
+    # several batches in flight, each processed in slices (a barrier ahead is taken between two)
+    env.get_config().set_string("taskmanager.network.batch-size", "1024")
     env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 100))
     source = DataGeneratorSource(lambda i: i, records)
     return (env.from_source(source, WatermarkStrategy.no_watermarks(), "numbers").uid("numbers")

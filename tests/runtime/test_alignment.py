@@ -198,3 +198,16 @@ def test_a_barrier_ahead_overtakes_the_sender_buffer_which_the_sender_keeps():
     assert writer.broadcast_barrier(CheckpointBarrier(2, 0), in_order=True, ahead=True) == []
     assert take_all(gate) == [(-1, PriorityBarrier(0, CheckpointBarrier(2, 0), seq=2, announced=True)),
                               (0, ([3], None)), (0, CheckpointBarrier(2, 0))]
+
+
+def test_the_rest_of_a_batch_cut_by_the_snapshot_is_in_flight_first():
+    # Given a subtask that took a batch of channel 1 and processed part of it when the barrier came,
+    gate = InputGate(2, 8)
+    gate.push(1, 0, batch(4, 5, 6))
+    assert gate.get(0) == (1, batch(4, 5, 6))
+    capture = gate.start_capture(1, inputs=[0, 0], rest=(1, [5, 6], None))
+    gate.push(1, 1, batch(7))
+    for channel, seq in ((0, 0), (1, 2)):
+        gate.put_control(PriorityBarrier(channel, CheckpointBarrier(1, 0), seq=seq))
+    # then the unprocessed rest comes first, then what followed it before the barrier.
+    assert in_flight(capture) == [(0, [5, 6]), (0, [7])]
