@@ -125,6 +125,12 @@ class OutputChannel:
         while self._in_flight:
             ray.get(self._in_flight.popleft())
 
+    def drained(self) -> bool:
+        """Whether every sent batch has been accepted by the receiver (without waiting)."""
+        while self._in_flight and _done(self._in_flight[0]):
+            ray.get(self._in_flight.popleft())  # raises if the receiver died
+        return not self._in_flight
+
 
 _REFUSED_PAUSE_S = (0.001, 0.1)  # first and longest pause before a refused batch is sent again
 
@@ -216,6 +222,9 @@ class LocalChannel:
 
     def drain(self) -> None:
         """Nothing in flight: a local send returns once the message is queued."""
+
+    def drained(self) -> bool:
+        return True
 
 
 def _done(ref: Any) -> bool:
@@ -392,10 +401,17 @@ class RecordWriter:
             for batch in self._batches(index):
                 send(batch)
 
-    def flush(self) -> None:
-        for index in range(len(self.channels)):
+    def flush(self, only_available: bool = False) -> None:
+        """Send the records buffered for every channel (``only_available``: for those with credit
+        now; the others keep theirs for a later flush, or a barrier that overtakes them)."""
+        kept = False
+        for index, channel in enumerate(self.channels):
+            if only_available and self._values[index] and not channel.available():
+                kept = True
+                continue
             self._flush_channel(index)
-        self.oldest_buffered_ns = None
+        if not kept:
+            self.oldest_buffered_ns = None
 
     def emit_watermark(self, watermark: int) -> None:
         if watermark > self.last_watermark:
@@ -440,6 +456,9 @@ class RecordWriter:
     def drain(self) -> None:
         for channel in self.channels:
             channel.drain()
+
+    def drained(self) -> bool:
+        return all(channel.drained() for channel in self.channels)
 
     def backpressure_ns(self) -> int:
         return sum(c.backpressure_ns for c in self.channels)
@@ -607,13 +626,14 @@ class InputGate:
             self.blocked = [False] * len(self.queues)
             self.cond.notify_all()
 
-    def get(self, timeout: float) -> tuple[int, Any] | None:
-        """The next control message (channel -1) or record batch/event of an unblocked channel."""
+    def get(self, timeout: float, control_only: bool = False) -> tuple[int, Any] | None:
+        """The next control message (channel -1) or record batch/event of an unblocked channel
+        (``control_only``: only a control message)."""
         with self.cond:
             for attempt in (0, 1):
                 if self.control:
                     return -1, self.control.popleft()
-                n = len(self.queues)
+                n = 0 if control_only else len(self.queues)
                 start = self._next
                 for i in range(n):
                     channel = (start + i) % n

@@ -281,8 +281,8 @@ class StreamTask:
                 oldest = writer.oldest_buffered_ns
                 if oldest is not None:
                     age = now_ns - oldest
-                    if age >= timeout_ns:
-                        writer.flush()
+                    if age >= timeout_ns:  # unaligned checkpoints: no wait for credit here (see _run_inputs)
+                        writer.flush(only_available=self.unaligned)
                     else:
                         wait = (timeout_ns - age) / 1e9
                         next_deadline = wait if next_deadline is None else min(next_deadline, wait)
@@ -403,9 +403,17 @@ class StreamTask:
             if self.cancelled.is_set():
                 raise TaskCancelled()
             waited_from = time.monotonic_ns()
-            item = gate.get(wait)
-            now_ns = time.monotonic_ns()
-            self.idle_ns += now_ns - waited_from
+            if self.unaligned and not all(w.available() for w in self.writers):
+                # unaligned checkpoints: no input while an output has no credit, so that a barrier
+                # that comes ahead is not held up behind a send (Flink's task waits for output
+                # availability the same way)
+                item = gate.get(_PAUSED_NAP_S, control_only=True)
+                now_ns = time.monotonic_ns()
+                self.output_wait_ns += now_ns - waited_from
+            else:
+                item = gate.get(wait)
+                now_ns = time.monotonic_ns()
+                self.idle_ns += now_ns - waited_from
             if item is not None:
                 channel, message = item
                 if channel < 0:
@@ -589,6 +597,11 @@ class StreamTask:
         for op in self.operators.values():  # topological order: upstream results reach downstream first
             op.end_input()
         self._broadcast(END_OF_INPUT)
+        if self.unaligned:  # a barrier ahead (or a source's trigger) is taken while the channels drain
+            while not all(w.drained() for w in self.writers):
+                item = self.gate.get(_PAUSED_NAP_S, control_only=True)
+                if item is not None:
+                    self._on_control(item[1])
         for writer in self.writers:
             writer.drain()
         self.ended = True
