@@ -13,7 +13,9 @@ to the barrier's number (``until``). They are captured as they *arrive* at the g
 subtask processes them: a backpressured subtask does not hold the checkpoint back. The batches are
 pickled when captured (the subtask may change their records in place once it processes them).
 The range of a channel ends early at its end of input, and at an in-order barrier of the same
-checkpoint (``aligned-checkpoint-timeout``: the barrier came both ways).
+checkpoint (``aligned-checkpoint-timeout``: the barrier came both ways). The records a sender had
+buffered, not yet sent, when its barrier overtook them are after the barrier in the channel: the
+sender keeps them in its own checkpoint (``InFlight.output``) and sends them again on restore.
 """
 
 from __future__ import annotations
