@@ -14,9 +14,17 @@ How exactly-once works here (Flink's two-phase commit over Delta's own transacti
   every checkpoint's rows land once, whichever process commits them. Each built sink has its own
   application id, so a second job (a second ``INSERT INTO``) writing the table is no replay.
 
-Modes: ``append`` (every row is added) and ``merge`` (upsert on ``merge_keys``: a changelog's
--U rows are dropped, +I/+U rows replace the row with their key, -D rows delete it; within one
-checkpoint the last change of a key wins). Partition columns become Delta partitions.
+Modes: ``append`` (every row is added) and ``merge`` (upsert on ``merge_keys``: within one
+checkpoint the last change of a key wins; +I/+U rows replace the row with their key, -D rows
+delete it, and so does a -U that is its key's last change: a row that left an updating result).
+Partition columns become Delta partitions.
+
+Tables live on a local disk (a path, or ``file://``) or in S3 (``s3://bucket/path``, with
+deltalake's ``storage_options``: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``, ...; or the ``AWS_*`` environment
+variables). The data files are written through the checkpoints' storage layer
+(``rayflink.checkpoint.storage``: boto3 with timeouts and retries), the Delta log by deltalake.
+On a Ray cluster of several machines a local path must be a shared one.
 
 >>> sink = DeltaSink.builder("/data/revenue").set_partition_columns(["region"]).build()
 >>> stream.sink_to(sink)
@@ -24,7 +32,7 @@ checkpoint the last change of a key wins). Partition columns become Delta partit
 
 from __future__ import annotations
 
-import contextlib
+import datetime
 import itertools
 import json
 import os
@@ -38,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.common.types import RowKind, row_kind_of
 from rayflink.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader, SourceSplit, SplitBatch
 from rayflink.errors import RayflinkError
@@ -93,7 +102,7 @@ class DeltaSinkBuilder:
     """Builder of :class:`DeltaSink`."""
 
     def __init__(self, table_uri: str) -> None:
-        self._uri = table_uri.removeprefix("file://")
+        self._uri = _table_uri(table_uri)
         self._mode = "append"
         self._partitions: tuple[str, ...] = ()
         self._keys: tuple[str, ...] = ()
@@ -157,6 +166,7 @@ class DeltaSinkWriter(SinkWriter):
         self.rows: list[dict] = []
         self.batches: list[pa.RecordBatch] = []
         self.written = 0
+        self.files = CheckpointStorage.from_uri(sink.table_uri, _file_options(sink.storage_options))
 
     # ---- rows ------------------------------------------------------------------------------------
 
@@ -232,10 +242,11 @@ class DeltaSinkWriter(SinkWriter):
             name = f"part-{uuid.uuid4().hex}-{self.subtask_index}-{checkpoint_id}.parquet"
             relpath = (f"_rayflink_staging/{name}" if self.sink.mode == "merge"
                        else f"{directory}/{name}" if directory else name)
-            path = os.path.join(self.sink.table_uri, relpath)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            pq.write_table(part, path)
-            files.append((relpath, os.path.getsize(path), tuple(values), part.num_rows))
+            buffer = pa.BufferOutputStream()
+            pq.write_table(part, buffer)
+            data = buffer.getvalue().to_pybytes()
+            self.files.write_bytes(relpath, data)
+            files.append((relpath, len(data), tuple(values), part.num_rows))
         self.written += table.num_rows
         return DeltaCommittable(self.app_id, checkpoint_id, tuple(files), table.schema.serialize().to_pybytes())
 
@@ -293,18 +304,17 @@ class DeltaSinkWriter(SinkWriter):
                                     partition_by=list(self.sink.partition_columns) or None, commit_properties=props)
 
     def _merge(self, dt: Any, c: DeltaCommittable, props: Any) -> None:
-        source = pa.concat_tables([pq.read_table(os.path.join(self.sink.table_uri, path)) for path, *_ in c.files])
+        source = pa.concat_tables([pq.read_table(pa.BufferReader(self.files.read_bytes(path))) for path, *_ in c.files])
         columns = [n for n in source.column_names if n != _OP_COLUMN]
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in self.sink.merge_keys)
         assign = {n: f"s.{n}" for n in columns}
         (dt.merge(source, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props)
-         .when_matched_delete(predicate=f"s.{_OP_COLUMN} = {_DELETE}")
+         .when_matched_delete(predicate=f"s.{_OP_COLUMN} IN ({_DELETE}, {_UPDATE_BEFORE})")
          .when_matched_update(updates=assign)
-         .when_not_matched_insert(updates=assign, predicate=f"s.{_OP_COLUMN} <> {_DELETE}")
+         .when_not_matched_insert(updates=assign, predicate=f"s.{_OP_COLUMN} NOT IN ({_DELETE}, {_UPDATE_BEFORE})")
          .execute())
         for path, *_ in c.files:  # staged rows, never part of the table
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(self.sink.table_uri, path))
+            self.files.delete(path)
 
     def flush(self, end_of_input: bool) -> None:
         """Rows become durable only through checkpoints (or at the end of a job without them)."""
@@ -356,7 +366,7 @@ class DeltaSourceBuilder:
     """Builder of :class:`DeltaSource`."""
 
     def __init__(self, table_uri: str) -> None:
-        self._uri = table_uri.removeprefix("file://")
+        self._uri = _table_uri(table_uri)
         self._version: int | None = None
         self._schema: pa.Schema | None = None
         self._batch_size = 4096
@@ -459,6 +469,32 @@ class _DeltaReader(SourceReader):
         return out
 
 
+def _table_uri(uri: str) -> str:
+    """An S3 URI as it is; a local path made absolute (the tasks' working directory is not the driver's)."""
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    return os.path.abspath(uri.removeprefix("file://"))
+
+
+# deltalake's S3 options, and the checkpoint storage's (Flink's) names for them
+_S3_OPTIONS = {"AWS_ENDPOINT_URL": "s3.endpoint", "AWS_ACCESS_KEY_ID": "s3.access-key",
+               "AWS_SECRET_ACCESS_KEY": "s3.secret-key", "AWS_REGION": "s3.region"}
+
+
+def _file_options(storage_options: dict[str, str]) -> dict[str, str]:
+    """The checkpoint storage's options for a table's ``storage_options`` (deltalake's keys)."""
+    return {_S3_OPTIONS[k.upper()]: v for k, v in storage_options.items() if k.upper() in _S3_OPTIONS}
+
+
+def storage_options_of(flink_options: dict[str, str]) -> dict[str, str]:
+    """deltalake's ``storage_options`` for Flink's S3 options (``s3.endpoint``, ``s3.access-key``,
+    ``s3.secret-key``, ``s3.region``), as a SQL table's WITH or a job's configuration gives them."""
+    out = {key: flink_options[name] for key, name in _S3_OPTIONS.items() if name in flink_options}
+    if str(out.get("AWS_ENDPOINT_URL", "")).startswith("http://"):
+        out["AWS_ALLOW_HTTP"] = "true"
+    return out
+
+
 def _create(sink: DeltaSink, schema: pa.Schema) -> Any:
     from deltalake import DeltaTable
 
@@ -482,13 +518,25 @@ def _partitions(table: pa.Table, columns: tuple[str, ...]) -> list[tuple[list[tu
             m = pc.is_null(table[c]) if v is None else pc.equal(table[c], v)
             mask = m if mask is None else pc.and_(mask, m)
         part = table.filter(mask).drop_columns(list(columns))
-        out.append(([(c, None if row[c] is None else str(row[c])) for c in columns], part))
+        out.append(([(c, _partition_value(row[c])) for c in columns], part))
     return out
 
 
+def _partition_value(value: Any) -> str | None:
+    """A partition value as the Delta protocol writes it: ``true``/``false``, ISO dates, timestamps
+    as ``2024-05-01 10:00:00.000001``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return value.isoformat() if isinstance(value, datetime.date) else str(value)
+
+
 def _last_change_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
-    """The last change of each key, in arrival order; -U rows carry nothing to write."""
-    table = table.filter(pc.not_equal(table[_OP_COLUMN], _UPDATE_BEFORE))
+    """The last change of each key, in arrival order. A -U that is a key's last change deletes its
+    row (it left the result, e.g. through a filter, as Flink's upsert sinks read it)."""
     if table.num_rows == 0:
         return table
     indexed = table.append_column("__rayflink_pos", pa.array(range(table.num_rows), pa.int64()))

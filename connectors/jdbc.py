@@ -33,6 +33,8 @@ from rayflink.connectors.lookup import LookupCache, LookupSource
 from rayflink.datastream.connectors.base import Sink, SinkWriter
 from rayflink.errors import RayflinkError
 
+_UPSERTS = (RowKind.INSERT, RowKind.UPDATE_AFTER)  # the other kinds delete the key's row
+
 
 class JdbcSinkError(RayflinkError):
     """A JDBC write failed after its retries, or a URL or row cannot be used."""
@@ -204,6 +206,8 @@ class JdbcSink(Sink):
     def __init__(self, connection: JdbcConnectionOptions, execution: JdbcExecutionOptions, *,
                  sql: str | None = None, table: str | None = None, columns: list[str] | None = None,
                  key_columns: list[str] | None = None) -> None:
+        if (sql is None) == (table is None):
+            raise JdbcSinkError(f"JdbcSink takes either sql or table, got sql={sql!r} and table={table!r}")
         self.connection = connection
         self.execution = execution
         self.sql = sql
@@ -259,26 +263,21 @@ class JdbcSinkWriter(SinkWriter):
             self.flush(False)
 
     def _statements(self, rows: list[Any]) -> list[tuple[str, list[tuple]]]:
-        """Consecutive rows of one statement, grouped for executemany, in the rows' order."""
+        """The rows as executemany batches. Upserting, only each key's last change is written, as
+        Flink's reduced buffer does: ``+I``/``+U`` upsert the key's row, ``-D`` and ``-U`` delete it
+        (a ``-U`` with no ``+U`` after it is a row that left the result, e.g. through a filter)."""
         s = self.sink
-        out: list[tuple[str, list[tuple]]] = []
         if s.sql is not None:
             return [(s.sql, [self._fields(r, []) for r in rows])]
-        upsert = upsert_statement(self.dialect, s.table, s.columns, s.key_columns)
-        delete = delete_statement(self.dialect, s.table, s.key_columns)
+        assert s.table is not None  # the constructor took either sql or table
+        last: dict[tuple, tuple[bool, Any]] = {}
         for row in rows:
-            kind = row_kind_of(row)
-            if kind is RowKind.UPDATE_BEFORE:
-                continue
-            if kind is RowKind.DELETE:
-                statement, params = delete, self._fields(row, s.key_columns)
-            else:
-                statement, params = upsert, self._fields(row, s.columns)
-            if out and out[-1][0] == statement:
-                out[-1][1].append(params)
-            else:
-                out.append((statement, [params]))
-        return out
+            last[self._fields(row, s.key_columns)] = (row_kind_of(row) in _UPSERTS, row)
+        deletes = [key for key, (upserts, _row) in last.items() if not upserts]
+        upserted = [self._fields(row, s.columns) for upserts, row in last.values() if upserts]
+        return [(statement, params) for statement, params in (
+            (delete_statement(self.dialect, s.table, s.key_columns), deletes),
+            (upsert_statement(self.dialect, s.table, s.columns, s.key_columns), upserted)) if params]
 
     def flush(self, end_of_input: bool) -> None:
         if not self.buffer:

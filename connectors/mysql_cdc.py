@@ -295,7 +295,7 @@ class MySqlSourceReader(SourceReader):
         self.source = source
         self.active = active
         self.where = f"{source.hostname}:{source.port}"
-        self.position = position
+        self.position: CdcPosition  # set by _start: the restored position, or where a new read begins
         self.tables: list[tuple[str, str, list[str]]] = []
         self.columns: dict[tuple[str, str], list[str]] = {}  # names for servers without binlog_row_metadata=FULL
         self.snapshot_conn: Any = None
@@ -305,22 +305,23 @@ class MySqlSourceReader(SourceReader):
         self.stop = threading.Event()
         self.error: BaseException | None = None
         if active:
-            self._start()
+            self._start(position)
 
     # ---- start ---------------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self, restored: CdcPosition | None) -> None:
         conn = self.source.connect()
         try:
             _check_binlog(conn, self.where)
             self.tables = _captured_tables(self.source, conn)
             self.columns = {(db, t): _columns(conn, db, t) for db, t, _ in self.tables}
-            if self.position is None:
-                if self.source.startup.mode == "latest-offset":
-                    file, pos = _master_position(conn)
-                    self.position = CdcPosition("binlog", file, pos)
-                else:
-                    self._begin_snapshot()
+            if restored is not None:
+                self.position = restored
+            elif self.source.startup.mode == "latest-offset":
+                file, pos = _master_position(conn)
+                self.position = CdcPosition("binlog", file, pos)
+            else:
+                self._begin_snapshot()
         finally:
             conn.close()
         if self.position.phase == "snapshot" and self.snapshot_conn is None:
@@ -457,7 +458,7 @@ class MySqlSourceReader(SourceReader):
                         return {names[int(k[11:])] if int(k[11:]) < len(names) else k: v for k, v in values.items()}
                     return values
 
-                changes = []
+                changes: list[dict[str, Any]] = []
                 for row in event.rows:
                     if isinstance(event, WriteRowsEvent):
                         changes.append({"op": "c", "before": None, "after": named(row["values"])})
@@ -490,7 +491,7 @@ class MySqlSourceReader(SourceReader):
 
     def metrics(self) -> dict[str, int]:
         """Flink CDC's reader gauges: the phase, and how many tables the snapshot has read."""
-        if not self.active or self.position is None:
+        if not self.active:
             return {}
         done = len(self.position.tables_done) if self.position.phase == "snapshot" else len(self.tables)
         return {"is_snapshotting": int(self.position.phase == "snapshot"),

@@ -20,6 +20,7 @@ import datetime
 import decimal
 import json
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -157,6 +158,23 @@ class RedisSinkWriter(SinkWriter):
         raise RedisSinkError(f"RedisSink: cannot write a {type(row).__name__} row ({str(row)[:200]}); "
                              "give dicts or Row objects with named fields")
 
+    def _last_changes(self, rows: list) -> Iterable[tuple[RowKind, str, dict]]:
+        """Each written thing's last change (a key's; a sorted set's member's), as Flink's reduced
+        buffer keeps it: ``-U`` deletes unless a ``+U`` follows (a ``-U`` alone is a row that left
+        the result, e.g. through a filter)."""
+        w = self.sink.write
+        last: dict[Any, tuple[RowKind, str, dict]] = {}
+        for row in rows:
+            kind, fields = self._row(row)
+            try:
+                key = redis_key(w.key, fields)
+                thing = (key, _text(fields[w.member_field])) if w.kind == "sorted_set" else key
+            except KeyError as exc:
+                raise RedisSinkError(f"RedisSink ({w.kind} {w.key!r}): row {str(fields)[:200]} has no field "
+                                     f"{exc.args[0]!r}") from None
+            last[thing] = (RowKind.DELETE if kind is RowKind.UPDATE_BEFORE else kind, key, fields)
+        return last.values()
+
     def write(self, records: list, timestamps: list | None) -> None:
         self.buffer.extend(records)
         if len(self.buffer) >= self.sink.batch_size:
@@ -168,12 +186,8 @@ class RedisSinkWriter(SinkWriter):
         rows, self.buffer = self.buffer, []
         w, ttl = self.sink.write, self.sink.ttl_s
         pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            kind, fields = self._row(row)
-            if kind is RowKind.UPDATE_BEFORE:
-                continue
+        for kind, key, fields in self._last_changes(rows):
             try:
-                key = redis_key(w.key, fields)
                 if w.kind == "string":
                     value = fields[w.value_field] if w.value_field else fields
                     if kind is RowKind.DELETE or value is None:  # Redis has no NULL string: no key

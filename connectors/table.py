@@ -30,9 +30,12 @@ sinks, reading and writing Arrow record batches (Flink's ``DynamicTableSourceFac
   values joined by the delimiter (without a PRIMARY KEY: its first column, and inserts only). With
   a PRIMARY KEY it upserts and takes updates (``-D`` deletes). Looked up by that key, with the
   ``lookup.*`` options below
-- ``delta`` (sink; bounded source): ``table-path``; written append-only, each checkpoint's rows in
-  one Delta commit (exactly once; without checkpoints at the end of input); read at the table's
-  latest version, or ``versionAsOf``
+- ``delta`` (sink; bounded source): ``table-path``; written append-only, or with a PRIMARY KEY
+  merged on it (updates upsert, ``-D`` deletes), each checkpoint's rows in one Delta commit (exactly
+  once; without checkpoints at the end of input); ``PARTITIONED BY (...)`` columns are the Delta
+  table's partition columns; read at the table's latest version, or ``versionAsOf``. In S3
+  (``'table-path' = 's3://bucket/path'``) with Flink's ``s3.endpoint``, ``s3.access-key``,
+  ``s3.secret-key``, ``s3.region`` (else the ``AWS_*`` environment variables)
 - ``print``: ``print-identifier``; takes updates (prints ``+I``/``-U``/``+U``/``-D``)
 - ``blackhole``: drops everything; takes updates
 
@@ -73,11 +76,18 @@ def _option(table: CatalogTable, key: str, default: Any = None, *, required: boo
     return default
 
 
+_PARTITIONED_CONNECTORS = ("delta",)  # the connectors that write a PARTITIONED BY table's partitions
+
+
 def _check_connector(table: CatalogTable) -> str:
     name = table.connector()
     if name not in CONNECTORS:
         raise SqlValidationError(f"table {table.name!r}: connector {name!r} is not supported"
                                  + closest(name, CONNECTORS) + f" (supported: {', '.join(CONNECTORS)})")
+    if table.partition_keys and name not in _PARTITIONED_CONNECTORS:
+        raise SqlValidationError(f"table {table.name!r}: PARTITIONED BY ({', '.join(table.partition_keys)}) is not "
+                                 f"supported by connector {name!r}; partitioned tables: "
+                                 + ", ".join(f"'{c}'" for c in _PARTITIONED_CONNECTORS))
     return name
 
 
@@ -548,16 +558,23 @@ def _redis_sink(table: CatalogTable) -> Any:
 
 
 def _delta_sink(table: CatalogTable) -> Any:
-    from rayflink.connectors.delta import DeltaSink
+    """Appends; with a PRIMARY KEY, merges on it (a changelog's -D rows delete); PARTITIONED BY
+    columns are the Delta table's partition columns."""
+    from rayflink.connectors.delta import DeltaSink, storage_options_of
 
-    return DeltaSink.builder(_option(table, "table-path", required=True)).set_schema(table.physical_schema).build()
+    builder = (DeltaSink.builder(_option(table, "table-path", required=True)).set_schema(table.physical_schema)
+               .set_storage_options(storage_options_of(table.options)))
+    if table.primary_key:
+        builder = builder.set_mode("merge").set_merge_keys(list(table.primary_key))
+    return builder.set_partition_columns(list(table.partition_keys)).build()
 
 
 def _delta_source(table: CatalogTable) -> Any:
-    from rayflink.connectors.delta import DeltaSource, DeltaSourceError
+    from rayflink.connectors.delta import DeltaSource, DeltaSourceError, storage_options_of
 
     builder = (DeltaSource.for_bounded(_option(table, "table-path", required=True))
-               .set_schema(table.physical_schema).set_batch_size(ROWS_PER_BATCH))
+               .set_schema(table.physical_schema).set_batch_size(ROWS_PER_BATCH)
+               .set_storage_options(storage_options_of(table.options)))
     if "versionAsOf" in table.options:
         builder = builder.version_as_of(_int_option(table, "versionAsOf", 0))
     try:
@@ -672,7 +689,7 @@ def create_table_sink(table: CatalogTable) -> TableSink:
                          _UPSERT_HINT)
     if name == "delta":
         sink = _delta_sink(table)
-        return TableSink(table, False, lambda s: s.sink_to(sink).name(label))
+        return TableSink(table, bool(table.primary_key), lambda s: s.sink_to(sink).name(label), _UPSERT_HINT)
     if name == "kafka":
         sink = _kafka_sink(table)
         fmt, delimiter = _format(table, formats=_KAFKA_FORMATS), _option(table, "csv.field-delimiter", ",")

@@ -1,5 +1,6 @@
-"""The ``rayflink`` command: run a job script (from a savepoint) or SQL (``rayflink sql``), list,
-inspect, savepoint, stop and cancel jobs on a Ray cluster."""
+"""The ``rayflink`` command: run a job script (from a savepoint, attached or detached) or SQL
+(``rayflink sql``); list, inspect, savepoint, stop and cancel jobs and read their logs on a Ray
+cluster; start, inspect and stop the standing local cluster (``rayflink cluster``)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from rayflink.runtime.client import call, strip_ansi
 
 
 def _manager(address: str | None) -> Any:
-    """The job manager of the cluster at ``address`` (default: RAY_ADDRESS, or a local Ray)."""
-    from rayflink.runtime.cluster import ensure_ray
+    """The job manager of the cluster at ``address`` (default: RAY_ADDRESS, or the standing local
+    cluster); raises ClusterUnavailableError within seconds when there is none."""
+    from rayflink.runtime.cluster import connect
     from rayflink.runtime.job_master import job_manager
 
     if address:
         os.environ["RAY_ADDRESS"] = address
-    ensure_ray()
+    connect()
     return job_manager()
 
 
@@ -46,14 +48,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             options["execution.savepoint.path"] = _savepoint_uri(args.from_savepoint)
         if args.allow_non_restored_state:
             options["execution.savepoint.ignore-unclaimed-state"] = True
+        if args.detached:
+            options["execution.attached"] = False
         options = Configuration(options).to_dict()  # every value checked here, named, before the job starts
     except (ConfigurationError, OSError) as exc:
         print(f"rayflink run: {exc}", file=sys.stderr)
         return 2
-    saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
-    os.environ[CONFIG_ENV] = json.dumps(options)
+    if not os.path.isfile(args.script):
+        print(f"rayflink run: no job script {args.script!r}", file=sys.stderr)
+        return 2
     if args.address:
         os.environ["RAY_ADDRESS"] = args.address
+    if args.detached and not os.environ.get("RAY_ADDRESS"):
+        # a detached job needs a cluster that outlives this process: the standing local one
+        from rayflink.runtime import local_cluster
+
+        if local_cluster.running() is None:
+            cluster = local_cluster.start()
+            print(f"Started the standing local cluster at {cluster.address}; `rayflink cluster stop` stops it",
+                  flush=True)
+    from rayflink.runtime.cluster import ensure_ray
+
+    ensure_ray()  # join (or start) Ray now: the job manager's connection is made while the script imports
+    saved_env, saved_argv = os.environ.get(CONFIG_ENV), sys.argv
+    os.environ[CONFIG_ENV] = json.dumps(options)
     sys.argv = [args.script] + args.args
     try:
         runpy.run_path(args.script, run_name="__main__")
@@ -156,14 +174,64 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from rayflink.runtime.task_logging import job_log_lines
+
+    call(_manager(args.address).status.remote(args.job_id))  # an unknown job id: one clear line
+    lines = job_log_lines(args.job_id, args.task)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"no log lines of job {args.job_id}" + (f" from a task named like {args.task!r}" if args.task else ""),
+              file=sys.stderr)
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from rayflink.runtime import local_cluster
+
+    if args.action == "start":
+        if args.num_cpus is not None and args.num_cpus < 1:
+            print(f"rayflink cluster: --num-cpus takes a number of at least 1, got {args.num_cpus}", file=sys.stderr)
+            return 2
+        if args.port is not None and not 0 < args.port < 65536:
+            print(f"rayflink cluster: --port takes a port number (1-65535), got {args.port}", file=sys.stderr)
+            return 2
+        was = local_cluster.running()
+        started = was or local_cluster.start(num_cpus=args.num_cpus, port=args.port)
+        print(f"{'already running' if was else 'started'}: the standing local cluster at {started.address} "
+              f"(dashboard {started.dashboard_url}, auth {started.auth_mode})")
+        return 0
+    if args.action == "stop":
+        stopped = local_cluster.stop()
+        print(f"stopped the standing local cluster at {stopped.address}" if stopped
+              else "no standing local cluster was running")
+        return 0
+    cluster = local_cluster.running()
+    if cluster is None:
+        print(f"no standing local cluster is running (looked in {local_cluster.cluster_file()}); "
+              "`rayflink cluster start` starts one")
+        return 1
+    print(f"running at {cluster.address}: dashboard {cluster.dashboard_url}, auth {cluster.auth_mode}, "
+          f"owned by pid {cluster.pid}, logs in {cluster.temp_dir}")
+    jobs = call(_manager(None).list_jobs.remote())
+    running = sum(1 for job in jobs if job["status"] in ("CREATED", "RUNNING", "CANCELING"))
+    print(f"jobs: {running} running, {len(jobs) - running} ended")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rayflink", description="Run and manage rayflink jobs.")
-    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, or a local Ray)")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else the standing local "
+                                           "cluster; `run` starts an embedded Ray when there is neither)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job script")
     run.add_argument("--conf", help="YAML file of Flink options (parallelism.default: 4, ...)")
     run.add_argument("-p", "--parallelism", type=int, help="parallelism.default")
     run.add_argument("-D", dest="define", action="append", help="an option: -D key=value")
+    run.add_argument("-d", "--detached", action="store_true",
+                     help="submit the job, print its id and return (on the standing local cluster unless "
+                          "RAY_ADDRESS or --address names one: started if need be)")
     run.add_argument("-s", "--from-savepoint", help="start from this savepoint (its path, or its _metadata)")
     run.add_argument("-n", "--allow-non-restored-state", action="store_true",
                      help="skip savepoint state of operators the job no longer has")
@@ -192,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     cancel = sub.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
     cancel.set_defaults(func=cmd_cancel)
+    logs = sub.add_parser("logs", help="a job's log lines, from its subtasks on every node")
+    logs.add_argument("job_id")
+    logs.add_argument("--task", help="only the subtasks of tasks whose name contains this")
+    logs.set_defaults(func=cmd_logs)
+    cluster = sub.add_parser("cluster", help="the standing local cluster: start, status, stop")
+    cluster.add_argument("action", choices=("start", "status", "stop"))
+    cluster.add_argument("--num-cpus", type=int, help="CPUs the cluster offers (default: the machine's)")
+    cluster.add_argument("--port", type=int, help="its GCS port (default: a free one)")
+    cluster.set_defaults(func=cmd_cluster)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -50,12 +50,21 @@ class UnknownJobError(RayflinkError, LookupError):
     """No job with that id runs (or ran recently) on this cluster."""
 
 
+class JobManagerUnavailableError(RayflinkError):
+    """The job manager did not answer: its Ray actor died, or is restarting (clients retry for a while)."""
+
+
 class QueryableStateError(RayflinkError):
     """A queryable state request failed: the job is not running, the state is unknown, or it timed out."""
 
 
 class UnknownKvStateError(QueryableStateError, LookupError):
     """No operator of the job registered keyed state under that queryable state name."""
+
+
+class ClusterUnavailableError(RayflinkError, ConnectionError):
+    """No Ray cluster answers where rayflink looked (RAY_ADDRESS, the standing local cluster), or
+    the standing local cluster could not start: names the address and how to start one."""
 
 
 def truncate(value: object, limit: int = 200) -> str:

@@ -71,6 +71,9 @@ def test_savepoint_stop_and_run_from_the_savepoint(tmp_path, capsys):
 
 def test_an_unknown_job_id_prints_one_clear_line_and_exits_non_zero(capsys):
     # Given a cluster that has no job "no-such-job",
+    from rayflink.runtime.cluster import ensure_ray
+
+    ensure_ray()
     for command in (["status", "no-such-job"], ["cancel", "no-such-job"]):
         # when the CLI is asked about it,
         code = main(command)
@@ -109,3 +112,13 @@ def test_a_failing_job_script_ends_the_run_with_its_error_and_exit_code_1(tmp_pa
     job_id = listed.splitlines()[line].split()[0]
     assert main(["status", job_id]) == 0
     assert "  failed: " in capsys.readouterr().out
+
+
+def test_bad_arguments_of_cluster_start_and_run_are_named_without_starting_anything(tmp_path, capsys):
+    # Given values no cluster or job can take, when the CLI is given them, then it names them and exits 2.
+    assert main(["cluster", "start", "--num-cpus", "0"]) == 2
+    assert "rayflink cluster: --num-cpus takes a number of at least 1, got 0" in capsys.readouterr().err
+    assert main(["cluster", "start", "--port", "70000"]) == 2
+    assert "rayflink cluster: --port takes a port number (1-65535), got 70000" in capsys.readouterr().err
+    assert main(["run", "-d", str(tmp_path / "missing.py")]) == 2
+    assert f"rayflink run: no job script '{tmp_path / 'missing.py'}'" in capsys.readouterr().err

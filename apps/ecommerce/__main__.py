@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     conf, cfg, _ = load(argv, __doc__, DEMO_OPTIONS)
     clear_outputs(cfg)
     g = cfg.generator
-    print(f"generating {g.duration_s // 60} minutes of event time ({g.clicks_per_second:g} clicks/s, "
+    span = "unbounded" if g.duration_s is None else f"{g.duration_s // 60} minutes of"
+    print(f"generating {span} event time ({g.clicks_per_second:g} clicks/s, "
           f"{g.purchases_per_second:g} purchases/s, a {cfg.day_ms // 60_000}-minute day); "
           f"revenue and fraud apps at parallelism {conf.get(PARALLELISM_DEFAULT.key)} "
           "(a local Ray starts first)")

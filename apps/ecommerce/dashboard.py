@@ -30,7 +30,7 @@ def snapshot(cfg: AppConfig) -> dict[str, Any]:
         for metric in ("revenue", "conversion"):
             keys = list(client.scan_iter(f"{cfg.dashboard_prefix}:{metric}:*", count=1000))
             rows[metric] = [json.loads(v) for v in client.mget(keys) if v] if keys else []
-        rows["alerts"] = [json.loads(m) for m in client.zrevrange(f"{cfg.dashboard_prefix}:alerts", 0, 49)]
+        rows["alerts"] = [json.loads(str(m)) for m in client.zrevrange(f"{cfg.dashboard_prefix}:alerts", 0, 49)]
     else:
         for metric in rows:
             for path in glob.glob(os.path.join(cfg.dashboard_path, f"{metric}-*.json")):

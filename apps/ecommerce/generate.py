@@ -445,6 +445,8 @@ def record_schedules(gen: EventGenerator, truth: GroundTruth) -> None:
     """Add the injected fraud bursts and dips of the whole (bounded) run to ``truth``."""
     cfg = gen.cfg
     end = cfg.end_ms
+    if end is None:
+        raise ValueError("record_schedules needs a bounded run: GeneratorConfig.duration_s is None")
     for block in range(0, (end - cfg.start_ms) // (FRAUD_BLOCK_S * TICK_MS) + 1):
         truth.fraud_bursts.extend(gen.fraud_block(block)["bursts"])
     for day in range(1, (end - cfg.start_ms) // cfg.day_ms + 1):

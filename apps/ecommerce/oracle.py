@@ -15,7 +15,8 @@ def events_of(cfg) -> tuple[list[dict], list[dict]]:
     """Every click and purchase of a bounded generator run."""
     from rayflink.apps.ecommerce.generate import EventGenerator
 
-    clicks, purchases = [], []
+    clicks: list[dict] = []
+    purchases: list[dict] = []
     for _s, batch in EventGenerator(cfg, ("click", "purchase")).ticks():
         for e in batch:
             (clicks if e["type"] == "click" else purchases).append(e)

@@ -14,7 +14,7 @@ from rayflink.datastream import DataStream, StreamExecutionEnvironment
 def event_time(cfg: AppConfig, timestamp: Any = None) -> WatermarkStrategy:
     """Timestamps from the ``ts`` field (or ``timestamp(record)``); watermarks ``out-of-orderness``
     behind; a split without records for ``idleness`` stops holding the watermark back."""
-    assigner = (lambda e, _ts: e["ts"]) if timestamp is None else (lambda e, _ts, f=timestamp: f(e))
+    assigner = (lambda e, _ts: e["ts"]) if timestamp is None else (lambda e, _ts: timestamp(e))
     return (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(cfg.out_of_orderness_ms))
             .with_timestamp_assigner(assigner).with_idleness(Duration.of_millis(cfg.idleness_ms)))
 
@@ -78,4 +78,4 @@ def _products_cdc(env: StreamExecutionEnvironment, cfg: AppConfig) -> DataStream
 
 
 def _changed_at(change: dict) -> int:
-    return int((change.get("after") or change.get("before"))["updated_at"])
+    return int((change.get("after") or change["before"])["updated_at"])

@@ -6,6 +6,7 @@ from rayflink.operators.sql import (  # noqa: F401 - imported for their @registe
     calc,
     changelog_normalize,
     group_aggregate,
+    interval_join,
     join,
     lookup_join,
     over_aggregate,

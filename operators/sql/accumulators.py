@@ -1,10 +1,12 @@
 """Aggregate functions of SQL (COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX): per-batch partial
-aggregates computed by Arrow's hash aggregation, merged into one accumulator per key in keyed state."""
+aggregates computed by Arrow's hash aggregation, merged into one accumulator per key in keyed state,
+or kept as columns per window slice and merged by Arrow again."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from rayflink.sql.logical import AggCall
@@ -149,6 +151,86 @@ def _avg(c: AggCall, total: Any, count: int) -> Any:
     if pa.types.is_integer(c.type):
         return int(total / count)  # Flink: AVG of an integer type is of that type, truncated
     return total / count
+
+
+# ---- slice accumulators: columns of partial aggregates, merged by Arrow's hash aggregation ----------
+
+def _slice_layout(calls: tuple[AggCall, ...]) -> list[tuple[int | None, str, str]]:
+    """Per accumulator column of a slice: (the call's argument, the Arrow aggregation computing it
+    from rows, the one merging two of it; "distinct" lists are merged as sets)."""
+    out: list[tuple[int | None, str, str]] = []
+    for c in calls:
+        if c.kind == "count_star":
+            out.append((None, "count_all", "sum"))
+        elif c.distinct:
+            out.append((c.arg, "distinct", "distinct"))
+        elif c.kind == "avg":
+            out += [(c.arg, "sum", "sum"), (c.arg, "count", "sum")]
+        elif c.kind == "count":
+            out.append((c.arg, "count", "sum"))
+        else:
+            out.append((c.arg, c.kind, c.kind))
+    return out
+
+
+def slice_partials(batch: pa.RecordBatch, group: list[pa.Array], calls: tuple[AggCall, ...]) -> pa.Table:
+    """``batch``'s rows grouped by the ``group`` columns (at least one): a table of the group
+    columns (``k0``, ``k1``, ...) and the accumulator columns (``c0``, ...) of ``_slice_layout``."""
+    columns = {f"k{i}": g for i, g in enumerate(group)}
+    for c in calls:
+        if c.arg is not None:
+            columns[f"a{c.arg}"] = batch.column(c.arg)
+    layout = _slice_layout(calls)
+    result = pa.table(columns).group_by(list(columns)[:len(group)], use_threads=False).aggregate(
+        [([] if arg is None else f"a{arg}", how) for arg, how, _ in layout])
+    return result.rename_columns([*(f"k{i}" for i in range(len(group))), *(f"c{j}" for j in range(len(layout)))])
+
+
+def merge_slices(tables: list[pa.Table], nkeys: int, calls: tuple[AggCall, ...]) -> pa.Table:
+    """Tables of ``slice_partials`` (without their slice column: ``nkeys`` key columns) merged
+    into one, one row per key, of the first table's schema."""
+    schema = tables[0].schema
+    table = pa.concat_tables(tables)
+    layout = _slice_layout(calls)
+    keys = [f"k{i}" for i in range(nkeys)]
+    if not keys:  # one group: Arrow's hash aggregation wants a key
+        table, keys = table.append_column("k", pa.repeat(pa.scalar(0, pa.int8()), table.num_rows)), ["k"]
+    merges = [(f"c{j}", how) for j, (_, _, how) in enumerate(layout) if how != "distinct"]
+    distinct = any(how == "distinct" for _, _, how in layout)
+    if distinct:  # the rows of each group, whose lists of distinct values are joined below
+        table = table.append_column("row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        merges.append(("row", "list"))
+    result = table.group_by(keys, use_threads=False).aggregate(merges)
+    merged = iter(result.columns[len(keys):])
+    rows = result.column(len(result.columns) - 1).to_pylist() if distinct else []
+    columns = list(result.columns[:nkeys])
+    for j, (_, _, how) in enumerate(layout):
+        field = schema.field(nkeys + j)
+        if how == "distinct":
+            values = table.column(f"c{j}").to_pylist()
+            columns.append(pa.array([list(dict.fromkeys(v for i in r for v in values[i])) for r in rows], field.type))
+        else:
+            columns.append(next(merged).cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def slice_results(calls: tuple[AggCall, ...], table: pa.Table, nkeys: int, types: list[pa.DataType]) -> list:
+    """The value of each aggregate (as an array of its type in ``types``) for each row of merged
+    slice accumulators ``table`` (``nkeys`` key columns, then ``_slice_layout``'s columns)."""
+    out = []
+    column = nkeys
+    for c, t in zip(calls, types):
+        values = table.column(column)
+        if c.distinct:
+            out.append(pa.array([results((c,), [dict.fromkeys(v)])[0] for v in values.to_pylist()], t))
+        elif c.kind == "avg":
+            counts = table.column(column + 1).to_pylist()
+            out.append(pa.array([results((c,), [(s, n)])[0] for s, n in zip(values.to_pylist(), counts)], t))
+            column += 1
+        else:
+            out.append(values.cast(t))
+        column += 1
+    return out
 
 
 def row_partial(calls: tuple[AggCall, ...], args: list, retracting: bool) -> list:

@@ -16,6 +16,11 @@ bounded OVER functions do), is late: dropped and counted (``num_late_records_dro
 without a time are dropped. A RANGE frame's rows are removed once the watermark is past them by
 more than the frame's length (a timer per time): no later row can see them. BATCH has no
 watermarks: every row waits for the end of input.
+
+Ordered by a processing-time attribute (``frame.proctime``, Flink's ``ProcTime*`` functions), a
+row's time is the operator's clock when its batch arrives (strictly later than the batch before,
+so the rows of one batch are the peers of a RANGE frame) and it is emitted at once: nothing is
+late and no watermark is waited for.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from rayflink.clock import current_time_ms
 from rayflink.graph.transformations import OperatorKind
 from rayflink.operators.sql.accumulators import merge, merge_retracting, results, retracting_results, row_partial
 from rayflink.operators.sql.keyed import KeyedSqlOperator, changelog_batch
-from rayflink.runtime.messages import MAX_WATERMARK
+from rayflink.runtime.messages import MAX_WATERMARK, MIN_WATERMARK
 from rayflink.runtime.registry import register_operator
 from rayflink.sql.types import epoch_millis
 
@@ -55,19 +61,25 @@ class OverAggregateOperator(KeyedSqlOperator):
         self.pending = self.backend.get_partitioned_state(MapStateDescriptor(_PENDING, None, None))  # type: ignore[arg-type]
         self.event_timers = self.internal_timer_service().event_time
         self.late_records_dropped = 0
+        self.proctime = p.frame.proctime
+        self.clock = current_time_ms  # processing time (ORDER BY a PROCTIME() attribute)
+        self.last_proctime = MIN_WATERMARK
 
     def metrics(self) -> dict[str, int | float]:
         return {"num_late_records_dropped": self.late_records_dropped}
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         watermark, indices, key_of = self.current_watermark, self.key_columns.indices, self.key_columns.key
+        if self.proctime:  # every row of the batch at the clock's time: emitted at once below
+            watermark = self.last_proctime = max(self.clock(), self.last_proctime + 1)
         for batch in values:
             columns = [batch.column(i).to_pylist() for i in range(self.width)]
             by_key: dict = {}  # key -> time -> rows, in arrival order: one state access per key and time
-            for row, t in zip(zip(*columns), epoch_millis(batch.column(self.time))):
+            times = [watermark] * batch.num_rows if self.proctime else epoch_millis(batch.column(self.time))
+            for row, t in zip(zip(*columns), times):
                 if t is None:
                     continue
-                if t <= watermark:
+                if t <= watermark and not self.proctime:
                     self.late_records_dropped += 1
                     continue
                 by_key.setdefault(key_of([row[i] for i in indices]), {}).setdefault(t, []).append(row)
@@ -81,9 +93,12 @@ class OverAggregateOperator(KeyedSqlOperator):
                     waiting = self.pending.get(t)
                     self.pending.put(t, rows if waiting is None else waiting + rows)
                     self.event_timers.add(t, key, _EMIT)
+        if self.proctime:
+            self.fire(watermark)
 
     def process_watermark(self, watermark: int) -> None:
-        self.fire(watermark)
+        if not self.proctime:
+            self.fire(watermark)
         super().process_watermark(watermark)
 
     def end_input(self) -> None:

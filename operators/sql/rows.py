@@ -48,7 +48,7 @@ def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",", key: tupl
     """The rows of ``batch`` as text in format ``print``, ``csv``, ``json`` or ``debezium-json`` (a
     change each: -U as a delete of the row before, +U as a create of the row after, as Flink
     writes them), or for ``upsert-json`` as (key JSON, value JSON) pairs, None as the value of a
-    deleted key (a tombstone) and -U rows left out."""
+    deleted key (a tombstone), a -U left out where a later change of its key follows in the batch."""
     names = [n for n in batch.schema.names if n != ROWKIND]
     columns = [batch.column(n).to_pylist() for n in names]
     rows = list(zip(*columns)) if columns else [()] * batch.num_rows
@@ -66,12 +66,16 @@ def format_rows(batch: pa.RecordBatch, fmt: str, delimiter: str = ",", key: tupl
     if fmt == "upsert-json":
         at = [names.index(n) for n in key]
         pairs = []
-        for k, row in zip(kinds, rows):
-            if k == 1:  # -U: the +U after it overwrites the key
-                continue
+        changed_later: set[str] = set()  # keys with a later change in the batch, seen walking back
+        for k, row in zip(reversed(kinds), reversed(rows)):
             key_json = json.dumps({names[i]: _json_value(row[i]) for i in at})
-            pairs.append((key_json, None if k == 3 else json.dumps({n: _json_value(v) for n, v in zip(names, row)})))
-        return pairs
+            if k == 1 and key_json in changed_later:  # -U: the key's later change overwrites it
+                continue
+            changed_later.add(key_json)
+            # -D, and a -U no change follows (its row left the result, e.g. through a filter): a tombstone
+            deleted = k in (1, 3)
+            pairs.append((key_json, None if deleted else json.dumps({n: _json_value(v) for n, v in zip(names, row)})))
+        return pairs[::-1]
     if fmt == "csv":
         return [delimiter.join(_csv_value(v) for v in row) for row in rows]
     if fmt == "json":

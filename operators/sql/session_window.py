@@ -11,22 +11,39 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayflink.graph.transformations import OperatorKind
-from rayflink.operators.sql.accumulators import merge, merge_accumulators, partial_aggregates
-from rayflink.operators.sql.keyed import WindowSqlOperator
+from rayflink.operators.sql.accumulators import merge, merge_accumulators, partial_aggregates, results
+from rayflink.operators.sql.keyed import KeyedSqlOperator
+from rayflink.runtime.messages import MAX_WATERMARK
 from rayflink.runtime.registry import register_operator
 
 _STATE = "sql-session-windows"
 
 
 @register_operator(OperatorKind.SQL_SESSION_WINDOW_AGGREGATE)
-class SessionWindowAggregateOperator(WindowSqlOperator):
-    """params as ``WindowAggregateOperator``'s; ``window.size_ms`` is the gap."""
+class SessionWindowAggregateOperator(KeyedSqlOperator):
+    """params as ``WindowAggregateOperator``'s (``keys``, ``time``, ``window``, ``aggs``, ``schema``:
+    keys, window_start, window_end, window_time, aggregates); ``window.size_ms`` is the gap."""
 
     STATE = _STATE
 
     def open(self) -> None:
         super().open()
+        self.time = self.params.time
+        self.aggs = self.params.aggs
         self.gap = self.params.window.size_ms
+        self.window_timers = self.internal_timer_service()
+        self.late_records_dropped = 0
+        self.windows_fired = 0
+
+    def metrics(self) -> dict[str, int | float]:
+        return {"num_late_records_dropped": self.late_records_dropped, "num_windows_fired": self.windows_fired}
+
+    def process_watermark(self, watermark: int) -> None:
+        self.fire(watermark)
+        super().process_watermark(watermark)
+
+    def end_input(self) -> None:
+        self.fire(MAX_WATERMARK)  # BATCH: no watermarks came, every session ends with the input
 
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         for batch in values:
@@ -61,7 +78,7 @@ class SessionWindowAggregateOperator(WindowSqlOperator):
                                                                (batch.column(i) for i in self.key_columns.indices))]
         span = dict(zip(bounds.column("s").to_pylist(), zip(bounds.column("t_min").to_pylist(),
                                                            bounds.column("t_max").to_pylist())))
-        backend, state, aggs, gap = self.keyed_backend, self.state, self.aggs, self.gap
+        backend, state, aggs, gap = self.backend, self.state, self.aggs, self.gap
         for g, session in enumerate(groups[0]):
             key = self.key_columns.key([column[session - 1] for column in key_values])
             low, high = span[session]
@@ -77,9 +94,31 @@ class SessionWindowAggregateOperator(WindowSqlOperator):
                     kept.append((s_start, s_end, s_acc))
             kept.append((start, end, acc))
             state.update(kept)
-            self.timers.event_time.add(end - 1, key, end)
+            self.window_timers.event_time.add(end - 1, key, end)
 
-    def take_window(self, end: int) -> tuple[int, list] | None:
+    def fire(self, watermark: int) -> None:
+        """Emit and clear every session whose last millisecond is at or before ``watermark``."""
+        backend = self.backend
+        single = len(self.key_columns.indices) == 1
+        rows = []
+        for _, key, end in self.window_timers.event_time.pop_due(watermark):
+            backend.set_current_key(key)
+            session = self.take_session(end)
+            if session is None:
+                continue
+            start, acc = session
+            key_values = [key] if single else list(key)
+            rows.append(key_values + [start, end, end - 1] + results(self.aggs, acc))
+        self.windows_fired += len(rows)
+        if rows:
+            window_fields = range(len(self.key_columns.indices), len(self.key_columns.indices) + 3)
+            columns = [pa.array([r[i] for r in rows], type=pa.int64()).cast(f.type) if i in window_fields
+                       else pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(self.schema)]
+            self.output.emit([pa.RecordBatch.from_arrays(columns, schema=self.schema)], None)
+
+    def take_session(self, end: int) -> tuple[int, list] | None:
+        """The start and accumulator of the current key's session ending at ``end``, taken out of
+        its state (None: it was merged into a longer session since)."""
         state = self.state
         sessions = state.value() or []
         done = [s for s in sessions if s[1] == end]

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
-class IterativeCondition:
+class Condition:
+    """What ``where``, ``or_`` and ``until`` accept besides a plain function: a
+    ``SimpleCondition`` (``filter(value)``) or an ``IterativeCondition`` (``filter(value, ctx)``).
+    The two are siblings, not parent and child as in Flink's Java, so that each one's ``filter``
+    keeps its own signature for the type checker."""
+
+
+class IterativeCondition(Condition):
     """A condition that may look at the events already matched by the partial match.
 
     >>> class Rising(IterativeCondition):
@@ -19,7 +26,7 @@ class IterativeCondition:
         raise NotImplementedError
 
 
-class SimpleCondition(IterativeCondition):
+class SimpleCondition(Condition):
     """A condition on the event alone: implement ``filter(value)``.
 
     >>> class IsFailedLogin(SimpleCondition):
@@ -27,7 +34,7 @@ class SimpleCondition(IterativeCondition):
     ...         return value["type"] == "login_failed"
     """
 
-    def filter(self, value: Any) -> bool:  # type: ignore[override]
+    def filter(self, value: Any) -> bool:
         raise NotImplementedError
 
 
@@ -37,7 +44,7 @@ class SubtypeCondition(SimpleCondition):
     def __init__(self, subtype: type) -> None:
         self.subtype = subtype
 
-    def filter(self, value: Any) -> bool:  # type: ignore[override]
+    def filter(self, value: Any) -> bool:
         return isinstance(value, self.subtype)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from rayflink.cep.conditions import IterativeCondition, SubtypeCondition
+from rayflink.cep.conditions import Condition, SubtypeCondition
 from rayflink.cep.skip import AfterMatchSkipStrategy
 from rayflink.errors import GraphBuildError
 
@@ -164,7 +164,7 @@ class Pattern:
         return self
 
     def _leaf(self, condition: Any, method: str) -> tuple:
-        if isinstance(condition, IterativeCondition) or callable(condition):
+        if isinstance(condition, Condition) or callable(condition):
             return ("leaf", condition)
         raise MalformedPatternException(f"{self._what()}: {method}() takes a function (event, ctx) -> bool "
                                         f"or a SimpleCondition/IterativeCondition, got {type(condition).__name__}")

@@ -21,6 +21,7 @@ from rayflink.checkpoint.metadata import METADATA, encode_metadata, read_metadat
 from rayflink.checkpoint.storage import CheckpointStorage, storage_options
 from rayflink.common import config_options as options
 from rayflink.common.configuration import checkpoint_interval_ms
+from rayflink.errors import RayflinkError
 from rayflink.runtime.messages import CheckpointBarrier, TriggerCheckpoint
 
 __all__ = ["CheckpointCoordinator", "CheckpointFailure", "PendingCheckpoint", "read_metadata"]
@@ -61,7 +62,9 @@ class CheckpointCoordinator:
     """Periodic aligned checkpoints of one job attempt, savepoints on request, and their history.
 
     ``send(task_key, message)`` delivers a control message to a subtask; ``on_too_many_failures``
-    is called when more checkpoints failed in a row than the job tolerates.
+    is called when more checkpoints failed in a row than the job tolerates; ``on_completed``
+    with the metadata path of each completed checkpoint (not savepoint), before any subtask
+    hears of it (the job manager's high-availability pointer).
 
     A subtask that finished (on a checkpoint taken after its end of input) acknowledges no
     later checkpoint: those carry the state it acknowledged last, as Flink's checkpoints carry
@@ -73,11 +76,13 @@ class CheckpointCoordinator:
     """
 
     def __init__(self, job_id: str, config: dict, send: Callable[[Any, Any], None],
-                 on_too_many_failures: Callable[[str], None]) -> None:
+                 on_too_many_failures: Callable[[str], None],
+                 on_completed: Callable[[str], None] = lambda _path: None) -> None:
         self.job_id = job_id
         self.config = config
         self.send = send
         self.on_too_many_failures = on_too_many_failures
+        self.on_completed = on_completed
         self.interval_s = checkpoint_interval_ms(config) / 1000
         self.timeout_s = options.get(config, options.CHECKPOINTING_TIMEOUT) / 1000
         self.min_pause_s = options.get(config, options.CHECKPOINTING_MIN_PAUSE) / 1000
@@ -356,17 +361,17 @@ class CheckpointCoordinator:
         try:
             storage = (CheckpointStorage.from_uri(p.savepoint_uri, self.storage_options) if p.savepoint_uri
                        else self.storage)
+            if storage is None:
+                raise RayflinkError("no checkpoint storage: set execution.checkpointing.dir")
             storage.write_bytes(c.relpath, encode_metadata(c.metadata))
-            error = None
         except Exception as exc:  # noqa: BLE001 - the metadata write decides whether it completed
-            error = f"cannot write the checkpoint metadata: {exc}"
+            with self.lock:
+                if self.pending.get(p.checkpoint_id) is p:
+                    self._fail(p, f"cannot write the checkpoint metadata: {exc}")
+            return
         with self.lock:
             if self.pending.get(p.checkpoint_id) is not p:  # it failed while the metadata was written
-                if error is None:
-                    self._in_background(storage.delete, c.relpath)
-                return
-            if error is not None:
-                self._fail(p, error)
+                self._in_background(storage.delete, c.relpath)
                 return
             self._completed(c, storage.uri_of(c.relpath))
 
@@ -385,6 +390,7 @@ class CheckpointCoordinator:
                 self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
             while len(self.completed) > self.retained:
                 self._discard(self.completed.pop(0))
+            self.on_completed(metadata_path)
         from rayflink.runtime.messages import CheckpointCompleted
 
         for key in self.tasks:
@@ -479,6 +485,18 @@ class CheckpointCoordinator:
                 self.on_too_many_failures(
                     f"{self.consecutive_failures} checkpoints failed in a row, more than "
                     f"execution.checkpointing.tolerable-failed-checkpoints ({self.tolerable}); last: {reason}")
+
+    def adopt(self, metadata: dict) -> None:
+        """Go on from the job's checkpoint or savepoint ``metadata``, completed under an earlier
+        job manager: ids go on after it; a checkpoint is retained as if completed here (the
+        files it shares stay until a later checkpoint subsumes it), a savepoint is the user's."""
+        with self.lock:
+            self.next_id = max(self.next_id, metadata["checkpoint_id"] + 1)
+            if metadata["savepoint"]:
+                return
+            self.completed.append(metadata)
+            for f in metadata.get("shared", ()):
+                self.shared_refs[f] = self.shared_refs.get(f, 0) + 1
 
     def latest_completed(self) -> dict | None:
         with self.lock:

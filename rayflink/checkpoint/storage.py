@@ -13,6 +13,7 @@ To add behaviour (fault injection, latency, metrics), subclass
 from __future__ import annotations
 
 import abc
+import builtins
 import contextlib
 import os
 import posixpath
@@ -318,7 +319,7 @@ class FileSystemCheckpointStorage(CheckpointStorage):
         with self._failing("list", prefix or "/"):
             return self._walk(prefix, temporary=False)
 
-    def _walk(self, prefix: str, temporary: bool) -> list[str]:
+    def _walk(self, prefix: str, temporary: bool) -> builtins.list[str]:  # (``list`` is a method here)
         """Files under ``prefix``: the stored ones, or the temporary files of writes."""
         prefix = _check_relpath(self._uri, prefix, allow_empty=True) if prefix else ""
         # Walk only the deepest directory the prefix is certainly inside.

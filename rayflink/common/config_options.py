@@ -395,9 +395,23 @@ BUFFER_TIMEOUT = _opt("execution.buffer-timeout", DurationType(0, allow_minus_on
                       "-1: only when full).")
 RUNTIME_MODE = _opt("execution.runtime-mode", EnumType(("STREAMING", "BATCH", "AUTOMATIC")), "STREAMING",
                     "STREAMING, or BATCH for bounded jobs (keyed aggregates emit final results only).")
+ATTACHED = _opt("execution.attached", BoolType(), True,
+               "execute() waits for the job to end (false: it submits the job and returns its JobClient "
+               "at once, as `rayflink run -d` sets).")
 TASKMANAGER_TIMEOUT = _opt("resourcemanager.taskmanager-timeout", DurationType(0), 30_000,
                           "A task executor no running job uses is released after it has been idle this long "
                           "(one per CPU of the cluster stays up).")
+EVENLY_SPREAD_OUT_SLOTS = _opt("cluster.evenly-spread-out-slots", BoolType(), True,
+                               "Start task executors spread over the Ray cluster's nodes (Ray's SPREAD "
+                               "scheduling) rather than where Ray finds room first.")
+# high availability of the job manager
+HIGH_AVAILABILITY_TYPE = _opt("high-availability.type", EnumType(("NONE", "RAY")), "RAY",
+                              "RAY: a restarted job manager recovers the job from its latest completed "
+                              "checkpoint (job graph in high-availability.storageDir or the job's checkpoint "
+                              "directory, pointers in Ray's GCS); NONE: the job ends with the job manager.")
+HIGH_AVAILABILITY_STORAGE_DIR = _opt("high-availability.storageDir", StringType(), None,
+                                     "Where a job's graph is kept for recovery (file:// or s3://); default: "
+                                     "the job's checkpoint directory.")
 # network (rayflink's channels)
 NETWORK_BATCH_SIZE = _opt("taskmanager.network.batch-size", IntType(1), 4096,
                           "Records per channel batch (rayflink's own).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Mapping
@@ -147,7 +148,7 @@ class Configuration:
         value = self._data.get(key, default_value)
         return None if value is None else bytearray(value)
 
-    def key_set(self) -> set[str]:
+    def key_set(self) -> builtins.set[str]:  # (``set`` is a method here)
         """The keys set in this configuration (defaults not included)."""
         return set(self._data)
 

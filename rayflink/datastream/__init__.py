@@ -1,5 +1,6 @@
 """PyFlink's ``pyflink.datastream``: the DataStream API."""
 
+from rayflink.datastream import async_retry_predicates  # noqa: F401 - a submodule PyFlink programs import from here
 from rayflink.datastream.async_data_stream import AsyncDataStream
 from rayflink.datastream.checkpoint_config import CheckpointConfig, ExternalizedCheckpointRetention
 from rayflink.datastream.checkpoint_storage import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from rayflink.datastream.functions import as_key_selector
 from rayflink.datastream.windowed_stream import (  # also PyFlink's path
@@ -219,6 +219,12 @@ class DataStream:
         t = self._env._new_transformation("union", "Union", inputs=[self._t] + [s._t for s in streams],
                                           output_type=self._t.output_type)
         return DataStream(self._env, t)
+
+    @overload
+    def connect(self, stream: "BroadcastStream") -> "BroadcastConnectedStream": ...
+
+    @overload
+    def connect(self, stream: "DataStream") -> "ConnectedStreams": ...
 
     def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
         """Pair with a stream of another type, for a CoMap/CoFlatMap/CoProcess function, or with a
@@ -496,11 +502,6 @@ class KeyedStream(DataStream):
             raise GraphBuildError(f"{kind.name.lower()}({field!r}): the field must be an index or a name")
         spec = OperatorSpec(OperatorKind.AGGREGATION, AggregationParams(kind, field))
         return self._keyed(f"Keyed {kind.name.title().replace('_', '')}", spec, self._t.output_type)
-
-    def connect(self, stream: "DataStream | BroadcastStream") -> "ConnectedStreams | BroadcastConnectedStream":
-        if isinstance(stream, BroadcastStream):
-            return BroadcastConnectedStream(self, stream)
-        return ConnectedStreams(self, stream)
 
     def count_window(self, size: int, slide: int = 0) -> Any:
         """Windows of ``size`` records per key; with ``slide`` > 0, one every ``slide`` records

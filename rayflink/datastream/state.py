@@ -130,6 +130,9 @@ class CleanupStrategies:
         return self.rocksdb_compact_filter
 
 
+_CleanupStrategies = CleanupStrategies  # the name StateTtlConfig's annotations use: its own attribute hides the class
+
+
 @dataclass(frozen=True)
 class StateTtlConfig:
     """Time-to-live of keyed state entries (Flink's ``StateTtlConfig``).
@@ -154,7 +157,7 @@ class StateTtlConfig:
     state_visibility: _StateVisibility
     ttl_time_characteristic: TtlTimeCharacteristic
     ttl: Any  # anything with to_milliseconds()
-    cleanup_strategies: CleanupStrategies
+    cleanup_strategies: _CleanupStrategies
 
     @staticmethod
     def new_builder(ttl: Any) -> "StateTtlConfig.Builder":
@@ -178,7 +181,7 @@ class StateTtlConfig:
     def is_enabled(self) -> bool:
         return self.update_type is not _UpdateType.Disabled
 
-    def get_cleanup_strategies(self) -> CleanupStrategies:
+    def get_cleanup_strategies(self) -> _CleanupStrategies:
         return self.cleanup_strategies
 
     class Builder:
@@ -453,11 +456,39 @@ class AggregatingState(MergingState[IN, OUT]):
     """One accumulator per key, updated with an AggregateFunction on ``add``."""
 
 
-class MapState(State, Generic[K, V]):
-    """A map per key."""
+class _MapView(State, Generic[K, V]):
+    """The reading side of a map state (keyed or broadcast)."""
 
     @abstractmethod
     def get(self, key: K) -> V | None: ...
+
+    @abstractmethod
+    def contains(self, key: K) -> bool: ...
+
+    @abstractmethod
+    def items(self) -> Iterable[tuple[K, V]]: ...
+
+    @abstractmethod
+    def keys(self) -> Iterable[K]: ...
+
+    @abstractmethod
+    def values(self) -> Iterable[V]: ...
+
+    @abstractmethod
+    def is_empty(self) -> bool: ...
+
+    def __getitem__(self, key: K) -> V | None:
+        return self.get(key)
+
+    def __contains__(self, key: K) -> bool:
+        return self.contains(key)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+class _MutableMap(_MapView[K, V]):
+    """The writing side of a map state (keyed, or broadcast in ``process_broadcast_element``)."""
 
     @abstractmethod
     def put(self, key: K, value: V) -> None: ...
@@ -470,89 +501,27 @@ class MapState(State, Generic[K, V]):
     @abstractmethod
     def remove(self, key: K) -> None: ...
 
-    @abstractmethod
-    def contains(self, key: K) -> bool: ...
-
-    @abstractmethod
-    def items(self) -> Iterable[tuple[K, V]]: ...
-
-    @abstractmethod
-    def keys(self) -> Iterable[K]: ...
-
-    @abstractmethod
-    def values(self) -> Iterable[V]: ...
-
-    @abstractmethod
-    def is_empty(self) -> bool: ...
-
-    def __getitem__(self, key: K) -> V | None:
-        return self.get(key)
-
     def __setitem__(self, key: K, value: V) -> None:
         self.put(key, value)
 
     def __delitem__(self, key: K) -> None:
         self.remove(key)
 
-    def __contains__(self, key: K) -> bool:
-        return self.contains(key)
 
-    def __iter__(self):
-        return iter(self.keys())
+class MapState(_MutableMap[K, V]):
+    """A map per key."""
 
 
-class ReadOnlyBroadcastState(State, Generic[K, V]):
+class ReadOnlyBroadcastState(_MapView[K, V]):
     """A broadcast state as ``process_element`` sees it (``ctx.get_broadcast_state(descriptor)``):
     the map every broadcast record may update, read only here. Do not change the values it
     returns in place: they are the subtask's own copy, not a copy of it."""
 
-    @abstractmethod
-    def get(self, key: K) -> V | None: ...
 
-    @abstractmethod
-    def contains(self, key: K) -> bool: ...
-
-    @abstractmethod
-    def items(self) -> Iterable[tuple[K, V]]: ...
-
-    @abstractmethod
-    def keys(self) -> Iterable[K]: ...
-
-    @abstractmethod
-    def values(self) -> Iterable[V]: ...
-
-    @abstractmethod
-    def is_empty(self) -> bool: ...
-
-    def __getitem__(self, key: K) -> V | None:
-        return self.get(key)
-
-    def __contains__(self, key: K) -> bool:
-        return self.contains(key)
-
-    def __iter__(self):
-        return iter(self.keys())
-
-
-class BroadcastState(ReadOnlyBroadcastState[K, V]):
+class BroadcastState(ReadOnlyBroadcastState[K, V], _MutableMap[K, V]):
     """A broadcast state as ``process_broadcast_element`` sees it: a map it may change. Every
     subtask keeps its own copy and gets every broadcast record, so the function must change it
     alike in every subtask (from the broadcast records alone), as Flink requires."""
-
-    @abstractmethod
-    def put(self, key: K, value: V) -> None: ...
-
-    @abstractmethod
-    def put_all(self, dict_value: dict[K, V]) -> None: ...
-
-    @abstractmethod
-    def remove(self, key: K) -> None: ...
-
-    def __setitem__(self, key: K, value: V) -> None:
-        self.put(key, value)
-
-    def __delitem__(self, key: K) -> None:
-        self.remove(key)
 
 
 class OperatorStateStore(ABC):

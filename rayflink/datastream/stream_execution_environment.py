@@ -313,8 +313,15 @@ class StreamExecutionEnvironment:
         return submit_job(graph)
 
     def execute(self, job_name: str = "rayflink job") -> Any:
-        """Run the job; blocks until a bounded job finishes (or the job fails)."""
-        return self.execute_async(job_name).get_job_execution_result()
+        """Run the job; blocks until a bounded job finishes (or the job fails).
+
+        Detached (``execution.attached: false``, as ``rayflink run -d`` sets) it submits the job
+        and returns its ``JobClient`` at once, as ``execute_async`` does: the job runs on without
+        this process.
+        """
+        attached = options.get(self._config.to_dict(), options.ATTACHED)
+        client = self.execute_async(job_name)
+        return client.get_job_execution_result() if attached else client
 
     def _execute_and_collect(self, stream: DataStream, job_name: str | None, limit: int | None) -> Any:
         from rayflink.graph.transformations import CollectParams, OperatorKind, OperatorSpec

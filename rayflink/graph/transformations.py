@@ -68,6 +68,7 @@ class OperatorKind(NameEnum):
     SQL_RECORDS_TO_BATCH = "sql_records_to_batch"
     SQL_BATCHES_TO_ROWS = "sql_batches_to_rows"
     SQL_JOIN = "sql_join"
+    SQL_INTERVAL_JOIN = "sql_interval_join"
     SQL_TEMPORAL_JOIN = "sql_temporal_join"
     SQL_LOOKUP_JOIN = "sql_lookup_join"
     SQL_CHANGELOG_NORMALIZE = "sql_changelog_normalize"
@@ -297,6 +298,23 @@ class SqlWindowAssignParams:
 
 
 @dataclass(frozen=True)
+class SqlIntervalJoinParams:
+    """An interval join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT |
+    RIGHT | FULL), ``condition`` (Expr: the ON's non-equi part, time bounds included),
+    ``left_time`` and ``right_time`` (the inputs' event-time field indices), ``lower`` and
+    ``upper`` (ms: left time - right time lies in [lower, upper]), ``schema``."""
+
+    keys: tuple
+    kind: str
+    condition: Any
+    left_time: int
+    right_time: int
+    lower: int
+    upper: int
+    schema: Any
+
+
+@dataclass(frozen=True)
 class SqlJoinParams:
     """A regular join: ``keys`` (KeyColumns of the left and right input), ``kind`` (INNER | LEFT |
     RIGHT | FULL), ``condition`` (Expr or None), ``schema``, ``changelog`` (the output is updating)."""
@@ -399,6 +417,7 @@ PARAMS_OF: dict[OperatorKind, type] = {
     OperatorKind.SQL_RECORDS_TO_BATCH: SqlSchemaParams,
     OperatorKind.SQL_BATCHES_TO_ROWS: SqlRowsParams,
     OperatorKind.SQL_JOIN: SqlJoinParams,
+    OperatorKind.SQL_INTERVAL_JOIN: SqlIntervalJoinParams,
     OperatorKind.SQL_TEMPORAL_JOIN: SqlTemporalJoinParams,
     OperatorKind.SQL_LOOKUP_JOIN: SqlLookupJoinParams,
     OperatorKind.SQL_CHANGELOG_NORMALIZE: SqlKeyedParams,

@@ -261,7 +261,7 @@ class RestEndpoint:
             if "/" in name or name.startswith("."):
                 raise KeyError(name)
             try:
-                data = resources.files("rayflink.rest").joinpath("web", name).read_bytes()
+                data = resources.files("rayflink.rest").joinpath("web").joinpath(name).read_bytes()
             except (FileNotFoundError, IsADirectoryError):
                 raise KeyError(name) from None
             kind = {"html": "text/html", "js": "text/javascript", "css": "text/css",

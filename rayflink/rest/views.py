@@ -249,7 +249,7 @@ def _level(ratio: float) -> str:
 
 def backpressure(job: JobView, vertex: VertexView) -> dict:
     """``GET /jobs/:jobid/vertices/:vertexid/backpressure`` (from the backpressured-time meters)."""
-    subtasks = []
+    subtasks: list[dict[str, Any]] = []
     for i in range(vertex.parallelism):
         r = job.rates.get((vertex.index, i))
         ratio = (r.backpressured_ms_per_s / 1000) if r else 0.0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +15,9 @@ from typing import Any
 
 import ray
 
+from rayflink.common.configuration import CONFIG_ENV
 from rayflink.common.job_id import JobID
-from rayflink.errors import JobCancelledError, JobExecutionError, RayflinkError
+from rayflink.errors import JobCancelledError, JobExecutionError, JobManagerUnavailableError, RayflinkError
 from rayflink.graph.job_graph import JobGraph
 from rayflink.runtime.cluster import ensure_ray
 
@@ -47,8 +51,8 @@ def call(ref: Any) -> Any:
 
     A rayflink error raised in the job manager reaches the caller as itself, with its own
     message (not wrapped in Ray's coloured remote traceback); any other exception is raised as
-    itself with the remote traceback, uncoloured, as a note; a job manager that died raises a
-    RayflinkError saying so.
+    itself with the remote traceback, uncoloured, as a note; a job manager that died (or is
+    restarting) raises JobManagerUnavailableError.
     """
     try:
         return ray.get(ref)
@@ -61,8 +65,10 @@ def call(ref: Any) -> Any:
             raise cause from None
         raise RayflinkError(strip_ansi(str(exc))) from None
     except ray.exceptions.RayActorError as exc:
-        raise RayflinkError("the job manager is gone (its Ray actor died); jobs it ran are lost unless "
-                            f"restored from a retained checkpoint: {strip_ansi(str(exc))[:500]}") from None
+        raise JobManagerUnavailableError(
+            "the job manager did not answer (its Ray actor died; Ray restarts it, and it recovers the jobs "
+            f"that have a checkpoint directory or high-availability.storageDir): {strip_ansi(str(exc))[:500]}"
+        ) from None
 
 
 def submit_job(graph: JobGraph) -> "JobClient":
@@ -74,6 +80,8 @@ def submit_job(graph: JobGraph) -> "JobClient":
     job_id = JobID.generate()
     manager = job_manager()
     call(manager.submit.remote(job_id, graph))
+    if CONFIG_ENV in os.environ:  # run by `rayflink run`: say which job it is, as `flink run` does
+        print(f"Job has been submitted with JobID {job_id}", flush=True)
     return JobClient(job_id, graph.name, manager)
 
 
@@ -120,8 +128,18 @@ def _ship_user_modules(graph: JobGraph) -> None:
                 visit(edge.side_tag)
 
 
+_RECONNECT_S = 60.0  # how long a client asks again while the job manager restarts
+_RECONNECT_POLL_S = 0.2
+
+
 class JobClient:
-    """Handle to a submitted job (``env.execute_async`` returns one)."""
+    """Handle to a submitted job (``env.execute_async`` returns one).
+
+    It outlives a restart of the job manager: a request the job manager could not answer
+    because it died is asked again, of the restarted one (found by name), for up to
+    ``_RECONNECT_S``; the restarted job manager has recovered the job by then (see
+    ``rayflink.runtime.high_availability``).
+    """
 
     def __init__(self, job_id: str, job_name: str, manager: Any) -> None:
         self.job_id = job_id
@@ -130,33 +148,47 @@ class JobClient:
         self._final: dict | None = None
         self._final_metrics: dict | None = None
 
+    def _ask(self, method: str, *args: Any) -> Any:
+        """``method`` of the job manager, asked again of the restarted one if it died meanwhile."""
+        from rayflink.runtime.job_master import job_manager
+
+        deadline = time.monotonic() + _RECONNECT_S
+        while True:
+            try:
+                return call(getattr(self._manager, method).remote(*args))
+            except JobManagerUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(_RECONNECT_POLL_S)
+                self._manager = job_manager()  # the same actor once Ray restarted it
+
     def get_job_id(self) -> JobID:
         return JobID(self.job_id)
 
     def get_rest_url(self) -> str | None:
         """The URL of the cluster's REST API and web UI (``http://127.0.0.1:8081`` by default)."""
-        return ray.get(self._manager.rest_url.remote())
+        return self._ask("rest_url")
 
     def get_job_status(self) -> str:
         """CREATED, RUNNING, CANCELING, FINISHED, FAILED or CANCELED."""
         if self._final is not None:
             return self._final["status"]
-        return call(self._manager.status.remote(self.job_id))["status"]
+        return self._ask("status", self.job_id)["status"]
 
     def cancel(self) -> None:
         """Cancel the job; ``get_job_execution_result`` then raises JobCancelledError."""
         if self._final is None:
-            call(self._manager.cancel.remote(self.job_id))
+            self._ask("cancel", self.job_id)
 
     def trigger_savepoint(self, savepoint_directory: str | None = None) -> str:
         """Take a savepoint (a backend-independent copy of all state) into ``savepoint_directory``
         (default: the job's ``execution.checkpointing.savepoint-dir``)."""
-        return call(self._manager.trigger_savepoint.remote(self.job_id, savepoint_directory))
+        return self._ask("trigger_savepoint", self.job_id, savepoint_directory)
 
     def stop_with_savepoint(self, savepoint_directory: str | None = None) -> str:
         """Take a savepoint (into ``savepoint_directory``, default as ``trigger_savepoint``), then
         stop the job; it ends FINISHED."""
-        path = call(self._manager.stop_with_savepoint.remote(self.job_id, savepoint_directory))
+        path = self._ask("stop_with_savepoint", self.job_id, savepoint_directory)
         self.wait()
         return path
 
@@ -167,49 +199,58 @@ class JobClient:
 
             savepoint_directory = "file://" + os.path.join(tempfile.gettempdir(), "rayflink-savepoints",
                                                            f"{self.job_id}-rescale-{time.time_ns()}")
-        return call(self._manager.rescale.remote(self.job_id, new_parallelism, savepoint_directory))
+        return self._ask("rescale", self.job_id, new_parallelism, savepoint_directory)
 
     def get_checkpoint_history(self) -> list[dict]:
         """The latest checkpoints and savepoints (``web.checkpoints.history``, default 10), oldest
         first: id, status, trigger time, duration, size, alignment, failure."""
-        return call(self._manager.checkpoint_history.remote(self.job_id))
+        return self._ask("checkpoint_history", self.job_id)
 
     def get_checkpoint_statistics(self) -> dict:
         """Flink's checkpointing statistics: ``counts`` (completed, failed, in_progress, total over
         the job's life), ``latest`` (completed, savepoint, failed) and ``history`` (as above)."""
-        return call(self._manager.checkpoint_statistics.remote(self.job_id))
+        return self._ask("checkpoint_statistics", self.job_id)
 
     def get_status(self) -> dict:
         """Status, restarts, the failures that caused them, and the final error if any."""
         if self._final is not None:
             return self._final
-        return call(self._manager.status.remote(self.job_id))
+        return self._ask("status", self.job_id)
 
     def get_metrics(self) -> dict:
         """Per vertex: records in/out, records/s, backpressure ratio, and per subtask its node and actor."""
         if self._final_metrics is not None:
             return self._final_metrics
-        return call(self._manager.metrics.remote(self.job_id))
+        return self._ask("metrics", self.job_id)
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status."""
+        """Block until the job ends (or ``timeout`` s), printing what print() sinks wrote; return the status.
+
+        Ctrl-C or SIGTERM (``ray job stop``) while waiting cancels the job, then ends the process.
+        """
         if self._final is not None:
             return self._final["status"]
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            status, text = call(self._manager.wait_output.remote(self.job_id, left))
-            if text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            if status in ("FINISHED", "FAILED", "CANCELED"):
-                self._finalize(call(self._manager.status.remote(self.job_id)))
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                return status
+        with _sigterm_raises_system_exit():
+            try:
+                while True:
+                    left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                    status, text = self._ask("wait_output", self.job_id, left)
+                    if text:
+                        sys.stdout.write(text)
+                        sys.stdout.flush()
+                    if status in ("FINISHED", "FAILED", "CANCELED"):
+                        self._finalize(self._ask("status", self.job_id))
+                        return status
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return status
+            except (KeyboardInterrupt, SystemExit):
+                # the process waiting for its job is told to stop (Ctrl-C, `ray job stop`): so is the job
+                self.cancel()
+                raise
 
     def _finalize(self, status: dict) -> None:
-        self._final_metrics = call(self._manager.metrics.remote(self.job_id))
+        self._final_metrics = self._ask("metrics", self.job_id)
         self._final = status
 
     def get_job_execution_result(self) -> JobExecutionResult:
@@ -227,6 +268,26 @@ class JobClient:
             raise JobCancelledError(f"job {self.job_name!r} ({self.job_id}) was cancelled")
         runtime = int(((status.get("end_time") or 0) - status["start_time"]) * 1000)
         return JobExecutionResult(self.job_id, self.job_name, runtime, self._final_metrics or {})
+
+
+@contextlib.contextmanager
+def _sigterm_raises_system_exit() -> Iterator[None]:
+    """While a job is waited for, SIGTERM (what ``ray job stop`` and ``kill`` send) raises
+    SystemExit(143) in the main thread, so the wait can cancel the job before the process ends.
+    A handler the program set itself stays as it is."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class CloseableIterator:
@@ -258,7 +319,7 @@ class CloseableIterator:
         while self._pos >= len(self._buffer):
             if self._ended:
                 raise StopIteration
-            kind, values = call(self.client._manager.collect_pull.remote(self.client.job_id, 1.0))
+            kind, values = self.client._ask("collect_pull", self.client.job_id, 1.0)
             if kind == "DATA":
                 self._buffer, self._pos = values, 0
             elif kind == "END":

@@ -7,13 +7,17 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rayflink.common import config_options as options
+from rayflink.errors import RayflinkError
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import QueryKvState
 from rayflink.runtime.results import TaskResult
@@ -21,6 +25,12 @@ from rayflink.runtime.task import StreamTask
 
 NAMESPACE = "rayflink"
 JOB_MANAGER_CHECK_S = 2.0  # how often an executor checks that the job managers of its subtasks are alive
+_EXECUTOR_START_S = 60.0  # how long a task executor may take to answer its first call
+# how long a lease waits for Ray to declare dead an executor that does not answer: its node is
+# being lost, and Ray marks its actors dead only when the node misses its health checks (~15 s)
+_EXECUTOR_LOST_WAIT_S = 120.0
+_EXECUTOR_LOST_POLL_S = 0.5
+_EXECUTOR_STARTS = 3  # an executor that dies as it starts is started again up to this many times
 _EXECUTOR_NAME = "task-executor-{}"
 
 
@@ -46,23 +56,25 @@ class TaskExecutor:
         threading.Thread(target=self._drop_orphans, daemon=True, name="job-manager-watchdog").start()
 
     def _drop_orphans(self) -> None:
-        """Fail the subtasks whose job manager died: nobody could list, cancel or restart them,
-        and forget how they ended: nobody will ask."""
-        orphaned_jobs: set[str] = set()
+        """Fail the subtasks whose job manager died for good: nobody could list, cancel or
+        restart them, and forget how they ended: nobody will ask. (A job manager that Ray
+        restarts takes its jobs over and drops their old subtasks itself, ``ExecutorPool.drop_jobs``.)"""
+        orphaned: set[str] = set()  # task keys
         while True:
             time.sleep(JOB_MANAGER_CHECK_S)
             with self._ended_cond:
-                for task_key in [k for k in self._ended if k.split("/", 1)[0] in orphaned_jobs]:
+                for task_key in [k for k in self._ended if k in orphaned]:
                     del self._ended[task_key]
-            managers: dict[Any, tuple[Any, list[StreamTask]]] = {}
-            for task in list(self.tasks.values()):
-                managers.setdefault(task.job_manager._actor_id, (task.job_manager, []))[1].append(task)
+                    orphaned.discard(task_key)
+            managers: dict[Any, tuple[Any, list[tuple[str, StreamTask]]]] = {}
+            for task_key, task in list(self.tasks.items()):
+                managers.setdefault(task.job_manager._actor_id, (task.job_manager, []))[1].append((task_key, task))
             for manager, tasks in managers.values():
                 try:
                     ray.get(manager.ping.remote(), timeout=10 * JOB_MANAGER_CHECK_S)
                 except ray.exceptions.ActorDiedError as exc:
-                    for task in tasks:
-                        orphaned_jobs.add(task.d.job_id)
+                    for task_key, task in tasks:
+                        orphaned.add(task_key)
                         task.failure_reason = f"the job manager of job {task.d.job_id} died: {str(exc)[:200]}"
                         task.cancelled.set()
                 except (ray.exceptions.GetTimeoutError, ray.exceptions.ActorUnavailableError):
@@ -137,6 +149,22 @@ class TaskExecutor:
             task.gate.put_control(message)
 
     @ray.method(concurrency_group="control")
+    def drop_job(self, job_id: str, timeout: float) -> list[str]:
+        """Cancel every subtask of ``job_id`` (an earlier job manager's attempts, which the one
+        recovering the job replaces), wait up to ``timeout`` s for them to end and forget how
+        they ended; the task keys of those still running."""
+        prefix = f"{job_id}/"
+        dropped = {k: t for k, t in list(self.tasks.items()) if k.startswith(prefix)}
+        for task in dropped.values():
+            task.failure_reason = f"job {job_id} is recovered by a new job manager"
+            task.cancelled.set()
+        with self._ended_cond:
+            self._ended_cond.wait_for(lambda: all(k in self._ended for k in dropped), timeout)
+            for task_key in [k for k in self._ended if k.startswith(prefix)]:
+                del self._ended[task_key]
+        return [k for k in dropped if k in self.tasks]
+
+    @ray.method(concurrency_group="control")
     def fail(self, task_key: str, reason: str) -> None:
         """Fail the task with ``reason`` (the job master decided, e.g. too many failed checkpoints)."""
         task = self.tasks.get(task_key)
@@ -165,26 +193,64 @@ class TaskExecutor:
         return None if task is None else task.metrics()
 
 
-def task_executors(count: int) -> list[Any]:
-    """The first ``count`` task executors of the Ray cluster, started on first use."""
-    handles = []
+def task_executors(count: int, spread: bool = True) -> list[Any]:
+    """The first ``count`` task executors of the Ray cluster, started on first use.
+
+    One that does not answer because its node is being lost is waited for until Ray declares
+    it dead (up to ``_EXECUTOR_LOST_WAIT_S``; raises ``RayflinkError`` if Ray never does), then
+    started again. Executors are started, when ``spread`` (``cluster.evenly-spread-out-slots``),
+    each on the live node with the fewest of these executors, so subtasks spread evenly over
+    the nodes also after a node was lost; else where Ray finds room."""
+    handles: dict[int, Any] = {}
+    nodes: Counter[str] = Counter()
     for index in range(count):
-        handle = TaskExecutor.options(
-            name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
-            num_cpus=0, max_restarts=0,
-        ).remote(index)
-        handles.append(handle)
-    alive = []
-    for index, handle in enumerate(handles):
         try:
-            ray.get(handle.info.remote(), timeout=60)
-        except ray.exceptions.RayActorError:  # it died: its name is free again, start a new one
-            handle = TaskExecutor.options(
-                name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True,
-                lifetime="detached", num_cpus=0, max_restarts=0,
+            handle = ray.get_actor(_EXECUTOR_NAME.format(index), namespace=NAMESPACE)
+        except ValueError:  # never started, or dead: its name is free
+            continue
+        info = _answering(index, handle)
+        if info is not None:
+            handles[index] = handle
+            nodes[info["node_id"]] += 1
+    for _start in range(_EXECUTOR_STARTS):
+        missing = [index for index in range(count) if index not in handles]
+        if not missing:
+            break
+        alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]] if spread else []
+        started = {}
+        for index in missing:  # all at once: an executor takes a second or two to start
+            node = min(alive, key=lambda n: nodes[n]) if alive else None
+            if node is not None:
+                nodes[node] += 1  # planned there
+            started[index] = TaskExecutor.options(
+                name=_EXECUTOR_NAME.format(index), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+                num_cpus=0, max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False) if node else "DEFAULT",
             ).remote(index)
-        alive.append(handle)
-    return alive
+        for index, handle in started.items():
+            if _answering(index, handle) is not None:  # (else it died at once, or lost its node: again)
+                handles[index] = handle
+    missing = [index for index in range(count) if index not in handles]
+    if missing:
+        raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(missing[0])} died as it started, "
+                            f"{_EXECUTOR_STARTS} times; see its log (Ray's worker logs) for why")
+    return [handles[index] for index in range(count)]
+
+
+def _answering(index: int, handle: Any) -> dict | None:
+    """The ``info`` of executor ``index``, or None once Ray declared it dead."""
+    deadline = time.monotonic() + _EXECUTOR_LOST_WAIT_S
+    while True:
+        try:
+            return ray.get(handle.info.remote(), timeout=_EXECUTOR_START_S)
+        except ray.exceptions.ActorUnavailableError as exc:  # out of reach: its node is being lost
+            if time.monotonic() > deadline:
+                raise RayflinkError(f"task executor {_EXECUTOR_NAME.format(index)} has not answered for "
+                                    f"{_EXECUTOR_LOST_WAIT_S:.0f} s and Ray has not declared it dead: "
+                                    f"{str(exc)[:300]}") from None
+            time.sleep(_EXECUTOR_LOST_POLL_S)
+        except ray.exceptions.RayActorError:
+            return None
 
 
 def process_rss_bytes() -> int:
@@ -221,11 +287,12 @@ class ExecutorPool:
             self._idle_since[index] = time.monotonic()
             self._timeout_s[index] = options.TASKMANAGER_TIMEOUT.default / 1000
 
-    def lease(self, job_id: str, count: int, idle_timeout: float) -> list[Any]:
-        """Executors 0..count-1 for ``job_id`` (started if need be), each released ``idle_timeout``
-        seconds after its last job ended; the job gives back any others it held."""
+    def lease(self, job_id: str, count: int, idle_timeout: float, spread: bool) -> list[Any]:
+        """Executors 0..count-1 for ``job_id`` (started if need be, spread over the nodes when
+        ``spread``), each released ``idle_timeout`` seconds after its last job ended; the job
+        gives back any others it held."""
         with self._lock:
-            handles = task_executors(count)
+            handles = task_executors(count, spread)
             for index, handle in enumerate(handles):
                 self._handles[index] = handle
                 self._leases.setdefault(index, set()).add(job_id)
@@ -234,6 +301,27 @@ class ExecutorPool:
             for index in [i for i in self._leases if i >= count]:
                 self._give_back(index, job_id)
             return handles
+
+    def drop_jobs(self, dropped: Callable[[str], bool], timeout: float) -> None:
+        """Cancel every subtask of the jobs ``dropped`` names (by job id) in every executor and
+        wait for them to end; an executor where one has not ended after ``timeout`` s is stopped
+        (only that stops user code that ignores cancellation)."""
+        with self._lock:
+            handles = dict(self._handles)
+        asked = []
+        for index, handle in handles.items():
+            try:
+                jobs = ray.get(handle.info.remote(), timeout=_EXECUTOR_START_S)["jobs"]
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                continue  # lost: nothing runs there any more
+            asked += [(index, handle.drop_job.remote(job_id, timeout)) for job_id in jobs if dropped(job_id)]
+        for index, ref in asked:
+            try:
+                left = ray.get(ref, timeout=timeout + _EXECUTOR_START_S)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                continue
+            if left:
+                ray.kill(handles[index], no_restart=True)
 
     def release(self, job_id: str) -> None:
         """``job_id`` ended: it leases nothing any more."""

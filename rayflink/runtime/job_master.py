@@ -21,6 +21,7 @@ from rayflink.graph.transformations import OperatorKind, OperatorSpec, Partition
 from rayflink.rest.server import RestEndpoint, executor_infos
 from rayflink.runtime.deployment import ChainedEdge, NodeDeployment, OutputEdge, TaskDeployment
 from rayflink.runtime.executor import NAMESPACE, ExecutorPool
+from rayflink.runtime.high_availability import HighAvailabilityServices
 from rayflink.runtime.network import OrderedReceiver
 from rayflink.runtime.restart import RestartBackoff
 from rayflink.runtime.results import ExecutionState, JobStatus, TaskFailure, TaskResult
@@ -33,6 +34,9 @@ _COLLECT_PULL_RECORDS = 100_000  # records one pull of the client takes at most
 _RELEASE_CHECK_S = 1.0  # how often the job manager looks for idle task executors to release
 _WATCH_POLL_S = 1.0  # how long one ``ended`` call waits at an executor for a subtask to end
 _CLEANUP_WAIT_S = 10.0  # a job's end waits this long for its checkpoints' deletion, then goes on without it
+# a deployment that meets a lost executor (its node is dying) is tried again for this long, as
+# the same restart: Ray declares a lost node's actors dead ~15 s after the node died
+_REDEPLOY_WAIT_S = 120.0
 
 
 def _targets(partitioner: Partitioner, u: int, up: int, down: int) -> list[int]:
@@ -57,11 +61,13 @@ class JobMaster:
     """Runs one job: deploys attempts, restarts them from the latest checkpoint, coordinates
     checkpoints and savepoints, rescales, serves metrics and collected records."""
 
-    def __init__(self, job_id: str, graph: JobGraph, manager: Any, pool: ExecutorPool) -> None:
+    def __init__(self, job_id: str, graph: JobGraph, manager: Any, pool: ExecutorPool,
+                 ha: HighAvailabilityServices) -> None:
         self.job_id = job_id
         self.graph = graph
         self.manager = manager
         self.pool = pool
+        self.ha = ha
         self.config = graph.config
         self.status = JobStatus.CREATED
         self.error: TaskFailure | None = None
@@ -90,28 +96,71 @@ class JobMaster:
         self.stdout_receiver = OrderedReceiver(self._print)
         local_dir = options.get(self.config, options.STATE_BACKEND_LOCAL_DIR) or tempfile.gettempdir()
         self.working_dir = os.path.join(local_dir, "rayflink", job_id)
-        self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control,
-                                                 self._checkpoints_failing)
+        self.coordinator = CheckpointCoordinator(job_id, self.config, self._send_control, self._checkpoints_failing,
+                                                 lambda path: ha.checkpoint_completed(job_id, path))
         self.backoff = RestartBackoff(self.config)
         self.idle_timeout_s = options.get(self.config, options.TASKMANAGER_TIMEOUT) / 1000
+        self.spread = options.get(self.config, options.EVENLY_SPREAD_OUT_SLOTS)
 
     # ---- the job's life ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Check the savepoint to start from (if any), deploy the first attempt, watch the job."""
-        restore = None
-        path = options.get(self.config, options.SAVEPOINT_PATH)
-        if path:
-            restore = read_metadata(path, self.coordinator.storage_options)
-            self._check_restore(restore)
-            self.coordinator.next_id = restore["checkpoint_id"] + 1  # ids go on, as in Flink
+        """Check the savepoint to start from (if any), keep the job for recovery (high
+        availability), deploy the first attempt, watch the job."""
+        restore = self._savepoint()
+        self.ha.add(self.job_id, self.graph, self.attempt)
         self._deploy(restore)
         self.status = JobStatus.RUNNING
         threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}").start()
 
-    def _run(self) -> None:
+    def _savepoint(self) -> dict | None:
+        """The metadata of the savepoint the job starts from (``execution.savepoint.path``), checked."""
+        path = options.get(self.config, options.SAVEPOINT_PATH)
+        if not path:
+            return None
+        restore = read_metadata(path, self.coordinator.storage_options)
+        self._check_restore(restore)
+        self.coordinator.next_id = restore["checkpoint_id"] + 1  # ids go on, as in Flink
+        return restore
+
+    def recover(self, attempt: int, checkpoint: str | None) -> None:
+        """Take the job over from a job manager that died (high availability): its subtasks
+        of ``attempt`` and earlier are dropped, and the job restarts from its latest completed
+        checkpoint (metadata at ``checkpoint``; else from its savepoint, or its start) on a
+        thread of its own. A recovery is not a restart: the restart strategy is not asked."""
+        self.status = JobStatus.RESTARTING
+        self.attempt = attempt
+        self.failures.append("the job manager died; a new one recovers the job from its latest completed checkpoint")
+        self.failovers.append({"attempt": attempt + 1, "detected_at": time.time(), "cause": "job manager restart"})
+        threading.Thread(target=self._run, args=(True, checkpoint), daemon=True, name=f"job-{self.job_id}").start()
+
+    def _recover(self, checkpoint: str | None) -> None:
+        self.pool.drop_jobs(lambda job_id: job_id == self.job_id, _CANCEL_GRACE_S)
+        self.failovers[-1]["tasks_ended_at"] = time.time()
+        if any(n.transformation.operator is not None and n.transformation.operator.kind is OperatorKind.COLLECT
+               for v in self.graph.vertices for n in v.nodes):
+            self.error = TaskFailure("the job manager restarted and lost the records execute_and_collect had not "
+                                     "handed to the client yet; a job that must survive a job manager restart "
+                                     "writes to a sink (files, Kafka, JDBC, ...)", recoverable=False)
+            return
+        if checkpoint is None:
+            restore = self._savepoint()
+        else:
+            restore = read_metadata(checkpoint, self.coordinator.storage_options)
+            self.coordinator.adopt(restore)
+        self.failovers[-1].update(deploy_started_at=time.time(),
+                                  checkpoint_id=None if checkpoint is None else restore["checkpoint_id"])
+        self._deploy_again(restore)
+        self.status = JobStatus.RUNNING
+        self.failovers[-1]["running_at"] = time.time()
+
+    def _run(self, recover: bool = False, checkpoint: str | None = None) -> None:
+        """Watch the job to its end (after recovering it from ``checkpoint`` when ``recover``)."""
         try:
-            self._run_attempts()
+            if recover:
+                self._recover(checkpoint)
+            if self.error is None:
+                self._run_attempts()
         except Exception as exc:  # noqa: BLE001 - a fault of the job master ends the job, named, never hangs it
             import traceback
 
@@ -148,9 +197,8 @@ class JobMaster:
                                           checkpoint_id=restore["checkpoint_id"] if restore else None)
             else:
                 return
-            self.attempt += 1
             try:
-                self._deploy(restore)
+                self._deploy_again(restore)
                 self.status = JobStatus.RUNNING
                 if failure is not None and self.failovers:
                     self.failovers[-1]["running_at"] = time.time()
@@ -161,6 +209,7 @@ class JobMaster:
     def _finish(self) -> None:
         self.end_time = time.time()
         self.pool.release(self.job_id)
+        self.ha.remove(self.job_id)
         if self.error is not None:
             self.status = JobStatus.FAILED
         elif self.stopping == "cancel":
@@ -182,10 +231,27 @@ class JobMaster:
 
     # ---- deployment ------------------------------------------------------------------------
 
+    def _deploy_again(self, restore: dict | None) -> None:
+        """Deploy the next attempt. One that meets a lost executor (its node is dying: Ray
+        declares it dead only later) is dropped and deployed again, for up to
+        ``_REDEPLOY_WAIT_S``, without counting as a restart."""
+        deadline = time.monotonic() + _REDEPLOY_WAIT_S
+        while True:
+            self.attempt += 1
+            try:
+                self._deploy(restore)
+                return
+            except ray.exceptions.RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                self.pool.drop_jobs(lambda job_id: job_id == self.job_id, _CANCEL_GRACE_S)
+
     def _deploy(self, restore: dict | None) -> None:
         """Place subtask ``s`` of every vertex in slot ``s`` (task executor ``s``), wire, start."""
         graph = self.graph
-        executors = self.pool.lease(self.job_id, max(v.parallelism for v in graph.vertices), self.idle_timeout_s)
+        self.ha.deployed(self.job_id, self.attempt)
+        executors = self.pool.lease(self.job_id, max(v.parallelism for v in graph.vertices), self.idle_timeout_s,
+                                    self.spread)
         inputs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for e_index, edge in enumerate(graph.edges):
             up, down = edge.source_vertex.parallelism, edge.target_vertex.parallelism
@@ -384,6 +450,7 @@ class JobMaster:
         new = self._rescaled_parallelism(parallelism)
         result = self.trigger_savepoint(path, stop=True)
         self.rescale_to = (new, read_metadata(path, self.coordinator.storage_options))
+        self.ha.checkpoint_completed(self.job_id, path)  # a recovery from here on restores the savepoint
         self.stopping = "rescale"
         # RESTARTING until the new attempt is deployed and checkpointing: a savepoint or rescale asked for
         # in between would find the coordinator still stopped
@@ -407,6 +474,7 @@ class JobMaster:
             v.parallelism = new[v.id]
             for n in v.nodes:
                 n.parallelism = new[v.id]
+        self.ha.update_graph(self.job_id, self.graph)
         return restore, None
 
     def query_kv_state(self, name: str, key: Any, timeout: float) -> dict:
@@ -572,12 +640,34 @@ class JobManager:
     savepoint, ``checkpoints`` takes the subtasks' acknowledgements, ``sinks`` the print and
     collect sinks' batches (never waiting: a full collect buffer refuses), ``query`` queryable
     state.
+
+    Ray restarts it when it dies (``max_restarts``, also on another node when its node is
+    lost); the restarted one takes over the jobs the one before left running, from the records
+    its high-availability services kept (``rayflink.runtime.high_availability``).
     """
 
     def __init__(self) -> None:
         self.jobs: dict[str, JobMaster] = {}
         self.rest: RestEndpoint | None = None
         self.pool = ExecutorPool()
+        self.ha = HighAvailabilityServices()
+        me = ray.get_runtime_context().current_actor
+        for record, graph in self.ha.recover():
+            try:
+                self._start_rest(graph.config)
+                master = JobMaster(record.job_id, graph, me, self.pool, self.ha)
+            except Exception as exc:  # noqa: BLE001 - named; the other jobs still recover, the job manager starts
+                print(f"rayflink: cannot recover job {record.job_id}: {type(exc).__name__}: {str(exc)[:500]}",
+                      file=sys.stderr)
+                self.ha.remove(record.job_id)
+                continue
+            self.jobs[record.job_id] = master
+            master.recover(record.attempt, record.checkpoint)
+        # subtasks of jobs a job manager before this one ran and nothing recovers (not kept for
+        # high availability): nobody could list, cancel or restart them (a job is known here
+        # before any subtask of it is deployed)
+        threading.Thread(target=self.pool.drop_jobs, args=(lambda job_id: job_id not in self.jobs, _CANCEL_GRACE_S),
+                         daemon=True, name="drop-orphans").start()
         threading.Thread(target=self._release_idle_executors, daemon=True, name="executor-release").start()
 
     def _release_idle_executors(self) -> None:
@@ -589,21 +679,26 @@ class JobManager:
                 print(f"rayflink: releasing idle task executors failed: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
 
-    @ray.method(concurrency_group="client")
-    def submit(self, job_id: str, graph: JobGraph) -> dict:
-        if self.rest is None:  # the first job's rest.* options configure the cluster's endpoint
+    def _start_rest(self, config: dict) -> None:
+        """Start the REST endpoint if it is not running: the first job's ``rest.*`` options configure it."""
+        if self.rest is None:
             rest = RestEndpoint(lambda: self.jobs, executor_infos,
-                                {k: v for k, v in graph.config.items() if k.startswith("rest.")})
+                                {k: v for k, v in config.items() if k.startswith("rest.")})
             rest.start()
             self.rest = rest
+
+    @ray.method(concurrency_group="client")
+    def submit(self, job_id: str, graph: JobGraph) -> dict:
+        self._start_rest(graph.config)
         me = ray.get_runtime_context().current_actor
-        master = JobMaster(job_id, graph, me, self.pool)
+        master = JobMaster(job_id, graph, me, self.pool, self.ha)
         self.jobs[job_id] = master
         self._forget_old_jobs()
         try:
             master.start()
         except BaseException:
             self.pool.release(job_id)
+            self.ha.remove(job_id)
             del self.jobs[job_id]
             raise
         return master.get_status()
@@ -721,6 +816,10 @@ class JobManager:
 
 
 def job_manager() -> Any:
-    """The cluster's job manager, started on first use."""
-    return JobManager.options(name="job-manager", namespace=NAMESPACE, get_if_exists=True,
-                              lifetime="detached", num_cpus=0, max_restarts=0).remote()
+    """The cluster's job manager, started on first use; Ray restarts it whenever it dies.
+
+    It runs on the head node (as Ray Train's state actor does), with Ray's GCS: a head node
+    lost is the cluster lost, unless the GCS is fault tolerant (an external Redis), and then
+    the head node that takes over restarts the job manager."""
+    return JobManager.options(name="job-manager", namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+                              num_cpus=0, resources={"node:__internal_head__": 0.001}, max_restarts=-1).remote()

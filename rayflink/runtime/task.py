@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -47,9 +48,12 @@ from rayflink.runtime.operator import NO_RECORD, OperatorContext, SourceOperator
 from rayflink.runtime.output import ChainedInput, record_count
 from rayflink.runtime.registry import create_operator
 from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
+from rayflink.runtime.task_logging import SubtaskTag, subtask_logging
 from rayflink.runtime.watermark_alignment import AlignedSource
 from rayflink.state.backend import StateError, StateMigrationError
 from rayflink.state.key_groups import UnhashableKeyError
+
+_LOG = logging.getLogger(__name__)
 
 _PAUSED_NAP_S = 0.01  # how often a source paused by watermark alignment looks for a new allowance
 # with unaligned checkpoints, batches are processed in slices of this many records, and a barrier
@@ -167,7 +171,21 @@ class StreamTask:
     # ---- the loop -----------------------------------------------------------------------
 
     def run(self) -> TaskResult:
-        """Open the chain, restore it, run it to the end of its input, close it; never raises."""
+        """Open the chain, restore it, run it to the end of its input, close it; never raises.
+
+        Every log line written on this thread meanwhile names the job, the task and the subtask.
+        """
+        d = self.d
+        with subtask_logging(SubtaskTag(d.job_id, d.vertex_name, d.subtask_index + 1, d.parallelism)):
+            _LOG.info("subtask started (attempt %d)", d.attempt)
+            result = self._run()
+            if result.failure is not None:
+                _LOG.error("subtask failed: %s", result.failure.error)
+            else:
+                _LOG.info("subtask %s", result.status)
+            return result
+
+    def _run(self) -> TaskResult:
         self.status = ExecutionState.RUNNING
         try:
             for op in reversed(list(self.operators.values())):

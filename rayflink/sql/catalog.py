@@ -48,6 +48,7 @@ class CatalogTable:
     options: dict = field(default_factory=dict, hash=False, compare=False)
     watermark: WatermarkSpec | None = None
     primary_key: tuple[str, ...] = ()
+    partition_keys: tuple[str, ...] = ()  # PARTITIONED BY (...): physical columns the connector writes by
 
     @property
     def schema(self) -> pa.Schema:

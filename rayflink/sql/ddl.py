@@ -1,5 +1,5 @@
 """CREATE TABLE: sqlglot's tree to a ``CatalogTable`` (columns, computed columns, WATERMARK,
-PRIMARY KEY ... NOT ENFORCED, WITH options), checked before it enters the catalog."""
+PRIMARY KEY ... NOT ENFORCED, PARTITIONED BY, WITH options), checked before it enters the catalog."""
 
 from __future__ import annotations
 
@@ -71,10 +71,32 @@ def create_table(node: exp.Create) -> CatalogTable:
                           watermark_node)
         watermark = WatermarkSpec(rowtime.name, watermark_node.expression.sql(dialect=Flink))
     options = {}
+    partition_keys: tuple[str, ...] = ()
     props = node.args.get("properties")
     for p in props.expressions if props is not None else []:
-        if isinstance(p, exp.Property):
+        if isinstance(p, exp.PartitionedByProperty):
+            partition_keys = _partition_keys(name, p, columns)
+        elif type(p) is exp.Property:  # a WITH option: 'key' = 'value'
             key = p.this.this if isinstance(p.this, exp.Literal) else p.this.name
             value = p.args["value"]
             options[str(key)] = value.this if isinstance(value, exp.Literal) else value.sql()
-    return CatalogTable(name, tuple(columns), options, watermark, primary_key)
+        elif not isinstance(p, (exp.SchemaCommentProperty, exp.TemporaryProperty)):  # COMMENT documents the
+            # table only; every table of the catalog lives as long as its TableEnvironment (TEMPORARY)
+            raise invalid(f"table {name!r}: {type(p).__name__} is not supported in CREATE TABLE "
+                          "(supported: PRIMARY KEY, WATERMARK, PARTITIONED BY (...), WITH (...))", p)
+    return CatalogTable(name, tuple(columns), options, watermark, primary_key, partition_keys)
+
+
+def _partition_keys(name: str, node: exp.PartitionedByProperty, columns: list[Column]) -> tuple[str, ...]:
+    """``PARTITIONED BY (a, b)``: physical columns of the table, each named once."""
+    keys = tuple(e.name for e in node.this.expressions) if isinstance(node.this, exp.Schema) else ()
+    if not keys or any(not isinstance(e, (exp.Identifier, exp.Column)) for e in node.this.expressions):
+        raise invalid(f"table {name!r}: PARTITIONED BY takes column names, e.g. PARTITIONED BY (dt)", node)
+    physical = [c.name for c in columns if c.physical]
+    for key in keys:
+        if key not in physical:
+            what = "is not a physical column" if key in [c.name for c in columns] else "is not a column"
+            raise invalid(f"table {name!r}: PARTITIONED BY column {key!r} {what} of the table", node)
+    if len(set(keys)) != len(keys):
+        raise invalid(f"table {name!r}: PARTITIONED BY names a column twice: {', '.join(keys)}", node)
+    return keys

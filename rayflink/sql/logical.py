@@ -231,22 +231,26 @@ class Aggregate(Grouping):
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """An event-time window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, CUMULATE (``slide_ms`` is
-    the step), or SESSION (``size_ms`` is the gap)."""
+    """A window: TUMBLE (``slide_ms`` == ``size_ms``), HOP, CUMULATE (``slide_ms`` is the step), or
+    SESSION (``size_ms`` is the gap); in event time, or with ``proctime`` in processing time (on a
+    ``PROCTIME()`` attribute: windows of the operator's clock, fired by its timers)."""
 
     kind: str  # "TUMBLE" | "HOP" | "CUMULATE" | "SESSION"
     size_ms: int
     slide_ms: int
     offset_ms: int = 0
+    proctime: bool = False
 
     def explain(self) -> str:
         if self.kind == "TUMBLE":
-            return f"TUMBLE(size=[{self.size_ms} ms])"
-        if self.kind == "SESSION":
-            return f"SESSION(gap=[{self.size_ms} ms])"
-        if self.kind == "CUMULATE":
-            return f"CUMULATE(step=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
-        return f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms])"
+            text = f"TUMBLE(size=[{self.size_ms} ms]"
+        elif self.kind == "SESSION":
+            text = f"SESSION(gap=[{self.size_ms} ms]"
+        elif self.kind == "CUMULATE":
+            text = f"CUMULATE(step=[{self.slide_ms} ms], size=[{self.size_ms} ms]"
+        else:
+            text = f"HOP(slide=[{self.slide_ms} ms], size=[{self.size_ms} ms]"
+        return text + (", processing time)" if self.proctime else ")")
 
 
 @dataclass(frozen=True)
@@ -293,7 +297,7 @@ class WindowAggregate(Grouping):
 
     @property
     def rowtime(self) -> str | None:
-        return self.names[len(self.keys) + 2]
+        return None if self.window.proctime else self.names[len(self.keys) + 2]
 
     def explain(self) -> str:
         time = self.input.schema.names[self.time]
@@ -329,10 +333,11 @@ class Rank(OneInput):
 @dataclass(frozen=True)
 class OverFrame:
     """An OVER window's frame: ``ROWS`` or ``RANGE`` from ``preceding`` (rows, or milliseconds
-    of event time for RANGE; None: UNBOUNDED PRECEDING) to CURRENT ROW."""
+    of event or processing time for RANGE; None: UNBOUNDED PRECEDING) to CURRENT ROW."""
 
     kind: str  # "ROWS" | "RANGE"
     preceding: int | None
+    proctime: bool = False  # ordered by a processing-time attribute: rows in arrival order
 
     def explain(self) -> str:
         if self.preceding is None:
@@ -424,6 +429,38 @@ class Join(EquiJoin):
 
 
 @dataclass(frozen=True)
+class IntervalJoin(EquiJoin):
+    """An equi-join of two insert-only inputs whose ON bounds left's event time by right's:
+    ``left_time`` - ``right_time`` (field indices, right's counted from 0) lies in [``lower``,
+    ``upper``] ms (``l.t BETWEEN r.t - INTERVAL ... AND r.t + INTERVAL ...``). A row is kept only
+    while a row still to come can match it: the state is cleaned as the watermark passes, when an
+    outer side's rows that never matched are emitted padded with NULLs. The ``condition`` (time
+    bounds included) decides which rows match. Insert-only; for INNER and LEFT, left's time stays
+    the event-time attribute (the watermark is delayed by the interval's reach)."""
+
+    condition: Expr
+    left_time: int
+    right_time: int
+    lower: int
+    upper: int
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
+
+    def explain(self) -> str:
+        offset = len(self.left.schema)
+        return (f"IntervalJoin(joinType=[{self.kind}], where=[{self.pairs()} AND {self.condition.sql()}], "
+                f"leftLowerBound=[{self.lower} ms], leftUpperBound=[{self.upper} ms], "
+                f"leftTimeAttribute=[{self.names[self.left_time]}], "
+                f"rightTimeAttribute=[{self.names[offset + self.right_time]}])")
+
+
+@dataclass(frozen=True)
 class TemporalJoin(EquiJoin):
     """``left JOIN right FOR SYSTEM_TIME AS OF left.time ON keys``: each left row joined with the
     version of ``right`` (a versioned table: a primary key and an event-time attribute) that was
@@ -439,7 +476,7 @@ class TemporalJoin(EquiJoin):
 
     @property
     def rowtime(self) -> str | None:
-        return self.names[self.left_time]
+        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
 
     def explain(self) -> str:
         offset = len(self.left.schema)
@@ -500,16 +537,33 @@ class LookupJoin(OneInput):
 
 
 @dataclass(frozen=True)
+class Navigation:
+    """A DEFINE condition's read of a row of the partial match: LAST / FIRST, the ``offset``-th
+    last / first row mapped to ``variable`` (the row tested counts as its own variable's last);
+    PREV, ``offset`` rows back from the last row of ``variable`` (None: the row tested) among the
+    partial match's rows. ``field`` is the input column read."""
+
+    kind: str
+    variable: str | None
+    field: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class PatternVariable:
     """One element of a MATCH_RECOGNIZE pattern: ``name`` repeated ``low`` to ``high`` times (None:
     unbounded), greedy or reluctant; ``define`` is the input field holding its DEFINE condition's
-    value for each row (None: any row matches)."""
+    value for each row (None: any row matches), or, for a condition that reads earlier rows,
+    ``navigated`` is the condition over the input's fields followed by one per ``navigation``
+    (evaluated as each row is tested)."""
 
     name: str
     low: int
     high: int | None
     greedy: bool
     define: int | None
+    navigated: Expr | None = None
+    navigation: tuple[Navigation, ...] = ()
 
 
 @dataclass(frozen=True)

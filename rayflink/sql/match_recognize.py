@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from rayflink.cep import AfterMatchSkipStrategy, Pattern, PatternProcessFunction
-from rayflink.cep.conditions import SimpleCondition
+from rayflink.cep.conditions import IterativeCondition, SimpleCondition
 from rayflink.common.time import Duration
-from rayflink.sql.logical import MatchRecognize, Measure, PatternVariable
+from rayflink.sql.expressions import Col, Expr, evaluate
+from rayflink.sql.logical import MatchRecognize, Measure, Navigation, PatternVariable
 
 
 class _Defined(SimpleCondition):
@@ -24,8 +27,52 @@ class _Defined(SimpleCondition):
     def __init__(self, field: int) -> None:
         self.field = field
 
-    def filter(self, value: Any) -> bool:  # type: ignore[override]
+    def filter(self, value: Any) -> bool:
         return bool(value[self.field])
+
+
+class _Navigated(IterativeCondition):
+    """A DEFINE condition that reads rows of the partial match (PREV, LAST, FIRST, another
+    variable's columns): those values are looked up as the row is tested, then the condition is
+    evaluated over the row and them, as a one-row batch."""
+
+    def __init__(self, variable: str, condition: Expr, navigation: tuple[Navigation, ...], schema: pa.Schema,
+                 order: tuple[str, ...]) -> None:
+        self.variable = variable
+        self.condition = condition
+        self.navigation = navigation
+        self.schema = schema  # the input's fields, then one per navigation
+        self.order = order  # the pattern's variables in order: the partial match's rows in time order
+        self.width = len(schema) - len(navigation)
+        used = _columns(condition)
+        self.nulls = [None if i in used else pa.nulls(1, f.type) for i, f in enumerate(schema)]
+
+    def filter(self, value: Any, ctx: Any) -> bool:
+        values = list(value[:self.width]) + [self._read(n, value, ctx) for n in self.navigation]
+        arrays = [pa.array([v], type=f.type) if null is None else null
+                  for v, f, null in zip(values, self.schema, self.nulls)]
+        result = evaluate(self.condition, pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        return (result[0] if isinstance(result, (pa.Array, pa.ChunkedArray)) else result).as_py() is True
+
+    def _read(self, n: Navigation, row: Any, ctx: Any) -> Any:
+        if n.kind == "PREV":  # the partial match's rows, then the row tested; back from the anchor
+            labelled = [(name, r) for name in self.order for r in ctx.get_events_for_pattern(name)]
+            labelled.append((self.variable, row))
+            anchor = len(labelled) - 1 if n.variable is None else \
+                max((i for i, (name, _r) in enumerate(labelled) if name == n.variable), default=-1)
+            at = anchor - n.offset
+            return labelled[at][1][n.field] if anchor >= 0 and at >= 0 else None
+        mapped = list(ctx.get_events_for_pattern(n.variable))
+        if n.variable == self.variable:
+            mapped.append(row)
+        at = len(mapped) - 1 - n.offset if n.kind == "LAST" else n.offset
+        return mapped[at][n.field] if 0 <= at < len(mapped) else None
+
+
+def _columns(expr: Expr) -> set[int]:
+    if isinstance(expr, Col):
+        return {expr.index}
+    return {i for a in getattr(expr, "args", ()) if isinstance(a, Expr) for i in _columns(a)}
 
 
 class PartitionKey:
@@ -48,9 +95,14 @@ def _skip(node: MatchRecognize) -> AfterMatchSkipStrategy:
         variable)
 
 
-def _stage(pattern: Pattern, v: PatternVariable, last: bool) -> Pattern:
+def _stage(pattern: Pattern, v: PatternVariable, last: bool, node: MatchRecognize) -> Pattern:
     if v.define is not None:
         pattern = pattern.where(_Defined(v.define))
+    elif v.navigated is not None:
+        fields = list(node.input.schema)[:_input_width(node)]
+        slots = [pa.field(f"$nav${i}", fields[n.field].type) for i, n in enumerate(v.navigation)]
+        pattern = pattern.where(_Navigated(v.name, v.navigated, v.navigation, pa.schema(fields + slots),
+                                           tuple(p.name for p in node.pattern)))
     if (v.low, v.high) == (1, 1):
         return pattern
     if (v.low, v.high) == (0, 1):
@@ -70,12 +122,17 @@ def _stage(pattern: Pattern, v: PatternVariable, last: bool) -> Pattern:
     return pattern.greedy() if v.greedy and varies and not last else pattern
 
 
+def _input_width(node: MatchRecognize) -> int:
+    """The fields of the rows matched before the DEFINE columns computed ahead of the matching."""
+    return min((v.define for v in node.pattern if v.define is not None), default=len(node.input.schema))
+
+
 def compile_pattern(node: MatchRecognize) -> Pattern:
     """The CEP pattern of ``node``: its variables in sequence, strictly contiguous."""
     first, *rest = node.pattern
-    pattern = _stage(Pattern.begin(first.name, _skip(node)), first, not rest)
+    pattern = _stage(Pattern.begin(first.name, _skip(node)), first, not rest, node)
     for i, v in enumerate(rest):
-        pattern = _stage(pattern.next(v.name), v, i == len(rest) - 1)
+        pattern = _stage(pattern.next(v.name), v, i == len(rest) - 1, node)
     if node.within_ms is not None:
         pattern = pattern.within(Duration.of_millis(node.within_ms))
     return pattern

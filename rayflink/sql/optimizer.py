@@ -8,7 +8,7 @@ import dataclasses
 import pyarrow as pa
 
 from rayflink.sql.expressions import Call, Col, Expr, Lit, evaluate
-from rayflink.sql.logical import Calc, Join, RelNode, Scan, Union
+from rayflink.sql.logical import Calc, IntervalJoin, Join, RelNode, Scan, Union
 
 
 def optimize(node: RelNode) -> RelNode:
@@ -28,7 +28,7 @@ def _children(node: RelNode, fn) -> RelNode:
         return node
     if isinstance(node, Union):
         return Union(tuple(fn(i) for i in node.inputs))
-    if isinstance(node, Join):
+    if isinstance(node, (Join, IntervalJoin)):
         return dataclasses.replace(node, left=fn(node.left), right=fn(node.right))
     new = fn(node.inputs[0])
     return node if new is node.inputs[0] else dataclasses.replace(node, input=new)

@@ -3,6 +3,7 @@ window TVFs), HAVING, OVER aggregations, SELECT, INSERT INTO; names and types ar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -13,16 +14,18 @@ from sqlglot import exp
 from rayflink.sql.binder import Binder, interval_ms, invalid, is_aggregate, user_functions
 from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.errors import SqlPlanningError, closest
-from rayflink.sql.expressions import Call, Col, Expr
+from rayflink.sql.expressions import Call, Col, Expr, Lit
 from rayflink.sql.logical import (
     AggCall,
     Aggregate,
     Calc,
     ChangelogNormalize,
+    IntervalJoin,
     Join,
     LookupJoin,
     MatchRecognize,
     Measure,
+    Navigation,
     OverAggregate,
     OverFrame,
     PatternVariable,
@@ -134,6 +137,9 @@ class Planner:
             aggregates += [a for a in having.find_all(exp.AggFunc) if is_aggregate(a)]
         if group is None and not aggregates and not node.args.get("distinct"):
             if windowed is not None:
+                if windowed.window.proctime:
+                    raise invalid(f"a window TVF on the processing-time attribute {windowed.time!r} is supported in "
+                                  "a window aggregation (GROUP BY window_start, window_end) only", from_)
                 rel = WindowTableFunction(rel, rel.schema.names.index(windowed.time), windowed.window)
             return project(rel, selects, Binder(rel.schema, what=_what(rel), aliases=aliases))
         group_exprs = list(group.expressions) if group is not None else []
@@ -290,14 +296,19 @@ class Planner:
                 raise invalid(f"an OVER window's PARTITION BY takes columns; got {p.sql()}", p)
             partition.append(col.index)
         ordered = order.expressions if order is not None else []
-        if (len(ordered) != 1 or ordered[0].args.get("desc") or rel.rowtime is None
-                or binder.bind(ordered[0].this) != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
+        by = binder.bind(ordered[0].this) if len(ordered) == 1 and not ordered[0].args.get("desc") else None
+        proctime = isinstance(by, Col) and is_proctime(rel, rel.schema.names[by.index])
+        if not proctime and (by is None or rel.rowtime is None
+                             or by != Col(rel.schema.names.index(rel.rowtime), rel.rowtime)):
             got = f"; got ORDER BY {', '.join(o.sql() for o in ordered)}" if ordered else ""
             raise invalid(f"an OVER window must ORDER BY the input's event-time attribute ascending"
-                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}",
-                          order or call)
-        time = rel.schema.names.index(rel.rowtime)
-        return (tuple(partition), time, _over_frame(spec)), text
+                          f"{f' ({rel.rowtime})' if rel.rowtime else ' (it has none: declare a WATERMARK)'}{got}; "
+                          "or a processing-time attribute (a PROCTIME() column)", order or call)
+        frame = _over_frame(spec)
+        if proctime:
+            assert isinstance(by, Col)
+            return (tuple(partition), by.index, dataclasses.replace(frame, proctime=True)), text
+        return (tuple(partition), rel.schema.names.index(rel.rowtime), frame), text
 
     def plan_join(self, left: RelNode, aliases: dict[str, dict[str, int]], join: exp.Join,
                   where: list[exp.Expr]) -> tuple[RelNode, dict[str, dict[str, int]], list[exp.Expr]]:
@@ -352,6 +363,14 @@ class Planner:
         condition = None
         for r in residual:
             condition = r if condition is None else Call("and", (condition, r))
+        bounds = None
+        if condition is not None and not left.updating and not right.updating \
+                and left.rowtime is not None and right.rowtime is not None:
+            left_time, right_time = left.schema.names.index(left.rowtime), right.schema.names.index(right.rowtime)
+            bounds = time_bounds(residual, left_time, offset + right_time)
+        if bounds is not None:
+            return IntervalJoin(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
+                                condition, left_time, right_time, *bounds), joined, where
         return Join(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
                     condition), joined, where
 
@@ -417,23 +436,27 @@ class Planner:
         variables = _pattern(match.args.get("pattern"), match)
         names = [v for v, *_ in variables]
         defines: dict[str, Expr] = {}
+        navigated: dict[str, tuple[Expr, tuple[Navigation, ...]]] = {}
         for d in match.args.get("define") or []:
             var = d.alias
             if var not in names:
                 raise invalid(f"DEFINE {var}: {var!r} is not a variable of the PATTERN ({', '.join(names)})", d)
-            for c in d.this.find_all(exp.Column):
-                if c.table and c.table != var:
-                    raise invalid(f"DEFINE {var} refers to {c.table}.{c.name}: a condition may only read the row it "
-                                  "tests (its own columns); conditions on earlier rows are not supported yet", c)
-            defines[var] = binder.bind(d.this.transform(
-                lambda n: exp.column(n.name, quoted=True) if isinstance(n, exp.Column) else n))
+            navigation: list[Navigation] = []
+            condition = d.this.transform(lambda n, v=var, nav=navigation: _navigate(n, v, names, binder, nav))
+            if not navigation:  # reads the row tested only: computed for every row ahead of the matching
+                defines[var] = binder.bind(condition)
+                continue
+            slots = [pa.field(f"$nav${i}", rel.schema.field(n.field).type) for i, n in enumerate(navigation)]
+            extended = Binder(pa.schema(list(rel.schema) + slots), what=_what(rel))
+            navigated[var] = (extended.bind(condition), tuple(navigation))
         # the DEFINE conditions, computed per row in one vectorized Calc ahead of the matching
         width = len(rel.schema)
         fields = {v: width + i for i, v in enumerate(defines)}
         rel = Calc(rel, tuple(Col(i, n) for i, n in enumerate(rel.schema.names)) + tuple(defines.values()),
                    tuple(_unique(list(rel.schema.names) + [f"$define${v}" for v in defines])),
                    tuple(rel.schema.types) + tuple(pa.bool_() for _ in defines))
-        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v)) for v, lo, hi, greedy in variables)
+        pattern = tuple(PatternVariable(v, lo, hi, greedy, fields.get(v), *navigated.get(v, (None, ())))
+                        for v, lo, hi, greedy in variables)
         measures = tuple(self.measure(m.this, rel, binder, names) for m in match.args.get("measures") or [])
         if not measures:
             raise invalid("MATCH_RECOGNIZE needs MEASURES (what each match gives)", match)
@@ -521,12 +544,15 @@ class Planner:
             raise invalid(f"{name}: the second argument must be DESCRIPTOR(time_column)", descriptor)
         time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(descriptor.expressions[0],
                                                                                     "DESCRIPTOR"))
-        check_rowtime(rel, time_col.name, descriptor)
+        proctime = is_proctime(rel, time_col.name)
+        if not proctime:
+            check_rowtime(rel, time_col.name, descriptor)
         intervals = [interval_ms(a) for a in args[2:] if isinstance(a, exp.Interval)]
         if name == "TUMBLE":
-            window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0)
+            window = WindowSpec("TUMBLE", intervals[0], intervals[0], intervals[1] if len(intervals) > 1 else 0,
+                                proctime)
         else:  # HOP(data, descriptor, slide, size), CUMULATE(data, descriptor, step, size)
-            window = WindowSpec(name, intervals[1], intervals[0])
+            window = WindowSpec(name, intervals[1], intervals[0], proctime=proctime)
         check_window(window, call)
         return _Windowed(rel, time_col.name, window)
 
@@ -612,12 +638,17 @@ class Planner:
         if not isinstance(args[0], exp.Column):
             raise invalid(f"{call.name}: the first argument must be a time attribute column", call)
         time_col = rel.schema.field(Binder(rel.schema, what=_what(rel)).column_index(args[0], call.name))
-        check_rowtime(rel, time_col.name, args[0])
+        proctime = is_proctime(rel, time_col.name)
+        if proctime and call.name.upper() == "SESSION":
+            raise invalid(f"SESSION windows in processing time ({time_col.name!r} is a PROCTIME() attribute) are "
+                          "not supported yet; use an event-time attribute", call)
+        if not proctime:
+            check_rowtime(rel, time_col.name, args[0])
         intervals = [interval_ms(a) for a in args[1:] if isinstance(a, exp.Interval)]
         if call.name.upper() in ("TUMBLE", "SESSION"):  # SESSION(time, gap)
-            window = WindowSpec(call.name.upper(), intervals[0], intervals[0])
+            window = WindowSpec(call.name.upper(), intervals[0], intervals[0], proctime=proctime)
         else:  # HOP(time, slide, size)
-            window = WindowSpec("HOP", intervals[1], intervals[0])
+            window = WindowSpec("HOP", intervals[1], intervals[0], proctime=proctime)
         check_window(window, call)
         return call, time_col.name, window
 
@@ -679,6 +710,41 @@ def _pattern(node: exp.Expr | None, match: exp.Expr) -> list[tuple[str, int, int
     if len({v for v, *_ in out}) != len(out):
         raise invalid(f"PATTERN ({text}): a variable may appear once", match)
     return out
+
+
+def _navigate(node: exp.Expr, var: str, names: list[str], binder: Binder, out: list[Navigation]) -> exp.Expr:
+    """A DEFINE's node with its reads of other rows (``PREV(col[, n])``, ``LAST/FIRST(V.col[, n])``,
+    ``V.col`` of another variable V: its last row) replaced by slots ``$nav$i`` (described in ``out``),
+    and its reads of the row tested by plain columns."""
+    prev = isinstance(node, exp.Anonymous) and node.name.upper() == "PREV"
+    if prev or isinstance(node, (exp.Last, exp.First)):
+        kind = "PREV" if prev else "LAST" if isinstance(node, exp.Last) else "FIRST"
+        args = list(node.expressions) if prev else [node.this] + ([node.expression] if node.expression else [])
+        target = args[0] if args else None
+        if not isinstance(target, exp.Column) or len(args) > 2 or (target.table and target.table not in names):
+            raise invalid(f"{kind} in DEFINE takes a column or var.column of a PATTERN variable ({', '.join(names)}) "
+                          "and an optional offset, e.g. PREV(price) or LAST(A.price, 1)", node)
+        offset = 1 if prev else 0
+        if len(args) == 2:
+            if not (isinstance(args[1], exp.Literal) and not args[1].is_string and str(args[1].this).isdigit()):
+                raise invalid(f"the offset of {kind} must be a whole number >= 0, got {args[1].sql()}", args[1])
+            offset = int(args[1].this)
+        variable = target.table or (None if prev else var)
+        if prev and variable == var:
+            variable = None
+        if kind == "LAST" and variable == var and offset == 0:  # the row tested itself
+            return exp.column(target.name, quoted=True)
+        out.append(Navigation(kind, variable, binder.column_index(exp.column(target.name), kind), offset))
+        return exp.column(f"$nav${len(out) - 1}", quoted=True)
+    if isinstance(node, exp.Column):
+        if node.table and node.table != var:
+            if node.table not in names:
+                raise invalid(f"DEFINE {var} refers to {node.table}.{node.name}: {node.table!r} is not a PATTERN "
+                              f"variable ({', '.join(names)})", node)
+            out.append(Navigation("LAST", node.table, binder.column_index(exp.column(node.name), node.table), 0))
+            return exp.column(f"$nav${len(out) - 1}", quoted=True)
+        return exp.column(node.name, quoted=True)
+    return node
 
 
 def _skip(node: exp.Expr | None, names: list[str], match: exp.Expr) -> tuple[str, str | None]:
@@ -779,6 +845,63 @@ def _unique(names: list[str]) -> list[str]:
             seen[n] = 0
         out.append(n)
     return out
+
+
+_FLIPPED = {"greater_equal": "less_equal", "greater": "less", "less_equal": "greater_equal", "less": "greater"}
+
+
+def time_bounds(conjuncts: list[Expr], left_time: int, right_time: int) -> tuple[int, int] | None:
+    """(lower, upper): the bounds in ms on left time - right time that the join's non-equi
+    conjuncts set (``l.t BETWEEN r.t - INTERVAL a AND r.t + INTERVAL b``, ``l.t >= r.t``, ...,
+    either side first), or None when they do not bound it on both sides (no interval join)."""
+    def shifted(e: Expr) -> tuple[int, int] | None:  # field + constant ms
+        if isinstance(e, Col):
+            return e.index, 0
+        if isinstance(e, Call) and e.name in ("add", "subtract") and isinstance(e.args[0], Col) \
+                and isinstance(e.args[1], Lit) and e.args[1].type == pa.duration("ms"):
+            return e.args[0].index, e.args[1].value if e.name == "add" else -e.args[1].value
+        return None
+
+    lower = upper = None
+    pending = list(conjuncts)
+    while pending:
+        c = pending.pop()
+        if not isinstance(c, Call):
+            continue
+        if c.name == "and":
+            pending += c.args
+            continue
+        if c.name not in _FLIPPED:
+            continue
+        a, b = shifted(c.args[0]), shifted(c.args[1])
+        if a is None or b is None or {a[0], b[0]} != {left_time, right_time}:
+            continue
+        op = c.name if a[0] == left_time else _FLIPPED[c.name]
+        if a[0] != left_time:
+            a, b = b, a
+        bound = b[1] - a[1]  # left time <op> right time + bound
+        if op in ("greater_equal", "greater"):
+            bound += op == "greater"
+            lower = bound if lower is None else max(lower, bound)
+        else:
+            bound -= op == "less"
+            upper = bound if upper is None else min(upper, bound)
+    return None if lower is None or upper is None else (lower, upper)
+
+
+def is_proctime(rel: RelNode, name: str) -> bool:
+    """Whether field ``name`` of ``rel`` is a processing-time attribute: a computed column
+    ``AS PROCTIME()`` of the scanned table, or ``PROCTIME()`` in a projection, passed on as is."""
+    if isinstance(rel, Scan):
+        column = next((c for c in rel.table.columns if c.name == name), None)
+        return column is not None and column.expr is not None and \
+            re.sub(r"\s", "", column.expr).upper() == "PROCTIME()"
+    if isinstance(rel, Calc) and name in rel.names:
+        expr = rel.projections[rel.names.index(name)]
+        if isinstance(expr, Col):
+            return is_proctime(rel.input, rel.input.schema.names[expr.index])
+        return isinstance(expr, Call) and expr.name == "proctime"
+    return False
 
 
 def check_rowtime(rel: RelNode, name: str, node: exp.Expr) -> None:

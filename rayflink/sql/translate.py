@@ -14,6 +14,7 @@ from rayflink.graph.transformations import (
     OperatorSpec,
     SqlCalcParams,
     SqlGroupAggregateParams,
+    SqlIntervalJoinParams,
     SqlJoinParams,
     SqlKeyedParams,
     SqlLookupJoinParams,
@@ -35,6 +36,7 @@ from rayflink.sql.logical import (
     Calc,
     ChangelogNormalize,
     DataStreamScan,
+    IntervalJoin,
     Join,
     LookupJoin,
     MatchRecognize,
@@ -122,6 +124,12 @@ def _translate(node: RelNode, env: Any, uids: dict[str, int]) -> Any:
         connected = child(node.left).connect(child(node.right)).key_by(*keys)
         spec = OperatorSpec(OperatorKind.SQL_JOIN, SqlJoinParams(keys, node.kind, node.condition, node.schema,
                                                                   node.updating))
+        return connected._two_input(node.explain()[:120], spec, None)
+    if isinstance(node, IntervalJoin):
+        keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))
+        connected = child(node.left).connect(child(node.right)).key_by(*keys)
+        spec = OperatorSpec(OperatorKind.SQL_INTERVAL_JOIN, SqlIntervalJoinParams(
+            keys, node.kind, node.condition, node.left_time, node.right_time, node.lower, node.upper, node.schema))
         return connected._two_input(node.explain()[:120], spec, None)
     if isinstance(node, TemporalJoin):
         keys = (KeyColumns(node.left_keys), KeyColumns(node.right_keys))

@@ -85,7 +85,7 @@ def key_bytes(key: object) -> bytes:
     return payload if tag in _SCALARS else tag + payload
 
 
-def key_hash(key: object) -> int:
+def key_hash(key: Any) -> int:
     """murmur3 (32 bits, signed) of ``key_bytes(key)``: stable across processes, unlike ``hash``.
 
     >>> key_hash("alice") == key_hash("alice")
@@ -122,7 +122,7 @@ def key_group_range(subtask: int, parallelism: int, max_parallelism: int) -> ran
 # ---- the encoding: (tag, payload) per value; containers concatenate their elements ----------
 
 
-def _encode(key: object) -> tuple[bytes, bytes]:
+def _encode(key: Any) -> tuple[bytes, bytes]:
     t = type(key)
     if t is str:
         return _STR, key.encode("utf-8", "surrogatepass")
@@ -209,7 +209,7 @@ def _class_name(value: object) -> bytes:
     return f"{cls.__module__}.{cls.__qualname__}".encode("utf-8", "surrogatepass")
 
 
-def _encode_other(key: object) -> tuple[bytes, bytes]:
+def _encode_other(key: Any) -> tuple[bytes, bytes]:
     # subclasses of the built-in types first: IntEnum/StrEnum members equal their values
     if isinstance(key, int):
         return _INT, _int_payload(int(key))
@@ -226,7 +226,7 @@ def _encode_other(key: object) -> tuple[bytes, bytes]:
     if isinstance(key, enum.Enum):  # equal by identity: one member, one name
         return b"E", _element(_class_name(key)) + _element(key.name)
     if dataclasses.is_dataclass(key) and not isinstance(key, type):
-        if not key.__dataclass_params__.eq:
+        if not key.__dataclass_params__.eq:  # type: ignore[attr-defined]  # (not in the typeshed)
             raise UnhashableKeyError(
                 f"the key is a {type(key).__qualname__} dataclass declared with eq=False, so two "
                 "records' keys are never equal; declare it @dataclass(frozen=True) or return a tuple from "

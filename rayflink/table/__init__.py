@@ -1,12 +1,21 @@
 """The Table API and SQL at PyFlink's paths (``pyflink.table``)."""
 
 from rayflink.common.types import Row, RowKind
+from rayflink.table.descriptors import FormatDescriptor, Schema, TableDescriptor
 from rayflink.table.environment_settings import EnvironmentSettings
-from rayflink.table.table import GroupedTable, GroupWindowedTable, OverWindowedTable, Table, WindowGroupedTable
+from rayflink.table.table import (
+    GroupedTable,
+    GroupWindowedTable,
+    OverWindowedTable,
+    Table,
+    TablePipeline,
+    WindowGroupedTable,
+)
 from rayflink.table.table_environment import StatementSet, StreamTableEnvironment, TableConfig, TableEnvironment
 from rayflink.table.table_result import ResultKind, TableResult
 from rayflink.table.types import DataType, DataTypes
 
-__all__ = ["DataType", "DataTypes", "EnvironmentSettings", "GroupWindowedTable", "GroupedTable", "OverWindowedTable",
-           "ResultKind", "Row", "RowKind", "StatementSet", "StreamTableEnvironment", "Table", "TableConfig",
-           "TableEnvironment", "TableResult", "WindowGroupedTable"]
+__all__ = ["DataType", "DataTypes", "EnvironmentSettings", "FormatDescriptor", "GroupWindowedTable", "GroupedTable",
+           "OverWindowedTable", "ResultKind", "Row", "RowKind", "Schema", "StatementSet", "StreamTableEnvironment",
+           "Table", "TableConfig", "TableDescriptor", "TableEnvironment", "TablePipeline", "TableResult",
+           "WindowGroupedTable"]

@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from rayflink.sql.binder import Binder, is_aggregate
+from rayflink.sql.errors import SqlValidationError
 from rayflink.sql.logical import RelNode, Sink
 from rayflink.sql.planner import conform, filter_, project
 from rayflink.table.expressions import to_node
@@ -29,6 +30,23 @@ class Table:
     def __init__(self, t_env: "TableEnvironment", plan: RelNode) -> None:
         self._t_env = t_env
         self._plan = plan
+        self._view: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        """A column as an expression, as PyFlink's ``table.data`` is ``col("data")``."""
+        if not name.startswith("_") and name in self._plan.schema.names:
+            from rayflink.table.expressions import col
+
+            return col(name)
+        columns = "" if name.startswith("_") else f" (its columns: {', '.join(self._plan.schema.names)})"
+        raise AttributeError(f"'Table' object has no attribute {name!r}{columns}")
+
+    def __str__(self) -> str:
+        """The name of this table in SQL, as PyFlink's: it is registered as a view (``UnnamedTable$0``)
+        the first time, so that ``"SELECT * FROM %s" % table`` reads it."""
+        if self._view is None:
+            self._view = self._t_env._unnamed_view(self)
+        return self._view
 
     def select(self, *fields: Any) -> "Table":
         """Project: ``select(col("a"), (col("b") * 2).alias("b2"))``; aggregates make a global aggregation."""
@@ -53,8 +71,6 @@ class Table:
         names = [n.strip() for n in (field.split(",") if not fields else [field, *fields])]
         schema = self._plan.schema
         if len(names) != len(schema):
-            from rayflink.sql.errors import SqlValidationError
-
             raise SqlValidationError(f"alias(): {len(names)} names for {len(schema)} columns "
                                      f"({', '.join(schema.names)})")
         columns = [exp.alias_(exp.column(old, quoted=True), new, quoted=True) for old, new in zip(schema.names, names)]
@@ -117,9 +133,16 @@ class Table:
         """Run the query; its rows come through ``collect()`` / ``print()``."""
         return self._t_env._select(self._plan)
 
-    def execute_insert(self, table_path: str) -> TableResult:
-        """Write the rows into the catalog table ``table_path`` (one job; ``.wait()`` blocks)."""
-        return self._t_env._run([self._sink(table_path)], f"insert-into_{table_path}")
+    def execute_insert(self, table_path_or_descriptor: Any, overwrite: bool = False) -> TableResult:
+        """Write the rows into the catalog table ``table_path_or_descriptor``, or into the table a
+        ``TableDescriptor`` declares (one job; ``.wait()`` blocks)."""
+        return self.insert_into(table_path_or_descriptor, overwrite).execute()
+
+    def insert_into(self, table_path_or_descriptor: Any, overwrite: bool = False) -> "TablePipeline":
+        """The insert of the rows into a catalog table or a descriptor's table, to ``execute()`` or ``explain()``."""
+        if overwrite:
+            raise SqlValidationError("INSERT OVERWRITE is not supported: streaming sinks here append or upsert")
+        return TablePipeline(self._t_env, self._sink(table_path_or_descriptor))
 
     def explain(self) -> str:
         from rayflink.table.table_environment import explain
@@ -134,10 +157,12 @@ class Table:
 
         print("(\n" + ",\n".join(f"  `{f.name}` {flink_type_name(f.type)}" for f in self._plan.schema) + "\n)")
 
-    def _sink(self, table_path: str) -> Sink:
+    def _sink(self, table_path_or_descriptor: Any) -> Sink:
         from rayflink.sql.catalog import CatalogTable
-        from rayflink.sql.errors import SqlValidationError
+        from rayflink.table.descriptors import TableDescriptor
 
+        table_path = (self._t_env._anonymous(table_path_or_descriptor)
+                      if isinstance(table_path_or_descriptor, TableDescriptor) else table_path_or_descriptor)
         table = self._t_env._catalog.get(table_path)
         if not isinstance(table, CatalogTable):
             raise SqlValidationError(f"cannot insert into view {table_path!r}")
@@ -151,6 +176,34 @@ class Table:
             else:
                 out.append(n)
         return out
+
+
+class TablePipeline:
+    """An insert of a table's rows into a sink table, planned and not yet run
+    (``Table.insert_into``): ``execute()`` runs it, ``explain()`` shows its plan."""
+
+    def __init__(self, t_env: TableEnvironment, sink: Sink) -> None:
+        self._t_env = t_env
+        self._sink = sink
+
+    def execute(self) -> TableResult:
+        """Run the insert as one job (``.wait()`` blocks until it ends)."""
+        return self._t_env._run([self._sink], f"insert-into_{self._sink.table.name}")
+
+    def explain(self) -> str:
+        from rayflink.table.table_environment import explain
+
+        return explain(self._sink)
+
+    def print_explain(self) -> None:
+        print(self.explain())
+
+    def get_sink_identifier(self) -> str:
+        """The sink table's name in the catalog."""
+        return self._sink.table.name
+
+    def __str__(self) -> str:
+        return self.explain()
 
 
 class GroupedTable:

@@ -23,6 +23,7 @@ from rayflink.sql.logical import RelNode, Sink, explain_tree
 from rayflink.sql.optimizer import optimize
 from rayflink.sql.planner import Planner
 from rayflink.sql.types import flink_type_name
+from rayflink.table.descriptors import TableDescriptor
 from rayflink.table.environment_settings import EnvironmentSettings
 from rayflink.table.table_result import ResultKind, TableResult, make_row
 
@@ -62,6 +63,8 @@ class TableEnvironment:
         if not settings.is_streaming_mode():
             self._env.set_runtime_mode(RuntimeExecutionMode.BATCH)
         self._catalog = Catalog()
+        self._anonymous_tables = 0  # tables registered for descriptors used without a name
+        self._unnamed_views = 0  # views registered for tables named in SQL by str(table)
         self._planner = Planner(self._catalog)
         self._config = TableConfig()
 
@@ -153,6 +156,37 @@ class TableEnvironment:
             raise SqlValidationError(f"from_elements: the elements do not fit the schema {arrow_schema}: "
                                      f"{exc}") from None
         return Table(self, Values(table))
+
+    def create_temporary_table(self, path: str, descriptor: TableDescriptor, ignore_if_exists: bool = False) -> None:
+        """Register the table ``descriptor`` declares under ``path`` (as its CREATE TABLE would).
+
+        >>> t_env.create_temporary_table("words", TableDescriptor.for_connector("datagen")
+        ...     .schema(Schema.new_builder().column("word", DataTypes.STRING()).build())
+        ...     .option("number-of-rows", "10").build())
+        """
+        self.execute_sql(descriptor.ddl(path, temporary=True, if_not_exists=ignore_if_exists))
+
+    def create_table(self, path: str, descriptor: TableDescriptor, ignore_if_exists: bool = False) -> None:
+        """Register the table ``descriptor`` declares under ``path`` (tables live as long as this environment)."""
+        self.execute_sql(descriptor.ddl(path, if_not_exists=ignore_if_exists))
+
+    def from_descriptor(self, descriptor: TableDescriptor) -> "Table":
+        """The Table of an anonymous table ``descriptor`` declares."""
+        return self.from_path(self._anonymous(descriptor))
+
+    def _anonymous(self, descriptor: TableDescriptor) -> str:
+        """Register ``descriptor`` under a new name (``anonymous_<connector>$<n>``) and return it."""
+        self._anonymous_tables += 1
+        name = f"anonymous_{descriptor.options.get('connector', 'table')}${self._anonymous_tables}"
+        self.create_temporary_table(name, descriptor)
+        return name
+
+    def _unnamed_view(self, table: "Table") -> str:
+        """Register ``table`` as a view under a new name (``UnnamedTable$<n>``) and return it."""
+        name = f"UnnamedTable${self._unnamed_views}"
+        self._unnamed_views += 1
+        self.create_temporary_view(name, table)
+        return name
 
     def create_temporary_view(self, view_path: str, table: "Table") -> None:
         """Register ``table`` under ``view_path`` for SQL."""
@@ -373,8 +407,10 @@ class StatementSet:
         self._sinks.append(self._t_env._planner.plan_insert(node))
         return self
 
-    def add_insert(self, target_path: str, table: "Table") -> "StatementSet":
-        self._sinks.append(table._sink(target_path))
+    def add_insert(self, target_path_or_descriptor: str | TableDescriptor, table: "Table",
+                   overwrite: bool = False) -> "StatementSet":
+        """Add the insert of ``table`` into a catalog table, or into the table a descriptor declares."""
+        self._sinks.append(table._sink(target_path_or_descriptor))
         return self
 
     def explain(self) -> str:

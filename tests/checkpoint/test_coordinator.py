@@ -243,10 +243,11 @@ class _Frozen(ForwardingCheckpointStorage):
 
 
 def test_a_checkpoint_expires_while_its_metadata_write_hangs_and_no_call_waits_for_the_storage(tmp_path):
-    # Given a coordinator (100 ms checkpoint timeout) whose storage hangs every write and delete,
+    # Given a coordinator (2 s checkpoint timeout: the acks come before it, even on a loaded machine)
+    # whose storage hangs every write and delete,
     c = CheckpointCoordinator("job", {"state.checkpoints.dir": tmp_path.as_uri(),
                                       "execution.checkpointing.interval": 3_600_000,
-                                      "execution.checkpointing.timeout": 100},
+                                      "execution.checkpointing.timeout": 2_000},
                               send=lambda key, message: None, on_too_many_failures=lambda reason: None)
     frozen = c.storage = _Frozen(c.storage)
     c.start_attempt(0, {SOURCE: None, SINK: None}, [SOURCE], {})

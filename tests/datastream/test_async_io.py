@@ -4,6 +4,7 @@ capacity, lookups against the machine's Redis, and exactly once under executor k
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 
 import pytest
@@ -16,6 +17,7 @@ from rayflink.datastream import (
     AsyncRetryStrategy,
     ProcessFunction,
     StreamExecutionEnvironment,
+    async_retry_predicates,
 )
 from rayflink.errors import GraphBuildError, JobExecutionError
 from rayflink.testing.jobs import collect
@@ -94,7 +96,9 @@ class Flaky(AsyncFunction):
 
 def test_retries_follow_the_strategy_and_a_call_that_keeps_failing_fails_the_job():
     e = env()
-    retry = AsyncRetryStrategy.fixed_delay(3, 10, exception_predicate=lambda exc: isinstance(exc, ConnectionError))
+    # PyFlink's predicate helpers (its remote_model_inference example builds its strategy this way)
+    retry = AsyncRetryStrategy.fixed_delay(3, 10, exception_predicate=functools.partial(
+        async_retry_predicates.exception_type_predicate, expected_error_type=ConnectionError))
     out = collect(AsyncDataStream.ordered_wait_with_retry(e.from_collection([1, 2, 3]), Flaky(), Time.seconds(10),
                                                           retry))
     assert out == [(1, 3), (2, 3), (3, 3)]

@@ -1,5 +1,5 @@
-"""Differential test: generated queries (projections, filters, group aggregations, tumbling
-windows, inner and left joins, also of GROUP BY results) over seeded random data; rayflink
+"""Differential test: generated queries (projections, filters, group aggregations, tumbling,
+sliding and cumulating windows, inner and left joins, also of GROUP BY results) over seeded random data; rayflink
 STREAMING (the final state of its changelog) equals rayflink BATCH, and both equal DuckDB on the
 same data."""
 
@@ -155,6 +155,17 @@ def generate(rng: random.Random, kind: str) -> Query:
                      f"WITH s AS (SELECT *, epoch_ms(CAST(ts AS TIMESTAMP)) AS ms FROM t{cond}), "
                      f"x AS (SELECT *, unnest(generate_series(ms - ms % 60000 - 120000, ms - ms % 60000, 60000)) "
                      f"AS ws FROM s) SELECT k, v, ws, ws + 180000 - 1 FROM x")
+    if kind == "hop":  # sliding windows: each row in size / slide windows, one slice each
+        slide, size = rng.choice([(1, 3), (2, 6), (1, 5)])
+        flink = (f"SELECT {select_keys}window_start, window_end, {', '.join(f for f, _ in aggs)} FROM TABLE(HOP("
+                 f"TABLE t, DESCRIPTOR(ts), INTERVAL '{slide}' MINUTES, INTERVAL '{size}' MINUTES)){cond} "
+                 f"GROUP BY window_start, window_end{group_keys}")
+        slide, size = slide * 60_000, size * 60_000
+        duck = (f"WITH s AS (SELECT *, epoch_ms(CAST(ts AS TIMESTAMP)) AS ms FROM t{cond}), "
+                f"x AS (SELECT *, unnest(generate_series(ms - ms % {slide} - {size} + {slide}, ms - ms % {slide}, "
+                f"{slide})) AS ws FROM s) "
+                f"SELECT {select_keys}ws, ws + {size}, {', '.join(d for _, d in aggs)} FROM x GROUP BY ws{group_keys}")
+        return Query(flink, duck)
     minutes = rng.choice([1, 2, 5])
     size = minutes * 60_000
     if rng.random() < 0.5:
@@ -238,7 +249,7 @@ def environment(path: str, dimension: str, streaming: bool) -> TableEnvironment:
 
 KINDS = (["projection"] * 3 + ["group"] * 4 + ["window"] * 4 + ["session"] * 3 + ["cumulate"] * 2 + ["hop_rows"]
          + ["join"] * 3 + ["left_join"] * 2 + ["nested"] * 3 + ["left_join_agg"] + ["top_n"] * 3
-         + ["aggregates_join"] * 3 + ["aggregate_join_table"] * 3 + ["table_join_aggregate"] * 4)
+         + ["aggregates_join"] * 3 + ["aggregate_join_table"] * 3 + ["table_join_aggregate"] * 4 + ["hop"] * 4)
 QUERIES = [generate(random.Random(SEED + i), kind) for i, kind in enumerate(KINDS)]
 
 

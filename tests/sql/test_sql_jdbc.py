@@ -69,3 +69,27 @@ def test_updating_group_by_upserts_its_final_rows(pg, tmp_path):
     t_env.execute_sql("INSERT INTO totals SELECT user_id, COUNT(*), SUM(monto) FROM eventos GROUP BY user_id").wait()
     assert pg.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == [("ana", 4, 13.5), ("luis", 2, 12.5)]
     pg.execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.parametrize("flush_rows", [1, 100])
+def test_a_row_filtered_out_of_an_updating_result_is_deleted(pg, tmp_path, flush_rows):
+    """ana's count passes 2 -> 3: the filter keeps the -U of her old row and drops the +U of the new
+    one, so her row leaves the result; an upsert sink reads the lone -U as a delete (as Flink's do)."""
+    table = f"small_{tmp_path.name[-8:].replace('-', '_')}"
+    pg.execute(f"DROP TABLE IF EXISTS {table}")
+    pg.execute(f"CREATE TABLE {table} (user_id TEXT PRIMARY KEY, n BIGINT, total DOUBLE PRECISION)")
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    root = tmp_path / "eventos"
+    root.mkdir()
+    for i, (u, k, a, t) in enumerate(ROWS):  # a file each: separate batches, so the counts update
+        (root / f"part-{i}.csv").write_text(f"{u},{k},{a},{t}\n")
+    t_env.execute_sql(f"""CREATE TABLE eventos (user_id STRING, tipo STRING, monto DOUBLE, ts TIMESTAMP(3))
+                          WITH ('connector' = 'filesystem', 'path' = '{root}', 'format' = 'csv')""")
+    t_env.execute_sql(f"""CREATE TABLE small (user_id STRING, n BIGINT, total DOUBLE,
+                          PRIMARY KEY (user_id) NOT ENFORCED) WITH ('connector' = 'jdbc', 'url' = '{PG_URL}',
+                          'table-name' = '{table}', 'username' = 'postgres',
+                          'sink.buffer-flush.max-rows' = '{flush_rows}')""")
+    t_env.execute_sql("INSERT INTO small SELECT user_id, COUNT(*), SUM(monto) FROM eventos GROUP BY user_id "
+                      "HAVING COUNT(*) < 3").wait()
+    assert pg.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == [("luis", 2, 12.5)]
+    pg.execute(f"DROP TABLE {table}")

@@ -232,3 +232,23 @@ def test_a_changelog_scan_with_computed_columns_keeps_its_row_kinds() -> None:
     out = scan.wrap(None).project(batch)  # type: ignore[arg-type,attr-defined]
     assert out.schema.names == ["id", "double_price", ROWKIND]
     assert out.column("double_price").to_pylist() == [10, 10, 14, 18] and out.column(ROWKIND).equals(kinds)
+
+
+def test_upsert_json_writes_a_tombstone_for_a_minus_u_no_change_follows() -> None:
+    """In a batch, a -U followed by its key's +U is left out; a -U nothing follows (its row left an
+    updating result through a filter or HAVING) deletes the key, as -D does."""
+    import pyarrow as pa
+
+    from rayflink.operators.sql.rows import format_rows
+    from rayflink.sql.logical import ROWKIND
+
+    batch = pa.RecordBatch.from_pydict({"user": ["ana", "ana", "luis", "eva", "eva", "eva", "eva"],
+                                        "n": [2, 3, 5, 1, 1, 2, 2],
+                                        ROWKIND: pa.array([1, 2, 1, 0, 1, 2, 3], pa.int8())})
+    assert format_rows(batch, "upsert-json", key=("user",)) == [
+        ('{"user": "ana"}', '{"user": "ana", "n": 3}'),  # -U then +U: the +U only
+        ('{"user": "luis"}', None),  # a lone -U: a tombstone
+        ('{"user": "eva"}', '{"user": "eva", "n": 1}'),
+        ('{"user": "eva"}', '{"user": "eva", "n": 2}'),
+        ('{"user": "eva"}', None),
+    ]

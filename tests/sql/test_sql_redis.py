@@ -75,6 +75,24 @@ def test_an_updating_group_by_upserts_hashes_and_deletes_emptied_groups(prefix, 
 
 
 @pytest.mark.integration
+def test_a_group_filtered_out_of_an_updating_result_is_deleted(prefix, tmp_path):
+    """Users with a third event leave the HAVING's result: the lone -U of their old row deletes its hash."""
+    p, r = prefix
+    t_env = streaming()
+    events_table(t_env, tmp_path)
+    t_env.execute_sql(f"""CREATE TABLE few (user_id STRING, events BIGINT, PRIMARY KEY (user_id) NOT ENFORCED)
+                          WITH ('connector' = 'redis', {REDIS}, 'key-prefix' = '{p}:few:')""")
+    t_env.execute_sql("INSERT INTO few SELECT user_id, COUNT(*) FROM events GROUP BY user_id "
+                      "HAVING COUNT(*) < 3").wait()
+    counts: dict[str, int] = defaultdict(int)
+    for user, _status, _amount in (e for part in EVENTS for e in part):
+        counts[user] += 1
+    got = {k: r.hgetall(k) for k in r.scan_iter(f"{p}:*")}
+    assert got == {f"{p}:few:{u}": {"events": str(n)} for u, n in counts.items() if n < 3}
+    assert len(got) < len(counts)  # some users had a third event
+
+
+@pytest.mark.integration
 def test_inserts_as_strings_under_the_first_column_with_a_ttl(prefix, tmp_path):
     p, r = prefix
     t_env = streaming()

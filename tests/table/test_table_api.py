@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from rayflink.sql.errors import SqlValidationError
+from rayflink.sql.errors import SqlPlanningError, SqlValidationError
 from rayflink.table import DataTypes, EnvironmentSettings, RowKind, TableEnvironment
 from rayflink.table.expressions import CURRENT_ROW, UNBOUNDED_RANGE, call, col, lit, row_interval
 from rayflink.table.window import Over, Session, Slide, Tumble
@@ -174,3 +174,55 @@ def test_join_and_outer_joins():
     full = orders.full_outer_join(more_users, col("user_id") == col("uid")).select(col("user_id"), col("name"))
     assert sorted((tuple(r) for r in full.execute().collect()), key=str) == \
         [(1, None), (2, "luis"), (3, None), (None, "eva")]
+
+
+@pytest.mark.integration
+def test_tables_declared_by_descriptors_read_and_written_like_create_table(tmp_path):
+    """A TableDescriptor declares what CREATE TABLE does: the source below (computed column,
+    watermark, format options) and an anonymous sink give the same rows as the DDL tables would."""
+    from rayflink.table import FormatDescriptor, Schema, TableDescriptor
+
+    (tmp_path / "in.csv").write_text("".join(f"{k};{v};{t}\n" for k, v, t in ROWS))
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    source = (TableDescriptor.for_connector("filesystem")
+              .schema(Schema.new_builder()
+                      .column("k", DataTypes.STRING())
+                      .column("v", "INT")
+                      .column("ts", DataTypes.TIMESTAMP(3))
+                      .column_by_expression("twice", col("v") * 2)
+                      .watermark("ts", "ts - INTERVAL '1' SECOND")
+                      .build())
+              .option("path", str(tmp_path / "in.csv"))
+              .format(FormatDescriptor.for_format("csv").option("field-delimiter", ";").build())
+              .build())
+    t_env.create_temporary_table("src", source)
+    assert "'csv.field-delimiter' = ';'" in source.ddl("src") and "`twice` AS" in source.ddl("src")
+    assert rows(t_env.from_path("src").select(col("k"), col("twice"))) == sorted((k, 2 * v) for k, v, _t in ROWS)
+    assert rows(t_env.from_descriptor(source).where(col("v") > 3).select(col("k"))) == [("a",), ("c",)]
+
+    sink = (TableDescriptor.for_connector("filesystem")
+            .schema(Schema.new_builder().column("k", DataTypes.STRING()).column("total", DataTypes.BIGINT()).build())
+            .option("path", str(tmp_path / "out")).format("json").build())
+    pipeline = t_env.from_path("src").group_by(col("k")).select(col("k"), col("v").sum.alias("total")) \
+        .insert_into(sink)
+    assert pipeline.get_sink_identifier().startswith("anonymous_filesystem$")
+    with pytest.raises(SqlPlanningError, match="only takes inserts"):  # a filesystem sink takes no updates
+        pipeline.execute()
+    t_env.from_path("src").select(col("k"), col("v").cast(DataTypes.BIGINT())).execute_insert(sink).wait()
+    t_env.create_temporary_table("back", TableDescriptor.for_connector("filesystem").schema(sink.get_schema())
+                                 .option("path", str(tmp_path / "out")).format("json").build())
+    assert rows(t_env.from_path("back")) == sorted((k, v) for k, v, _t in ROWS)
+
+
+def test_a_table_is_named_in_sql_by_str_and_its_columns_are_attributes(t_env):
+    """PyFlink's idioms: ``"... FROM %s" % table`` and ``table.v`` for ``col("v")``."""
+    big = t_env.from_path("src").where(t_env.from_path("src").v >= 3)
+    assert str(big) == str(big) == "UnnamedTable$0"
+    assert "UnnamedTable$0" in t_env.list_views()
+    assert "Calc" in t_env.explain_sql(f"SELECT k FROM {big} WHERE v < 5")
+    with pytest.raises(AttributeError, match="no attribute 'nope' \\(its columns: k, v, ts\\)"):
+        _ = big.nope
+    with pytest.raises(SqlValidationError, match="the TableDescriptor has no schema"):
+        from rayflink.table import TableDescriptor
+
+        t_env.create_temporary_table("x", TableDescriptor.for_connector("print").build())
