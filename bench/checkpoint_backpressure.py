@@ -1,5 +1,5 @@
 """Checkpoints under backpressure: how long an aligned checkpoint takes when a slow operator
-holds the pipeline back, for several network batch sizes.
+holds the pipeline back, for several network batch sizes, and an unaligned one.
 
     python bench/checkpoint_backpressure.py [--records 150000] [--batch-sizes 4096,512]
         [--credits 4] [--slow-us 200] [--debloat-target-ms 1000]
@@ -13,9 +13,11 @@ barrier reaches it only after the records ahead of it: ``2 x credits x batch siz
 (``taskmanager.network.credits-per-channel``) shorten that wait for every channel; buffer
 debloating (``taskmanager.network.memory.buffer-debloat.enabled``) shrinks the batches of
 backpressured channels only, towards ``--debloat-target-ms`` of waiting. Unaligned
-checkpoints, which would let the barrier overtake those records, are not built. Prints, per
-batch size, without and with debloating, the median and max duration and alignment of the
-checkpoints taken while the job was backpressured, and the job's time.
+checkpoints (``execution.checkpointing.unaligned.enabled``) let the barrier overtake those
+records and store them with the checkpoint instead. Prints, per batch size, aligned without and
+with debloating, and unaligned, the median and max duration and alignment of the checkpoints
+taken while the job was backpressured, the records they stored (``persisted_kb_median``), and
+the job's time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import time
 from harness import emit, parse_args, start_ray, table
 
 
-def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: int | None) -> dict:
+def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: int | None,
+        unaligned: bool = False) -> dict:
     from rayflink.common import WatermarkStrategy
     from rayflink.connectors.datagen import DataGeneratorSource
     from rayflink.connectors.discarding import DiscardingSink
@@ -49,6 +52,8 @@ def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: i
     env.get_config().set_string("web.checkpoints.history", "100000")  # every checkpoint, for the medians
     env.get_config().set_string("taskmanager.network.batch-size", str(batch_size))
     env.get_config().set_string("taskmanager.network.credits-per-channel", str(credits))
+    if unaligned:
+        env.get_checkpoint_config().enable_unaligned_checkpoints()
     if debloat_ms is not None:
         env.get_config().set_string("taskmanager.network.memory.buffer-debloat.enabled", "true")
         env.get_config().set_string("taskmanager.network.memory.buffer-debloat.target", str(debloat_ms))
@@ -64,18 +69,24 @@ def run(records: int, batch_size: int, credits: int, slow_us: int, debloat_ms: i
     done = [c for c in client.get_checkpoint_history() if c["status"] == "COMPLETED"][:-1]
     durations = [c["duration_ms"] for c in done] or [0.0]
     alignments = [c["alignment_ms"] or 0.0 for c in done] or [0.0]
-    return {"batch_size": batch_size, "credits": credits, "debloat_target_ms": debloat_ms, "checkpoints": len(done),
+    persisted = [c.get("persisted_data_bytes", 0) / 1024 for c in done] or [0.0]
+    return {"checkpoints": "unaligned" if unaligned else "aligned", "batch_size": batch_size, "credits": credits,
+            "debloat_target_ms": debloat_ms, "completed": len(done),
             "duration_ms_median": round(statistics.median(durations)),
             "duration_ms_max": round(max(durations)),
             "alignment_ms_median": round(statistics.median(alignments)),
+            "persisted_kb_median": round(statistics.median(persisted)),
             "job_s": round(job_s, 1)}
 
 
 def main() -> None:
     args = parse_args(__doc__, records=150_000, batch_sizes="4096,512", credits=4, slow_us=200, debloat_target_ms=1000)
     start_ray()
-    rows = [run(args.records, int(b), args.credits, args.slow_us, debloat)
-            for b in args.batch_sizes.split(",") for debloat in (None, args.debloat_target_ms)]
+    rows = []
+    for b in args.batch_sizes.split(","):
+        rows += [run(args.records, int(b), args.credits, args.slow_us, debloat)
+                 for debloat in (None, args.debloat_target_ms)]
+        rows.append(run(args.records, int(b), args.credits, args.slow_us, None, unaligned=True))
     print(table(rows, list(rows[0])))
     for row in rows:
         emit({"bench": "checkpoint_backpressure", "records": args.records, "slow_us": args.slow_us, **row})

@@ -70,13 +70,13 @@ class StreamFormat:
     @staticmethod
     def csv_format(type_info: TypeInformation, field_delimiter: str = ",", skip_header: bool = False,
                    ) -> "StreamFormat":
-        """Each line as a dict of the ``Types.ROW_NAMED`` fields."""
+        """Each line as a ``Row`` of the ``Types.ROW_NAMED`` fields."""
         schema = CsvRowDeserializationSchema(type_info, field_delimiter=field_delimiter)
         return StreamFormat(schema.deserialize_batch, skip_header, type_info)
 
     @staticmethod
     def json_lines_format(type_info: TypeInformation | None = None) -> "StreamFormat":
-        """Each line a JSON object (a dict; checked against ``type_info`` when given)."""
+        """Each line a JSON object: a ``Row`` of ``type_info``'s fields, or a dict without it."""
         builder = JsonRowDeserializationSchema.builder()
         if type_info is not None:
             builder.type_info(type_info)

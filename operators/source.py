@@ -74,10 +74,8 @@ class SplitWatermarkSourceOperator(SourceOperator):
                 if split.output.watermark is not None:
                     self.released_watermark = max(self.released_watermark, split.output.watermark)
 
-    def periodic_emit(self, now_ms: int) -> tuple[int | None, bool | None]:
-        """Run the generators' periodic step; return (new watermark or None, new idle flag or None)."""
-        if self.factory is None:
-            return None, None
+    def _active_watermarks(self, now_ms: int) -> list[int | None]:
+        """Run the generators' periodic step: the watermarks of the splits not idle (None: none yet)."""
         active: list[int | None] = []
         for split in self.splits.values():
             if split.generator is None:
@@ -87,6 +85,25 @@ class SplitWatermarkSourceOperator(SourceOperator):
             if split.output.idle or timed_out:
                 continue
             active.append(split.output.watermark)
+        return active
+
+    def watermark_alignment(self) -> Any:
+        strategy = self.params.watermark_strategy
+        return None if strategy is None else strategy.alignment
+
+    def reading_watermark(self, now_ms: int) -> tuple[int, bool]:
+        active = self._active_watermarks(now_ms)
+        if not active:
+            return max(self.emitted_watermark, self.released_watermark), True
+        if any(w is None for w in active):
+            return self.emitted_watermark, False
+        return max(min(active), self.emitted_watermark), False
+
+    def periodic_emit(self, now_ms: int) -> tuple[int | None, bool | None]:
+        """Run the generators' periodic step; return (new watermark or None, new idle flag or None)."""
+        if self.factory is None:
+            return None, None
+        active = self._active_watermarks(now_ms)
         if not active and self.released_watermark > self.emitted_watermark:
             # the last splits finished: the watermark they reached goes out before the subtask idles
             self.emitted_watermark = self.released_watermark

@@ -496,6 +496,7 @@ class WindowOperator(OneInputStreamOperator):
             ts = None if timestamps is None else timestamps[i]
             key = selector(value)
             backend.set_current_key(key)
+            backend.set_current_namespace(None)  # state the assigner keeps (count windows) is the key's
             windows = self.assigner.assign_windows(value, ts, assigner_ctx)
             if self.merging:
                 skipped = self._add_merging(key, value, ts, windows)

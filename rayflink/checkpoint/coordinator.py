@@ -345,6 +345,8 @@ class CheckpointCoordinator:
             "alignment_ms": round(max(i["alignment_ms"] for i in p.acks.values()), 2),
             "sync_ms": round(max(i["sync_ms"] for i in p.acks.values()), 2),
             "async_ms": round(max(i["async_ms"] for i in p.acks.values()), 2),
+            "unaligned": any(i.get("unaligned", False) for i in p.acks.values()),
+            "persisted_data_bytes": sum(i.get("persisted_data_bytes", 0) for i in p.acks.values()),
             "path": None, "failure": None,
         }
         return _Completion(p, METADATA if p.savepoint_uri else f"chk-{p.checkpoint_id}/{METADATA}",
@@ -469,7 +471,7 @@ class CheckpointCoordinator:
             "id": p.checkpoint_id, "status": "FAILED", "savepoint": p.savepoint_uri is not None,
             "trigger_timestamp": p.trigger_ms, "duration_ms": round((time.monotonic() - p.started) * 1000, 1),
             "size_bytes": 0, "full_size_bytes": 0, "alignment_ms": None, "sync_ms": None, "async_ms": None,
-            "path": None,
+            "unaligned": None, "persisted_data_bytes": 0, "path": None,
             "failure": reason,
         })
         from rayflink.runtime.messages import CheckpointAborted

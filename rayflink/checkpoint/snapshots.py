@@ -1,11 +1,13 @@
 """A subtask's side of a checkpoint: snapshot its chain, write it asynchronously, acknowledge.
 
 A subtask's snapshot file (``chk-N/<task>.state``, ``savepoint/<task>.state``) holds its
-operators' states and, for a source subtask, its splits with their positions: user objects,
-pickled. They are unpickled only here, in the subtask that restores them (``load_states``,
-``load_source_splits``), never in the job manager, which reads nothing but the JSON metadata
-(``rayflink.checkpoint.metadata``). Whoever can write the checkpoint storage can therefore run
-code in the task executors when a job restores from it: the storage must be trusted.
+operators' states, for a source subtask its splits with their positions, and for an unaligned
+checkpoint the records that were in flight to it (``in_flight``, listed under its head
+operator's uid): user objects, pickled. They are unpickled only here, in the subtask that
+restores them (``load_states``, ``load_source_splits``, ``load_in_flight``), never in the job
+manager, which reads nothing but the JSON metadata (``rayflink.checkpoint.metadata``). Whoever
+can write the checkpoint storage can therefore run code in the task executors when a job
+restores from it: the storage must be trusted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from rayflink.checkpoint.rocksdb_files import (
 )
 from rayflink.checkpoint.storage import CheckpointStorage
 from rayflink.errors import RayflinkError
+from rayflink.runtime.channel_state import InFlight
 from rayflink.runtime.messages import CheckpointBarrier
+from rayflink.state.backend import StateMigrationError
 
 
 class SnapshotWriter:
@@ -74,11 +78,13 @@ class SnapshotWriter:
             return self._storages[uri]
 
     def write(self, barrier: CheckpointBarrier, states: dict[str, Any], extra: dict,
-              alignment_ms: float, sync_ms: float) -> None:
+              alignment_ms: float, sync_ms: float, in_flight: InFlight | None = None) -> None:
         """Upload ``states`` (operator uid -> state) for ``barrier`` and acknowledge when durable.
 
         ``extra`` goes into the ack, except ``source_splits`` (source uid -> its splits), which
         are stored in the snapshot file with the states and acknowledged by split id.
+        ``in_flight`` (an unaligned checkpoint): the upload waits for its records and stores
+        them too; the checkpoint is declined if they never come (it was given up).
 
         The states are serialized here, in the caller's thread, before it goes on: they hold
         live objects (a ``ValueState``'s value, an aggregate's accumulator) that the subtask
@@ -98,10 +104,10 @@ class SnapshotWriter:
         sync_ms += (time.perf_counter() - start) * 1000
         with self._lock:
             self._in_progress.add(barrier.checkpoint_id)
-        self._pool.submit(self._upload, barrier, states, extra, alignment_ms, sync_ms)
+        self._pool.submit(self._upload, barrier, states, extra, alignment_ms, sync_ms, in_flight)
 
     def _upload(self, barrier: CheckpointBarrier, states: dict, extra: dict, alignment_ms: float,
-                sync_ms: float) -> None:
+                sync_ms: float, in_flight: InFlight | None) -> None:
         start = time.perf_counter()
         cid = barrier.checkpoint_id
         uri = barrier.savepoint_uri or self.checkpoint_uri
@@ -128,7 +134,18 @@ class SnapshotWriter:
                                              cid, savepoint=barrier.savepoint_uri is not None, info=info,
                                              written=written)
             splits = extra.get("source_splits", {})
-            data = cloudpickle.dumps({"states": states, "source_splits": splits}, protocol=5)
+            channel_state = {}
+            if in_flight is not None:
+                # the input side once the barriers of every channel arrived
+                records = [] if in_flight.records is None else in_flight.records.result()
+                output = in_flight.output
+                info.update(unaligned=True, persisted_data_bytes=sum(len(data) for _, data in records)
+                            + sum(len(data) for _, _, data in output))
+                if records or output:
+                    channel_state[in_flight.uid] = {"subtask": in_flight.subtask, "parallelism": in_flight.parallelism,
+                                                    "records": records, "output": output}
+            data = cloudpickle.dumps({"states": states, "source_splits": splits, "in_flight": channel_state},
+                                     protocol=5)
             storage.write_bytes(relpath, data)
             written.append(relpath)
         except Exception as exc:  # noqa: BLE001 - a failed upload declines the checkpoint, naming why
@@ -155,7 +172,7 @@ class SnapshotWriter:
             _delete(storage, written)
             return
         size = len(data) + info.get("uploaded_bytes", 0)
-        self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted(states), "size": size,
+        self.ack(cid, {"uri": uri, "relpath": relpath, "uids": sorted({*states, *channel_state}), "size": size,
                        "alignment_ms": alignment_ms, "sync_ms": sync_ms,
                        "async_ms": (time.perf_counter() - start) * 1000, **info, **extra,
                        "source_splits": {uid: [s.split_id for s in ss] for uid, ss in splits.items()}})
@@ -253,6 +270,35 @@ def load_states(restore: dict[str, list[tuple[str, str]]],
             if state is not None:
                 out.setdefault(uid, []).append(_with_options(state, options))
     return out
+
+
+def load_in_flight(locations: list[tuple[str, str]], uid: str, subtask: int, parallelism: int,
+                   storage_options: Mapping[str, Any] | None = None
+                   ) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, bytes]]]:
+    """The in-flight records an unaligned checkpoint stored for subtask ``subtask`` of the task
+    whose head operator is ``uid``, from the snapshot files ``locations`` (every old subtask's
+    file holding ``uid``): those to its inputs, ``[(input index, pickled batch)]``, to replay
+    before new input, and those its barriers overtook in its output buffers, ``[(writer index,
+    channel index, pickled batch)]``, to send again before anything else.
+
+    Raises ``StateMigrationError`` when the parallelism changed: in-flight records are not
+    redistributed (restore at the same parallelism, or from a savepoint, which is aligned)."""
+    files = _SnapshotFiles(dict(storage_options or {}))
+    records: list[tuple[int, bytes]] = []
+    output: list[tuple[int, int, bytes]] = []
+    for uri, relpath in locations:
+        state = files.read(uri, relpath).get("in_flight", {}).get(uid)
+        if state is None:
+            continue
+        if state["parallelism"] != parallelism:
+            raise StateMigrationError(
+                f"operator {uid!r}: the unaligned checkpoint {uri}/{relpath} holds records in flight to "
+                f"subtask {state['subtask'] + 1}/{state['parallelism']}, which cannot be restored at parallelism "
+                f"{parallelism}; restore at parallelism {state['parallelism']}, or from a savepoint (always aligned)")
+        if state["subtask"] == subtask:
+            records.extend(state["records"])
+            output.extend(state["output"])
+    return records, output
 
 
 def load_source_splits(refs: list[list[str]], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -426,6 +426,16 @@ CHECKPOINTING_INTERVAL = _opt("execution.checkpointing.interval", DurationType(1
                               "Checkpoint this often (unset or -1: checkpointing is off).")
 CHECKPOINTING_MODE = _opt("execution.checkpointing.mode", EnumType(("EXACTLY_ONCE", "AT_LEAST_ONCE")),
                           "EXACTLY_ONCE", "EXACTLY_ONCE (aligned barriers) or AT_LEAST_ONCE.")
+UNALIGNED_CHECKPOINTS = _opt("execution.checkpointing.unaligned.enabled", BoolType(), False,
+                             "EXACTLY_ONCE checkpoints whose barriers overtake the records in flight, "
+                             "which the checkpoint stores (savepoints stay aligned).")
+UNALIGNED_CHECKPOINTS_FORCED = _opt("execution.checkpointing.unaligned.forced", BoolType(), False,
+                                    "Unaligned checkpoints even where Flink would not allow them "
+                                    "(rayflink allows them everywhere).")
+ALIGNED_CHECKPOINT_TIMEOUT = _opt("execution.checkpointing.aligned-checkpoint-timeout", DurationType(0), 0,
+                                  "With unaligned checkpoints: start aligned, and turn unaligned once "
+                                  "this long has passed since the checkpoint started (0: always unaligned).",
+                                  fallback_keys=("execution.checkpointing.alignment-timeout",))
 CHECKPOINTING_TIMEOUT = _opt("execution.checkpointing.timeout", DurationType(1), 600_000,
                              "A checkpoint not completed in this time is aborted.")
 CHECKPOINTING_MIN_PAUSE = _opt("execution.checkpointing.min-pause", DurationType(0), 0,

@@ -94,8 +94,16 @@ def _row_fields(type_info: TypeInformation, where: str) -> list[tuple[str, TypeI
     return fields
 
 
-def _convert(value: Any, t: TypeInformation, path: str, error: type[RayflinkError]) -> Any:
-    """``value`` checked against (and, for numbers from text, converted to) type ``t``."""
+def _named_row(names: list[str], values: list) -> Row:
+    """A ``Row`` with named fields, as PyFlink's row formats give them."""
+    row = Row(*values)
+    row.set_field_names(names)
+    return row
+
+
+def _convert(value: Any, t: TypeInformation, path: str, error: type[RayflinkError], rows: bool = False) -> Any:
+    """``value`` checked against (and, for numbers from text, converted to) type ``t``; nested
+    rows become ``Row``s with ``rows`` (reading), dicts without (writing)."""
     if value is None:
         return None
     name = t.name
@@ -114,14 +122,19 @@ def _convert(value: Any, t: TypeInformation, path: str, error: type[RayflinkErro
         if type(value) is bool:
             return value
     elif name.startswith("ROW<") and t.params and isinstance(t.params[0], tuple):
+        if isinstance(value, Row) and value._fields is not None:
+            value = value.as_dict()
         if isinstance(value, dict):
+            if rows:
+                return _named_row([n for n, _ in t.params],
+                                  [_convert(value.get(n), ft, f"{path}.{n}", error, True) for n, ft in t.params])
             return {n: _convert(value.get(n), ft, f"{path}.{n}", error) for n, ft in t.params}
     elif name.startswith(("LIST<", "PRIMITIVE_ARRAY<")):
         if isinstance(value, list):
-            return [_convert(v, t.params[0], f"{path}[{i}]", error) for i, v in enumerate(value)]
+            return [_convert(v, t.params[0], f"{path}[{i}]", error, rows) for i, v in enumerate(value)]
     elif name.startswith("MAP<"):
         if isinstance(value, dict):
-            return {k: _convert(v, t.params[1], f"{path}[{k!r}]", error) for k, v in value.items()}
+            return {k: _convert(v, t.params[1], f"{path}[{k!r}]", error, rows) for k, v in value.items()}
     else:
         return value
     raise error(f"field {path!r}: expected {name}, got {truncate(value, 80)} ({type(value).__name__})")
@@ -139,12 +152,14 @@ def _to_dict(element: Any, names: list[str], where: str) -> dict:
 
 
 class JsonRowDeserializationSchema(DeserializationSchema):
-    """JSON objects as dicts; with a ``Types.ROW_NAMED`` type the fields are checked.
+    """JSON objects as ``Row``s named by a ``Types.ROW_NAMED`` (or ``Types.ROW``: f0, f1, ...)
+    type, as PyFlink gives them, their fields checked (nested rows are ``Row``s too); without a
+    type (a rayflink extension: PyFlink requires one), as parsed: dicts.
 
     >>> schema = JsonRowDeserializationSchema.builder() \\
     ...     .type_info(Types.ROW_NAMED(["id", "amount"], [Types.LONG(), Types.DOUBLE()])).build()
     >>> schema.deserialize(b'{"id": 1, "amount": 2}')
-    {'id': 1, 'amount': 2.0}
+    Row(id=1, amount=2.0)
 
     Raises :class:`DeserializationError` naming the field and value on a type mismatch,
     a missing field (with ``fail_on_missing_field()``) or invalid JSON.
@@ -154,6 +169,7 @@ class JsonRowDeserializationSchema(DeserializationSchema):
                  ignore_parse_errors: bool = False) -> None:
         self.type_info = type_info
         self.fields = _row_fields(type_info, "JsonRowDeserializationSchema") if type_info is not None else None
+        self.names = None if self.fields is None else [n for n, _ in self.fields]
         self.fail_on_missing_field = fail_on_missing_field
         self.ignore_parse_errors = ignore_parse_errors
 
@@ -171,12 +187,12 @@ class JsonRowDeserializationSchema(DeserializationSchema):
                 return value
             if not isinstance(value, dict):
                 raise DeserializationError(f"expected a JSON object, got {truncate(value, 80)}")
-            out = {}
+            out = []
             for name, t in self.fields:
                 if name not in value and self.fail_on_missing_field:
                     raise DeserializationError(f"field {name!r} is missing in {truncate(value, 120)}")
-                out[name] = _convert(value.get(name), t, name, DeserializationError)
-            return out
+                out.append(_convert(value.get(name), t, name, DeserializationError, True))
+            return _named_row(self.names, out)
         except (ValueError, TypeError) as exc:
             if self.ignore_parse_errors:
                 return None
@@ -291,12 +307,12 @@ class _CsvBuilder:
 
 
 class CsvRowDeserializationSchema(DeserializationSchema):
-    """One CSV line as a dict of the ``Types.ROW_NAMED`` fields, converted from text.
+    """One CSV line as a ``Row`` named by the ``Types.ROW_NAMED`` fields (PyFlink's), converted from text.
 
     >>> schema = CsvRowDeserializationSchema.Builder(
     ...     Types.ROW_NAMED(["id", "name"], [Types.INT(), Types.STRING()])).build()
     >>> schema.deserialize(b"7,ana")
-    {'id': 7, 'name': 'ana'}
+    Row(id=7, name='ana')
 
     An empty field is ``None`` (Flink's null literal is the empty string).
     """
@@ -335,23 +351,24 @@ class CsvRowDeserializationSchema(DeserializationSchema):
         """Parse text lines (no line ends) into records, one call for a whole batch."""
         out = []
         fields = self.fields
+        names = [n for n, _ in fields]
         reader = csv.reader(lines, delimiter=self.field_delimiter, quotechar=self.quote_character)
         for line, cells in zip(lines, reader):
             try:
                 if len(cells) != len(fields):
                     raise DeserializationError(f"expected {len(fields)} fields {[n for n, _ in fields]}, "
                                                f"got {len(cells)} in line {truncate(line, 120)}")
-                row = {}
+                values = []
                 for (name, t), cell in zip(fields, cells):
                     if cell == "":
-                        row[name] = None
+                        values.append(None)
                         continue
                     try:
-                        row[name] = _FROM_TEXT.get(t.name, str)(cell)
+                        values.append(_FROM_TEXT.get(t.name, str)(cell))
                     except (ValueError, KeyError):
                         raise DeserializationError(f"field {name!r}: expected {t.name}, got {truncate(cell, 80)} "
                                                    f"in line {truncate(line, 120)}") from None
-                out.append(row)
+                out.append(_named_row(names, values))
             except DeserializationError:
                 if not self.ignore_parse_errors:
                     raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,11 +130,16 @@ class WatermarkStrategy:
 
     def with_watermark_alignment(self, watermark_group: str, max_allowed_watermark_drift: Any,
                                  update_interval: Any = None) -> "WatermarkStrategy":
-        """Records Flink's watermark alignment (``watermark_group``, the maximal drift, the update
-        interval, default 1 s) on the strategy as ``strategy.alignment``.
+        """Flink's watermark alignment: the source subtasks of ``watermark_group`` (across every
+        source using it) stop reading while their watermark is more than
+        ``max_allowed_watermark_drift`` ahead of the group's slowest member, and read on once it
+        has caught up; each reports its watermark every ``update_interval`` (default 1 s). An
+        idle or finished subtask holds nobody back. Recorded as ``strategy.alignment``.
 
-        NOT IMPLEMENTED in rayflink: sources are not paused when they run ahead of their group's
-        watermark (a warning says so). Raises GraphBuildError for an empty group or a negative drift.
+        >>> WatermarkStrategy.for_monotonous_timestamps() \\
+        ...     .with_watermark_alignment("orders", Duration.of_seconds(20), Duration.of_seconds(1))
+
+        Raises GraphBuildError for an empty group, a negative drift or an update interval <= 0.
         """
         if not isinstance(watermark_group, str) or not watermark_group:
             raise GraphBuildError(f"with_watermark_alignment(): the watermark group must be a non-empty str, "
@@ -145,9 +149,6 @@ class WatermarkStrategy:
         if drift < 0 or interval <= 0:
             raise GraphBuildError(f"with_watermark_alignment(): the drift must be >= 0 and the update interval "
                                   f"> 0, got {drift} ms and {interval} ms")
-        logging.getLogger(__name__).warning(
-            "with_watermark_alignment(%r): recorded, but rayflink does not pause sources that run ahead of "
-            "their watermark group; the job runs without watermark alignment", watermark_group)
         return WatermarkStrategy(self.generator_factory, self.timestamp_assigner, self.idleness_ms,
                                  WatermarkAlignment(watermark_group, drift, interval))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import logging
 from typing import TYPE_CHECKING, Any
 
 from rayflink.common import config_options as options
@@ -25,12 +24,6 @@ class ExternalizedCheckpointCleanup(enum.Enum):
 
 
 ExternalizedCheckpointRetention = ExternalizedCheckpointCleanup  # PyFlink 2.x's name for the same enum
-
-_UNALIGNED_NOTE = ("rayflink records this option but does not implement unaligned checkpoints: barriers are "
-                   "always aligned in EXACTLY_ONCE mode (buffer debloating, "
-                   "taskmanager.network.memory.buffer-debloat.enabled, is what shortens alignment under "
-                   "backpressure here)")
-
 
 class CheckpointConfig:
     """PyFlink's ``CheckpointConfig``; every setting is a Flink option in the job's configuration,
@@ -146,40 +139,47 @@ class CheckpointConfig:
         return self.get_tolerable_checkpoint_failure_number() == 0
 
     def enable_unaligned_checkpoints(self, enabled: bool = True) -> "CheckpointConfig":
-        """Records ``execution.checkpointing.unaligned.enabled``. NOT IMPLEMENTED in rayflink:
-        checkpoints stay aligned; a warning says so when enabled."""
-        if enabled:
-            logging.getLogger(__name__).warning("enable_unaligned_checkpoints(): %s", _UNALIGNED_NOTE)
-        self._c.set_boolean("execution.checkpointing.unaligned.enabled", bool(enabled))
+        """Unaligned checkpoints (``execution.checkpointing.unaligned.enabled``, EXACTLY_ONCE only):
+        a checkpoint's barriers overtake the records in flight, so a backpressured job checkpoints
+        without waiting for them to drain; the records a barrier overtook are stored with the
+        checkpoint and replayed on restore. Savepoints stay aligned. A job restores an unaligned
+        checkpoint at the parallelism it was taken with.
+
+        >>> env.get_checkpoint_config().enable_unaligned_checkpoints()
+        """
+        self._c.set(options.UNALIGNED_CHECKPOINTS, bool(enabled))
         return self
 
     def disable_unaligned_checkpoints(self) -> "CheckpointConfig":
         return self.enable_unaligned_checkpoints(False)
 
     def is_unaligned_checkpoints_enabled(self) -> bool:
-        """The recorded option (checkpoints are aligned whatever it says, see enable_unaligned_checkpoints)."""
-        return self._c.get_boolean("execution.checkpointing.unaligned.enabled", False)
+        return self._c.get(options.UNALIGNED_CHECKPOINTS)
 
     def set_force_unaligned_checkpoints(self, force_unaligned_checkpoints: bool = True) -> "CheckpointConfig":
-        """Records ``execution.checkpointing.unaligned.forced`` (not implemented, see enable_unaligned_checkpoints)."""
-        self._c.set_boolean("execution.checkpointing.unaligned.forced", bool(force_unaligned_checkpoints))
+        """``execution.checkpointing.unaligned.forced``: Flink refuses unaligned checkpoints on some
+        edges unless forced; rayflink allows them on every edge, so this changes nothing."""
+        self._c.set(options.UNALIGNED_CHECKPOINTS_FORCED, bool(force_unaligned_checkpoints))
         return self
 
     def is_force_unaligned_checkpoints(self) -> bool:
-        return self._c.get_boolean("execution.checkpointing.unaligned.forced", False)
+        return self._c.get(options.UNALIGNED_CHECKPOINTS_FORCED)
 
     def set_aligned_checkpoint_timeout(self, alignment_timeout: Any) -> "CheckpointConfig":
-        """Records ``execution.checkpointing.aligned-checkpoint-timeout`` (a Duration or ms): in
-        Flink, alignment longer than this switches to an unaligned checkpoint. Not implemented
-        in rayflink (see enable_unaligned_checkpoints): alignment is never cut short."""
+        """With unaligned checkpoints enabled: start each checkpoint aligned, and take it unaligned
+        where it is not aligned ``alignment_timeout`` (a Duration or ms) after it started
+        (``execution.checkpointing.aligned-checkpoint-timeout``; 0, the default: always unaligned).
+
+        >>> cfg.enable_unaligned_checkpoints().set_aligned_checkpoint_timeout(Duration.of_seconds(2))
+        """
         ms = to_millis(alignment_timeout, "set_aligned_checkpoint_timeout")
         if ms < 0:
             raise GraphBuildError(f"set_aligned_checkpoint_timeout(): must be >= 0 ms, got {ms}")
-        self._c.set_integer("execution.checkpointing.aligned-checkpoint-timeout", ms)
+        self._c.set(options.ALIGNED_CHECKPOINT_TIMEOUT, ms)
         return self
 
     def get_aligned_checkpoint_timeout(self) -> Duration:
-        return Duration.of_millis(self._c.get_integer("execution.checkpointing.aligned-checkpoint-timeout", 0))
+        return Duration.of_millis(self._c.get(options.ALIGNED_CHECKPOINT_TIMEOUT))
 
     def set_alignment_timeout(self, alignment_timeout: Any) -> "CheckpointConfig":
         """The deprecated name of ``set_aligned_checkpoint_timeout``."""

@@ -175,7 +175,7 @@ class StreamExecutionEnvironment:
         return self.get_checkpointing_mode()
 
     def is_unaligned_checkpoints_enabled(self) -> bool:
-        """The recorded option; rayflink's checkpoints are always aligned (see CheckpointConfig)."""
+        """Whether checkpoints are unaligned (see CheckpointConfig.enable_unaligned_checkpoints)."""
         return self.get_checkpoint_config().is_unaligned_checkpoints_enabled()
 
     def is_force_unaligned_checkpoints(self) -> bool:

@@ -120,7 +120,33 @@ class GlobalWindow(Window):
         return GlobalWindow()
 
 
-CountWindow = GlobalWindow  # count windows are global windows with a count trigger, as in Flink's Java API
+class CountWindow(Window):
+    """The ``id``-th window of a key's count windows (``count_window``): PyFlink numbers them
+    from 0 in the order the key's elements arrive.
+
+    >>> CountWindow(3)
+    CountWindow(id=3)
+    """
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: int) -> None:  # noqa: A002 - PyFlink's name
+        self.id = id
+
+    def max_timestamp(self) -> int:
+        return MAX_TIMESTAMP
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is CountWindow and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __reduce__(self) -> tuple:
+        return CountWindow, (self.id,)
+
+    def __repr__(self) -> str:
+        return f"CountWindow(id={self.id})"
 
 
 class TimeWindowSerializer(TypeSerializer):
@@ -144,7 +170,14 @@ class GlobalWindowSerializer(TypeSerializer):
         return GlobalWindow()
 
 
-CountWindowSerializer = GlobalWindowSerializer  # CountWindow is GlobalWindow here
+class CountWindowSerializer(TypeSerializer):
+    """A ``CountWindow`` as its id, one big-endian long (Flink's layout)."""
+
+    def serialize(self, element: CountWindow, stream: Any) -> None:
+        stream.write(struct.pack(">q", element.id))
+
+    def deserialize(self, stream: Any) -> CountWindow:
+        return CountWindow(struct.unpack(">q", stream.read(8))[0])
 
 
 # ---------------------------------------------------------------------------- triggers
@@ -765,12 +798,12 @@ class GlobalWindows(WindowAssigner[T, GlobalWindow]):
         return "GlobalWindows()"
 
 
-class CountTumblingWindowAssigner(GlobalWindows[T]):
+class CountTumblingWindowAssigner(WindowAssigner[T, CountWindow]):
     """Windows of ``window_size`` elements per key, not overlapping (``count_window(size)``).
 
-    As Flink builds count windows: the key's global window, fired and purged by a count trigger
-    every ``window_size`` elements. A key's last, incomplete window never fires. The window
-    function sees the ``GlobalWindow`` (PyFlink numbers its ``CountWindow``s instead).
+    As PyFlink does: the key's n-th element (from 0) goes to ``CountWindow(n // window_size)``
+    (the count is keyed state of the assigner), which a count trigger fires, and purges, at
+    ``window_size`` elements. A key's last, incomplete window never fires.
 
     >>> stream.key_by(k).window(CountTumblingWindowAssigner.of(100)).reduce(lambda a, b: a + b)
     """
@@ -779,45 +812,47 @@ class CountTumblingWindowAssigner(GlobalWindows[T]):
         if not isinstance(window_size, int) or isinstance(window_size, bool) or window_size <= 0:
             raise GraphBuildError(f"CountTumblingWindowAssigner.of({window_size!r}): the size must be an int > 0")
         self.window_size = window_size
+        self._count_descriptor = _count_descriptor("tumble-count-assigner")
 
     @staticmethod
     def of(window_size: int) -> "CountTumblingWindowAssigner":
         return CountTumblingWindowAssigner(window_size)
 
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        return [CountWindow(_next_count(self._count_descriptor, context) // self.window_size)]
+
     def get_default_trigger(self, env: Any = None) -> Trigger:
         return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def is_event_time(self) -> bool:
+        return False
+
+    def get_window_serializer(self) -> TypeSerializer:
+        return CountWindowSerializer()
 
     def __repr__(self) -> str:
         return f"CountTumblingWindowAssigner({self.window_size})"
 
 
-class _CountSlideTrigger(Trigger[T, Window]):
-    """Fires when a key has ``size`` elements, then every ``slide`` elements (PyFlink's sliding
-    count windows: only complete windows fire)."""
+def _count_descriptor(name: str) -> Any:
+    from rayflink.datastream.state import ValueStateDescriptor
 
-    def __init__(self, size: int, slide: int) -> None:
-        from rayflink.datastream.state import ReducingStateDescriptor
-
-        self.size = size
-        self.slide = slide
-        self.state_desc = ReducingStateDescriptor("slide-count", _sum, None)
-
-    def on_element(self, element: Any, timestamp: int, window: Window, ctx: Any) -> TriggerResult:
-        count = ctx.get_partitioned_state(self.state_desc)
-        count.add(1)
-        n = count.get()
-        if n >= self.size and (n - self.size) % self.slide == 0:
-            return TriggerResult.FIRE
-        return TriggerResult.CONTINUE
-
-    def clear(self, window: Window, ctx: Any) -> None:
-        ctx.get_partitioned_state(self.state_desc).clear()
+    return ValueStateDescriptor(name, None)
 
 
-class CountSlidingWindowAssigner(GlobalWindows[T]):
+def _next_count(descriptor: Any, context: Any) -> int:
+    """The key's element count before this element (from 0), counted up in the assigner's state."""
+    state = context.get_runtime_context().get_state(descriptor)
+    n = state.value() or 0
+    state.update(n + 1)
+    return n
+
+
+class CountSlidingWindowAssigner(WindowAssigner[T, CountWindow]):
     """Windows of ``window_size`` elements per key starting every ``window_slide`` elements
-    (``count_window(size, slide)``): fires once a key has ``size`` elements and then every
-    ``slide`` elements, each time over the last ``size`` elements (the rest are evicted).
+    (``count_window(size, slide)``), as PyFlink numbers them: ``CountWindow(i)`` holds the
+    key's elements ``i * slide`` to ``i * slide + size - 1`` (from 0) and fires, and is purged,
+    once it has them all; incomplete windows never fire.
 
     >>> stream.key_by(k).count_window(10, 5).reduce(lambda a, b: a + b)
     """
@@ -829,16 +864,26 @@ class CountSlidingWindowAssigner(GlobalWindows[T]):
                                       f"the {what} must be an int > 0")
         self.window_size = window_size
         self.window_slide = window_slide
+        self._count_descriptor = _count_descriptor("slide-count-assigner")
 
     @staticmethod
     def of(window_size: int, window_slide: int) -> "CountSlidingWindowAssigner":
         return CountSlidingWindowAssigner(window_size, window_slide)
 
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        return _CountSlideTrigger(self.window_size, self.window_slide)
+    def assign_windows(self, element: Any, timestamp: int, context: Any) -> list[Window]:
+        n = _next_count(self._count_descriptor, context)
+        size, slide = self.window_size, self.window_slide
+        first = max(0, -(-(n - size + 1) // slide))  # windows i with i * slide <= n <= i * slide + size - 1
+        return [CountWindow(i) for i in range(n // slide, first - 1, -1)]
 
-    def get_default_evictor(self) -> "Evictor | None":
-        return CountEvictor.of(self.window_size)
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def is_event_time(self) -> bool:
+        return False
+
+    def get_window_serializer(self) -> TypeSerializer:
+        return CountWindowSerializer()
 
     def __repr__(self) -> str:
         return f"CountSlidingWindowAssigner({self.window_size}, {self.window_slide})"

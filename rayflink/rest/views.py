@@ -396,9 +396,11 @@ def checkpoint_config(job: JobView) -> dict:
             "externalization": {"enabled": True, "delete_on_cancellation": retention != "RETAIN_ON_CANCELLATION"},
             "state_backend": "EmbeddedRocksDBStateBackend" if str(backend).lower() == "rocksdb"
             else "HashMapStateBackend",
-            "checkpoint_storage": "FileSystemCheckpointStorage", "unaligned_checkpoints": False,
+            "checkpoint_storage": "FileSystemCheckpointStorage",
+            "unaligned_checkpoints": o.get(c, o.UNALIGNED_CHECKPOINTS),
             "tolerable_failed_checkpoints": o.get(c, o.TOLERABLE_FAILED_CHECKPOINTS),
-            "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": True,
+            "aligned_checkpoint_timeout": o.get(c, o.ALIGNED_CHECKPOINT_TIMEOUT),
+            "checkpoints_after_tasks_finish": True,
             "state_changelog_enabled": False, "changelog_periodic_materialization_interval": 600000,
             "changelog_storage": "memory"}
 

@@ -38,6 +38,21 @@ class CheckpointBarrier:
 
 
 @dataclass(frozen=True)
+class PriorityBarrier:
+    """A checkpoint barrier sent ahead of the records in its channel (an unaligned checkpoint's),
+    to the receiver's control path. ``seq`` is the channel's sequence number of the first message
+    after the barrier: the channel's messages before it that the receiver has not processed when
+    it takes the checkpoint are the checkpoint's in-flight records there. ``announced``: the
+    barrier also comes in order behind them (an aligned checkpoint, which turns unaligned once
+    ``execution.checkpointing.aligned-checkpoint-timeout`` has passed since it started)."""
+
+    channel_id: int
+    barrier: CheckpointBarrier
+    seq: int
+    announced: bool = False
+
+
+@dataclass(frozen=True)
 class TriggerCheckpoint:
     """Control message to a source subtask: take a snapshot and inject ``barrier``.
 

@@ -6,14 +6,16 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
+from ray import cloudpickle
 
 from rayflink.errors import truncate
 from rayflink.graph.transformations import Partitioner
-from rayflink.runtime.messages import MIN_WATERMARK, Watermark
+from rayflink.runtime.channel_state import ChannelStateCapture
+from rayflink.runtime.messages import MIN_WATERMARK, CheckpointBarrier, EndOfInput, PriorityBarrier, Watermark
 from rayflink.runtime.output import record_count
 from rayflink.state.key_groups import UnhashableKeyError, assign_key_group, operator_index_for_key_group
 
@@ -59,14 +61,16 @@ class OutputChannel:
 
     At most ``credits`` batches may be unacknowledged; when they are used up, ``send``
     waits, and that wait is counted as backpressure (and, with ``debloat``, measured).
+    ``send_priority`` goes to the receiver's ``control`` method instead, without credit.
     """
 
-    __slots__ = ("method", "prefix", "channel_id", "credits", "_in_flight", "_sent", "_recent", "_seq",
+    __slots__ = ("method", "control", "prefix", "channel_id", "credits", "_in_flight", "_sent", "_recent", "_seq",
                  "backpressure_ns", "debloat")
 
     def __init__(self, handle: Any, channel_id: int, credits: int, method: str = "push",
-                 prefix: tuple = (), debloat: Debloat | None = None) -> None:
+                 prefix: tuple = (), debloat: Debloat | None = None, control: str | None = None) -> None:
         self.method = getattr(handle, method)
+        self.control = None if control is None else getattr(handle, control)
         self.prefix = prefix
         self.channel_id = channel_id
         self.credits = credits
@@ -103,10 +107,29 @@ class OutputChannel:
             self._recent.append(_records(message))
         self._seq += 1
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number of the next message ``send`` sends."""
+        return self._seq
+
+    def send_priority(self, barrier: CheckpointBarrier, seq: int, announced: bool) -> None:
+        """Send ``barrier`` ahead of the messages in the channel, naming ``seq`` the first one after it."""
+        self.control.remote(*self.prefix, PriorityBarrier(self.channel_id, barrier, seq, announced))
+
+    def available(self) -> bool:
+        """Whether ``send`` would not wait for credit now."""
+        return len(self._in_flight) < self.credits or _done(self._in_flight[0])
+
     def drain(self) -> None:
         """Wait until every sent batch has been accepted by the receiver."""
         while self._in_flight:
             ray.get(self._in_flight.popleft())
+
+    def drained(self) -> bool:
+        """Whether every sent batch has been accepted by the receiver (without waiting)."""
+        while self._in_flight and _done(self._in_flight[0]):
+            ray.get(self._in_flight.popleft())  # raises if the receiver died
+        return not self._in_flight
 
 
 _REFUSED_PAUSE_S = (0.001, 0.1)  # first and longest pause before a refused batch is sent again
@@ -187,8 +210,21 @@ class LocalChannel:
             self._recent.append(_records(message))
         self._seq += 1
 
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def send_priority(self, barrier: CheckpointBarrier, seq: int, announced: bool) -> None:
+        self.gate.put_control(PriorityBarrier(self.channel_id, barrier, seq, announced))
+
+    def available(self) -> bool:
+        return len(self.gate.queues[self.channel_id]) < self.gate.capacity
+
     def drain(self) -> None:
         """Nothing in flight: a local send returns once the message is queued."""
+
+    def drained(self) -> bool:
+        return True
 
 
 def _done(ref: Any) -> bool:
@@ -342,27 +378,40 @@ class RecordWriter:
 
     # ---- flushing and control events ---------------------------------------------------
 
-    def _flush_channel(self, index: int) -> None:
+    def _batches(self, index: int) -> Iterator[tuple]:
+        """Take the records buffered for channel ``index``, as the batches to send."""
         values = self._values[index]
         if values:
             stamps = self._stamps[index]
             self._values[index] = []
             self._stamps[index] = None
-            channel = self.channels[index]
             debloat = self._debloats[index]
             if debloat is None or len(values) <= debloat.size:
-                channel.send((values, stamps))
+                yield values, stamps
                 return
             start = 0
             while start < len(values):  # debloated: in slices of the size it adapts as it goes
                 end = start + debloat.size
-                channel.send((values[start:end], None if stamps is None else stamps[start:end]))
+                yield values[start:end], None if stamps is None else stamps[start:end]
                 start = end
 
-    def flush(self) -> None:
-        for index in range(len(self.channels)):
+    def _flush_channel(self, index: int) -> None:
+        if self._values[index]:
+            send = self.channels[index].send
+            for batch in self._batches(index):
+                send(batch)
+
+    def flush(self, only_available: bool = False) -> None:
+        """Send the records buffered for every channel (``only_available``: for those with credit
+        now; the others keep theirs for a later flush, or a barrier that overtakes them)."""
+        kept = False
+        for index, channel in enumerate(self.channels):
+            if only_available and self._values[index] and not channel.available():
+                kept = True
+                continue
             self._flush_channel(index)
-        self.oldest_buffered_ns = None
+        if not kept:
+            self.oldest_buffered_ns = None
 
     def emit_watermark(self, watermark: int) -> None:
         if watermark > self.last_watermark:
@@ -375,9 +424,41 @@ class RecordWriter:
         for channel in self.channels:
             channel.send(event)
 
+    def broadcast_barrier(self, barrier: CheckpointBarrier, in_order: bool, ahead: bool) -> list[tuple[int, bytes]]:
+        """Send a checkpoint barrier on every channel: ``in_order`` behind the records buffered
+        here and those in the channel (an aligned checkpoint's), ``ahead`` of both to the
+        receiver's control path (an unaligned checkpoint's ``PriorityBarrier``, naming the
+        sequence number of the first message after it), or both (announced: the number of the
+        barrier in order, behind the buffered records).
+
+        Ahead only, the barrier also overtakes the records buffered here: they are sent after
+        it, and returned, pickled before they leave, as ``(channel index, batch)`` for the
+        sender's checkpoint (its output in flight, sent again first on restore)."""
+        overtaken: list[tuple[int, bytes]] = []
+        for index, channel in enumerate(self.channels):
+            batches = list(self._batches(index))
+            if ahead:
+                seq = channel.next_seq + len(batches) if in_order else channel.next_seq
+                channel.send_priority(barrier, seq, announced=in_order)
+                if not in_order:
+                    overtaken.extend((index, cloudpickle.dumps(batch, protocol=5)) for batch in batches)
+            for batch in batches:
+                channel.send(batch)
+            if in_order:
+                channel.send(barrier)
+        self.oldest_buffered_ns = None
+        return overtaken
+
+    def available(self) -> bool:
+        """Whether every channel can take a batch now without waiting for credit."""
+        return all(channel.available() for channel in self.channels)
+
     def drain(self) -> None:
         for channel in self.channels:
             channel.drain()
+
+    def drained(self) -> bool:
+        return all(channel.drained() for channel in self.channels)
 
     def backpressure_ns(self) -> int:
         return sum(c.backpressure_ns for c in self.channels)
@@ -425,7 +506,13 @@ class InputGate:
 
     A channel can be *blocked* (barrier alignment): its queue then fills up and its sender
     runs out of credit, while the other channels keep flowing. Control messages for the task
-    (checkpoint triggers and notifications) come through the same gate, ahead of records.
+    (checkpoint triggers and notifications, and barriers sent ahead of the records,
+    ``PriorityBarrier``) come through the same gate, ahead of records.
+
+    For unaligned checkpoints the gate knows each channel's messages by sequence number: those
+    that arrived and are not taken yet (``arrived``), how many were taken (``taken``), and where
+    the barriers and ends of input were; ``start_capture`` collects a checkpoint's in-flight
+    records from them, and from what arrives after (``rayflink.runtime.channel_state``).
     """
 
     def __init__(self, num_channels: int, credits: int) -> None:
@@ -437,6 +524,12 @@ class InputGate:
         self._receiver = OrderedReceiver(self._put)
         self._next = 0
         self.closed = False
+        self.taken = [0] * num_channels  # messages taken from each channel (the next one's seq)
+        self.arrived: list[dict[int, Any]] = [{} for _ in range(num_channels)]  # seq -> message not taken
+        self._barrier_at: list[tuple[int, int]] = [(0, 0)] * num_channels  # (checkpoint id, seq) of the last
+        self._ahead_at: list[tuple[int, int]] = [(0, 0)] * num_channels  # taken barrier; of the last ahead
+        self._end_at: list[int | None] = [None] * num_channels  # seq of a taken end of input
+        self.capture: ChannelStateCapture | None = None
 
     def _put(self, channel_id: int, message: Any) -> None:
         q = self.queues[channel_id]
@@ -448,7 +541,20 @@ class InputGate:
                 self.cond.notify_all()
 
     def push(self, channel_id: int, seq: int, message: Any) -> None:
+        with self.cond:
+            if self.closed:
+                return
+            self._arrive(channel_id, seq, message)
         self._receiver.receive(channel_id, seq, message)
+
+    def _arrive(self, channel_id: int, seq: int, message: Any) -> None:
+        """Under the lock: message ``seq`` of ``channel_id`` is at the gate."""
+        self.arrived[channel_id][seq] = message
+        capture = self.capture
+        if capture is not None:
+            capture.arrived(channel_id, seq, message)
+            if capture.done:
+                self.capture = None
 
     def offer(self, channel_id: int, seq: int, message: Any) -> bool:
         """Queue an in-order message from a local channel without blocking; False when full."""
@@ -458,6 +564,7 @@ class InputGate:
                 return True
             if len(q) >= self.capacity:
                 return False
+            self._arrive(channel_id, seq, message)
             q.append(message)
             self.cond.notify_all()
         self._receiver.advance(channel_id, seq)
@@ -465,8 +572,51 @@ class InputGate:
 
     def put_control(self, message: Any) -> None:
         with self.cond:
+            if type(message) is PriorityBarrier:
+                self._barrier_ahead(message)
             self.control.append(message)
             self.cond.notify_all()
+
+    def _barrier_ahead(self, message: PriorityBarrier) -> None:
+        channel, cid = message.channel_id, message.barrier.checkpoint_id
+        if cid > self._ahead_at[channel][0]:
+            self._ahead_at[channel] = (cid, message.seq)
+        capture = self.capture
+        if capture is not None and cid == capture.checkpoint_id:
+            capture.ends_at(channel, message.seq)
+            if capture.done:
+                self.capture = None
+
+    def start_capture(self, checkpoint_id: int, inputs: list[int],
+                      rest: tuple[int, list, list | None] | None = None) -> ChannelStateCapture:
+        """Collect checkpoint ``checkpoint_id``'s in-flight records, from each channel's first
+        message not taken yet (call from the subtask's thread as it snapshots); ``inputs[c]`` is
+        the operator input channel ``c`` feeds; ``rest``: (channel, values, timestamps) of a
+        batch taken but not processed to its end, which comes first. A capture still running
+        is given up."""
+        with self.cond:
+            if self.capture is not None:
+                self.capture.cancel(f"checkpoint {checkpoint_id} started before checkpoint "
+                                    f"{self.capture.checkpoint_id} had its in-flight records")
+            capture = ChannelStateCapture(checkpoint_id, inputs, list(self.taken), rest)
+            for channel, arrived in enumerate(self.arrived):
+                for cid, seq in (self._barrier_at[channel], self._ahead_at[channel]):
+                    if cid == checkpoint_id:
+                        capture.ends_at(channel, seq)
+                if self._end_at[channel] is not None:
+                    capture.ends_at(channel, self._end_at[channel])
+                for seq in sorted(arrived):
+                    capture.arrived(channel, seq, arrived[seq])
+            capture.check()
+            self.capture = None if capture.done else capture
+            return capture
+
+    def cancel_capture(self, checkpoint_id: int, reason: str) -> None:
+        """Give up collecting the in-flight records of checkpoints up to ``checkpoint_id``."""
+        with self.cond:
+            if self.capture is not None and self.capture.checkpoint_id <= checkpoint_id:
+                self.capture.cancel(reason)
+                self.capture = None
 
     def block(self, channel_id: int) -> None:
         self.blocked[channel_id] = True
@@ -476,13 +626,14 @@ class InputGate:
             self.blocked = [False] * len(self.queues)
             self.cond.notify_all()
 
-    def get(self, timeout: float) -> tuple[int, Any] | None:
-        """The next control message (channel -1) or record batch/event of an unblocked channel."""
+    def get(self, timeout: float, control_only: bool = False) -> tuple[int, Any] | None:
+        """The next control message (channel -1) or record batch/event of an unblocked channel
+        (``control_only``: only a control message)."""
         with self.cond:
             for attempt in (0, 1):
                 if self.control:
                     return -1, self.control.popleft()
-                n = len(self.queues)
+                n = 0 if control_only else len(self.queues)
                 start = self._next
                 for i in range(n):
                     channel = (start + i) % n
@@ -490,6 +641,14 @@ class InputGate:
                     if q and not self.blocked[channel]:
                         self._next = (channel + 1) % n
                         message = q.popleft()
+                        seq = self.taken[channel]
+                        self.taken[channel] = seq + 1
+                        self.arrived[channel].pop(seq, None)
+                        kind = type(message)
+                        if kind is CheckpointBarrier:
+                            self._barrier_at[channel] = (message.checkpoint_id, seq)
+                        elif kind is EndOfInput:
+                            self._end_at[channel] = seq
                         self.cond.notify_all()
                         return channel, message
                 if attempt == 0 and timeout > 0:
@@ -502,4 +661,9 @@ class InputGate:
             self.closed = True
             for q in self.queues:
                 q.clear()
+            for arrived in self.arrived:
+                arrived.clear()
+            if self.capture is not None:
+                self.capture.cancel("the subtask ended")
+                self.capture = None
             self.cond.notify_all()

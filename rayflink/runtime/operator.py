@@ -296,5 +296,14 @@ class SourceOperator(AbstractStreamOperator):
         """(new watermark or None, new idle flag or None) of the subtask at ``now_ms``."""
         raise NotImplementedError
 
+    def watermark_alignment(self) -> Any:
+        """The ``WatermarkAlignment`` (group, drift, update interval) the subtask reads under, or None."""
+        return None
+
+    def reading_watermark(self, now_ms: int) -> tuple[int, bool]:
+        """(watermark, idle) of what the subtask has read so far, emitted or not: what watermark
+        alignment compares with its group's allowance."""
+        return self.current_watermark, False
+
     def process_batch(self, values: list, timestamps: list | None, input_index: int) -> None:
         raise RuntimeError("the source operator is fed by its SourceReader, not by a channel")

@@ -13,7 +13,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from rayflink.checkpoint.snapshots import SnapshotWriter, load_source_splits, load_states
+from rayflink.checkpoint.snapshots import SnapshotWriter, load_in_flight, load_source_splits, load_states
 from rayflink.checkpoint.storage import storage_options
 from rayflink.clock import current_time_ms
 from rayflink.common import config_options as options
@@ -21,6 +21,7 @@ from rayflink.common.configuration import checkpoint_interval_ms, debloat_target
 from rayflink.datastream.functions import KeySelector, key_selector_of
 from rayflink.errors import ConfigurationError, JobExecutionError, truncate
 from rayflink.runtime.alignment import BarrierAligner
+from rayflink.runtime.channel_state import InFlight
 from rayflink.runtime.deployment import OutputEdge, TaskDeployment
 from rayflink.runtime.messages import (
     END_OF_INPUT,
@@ -31,6 +32,7 @@ from rayflink.runtime.messages import (
     CheckpointCompleted,
     EndOfInput,
     IdleStatus,
+    PriorityBarrier,
     QueryKvState,
     TriggerCheckpoint,
     Watermark,
@@ -47,10 +49,16 @@ from rayflink.runtime.output import ChainedInput, record_count
 from rayflink.runtime.registry import create_operator
 from rayflink.runtime.results import ExecutionState, TaskFailure, TaskResult
 from rayflink.runtime.task_logging import SubtaskTag, subtask_logging
+from rayflink.runtime.watermark_alignment import AlignedSource
 from rayflink.state.backend import StateError, StateMigrationError
 from rayflink.state.key_groups import UnhashableKeyError
 
 _LOG = logging.getLogger(__name__)
+
+_PAUSED_NAP_S = 0.01  # how often a source paused by watermark alignment looks for a new allowance
+# with unaligned checkpoints, batches are processed in slices of this many records, and a barrier
+# that came ahead is taken between two (Flink's task takes it between two records)
+_UNALIGNED_SLICE = 256
 
 # failures a restart cannot fix: the job fails at once (a refused key comes back with its record)
 _NOT_RECOVERABLE = (StateMigrationError, ConfigurationError, UnhashableKeyError)
@@ -84,7 +92,16 @@ class StreamTask:
         self.reader: Any = None
         self.source_snapshots: dict[int, list] = {}  # checkpoint id -> the reader's splits, until it completes
         self.exactly_once = options.get(deployment.config, options.CHECKPOINTING_MODE) == "EXACTLY_ONCE"
-        self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint)
+        # unaligned checkpoints (EXACTLY_ONCE only): barriers ahead of the records, and with a
+        # timeout, in order too (aligned until it passes)
+        self.unaligned = self.exactly_once and options.get(deployment.config, options.UNALIGNED_CHECKPOINTS)
+        self.aligned_timeout_ms = options.get(deployment.config, options.ALIGNED_CHECKPOINT_TIMEOUT)
+        self.aligner = BarrierAligner(self.gate, self.exactly_once, self._checkpoint, self.aligned_timeout_ms)
+        # in-flight records of the restored checkpoint: to the inputs, and overtaken in the output
+        self.replay: tuple[list[tuple[int, bytes]], list[tuple[int, int, bytes]]] = ([], [])
+        self.output_wait_ns = 0  # a source's wait for output credit (unaligned checkpoints), backpressure
+        self.unprocessed: tuple[int, list, list | None] | None = None  # (channel, values, stamps) of a batch
+        # being processed in slices: what is left of it
         self.last_checkpoint_id = 0  # the latest checkpoint or savepoint snapshotted here
         self.snapshots: SnapshotWriter | None = None
         self.ended = False
@@ -122,7 +139,7 @@ class StreamTask:
                     # a full channel: batches sent and not accepted, and the receiver's queue
                     debloat = None if debloat_s is None else Debloat(debloat_s, 2 * credits, batch_size)
                     channels.append(OutputChannel(executor, cid, credits, "push", prefix=(task_key,),
-                                                  debloat=debloat))
+                                                  debloat=debloat, control="control"))
             source_name = self.operators[out.source].ctx.name
             writer = RecordWriter(
                 channels, out.partitioner,
@@ -250,6 +267,9 @@ class StreamTask:
         State that does not fit (a state's kind changed, max parallelism changed) raises
         StateMigrationError naming the operator uid and the state: restarting cannot fix it."""
         states = load_states(self.d.restore, storage_options(self.d.config))
+        head = self.d.nodes[0]
+        self.replay = load_in_flight(self.d.restore.get(head.uid, []), head.uid, self.d.subtask_index,
+                                     self.d.parallelism, storage_options(self.d.config))
         for node in self.d.nodes:
             if node.uid not in states:
                 continue
@@ -279,8 +299,8 @@ class StreamTask:
                 oldest = writer.oldest_buffered_ns
                 if oldest is not None:
                     age = now_ns - oldest
-                    if age >= timeout_ns:
-                        writer.flush()
+                    if age >= timeout_ns:  # unaligned checkpoints: no wait for credit here (see _run_inputs)
+                        writer.flush(only_available=self.unaligned)
                     else:
                         wait = (timeout_ns - age) / 1e9
                         next_deadline = wait if next_deadline is None else min(next_deadline, wait)
@@ -313,6 +333,11 @@ class StreamTask:
         head.register_splits([s.split_id for s in reader.snapshot_state() if not s.finished], current_time_ms())
         next_periodic = time.monotonic_ns() + interval_ns
         flush_each = self.buffer_timeout_ns == 0
+        self._replay_in_flight()
+        alignment = head.watermark_alignment() if streaming else None
+        aligned = None if alignment is None else AlignedSource(
+            d.job_id, d.attempt, (d.nodes[0].uid, d.subtask_index), alignment.watermark_group,
+            alignment.max_allowed_drift_ms, alignment.update_interval_ms)
         try:
             while True:
                 if self.cancelled.is_set():
@@ -326,7 +351,13 @@ class StreamTask:
                         self._on_control(item[1])
                     continue
                 wanted = self._poll_size(batch_size)
-                batches = reader.poll(wanted)
+                # watermark alignment: no reading while ahead of the group's allowance; unaligned
+                # checkpoints: none while an output has no credit, so that a trigger, read
+                # between two polls, is not held up behind a send
+                waiting = self.unaligned and not all(w.available() for w in self.writers)
+                paused = waiting or (aligned is not None and aligned.paused(
+                    *head.reading_watermark(current_time_ms()), time.monotonic()))
+                batches = [] if paused else reader.poll(wanted)
                 if batches is None:
                     if bounded:
                         break
@@ -348,13 +379,18 @@ class StreamTask:
                         head.process_watermark(watermark)
                 wait = self._timers_and_flush(now_ns)
                 if sum(len(b.records) for b in batches) < wanted:  # caught up: sleep, free the GIL
-                    nap = min(wait, reader.wait_time())
+                    nap = min(wait, _PAUSED_NAP_S if paused else reader.wait_time())
                     time.sleep(nap)
-                    self.idle_ns += int(nap * 1e9)
+                    if waiting:
+                        self.output_wait_ns += int(nap * 1e9)
+                    else:
+                        self.idle_ns += int(nap * 1e9)
             if streaming:
                 head.process_watermark(MAX_WATERMARK)
             self._end_of_input()
         finally:  # after the final checkpoint: its completion reaches the reader (Kafka commits offsets)
+            if aligned is not None:
+                aligned.leave()
             reader.close()
 
     def _poll_size(self, batch_size: int) -> int:
@@ -379,25 +415,38 @@ class StreamTask:
         flush_each = self.buffer_timeout_ns == 0
         wait = 0.1
         idle_out = False
+        self._replay_in_flight()
+        aligner = self.aligner
         while remaining:
             if self.cancelled.is_set():
                 raise TaskCancelled()
             waited_from = time.monotonic_ns()
-            item = gate.get(wait)
-            now_ns = time.monotonic_ns()
-            self.idle_ns += now_ns - waited_from
+            if self.unaligned and not all(w.available() for w in self.writers):
+                # unaligned checkpoints: no input while an output has no credit, so that a barrier
+                # that comes ahead is not held up behind a send (Flink's task waits for output
+                # availability the same way)
+                item = gate.get(_PAUSED_NAP_S, control_only=True)
+                now_ns = time.monotonic_ns()
+                self.output_wait_ns += now_ns - waited_from
+            else:
+                item = gate.get(wait)
+                now_ns = time.monotonic_ns()
+                self.idle_ns += now_ns - waited_from
             if item is not None:
                 channel, message = item
                 if channel < 0:
                     self._on_control(message)
                 elif type(message) is CheckpointBarrier:
-                    self.aligner.on_barrier(channel, message, ended)
+                    aligner.on_barrier(channel, message, ended)
                 elif type(message) is tuple:
                     values, stamps = message
                     count = record_count(values)
                     self.records_read += count
                     head.records_in += count
-                    head.process_batch(values, stamps, channel_input[channel])
+                    if self.unaligned and len(values) > _UNALIGNED_SLICE:
+                        self._process_in_slices(values, stamps, channel, channel_input[channel])
+                    else:
+                        head.process_batch(values, stamps, channel_input[channel])
                     if flush_each:
                         self._flush_all()
                 else:
@@ -409,7 +458,7 @@ class StreamTask:
                     elif type(message) is EndOfInput:
                         ended[channel] = True
                         remaining -= 1
-                        self.aligner.check(ended)
+                        aligner.check(ended)
                     active = [w for w, i, e in zip(watermarks, idle, ended) if not i and not e]
                     if active:
                         combined = min(active)
@@ -421,7 +470,41 @@ class StreamTask:
                         idle_out = all_idle
                         self._broadcast(IdleStatus(all_idle))
             wait = self._timers_and_flush(now_ns)
+            if aligner.announced is not None:  # an aligned checkpoint that may turn unaligned
+                due = aligner.due(current_time_ms())
+                if due is not None:
+                    wait = min(wait, due)
         self._end_of_input()
+
+    def _process_in_slices(self, values: list, stamps: list | None, channel: int, input_index: int) -> None:
+        """Process a batch in slices, handling the control messages that came meanwhile between
+        two (a barrier ahead: the checkpoint holds the rest of the batch as in flight)."""
+        head, gate = self.head, self.gate
+        for start in range(0, len(values), _UNALIGNED_SLICE):
+            if start and gate.control:
+                self.unprocessed = (channel, values[start:], None if stamps is None else stamps[start:])
+                while gate.control:
+                    item = gate.get(0)  # control messages come first
+                    if item is not None:
+                        self._on_control(item[1])
+                self.unprocessed = None
+            end = start + _UNALIGNED_SLICE
+            head.process_batch(values[start:end], None if stamps is None else stamps[start:end], input_index)
+
+    def _replay_in_flight(self) -> None:
+        """Before any new input, send again the output records the restored checkpoint's barriers
+        overtook here, then process the records that were in flight to this subtask."""
+        records, output = self.replay
+        self.replay = ([], [])
+        for writer, channel, data in output:
+            self.writers[writer].channels[channel].send(cloudpickle.loads(data))
+        head = self.head
+        for input_index, data in records:
+            values, stamps = cloudpickle.loads(data)
+            count = record_count(values)
+            self.records_read += count
+            head.records_in += count
+            head.process_batch(values, stamps, input_index)
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -450,6 +533,9 @@ class StreamTask:
             self.snapshots.notify_checkpoint_aborted(message.checkpoint_id)
             for op in self.operators.values():
                 op.notify_checkpoint_aborted(message.checkpoint_id)
+        elif type(message) is PriorityBarrier:
+            if not self.ended:
+                self.aligner.on_priority(message, current_time_ms())
         elif type(message) is QueryKvState:
             self._answer_query(message)
 
@@ -482,15 +568,23 @@ class StreamTask:
         except Exception as exc:  # noqa: BLE001 - the asker gets the error, the job goes on
             query.reply.set_result({"status": "ERROR", "message": f"{type(exc).__name__}: {exc}"})
 
-    def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float) -> None:
-        """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background."""
+    def _checkpoint(self, barrier: CheckpointBarrier, alignment_ms: float, unaligned: bool = False) -> None:
+        """Snapshot the chain synchronously, send the barrier on, upload the snapshot in the background.
+
+        ``unaligned``: taken at the checkpoint's first barrier; the gate collects the records in
+        flight before the barriers still to come, and the upload stores them with the snapshot."""
         start = time.perf_counter()
         self.last_checkpoint_id = barrier.checkpoint_id
         self.aligner.passed(barrier.checkpoint_id)
         for op in self.operators.values():
             op.prepare_snapshot_pre_barrier(barrier.checkpoint_id)
-        if not self.ended:
-            self._broadcast(barrier)
+        capture = (self.gate.start_capture(barrier.checkpoint_id, list(self.d.input_channels), self.unprocessed)
+                   if unaligned else None)
+        overtaken = [] if self.ended else self._forward_barrier(barrier, unaligned)
+        in_flight = None
+        if capture is not None or overtaken:
+            in_flight = InFlight(self.d.nodes[0].uid, self.d.subtask_index, self.d.parallelism,
+                                 None if capture is None else capture.records, overtaken)
         states = {}
         for node in self.d.nodes:
             state = self.operators[node.node_id].snapshot_state()
@@ -501,12 +595,31 @@ class StreamTask:
             splits = self.reader.snapshot_state()
             self.source_snapshots[barrier.checkpoint_id] = splits
             extra["source_splits"] = {self.d.nodes[0].uid: splits}
-        self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000)
+        self.snapshots.write(barrier, states, extra, alignment_ms, (time.perf_counter() - start) * 1000, in_flight)
+
+    def _forward_barrier(self, barrier: CheckpointBarrier, taken_unaligned: bool) -> list[tuple[int, int, bytes]]:
+        """Send the barrier downstream: in order (aligned checkpoints, savepoints), ahead of the
+        records (unaligned), or both (aligned, announced ahead, while the aligned checkpoint
+        timeout may still turn it unaligned downstream). Returns the output batches it
+        overtook here, ``[(writer index, channel index, pickled batch)]``."""
+        if not self.unaligned or barrier.savepoint_uri is not None:
+            in_order, ahead = True, False
+        elif taken_unaligned or self.aligned_timeout_ms == 0:
+            in_order, ahead = False, True
+        else:
+            in_order, ahead = True, True
+        return [(w, channel, data) for w, writer in enumerate(self.writers)
+                for channel, data in writer.broadcast_barrier(barrier, in_order, ahead)]
 
     def _end_of_input(self) -> None:
         for op in self.operators.values():  # topological order: upstream results reach downstream first
             op.end_input()
         self._broadcast(END_OF_INPUT)
+        if self.unaligned:  # a barrier ahead (or a source's trigger) is taken while the channels drain
+            while not all(w.drained() for w in self.writers):
+                item = self.gate.get(_PAUSED_NAP_S, control_only=True)
+                if item is not None:
+                    self._on_control(item[1])
         for writer in self.writers:
             writer.drain()
         self.ended = True
@@ -548,7 +661,7 @@ class StreamTask:
     def metrics(self) -> dict:
         end = self.finished_ns or time.monotonic_ns()
         elapsed_s = max((end - self.started_ns) / 1e9, 1e-9)
-        backpressure_ns = sum(w.backpressure_ns() for w in self.writers)
+        backpressure_ns = sum(w.backpressure_ns() for w in self.writers) + self.output_wait_ns
         ops = {}
         for node in self.d.nodes:
             op = self.operators.get(node.node_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rayflink.common import Types, WatermarkStrategy
+from rayflink.common import Row, Types, WatermarkStrategy
 from rayflink.common.serialization import CsvRowDeserializationSchema, JsonRowDeserializationSchema
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.connectors.file_system import FileSource, StreamFormat
@@ -16,10 +16,31 @@ ROW = Types.ROW_NAMED(["id", "name"], [Types.LONG(), Types.STRING()])
 def test_a_skipping_schema_gives_none_in_place_of_each_malformed_message():
     json_schema = JsonRowDeserializationSchema.builder().type_info(ROW).ignore_parse_errors().build()
     assert json_schema.deserialize_batch([b'{"id": 1, "name": "a"}', b"{oops", b'{"id": "x"}']) == [
-        {"id": 1, "name": "a"}, None, None]
+        Row(id=1, name="a"), None, None]
     csv_schema = CsvRowDeserializationSchema.Builder(ROW).set_ignore_parse_errors().build()
     assert csv_schema.deserialize_batch([b"1,a", b"1,a,extra", b"x,b", b"3,c"]) == [
-        {"id": 1, "name": "a"}, None, None, {"id": 3, "name": "c"}]
+        Row(id=1, name="a"), None, None, Row(id=3, name="c")]
+
+
+def test_typed_json_and_csv_give_rows_with_named_fields_as_pyflink():
+    # Given a row type with a nested row and a list of rows,
+    item = Types.ROW_NAMED(["sku", "qty"], [Types.STRING(), Types.INT()])
+    order = Types.ROW_NAMED(["id", "buyer", "items"],
+                            [Types.LONG(), Types.ROW_NAMED(["name"], [Types.STRING()]), Types.LIST(item)])
+    # when JSON is read with it, then every level is a Row read by name, attribute or position,
+    row = JsonRowDeserializationSchema.builder().type_info(order).build().deserialize(
+        b'{"items": [{"sku": "x", "qty": 2}], "buyer": {"name": "ana"}, "id": 7}')
+    assert row == Row(id=7, buyer=Row(name="ana"), items=[Row(sku="x", qty=2)])
+    assert (row.id, row["buyer"].name, row[2][0].qty) == (7, "ana", 2)
+    assert row.as_dict(recursive=True) == {"id": 7, "buyer": {"name": "ana"}, "items": [{"sku": "x", "qty": 2}]}
+    # and Types.ROW names its fields f0, f1, ... in JSON and CSV alike.
+    unnamed = Types.ROW([Types.INT(), Types.STRING()])
+    assert JsonRowDeserializationSchema.builder().type_info(unnamed).build().deserialize(b'{"f0": 1, "f1": "a"}') \
+        == Row(f0=1, f1="a")
+    csv_row = CsvRowDeserializationSchema.Builder(unnamed).build().deserialize(b"1,a")
+    assert csv_row == Row(f0=1, f1="a") and csv_row.f1 == "a"
+    # Without a type (rayflink's extension; PyFlink requires one), JSON stays as parsed.
+    assert JsonRowDeserializationSchema.builder().build().deserialize(b'{"a": [1]}') == {"a": [1]}
 
 
 def source_metric(results, name: str) -> int:

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rayflink.common import Duration, Types, WatermarkStrategy
+from rayflink.common import Duration, Row, Types, WatermarkStrategy
 from rayflink.common.serialization import DeserializationError, JsonRowSerializationSchema
 from rayflink.datastream import StreamExecutionEnvironment
 from rayflink.datastream.connectors.file_system import (
@@ -60,7 +60,7 @@ def test_csv_with_header_and_json_lines_as_typed_rows(tmp_path) -> None:
     csv_src = FileSource.for_record_stream_format(StreamFormat.csv_format(ROW, skip_header=True),
                                                   str(tmp_path / "in.csv")).build()
     assert sorted(read(csv_src), key=lambda r: r["id"]) == [
-        {"id": 1, "name": "ana, b", "amount": 2.5}, {"id": 2, "name": "bo", "amount": None}]
+        Row(id=1, name="ana, b", amount=2.5), Row(id=2, name="bo", amount=None)]
     lines = [json.dumps({"id": i, "name": f"n{i}", "amount": i}) for i in range(100)]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     json_src = FileSource.for_record_stream_format(StreamFormat.json_lines_format(ROW),
