@@ -22,12 +22,14 @@ def test_lower_case_batch_runs_the_job_in_batch_mode():
 
 
 def test_lower_case_exactly_once_reaches_the_job_master_and_its_tasks_as_exactly_once():
+    from rayflink.runtime.high_availability import HighAvailabilityServices
     from rayflink.runtime.job_master import JobMaster
 
     env = StreamExecutionEnvironment(Configuration({"execution.checkpointing.mode": "exactly_once",
                                                     "execution.checkpointing.interval": "1 s"}))
     env.from_collection([1]).print()
-    master = JobMaster("config-test", env.get_stream_graph("mode"), manager=None, pool=None)
+    master = JobMaster("config-test", env.get_stream_graph("mode"), manager=None, pool=None,
+                       ha=HighAvailabilityServices())
     assert master.config["execution.checkpointing.mode"] == "EXACTLY_ONCE"  # what every TaskDeployment carries
     assert master.config["execution.checkpointing.interval"] == 1000
 

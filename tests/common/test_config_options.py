@@ -351,6 +351,7 @@ def test_cli_refuses_a_bad_option_before_running_the_script(tmp_path, capsys):
     assert "parallelism.default: 0 is out of range" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # `rayflink run` joins (or starts) Ray before the script runs
 def test_cli_options_reach_the_environment_parsed(tmp_path, capsys):
     from rayflink.cli import main
 
