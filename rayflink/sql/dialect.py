@@ -69,8 +69,9 @@ class Flink(RisingWave):
     class Tokenizer(RisingWave.Tokenizer):
         IDENTIFIERS = ['"', "`"]
         # SESSION is Flink's session window function, not SET SESSION's keyword
+        # FLOAT is Flink's 4-byte float (PostgreSQL's is DOUBLE)
         KEYWORDS = {**{k: v for k, v in RisingWave.Tokenizer.KEYWORDS.items() if k != "SESSION"},
-                    "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE}
+                    "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE, "FLOAT": TokenType.FLOAT}
 
     Parser = FlinkParser
 

@@ -268,3 +268,13 @@ def test_joins_in_where_and_outer_joins_plan_and_are_updating(t_env):
         t_env.execute_sql("INSERT INTO out_files SELECT o.order_id, u.name FROM orders AS o JOIN "
                           "(SELECT user_id, MAX(name) AS name FROM users GROUP BY user_id) AS u "
                           "ON o.user_id = u.user_id")
+
+
+def test_float_is_flinks_4_byte_float_and_double_8():
+    import pyarrow as pa
+
+    from rayflink.sql.ddl import create_table
+    from rayflink.sql.dialect import parse
+
+    table = create_table(parse("CREATE TABLE t (a FLOAT, b DOUBLE, c REAL) WITH ('connector' = 'print')")[0])
+    assert [c.type for c in table.columns] == [pa.float32(), pa.float64(), pa.float32()]
