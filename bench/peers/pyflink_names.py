@@ -37,6 +37,11 @@ MODULES = [
     "pyflink.datastream.connectors.number_seq", "pyflink.datastream.connectors.datagen",
     "pyflink.datastream.formats.json", "pyflink.datastream.formats.csv",
     "pyflink.datastream.formats.avro", "pyflink.datastream.formats.parquet",
+    "pyflink.datastream.async_data_stream", "pyflink.datastream.async_retry_predicates",
+    "pyflink.datastream.async_retry_strategies", "pyflink.datastream.checkpoint_storage",
+    "pyflink.datastream.execution_mode", "pyflink.datastream.externalized_checkpoint_retention",
+    "pyflink.datastream.slot_sharing_group", "pyflink.datastream.time_domain",
+    "pyflink.datastream.timerservice",
 ]
 
 
