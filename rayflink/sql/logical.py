@@ -451,7 +451,25 @@ class Join(EquiJoin):
 
 
 @dataclass(frozen=True)
-class IntervalJoin(EquiJoin):
+class TimedJoin(EquiJoin):
+    """An equi-join whose rows meet in event time: ``left_time`` and ``right_time`` are field
+    indices (right's counted from 0). Insert-only; for INNER and LEFT, left's time stays the
+    event-time attribute of the joined rows."""
+
+    left_time: int
+    right_time: int
+
+    @property
+    def updating(self) -> bool:
+        return False
+
+    @property
+    def rowtime(self) -> str | None:
+        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
+
+
+@dataclass(frozen=True)
+class IntervalJoin(TimedJoin):
     """An equi-join of two insert-only inputs whose ON bounds left's event time by right's:
     ``left_time`` - ``right_time`` (field indices, right's counted from 0) lies in [``lower``,
     ``upper``] ms (``l.t BETWEEN r.t - INTERVAL ... AND r.t + INTERVAL ...``). A row is kept only
@@ -461,18 +479,8 @@ class IntervalJoin(EquiJoin):
     the event-time attribute (the watermark is delayed by the interval's reach)."""
 
     condition: Expr
-    left_time: int
-    right_time: int
     lower: int
     upper: int
-
-    @property
-    def updating(self) -> bool:
-        return False
-
-    @property
-    def rowtime(self) -> str | None:
-        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
 
     def explain(self) -> str:
         offset = len(self.left.schema)
@@ -483,22 +491,11 @@ class IntervalJoin(EquiJoin):
 
 
 @dataclass(frozen=True)
-class TemporalJoin(EquiJoin):
+class TemporalJoin(TimedJoin):
     """``left JOIN right FOR SYSTEM_TIME AS OF left.time ON keys``: each left row joined with the
     version of ``right`` (a versioned table: a primary key and an event-time attribute) that was
     valid at the row's time, once the watermark has passed it; LEFT pads rows without one with
     NULLs. The result is insert-only."""
-
-    left_time: int
-    right_time: int
-
-    @property
-    def updating(self) -> bool:
-        return False
-
-    @property
-    def rowtime(self) -> str | None:
-        return self.names[self.left_time] if self.kind in ("INNER", "LEFT") else None
 
     def explain(self) -> str:
         offset = len(self.left.schema)

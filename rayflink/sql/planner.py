@@ -370,7 +370,7 @@ class Planner:
             bounds = time_bounds(residual, left_time, offset + right_time)
         if bounds is not None:
             return IntervalJoin(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
-                                condition, left_time, right_time, *bounds), joined, where
+                                left_time, right_time, condition, *bounds), joined, where
         return Join(left, right, side or "INNER", tuple(left_keys), tuple(right_keys), tuple(names),
                     condition), joined, where
 
