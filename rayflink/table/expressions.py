@@ -125,6 +125,14 @@ class Expression:
 
         return Expression(exp.Cast(this=self.node, to=exp.DataType.build(data_type.sql(), dialect=Flink)))
 
+    def json_value(self, path: str, returning_type: Any = None) -> "Expression":
+        """``JSON_VALUE(this, path [RETURNING type])``: the scalar at ``path`` of this JSON string
+        (as ``returning_type``, default STRING): ``col("data").json_value("$.addr.city")``."""
+        from rayflink.sql.dialect import Flink
+
+        returning = None if returning_type is None else exp.DataType.build(returning_type.sql(), dialect=Flink)
+        return Expression(exp.JSONValue(this=self.node, path=exp.Literal.string(path), returning=returning))
+
     def __repr__(self) -> str:
         return self.node.sql()
 

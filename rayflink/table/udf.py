@@ -58,14 +58,30 @@ class ScalarFunction(UserDefinedFunction):
         raise NotImplementedError(f"{type(self).__name__}.eval(*args) is not defined")
 
 
+def _sql_type(name: str) -> DataType:
+    """The DataType of a SQL type's name (``'STRING'``, ``'DECIMAL(10, 2)'``)."""
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    from rayflink.sql.dialect import Flink
+    from rayflink.sql.types import arrow_type
+
+    try:
+        return DataType(arrow_type(exp.DataType.build(name, dialect=Flink)))
+    except (ParseError, ValueError, KeyError, SqlValidationError) as exc:
+        raise TypeError(f"udf: result_type {name!r} is not a SQL type: {exc}") from None
+
+
 class UserDefinedScalarFunctionWrapper:
     """A function made by ``udf(...)``: what SQL calls, with its result type and kind."""
 
     def __init__(self, func: Callable | ScalarFunction, input_types: Any, result_type: DataType,
                  func_type: str, deterministic: bool | None, name: str | None) -> None:
+        if isinstance(result_type, str):  # a SQL type's name, as PyFlink takes it: 'string', 'BIGINT'
+            result_type = _sql_type(result_type)
         if not isinstance(result_type, DataType):
-            raise TypeError(f"udf: result_type must be a DataTypes type such as DataTypes.BIGINT(), "
-                            f"got {result_type!r}")
+            raise TypeError(f"udf: result_type must be a DataTypes type such as DataTypes.BIGINT() or a SQL "
+                            f"type's name such as 'BIGINT', got {result_type!r}")
         if func_type not in ("general", "pandas"):
             raise ValueError(f"udf: func_type {func_type!r} is not 'general' or 'pandas'")
         if func_type == "pandas":

@@ -263,3 +263,19 @@ def test_a_data_stream_declared_by_a_schema_windows_on_its_computed_rowtime():
         t_env.from_data_stream(ds, Schema.new_builder().column("f9", DataTypes.STRING()).build())
     with pytest.raises(SqlValidationError, match="watermark's column 'f1' must be a TIMESTAMP"):
         t_env.from_data_stream(ds, Schema.new_builder().watermark("f1", "f1").build())
+
+
+@pytest.mark.integration
+def test_json_value_on_an_expression_and_a_udf_typed_by_a_sql_type_name():
+    """PyFlink's table/process_json_data and streaming_word_count examples write these."""
+    from rayflink.table.udf import udf
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    table = t_env.from_elements([(1, '{"addr": {"city": "Berlin", "zip": 10115}}'), (2, '{"addr": {}}')],
+                                ["id", "data"])
+    shout = udf(lambda s: None if s is None else s.upper(), result_type="string")
+    got = rows(table.select(col("id"), shout(col("data").json_value("$.addr.city")),
+                            col("data").json_value("$.addr.zip", DataTypes.INT())))
+    assert got == [(1, "BERLIN", 10115), (2, None, None)]
+    with pytest.raises(TypeError, match="result_type 'no such type' is not a SQL type"):
+        udf(lambda s: s, result_type="no such type")
