@@ -28,6 +28,22 @@ def test_pyflink_example_gives_pyflinks_output(example, tmp_path, monkeypatch, c
     assert capsys.readouterr().out.splitlines() == (EXAMPLES / f"{example}.expected").read_text().splitlines()
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("example", ["table_over_window", "table_tumble_window", "table_session_window"])
+def test_pyflink_table_example_prints_pyflinks_rows(example, tmp_path, monkeypatch, capsys):
+    """The Table API's ``windowing/`` examples (TableDescriptor, from_data_stream with a Schema and a
+    watermark, Over/Tumble/Session windows, FLOAT, the print connector): PyFlink's rows, in the
+    order the windows fire (the order of rows of one firing is not fixed)."""
+    source = (EXAMPLES / f"{example}.py").read_text()
+    program = tmp_path / f"{example}.py"
+    program.write_text(source.replace("pyflink", "rayflink"))
+    monkeypatch.setattr(sys, "argv", [str(program)])
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+    runpy.run_path(str(program), run_name="__main__")
+    expected = (EXAMPLES / f"{example}.expected").read_text().splitlines()
+    assert sorted(capsys.readouterr().out.splitlines()) == sorted(expected)
+
+
 def test_pyflink_kafka_row_field_extractor_example_writes_its_rows(kafka_broker, tmp_path, monkeypatch):
     """PyFlink's ``connectors/kafka_row_field_extractor_example.py``: only the import swap, and
     ``localhost:9092`` pointed at the test broker. Every row lands with field 0 as key, 1 as value."""
