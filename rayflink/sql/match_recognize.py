@@ -17,8 +17,9 @@ import pyarrow as pa
 from rayflink.cep import AfterMatchSkipStrategy, Pattern, PatternProcessFunction
 from rayflink.cep.conditions import IterativeCondition, SimpleCondition
 from rayflink.common.time import Duration
-from rayflink.sql.expressions import Col, Expr, evaluate
+from rayflink.sql.expressions import Expr, evaluate
 from rayflink.sql.logical import MatchRecognize, Measure, Navigation, PatternVariable
+from rayflink.sql.optimizer import field_uses
 
 
 class _Defined(SimpleCondition):
@@ -44,7 +45,8 @@ class _Navigated(IterativeCondition):
         self.schema = schema  # the input's fields, then one per navigation
         self.order = order  # the pattern's variables in order: the partial match's rows in time order
         self.width = len(schema) - len(navigation)
-        used = _columns(condition)
+        whole, parts = field_uses([condition])
+        used = whole | set(parts)
         self.nulls = [None if i in used else pa.nulls(1, f.type) for i, f in enumerate(schema)]
 
     def filter(self, value: Any, ctx: Any) -> bool:
@@ -67,12 +69,6 @@ class _Navigated(IterativeCondition):
             mapped.append(row)
         at = len(mapped) - 1 - n.offset if n.kind == "LAST" else n.offset
         return mapped[at][n.field] if 0 <= at < len(mapped) else None
-
-
-def _columns(expr: Expr) -> set[int]:
-    if isinstance(expr, Col):
-        return {expr.index}
-    return {i for a in getattr(expr, "args", ()) if isinstance(a, Expr) for i in _columns(a)}
 
 
 class PartitionKey:
