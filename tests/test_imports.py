@@ -39,7 +39,6 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
     ("rayflink.sql.translate", "rayflink.operators.sql.scan"): "SQL planner -> operators, to the registry",
     ("rayflink.sql.translate", "rayflink.connectors.table"): "SQL planner -> connector factory, to a registry",
     ("rayflink.table.table_result", "rayflink.operators.sql.rows"): "Table result -> SQL operator rows",
-    ("rayflink.table.table", "rayflink.table.table_environment"): "closes a Table <-> TableEnvironment cycle",
 }
 
 

@@ -8,7 +8,13 @@ import dataclasses
 import pyarrow as pa
 
 from rayflink.sql.expressions import Call, Col, Expr, Lit, evaluate
-from rayflink.sql.logical import Calc, IntervalJoin, Join, RelNode, Scan, Union
+from rayflink.sql.logical import Calc, IntervalJoin, Join, RelNode, Scan, Union, explain_tree
+
+
+def explain(plan: RelNode) -> str:
+    """Flink's EXPLAIN layout: the abstract syntax tree and the optimized plan."""
+    return ("== Abstract Syntax Tree ==\n" + explain_tree(plan)
+            + "\n\n== Optimized Physical Plan ==\n" + explain_tree(optimize(plan)))
 
 
 def optimize(node: RelNode) -> RelNode:

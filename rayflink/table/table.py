@@ -15,8 +15,10 @@ from sqlglot import exp
 from rayflink.sql.binder import Binder, is_aggregate
 from rayflink.sql.errors import SqlValidationError
 from rayflink.sql.logical import RelNode, Sink
+from rayflink.sql.optimizer import explain
 from rayflink.sql.planner import conform, filter_, project
 from rayflink.table.expressions import to_node
+from rayflink.table.table_pipeline import TablePipeline
 from rayflink.table.table_result import TableResult
 from rayflink.table.window import GroupWindow, OverWindow
 
@@ -145,8 +147,6 @@ class Table:
         return TablePipeline(self._t_env, self._sink(table_path_or_descriptor))
 
     def explain(self) -> str:
-        from rayflink.table.table_environment import explain
-
         return explain(self._plan)
 
     def get_schema(self) -> pa.Schema:
@@ -159,7 +159,7 @@ class Table:
 
     def _sink(self, table_path_or_descriptor: Any) -> Sink:
         from rayflink.sql.catalog import CatalogTable
-        from rayflink.table.descriptors import TableDescriptor
+        from rayflink.table.table_descriptor import TableDescriptor
 
         table_path = (self._t_env._anonymous(table_path_or_descriptor)
                       if isinstance(table_path_or_descriptor, TableDescriptor) else table_path_or_descriptor)
@@ -176,34 +176,6 @@ class Table:
             else:
                 out.append(n)
         return out
-
-
-class TablePipeline:
-    """An insert of a table's rows into a sink table, planned and not yet run
-    (``Table.insert_into``): ``execute()`` runs it, ``explain()`` shows its plan."""
-
-    def __init__(self, t_env: TableEnvironment, sink: Sink) -> None:
-        self._t_env = t_env
-        self._sink = sink
-
-    def execute(self) -> TableResult:
-        """Run the insert as one job (``.wait()`` blocks until it ends)."""
-        return self._t_env._run([self._sink], f"insert-into_{self._sink.table.name}")
-
-    def explain(self) -> str:
-        from rayflink.table.table_environment import explain
-
-        return explain(self._sink)
-
-    def print_explain(self) -> None:
-        print(self.explain())
-
-    def get_sink_identifier(self) -> str:
-        """The sink table's name in the catalog."""
-        return self._sink.table.name
-
-    def __str__(self) -> str:
-        return self.explain()
 
 
 class GroupedTable:

@@ -19,12 +19,13 @@ from rayflink.sql.catalog import Catalog, CatalogTable, CatalogView
 from rayflink.sql.ddl import create_table
 from rayflink.sql.dialect import parse, parse_expression
 from rayflink.sql.errors import SqlParseError, SqlPlanningError, SqlValidationError
-from rayflink.sql.logical import Calc, RelNode, Sink, WatermarkAssigner, explain_tree
-from rayflink.sql.optimizer import optimize
+from rayflink.sql.logical import Calc, RelNode, Sink, WatermarkAssigner
+from rayflink.sql.optimizer import explain, optimize
 from rayflink.sql.planner import Planner
 from rayflink.sql.types import flink_type_name, is_time
-from rayflink.table.descriptors import Schema, TableDescriptor
 from rayflink.table.environment_settings import EnvironmentSettings
+from rayflink.table.schema import Schema
+from rayflink.table.table_descriptor import TableDescriptor
 from rayflink.table.table_result import ResultKind, TableResult, make_row
 
 if TYPE_CHECKING:
@@ -157,18 +158,18 @@ class TableEnvironment:
                                      f"{exc}") from None
         return Table(self, Values(table))
 
-    def create_temporary_table(self, path: str, descriptor: TableDescriptor, ignore_if_exists: bool = False) -> None:
+    def create_temporary_table(self, path: str, descriptor: TableDescriptor, ignoreIfExists: bool = False) -> None:
         """Register the table ``descriptor`` declares under ``path`` (as its CREATE TABLE would).
 
         >>> t_env.create_temporary_table("words", TableDescriptor.for_connector("datagen")
         ...     .schema(Schema.new_builder().column("word", DataTypes.STRING()).build())
         ...     .option("number-of-rows", "10").build())
         """
-        self.execute_sql(descriptor.ddl(path, temporary=True, if_not_exists=ignore_if_exists))
+        self.execute_sql(descriptor.ddl(path, temporary=True, if_not_exists=ignoreIfExists))
 
-    def create_table(self, path: str, descriptor: TableDescriptor, ignore_if_exists: bool = False) -> None:
+    def create_table(self, path: str, descriptor: TableDescriptor, ignoreIfExists: bool = False) -> None:
         """Register the table ``descriptor`` declares under ``path`` (tables live as long as this environment)."""
-        self.execute_sql(descriptor.ddl(path, if_not_exists=ignore_if_exists))
+        self.execute_sql(descriptor.ddl(path, if_not_exists=ignoreIfExists))
 
     def from_descriptor(self, descriptor: TableDescriptor) -> "Table":
         """The Table of an anonymous table ``descriptor`` declares."""
@@ -457,12 +458,6 @@ class StatementSet:
             raise SqlValidationError("the statement set is empty; add_insert_sql(...) first")
         sinks, self._sinks = self._sinks, []
         return self._t_env._run(sinks, "insert-into_" + "_".join(s.table.name for s in sinks))
-
-
-def explain(plan: RelNode) -> str:
-    """Flink's EXPLAIN layout: the abstract syntax tree and the optimized plan."""
-    return ("== Abstract Syntax Tree ==\n" + explain_tree(plan)
-            + "\n\n== Optimized Physical Plan ==\n" + explain_tree(optimize(plan)))
 
 
 def _ok() -> TableResult:
